@@ -1,0 +1,349 @@
+/*
+ * The configuration table and the three readers it drives (INI file through
+ * libinih, OTAD_* variables, --flags). Adding a setting is one row in
+ * config_settings plus one field in struct config.
+ */
+#include "core/config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/util.h"
+
+enum setting_type { SETTING_STRING, SETTING_UINT };
+
+struct setting {
+    const char *name;     /* INI key; flag is --name with '_' as '-' */
+    enum setting_type type;
+    size_t offset;        /* into struct config */
+    size_t size;          /* of a string field */
+    const char *default_value;
+    uint64_t min, max;    /* for SETTING_UINT */
+    const char *help;
+};
+
+#define STRING_SETTING(field, def, help)                                                           \
+    {#field, SETTING_STRING, offsetof(struct config, field),                                       \
+     sizeof(((struct config *)0)->field), def, 0, 0, help}
+#define UINT_SETTING(field, def, lo, hi, help)                                                     \
+    {#field, SETTING_UINT, offsetof(struct config, field), 0, def, lo, hi, help}
+
+static const struct setting config_settings[] = {
+    STRING_SETTING(listen, "0.0.0.0:8080",
+                   "address and port to serve devices and the API on (\"[::]:8080\" for IPv6)"),
+    STRING_SETTING(data_dir, "/var/lib/otad", "folder for the database, firmware blobs and keys"),
+    STRING_SETTING(log_level, "info", "error, warn, info or debug"),
+    UINT_SETTING(threads, "0", 0, 256, "HTTP worker threads; 0 means one per CPU core"),
+    UINT_SETTING(max_upload_bytes, "16777216", LIMIT_IMAGE_MIN_BYTES, LIMIT_UPLOAD_BYTES_MAX,
+                 "largest firmware upload accepted; larger ones get 413"),
+    UINT_SETTING(connection_timeout_s, "30", 1, 3600,
+                 "seconds an idle HTTP connection is kept before it is closed"),
+    UINT_SETTING(connection_memory, "32768", 4096, 1048576,
+                 "bytes per connection for the request line and headers; larger requests get 431"),
+    UINT_SETTING(max_connections, "20000", 16, 1000000, "concurrent HTTP connections"),
+    UINT_SETTING(registry_flush_ms, "250", 10, LIMIT_REGISTRY_FLUSH_MS_MAX,
+                 "how often device check-ins are committed to the database, in milliseconds"),
+    STRING_SETTING(aliases_text, "",
+                   "legacy paths that serve a product: \"/esp/firmware.php=emonesp,/fw.php=door\""),
+};
+
+/* The INI key and flag of aliases_text is "aliases". */
+static const char *setting_key(const struct setting *s)
+{
+    return strcmp(s->name, "aliases_text") == 0 ? "aliases" : s->name;
+}
+
+static void setting_env_name(const struct setting *s, char *out, size_t size)
+{
+    const char *key = setting_key(s);
+    size_t n = 0;
+    n += (size_t)snprintf(out, size, "OTAD_");
+    for (const char *p = key; *p && n + 1 < size; p++)
+        out[n++] = (char)(*p >= 'a' && *p <= 'z' ? *p - 'a' + 'A' : *p);
+    out[n] = 0;
+}
+
+static void setting_flag_name(const struct setting *s, char *out, size_t size)
+{
+    const char *key = setting_key(s);
+    size_t n = (size_t)snprintf(out, size, "--");
+    for (const char *p = key; *p && n + 1 < size; p++)
+        out[n++] = *p == '_' ? '-' : *p;
+    out[n] = 0;
+}
+
+static const struct setting *setting_find(const char *key)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(config_settings); i++)
+        if (strcmp(setting_key(&config_settings[i]), key) == 0)
+            return &config_settings[i];
+    return NULL;
+}
+
+static int parse_aliases(struct config *c, FILE *err)
+{
+    c->alias_count = 0;
+    char text[sizeof(c->aliases_text)];
+    memcpy(text, c->aliases_text, sizeof(text));
+    char *save = NULL;
+    for (char *item = strtok_r(text, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+        while (*item == ' ')
+            item++;
+        if (!*item)
+            continue;
+        char *eq = strchr(item, '=');
+        if (!eq || eq == item || !eq[1]) {
+            fprintf(err, "otad: aliases: \"%s\" is not path=product\n", item);
+            return -EINVAL;
+        }
+        if (c->alias_count == LIMIT_ALIASES) {
+            fprintf(err, "otad: aliases: more than %u\n", LIMIT_ALIASES);
+            return -EINVAL;
+        }
+        *eq = 0;
+        struct config_alias *a = &c->aliases[c->alias_count];
+        const char *path = item;
+        /* Devices may send the path without its leading slash; store it with one. */
+        int r = snprintf(a->path, sizeof(a->path), "%s%s", path[0] == '/' ? "" : "/", path);
+        if (r < 0 || (size_t)r >= sizeof(a->path) ||
+            str_copy(a->product, sizeof(a->product), eq + 1) < 0) {
+            fprintf(err, "otad: aliases: \"%s\" is too long\n", path);
+            return -EINVAL;
+        }
+        c->alias_count++;
+    }
+    return 0;
+}
+
+static int setting_set(struct config *c, const struct setting *s, const char *value,
+                       const char *origin, FILE *err)
+{
+    char *field = (char *)c + s->offset;
+    if (s->type == SETTING_STRING) {
+        if (str_copy(field, s->size, value) < 0) {
+            fprintf(err, "otad: %s (%s): value longer than %zu bytes\n", setting_key(s), origin,
+                    s->size - 1);
+            return -EINVAL;
+        }
+        return 0;
+    }
+    uint64_t v;
+    int r = parse_u64(value, UINT64_MAX, &v);
+    if (r < 0 || v < s->min || v > s->max) {
+        fprintf(err, "otad: %s (%s): \"%s\" is not a whole number from %llu to %llu\n",
+                setting_key(s), origin, value, (unsigned long long)s->min,
+                (unsigned long long)s->max);
+        return -EINVAL;
+    }
+    memcpy(field, &v, sizeof(v));
+    return 0;
+}
+
+struct ini_context {
+    struct config *config;
+    FILE *err;
+    int failed;
+};
+
+static int ini_entry(void *user, const char *section, const char *key, const char *value)
+{
+    struct ini_context *ctx = user;
+    if (section[0] && strcmp(section, "otad") != 0) {
+        fprintf(ctx->err, "otad: config file: unknown section [%s]\n", section);
+        ctx->failed = 1;
+        return 0;
+    }
+    const struct setting *s = setting_find(key);
+    if (!s) {
+        fprintf(ctx->err, "otad: config file: unknown setting \"%s\"\n", key);
+        ctx->failed = 1;
+        return 0;
+    }
+    if (setting_set(ctx->config, s, value, "config file", ctx->err) < 0)
+        ctx->failed = 1;
+    return 1;
+}
+
+static const char *env_get(char **envp, const char *name)
+{
+    size_t n = strlen(name);
+    for (char **e = envp; e && *e; e++)
+        if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+            return *e + n + 1;
+    return NULL;
+}
+
+/* Removes ARGV[i] (and its value, when COUNT is 2), keeping the NULL terminator. */
+static void argv_remove(int *argc, char **argv, int i, int count)
+{
+    for (int j = i; j + count <= *argc; j++)
+        argv[j] = argv[j + count];
+    *argc -= count;
+}
+
+/* Finds --name VALUE or --name=VALUE in ARGV (before a lone "--"). */
+static const char *flag_take(int *argc, char **argv, const char *flag, char *store, size_t size,
+                             int *ret_missing)
+{
+    size_t n = strlen(flag);
+    for (int i = 1; i < *argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            break;
+        if (strncmp(argv[i], flag, n) != 0)
+            continue;
+        if (argv[i][n] == '=') {
+            if (str_copy(store, size, argv[i] + n + 1) < 0)
+                store[0] = 0;
+            argv_remove(argc, argv, i, 1);
+            return store;
+        }
+        if (argv[i][n] == 0) {
+            if (i + 1 >= *argc) {
+                *ret_missing = 1;
+                return NULL;
+            }
+            if (str_copy(store, size, argv[i + 1]) < 0)
+                store[0] = 0;
+            argv_remove(argc, argv, i, 2);
+            return store;
+        }
+    }
+    return NULL;
+}
+
+int config_load(struct config *ret_config, int *argc, char **argv, char **envp, FILE *err)
+{
+    struct config c;
+    memset(&c, 0, sizeof(c));
+    for (size_t i = 0; i < ARRAY_SIZE(config_settings); i++)
+        if (setting_set(&c, &config_settings[i], config_settings[i].default_value, "default",
+                        err) < 0)
+            return -EINVAL;
+
+    char value[PATH_MAX];
+    int missing = 0;
+    const char *file = flag_take(argc, argv, "--config", value, sizeof(value), &missing);
+    if (missing) {
+        fprintf(err, "otad: --config needs a file name\n");
+        return -EINVAL;
+    }
+    if (!file)
+        file = env_get(envp, "OTAD_CONFIG");
+    if (file && *file) {
+        if (str_copy(c.config_file, sizeof(c.config_file), file) < 0) {
+            fprintf(err, "otad: config file name too long\n");
+            return -EINVAL;
+        }
+        struct ini_context ctx = {.config = &c, .err = err};
+        int r = ini_parse(c.config_file, ini_entry, &ctx);
+        if (r < 0) {
+            fprintf(err, "otad: cannot read config file \"%s\"\n", c.config_file);
+            return -EINVAL;
+        }
+        if (r > 0) {
+            fprintf(err, "otad: config file \"%s\": syntax error on line %d\n", c.config_file, r);
+            return -EINVAL;
+        }
+        if (ctx.failed)
+            return -EINVAL;
+    }
+
+    for (size_t i = 0; i < ARRAY_SIZE(config_settings); i++) {
+        const struct setting *s = &config_settings[i];
+        char env_name[64];
+        setting_env_name(s, env_name, sizeof(env_name));
+        const char *v = env_get(envp, env_name);
+        if (v && setting_set(&c, s, v, env_name, err) < 0)
+            return -EINVAL;
+    }
+
+    for (size_t i = 0; i < ARRAY_SIZE(config_settings); i++) {
+        const struct setting *s = &config_settings[i];
+        char flag[64];
+        setting_flag_name(s, flag, sizeof(flag));
+        const char *v = flag_take(argc, argv, flag, value, sizeof(value), &missing);
+        if (missing) {
+            fprintf(err, "otad: %s needs a value\n", flag);
+            return -EINVAL;
+        }
+        if (v && setting_set(&c, s, v, flag, err) < 0)
+            return -EINVAL;
+    }
+
+    enum log_level level;
+    if (log_level_parse(c.log_level, &level) < 0) {
+        fprintf(err, "otad: log_level: \"%s\" is not error, warn, info or debug\n", c.log_level);
+        return -EINVAL;
+    }
+    if (parse_aliases(&c, err) < 0)
+        return -EINVAL;
+    *ret_config = c;
+    return 0;
+}
+
+static void setting_format(const struct config *c, const struct setting *s, char *out,
+                           size_t size)
+{
+    const char *field = (const char *)c + s->offset;
+    if (s->type == SETTING_STRING) {
+        snprintf(out, size, "%s", field);
+    } else {
+        uint64_t v;
+        memcpy(&v, field, sizeof(v));
+        snprintf(out, size, "%llu", (unsigned long long)v);
+    }
+}
+
+void config_dump(const struct config *config, FILE *out)
+{
+    fprintf(out, "# otad effective configuration%s%s\n[otad]\n",
+            config->config_file[0] ? "; file: " : "", config->config_file);
+    for (size_t i = 0; i < ARRAY_SIZE(config_settings); i++) {
+        char value[PATH_MAX];
+        setting_format(config, &config_settings[i], value, sizeof(value));
+        fprintf(out, "%s = %s\n", setting_key(&config_settings[i]), value);
+    }
+}
+
+void config_help(FILE *out)
+{
+    fprintf(out, "Settings (flag / environment variable / default):\n");
+    for (size_t i = 0; i < ARRAY_SIZE(config_settings); i++) {
+        const struct setting *s = &config_settings[i];
+        char flag[64], env[64];
+        setting_flag_name(s, flag, sizeof(flag));
+        setting_env_name(s, env, sizeof(env));
+        fprintf(out, "  %-24s %-28s default \"%s\"\n      %s\n", flag, env, s->default_value,
+                s->help);
+    }
+    fprintf(out, "  %-24s %-28s a file of key = value lines\n", "--config FILE", "OTAD_CONFIG");
+}
+
+void config_markdown(FILE *out)
+{
+    fprintf(out, "| setting | flag | environment | default | range | meaning |\n"
+                 "|---|---|---|---|---|---|\n");
+    for (size_t i = 0; i < ARRAY_SIZE(config_settings); i++) {
+        const struct setting *s = &config_settings[i];
+        char flag[64], env[64], range[64] = "";
+        setting_flag_name(s, flag, sizeof(flag));
+        setting_env_name(s, env, sizeof(env));
+        if (s->type == SETTING_UINT)
+            snprintf(range, sizeof(range), "%llu–%llu", (unsigned long long)s->min,
+                     (unsigned long long)s->max);
+        fprintf(out, "| `%s` | `%s` | `%s` | `%s` | %s | %s |\n", setting_key(s), flag, env,
+                s->default_value, range, s->help);
+    }
+}
+
+const char *config_alias_product(const struct config *config, const char *path)
+{
+    for (unsigned i = 0; i < config->alias_count; i++)
+        if (strcmp(config->aliases[i].path, path) == 0)
+            return config->aliases[i].product;
+    return NULL;
+}

@@ -1,0 +1,65 @@
+/*
+ * The daemon's configuration. One table (config.c) names every setting with
+ * its type, default, bounds, environment variable and help; it drives the INI
+ * file, the command-line flags, `otad --help`, `otad config dump` and
+ * docs/CONFIG.md. The result is an immutable struct config handed to each
+ * module; no module reads the environment itself.
+ *
+ * Precedence, lowest first: built-in default, config file, OTAD_* variable,
+ * command-line flag.
+ */
+#ifndef OTAD_CORE_CONFIG_H
+#define OTAD_CORE_CONFIG_H
+
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/limits.h"
+
+/* One legacy path that serves a product, e.g. "/esp/firmware.php" -> "emonesp". */
+struct config_alias {
+    char path[256];
+    char product[LIMIT_PRODUCT_NAME_BYTES + 1];
+};
+
+struct config {
+    char config_file[PATH_MAX];     /* "" when none was read */
+    char listen[128];               /* "host:port", "[v6]:port" or ":port" */
+    char data_dir[PATH_MAX];        /* SQLite file, blobs, keys */
+    char log_level[16];             /* error | warn | info | debug */
+    uint64_t threads;               /* HTTP worker threads; 0 = one per core */
+    uint64_t max_upload_bytes;      /* larger uploads get 413 */
+    uint64_t connection_timeout_s;  /* idle HTTP connections are closed after it */
+    uint64_t connection_memory;     /* bytes per connection for request line + headers */
+    uint64_t max_connections;       /* concurrent HTTP connections */
+    uint64_t registry_flush_ms;     /* device registry commit interval */
+    char aliases_text[2048];        /* "path=product,path=product" as configured */
+    struct config_alias aliases[LIMIT_ALIASES];
+    unsigned alias_count;
+};
+
+/*
+ * Builds the effective configuration: defaults, then the file named by
+ * --config / OTAD_CONFIG (if any), then OTAD_* variables, then flags in
+ * ARGV. Consumed flags are removed from ARGV (*argc shrinks), so the caller
+ * sees only its subcommand and that subcommand's own arguments.
+ * ENVP is the environment to read (main passes environ; tests pass their own).
+ * Returns 0, or -EINVAL after printing one line that says which setting is
+ * wrong and why to ERR.
+ */
+int config_load(struct config *ret_config, int *argc, char **argv, char **envp, FILE *err);
+
+/* Prints the effective configuration as an INI file that config_load accepts. */
+void config_dump(const struct config *config, FILE *out);
+
+/* Prints one line per setting: flag, environment variable, default and help. */
+void config_help(FILE *out);
+
+/* Prints the settings table as Markdown (docs/CONFIG.md is generated from it). */
+void config_markdown(FILE *out);
+
+/* Looks up the product served at PATH (an alias). Returns the name or NULL. */
+const char *config_alias_product(const struct config *config, const char *path);
+
+#endif

@@ -1,0 +1,31 @@
+/*
+ * Reading a device's identity from a check-in request: the x-ESP8266-* or
+ * x-ESP32-* headers (names case-insensitive), the User-Agent, and the
+ * version from the header or from ?tag= / ?version=. Formats per
+ * ../shared/reference/esp-protocol.md §1-2.
+ */
+#ifndef OTAD_HTTP_DEVICE_HEADERS_H
+#define OTAD_HTTP_DEVICE_HEADERS_H
+
+#include "core/reason.h"
+#include "http/request.h"
+#include "service/model.h"
+
+/*
+ * Fills *ret_report from REQ. Absent headers are fine (older cores send
+ * fewer). Present ones must be well formed: MACs as six hex pairs separated
+ * by ':' (either case), decimal numbers without sign or blanks (at most
+ * 2^32 for sizes), sketch-md5 as 32 hex digits, sketch-sha256 as 64, mode
+ * one of sketch / spiffs / version, strings within their limits, and no
+ * identity header twice. The version comes from the header, else ?tag=,
+ * else ?version=.
+ * Returns 0, or -EINVAL with a reason naming the header ("x-ESP8266-STA-MAC
+ * \"zz\" is not a MAC address").
+ */
+int device_report_parse(const struct http_request *req, struct device_report *ret_report,
+                        struct reason *why);
+
+/* Formats a MAC as "AA:BB:CC:DD:EE:FF" into OUT[18]. */
+void device_mac_format(const uint8_t mac[6], char out[18]);
+
+#endif

@@ -1,0 +1,53 @@
+/*
+ * Firmware image validation at ingest: is this an image the named platform
+ * can boot, and what does its header say? Works on bytes in memory; never
+ * trusts a length field without checking it against the data.
+ *
+ * ESP8266 (esptool image v1): byte 0 magic 0xE9, byte 1 segment count,
+ * byte 2 flash mode (0 QIO, 1 QOUT, 2 DIO, 3 DOUT), byte 3 high nibble the
+ * flash-size code (0=512K 1=256K 2=1M 3=2M 4=4M 5=2M-c1 6=4M-c1 8=8M 9=16M),
+ * low nibble the flash frequency; a gzip image (1F 8B) is inflated and its
+ * content checked the same way.
+ * ESP32 (esptool image with the 24-byte extended header): magic 0xE9,
+ * segment count, flash mode/size, chip id (LE16 at 12), hash-appended flag
+ * (byte 23); segments must lie within the data.
+ */
+#ifndef OTAD_SERVICE_IMAGE_H
+#define OTAD_SERVICE_IMAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/reason.h"
+#include "service/model.h"
+
+struct image_info {
+    enum platform platform;
+    bool gzip;                /* the data was gzip; the fields below describe its content */
+    uint64_t content_size;    /* bytes of the (inflated) image */
+    unsigned segment_count;
+    uint8_t flash_mode;       /* byte 2 */
+    uint8_t flash_size_code;  /* byte 3 >> 4 */
+    uint64_t flash_size;      /* bytes the code stands for; 0 when it does not constrain */
+    uint16_t esp32_chip_id;   /* ESP32 only */
+    bool esp32_hash_appended; /* ESP32 only: the last 32 bytes are the image's SHA-256 */
+};
+
+/*
+ * Checks that DATA (LEN bytes, as it would be served) is a bootable image for
+ * PLATFORM and describes it in *ret_info. FS-mode images (filesystem blobs)
+ * have no header to check: pass MODE=FW_MODE_FS and only the size limits
+ * apply. A gzip image is accepted for ESP8266 sketches only; its inflated
+ * content must itself be a valid image (inflated size capped at
+ * LIMIT_GUNZIP_BYTES).
+ * Returns 0, or -EBADMSG with a reason that names what is wrong ("byte 0 is
+ * 0x7f, an ESP8266 image starts with 0xE9"), or -ENOMEM.
+ */
+int image_inspect(enum platform platform, enum fw_mode mode, const uint8_t *data, size_t len,
+                  struct image_info *ret_info, struct reason *why);
+
+/* Bytes a flash-size code stands for on the ESP8266 (0 for codes that do not constrain). */
+uint64_t image_esp8266_flash_size(uint8_t code);
+
+#endif

@@ -1,0 +1,45 @@
+/* Names of the model's enumerations, as they appear in the API, the CLI and the database. */
+#include "service/model.h"
+
+#include <errno.h>
+#include <string.h>
+
+const char *platform_name(enum platform p)
+{
+    return p == PLATFORM_ESP32 ? "esp32" : "esp8266";
+}
+
+int platform_parse(const char *s, enum platform *ret)
+{
+    if (strcmp(s, "esp8266") == 0)
+        *ret = PLATFORM_ESP8266;
+    else if (strcmp(s, "esp32") == 0)
+        *ret = PLATFORM_ESP32;
+    else
+        return -EINVAL;
+    return 0;
+}
+
+const char *fw_mode_name(enum fw_mode m)
+{
+    return m == FW_MODE_FS ? "fs" : "sketch";
+}
+
+int fw_mode_parse(const char *s, enum fw_mode *ret)
+{
+    if (strcmp(s, "sketch") == 0)
+        *ret = FW_MODE_SKETCH;
+    else if (strcmp(s, "fs") == 0 || strcmp(s, "spiffs") == 0)
+        *ret = FW_MODE_FS;
+    else
+        return -EINVAL;
+    return 0;
+}
+
+const char *variant_kind_name(enum variant_kind k)
+{
+    static const char *const names[VARIANT_KIND_COUNT] = {
+        "plain", "gzip", "signed", "signed-legacy", "signed-gzip", "signed-esp32",
+    };
+    return (unsigned)k < VARIANT_KIND_COUNT ? names[k] : "unknown";
+}

@@ -1,0 +1,128 @@
+/*
+ * The domain's plain data types, shared by the service, the database layer
+ * and the HTTP layer: products, releases, the variants served, what a device
+ * reports at check-in, and the decision the service takes. No behaviour
+ * lives here; fixed-size fields keep the hot path free of allocation.
+ */
+#ifndef OTAD_SERVICE_MODEL_H
+#define OTAD_SERVICE_MODEL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/limits.h"
+
+enum platform { PLATFORM_ESP8266 = 0, PLATFORM_ESP32 = 1 };
+
+/* What is flashed: the application ("sketch") or the filesystem image. */
+enum fw_mode { FW_MODE_SKETCH = 0, FW_MODE_FS = 1 };
+
+/*
+ * The forms in which one release is stored and served. PLAIN is the image
+ * as built; the others are derived at ingest (issue 3: signing, gzip).
+ * Stored as these numbers: never renumber.
+ */
+enum variant_kind {
+    VARIANT_PLAIN = 0,
+    VARIANT_GZIP = 1,              /* ESP8266 cores >= 2.7 */
+    VARIANT_SIGNED = 2,            /* ESP8266 cores >= 2.6: payload ‖ PKCS#1 v1.5 ‖ len */
+    VARIANT_SIGNED_LEGACY = 3,     /* ESP8266 cores 2.5.x: raw-digest signature */
+    VARIANT_SIGNED_GZIP = 4,       /* ESP8266 cores >= 3.0: gzip, then signed */
+    VARIANT_SIGNED_ESP32 = 5,      /* arduino-esp32 >= 3.3: payload ‖ 512-byte block */
+};
+#define VARIANT_KIND_COUNT 6
+
+/* Parses / names the values above ("sketch"/"fs", "esp8266"/"esp32", "plain"...). */
+const char *platform_name(enum platform p);
+int platform_parse(const char *s, enum platform *ret);
+const char *fw_mode_name(enum fw_mode m);
+int fw_mode_parse(const char *s, enum fw_mode *ret); /* accepts "spiffs" as fs */
+const char *variant_kind_name(enum variant_kind k);
+
+#define SHA256_HEX_LEN 64
+#define MD5_HEX_LEN 32
+
+struct product {
+    int64_t id;
+    char name[LIMIT_PRODUCT_NAME_BYTES + 1];
+    enum platform platform;
+    char default_channel[LIMIT_CHANNEL_NAME_BYTES + 1];
+    int64_t created_ms;
+};
+
+/* One stored form of a release: a content-addressed blob. */
+struct variant {
+    enum variant_kind kind;
+    char sha256[SHA256_HEX_LEN + 1]; /* lowercase; names the blob */
+    char md5[MD5_HEX_LEN + 1];       /* lowercase; sent as x-MD5 */
+    uint64_t size;
+};
+
+struct release {
+    int64_t id;
+    int64_t product_id;
+    int64_t seq; /* 1, 2, 3 ... per product, in publish order */
+    char version[LIMIT_RELEASE_VERSION_BYTES + 1];
+    char channel[LIMIT_CHANNEL_NAME_BYTES + 1];
+    enum fw_mode mode;
+    uint64_t size;                   /* of the image as published (the plain variant) */
+    char md5[MD5_HEX_LEN + 1];       /* of the image as published */
+    char sha256[SHA256_HEX_LEN + 1]; /* of the image as published */
+    int64_t created_ms;
+    char source[32]; /* "upload", "cli", "github" */
+    char *notes;     /* owned, may be NULL */
+    struct variant variants[VARIANT_KIND_COUNT];
+    unsigned variant_count;
+};
+
+/* Which version field a device used. */
+enum version_source {
+    VERSION_SOURCE_NONE = 0,
+    VERSION_SOURCE_HEADER,        /* x-ESP8266-version / x-ESP32-version */
+    VERSION_SOURCE_TAG_QUERY,     /* ?tag= (the 2016 proxy form) */
+    VERSION_SOURCE_VERSION_QUERY, /* ?version= */
+};
+
+/* What the device asks for with x-ESP8266-mode / x-ESP32-mode. */
+enum report_mode { REPORT_MODE_SKETCH = 0, REPORT_MODE_FS, REPORT_MODE_VERSION };
+
+/* Everything a device said about itself in one check-in; fields absent on the wire have has_* false or "". */
+struct device_report {
+    enum platform platform; /* from the header family / user agent */
+    bool platform_known;
+    bool has_sta_mac, has_ap_mac, has_chip_id, has_free_space, has_sketch_size, has_chip_size;
+    uint8_t sta_mac[6];
+    uint8_t ap_mac[6];
+    uint64_t chip_id;
+    uint64_t free_space;
+    uint64_t sketch_size;
+    uint64_t chip_size;
+    char sketch_md5[MD5_HEX_LEN + 1];       /* lowercase, "" when absent */
+    char sketch_sha256[SHA256_HEX_LEN + 1]; /* lowercase (ESP32 sends uppercase), "" when absent */
+    char sdk_version[LIMIT_DEVICE_SDK_BYTES + 1];
+    enum report_mode mode; /* SKETCH when the header is absent */
+    bool has_mode;
+    char version[LIMIT_DEVICE_VERSION_BYTES + 1]; /* "" when absent */
+    enum version_source version_source;
+    char user_agent[LIMIT_USER_AGENT_BYTES + 1];
+};
+
+/* The answer the service gives to one check-in. */
+enum decision_kind {
+    DECISION_CURRENT = 0, /* 304 */
+    DECISION_UPDATE,      /* 200 with the variant's bytes */
+    DECISION_VERSION,     /* 200 with x-version, no body (mode: version) */
+    DECISION_LATEST_TEXT, /* 200 text/plain latest version (legacy call without tag) */
+    DECISION_REFUSED,     /* 403: cannot fit, or not allowed */
+    DECISION_UNKNOWN,     /* 404: no such product, or nothing to report */
+};
+
+struct decision {
+    enum decision_kind kind;
+    char version[LIMIT_RELEASE_VERSION_BYTES + 1]; /* offered or latest version, "" if none */
+    int64_t release_id;                            /* 0 when none */
+    struct variant variant;                        /* for DECISION_UPDATE / VERSION */
+    char reason[160];                              /* one line for 403/404 */
+};
+
+#endif

@@ -1,0 +1,142 @@
+/* Unit tests for src/core/config.c: precedence, bounds, aliases, flags removal. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/config.h"
+
+static FILE *devnull(void)
+{
+    FILE *f = fopen("/dev/null", "w");
+    assert_non_null(f);
+    return f;
+}
+
+static void test_defaults(void **state)
+{
+    char *argv[] = {"otad", "serve", NULL};
+    int argc = 2;
+    char *envp[] = {NULL};
+    struct config c;
+    assert_int_equal(config_load(&c, &argc, argv, envp, stderr), 0);
+    assert_string_equal(c.listen, "0.0.0.0:8080");
+    assert_string_equal(c.data_dir, "/var/lib/otad");
+    assert_true(c.max_upload_bytes == 16777216);
+    assert_int_equal(argc, 2);
+}
+
+static void test_precedence_file_env_flag(void **state)
+{
+    char path[] = "/tmp/otad-config-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char *ini = "[otad]\nlisten = 127.0.0.1:1\ndata_dir = /from/file\nthreads = 3\n"
+                      "aliases = /esp/firmware.php=emonesp, fw.php=door\n";
+    assert_int_equal(write(fd, ini, strlen(ini)), (ssize_t)strlen(ini));
+    close(fd);
+
+    char cfgflag[64];
+    snprintf(cfgflag, sizeof(cfgflag), "--config=%s", path);
+    char *argv[] = {"otad", cfgflag, "serve", "--listen", "127.0.0.1:3", "extra", NULL};
+    int argc = 6;
+    char *envp[] = {"OTAD_LISTEN=127.0.0.1:2", "OTAD_DATA_DIR=/from/env", "HOME=/root", NULL};
+    struct config c;
+    assert_int_equal(config_load(&c, &argc, argv, envp, stderr), 0);
+    assert_string_equal(c.listen, "127.0.0.1:3");   /* flag beats env and file */
+    assert_string_equal(c.data_dir, "/from/env");   /* env beats file */
+    assert_true(c.threads == 3);                    /* file beats default */
+    assert_int_equal(argc, 3);
+    assert_string_equal(argv[1], "serve");
+    assert_string_equal(argv[2], "extra");
+    assert_null(argv[3]);
+    assert_int_equal(c.alias_count, 2);
+    assert_string_equal(config_alias_product(&c, "/esp/firmware.php"), "emonesp");
+    assert_string_equal(config_alias_product(&c, "/fw.php"), "door");
+    assert_null(config_alias_product(&c, "/other"));
+    unlink(path);
+}
+
+static void test_rejects_bad_values(void **state)
+{
+    struct config c;
+    FILE *err = devnull();
+    {
+        char *argv[] = {"otad", "--threads", "x", NULL};
+        int argc = 3;
+        char *envp[] = {NULL};
+        assert_int_equal(config_load(&c, &argc, argv, envp, err), -EINVAL);
+    }
+    {
+        char *argv[] = {"otad", NULL};
+        int argc = 1;
+        char *envp[] = {"OTAD_REGISTRY_FLUSH_MS=5000", NULL};
+        assert_int_equal(config_load(&c, &argc, argv, envp, err), -EINVAL);
+    }
+    {
+        char *argv[] = {"otad", "--listen", NULL};
+        int argc = 2;
+        char *envp[] = {NULL};
+        assert_int_equal(config_load(&c, &argc, argv, envp, err), -EINVAL);
+    }
+    {
+        char *argv[] = {"otad", "--aliases", "/x.php", NULL};
+        int argc = 3;
+        char *envp[] = {NULL};
+        assert_int_equal(config_load(&c, &argc, argv, envp, err), -EINVAL);
+    }
+    {
+        char *argv[] = {"otad", "--log-level", "loud", NULL};
+        int argc = 3;
+        char *envp[] = {NULL};
+        assert_int_equal(config_load(&c, &argc, argv, envp, err), -EINVAL);
+    }
+    {
+        char *argv[] = {"otad", "--config", "/nonexistent/otad.ini", NULL};
+        int argc = 3;
+        char *envp[] = {NULL};
+        assert_int_equal(config_load(&c, &argc, argv, envp, err), -EINVAL);
+    }
+    fclose(err);
+}
+
+static void test_dump_round_trips(void **state)
+{
+    char *argv[] = {"otad", "--listen", "[::1]:9", "--aliases", "/a=b", NULL};
+    int argc = 5;
+    char *envp[] = {NULL};
+    struct config c;
+    assert_int_equal(config_load(&c, &argc, argv, envp, stderr), 0);
+    char path[] = "/tmp/otad-dump-XXXXXX";
+    int fd = mkstemp(path);
+    FILE *f = fdopen(fd, "w");
+    config_dump(&c, f);
+    fclose(f);
+    char flag[64];
+    snprintf(flag, sizeof(flag), "--config=%s", path);
+    char *argv2[] = {"otad", flag, NULL};
+    int argc2 = 2;
+    struct config d;
+    assert_int_equal(config_load(&d, &argc2, argv2, envp, stderr), 0);
+    assert_string_equal(d.listen, "[::1]:9");
+    assert_string_equal(config_alias_product(&d, "/a"), "b");
+    unlink(path);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_precedence_file_env_flag),
+        cmocka_unit_test(test_rejects_bad_values),
+        cmocka_unit_test(test_dump_round_trips),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
