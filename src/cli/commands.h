@@ -1,0 +1,22 @@
+/*
+ * One function per subcommand, dispatched by the table in cli.c. Each gets
+ * the arguments after the subcommand name (argv[0] is the subcommand) and
+ * the effective configuration, prints its own usage and errors to stderr,
+ * its results to stdout, and returns a CLI_EXIT_* status (cli.h).
+ */
+#ifndef OTAD_CLI_COMMANDS_H
+#define OTAD_CLI_COMMANDS_H
+
+#include "core/config.h"
+
+int cli_serve(int argc, char **argv, const struct config *config);
+int cli_config(int argc, char **argv, const struct config *config);
+int cli_product(int argc, char **argv, const struct config *config);
+int cli_release(int argc, char **argv, const struct config *config);
+int cli_token(int argc, char **argv, const struct config *config);
+int cli_device(int argc, char **argv, const struct config *config);
+int cli_key(int argc, char **argv, const struct config *config);    /* cli_key.c */
+int cli_sign(int argc, char **argv, const struct config *config);   /* cli_key.c */
+int cli_verify(int argc, char **argv, const struct config *config); /* cli_key.c */
+
+#endif
