@@ -1,0 +1,108 @@
+/*
+ * The database: products, releases with their variants and installed
+ * digests, tokens, the device registry. The interface speaks in domain
+ * structs (service/model.h), never in SQL, so a second backend (PostgreSQL,
+ * for several nodes) implements the same functions; today db_sqlite.c is
+ * the one implementation.
+ *
+ * A struct db is one connection, safe to share between threads (calls are
+ * serialized by its own lock). Each thread that writes a lot (the registry
+ * flusher) opens its own. Errors are logged here, once, with the backend's
+ * message, and returned as -errno: -ENOENT (no such row), -EEXIST (a unique
+ * name or version is taken), -EIO (the backend failed), -ENOMEM.
+ */
+#ifndef OTAD_DB_DB_H
+#define OTAD_DB_DB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/reason.h"
+#include "service/model.h"
+
+struct db;
+
+/* How much a connection's commits must survive. */
+enum db_durability {
+    DB_DURABLE = 0, /* a commit survives power loss (releases, tokens) */
+    DB_RELAXED,     /* a commit survives a crash of otad, not of the machine (registry) */
+};
+
+/*
+ * Opens (creating if needed) the database at PATH and brings its schema up
+ * to date with the numbered migrations. Returns 0 and a new handle in *ret_db
+ * (free with db_close), or -EIO / -ENOMEM; a database written by a newer
+ * otad (unknown migration) gives -EPROTO.
+ */
+int db_open(const char *path, enum db_durability durability, struct db **ret_db);
+
+/* Closes the connection. NULL-safe. */
+void db_close(struct db *db);
+
+/* Runs the backend's integrity check. Returns 0 when it passes, else -EIO with the finding in WHY.
+ */
+int db_integrity_check(struct db *db, struct reason *why);
+
+/* The release catalog's generation: it grows whenever a release is added. */
+int db_generation(struct db *db, int64_t *ret_generation);
+
+/* Products. P->id and P->created_ms are written on success. -EEXIST for a taken name. */
+int db_product_insert(struct db *db, struct product *p);
+int db_product_get(struct db *db, const char *name, struct product *ret_product);
+/* All products by name; *ret_products is an array the caller frees with free(). */
+int db_product_list(struct db *db, struct product **ret_products, size_t *ret_count);
+
+/*
+ * Adds release R of product R->product_id with its variants and the DIGEST_COUNT
+ * installed digests, in one transaction that also assigns R->seq and R->id and
+ * bumps the generation. Either all of it is stored or none.
+ * -EEXIST when the product already has R->version for R->mode.
+ */
+int db_release_insert(struct db *db, struct release *r, const char *const *digests,
+                      size_t digest_count);
+
+/* The release of PRODUCT_ID with VERSION and MODE, with its variants. -ENOENT when none. */
+int db_release_get(struct db *db, int64_t product_id, enum fw_mode mode, const char *version,
+                   struct release *ret_release);
+
+/*
+ * All releases of PRODUCT_ID, newest first, with variants. *ret_releases is
+ * an array the caller frees with release_list_free.
+ */
+int db_release_list(struct db *db, int64_t product_id, struct release **ret_releases,
+                    size_t *ret_count);
+void release_list_free(struct release *releases, size_t count);
+
+/* One installed digest of a release, as db_digest_list returns them. */
+struct db_digest {
+    int64_t release_id;
+    char digest[SHA256_HEX_LEN + 1];
+};
+/* All installed digests of PRODUCT_ID; the caller frees *ret_digests with free(). */
+int db_digest_list(struct db *db, int64_t product_id, struct db_digest **ret_digests,
+                   size_t *ret_count);
+
+/* Tokens. HASH_HEX is the SHA-256 of the secret; the secret itself is never stored. */
+int db_token_insert(struct db *db, const char *name, enum token_scope scope, const char *hash_hex,
+                    int64_t *ret_id);
+/* The token whose hash is HASH_HEX (revoked ones included: check revoked_ms). -ENOENT when none. */
+int db_token_find(struct db *db, const char *hash_hex, struct token *ret_token);
+int db_token_list(struct db *db, struct token **ret_tokens, size_t *ret_count);
+/* Marks token ID revoked. -ENOENT when no such token or already revoked. */
+int db_token_revoke(struct db *db, int64_t id);
+
+/*
+ * Records COUNT check-ins in one transaction: a new device gets a row, a
+ * known one (same product and STA MAC) has its fields replaced, last_seen
+ * set and checkins incremented. Records without an STA MAC are skipped.
+ */
+int db_devices_record(struct db *db, const struct device_record *records, size_t count);
+
+/*
+ * Up to LIMIT devices of PRODUCT_ID ordered by MAC from OFFSET, and the total
+ * count. *ret_devices is an array the caller frees with free().
+ */
+int db_device_list(struct db *db, int64_t product_id, size_t limit, size_t offset,
+                   struct device_record **ret_devices, size_t *ret_count, uint64_t *ret_total);
+
+#endif
