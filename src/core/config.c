@@ -17,20 +17,24 @@
 enum setting_type { SETTING_STRING, SETTING_UINT };
 
 struct setting {
-    const char *name;     /* INI key; flag is --name with '_' as '-' */
+    const char *name; /* INI key; flag is --name with '_' as '-' */
     enum setting_type type;
-    size_t offset;        /* into struct config */
-    size_t size;          /* of a string field */
+    size_t offset; /* into struct config */
+    size_t size;   /* of a string field */
     const char *default_value;
-    uint64_t min, max;    /* for SETTING_UINT */
+    uint64_t min, max; /* for SETTING_UINT */
     const char *help;
 };
 
 #define STRING_SETTING(field, def, help)                                                           \
-    {#field, SETTING_STRING, offsetof(struct config, field),                                       \
-     sizeof(((struct config *)0)->field), def, 0, 0, help}
+    {                                                                                              \
+#field, SETTING_STRING, offsetof(struct config, field),                                    \
+            sizeof(((struct config *)0)->field), def, 0, 0, help                                   \
+    }
 #define UINT_SETTING(field, def, lo, hi, help)                                                     \
-    {#field, SETTING_UINT, offsetof(struct config, field), 0, def, lo, hi, help}
+    {                                                                                              \
+#field, SETTING_UINT, offsetof(struct config, field), 0, def, lo, hi, help                 \
+    }
 
 static const struct setting config_settings[] = {
     STRING_SETTING(listen, "0.0.0.0:8080",
@@ -220,8 +224,8 @@ int config_load(struct config *ret_config, int *argc, char **argv, char **envp, 
     struct config c;
     memset(&c, 0, sizeof(c));
     for (size_t i = 0; i < ARRAY_SIZE(config_settings); i++)
-        if (setting_set(&c, &config_settings[i], config_settings[i].default_value, "default",
-                        err) < 0)
+        if (setting_set(&c, &config_settings[i], config_settings[i].default_value, "default", err) <
+            0)
             return -EINVAL;
 
     char value[PATH_MAX];
@@ -285,8 +289,7 @@ int config_load(struct config *ret_config, int *argc, char **argv, char **envp, 
     return 0;
 }
 
-static void setting_format(const struct config *c, const struct setting *s, char *out,
-                           size_t size)
+static void setting_format(const struct config *c, const struct setting *s, char *out, size_t size)
 {
     const char *field = (const char *)c + s->offset;
     if (s->type == SETTING_STRING) {

@@ -24,17 +24,17 @@ struct config_alias {
 };
 
 struct config {
-    char config_file[PATH_MAX];     /* "" when none was read */
-    char listen[128];               /* "host:port", "[v6]:port" or ":port" */
-    char data_dir[PATH_MAX];        /* SQLite file, blobs, keys */
-    char log_level[16];             /* error | warn | info | debug */
-    uint64_t threads;               /* HTTP worker threads; 0 = one per core */
-    uint64_t max_upload_bytes;      /* larger uploads get 413 */
-    uint64_t connection_timeout_s;  /* idle HTTP connections are closed after it */
-    uint64_t connection_memory;     /* bytes per connection for request line + headers */
-    uint64_t max_connections;       /* concurrent HTTP connections */
-    uint64_t registry_flush_ms;     /* device registry commit interval */
-    char aliases_text[2048];        /* "path=product,path=product" as configured */
+    char config_file[PATH_MAX];    /* "" when none was read */
+    char listen[128];              /* "host:port", "[v6]:port" or ":port" */
+    char data_dir[PATH_MAX];       /* SQLite file, blobs, keys */
+    char log_level[16];            /* error | warn | info | debug */
+    uint64_t threads;              /* HTTP worker threads; 0 = one per core */
+    uint64_t max_upload_bytes;     /* larger uploads get 413 */
+    uint64_t connection_timeout_s; /* idle HTTP connections are closed after it */
+    uint64_t connection_memory;    /* bytes per connection for request line + headers */
+    uint64_t max_connections;      /* concurrent HTTP connections */
+    uint64_t registry_flush_ms;    /* device registry commit interval */
+    char aliases_text[2048];       /* "path=product,path=product" as configured */
     struct config_alias aliases[LIMIT_ALIASES];
     unsigned alias_count;
 };

@@ -83,6 +83,12 @@ int str_copy(char *dst, size_t size, const char *src)
     return 0;
 }
 
+void mac_format(const uint8_t mac[6], char out[18])
+{
+    snprintf(out, 18, "%02X:%02X:%02X:%02X:%02X:%02X", mac[0], mac[1], mac[2], mac[3], mac[4],
+             mac[5]);
+}
+
 bool str_eq_nocase(const char *a, const char *b)
 {
     for (;; a++, b++) {

@@ -37,6 +37,9 @@ bool is_hex(const char *s, size_t len);
  */
 int str_copy(char *dst, size_t size, const char *src);
 
+/* Formats a MAC address as "AA:BB:CC:DD:EE:FF" (uppercase, as the ESP cores send it). */
+void mac_format(const uint8_t mac[6], char out[18]);
+
 /* ASCII case-insensitive equality. */
 bool str_eq_nocase(const char *a, const char *b);
 

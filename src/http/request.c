@@ -29,3 +29,11 @@ const char *http_request_query(const struct http_request *req, const char *name)
             return req->query[i].value;
     return NULL;
 }
+
+const char *http_request_param(const struct http_request *req, const char *name)
+{
+    for (unsigned i = 0; i < req->form_count; i++)
+        if (strcmp(req->form[i].name, name) == 0)
+            return req->form[i].value;
+    return http_request_query(req, name);
+}

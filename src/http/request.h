@@ -28,8 +28,10 @@ struct http_request {
     struct http_pair query[LIMIT_QUERY_ARGS_PER_REQUEST];
     unsigned query_count;
     bool query_truncated;
-    const uint8_t *body; /* NULL when there is none */
+    const uint8_t *body; /* NULL when there is none; for a multipart form, the file part */
     size_t body_len;
+    const struct http_pair *form; /* the other fields of a multipart form */
+    unsigned form_count;
 };
 
 /* The value of the first header named NAME (ASCII case-insensitive), or NULL. */
@@ -40,5 +42,8 @@ unsigned http_request_header_count(const struct http_request *req, const char *n
 
 /* The value of the first query argument named NAME (case-sensitive), or NULL. */
 const char *http_request_query(const struct http_request *req, const char *name);
+
+/* A form field named NAME, else the query argument NAME, else NULL. */
+const char *http_request_param(const struct http_request *req, const char *name);
 
 #endif

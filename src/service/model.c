@@ -43,3 +43,28 @@ const char *variant_kind_name(enum variant_kind k)
     };
     return (unsigned)k < VARIANT_KIND_COUNT ? names[k] : "unknown";
 }
+
+const char *token_scope_name(enum token_scope s)
+{
+    switch (s) {
+    case TOKEN_SCOPE_ADMIN:
+        return "admin";
+    case TOKEN_SCOPE_PUBLISH:
+        return "publish";
+    default:
+        return "read";
+    }
+}
+
+int token_scope_parse(const char *s, enum token_scope *ret)
+{
+    if (strcmp(s, "read") == 0)
+        *ret = TOKEN_SCOPE_READ;
+    else if (strcmp(s, "publish") == 0)
+        *ret = TOKEN_SCOPE_PUBLISH;
+    else if (strcmp(s, "admin") == 0)
+        *ret = TOKEN_SCOPE_ADMIN;
+    else
+        return -EINVAL;
+    return 0;
+}

@@ -1,8 +1,10 @@
 /*
  * The domain's plain data types, shared by the service, the database layer
  * and the HTTP layer: products, releases, the variants served, what a device
- * reports at check-in, and the decision the service takes. No behaviour
- * lives here; fixed-size fields keep the hot path free of allocation.
+ * reports at check-in, the decision the service takes, tokens and registry
+ * rows. Types and their names only, no behaviour: this is the one header
+ * every layer may include (the database stores these structs; it does not
+ * call the service). Fixed-size fields keep the hot path free of allocation.
  */
 #ifndef OTAD_SERVICE_MODEL_H
 #define OTAD_SERVICE_MODEL_H
@@ -24,11 +26,11 @@ enum fw_mode { FW_MODE_SKETCH = 0, FW_MODE_FS = 1 };
  */
 enum variant_kind {
     VARIANT_PLAIN = 0,
-    VARIANT_GZIP = 1,              /* ESP8266 cores >= 2.7 */
-    VARIANT_SIGNED = 2,            /* ESP8266 cores >= 2.6: payload ‖ PKCS#1 v1.5 ‖ len */
-    VARIANT_SIGNED_LEGACY = 3,     /* ESP8266 cores 2.5.x: raw-digest signature */
-    VARIANT_SIGNED_GZIP = 4,       /* ESP8266 cores >= 3.0: gzip, then signed */
-    VARIANT_SIGNED_ESP32 = 5,      /* arduino-esp32 >= 3.3: payload ‖ 512-byte block */
+    VARIANT_GZIP = 1,          /* ESP8266 cores >= 2.7 */
+    VARIANT_SIGNED = 2,        /* ESP8266 cores >= 2.6: payload ‖ PKCS#1 v1.5 ‖ len */
+    VARIANT_SIGNED_LEGACY = 3, /* ESP8266 cores 2.5.x: raw-digest signature */
+    VARIANT_SIGNED_GZIP = 4,   /* ESP8266 cores >= 3.0: gzip, then signed */
+    VARIANT_SIGNED_ESP32 = 5,  /* arduino-esp32 >= 3.3: payload ‖ 512-byte block */
 };
 #define VARIANT_KIND_COUNT 6
 
@@ -39,8 +41,10 @@ const char *fw_mode_name(enum fw_mode m);
 int fw_mode_parse(const char *s, enum fw_mode *ret); /* accepts "spiffs" as fs */
 const char *variant_kind_name(enum variant_kind k);
 
+#ifndef SHA256_HEX_LEN
 #define SHA256_HEX_LEN 64
-#define MD5_HEX_LEN 32
+#define MD5_HEX_LEN    32
+#endif
 
 struct product {
     int64_t id;
@@ -68,6 +72,7 @@ struct release {
     uint64_t size;                   /* of the image as published (the plain variant) */
     char md5[MD5_HEX_LEN + 1];       /* of the image as published */
     char sha256[SHA256_HEX_LEN + 1]; /* of the image as published */
+    uint64_t flash_size;             /* bytes of flash the image's header declares; 0 = any */
     int64_t created_ms;
     char source[32]; /* "upload", "cli", "github" */
     char *notes;     /* owned, may be NULL */
@@ -86,7 +91,8 @@ enum version_source {
 /* What the device asks for with x-ESP8266-mode / x-ESP32-mode. */
 enum report_mode { REPORT_MODE_SKETCH = 0, REPORT_MODE_FS, REPORT_MODE_VERSION };
 
-/* Everything a device said about itself in one check-in; fields absent on the wire have has_* false or "". */
+/* Everything a device said about itself in one check-in; fields absent on the wire have has_* false
+ * or "". */
 struct device_report {
     enum platform platform; /* from the header family / user agent */
     bool platform_known;
@@ -123,6 +129,30 @@ struct decision {
     int64_t release_id;                            /* 0 when none */
     struct variant variant;                        /* for DECISION_UPDATE / VERSION */
     char reason[160];                              /* one line for 403/404 */
+};
+
+enum token_scope { TOKEN_SCOPE_READ = 0, TOKEN_SCOPE_PUBLISH = 1, TOKEN_SCOPE_ADMIN = 2 };
+const char *token_scope_name(enum token_scope s);
+int token_scope_parse(const char *s, enum token_scope *ret);
+
+struct token {
+    int64_t id;
+    char name[LIMIT_TOKEN_NAME_BYTES + 1];
+    enum token_scope scope;
+    int64_t created_ms;
+    int64_t revoked_ms; /* 0 while valid */
+};
+
+/* One device as the registry stores it: the last check-in's report plus bookkeeping. */
+struct device_record {
+    int64_t product_id;
+    struct device_report report;
+    char remote_addr[64];
+    int64_t first_seen_ms; /* filled by the database on read */
+    int64_t last_seen_ms;
+    int last_status;                                    /* HTTP status answered */
+    char last_offered[LIMIT_RELEASE_VERSION_BYTES + 1]; /* version offered or "" */
+    int64_t checkins;                                   /* filled by the database on read */
 };
 
 #endif

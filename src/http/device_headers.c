@@ -1,0 +1,411 @@
+/*
+ * Turning a check-in request into a struct device_report (device_headers.h).
+ * This file owns the wire format of the identity headers both Arduino cores
+ * send (x-ESP8266-* and x-ESP32-*, reference §1-2): which family is present,
+ * how each value is spelled, and which of header / ?tag= / ?version= gives
+ * the version. It decides nothing about updates. Values are read in place
+ * from the borrowed request and copied into the report's fixed fields; there
+ * is no allocation, since this runs on every check-in.
+ */
+#include "http/device_headers.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/util.h"
+
+/* The sizes the cores report fit in 32 bits; 2^32 itself is let through. */
+#define DEVICE_SIZE_MAX (UINT64_C(1) << 32)
+
+/* How much of a bad value a reason quotes. */
+#define QUOTE_MAX_BYTES 40
+
+/* Room for "x-ESP8266-" plus the longest suffix, "sketch-sha256". */
+#define HEADER_NAME_BYTES 32
+
+/* A value without its surrounding blanks; not NUL-terminated. */
+struct slice {
+    const char *p;
+    size_t len;
+};
+
+struct family {
+    const char *prefix; /* as the cores spell it; matched case-insensitively */
+    const char *user_agent;
+    enum platform platform;
+};
+
+static const struct family families[] = {
+    {"x-ESP8266-", "ESP8266-http-Update", PLATFORM_ESP8266},
+    {"x-ESP32-", "ESP32-http-Update", PLATFORM_ESP32},
+};
+
+struct parse_ctx {
+    const struct http_request *req;
+    const char *prefix; /* the family's header prefix */
+    struct reason *why;
+};
+
+static bool is_blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+static struct slice trim(const char *s)
+{
+    size_t len = strlen(s);
+    while (len > 0 && is_blank(*s)) {
+        s++;
+        len--;
+    }
+    while (len > 0 && is_blank(s[len - 1]))
+        len--;
+    return (struct slice){s, len};
+}
+
+static bool starts_with_nocase(const char *s, const char *prefix)
+{
+    return strncasecmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static bool is_printable(char c)
+{
+    return c >= 0x20 && c <= 0x7e;
+}
+
+/* Writes V into OUT as a reason may quote it: bounded, non-printable bytes as '?'. */
+static void quote(struct slice v, char out[QUOTE_MAX_BYTES + 4])
+{
+    size_t n = v.len < QUOTE_MAX_BYTES ? v.len : QUOTE_MAX_BYTES;
+    for (size_t i = 0; i < n; i++)
+        out[i] = is_printable(v.p[i]) && v.p[i] != '"' ? v.p[i] : '?';
+    if (n < v.len) {
+        memcpy(out + n, "...", 3);
+        n += 3;
+    }
+    out[n] = 0;
+}
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* "AA:BB:CC:DD:EE:FF", either case. */
+static bool parse_mac(struct slice v, uint8_t out[6])
+{
+    if (v.len != 17)
+        return false;
+    uint8_t mac[6];
+    for (size_t i = 0; i < 6; i++) {
+        const char *p = v.p + 3 * i;
+        int hi = hex_digit(p[0]), lo = hex_digit(p[1]);
+        if (hi < 0 || lo < 0 || (i < 5 && p[2] != ':'))
+            return false;
+        mac[i] = (uint8_t)(hi << 4 | lo);
+    }
+    memcpy(out, mac, 6);
+    return true;
+}
+
+/* A decimal number as parse_u64 reads it. Returns 0, -EINVAL or -ERANGE. */
+static int parse_decimal(struct slice v, uint64_t max, uint64_t *ret)
+{
+    char num[21]; /* UINT64_MAX has 20 digits */
+    if (v.len >= sizeof(num)) {
+        for (size_t i = 0; i < v.len; i++)
+            if (v.p[i] < '0' || v.p[i] > '9')
+                return -EINVAL;
+        return -ERANGE;
+    }
+    memcpy(num, v.p, v.len);
+    num[v.len] = 0;
+    return parse_u64(num, max, ret);
+}
+
+/*
+ * Finds the header PREFIX+SUFFIX. Writes its full name to NAME (for reasons)
+ * and its trimmed value to *RET. Returns 1 when present, 0 when absent, or
+ * -EINVAL when it appears more than once.
+ */
+static int field(const struct parse_ctx *ctx, const char *suffix, char name[HEADER_NAME_BYTES],
+                 struct slice *ret)
+{
+    int n = snprintf(name, HEADER_NAME_BYTES, "%s%s", ctx->prefix, suffix);
+    assert(n > 0 && n < HEADER_NAME_BYTES);
+    (void)n;
+    unsigned count = http_request_header_count(ctx->req, name);
+    if (count > 1)
+        return reason_set(ctx->why, -EINVAL, "%s appears %u times; a device sends it once", name,
+                          count);
+    if (count == 0)
+        return 0;
+    *ret = trim(http_request_header(ctx->req, name));
+    return 1;
+}
+
+static int field_mac(const struct parse_ctx *ctx, const char *suffix, uint8_t out[6], bool *ret_has)
+{
+    char name[HEADER_NAME_BYTES], q[QUOTE_MAX_BYTES + 4];
+    struct slice v;
+    int r = field(ctx, suffix, name, &v);
+    if (r <= 0)
+        return r;
+    if (!parse_mac(v, out)) {
+        quote(v, q);
+        return reason_set(ctx->why, -EINVAL, "%s \"%s\" is not a MAC address (AA:BB:CC:DD:EE:FF)",
+                          name, q);
+    }
+    *ret_has = true;
+    return 0;
+}
+
+static int field_number(const struct parse_ctx *ctx, const char *suffix, uint64_t max,
+                        uint64_t *out, bool *ret_has)
+{
+    char name[HEADER_NAME_BYTES], q[QUOTE_MAX_BYTES + 4];
+    struct slice v;
+    int r = field(ctx, suffix, name, &v);
+    if (r <= 0)
+        return r;
+    r = parse_decimal(v, max, out);
+    if (r == -ERANGE) {
+        quote(v, q);
+        return reason_set(ctx->why, -EINVAL, "%s \"%s\" is above %" PRIu64, name, q, max);
+    }
+    if (r < 0) {
+        quote(v, q);
+        return reason_set(ctx->why, -EINVAL, "%s \"%s\" is not a decimal number", name, q);
+    }
+    *ret_has = true;
+    return 0;
+}
+
+/* A digest of DIGITS hex digits, stored lowercase in OUT[DIGITS + 1]; "" when absent. */
+static int field_hex(const struct parse_ctx *ctx, const char *suffix, size_t digits, char *out)
+{
+    char name[HEADER_NAME_BYTES], q[QUOTE_MAX_BYTES + 4];
+    struct slice v;
+    int r = field(ctx, suffix, name, &v);
+    if (r <= 0)
+        return r;
+    bool ok = v.len == digits;
+    for (size_t i = 0; ok && i < digits; i++)
+        ok = hex_digit(v.p[i]) >= 0;
+    if (!ok) {
+        quote(v, q);
+        return reason_set(ctx->why, -EINVAL, "%s \"%s\" is not %zu hex digits", name, q, digits);
+    }
+    for (size_t i = 0; i < digits; i++)
+        out[i] = (v.p[i] >= 'A' && v.p[i] <= 'F') ? (char)(v.p[i] - 'A' + 'a') : v.p[i];
+    out[digits] = 0;
+    return 0;
+}
+
+/*
+ * Copies V (named NAME in reasons) into OUT of SIZE bytes. The text must fit
+ * and be printable ASCII: it ends up in the database, logs and JSON.
+ */
+static int copy_text(struct slice v, const char *name, char *out, size_t size, struct reason *why)
+{
+    if (v.len >= size)
+        return reason_set(why, -EINVAL, "%s is %zu bytes; at most %zu are accepted", name, v.len,
+                          size - 1);
+    for (size_t i = 0; i < v.len; i++)
+        if (!is_printable(v.p[i]))
+            return reason_set(why, -EINVAL,
+                              "%s has byte 0x%02x at %zu; only printable ASCII is "
+                              "accepted",
+                              name, (unsigned char)v.p[i], i);
+    memcpy(out, v.p, v.len);
+    out[v.len] = 0;
+    return 0;
+}
+
+static int field_mode(const struct parse_ctx *ctx, struct device_report *rep)
+{
+    static const struct {
+        const char *word;
+        enum report_mode mode;
+    } modes[] = {
+        {"sketch", REPORT_MODE_SKETCH},
+        {"spiffs", REPORT_MODE_FS}, /* sent for LittleFS too */
+        {"version", REPORT_MODE_VERSION},
+    };
+    char name[HEADER_NAME_BYTES], q[QUOTE_MAX_BYTES + 4];
+    struct slice v;
+    int r = field(ctx, "mode", name, &v);
+    if (r <= 0)
+        return r;
+    for (size_t i = 0; i < ARRAY_SIZE(modes); i++) {
+        if (v.len == strlen(modes[i].word) && strncasecmp(v.p, modes[i].word, v.len) == 0) {
+            rep->mode = modes[i].mode;
+            rep->has_mode = true;
+            return 0;
+        }
+    }
+    quote(v, q);
+    return reason_set(ctx->why, -EINVAL, "%s \"%s\" is not sketch, spiffs or version", name, q);
+}
+
+/* The version: the header, else ?tag=, else ?version=; empty values count as absent. */
+static int field_version(const struct parse_ctx *ctx, struct device_report *rep)
+{
+    char name[HEADER_NAME_BYTES];
+    struct slice v;
+    int r = field(ctx, "version", name, &v);
+    if (r < 0)
+        return r;
+    if (r > 0 && v.len > 0) {
+        rep->version_source = VERSION_SOURCE_HEADER;
+        return copy_text(v, name, rep->version, sizeof(rep->version), ctx->why);
+    }
+    static const struct {
+        const char *arg;
+        const char *label;
+        enum version_source source;
+    } queries[] = {
+        {"tag", "?tag=", VERSION_SOURCE_TAG_QUERY},
+        {"version", "?version=", VERSION_SOURCE_VERSION_QUERY},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(queries); i++) {
+        const char *arg = http_request_query(ctx->req, queries[i].arg);
+        if (!arg)
+            continue;
+        v = trim(arg);
+        if (v.len == 0)
+            continue; /* "?tag=" asks for the latest, as if no version were given */
+        rep->version_source = queries[i].source;
+        return copy_text(v, queries[i].label, rep->version, sizeof(rep->version), ctx->why);
+    }
+    return 0;
+}
+
+/* The identity headers of the family in CTX; absent ones leave their fields unset. */
+static int parse_identity(const struct parse_ctx *ctx, struct device_report *rep)
+{
+    bool has_base_mac = false;
+    uint8_t base_mac[6];
+    char name[HEADER_NAME_BYTES];
+    struct slice v;
+    int r;
+
+    if ((r = field_mac(ctx, "STA-MAC", rep->sta_mac, &rep->has_sta_mac)) < 0)
+        return r;
+    if ((r = field_mac(ctx, "AP-MAC", rep->ap_mac, &rep->has_ap_mac)) < 0)
+        return r;
+    if ((r = field_mac(ctx, "BASE-MAC", base_mac, &has_base_mac)) < 0)
+        return r;
+    /* arduino-esp32 3.x: the base MAC stands in when there is no STA MAC (no Wi-Fi). */
+    if (!rep->has_sta_mac && has_base_mac) {
+        memcpy(rep->sta_mac, base_mac, 6);
+        rep->has_sta_mac = true;
+    }
+    if ((r = field_number(ctx, "Chip-ID", UINT64_MAX, &rep->chip_id, &rep->has_chip_id)) < 0)
+        return r;
+    if ((r = field_number(ctx, "free-space", DEVICE_SIZE_MAX, &rep->free_space,
+                          &rep->has_free_space)) < 0)
+        return r;
+    if ((r = field_number(ctx, "sketch-size", DEVICE_SIZE_MAX, &rep->sketch_size,
+                          &rep->has_sketch_size)) < 0)
+        return r;
+    if ((r = field_number(ctx, "chip-size", DEVICE_SIZE_MAX, &rep->chip_size,
+                          &rep->has_chip_size)) < 0)
+        return r;
+    if ((r = field_hex(ctx, "sketch-md5", MD5_HEX_LEN, rep->sketch_md5)) < 0)
+        return r;
+    if ((r = field_hex(ctx, "sketch-sha256", SHA256_HEX_LEN, rep->sketch_sha256)) < 0)
+        return r;
+    if ((r = field_mode(ctx, rep)) < 0)
+        return r;
+    if ((r = field(ctx, "sdk-version", name, &v)) < 0)
+        return r;
+    if (r > 0)
+        return copy_text(v, name, rep->sdk_version, sizeof(rep->sdk_version), ctx->why);
+    return 0;
+}
+
+/* Copies the User-Agent, cut to the field and with non-printable bytes as '?': it is not identity.
+ */
+static void copy_user_agent(const struct http_request *req, struct device_report *rep)
+{
+    const char *ua = http_request_header(req, "User-Agent");
+    struct slice v = trim(ua ? ua : "");
+    size_t n = v.len < sizeof(rep->user_agent) - 1 ? v.len : sizeof(rep->user_agent) - 1;
+    for (size_t i = 0; i < n; i++)
+        rep->user_agent[i] = is_printable(v.p[i]) ? v.p[i] : '?';
+    rep->user_agent[n] = 0;
+}
+
+/* Which header family the request uses; NULL for none, -EINVAL in *ret_err for both. */
+static const struct family *find_family(const struct http_request *req, struct reason *why,
+                                        int *ret_err)
+{
+    bool seen[ARRAY_SIZE(families)] = {false};
+    for (unsigned i = 0; i < req->header_count; i++)
+        for (size_t f = 0; f < ARRAY_SIZE(families); f++)
+            if (starts_with_nocase(req->headers[i].name, families[f].prefix))
+                seen[f] = true;
+    *ret_err = 0;
+    if (seen[0] && seen[1]) {
+        *ret_err =
+            reason_set(why, -EINVAL, "the request carries both x-ESP8266-* and x-ESP32-* headers");
+        return NULL;
+    }
+    for (size_t f = 0; f < ARRAY_SIZE(families); f++)
+        if (seen[f])
+            return &families[f];
+    return NULL;
+}
+
+int device_report_parse(const struct http_request *req, struct device_report *ret_report,
+                        struct reason *why)
+{
+    assert(req);
+    assert(ret_report);
+    struct device_report rep = {.platform = PLATFORM_ESP8266, .mode = REPORT_MODE_SKETCH};
+    copy_user_agent(req, &rep);
+
+    int r;
+    const struct family *fam = find_family(req, why, &r);
+    if (r < 0)
+        return r;
+    if (fam) {
+        rep.platform = fam->platform;
+        rep.platform_known = true;
+    } else {
+        for (size_t f = 0; f < ARRAY_SIZE(families); f++) {
+            if (starts_with_nocase(rep.user_agent, families[f].user_agent)) {
+                rep.platform = families[f].platform;
+                rep.platform_known = true;
+            }
+        }
+    }
+
+    struct parse_ctx ctx = {
+        .req = req, .prefix = fam ? fam->prefix : families[0].prefix, .why = why};
+    if (fam && (r = parse_identity(&ctx, &rep)) < 0)
+        return r;
+    /* Without a family this finds no header, but ?tag= / ?version= still count. */
+    if ((r = field_version(&ctx, &rep)) < 0)
+        return r;
+
+    *ret_report = rep;
+    return 0;
+}
+
+void device_mac_format(const uint8_t mac[6], char out[18])
+{
+    snprintf(out, 18, "%02X:%02X:%02X:%02X:%02X:%02X", mac[0], mac[1], mac[2], mac[3], mac[4],
+             mac[5]);
+}

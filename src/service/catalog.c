@@ -1,0 +1,185 @@
+/*
+ * Building and querying the catalog snapshot (catalog.h). Built rarely (at
+ * start and when a release is added), queried on every check-in: the build
+ * sorts so that queries are binary searches.
+ */
+#include "service/catalog.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/version.h"
+
+static void product_release(struct catalog_product *p)
+{
+    free(p->releases);
+    free(p->digests);
+}
+
+static void catalog_free(struct catalog *c)
+{
+    for (size_t i = 0; i < c->product_count; i++)
+        product_release(&c->products[i]);
+    free(c->products);
+    free(c);
+}
+
+struct catalog *catalog_new_empty(void)
+{
+    struct catalog *c = calloc(1, sizeof(*c));
+    if (c)
+        atomic_init(&c->refs, 1);
+    return c;
+}
+
+struct catalog *catalog_ref(struct catalog *catalog)
+{
+    if (catalog)
+        atomic_fetch_add_explicit(&catalog->refs, 1, memory_order_relaxed);
+    return catalog;
+}
+
+void catalog_unref(struct catalog *catalog)
+{
+    if (catalog && atomic_fetch_sub_explicit(&catalog->refs, 1, memory_order_acq_rel) == 1)
+        catalog_free(catalog);
+}
+
+static int digest_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct catalog_digest *)a)->digest,
+                  ((const struct catalog_digest *)b)->digest);
+}
+
+static int product_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct catalog_product *)a)->product.name,
+                  ((const struct catalog_product *)b)->product.name);
+}
+
+static const struct catalog_release *release_by_id(const struct catalog_product *p, int64_t id)
+{
+    for (size_t i = 0; i < p->release_count; i++)
+        if (p->releases[i].release.id == id)
+            return &p->releases[i];
+    return NULL;
+}
+
+static int product_load(struct db *db, struct catalog_product *cp)
+{
+    struct release *list = NULL;
+    size_t count = 0;
+    int r = db_release_list(db, cp->product.id, &list, &count);
+    if (r < 0)
+        return r;
+    cp->releases = calloc(count ? count : 1, sizeof(*cp->releases));
+    if (!cp->releases) {
+        release_list_free(list, count);
+        return -ENOMEM;
+    }
+    /* db_release_list is newest first; the catalog keeps ascending sequence. */
+    for (size_t i = 0; i < count; i++) {
+        struct catalog_release *cr = &cp->releases[count - 1 - i];
+        cr->release = list[i];
+        cr->release.notes = NULL;
+        cr->semver = version_is_semver(cr->release.version);
+    }
+    cp->release_count = count;
+    release_list_free(list, count);
+
+    struct db_digest *digests = NULL;
+    size_t ndigests = 0;
+    r = db_digest_list(db, cp->product.id, &digests, &ndigests);
+    if (r < 0)
+        return r;
+    cp->digests = calloc(ndigests ? ndigests : 1, sizeof(*cp->digests));
+    if (!cp->digests) {
+        free(digests);
+        return -ENOMEM;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < ndigests; i++) {
+        const struct catalog_release *rel = release_by_id(cp, digests[i].release_id);
+        if (!rel)
+            continue;
+        memcpy(cp->digests[n].digest, digests[i].digest, sizeof(cp->digests[n].digest));
+        cp->digests[n].release = rel;
+        n++;
+    }
+    free(digests);
+    qsort(cp->digests, n, sizeof(*cp->digests), digest_cmp);
+    cp->digest_count = n;
+    return 0;
+}
+
+int catalog_build(struct db *db, int64_t generation, struct catalog **ret_catalog)
+{
+    struct catalog *c = catalog_new_empty();
+    if (!c)
+        return -ENOMEM;
+    c->generation = generation;
+    struct product *products = NULL;
+    size_t count = 0;
+    int r = db_product_list(db, &products, &count);
+    if (r < 0)
+        goto fail;
+    c->products = calloc(count ? count : 1, sizeof(*c->products));
+    if (!c->products) {
+        r = -ENOMEM;
+        goto fail;
+    }
+    for (size_t i = 0; i < count; i++) {
+        c->products[i].product = products[i];
+        c->product_count++;
+        if ((r = product_load(db, &c->products[i])) < 0)
+            goto fail;
+    }
+    qsort(c->products, c->product_count, sizeof(*c->products), product_cmp);
+    free(products);
+    *ret_catalog = c;
+    return 0;
+fail:
+    free(products);
+    catalog_free(c);
+    return r;
+}
+
+const struct catalog_product *catalog_product(const struct catalog *catalog, const char *name)
+{
+    size_t lo = 0, hi = catalog->product_count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(name, catalog->products[mid].product.name);
+        if (c == 0)
+            return &catalog->products[mid];
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return NULL;
+}
+
+const struct catalog_release *catalog_release_by_version(const struct catalog_product *product,
+                                                         enum fw_mode mode, const char *version)
+{
+    for (size_t i = product->release_count; i-- > 0;) {
+        const struct catalog_release *r = &product->releases[i];
+        if (r->release.mode == mode && strcmp(r->release.version, version) == 0)
+            return r;
+    }
+    return NULL;
+}
+
+const struct catalog_release *catalog_release_by_digest(const struct catalog_product *product,
+                                                        const char *digest)
+{
+    struct catalog_digest key;
+    if (strlen(digest) >= sizeof(key.digest))
+        return NULL;
+    strcpy(key.digest, digest);
+    const struct catalog_digest *d =
+        bsearch(&key, product->digests, product->digest_count, sizeof(key), digest_cmp);
+    return d ? d->release : NULL;
+}

@@ -1,0 +1,68 @@
+/*
+ * The catalog: an immutable in-memory view of every product and release,
+ * built from the database and replaced whole when releases change. Check-ins
+ * decide from it without touching the database. Readers hold a reference
+ * (catalog_ref / catalog_unref) so a replaced catalog lives until the last
+ * reader lets go.
+ */
+#ifndef OTAD_SERVICE_CATALOG_H
+#define OTAD_SERVICE_CATALOG_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "db/db.h"
+#include "service/model.h"
+
+struct catalog_release {
+    struct release release; /* notes are not kept (NULL) */
+    bool semver;            /* the version is a semantic version */
+};
+
+/* An installed digest (MD5 or SHA-256, lowercase hex) and the release it identifies. */
+struct catalog_digest {
+    char digest[SHA256_HEX_LEN + 1];
+    const struct catalog_release *release;
+};
+
+struct catalog_product {
+    struct product product;
+    struct catalog_release *releases; /* ascending by seq */
+    size_t release_count;
+    struct catalog_digest *digests; /* sorted by digest for bsearch */
+    size_t digest_count;
+};
+
+struct catalog {
+    atomic_long refs;
+    int64_t generation;
+    struct catalog_product *products; /* sorted by name for bsearch */
+    size_t product_count;
+};
+
+/*
+ * Builds a catalog of everything in DB at the generation GENERATION.
+ * Returns 0 with a new catalog holding one reference, or -errno.
+ */
+int catalog_build(struct db *db, int64_t generation, struct catalog **ret_catalog);
+
+/* An empty catalog (no products), one reference. NULL on allocation failure. */
+struct catalog *catalog_new_empty(void);
+
+/* Takes / drops a reference; the last catalog_unref frees. Both NULL-safe. */
+struct catalog *catalog_ref(struct catalog *catalog);
+void catalog_unref(struct catalog *catalog);
+
+/* The product named NAME, or NULL. The result lives as long as the catalog. */
+const struct catalog_product *catalog_product(const struct catalog *catalog, const char *name);
+
+/* The release of PRODUCT with VERSION and MODE, or NULL. */
+const struct catalog_release *catalog_release_by_version(const struct catalog_product *product,
+                                                         enum fw_mode mode, const char *version);
+
+/* The release whose installed image has DIGEST (lowercase hex), or NULL. */
+const struct catalog_release *catalog_release_by_digest(const struct catalog_product *product,
+                                                        const char *digest);
+
+#endif

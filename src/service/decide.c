@@ -1,0 +1,154 @@
+/* The update decision (decide.h). Rules cite ../shared/reference/esp-protocol.md. */
+#include "service/decide.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/util.h"
+#include "core/version.h"
+
+int release_order(const struct catalog_release *a, const struct catalog_release *b)
+{
+    if (a->semver && b->semver) {
+        int cmp = 0;
+        if (version_compare(a->release.version, b->release.version, &cmp) == 0 && cmp != 0)
+            return cmp;
+    }
+    return a->release.seq < b->release.seq ? -1 : a->release.seq > b->release.seq;
+}
+
+const struct catalog_release *decide_target(const struct catalog_product *product,
+                                            const char *channel, enum fw_mode mode)
+{
+    const struct catalog_release *best = NULL;
+    for (size_t i = 0; i < product->release_count; i++) {
+        const struct catalog_release *r = &product->releases[i];
+        if (r->release.mode != mode || strcmp(r->release.channel, channel) != 0)
+            continue;
+        if (!best || release_order(r, best) > 0)
+            best = r;
+    }
+    return best;
+}
+
+uint64_t round_up_sector(uint64_t n)
+{
+    return (n + 4095) / 4096 * 4096;
+}
+
+/* Where the device stands relative to TARGET: <0 behind, 0 at, >0 ahead; UNKNOWN when unplaced. */
+enum placement { PLACED_BEHIND, PLACED_CURRENT, PLACED_UNKNOWN, PLACED_NOTHING };
+
+static enum placement place_device(const struct catalog_product *product,
+                                   const struct device_report *rep, enum fw_mode mode,
+                                   const struct catalog_release *target)
+{
+    const struct catalog_release *running = NULL;
+    /* §2 note: sketch-md5 is the installed image's MD5; a digest names one release exactly. */
+    if (rep->sketch_md5[0])
+        running = catalog_release_by_digest(product, rep->sketch_md5);
+    if (!running && rep->sketch_sha256[0])
+        running = catalog_release_by_digest(product, rep->sketch_sha256);
+    if (running && running->release.mode != mode)
+        running = NULL;
+    if (!running && rep->version[0])
+        running = catalog_release_by_version(product, mode, rep->version);
+    if (running)
+        return running == target || release_order(running, target) >= 0 ? PLACED_CURRENT
+                                                                        : PLACED_BEHIND;
+    if (rep->version[0]) {
+        int cmp;
+        if (target->semver && version_compare(rep->version, target->release.version, &cmp) == 0)
+            return cmp >= 0 ? PLACED_CURRENT : PLACED_BEHIND;
+        return PLACED_UNKNOWN;
+    }
+    if (rep->sketch_md5[0] || rep->sketch_sha256[0])
+        return PLACED_UNKNOWN;
+    return PLACED_NOTHING;
+}
+
+static void set_reason(struct decision *d, const char *fmt, unsigned long long a,
+                       unsigned long long b)
+{
+    snprintf(d->reason, sizeof(d->reason), fmt, a, b);
+}
+
+/* §4 checks 1 and 3: refuse what the device would fail on anyway (-100, -107). */
+static bool fits(const struct catalog_product *product, const struct device_report *rep,
+                 enum fw_mode mode, const struct catalog_release *target, struct decision *d)
+{
+    if (mode == FW_MODE_SKETCH && rep->has_free_space &&
+        round_up_sector(d->variant.size) > rep->free_space) {
+        set_reason(d, "image needs %llu bytes of free sketch space; the device has %llu",
+                   (unsigned long long)round_up_sector(d->variant.size),
+                   (unsigned long long)rep->free_space);
+        return false;
+    }
+    if (product->product.platform == PLATFORM_ESP8266 && mode == FW_MODE_SKETCH &&
+        rep->has_chip_size && target->release.flash_size > rep->chip_size) {
+        set_reason(d, "image is built for %llu bytes of flash; the device has %llu",
+                   (unsigned long long)target->release.flash_size,
+                   (unsigned long long)rep->chip_size);
+        return false;
+    }
+    return true;
+}
+
+static const struct variant *plain_variant(const struct release *r)
+{
+    for (unsigned i = 0; i < r->variant_count; i++)
+        if (r->variants[i].kind == VARIANT_PLAIN)
+            return &r->variants[i];
+    return NULL;
+}
+
+void decide(const struct catalog_product *product, const struct decide_request *req,
+            struct decision *d)
+{
+    const struct device_report *rep = req->report;
+    memset(d, 0, sizeof(*d));
+    if (!product) {
+        d->kind = DECISION_UNKNOWN;
+        snprintf(d->reason, sizeof(d->reason), "no such product");
+        return;
+    }
+    enum fw_mode mode = rep->mode == REPORT_MODE_FS ? FW_MODE_FS : FW_MODE_SKETCH;
+    const struct catalog_release *target = decide_target(product, req->channel, mode);
+    if (target) {
+        str_copy(d->version, sizeof(d->version), target->release.version);
+        d->release_id = target->release.id;
+        const struct variant *v = plain_variant(&target->release);
+        if (v)
+            d->variant = *v;
+    }
+
+    /* §3: getAvailableVersion() wants 200 + x-version; nothing published is a 404. */
+    if (rep->mode == REPORT_MODE_VERSION) {
+        d->kind = target ? DECISION_VERSION : DECISION_UNKNOWN;
+        if (!target)
+            snprintf(d->reason, sizeof(d->reason), "nothing published");
+        return;
+    }
+    /* §10.3: the EmonESP page asks the legacy path with no tag for the latest version. */
+    if (req->legacy_alias && rep->version_source == VERSION_SOURCE_NONE && !rep->sketch_md5[0]) {
+        d->kind = target ? DECISION_LATEST_TEXT : DECISION_UNKNOWN;
+        if (!target)
+            snprintf(d->reason, sizeof(d->reason), "nothing published");
+        return;
+    }
+    /* §12.2: "nothing newer" is a 304, never an empty 200. */
+    if (!target || d->variant.size == 0) {
+        d->kind = DECISION_CURRENT;
+        return;
+    }
+    switch (place_device(product, rep, mode, target)) {
+    case PLACED_CURRENT:
+    case PLACED_NOTHING:
+        d->kind = DECISION_CURRENT;
+        return;
+    case PLACED_BEHIND:
+    case PLACED_UNKNOWN:
+        break;
+    }
+    d->kind = fits(product, rep, mode, target, d) ? DECISION_UPDATE : DECISION_REFUSED;
+}

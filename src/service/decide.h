@@ -1,0 +1,53 @@
+/*
+ * The update decision: given what a device reported and the catalog's view
+ * of its product, answer current (304), update (200 with which variant),
+ * version, latest-as-text, refused (403) or unknown (404). Pure: no I/O, no
+ * clock, no allocation, so every rule of the protocol reference has a unit
+ * test here.
+ *
+ * Release order: two semantic versions compare as semver (ties by publish
+ * sequence); anything else compares by publish sequence. The target is the
+ * greatest release of the channel and mode by that order. A device is
+ * placed by, in turn: an installed digest it reports (sketch-md5 with any
+ * flash-mode byte, or ESP32 sketch-sha256) matching a release; a reported
+ * version equal to a release's; a reported semantic version compared with
+ * the target's. A device that is at or above the target is current; one
+ * that runs something unknown is offered the target; one that reports
+ * nothing to compare is current.
+ */
+#ifndef OTAD_SERVICE_DECIDE_H
+#define OTAD_SERVICE_DECIDE_H
+
+#include <stdbool.h>
+
+#include "service/catalog.h"
+#include "service/model.h"
+
+/* How the device reached us. */
+struct decide_request {
+    const struct device_report *report;
+    const char *channel; /* the device's channel */
+    bool legacy_alias;   /* came through a configured legacy path (EmonESP form) */
+};
+
+/*
+ * Decides for REQ against PRODUCT (NULL when the product is unknown) and
+ * fills *ret_decision. Never fails.
+ */
+void decide(const struct catalog_product *product, const struct decide_request *req,
+            struct decision *ret_decision);
+
+/* <0, 0, >0 as release A sorts below, equal to, above release B (see above). */
+int release_order(const struct catalog_release *a, const struct catalog_release *b);
+
+/*
+ * The greatest release of PRODUCT in CHANNEL with MODE, or NULL when there
+ * is none.
+ */
+const struct catalog_release *decide_target(const struct catalog_product *product,
+                                            const char *channel, enum fw_mode mode);
+
+/* Rounds N up to the ESP8266 flash sector size (4096), as Update.begin() does. */
+uint64_t round_up_sector(uint64_t n);
+
+#endif

@@ -1,0 +1,77 @@
+/* JSON shapes of model types (present.h). Times are RFC 3339 UTC strings. */
+#include "service/present.h"
+
+#include "core/util.h"
+
+static json_t *time_json(int64_t ms)
+{
+    if (!ms)
+        return json_null();
+    char text[21];
+    time_format_rfc3339(ms, text);
+    return json_string(text);
+}
+
+static json_t *string_or_null(const char *s)
+{
+    return s && *s ? json_string(s) : json_null();
+}
+
+json_t *present_product(const struct product *p)
+{
+    return json_pack("{s:s,s:s,s:s,s:o}", "name", p->name, "platform", platform_name(p->platform),
+                     "default_channel", p->default_channel, "created", time_json(p->created_ms));
+}
+
+json_t *present_release(const struct release *r, const char *product_name)
+{
+    json_t *variants = json_array();
+    for (unsigned i = 0; variants && i < r->variant_count; i++) {
+        const struct variant *v = &r->variants[i];
+        json_array_append_new(
+            variants, json_pack("{s:s,s:I,s:s,s:s}", "kind", variant_kind_name(v->kind), "size",
+                                (json_int_t)v->size, "md5", v->md5, "sha256", v->sha256));
+    }
+    return json_pack("{s:I,s:s,s:s,s:I,s:s,s:s,s:I,s:s,s:s,s:o,s:s,s:o,s:o}", "id",
+                     (json_int_t)r->id, "product", product_name, "version", r->version, "seq",
+                     (json_int_t)r->seq, "channel", r->channel, "mode", fw_mode_name(r->mode),
+                     "size", (json_int_t)r->size, "md5", r->md5, "sha256", r->sha256, "created",
+                     time_json(r->created_ms), "source", r->source, "notes",
+                     string_or_null(r->notes), "variants", variants ? variants : json_array());
+}
+
+static json_t *u64_or_null(bool has, uint64_t v)
+{
+    return has ? json_integer((json_int_t)v) : json_null();
+}
+
+json_t *present_device(const struct device_record *d)
+{
+    const struct device_report *rep = &d->report;
+    char mac[18] = "", ap[18] = "";
+    mac_format(rep->sta_mac, mac);
+    if (rep->has_ap_mac)
+        mac_format(rep->ap_mac, ap);
+    const char *mode = rep->mode == REPORT_MODE_FS        ? "spiffs"
+                       : rep->mode == REPORT_MODE_VERSION ? "version"
+                                                          : "sketch";
+    return json_pack(
+        "{s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:s,s:o,s:o,s:o,s:o,s:i,s:o,s:I}", "mac", mac,
+        "ap_mac", string_or_null(ap), "chip_id", u64_or_null(rep->has_chip_id, rep->chip_id),
+        "sdk_version", string_or_null(rep->sdk_version), "sketch_size",
+        u64_or_null(rep->has_sketch_size, rep->sketch_size), "sketch_md5",
+        string_or_null(rep->sketch_md5), "free_space",
+        u64_or_null(rep->has_free_space, rep->free_space), "chip_size",
+        u64_or_null(rep->has_chip_size, rep->chip_size), "version", string_or_null(rep->version),
+        "mode", mode, "user_agent", string_or_null(rep->user_agent), "remote_addr",
+        string_or_null(d->remote_addr), "first_seen", time_json(d->first_seen_ms), "last_seen",
+        time_json(d->last_seen_ms), "last_status", d->last_status, "last_offered_version",
+        string_or_null(d->last_offered), "checkins", (json_int_t)d->checkins);
+}
+
+json_t *present_token(const struct token *t)
+{
+    return json_pack("{s:I,s:s,s:s,s:o,s:o}", "id", (json_int_t)t->id, "name", t->name, "scope",
+                     token_scope_name(t->scope), "created", time_json(t->created_ms), "revoked",
+                     time_json(t->revoked_ms));
+}

@@ -1,0 +1,19 @@
+/*
+ * JSON presentation of the model (products, releases, devices, tokens), the
+ * one shape shared by the HTTP API and the CLI's --json output. Field names
+ * are part of the API: add, never rename.
+ */
+#ifndef OTAD_SERVICE_PRESENT_H
+#define OTAD_SERVICE_PRESENT_H
+
+#include <jansson.h>
+
+#include "service/model.h"
+
+/* Each returns a new JSON object (the caller owns the reference), or NULL on allocation failure. */
+json_t *present_product(const struct product *p);
+json_t *present_release(const struct release *r, const char *product_name);
+json_t *present_device(const struct device_record *d);
+json_t *present_token(const struct token *t);
+
+#endif

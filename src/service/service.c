@@ -1,0 +1,583 @@
+/*
+ * The service facade (service.h): wires the database, the blob store, the
+ * catalog and the registry together and keeps the rules of each operation.
+ * Publishing is the one write path for releases; check-ins read only the
+ * catalog.
+ */
+#include "service/service.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/gzip.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "db/db.h"
+#include "service/catalog.h"
+#include "service/decide.h"
+#include "service/image.h"
+#include "service/registry.h"
+#include "signing/digest.h"
+#include "store/store.h"
+
+#define CATALOG_POLL_MS 500
+
+struct service {
+    struct config config;
+    enum service_mode mode;
+    char db_path[PATH_MAX];
+    struct db *db;
+    struct store *store;
+    struct registry *registry; /* SERVICE_SERVING only */
+
+    pthread_mutex_t catalog_lock; /* guards the catalog pointer, not its contents */
+    struct catalog *catalog;
+    pthread_mutex_t publish_lock; /* one publish at a time: idempotency checks stay true */
+
+    pthread_t refresher;
+    bool refresher_running;
+    pthread_mutex_t stop_lock;
+    pthread_cond_t stop_cond;
+    bool stopping;
+};
+
+static struct catalog *catalog_get(struct service *svc)
+{
+    pthread_mutex_lock(&svc->catalog_lock);
+    struct catalog *c = catalog_ref(svc->catalog);
+    pthread_mutex_unlock(&svc->catalog_lock);
+    return c;
+}
+
+/* Rebuilds the catalog when the database's generation moved (or FORCE). */
+static int catalog_refresh(struct service *svc, bool force)
+{
+    int64_t gen;
+    int r = db_generation(svc->db, &gen);
+    if (r < 0)
+        return r;
+    struct catalog *cur = catalog_get(svc);
+    bool fresh = cur && cur->generation == gen;
+    catalog_unref(cur);
+    if (fresh && !force)
+        return 0;
+    struct catalog *next;
+    if ((r = catalog_build(svc->db, gen, &next)) < 0)
+        return r;
+    pthread_mutex_lock(&svc->catalog_lock);
+    struct catalog *old = svc->catalog;
+    svc->catalog = next;
+    pthread_mutex_unlock(&svc->catalog_lock);
+    catalog_unref(old);
+    return 0;
+}
+
+static void *refresher_main(void *arg)
+{
+    struct service *svc = arg;
+    pthread_mutex_lock(&svc->stop_lock);
+    while (!svc->stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += CATALOG_POLL_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&svc->stop_cond, &svc->stop_lock, &ts);
+        if (svc->stopping)
+            break;
+        pthread_mutex_unlock(&svc->stop_lock);
+        int r = catalog_refresh(svc, false);
+        if (r < 0)
+            log_warn("catalog: reload failed: %s", strerror(-r));
+        pthread_mutex_lock(&svc->stop_lock);
+    }
+    pthread_mutex_unlock(&svc->stop_lock);
+    return NULL;
+}
+
+int service_open(const struct config *config, enum service_mode mode, struct service **ret_service)
+{
+    struct service *svc = calloc(1, sizeof(*svc));
+    if (!svc)
+        return -ENOMEM;
+    svc->config = *config;
+    svc->mode = mode;
+    pthread_mutex_init(&svc->catalog_lock, NULL);
+    pthread_mutex_init(&svc->publish_lock, NULL);
+    pthread_mutex_init(&svc->stop_lock, NULL);
+    pthread_cond_init(&svc->stop_cond, NULL);
+
+    int r = dir_create_all(config->data_dir, 0750);
+    if (r < 0) {
+        log_error("cannot create data folder \"%s\": %s", config->data_dir, strerror(-r));
+        goto fail;
+    }
+    if (snprintf(svc->db_path, sizeof(svc->db_path), "%s/otad.db", config->data_dir) >=
+        (int)sizeof(svc->db_path)) {
+        r = -ENAMETOOLONG;
+        goto fail;
+    }
+    if ((r = db_open(svc->db_path, DB_DURABLE, &svc->db)) < 0)
+        goto fail;
+    if ((r = store_open(config->data_dir, &svc->store)) < 0)
+        goto fail;
+    if ((r = catalog_refresh(svc, true)) < 0)
+        goto fail;
+    if (mode == SERVICE_SERVING) {
+        r = registry_start(svc->db_path, (unsigned)config->registry_flush_ms, LIMIT_REGISTRY_QUEUE,
+                           &svc->registry);
+        if (r < 0)
+            goto fail;
+        if ((r = -pthread_create(&svc->refresher, NULL, refresher_main, svc)) < 0)
+            goto fail;
+        svc->refresher_running = true;
+    }
+    *ret_service = svc;
+    return 0;
+fail:
+    service_close(svc);
+    return r;
+}
+
+void service_close(struct service *svc)
+{
+    if (!svc)
+        return;
+    if (svc->refresher_running) {
+        pthread_mutex_lock(&svc->stop_lock);
+        svc->stopping = true;
+        pthread_cond_signal(&svc->stop_cond);
+        pthread_mutex_unlock(&svc->stop_lock);
+        pthread_join(svc->refresher, NULL);
+    }
+    registry_stop(svc->registry);
+    catalog_unref(svc->catalog);
+    store_free(svc->store);
+    db_close(svc->db);
+    pthread_cond_destroy(&svc->stop_cond);
+    pthread_mutex_destroy(&svc->stop_lock);
+    pthread_mutex_destroy(&svc->publish_lock);
+    pthread_mutex_destroy(&svc->catalog_lock);
+    free(svc);
+}
+
+bool service_name_valid(const char *name, size_t max)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > max || name[0] == '.' || name[0] == '-')
+        return false;
+    for (const char *p = name; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' ||
+              *p == '-'))
+            return false;
+    return true;
+}
+
+/* Versions are printable ASCII without blanks and without characters that break URLs. */
+static bool version_valid(const char *v)
+{
+    size_t n = strlen(v);
+    if (n == 0 || n > LIMIT_RELEASE_VERSION_BYTES)
+        return false;
+    for (const char *p = v; *p; p++)
+        if (*p <= 0x20 || *p >= 0x7f || strchr("/\\?#%\"<>^`{}|[]", *p))
+            return false;
+    return true;
+}
+
+int service_product_add(struct service *svc, const char *name, enum platform platform,
+                        const char *default_channel, struct product *ret_product,
+                        struct reason *why)
+{
+    if (!default_channel)
+        default_channel = "stable";
+    if (!service_name_valid(name, LIMIT_PRODUCT_NAME_BYTES))
+        return reason_set(why, -EINVAL,
+                          "product name \"%.64s\" must be 1-%u characters of a-z 0-9 . _ -", name,
+                          LIMIT_PRODUCT_NAME_BYTES);
+    if (!service_name_valid(default_channel, LIMIT_CHANNEL_NAME_BYTES))
+        return reason_set(why, -EINVAL,
+                          "channel name \"%.32s\" must be 1-%u characters of a-z 0-9 . _ -",
+                          default_channel, LIMIT_CHANNEL_NAME_BYTES);
+    struct product p = {.platform = platform};
+    str_copy(p.name, sizeof(p.name), name);
+    str_copy(p.default_channel, sizeof(p.default_channel), default_channel);
+    int r = db_product_insert(svc->db, &p);
+    if (r == -EEXIST)
+        return reason_set(why, r, "product \"%s\" already exists", name);
+    if (r < 0)
+        return reason_set(why, r, "cannot store the product");
+    /* A product changes what check-ins see: refresh now rather than at the next poll. */
+    catalog_refresh(svc, true);
+    if (ret_product)
+        *ret_product = p;
+    return 0;
+}
+
+int service_product_get(struct service *svc, const char *name, struct product *ret_product,
+                        struct reason *why)
+{
+    int r = db_product_get(svc->db, name, ret_product);
+    if (r == -ENOENT)
+        return reason_set(why, r, "no product \"%.64s\"", name);
+    if (r < 0)
+        return reason_set(why, r, "cannot read products");
+    return 0;
+}
+
+int service_product_list(struct service *svc, struct product **ret_products, size_t *ret_count)
+{
+    return db_product_list(svc->db, ret_products, ret_count);
+}
+
+/*
+ * The digests a device reports once RELEASE's image is installed (§2 notes):
+ * the MD5 of the image with each flash-mode value in byte 2 (the Updater
+ * rewrites it to the chip's mode), of the inflated image for gzip uploads,
+ * and for ESP32 images with an appended hash, that SHA-256.
+ */
+#define MAX_INSTALLED_DIGESTS 5
+static int installed_digests(const uint8_t *image, size_t len, const struct image_info *info,
+                             char digests[MAX_INSTALLED_DIGESTS][SHA256_HEX_LEN + 1],
+                             size_t *ret_count)
+{
+    struct buf inflated;
+    buf_init(&inflated, LIMIT_GUNZIP_BYTES);
+    const uint8_t *content = image;
+    size_t content_len = len;
+    size_t n = 0;
+    if (info->gzip) {
+        int r = gzip_inflate(image, len, &inflated);
+        if (r < 0) {
+            buf_release(&inflated);
+            return r;
+        }
+        content = inflated.data;
+        content_len = inflated.len;
+    }
+    uint8_t *copy = malloc(content_len ? content_len : 1);
+    if (!copy) {
+        buf_release(&inflated);
+        return -ENOMEM;
+    }
+    memcpy(copy, content, content_len);
+    if (content_len > 3 && content[0] == 0xE9) {
+        for (uint8_t mode = 0; mode < 4; mode++) {
+            copy[2] = mode;
+            digest_md5_hex(copy, content_len, digests[n++]);
+        }
+    } else {
+        digest_md5_hex(copy, content_len, digests[n++]);
+    }
+    if (info->platform == PLATFORM_ESP32 && info->esp32_hash_appended && content_len >= 32)
+        hex_encode(content + content_len - 32, 32, digests[n++]);
+    free(copy);
+    buf_release(&inflated);
+    *ret_count = n;
+    return 0;
+}
+
+static int publish_locked(struct service *svc, const struct publish_request *req,
+                          const struct product *product, struct release *rel, bool *ret_created,
+                          struct reason *why)
+{
+    struct image_info info;
+    int r = image_inspect(product->platform, req->mode, req->image, req->image_len, &info, why);
+    if (r < 0)
+        return r;
+
+    char sha[SHA256_HEX_LEN + 1];
+    digest_sha256_hex(req->image, req->image_len, sha);
+    struct release existing;
+    r = db_release_get(svc->db, product->id, req->mode, req->version, &existing);
+    if (r == 0) {
+        bool same = strcmp(existing.sha256, sha) == 0;
+        if (!same) {
+            free(existing.notes);
+            return reason_set(
+                why, -EEXIST,
+                "%s already has %s version \"%s\" with different bytes (sha256 %.12s…)",
+                product->name, fw_mode_name(req->mode), req->version, existing.sha256);
+        }
+        *rel = existing;
+        *ret_created = false;
+        return 0;
+    }
+    if (r != -ENOENT)
+        return reason_set(why, r, "cannot read releases");
+
+    char digests[MAX_INSTALLED_DIGESTS][SHA256_HEX_LEN + 1];
+    size_t digest_count = 0;
+    if ((r = installed_digests(req->image, req->image_len, &info, digests, &digest_count)) < 0)
+        return reason_set(why, r, "cannot hash the image");
+
+    /* Blobs first, row last: a crash in between leaves an unused blob, never a row without bytes.
+     */
+    struct variant plain = {.kind = VARIANT_PLAIN, .size = req->image_len};
+    if ((r = store_put(svc->store, req->image, req->image_len, plain.sha256)) < 0)
+        return reason_set(why, r, "cannot store the image: %s", strerror(-r));
+    digest_md5_hex(req->image, req->image_len, plain.md5);
+
+    memset(rel, 0, sizeof(*rel));
+    rel->product_id = product->id;
+    str_copy(rel->version, sizeof(rel->version), req->version);
+    str_copy(rel->channel, sizeof(rel->channel),
+             req->channel ? req->channel : product->default_channel);
+    rel->mode = req->mode;
+    rel->size = req->image_len;
+    memcpy(rel->md5, plain.md5, sizeof(rel->md5));
+    memcpy(rel->sha256, plain.sha256, sizeof(rel->sha256));
+    rel->flash_size = req->mode == FW_MODE_SKETCH ? info.flash_size : 0;
+    rel->created_ms = time_now_ms();
+    str_copy(rel->source, sizeof(rel->source), req->source ? req->source : "upload");
+    rel->notes = req->notes && *req->notes ? (char *)req->notes : NULL;
+    rel->variants[0] = plain;
+    rel->variant_count = 1;
+
+    const char *digest_ptrs[MAX_INSTALLED_DIGESTS];
+    for (size_t i = 0; i < digest_count; i++)
+        digest_ptrs[i] = digests[i];
+    r = db_release_insert(svc->db, rel, digest_ptrs, digest_count);
+    if (r < 0) {
+        rel->notes = NULL;
+        if (r == -EEXIST)
+            return reason_set(why, r, "version \"%s\" was published concurrently", req->version);
+        return reason_set(why, r, "cannot record the release");
+    }
+    rel->notes = rel->notes ? strdup(rel->notes) : NULL;
+    *ret_created = true;
+    return 0;
+}
+
+int service_publish(struct service *svc, const struct publish_request *req,
+                    struct release *ret_release, bool *ret_created, struct reason *why)
+{
+    if (!req->version || !version_valid(req->version))
+        return reason_set(why, -EINVAL,
+                          "version \"%.64s\" must be 1-%u printable characters without blanks "
+                          "or any of / \\ ? # %% \" < > ^ ` { } | [ ]",
+                          req->version ? req->version : "", LIMIT_RELEASE_VERSION_BYTES);
+    if (req->channel && !service_name_valid(req->channel, LIMIT_CHANNEL_NAME_BYTES))
+        return reason_set(why, -EINVAL,
+                          "channel name \"%.32s\" must be 1-%u characters of a-z 0-9 . _ -",
+                          req->channel, LIMIT_CHANNEL_NAME_BYTES);
+    if (req->notes && strlen(req->notes) > LIMIT_RELEASE_NOTES_BYTES)
+        return reason_set(why, -EFBIG, "release notes longer than %u bytes",
+                          LIMIT_RELEASE_NOTES_BYTES);
+    if (req->image_len > svc->config.max_upload_bytes)
+        return reason_set(why, -EFBIG, "image of %zu bytes is larger than the limit of %llu",
+                          req->image_len, (unsigned long long)svc->config.max_upload_bytes);
+    struct product product;
+    int r = service_product_get(svc, req->product, &product, why);
+    if (r < 0)
+        return r;
+
+    struct release rel;
+    bool created = false;
+    pthread_mutex_lock(&svc->publish_lock);
+    r = publish_locked(svc, req, &product, &rel, &created, why);
+    pthread_mutex_unlock(&svc->publish_lock);
+    if (r < 0)
+        return r;
+    if (created) {
+        log_info("published %s %s %s (seq %lld, %llu bytes, sha256 %s, from %s)", product.name,
+                 fw_mode_name(rel.mode), rel.version, (long long)rel.seq,
+                 (unsigned long long)rel.size, rel.sha256, rel.source);
+        int rr = catalog_refresh(svc, true);
+        if (rr < 0)
+            log_warn("catalog: reload after publish failed (the poll retries): %s", strerror(-rr));
+    }
+    if (ret_created)
+        *ret_created = created;
+    if (ret_release)
+        *ret_release = rel;
+    else
+        free(rel.notes);
+    return 0;
+}
+
+int service_release_list(struct service *svc, const char *product, struct release **ret_releases,
+                         size_t *ret_count, struct reason *why)
+{
+    struct product p;
+    int r = service_product_get(svc, product, &p, why);
+    if (r < 0)
+        return r;
+    return db_release_list(svc->db, p.id, ret_releases, ret_count);
+}
+
+void service_checkin(struct service *svc, const char *product, const struct device_report *report,
+                     const struct checkin_context *ctx, struct decision *ret_decision)
+{
+    struct catalog *cat = catalog_get(svc);
+    const struct catalog_product *cp = cat ? catalog_product(cat, product) : NULL;
+    struct decide_request req = {
+        .report = report,
+        .channel = cp ? cp->product.default_channel : "",
+        .legacy_alias = ctx->legacy_alias,
+    };
+    decide(cp, &req, ret_decision);
+
+    if (cp && report->has_sta_mac && svc->registry) {
+        struct device_record rec;
+        rec.product_id = cp->product.id;
+        rec.report = *report;
+        str_copy(rec.remote_addr, sizeof(rec.remote_addr),
+                 ctx->remote_addr ? ctx->remote_addr : "");
+        rec.last_seen_ms = time_now_ms();
+        rec.first_seen_ms = rec.last_seen_ms;
+        rec.checkins = 1;
+        switch (ret_decision->kind) {
+        case DECISION_CURRENT:
+            rec.last_status = 304;
+            break;
+        case DECISION_REFUSED:
+            rec.last_status = 403;
+            break;
+        case DECISION_UNKNOWN:
+            rec.last_status = 404;
+            break;
+        default:
+            rec.last_status = 200;
+        }
+        if (ret_decision->kind == DECISION_UPDATE)
+            str_copy(rec.last_offered, sizeof(rec.last_offered), ret_decision->version);
+        else
+            rec.last_offered[0] = 0;
+        registry_record(svc->registry, &rec);
+    }
+    catalog_unref(cat);
+}
+
+int service_image_find(struct service *svc, const char *product, const char *version,
+                       enum fw_mode mode, struct variant *ret_variant)
+{
+    struct catalog *cat = catalog_get(svc);
+    int r = -ENOENT;
+    const struct catalog_product *cp = cat ? catalog_product(cat, product) : NULL;
+    const struct catalog_release *rel = cp ? catalog_release_by_version(cp, mode, version) : NULL;
+    for (unsigned i = 0; rel && i < rel->release.variant_count; i++) {
+        if (rel->release.variants[i].kind == VARIANT_PLAIN) {
+            *ret_variant = rel->release.variants[i];
+            r = 0;
+        }
+    }
+    catalog_unref(cat);
+    return r;
+}
+
+int service_blob_open(struct service *svc, const struct variant *variant, int *ret_fd)
+{
+    uint64_t size;
+    int fd;
+    int r = store_open_blob(svc->store, variant->sha256, &fd, &size);
+    if (r < 0) {
+        log_error("store: blob %s of a published release cannot be opened: %s", variant->sha256,
+                  strerror(-r));
+        return r;
+    }
+    if (size != variant->size) {
+        log_error("store: blob %s has %llu bytes, the database says %llu", variant->sha256,
+                  (unsigned long long)size, (unsigned long long)variant->size);
+        close(fd);
+        return -EIO;
+    }
+    *ret_fd = fd;
+    return 0;
+}
+
+int service_device_list(struct service *svc, const char *product, size_t limit, size_t offset,
+                        struct device_record **ret_devices, size_t *ret_count, uint64_t *ret_total,
+                        struct reason *why)
+{
+    struct product p;
+    int r = service_product_get(svc, product, &p, why);
+    if (r < 0)
+        return r;
+    if (limit > LIMIT_API_PAGE_ROWS)
+        limit = LIMIT_API_PAGE_ROWS;
+    return db_device_list(svc->db, p.id, limit, offset, ret_devices, ret_count, ret_total);
+}
+
+int service_registry_flush(struct service *svc)
+{
+    return svc->registry ? registry_flush(svc->registry) : 0;
+}
+
+int service_token_create(struct service *svc, const char *name, enum token_scope scope,
+                         char ret_secret[SERVICE_TOKEN_LEN + 1], int64_t *ret_id,
+                         struct reason *why)
+{
+    if (!name || !*name)
+        name = token_scope_name(scope);
+    if (strlen(name) > LIMIT_TOKEN_NAME_BYTES)
+        return reason_set(why, -EINVAL, "token name longer than %u bytes", LIMIT_TOKEN_NAME_BYTES);
+    uint8_t raw[32];
+    int r = random_bytes(raw, sizeof(raw));
+    if (r < 0)
+        return reason_set(why, r, "no randomness available");
+    char secret[SERVICE_TOKEN_LEN + 1];
+    memcpy(secret, SERVICE_TOKEN_PREFIX, 5);
+    hex_encode(raw, sizeof(raw), secret + 5);
+    char hash[SHA256_HEX_LEN + 1];
+    digest_sha256_hex(secret, SERVICE_TOKEN_LEN, hash);
+    int64_t id;
+    if ((r = db_token_insert(svc->db, name, scope, hash, &id)) < 0)
+        return reason_set(why, r, "cannot store the token");
+    memcpy(ret_secret, secret, sizeof(secret));
+    if (ret_id)
+        *ret_id = id;
+    return 0;
+}
+
+int service_token_check(struct service *svc, const char *authorization, enum token_scope needed,
+                        struct reason *why)
+{
+    if (!authorization)
+        return reason_set(why, -EPERM, "a bearer token is required");
+    if (strncasecmp(authorization, "Bearer ", 7) != 0)
+        return reason_set(why, -EPERM, "the Authorization header must be \"Bearer <token>\"");
+    const char *secret = authorization + 7;
+    while (*secret == ' ')
+        secret++;
+    if (strlen(secret) != SERVICE_TOKEN_LEN || strncmp(secret, SERVICE_TOKEN_PREFIX, 5) != 0 ||
+        !is_hex(secret + 5, 64))
+        return reason_set(why, -EPERM, "the bearer token is malformed");
+    char hash[SHA256_HEX_LEN + 1];
+    digest_sha256_hex(secret, SERVICE_TOKEN_LEN, hash);
+    struct token t;
+    int r = db_token_find(svc->db, hash, &t);
+    if (r == -ENOENT || (r == 0 && t.revoked_ms))
+        return reason_set(why, -EPERM, "the bearer token is unknown or revoked");
+    if (r < 0)
+        return reason_set(why, r, "cannot check the token");
+    if (t.scope < needed)
+        return reason_set(why, -EACCES, "token \"%s\" has scope %s; this needs %s", t.name,
+                          token_scope_name(t.scope), token_scope_name(needed));
+    return 0;
+}
+
+int service_token_list(struct service *svc, struct token **ret_tokens, size_t *ret_count)
+{
+    return db_token_list(svc->db, ret_tokens, ret_count);
+}
+
+int service_token_revoke(struct service *svc, int64_t id, struct reason *why)
+{
+    int r = db_token_revoke(svc->db, id);
+    if (r == -ENOENT)
+        return reason_set(why, r, "no valid token with id %lld", (long long)id);
+    return r < 0 ? reason_set(why, r, "cannot revoke the token") : 0;
+}
+
+int service_check(struct service *svc, struct reason *why)
+{
+    return db_integrity_check(svc->db, why);
+}

@@ -1,0 +1,141 @@
+/*
+ * The service: every operation otad offers, whoever asks (HTTP handlers,
+ * the CLI, the GitHub source). It owns the database connection, the blob
+ * store, the catalog and the registry writer, and keeps the rules: names,
+ * image validation, idempotent publishing, the update decision, tokens.
+ * It never sees an HTTP type; handlers translate to and from it.
+ *
+ * Errors: -EINVAL (bad input: a name, a version), -EBADMSG (not a valid
+ * image), -ENOENT (no such product, release, token), -EEXIST (taken name or
+ * conflicting version), -EFBIG (too large), -EPERM (no valid credentials),
+ * -EACCES (credentials lack the scope), -EIO / -ENOMEM (our failure). Each
+ * refusal comes with a one-line reason in the caller's struct reason.
+ */
+#ifndef OTAD_SERVICE_SERVICE_H
+#define OTAD_SERVICE_SERVICE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/config.h"
+#include "core/reason.h"
+#include "service/model.h"
+
+struct service;
+
+enum service_mode {
+    SERVICE_LOCAL,   /* a CLI command: no background threads */
+    SERVICE_SERVING, /* the daemon: registry writer and catalog refresher run */
+};
+
+/*
+ * Opens the data folder named by CONFIG (creating it), the database and the
+ * blob store; in SERVICE_SERVING mode also starts the registry writer and a
+ * thread that reloads the catalog when another process (the CLI, another
+ * node) adds a release. CONFIG is copied. Returns 0 with a new service, or
+ * -errno after logging what failed.
+ */
+int service_open(const struct config *config, enum service_mode mode, struct service **ret_service);
+
+/* Stops background threads (flushing the registry) and frees. NULL-safe. */
+void service_close(struct service *svc);
+
+/* --- products --- */
+
+/* True when NAME is a valid product or channel name (1..max of [a-z0-9._-], not starting with . or
+ * -). */
+bool service_name_valid(const char *name, size_t max);
+
+/* Creates a product. DEFAULT_CHANNEL NULL means "stable". -EINVAL, -EEXIST. */
+int service_product_add(struct service *svc, const char *name, enum platform platform,
+                        const char *default_channel, struct product *ret_product,
+                        struct reason *why);
+int service_product_get(struct service *svc, const char *name, struct product *ret_product,
+                        struct reason *why);
+/* All products by name; the caller frees *ret_products. */
+int service_product_list(struct service *svc, struct product **ret_products, size_t *ret_count);
+
+/* --- releases --- */
+
+struct publish_request {
+    const char *product;
+    const char *version;
+    const char *channel; /* NULL: the product's default channel */
+    enum fw_mode mode;
+    const uint8_t *image; /* borrowed */
+    size_t image_len;
+    const char *source; /* "upload", "cli", "github" */
+    const char *notes;  /* may be NULL */
+};
+
+/*
+ * Validates, stores and records a release; when it returns 0 the release is
+ * complete on disk and in the database and devices are offered it. The same
+ * version (and mode) with identical bytes again returns the existing release
+ * with *ret_created false; with different bytes it is -EEXIST.
+ * RET_RELEASE (may be NULL) receives the release; its notes belong to the
+ * caller (free()).
+ */
+int service_publish(struct service *svc, const struct publish_request *req,
+                    struct release *ret_release, bool *ret_created, struct reason *why);
+
+/* The releases of PRODUCT, newest first; free with release_list_free (db.h). */
+int service_release_list(struct service *svc, const char *product, struct release **ret_releases,
+                         size_t *ret_count, struct reason *why);
+
+/* --- device traffic --- */
+
+struct checkin_context {
+    const char *remote_addr; /* textual, may be "" */
+    bool legacy_alias;       /* the request came through a configured legacy path */
+};
+
+/*
+ * Decides the answer to one check-in from the in-memory catalog and queues
+ * the registry record. Never touches the database. Fills *ret_decision.
+ */
+void service_checkin(struct service *svc, const char *product, const struct device_report *report,
+                     const struct checkin_context *ctx, struct decision *ret_decision);
+
+/*
+ * The stored image of PRODUCT's release VERSION (MODE) as served to an
+ * unsigned device: the plain variant. -ENOENT when there is none.
+ */
+int service_image_find(struct service *svc, const char *product, const char *version,
+                       enum fw_mode mode, struct variant *ret_variant);
+
+/* Opens the blob of a variant for sending. The caller closes *ret_fd. -ENOENT, -errno. */
+int service_blob_open(struct service *svc, const struct variant *variant, int *ret_fd);
+
+/* Up to LIMIT devices of PRODUCT from OFFSET; the caller frees *ret_devices. */
+int service_device_list(struct service *svc, const char *product, size_t limit, size_t offset,
+                        struct device_record **ret_devices, size_t *ret_count, uint64_t *ret_total,
+                        struct reason *why);
+
+/* Commits queued check-ins now (tests, shutdown). */
+int service_registry_flush(struct service *svc);
+
+/* --- tokens --- */
+
+#define SERVICE_TOKEN_PREFIX "otad_"
+#define SERVICE_TOKEN_LEN    (5 + 64) /* prefix + 64 hex digits */
+
+/* Creates a token; writes the secret (shown once, never stored) to RET_SECRET. */
+int service_token_create(struct service *svc, const char *name, enum token_scope scope,
+                         char ret_secret[SERVICE_TOKEN_LEN + 1], int64_t *ret_id,
+                         struct reason *why);
+/*
+ * Checks an Authorization header value ("Bearer otad_...") for NEEDED.
+ * Returns 0, -EPERM (missing, malformed, unknown or revoked: 401) or
+ * -EACCES (valid but its scope is too small: 403).
+ */
+int service_token_check(struct service *svc, const char *authorization, enum token_scope needed,
+                        struct reason *why);
+int service_token_list(struct service *svc, struct token **ret_tokens, size_t *ret_count);
+int service_token_revoke(struct service *svc, int64_t id, struct reason *why);
+
+/* Runs the database integrity check. */
+int service_check(struct service *svc, struct reason *why);
+
+#endif
