@@ -1,0 +1,27 @@
+/*
+ * Small helpers for subcommand arguments: "--name value" / "--name=value"
+ * options and positional arguments, in any order.
+ */
+#ifndef OTAD_CLI_ARGS_H
+#define OTAD_CLI_ARGS_H
+
+#include <stdbool.h>
+
+#define ARGS_MAX_POSITIONAL 8
+
+struct args_option {
+    const char *name;  /* "--version" */
+    bool takes_value;  /* false: a flag */
+    const char *value; /* filled: the value, or "1" for a present flag, or NULL */
+};
+
+/*
+ * Splits ARGV[1..ARGC) into OPTIONS (filled in place) and positional
+ * arguments (*ret_positional, at most ARGS_MAX_POSITIONAL). Prints an error
+ * naming the problem and returns -EINVAL for an unknown option, a missing
+ * value or too many positional arguments.
+ */
+int args_parse(int argc, char **argv, struct args_option *options, unsigned option_count,
+               const char **ret_positional, unsigned *ret_positional_count);
+
+#endif

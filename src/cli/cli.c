@@ -1,0 +1,63 @@
+/*
+ * Dispatch: the table of subcommands, the shared option handling and the
+ * top-level usage. Subcommands that work on the data folder open the
+ * service in local mode (no background threads) and leave serving to
+ * `otad serve`.
+ */
+#include "cli/cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "core/log.h"
+#include "core/util.h"
+
+struct subcommand {
+    const char *name;
+    int (*run)(int argc, char **argv, const struct config *config);
+    const char *summary;
+};
+
+static const struct subcommand subcommands[] = {
+    {"serve", cli_serve, "run the server"},
+    {"config", cli_config, "config dump | config markdown: show the effective settings"},
+    {"product", cli_product, "product add | list"},
+    {"release", cli_release, "release add | list"},
+    {"token", cli_token, "token create | list | revoke"},
+    {"device", cli_device, "device list"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: otad [SETTINGS] SUBCOMMAND [ARGS]\n\nSubcommands:\n");
+    for (size_t i = 0; i < ARRAY_SIZE(subcommands); i++)
+        fprintf(out, "  %-10s %s\n", subcommands[i].name, subcommands[i].summary);
+    fprintf(out, "\n");
+    config_help(out);
+}
+
+int cli_main(int argc, char **argv, char **envp)
+{
+    struct config config;
+    if (config_load(&config, &argc, argv, envp, stderr) < 0)
+        return CLI_EXIT_USAGE;
+    enum log_level level = LOG_LEVEL_INFO;
+    log_level_parse(config.log_level, &level);
+    log_set_level(level);
+
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("otad %s\n", OTAD_VERSION);
+        return CLI_EXIT_OK;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(subcommands); i++)
+        if (strcmp(argv[1], subcommands[i].name) == 0)
+            return subcommands[i].run(argc - 1, argv + 1, &config);
+    fprintf(stderr, "otad: unknown subcommand \"%s\" (otad --help lists them)\n", argv[1]);
+    return CLI_EXIT_USAGE;
+}

@@ -1,0 +1,339 @@
+/*
+ * The subcommands that work on the data folder directly, through the same
+ * service calls the API uses: config, product, release, token, device.
+ * A server running on the same folder sees their changes within a second
+ * (it polls the catalog generation).
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/args.h"
+#include "cli/cli.h"
+#include "cli/commands.h"
+#include "core/util.h"
+#include "db/db.h"
+#include "service/present.h"
+#include "service/service.h"
+
+static int open_local(const struct config *config, struct service **ret_svc)
+{
+    int r = service_open(config, SERVICE_LOCAL, ret_svc);
+    if (r < 0) {
+        fprintf(stderr, "otad: cannot open the data folder \"%s\": %s\n", config->data_dir,
+                strerror(-r));
+        return CLI_EXIT_FAILURE;
+    }
+    return CLI_EXIT_OK;
+}
+
+static int refused(const struct reason *why, int r)
+{
+    fprintf(stderr, "otad: %s\n", why->text[0] ? why->text : strerror(-r));
+    return CLI_EXIT_FAILURE;
+}
+
+/* Prints ROOT (taking its reference) as indented JSON. */
+static void print_json(json_t *root)
+{
+    json_dumpf(root, stdout, JSON_INDENT(2));
+    fputc('\n', stdout);
+    json_decref(root);
+}
+
+int cli_config(int argc, char **argv, const struct config *config)
+{
+    if (argc == 2 && strcmp(argv[1], "dump") == 0) {
+        config_dump(config, stdout);
+        return CLI_EXIT_OK;
+    }
+    if (argc == 2 && strcmp(argv[1], "markdown") == 0) {
+        config_markdown(stdout);
+        return CLI_EXIT_OK;
+    }
+    fprintf(stderr, "usage: otad [SETTINGS] config dump | config markdown\n");
+    return CLI_EXIT_USAGE;
+}
+
+int cli_product(int argc, char **argv, const struct config *config)
+{
+    struct args_option opts[] = {
+        {"--platform", true, NULL}, {"--default-channel", true, NULL}, {"--json", false, NULL}};
+    const char *pos[ARGS_MAX_POSITIONAL];
+    unsigned npos = 0;
+    if (args_parse(argc, argv, opts, ARRAY_SIZE(opts), pos, &npos) < 0 || npos < 1)
+        goto usage;
+    struct service *svc;
+    if (strcmp(pos[0], "add") == 0 && npos == 2) {
+        enum platform platform;
+        if (!opts[0].value || platform_parse(opts[0].value, &platform) < 0) {
+            fprintf(stderr, "otad: --platform esp8266 or --platform esp32 is required\n");
+            return CLI_EXIT_USAGE;
+        }
+        if (open_local(config, &svc) != CLI_EXIT_OK)
+            return CLI_EXIT_FAILURE;
+        struct reason why = {""};
+        struct product p;
+        int r = service_product_add(svc, pos[1], platform, opts[1].value, &p, &why);
+        service_close(svc);
+        if (r < 0)
+            return refused(&why, r);
+        printf("product %s (%s), default channel %s\n", p.name, platform_name(p.platform),
+               p.default_channel);
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(pos[0], "list") == 0 && npos == 1) {
+        if (open_local(config, &svc) != CLI_EXIT_OK)
+            return CLI_EXIT_FAILURE;
+        struct product *list = NULL;
+        size_t n = 0;
+        int r = service_product_list(svc, &list, &n);
+        service_close(svc);
+        if (r < 0) {
+            fprintf(stderr, "otad: cannot list products: %s\n", strerror(-r));
+            return CLI_EXIT_FAILURE;
+        }
+        if (opts[2].value) {
+            json_t *arr = json_array();
+            for (size_t i = 0; i < n; i++)
+                json_array_append_new(arr, present_product(&list[i]));
+            print_json(json_pack("{s:o}", "products", arr));
+        } else {
+            for (size_t i = 0; i < n; i++)
+                printf("%-24s %-8s %s\n", list[i].name, platform_name(list[i].platform),
+                       list[i].default_channel);
+        }
+        free(list);
+        return CLI_EXIT_OK;
+    }
+usage:
+    fprintf(stderr, "usage: otad product add NAME --platform esp8266|esp32 "
+                    "[--default-channel stable]\n       otad product list [--json]\n");
+    return CLI_EXIT_USAGE;
+}
+
+static int release_add(const struct config *config, const char *product, const char *file,
+                       struct args_option *opts)
+{
+    enum fw_mode mode = FW_MODE_SKETCH;
+    if (!opts[0].value) {
+        fprintf(stderr, "otad: --version is required\n");
+        return CLI_EXIT_USAGE;
+    }
+    if (opts[2].value && fw_mode_parse(opts[2].value, &mode) < 0) {
+        fprintf(stderr, "otad: --mode must be sketch or fs\n");
+        return CLI_EXIT_USAGE;
+    }
+    uint8_t *image;
+    size_t len;
+    int r = file_read_all(file, config->max_upload_bytes, &image, &len);
+    if (r < 0) {
+        fprintf(stderr, "otad: cannot read \"%s\": %s\n", file,
+                r == -EFBIG ? "larger than max_upload_bytes" : strerror(-r));
+        return CLI_EXIT_FAILURE;
+    }
+    struct service *svc;
+    if (open_local(config, &svc) != CLI_EXIT_OK) {
+        free(image);
+        return CLI_EXIT_FAILURE;
+    }
+    struct publish_request req = {
+        .product = product,
+        .version = opts[0].value,
+        .channel = opts[1].value,
+        .mode = mode,
+        .image = image,
+        .image_len = len,
+        .source = "cli",
+        .notes = opts[3].value,
+    };
+    struct reason why = {""};
+    struct release rel;
+    bool created = false;
+    r = service_publish(svc, &req, &rel, &created, &why);
+    service_close(svc);
+    free(image);
+    if (r < 0)
+        return refused(&why, r);
+    printf("%s %s %s %s (seq %lld, %llu bytes, md5 %s)\n", created ? "published" : "unchanged",
+           product, fw_mode_name(rel.mode), rel.version, (long long)rel.seq,
+           (unsigned long long)rel.size, rel.md5);
+    free(rel.notes);
+    return CLI_EXIT_OK;
+}
+
+int cli_release(int argc, char **argv, const struct config *config)
+{
+    struct args_option opts[] = {{"--version", true, NULL},
+                                 {"--channel", true, NULL},
+                                 {"--mode", true, NULL},
+                                 {"--notes", true, NULL},
+                                 {"--json", false, NULL}};
+    const char *pos[ARGS_MAX_POSITIONAL];
+    unsigned npos = 0;
+    if (args_parse(argc, argv, opts, ARRAY_SIZE(opts), pos, &npos) < 0 || npos < 1)
+        goto usage;
+    if (strcmp(pos[0], "add") == 0 && npos == 3)
+        return release_add(config, pos[1], pos[2], opts);
+    if (strcmp(pos[0], "list") == 0 && npos == 2) {
+        struct service *svc;
+        if (open_local(config, &svc) != CLI_EXIT_OK)
+            return CLI_EXIT_FAILURE;
+        struct release *list = NULL;
+        size_t n = 0;
+        struct reason why = {""};
+        int r = service_release_list(svc, pos[1], &list, &n, &why);
+        service_close(svc);
+        if (r < 0)
+            return refused(&why, r);
+        if (opts[4].value) {
+            json_t *arr = json_array();
+            for (size_t i = 0; i < n; i++)
+                json_array_append_new(arr, present_release(&list[i], pos[1]));
+            print_json(json_pack("{s:o}", "releases", arr));
+        } else {
+            for (size_t i = 0; i < n; i++) {
+                char when[21];
+                time_format_rfc3339(list[i].created_ms, when);
+                printf("%-4lld %-20s %-8s %-6s %9llu  %s  %s\n", (long long)list[i].seq,
+                       list[i].version, list[i].channel, fw_mode_name(list[i].mode),
+                       (unsigned long long)list[i].size, list[i].md5, when);
+            }
+        }
+        release_list_free(list, n);
+        return CLI_EXIT_OK;
+    }
+usage:
+    fprintf(stderr, "usage: otad release add PRODUCT FILE --version V [--channel C] "
+                    "[--mode sketch|fs] [--notes TEXT]\n"
+                    "       otad release list PRODUCT [--json]\n");
+    return CLI_EXIT_USAGE;
+}
+
+int cli_token(int argc, char **argv, const struct config *config)
+{
+    struct args_option opts[] = {
+        {"--scope", true, NULL}, {"--name", true, NULL}, {"--json", false, NULL}};
+    const char *pos[ARGS_MAX_POSITIONAL];
+    unsigned npos = 0;
+    if (args_parse(argc, argv, opts, ARRAY_SIZE(opts), pos, &npos) < 0 || npos < 1)
+        goto usage;
+    struct service *svc;
+    struct reason why = {""};
+    if (strcmp(pos[0], "create") == 0 && npos == 1) {
+        enum token_scope scope;
+        if (!opts[0].value || token_scope_parse(opts[0].value, &scope) < 0) {
+            fprintf(stderr, "otad: --scope publish, admin or read is required\n");
+            return CLI_EXIT_USAGE;
+        }
+        if (open_local(config, &svc) != CLI_EXIT_OK)
+            return CLI_EXIT_FAILURE;
+        char secret[SERVICE_TOKEN_LEN + 1];
+        int64_t id;
+        int r = service_token_create(svc, opts[1].value, scope, secret, &id, &why);
+        service_close(svc);
+        if (r < 0)
+            return refused(&why, r);
+        fprintf(stderr, "token %lld (%s) created; it is shown once, store it now:\n", (long long)id,
+                token_scope_name(scope));
+        printf("%s\n", secret);
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(pos[0], "list") == 0 && npos == 1) {
+        if (open_local(config, &svc) != CLI_EXIT_OK)
+            return CLI_EXIT_FAILURE;
+        struct token *list = NULL;
+        size_t n = 0;
+        int r = service_token_list(svc, &list, &n);
+        service_close(svc);
+        if (r < 0) {
+            fprintf(stderr, "otad: cannot list tokens: %s\n", strerror(-r));
+            return CLI_EXIT_FAILURE;
+        }
+        if (opts[2].value) {
+            json_t *arr = json_array();
+            for (size_t i = 0; i < n; i++)
+                json_array_append_new(arr, present_token(&list[i]));
+            print_json(json_pack("{s:o}", "tokens", arr));
+        } else {
+            for (size_t i = 0; i < n; i++) {
+                char when[21];
+                time_format_rfc3339(list[i].created_ms, when);
+                printf("%-4lld %-20s %-8s created %s%s\n", (long long)list[i].id, list[i].name,
+                       token_scope_name(list[i].scope), when,
+                       list[i].revoked_ms ? " (revoked)" : "");
+            }
+        }
+        free(list);
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(pos[0], "revoke") == 0 && npos == 2) {
+        uint64_t id;
+        if (parse_u64(pos[1], INT64_MAX, &id) < 0) {
+            fprintf(stderr, "otad: token id \"%s\" is not a number\n", pos[1]);
+            return CLI_EXIT_USAGE;
+        }
+        if (open_local(config, &svc) != CLI_EXIT_OK)
+            return CLI_EXIT_FAILURE;
+        int r = service_token_revoke(svc, (int64_t)id, &why);
+        service_close(svc);
+        if (r < 0)
+            return refused(&why, r);
+        printf("token %llu revoked\n", (unsigned long long)id);
+        return CLI_EXIT_OK;
+    }
+usage:
+    fprintf(stderr, "usage: otad token create --scope publish|admin|read [--name NAME]\n"
+                    "       otad token list [--json]\n       otad token revoke ID\n");
+    return CLI_EXIT_USAGE;
+}
+
+int cli_device(int argc, char **argv, const struct config *config)
+{
+    struct args_option opts[] = {
+        {"--limit", true, NULL}, {"--offset", true, NULL}, {"--json", false, NULL}};
+    const char *pos[ARGS_MAX_POSITIONAL];
+    unsigned npos = 0;
+    if (args_parse(argc, argv, opts, ARRAY_SIZE(opts), pos, &npos) < 0 || npos != 2 ||
+        strcmp(pos[0], "list") != 0)
+        goto usage;
+    uint64_t limit = LIMIT_API_PAGE_ROWS, offset = 0;
+    if ((opts[0].value && parse_u64(opts[0].value, LIMIT_API_PAGE_ROWS, &limit) < 0) ||
+        (opts[1].value && parse_u64(opts[1].value, INT64_MAX, &offset) < 0))
+        goto usage;
+    struct service *svc;
+    if (open_local(config, &svc) != CLI_EXIT_OK)
+        return CLI_EXIT_FAILURE;
+    struct device_record *list = NULL;
+    size_t n = 0;
+    uint64_t total = 0;
+    struct reason why = {""};
+    int r =
+        service_device_list(svc, pos[1], (size_t)limit, (size_t)offset, &list, &n, &total, &why);
+    service_close(svc);
+    if (r < 0)
+        return refused(&why, r);
+    if (opts[2].value) {
+        json_t *arr = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(arr, present_device(&list[i]));
+        print_json(json_pack("{s:I,s:o}", "total", (json_int_t)total, "devices", arr));
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            char mac[18], seen[21];
+            mac_format(list[i].report.sta_mac, mac);
+            time_format_rfc3339(list[i].last_seen_ms, seen);
+            printf("%s  %-20s %-3d %s  %lld check-ins\n", mac,
+                   list[i].report.version[0] ? list[i].report.version : "-", list[i].last_status,
+                   seen, (long long)list[i].checkins);
+        }
+        fprintf(stderr, "%zu of %llu devices\n", n, (unsigned long long)total);
+    }
+    free(list);
+    return CLI_EXIT_OK;
+usage:
+    fprintf(stderr, "usage: otad device list PRODUCT [--limit N] [--offset N] [--json]\n");
+    return CLI_EXIT_USAGE;
+}

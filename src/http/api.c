@@ -1,0 +1,251 @@
+/*
+ * The admin JSON API under /api/v1 (docs/API.md): products, releases
+ * (publishing included), devices. Every call is authorized by a bearer
+ * token of sufficient scope; errors use the one table in errors.c.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/util.h"
+#include "db/db.h"
+#include "http/errors.h"
+#include "http/handlers.h"
+#include "service/present.h"
+
+/* Takes ROOT's reference and sends it as the body. */
+static void reply_json(struct http_reply *reply, int status, json_t *root)
+{
+    char *text = root ? json_dumps(root, JSON_COMPACT) : NULL;
+    json_decref(root);
+    buf_reset(&reply->body);
+    if (!text || buf_append_str(&reply->body, text) < 0 || buf_append(&reply->body, "\n", 1) < 0) {
+        free(text);
+        http_reply_error(reply, -ENOMEM, NULL);
+        return;
+    }
+    free(text);
+    reply->status = status;
+    reply->content_type = "application/json";
+}
+
+static bool authorized(const struct http_context *ctx, const struct http_request *req,
+                       enum token_scope needed, struct http_reply *reply)
+{
+    struct reason why = {""};
+    int r = service_token_check(ctx->svc, http_request_header(req, "Authorization"), needed, &why);
+    if (r < 0) {
+        http_reply_error(reply, r, why.text);
+        return false;
+    }
+    return true;
+}
+
+static void method_not_allowed(struct http_reply *reply, const char *allow)
+{
+    http_reply_error(reply, -EOPNOTSUPP, "method not allowed here");
+    http_reply_header(reply, "Allow", allow);
+}
+
+static void products_list(const struct http_context *ctx, struct http_reply *reply)
+{
+    struct product *list = NULL;
+    size_t n = 0;
+    int r = service_product_list(ctx->svc, &list, &n);
+    if (r < 0) {
+        http_reply_error(reply, r, NULL);
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, present_product(&list[i]));
+    free(list);
+    reply_json(reply, 200, json_pack("{s:o}", "products", arr));
+}
+
+static void products_create(const struct http_context *ctx, const struct http_request *req,
+                            struct http_reply *reply)
+{
+    json_error_t jerr;
+    json_t *body = req->body ? json_loadb((const char *)req->body, req->body_len,
+                                          JSON_REJECT_DUPLICATES, &jerr)
+                             : NULL;
+    const char *name = NULL, *platform = NULL, *channel = NULL;
+    if (!body || json_unpack_ex(body, &jerr, 0, "{s:s,s:s,s?s}", "name", &name, "platform",
+                                &platform, "default_channel", &channel) < 0) {
+        json_decref(body);
+        http_reply_error(reply, -EINVAL,
+                         "body must be JSON {\"name\", \"platform\", \"default_channel\"?}");
+        return;
+    }
+    enum platform p;
+    struct reason why = {""};
+    struct product prod;
+    int r = platform_parse(platform, &p);
+    if (r < 0)
+        reason_set(&why, r, "platform must be esp8266 or esp32");
+    else
+        r = service_product_add(ctx->svc, name, p, channel, &prod, &why);
+    json_decref(body);
+    if (r < 0) {
+        http_reply_error(reply, r, why.text);
+        return;
+    }
+    reply_json(reply, 201, json_pack("{s:o}", "product", present_product(&prod)));
+}
+
+static void product_get(const struct http_context *ctx, const char *name, struct http_reply *reply)
+{
+    struct product p;
+    struct reason why = {""};
+    int r = service_product_get(ctx->svc, name, &p, &why);
+    if (r < 0) {
+        http_reply_error(reply, r, why.text);
+        return;
+    }
+    reply_json(reply, 200, json_pack("{s:o}", "product", present_product(&p)));
+}
+
+static void releases_list(const struct http_context *ctx, const char *product,
+                          struct http_reply *reply)
+{
+    struct release *list = NULL;
+    size_t n = 0;
+    struct reason why = {""};
+    int r = service_release_list(ctx->svc, product, &list, &n, &why);
+    if (r < 0) {
+        http_reply_error(reply, r, why.text);
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, present_release(&list[i], product));
+    release_list_free(list, n);
+    reply_json(reply, 200, json_pack("{s:o}", "releases", arr));
+}
+
+static void releases_publish(const struct http_context *ctx, const struct http_request *req,
+                             const char *product, struct http_reply *reply)
+{
+    const char *mode_arg = http_request_param(req, "mode");
+    struct publish_request pr = {
+        .product = product,
+        .version = http_request_param(req, "version"),
+        .channel = http_request_param(req, "channel"),
+        .mode = FW_MODE_SKETCH,
+        .image = req->body,
+        .image_len = req->body_len,
+        .source = "upload",
+        .notes = http_request_param(req, "notes"),
+    };
+    if (pr.channel && !*pr.channel)
+        pr.channel = NULL;
+    if (mode_arg && *mode_arg && fw_mode_parse(mode_arg, &pr.mode) < 0) {
+        http_reply_error(reply, -EINVAL, "mode must be sketch or fs");
+        return;
+    }
+    if (!pr.version || !*pr.version) {
+        http_reply_error(reply, -EINVAL, "version is required (?version=1.0.2)");
+        return;
+    }
+    if (!req->body || req->body_len == 0) {
+        http_reply_error(reply, -EINVAL, "the request has no image");
+        return;
+    }
+    struct release rel;
+    bool created = false;
+    struct reason why = {""};
+    int r = service_publish(ctx->svc, &pr, &rel, &created, &why);
+    if (r < 0) {
+        http_reply_error(reply, r, why.text);
+        return;
+    }
+    json_t *j = present_release(&rel, product);
+    free(rel.notes);
+    reply_json(reply, created ? 201 : 200, json_pack("{s:o}", "release", j));
+}
+
+static void devices_list(const struct http_context *ctx, const struct http_request *req,
+                         const char *product, struct http_reply *reply)
+{
+    uint64_t limit = 100, offset = 0;
+    const char *l = http_request_query(req, "limit"), *o = http_request_query(req, "offset");
+    if ((l && parse_u64(l, LIMIT_API_PAGE_ROWS, &limit) < 0) ||
+        (o && parse_u64(o, INT64_MAX, &offset) < 0)) {
+        http_reply_error(reply, -EINVAL, "limit must be 0-1000 and offset a whole number");
+        return;
+    }
+    struct device_record *list = NULL;
+    size_t n = 0;
+    uint64_t total = 0;
+    struct reason why = {""};
+    int r = service_device_list(ctx->svc, product, (size_t)limit, (size_t)offset, &list, &n, &total,
+                                &why);
+    if (r < 0) {
+        http_reply_error(reply, r, why.text);
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, present_device(&list[i]));
+    free(list);
+    reply_json(reply, 200, json_pack("{s:I,s:o}", "total", (json_int_t)total, "devices", arr));
+}
+
+/* Splits "products/NAME/REST" into NAME (copied) and REST ("" when absent). */
+static bool split_product(const char *path, char *name, size_t size, const char **ret_rest)
+{
+    const char *p = path + strlen("products/");
+    const char *slash = strchr(p, '/');
+    size_t n = slash ? (size_t)(slash - p) : strlen(p);
+    if (n == 0 || n >= size)
+        return false;
+    memcpy(name, p, n);
+    name[n] = 0;
+    *ret_rest = slash ? slash + 1 : "";
+    return true;
+}
+
+void http_handle_api(const struct http_context *ctx, const struct http_request *req,
+                     const char *path, struct http_reply *reply)
+{
+    bool get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
+    bool post = strcmp(req->method, "POST") == 0;
+    if (strcmp(path, "products") == 0) {
+        if (get && authorized(ctx, req, TOKEN_SCOPE_READ, reply))
+            products_list(ctx, reply);
+        else if (post && authorized(ctx, req, TOKEN_SCOPE_ADMIN, reply))
+            products_create(ctx, req, reply);
+        else if (!get && !post)
+            method_not_allowed(reply, "GET, POST");
+        return;
+    }
+    char product[LIMIT_PRODUCT_NAME_BYTES + 1];
+    const char *rest;
+    if (strncmp(path, "products/", 9) != 0 ||
+        !split_product(path, product, sizeof(product), &rest)) {
+        http_reply_error(reply, -ENOENT, "no such API endpoint");
+        return;
+    }
+    if (strcmp(rest, "") == 0) {
+        if (!get)
+            method_not_allowed(reply, "GET");
+        else if (authorized(ctx, req, TOKEN_SCOPE_READ, reply))
+            product_get(ctx, product, reply);
+    } else if (strcmp(rest, "releases") == 0) {
+        if (get && authorized(ctx, req, TOKEN_SCOPE_READ, reply))
+            releases_list(ctx, product, reply);
+        else if (post && authorized(ctx, req, TOKEN_SCOPE_PUBLISH, reply))
+            releases_publish(ctx, req, product, reply);
+        else if (!get && !post)
+            method_not_allowed(reply, "GET, POST");
+    } else if (strcmp(rest, "devices") == 0) {
+        if (!get)
+            method_not_allowed(reply, "GET");
+        else if (authorized(ctx, req, TOKEN_SCOPE_READ, reply))
+            devices_list(ctx, req, product, reply);
+    } else {
+        http_reply_error(reply, -ENOENT, "no such API endpoint");
+    }
+}

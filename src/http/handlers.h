@@ -1,0 +1,45 @@
+/*
+ * The endpoints. Each handler reads a plain request and fills a plain reply
+ * (no libmicrohttpd types), calling only the service, so every endpoint can
+ * be unit-tested without a socket. http_route picks the handler.
+ */
+#ifndef OTAD_HTTP_HANDLERS_H
+#define OTAD_HTTP_HANDLERS_H
+
+#include <stdbool.h>
+
+#include "core/config.h"
+#include "http/reply.h"
+#include "http/request.h"
+#include "service/service.h"
+
+struct http_context {
+    struct service *svc;         /* borrowed */
+    const struct config *config; /* borrowed */
+};
+
+/* Dispatches REQ to its endpoint and fills REPLY. */
+void http_route(const struct http_context *ctx, const struct http_request *req,
+                struct http_reply *reply);
+
+/*
+ * For a request that carries a body (POST): decides before the body is read
+ * whether it may be read at all (route, method, credentials, declared size).
+ * Returns true to go on reading; false with REPLY filled with the refusal.
+ */
+bool http_route_accepts_body(const struct http_context *ctx, const struct http_request *req,
+                             uint64_t declared_length, struct http_reply *reply);
+
+/* GET|HEAD /update/{product} and legacy aliases: a device check-in. */
+void http_handle_update(const struct http_context *ctx, const struct http_request *req,
+                        const char *product, bool legacy_alias, struct http_reply *reply);
+
+/* GET|HEAD /images/{product}/{version}: a release's image with Range support. */
+void http_handle_image(const struct http_context *ctx, const struct http_request *req,
+                       const char *product, const char *version, struct http_reply *reply);
+
+/* Everything under /api/v1/ (PATH is the part after it). */
+void http_handle_api(const struct http_context *ctx, const struct http_request *req,
+                     const char *path, struct http_reply *reply);
+
+#endif

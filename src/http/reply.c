@@ -1,0 +1,71 @@
+/* Filling a plain reply (reply.h). */
+#include "http/reply.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+void http_reply_init(struct http_reply *reply)
+{
+    memset(reply, 0, sizeof(*reply));
+    reply->fd = -1;
+    buf_init(&reply->body, 1u << 20);
+}
+
+void http_reply_release(struct http_reply *reply)
+{
+    if (!reply)
+        return;
+    buf_release(&reply->body);
+    if (reply->fd >= 0)
+        close(reply->fd);
+    reply->fd = -1;
+}
+
+static const char *store_string(struct http_reply *reply, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    if (n > sizeof(reply->storage) - reply->storage_used)
+        return NULL;
+    char *dst = reply->storage + reply->storage_used;
+    memcpy(dst, s, n);
+    reply->storage_used += n;
+    return dst;
+}
+
+int http_reply_header(struct http_reply *reply, const char *name, const char *value)
+{
+    if (reply->header_count == HTTP_REPLY_MAX_HEADERS)
+        return -ENOSPC;
+    const char *n = store_string(reply, name);
+    const char *v = n ? store_string(reply, value) : NULL;
+    if (!v)
+        return -ENOSPC;
+    reply->headers[reply->header_count++] = (struct http_pair){n, v};
+    return 0;
+}
+
+void http_reply_static(struct http_reply *reply, int status, const char *text)
+{
+    reply->status = status;
+    reply->content_type = "text/plain; charset=utf-8";
+    reply->static_body = text;
+    reply->static_len = strlen(text);
+}
+
+void http_reply_text(struct http_reply *reply, int status, const char *text)
+{
+    reply->status = status;
+    reply->content_type = "text/plain; charset=utf-8";
+    buf_reset(&reply->body);
+    if (buf_append_str(&reply->body, text) < 0 || buf_append(&reply->body, "\n", 1) < 0)
+        http_reply_static(reply, status, "\n");
+}
+
+void http_reply_empty(struct http_reply *reply, int status)
+{
+    reply->status = status;
+    reply->content_type = NULL;
+    reply->static_body = "";
+    reply->static_len = 0;
+}

@@ -1,0 +1,109 @@
+/*
+ * Routing: from a request's path to its endpoint. Device paths come first
+ * and are matched without allocation. A request-target without a leading
+ * slash (the stock ESP8266 example sends "GET file.bin HTTP/1.0") is matched
+ * as if it had one; the adapter normalizes that before we get here.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "core/util.h"
+#include "http/errors.h"
+#include "http/handlers.h"
+
+#define API_PREFIX "/api/v1/"
+
+/* Copies the single path segment at P (up to '/' or the end) into OUT; false if empty or too long.
+ */
+static bool take_segment(const char *p, char *out, size_t size, const char **ret_end)
+{
+    const char *end = strchr(p, '/');
+    size_t n = end ? (size_t)(end - p) : strlen(p);
+    if (n == 0 || n >= size)
+        return false;
+    memcpy(out, p, n);
+    out[n] = 0;
+    *ret_end = p + n;
+    return true;
+}
+
+void http_route(const struct http_context *ctx, const struct http_request *req,
+                struct http_reply *reply)
+{
+    const char *path = req->path;
+    char product[LIMIT_PRODUCT_NAME_BYTES + 1];
+    const char *end;
+
+    if (strncmp(path, "/update/", 8) == 0) {
+        if (take_segment(path + 8, product, sizeof(product), &end) && *end == 0)
+            http_handle_update(ctx, req, product, false, reply);
+        else
+            http_reply_static(reply, 404, "no such product\n");
+        return;
+    }
+    const char *alias = config_alias_product(ctx->config, path);
+    if (alias) {
+        http_handle_update(ctx, req, alias, true, reply);
+        return;
+    }
+    if (strncmp(path, "/images/", 8) == 0) {
+        char version[LIMIT_RELEASE_VERSION_BYTES + 1];
+        if (take_segment(path + 8, product, sizeof(product), &end) && *end == '/' &&
+            take_segment(end + 1, version, sizeof(version), &end) && *end == 0)
+            http_handle_image(ctx, req, product, version, reply);
+        else
+            http_reply_static(reply, 404, "no such release\n");
+        return;
+    }
+    if (strncmp(path, API_PREFIX, strlen(API_PREFIX)) == 0) {
+        http_handle_api(ctx, req, path + strlen(API_PREFIX), reply);
+        return;
+    }
+    if (strcmp(path, "/healthz") == 0) {
+        http_reply_static(reply, 200, "ok\n");
+        return;
+    }
+    http_reply_static(reply, 404, "not found\n");
+}
+
+bool http_route_accepts_body(const struct http_context *ctx, const struct http_request *req,
+                             uint64_t declared_length, struct http_reply *reply)
+{
+    const char *path = req->path;
+    if (strncmp(path, API_PREFIX, strlen(API_PREFIX)) != 0) {
+        http_reply_static(reply, 405, "this path takes no body\n");
+        return false;
+    }
+    path += strlen(API_PREFIX);
+    enum token_scope needed;
+    uint64_t max;
+    const char *rest = NULL;
+    char product[LIMIT_PRODUCT_NAME_BYTES + 1];
+    const char *end;
+    if (strcmp(path, "products") == 0) {
+        needed = TOKEN_SCOPE_ADMIN;
+        max = LIMIT_JSON_BODY_BYTES;
+    } else if (strncmp(path, "products/", 9) == 0 &&
+               take_segment(path + 9, product, sizeof(product), &end) &&
+               strcmp(rest = end, "/releases") == 0) {
+        needed = TOKEN_SCOPE_PUBLISH;
+        max = ctx->config->max_upload_bytes + LIMIT_MULTIPART_OVERHEAD_BYTES;
+    } else {
+        http_reply_error(reply, -ENOENT, "no such API endpoint, or it takes no body");
+        return false;
+    }
+    struct reason why = {""};
+    int r = service_token_check(ctx->svc, http_request_header(req, "Authorization"), needed, &why);
+    if (r < 0) {
+        http_reply_error(reply, r, why.text);
+        return false;
+    }
+    if (declared_length != UINT64_MAX && declared_length > max) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "body of %llu bytes is larger than the limit of %llu",
+                 (unsigned long long)declared_length, (unsigned long long)max);
+        http_reply_error(reply, -EFBIG, msg);
+        return false;
+    }
+    return true;
+}

@@ -1,0 +1,472 @@
+/*
+ * The libmicrohttpd adapter (server.h). Per request: on the first callback
+ * the request line and headers are complete; requests without a body are
+ * answered right there with no allocation beyond libmicrohttpd's own pool.
+ * Requests with a body (uploads) are authorized and size-checked before a
+ * byte of the body is read, then accumulated into a capped buffer (raw) or
+ * through libmicrohttpd's multipart parser, and answered on the last call.
+ */
+#include "http/server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/util.h"
+#include "http/errors.h"
+#include "http/handlers.h"
+
+#define FORM_FIELDS_MAX  8
+#define FORM_FIELD_BYTES (LIMIT_RELEASE_NOTES_BYTES)
+
+struct http_server {
+    struct MHD_Daemon *daemon;
+    struct http_context ctx;
+    struct config config;
+    uint16_t port;
+    struct MHD_Response *not_modified; /* one shared 304, queued many times */
+};
+
+/* What one upload carries while its body arrives. */
+struct form_field {
+    char name[16];
+    struct buf value;
+};
+
+struct upload {
+    struct buf body; /* raw body, or the multipart file part */
+    struct MHD_PostProcessor *post;
+    struct form_field fields[FORM_FIELDS_MAX];
+    unsigned field_count;
+    bool too_large;
+    bool bad_form;
+    struct http_reply early; /* a refusal decided before the body was read */
+    bool has_early;
+};
+
+static void upload_free(struct upload *up)
+{
+    if (!up)
+        return;
+    buf_release(&up->body);
+    for (unsigned i = 0; i < up->field_count; i++)
+        buf_release(&up->fields[i].value);
+    if (up->post)
+        MHD_destroy_post_processor(up->post);
+    http_reply_release(&up->early);
+    free(up);
+}
+
+/* --- request translation --- */
+
+struct request_storage {
+    struct http_request req;
+    char path[LIMIT_URL_BYTES + 2];
+    char remote[INET6_ADDRSTRLEN];
+};
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value)
+{
+    struct http_request *req = cls;
+    if (req->header_count == LIMIT_HEADERS_PER_REQUEST) {
+        req->headers_truncated = true;
+        return MHD_NO;
+    }
+    req->headers[req->header_count++] = (struct http_pair){key, value ? value : ""};
+    return MHD_YES;
+}
+
+static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    struct http_request *req = cls;
+    if (req->query_count == LIMIT_QUERY_ARGS_PER_REQUEST) {
+        req->query_truncated = true;
+        return MHD_NO;
+    }
+    req->query[req->query_count++] = (struct http_pair){key, value ? value : ""};
+    return MHD_YES;
+}
+
+static void remote_address(struct MHD_Connection *conn, char *out, size_t size)
+{
+    out[0] = 0;
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (!info || !info->client_addr)
+        return;
+    const struct sockaddr *sa = info->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)size);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)size);
+}
+
+/* Fills S from the connection. Returns false when the path is too long to route. */
+static bool request_translate(struct request_storage *s, struct MHD_Connection *conn,
+                              const char *url, const char *method, const char *version)
+{
+    memset(&s->req, 0, sizeof(s->req));
+    size_t n = strlen(url);
+    if (n > LIMIT_URL_BYTES)
+        return false;
+    /* "GET file.bin HTTP/1.0" (no leading slash) routes like "/file.bin" (§1.1). */
+    if (url[0] == '/') {
+        memcpy(s->path, url, n + 1);
+    } else {
+        s->path[0] = '/';
+        memcpy(s->path + 1, url, n + 1);
+    }
+    s->req.method = method;
+    s->req.path = s->path;
+    s->req.http10 = strcmp(version, MHD_HTTP_VERSION_1_0) == 0;
+    remote_address(conn, s->remote, sizeof(s->remote));
+    s->req.remote_addr = s->remote;
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, &s->req);
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_query, &s->req);
+    return true;
+}
+
+/* --- reply translation --- */
+
+static enum MHD_Result queue_reply(struct http_server *srv, struct MHD_Connection *conn,
+                                   struct http_reply *reply)
+{
+    if (reply->status == 304 && reply->header_count == 0)
+        return MHD_queue_response(conn, MHD_HTTP_NOT_MODIFIED, srv->not_modified);
+
+    struct MHD_Response *resp;
+    if (reply->fd >= 0) {
+        resp =
+            MHD_create_response_from_fd_at_offset64(reply->fd_length, reply->fd, reply->fd_offset);
+        if (resp)
+            reply->fd = -1; /* libmicrohttpd closes it */
+    } else if (reply->body.data || reply->body.len) {
+        size_t len;
+        uint8_t *data = buf_detach(&reply->body, &len);
+        resp = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+        if (!resp)
+            free(data);
+    } else {
+        resp = MHD_create_response_from_buffer(reply->static_len, (void *)reply->static_body,
+                                               MHD_RESPMEM_PERSISTENT);
+    }
+    if (!resp)
+        return MHD_NO;
+    if (reply->content_type)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, reply->content_type);
+    for (unsigned i = 0; i < reply->header_count; i++)
+        MHD_add_response_header(resp, reply->headers[i].name, reply->headers[i].value);
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)reply->status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static enum MHD_Result answer(struct http_server *srv, struct MHD_Connection *conn,
+                              const struct http_request *req)
+{
+    struct http_reply reply;
+    http_reply_init(&reply);
+    http_route(&srv->ctx, req, &reply);
+    if (reply.status == 0)
+        http_reply_static(&reply, 500, "no answer\n");
+    enum MHD_Result ret = queue_reply(srv, conn, &reply);
+    http_reply_release(&reply);
+    return ret;
+}
+
+/* --- uploads --- */
+
+static struct form_field *form_field_get(struct upload *up, const char *name)
+{
+    for (unsigned i = 0; i < up->field_count; i++)
+        if (strcmp(up->fields[i].name, name) == 0)
+            return &up->fields[i];
+    if (up->field_count == FORM_FIELDS_MAX || strlen(name) >= sizeof(up->fields[0].name))
+        return NULL;
+    struct form_field *f = &up->fields[up->field_count++];
+    str_copy(f->name, sizeof(f->name), name);
+    buf_init(&f->value, FORM_FIELD_BYTES);
+    return f;
+}
+
+static enum MHD_Result on_form_data(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *filename, const char *content_type,
+                                    const char *transfer_encoding, const char *data, uint64_t off,
+                                    size_t size)
+{
+    struct upload *up = cls;
+    if (strcmp(key, "image") == 0 || strcmp(key, "file") == 0) {
+        if (buf_append(&up->body, data, size) < 0) {
+            up->too_large = true;
+            return MHD_NO;
+        }
+        return MHD_YES;
+    }
+    struct form_field *f = form_field_get(up, key);
+    if (!f || buf_append(&f->value, data, size) < 0) {
+        up->bad_form = true;
+        return MHD_NO;
+    }
+    return MHD_YES;
+}
+
+static bool content_type_is(const char *ct, const char *want)
+{
+    return ct && strncasecmp(ct, want, strlen(want)) == 0;
+}
+
+static enum MHD_Result upload_begin(struct http_server *srv, struct MHD_Connection *conn,
+                                    const struct http_request *req, void **con_cls)
+{
+    struct upload *up = calloc(1, sizeof(*up));
+    if (!up)
+        return MHD_NO;
+    http_reply_init(&up->early);
+    *con_cls = up;
+    uint64_t declared = UINT64_MAX;
+    const char *cl = http_request_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl)
+        parse_u64(cl, UINT64_MAX, &declared);
+    if (!http_route_accepts_body(&srv->ctx, req, declared, &up->early)) {
+        up->has_early = true;
+        return MHD_YES;
+    }
+    buf_init(&up->body, srv->config.max_upload_bytes);
+    const char *ct = http_request_header(req, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (content_type_is(ct, MHD_HTTP_POST_ENCODING_MULTIPART_FORMDATA)) {
+        up->post = MHD_create_post_processor(conn, 64 * 1024, on_form_data, up);
+        if (!up->post) {
+            http_reply_error(&up->early, -EINVAL, "malformed multipart/form-data header");
+            up->has_early = true;
+        }
+    }
+    return MHD_YES;
+}
+
+static enum MHD_Result upload_feed(struct upload *up, const char *data, size_t size)
+{
+    if (up->has_early || up->too_large || up->bad_form)
+        return MHD_YES; /* discard the rest; the refusal goes out at the end */
+    if (up->post) {
+        if (MHD_post_process(up->post, data, size) != MHD_YES && !up->too_large)
+            up->bad_form = true;
+    } else if (buf_append(&up->body, data, size) < 0) {
+        up->too_large = true;
+    }
+    return MHD_YES;
+}
+
+static enum MHD_Result upload_finish(struct http_server *srv, struct MHD_Connection *conn,
+                                     struct request_storage *s, struct upload *up)
+{
+    if (up->has_early)
+        return queue_reply(srv, conn, &up->early);
+    struct http_reply reply;
+    http_reply_init(&reply);
+    if (up->too_large) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "the image is larger than the limit of %llu bytes",
+                 (unsigned long long)srv->config.max_upload_bytes);
+        http_reply_error(&reply, -EFBIG, msg);
+    } else if (up->bad_form) {
+        http_reply_error(&reply, -EINVAL, "malformed multipart/form-data body");
+    } else {
+        struct http_pair form[FORM_FIELDS_MAX];
+        for (unsigned i = 0; i < up->field_count; i++)
+            form[i] = (struct http_pair){
+                up->fields[i].name,
+                up->fields[i].value.data ? (const char *)up->fields[i].value.data : ""};
+        s->req.form = form;
+        s->req.form_count = up->field_count;
+        s->req.body = up->body.data;
+        s->req.body_len = up->body.len;
+        http_route(&srv->ctx, &s->req, &reply);
+        s->req.form = NULL;
+        s->req.form_count = 0;
+    }
+    enum MHD_Result ret = queue_reply(srv, conn, &reply);
+    http_reply_release(&reply);
+    return ret;
+}
+
+/* --- the libmicrohttpd callbacks --- */
+
+static bool has_body(struct MHD_Connection *conn, const char *method)
+{
+    if (strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0)
+        return true;
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+    const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding");
+    return te || (cl && strcmp(cl, "0") != 0);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    struct http_server *srv = cls;
+    struct request_storage s;
+    struct upload *up = *con_cls;
+
+    if (up && *upload_data_size) {
+        enum MHD_Result r = upload_feed(up, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return r;
+    }
+    if (!request_translate(&s, conn, url, method, version)) {
+        struct http_reply reply;
+        http_reply_init(&reply);
+        http_reply_static(&reply, 414, "request-target too long\n");
+        return queue_reply(srv, conn, &reply);
+    }
+    if (up)
+        return upload_finish(srv, conn, &s, up);
+    if (has_body(conn, method))
+        return upload_begin(srv, conn, &s.req, con_cls);
+    return answer(srv, conn, &s.req);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    upload_free(*con_cls);
+    *con_cls = NULL;
+}
+
+/* --- lifecycle --- */
+
+/* Parses "host:port", "[v6]:port" or ":port" into a socket address. */
+static int parse_listen(const char *text, struct sockaddr_storage *ret_addr, bool *ret_v6)
+{
+    char host[128];
+    const char *port_text;
+    if (text[0] == '[') {
+        const char *close = strchr(text, ']');
+        if (!close || close[1] != ':' || (size_t)(close - text - 1) >= sizeof(host))
+            return -EINVAL;
+        memcpy(host, text + 1, (size_t)(close - text - 1));
+        host[close - text - 1] = 0;
+        port_text = close + 2;
+    } else {
+        const char *colon = strrchr(text, ':');
+        if (!colon || (size_t)(colon - text) >= sizeof(host))
+            return -EINVAL;
+        memcpy(host, text, (size_t)(colon - text));
+        host[colon - text] = 0;
+        port_text = colon + 1;
+    }
+    uint64_t port;
+    if (parse_u64(port_text, 65535, &port) < 0)
+        return -EINVAL;
+    memset(ret_addr, 0, sizeof(*ret_addr));
+    struct sockaddr_in *v4 = (struct sockaddr_in *)ret_addr;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ret_addr;
+    if (host[0] == 0 || strcmp(host, "*") == 0) {
+        v4->sin_family = AF_INET;
+        v4->sin_addr.s_addr = htonl(INADDR_ANY);
+        v4->sin_port = htons((uint16_t)port);
+        *ret_v6 = false;
+    } else if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)port);
+        *ret_v6 = false;
+    } else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)port);
+        *ret_v6 = true;
+    } else {
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char line[512];
+    vsnprintf(line, sizeof(line), fmt, ap);
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = 0;
+    log_debug("http: %s", line);
+}
+
+int http_server_start(const struct config *config, struct service *svc,
+                      struct http_server **ret_server)
+{
+    struct sockaddr_storage addr;
+    bool v6 = false;
+    if (parse_listen(config->listen, &addr, &v6) < 0) {
+        log_error("listen address \"%s\" is not host:port, [v6]:port or :port", config->listen);
+        return -EINVAL;
+    }
+    struct http_server *srv = calloc(1, sizeof(*srv));
+    if (!srv)
+        return -ENOMEM;
+    srv->config = *config;
+    srv->ctx.svc = svc;
+    srv->ctx.config = &srv->config;
+    srv->not_modified = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (!srv->not_modified) {
+        free(srv);
+        return -ENOMEM;
+    }
+
+    unsigned threads = (unsigned)config->threads;
+    if (threads == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = n > 0 ? (unsigned)n : 1;
+    }
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_TURBO |
+                     MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
+    srv->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)config->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)config->connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)config->connection_memory, MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
+        MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, MHD_OPTION_END);
+    if (!srv->daemon) {
+        log_error("cannot listen on \"%s\" (in use, or not an address of this machine)",
+                  config->listen);
+        MHD_destroy_response(srv->not_modified);
+        free(srv);
+        return -EADDRINUSE;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = info ? info->port : 0;
+    *ret_server = srv;
+    return 0;
+}
+
+uint16_t http_server_port(const struct http_server *server)
+{
+    return server->port;
+}
+
+void http_server_stop(struct http_server *srv, unsigned grace_ms)
+{
+    if (!srv)
+        return;
+    MHD_socket listen_fd = MHD_quiesce_daemon(srv->daemon);
+    if (listen_fd != MHD_INVALID_SOCKET)
+        close(listen_fd);
+    for (unsigned waited = 0; waited < grace_ms; waited += 50) {
+        const union MHD_DaemonInfo *info =
+            MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+        if (!info || info->num_connections == 0)
+            break;
+        usleep(50 * 1000);
+    }
+    MHD_stop_daemon(srv->daemon);
+    MHD_destroy_response(srv->not_modified);
+    free(srv);
+}

@@ -1,0 +1,34 @@
+/*
+ * The HTTP server: libmicrohttpd with an epoll thread pool, translating each
+ * connection's request into a plain struct http_request and the handler's
+ * struct http_reply into a response (files go out with sendfile). The one
+ * file in the daemon that includes microhttpd.h.
+ */
+#ifndef OTAD_HTTP_SERVER_H
+#define OTAD_HTTP_SERVER_H
+
+#include <stdint.h>
+
+#include "core/config.h"
+#include "service/service.h"
+
+struct http_server;
+
+/*
+ * Starts serving CONFIG->listen with SVC (both borrowed; they must outlive
+ * the server). Returns 0 with a new server, or -errno after logging why
+ * (-EINVAL: the listen address does not parse; -EADDRINUSE ...).
+ */
+int http_server_start(const struct config *config, struct service *svc,
+                      struct http_server **ret_server);
+
+/* The TCP port actually bound (useful with port 0). */
+uint16_t http_server_port(const struct http_server *server);
+
+/*
+ * Stops accepting, lets requests in flight finish for up to GRACE_MS, then
+ * closes the rest and frees. NULL-safe.
+ */
+void http_server_stop(struct http_server *server, unsigned grace_ms);
+
+#endif

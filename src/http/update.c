@@ -1,0 +1,137 @@
+/*
+ * The device endpoints: the check-in (stock ESP8266httpUpdate / HTTPUpdate)
+ * and the per-release image URL (ESP-IDF esp_https_ota). Wire rules follow
+ * ../shared/reference/esp-protocol.md: 304 for "current" and never an empty
+ * 200 (§12.2); an exact Content-Length and a lowercase x-MD5 of exactly the
+ * bytes sent (§4); refusals as 403/404 with a one-line reason (§3, §12.5);
+ * Range with a clamped end (§9).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "http/device_headers.h"
+#include "http/handlers.h"
+#include "http/range.h"
+
+static bool method_is_get_or_head(const struct http_request *req)
+{
+    return strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
+}
+
+/* Points REPLY's body at the whole blob of VARIANT. Returns false after filling a 500. */
+static bool reply_with_blob(const struct http_context *ctx, const struct variant *variant,
+                            struct http_reply *reply)
+{
+    int fd;
+    if (service_blob_open(ctx->svc, variant, &fd) < 0) {
+        http_reply_static(reply, 500, "stored image unavailable\n");
+        return false;
+    }
+    reply->fd = fd;
+    reply->fd_offset = 0;
+    reply->fd_length = variant->size;
+    return true;
+}
+
+void http_handle_update(const struct http_context *ctx, const struct http_request *req,
+                        const char *product, bool legacy_alias, struct http_reply *reply)
+{
+    if (!method_is_get_or_head(req)) {
+        http_reply_static(reply, 405, "use GET\n");
+        http_reply_header(reply, "Allow", "GET, HEAD");
+        return;
+    }
+    struct device_report report;
+    struct reason why = {""};
+    if (device_report_parse(req, &report, &why) < 0) {
+        http_reply_text(reply, 400, why.text);
+        return;
+    }
+    struct checkin_context cctx = {.remote_addr = req->remote_addr, .legacy_alias = legacy_alias};
+    struct decision d;
+    service_checkin(ctx->svc, product, &report, &cctx, &d);
+
+    switch (d.kind) {
+    case DECISION_CURRENT:
+        http_reply_empty(reply, 304);
+        return;
+    case DECISION_UPDATE:
+        if (!reply_with_blob(ctx, &d.variant, reply))
+            return;
+        reply->status = 200;
+        reply->content_type = "application/octet-stream";
+        http_reply_header(reply, "x-MD5", d.variant.md5);
+        http_reply_header(reply, "x-version", d.version);
+        return;
+    case DECISION_VERSION:
+        /* getAvailableVersion(): 200 + x-version, no body (§3). */
+        http_reply_empty(reply, 200);
+        http_reply_header(reply, "x-version", d.version);
+        http_reply_header(reply, "x-MD5", d.variant.md5);
+        return;
+    case DECISION_LATEST_TEXT:
+        /* The EmonESP web page shows this body as "latest version" (§10.3). */
+        reply->status = 200;
+        reply->content_type = "text/plain";
+        buf_reset(&reply->body);
+        buf_append_str(&reply->body, d.version);
+        return;
+    case DECISION_REFUSED:
+        http_reply_text(reply, 403, d.reason);
+        return;
+    case DECISION_UNKNOWN:
+        http_reply_text(reply, 404, d.reason);
+        return;
+    }
+}
+
+void http_handle_image(const struct http_context *ctx, const struct http_request *req,
+                       const char *product, const char *version, struct http_reply *reply)
+{
+    if (!method_is_get_or_head(req)) {
+        http_reply_static(reply, 405, "use GET or HEAD\n");
+        http_reply_header(reply, "Allow", "GET, HEAD");
+        return;
+    }
+    enum fw_mode mode = FW_MODE_SKETCH;
+    const char *mode_arg = http_request_query(req, "mode");
+    if (mode_arg && fw_mode_parse(mode_arg, &mode) < 0) {
+        http_reply_static(reply, 400, "mode must be sketch or fs\n");
+        return;
+    }
+    struct variant v;
+    if (service_image_find(ctx->svc, product, version, mode, &v) < 0) {
+        http_reply_static(reply, 404, "no such release\n");
+        return;
+    }
+    char etag[SHA256_HEX_LEN + 3];
+    snprintf(etag, sizeof(etag), "\"%s\"", v.sha256);
+    struct byte_range range;
+    enum range_result rr = range_parse(http_request_header(req, "Range"), v.size, &range);
+    if (rr == RANGE_UNSATISFIABLE) {
+        char cr[48];
+        snprintf(cr, sizeof(cr), "bytes */%" PRIu64, v.size);
+        http_reply_static(reply, 416, "range not satisfiable\n");
+        http_reply_header(reply, "Content-Range", cr);
+        return;
+    }
+    if (!reply_with_blob(ctx, &v, reply))
+        return;
+    reply->content_type = "application/octet-stream";
+    http_reply_header(reply, "Accept-Ranges", "bytes");
+    http_reply_header(reply, "ETag", etag);
+    if (rr == RANGE_PARTIAL) {
+        char cr[80];
+        snprintf(cr, sizeof(cr), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, range.first, range.last,
+                 v.size);
+        reply->status = 206;
+        reply->fd_offset = range.first;
+        reply->fd_length = range.last - range.first + 1;
+        http_reply_header(reply, "Content-Range", cr);
+        return;
+    }
+    reply->status = 200;
+    http_reply_header(reply, "x-MD5", v.md5);
+}
