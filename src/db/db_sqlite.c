@@ -5,6 +5,7 @@
  * This file owns every SQL string and every sqlite3 call in the daemon.
  */
 #include "db/db.h"
+#include "db/sqlite_internal.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -108,14 +109,24 @@ static const char *const stmt_sql[STMT_COUNT] = {
 };
 
 struct db {
-    sqlite3 *conn;
-    pthread_mutex_t lock;
+    struct db_sqlite base; /* first: db_sqlite_of() casts */
     sqlite3_stmt *stmts[STMT_COUNT]; /* prepared on first use */
 };
 
+struct db_sqlite *db_sqlite_of(struct db *db)
+{
+    return &db->base;
+}
+
+int db_sqlite_fail(struct db_sqlite *sq, const char *what)
+{
+    log_error("database: %s: %s", what, sqlite3_errmsg(sq->conn));
+    return -EIO;
+}
+
 static int db_fail(struct db *db, const char *what)
 {
-    log_error("database: %s: %s", what, sqlite3_errmsg(db->conn));
+    log_error("database: %s: %s", what, sqlite3_errmsg(db->base.conn));
     return -EIO;
 }
 
@@ -124,7 +135,7 @@ static sqlite3_stmt *stmt_get(struct db *db, enum stmt_id id)
 {
     sqlite3_stmt *s = db->stmts[id];
     if (!s) {
-        if (sqlite3_prepare_v3(db->conn, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) !=
+        if (sqlite3_prepare_v3(db->base.conn, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) !=
             SQLITE_OK) {
             db_fail(db, "prepare");
             return NULL;
@@ -174,7 +185,7 @@ static void column_text(sqlite3_stmt *s, int i, char *out, size_t size)
 static int migrate(struct db *db)
 {
     sqlite3_stmt *s;
-    if (sqlite3_prepare_v2(db->conn, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(db->base.conn, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
         return db_fail(db, "read schema version");
     int applied = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : -1;
     sqlite3_finalize(s);
@@ -189,13 +200,13 @@ static int migrate(struct db *db)
         char *err = NULL;
         char pragma[64];
         snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %zu", i + 1);
-        if (sqlite3_exec(db->conn, "BEGIN IMMEDIATE", NULL, NULL, &err) != SQLITE_OK ||
-            sqlite3_exec(db->conn, sqlite_migrations[i], NULL, NULL, &err) != SQLITE_OK ||
-            sqlite3_exec(db->conn, pragma, NULL, NULL, &err) != SQLITE_OK ||
-            sqlite3_exec(db->conn, "COMMIT", NULL, NULL, &err) != SQLITE_OK) {
+        if (sqlite3_exec(db->base.conn, "BEGIN IMMEDIATE", NULL, NULL, &err) != SQLITE_OK ||
+            sqlite3_exec(db->base.conn, sqlite_migrations[i], NULL, NULL, &err) != SQLITE_OK ||
+            sqlite3_exec(db->base.conn, pragma, NULL, NULL, &err) != SQLITE_OK ||
+            sqlite3_exec(db->base.conn, "COMMIT", NULL, NULL, &err) != SQLITE_OK) {
             log_error("database: migration %zu failed: %s", i + 1, err ? err : "?");
             sqlite3_free(err);
-            sqlite3_exec(db->conn, "ROLLBACK", NULL, NULL, NULL);
+            sqlite3_exec(db->base.conn, "ROLLBACK", NULL, NULL, NULL);
             return -EIO;
         }
         log_info("database: applied migration %zu", i + 1);
@@ -208,23 +219,23 @@ int db_open(const char *path, enum db_durability durability, struct db **ret_db)
     struct db *db = calloc(1, sizeof(*db));
     if (!db)
         return -ENOMEM;
-    pthread_mutex_init(&db->lock, NULL);
+    pthread_mutex_init(&db->base.lock, NULL);
     int r = -EIO;
-    if (sqlite3_open_v2(path, &db->conn,
+    if (sqlite3_open_v2(path, &db->base.conn,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
         log_error("database: cannot open \"%s\": %s", path,
-                  db->conn ? sqlite3_errmsg(db->conn) : "out of memory");
+                  db->base.conn ? sqlite3_errmsg(db->base.conn) : "out of memory");
         goto fail;
     }
-    sqlite3_busy_timeout(db->conn, 10000);
+    sqlite3_busy_timeout(db->base.conn, 10000);
     const char *pragmas = durability == DB_DURABLE
                               ? "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
                                 "PRAGMA foreign_keys = ON;"
                               : "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
                                 "PRAGMA foreign_keys = ON;";
     char *err = NULL;
-    if (sqlite3_exec(db->conn, pragmas, NULL, NULL, &err) != SQLITE_OK) {
+    if (sqlite3_exec(db->base.conn, pragmas, NULL, NULL, &err) != SQLITE_OK) {
         log_error("database: cannot configure \"%s\": %s", path, err ? err : "?");
         sqlite3_free(err);
         goto fail;
@@ -245,17 +256,17 @@ void db_close(struct db *db)
         return;
     for (int i = 0; i < STMT_COUNT; i++)
         sqlite3_finalize(db->stmts[i]);
-    sqlite3_close(db->conn);
-    pthread_mutex_destroy(&db->lock);
+    sqlite3_close(db->base.conn);
+    pthread_mutex_destroy(&db->base.lock);
     free(db);
 }
 
 int db_integrity_check(struct db *db, struct reason *why)
 {
-    pthread_mutex_lock(&db->lock);
+    pthread_mutex_lock(&db->base.lock);
     sqlite3_stmt *s;
     int r = 0;
-    if (sqlite3_prepare_v2(db->conn, "PRAGMA integrity_check", -1, &s, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(db->base.conn, "PRAGMA integrity_check", -1, &s, NULL) != SQLITE_OK) {
         r = db_fail(db, "integrity check");
         goto out;
     }
@@ -268,13 +279,13 @@ int db_integrity_check(struct db *db, struct reason *why)
     }
     sqlite3_finalize(s);
 out:
-    pthread_mutex_unlock(&db->lock);
+    pthread_mutex_unlock(&db->base.lock);
     return r;
 }
 
 int db_generation(struct db *db, int64_t *ret_generation)
 {
-    pthread_mutex_lock(&db->lock);
+    pthread_mutex_lock(&db->base.lock);
     int r = -EIO;
     sqlite3_stmt *s = stmt_get(db, STMT_GENERATION);
     if (s && sqlite3_step(s) == SQLITE_ROW) {
@@ -285,13 +296,13 @@ int db_generation(struct db *db, int64_t *ret_generation)
     }
     if (s)
         sqlite3_reset(s);
-    pthread_mutex_unlock(&db->lock);
+    pthread_mutex_unlock(&db->base.lock);
     return r;
 }
 
 int db_product_insert(struct db *db, struct product *p)
 {
-    pthread_mutex_lock(&db->lock);
+    pthread_mutex_lock(&db->base.lock);
     int r = -EIO;
     sqlite3_stmt *s = stmt_get(db, STMT_PRODUCT_INSERT);
     if (s) {
@@ -302,11 +313,11 @@ int db_product_insert(struct db *db, struct product *p)
         sqlite3_bind_int64(s, 4, now);
         r = stmt_run(db, s, "insert product");
         if (r == 0) {
-            p->id = sqlite3_last_insert_rowid(db->conn);
+            p->id = sqlite3_last_insert_rowid(db->base.conn);
             p->created_ms = now;
         }
     }
-    pthread_mutex_unlock(&db->lock);
+    pthread_mutex_unlock(&db->base.lock);
     return r;
 }
 
@@ -322,7 +333,7 @@ static void product_from_row(sqlite3_stmt *s, struct product *p)
 
 int db_product_get(struct db *db, const char *name, struct product *ret_product)
 {
-    pthread_mutex_lock(&db->lock);
+    pthread_mutex_lock(&db->base.lock);
     int r = -EIO;
     sqlite3_stmt *s = stmt_get(db, STMT_PRODUCT_GET);
     if (s) {
@@ -338,7 +349,7 @@ int db_product_get(struct db *db, const char *name, struct product *ret_product)
         }
         sqlite3_reset(s);
     }
-    pthread_mutex_unlock(&db->lock);
+    pthread_mutex_unlock(&db->base.lock);
     return r;
 }
 
@@ -384,13 +395,13 @@ static void fill_product(sqlite3_stmt *s, void *out)
 
 int db_product_list(struct db *db, struct product **ret_products, size_t *ret_count)
 {
-    pthread_mutex_lock(&db->lock);
+    pthread_mutex_lock(&db->base.lock);
     int r = -EIO;
     sqlite3_stmt *s = stmt_get(db, STMT_PRODUCT_LIST);
     if (s)
         r = collect_rows(db, s, sizeof(struct product), fill_product, (void **)ret_products,
                          ret_count);
-    pthread_mutex_unlock(&db->lock);
+    pthread_mutex_unlock(&db->base.lock);
     return r;
 }
 
@@ -435,7 +446,7 @@ static int release_insert_locked(struct db *db, struct release *r, const char *c
     err = stmt_run(db, s, "insert release");
     if (err < 0)
         return err;
-    int64_t id = sqlite3_last_insert_rowid(db->conn);
+    int64_t id = sqlite3_last_insert_rowid(db->base.conn);
 
     for (unsigned i = 0; i < r->variant_count; i++) {
         const struct variant *v = &r->variants[i];
@@ -472,7 +483,7 @@ static int release_insert_locked(struct db *db, struct release *r, const char *c
 int db_release_insert(struct db *db, struct release *r, const char *const *digests,
                       size_t digest_count)
 {
-    pthread_mutex_lock(&db->lock);
+    pthread_mutex_lock(&db->base.lock);
     int err = exec_simple(db, STMT_BEGIN);
     if (err == 0) {
         err = release_insert_locked(db, r, digests, digest_count);
@@ -481,7 +492,7 @@ int db_release_insert(struct db *db, struct release *r, const char *const *diges
         if (err < 0)
             exec_simple(db, STMT_ROLLBACK);
     }
-    pthread_mutex_unlock(&db->lock);
+    pthread_mutex_unlock(&db->base.lock);
     return err;
 }
 
@@ -530,7 +541,7 @@ static int variants_load_locked(struct db *db, struct release *r)
 int db_release_get(struct db *db, int64_t product_id, enum fw_mode mode, const char *version,
                    struct release *ret_release)
 {
-    pthread_mutex_lock(&db->lock);
+    pthread_mutex_lock(&db->base.lock);
     int r = -EIO;
     sqlite3_stmt *s = stmt_get(db, STMT_RELEASE_GET);
     if (s) {
@@ -552,14 +563,14 @@ int db_release_get(struct db *db, int64_t product_id, enum fw_mode mode, const c
             r = rc == SQLITE_DONE ? -ENOENT : db_fail(db, "get release");
         }
     }
-    pthread_mutex_unlock(&db->lock);
+    pthread_mutex_unlock(&db->base.lock);
     return r;
 }
 
 int db_release_list(struct db *db, int64_t product_id, struct release **ret_releases,
                     size_t *ret_count)
 {
-    pthread_mutex_lock(&db->lock);
+    pthread_mutex_lock(&db->base.lock);
     int r = -EIO;
     struct release *list = NULL;
     size_t count = 0;
@@ -570,7 +581,7 @@ int db_release_list(struct db *db, int64_t product_id, struct release **ret_rele
     }
     for (size_t i = 0; r == 0 && i < count; i++)
         r = variants_load_locked(db, &list[i]);
-    pthread_mutex_unlock(&db->lock);
+    pthread_mutex_unlock(&db->base.lock);
     if (r < 0) {
         release_list_free(list, count);
         return r;
@@ -597,7 +608,7 @@ static void fill_digest(sqlite3_stmt *s, void *out)
 int db_digest_list(struct db *db, int64_t product_id, struct db_digest **ret_digests,
                    size_t *ret_count)
 {
-    pthread_mutex_lock(&db->lock);
+    pthread_mutex_lock(&db->base.lock);
     int r = -EIO;
     sqlite3_stmt *s = stmt_get(db, STMT_DIGEST_LIST);
     if (s) {
@@ -605,14 +616,14 @@ int db_digest_list(struct db *db, int64_t product_id, struct db_digest **ret_dig
         r = collect_rows(db, s, sizeof(struct db_digest), fill_digest, (void **)ret_digests,
                          ret_count);
     }
-    pthread_mutex_unlock(&db->lock);
+    pthread_mutex_unlock(&db->base.lock);
     return r;
 }
 
 int db_token_insert(struct db *db, const char *name, enum token_scope scope, const char *hash_hex,
                     int64_t *ret_id)
 {
-    pthread_mutex_lock(&db->lock);
+    pthread_mutex_lock(&db->base.lock);
     int r = -EIO;
     sqlite3_stmt *s = stmt_get(db, STMT_TOKEN_INSERT);
     if (s) {
@@ -622,9 +633,9 @@ int db_token_insert(struct db *db, const char *name, enum token_scope scope, con
         sqlite3_bind_int64(s, 4, time_now_ms());
         r = stmt_run(db, s, "insert token");
         if (r == 0)
-            *ret_id = sqlite3_last_insert_rowid(db->conn);
+            *ret_id = sqlite3_last_insert_rowid(db->base.conn);
     }
-    pthread_mutex_unlock(&db->lock);
+    pthread_mutex_unlock(&db->base.lock);
     return r;
 }
 
@@ -644,7 +655,7 @@ static void fill_token(sqlite3_stmt *s, void *out)
 
 int db_token_find(struct db *db, const char *hash_hex, struct token *ret_token)
 {
-    pthread_mutex_lock(&db->lock);
+    pthread_mutex_lock(&db->base.lock);
     int r = -EIO;
     sqlite3_stmt *s = stmt_get(db, STMT_TOKEN_FIND);
     if (s) {
@@ -658,34 +669,34 @@ int db_token_find(struct db *db, const char *hash_hex, struct token *ret_token)
         }
         sqlite3_reset(s);
     }
-    pthread_mutex_unlock(&db->lock);
+    pthread_mutex_unlock(&db->base.lock);
     return r;
 }
 
 int db_token_list(struct db *db, struct token **ret_tokens, size_t *ret_count)
 {
-    pthread_mutex_lock(&db->lock);
+    pthread_mutex_lock(&db->base.lock);
     int r = -EIO;
     sqlite3_stmt *s = stmt_get(db, STMT_TOKEN_LIST);
     if (s)
         r = collect_rows(db, s, sizeof(struct token), fill_token, (void **)ret_tokens, ret_count);
-    pthread_mutex_unlock(&db->lock);
+    pthread_mutex_unlock(&db->base.lock);
     return r;
 }
 
 int db_token_revoke(struct db *db, int64_t id)
 {
-    pthread_mutex_lock(&db->lock);
+    pthread_mutex_lock(&db->base.lock);
     int r = -EIO;
     sqlite3_stmt *s = stmt_get(db, STMT_TOKEN_REVOKE);
     if (s) {
         sqlite3_bind_int64(s, 1, id);
         sqlite3_bind_int64(s, 2, time_now_ms());
         r = stmt_run(db, s, "revoke token");
-        if (r == 0 && sqlite3_changes(db->conn) == 0)
+        if (r == 0 && sqlite3_changes(db->base.conn) == 0)
             r = -ENOENT;
     }
-    pthread_mutex_unlock(&db->lock);
+    pthread_mutex_unlock(&db->base.lock);
     return r;
 }
 
@@ -748,7 +759,7 @@ static int device_upsert_locked(struct db *db, const struct device_record *d)
 
 int db_devices_record(struct db *db, const struct device_record *records, size_t count)
 {
-    pthread_mutex_lock(&db->lock);
+    pthread_mutex_lock(&db->base.lock);
     int err = exec_simple(db, STMT_BEGIN);
     for (size_t i = 0; err == 0 && i < count; i++)
         if (records[i].report.has_sta_mac)
@@ -757,7 +768,7 @@ int db_devices_record(struct db *db, const struct device_record *records, size_t
         err = exec_simple(db, STMT_COMMIT);
     else
         exec_simple(db, STMT_ROLLBACK);
-    pthread_mutex_unlock(&db->lock);
+    pthread_mutex_unlock(&db->base.lock);
     return err;
 }
 
@@ -798,7 +809,7 @@ static void fill_device(sqlite3_stmt *s, void *out)
 int db_device_list(struct db *db, int64_t product_id, size_t limit, size_t offset,
                    struct device_record **ret_devices, size_t *ret_count, uint64_t *ret_total)
 {
-    pthread_mutex_lock(&db->lock);
+    pthread_mutex_lock(&db->base.lock);
     int r = -EIO;
     sqlite3_stmt *s = stmt_get(db, STMT_DEVICE_COUNT);
     uint64_t total = 0;
@@ -825,6 +836,6 @@ int db_device_list(struct db *db, int64_t product_id, size_t limit, size_t offse
     }
     if (r == 0)
         *ret_total = total;
-    pthread_mutex_unlock(&db->lock);
+    pthread_mutex_unlock(&db->base.lock);
     return r;
 }
