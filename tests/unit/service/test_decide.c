@@ -1,0 +1,308 @@
+/*
+ * Unit tests for src/service/decide.c: every decision rule of the protocol
+ * reference (§3, §4, §12, §13) against a catalog built by hand.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/util.h"
+#include "core/version.h"
+#include "service/decide.h"
+
+#define MAX_RELEASES 8
+
+struct fixture {
+    struct catalog_product product;
+    struct catalog_release releases[MAX_RELEASES];
+    struct catalog_digest digests[MAX_RELEASES];
+};
+
+static struct fixture fx;
+
+static void fixture_reset(enum platform platform)
+{
+    memset(&fx, 0, sizeof(fx));
+    fx.product.product.id = 1;
+    strcpy(fx.product.product.name, "emonesp");
+    fx.product.product.platform = platform;
+    strcpy(fx.product.product.default_channel, "stable");
+    fx.product.releases = fx.releases;
+    fx.product.digests = fx.digests;
+}
+
+static int digest_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct catalog_digest *)a)->digest,
+                  ((const struct catalog_digest *)b)->digest);
+}
+
+/* Adds a release with a plain variant of SIZE bytes whose MD5 is MD5 (32 chars). */
+static struct catalog_release *add_release(const char *version, const char *channel,
+                                           enum fw_mode mode, uint64_t size, const char *md5,
+                                           uint64_t flash_size)
+{
+    size_t i = fx.product.release_count++;
+    struct catalog_release *r = &fx.releases[i];
+    r->release.id = (int64_t)i + 100;
+    r->release.seq = (int64_t)i + 1;
+    strcpy(r->release.version, version);
+    strcpy(r->release.channel, channel);
+    r->release.mode = mode;
+    r->release.size = size;
+    r->release.flash_size = flash_size;
+    strcpy(r->release.md5, md5);
+    r->release.variants[0] = (struct variant){.kind = VARIANT_PLAIN, .size = size};
+    strcpy(r->release.variants[0].md5, md5);
+    r->release.variant_count = 1;
+    r->semver = version_is_semver(version);
+    struct catalog_digest *d = &fx.digests[fx.product.digest_count++];
+    strcpy(d->digest, md5);
+    d->release = r;
+    qsort(fx.digests, fx.product.digest_count, sizeof(fx.digests[0]), digest_cmp);
+    /* qsort moved entries: re-point each digest at its release by md5. */
+    for (size_t k = 0; k < fx.product.digest_count; k++)
+        for (size_t j = 0; j < fx.product.release_count; j++)
+            if (strcmp(fx.digests[k].digest, fx.releases[j].release.md5) == 0)
+                fx.digests[k].release = &fx.releases[j];
+    return r;
+}
+
+#define MD5_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define MD5_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+#define MD5_C "cccccccccccccccccccccccccccccccc"
+#define MD5_X "0123456789abcdef0123456789abcdef"
+
+static struct device_report report_with_version(const char *version)
+{
+    struct device_report r;
+    memset(&r, 0, sizeof(r));
+    r.platform = PLATFORM_ESP8266;
+    r.platform_known = true;
+    if (version) {
+        strcpy(r.version, version);
+        r.version_source = VERSION_SOURCE_HEADER;
+    }
+    return r;
+}
+
+static enum decision_kind decide_for(const struct device_report *rep, bool legacy,
+                                     struct decision *d)
+{
+    struct decide_request req = {.report = rep, .channel = "stable", .legacy_alias = legacy};
+    decide(&fx.product, &req, d);
+    return d->kind;
+}
+
+static void test_unknown_product_is_404(void **state)
+{
+    struct device_report rep = report_with_version("1.0.0");
+    struct decide_request req = {.report = &rep, .channel = "stable"};
+    struct decision d;
+    decide(NULL, &req, &d);
+    assert_int_equal(d.kind, DECISION_UNKNOWN);
+}
+
+static void test_nothing_published_is_current(void **state)
+{
+    fixture_reset(PLATFORM_ESP8266);
+    struct device_report rep = report_with_version("1.0.0");
+    struct decision d;
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_CURRENT);
+}
+
+static void test_semver_order(void **state)
+{
+    fixture_reset(PLATFORM_ESP8266);
+    add_release("1.0.1", "stable", FW_MODE_SKETCH, 1000, MD5_A, 0);
+    add_release("1.0.2", "stable", FW_MODE_SKETCH, 2000, MD5_B, 0);
+    static const struct {
+        const char *device;
+        enum decision_kind want;
+    } cases[] = {
+        {"1.0.2", DECISION_CURRENT},      {"v1.0.2", DECISION_CURRENT},
+        {"1.0.1", DECISION_UPDATE},       {"1.0.0", DECISION_UPDATE},
+        {"0.9", DECISION_UPDATE},         {"1.0.3", DECISION_CURRENT}, /* never offer older */
+        {"2.0.0", DECISION_CURRENT},      {"1.0.2-rc.1", DECISION_UPDATE}, /* pre-release below */
+        {"1.0.2+build.7", DECISION_CURRENT}, {"DOOR-7-g14f53a19", DECISION_UPDATE}, /* unknown */
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        struct device_report rep = report_with_version(cases[i].device);
+        struct decision d;
+        enum decision_kind got = decide_for(&rep, false, &d);
+        if (got != cases[i].want)
+            fail_msg("device %s: got %d, want %d", cases[i].device, got, cases[i].want);
+        if (got == DECISION_UPDATE) {
+            assert_string_equal(d.version, "1.0.2");
+            assert_int_equal(d.variant.size, 2000);
+            assert_string_equal(d.variant.md5, MD5_B);
+        }
+    }
+}
+
+static void test_target_is_greatest_semver_not_newest_publish(void **state)
+{
+    fixture_reset(PLATFORM_ESP8266);
+    add_release("1.2.0", "stable", FW_MODE_SKETCH, 1000, MD5_A, 0);
+    add_release("1.1.5", "stable", FW_MODE_SKETCH, 1000, MD5_B, 0); /* a later hotfix of 1.1 */
+    struct device_report rep = report_with_version("1.1.5");
+    struct decision d;
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_UPDATE);
+    assert_string_equal(d.version, "1.2.0");
+    rep = report_with_version("1.2.0");
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_CURRENT);
+}
+
+static void test_non_semver_falls_back_to_sequence(void **state)
+{
+    fixture_reset(PLATFORM_ESP8266);
+    add_release("DOOR-7-g14f53a19", "stable", FW_MODE_SKETCH, 1000, MD5_A, 0);
+    add_release("DOOR-9-gabcdef01", "stable", FW_MODE_SKETCH, 1000, MD5_B, 0);
+    struct decision d;
+    struct device_report rep = report_with_version("DOOR-7-g14f53a19");
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_UPDATE);
+    assert_string_equal(d.version, "DOOR-9-gabcdef01");
+    rep = report_with_version("DOOR-9-gabcdef01");
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_CURRENT);
+    /* A string that is no release: the device runs something else, offer the target. */
+    rep = report_with_version("my-dev-build");
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_UPDATE);
+}
+
+static void test_md5_places_the_device(void **state)
+{
+    fixture_reset(PLATFORM_ESP8266);
+    add_release("1.0.1", "stable", FW_MODE_SKETCH, 1000, MD5_A, 0);
+    add_release("1.0.2", "stable", FW_MODE_SKETCH, 1000, MD5_B, 0);
+    struct decision d;
+    /* No version, md5 of the target: current (§13.1 and the rule). */
+    struct device_report rep = report_with_version(NULL);
+    strcpy(rep.sketch_md5, MD5_B);
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_CURRENT);
+    /* The md5 outranks a stale version string the sketch still reports. */
+    rep = report_with_version("1.0.0");
+    strcpy(rep.sketch_md5, MD5_B);
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_CURRENT);
+    /* md5 of an older release: update. */
+    rep = report_with_version(NULL);
+    strcpy(rep.sketch_md5, MD5_A);
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_UPDATE);
+    /* md5 of nothing we know and no version: the device runs something else. */
+    rep = report_with_version(NULL);
+    strcpy(rep.sketch_md5, MD5_X);
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_UPDATE);
+    /* Nothing to compare at all: 304, never a loop of updates. */
+    rep = report_with_version(NULL);
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_CURRENT);
+}
+
+static void test_mode_version_and_legacy_text(void **state)
+{
+    fixture_reset(PLATFORM_ESP8266);
+    struct decision d;
+    struct device_report rep = report_with_version(NULL);
+    rep.mode = REPORT_MODE_VERSION;
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_UNKNOWN);
+    add_release("1.0.2", "stable", FW_MODE_SKETCH, 1000, MD5_B, 0);
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_VERSION);
+    assert_string_equal(d.version, "1.0.2");
+    assert_string_equal(d.variant.md5, MD5_B);
+
+    rep = report_with_version(NULL);
+    assert_int_equal(decide_for(&rep, true, &d), DECISION_LATEST_TEXT);
+    assert_string_equal(d.version, "1.0.2");
+    /* The same legacy path with ?tag= is a check-in. */
+    rep = report_with_version("1.0.2");
+    rep.version_source = VERSION_SOURCE_TAG_QUERY;
+    assert_int_equal(decide_for(&rep, true, &d), DECISION_CURRENT);
+    rep = report_with_version("1.0.1");
+    rep.version_source = VERSION_SOURCE_TAG_QUERY;
+    assert_int_equal(decide_for(&rep, true, &d), DECISION_UPDATE);
+}
+
+static void test_free_space_rounds_to_sectors(void **state)
+{
+    fixture_reset(PLATFORM_ESP8266);
+    add_release("1.0.2", "stable", FW_MODE_SKETCH, 4097, MD5_B, 0);
+    struct decision d;
+    struct device_report rep = report_with_version("1.0.1");
+    rep.has_free_space = true;
+    rep.free_space = 8192;
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_UPDATE);
+    rep.free_space = 8191;
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_REFUSED);
+    assert_non_null(strstr(d.reason, "8192"));
+    assert_int_equal(round_up_sector(0), 0);
+    assert_int_equal(round_up_sector(1), 4096);
+    assert_int_equal(round_up_sector(4096), 4096);
+}
+
+static void test_flash_size_code_must_fit_chip(void **state)
+{
+    fixture_reset(PLATFORM_ESP8266);
+    add_release("1.0.2", "stable", FW_MODE_SKETCH, 1000, MD5_B, 4u << 20);
+    struct decision d;
+    struct device_report rep = report_with_version("1.0.1");
+    rep.has_chip_size = true;
+    rep.chip_size = 1u << 20;
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_REFUSED);
+    rep.chip_size = 4u << 20;
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_UPDATE);
+    /* ESP32 reports the header's size, not the chip's (§2): no check there. */
+    fx.product.product.platform = PLATFORM_ESP32;
+    rep.chip_size = 1u << 20;
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_UPDATE);
+}
+
+static void test_fs_mode_uses_fs_releases_without_space_check(void **state)
+{
+    fixture_reset(PLATFORM_ESP8266);
+    add_release("1.0.2", "stable", FW_MODE_SKETCH, 1000, MD5_A, 0);
+    add_release("fs-3", "stable", FW_MODE_FS, 1u << 20, MD5_C, 0);
+    struct decision d;
+    struct device_report rep = report_with_version("fs-2");
+    rep.mode = REPORT_MODE_FS;
+    rep.has_free_space = true;
+    rep.free_space = 4096; /* sketch space, irrelevant for FS (§13.9) */
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_UPDATE);
+    assert_string_equal(d.version, "fs-3");
+    rep = report_with_version("fs-3");
+    rep.mode = REPORT_MODE_FS;
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_CURRENT);
+}
+
+static void test_other_channels_are_not_offered(void **state)
+{
+    fixture_reset(PLATFORM_ESP8266);
+    add_release("1.0.2", "stable", FW_MODE_SKETCH, 1000, MD5_A, 0);
+    add_release("1.1.0-beta.1", "beta", FW_MODE_SKETCH, 1000, MD5_B, 0);
+    struct decision d;
+    struct device_report rep = report_with_version("1.0.2");
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_CURRENT);
+    rep = report_with_version("1.0.1");
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_UPDATE);
+    assert_string_equal(d.version, "1.0.2");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_unknown_product_is_404),
+        cmocka_unit_test(test_nothing_published_is_current),
+        cmocka_unit_test(test_semver_order),
+        cmocka_unit_test(test_target_is_greatest_semver_not_newest_publish),
+        cmocka_unit_test(test_non_semver_falls_back_to_sequence),
+        cmocka_unit_test(test_md5_places_the_device),
+        cmocka_unit_test(test_mode_version_and_legacy_text),
+        cmocka_unit_test(test_free_space_rounds_to_sectors),
+        cmocka_unit_test(test_flash_size_code_must_fit_chip),
+        cmocka_unit_test(test_fs_mode_uses_fs_releases_without_space_check),
+        cmocka_unit_test(test_other_channels_are_not_offered),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,273 @@
+/*
+ * Unit tests for src/service/service.c on a real data folder: product and
+ * version rules, idempotent and conflicting publishes, refused images leave
+ * nothing behind, the installed-digest rule, tokens, the registry, and a
+ * second process's publish reaching a serving catalog.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "../support/fixture.h"
+#include "core/util.h"
+#include "db/db.h"
+#include "service/service.h"
+#include "signing/digest.h"
+
+struct env {
+    char dir[64];
+    struct config config;
+    struct service *svc;
+};
+
+static int setup(void **state)
+{
+    struct env *e = calloc(1, sizeof(*e));
+    if (!e || fixture_tmpdir(e->dir) < 0 || fixture_config(&e->config, e->dir) < 0)
+        return -1;
+    if (service_open(&e->config, SERVICE_SERVING, &e->svc) < 0)
+        return -1;
+    struct reason why;
+    if (service_product_add(e->svc, "emonesp", PLATFORM_ESP8266, NULL, NULL, &why) < 0)
+        return -1;
+    *state = e;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct env *e = *state;
+    service_close(e->svc);
+    fixture_rmdir(e->dir);
+    free(e);
+    return 0;
+}
+
+static int publish(struct env *e, const char *version, const uint8_t *img, size_t len,
+                   bool *created, struct reason *why)
+{
+    struct publish_request req = {.product = "emonesp", .version = version,
+                                  .mode = FW_MODE_SKETCH, .image = img, .image_len = len,
+                                  .source = "test"};
+    struct release rel;
+    int r = service_publish(e->svc, &req, &rel, created, why);
+    if (r == 0)
+        free(rel.notes);
+    return r;
+}
+
+static size_t release_count(struct env *e)
+{
+    struct release *list;
+    size_t n;
+    struct reason why;
+    assert_int_equal(service_release_list(e->svc, "emonesp", &list, &n, &why), 0);
+    release_list_free(list, n);
+    return n;
+}
+
+static void test_product_rules(void **state)
+{
+    struct env *e = *state;
+    struct reason why;
+    assert_int_equal(service_product_add(e->svc, "emonesp", PLATFORM_ESP8266, NULL, NULL, &why),
+                     -EEXIST);
+    const char *bad[] = {"", "Upper", "-dash", ".dot", "sp ace", "a/b",
+                         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+        assert_int_equal(service_product_add(e->svc, bad[i], PLATFORM_ESP8266, NULL, NULL, &why),
+                         -EINVAL);
+    assert_int_equal(
+        service_product_add(e->svc, "door-2.x_b", PLATFORM_ESP32, "beta", NULL, &why), 0);
+    struct product p;
+    assert_int_equal(service_product_get(e->svc, "door-2.x_b", &p, &why), 0);
+    assert_string_equal(p.default_channel, "beta");
+    assert_int_equal(p.platform, PLATFORM_ESP32);
+    assert_int_equal(service_product_get(e->svc, "nope", &p, &why), -ENOENT);
+}
+
+static void test_publish_idempotent_and_conflict(void **state)
+{
+    struct env *e = *state;
+    uint8_t a[4096], b[4096];
+    fixture_esp8266_image(a, sizeof(a), 4, 1);
+    fixture_esp8266_image(b, sizeof(b), 4, 2);
+    struct reason why;
+    bool created = false;
+    assert_int_equal(publish(e, "1.0.1", a, sizeof(a), &created, &why), 0);
+    assert_true(created);
+    assert_int_equal(publish(e, "1.0.1", a, sizeof(a), &created, &why), 0);
+    assert_false(created);
+    assert_int_equal(publish(e, "1.0.1", b, sizeof(b), &created, &why), -EEXIST);
+    assert_non_null(strstr(why.text, "different bytes"));
+    assert_int_equal(release_count(e), 1);
+    assert_int_equal(publish(e, "1.0.2", b, sizeof(b), &created, &why), 0);
+    assert_int_equal(release_count(e), 2);
+}
+
+static void test_refusals_store_nothing(void **state)
+{
+    struct env *e = *state;
+    uint8_t img[4096];
+    fixture_esp8266_image(img, sizeof(img), 4, 3);
+    struct reason why;
+    bool created;
+    uint8_t junk[4096];
+    memset(junk, 0x7f, sizeof(junk));
+    assert_int_equal(publish(e, "2.0.0", junk, sizeof(junk), &created, &why), -EBADMSG);
+    assert_non_null(strstr(why.text, "0xE9"));
+    const char *bad_versions[] = {"", "1.0 beta", "a/b", "x?y", "50%"};
+    for (size_t i = 0; i < ARRAY_SIZE(bad_versions); i++)
+        assert_int_equal(publish(e, bad_versions[i], img, sizeof(img), &created, &why), -EINVAL);
+    struct publish_request req = {.product = "ghost", .version = "1", .image = img,
+                                  .image_len = sizeof(img)};
+    assert_int_equal(service_publish(e->svc, &req, NULL, NULL, &why), -ENOENT);
+    req.product = "emonesp";
+    req.image_len = (size_t)e->config.max_upload_bytes + 1;
+    assert_int_equal(service_publish(e->svc, &req, NULL, NULL, &why), -EFBIG);
+    assert_int_equal(release_count(e), 0);
+    /* The refused junk never reached the blob store. */
+    char sha[65], path[256];
+    digest_sha256_hex(junk, sizeof(junk), sha);
+    snprintf(path, sizeof(path), "%s/blobs/%.2s/%s", e->dir, sha, sha);
+    assert_int_not_equal(access(path, F_OK), 0);
+}
+
+static void checkin(struct env *e, const char *version, const char *md5, struct decision *d)
+{
+    struct device_report rep;
+    memset(&rep, 0, sizeof(rep));
+    rep.has_sta_mac = true;
+    memcpy(rep.sta_mac, "\x18\xfe\xaa\xaa\xaa\xaa", 6);
+    if (version) {
+        strcpy(rep.version, version);
+        rep.version_source = VERSION_SOURCE_HEADER;
+    }
+    if (md5)
+        strcpy(rep.sketch_md5, md5);
+    struct checkin_context ctx = {.remote_addr = "127.0.0.1"};
+    service_checkin(e->svc, "emonesp", &rep, &ctx, d);
+}
+
+static void test_installed_md5_ignores_flash_mode_byte(void **state)
+{
+    struct env *e = *state;
+    uint8_t img[4096];
+    fixture_esp8266_image(img, sizeof(img), 4, 4);
+    struct reason why;
+    bool created;
+    assert_int_equal(publish(e, "1.0.0", img, sizeof(img), &created, &why), 0);
+    struct decision d;
+    checkin(e, "0.9.0", NULL, &d);
+    assert_int_equal(d.kind, DECISION_UPDATE);
+    char md5[33];
+    digest_md5_hex(img, sizeof(img), md5);
+    assert_string_equal(d.variant.md5, md5);
+    /* The Updater rewrote byte 2 to the chip's flash mode (QIO): still current (§2). */
+    img[2] = 0;
+    digest_md5_hex(img, sizeof(img), md5);
+    checkin(e, NULL, md5, &d);
+    assert_int_equal(d.kind, DECISION_CURRENT);
+    img[5] ^= 1; /* any other byte differs: something else runs */
+    digest_md5_hex(img, sizeof(img), md5);
+    checkin(e, NULL, md5, &d);
+    assert_int_equal(d.kind, DECISION_UPDATE);
+}
+
+static void test_tokens(void **state)
+{
+    struct env *e = *state;
+    char secret[SERVICE_TOKEN_LEN + 1], header[128];
+    int64_t id;
+    struct reason why;
+    assert_int_equal(service_token_create(e->svc, "ci", TOKEN_SCOPE_PUBLISH, secret, &id, &why),
+                     0);
+    assert_int_equal(strlen(secret), SERVICE_TOKEN_LEN);
+    assert_int_equal(strncmp(secret, "otad_", 5), 0);
+    snprintf(header, sizeof(header), "Bearer %s", secret);
+    assert_int_equal(service_token_check(e->svc, header, TOKEN_SCOPE_READ, &why), 0);
+    assert_int_equal(service_token_check(e->svc, header, TOKEN_SCOPE_PUBLISH, &why), 0);
+    assert_int_equal(service_token_check(e->svc, header, TOKEN_SCOPE_ADMIN, &why), -EACCES);
+    assert_int_equal(service_token_check(e->svc, NULL, TOKEN_SCOPE_READ, &why), -EPERM);
+    assert_int_equal(service_token_check(e->svc, "Basic abc", TOKEN_SCOPE_READ, &why), -EPERM);
+    header[20] ^= 1; /* a different, unknown token of the right shape */
+    assert_int_equal(service_token_check(e->svc, header, TOKEN_SCOPE_READ, &why), -EPERM);
+    header[20] ^= 1;
+    assert_int_equal(service_token_revoke(e->svc, id, &why), 0);
+    assert_int_equal(service_token_check(e->svc, header, TOKEN_SCOPE_READ, &why), -EPERM);
+    assert_int_equal(service_token_revoke(e->svc, id, &why), -ENOENT);
+    /* Only the hash is stored: the secret is nowhere in the database file. */
+    char path[128];
+    snprintf(path, sizeof(path), "%s/otad.db", e->dir);
+    uint8_t *db;
+    size_t len;
+    assert_int_equal(file_read_all(path, 64 << 20, &db, &len), 0);
+    assert_null(memmem(db, len, secret + 5, 64));
+    free(db);
+}
+
+static void test_registry_records_every_checkin(void **state)
+{
+    struct env *e = *state;
+    struct decision d;
+    for (int i = 0; i < 5; i++)
+        checkin(e, "0.1.0", NULL, &d);
+    assert_int_equal(service_registry_flush(e->svc), 0);
+    struct device_record *list;
+    size_t n;
+    uint64_t total;
+    struct reason why;
+    assert_int_equal(service_device_list(e->svc, "emonesp", 10, 0, &list, &n, &total, &why), 0);
+    assert_int_equal(total, 1);
+    assert_int_equal(list[0].checkins, 5);
+    assert_string_equal(list[0].report.version, "0.1.0");
+    assert_string_equal(list[0].remote_addr, "127.0.0.1");
+    assert_int_equal(list[0].last_status, 304);
+    free(list);
+}
+
+static void test_other_process_publish_reaches_catalog(void **state)
+{
+    struct env *e = *state;
+    struct service *cli;
+    assert_int_equal(service_open(&e->config, SERVICE_LOCAL, &cli), 0);
+    uint8_t img[4096];
+    fixture_esp8266_image(img, sizeof(img), 4, 9);
+    struct publish_request req = {.product = "emonesp", .version = "3.0.0", .image = img,
+                                  .image_len = sizeof(img), .source = "cli"};
+    struct reason why;
+    assert_int_equal(service_publish(cli, &req, NULL, NULL, &why), 0);
+    service_close(cli);
+    struct variant v;
+    int r = -ENOENT;
+    for (int i = 0; i < 100 && r < 0; i++) { /* the serving catalog polls every 500 ms */
+        r = service_image_find(e->svc, "emonesp", "3.0.0", FW_MODE_SKETCH, &v);
+        if (r < 0)
+            usleep(50 * 1000);
+    }
+    assert_int_equal(r, 0);
+    assert_int_equal(v.size, sizeof(img));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_product_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_publish_idempotent_and_conflict, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refusals_store_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_installed_md5_ignores_flash_mode_byte, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registry_records_every_checkin, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_other_process_publish_reaches_catalog, setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
