@@ -17,7 +17,9 @@ bool gzip_is_gzip(const uint8_t *data, size_t len);
 /*
  * Inflates one gzip member DATA into OUT (appended; OUT's ceiling bounds the
  * output). Returns 0, -EBADMSG for a corrupt or truncated stream (or bytes
- * after the member), -E2BIG when the output exceeds OUT's ceiling, -ENOMEM.
+ * after the member; empty input included), -E2BIG when the output exceeds
+ * OUT's ceiling, -ENOMEM. After -EBADMSG, OUT may hold part of the output;
+ * after -E2BIG / -ENOMEM it is released and failed, as buf.h says.
  */
 int gzip_inflate(const uint8_t *data, size_t len, struct buf *out);
 

@@ -104,19 +104,19 @@ static bool pre_ident_ok(const char *s, size_t len)
 {
     if (len == 0)
         return false;
-    bool digits_only = true, has_hyphen = false;
+    bool letters = false, hyphens = false;
     for (size_t i = 0; i < len; i++) {
         if (!is_ident_char(s[i]))
             return false;
         if (s[i] == '-')
-            has_hyphen = true;
+            hyphens = true;
         else if (!is_digit(s[i]))
-            digits_only = false;
+            letters = true;
     }
-    if (digits_only && has_hyphen)
-        return false;
-    if (!digits_only)
+    if (letters)
         return true;
+    if (hyphens)
+        return false; /* digits and hyphens: a date or a counter */
     uint64_t v;
     const char *p = s;
     /* All digits: read_number stops at the '.', '+' or NUL that ends it. */

@@ -5,6 +5,14 @@
  * missing numbers count as 0, a pre-release sorts below its release, build
  * metadata is ignored. Any other string has no order of its own; the service
  * then falls back to the release sequence.
+ *
+ * Strict where semver is strict: no leading zeros in numbers ("1.02",
+ * "2024.01.05" are not semver), no empty identifiers, only [0-9A-Za-z-] in
+ * them, every number within 64 bits. Two firmware habits that would parse
+ * but misorder are refused as well: a pre-release identifier made only of
+ * digits and hyphens (a date such as "2024-01-05", whose "01-05" would sort
+ * lexically) and a git describe suffix ("v1.2.3-4-g14f53a19[-dirty]", which
+ * would sort below the tag it follows).
  */
 #ifndef OTAD_CORE_VERSION_H
 #define OTAD_CORE_VERSION_H

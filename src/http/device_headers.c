@@ -406,6 +406,5 @@ int device_report_parse(const struct http_request *req, struct device_report *re
 
 void device_mac_format(const uint8_t mac[6], char out[18])
 {
-    snprintf(out, 18, "%02X:%02X:%02X:%02X:%02X:%02X", mac[0], mac[1], mac[2], mac[3], mac[4],
-             mac[5]);
+    mac_format(mac, out);
 }

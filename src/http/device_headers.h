@@ -19,13 +19,24 @@
  * one of sketch / spiffs / version, strings within their limits, and no
  * identity header twice. The version comes from the header, else ?tag=,
  * else ?version=.
+ * Details: blanks (space, tab) around values are ignored; the mode word is
+ * matched case-insensitively; version and sdk-version must be printable
+ * ASCII; an empty version header or query value counts as absent (an empty
+ * ?tag= asks for the latest). Headers of both families in one request are
+ * refused. x-ESP32-BASE-MAC (arduino-esp32 3.x) is checked like any MAC and
+ * stands in for the STA MAC only when there is none. The platform comes from
+ * the header family, else from a User-Agent starting with
+ * "ESP8266-http-Update" / "ESP32-http-Update" (platform_known false
+ * otherwise). The User-Agent is copied cut to its field, non-printable
+ * bytes as '?'; it is never a reason to refuse. *ret_report is written only
+ * on success.
  * Returns 0, or -EINVAL with a reason naming the header ("x-ESP8266-STA-MAC
  * \"zz\" is not a MAC address").
  */
 int device_report_parse(const struct http_request *req, struct device_report *ret_report,
                         struct reason *why);
 
-/* Formats a MAC as "AA:BB:CC:DD:EE:FF" into OUT[18]. */
+/* Formats a MAC as "AA:BB:CC:DD:EE:FF" into OUT[18]; the same as mac_format in util.h. */
 void device_mac_format(const uint8_t mac[6], char out[18]);
 
 #endif

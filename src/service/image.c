@@ -19,6 +19,7 @@
 
 #define ESP_IMAGE_MAGIC        0xE9
 #define ESP_MAX_SEGMENTS       16
+#define ESP_FLASH_MODES        4  /* QIO, QOUT, DIO, DOUT */
 #define ESP_HEADER_BYTES       8  /* magic, segments, mode, size/freq, entry */
 #define ESP32_HEADER_BYTES     24 /* plus the extended header */
 #define ESP32_CHIP_ID_OFFSET   12 /* LE16 */
@@ -36,8 +37,6 @@ static const struct esp32_chip esp32_chips[] = {
     {0, "ESP32"},     {2, "ESP32-S2"},  {5, "ESP32-C3"},  {9, "ESP32-S3"},  {12, "ESP32-C2"},
     {13, "ESP32-C6"}, {16, "ESP32-H2"}, {18, "ESP32-P4"}, {23, "ESP32-C5"},
 };
-
-static const char *const flash_mode_names[] = {"QIO", "QOUT", "DIO", "DOUT"};
 
 uint64_t image_esp8266_flash_size(uint8_t code)
 {
@@ -117,7 +116,7 @@ static int inspect_esp8266(const uint8_t *data, size_t len, const char *what,
         return reason_set(why, -EBADMSG,
                           "%sbyte 1 (segment count) is %u; an ESP8266 image has 1 to %u segments",
                           what, count, ESP_MAX_SEGMENTS);
-    if (data[2] >= ARRAY_SIZE(flash_mode_names))
+    if (data[2] >= ESP_FLASH_MODES)
         return reason_set(why, -EBADMSG,
                           "%sbyte 2 (flash mode) is %u; expected 0 (QIO), 1 (QOUT), 2 (DIO) or "
                           "3 (DOUT)",

@@ -24,25 +24,32 @@
 
 struct image_info {
     enum platform platform;
-    bool gzip;                /* the data was gzip; the fields below describe its content */
-    uint64_t content_size;    /* bytes of the (inflated) image */
+    bool gzip;             /* the data was gzip; the fields below describe its content */
+    uint64_t content_size; /* bytes of the (inflated) image */
     unsigned segment_count;
-    uint8_t flash_mode;       /* byte 2 */
-    uint8_t flash_size_code;  /* byte 3 >> 4 */
-    uint64_t flash_size;      /* bytes the code stands for; 0 when it does not constrain */
-    uint16_t esp32_chip_id;   /* ESP32 only */
-    bool esp32_hash_appended; /* ESP32 only: the last 32 bytes are the image's SHA-256 */
+    uint8_t flash_mode;      /* byte 2 */
+    uint8_t flash_size_code; /* byte 3 >> 4 */
+    /* Bytes the code stands for; 0 when it does not constrain (ESP8266 codes 5
+     * and 6, and always on ESP32, whose updater does not check it). */
+    uint64_t flash_size;
+    uint16_t esp32_chip_id; /* ESP32 only */
+    /* ESP32 only: byte 23 is non-zero, so the 32 bytes after the padded
+     * segments are the image's SHA-256 (a signature block may follow them). */
+    bool esp32_hash_appended;
 };
 
 /*
  * Checks that DATA (LEN bytes, as it would be served) is a bootable image for
- * PLATFORM and describes it in *ret_info. FS-mode images (filesystem blobs)
- * have no header to check: pass MODE=FW_MODE_FS and only the size limits
- * apply. A gzip image is accepted for ESP8266 sketches only; its inflated
- * content must itself be a valid image (inflated size capped at
- * LIMIT_GUNZIP_BYTES).
+ * PLATFORM and describes it in *ret_info (written only on success). FS-mode
+ * images (filesystem blobs) have no header to check: pass MODE=FW_MODE_FS
+ * and only emptiness is refused (the caller applies the upload ceiling);
+ * gzip is not looked for there, so info->gzip stays false. A gzip image is
+ * accepted for ESP8266 sketches only; its inflated content must itself be a
+ * valid, non-gzip image (inflated size capped at LIMIT_GUNZIP_BYTES), and
+ * reasons about it start with "the gzip content: ". Segments must lie within
+ * the data; checksums and the appended SHA-256 are not verified.
  * Returns 0, or -EBADMSG with a reason that names what is wrong ("byte 0 is
- * 0x7f, an ESP8266 image starts with 0xE9"), or -ENOMEM.
+ * 0x7f; an ESP8266 image starts with 0xE9 (or 1F 8B for gzip)"), or -ENOMEM.
  */
 int image_inspect(enum platform platform, enum fw_mode mode, const uint8_t *data, size_t len,
                   struct image_info *ret_info, struct reason *why);
