@@ -1,0 +1,490 @@
+/*
+ * `otad key`, `otad sign` and `otad verify`: the signing module (src/signing/)
+ * on the command line. Keys live in <data_dir>/keys as NAME.key (private,
+ * 0600) and NAME.pub; sign and verify work on plain files without a server,
+ * for CI. This file parses arguments and prints; every decision about keys
+ * and formats is the signing module's.
+ */
+#include "cli/args.h"
+#include "cli/cli.h"
+#include "cli/commands.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/buf.h"
+#include "core/limits.h"
+#include "core/reason.h"
+#include "core/util.h"
+#include "signing/signing.h"
+
+#define KEY_LIST_MAX 4096u /* names `otad key list` shows */
+
+static const char key_usage[] =
+    "usage: otad key generate --type rsa-2048|rsa-3072|rsa-4096|ecdsa-p256|ecdsa-p384 "
+    "[--name NAME]\n"
+    "       otad key list\n"
+    "       otad key export NAME|FILE [--format pem|c]\n";
+static const char sign_usage[] = "usage: otad sign --key NAME|PRIVATE.key --format "
+                                 "esp8266|esp8266-legacy|esp32 [--hash sha256|sha384|sha512] "
+                                 "IN OUT\n";
+static const char verify_usage[] = "usage: otad verify FILE --key NAME|PUBLIC.pem "
+                                   "[--format auto|esp8266|esp8266-legacy|esp32] "
+                                   "[--hash auto|sha256|sha384|sha512]\n";
+
+/* Prints "otad WHAT: " and the formatted message to stderr; returns CLI_EXIT_FAILURE. */
+static int fail(const char *what, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(const char *what, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "otad %s: ", what);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return CLI_EXIT_FAILURE;
+}
+
+/* Prints a usage error and the usage text; returns CLI_EXIT_USAGE. */
+static int usage_error(const char *what, const char *usage, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int usage_error(const char *what, const char *usage, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "otad %s: ", what);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    fputs(usage, stderr);
+    return CLI_EXIT_USAGE;
+}
+
+/*
+ * Splits ARGV with args_parse into OPTIONS and *RET_COUNT positional
+ * arguments; on a bad option prints the usage too. Returns 0 or CLI_EXIT_USAGE.
+ */
+static int parse_args(const char *usage, int argc, char **argv, struct args_option *options,
+                      unsigned option_count, const char **ret_positional, unsigned *ret_count)
+{
+    if (args_parse(argc, argv, options, option_count, ret_positional, ret_count) < 0) {
+        fputs(usage, stderr);
+        return CLI_EXIT_USAGE;
+    }
+    return 0;
+}
+
+static int keys_dir(const struct config *config, char *out, size_t size)
+{
+    int n = snprintf(out, size, "%s/keys", config->data_dir);
+    return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+/*
+ * Loads key NAME from the keys folder: NAME.key when PRIVATE, else NAME.pub,
+ * falling back to the public half of NAME.key.
+ */
+static int load_named_key(const struct config *config, const char *name, bool private_key,
+                          struct signing_key **ret_key, struct reason *why)
+{
+    char dir[PATH_MAX], path[PATH_MAX];
+    struct stat st;
+    if (keys_dir(config, dir, sizeof(dir)) < 0 ||
+        signing_key_path(path, sizeof(path), dir, name, private_key) < 0)
+        return reason_set(why, -ENAMETOOLONG, "data_dir is too long");
+    if (private_key)
+        return signing_key_load_private(path, ret_key, why);
+    if (stat(path, &st) == 0)
+        return signing_key_load_public(path, ret_key, why);
+    signing_key_path(path, sizeof(path), dir, name, true);
+    if (stat(path, &st) == 0)
+        return signing_key_load_private(path, ret_key, why);
+    return reason_set(why, -ENOENT, "no key '%s' in '%s' (see `otad key list`)", name, dir);
+}
+
+/*
+ * Loads the key ARG names: a file path (anything with a '/', an existing
+ * file, or not a key name), else a key name in the keys folder. PRIVATE
+ * asks for a private key; otherwise a public one, or a private file's
+ * public half.
+ */
+static int load_key(const struct config *config, const char *arg, bool private_key,
+                    struct signing_key **ret_key, struct reason *why)
+{
+    struct stat st;
+    bool is_path = strchr(arg, '/') || stat(arg, &st) == 0 || !signing_key_name_valid(arg);
+    if (!is_path)
+        return load_named_key(config, arg, private_key, ret_key, why);
+    if (private_key)
+        return signing_key_load_private(arg, ret_key, why);
+    int r = signing_key_load_public(arg, ret_key, why);
+    if (r != -EINVAL)
+        return r;
+    /* Not a public PEM: a private key file gives its public half too. */
+    struct reason first = *why;
+    if (signing_key_load_private(arg, ret_key, why) == 0)
+        return 0;
+    *why = first;
+    return r;
+}
+
+static void print_key(const char *label, const struct signing_key *key)
+{
+    struct signing_key_info info;
+    signing_key_info(key, &info);
+    printf("%s%s %s\n", label, info.type, info.fingerprint);
+}
+
+static int key_generate(int argc, char **argv, const struct config *config)
+{
+    struct args_option opts[] = {{"--type", true, NULL}, {"--name", true, NULL}};
+    const char *pos[ARGS_MAX_POSITIONAL];
+    unsigned npos = 0;
+    if (parse_args(key_usage, argc, argv, opts, ARRAY_SIZE(opts), pos, &npos) != 0)
+        return CLI_EXIT_USAGE;
+    if (npos != 0)
+        return usage_error("key generate", key_usage, "unexpected argument '%s'", pos[0]);
+    const char *type_name = opts[0].value, *name = opts[1].value;
+    enum signing_key_type type;
+    if (!type_name)
+        return usage_error("key generate", key_usage, "--type is required");
+    if (signing_key_type_parse(type_name, &type) < 0)
+        return usage_error("key generate", key_usage, "unknown key type '%s'", type_name);
+    if (!name)
+        name = type_name;
+    if (!signing_key_name_valid(name))
+        return usage_error("key generate", key_usage,
+                           "invalid key name '%s': use letters, digits, '.', '_' or '-'", name);
+
+    char dir[PATH_MAX], private_path[PATH_MAX], public_path[PATH_MAX];
+    if (keys_dir(config, dir, sizeof(dir)) < 0 ||
+        signing_key_path(private_path, sizeof(private_path), dir, name, true) < 0 ||
+        signing_key_path(public_path, sizeof(public_path), dir, name, false) < 0)
+        return fail("key generate", "data_dir '%s' is too long", config->data_dir);
+
+    struct signing_key *key = NULL;
+    struct reason why = {""};
+    if (signing_key_generate(dir, name, type, &key, &why) < 0)
+        return fail("key generate", "%s", why.text);
+    printf("generated %s key '%s'\n", type_name, name);
+    printf("private: %s (mode 0600)\n", private_path);
+    printf("public: %s\n", public_path);
+    print_key("key: ", key);
+    signing_key_free(key);
+    return CLI_EXIT_OK;
+}
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * Collects the key names in DIR (from NAME.key and NAME.pub), sorted and
+ * without duplicates, into a new array of new strings (caller frees).
+ */
+static int collect_key_names(const char *dir, char ***ret_names, size_t *ret_count)
+{
+    char **names = NULL;
+    size_t count = 0;
+    int r = 0;
+    DIR *d = opendir(dir);
+    if (!d)
+        return -errno;
+    names = calloc(KEY_LIST_MAX, sizeof(*names));
+    if (!names) {
+        r = -ENOMEM;
+        goto out;
+    }
+    struct dirent *entry;
+    while ((entry = readdir(d)) && count < KEY_LIST_MAX) {
+        size_t len = strlen(entry->d_name);
+        if (len < 5 || (strcmp(entry->d_name + len - 4, ".key") != 0 &&
+                        strcmp(entry->d_name + len - 4, ".pub") != 0))
+            continue;
+        char *name = strndup(entry->d_name, len - 4);
+        if (!name) {
+            r = -ENOMEM;
+            goto out;
+        }
+        if (!signing_key_name_valid(name)) {
+            free(name);
+            continue;
+        }
+        names[count++] = name;
+    }
+    qsort(names, count, sizeof(*names), compare_names);
+    size_t unique = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (unique > 0 && strcmp(names[unique - 1], names[i]) == 0)
+            free(names[i]);
+        else
+            names[unique++] = names[i];
+    }
+    *ret_names = names;
+    *ret_count = unique;
+    names = NULL;
+out:
+    if (names) {
+        for (size_t i = 0; i < count; i++)
+            free(names[i]);
+        free(names);
+    }
+    closedir(d);
+    return r;
+}
+
+static int key_list(int argc, char **argv, const struct config *config)
+{
+    const char *pos[ARGS_MAX_POSITIONAL];
+    unsigned npos = 0;
+    if (parse_args(key_usage, argc, argv, NULL, 0, pos, &npos) != 0)
+        return CLI_EXIT_USAGE;
+    if (npos != 0)
+        return usage_error("key list", key_usage, "unexpected argument '%s'", pos[0]);
+    char dir[PATH_MAX];
+    if (keys_dir(config, dir, sizeof(dir)) < 0)
+        return fail("key list", "data_dir '%s' is too long", config->data_dir);
+
+    char **names = NULL;
+    size_t count = 0;
+    int r = collect_key_names(dir, &names, &count);
+    if (r == -ENOENT)
+        return CLI_EXIT_OK; /* no key generated yet */
+    if (r < 0)
+        return fail("key list", "cannot read '%s': %s", dir, strerror(-r));
+
+    int status = CLI_EXIT_OK;
+    for (size_t i = 0; i < count; i++) {
+        struct signing_key *key = NULL;
+        struct reason why = {""};
+        if (load_named_key(config, names[i], false, &key, &why) < 0) {
+            status = fail("key list", "%s: %s", names[i], why.text);
+        } else {
+            struct signing_key_info info;
+            signing_key_info(key, &info);
+            printf("%s %s %s\n", names[i], info.type, info.fingerprint);
+            signing_key_free(key);
+        }
+        free(names[i]);
+    }
+    free(names);
+    return status;
+}
+
+/* "pubkey_" and NAME with every character outside [A-Za-z0-9_] made '_'. */
+static void c_ident_for(const char *name, char *out, size_t size)
+{
+    const char *base = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
+    size_t n = (size_t)snprintf(out, size, "pubkey_");
+    for (; *base && *base != '.' && n + 1 < size; base++) {
+        char c = *base;
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        out[n++] = ok ? c : '_';
+    }
+    out[n] = 0;
+}
+
+static int key_export(int argc, char **argv, const struct config *config)
+{
+    struct args_option opts[] = {{"--format", true, NULL}};
+    const char *pos[ARGS_MAX_POSITIONAL];
+    unsigned npos = 0;
+    if (parse_args(key_usage, argc, argv, opts, ARRAY_SIZE(opts), pos, &npos) != 0)
+        return CLI_EXIT_USAGE;
+    const char *format = opts[0].value ? opts[0].value : "pem";
+    if (npos != 1)
+        return usage_error("key export", key_usage, "give one key name or file");
+    if (strcmp(format, "pem") != 0 && strcmp(format, "c") != 0)
+        return usage_error("key export", key_usage, "unknown format '%s' (pem or c)", format);
+    const char *name = pos[0];
+
+    struct signing_key *key = NULL;
+    struct reason why = {""};
+    struct buf out;
+    int status = CLI_EXIT_OK;
+    buf_init(&out, 64u * 1024u);
+    if (load_key(config, name, false, &key, &why) < 0) {
+        status = fail("key export", "%s", why.text);
+        goto out;
+    }
+    int r;
+    if (strcmp(format, "pem") == 0) {
+        r = signing_key_export_pem(key, &out, &why);
+    } else {
+        char ident[72];
+        c_ident_for(name, ident, sizeof(ident));
+        r = signing_key_export_c(key, name, ident, &out, &why);
+    }
+    if (r < 0) {
+        status = fail("key export", "%s", why.text);
+        goto out;
+    }
+    if (fwrite(out.data, 1, out.len, stdout) != out.len || fflush(stdout) != 0)
+        status = fail("key export", "cannot write to stdout: %s", strerror(errno));
+out:
+    buf_release(&out);
+    signing_key_free(key);
+    return status;
+}
+
+int cli_key(int argc, char **argv, const struct config *config)
+{
+    if (argc < 2)
+        return usage_error("key", key_usage, "missing command");
+    const char *verb = argv[1];
+    if (strcmp(verb, "generate") == 0)
+        return key_generate(argc - 1, argv + 1, config);
+    if (strcmp(verb, "list") == 0)
+        return key_list(argc - 1, argv + 1, config);
+    if (strcmp(verb, "export") == 0)
+        return key_export(argc - 1, argv + 1, config);
+    if (strcmp(verb, "help") == 0 || strcmp(verb, "--help") == 0 || strcmp(verb, "-h") == 0) {
+        fputs(key_usage, stdout);
+        return CLI_EXIT_OK;
+    }
+    return usage_error("key", key_usage, "unknown command '%s'", verb);
+}
+
+/* Prints what a verification found; fields that were not reached are left out. */
+static void print_verdict(const struct signing_verdict *verdict)
+{
+    printf("format: %s\n", verdict->format == SIGNING_FORMAT_AUTO
+                               ? "none found"
+                               : signing_format_name(verdict->format));
+    if (verdict->payload_len > 0) {
+        printf("payload: %zu bytes\n", verdict->payload_len);
+        printf("signature: %zu bytes\n", verdict->sig_len);
+    }
+    if (verdict->digest[0])
+        printf("digest: %s:%s\n", signing_hash_name(verdict->hash), verdict->digest);
+}
+
+int cli_sign(int argc, char **argv, const struct config *config)
+{
+    struct args_option opts[] = {
+        {"--key", true, NULL}, {"--format", true, NULL}, {"--hash", true, NULL}};
+    const char *pos[ARGS_MAX_POSITIONAL];
+    unsigned npos = 0;
+    if (parse_args(sign_usage, argc, argv, opts, ARRAY_SIZE(opts), pos, &npos) != 0)
+        return CLI_EXIT_USAGE;
+    const char *key_arg = opts[0].value, *format_arg = opts[1].value;
+    const char *hash_arg = opts[2].value ? opts[2].value : "auto";
+    enum signing_format format;
+    enum signing_hash hash;
+    if (npos != 2)
+        return usage_error("sign", sign_usage, "give an input and an output file");
+    if (!key_arg || !format_arg)
+        return usage_error("sign", sign_usage, "--key and --format are required");
+    if (signing_format_parse(format_arg, &format) < 0 || format == SIGNING_FORMAT_AUTO)
+        return usage_error("sign", sign_usage, "unknown format '%s'", format_arg);
+    if (signing_hash_parse(hash_arg, &hash) < 0)
+        return usage_error("sign", sign_usage, "unknown hash '%s'", hash_arg);
+    const char *in_path = pos[0], *out_path = pos[1];
+
+    struct signing_key *key = NULL;
+    struct reason why = {""};
+    uint8_t *payload = NULL;
+    size_t payload_len = 0;
+    struct buf out;
+    int status = CLI_EXIT_FAILURE;
+    int r;
+    buf_init(&out, (size_t)LIMIT_UPLOAD_BYTES_MAX + SIGNING_ESP32_BLOCK);
+
+    if (load_key(config, key_arg, true, &key, &why) < 0) {
+        fail("sign", "%s", why.text);
+        goto out;
+    }
+    r = file_read_all(in_path, LIMIT_UPLOAD_BYTES_MAX, &payload, &payload_len);
+    if (r < 0) {
+        fail("sign", "cannot read '%s': %s", in_path, strerror(-r));
+        goto out;
+    }
+    if (signing_sign(key, format, hash, payload, payload_len, &out, &why) < 0) {
+        fail("sign", "%s: %s", in_path, why.text);
+        goto out;
+    }
+    /* Check our own output as a device would, before anyone ships it. */
+    struct signing_verdict verdict;
+    if (signing_verify(key, format, hash, out.data, out.len, &verdict, &why) < 0) {
+        fail("sign", "the signed file does not verify: %s", why.text);
+        goto out;
+    }
+    r = file_write_atomic(out_path, out.data, out.len, 0644);
+    if (r < 0) {
+        fail("sign", "cannot write '%s': %s", out_path, strerror(-r));
+        goto out;
+    }
+    print_key("key: ", key);
+    print_verdict(&verdict);
+    printf("output: %s (%zu bytes)\n", out_path, out.len);
+    status = CLI_EXIT_OK;
+out:
+    buf_release(&out);
+    free(payload);
+    signing_key_free(key);
+    return status;
+}
+
+int cli_verify(int argc, char **argv, const struct config *config)
+{
+    struct args_option opts[] = {
+        {"--key", true, NULL}, {"--format", true, NULL}, {"--hash", true, NULL}};
+    const char *pos[ARGS_MAX_POSITIONAL];
+    unsigned npos = 0;
+    if (parse_args(verify_usage, argc, argv, opts, ARRAY_SIZE(opts), pos, &npos) != 0)
+        return CLI_EXIT_USAGE;
+    const char *key_arg = opts[0].value;
+    const char *format_arg = opts[1].value ? opts[1].value : "auto";
+    const char *hash_arg = opts[2].value ? opts[2].value : "auto";
+    enum signing_format format;
+    enum signing_hash hash;
+    if (npos != 1)
+        return usage_error("verify", verify_usage, "give one file to verify");
+    if (!key_arg)
+        return usage_error("verify", verify_usage, "--key is required");
+    if (signing_format_parse(format_arg, &format) < 0)
+        return usage_error("verify", verify_usage, "unknown format '%s'", format_arg);
+    if (signing_hash_parse(hash_arg, &hash) < 0)
+        return usage_error("verify", verify_usage, "unknown hash '%s'", hash_arg);
+    const char *path = pos[0];
+
+    struct signing_key *key = NULL;
+    struct reason why = {""};
+    uint8_t *data = NULL;
+    size_t len = 0;
+    int status = CLI_EXIT_FAILURE;
+
+    if (load_key(config, key_arg, false, &key, &why) < 0) {
+        fail("verify", "%s", why.text);
+        goto out;
+    }
+    int r = file_read_all(path, LIMIT_UPLOAD_BYTES_MAX + SIGNING_ESP32_BLOCK, &data, &len);
+    if (r < 0) {
+        fail("verify", "cannot read '%s': %s", path, strerror(-r));
+        goto out;
+    }
+    struct signing_verdict verdict;
+    r = signing_verify(key, format, hash, data, len, &verdict, &why);
+    printf("file: %s (%zu bytes)\n", path, len);
+    print_key("key: ", key);
+    print_verdict(&verdict);
+    printf("verdict: %s\n", r == 0 ? "valid" : "INVALID");
+    fflush(stdout);
+    if (r < 0) {
+        fail("verify", "%s: %s", path, why.text);
+        goto out;
+    }
+    status = CLI_EXIT_OK;
+out:
+    free(data);
+    signing_key_free(key);
+    return status;
+}
