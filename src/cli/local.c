@@ -57,15 +57,63 @@ int cli_config(int argc, char **argv, const struct config *config)
     return CLI_EXIT_USAGE;
 }
 
+static int on_off(const char *value, const char *flag, bool *ret)
+{
+    if (strcmp(value, "on") == 0 || strcmp(value, "required") == 0)
+        *ret = true;
+    else if (strcmp(value, "off") == 0)
+        *ret = false;
+    else {
+        fprintf(stderr, "otad: %s takes on or off\n", flag);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* otad product set NAME [--signing required|off] [--key K] [--legacy-signature on|off] ... */
+static int product_set(const struct config *config, const char *name, struct args_option *opts)
+{
+    struct service *svc;
+    if (open_local(config, &svc) != CLI_EXIT_OK)
+        return CLI_EXIT_FAILURE;
+    struct reason why = {""};
+    struct product p;
+    int r = service_product_get(svc, name, &p, &why);
+    struct product_signing s = p.signing;
+    if (r == 0 && ((opts[3].value && on_off(opts[3].value, "--signing", &s.required) < 0) ||
+                   (opts[5].value && on_off(opts[5].value, "--legacy-signature", &s.legacy) < 0) ||
+                   (opts[6].value && on_off(opts[6].value, "--gzip", &s.gzip) < 0))) {
+        service_close(svc);
+        return CLI_EXIT_USAGE;
+    }
+    if (r == 0 && opts[4].value && str_copy(s.key, sizeof(s.key), opts[4].value) < 0)
+        r = reason_set(&why, -EINVAL, "key name too long");
+    if (r == 0 && opts[7].value && str_copy(s.esp32_hash, sizeof(s.esp32_hash), opts[7].value) < 0)
+        r = reason_set(&why, -EINVAL, "esp32 hash must be sha256, sha384 or sha512");
+    if (r == 0)
+        r = service_product_set_signing(svc, name, &s, &why);
+    service_close(svc);
+    if (r < 0)
+        return refused(&why, r);
+    printf("product %s: signing %s, key %s, legacy form %s, gzip %s, esp32 hash %s\n", name,
+           s.required ? "required" : "off", s.key[0] ? s.key : "-", s.legacy ? "on" : "off",
+           s.gzip ? "on" : "off", s.esp32_hash[0] ? s.esp32_hash : "sha256");
+    return CLI_EXIT_OK;
+}
+
 int cli_product(int argc, char **argv, const struct config *config)
 {
-    struct args_option opts[] = {
-        {"--platform", true, NULL}, {"--default-channel", true, NULL}, {"--json", false, NULL}};
+    struct args_option opts[] = {{"--platform", true, NULL}, {"--default-channel", true, NULL},
+                                 {"--json", false, NULL},    {"--signing", true, NULL},
+                                 {"--key", true, NULL},      {"--legacy-signature", true, NULL},
+                                 {"--gzip", true, NULL},     {"--esp32-hash", true, NULL}};
     const char *pos[ARGS_MAX_POSITIONAL];
     unsigned npos = 0;
     if (args_parse(argc, argv, opts, ARRAY_SIZE(opts), pos, &npos) < 0 || npos < 1)
         goto usage;
     struct service *svc;
+    if (strcmp(pos[0], "set") == 0 && npos == 2)
+        return product_set(config, pos[1], opts);
     if (strcmp(pos[0], "add") == 0 && npos == 2) {
         enum platform platform;
         if (!opts[0].value || platform_parse(opts[0].value, &platform) < 0) {
@@ -102,15 +150,20 @@ int cli_product(int argc, char **argv, const struct config *config)
             print_json(json_pack("{s:o}", "products", arr));
         } else {
             for (size_t i = 0; i < n; i++)
-                printf("%-24s %-8s %s\n", list[i].name, platform_name(list[i].platform),
-                       list[i].default_channel);
+                printf("%-24s %-8s %-10s %s\n", list[i].name, platform_name(list[i].platform),
+                       list[i].default_channel,
+                       list[i].signing.required ? list[i].signing.key : "unsigned");
         }
         free(list);
         return CLI_EXIT_OK;
     }
 usage:
-    fprintf(stderr, "usage: otad product add NAME --platform esp8266|esp32 "
-                    "[--default-channel stable]\n       otad product list [--json]\n");
+    fprintf(stderr,
+            "usage: otad product add NAME --platform esp8266|esp32 "
+            "[--default-channel stable]\n"
+            "       otad product set NAME [--signing required|off] [--key KEY] "
+            "[--legacy-signature on|off] [--gzip on|off] [--esp32-hash sha256|sha384|sha512]\n"
+            "       otad product list [--json]\n");
     return CLI_EXIT_USAGE;
 }
 
@@ -148,6 +201,7 @@ static int release_add(const struct config *config, const char *product, const c
         .image_len = len,
         .source = "cli",
         .notes = opts[3].value,
+        .presigned = opts[5].value != NULL,
     };
     struct reason why = {""};
     struct release rel;
@@ -160,17 +214,23 @@ static int release_add(const struct config *config, const char *product, const c
     printf("%s %s %s %s (seq %lld, %llu bytes, md5 %s)\n", created ? "published" : "unchanged",
            product, fw_mode_name(rel.mode), rel.version, (long long)rel.seq,
            (unsigned long long)rel.size, rel.md5);
+    for (unsigned i = 0; i < rel.variant_count; i++) {
+        const struct variant *v = &rel.variants[i];
+        printf("  %-14s %9llu bytes", variant_kind_name(v->kind), (unsigned long long)v->size);
+        if (v->kind == VARIANT_GZIP || v->kind == VARIANT_SIGNED_GZIP)
+            printf("  (%.0f%% smaller than the image)",
+                   rel.size ? 100.0 - 100.0 * (double)v->size / (double)rel.size : 0.0);
+        printf("\n");
+    }
     free(rel.notes);
     return CLI_EXIT_OK;
 }
 
 int cli_release(int argc, char **argv, const struct config *config)
 {
-    struct args_option opts[] = {{"--version", true, NULL},
-                                 {"--channel", true, NULL},
-                                 {"--mode", true, NULL},
-                                 {"--notes", true, NULL},
-                                 {"--json", false, NULL}};
+    struct args_option opts[] = {{"--version", true, NULL}, {"--channel", true, NULL},
+                                 {"--mode", true, NULL},    {"--notes", true, NULL},
+                                 {"--json", false, NULL},   {"--signed", false, NULL}};
     const char *pos[ARGS_MAX_POSITIONAL];
     unsigned npos = 0;
     if (args_parse(argc, argv, opts, ARRAY_SIZE(opts), pos, &npos) < 0 || npos < 1)
@@ -207,7 +267,7 @@ int cli_release(int argc, char **argv, const struct config *config)
     }
 usage:
     fprintf(stderr, "usage: otad release add PRODUCT FILE --version V [--channel C] "
-                    "[--mode sketch|fs] [--notes TEXT]\n"
+                    "[--mode sketch|fs] [--notes TEXT] [--signed]\n"
                     "       otad release list PRODUCT [--json]\n");
     return CLI_EXIT_USAGE;
 }

@@ -46,8 +46,9 @@ static const struct setting config_settings[] = {
                  "largest firmware upload accepted; larger ones get 413"),
     UINT_SETTING(connection_timeout_s, "30", 1, 3600,
                  "seconds an idle HTTP connection is kept before it is closed"),
-    UINT_SETTING(connection_memory, "32768", 4096, 1048576,
-                 "bytes per connection for the request line and headers; larger requests get 431"),
+    UINT_SETTING(connection_memory, "8192", 4096, 1048576,
+                 "bytes per connection for the request line and headers (libmicrohttpd zeroes "
+                 "them for every connection: keep it small); larger requests are refused"),
     UINT_SETTING(max_connections, "20000", 16, 1000000, "concurrent HTTP connections"),
     UINT_SETTING(registry_flush_ms, "250", 10, LIMIT_REGISTRY_FLUSH_MS_MAX,
                  "how often device check-ins are committed to the database, in milliseconds"),

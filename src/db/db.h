@@ -52,6 +52,22 @@ int db_product_get(struct db *db, const char *name, struct product *ret_product)
 /* All products by name; *ret_products is an array the caller frees with free(). */
 int db_product_list(struct db *db, struct product **ret_products, size_t *ret_count);
 
+/* Replaces the signing settings of product PRODUCT_ID. -ENOENT when there is no such product. */
+int db_product_set_signing(struct db *db, int64_t product_id, const struct product_signing *s);
+
+/* One key a product has signed with. */
+struct db_product_key {
+    char name[KEY_NAME_BYTES + 1];
+    char fingerprint[KEY_FINGERPRINT_HEX + 1];
+    int64_t added_ms;
+};
+/* Records that PRODUCT_ID signs with key NAME (idempotent). */
+int db_product_key_add(struct db *db, int64_t product_id, const char *name,
+                       const char *fingerprint);
+/* The keys of PRODUCT_ID, oldest first; the caller frees *ret_keys with free(). */
+int db_product_key_list(struct db *db, int64_t product_id, struct db_product_key **ret_keys,
+                        size_t *ret_count);
+
 /*
  * Adds release R of product R->product_id with its variants and the DIGEST_COUNT
  * installed digests, in one transaction that also assigns R->seq and R->id and

@@ -41,31 +41,41 @@ enum stmt_id {
     STMT_DEVICE_UPSERT,
     STMT_DEVICE_LIST,
     STMT_DEVICE_COUNT,
+    STMT_PRODUCT_SET_SIGNING,
+    STMT_PRODUCT_KEY_ADD,
+    STMT_PRODUCT_KEY_LIST,
     STMT_BEGIN,
     STMT_COMMIT,
     STMT_ROLLBACK,
     STMT_COUNT
 };
 
+#define PRODUCT_COLUMNS                                                                            \
+    "id, name, platform, default_channel, created_ms, signing, signing_key, sign_legacy, gzip, "   \
+    "esp32_hash"
 #define RELEASE_COLUMNS                                                                            \
     "id, product_id, seq, version, channel, mode, size, md5, sha256, created_ms, source, notes, "  \
-    "flash_size"
+    "flash_size, signed_by"
 
 static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_GENERATION] = "SELECT value FROM meta WHERE key = 'catalog_generation'",
     [STMT_GENERATION_BUMP] = "UPDATE meta SET value = value + 1 WHERE key = 'catalog_generation'",
     [STMT_PRODUCT_INSERT] = "INSERT INTO products (name, platform, default_channel, created_ms) "
                             "VALUES (?1, ?2, ?3, ?4)",
-    [STMT_PRODUCT_GET] = "SELECT id, name, platform, default_channel, created_ms FROM products "
-                         "WHERE name = ?1",
-    [STMT_PRODUCT_LIST] = "SELECT id, name, platform, default_channel, created_ms FROM products "
-                          "ORDER BY name",
+    [STMT_PRODUCT_GET] = "SELECT " PRODUCT_COLUMNS " FROM products WHERE name = ?1",
+    [STMT_PRODUCT_LIST] = "SELECT " PRODUCT_COLUMNS " FROM products ORDER BY name",
+    [STMT_PRODUCT_SET_SIGNING] = "UPDATE products SET signing = ?2, signing_key = ?3, "
+                                 "sign_legacy = ?4, gzip = ?5, esp32_hash = ?6 WHERE id = ?1",
+    [STMT_PRODUCT_KEY_ADD] = "INSERT OR IGNORE INTO product_keys (product_id, key_name, "
+                             "fingerprint, added_ms) VALUES (?1, ?2, ?3, ?4)",
+    [STMT_PRODUCT_KEY_LIST] = "SELECT key_name, fingerprint, added_ms FROM product_keys "
+                              "WHERE product_id = ?1 ORDER BY added_ms, key_name",
     [STMT_PRODUCT_NEXT_SEQ] = "SELECT next_seq FROM products WHERE id = ?1",
     [STMT_PRODUCT_BUMP_SEQ] = "UPDATE products SET next_seq = next_seq + 1 WHERE id = ?1",
     [STMT_RELEASE_INSERT] =
         "INSERT INTO releases (product_id, seq, version, channel, mode, size, md5, sha256, "
-        "created_ms, source, notes, flash_size) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        "created_ms, source, notes, flash_size, signed_by) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     [STMT_RELEASE_GET] = "SELECT " RELEASE_COLUMNS " FROM releases "
                          "WHERE product_id = ?1 AND mode = ?2 AND version = ?3",
     [STMT_RELEASE_LIST] = "SELECT " RELEASE_COLUMNS " FROM releases WHERE product_id = ?1 "
@@ -87,20 +97,22 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_DEVICE_UPSERT] =
         "INSERT INTO devices (product_id, mac, ap_mac, chip_id, sdk_version, sketch_size, "
         "sketch_md5, free_space, chip_size, version, mode, user_agent, remote_addr, "
-        "first_seen_ms, last_seen_ms, last_status, last_offered, checkins) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15, ?16, 1) "
+        "first_seen_ms, last_seen_ms, last_status, last_offered, last_key, checkins) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15, ?16, ?17, "
+        "1) "
         "ON CONFLICT (product_id, mac) DO UPDATE SET ap_mac = excluded.ap_mac, "
         "chip_id = excluded.chip_id, sdk_version = excluded.sdk_version, "
         "sketch_size = excluded.sketch_size, sketch_md5 = excluded.sketch_md5, "
         "free_space = excluded.free_space, chip_size = excluded.chip_size, "
         "version = excluded.version, mode = excluded.mode, user_agent = excluded.user_agent, "
         "remote_addr = excluded.remote_addr, last_seen_ms = excluded.last_seen_ms, "
-        "last_status = excluded.last_status, last_offered = excluded.last_offered, "
-        "checkins = checkins + 1",
+        "last_status = excluded.last_status, "
+        "last_offered = coalesce(excluded.last_offered, last_offered), "
+        "last_key = coalesce(excluded.last_key, last_key), checkins = checkins + 1",
     [STMT_DEVICE_LIST] =
         "SELECT mac, ap_mac, chip_id, sdk_version, sketch_size, sketch_md5, free_space, "
         "chip_size, version, mode, user_agent, remote_addr, first_seen_ms, last_seen_ms, "
-        "last_status, last_offered, checkins FROM devices WHERE product_id = ?1 "
+        "last_status, last_offered, checkins, last_key FROM devices WHERE product_id = ?1 "
         "ORDER BY mac LIMIT ?2 OFFSET ?3",
     [STMT_DEVICE_COUNT] = "SELECT count(*) FROM devices WHERE product_id = ?1",
     [STMT_BEGIN] = "BEGIN IMMEDIATE",
@@ -109,7 +121,7 @@ static const char *const stmt_sql[STMT_COUNT] = {
 };
 
 struct db {
-    struct db_sqlite base; /* first: db_sqlite_of() casts */
+    struct db_sqlite base;           /* first: db_sqlite_of() casts */
     sqlite3_stmt *stmts[STMT_COUNT]; /* prepared on first use */
 };
 
@@ -135,8 +147,8 @@ static sqlite3_stmt *stmt_get(struct db *db, enum stmt_id id)
 {
     sqlite3_stmt *s = db->stmts[id];
     if (!s) {
-        if (sqlite3_prepare_v3(db->base.conn, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) !=
-            SQLITE_OK) {
+        if (sqlite3_prepare_v3(db->base.conn, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s,
+                               NULL) != SQLITE_OK) {
             db_fail(db, "prepare");
             return NULL;
         }
@@ -329,6 +341,76 @@ static void product_from_row(sqlite3_stmt *s, struct product *p)
     p->platform = sqlite3_column_int(s, 2) == PLATFORM_ESP32 ? PLATFORM_ESP32 : PLATFORM_ESP8266;
     column_text(s, 3, p->default_channel, sizeof(p->default_channel));
     p->created_ms = sqlite3_column_int64(s, 4);
+    p->signing.required = sqlite3_column_int(s, 5) != 0;
+    column_text(s, 6, p->signing.key, sizeof(p->signing.key));
+    p->signing.legacy = sqlite3_column_int(s, 7) != 0;
+    p->signing.gzip = sqlite3_column_int(s, 8) != 0;
+    column_text(s, 9, p->signing.esp32_hash, sizeof(p->signing.esp32_hash));
+}
+
+int db_product_set_signing(struct db *db, int64_t product_id, const struct product_signing *sg)
+{
+    pthread_mutex_lock(&db->base.lock);
+    int r = -EIO;
+    sqlite3_stmt *s = stmt_get(db, STMT_PRODUCT_SET_SIGNING);
+    if (s) {
+        sqlite3_bind_int64(s, 1, product_id);
+        sqlite3_bind_int(s, 2, sg->required);
+        bind_text_or_null(s, 3, sg->key);
+        sqlite3_bind_int(s, 4, sg->legacy);
+        sqlite3_bind_int(s, 5, sg->gzip);
+        sqlite3_bind_text(s, 6, sg->esp32_hash[0] ? sg->esp32_hash : "sha256", -1, SQLITE_STATIC);
+        r = stmt_run(db, s, "set product signing");
+        if (r == 0 && sqlite3_changes(db->base.conn) == 0)
+            r = -ENOENT;
+        if (r == 0)
+            r = exec_simple(db, STMT_GENERATION_BUMP);
+    }
+    pthread_mutex_unlock(&db->base.lock);
+    return r;
+}
+
+int db_product_key_add(struct db *db, int64_t product_id, const char *name, const char *fingerprint)
+{
+    pthread_mutex_lock(&db->base.lock);
+    int r = -EIO;
+    sqlite3_stmt *s = stmt_get(db, STMT_PRODUCT_KEY_ADD);
+    if (s) {
+        sqlite3_bind_int64(s, 1, product_id);
+        sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 3, fingerprint, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 4, time_now_ms());
+        r = stmt_run(db, s, "add product key");
+    }
+    pthread_mutex_unlock(&db->base.lock);
+    return r;
+}
+
+static void fill_product_key(sqlite3_stmt *s, void *out)
+{
+    struct db_product_key *k = out;
+    memset(k, 0, sizeof(*k));
+    column_text(s, 0, k->name, sizeof(k->name));
+    column_text(s, 1, k->fingerprint, sizeof(k->fingerprint));
+    k->added_ms = sqlite3_column_int64(s, 2);
+}
+
+static int collect_rows(struct db *db, sqlite3_stmt *s, size_t elem,
+                        void (*fill)(sqlite3_stmt *, void *), void **ret_items, size_t *ret_count);
+
+int db_product_key_list(struct db *db, int64_t product_id, struct db_product_key **ret_keys,
+                        size_t *ret_count)
+{
+    pthread_mutex_lock(&db->base.lock);
+    int r = -EIO;
+    sqlite3_stmt *s = stmt_get(db, STMT_PRODUCT_KEY_LIST);
+    if (s) {
+        sqlite3_bind_int64(s, 1, product_id);
+        r = collect_rows(db, s, sizeof(struct db_product_key), fill_product_key, (void **)ret_keys,
+                         ret_count);
+    }
+    pthread_mutex_unlock(&db->base.lock);
+    return r;
 }
 
 int db_product_get(struct db *db, const char *name, struct product *ret_product)
@@ -443,6 +525,7 @@ static int release_insert_locked(struct db *db, struct release *r, const char *c
     sqlite3_bind_text(s, 10, r->source, -1, SQLITE_STATIC);
     bind_text_or_null(s, 11, r->notes);
     sqlite3_bind_int64(s, 12, (sqlite3_int64)r->flash_size);
+    bind_text_or_null(s, 13, r->signed_by);
     err = stmt_run(db, s, "insert release");
     if (err < 0)
         return err;
@@ -514,6 +597,7 @@ static void release_from_row(sqlite3_stmt *s, void *out)
     const unsigned char *notes = sqlite3_column_text(s, 11);
     r->notes = notes ? strdup((const char *)notes) : NULL;
     r->flash_size = (uint64_t)sqlite3_column_int64(s, 12);
+    column_text(s, 13, r->signed_by, sizeof(r->signed_by));
 }
 
 static int variants_load_locked(struct db *db, struct release *r)
@@ -748,6 +832,7 @@ static int device_upsert_locked(struct db *db, const struct device_record *d)
     sqlite3_bind_int64(s, 14, d->last_seen_ms);
     sqlite3_bind_int(s, 15, d->last_status);
     bind_text_or_null(s, 16, d->last_offered);
+    bind_text_or_null(s, 17, d->last_key);
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
     if (rc == SQLITE_DONE)
@@ -804,6 +889,7 @@ static void fill_device(sqlite3_stmt *s, void *out)
     d->last_status = sqlite3_column_int(s, 14);
     column_text(s, 15, d->last_offered, sizeof(d->last_offered));
     d->checkins = sqlite3_column_int64(s, 16);
+    column_text(s, 17, d->last_key, sizeof(d->last_key));
 }
 
 int db_device_list(struct db *db, int64_t product_id, size_t limit, size_t offset,

@@ -95,11 +95,65 @@ static void products_create(const struct http_context *ctx, const struct http_re
     reply_json(reply, 201, json_pack("{s:o}", "product", present_product(&prod)));
 }
 
+/* The product, with every key it has signed with (key rotation, docs/SIGNING.md). */
 static void product_get(const struct http_context *ctx, const char *name, struct http_reply *reply)
 {
     struct product p;
     struct reason why = {""};
+    struct db_product_key *keys = NULL;
+    size_t nkeys = 0;
     int r = service_product_get(ctx->svc, name, &p, &why);
+    if (r == 0)
+        r = service_product_keys(ctx->svc, name, &keys, &nkeys, &why);
+    if (r < 0) {
+        http_reply_error(reply, r, why.text);
+        return;
+    }
+    json_t *product = present_product(&p);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < nkeys; i++)
+        json_array_append_new(arr, present_product_key(&keys[i], p.signing.key));
+    free(keys);
+    json_object_set_new(json_object_get(product, "signing"), "keys", arr);
+    reply_json(reply, 200, json_pack("{s:o}", "product", product));
+}
+
+/* PATCH /products/{name} with {"signing": {"required", "key", "legacy", "gzip", "esp32_hash"}}. */
+static void product_patch(const struct http_context *ctx, const struct http_request *req,
+                          const char *name, struct http_reply *reply)
+{
+    struct product p;
+    struct reason why = {""};
+    int r = service_product_get(ctx->svc, name, &p, &why);
+    if (r < 0) {
+        http_reply_error(reply, r, why.text);
+        return;
+    }
+    json_error_t jerr;
+    json_t *body = req->body ? json_loadb((const char *)req->body, req->body_len,
+                                          JSON_REJECT_DUPLICATES, &jerr)
+                             : NULL;
+    struct product_signing s = p.signing;
+    int required = s.required, legacy = s.legacy, gzip = s.gzip;
+    const char *key = NULL, *hash = NULL;
+    if (!body || json_unpack_ex(body, &jerr, JSON_STRICT, "{s:{s?b,s?s,s?b,s?b,s?s}}", "signing",
+                                "required", &required, "key", &key, "legacy", &legacy, "gzip",
+                                &gzip, "esp32_hash", &hash) < 0) {
+        json_decref(body);
+        http_reply_error(reply, -EINVAL,
+                         "body must be {\"signing\": {\"required\", \"key\", \"legacy\", "
+                         "\"gzip\", \"esp32_hash\"}}");
+        return;
+    }
+    s.required = required, s.legacy = legacy, s.gzip = gzip;
+    if ((key && str_copy(s.key, sizeof(s.key), key) < 0) ||
+        (hash && str_copy(s.esp32_hash, sizeof(s.esp32_hash), hash) < 0))
+        r = reason_set(&why, -EINVAL, "key or esp32_hash too long");
+    json_decref(body);
+    if (r == 0)
+        r = service_product_set_signing(ctx->svc, name, &s, &why);
+    if (r == 0)
+        r = service_product_get(ctx->svc, name, &p, &why);
     if (r < 0) {
         http_reply_error(reply, r, why.text);
         return;
@@ -139,6 +193,8 @@ static void releases_publish(const struct http_context *ctx, const struct http_r
         .source = "upload",
         .notes = http_request_param(req, "notes"),
     };
+    const char *signed_arg = http_request_param(req, "signed");
+    pr.presigned = signed_arg && (strcmp(signed_arg, "1") == 0 || strcmp(signed_arg, "true") == 0);
     if (pr.channel && !*pr.channel)
         pr.channel = NULL;
     if (mode_arg && *mode_arg && fw_mode_parse(mode_arg, &pr.mode) < 0) {
@@ -229,10 +285,13 @@ void http_handle_api(const struct http_context *ctx, const struct http_request *
         return;
     }
     if (strcmp(rest, "") == 0) {
-        if (!get)
-            method_not_allowed(reply, "GET");
-        else if (authorized(ctx, req, TOKEN_SCOPE_READ, reply))
+        if (get && authorized(ctx, req, TOKEN_SCOPE_READ, reply))
             product_get(ctx, product, reply);
+        else if (strcmp(req->method, "PATCH") == 0 &&
+                 authorized(ctx, req, TOKEN_SCOPE_ADMIN, reply))
+            product_patch(ctx, req, product, reply);
+        else if (!get && strcmp(req->method, "PATCH") != 0)
+            method_not_allowed(reply, "GET, PATCH");
     } else if (strcmp(rest, "releases") == 0) {
         if (get && authorized(ctx, req, TOKEN_SCOPE_READ, reply))
             releases_list(ctx, product, reply);

@@ -44,10 +44,20 @@ static const struct family families[] = {
     {"x-ESP32-", "ESP32-http-Update", PLATFORM_ESP32},
 };
 
+/* Every identity header suffix this parser reads (after the family prefix). */
+static const char *const field_suffixes[] = {
+    "STA-MAC",   "AP-MAC",     "BASE-MAC",      "Chip-ID", "free-space",  "sketch-size",
+    "chip-size", "sketch-md5", "sketch-sha256", "mode",    "sdk-version", "version",
+};
+#define FIELD_COUNT (sizeof(field_suffixes) / sizeof(field_suffixes[0]))
+
 struct parse_ctx {
     const struct http_request *req;
     const char *prefix; /* the family's header prefix */
     struct reason *why;
+    /* One pass over the headers fills these: the first value and how often each appeared. */
+    const char *values[FIELD_COUNT];
+    unsigned counts[FIELD_COUNT];
 };
 
 static bool is_blank(char c)
@@ -134,23 +144,48 @@ static int parse_decimal(struct slice v, uint64_t max, uint64_t *ret)
 }
 
 /*
- * Finds the header PREFIX+SUFFIX. Writes its full name to NAME (for reasons)
- * and its trimmed value to *RET. Returns 1 when present, 0 when absent, or
- * -EINVAL when it appears more than once.
+ * Indexes the request's headers of CTX's family in one pass (this runs on
+ * every check-in: one scan, not one per field).
+ */
+static void index_fields(struct parse_ctx *ctx)
+{
+    size_t plen = strlen(ctx->prefix);
+    for (unsigned i = 0; i < ctx->req->header_count; i++) {
+        const char *name = ctx->req->headers[i].name;
+        if (!starts_with_nocase(name, ctx->prefix))
+            continue;
+        for (size_t f = 0; f < FIELD_COUNT; f++) {
+            if (str_eq_nocase(name + plen, field_suffixes[f])) {
+                if (ctx->counts[f]++ == 0)
+                    ctx->values[f] = ctx->req->headers[i].value;
+                break;
+            }
+        }
+    }
+}
+
+/*
+ * Finds the header PREFIX+SUFFIX (SUFFIX one of field_suffixes). Writes its
+ * full name to NAME (for reasons) and its trimmed value to *RET. Returns 1
+ * when present, 0 when absent, or -EINVAL when it appears more than once.
  */
 static int field(const struct parse_ctx *ctx, const char *suffix, char name[HEADER_NAME_BYTES],
                  struct slice *ret)
 {
-    int n = snprintf(name, HEADER_NAME_BYTES, "%s%s", ctx->prefix, suffix);
-    assert(n > 0 && n < HEADER_NAME_BYTES);
-    (void)n;
-    unsigned count = http_request_header_count(ctx->req, name);
-    if (count > 1)
+    size_t plen = strlen(ctx->prefix), slen = strlen(suffix);
+    assert(plen + slen < HEADER_NAME_BYTES);
+    memcpy(name, ctx->prefix, plen);
+    memcpy(name + plen, suffix, slen + 1);
+    size_t f = 0;
+    while (f < FIELD_COUNT && strcmp(field_suffixes[f], suffix) != 0)
+        f++;
+    assert(f < FIELD_COUNT);
+    if (ctx->counts[f] > 1)
         return reason_set(ctx->why, -EINVAL, "%s appears %u times; a device sends it once", name,
-                          count);
-    if (count == 0)
+                          ctx->counts[f]);
+    if (ctx->counts[f] == 0)
         return 0;
-    *ret = trim(http_request_header(ctx->req, name));
+    *ret = trim(ctx->values[f]);
     return 1;
 }
 
@@ -394,6 +429,8 @@ int device_report_parse(const struct http_request *req, struct device_report *re
 
     struct parse_ctx ctx = {
         .req = req, .prefix = fam ? fam->prefix : families[0].prefix, .why = why};
+    if (fam)
+        index_fields(&ctx);
     if (fam && (r = parse_identity(&ctx, &rep)) < 0)
         return r;
     /* Without a family this finds no header, but ?tag= / ?version= still count. */

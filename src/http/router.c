@@ -84,6 +84,10 @@ bool http_route_accepts_body(const struct http_context *ctx, const struct http_r
         needed = TOKEN_SCOPE_ADMIN;
         max = LIMIT_JSON_BODY_BYTES;
     } else if (strncmp(path, "products/", 9) == 0 &&
+               take_segment(path + 9, product, sizeof(product), &end) && *end == 0) {
+        needed = TOKEN_SCOPE_ADMIN; /* PATCH: the product's settings */
+        max = LIMIT_JSON_BODY_BYTES;
+    } else if (strncmp(path, "products/", 9) == 0 &&
                take_segment(path + 9, product, sizeof(product), &end) &&
                strcmp(rest = end, "/releases") == 0) {
         needed = TOKEN_SCOPE_PUBLISH;

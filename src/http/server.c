@@ -44,15 +44,24 @@ struct upload {
     struct MHD_PostProcessor *post;
     struct form_field fields[FORM_FIELDS_MAX];
     unsigned field_count;
+    unsigned image_parts; /* file parts seen; more than one is refused */
     bool too_large;
     bool bad_form;
     struct http_reply early; /* a refusal decided before the body was read */
     bool has_early;
 };
 
+/*
+ * The per-request state of a request without a body: only a marker. Its
+ * answer is queued on the second callback, once libmicrohttpd has the whole
+ * request; queued on the first, libmicrohttpd closes the connection after
+ * the response, which would end HTTP/1.1 keep-alive.
+ */
+static char answer_on_next_call;
+
 static void upload_free(struct upload *up)
 {
-    if (!up)
+    if (!up || (void *)up == (void *)&answer_on_next_call)
         return;
     buf_release(&up->body);
     for (unsigned i = 0; i < up->field_count; i++)
@@ -69,29 +78,37 @@ struct request_storage {
     struct http_request req;
     char path[LIMIT_URL_BYTES + 2];
     char remote[INET6_ADDRSTRLEN];
+    size_t target_bytes; /* path plus every query argument, as decoded */
+    bool has_nul;        /* a header or argument decoded to a value with a NUL in it */
 };
 
 static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
-                                      const char *value)
+                                      size_t key_size, const char *value, size_t value_size)
 {
-    struct http_request *req = cls;
-    if (req->header_count == LIMIT_HEADERS_PER_REQUEST) {
-        req->headers_truncated = true;
+    struct request_storage *s = cls;
+    if (key_size != strlen(key) || (value && value_size != strlen(value)))
+        s->has_nul = true;
+    if (s->req.header_count == LIMIT_HEADERS_PER_REQUEST) {
+        s->req.headers_truncated = true;
         return MHD_NO;
     }
-    req->headers[req->header_count++] = (struct http_pair){key, value ? value : ""};
+    s->req.headers[s->req.header_count++] = (struct http_pair){key, value ? value : ""};
     return MHD_YES;
 }
 
 static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const char *key,
-                                     const char *value)
+                                     size_t key_size, const char *value, size_t value_size)
 {
-    struct http_request *req = cls;
-    if (req->query_count == LIMIT_QUERY_ARGS_PER_REQUEST) {
-        req->query_truncated = true;
-        return MHD_NO;
+    struct request_storage *s = cls;
+    /* A decoded %00 would silently cut a value short: refuse it instead. */
+    if (key_size != strlen(key) || (value && value_size != strlen(value)))
+        s->has_nul = true;
+    s->target_bytes += key_size + (value ? value_size : 0) + 2;
+    if (s->req.query_count == LIMIT_QUERY_ARGS_PER_REQUEST) {
+        s->req.query_truncated = true;
+        return MHD_YES; /* keep counting bytes */
     }
-    req->query[req->query_count++] = (struct http_pair){key, value ? value : ""};
+    s->req.query[s->req.query_count++] = (struct http_pair){key, value ? value : ""};
     return MHD_YES;
 }
 
@@ -114,7 +131,9 @@ static bool request_translate(struct request_storage *s, struct MHD_Connection *
                               const char *url, const char *method, const char *version)
 {
     memset(&s->req, 0, sizeof(s->req));
+    s->has_nul = false;
     size_t n = strlen(url);
+    s->target_bytes = n;
     if (n > LIMIT_URL_BYTES)
         return false;
     /* "GET file.bin HTTP/1.0" (no leading slash) routes like "/file.bin" (§1.1). */
@@ -129,8 +148,36 @@ static bool request_translate(struct request_storage *s, struct MHD_Connection *
     s->req.http10 = strcmp(version, MHD_HTTP_VERSION_1_0) == 0;
     remote_address(conn, s->remote, sizeof(s->remote));
     s->req.remote_addr = s->remote;
-    MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, &s->req);
-    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_query, &s->req);
+    MHD_get_connection_values_n(conn, MHD_HEADER_KIND, collect_header, s);
+    MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, collect_query, s);
+    return true;
+}
+
+/*
+ * Refusals of the request's shape, before any routing: a target past
+ * LIMIT_URL_BYTES (414), more headers or query arguments than a handler
+ * looks at (431 / 414: identity headers must never be dropped silently),
+ * a NUL smuggled in through percent-encoding (400). Returns true with REPLY
+ * filled when the request is refused.
+ */
+static bool request_refused(const struct request_storage *s, struct http_reply *reply)
+{
+    int status;
+    const char *code, *text;
+    if (s->target_bytes > LIMIT_URL_BYTES || s->req.query_truncated)
+        status = 414, code = "uri_too_long",
+        text = "request-target too long or too many query arguments";
+    else if (s->req.headers_truncated)
+        status = 431, code = "headers_too_large", text = "too many header fields";
+    else if (s->has_nul)
+        status = 400, code = "bad_request", text = "a header or query value contains a NUL byte";
+    else
+        return false;
+    /* The API always answers JSON; devices get one line of text. */
+    if (strncmp(s->req.path, "/api/", 5) == 0)
+        http_reply_error_status(reply, status, code, text);
+    else
+        http_reply_text(reply, status, text);
     return true;
 }
 
@@ -204,6 +251,11 @@ static enum MHD_Result on_form_data(void *cls, enum MHD_ValueKind kind, const ch
 {
     struct upload *up = cls;
     if (strcmp(key, "image") == 0 || strcmp(key, "file") == 0) {
+        /* A new part starts at offset 0: a second image part is ambiguous, refuse it. */
+        if (off == 0 && up->image_parts++ > 0) {
+            up->bad_form = true;
+            return MHD_NO;
+        }
         if (buf_append(&up->body, data, size) < 0) {
             up->too_large = true;
             return MHD_NO;
@@ -301,7 +353,7 @@ static enum MHD_Result upload_finish(struct http_server *srv, struct MHD_Connect
 
 static bool has_body(struct MHD_Connection *conn, const char *method)
 {
-    if (strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0)
+    if (strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0)
         return true;
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
     const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding");
@@ -316,20 +368,30 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct request_storage s;
     struct upload *up = *con_cls;
 
+    if (!up && !has_body(conn, method)) {
+        *con_cls = &answer_on_next_call;
+        return MHD_YES;
+    }
+    bool bodyless = *con_cls == &answer_on_next_call;
+    if (bodyless)
+        up = NULL;
     if (up && *upload_data_size) {
         enum MHD_Result r = upload_feed(up, upload_data, *upload_data_size);
         *upload_data_size = 0;
         return r;
     }
-    if (!request_translate(&s, conn, url, method, version)) {
-        struct http_reply reply;
-        http_reply_init(&reply);
-        http_reply_static(&reply, 414, "request-target too long\n");
-        return queue_reply(srv, conn, &reply);
+    struct http_reply refusal;
+    http_reply_init(&refusal);
+    if (!request_translate(&s, conn, url, method, version))
+        http_reply_static(&refusal, 414, "request-target too long\n");
+    if (refusal.status || request_refused(&s, &refusal)) {
+        if (up)
+            up->has_early = false; /* answered here; the body (if any) is discarded */
+        return queue_reply(srv, conn, &refusal);
     }
     if (up)
         return upload_finish(srv, conn, &s, up);
-    if (has_body(conn, method))
+    if (!bodyless)
         return upload_begin(srv, conn, &s.req, con_cls);
     return answer(srv, conn, &s.req);
 }

@@ -6,6 +6,7 @@
 
 #include "core/util.h"
 #include "core/version.h"
+#include "service/variants.h"
 
 int release_order(const struct catalog_release *a, const struct catalog_release *b)
 {
@@ -94,14 +95,6 @@ static bool fits(const struct catalog_product *product, const struct device_repo
     return true;
 }
 
-static const struct variant *plain_variant(const struct release *r)
-{
-    for (unsigned i = 0; i < r->variant_count; i++)
-        if (r->variants[i].kind == VARIANT_PLAIN)
-            return &r->variants[i];
-    return NULL;
-}
-
 void decide(const struct catalog_product *product, const struct decide_request *req,
             struct decision *d)
 {
@@ -117,9 +110,12 @@ void decide(const struct catalog_product *product, const struct decide_request *
     if (target) {
         str_copy(d->version, sizeof(d->version), target->release.version);
         d->release_id = target->release.id;
-        const struct variant *v = plain_variant(&target->release);
-        if (v)
+        const struct variant *v = variant_choose(&product->product, &target->release, rep);
+        if (v) {
             d->variant = *v;
+            if (v->kind != VARIANT_PLAIN && v->kind != VARIANT_GZIP)
+                str_copy(d->signed_by, sizeof(d->signed_by), target->release.signed_by);
+        }
     }
 
     /* §3: getAvailableVersion() wants 200 + x-version; nothing published is a 404. */
@@ -129,15 +125,20 @@ void decide(const struct catalog_product *product, const struct decide_request *
             snprintf(d->reason, sizeof(d->reason), "nothing published");
         return;
     }
-    /* §10.3: the EmonESP page asks the legacy path with no tag for the latest version. */
-    if (req->legacy_alias && rep->version_source == VERSION_SOURCE_NONE && !rep->sketch_md5[0]) {
+    /*
+     * §10.3: the EmonESP web page asks the legacy path with no tag for the
+     * latest version. The updater itself (identified by its User-Agent or
+     * x-ESP* headers) may also call it with an empty tag; it must never get
+     * text it would try to flash, so it is treated as a check-in.
+     */
+    if (req->legacy_alias && rep->version_source == VERSION_SOURCE_NONE && !rep->platform_known) {
         d->kind = target ? DECISION_LATEST_TEXT : DECISION_UNKNOWN;
         if (!target)
             snprintf(d->reason, sizeof(d->reason), "nothing published");
         return;
     }
     /* §12.2: "nothing newer" is a 304, never an empty 200. */
-    if (!target || d->variant.size == 0) {
+    if (!target) {
         d->kind = DECISION_CURRENT;
         return;
     }
@@ -149,6 +150,14 @@ void decide(const struct catalog_product *product, const struct decide_request *
     case PLACED_BEHIND:
     case PLACED_UNKNOWN:
         break;
+    }
+    /* A signing product never serves an unsigned image, whatever happens. */
+    if (d->variant.size == 0) {
+        d->kind = DECISION_REFUSED;
+        snprintf(d->reason, sizeof(d->reason),
+                 "release %s has no form this device may be served (not signed); republish it",
+                 target->release.version);
+        return;
     }
     d->kind = fits(product, rep, mode, target, d) ? DECISION_UPDATE : DECISION_REFUSED;
 }

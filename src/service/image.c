@@ -224,6 +224,7 @@ static int inspect_esp32(const uint8_t *data, size_t len, struct image_info *inf
     info->flash_size = 0; /* HTTPUpdate does not check it */
     info->esp32_chip_id = chip;
     info->esp32_hash_appended = hashed;
+    info->esp32_hash_offset = hashed ? (end + 1 + 15) & ~(size_t)15 : 0;
     return 0;
 }
 
@@ -239,6 +240,11 @@ int image_inspect(enum platform platform, enum fw_mode mode, const uint8_t *data
         /* A filesystem blob (SPIFFS, LittleFS) has no header the updater checks. */
         if (len == 0)
             return reason_set(why, -EBADMSG, "the filesystem image is empty");
+        /* The Updater writes a filesystem image to flash as it arrives: compressed would stay so. */
+        if (gzip_is_gzip(data, len))
+            return reason_set(why, -EBADMSG,
+                              "the filesystem image is gzip-compressed; devices write filesystem "
+                              "images to flash as they are, so upload it uncompressed");
         info.content_size = len;
         *ret_info = info;
         return 0;

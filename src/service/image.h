@@ -36,6 +36,7 @@ struct image_info {
     /* ESP32 only: byte 23 is non-zero, so the 32 bytes after the padded
      * segments are the image's SHA-256 (a signature block may follow them). */
     bool esp32_hash_appended;
+    uint64_t esp32_hash_offset; /* where that SHA-256 starts (after the padded segments) */
 };
 
 /*

@@ -46,12 +46,25 @@ const char *variant_kind_name(enum variant_kind k);
 #define MD5_HEX_LEN    32
 #endif
 
+#define KEY_NAME_BYTES      64 /* a signing key's name (keys/NAME.key) */
+#define KEY_FINGERPRINT_HEX 64 /* SHA-256 of the public key, hex */
+
+/* How a product's releases are signed and which forms are made (issue 3, docs/SIGNING.md). */
+struct product_signing {
+    bool required;                /* never serve an unsigned image */
+    char key[KEY_NAME_BYTES + 1]; /* the active key, "" when none */
+    bool legacy;                  /* also sign in the 2.5.x form */
+    bool gzip;                    /* also make gzip forms (ESP8266 cores >= 2.7) */
+    char esp32_hash[8];           /* "sha256", "sha384" or "sha512" */
+};
+
 struct product {
     int64_t id;
     char name[LIMIT_PRODUCT_NAME_BYTES + 1];
     enum platform platform;
     char default_channel[LIMIT_CHANNEL_NAME_BYTES + 1];
     int64_t created_ms;
+    struct product_signing signing;
 };
 
 /* One stored form of a release: a content-addressed blob. */
@@ -74,8 +87,9 @@ struct release {
     char sha256[SHA256_HEX_LEN + 1]; /* of the image as published */
     uint64_t flash_size;             /* bytes of flash the image's header declares; 0 = any */
     int64_t created_ms;
-    char source[32]; /* "upload", "cli", "github" */
-    char *notes;     /* owned, may be NULL */
+    char source[32];                         /* "upload", "cli", "github" */
+    char *notes;                             /* owned, may be NULL */
+    char signed_by[KEY_FINGERPRINT_HEX + 1]; /* fingerprint of the signing key, "" if unsigned */
     struct variant variants[VARIANT_KIND_COUNT];
     unsigned variant_count;
 };
@@ -128,6 +142,7 @@ struct decision {
     char version[LIMIT_RELEASE_VERSION_BYTES + 1]; /* offered or latest version, "" if none */
     int64_t release_id;                            /* 0 when none */
     struct variant variant;                        /* for DECISION_UPDATE / VERSION */
+    char signed_by[KEY_FINGERPRINT_HEX + 1];       /* key of the variant served, "" if unsigned */
     char reason[160];                              /* one line for 403/404 */
 };
 
@@ -152,6 +167,7 @@ struct device_record {
     int64_t last_seen_ms;
     int last_status;                                    /* HTTP status answered */
     char last_offered[LIMIT_RELEASE_VERSION_BYTES + 1]; /* version offered or "" */
+    char last_key[KEY_FINGERPRINT_HEX + 1];             /* key that signed it, or "" */
     int64_t checkins;                                   /* filled by the database on read */
 };
 

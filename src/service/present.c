@@ -2,6 +2,8 @@
 #include "service/present.h"
 
 #include "core/util.h"
+#include "db/db.h"
+#include <string.h>
 
 static json_t *time_json(int64_t ms)
 {
@@ -19,8 +21,12 @@ static json_t *string_or_null(const char *s)
 
 json_t *present_product(const struct product *p)
 {
-    return json_pack("{s:s,s:s,s:s,s:o}", "name", p->name, "platform", platform_name(p->platform),
-                     "default_channel", p->default_channel, "created", time_json(p->created_ms));
+    const struct product_signing *s = &p->signing;
+    return json_pack("{s:s,s:s,s:s,s:o,s:{s:b,s:o,s:b,s:b,s:s}}", "name", p->name, "platform",
+                     platform_name(p->platform), "default_channel", p->default_channel, "created",
+                     time_json(p->created_ms), "signing", "required", s->required, "key",
+                     string_or_null(s->key), "legacy", s->legacy, "gzip", s->gzip, "esp32_hash",
+                     s->esp32_hash[0] ? s->esp32_hash : "sha256");
 }
 
 json_t *present_release(const struct release *r, const char *product_name)
@@ -32,12 +38,13 @@ json_t *present_release(const struct release *r, const char *product_name)
             variants, json_pack("{s:s,s:I,s:s,s:s}", "kind", variant_kind_name(v->kind), "size",
                                 (json_int_t)v->size, "md5", v->md5, "sha256", v->sha256));
     }
-    return json_pack("{s:I,s:s,s:s,s:I,s:s,s:s,s:I,s:s,s:s,s:o,s:s,s:o,s:o}", "id",
+    return json_pack("{s:I,s:s,s:s,s:I,s:s,s:s,s:I,s:s,s:s,s:o,s:s,s:o,s:o,s:o}", "id",
                      (json_int_t)r->id, "product", product_name, "version", r->version, "seq",
                      (json_int_t)r->seq, "channel", r->channel, "mode", fw_mode_name(r->mode),
                      "size", (json_int_t)r->size, "md5", r->md5, "sha256", r->sha256, "created",
                      time_json(r->created_ms), "source", r->source, "notes",
-                     string_or_null(r->notes), "variants", variants ? variants : json_array());
+                     string_or_null(r->notes), "variants", variants ? variants : json_array(),
+                     "signed_by", string_or_null(r->signed_by));
 }
 
 static json_t *u64_or_null(bool has, uint64_t v)
@@ -56,7 +63,7 @@ json_t *present_device(const struct device_record *d)
                        : rep->mode == REPORT_MODE_VERSION ? "version"
                                                           : "sketch";
     return json_pack(
-        "{s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:s,s:o,s:o,s:o,s:o,s:i,s:o,s:I}", "mac", mac,
+        "{s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:s,s:o,s:o,s:o,s:o,s:i,s:o,s:o,s:I}", "mac", mac,
         "ap_mac", string_or_null(ap), "chip_id", u64_or_null(rep->has_chip_id, rep->chip_id),
         "sdk_version", string_or_null(rep->sdk_version), "sketch_size",
         u64_or_null(rep->has_sketch_size, rep->sketch_size), "sketch_md5",
@@ -66,7 +73,8 @@ json_t *present_device(const struct device_record *d)
         "mode", mode, "user_agent", string_or_null(rep->user_agent), "remote_addr",
         string_or_null(d->remote_addr), "first_seen", time_json(d->first_seen_ms), "last_seen",
         time_json(d->last_seen_ms), "last_status", d->last_status, "last_offered_version",
-        string_or_null(d->last_offered), "checkins", (json_int_t)d->checkins);
+        string_or_null(d->last_offered), "last_key", string_or_null(d->last_key), "checkins",
+        (json_int_t)d->checkins);
 }
 
 json_t *present_token(const struct token *t)
@@ -74,4 +82,10 @@ json_t *present_token(const struct token *t)
     return json_pack("{s:I,s:s,s:s,s:o,s:o}", "id", (json_int_t)t->id, "name", t->name, "scope",
                      token_scope_name(t->scope), "created", time_json(t->created_ms), "revoked",
                      time_json(t->revoked_ms));
+}
+
+json_t *present_product_key(const struct db_product_key *k, const char *active_name)
+{
+    return json_pack("{s:s,s:s,s:o,s:b}", "name", k->name, "fingerprint", k->fingerprint, "added",
+                     time_json(k->added_ms), "active", strcmp(k->name, active_name) == 0);
 }

@@ -16,4 +16,8 @@ json_t *present_release(const struct release *r, const char *product_name);
 json_t *present_device(const struct device_record *d);
 json_t *present_token(const struct token *t);
 
+/* A key a product has signed with; ACTIVE_NAME marks the active one. */
+struct db_product_key;
+json_t *present_product_key(const struct db_product_key *k, const char *active_name);
+
 #endif

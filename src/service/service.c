@@ -22,10 +22,15 @@
 #include "service/decide.h"
 #include "service/image.h"
 #include "service/registry.h"
+#include "service/variants.h"
+#include "signing/signing.h"
 #include "signing/digest.h"
 #include "store/store.h"
 
 #define CATALOG_POLL_MS 500
+
+static int product_key_load(struct service *svc, const char *key_name, struct signing_key **ret_key,
+                            struct reason *why);
 
 struct service {
     struct config config;
@@ -237,6 +242,56 @@ int service_product_list(struct service *svc, struct product **ret_products, siz
     return db_product_list(svc->db, ret_products, ret_count);
 }
 
+int service_product_set_signing(struct service *svc, const char *name,
+                                const struct product_signing *settings, struct reason *why)
+{
+    struct product p;
+    int r = service_product_get(svc, name, &p, why);
+    if (r < 0)
+        return r;
+    struct product_signing s = *settings;
+    if (!s.esp32_hash[0])
+        strcpy(s.esp32_hash, "sha256");
+    enum signing_hash hash;
+    if (signing_hash_parse(s.esp32_hash, &hash) < 0 || hash == SIGNING_HASH_AUTO)
+        return reason_set(why, -EINVAL, "esp32 hash must be sha256, sha384 or sha512");
+    if (s.required && !s.key[0])
+        return reason_set(why, -EINVAL, "signing needs a key (otad key generate, then --key NAME)");
+    if (s.gzip && p.platform != PLATFORM_ESP8266)
+        return reason_set(why, -EINVAL, "gzip delivery is for ESP8266 products only");
+    if (s.key[0]) {
+        struct signing_key *key;
+        if ((r = product_key_load(svc, s.key, &key, why)) < 0)
+            return r;
+        struct signing_key_info info;
+        signing_key_info(key, &info);
+        signing_key_free(key);
+        if (p.platform == PLATFORM_ESP8266 && !info.rsa)
+            return reason_set(why, -EINVAL,
+                              "key \"%s\" is %s; the ESP8266 core verifies RSA signatures only",
+                              s.key, info.type);
+        if ((r = db_product_key_add(svc->db, p.id, s.key, info.fingerprint)) < 0)
+            return reason_set(why, r, "cannot record the key");
+    }
+    if ((r = db_product_set_signing(svc->db, p.id, &s)) < 0)
+        return reason_set(why, r, "cannot store the signing settings");
+    catalog_refresh(svc, true);
+    log_info("product %s: signing %s, key \"%s\", legacy form %s, gzip %s", p.name,
+             s.required ? "required" : "off", s.key, s.legacy ? "on" : "off",
+             s.gzip ? "on" : "off");
+    return 0;
+}
+
+int service_product_keys(struct service *svc, const char *name, struct db_product_key **ret_keys,
+                         size_t *ret_count, struct reason *why)
+{
+    struct product p;
+    int r = service_product_get(svc, name, &p, why);
+    if (r < 0)
+        return r;
+    return db_product_key_list(svc->db, p.id, ret_keys, ret_count);
+}
+
 /*
  * The digests a device reports once RELEASE's image is installed (§2 notes):
  * the MD5 of the image with each flash-mode value in byte 2 (the Updater
@@ -276,30 +331,47 @@ static int installed_digests(const uint8_t *image, size_t len, const struct imag
     } else {
         digest_md5_hex(copy, content_len, digests[n++]);
     }
-    if (info->platform == PLATFORM_ESP32 && info->esp32_hash_appended && content_len >= 32)
-        hex_encode(content + content_len - 32, 32, digests[n++]);
+    /* x-ESP32-sketch-sha256 is the SHA-256 esptool appended after the padded segments (§2). */
+    if (info->platform == PLATFORM_ESP32 && info->esp32_hash_appended &&
+        info->esp32_hash_offset + 32 <= content_len)
+        hex_encode(content + info->esp32_hash_offset, 32, digests[n++]);
     free(copy);
     buf_release(&inflated);
     *ret_count = n;
     return 0;
 }
 
+/* Loads PRODUCT's active key: the private half when this server has it, else the public one. */
+static int product_key_load(struct service *svc, const char *key_name, struct signing_key **ret_key,
+                            struct reason *why)
+{
+    char dir[PATH_MAX], path[PATH_MAX];
+    if (snprintf(dir, sizeof(dir), "%s/keys", svc->config.data_dir) >= (int)sizeof(dir))
+        return reason_set(why, -ENAMETOOLONG, "the data folder's name is too long");
+    int r = signing_key_path(path, sizeof(path), dir, key_name, true);
+    if (r < 0)
+        return reason_set(why, -EINVAL, "key name \"%.64s\" is not valid", key_name);
+    if (access(path, F_OK) == 0)
+        return signing_key_load_private(path, ret_key, why);
+    if ((r = signing_key_path(path, sizeof(path), dir, key_name, false)) < 0)
+        return reason_set(why, -EINVAL, "key name \"%.64s\" is not valid", key_name);
+    r = signing_key_load_public(path, ret_key, why);
+    if (r == -ENOENT)
+        return reason_set(why, -EINVAL, "no key \"%s\" in %s (otad key generate --name %s)",
+                          key_name, dir, key_name);
+    return r;
+}
+
 static int publish_locked(struct service *svc, const struct publish_request *req,
                           const struct product *product, struct release *rel, bool *ret_created,
                           struct reason *why)
 {
-    struct image_info info;
-    int r = image_inspect(product->platform, req->mode, req->image, req->image_len, &info, why);
-    if (r < 0)
-        return r;
-
     char sha[SHA256_HEX_LEN + 1];
     digest_sha256_hex(req->image, req->image_len, sha);
     struct release existing;
-    r = db_release_get(svc->db, product->id, req->mode, req->version, &existing);
+    int r = db_release_get(svc->db, product->id, req->mode, req->version, &existing);
     if (r == 0) {
-        bool same = strcmp(existing.sha256, sha) == 0;
-        if (!same) {
+        if (strcmp(existing.sha256, sha) != 0) {
             free(existing.notes);
             return reason_set(
                 why, -EEXIST,
@@ -313,33 +385,53 @@ static int publish_locked(struct service *svc, const struct publish_request *req
     if (r != -ENOENT)
         return reason_set(why, r, "cannot read releases");
 
+    struct signing_key *key = NULL;
+    if (product->signing.required &&
+        (r = product_key_load(svc, product->signing.key, &key, why)) < 0)
+        return r;
+    struct variant_set set;
+    r = variants_make(product, key, req->presigned, req->mode, req->image, req->image_len,
+                      LIMIT_GUNZIP_BYTES, &set, why);
+    signing_key_free(key);
+    if (r < 0)
+        return r;
+
     char digests[MAX_INSTALLED_DIGESTS][SHA256_HEX_LEN + 1];
     size_t digest_count = 0;
-    if ((r = installed_digests(req->image, req->image_len, &info, digests, &digest_count)) < 0)
+    if ((r = installed_digests(set.payload.data, set.payload.len, &set.info, digests,
+                               &digest_count)) < 0) {
+        variant_set_release(&set);
         return reason_set(why, r, "cannot hash the image");
-
-    /* Blobs first, row last: a crash in between leaves an unused blob, never a row without bytes.
-     */
-    struct variant plain = {.kind = VARIANT_PLAIN, .size = req->image_len};
-    if ((r = store_put(svc->store, req->image, req->image_len, plain.sha256)) < 0)
-        return reason_set(why, r, "cannot store the image: %s", strerror(-r));
-    digest_md5_hex(req->image, req->image_len, plain.md5);
+    }
 
     memset(rel, 0, sizeof(*rel));
+    /* Blobs first, row last: a crash in between leaves an unused blob, never a row without bytes.
+     */
+    for (unsigned i = 0; i < set.count; i++) {
+        struct variant *v = &rel->variants[rel->variant_count++];
+        const struct buf *bytes = &set.items[i].bytes;
+        v->kind = set.items[i].kind;
+        v->size = bytes->len;
+        digest_md5_hex(bytes->data, bytes->len, v->md5);
+        if ((r = store_put(svc->store, bytes->data, bytes->len, v->sha256)) < 0) {
+            variant_set_release(&set);
+            return reason_set(why, r, "cannot store the image: %s", strerror(-r));
+        }
+    }
     rel->product_id = product->id;
     str_copy(rel->version, sizeof(rel->version), req->version);
     str_copy(rel->channel, sizeof(rel->channel),
              req->channel ? req->channel : product->default_channel);
     rel->mode = req->mode;
     rel->size = req->image_len;
-    memcpy(rel->md5, plain.md5, sizeof(rel->md5));
-    memcpy(rel->sha256, plain.sha256, sizeof(rel->sha256));
-    rel->flash_size = req->mode == FW_MODE_SKETCH ? info.flash_size : 0;
+    digest_md5_hex(req->image, req->image_len, rel->md5);
+    memcpy(rel->sha256, sha, sizeof(rel->sha256));
+    rel->flash_size = req->mode == FW_MODE_SKETCH ? set.info.flash_size : 0;
     rel->created_ms = time_now_ms();
     str_copy(rel->source, sizeof(rel->source), req->source ? req->source : "upload");
+    memcpy(rel->signed_by, set.signed_by, sizeof(rel->signed_by));
     rel->notes = req->notes && *req->notes ? (char *)req->notes : NULL;
-    rel->variants[0] = plain;
-    rel->variant_count = 1;
+    variant_set_release(&set);
 
     const char *digest_ptrs[MAX_INSTALLED_DIGESTS];
     for (size_t i = 0; i < digest_count; i++)
@@ -447,10 +539,12 @@ void service_checkin(struct service *svc, const char *product, const struct devi
         default:
             rec.last_status = 200;
         }
-        if (ret_decision->kind == DECISION_UPDATE)
+        rec.last_offered[0] = 0;
+        rec.last_key[0] = 0;
+        if (ret_decision->kind == DECISION_UPDATE) {
             str_copy(rec.last_offered, sizeof(rec.last_offered), ret_decision->version);
-        else
-            rec.last_offered[0] = 0;
+            str_copy(rec.last_key, sizeof(rec.last_key), ret_decision->signed_by);
+        }
         registry_record(svc->registry, &rec);
     }
     catalog_unref(cat);
@@ -463,11 +557,10 @@ int service_image_find(struct service *svc, const char *product, const char *ver
     int r = -ENOENT;
     const struct catalog_product *cp = cat ? catalog_product(cat, product) : NULL;
     const struct catalog_release *rel = cp ? catalog_release_by_version(cp, mode, version) : NULL;
-    for (unsigned i = 0; rel && i < rel->release.variant_count; i++) {
-        if (rel->release.variants[i].kind == VARIANT_PLAIN) {
-            *ret_variant = rel->release.variants[i];
-            r = 0;
-        }
+    const struct variant *v = rel ? variant_choose(&cp->product, &rel->release, NULL) : NULL;
+    if (v) {
+        *ret_variant = *v;
+        r = 0;
     }
     catalog_unref(cat);
     return r;

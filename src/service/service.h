@@ -56,6 +56,22 @@ int service_product_get(struct service *svc, const char *name, struct product *r
 /* All products by name; the caller frees *ret_products. */
 int service_product_list(struct service *svc, struct product **ret_products, size_t *ret_count);
 
+/*
+ * Replaces PRODUCT's signing settings with SETTINGS (docs/SIGNING.md). A
+ * named key must exist in DATA_DIR/keys (NAME.key, or NAME.pub for offline
+ * signing) and suit the platform (the ESP8266 verifies RSA only); it is
+ * added to the product's keys and becomes the active one. Requiring
+ * signatures needs a key. Releases published before keep their forms.
+ * -EINVAL (with WHY), -ENOENT.
+ */
+int service_product_set_signing(struct service *svc, const char *product,
+                                const struct product_signing *settings, struct reason *why);
+
+/* The keys PRODUCT has signed with (oldest first); the caller frees *ret_keys. */
+struct db_product_key;
+int service_product_keys(struct service *svc, const char *product, struct db_product_key **ret_keys,
+                         size_t *ret_count, struct reason *why);
+
 /* --- releases --- */
 
 struct publish_request {
@@ -67,6 +83,7 @@ struct publish_request {
     size_t image_len;
     const char *source; /* "upload", "cli", "github" */
     const char *notes;  /* may be NULL */
+    bool presigned;     /* the image is already signed (CI signs offline): verify, never sign */
 };
 
 /*

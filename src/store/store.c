@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -24,18 +25,30 @@ struct store {
     char tmp[PATH_MAX];
 };
 
+/*
+ * A temporary file this old was left by an interrupted write: a blob is
+ * written and renamed within seconds. Younger ones may belong to another
+ * process on the same folder (the daemon publishing while a CLI command
+ * opens the store), so they are left alone.
+ */
+#define STORE_TMP_STALE_S (60 * 60)
+
 static void clean_tmp(const char *tmp)
 {
     DIR *d = opendir(tmp);
     if (!d)
         return;
+    time_t now = time(NULL);
     struct dirent *e;
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.')
             continue;
         char path[PATH_MAX];
-        if (snprintf(path, sizeof(path), "%s/%s", tmp, e->d_name) < (int)sizeof(path) &&
-            unlink(path) == 0)
+        struct stat st;
+        if (snprintf(path, sizeof(path), "%s/%s", tmp, e->d_name) >= (int)sizeof(path) ||
+            lstat(path, &st) < 0 || !S_ISREG(st.st_mode) || now - st.st_mtime < STORE_TMP_STALE_S)
+            continue;
+        if (unlink(path) == 0)
             log_info("store: removed \"%s\" left by an interrupted write", path);
     }
     closedir(d);

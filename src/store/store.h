@@ -16,7 +16,9 @@ struct store;
 
 /*
  * Opens the store below DATA_DIR, creating blobs/ and tmp/ when missing and
- * removing temporary files a crash left in tmp/. Returns 0 and a new handle
+ * removing temporary files a crash left in tmp/ (those older than an hour:
+ * a younger one may be another process's write in progress; a leftover is
+ * never served either way). Returns 0 and a new handle
  * (free with store_free), or -errno.
  */
 int store_open(const char *data_dir, struct store **ret_store);

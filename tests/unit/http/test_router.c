@@ -47,8 +47,11 @@ static int setup(void **state)
         return -1;
     fixture_esp8266_image(e->img, sizeof(e->img), 4, 7);
     digest_md5_hex(e->img, sizeof(e->img), e->md5);
-    struct publish_request req = {.product = "emonesp", .version = "1.0.2", .image = e->img,
-                                  .image_len = sizeof(e->img), .source = "test"};
+    struct publish_request req = {.product = "emonesp",
+                                  .version = "1.0.2",
+                                  .image = e->img,
+                                  .image_len = sizeof(e->img),
+                                  .source = "test"};
     if (service_publish(e->svc, &req, NULL, NULL, &why) < 0)
         return -1;
     char secret[SERVICE_TOKEN_LEN + 1];
@@ -210,9 +213,8 @@ static void test_image_ranges(void **state)
         int status;
         uint64_t offset, length;
     } cases[] = {
-        {NULL, 200, 0, 8192},         {"bytes=0-0", 206, 0, 1},
-        {"bytes=100-", 206, 100, 8092}, {"bytes=-10", 206, 8182, 10},
-        {"bytes=8192-", 416, 0, 0},   {"bytes=0-1,4-5", 200, 0, 8192},
+        {NULL, 200, 0, 8192},         {"bytes=0-0", 206, 0, 1},   {"bytes=100-", 206, 100, 8092},
+        {"bytes=-10", 206, 8182, 10}, {"bytes=8192-", 416, 0, 0}, {"bytes=0-1,4-5", 200, 0, 8192},
         {"garbage", 200, 0, 8192},
     };
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
@@ -222,8 +224,7 @@ static void test_image_ranges(void **state)
         http_reply_init(&reply);
         http_route(&e->ctx, &req, &reply);
         if (reply.status != cases[i].status)
-            fail_msg("range %s: status %d, want %d", cases[i].range, reply.status,
-                     cases[i].status);
+            fail_msg("range %s: status %d, want %d", cases[i].range, reply.status, cases[i].status);
         if (cases[i].status != 416) {
             assert_int_equal(reply.fd_offset, cases[i].offset);
             assert_int_equal(reply.fd_length, cases[i].length);
@@ -281,10 +282,9 @@ static void test_api_auth_and_errors(void **state)
     http_route(&e->ctx, &req, &reply);
     assert_int_equal(reply.status, 200);
     j = reply_json(&reply);
-    assert_string_equal(
-        json_string_value(json_object_get(json_array_get(json_object_get(j, "products"), 0),
-                                          "name")),
-        "emonesp");
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(j, "products"), 0), "name")),
+                        "emonesp");
     json_decref(j);
     http_reply_release(&reply);
 
@@ -359,9 +359,9 @@ static void test_error_table(void **state)
         int err, status;
         const char *code;
     } cases[] = {
-        {-EINVAL, 400, "bad_request"},  {-EPERM, 401, "unauthorized"},
-        {-EACCES, 403, "forbidden"},    {-ENOENT, 404, "not_found"},
-        {-EEXIST, 409, "conflict"},     {-EFBIG, 413, "too_large"},
+        {-EINVAL, 400, "bad_request"},    {-EPERM, 401, "unauthorized"},
+        {-EACCES, 403, "forbidden"},      {-ENOENT, 404, "not_found"},
+        {-EEXIST, 409, "conflict"},       {-EFBIG, 413, "too_large"},
         {-EBADMSG, 422, "image_invalid"}, {-EIO, 500, "internal"},
     };
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {

@@ -125,11 +125,16 @@ static void test_semver_order(void **state)
         const char *device;
         enum decision_kind want;
     } cases[] = {
-        {"1.0.2", DECISION_CURRENT},      {"v1.0.2", DECISION_CURRENT},
-        {"1.0.1", DECISION_UPDATE},       {"1.0.0", DECISION_UPDATE},
-        {"0.9", DECISION_UPDATE},         {"1.0.3", DECISION_CURRENT}, /* never offer older */
-        {"2.0.0", DECISION_CURRENT},      {"1.0.2-rc.1", DECISION_UPDATE}, /* pre-release below */
-        {"1.0.2+build.7", DECISION_CURRENT}, {"DOOR-7-g14f53a19", DECISION_UPDATE}, /* unknown */
+        {"1.0.2", DECISION_CURRENT},
+        {"v1.0.2", DECISION_CURRENT},
+        {"1.0.1", DECISION_UPDATE},
+        {"1.0.0", DECISION_UPDATE},
+        {"0.9", DECISION_UPDATE},
+        {"1.0.3", DECISION_CURRENT}, /* never offer older */
+        {"2.0.0", DECISION_CURRENT},
+        {"1.0.2-rc.1", DECISION_UPDATE}, /* pre-release below */
+        {"1.0.2+build.7", DECISION_CURRENT},
+        {"DOOR-7-g14f53a19", DECISION_UPDATE}, /* unknown */
     };
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
         struct device_report rep = report_with_version(cases[i].device);
@@ -214,8 +219,12 @@ static void test_mode_version_and_legacy_text(void **state)
     assert_string_equal(d.variant.md5, MD5_B);
 
     rep = report_with_version(NULL);
+    rep.platform_known = false; /* a browser or the device's web page, not the updater */
     assert_int_equal(decide_for(&rep, true, &d), DECISION_LATEST_TEXT);
     assert_string_equal(d.version, "1.0.2");
+    /* The updater with an empty ?tag=: a check-in (nothing to compare: 304), never text. */
+    rep.platform_known = true;
+    assert_int_equal(decide_for(&rep, true, &d), DECISION_CURRENT);
     /* The same legacy path with ?tag= is a check-in. */
     rep = report_with_version("1.0.2");
     rep.version_source = VERSION_SOURCE_TAG_QUERY;

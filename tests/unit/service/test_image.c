@@ -371,7 +371,7 @@ static void test_fs_mode(void **state)
     struct reason why;
     static const uint8_t blobs[][4] = {
         {0x00, 0x00, 0x00, 0x00},
-        {0x1f, 0x8b, 0x08, 0x00},
+        {0x1f, 0x00, 0x08, 0x00},
         {0xE9, 0x00, 0x00, 0x00},
         {'h', 'e', 'l', 'l'},
     };
@@ -391,6 +391,13 @@ static void test_fs_mode(void **state)
     assert_int_equal(inspect(PLATFORM_ESP8266, FW_MODE_FS, NULL, 0, &info, &why), -EBADMSG);
     assert_string_equal(why.text, "the filesystem image is empty");
     assert_info_untouched(&info);
+    /* A gzip filesystem image would be flashed compressed: refused, on both platforms. */
+    static const uint8_t gz[] = {0x1f, 0x8b, 0x08, 0x00, 0x00};
+    for (int p = PLATFORM_ESP8266; p <= PLATFORM_ESP32; p++) {
+        assert_int_equal(inspect((enum platform)p, FW_MODE_FS, gz, sizeof(gz), &info, &why),
+                         -EBADMSG);
+        assert_non_null(strstr(why.text, "gzip"));
+    }
 }
 
 static void test_esp32_valid(void **state)
@@ -474,6 +481,7 @@ static void test_esp32_hash_appended(void **state)
     make_esp32(img, sizeof(img), 2, 5, true);
     assert_int_equal(inspect(PLATFORM_ESP32, FW_MODE_SKETCH, img, sizeof(img), &info, &why), 0);
     assert_true(info.esp32_hash_appended);
+    assert_int_equal(info.esp32_hash_offset, 992); /* right after the padded segments */
 
     /* one byte of the digest missing */
     assert_refused(PLATFORM_ESP32, img, sizeof(img) - 1,
@@ -490,6 +498,7 @@ static void test_esp32_hash_appended(void **state)
     memcpy(longer, img, sizeof(img));
     assert_int_equal(inspect(PLATFORM_ESP32, FW_MODE_SKETCH, longer, sizeof(longer), &info, &why),
                      0);
+    assert_int_equal(info.esp32_hash_offset, 992); /* not the last 32 bytes */
 
     /* the same image without the flag needs no digest */
     img[23] = 0;

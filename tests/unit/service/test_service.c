@@ -53,8 +53,11 @@ static int teardown(void **state)
 static int publish(struct env *e, const char *version, const uint8_t *img, size_t len,
                    bool *created, struct reason *why)
 {
-    struct publish_request req = {.product = "emonesp", .version = version,
-                                  .mode = FW_MODE_SKETCH, .image = img, .image_len = len,
+    struct publish_request req = {.product = "emonesp",
+                                  .version = version,
+                                  .mode = FW_MODE_SKETCH,
+                                  .image = img,
+                                  .image_len = len,
                                   .source = "test"};
     struct release rel;
     int r = service_publish(e->svc, &req, &rel, created, why);
@@ -79,13 +82,18 @@ static void test_product_rules(void **state)
     struct reason why;
     assert_int_equal(service_product_add(e->svc, "emonesp", PLATFORM_ESP8266, NULL, NULL, &why),
                      -EEXIST);
-    const char *bad[] = {"", "Upper", "-dash", ".dot", "sp ace", "a/b",
+    const char *bad[] = {"",
+                         "Upper",
+                         "-dash",
+                         ".dot",
+                         "sp ace",
+                         "a/b",
                          "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
     for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
         assert_int_equal(service_product_add(e->svc, bad[i], PLATFORM_ESP8266, NULL, NULL, &why),
                          -EINVAL);
-    assert_int_equal(
-        service_product_add(e->svc, "door-2.x_b", PLATFORM_ESP32, "beta", NULL, &why), 0);
+    assert_int_equal(service_product_add(e->svc, "door-2.x_b", PLATFORM_ESP32, "beta", NULL, &why),
+                     0);
     struct product p;
     assert_int_equal(service_product_get(e->svc, "door-2.x_b", &p, &why), 0);
     assert_string_equal(p.default_channel, "beta");
@@ -126,8 +134,8 @@ static void test_refusals_store_nothing(void **state)
     const char *bad_versions[] = {"", "1.0 beta", "a/b", "x?y", "50%"};
     for (size_t i = 0; i < ARRAY_SIZE(bad_versions); i++)
         assert_int_equal(publish(e, bad_versions[i], img, sizeof(img), &created, &why), -EINVAL);
-    struct publish_request req = {.product = "ghost", .version = "1", .image = img,
-                                  .image_len = sizeof(img)};
+    struct publish_request req = {
+        .product = "ghost", .version = "1", .image = img, .image_len = sizeof(img)};
     assert_int_equal(service_publish(e->svc, &req, NULL, NULL, &why), -ENOENT);
     req.product = "emonesp";
     req.image_len = (size_t)e->config.max_upload_bytes + 1;
@@ -187,8 +195,7 @@ static void test_tokens(void **state)
     char secret[SERVICE_TOKEN_LEN + 1], header[128];
     int64_t id;
     struct reason why;
-    assert_int_equal(service_token_create(e->svc, "ci", TOKEN_SCOPE_PUBLISH, secret, &id, &why),
-                     0);
+    assert_int_equal(service_token_create(e->svc, "ci", TOKEN_SCOPE_PUBLISH, secret, &id, &why), 0);
     assert_int_equal(strlen(secret), SERVICE_TOKEN_LEN);
     assert_int_equal(strncmp(secret, "otad_", 5), 0);
     snprintf(header, sizeof(header), "Bearer %s", secret);
@@ -240,8 +247,11 @@ static void test_other_process_publish_reaches_catalog(void **state)
     assert_int_equal(service_open(&e->config, SERVICE_LOCAL, &cli), 0);
     uint8_t img[4096];
     fixture_esp8266_image(img, sizeof(img), 4, 9);
-    struct publish_request req = {.product = "emonesp", .version = "3.0.0", .image = img,
-                                  .image_len = sizeof(img), .source = "cli"};
+    struct publish_request req = {.product = "emonesp",
+                                  .version = "3.0.0",
+                                  .image = img,
+                                  .image_len = sizeof(img),
+                                  .source = "cli"};
     struct reason why;
     assert_int_equal(service_publish(cli, &req, NULL, NULL, &why), 0);
     service_close(cli);

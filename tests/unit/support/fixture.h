@@ -20,9 +20,9 @@ static inline void fixture_esp8266_image(uint8_t *out, size_t len, uint8_t flash
 {
     memset(out, 0, len);
     out[0] = 0xE9;
-    out[1] = 1;                             /* one segment */
-    out[2] = 2;                             /* DIO */
-    out[3] = (uint8_t)(flash_code << 4);    /* flash size code, 40 MHz */
+    out[1] = 1;                                                 /* one segment */
+    out[2] = 2;                                                 /* DIO */
+    out[3] = (uint8_t)(flash_code << 4);                        /* flash size code, 40 MHz */
     out[4] = 0x04, out[5] = 0x00, out[6] = 0x10, out[7] = 0x40; /* entry 0x40100004 */
     uint32_t seg = (uint32_t)(len - 16);
     out[8] = 0x00, out[9] = 0x00, out[10] = 0x10, out[11] = 0x40;

@@ -15,8 +15,22 @@ CREATE TABLE products (
     platform        INTEGER NOT NULL,      -- enum platform
     default_channel TEXT NOT NULL,
     created_ms      INTEGER NOT NULL,
-    next_seq        INTEGER NOT NULL DEFAULT 1
+    next_seq        INTEGER NOT NULL DEFAULT 1,
+    signing         INTEGER NOT NULL DEFAULT 0, -- 1: never serve an unsigned image
+    signing_key     TEXT,                       -- the active key's name (keys/NAME.key|.pub)
+    sign_legacy     INTEGER NOT NULL DEFAULT 0, -- also sign for ESP8266 cores 2.5.x
+    gzip            INTEGER NOT NULL DEFAULT 0, -- also serve gzip to ESP8266 cores >= 2.6
+    esp32_hash      TEXT NOT NULL DEFAULT 'sha256'
 );
+
+-- Every key a product has signed with; the active one is products.signing_key.
+CREATE TABLE product_keys (
+    product_id  INTEGER NOT NULL REFERENCES products (id),
+    key_name    TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,   -- SHA-256 of the public key (DER SubjectPublicKeyInfo)
+    added_ms    INTEGER NOT NULL,
+    PRIMARY KEY (product_id, key_name)
+) WITHOUT ROWID;
 
 CREATE TABLE releases (
     id          INTEGER PRIMARY KEY,
@@ -32,6 +46,7 @@ CREATE TABLE releases (
     created_ms  INTEGER NOT NULL,
     source      TEXT NOT NULL,
     notes       TEXT,
+    signed_by   TEXT,                      -- fingerprint of the key that signed its variants
     UNIQUE (product_id, mode, version),
     UNIQUE (product_id, seq)
 );
@@ -80,6 +95,7 @@ CREATE TABLE devices (
     last_seen_ms    INTEGER NOT NULL,
     last_status     INTEGER NOT NULL,
     last_offered    TEXT,
+    last_key        TEXT,                  -- fingerprint of the key that signed the last image served
     checkins        INTEGER NOT NULL,
     PRIMARY KEY (product_id, mac)
 ) WITHOUT ROWID;

@@ -1,0 +1,233 @@
+/* Making and choosing the forms of a release (variants.h). */
+#include "service/variants.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "core/gzip.h"
+
+static const struct variant *find_kind(const struct release *r, enum variant_kind kind)
+{
+    for (unsigned i = 0; i < r->variant_count; i++)
+        if (r->variants[i].kind == kind)
+            return &r->variants[i];
+    return NULL;
+}
+
+const struct variant *variant_choose(const struct product *product, const struct release *release,
+                                     const struct device_report *report)
+{
+    bool esp8266 = product->platform == PLATFORM_ESP8266;
+    /* Cores before 2.6 send no Chip-ID; the image URL (no report) assumes a current client. */
+    bool old_core = esp8266 && report && !report->has_chip_id;
+    bool gzip_ok = esp8266 && product->signing.gzip && !old_core;
+    const struct variant *v = NULL;
+    if (product->signing.required) {
+        if (!esp8266)
+            return find_kind(release, VARIANT_SIGNED_ESP32);
+        if (old_core)
+            v = find_kind(release, VARIANT_SIGNED_LEGACY);
+        if (!v && gzip_ok)
+            v = find_kind(release, VARIANT_SIGNED_GZIP);
+        return v ? v : find_kind(release, VARIANT_SIGNED);
+    }
+    if (gzip_ok)
+        v = find_kind(release, VARIANT_GZIP);
+    return v ? v : find_kind(release, VARIANT_PLAIN);
+}
+
+int gzip_align4(struct buf *gz)
+{
+    if (gz->len < 18 || gz->data[0] != 0x1f || gz->data[1] != 0x8b || gz->data[3] != 0)
+        return -EINVAL;
+    size_t pad = (4 - gz->len % 4) % 4;
+    if (pad == 0)
+        return 0;
+    /* Grow by PAD, then open a gap after the 10-byte header for the name and its NUL. */
+    static const char fill[3] = {'f', 'f', 'f'};
+    int r = buf_append(gz, fill, pad);
+    if (r < 0)
+        return r;
+    memmove(gz->data + 10 + pad, gz->data + 10, gz->len - pad - 10);
+    memset(gz->data + 10, 'f', pad - 1);
+    gz->data[10 + pad - 1] = 0;
+    gz->data[3] |= 0x08; /* FNAME */
+    return 0;
+}
+
+static struct variant_bytes *set_add(struct variant_set *set, enum variant_kind kind,
+                                     size_t max_size)
+{
+    struct variant_bytes *v = &set->items[set->count++];
+    v->kind = kind;
+    buf_init(&v->bytes, max_size);
+    return v;
+}
+
+void variant_set_release(struct variant_set *set)
+{
+    if (!set)
+        return;
+    for (unsigned i = 0; i < set->count; i++)
+        buf_release(&set->items[i].bytes);
+    buf_release(&set->payload);
+    set->count = 0;
+}
+
+/*
+ * Compresses the payload into OUT. Returns 1 when the result is smaller than
+ * the payload (worth serving), 0 when it is not (OUT emptied), or -errno.
+ */
+static int make_gzip(const struct variant_set *set, struct buf *out, struct reason *why)
+{
+    int r = gzip_deflate(set->payload.data, set->payload.len, out);
+    if (r == 0)
+        r = gzip_align4(out);
+    if (r < 0)
+        return reason_set(why, r, "cannot compress the image");
+    if (out->len >= set->payload.len) {
+        buf_reset(out);
+        return 0;
+    }
+    return 1;
+}
+
+static int sign_into(const struct signing_key *key, enum signing_format format,
+                     enum signing_hash hash, const struct buf *payload, struct buf *out,
+                     struct reason *why)
+{
+    return signing_sign(key, format, hash, payload->data, payload->len, out, why);
+}
+
+/* The formats a pre-signed upload may be in, for the product's platform. */
+static int verify_presigned(const struct product *product, const struct signing_key *key,
+                            const uint8_t *upload, size_t len, enum variant_kind *ret_kind,
+                            size_t *ret_payload_len, struct reason *why)
+{
+    struct signing_verdict verdict;
+    struct reason detail = {""};
+    int r;
+    if (product->platform == PLATFORM_ESP32) {
+        enum signing_hash hash = SIGNING_HASH_AUTO;
+        signing_hash_parse(product->signing.esp32_hash, &hash);
+        r = signing_verify(key, SIGNING_FORMAT_ESP32, hash, upload, len, &verdict, &detail);
+        *ret_kind = VARIANT_SIGNED_ESP32;
+    } else {
+        r = signing_verify(key, SIGNING_FORMAT_ESP8266, SIGNING_HASH_SHA256, upload, len, &verdict,
+                           &detail);
+        *ret_kind = VARIANT_SIGNED;
+        if (r < 0) {
+            struct reason legacy_detail;
+            int rl = signing_verify(key, SIGNING_FORMAT_ESP8266_LEGACY, SIGNING_HASH_SHA256, upload,
+                                    len, &verdict, &legacy_detail);
+            if (rl == 0) {
+                r = 0;
+                *ret_kind = VARIANT_SIGNED_LEGACY;
+            }
+        }
+    }
+    if (r < 0)
+        return reason_set(why, -EKEYREJECTED,
+                          "the upload is marked signed but does not verify with key \"%s\": %s",
+                          product->signing.key, detail.text);
+    *ret_payload_len = verdict.payload_len;
+    return 0;
+}
+
+int variants_make(const struct product *product, const struct signing_key *key, bool presigned,
+                  enum fw_mode mode, const uint8_t *upload, size_t len, size_t max_size,
+                  struct variant_set *set, struct reason *why)
+{
+    memset(set, 0, sizeof(*set));
+    buf_init(&set->payload, max_size);
+    bool signing = product->signing.required;
+    int r;
+    if (presigned && !signing)
+        return reason_set(why, -EINVAL, "%s does not sign its releases; upload the unsigned image",
+                          product->name);
+    if (signing && !key)
+        return reason_set(why, -EKEYREJECTED, "%s requires signatures but has no key",
+                          product->name);
+
+    size_t payload_len = len;
+    enum variant_kind presigned_kind = VARIANT_SIGNED;
+    if (presigned &&
+        (r = verify_presigned(product, key, upload, len, &presigned_kind, &payload_len, why)) < 0)
+        return r;
+    if ((r = buf_append(&set->payload, upload, payload_len)) < 0)
+        return reason_set(why, r, "the image is too large");
+    if ((r = image_inspect(product->platform, mode, set->payload.data, set->payload.len, &set->info,
+                           why)) < 0)
+        goto fail;
+    /* A gzip upload we sign ourselves is aligned first (3.1.0-3.1.2, §7.4); inflating is unchanged.
+     */
+    if (signing && !presigned && set->info.gzip && gzip_align4(&set->payload) == -E2BIG) {
+        r = reason_set(why, -EFBIG, "the image is too large");
+        goto fail;
+    }
+
+    if (presigned) {
+        if (presigned_kind == VARIANT_SIGNED && set->info.gzip)
+            presigned_kind = VARIANT_SIGNED_GZIP;
+        struct variant_bytes *v = set_add(set, presigned_kind, max_size);
+        if ((r = buf_append(&v->bytes, upload, len)) < 0)
+            goto fail;
+    } else if (!signing) {
+        struct variant_bytes *v = set_add(set, VARIANT_PLAIN, max_size);
+        if ((r = buf_append(&v->bytes, upload, len)) < 0)
+            goto fail;
+        if (product->platform == PLATFORM_ESP8266 && product->signing.gzip && !set->info.gzip &&
+            mode == FW_MODE_SKETCH) {
+            r = make_gzip(set, &set_add(set, VARIANT_GZIP, max_size)->bytes, why);
+            if (r < 0)
+                goto fail;
+            if (r == 0) /* incompressible: devices get the plain image */
+                buf_release(&set->items[--set->count].bytes);
+        }
+    } else {
+        struct signing_key_info info;
+        signing_key_info(key, &info);
+        if (!info.private_key) {
+            r = reason_set(why, -EKEYREJECTED,
+                           "%s signs with key \"%s\" whose private half is not on this server: "
+                           "upload an image signed offline (signed=1)",
+                           product->name, product->signing.key);
+            goto fail;
+        }
+        if (product->platform == PLATFORM_ESP32) {
+            enum signing_hash hash = SIGNING_HASH_SHA256;
+            signing_hash_parse(product->signing.esp32_hash, &hash);
+            r = sign_into(key, SIGNING_FORMAT_ESP32, hash, &set->payload,
+                          &set_add(set, VARIANT_SIGNED_ESP32, max_size)->bytes, why);
+        } else {
+            enum variant_kind kind = set->info.gzip ? VARIANT_SIGNED_GZIP : VARIANT_SIGNED;
+            r = sign_into(key, SIGNING_FORMAT_ESP8266, SIGNING_HASH_SHA256, &set->payload,
+                          &set_add(set, kind, max_size)->bytes, why);
+            if (r == 0 && product->signing.legacy && !set->info.gzip)
+                r = sign_into(key, SIGNING_FORMAT_ESP8266_LEGACY, SIGNING_HASH_SHA256,
+                              &set->payload, &set_add(set, VARIANT_SIGNED_LEGACY, max_size)->bytes,
+                              why);
+            if (r == 0 && product->signing.gzip && !set->info.gzip && mode == FW_MODE_SKETCH) {
+                struct buf gz;
+                buf_init(&gz, max_size);
+                r = make_gzip(set, &gz, why);
+                if (r == 1)
+                    r = signing_sign(key, SIGNING_FORMAT_ESP8266, SIGNING_HASH_SHA256, gz.data,
+                                     gz.len, &set_add(set, VARIANT_SIGNED_GZIP, max_size)->bytes,
+                                     why);
+                buf_release(&gz);
+            }
+        }
+        if (r < 0)
+            goto fail;
+    }
+    if (signing) {
+        struct signing_key_info info;
+        signing_key_info(key, &info);
+        memcpy(set->signed_by, info.fingerprint, sizeof(set->signed_by));
+    }
+    return 0;
+fail:
+    variant_set_release(set);
+    return r;
+}

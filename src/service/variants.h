@@ -1,0 +1,77 @@
+/*
+ * The forms of a release (variants), made once at ingest: the plain image,
+ * gzip for ESP8266 cores >= 2.7, and the signed forms each core verifies
+ * (docs/SIGNING.md). Also which form a given device is served. Everything
+ * here works on bytes in memory; storing them is the caller's job.
+ */
+#ifndef OTAD_SERVICE_VARIANTS_H
+#define OTAD_SERVICE_VARIANTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/buf.h"
+#include "core/reason.h"
+#include "service/image.h"
+#include "service/model.h"
+#include "signing/signing.h"
+
+struct variant_bytes {
+    enum variant_kind kind;
+    struct buf bytes; /* owned */
+};
+
+/* What ingest made of one upload. */
+struct variant_set {
+    struct variant_bytes items[VARIANT_KIND_COUNT];
+    unsigned count;
+    struct buf payload;     /* the unsigned image (a copy of the upload, or its signed payload) */
+    struct image_info info; /* of the payload */
+    char signed_by[KEY_FINGERPRINT_HEX + 1]; /* "" when nothing is signed */
+};
+
+/*
+ * Makes the variants of UPLOAD (LEN bytes, borrowed) for PRODUCT.
+ * - Unsigned product: PLAIN, plus GZIP (aligned, see below) when the product
+ *   has gzip and the upload is not gzip already. PRESIGNED is refused (-EINVAL).
+ * - Signing product, PRESIGNED false: KEY must hold the private half; the
+ *   upload is signed as SIGNED (ESP8266 cores >= 2.6), SIGNED_LEGACY (when
+ *   the product signs for 2.5.x), SIGNED_GZIP (when the product has gzip) or
+ *   SIGNED_ESP32. No unsigned form is made.
+ * - Signing product, PRESIGNED true: the upload must verify with KEY (public
+ *   half suffices) in one of the platform's formats; it becomes the one
+ *   variant of that format. Failing that: -EKEYREJECTED and WHY says why.
+ * gzip forms have a length that is a multiple of 4 (padding in the gzip
+ * header's name field), which ESP8266 cores 3.1.0-3.1.2 need to verify a
+ * signature (reference §7.4).
+ * The payload is validated with image_inspect (-EBADMSG).
+ * Returns 0 and fills *SET (release with variant_set_release), or -errno.
+ */
+int variants_make(const struct product *product, const struct signing_key *key, bool presigned,
+                  enum fw_mode mode, const uint8_t *upload, size_t len, size_t max_size,
+                  struct variant_set *set, struct reason *why);
+
+/* Frees the bytes of SET. NULL-safe. */
+void variant_set_release(struct variant_set *set);
+
+/*
+ * Pads the gzip member in OUT, in place, to a length that is a multiple of 4
+ * by setting FNAME in its header and inserting a 1-3 byte name ("", "f",
+ * "ff" with their NUL). Returns 0, -EINVAL (not a gzip member with FLG 0),
+ * or the error of buf_append.
+ */
+int gzip_align4(struct buf *gz);
+
+/*
+ * The variant of RELEASE that a device described by REPORT is served, or
+ * NULL when there is none it may get (a signing product with no signed
+ * form): never an unsigned one for a signing product. REPORT may be NULL
+ * (the image URL: a current core is assumed).
+ * ESP8266 cores older than 2.6 do not send x-ESP8266-Chip-ID (reference §2):
+ * such a device gets the 2.5.x signature form when there is one, and never
+ * gzip (it needs 2.7).
+ */
+const struct variant *variant_choose(const struct product *product, const struct release *release,
+                                     const struct device_report *report);
+
+#endif

@@ -1,0 +1,145 @@
+"""The exact bytes stock update clients send (esp-protocol.md §1-2).
+
+Each builder returns one request as bytes, with the header order, case and
+set of the client it imitates, so a test can send it byte for byte:
+
+  esp8266(core="2.3")  2016 cores (squix78, EmonESP): no sketch-md5, no Chip-ID,
+                       no Content-Length
+  esp8266(core="2.4")  + x-ESP8266-sketch-md5
+  esp8266(core="2.7")  + x-ESP8266-Chip-ID first, Content-Length: 0 last (2.6.0+)
+  esp8266(core="3.1")  same set as 2.7 (the §1.1 example)
+  esp32(core="2")      arduino-esp32 2.x: Cache-Control: no-cache first, x-ESP32-*,
+                       sketch-sha256 UPPERCASE, no Content-Length
+  esp32(core="3")      3.x: + x-ESP32-BASE-MAC after Cache-Control
+  http_client_get()    the plain ESP8266HTTPClient GET (HTTP/1.1) that EmonESP's web
+                       UI uses to ask for the latest version
+
+All update requests are HTTP/1.0 with Connection: close (§1.1, §1.2).
+"""
+
+from dataclasses import dataclass, field, replace
+
+
+@dataclass
+class Device:
+    """What a device reports about itself. None leaves a header out
+    (except where a core always sends it)."""
+    sta_mac: str = "18:FE:AA:AA:AA:01"
+    ap_mac: str = "1A:FE:AA:AA:AA:01"
+    chip_id: int = 10468123
+    free_space: int = 1044480        # (FS_start - 0x40200000) - roundup4096(sketch), 4M/1M FS layout
+    sketch_size: int = 373940
+    sketch_md5: str = "a56f8ef78a0bebd812f62067daf1408a"
+    sketch_sha256: str = "8DFFB149E1859BD81A0DF868C868F7127257065ED234C8D58247C347D416D758"
+    base_mac: str = "18:FE:AA:AA:AA:00"
+    chip_size: int = 4194304
+    sdk_version: str = "2.2.2-dev(38a443e)"
+    mode: str = "sketch"             # sketch | spiffs | version
+    version: str = None              # currentVersion; None or "" -> header not sent
+    extra: list = field(default_factory=list)  # (name, value) appended after the identity headers
+
+    def but(self, **changes):
+        return replace(self, **changes)
+
+
+def mac(n, prefix="18:FE:AA"):
+    """A deterministic uppercase STA MAC for device number N."""
+    return f"{prefix}:{(n >> 16) & 0xFF:02X}:{(n >> 8) & 0xFF:02X}:{n & 0xFF:02X}"
+
+
+def _host(port):
+    # ESP8266HTTPClient appends ":port" only when the port is not 80 or 443 (§1.1).
+    return "127.0.0.1" if port in (80, 443) else f"127.0.0.1:{port}"
+
+
+def _join(request_line, headers):
+    return ("\r\n".join([request_line] + [f"{n}: {v}" for n, v in headers]) + "\r\n\r\n").encode("latin-1")
+
+
+def esp8266_headers(dev, core="3.1"):
+    """The x-ESP8266-* headers in addHeader() order for CORE (§2)."""
+    major_minor = tuple(int(x) for x in core.split("."))
+    h = []
+    if major_minor >= (2, 6):
+        h.append(("x-ESP8266-Chip-ID", str(dev.chip_id)))
+    h += [
+        ("x-ESP8266-STA-MAC", dev.sta_mac),
+        ("x-ESP8266-AP-MAC", dev.ap_mac),
+        ("x-ESP8266-free-space", str(dev.free_space)),
+        ("x-ESP8266-sketch-size", str(dev.sketch_size)),
+    ]
+    if major_minor >= (2, 4) and dev.sketch_md5 is not None:
+        h.append(("x-ESP8266-sketch-md5", dev.sketch_md5))
+    h += [
+        ("x-ESP8266-chip-size", str(dev.chip_size)),
+        ("x-ESP8266-sdk-version", dev.sdk_version),
+        ("x-ESP8266-mode", dev.mode),
+    ]
+    if dev.version:
+        h.append(("x-ESP8266-version", dev.version))
+    return h
+
+
+def esp8266(target, port, dev=None, core="3.1", authorization=None):
+    """ESP8266httpUpdate.update(): request line, Host, User-Agent, [Authorization],
+    Connection, x-ESP8266-* headers, then Content-Length: 0 on 2.6.0+ (§1.1).
+    (In 2.4.x Authorization came after Connection; the position is the same here.)"""
+    dev = dev or Device()
+    major_minor = tuple(int(x) for x in core.split("."))
+    headers = [("Host", _host(port)), ("User-Agent", "ESP8266-http-Update")]
+    if authorization and major_minor >= (3, 0):
+        headers.append(("Authorization", authorization))
+    headers.append(("Connection", "close"))
+    if authorization and major_minor < (3, 0):
+        headers.append(("Authorization", authorization))
+    headers += esp8266_headers(dev, core) + list(dev.extra)
+    if major_minor >= (2, 6):
+        headers.append(("Content-Length", "0"))
+    return _join(f"GET {target} HTTP/1.0", headers)
+
+
+def esp32(target, port, dev=None, core="2"):
+    """arduino-esp32 HTTPUpdate: Host, User-Agent, Connection, then Cache-Control: no-cache
+    and the x-ESP32-* headers; no Content-Length on a GET (§1.2, §2)."""
+    dev = dev or Device(sdk_version="v4.4.5", free_space=1966080, sketch_size=1006448)
+    headers = [("Host", _host(port)), ("User-Agent", "ESP32-http-Update"), ("Connection", "close"),
+               ("Cache-Control", "no-cache")]
+    if core == "3":
+        headers.append(("x-ESP32-BASE-MAC", dev.base_mac))
+    if dev.sta_mac is not None:      # 3.x sends STA/AP only when SOC_WIFI_SUPPORTED (§2)
+        headers.append(("x-ESP32-STA-MAC", dev.sta_mac))
+    if dev.ap_mac is not None:
+        headers.append(("x-ESP32-AP-MAC", dev.ap_mac))
+    headers += [
+        ("x-ESP32-free-space", str(dev.free_space)),
+        ("x-ESP32-sketch-size", str(dev.sketch_size)),
+    ]
+    if dev.sketch_md5:
+        headers.append(("x-ESP32-sketch-md5", dev.sketch_md5))
+    if dev.sketch_sha256:
+        headers.append(("x-ESP32-sketch-sha256", dev.sketch_sha256.upper()))
+    headers += [
+        ("x-ESP32-chip-size", str(dev.chip_size)),
+        ("x-ESP32-sdk-version", dev.sdk_version),
+        ("x-ESP32-mode", dev.mode),
+    ]
+    if dev.version:
+        headers.append(("x-ESP32-version", dev.version))
+    headers += list(dev.extra)
+    return _join(f"GET {target} HTTP/1.0", headers)
+
+
+def http_client_get(target, port):
+    """A plain ESP8266HTTPClient http.GET() of the 2.3 era (HTTP/1.1, _reuse false):
+    what EmonESP's ota_get_latest_version() sends (§10.3)."""
+    return _join(f"GET {target} HTTP/1.1", [
+        ("Host", _host(port)),
+        ("User-Agent", "ESP8266HTTPClient"),
+        ("Connection", "close"),
+        ("Accept-Encoding", "identity;q=1,chunked;q=0.1,*;q=0"),
+    ])
+
+
+def sdk_for(core):
+    """A plausible system_get_sdk_version() for CORE (§2)."""
+    return {"2.3": "1.5.3(aec24ac9)", "2.4": "2.2.1(cfd48f3)"}.get(core, "2.2.2-dev(38a443e)")

@@ -1,0 +1,328 @@
+/*
+ * Unit tests for src/service/variants.c: which forms ingest makes for each
+ * product setting, that a signing product never gets an unsigned form, that
+ * pre-signed uploads must verify, the gzip length alignment, and which form
+ * each device is served.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../support/fixture.h"
+#include "core/gzip.h"
+#include "core/util.h"
+#include "service/variants.h"
+
+struct env {
+    char dir[64];
+    struct signing_key *rsa, *other, *ec;
+    uint8_t img[16384]; /* compressible: half zeros */
+};
+
+static int setup(void **state)
+{
+    struct env *e = calloc(1, sizeof(*e));
+    struct reason why;
+    if (!e || fixture_tmpdir(e->dir) < 0)
+        return -1;
+    if (signing_key_generate(e->dir, "fleet", SIGNING_KEY_RSA_2048, &e->rsa, &why) < 0 ||
+        signing_key_generate(e->dir, "other", SIGNING_KEY_RSA_2048, &e->other, &why) < 0 ||
+        signing_key_generate(e->dir, "ec", SIGNING_KEY_ECDSA_P256, &e->ec, &why) < 0)
+        return -1;
+    fixture_esp8266_image(e->img, sizeof(e->img), 4, 5);
+    memset(e->img + 4096, 0, 8192);
+    *state = e;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct env *e = *state;
+    signing_key_free(e->rsa);
+    signing_key_free(e->other);
+    signing_key_free(e->ec);
+    fixture_rmdir(e->dir);
+    free(e);
+    return 0;
+}
+
+static struct product product_for(enum platform platform, bool signing, bool legacy, bool gzip)
+{
+    struct product p;
+    memset(&p, 0, sizeof(p));
+    strcpy(p.name, "door");
+    p.platform = platform;
+    p.signing.required = signing;
+    p.signing.legacy = legacy;
+    p.signing.gzip = gzip;
+    strcpy(p.signing.key, "fleet");
+    strcpy(p.signing.esp32_hash, "sha256");
+    return p;
+}
+
+static const struct variant_bytes *kind_in(const struct variant_set *s, enum variant_kind k)
+{
+    for (unsigned i = 0; i < s->count; i++)
+        if (s->items[i].kind == k)
+            return &s->items[i];
+    return NULL;
+}
+
+static void test_unsigned_product_forms(void **state)
+{
+    struct env *e = *state;
+    struct variant_set set;
+    struct reason why;
+    struct product p = product_for(PLATFORM_ESP8266, false, false, false);
+    assert_int_equal(
+        variants_make(&p, NULL, false, FW_MODE_SKETCH, e->img, sizeof(e->img), 1 << 24, &set, &why),
+        0);
+    assert_int_equal(set.count, 1);
+    assert_int_equal(set.items[0].kind, VARIANT_PLAIN);
+    assert_memory_equal(set.items[0].bytes.data, e->img, sizeof(e->img));
+    assert_string_equal(set.signed_by, "");
+    variant_set_release(&set);
+
+    p.signing.gzip = true;
+    assert_int_equal(
+        variants_make(&p, NULL, false, FW_MODE_SKETCH, e->img, sizeof(e->img), 1 << 24, &set, &why),
+        0);
+    const struct variant_bytes *gz = kind_in(&set, VARIANT_GZIP);
+    assert_non_null(gz);
+    assert_true(gz->bytes.len < sizeof(e->img));
+    assert_int_equal(gz->bytes.len % 4, 0);
+    struct buf back;
+    buf_init(&back, 1 << 20);
+    assert_int_equal(gzip_inflate(gz->bytes.data, gz->bytes.len, &back), 0);
+    assert_int_equal(back.len, sizeof(e->img));
+    assert_memory_equal(back.data, e->img, sizeof(e->img));
+    buf_release(&back);
+    variant_set_release(&set);
+
+    /* A pre-signed upload to a product that does not sign is a mistake. */
+    assert_int_equal(
+        variants_make(&p, NULL, true, FW_MODE_SKETCH, e->img, sizeof(e->img), 1 << 24, &set, &why),
+        -EINVAL);
+}
+
+static void test_signing_product_never_unsigned(void **state)
+{
+    struct env *e = *state;
+    struct variant_set set;
+    struct reason why;
+    struct product p = product_for(PLATFORM_ESP8266, true, true, true);
+    assert_int_equal(variants_make(&p, e->rsa, false, FW_MODE_SKETCH, e->img, sizeof(e->img),
+                                   1 << 24, &set, &why),
+                     0);
+    assert_null(kind_in(&set, VARIANT_PLAIN));
+    assert_null(kind_in(&set, VARIANT_GZIP));
+    const struct variant_bytes *sv = kind_in(&set, VARIANT_SIGNED);
+    const struct variant_bytes *lv = kind_in(&set, VARIANT_SIGNED_LEGACY);
+    const struct variant_bytes *gv = kind_in(&set, VARIANT_SIGNED_GZIP);
+    assert_non_null(sv);
+    assert_non_null(lv);
+    assert_non_null(gv);
+    struct signing_verdict v;
+    assert_int_equal(signing_verify(e->rsa, SIGNING_FORMAT_ESP8266, SIGNING_HASH_SHA256,
+                                    sv->bytes.data, sv->bytes.len, &v, &why),
+                     0);
+    assert_int_equal(v.payload_len, sizeof(e->img));
+    assert_int_equal(signing_verify(e->rsa, SIGNING_FORMAT_ESP8266_LEGACY, SIGNING_HASH_SHA256,
+                                    lv->bytes.data, lv->bytes.len, &v, &why),
+                     0);
+    assert_int_equal(signing_verify(e->rsa, SIGNING_FORMAT_ESP8266, SIGNING_HASH_SHA256,
+                                    gv->bytes.data, gv->bytes.len, &v, &why),
+                     0);
+    /* 3.1.0-3.1.2 verify only payloads whose length is a multiple of 4 (§7.4). */
+    assert_int_equal(v.payload_len % 4, 0);
+    assert_int_equal(gv->bytes.data[0], 0x1f);
+    struct signing_key_info info;
+    signing_key_info(e->rsa, &info);
+    assert_string_equal(set.signed_by, info.fingerprint);
+    variant_set_release(&set);
+
+    /* Without the private half, an unsigned upload cannot be served: refused. */
+    char pub[128];
+    snprintf(pub, sizeof(pub), "%s/fleet.pub", e->dir);
+    struct signing_key *public_only;
+    assert_int_equal(signing_key_load_public(pub, &public_only, &why), 0);
+    assert_int_equal(variants_make(&p, public_only, false, FW_MODE_SKETCH, e->img, sizeof(e->img),
+                                   1 << 24, &set, &why),
+                     -EKEYREJECTED);
+    assert_int_equal(
+        variants_make(&p, NULL, false, FW_MODE_SKETCH, e->img, sizeof(e->img), 1 << 24, &set, &why),
+        -EKEYREJECTED);
+    signing_key_free(public_only);
+}
+
+static void test_presigned_must_verify(void **state)
+{
+    struct env *e = *state;
+    struct reason why;
+    struct buf signed_img;
+    buf_init(&signed_img, 1 << 20);
+    assert_int_equal(signing_sign(e->rsa, SIGNING_FORMAT_ESP8266, SIGNING_HASH_SHA256, e->img,
+                                  sizeof(e->img), &signed_img, &why),
+                     0);
+    struct product p = product_for(PLATFORM_ESP8266, true, false, false);
+    char pub[128];
+    snprintf(pub, sizeof(pub), "%s/fleet.pub", e->dir);
+    struct signing_key *public_only;
+    assert_int_equal(signing_key_load_public(pub, &public_only, &why), 0);
+
+    struct variant_set set;
+    assert_int_equal(variants_make(&p, public_only, true, FW_MODE_SKETCH, signed_img.data,
+                                   signed_img.len, 1 << 24, &set, &why),
+                     0);
+    assert_int_equal(set.count, 1);
+    assert_int_equal(set.items[0].kind, VARIANT_SIGNED);
+    assert_memory_equal(set.items[0].bytes.data, signed_img.data, signed_img.len);
+    assert_int_equal(set.payload.len, sizeof(e->img));
+    variant_set_release(&set);
+
+    /* One flipped byte anywhere: refused, nothing made. */
+    size_t spots[] = {0, 100, sizeof(e->img) - 1, sizeof(e->img) + 10, signed_img.len - 1};
+    for (size_t i = 0; i < ARRAY_SIZE(spots); i++) {
+        signed_img.data[spots[i]] ^= 0x01;
+        assert_int_equal(variants_make(&p, public_only, true, FW_MODE_SKETCH, signed_img.data,
+                                       signed_img.len, 1 << 24, &set, &why),
+                         -EKEYREJECTED);
+        assert_int_equal(set.count, 0);
+        signed_img.data[spots[i]] ^= 0x01;
+    }
+    /* Signed with another key: refused. */
+    struct buf by_other;
+    buf_init(&by_other, 1 << 20);
+    assert_int_equal(signing_sign(e->other, SIGNING_FORMAT_ESP8266, SIGNING_HASH_SHA256, e->img,
+                                  sizeof(e->img), &by_other, &why),
+                     0);
+    assert_int_equal(variants_make(&p, public_only, true, FW_MODE_SKETCH, by_other.data,
+                                   by_other.len, 1 << 24, &set, &why),
+                     -EKEYREJECTED);
+    /* An unsigned image marked signed: refused, never signed by us instead. */
+    assert_int_equal(variants_make(&p, e->rsa, true, FW_MODE_SKETCH, e->img, sizeof(e->img),
+                                   1 << 24, &set, &why),
+                     -EKEYREJECTED);
+    buf_release(&by_other);
+    buf_release(&signed_img);
+    signing_key_free(public_only);
+}
+
+static void test_esp32_forms(void **state)
+{
+    struct env *e = *state;
+    struct reason why;
+    /* A minimal ESP32 image: 24-byte header, one 16-byte segment. */
+    uint8_t img[64] = {0xE9, 1, 2, 0x20};
+    img[12] = 0;                                                    /* chip id ESP32 */
+    img[24] = 0x00, img[25] = 0x00, img[26] = 0x40, img[27] = 0x3f; /* load address */
+    img[28] = 16;                                                   /* length */
+    struct product p = product_for(PLATFORM_ESP32, true, false, false);
+    struct variant_set set;
+    for (int k = 0; k < 2; k++) {
+        struct signing_key *key = k ? e->ec : e->rsa;
+        assert_int_equal(
+            variants_make(&p, key, false, FW_MODE_SKETCH, img, sizeof(img), 1 << 24, &set, &why),
+            0);
+        assert_int_equal(set.count, 1);
+        assert_int_equal(set.items[0].kind, VARIANT_SIGNED_ESP32);
+        assert_int_equal(set.items[0].bytes.len, sizeof(img) + 512);
+        struct signing_verdict v;
+        assert_int_equal(signing_verify(key, SIGNING_FORMAT_ESP32, SIGNING_HASH_SHA256,
+                                        set.items[0].bytes.data, set.items[0].bytes.len, &v, &why),
+                         0);
+        variant_set_release(&set);
+    }
+}
+
+static void test_gzip_align4_every_residue(void **state)
+{
+    for (size_t n = 1; n <= 8; n++) {
+        uint8_t data[64];
+        memset(data, (int)n, sizeof(data));
+        struct buf gz;
+        buf_init(&gz, 1 << 16);
+        assert_int_equal(gzip_deflate(data, n * 7, &gz), 0);
+        size_t before = gz.len;
+        assert_int_equal(gzip_align4(&gz), 0);
+        assert_int_equal(gz.len % 4, 0);
+        assert_true(gz.len - before < 4);
+        struct buf back;
+        buf_init(&back, 1 << 16);
+        assert_int_equal(gzip_inflate(gz.data, gz.len, &back), 0);
+        assert_int_equal(back.len, n * 7);
+        assert_memory_equal(back.data, data, n * 7);
+        buf_release(&back);
+        buf_release(&gz);
+    }
+    struct buf not_gzip;
+    buf_init(&not_gzip, 64);
+    buf_append(&not_gzip, "\xe9\x01\x02\x40xxxxxxxxxxxxxxxxxxxx", 24);
+    assert_int_equal(gzip_align4(&not_gzip), -EINVAL);
+    buf_release(&not_gzip);
+}
+
+static struct release release_with(const enum variant_kind *kinds, unsigned n)
+{
+    struct release r;
+    memset(&r, 0, sizeof(r));
+    for (unsigned i = 0; i < n; i++) {
+        r.variants[i].kind = kinds[i];
+        r.variants[i].size = 100 + i;
+    }
+    r.variant_count = n;
+    return r;
+}
+
+static void test_choose_by_device(void **state)
+{
+    struct device_report modern, old;
+    memset(&modern, 0, sizeof(modern));
+    memset(&old, 0, sizeof(old));
+    modern.has_chip_id = true; /* ESP8266 core >= 2.6 sends Chip-ID (§2) */
+
+    enum variant_kind all_signed[] = {VARIANT_SIGNED, VARIANT_SIGNED_LEGACY, VARIANT_SIGNED_GZIP};
+    struct release r = release_with(all_signed, 3);
+    struct product p = product_for(PLATFORM_ESP8266, true, true, true);
+    assert_int_equal(variant_choose(&p, &r, &modern)->kind, VARIANT_SIGNED_GZIP);
+    assert_int_equal(variant_choose(&p, &r, &old)->kind, VARIANT_SIGNED_LEGACY);
+    assert_int_equal(variant_choose(&p, &r, NULL)->kind, VARIANT_SIGNED_GZIP);
+    p.signing.gzip = false;
+    assert_int_equal(variant_choose(&p, &r, &modern)->kind, VARIANT_SIGNED);
+
+    /* A signing product whose release has only unsigned forms serves nothing. */
+    enum variant_kind unsigned_only[] = {VARIANT_PLAIN, VARIANT_GZIP};
+    r = release_with(unsigned_only, 2);
+    assert_null(variant_choose(&p, &r, &modern));
+    assert_null(variant_choose(&p, &r, &old));
+
+    p = product_for(PLATFORM_ESP8266, false, false, true);
+    assert_int_equal(variant_choose(&p, &r, &modern)->kind, VARIANT_GZIP);
+    assert_int_equal(variant_choose(&p, &r, &old)->kind, VARIANT_PLAIN); /* gzip needs >= 2.7 */
+    p.signing.gzip = false;
+    assert_int_equal(variant_choose(&p, &r, &modern)->kind, VARIANT_PLAIN);
+
+    enum variant_kind esp32[] = {VARIANT_SIGNED_ESP32};
+    r = release_with(esp32, 1);
+    p = product_for(PLATFORM_ESP32, true, false, false);
+    assert_int_equal(variant_choose(&p, &r, &old)->kind, VARIANT_SIGNED_ESP32);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_unsigned_product_forms, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_signing_product_never_unsigned, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_presigned_must_verify, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_esp32_forms, setup, teardown),
+        cmocka_unit_test(test_gzip_align4_every_residue),
+        cmocka_unit_test(test_choose_by_device),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
