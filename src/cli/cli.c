@@ -26,6 +26,10 @@ static const struct subcommand subcommands[] = {
     {"release", cli_release, "release add | list"},
     {"token", cli_token, "token create | list | revoke"},
     {"device", cli_device, "device list"},
+    {"source", cli_source, "source add | list | sync | remove: GitHub release sources"},
+    {"key", cli_key, "key generate | list | export: signing keys"},
+    {"sign", cli_sign, "sign a firmware file for a device format"},
+    {"verify", cli_verify, "verify a signed firmware file"},
 };
 
 static void usage(FILE *out)

@@ -18,5 +18,6 @@ int cli_device(int argc, char **argv, const struct config *config);
 int cli_key(int argc, char **argv, const struct config *config);    /* cli_key.c */
 int cli_sign(int argc, char **argv, const struct config *config);   /* cli_key.c */
 int cli_verify(int argc, char **argv, const struct config *config); /* cli_key.c */
+int cli_source(int argc, char **argv, const struct config *config); /* cli_source.c */
 
 #endif

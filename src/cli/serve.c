@@ -1,7 +1,8 @@
 /*
- * `otad serve`: opens the service, starts the HTTP server, and waits for
- * SIGTERM or SIGINT. Shutdown stops accepting, gives requests in flight a
- * grace period to finish, then commits queued check-ins and exits 0.
+ * `otad serve`: opens the service, starts the GitHub release poller and the
+ * HTTP server, and waits for SIGTERM or SIGINT. Shutdown stops accepting,
+ * gives requests in flight a grace period to finish, stops the poller,
+ * then commits queued check-ins and exits 0.
  */
 #include <errno.h>
 #include <signal.h>
@@ -14,6 +15,7 @@
 #include "core/log.h"
 #include "http/server.h"
 #include "service/service.h"
+#include "sources/sources.h"
 
 #define SHUTDOWN_GRACE_MS 5000u
 
@@ -56,14 +58,22 @@ int cli_serve(int argc, char **argv, const struct config *config)
     raise_fd_limit();
 
     struct service *svc = NULL;
+    struct sources *sources = NULL;
     struct http_server *server = NULL;
     int r = service_open(config, SERVICE_SERVING, &svc);
     if (r < 0) {
         log_error("cannot open the data folder \"%s\": %s", config->data_dir, strerror(-r));
         return CLI_EXIT_FAILURE;
     }
-    r = http_server_start(config, svc, &server);
+    /* The GitHub poller: a caller of the service, started after it, stopped before it. */
+    r = sources_open(config, svc, SOURCES_SERVING, &sources);
     if (r < 0) {
+        service_close(svc);
+        return CLI_EXIT_FAILURE;
+    }
+    r = http_server_start(config, svc, sources, &server);
+    if (r < 0) {
+        sources_close(sources);
         service_close(svc);
         return CLI_EXIT_FAILURE;
     }
@@ -74,6 +84,7 @@ int cli_serve(int argc, char **argv, const struct config *config)
     log_info("stopping on %s: finishing requests in flight (up to %u ms)",
              sig == SIGTERM ? "SIGTERM" : "SIGINT", SHUTDOWN_GRACE_MS);
     http_server_stop(server, SHUTDOWN_GRACE_MS);
+    sources_close(sources); /* aborts a GitHub transfer in flight */
     r = service_registry_flush(svc);
     service_close(svc);
     log_info("stopped");

@@ -52,6 +52,9 @@ static const struct setting config_settings[] = {
     UINT_SETTING(max_connections, "20000", 16, 1000000, "concurrent HTTP connections"),
     UINT_SETTING(registry_flush_ms, "250", 10, LIMIT_REGISTRY_FLUSH_MS_MAX,
                  "how often device check-ins are committed to the database, in milliseconds"),
+    UINT_SETTING(github_poll_interval_s, "300", 1, LIMIT_GITHUB_POLL_INTERVAL_S_MAX,
+                 "seconds between polls of a GitHub release source (one conditional request "
+                 "each); 300 keeps a few unauthenticated sources inside 60 requests an hour"),
     STRING_SETTING(aliases_text, "",
                    "legacy paths that serve a product: \"/esp/firmware.php=emonesp,/fw.php=door\""),
 };
@@ -173,10 +176,10 @@ static int ini_entry(void *user, const char *section, const char *key, const cha
     return 1;
 }
 
-static const char *env_get(char **envp, const char *name)
+static const char *env_get(char *const *envp, const char *name)
 {
     size_t n = strlen(name);
-    for (char **e = envp; e && *e; e++)
+    for (char *const *e = envp; e && *e; e++)
         if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
             return *e + n + 1;
     return NULL;
@@ -286,6 +289,7 @@ int config_load(struct config *ret_config, int *argc, char **argv, char **envp, 
     }
     if (parse_aliases(&c, err) < 0)
         return -EINVAL;
+    c.envp = envp;
     *ret_config = c;
     return 0;
 }
@@ -342,6 +346,11 @@ void config_markdown(FILE *out)
         fprintf(out, "| `%s` | `%s` | `%s` | `%s` | %s | %s |\n", setting_key(s), flag, env,
                 s->default_value, range, s->help);
     }
+}
+
+const char *config_getenv(const struct config *config, const char *name)
+{
+    return env_get(config->envp, name);
 }
 
 const char *config_alias_product(const struct config *config, const char *path)

@@ -24,19 +24,26 @@ struct config_alias {
 };
 
 struct config {
-    char config_file[PATH_MAX];    /* "" when none was read */
-    char listen[128];              /* "host:port", "[v6]:port" or ":port" */
-    char data_dir[PATH_MAX];       /* SQLite file, blobs, keys */
-    char log_level[16];            /* error | warn | info | debug */
-    uint64_t threads;              /* HTTP worker threads; 0 = one per core */
-    uint64_t max_upload_bytes;     /* larger uploads get 413 */
-    uint64_t connection_timeout_s; /* idle HTTP connections are closed after it */
-    uint64_t connection_memory;    /* bytes per connection for request line + headers */
-    uint64_t max_connections;      /* concurrent HTTP connections */
-    uint64_t registry_flush_ms;    /* device registry commit interval */
-    char aliases_text[2048];       /* "path=product,path=product" as configured */
+    char config_file[PATH_MAX];      /* "" when none was read */
+    char listen[128];                /* "host:port", "[v6]:port" or ":port" */
+    char data_dir[PATH_MAX];         /* SQLite file, blobs, keys */
+    char log_level[16];              /* error | warn | info | debug */
+    uint64_t threads;                /* HTTP worker threads; 0 = one per core */
+    uint64_t max_upload_bytes;       /* larger uploads get 413 */
+    uint64_t connection_timeout_s;   /* idle HTTP connections are closed after it */
+    uint64_t connection_memory;      /* bytes per connection for request line + headers */
+    uint64_t max_connections;        /* concurrent HTTP connections */
+    uint64_t registry_flush_ms;      /* device registry commit interval */
+    uint64_t github_poll_interval_s; /* default seconds between polls of a GitHub source */
+    char aliases_text[2048];         /* "path=product,path=product" as configured */
     struct config_alias aliases[LIMIT_ALIASES];
     unsigned alias_count;
+    /*
+     * The environment config_load read (borrowed: it must outlive the struct;
+     * main passes environ). Only config_getenv looks at it: settings that name
+     * a variable, such as a GitHub source's token, are read through it.
+     */
+    char *const *envp;
 };
 
 /*
@@ -58,6 +65,12 @@ void config_help(FILE *out);
 
 /* Prints the settings table as Markdown (docs/CONFIG.md is generated from it). */
 void config_markdown(FILE *out);
+
+/*
+ * The value of environment variable NAME in the environment CONFIG was
+ * loaded from (borrowed from it), or NULL when it is not set.
+ */
+const char *config_getenv(const struct config *config, const char *name);
 
 /* Looks up the product served at PATH (an alias). Returns the name or NULL. */
 const char *config_alias_product(const struct config *config, const char *path);

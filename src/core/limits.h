@@ -1,18 +1,17 @@
 /*
  * Every size, count or time that a peer (device, operator, GitHub) can influence
- * has its ceiling here, named once. Configurable ceilings have their defaults
- * here and their bounds in the config table (config.c); the rest are fixed.
+ * has its ceiling here, named once. Ceilings an operator may change are
+ * settings instead, with default and bounds in the one config table
+ * (config.c): max_upload_bytes, connection_memory (request line + headers),
+ * connection_timeout_s, max_connections, registry_flush_ms.
  */
 #ifndef OTAD_CORE_LIMITS_H
 #define OTAD_CORE_LIMITS_H
 
-/* HTTP request shape: enforced by libmicrohttpd's per-connection memory pool. */
-#define LIMIT_CONNECTION_MEMORY_DEFAULT    (32u * 1024u) /* request line + headers */
-#define LIMIT_CONNECTION_TIMEOUT_S_DEFAULT 30u           /* idle connection */
-#define LIMIT_CONNECTIONS_DEFAULT          20000u        /* concurrent connections */
-#define LIMIT_URL_BYTES                    2048u         /* request-target, before routing */
-#define LIMIT_HEADERS_PER_REQUEST          64u           /* headers a handler looks at */
-#define LIMIT_QUERY_ARGS_PER_REQUEST       16u
+/* HTTP request shape, checked before routing. */
+#define LIMIT_URL_BYTES              2048u /* request-target, before routing */
+#define LIMIT_HEADERS_PER_REQUEST    64u   /* headers a handler looks at */
+#define LIMIT_QUERY_ARGS_PER_REQUEST 16u
 
 /* Device identity headers: the longest value we accept for each string. */
 #define LIMIT_DEVICE_VERSION_BYTES 64u /* x-ESP8266-version, ?tag=, ?version= */
@@ -29,7 +28,6 @@
 
 /* Firmware images. */
 #define LIMIT_IMAGE_MIN_BYTES          16u                   /* smaller cannot be an image */
-#define LIMIT_UPLOAD_BYTES_DEFAULT     (16u * 1024u * 1024u) /* 413 beyond it */
 #define LIMIT_UPLOAD_BYTES_MAX         (64u * 1024u * 1024u) /* bound for the setting */
 #define LIMIT_MULTIPART_OVERHEAD_BYTES (64u * 1024u)         /* form fields around an upload */
 #define LIMIT_GUNZIP_BYTES             (32u * 1024u * 1024u) /* inflated gzip image */
@@ -39,9 +37,46 @@
 #define LIMIT_JSON_DEPTH      16u
 
 /* Device registry. */
-#define LIMIT_REGISTRY_QUEUE            262144u /* check-ins waiting for the flusher */
-#define LIMIT_REGISTRY_FLUSH_MS_DEFAULT 250u
-#define LIMIT_REGISTRY_FLUSH_MS_MAX     1000u /* "committed at least once a second" */
-#define LIMIT_API_PAGE_ROWS             1000u /* rows per API list page */
+#define LIMIT_REGISTRY_QUEUE        262144u /* check-ins waiting for the flusher */
+#define LIMIT_REGISTRY_FLUSH_MS_MAX 1000u   /* "committed at least once a second" */
+#define LIMIT_API_PAGE_ROWS         1000u   /* rows per API list page */
+
+/*
+ * GitHub release sources (src/sources/): names, what GitHub can make us
+ * buffer, time bounds. Waits and retries: a failed poll is retried after
+ * RETRY_BASE_S, doubling up to the poll interval; a 403/429 that names no
+ * reset waits SECONDARY_WAIT_S (GitHub: at least a minute), doubling; no
+ * reset or Retry-After is believed beyond WAIT_MAX_S (an hour + margin).
+ */
+#define LIMIT_GITHUB_OWNER_BYTES         39u   /* GitHub's own ceiling on a user or org */
+#define LIMIT_GITHUB_REPO_BYTES          100u  /* GitHub's own ceiling on a repository */
+#define LIMIT_GITHUB_TAG_BYTES           128u  /* longer tags are refused */
+#define LIMIT_GITHUB_ASSET_NAME_BYTES    255u  /* an asset name compared with the glob */
+#define LIMIT_GITHUB_GLOB_BYTES          128u  /* the asset name pattern */
+#define LIMIT_GITHUB_API_URL_BYTES       256u  /* a source's API base URL */
+#define LIMIT_GITHUB_URL_BYTES           4096u /* a storage redirect (signed URLs are long) */
+#define LIMIT_GITHUB_ETAG_BYTES          256u  /* longer: not kept, the poll goes unconditional */
+#define LIMIT_GITHUB_API_BODY_BYTES      (4u * 1024u * 1024u) /* one page of releases JSON */
+#define LIMIT_GITHUB_RELEASES_PER_PAGE   10u   /* releases asked for per poll, newest first */
+#define LIMIT_SOURCE_PATH_BYTES          1024u /* a token or webhook-secret file name */
+#define LIMIT_SOURCE_ENV_NAME_BYTES      64u   /* a token or webhook-secret variable name */
+#define LIMIT_SOURCE_SECRET_BYTES        1024u /* a token or webhook secret (file or env) */
+#define LIMIT_SOURCES                    1000u /* sources one otad polls */
+#define LIMIT_GITHUB_CONNECT_TIMEOUT_S   10u   /* TCP + TLS connect, API or storage */
+#define LIMIT_GITHUB_API_TIMEOUT_S       60u   /* one whole API request */
+#define LIMIT_GITHUB_ASSET_TIMEOUT_S     600u  /* one whole asset download */
+#define LIMIT_GITHUB_LOW_SPEED_BYTES     1024u /* slower than this (bytes/s) ... */
+#define LIMIT_GITHUB_LOW_SPEED_S         30u   /* ... for this long: aborted */
+#define LIMIT_GITHUB_STORAGE_REDIRECTS   3u    /* hops after the API's 302 */
+#define LIMIT_GITHUB_POLL_INTERVAL_S_MAX 86400u
+#define LIMIT_GITHUB_RETRY_BASE_S        30u
+#define LIMIT_GITHUB_SECONDARY_WAIT_S    60u
+#define LIMIT_GITHUB_WAIT_MAX_S          3900u
+#define LIMIT_GITHUB_TAG_ATTEMPTS        5u /* failed downloads of a tag before giving up */
+#define LIMIT_GITHUB_ASSET_WAIT_S        2u /* a webhook's release lacks its asset: re-query */
+#define LIMIT_GITHUB_ASSET_WAIT_TRIES    7u /* after 2, 4, ... 64 s (about 2 minutes) */
+#define LIMIT_WEBHOOK_BODY_BYTES         (1024u * 1024u)     /* GitHub allows 25 MB */
+#define LIMIT_WEBHOOK_DELIVERY_BYTES     64u                 /* X-GitHub-Delivery (a GUID) */
+#define LIMIT_WEBHOOK_DELIVERIES_KEEP_S  (30u * 24u * 3600u) /* ids kept against replays */
 
 #endif

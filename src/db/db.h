@@ -22,6 +22,9 @@
 
 struct db;
 
+/* The database's file name in the data folder (the one name every opener uses). */
+#define DB_FILE_NAME "otad.db"
+
 /* How much a connection's commits must survive. */
 enum db_durability {
     DB_DURABLE = 0, /* a commit survives power loss (releases, tokens) */

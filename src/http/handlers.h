@@ -13,9 +13,12 @@
 #include "http/request.h"
 #include "service/service.h"
 
+struct sources;
+
 struct http_context {
     struct service *svc;         /* borrowed */
     const struct config *config; /* borrowed */
+    struct sources *sources;     /* borrowed; NULL: no release sources (webhooks get 503) */
 };
 
 /* Dispatches REQ to its endpoint and fills REPLY. */
@@ -37,6 +40,14 @@ void http_handle_update(const struct http_context *ctx, const struct http_reques
 /* GET|HEAD /images/{product}/{version}: a release's image with Range support. */
 void http_handle_image(const struct http_context *ctx, const struct http_request *req,
                        const char *product, const char *version, struct http_reply *reply);
+
+/* POST /hooks/github: a GitHub webhook delivery, handed to the sources (hooks.c). */
+void http_handle_github_hook(const struct http_context *ctx, const struct http_request *req,
+                             struct http_reply *reply);
+
+/* /api/v1/sources[/{id}[/sync]] (PATH is the part after /api/v1/; api_sources.c). */
+void http_handle_api_sources(const struct http_context *ctx, const struct http_request *req,
+                             const char *path, struct http_reply *reply);
 
 /* Everything under /api/v1/ (PATH is the part after it). */
 void http_handle_api(const struct http_context *ctx, const struct http_request *req,

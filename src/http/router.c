@@ -55,6 +55,14 @@ void http_route(const struct http_context *ctx, const struct http_request *req,
             http_reply_static(reply, 404, "no such release\n");
         return;
     }
+    if (strcmp(path, "/hooks/github") == 0) {
+        http_handle_github_hook(ctx, req, reply);
+        return;
+    }
+    if (strncmp(path, API_PREFIX "sources", strlen(API_PREFIX "sources")) == 0) {
+        http_handle_api_sources(ctx, req, path + strlen(API_PREFIX), reply);
+        return;
+    }
     if (strncmp(path, API_PREFIX, strlen(API_PREFIX)) == 0) {
         http_handle_api(ctx, req, path + strlen(API_PREFIX), reply);
         return;
@@ -70,6 +78,19 @@ bool http_route_accepts_body(const struct http_context *ctx, const struct http_r
                              uint64_t declared_length, struct http_reply *reply)
 {
     const char *path = req->path;
+    if (strcmp(path, "/hooks/github") == 0) {
+        /* No bearer token: the HMAC over the whole body is checked once it is in. */
+        if (declared_length == UINT64_MAX) {
+            http_reply_error_status(reply, 411, "length_required",
+                                    "a webhook delivery needs a Content-Length");
+            return false;
+        }
+        if (declared_length > LIMIT_WEBHOOK_BODY_BYTES) {
+            http_reply_error(reply, -EFBIG, "webhook body larger than the limit");
+            return false;
+        }
+        return true;
+    }
     if (strncmp(path, API_PREFIX, strlen(API_PREFIX)) != 0) {
         http_reply_static(reply, 405, "this path takes no body\n");
         return false;
@@ -92,6 +113,9 @@ bool http_route_accepts_body(const struct http_context *ctx, const struct http_r
                strcmp(rest = end, "/releases") == 0) {
         needed = TOKEN_SCOPE_PUBLISH;
         max = ctx->config->max_upload_bytes + LIMIT_MULTIPART_OVERHEAD_BYTES;
+    } else if (strncmp(path, "sources/", 8) == 0) {
+        needed = TOKEN_SCOPE_ADMIN; /* POST sources/{id}/sync; the handler checks the rest */
+        max = LIMIT_JSON_BODY_BYTES;
     } else {
         http_reply_error(reply, -ENOENT, "no such API endpoint, or it takes no body");
         return false;

@@ -460,7 +460,7 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     log_debug("http: %s", line);
 }
 
-int http_server_start(const struct config *config, struct service *svc,
+int http_server_start(const struct config *config, struct service *svc, struct sources *sources,
                       struct http_server **ret_server)
 {
     struct sockaddr_storage addr;
@@ -475,6 +475,7 @@ int http_server_start(const struct config *config, struct service *svc,
     srv->config = *config;
     srv->ctx.svc = svc;
     srv->ctx.config = &srv->config;
+    srv->ctx.sources = sources;
     srv->not_modified = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     if (!srv->not_modified) {
         free(srv);

@@ -14,12 +14,15 @@
 
 struct http_server;
 
+struct sources;
+
 /*
- * Starts serving CONFIG->listen with SVC (both borrowed; they must outlive
- * the server). Returns 0 with a new server, or -errno after logging why
- * (-EINVAL: the listen address does not parse; -EADDRINUSE ...).
+ * Starts serving CONFIG->listen with SVC and SOURCES (all borrowed; they
+ * must outlive the server; SOURCES may be NULL: webhooks then get 503).
+ * Returns 0 with a new server, or -errno after logging why (-EINVAL: the
+ * listen address does not parse; -EADDRINUSE ...).
  */
-int http_server_start(const struct config *config, struct service *svc,
+int http_server_start(const struct config *config, struct service *svc, struct sources *sources,
                       struct http_server **ret_server);
 
 /* The TCP port actually bound (useful with port 0). */

@@ -124,7 +124,7 @@ int service_open(const struct config *config, enum service_mode mode, struct ser
         log_error("cannot create data folder \"%s\": %s", config->data_dir, strerror(-r));
         goto fail;
     }
-    if (snprintf(svc->db_path, sizeof(svc->db_path), "%s/otad.db", config->data_dir) >=
+    if (snprintf(svc->db_path, sizeof(svc->db_path), "%s/" DB_FILE_NAME, config->data_dir) >=
         (int)sizeof(svc->db_path)) {
         r = -ENAMETOOLONG;
         goto fail;

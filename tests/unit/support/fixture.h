@@ -57,7 +57,7 @@ static inline int fixture_config(struct config *c, const char *data_dir)
     snprintf(flag, sizeof(flag), "--data-dir=%s", data_dir);
     char *argv[] = {"otad", flag, "--log-level=error", NULL};
     int argc = 3;
-    char *envp[] = {NULL};
+    static char *envp[] = {NULL}; /* the config keeps a pointer to it */
     log_set_level(LOG_LEVEL_ERROR);
     return config_load(c, &argc, argv, envp, stderr);
 }

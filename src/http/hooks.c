@@ -1,0 +1,92 @@
+/*
+ * POST /hooks/github: GitHub's webhook deliveries. No bearer token: the
+ * router lets the body in (Content-Length required, at most
+ * LIMIT_WEBHOOK_BODY_BYTES) and the sources module checks the
+ * X-Hub-Signature-256 HMAC over the raw body, decides and queues the fetch.
+ * This handler only translates: it answers at once (GitHub counts a slow
+ * answer as a failed delivery) and never waits for GitHub itself.
+ *
+ * Answers: 202 {"status":"queued"}; 200 {"status":"ignored"|"duplicate"|
+ * "pong"} with the reason; 401 for a missing or wrong signature; 400 for a
+ * malformed release payload; 413 beyond the limit; 503 when no poller runs.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/util.h"
+#include "http/errors.h"
+#include "http/handlers.h"
+#include "sources/sources.h"
+
+static void reply_status(struct http_reply *reply, int status, const char *word, const char *text)
+{
+    json_t *root = json_pack("{s:s,s:s}", "status", word, "message", text);
+    char *body = root ? json_dumps(root, JSON_COMPACT) : NULL;
+    json_decref(root);
+    buf_reset(&reply->body);
+    if (!body || buf_append_str(&reply->body, body) < 0 || buf_append(&reply->body, "\n", 1) < 0) {
+        free(body);
+        http_reply_error(reply, -ENOMEM, NULL);
+        return;
+    }
+    free(body);
+    reply->status = status;
+    reply->content_type = "application/json";
+}
+
+void http_handle_github_hook(const struct http_context *ctx, const struct http_request *req,
+                             struct http_reply *reply)
+{
+    if (strcmp(req->method, "POST") != 0) {
+        http_reply_error(reply, -EOPNOTSUPP, "webhook deliveries are POSTed");
+        http_reply_header(reply, "Allow", "POST");
+        return;
+    }
+    if (!ctx->sources) {
+        http_reply_error_status(reply, 503, "unavailable", "release sources are not running");
+        return;
+    }
+    if (req->body_len > LIMIT_WEBHOOK_BODY_BYTES) {
+        http_reply_error(reply, -EFBIG, "webhook body larger than the limit");
+        return;
+    }
+    const char *ct = http_request_header(req, "Content-Type");
+    struct sources_delivery d = {
+        .event = http_request_header(req, "X-GitHub-Event"),
+        .delivery = http_request_header(req, "X-GitHub-Delivery"),
+        .signature = http_request_header(req, "X-Hub-Signature-256"),
+        .form_encoded = ct && strncasecmp(ct, "application/x-www-form-urlencoded", 33) == 0,
+        .remote_addr = req->remote_addr,
+        .body = req->body ? req->body : (const uint8_t *)"",
+        .body_len = req->body_len,
+    };
+    enum sources_hook_result result;
+    struct reason why = {""};
+    int r = sources_webhook(ctx->sources, &d, &result, &why);
+    if (r < 0) {
+        if (r == -EOPNOTSUPP)
+            http_reply_error_status(reply, 503, "unavailable", why.text);
+        else if (r == -EBADMSG)
+            http_reply_error(reply, -EINVAL, why.text);
+        else
+            http_reply_error(reply, r, why.text);
+        return;
+    }
+    switch (result) {
+    case SOURCES_HOOK_QUEUED:
+        reply_status(reply, 202, "queued", why.text);
+        break;
+    case SOURCES_HOOK_IGNORED:
+        reply_status(reply, 200, "ignored", why.text);
+        break;
+    case SOURCES_HOOK_DUPLICATE:
+        reply_status(reply, 200, "duplicate", why.text);
+        break;
+    case SOURCES_HOOK_PONG:
+        reply_status(reply, 200, "pong", why.text);
+        break;
+    }
+}

@@ -1,0 +1,605 @@
+"""Continuous deployment from GitHub releases (issue 4), against a fake GitHub
+on 127.0.0.1 (fake_github.py: an API port and a storage port). Nothing here
+talks to the internet.
+
+What is asserted: what otad ingested (versions, channels, bytes, notes) and
+what it refused; exactly how many API requests it sent (GitHub counts them:
+60 an hour unauthenticated); that requests are conditional (ETag) and stop
+under a rate limit; that the token reaches the API and never the storage
+host; that a failed download leaves nothing behind and is retried; that
+devices are offered a release only once it is whole; that device check-ins
+cost no GitHub request; the webhook's signature check (GitHub's test vector
+is in tests/unit/sources/test_webhook.c), replay protection and unknown
+repositories; status in the API and the CLI. References: esp-protocol.md
+§11 (GitHub API, webhook, rate limits)."""
+
+import contextlib
+import json
+import threading
+import time
+import uuid
+
+import devices
+from devices import Device
+from fake_github import FakeGitHub, sign
+from harness import (Server, assert_api_error, assert_image, assert_not_modified, assert_status,
+                     http_request, make_blob, make_image, sha256_hex, wait_until)
+
+TOKEN = "ghp_e2eTokenThatMustNeverLeakToStorage0000"
+SECRET = "hook secret: it's a secret to everybody"
+
+
+def firmware(seed, size=60_000):
+    return make_image("esp8266", size, seed=seed, flash_size="4M").read_bytes()
+
+
+@contextlib.contextmanager
+def github(token=TOKEN, secret=None, source_args=(), server_args=(), start=False, env=None, **fake_kw):
+    """A fake GitHub and an otad data dir with product 'door' watching it. Yields (gh, srv)."""
+    with FakeGitHub(token=token, **fake_kw) as gh, Server(args=list(server_args), env=env) as srv:
+        srv.add_product("door")
+        args = ["source", "add", "door", gh.full_name, "--api-url", gh.api_url]
+        if token:
+            path = srv.tmp / "gh-token"
+            path.write_text(token + "\n")
+            args += ["--token-file", str(path)]
+        if secret:
+            path = srv.tmp / "hook-secret"
+            path.write_text(secret + "\n")
+            args += ["--webhook-secret-file", str(path)]
+        srv.cli_ok(*args, *source_args)
+        # Tokens now: a CLI command while the server ingests would race with it (see releases()).
+        srv.read_token, srv.admin_token = srv.token("read"), srv.token("admin")
+        if start:
+            srv.start()
+        yield gh, srv
+
+
+def sync(srv, *args, code=None):
+    """`otad source sync --json [ARGS]`; returns the first result (and checks the exit code)."""
+    r = srv.cli("source", "sync", "--json", *args)
+    if code is not None:
+        assert r.code == code, r.describe()
+    return r.json()["results"][0]
+
+
+def releases(srv):
+    """The releases of 'door': through the API while the server runs, else the CLI.
+
+    (A CLI command opens the blob store, which empties its tmp/ folder: run while the
+    server writes a blob, it would pull the file from under it. Tests stay clear of that.)"""
+    if srv.running():
+        return srv.releases("door", srv.read_token)
+    return srv.cli_ok("release", "list", "door", "--json").json()["releases"]
+
+
+def status(srv, source=0):
+    """Source SOURCE as `GET /api/v1/sources` (server running) or `source list --json` shows it."""
+    if srv.running():
+        r = srv.api("GET", "/api/v1/sources", srv.read_token)
+        assert_status(r, 200, "GET /api/v1/sources")
+        return r.json()["sources"][source]
+    return srv.cli_ok("source", "list", "--json").json()["sources"][source]
+
+
+def device(srv, version="0.0.1"):
+    return devices.esp8266("/update/door", srv.port, Device(version=version, sketch_md5="0" * 32))
+
+
+def blobs(srv):
+    return sorted(p.name for p in (srv.data_dir / "blobs").rglob("*") if p.is_file())
+
+
+def tmp_files(srv):
+    d = srv.data_dir / "tmp"
+    return sorted(p.name for p in d.iterdir()) if d.exists() else []
+
+
+def webhook(srv, gh, action, rel, *, secret=SECRET, event="release", delivery=None, full_name=None,
+            form=False, headers_extra=()):
+    payload = json.dumps(gh.release_event(action, rel, full_name)).encode()
+    if form:
+        import urllib.parse
+        body = ("payload=" + urllib.parse.quote_plus(payload.decode())).encode()
+        ctype = "application/x-www-form-urlencoded"
+    else:
+        body, ctype = payload, "application/json"
+    headers = [("User-Agent", "GitHub-Hookshot/1a2b3c4"), ("Content-Type", ctype),
+               ("X-GitHub-Event", event), ("X-GitHub-Delivery", delivery or str(uuid.uuid4())),
+               ("X-GitHub-Hook-ID", "4242")]
+    if secret is not None:
+        headers.append(("X-Hub-Signature-256", sign(secret, body)))
+    headers += list(headers_extra)
+    return srv.send(http_request("POST", "/hooks/github", headers=headers, body=body))
+
+
+def assert_calls_stay(gh, count, seconds=1.5):
+    """No API request arrives for SECONDS (the poller would act within milliseconds)."""
+    time.sleep(seconds)
+    assert gh.api_calls() == count, f"expected {count} API requests, got {gh.api_paths()}"
+
+
+def assert_clean_requests(gh):
+    """Every API request identified itself and carried the token; storage never saw it."""
+    for r in gh.api_requests:
+        assert r.headers.get("user-agent", "").startswith("otad/"), f"User-Agent of {r}: {r.headers}"
+        assert r.headers.get("x-github-api-version") == "2022-11-28", f"API version of {r}"
+        if gh.token:
+            assert r.headers.get("authorization") == f"Bearer {gh.token}", f"token missing on {r}"
+    for r in gh.storage_requests:
+        assert "authorization" not in r.headers, f"the token went to the storage host: {r.headers}"
+    assert gh.storage_auth_violations == 0
+
+
+# -- Polling: what is ingested
+
+
+def test_sync_ingests_the_matching_asset_not_assets_0():
+    img = firmware(1)
+    with github() as (gh, srv):
+        rel = gh.add_release("v1.0.0", [("README.md", b"# docs\n"), ("firmware.bin", img),
+                                        ("firmware.elf", b"\x7fELF" + b"\0" * 400)],
+                             body="First release.\n\n* door opens")
+        res = sync(srv, code=0)
+        assert (res["ingested"], res["api_calls"], res["failed"]) == (1, 2, False), res
+        assert gh.api_paths() == ["/repos/acme/door-fw/releases?per_page=10",
+                                  f"/repos/acme/door-fw/releases/assets/{gh.asset_id(rel, 'firmware.bin')}"]
+        asset_req = gh.api_requests[1]
+        assert asset_req.headers.get("accept") == "application/octet-stream", asset_req.headers
+        assert asset_req.status == 302, "the fake answers the asset with a redirect to storage"
+        assert len(gh.storage_requests) == 1 and gh.storage_requests[0].status == 200
+        assert_clean_requests(gh)
+        [r] = releases(srv)
+        assert (r["version"], r["channel"], r["source"]) == ("1.0.0", "stable", "github"), r
+        assert r["sha256"] == sha256_hex(img) and r["size"] == len(img), r
+        assert r["notes"] == "First release.\n\n* door opens", r
+        srv.start()
+        assert_image(srv.send(device(srv)), img, "1.0.0")
+        assert_not_modified(srv.send(device(srv, "1.0.0")))
+        assert gh.api_calls() >= 2  # the server's own first poll may follow; devices add none
+
+
+def test_second_sync_is_conditional_and_a_new_release_is_fetched():
+    with github() as (gh, srv):
+        gh.add_release("v1.0.0", [("firmware.bin", firmware(2))])
+        assert sync(srv, code=0)["ingested"] == 1
+        res = sync(srv, code=0)
+        assert res["not_modified"] and res["api_calls"] == 1 and res["ingested"] == 0, res
+        first, second = gh.api_requests[0], gh.api_requests[2]
+        etag = [v for k, v in first.headers.items() if k == "if-none-match"]
+        assert not etag, "the first poll has nothing to be conditional on"
+        assert second.headers.get("if-none-match"), f"the second poll must send If-None-Match: {second.headers}"
+        assert second.status == 304
+        # An authorized 304 is free (GitHub's documentation): the budget did not move.
+        assert status(srv)["status"]["rate_limit"]["remaining"] == 58
+        img = firmware(3)
+        gh.add_release("v1.1.0", [("firmware.bin", img)])
+        res = sync(srv, code=0)
+        assert (res["ingested"], res["api_calls"]) == (1, 2), res
+        assert [r["version"] for r in releases(srv)] == ["1.1.0", "1.0.0"]
+        assert gh.api_calls() == 5
+        assert_clean_requests(gh)
+
+
+def test_prerelease_goes_to_beta_and_a_draft_is_ignored():
+    with github() as (gh, srv):
+        stable, rc, draft = firmware(4), firmware(5), firmware(6)
+        gh.add_release("v1.0.0", [("firmware.bin", stable)])
+        gh.add_release("v1.1.0-rc.1", [("firmware.bin", rc)], prerelease=True, body="try me")
+        gh.add_release("v2.0.0", [("firmware.bin", draft)], draft=True)  # listed: we are authorized
+        res = sync(srv, code=0)
+        assert (res["ingested"], res["api_calls"]) == (2, 3), res
+        got = {(r["version"], r["channel"]) for r in releases(srv)}
+        assert got == {("1.0.0", "stable"), ("1.1.0-rc.1", "beta")}, got
+        assert len(gh.storage_requests) == 2, "the draft's asset must not be downloaded"
+        # Published in release order: the older release first.
+        assert [r["version"] for r in releases(srv)] == ["1.1.0-rc.1", "1.0.0"]
+
+
+def test_prereleases_ignored_polls_releases_latest_unauthenticated():
+    with github(token=None, source_args=["--prerelease-channel", "none"]) as (gh, srv):
+        gh.add_release("v1.0.0", [("firmware.bin", firmware(7))])
+        gh.add_release("v1.1.0-rc.1", [("firmware.bin", firmware(8))], prerelease=True)
+        res = sync(srv, code=0)
+        assert (res["ingested"], res["api_calls"]) == (1, 2), res
+        assert gh.api_paths()[0] == "/repos/acme/door-fw/releases/latest"
+        assert [r["version"] for r in releases(srv)] == ["1.0.0"]
+        assert sync(srv, code=0)["not_modified"]
+        assert gh.api_calls() == 3
+        assert all("authorization" not in r.headers for r in gh.api_requests)
+        # Unauthenticated, every request counts, 304 included: 60 - 3.
+        assert gh.rate_remaining == 57
+        rate = status(srv)["status"]["rate_limit"]
+        assert (rate["limit"], rate["remaining"]) == (60, 57) and rate["reset"], rate
+
+
+def test_no_matching_asset_waits_until_it_is_uploaded():
+    img = firmware(9)
+    with github() as (gh, srv):
+        rel = gh.add_release("v1.0.0", [("source.zip", b"PK\3\4" + b"\0" * 100),
+                                        ("firmware.bin", img)], state="new")  # upload in progress
+        res = sync(srv, code=0)
+        assert (res["ingested"], res["waiting"], res["failed"], res["api_calls"]) == (0, 1, False, 1), res
+        assert not gh.storage_requests and releases(srv) == []
+        assert sync(srv, code=0)["not_modified"], "nothing changed: a conditional request"
+        rel["assets"][1]["state"] = "uploaded"
+        res = sync(srv, code=0)
+        assert (res["ingested"], res["api_calls"]) == (1, 2), res
+        assert [r["version"] for r in releases(srv)] == ["1.0.0"]
+        assert gh.api_calls() == 4
+
+
+def test_ambiguous_assets_are_refused_once():
+    with github(source_args=["--asset", "*.bin"]) as (gh, srv):
+        gh.add_release("v1.0.0", [("firmware.bin", firmware(10)), ("littlefs.bin", make_blob(4096).read_bytes())])
+        res = sync(srv, code=0)
+        assert (res["refused"], res["ingested"], res["api_calls"]) == (1, 0, 1), res
+        assert "both match" in res["message"], res
+        assert not gh.storage_requests and releases(srv) == []
+        res = sync(srv, code=0)
+        assert res["not_modified"] and res["refused"] == 0, res
+        assert gh.api_calls() == 2
+
+
+def test_invalid_image_is_refused_once_and_not_retried():
+    with github() as (gh, srv):
+        gh.add_release("v1.0.0", [("firmware.bin", make_blob(50_000, seed=3).read_bytes())])
+        res = sync(srv, code=0)
+        assert (res["refused"], res["ingested"], res["api_calls"]) == (1, 0, 2), res
+        assert "refused v1.0.0" in res["message"], res
+        assert releases(srv) == [] and blobs(srv) == []
+        assert sync(srv, code=0)["not_modified"]
+        assert len(gh.storage_requests) == 1 and gh.api_calls() == 3
+
+
+def test_asset_larger_than_max_upload_is_refused_without_download():
+    with github() as (gh, srv):
+        gh.add_release("v1.0.0", [("firmware.bin", firmware(11, size=80_000))])
+        r = srv.cli("--max-upload-bytes", "50000", "source", "sync", "--json")
+        assert r.code == 0, r.describe()
+        res = r.json()["results"][0]
+        assert (res["refused"], res["api_calls"]) == (1, 1), res
+        assert "max_upload_bytes" in res["message"], res
+        assert not gh.storage_requests
+
+
+def test_tags_that_are_not_versions_are_ingested_in_sequence():
+    with github() as (gh, srv):
+        nightly, build = firmware(12), firmware(13)
+        gh.add_release("nightly-2024-05-01", [("firmware.bin", nightly)])
+        assert sync(srv, code=0)["ingested"] == 1
+        gh.add_release("build/42", [("firmware.bin", build)])
+        assert sync(srv, code=0)["ingested"] == 1
+        assert [r["version"] for r in releases(srv)] == ["build-42", "nightly-2024-05-01"]
+        srv.start()
+        # Neither is semver: the later one (by publish sequence) is the target.
+        assert_image(srv.send(device(srv, "nightly-2024-05-01")), build, "build-42")
+        assert_not_modified(srv.send(device(srv, "build-42")))
+
+
+def test_asset_answered_directly_without_redirect():
+    img = firmware(14)
+    with github() as (gh, srv):
+        gh.direct = True
+        gh.add_release("v3.0.0", [("firmware.bin", img)])
+        res = sync(srv, code=0)
+        assert (res["ingested"], res["api_calls"]) == (1, 2), res
+        assert not gh.storage_requests
+        assert releases(srv)[0]["sha256"] == sha256_hex(img)
+
+
+# -- Polling: failures, limits, backoff
+
+
+def test_rate_limit_403_stops_every_request_until_reset():
+    with github() as (gh, srv):
+        srv.add_product("door2")
+        srv.cli_ok("source", "add", "door2", gh.full_name, "--api-url", gh.api_url,
+                   "--token-file", str(srv.tmp / "gh-token"))  # same credentials
+        gh.add_release("v1.0.0", [("firmware.bin", firmware(15))])
+        gh.force(403, headers=gh.rate_limited_headers(reset_in=3600),
+                 body={"message": "API rate limit exceeded for user ID 1."})
+        r = srv.cli("source", "sync", "1", "--json")
+        assert r.code == 1, r.describe()
+        res = r.json()["results"][0]
+        assert res["failed"] and res["api_calls"] == 1 and "rate limited" in res["message"], res
+        # Both sources share the token's budget: neither sends anything before the reset.
+        r = srv.cli("source", "sync", "--json")
+        assert r.code == 1, r.describe()
+        results = r.json()["results"]
+        assert [x["rate_limited"] for x in results] == [True, True], results
+        assert [x["api_calls"] for x in results] == [0, 0], results
+        assert gh.api_calls() == 1, gh.api_paths()
+        st = status(srv)["status"]
+        assert st["rate_limit"]["remaining"] == 0 and st["not_before"], st
+        assert "rate limited" in st["last_error"] and st["failures"] == 1, st
+        assert releases(srv) == []
+
+
+def test_retry_after_is_honoured():
+    with github() as (gh, srv):
+        gh.add_release("v1.0.0", [("firmware.bin", firmware(16))])
+        gh.force(429, headers={"Retry-After": "2"}, body={"message": "You have exceeded a secondary rate limit."})
+        assert sync(srv, code=1)["failed"]
+        res = sync(srv, code=1)
+        assert res["rate_limited"] and res["api_calls"] == 0, res
+        time.sleep(3.2)  # Retry-After 2 s, plus the second otad adds for clock skew
+        res = sync(srv, code=0)
+        assert res["ingested"] == 1, res
+        assert gh.api_calls() == 3
+
+
+def test_server_error_is_retried_and_leaves_nothing():
+    with github() as (gh, srv):
+        gh.add_release("v1.0.0", [("firmware.bin", firmware(17))])
+        gh.force(502, body={"message": "Server Error"})
+        res = sync(srv, code=1)
+        assert res["failed"] and "502" in res["message"] and res["api_calls"] == 1, res
+        st = status(srv)["status"]
+        assert st["failures"] == 1 and "502" in st["last_error"] and st["last_error_at"], st
+        assert releases(srv) == []
+        res = sync(srv, code=0)
+        assert res["ingested"] == 1, res
+        assert status(srv)["status"]["failures"] == 0
+        assert gh.api_calls() == 3
+
+
+def test_truncated_or_short_download_leaves_nothing_and_is_retried():
+    img = firmware(18)
+    with github() as (gh, srv):
+        rel = gh.add_release("v1.0.0", [("firmware.bin", img)])
+        aid = gh.asset_id(rel, "firmware.bin")
+        gh.truncate.add(aid)  # Content-Length honest, connection closed halfway
+        res = sync(srv, code=1)
+        assert res["failed"] and res["api_calls"] == 2, res
+        assert releases(srv) == [] and blobs(srv) == [] and tmp_files(srv) == []
+        gh.truncate.clear()
+        gh.wrong_size[aid] = img[:-16]  # a complete answer, 16 bytes shorter than the API's size
+        res = sync(srv, code=1)
+        assert res["failed"] and "the API says has" in res["message"], res
+        assert releases(srv) == [] and blobs(srv) == [] and tmp_files(srv) == []
+        del gh.wrong_size[aid]
+        res = sync(srv, code=0)  # the page was not marked done: read again, not 304
+        assert res["ingested"] == 1 and res["api_calls"] == 2, res
+        assert releases(srv)[0]["sha256"] == sha256_hex(img)
+        assert len(blobs(srv)) >= 1
+        assert gh.api_calls() == 6
+        assert_clean_requests(gh)
+
+
+def test_a_download_that_keeps_failing_is_given_up():
+    with github() as (gh, srv):
+        rel = gh.add_release("v1.0.0", [("firmware.bin", firmware(19))])
+        gh.truncate.add(gh.asset_id(rel, "firmware.bin"))
+        for attempt in range(1, 5):
+            res = sync(srv, code=1)
+            assert res["failed"], (attempt, res)
+        res = sync(srv, code=0)  # the fifth failure
+        assert res["refused"] == 1 and "gave up after 5 failed attempts" in res["message"], res
+        res = sync(srv, code=0)
+        assert res["not_modified"], res
+        assert gh.api_calls() == 11  # 5 x (list + asset) + one 304
+
+
+def test_token_from_environment_and_a_missing_one():
+    img = firmware(20)
+    with github(token=TOKEN, source_args=[]) as (gh, srv):
+        srv.cli_ok("source", "remove", "1")
+        srv.cli_ok("source", "add", "door", gh.full_name, "--api-url", gh.api_url, "--token-env", "GH_TOKEN")
+        gh.add_release("v1.0.0", [("firmware.bin", img)])
+        r = srv.cli("source", "sync", "--json")
+        assert r.code == 1 and "GH_TOKEN is not set" in r.json()["results"][0]["message"], r.describe()
+        assert gh.api_calls() == 0, "no request without the configured token"
+        r = srv.cli("source", "sync", "--json", env={"GH_TOKEN": TOKEN})
+        assert r.code == 0 and r.json()["results"][0]["ingested"] == 1, r.describe()
+        assert_clean_requests(gh)
+
+
+# -- The poller in `otad serve`
+
+
+def test_poller_delivers_within_one_interval_and_devices_cost_no_requests():
+    old, new = firmware(21), firmware(22)
+    with github(source_args=["--interval", "1"]) as (gh, srv):
+        gh.add_release("v1.0.0", [("firmware.bin", old)])
+        srv.start()
+        wait_until(lambda: any(r["version"] == "1.0.0" for r in releases(srv)), 10, 0.1, "1.0.0 ingested")
+        assert_image(srv.send(device(srv)), old, "1.0.0")
+        # A burst of check-ins: the GitHub traffic is the poller's schedule, not the devices'.
+        before, t0 = gh.api_calls(), time.monotonic()
+        for _ in range(200):
+            assert_not_modified(srv.send(device(srv, "1.0.0")))
+        elapsed = time.monotonic() - t0
+        made = gh.api_calls() - before
+        assert made <= elapsed / 1.0 + 2, f"{made} API requests during {elapsed:.1f}s of 200 check-ins"
+        # Tag a release: devices see it within one poll interval (plus the download).
+        gh.add_release("v1.1.0", [("firmware.bin", new)])
+        resp = srv.wait_release_visible("door", "1.1.0", device(srv, "1.0.0"), timeout=10)
+        assert_image(resp, new, "1.1.0")
+        srv.stop()
+        polls = [r for r in gh.api_requests if "/releases?" in r.path]
+        assert all(r.headers.get("if-none-match") for r in polls[1:]), "every poll after the first is conditional"
+        assert sum(r.status == 304 for r in polls) >= len(polls) - 3, [r.status for r in polls]
+        assert_clean_requests(gh)
+
+
+def test_devices_are_offered_the_release_only_once_it_is_whole():
+    old, new = firmware(23), firmware(24, size=200_000)
+    with github(source_args=["--interval", "1"]) as (gh, srv):
+        gh.add_release("v1.0.0", [("firmware.bin", old)])
+        srv.start()
+        wait_until(lambda: releases(srv), 10, 0.1, "1.0.0 ingested")
+        gh.stall = threading.Event()
+        gh.add_release("v1.1.0", [("firmware.bin", new)])
+        assert gh.stalled.wait(10), "the poller did not start the download"
+        for _ in range(5):  # half the image has arrived: nothing is offered yet
+            assert_not_modified(srv.send(device(srv, "1.0.0")), "a release is offered half downloaded")
+            time.sleep(0.1)
+        assert [r["version"] for r in releases(srv)] == ["1.0.0"]
+        gh.stall.set()
+        resp = srv.wait_release_visible("door", "1.1.0", device(srv, "1.0.0"), timeout=10)
+        assert_image(resp, new, "1.1.0")
+
+
+# -- The webhook
+
+
+@contextlib.contextmanager
+def hooked(**kw):
+    """A running server whose poller polls hourly: only webhooks make it fetch. Yields (gh, srv)."""
+    with github(secret=SECRET, source_args=["--interval", "3600"], start=True, **kw) as (gh, srv):
+        wait_until(lambda: gh.api_calls() >= 1, 10, 0.05, "the poller's first poll")
+        wait_until(lambda: status(srv)["status"]["last_poll"], 5, 0.05, "the first poll recorded")
+        yield gh, srv
+
+
+def test_webhook_valid_signature_fetches_in_the_background():
+    img = firmware(25)
+    with hooked() as (gh, srv):
+        assert gh.api_calls() == 1
+        rel = gh.add_release("v1.0.0", [("firmware.bin", img)], body="via webhook")
+        r = webhook(srv, gh, "published", rel)
+        assert_status(r, 202, "a valid delivery")
+        assert r.json()["status"] == "queued", r.describe()
+        resp = srv.wait_release_visible("door", "1.0.0", device(srv), timeout=10)
+        assert_image(resp, img, "1.0.0")
+        assert releases(srv)[0]["notes"] == "via webhook"
+        assert gh.api_calls() == 3  # the first poll, the list, the asset
+        # GitHub sends `released` too for the same release: idempotent, one conditional request.
+        r = webhook(srv, gh, "released", rel)
+        assert_status(r, 202)
+        wait_until(lambda: gh.api_calls() == 4, 5, 0.05, "the second delivery's poll")
+        assert gh.api_requests[-1].status == 304
+        assert_calls_stay(gh, 4)
+        assert len(releases(srv)) == 1
+        assert_clean_requests(gh)
+
+
+def test_webhook_invalid_signature_is_401_and_logged():
+    with hooked() as (gh, srv):
+        rel = gh.add_release("v1.0.0", [("firmware.bin", firmware(26))])
+        r = webhook(srv, gh, "published", rel, secret="not the secret")
+        assert_api_error(r, 401, "unauthorized", "a wrong signature")
+        r = webhook(srv, gh, "published", rel, secret=None)
+        assert_api_error(r, 401, "unauthorized", "no signature")
+        # The signature covers the raw body: a changed byte is a different body.
+        payload = json.dumps(gh.release_event("published", rel)).encode()
+        headers = [("Content-Type", "application/json"), ("X-GitHub-Event", "release"),
+                   ("X-GitHub-Delivery", str(uuid.uuid4())),
+                   ("X-Hub-Signature-256", sign(SECRET, payload))]
+        r = srv.send(http_request("POST", "/hooks/github", headers=headers, body=payload + b" "))
+        assert_api_error(r, 401, "unauthorized", "a body that differs from the signed one")
+        assert_calls_stay(gh, 1)
+        log = srv.log()
+        assert log.count("refused") >= 3 and "127.0.0.1" in log, "bad deliveries must be logged with the peer"
+        assert SECRET not in log and TOKEN not in log
+        assert releases(srv) == []
+
+
+def test_webhook_replay_of_a_delivery_does_nothing():
+    with hooked() as (gh, srv):
+        rel = gh.add_release("v1.0.0", [("firmware.bin", firmware(27))])
+        guid = str(uuid.uuid4())
+        assert_status(webhook(srv, gh, "published", rel, delivery=guid), 202)
+        wait_until(lambda: releases(srv), 10, 0.1, "the release")
+        calls = gh.api_calls()
+        r = webhook(srv, gh, "published", rel, delivery=guid)
+        assert_status(r, 200, "a replayed delivery")
+        assert r.json()["status"] == "duplicate", r.describe()
+        assert_calls_stay(gh, calls)
+
+
+def test_webhook_for_an_unknown_repository_or_event_is_ignored():
+    with hooked() as (gh, srv):
+        rel = gh.add_release("v1.0.0", [("firmware.bin", firmware(28))])
+        r = webhook(srv, gh, "published", rel, full_name="acme/other-repo")
+        assert_status(r, 200, "another repository")
+        assert r.json()["status"] == "ignored" and "acme/other-repo" in r.json()["message"], r.describe()
+        for action in ("created", "edited", "deleted"):
+            r = webhook(srv, gh, action, rel)
+            assert_status(r, 200, action)
+            assert r.json()["status"] == "ignored", r.describe()
+        draft = gh.add_release("v9.9.9", [("firmware.bin", firmware(29))], draft=True)
+        assert webhook(srv, gh, "published", draft).json()["status"] == "ignored"
+        r = webhook(srv, gh, "published", rel, event="push")
+        assert_status(r, 200, "a push event")
+        assert r.json()["status"] == "ignored", r.describe()
+        r = webhook(srv, gh, "published", rel, event="ping")
+        assert r.json()["status"] == "pong", r.describe()
+        assert_calls_stay(gh, 1)
+        assert releases(srv) == []
+
+
+def test_webhook_form_encoded_and_limits():
+    with hooked() as (gh, srv):
+        rel = gh.add_release("v1.0.0", [("firmware.bin", firmware(30))])
+        r = webhook(srv, gh, "released", rel, form=True)
+        assert_status(r, 202, "a form-encoded delivery")
+        wait_until(lambda: releases(srv), 10, 0.1, "the release")
+        # Decided on the headers, before a byte is buffered: a size beyond the limit (even
+        # correctly signed; the server discards the body it reads), no length at all.
+        big = b"{" + b" " * (1 << 20) + b"}"
+        head = http_request("POST", "/hooks/github", body=big,
+                            headers=[("X-GitHub-Event", "release"), ("X-Hub-Signature-256", sign(SECRET, big))])
+        assert_api_error(srv.send(head), 413, "too_large", "a delivery of 1 MiB + 2 bytes")
+        chunked = http_request("POST", "/hooks/github",
+                               headers=[("Transfer-Encoding", "chunked"), ("X-GitHub-Event", "release")])
+        assert_status(srv.send(chunked + b"5\r\nhello\r\n0\r\n\r\n"), 411, "a delivery without a length")
+        r = srv.get("/hooks/github")
+        assert_status(r, 405, "GET")
+
+
+def test_webhook_before_the_asset_is_uploaded_requeries():
+    img = firmware(31)
+    with hooked() as (gh, srv):
+        rel = gh.add_release("v1.0.0", [])  # CI created the release; the upload comes later
+        assert_status(webhook(srv, gh, "published", rel), 202)
+        wait_until(lambda: gh.api_calls() >= 2, 5, 0.05, "the delivery's poll")
+        time.sleep(1.0)
+        gh.add_asset(rel, "firmware.bin", img)
+        resp = srv.wait_release_visible("door", "1.0.0", device(srv), timeout=20)
+        assert_image(resp, img, "1.0.0")
+        # The re-queries are few and spaced (2 s, 4 s, ...), not a loop.
+        assert gh.api_calls() <= 6, gh.api_paths()
+
+
+# -- Status in the API and the CLI
+
+
+def test_status_in_the_api_and_the_cli_and_no_token_anywhere():
+    with github(secret=SECRET, source_args=["--interval", "3600"], start=True) as (gh, srv):
+        gh.add_release("v1.0.0", [("firmware.bin", firmware(32))])
+        read, admin = srv.read_token, srv.admin_token
+        r = srv.api("POST", "/api/v1/sources/1/sync", admin)
+        assert_status(r, 202, "sync request")
+        wait_until(lambda: releases(srv), 10, 0.1, "the release")
+        wait_until(lambda: status(srv)["status"]["last_change"], 5, 0.05, "the status")
+        r = srv.api("GET", "/api/v1/sources", read)
+        assert_status(r, 200)
+        [src] = r.json()["sources"]
+        assert (src["id"], src["product"], src["repository"], src["kind"]) == (1, "door", "acme/door-fw", "github")
+        assert src["asset"] == "firmware*.bin" and src["prerelease_channel"] == "beta", src
+        assert src["poll_interval_s"] == 3600 and src["api_url"] == gh.api_url, src
+        st = src["status"]
+        assert st["last_poll"] and st["last_change"] and st["last_tag"] == "v1.0.0", st
+        assert st["last_error"] is None and st["failures"] == 0, st
+        assert st["rate_limit"]["limit"] == 60 and st["rate_limit"]["remaining"] == gh.rate_remaining, st
+        assert st["api_calls"] == gh.api_calls(), (st, gh.api_paths())
+        cli_src = srv.cli_ok("source", "list", "--json").json()["sources"][0]
+        assert {k: v for k, v in cli_src.items() if k != "status"} == \
+            {k: v for k, v in src.items() if k != "status"}, "the API and the CLI show one shape"
+        assert cli_src["status"]["last_tag"] == "v1.0.0" and cli_src["status"]["api_calls"] == st["api_calls"]
+        r1 = srv.api("GET", "/api/v1/sources/1", read)
+        assert_status(r1, 200)
+        assert r1.json()["source"]["repository"] == "acme/door-fw"
+        text = srv.cli_ok("source", "list").stdout
+        assert "acme/door-fw" in text and "last poll" in text and "rate limit" in text, text
+        # Refusals.
+        assert_status(srv.api("GET", "/api/v1/sources"), 401)
+        assert_api_error(srv.api("POST", "/api/v1/sources/1/sync", read), 403, "forbidden")
+        assert_api_error(srv.api("POST", "/api/v1/sources/9/sync", admin), 404, "not_found")
+        assert_api_error(srv.api("GET", "/api/v1/sources/x", read), 404, "not_found")
+        # The token and the secret appear nowhere: API, CLI, log.
+        for text in (r.text, r1.text, srv.cli_ok("source", "list", "--json").stdout, srv.cli_ok("source", "list").stdout,
+                     srv.log()):
+            assert TOKEN not in text and SECRET not in text
