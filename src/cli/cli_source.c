@@ -20,6 +20,7 @@
 
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "cli/local.h"
 #include "cli/commands.h"
 #include "core/util.h"
 #include "sources/sources.h"
@@ -44,10 +45,11 @@ struct opened {
 
 static int open_both(const struct config *config, struct opened *o)
 {
-    int r = service_open(config, SERVICE_LOCAL, &o->svc);
-    if (r == 0 && (r = sources_open(config, o->svc, SOURCES_LOCAL, &o->sources)) < 0)
-        service_close(o->svc);
+    if (cli_open_service(config, &o->svc) != CLI_EXIT_OK)
+        return CLI_EXIT_FAILURE;
+    int r = sources_open(config, o->svc, SOURCES_LOCAL, &o->sources);
     if (r < 0) {
+        service_close(o->svc);
         fprintf(stderr, "otad: cannot open the data folder \"%s\": %s\n", config->data_dir,
                 strerror(-r));
         return CLI_EXIT_FAILURE;
@@ -59,19 +61,6 @@ static void close_both(struct opened *o)
 {
     sources_close(o->sources);
     service_close(o->svc);
-}
-
-static int refused(const struct reason *why, int r)
-{
-    fprintf(stderr, "otad: %s\n", why->text[0] ? why->text : strerror(-r));
-    return CLI_EXIT_FAILURE;
-}
-
-static void print_json(json_t *root)
-{
-    json_dumpf(root, stdout, JSON_INDENT(2));
-    fputc('\n', stdout);
-    json_decref(root);
 }
 
 static void print_row(const struct source_row *row, uint64_t default_interval)
@@ -133,9 +122,9 @@ static int source_add(const struct config *config, const char *const *pos,
     json_t *j = r == 0 && opts[OPT_JSON].value ? sources_present(o.sources, &row) : NULL;
     close_both(&o);
     if (r < 0)
-        return refused(&why, r);
+        return cli_refused(&why, r);
     if (j) {
-        print_json(json_pack("{s:o}", "source", j));
+        cli_print_json(json_pack("{s:o}", "source", j));
         return CLI_EXIT_OK;
     }
     printf("source %lld: %s/%s -> product %s (asset %s, pre-releases %s)\n",
@@ -168,7 +157,7 @@ static int source_list(const struct config *config, bool json)
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++)
             json_array_append_new(arr, sources_present(o.sources, &rows[i]));
-        print_json(json_pack("{s:o}", "sources", arr));
+        cli_print_json(json_pack("{s:o}", "sources", arr));
     } else {
         for (size_t i = 0; i < n; i++)
             print_row(&rows[i], config->github_poll_interval_s);
@@ -189,7 +178,7 @@ static int source_sync(const struct config *config, int64_t id, bool json)
     int r = sources_sync(o.sources, id, &results, &n, &why);
     close_both(&o);
     if (r < 0)
-        return refused(&why, r);
+        return cli_refused(&why, r);
     bool failed = false;
     json_t *arr = json ? json_array() : NULL;
     for (size_t i = 0; i < n; i++) {
@@ -208,7 +197,7 @@ static int source_sync(const struct config *config, int64_t id, bool json)
                    res->api_calls, res->api_calls == 1 ? "" : "s");
     }
     if (arr)
-        print_json(json_pack("{s:o}", "results", arr));
+        cli_print_json(json_pack("{s:o}", "results", arr));
     free(results);
     return failed ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
 }
@@ -261,7 +250,7 @@ int cli_source(int argc, char **argv, const struct config *config)
         int r = sources_remove(o.sources, id, &why);
         close_both(&o);
         if (r < 0)
-            return refused(&why, r);
+            return cli_refused(&why, r);
         printf("source %lld removed (its releases stay)\n", (long long)id);
         return CLI_EXIT_OK;
     }

@@ -12,13 +12,14 @@
 
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "cli/local.h"
 #include "cli/commands.h"
 #include "core/util.h"
 #include "db/db.h"
 #include "service/present.h"
 #include "service/service.h"
 
-static int open_local(const struct config *config, struct service **ret_svc)
+int cli_open_service(const struct config *config, struct service **ret_svc)
 {
     int r = service_open(config, SERVICE_LOCAL, ret_svc);
     if (r < 0) {
@@ -29,14 +30,13 @@ static int open_local(const struct config *config, struct service **ret_svc)
     return CLI_EXIT_OK;
 }
 
-static int refused(const struct reason *why, int r)
+int cli_refused(const struct reason *why, int r)
 {
     fprintf(stderr, "otad: %s\n", why->text[0] ? why->text : strerror(-r));
     return CLI_EXIT_FAILURE;
 }
 
-/* Prints ROOT (taking its reference) as indented JSON. */
-static void print_json(json_t *root)
+void cli_print_json(json_t *root)
 {
     json_dumpf(root, stdout, JSON_INDENT(2));
     fputc('\n', stdout);
@@ -74,7 +74,7 @@ static int on_off(const char *value, const char *flag, bool *ret)
 static int product_set(const struct config *config, const char *name, struct args_option *opts)
 {
     struct service *svc;
-    if (open_local(config, &svc) != CLI_EXIT_OK)
+    if (cli_open_service(config, &svc) != CLI_EXIT_OK)
         return CLI_EXIT_FAILURE;
     struct reason why = {""};
     struct product p;
@@ -94,7 +94,7 @@ static int product_set(const struct config *config, const char *name, struct arg
         r = service_product_set_signing(svc, name, &s, &why);
     service_close(svc);
     if (r < 0)
-        return refused(&why, r);
+        return cli_refused(&why, r);
     printf("product %s: signing %s, key %s, legacy form %s, gzip %s, esp32 hash %s\n", name,
            s.required ? "required" : "off", s.key[0] ? s.key : "-", s.legacy ? "on" : "off",
            s.gzip ? "on" : "off", s.esp32_hash[0] ? s.esp32_hash : "sha256");
@@ -120,20 +120,20 @@ int cli_product(int argc, char **argv, const struct config *config)
             fprintf(stderr, "otad: --platform esp8266 or --platform esp32 is required\n");
             return CLI_EXIT_USAGE;
         }
-        if (open_local(config, &svc) != CLI_EXIT_OK)
+        if (cli_open_service(config, &svc) != CLI_EXIT_OK)
             return CLI_EXIT_FAILURE;
         struct reason why = {""};
         struct product p;
         int r = service_product_add(svc, pos[1], platform, opts[1].value, &p, &why);
         service_close(svc);
         if (r < 0)
-            return refused(&why, r);
+            return cli_refused(&why, r);
         printf("product %s (%s), default channel %s\n", p.name, platform_name(p.platform),
                p.default_channel);
         return CLI_EXIT_OK;
     }
     if (strcmp(pos[0], "list") == 0 && npos == 1) {
-        if (open_local(config, &svc) != CLI_EXIT_OK)
+        if (cli_open_service(config, &svc) != CLI_EXIT_OK)
             return CLI_EXIT_FAILURE;
         struct product *list = NULL;
         size_t n = 0;
@@ -147,7 +147,7 @@ int cli_product(int argc, char **argv, const struct config *config)
             json_t *arr = json_array();
             for (size_t i = 0; i < n; i++)
                 json_array_append_new(arr, present_product(&list[i]));
-            print_json(json_pack("{s:o}", "products", arr));
+            cli_print_json(json_pack("{s:o}", "products", arr));
         } else {
             for (size_t i = 0; i < n; i++)
                 printf("%-24s %-8s %-10s %s\n", list[i].name, platform_name(list[i].platform),
@@ -188,7 +188,7 @@ static int release_add(const struct config *config, const char *product, const c
         return CLI_EXIT_FAILURE;
     }
     struct service *svc;
-    if (open_local(config, &svc) != CLI_EXIT_OK) {
+    if (cli_open_service(config, &svc) != CLI_EXIT_OK) {
         free(image);
         return CLI_EXIT_FAILURE;
     }
@@ -210,7 +210,7 @@ static int release_add(const struct config *config, const char *product, const c
     service_close(svc);
     free(image);
     if (r < 0)
-        return refused(&why, r);
+        return cli_refused(&why, r);
     printf("%s %s %s %s (seq %lld, %llu bytes, md5 %s)\n", created ? "published" : "unchanged",
            product, fw_mode_name(rel.mode), rel.version, (long long)rel.seq,
            (unsigned long long)rel.size, rel.md5);
@@ -239,7 +239,7 @@ int cli_release(int argc, char **argv, const struct config *config)
         return release_add(config, pos[1], pos[2], opts);
     if (strcmp(pos[0], "list") == 0 && npos == 2) {
         struct service *svc;
-        if (open_local(config, &svc) != CLI_EXIT_OK)
+        if (cli_open_service(config, &svc) != CLI_EXIT_OK)
             return CLI_EXIT_FAILURE;
         struct release *list = NULL;
         size_t n = 0;
@@ -247,12 +247,12 @@ int cli_release(int argc, char **argv, const struct config *config)
         int r = service_release_list(svc, pos[1], &list, &n, &why);
         service_close(svc);
         if (r < 0)
-            return refused(&why, r);
+            return cli_refused(&why, r);
         if (opts[4].value) {
             json_t *arr = json_array();
             for (size_t i = 0; i < n; i++)
                 json_array_append_new(arr, present_release(&list[i], pos[1]));
-            print_json(json_pack("{s:o}", "releases", arr));
+            cli_print_json(json_pack("{s:o}", "releases", arr));
         } else {
             for (size_t i = 0; i < n; i++) {
                 char when[21];
@@ -288,21 +288,21 @@ int cli_token(int argc, char **argv, const struct config *config)
             fprintf(stderr, "otad: --scope publish, admin or read is required\n");
             return CLI_EXIT_USAGE;
         }
-        if (open_local(config, &svc) != CLI_EXIT_OK)
+        if (cli_open_service(config, &svc) != CLI_EXIT_OK)
             return CLI_EXIT_FAILURE;
         char secret[SERVICE_TOKEN_LEN + 1];
         int64_t id;
         int r = service_token_create(svc, opts[1].value, scope, secret, &id, &why);
         service_close(svc);
         if (r < 0)
-            return refused(&why, r);
+            return cli_refused(&why, r);
         fprintf(stderr, "token %lld (%s) created; it is shown once, store it now:\n", (long long)id,
                 token_scope_name(scope));
         printf("%s\n", secret);
         return CLI_EXIT_OK;
     }
     if (strcmp(pos[0], "list") == 0 && npos == 1) {
-        if (open_local(config, &svc) != CLI_EXIT_OK)
+        if (cli_open_service(config, &svc) != CLI_EXIT_OK)
             return CLI_EXIT_FAILURE;
         struct token *list = NULL;
         size_t n = 0;
@@ -316,7 +316,7 @@ int cli_token(int argc, char **argv, const struct config *config)
             json_t *arr = json_array();
             for (size_t i = 0; i < n; i++)
                 json_array_append_new(arr, present_token(&list[i]));
-            print_json(json_pack("{s:o}", "tokens", arr));
+            cli_print_json(json_pack("{s:o}", "tokens", arr));
         } else {
             for (size_t i = 0; i < n; i++) {
                 char when[21];
@@ -335,12 +335,12 @@ int cli_token(int argc, char **argv, const struct config *config)
             fprintf(stderr, "otad: token id \"%s\" is not a number\n", pos[1]);
             return CLI_EXIT_USAGE;
         }
-        if (open_local(config, &svc) != CLI_EXIT_OK)
+        if (cli_open_service(config, &svc) != CLI_EXIT_OK)
             return CLI_EXIT_FAILURE;
         int r = service_token_revoke(svc, (int64_t)id, &why);
         service_close(svc);
         if (r < 0)
-            return refused(&why, r);
+            return cli_refused(&why, r);
         printf("token %llu revoked\n", (unsigned long long)id);
         return CLI_EXIT_OK;
     }
@@ -364,7 +364,7 @@ int cli_device(int argc, char **argv, const struct config *config)
         (opts[1].value && parse_u64(opts[1].value, INT64_MAX, &offset) < 0))
         goto usage;
     struct service *svc;
-    if (open_local(config, &svc) != CLI_EXIT_OK)
+    if (cli_open_service(config, &svc) != CLI_EXIT_OK)
         return CLI_EXIT_FAILURE;
     struct device_record *list = NULL;
     size_t n = 0;
@@ -374,12 +374,12 @@ int cli_device(int argc, char **argv, const struct config *config)
         service_device_list(svc, pos[1], (size_t)limit, (size_t)offset, &list, &n, &total, &why);
     service_close(svc);
     if (r < 0)
-        return refused(&why, r);
+        return cli_refused(&why, r);
     if (opts[2].value) {
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++)
             json_array_append_new(arr, present_device(&list[i]));
-        print_json(json_pack("{s:I,s:o}", "total", (json_int_t)total, "devices", arr));
+        cli_print_json(json_pack("{s:I,s:o}", "total", (json_int_t)total, "devices", arr));
     } else {
         for (size_t i = 0; i < n; i++) {
             char mac[18], seen[21];

@@ -43,7 +43,7 @@ void hex_encode(const uint8_t *data, size_t len, char *out)
     out[2 * len] = 0;
 }
 
-static int hex_value(char c)
+int hex_digit_value(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -57,7 +57,7 @@ static int hex_value(char c)
 bool is_hex(const char *s, size_t len)
 {
     for (size_t i = 0; i < len; i++)
-        if (hex_value(s[i]) < 0)
+        if (hex_digit_value(s[i]) < 0)
             return false;
     return s[len] == 0;
 }
@@ -67,7 +67,7 @@ int hex_decode(const char *s, uint8_t *out, size_t len)
     if (!is_hex(s, 2 * len))
         return -EINVAL;
     for (size_t i = 0; i < len; i++)
-        out[i] = (uint8_t)(hex_value(s[2 * i]) << 4 | hex_value(s[2 * i + 1]));
+        out[i] = (uint8_t)(hex_digit_value(s[2 * i]) << 4 | hex_digit_value(s[2 * i + 1]));
     return 0;
 }
 
@@ -126,6 +126,16 @@ void time_format_rfc3339(int64_t ms, char out[21])
     strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+int dir_fsync(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int r = fsync(fd) < 0 ? -errno : 0;
+    close(fd);
+    return r;
+}
+
 static int fsync_dir_of(const char *path)
 {
     char dir[PATH_MAX];
@@ -138,12 +148,7 @@ static int fsync_dir_of(const char *path)
         *slash = 0;
     else
         strcpy(dir, ".");
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    int r = fsync(fd) < 0 ? -errno : 0;
-    close(fd);
-    return r;
+    return dir_fsync(dir);
 }
 
 int file_write_atomic(const char *path, const void *data, size_t len, unsigned mode)

@@ -28,6 +28,9 @@ void hex_encode(const uint8_t *data, size_t len, char *out);
  */
 int hex_decode(const char *s, uint8_t *out, size_t len);
 
+/* The value of hex digit C (either case), or -1. */
+int hex_digit_value(char c);
+
 /* True when S is exactly LEN hex digits (either case). */
 bool is_hex(const char *s, size_t len);
 
@@ -62,6 +65,9 @@ int file_write_atomic(const char *path, const void *data, size_t len, unsigned m
  * caller frees *ret_data). Files larger than MAX give -EFBIG. Returns 0 or -errno.
  */
 int file_read_all(const char *path, size_t max, uint8_t **ret_data, size_t *ret_len);
+
+/* fsyncs the folder PATH itself (making names created in it durable). Returns 0 or -errno. */
+int dir_fsync(const char *path);
 
 /* Creates PATH and any missing parents with MODE. Returns 0 or -errno. */
 int dir_create_all(const char *path, unsigned mode);

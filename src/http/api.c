@@ -14,24 +14,8 @@
 #include "http/handlers.h"
 #include "service/present.h"
 
-/* Takes ROOT's reference and sends it as the body. */
-static void reply_json(struct http_reply *reply, int status, json_t *root)
-{
-    char *text = root ? json_dumps(root, JSON_COMPACT) : NULL;
-    json_decref(root);
-    buf_reset(&reply->body);
-    if (!text || buf_append_str(&reply->body, text) < 0 || buf_append(&reply->body, "\n", 1) < 0) {
-        free(text);
-        http_reply_error(reply, -ENOMEM, NULL);
-        return;
-    }
-    free(text);
-    reply->status = status;
-    reply->content_type = "application/json";
-}
-
-static bool authorized(const struct http_context *ctx, const struct http_request *req,
-                       enum token_scope needed, struct http_reply *reply)
+bool http_api_authorized(const struct http_context *ctx, const struct http_request *req,
+                         enum token_scope needed, struct http_reply *reply)
 {
     struct reason why = {""};
     int r = service_token_check(ctx->svc, http_request_header(req, "Authorization"), needed, &why);
@@ -61,7 +45,7 @@ static void products_list(const struct http_context *ctx, struct http_reply *rep
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, present_product(&list[i]));
     free(list);
-    reply_json(reply, 200, json_pack("{s:o}", "products", arr));
+    http_reply_json(reply, 200, json_pack("{s:o}", "products", arr));
 }
 
 static void products_create(const struct http_context *ctx, const struct http_request *req,
@@ -92,7 +76,7 @@ static void products_create(const struct http_context *ctx, const struct http_re
         http_reply_error(reply, r, why.text);
         return;
     }
-    reply_json(reply, 201, json_pack("{s:o}", "product", present_product(&prod)));
+    http_reply_json(reply, 201, json_pack("{s:o}", "product", present_product(&prod)));
 }
 
 /* The product, with every key it has signed with (key rotation, docs/SIGNING.md). */
@@ -115,7 +99,7 @@ static void product_get(const struct http_context *ctx, const char *name, struct
         json_array_append_new(arr, present_product_key(&keys[i], p.signing.key));
     free(keys);
     json_object_set_new(json_object_get(product, "signing"), "keys", arr);
-    reply_json(reply, 200, json_pack("{s:o}", "product", product));
+    http_reply_json(reply, 200, json_pack("{s:o}", "product", product));
 }
 
 /* PATCH /products/{name} with {"signing": {"required", "key", "legacy", "gzip", "esp32_hash"}}. */
@@ -158,7 +142,7 @@ static void product_patch(const struct http_context *ctx, const struct http_requ
         http_reply_error(reply, r, why.text);
         return;
     }
-    reply_json(reply, 200, json_pack("{s:o}", "product", present_product(&p)));
+    http_reply_json(reply, 200, json_pack("{s:o}", "product", present_product(&p)));
 }
 
 static void releases_list(const struct http_context *ctx, const char *product,
@@ -176,7 +160,7 @@ static void releases_list(const struct http_context *ctx, const char *product,
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, present_release(&list[i], product));
     release_list_free(list, n);
-    reply_json(reply, 200, json_pack("{s:o}", "releases", arr));
+    http_reply_json(reply, 200, json_pack("{s:o}", "releases", arr));
 }
 
 static void releases_publish(const struct http_context *ctx, const struct http_request *req,
@@ -219,7 +203,7 @@ static void releases_publish(const struct http_context *ctx, const struct http_r
     }
     json_t *j = present_release(&rel, product);
     free(rel.notes);
-    reply_json(reply, created ? 201 : 200, json_pack("{s:o}", "release", j));
+    http_reply_json(reply, created ? 201 : 200, json_pack("{s:o}", "release", j));
 }
 
 static void devices_list(const struct http_context *ctx, const struct http_request *req,
@@ -246,7 +230,7 @@ static void devices_list(const struct http_context *ctx, const struct http_reque
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, present_device(&list[i]));
     free(list);
-    reply_json(reply, 200, json_pack("{s:I,s:o}", "total", (json_int_t)total, "devices", arr));
+    http_reply_json(reply, 200, json_pack("{s:I,s:o}", "total", (json_int_t)total, "devices", arr));
 }
 
 /* Splits "products/NAME/REST" into NAME (copied) and REST ("" when absent). */
@@ -269,9 +253,9 @@ void http_handle_api(const struct http_context *ctx, const struct http_request *
     bool get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
     bool post = strcmp(req->method, "POST") == 0;
     if (strcmp(path, "products") == 0) {
-        if (get && authorized(ctx, req, TOKEN_SCOPE_READ, reply))
+        if (get && http_api_authorized(ctx, req, TOKEN_SCOPE_READ, reply))
             products_list(ctx, reply);
-        else if (post && authorized(ctx, req, TOKEN_SCOPE_ADMIN, reply))
+        else if (post && http_api_authorized(ctx, req, TOKEN_SCOPE_ADMIN, reply))
             products_create(ctx, req, reply);
         else if (!get && !post)
             method_not_allowed(reply, "GET, POST");
@@ -285,24 +269,24 @@ void http_handle_api(const struct http_context *ctx, const struct http_request *
         return;
     }
     if (strcmp(rest, "") == 0) {
-        if (get && authorized(ctx, req, TOKEN_SCOPE_READ, reply))
+        if (get && http_api_authorized(ctx, req, TOKEN_SCOPE_READ, reply))
             product_get(ctx, product, reply);
         else if (strcmp(req->method, "PATCH") == 0 &&
-                 authorized(ctx, req, TOKEN_SCOPE_ADMIN, reply))
+                 http_api_authorized(ctx, req, TOKEN_SCOPE_ADMIN, reply))
             product_patch(ctx, req, product, reply);
         else if (!get && strcmp(req->method, "PATCH") != 0)
             method_not_allowed(reply, "GET, PATCH");
     } else if (strcmp(rest, "releases") == 0) {
-        if (get && authorized(ctx, req, TOKEN_SCOPE_READ, reply))
+        if (get && http_api_authorized(ctx, req, TOKEN_SCOPE_READ, reply))
             releases_list(ctx, product, reply);
-        else if (post && authorized(ctx, req, TOKEN_SCOPE_PUBLISH, reply))
+        else if (post && http_api_authorized(ctx, req, TOKEN_SCOPE_PUBLISH, reply))
             releases_publish(ctx, req, product, reply);
         else if (!get && !post)
             method_not_allowed(reply, "GET, POST");
     } else if (strcmp(rest, "devices") == 0) {
         if (!get)
             method_not_allowed(reply, "GET");
-        else if (authorized(ctx, req, TOKEN_SCOPE_READ, reply))
+        else if (http_api_authorized(ctx, req, TOKEN_SCOPE_READ, reply))
             devices_list(ctx, req, product, reply);
     } else {
         http_reply_error(reply, -ENOENT, "no such API endpoint");

@@ -16,33 +16,6 @@
 #include "http/handlers.h"
 #include "sources/sources.h"
 
-static void reply_json(struct http_reply *reply, int status, json_t *root)
-{
-    char *text = root ? json_dumps(root, JSON_COMPACT) : NULL;
-    json_decref(root);
-    buf_reset(&reply->body);
-    if (!text || buf_append_str(&reply->body, text) < 0 || buf_append(&reply->body, "\n", 1) < 0) {
-        free(text);
-        http_reply_error(reply, -ENOMEM, NULL);
-        return;
-    }
-    free(text);
-    reply->status = status;
-    reply->content_type = "application/json";
-}
-
-static bool authorized(const struct http_context *ctx, const struct http_request *req,
-                       enum token_scope needed, struct http_reply *reply)
-{
-    struct reason why = {""};
-    int r = service_token_check(ctx->svc, http_request_header(req, "Authorization"), needed, &why);
-    if (r < 0) {
-        http_reply_error(reply, r, why.text);
-        return false;
-    }
-    return true;
-}
-
 static void sources_list_reply(const struct http_context *ctx, struct http_reply *reply)
 {
     struct source_row *rows = NULL;
@@ -56,7 +29,7 @@ static void sources_list_reply(const struct http_context *ctx, struct http_reply
     for (size_t i = 0; arr && i < n; i++)
         json_array_append_new(arr, sources_present(ctx->sources, &rows[i]));
     free(rows);
-    reply_json(reply, 200, arr ? json_pack("{s:o}", "sources", arr) : NULL);
+    http_reply_json(reply, 200, arr ? json_pack("{s:o}", "sources", arr) : NULL);
 }
 
 void http_handle_api_sources(const struct http_context *ctx, const struct http_request *req,
@@ -73,7 +46,7 @@ void http_handle_api_sources(const struct http_context *ctx, const struct http_r
         if (!get) {
             http_reply_error(reply, -EOPNOTSUPP, "method not allowed here");
             http_reply_header(reply, "Allow", "GET");
-        } else if (authorized(ctx, req, TOKEN_SCOPE_READ, reply)) {
+        } else if (http_api_authorized(ctx, req, TOKEN_SCOPE_READ, reply)) {
             sources_list_reply(ctx, reply);
         }
         return;
@@ -99,7 +72,7 @@ void http_handle_api_sources(const struct http_context *ctx, const struct http_r
             http_reply_header(reply, "Allow", "GET");
             return;
         }
-        if (!authorized(ctx, req, TOKEN_SCOPE_READ, reply))
+        if (!http_api_authorized(ctx, req, TOKEN_SCOPE_READ, reply))
             return;
         struct source_row row;
         int r = sources_get(ctx->sources, (int64_t)id, &row, &why);
@@ -107,7 +80,8 @@ void http_handle_api_sources(const struct http_context *ctx, const struct http_r
             http_reply_error(reply, r, why.text);
             return;
         }
-        reply_json(reply, 200, json_pack("{s:o}", "source", sources_present(ctx->sources, &row)));
+        http_reply_json(reply, 200,
+                        json_pack("{s:o}", "source", sources_present(ctx->sources, &row)));
         return;
     }
     if (strcmp(end, "/sync") != 0) {
@@ -119,7 +93,7 @@ void http_handle_api_sources(const struct http_context *ctx, const struct http_r
         http_reply_header(reply, "Allow", "POST");
         return;
     }
-    if (!authorized(ctx, req, TOKEN_SCOPE_ADMIN, reply))
+    if (!http_api_authorized(ctx, req, TOKEN_SCOPE_ADMIN, reply))
         return;
     int r = sources_request_sync(ctx->sources, (int64_t)id, &why);
     if (r == -EOPNOTSUPP) {
@@ -130,5 +104,6 @@ void http_handle_api_sources(const struct http_context *ctx, const struct http_r
         http_reply_error(reply, r, why.text);
         return;
     }
-    reply_json(reply, 202, json_pack("{s:s,s:I}", "status", "queued", "source", (json_int_t)id));
+    http_reply_json(reply, 202,
+                    json_pack("{s:s,s:I}", "status", "queued", "source", (json_int_t)id));
 }

@@ -100,17 +100,6 @@ static void quote(struct slice v, char out[QUOTE_MAX_BYTES + 4])
     out[n] = 0;
 }
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* "AA:BB:CC:DD:EE:FF", either case. */
 static bool parse_mac(struct slice v, uint8_t out[6])
 {
@@ -119,7 +108,7 @@ static bool parse_mac(struct slice v, uint8_t out[6])
     uint8_t mac[6];
     for (size_t i = 0; i < 6; i++) {
         const char *p = v.p + 3 * i;
-        int hi = hex_digit(p[0]), lo = hex_digit(p[1]);
+        int hi = hex_digit_value(p[0]), lo = hex_digit_value(p[1]);
         if (hi < 0 || lo < 0 || (i < 5 && p[2] != ':'))
             return false;
         mac[i] = (uint8_t)(hi << 4 | lo);
@@ -236,7 +225,7 @@ static int field_hex(const struct parse_ctx *ctx, const char *suffix, size_t dig
         return r;
     bool ok = v.len == digits;
     for (size_t i = 0; ok && i < digits; i++)
-        ok = hex_digit(v.p[i]) >= 0;
+        ok = hex_digit_value(v.p[i]) >= 0;
     if (!ok) {
         quote(v, q);
         return reason_set(ctx->why, -EINVAL, "%s \"%s\" is not %zu hex digits", name, q, digits);

@@ -57,3 +57,18 @@ void http_reply_error(struct http_reply *reply, int err, const char *message)
         message = "internal error; see the server log";
     http_reply_error_status(reply, e.status, e.code, message);
 }
+
+void http_reply_json(struct http_reply *reply, int status, json_t *root)
+{
+    char *text = root ? json_dumps(root, JSON_COMPACT) : NULL;
+    json_decref(root);
+    buf_reset(&reply->body);
+    if (!text || buf_append_str(&reply->body, text) < 0 || buf_append(&reply->body, "\n", 1) < 0) {
+        free(text);
+        http_reply_error(reply, -ENOMEM, NULL);
+        return;
+    }
+    free(text);
+    reply->status = status;
+    reply->content_type = "application/json";
+}

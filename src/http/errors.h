@@ -1,10 +1,13 @@
 /*
- * The one table that maps the daemon's -errno results to HTTP status codes
- * and stable JSON error codes, and the JSON error reply built from it:
- * {"error":{"code":"image_invalid","message":"byte 0 is 0x7f; ..."}}.
+ * JSON replies of the API: the one table that maps the daemon's -errno
+ * results to HTTP status codes and stable JSON error codes, the error reply
+ * built from it ({"error":{"code":"image_invalid","message":"..."}}), and
+ * the reply of any JSON document.
  */
 #ifndef OTAD_HTTP_ERRORS_H
 #define OTAD_HTTP_ERRORS_H
+
+#include <jansson.h>
 
 #include "http/reply.h"
 
@@ -22,5 +25,9 @@ void http_reply_error(struct http_reply *reply, int err, const char *message);
 /* Fills REPLY with a JSON error of an explicit STATUS and CODE. */
 void http_reply_error_status(struct http_reply *reply, int status, const char *code,
                              const char *message);
+
+/* Fills REPLY with STATUS and the compact JSON of ROOT (its reference is taken; NULL gives a 500).
+ */
+void http_reply_json(struct http_reply *reply, int status, json_t *root);
 
 #endif

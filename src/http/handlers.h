@@ -49,6 +49,13 @@ void http_handle_github_hook(const struct http_context *ctx, const struct http_r
 void http_handle_api_sources(const struct http_context *ctx, const struct http_request *req,
                              const char *path, struct http_reply *reply);
 
+/*
+ * Checks REQ's bearer token for NEEDED. Returns true when it may go on;
+ * false with REPLY filled (401 or 403, JSON).
+ */
+bool http_api_authorized(const struct http_context *ctx, const struct http_request *req,
+                         enum token_scope needed, struct http_reply *reply);
+
 /* Everything under /api/v1/ (PATH is the part after it). */
 void http_handle_api(const struct http_context *ctx, const struct http_request *req,
                      const char *path, struct http_reply *reply);

@@ -23,18 +23,7 @@
 
 static void reply_status(struct http_reply *reply, int status, const char *word, const char *text)
 {
-    json_t *root = json_pack("{s:s,s:s}", "status", word, "message", text);
-    char *body = root ? json_dumps(root, JSON_COMPACT) : NULL;
-    json_decref(root);
-    buf_reset(&reply->body);
-    if (!body || buf_append_str(&reply->body, body) < 0 || buf_append(&reply->body, "\n", 1) < 0) {
-        free(body);
-        http_reply_error(reply, -ENOMEM, NULL);
-        return;
-    }
-    free(body);
-    reply->status = status;
-    reply->content_type = "application/json";
+    http_reply_json(reply, status, json_pack("{s:s,s:s}", "status", word, "message", text));
 }
 
 void http_handle_github_hook(const struct http_context *ctx, const struct http_request *req,

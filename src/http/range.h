@@ -22,7 +22,8 @@ struct byte_range {
     uint64_t last; /* inclusive */
 };
 
-/* Interprets HEADER (may be NULL) against a body of SIZE bytes; fills *ret_range on RANGE_PARTIAL. */
+/* Interprets HEADER (may be NULL) against a body of SIZE bytes; fills *ret_range on RANGE_PARTIAL.
+ */
 enum range_result range_parse(const char *header, uint64_t size, struct byte_range *ret_range);
 
 #endif

@@ -24,17 +24,6 @@ bool github_signature_valid(const uint8_t *secret, size_t secret_len, const uint
     return digest_equal(claimed, actual, sizeof(actual));
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes the `payload` field of a form-encoded BODY into OUT (capped by OUT's ceiling). */
 static int form_payload(const uint8_t *body, size_t len, struct buf *out)
 {
@@ -48,8 +37,8 @@ static int form_payload(const uint8_t *body, size_t len, struct buf *out)
                 if (c == '+') {
                     c = ' ';
                 } else if (c == '%') {
-                    int hi = q + 2 < field_end ? hex_value(q[1]) : -1;
-                    int lo = hi >= 0 ? hex_value(q[2]) : -1;
+                    int hi = q + 2 < field_end ? hex_digit_value(q[1]) : -1;
+                    int lo = hi >= 0 ? hex_digit_value(q[2]) : -1;
                     if (lo < 0)
                         return -EBADMSG;
                     c = (char)(hi << 4 | lo);

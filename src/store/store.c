@@ -99,16 +99,6 @@ static int blob_path(const struct store *store, const char *sha256, char *out, s
     return 0;
 }
 
-static int fsync_path(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    int r = fsync(fd) < 0 ? -errno : 0;
-    close(fd);
-    return r;
-}
-
 static int write_all(int fd, const uint8_t *data, size_t len)
 {
     while (len > 0) {
@@ -164,7 +154,7 @@ int store_put(struct store *store, const uint8_t *data, size_t len, char ret_sha
         return r;
     }
     /* Make the new name durable: the blob's folder, and blobs/ which may have gained it. */
-    if ((r = fsync_path(dir)) < 0 || (r = fsync_path(store->blobs)) < 0) {
+    if ((r = dir_fsync(dir)) < 0 || (r = dir_fsync(store->blobs)) < 0) {
         log_error("store: cannot sync blob folder for %s: %s", sha, strerror(-r));
         return r;
     }
