@@ -241,10 +241,18 @@ int db_open(const char *path, enum db_durability durability, struct db **ret_db)
         goto fail;
     }
     sqlite3_busy_timeout(db->base.conn, 10000);
+    /*
+     * 1 KiB pages, set before the first table exists (a no-op afterwards):
+     * registry upserts land on random pages of a large table, and each commit
+     * writes every page it touched to the WAL; smaller pages write less
+     * (bench: a quarter less flusher CPU at 1,000,000 devices).
+     */
     const char *pragmas = durability == DB_DURABLE
-                              ? "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
+                              ? "PRAGMA page_size = 1024; PRAGMA journal_mode = WAL; "
+                                "PRAGMA synchronous = FULL; "
                                 "PRAGMA foreign_keys = ON;"
-                              : "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
+                              : "PRAGMA page_size = 1024; PRAGMA journal_mode = WAL; "
+                                "PRAGMA synchronous = NORMAL; "
                                 "PRAGMA foreign_keys = ON;";
     char *err = NULL;
     if (sqlite3_exec(db->base.conn, pragmas, NULL, NULL, &err) != SQLITE_OK) {
