@@ -126,8 +126,8 @@ static void *worker_main(void *arg)
             struct conn *c = events[i].data.ptr;
             bool done = false;
             if (c->req_sent < request_len && (events[i].events & EPOLLOUT)) {
-                ssize_t k = send(c->fd, request + c->req_sent, request_len - c->req_sent,
-                                 MSG_NOSIGNAL);
+                ssize_t k =
+                    send(c->fd, request + c->req_sent, request_len - c->req_sent, MSG_NOSIGNAL);
                 if (k > 0) {
                     c->req_sent += (size_t)k;
                     if (c->req_sent == request_len) {

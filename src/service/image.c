@@ -240,7 +240,8 @@ int image_inspect(enum platform platform, enum fw_mode mode, const uint8_t *data
         /* A filesystem blob (SPIFFS, LittleFS) has no header the updater checks. */
         if (len == 0)
             return reason_set(why, -EBADMSG, "the filesystem image is empty");
-        /* The Updater writes a filesystem image to flash as it arrives: compressed would stay so. */
+        /* The Updater writes a filesystem image to flash as it arrives: compressed would stay so.
+         */
         if (gzip_is_gzip(data, len))
             return reason_set(why, -EBADMSG,
                               "the filesystem image is gzip-compressed; devices write filesystem "

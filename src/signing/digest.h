@@ -12,10 +12,10 @@
 #include <stdint.h>
 
 #define DIGEST_SHA256_BYTES 32
-#define DIGEST_MD5_BYTES 16
+#define DIGEST_MD5_BYTES    16
 #ifndef SHA256_HEX_LEN
 #define SHA256_HEX_LEN 64 /* hex digits of a SHA-256 */
-#define MD5_HEX_LEN 32    /* hex digits of an MD5 */
+#define MD5_HEX_LEN    32 /* hex digits of an MD5 */
 #endif
 
 /* One-shot digests of LEN bytes. */

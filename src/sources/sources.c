@@ -33,7 +33,7 @@
 
 #define SRC_FMT       "source %lld (%s/%s)"
 #define SRC_ARGS(src) (long long)(src)->id, (src)->owner, (src)->repo
-#define WAKE_FLOOR_MS 100       /* the poller never spins faster than this */
+#define WAKE_FLOOR_MS 100 /* the poller never spins faster than this */
 
 /* A sync the poller should run before the source's regular time. */
 struct sources_request {
