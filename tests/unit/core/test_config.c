@@ -50,9 +50,9 @@ static void test_precedence_file_env_flag(void **state)
     char *envp[] = {"OTAD_LISTEN=127.0.0.1:2", "OTAD_DATA_DIR=/from/env", "HOME=/root", NULL};
     struct config c;
     assert_int_equal(config_load(&c, &argc, argv, envp, stderr), 0);
-    assert_string_equal(c.listen, "127.0.0.1:3");   /* flag beats env and file */
-    assert_string_equal(c.data_dir, "/from/env");   /* env beats file */
-    assert_true(c.threads == 3);                    /* file beats default */
+    assert_string_equal(c.listen, "127.0.0.1:3"); /* flag beats env and file */
+    assert_string_equal(c.data_dir, "/from/env"); /* env beats file */
+    assert_true(c.threads == 3);                  /* file beats default */
     assert_int_equal(argc, 3);
     assert_string_equal(argv[1], "serve");
     assert_string_equal(argv[2], "extra");
