@@ -22,7 +22,7 @@ struct subcommand {
 static const struct subcommand subcommands[] = {
     {"serve", cli_serve, "run the server"},
     {"config", cli_config, "config dump | config markdown: show the effective settings"},
-    {"product", cli_product, "product add | list"},
+    {"product", cli_product, "product add | set | list"},
     {"release", cli_release, "release add | list"},
     {"token", cli_token, "token create | list | revoke"},
     {"device", cli_device, "device list"},
