@@ -22,6 +22,7 @@ static const struct {
     {-EPROTONOSUPPORT, {415, "unsupported_media_type"}},
     {-EBADMSG, {422, "image_invalid"}},
     {-EKEYREJECTED, {422, "signature_invalid"}},
+    {-ENOKEY, {503, "signing_key_unavailable"}},
     {-ENOBUFS, {503, "overloaded"}},
 };
 

@@ -388,7 +388,7 @@ static int publish_locked(struct service *svc, const struct publish_request *req
     struct signing_key *key = NULL;
     if (product->signing.required &&
         (r = product_key_load(svc, product->signing.key, &key, why)) < 0)
-        return r;
+        return -ENOKEY; /* the server's configuration, not the image: WHY says what */
     struct variant_set set;
     r = variants_make(product, key, req->presigned, req->mode, req->image, req->image_len,
                       LIMIT_GUNZIP_BYTES, &set, why);
@@ -437,10 +437,23 @@ static int publish_locked(struct service *svc, const struct publish_request *req
     for (size_t i = 0; i < digest_count; i++)
         digest_ptrs[i] = digests[i];
     r = db_release_insert(svc->db, rel, digest_ptrs, digest_count);
+    if (r == -EEXIST) {
+        /* Another process (the CLI, another node) published this version first. */
+        rel->notes = NULL;
+        if (db_release_get(svc->db, product->id, req->mode, req->version, &existing) < 0)
+            return reason_set(why, -EIO, "cannot read releases");
+        if (strcmp(existing.sha256, sha) != 0) {
+            free(existing.notes);
+            return reason_set(why, -EEXIST,
+                              "%s %s version \"%s\" was just published with different bytes",
+                              product->name, fw_mode_name(req->mode), req->version);
+        }
+        *rel = existing;
+        *ret_created = false;
+        return 0;
+    }
     if (r < 0) {
         rel->notes = NULL;
-        if (r == -EEXIST)
-            return reason_set(why, r, "version \"%s\" was published concurrently", req->version);
         return reason_set(why, r, "cannot record the release");
     }
     rel->notes = rel->notes ? strdup(rel->notes) : NULL;

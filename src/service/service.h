@@ -8,7 +8,10 @@
  * Errors: -EINVAL (bad input: a name, a version), -EBADMSG (not a valid
  * image), -ENOENT (no such product, release, token), -EEXIST (taken name or
  * conflicting version), -EFBIG (too large), -EPERM (no valid credentials),
- * -EACCES (credentials lack the scope), -EIO / -ENOMEM (our failure). Each
+ * -EACCES (credentials lack the scope), -EKEYREJECTED (a signature does not
+ * verify, or a signing product cannot sign here), -ENOKEY (the product's
+ * signing key is missing or unusable on this server: configuration, not the
+ * image), -EIO / -ENOMEM (our failure). Each
  * refusal comes with a one-line reason in the caller's struct reason.
  */
 #ifndef OTAD_SERVICE_SERVICE_H

@@ -29,24 +29,65 @@ const struct variant *variant_choose(const struct product *product, const struct
             v = find_kind(release, VARIANT_SIGNED_LEGACY);
         if (!v && gzip_ok)
             v = find_kind(release, VARIANT_SIGNED_GZIP);
-        return v ? v : find_kind(release, VARIANT_SIGNED);
+        if (!v)
+            v = find_kind(release, VARIANT_SIGNED);
+        /* An image uploaded gzip has only a gzip form: for every device that can inflate. */
+        if (!v && !old_core)
+            v = find_kind(release, VARIANT_SIGNED_GZIP);
+        return v;
     }
     if (gzip_ok)
         v = find_kind(release, VARIANT_GZIP);
     return v ? v : find_kind(release, VARIANT_PLAIN);
 }
 
+/*
+ * Rewrites the gzip member in GZ to a bare 10-byte header (FLG 0): drops
+ * FEXTRA, FNAME, FCOMMENT and FHCRC, which `gzip file` and other tools add.
+ * The deflate data and the trailer are unchanged. Returns 0 or -EINVAL.
+ */
+static int gzip_bare_header(struct buf *gz)
+{
+    if (gz->len < 18 || gz->data[0] != 0x1f || gz->data[1] != 0x8b || gz->data[2] != 8)
+        return -EINVAL;
+    uint8_t flg = gz->data[3];
+    if (flg & 0xe0)
+        return -EINVAL; /* reserved bits: not a member we understand */
+    size_t at = 10;
+    if (flg & 0x04) { /* FEXTRA: 2-byte length, then that many bytes */
+        if (at + 2 > gz->len)
+            return -EINVAL;
+        at += 2 + (size_t)(gz->data[at] | gz->data[at + 1] << 8);
+    }
+    for (uint8_t bit = 0x08; bit <= 0x10; bit <<= 1) { /* FNAME, FCOMMENT: NUL-terminated */
+        if (!(flg & bit))
+            continue;
+        while (at < gz->len && gz->data[at])
+            at++;
+        at++;
+    }
+    if (flg & 0x02) /* FHCRC */
+        at += 2;
+    if (at + 8 > gz->len)
+        return -EINVAL;
+    memmove(gz->data + 10, gz->data + at, gz->len - at);
+    gz->len -= at - 10;
+    gz->data[gz->len] = 0;
+    gz->data[3] = 0;
+    return 0;
+}
+
 int gzip_align4(struct buf *gz)
 {
-    if (gz->len < 18 || gz->data[0] != 0x1f || gz->data[1] != 0x8b || gz->data[3] != 0)
-        return -EINVAL;
+    int r = gzip_bare_header(gz);
+    if (r < 0)
+        return r;
     size_t pad = (4 - gz->len % 4) % 4;
     if (pad == 0)
         return 0;
     /* Grow by PAD, then open a gap after the 10-byte header for the name and its NUL. */
     static const char fill[3] = {'f', 'f', 'f'};
-    int r = buf_append(gz, fill, pad);
-    if (r < 0)
+    if ((r = buf_append(gz, fill, pad)) < 0)
         return r;
     memmove(gz->data + 10 + pad, gz->data + 10, gz->len - pad - 10);
     memset(gz->data + 10, 'f', pad - 1);
@@ -161,8 +202,9 @@ int variants_make(const struct product *product, const struct signing_key *key, 
         goto fail;
     /* A gzip upload we sign ourselves is aligned first (3.1.0-3.1.2, §7.4); inflating is unchanged.
      */
-    if (signing && !presigned && set->info.gzip && gzip_align4(&set->payload) == -E2BIG) {
-        r = reason_set(why, -EFBIG, "the image is too large");
+    if (signing && !presigned && set->info.gzip && (r = gzip_align4(&set->payload)) < 0) {
+        r = reason_set(why, r == -EINVAL ? -EBADMSG : r,
+                       r == -EINVAL ? "the gzip header cannot be read" : "the image is too large");
         goto fail;
     }
 

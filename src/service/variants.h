@@ -55,10 +55,11 @@ int variants_make(const struct product *product, const struct signing_key *key, 
 void variant_set_release(struct variant_set *set);
 
 /*
- * Pads the gzip member in OUT, in place, to a length that is a multiple of 4
- * by setting FNAME in its header and inserting a 1-3 byte name ("", "f",
- * "ff" with their NUL). Returns 0, -EINVAL (not a gzip member with FLG 0),
- * or the error of buf_append.
+ * Pads the gzip member in OUT, in place, to a length that is a multiple of 4:
+ * optional header fields (a file name, a comment, extra data, a header CRC)
+ * are dropped, then FNAME is set with a 0-2 character name and its NUL as
+ * the padding. The deflate data and trailer are unchanged. Returns 0,
+ * -EINVAL (not a gzip member), or the error of buf_append.
  */
 int gzip_align4(struct buf *gz);
 

@@ -50,7 +50,8 @@ static int64_t small_number(const char *v, size_t len)
         return -1;
     memcpy(text, v, len);
     text[len] = 0;
-    if (parse_u64(text, INT64_MAX / 1000, &x) < 0)
+    /* 4102531200 is 2100-01-02: a reset time or a wait, in seconds, is never larger. */
+    if (parse_u64(text, UINT64_C(4102531200), &x) < 0)
         return -1;
     return (int64_t)x;
 }

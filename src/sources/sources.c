@@ -267,12 +267,14 @@ static int attempt_failed(struct sources *s, const struct source *src,
 /*
  * The service's refusals of the release itself (service.h): not a valid
  * image, a conflicting version, a bad version or channel, too large. Those
- * will not change by trying again; anything else is our own failure.
+ * will not change by trying again. A signing problem of the server (a key
+ * missing or without its private half here: -ENOKEY, -EKEYREJECTED, as
+ * sources never upload pre-signed images) is the operator's to fix, and
+ * anything else our own failure: both are retried.
  */
 static bool publish_refusal(int r)
 {
-    return r == -EBADMSG || r == -EEXIST || r == -EINVAL || r == -EFBIG || r == -E2BIG ||
-           r == -EKEYREJECTED;
+    return r == -EBADMSG || r == -EEXIST || r == -EINVAL || r == -EFBIG || r == -E2BIG;
 }
 
 /*

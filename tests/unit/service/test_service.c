@@ -20,6 +20,7 @@
 #include "db/db.h"
 #include "service/service.h"
 #include "signing/digest.h"
+#include "signing/signing.h"
 
 struct env {
     char dir[64];
@@ -189,6 +190,32 @@ static void test_installed_md5_ignores_flash_mode_byte(void **state)
     assert_int_equal(d.kind, DECISION_UPDATE);
 }
 
+static void test_missing_signing_key_is_a_server_problem(void **state)
+{
+    struct env *e = *state;
+    struct reason why;
+    /* A product that signs with a key whose files then disappear (not copied to this server). */
+    char keys[128];
+    snprintf(keys, sizeof(keys), "%s/keys", e->dir);
+    struct signing_key *k;
+    assert_int_equal(signing_key_generate(keys, "fleet", SIGNING_KEY_RSA_2048, &k, &why), 0);
+    signing_key_free(k);
+    struct product_signing s = {.required = true};
+    strcpy(s.key, "fleet");
+    assert_int_equal(service_product_set_signing(e->svc, "emonesp", &s, &why), 0);
+    char path[160];
+    snprintf(path, sizeof(path), "%s/fleet.key", keys);
+    assert_int_equal(unlink(path), 0);
+    snprintf(path, sizeof(path), "%s/fleet.pub", keys);
+    assert_int_equal(unlink(path), 0);
+    uint8_t img[4096];
+    fixture_esp8266_image(img, sizeof(img), 4, 11);
+    bool created;
+    assert_int_equal(publish(e, "1.0.0", img, sizeof(img), &created, &why), -ENOKEY);
+    assert_non_null(strstr(why.text, "fleet"));
+    assert_int_equal(release_count(e), 0);
+}
+
 static void test_tokens(void **state)
 {
     struct env *e = *state;
@@ -273,6 +300,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_publish_idempotent_and_conflict, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusals_store_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_installed_md5_ignores_flash_mode_byte, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_missing_signing_key_is_a_server_problem, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry_records_every_checkin, setup, teardown),

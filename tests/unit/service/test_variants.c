@@ -261,6 +261,41 @@ static void test_gzip_align4_every_residue(void **state)
         buf_release(&back);
         buf_release(&gz);
     }
+    /* What `gzip file` and other tools write: a name, a comment, extra data, a header CRC. */
+    static const uint8_t flags[] = {0x08, 0x10, 0x04, 0x02, 0x1e};
+    for (size_t f = 0; f < sizeof(flags); f++) {
+        for (size_t n = 1; n <= 4; n++) {
+            uint8_t data[64];
+            memset(data, 'a' + (int)n, sizeof(data));
+            struct buf plain, gz;
+            buf_init(&plain, 1 << 16);
+            buf_init(&gz, 1 << 16);
+            assert_int_equal(gzip_deflate(data, n * 9, &plain), 0);
+            /* Rebuild the header with the optional fields, as a tool would write it. */
+            buf_append(&gz, plain.data, 10);
+            gz.data[3] = flags[f];
+            if (flags[f] & 0x04)
+                buf_append(&gz, "\x03\x00xyz", 5);
+            if (flags[f] & 0x08)
+                buf_append(&gz, "firmware.bin", 13); /* with its NUL */
+            if (flags[f] & 0x10)
+                buf_append(&gz, "built by ci", 12);
+            if (flags[f] & 0x02)
+                buf_append(&gz, "\x12\x34", 2);
+            buf_append(&gz, plain.data + 10, plain.len - 10);
+            assert_int_equal(gzip_align4(&gz), 0);
+            assert_int_equal(gz.len % 4, 0);
+            struct buf back;
+            buf_init(&back, 1 << 16);
+            assert_int_equal(gzip_inflate(gz.data, gz.len, &back), 0);
+            assert_int_equal(back.len, n * 9);
+            assert_memory_equal(back.data, data, n * 9);
+            buf_release(&back);
+            buf_release(&plain);
+            buf_release(&gz);
+        }
+    }
+
     struct buf not_gzip;
     buf_init(&not_gzip, 64);
     buf_append(&not_gzip, "\xe9\x01\x02\x40xxxxxxxxxxxxxxxxxxxx", 24);
@@ -307,6 +342,13 @@ static void test_choose_by_device(void **state)
     assert_int_equal(variant_choose(&p, &r, &old)->kind, VARIANT_PLAIN); /* gzip needs >= 2.7 */
     p.signing.gzip = false;
     assert_int_equal(variant_choose(&p, &r, &modern)->kind, VARIANT_PLAIN);
+
+    /* An image uploaded gzip has only the gzip form: served to cores that inflate, not older. */
+    enum variant_kind gzip_only[] = {VARIANT_SIGNED_GZIP};
+    r = release_with(gzip_only, 1);
+    p = product_for(PLATFORM_ESP8266, true, false, false);
+    assert_int_equal(variant_choose(&p, &r, &modern)->kind, VARIANT_SIGNED_GZIP);
+    assert_null(variant_choose(&p, &r, &old));
 
     enum variant_kind esp32[] = {VARIANT_SIGNED_ESP32};
     r = release_with(esp32, 1);

@@ -110,6 +110,15 @@ static void test_not_before(void **state)
     r = rate(-1, -1, -1, 1000000);
     assert_int_equal(github_not_before_ms(403, &r, NOW, 1), cap);
 
+    /* Absurd values from a hostile or broken API are not believed: no overflow, no lifted gate. */
+    struct github_rate huge = rate(-1, -1, -1, -1);
+    feed(&huge, "Retry-After: 9223372036854775");
+    feed(&huge, "x-ratelimit-reset: 9223372036854775");
+    assert_true(huge.retry_after_s < 0);
+    assert_true(huge.reset_s < 0);
+    feed(&huge, "Retry-After: 4102531200");
+    assert_int_equal(github_not_before_ms(429, &huge, NOW, 1), cap);
+
     /* A 403/429 that names no time: a minute, doubling with each consecutive failure, capped. */
     r = rate(-1, -1, -1, -1);
     assert_int_equal(github_not_before_ms(429, &r, NOW, 1), NOW + minute);
