@@ -77,7 +77,7 @@ static int product_set(const struct config *config, const char *name, struct arg
     if (cli_open_service(config, &svc) != CLI_EXIT_OK)
         return CLI_EXIT_FAILURE;
     struct reason why = {""};
-    struct product p;
+    struct product p = {0};
     int r = service_product_get(svc, name, &p, &why);
     struct product_signing s = p.signing;
     if (r == 0 && ((opts[3].value && on_off(opts[3].value, "--signing", &s.required) < 0) ||

@@ -34,6 +34,7 @@
 
 /* JSON bodies of the admin API. */
 #define LIMIT_JSON_BODY_BYTES (64u * 1024u)
+#define LIMIT_REPLY_BODY_BYTES (64u * 1024u * 1024u) /* a JSON answer we build */
 #define LIMIT_JSON_DEPTH      16u
 
 /* Device registry. */

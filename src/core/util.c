@@ -89,6 +89,39 @@ void mac_format(const uint8_t mac[6], char out[18])
              mac[5]);
 }
 
+bool text_valid_utf8(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned c = *p;
+        if (c < 0x80) {
+            if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
+                return false;
+            p++;
+            continue;
+        }
+        unsigned need, min;
+        uint32_t cp;
+        if (c >= 0xc2 && c <= 0xdf)
+            need = 1, min = 0x80, cp = c & 0x1f;
+        else if (c >= 0xe0 && c <= 0xef)
+            need = 2, min = 0x800, cp = c & 0x0f;
+        else if (c >= 0xf0 && c <= 0xf4)
+            need = 3, min = 0x10000, cp = c & 0x07;
+        else
+            return false;
+        for (unsigned i = 1; i <= need; i++) {
+            if ((p[i] & 0xc0) != 0x80)
+                return false;
+            cp = cp << 6 | (p[i] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        p += need + 1;
+    }
+    return true;
+}
+
 bool str_eq_nocase(const char *a, const char *b)
 {
     for (;; a++, b++) {

@@ -43,6 +43,12 @@ int str_copy(char *dst, size_t size, const char *src);
 /* Formats a MAC address as "AA:BB:CC:DD:EE:FF" (uppercase, as the ESP cores send it). */
 void mac_format(const uint8_t mac[6], char out[18]);
 
+/*
+ * True when S is well-formed UTF-8 (no overlong forms, no surrogates, at
+ * most U+10FFFF) without C0 control characters other than tab, CR and LF.
+ */
+bool text_valid_utf8(const char *s);
+
 /* ASCII case-insensitive equality. */
 bool str_eq_nocase(const char *a, const char *b);
 

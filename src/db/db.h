@@ -46,10 +46,13 @@ void db_close(struct db *db);
  */
 int db_integrity_check(struct db *db, struct reason *why);
 
-/* The release catalog's generation: it grows whenever a release is added. */
+/* The catalog's generation: it grows whenever a product, its settings or a release change. */
 int db_generation(struct db *db, int64_t *ret_generation);
 
-/* Products. P->id and P->created_ms are written on success. -EEXIST for a taken name. */
+/*
+ * Products. P->id and P->created_ms are written on success; the generation
+ * grows (a new product is something check-ins must see). -EEXIST for a taken name.
+ */
 int db_product_insert(struct db *db, struct product *p);
 int db_product_get(struct db *db, const char *name, struct product *ret_product);
 /* All products by name; *ret_products is an array the caller frees with free(). */

@@ -335,6 +335,8 @@ int db_product_insert(struct db *db, struct product *p)
         if (r == 0) {
             p->id = sqlite3_last_insert_rowid(db->base.conn);
             p->created_ms = now;
+            /* Readers (a running server, other nodes) rebuild their catalog on this. */
+            r = exec_simple(db, STMT_GENERATION_BUMP);
         }
     }
     pthread_mutex_unlock(&db->base.lock);

@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "core/util.h"
 
 static const struct {
@@ -54,8 +55,12 @@ void http_reply_error_status(struct http_reply *reply, int status, const char *c
 void http_reply_error(struct http_reply *reply, int err, const char *message)
 {
     struct http_error e = http_error_for(err);
-    if (e.status == 500)
+    if (e.status == 500) {
+        /* Every 500 leaves a line in the log: the client is told to look there. */
+        log_error("api: internal error %d (%s): %s", err, strerror(-err),
+                  message && *message ? message : "no detail");
         message = "internal error; see the server log";
+    }
     http_reply_error_status(reply, e.status, e.code, message);
 }
 

@@ -26,12 +26,15 @@ void http_route(const struct http_context *ctx, const struct http_request *req,
                 struct http_reply *reply);
 
 /*
- * For a request that carries a body (POST): decides before the body is read
- * whether it may be read at all (route, method, credentials, declared size).
- * Returns true to go on reading; false with REPLY filled with the refusal.
+ * For a request that carries a body (POST, PATCH): decides before the body
+ * is read whether it may be read at all (route, method, credentials,
+ * declared size). Returns true to go on reading, with the most bytes the
+ * route takes in *RET_MAX (the body buffer's ceiling: a chunked body cannot
+ * exceed it either); false with REPLY filled with the refusal.
  */
 bool http_route_accepts_body(const struct http_context *ctx, const struct http_request *req,
-                             uint64_t declared_length, struct http_reply *reply);
+                             uint64_t declared_length, uint64_t *ret_max,
+                             struct http_reply *reply);
 
 /* GET|HEAD /update/{product} and legacy aliases: a device check-in. */
 void http_handle_update(const struct http_context *ctx, const struct http_request *req,

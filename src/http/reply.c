@@ -1,6 +1,8 @@
 /* Filling a plain reply (reply.h). */
 #include "http/reply.h"
 
+#include "core/limits.h"
+
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
@@ -9,7 +11,7 @@ void http_reply_init(struct http_reply *reply)
 {
     memset(reply, 0, sizeof(*reply));
     reply->fd = -1;
-    buf_init(&reply->body, 1u << 20);
+    buf_init(&reply->body, LIMIT_REPLY_BODY_BYTES);
 }
 
 void http_reply_release(struct http_reply *reply)

@@ -75,7 +75,8 @@ void http_route(const struct http_context *ctx, const struct http_request *req,
 }
 
 bool http_route_accepts_body(const struct http_context *ctx, const struct http_request *req,
-                             uint64_t declared_length, struct http_reply *reply)
+                             uint64_t declared_length, uint64_t *ret_max,
+                             struct http_reply *reply)
 {
     const char *path = req->path;
     if (strcmp(path, "/hooks/github") == 0) {
@@ -89,6 +90,7 @@ bool http_route_accepts_body(const struct http_context *ctx, const struct http_r
             http_reply_error(reply, -EFBIG, "webhook body larger than the limit");
             return false;
         }
+        *ret_max = LIMIT_WEBHOOK_BODY_BYTES;
         return true;
     }
     if (strncmp(path, API_PREFIX, strlen(API_PREFIX)) != 0) {
@@ -133,5 +135,6 @@ bool http_route_accepts_body(const struct http_context *ctx, const struct http_r
         http_reply_error(reply, -EFBIG, msg);
         return false;
     }
+    *ret_max = max;
     return true;
 }

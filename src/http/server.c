@@ -283,15 +283,24 @@ static enum MHD_Result upload_begin(struct http_server *srv, struct MHD_Connecti
         return MHD_NO;
     http_reply_init(&up->early);
     *con_cls = up;
-    uint64_t declared = UINT64_MAX;
+    uint64_t declared = UINT64_MAX, max = 0;
     const char *cl = http_request_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl)
         parse_u64(cl, UINT64_MAX, &declared);
-    if (!http_route_accepts_body(&srv->ctx, req, declared, &up->early)) {
-        up->has_early = true;
-        return MHD_YES;
+    if (cl && http_request_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+        /* Both framings at once is how requests get smuggled: refuse (RFC 9112 §6.3). */
+        http_reply_error(&up->early, -EINVAL,
+                         "Content-Length and Transfer-Encoding in the same request");
+        return queue_reply(srv, conn, &up->early);
     }
-    buf_init(&up->body, srv->config.max_upload_bytes);
+    if (!http_route_accepts_body(&srv->ctx, req, declared, &max, &up->early)) {
+        /*
+         * Answered now, before any of the body: libmicrohttpd then closes the
+         * connection instead of reading (and us holding) what was refused.
+         */
+        return queue_reply(srv, conn, &up->early);
+    }
+    buf_init(&up->body, max < srv->config.max_upload_bytes ? max : srv->config.max_upload_bytes);
     const char *ct = http_request_header(req, MHD_HTTP_HEADER_CONTENT_TYPE);
     if (content_type_is(ct, MHD_HTTP_POST_ENCODING_MULTIPART_FORMDATA)) {
         up->post = MHD_create_post_processor(conn, 64 * 1024, on_form_data, up);

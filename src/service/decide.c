@@ -105,6 +105,13 @@ void decide(const struct catalog_product *product, const struct decide_request *
         snprintf(d->reason, sizeof(d->reason), "no such product");
         return;
     }
+    /* An ESP32 updater checks only the magic byte: never hand it an ESP8266 image, or back. */
+    if (rep->platform_known && rep->platform != product->product.platform) {
+        d->kind = DECISION_REFUSED;
+        snprintf(d->reason, sizeof(d->reason), "this product is for %s; the device is an %s",
+                 platform_name(product->product.platform), platform_name(rep->platform));
+        return;
+    }
     enum fw_mode mode = rep->mode == REPORT_MODE_FS ? FW_MODE_FS : FW_MODE_SKETCH;
     const struct catalog_release *target = decide_target(product, req->channel, mode);
     if (target) {
@@ -155,7 +162,8 @@ void decide(const struct catalog_product *product, const struct decide_request *
     if (d->variant.size == 0) {
         d->kind = DECISION_REFUSED;
         snprintf(d->reason, sizeof(d->reason),
-                 "release %s has no form this device may be served (not signed); republish it",
+                 "release %s has no form this device may be served (not signed); publish a "
+                 "new version",
                  target->release.version);
         return;
     }

@@ -76,7 +76,12 @@ static int catalog_refresh(struct service *svc, bool force)
         return r;
     pthread_mutex_lock(&svc->catalog_lock);
     struct catalog *old = svc->catalog;
-    svc->catalog = next;
+    /* A slow rebuild must not replace a newer catalog another thread installed meanwhile. */
+    if (old && old->generation > next->generation) {
+        old = next;
+    } else {
+        svc->catalog = next;
+    }
     pthread_mutex_unlock(&svc->catalog_lock);
     catalog_unref(old);
     return 0;
@@ -476,6 +481,10 @@ int service_publish(struct service *svc, const struct publish_request *req,
     if (req->notes && strlen(req->notes) > LIMIT_RELEASE_NOTES_BYTES)
         return reason_set(why, -EFBIG, "release notes longer than %u bytes",
                           LIMIT_RELEASE_NOTES_BYTES);
+    if (req->notes && !text_valid_utf8(req->notes))
+        return reason_set(why, -EINVAL,
+                          "release notes must be UTF-8 text without control characters "
+                          "(tabs and line breaks allowed)");
     if (req->image_len > svc->config.max_upload_bytes)
         return reason_set(why, -EFBIG, "image of %zu bytes is larger than the limit of %llu",
                           req->image_len, (unsigned long long)svc->config.max_upload_bytes);

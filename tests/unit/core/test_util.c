@@ -1,6 +1,7 @@
 /* Unit tests for src/core/util.c. */
 #include <errno.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -98,13 +99,36 @@ static void test_file_write_atomic(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+static void test_text_valid_utf8(void **state)
+{
+    static const struct {
+        const char *s;
+        bool ok;
+    } cases[] = {
+        {"", true},
+        {"plain notes\nline two\twith tab\r\n", true},
+        {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x93\xa6", true}, /* é € 📦 */
+        {"bad\xff"
+         "byte",
+         false},
+        {"\xc3", false},             /* truncated */
+        {"\xc0\xaf", false},         /* overlong */
+        {"\xed\xa0\x80", false},     /* a surrogate */
+        {"\xf4\x90\x80\x80", false}, /* past U+10FFFF */
+        {"bell\x07", false},         /* control character */
+        {"esc\x1b[31m", false},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
+        if (text_valid_utf8(cases[i].s) != cases[i].ok)
+            fail_msg("case %zu: expected %d", i, cases[i].ok);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_u64),
-        cmocka_unit_test(test_hex),
-        cmocka_unit_test(test_str_copy_and_case),
-        cmocka_unit_test(test_file_write_atomic),
+        cmocka_unit_test(test_parse_u64),         cmocka_unit_test(test_hex),
+        cmocka_unit_test(test_str_copy_and_case), cmocka_unit_test(test_file_write_atomic),
+        cmocka_unit_test(test_text_valid_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

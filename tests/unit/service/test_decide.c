@@ -264,6 +264,7 @@ static void test_flash_size_code_must_fit_chip(void **state)
     assert_int_equal(decide_for(&rep, false, &d), DECISION_UPDATE);
     /* ESP32 reports the header's size, not the chip's (§2): no check there. */
     fx.product.product.platform = PLATFORM_ESP32;
+    rep.platform = PLATFORM_ESP32;
     rep.chip_size = 1u << 20;
     assert_int_equal(decide_for(&rep, false, &d), DECISION_UPDATE);
 }
@@ -283,6 +284,19 @@ static void test_fs_mode_uses_fs_releases_without_space_check(void **state)
     rep = report_with_version("fs-3");
     rep.mode = REPORT_MODE_FS;
     assert_int_equal(decide_for(&rep, false, &d), DECISION_CURRENT);
+}
+
+static void test_wrong_platform_is_refused(void **state)
+{
+    fixture_reset(PLATFORM_ESP8266);
+    add_release("1.0.2", "stable", FW_MODE_SKETCH, 1000, MD5_A, 0);
+    struct decision d;
+    struct device_report rep = report_with_version("1.0.0");
+    rep.platform = PLATFORM_ESP32; /* x-ESP32-* headers: HTTPUpdate checks only 0xE9 */
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_REFUSED);
+    assert_non_null(strstr(d.reason, "esp8266"));
+    rep.platform_known = false; /* a client that says nothing about itself */
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_UPDATE);
 }
 
 static void test_other_channels_are_not_offered(void **state)
@@ -311,6 +325,7 @@ int main(void)
         cmocka_unit_test(test_free_space_rounds_to_sectors),
         cmocka_unit_test(test_flash_size_code_must_fit_chip),
         cmocka_unit_test(test_fs_mode_uses_fs_releases_without_space_check),
+        cmocka_unit_test(test_wrong_platform_is_refused),
         cmocka_unit_test(test_other_channels_are_not_offered),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

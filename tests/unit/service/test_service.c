@@ -67,6 +67,19 @@ static int publish(struct env *e, const char *version, const uint8_t *img, size_
     return r;
 }
 
+static int publish_notes(struct env *e, const char *version, const uint8_t *img, size_t len,
+                         const char *notes, struct reason *why)
+{
+    struct publish_request req = {.product = "emonesp",
+                                  .version = version,
+                                  .mode = FW_MODE_SKETCH,
+                                  .image = img,
+                                  .image_len = len,
+                                  .source = "test",
+                                  .notes = notes};
+    return service_publish(e->svc, &req, NULL, NULL, why);
+}
+
 static size_t release_count(struct env *e)
 {
     struct release *list;
@@ -128,6 +141,8 @@ static void test_refusals_store_nothing(void **state)
     fixture_esp8266_image(img, sizeof(img), 4, 3);
     struct reason why;
     bool created;
+    assert_int_equal(publish_notes(e, "1.0.0", img, sizeof(img), "bad\xff byte", &why), -EINVAL);
+    assert_int_equal(publish_notes(e, "1.0.0", img, sizeof(img), "\x1b[2J", &why), -EINVAL);
     uint8_t junk[4096];
     memset(junk, 0x7f, sizeof(junk));
     assert_int_equal(publish(e, "2.0.0", junk, sizeof(junk), &created, &why), -EBADMSG);
@@ -284,7 +299,21 @@ static void test_other_process_publish_reaches_catalog(void **state)
     service_close(cli);
     struct variant v;
     int r = -ENOENT;
-    for (int i = 0; i < 100 && r < 0; i++) { /* the serving catalog polls every 500 ms */
+    /* A product added by another process reaches the serving catalog too. */
+    assert_int_equal(service_open(&e->config, SERVICE_LOCAL, &cli), 0);
+    assert_int_equal(service_product_add(cli, "door", PLATFORM_ESP8266, NULL, NULL, &why), 0);
+    service_close(cli);
+    struct device_report rep;
+    memset(&rep, 0, sizeof(rep));
+    struct checkin_context ctx = {.remote_addr = ""};
+    struct decision d = {.kind = DECISION_UNKNOWN};
+    for (int i = 0; i < 100 && d.kind == DECISION_UNKNOWN; i++) {
+        service_checkin(e->svc, "door", &rep, &ctx, &d);
+        if (d.kind == DECISION_UNKNOWN)
+            usleep(50 * 1000);
+    }
+    assert_int_equal(d.kind, DECISION_CURRENT); /* known, nothing published: 304 */
+    for (int i = 0; i < 100 && r < 0; i++) {    /* the serving catalog polls every 500 ms */
         r = service_image_find(e->svc, "emonesp", "3.0.0", FW_MODE_SKETCH, &v);
         if (r < 0)
             usleep(50 * 1000);
