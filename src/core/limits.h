@@ -33,9 +33,9 @@
 #define LIMIT_GUNZIP_BYTES             (32u * 1024u * 1024u) /* inflated gzip image */
 
 /* JSON bodies of the admin API. */
-#define LIMIT_JSON_BODY_BYTES (64u * 1024u)
+#define LIMIT_JSON_BODY_BYTES  (64u * 1024u)
 #define LIMIT_REPLY_BODY_BYTES (64u * 1024u * 1024u) /* a JSON answer we build */
-#define LIMIT_JSON_DEPTH      16u
+#define LIMIT_JSON_DEPTH       16u
 
 /* Device registry. */
 #define LIMIT_REGISTRY_QUEUE        262144u /* check-ins waiting for the flusher */

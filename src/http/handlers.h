@@ -33,8 +33,7 @@ void http_route(const struct http_context *ctx, const struct http_request *req,
  * exceed it either); false with REPLY filled with the refusal.
  */
 bool http_route_accepts_body(const struct http_context *ctx, const struct http_request *req,
-                             uint64_t declared_length, uint64_t *ret_max,
-                             struct http_reply *reply);
+                             uint64_t declared_length, uint64_t *ret_max, struct http_reply *reply);
 
 /* GET|HEAD /update/{product} and legacy aliases: a device check-in. */
 void http_handle_update(const struct http_context *ctx, const struct http_request *req,

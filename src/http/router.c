@@ -75,8 +75,7 @@ void http_route(const struct http_context *ctx, const struct http_request *req,
 }
 
 bool http_route_accepts_body(const struct http_context *ctx, const struct http_request *req,
-                             uint64_t declared_length, uint64_t *ret_max,
-                             struct http_reply *reply)
+                             uint64_t declared_length, uint64_t *ret_max, struct http_reply *reply)
 {
     const char *path = req->path;
     if (strcmp(path, "/hooks/github") == 0) {
