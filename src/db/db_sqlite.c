@@ -194,36 +194,59 @@ static void column_text(sqlite3_stmt *s, int i, char *out, size_t size)
         out[0] = 0;
 }
 
-static int migrate(struct db *db)
+/* The number of migrations applied (PRAGMA user_version), or -1 after logging. */
+static int schema_version(struct db *db)
 {
     sqlite3_stmt *s;
     if (sqlite3_prepare_v2(db->base.conn, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
-        return db_fail(db, "read schema version");
-    int applied = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : -1;
+        return db_fail(db, "read schema version"), -1;
+    int v = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : -1;
     sqlite3_finalize(s);
-    if (applied < 0)
-        return db_fail(db, "read schema version");
-    if ((size_t)applied > sqlite_migrations_count) {
-        log_error("database: schema version %d is newer than this otad knows (%zu)", applied,
-                  sqlite_migrations_count);
-        return -EPROTO;
-    }
-    for (size_t i = (size_t)applied; i < sqlite_migrations_count; i++) {
+    if (v < 0)
+        db_fail(db, "read schema version");
+    return v;
+}
+
+/*
+ * Applies the missing migrations, each in its own write transaction that
+ * first re-reads the schema version, so two processes opening a new data
+ * folder at once apply each migration exactly once.
+ */
+static int migrate(struct db *db)
+{
+    for (;;) {
         char *err = NULL;
+        if (sqlite3_exec(db->base.conn, "BEGIN IMMEDIATE", NULL, NULL, &err) != SQLITE_OK) {
+            log_error("database: cannot start a migration: %s", err ? err : "?");
+            sqlite3_free(err);
+            return -EIO;
+        }
+        int applied = schema_version(db);
+        if (applied < 0 || (size_t)applied > sqlite_migrations_count) {
+            sqlite3_exec(db->base.conn, "ROLLBACK", NULL, NULL, NULL);
+            if (applied < 0)
+                return -EIO;
+            log_error("database: schema version %d is newer than this otad knows (%zu)", applied,
+                      sqlite_migrations_count);
+            return -EPROTO;
+        }
+        if ((size_t)applied == sqlite_migrations_count) {
+            sqlite3_exec(db->base.conn, "COMMIT", NULL, NULL, NULL);
+            return 0;
+        }
         char pragma[64];
-        snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %zu", i + 1);
-        if (sqlite3_exec(db->base.conn, "BEGIN IMMEDIATE", NULL, NULL, &err) != SQLITE_OK ||
-            sqlite3_exec(db->base.conn, sqlite_migrations[i], NULL, NULL, &err) != SQLITE_OK ||
+        snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", applied + 1);
+        if (sqlite3_exec(db->base.conn, sqlite_migrations[applied], NULL, NULL, &err) !=
+                SQLITE_OK ||
             sqlite3_exec(db->base.conn, pragma, NULL, NULL, &err) != SQLITE_OK ||
             sqlite3_exec(db->base.conn, "COMMIT", NULL, NULL, &err) != SQLITE_OK) {
-            log_error("database: migration %zu failed: %s", i + 1, err ? err : "?");
+            log_error("database: migration %d failed: %s", applied + 1, err ? err : "?");
             sqlite3_free(err);
             sqlite3_exec(db->base.conn, "ROLLBACK", NULL, NULL, NULL);
             return -EIO;
         }
-        log_info("database: applied migration %zu", i + 1);
+        log_info("database: applied migration %d", applied + 1);
     }
-    return 0;
 }
 
 int db_open(const char *path, enum db_durability durability, struct db **ret_db)

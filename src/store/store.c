@@ -122,10 +122,18 @@ int store_put(struct store *store, const uint8_t *data, size_t len, char ret_sha
     int r = blob_path(store, sha, path, sizeof(path));
     if (r < 0)
         return r;
-    struct stat st;
-    if (stat(path, &st) == 0 && (uint64_t)st.st_size == len) {
-        memcpy(ret_sha256, sha, sizeof(sha));
-        return 0;
+    /* Already stored? Only if its bytes still hash to its name; else it is written again. */
+    uint8_t *have = NULL;
+    size_t have_len = 0;
+    if (file_read_all(path, len, &have, &have_len) == 0) {
+        char have_sha[SHA256_HEX_LEN + 1];
+        digest_sha256_hex(have, have_len, have_sha);
+        free(have);
+        if (have_len == len && strcmp(have_sha, sha) == 0) {
+            memcpy(ret_sha256, sha, sizeof(sha));
+            return 0;
+        }
+        log_warn("store: blob %s on disk does not match its name; writing it again", sha);
     }
     if (snprintf(dir, sizeof(dir), "%s/%.2s", store->blobs, sha) >= (int)sizeof(dir))
         return -ENAMETOOLONG;
