@@ -77,7 +77,7 @@
 #define LIMIT_GITHUB_ASSET_WAIT_S        2u /* a webhook's release lacks its asset: re-query */
 #define LIMIT_GITHUB_ASSET_WAIT_TRIES    7u /* after 2, 4, ... 64 s (about 2 minutes) */
 #define LIMIT_WEBHOOK_BODY_BYTES         (1024u * 1024u)     /* GitHub allows 25 MB */
-#define LIMIT_WEBHOOK_DELIVERY_BYTES     64u                 /* X-GitHub-Delivery (a GUID) */
+#define LIMIT_WEBHOOK_DELIVERY_BYTES     80u                 /* X-GitHub-Delivery, a signature */
 #define LIMIT_WEBHOOK_DELIVERIES_KEEP_S  (30u * 24u * 3600u) /* ids kept against replays */
 
 #endif

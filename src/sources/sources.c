@@ -1094,6 +1094,29 @@ int sources_webhook(struct sources *s, const struct sources_delivery *d,
             goto out;
         }
     }
+    /*
+     * The delivery id is not signed: a captured body re-sent under a new id
+     * would queue a sync each time. The signature names the signed body, so
+     * it is remembered too (GitHub's own redeliveries repeat both).
+     */
+    char body_key[LIMIT_WEBHOOK_DELIVERY_BYTES + 1];
+    if (snprintf(body_key, sizeof(body_key), "body:%.*s", (int)sizeof(body_key) - 6, d->signature) >
+        0) {
+        r = db_webhook_delivery_record(s->db, body_key, time_now_ms(),
+                                       (int64_t)LIMIT_WEBHOOK_DELIVERIES_KEEP_S * 1000);
+        if (r == -EEXIST) {
+            log_info("webhook: a delivery from %s repeats a signed body seen before; ignored",
+                     peer);
+            *ret_result = SOURCES_HOOK_DUPLICATE;
+            reason_set(why, 0, "this signed body was delivered before");
+            r = 0;
+            goto out;
+        }
+        if (r < 0) {
+            r = reason_set(why, r, "cannot record the delivery");
+            goto out;
+        }
+    }
     struct github_event ev;
     if ((r = github_event_parse(d->body, d->body_len, d->form_encoded, &ev, why)) < 0)
         goto out;

@@ -506,6 +506,10 @@ def test_webhook_replay_of_a_delivery_does_nothing():
         r = webhook(srv, gh, "published", rel, delivery=guid)
         assert_status(r, 200, "a replayed delivery")
         assert r.json()["status"] == "duplicate", r.describe()
+        # The id is not signed: the same signed body under a new id is a replay too.
+        r = webhook(srv, gh, "published", rel, delivery=str(uuid.uuid4()))
+        assert_status(r, 200, "a captured body re-sent under a new delivery id")
+        assert r.json()["status"] == "duplicate", r.describe()
         assert_calls_stay(gh, calls)
 
 
