@@ -83,6 +83,14 @@ int db_product_key_list(struct db *db, int64_t product_id, struct db_product_key
 int db_release_insert(struct db *db, struct release *r, const char *const *digests,
                       size_t digest_count);
 
+/*
+ * Adds the COUNT variants V (of kinds it does not have yet; the others are
+ * left as they are) to release RELEASE_ID and sets its signed_by, in one
+ * transaction that bumps the generation. -ENOENT when there is no such release.
+ */
+int db_release_add_variants(struct db *db, int64_t release_id, const struct variant *v,
+                            unsigned count, const char *signed_by);
+
 /* The release of PRODUCT_ID with VERSION and MODE, with its variants. -ENOENT when none. */
 int db_release_get(struct db *db, int64_t product_id, enum fw_mode mode, const char *version,
                    struct release *ret_release);

@@ -44,6 +44,8 @@ enum stmt_id {
     STMT_PRODUCT_SET_SIGNING,
     STMT_PRODUCT_KEY_ADD,
     STMT_PRODUCT_KEY_LIST,
+    STMT_VARIANT_ADD,
+    STMT_RELEASE_SET_SIGNED_BY,
     STMT_BEGIN,
     STMT_COMMIT,
     STMT_ROLLBACK,
@@ -115,6 +117,9 @@ static const char *const stmt_sql[STMT_COUNT] = {
         "last_status, last_offered, checkins, last_key FROM devices WHERE product_id = ?1 "
         "ORDER BY mac LIMIT ?2 OFFSET ?3",
     [STMT_DEVICE_COUNT] = "SELECT count(*) FROM devices WHERE product_id = ?1",
+    [STMT_VARIANT_ADD] = "INSERT OR IGNORE INTO variants (release_id, kind, sha256, md5, size) "
+                         "VALUES (?1, ?2, ?3, ?4, ?5)",
+    [STMT_RELEASE_SET_SIGNED_BY] = "UPDATE releases SET signed_by = ?2 WHERE id = ?1",
     [STMT_BEGIN] = "BEGIN IMMEDIATE",
     [STMT_COMMIT] = "COMMIT",
     [STMT_ROLLBACK] = "ROLLBACK",
@@ -603,6 +608,46 @@ int db_release_insert(struct db *db, struct release *r, const char *const *diges
     int err = exec_simple(db, STMT_BEGIN);
     if (err == 0) {
         err = release_insert_locked(db, r, digests, digest_count);
+        if (err == 0)
+            err = exec_simple(db, STMT_COMMIT);
+        if (err < 0)
+            exec_simple(db, STMT_ROLLBACK);
+    }
+    pthread_mutex_unlock(&db->base.lock);
+    return err;
+}
+
+static int release_add_variants_locked(struct db *db, int64_t release_id, const struct variant *v,
+                                       unsigned count, const char *signed_by)
+{
+    sqlite3_stmt *s = stmt_get(db, STMT_RELEASE_SET_SIGNED_BY);
+    if (!s)
+        return -EIO;
+    sqlite3_bind_int64(s, 1, release_id);
+    bind_text_or_null(s, 2, signed_by);
+    int err = stmt_run(db, s, "set release signer");
+    if (err == 0 && sqlite3_changes(db->base.conn) == 0)
+        err = -ENOENT;
+    for (unsigned i = 0; err == 0 && i < count; i++) {
+        if (!(s = stmt_get(db, STMT_VARIANT_ADD)))
+            return -EIO;
+        sqlite3_bind_int64(s, 1, release_id);
+        sqlite3_bind_int(s, 2, (int)v[i].kind);
+        sqlite3_bind_text(s, 3, v[i].sha256, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 4, v[i].md5, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 5, (sqlite3_int64)v[i].size);
+        err = stmt_run(db, s, "add variant");
+    }
+    return err == 0 ? exec_simple(db, STMT_GENERATION_BUMP) : err;
+}
+
+int db_release_add_variants(struct db *db, int64_t release_id, const struct variant *v,
+                            unsigned count, const char *signed_by)
+{
+    pthread_mutex_lock(&db->base.lock);
+    int err = exec_simple(db, STMT_BEGIN);
+    if (err == 0) {
+        err = release_add_variants_locked(db, release_id, v, count, signed_by);
         if (err == 0)
             err = exec_simple(db, STMT_COMMIT);
         if (err < 0)

@@ -162,8 +162,8 @@ void decide(const struct catalog_product *product, const struct decide_request *
     if (d->variant.size == 0) {
         d->kind = DECISION_REFUSED;
         snprintf(d->reason, sizeof(d->reason),
-                 "release %s has no form this device may be served (not signed); publish a "
-                 "new version",
+                 "release %s has no form this device may be served (not signed); publish it "
+                 "again to sign it",
                  target->release.version);
         return;
     }

@@ -367,6 +367,57 @@ static int product_key_load(struct service *svc, const char *key_name, struct si
     return r;
 }
 
+/* Stores the blobs of SET's variants and describes them in OUT (OUT->variant_count of them). */
+static int store_variants(struct service *svc, const struct variant_set *set, struct release *out,
+                          struct reason *why)
+{
+    for (unsigned i = 0; i < set->count; i++) {
+        struct variant *v = &out->variants[out->variant_count++];
+        const struct buf *bytes = &set->items[i].bytes;
+        v->kind = set->items[i].kind;
+        v->size = bytes->len;
+        digest_md5_hex(bytes->data, bytes->len, v->md5);
+        int r = store_put(svc->store, bytes->data, bytes->len, v->sha256);
+        if (r < 0)
+            return reason_set(why, r, "cannot store the image: %s", strerror(-r));
+    }
+    return 0;
+}
+
+/*
+ * EXISTING (same version, same bytes) was published before PRODUCT required
+ * signatures and has no signed form: makes and stores them and adds them to
+ * the release, so republishing a version is how an operator moves it over.
+ */
+static int release_add_signed_forms(struct service *svc, const struct publish_request *req,
+                                    const struct product *product, const struct release *existing,
+                                    struct reason *why)
+{
+    struct signing_key *key = NULL;
+    int r = product_key_load(svc, product->signing.key, &key, why);
+    if (r < 0)
+        return -ENOKEY;
+    struct variant_set set;
+    r = variants_make(product, key, req->presigned, req->mode, req->image, req->image_len,
+                      LIMIT_GUNZIP_BYTES, &set, why);
+    signing_key_free(key);
+    if (r < 0)
+        return r;
+    struct release added = {0};
+    r = store_variants(svc, &set, &added, why);
+    if (r == 0 && (r = db_release_add_variants(svc->db, existing->id, added.variants,
+                                               added.variant_count, set.signed_by)) < 0)
+        reason_set(why, r, "cannot record the signed forms");
+    variant_set_release(&set);
+    if (r == 0) {
+        log_info("signed %s %s %s, published before signing was required (%u forms added)",
+                 product->name, fw_mode_name(existing->mode), existing->version,
+                 added.variant_count);
+        catalog_refresh(svc, true);
+    }
+    return r;
+}
+
 static int publish_locked(struct service *svc, const struct publish_request *req,
                           const struct product *product, struct release *rel, bool *ret_created,
                           struct reason *why)
@@ -383,8 +434,18 @@ static int publish_locked(struct service *svc, const struct publish_request *req
                 "%s already has %s version \"%s\" with different bytes (sha256 %.12s…)",
                 product->name, fw_mode_name(req->mode), req->version, existing.sha256);
         }
-        *rel = existing;
         *ret_created = false;
+        /* Published before the product signed: the same bytes again add the signed forms. */
+        if (product->signing.required && !variant_choose(product, &existing, NULL)) {
+            r = release_add_signed_forms(svc, req, product, &existing, why);
+            free(existing.notes);
+            if (r < 0)
+                return r;
+            return db_release_get(svc->db, product->id, req->mode, req->version, rel) < 0
+                       ? reason_set(why, -EIO, "cannot read releases")
+                       : 0;
+        }
+        *rel = existing;
         return 0;
     }
     if (r != -ENOENT)
@@ -412,16 +473,9 @@ static int publish_locked(struct service *svc, const struct publish_request *req
     memset(rel, 0, sizeof(*rel));
     /* Blobs first, row last: a crash in between leaves an unused blob, never a row without bytes.
      */
-    for (unsigned i = 0; i < set.count; i++) {
-        struct variant *v = &rel->variants[rel->variant_count++];
-        const struct buf *bytes = &set.items[i].bytes;
-        v->kind = set.items[i].kind;
-        v->size = bytes->len;
-        digest_md5_hex(bytes->data, bytes->len, v->md5);
-        if ((r = store_put(svc->store, bytes->data, bytes->len, v->sha256)) < 0) {
-            variant_set_release(&set);
-            return reason_set(why, r, "cannot store the image: %s", strerror(-r));
-        }
+    if ((r = store_variants(svc, &set, rel, why)) < 0) {
+        variant_set_release(&set);
+        return r;
     }
     rel->product_id = product->id;
     str_copy(rel->version, sizeof(rel->version), req->version);

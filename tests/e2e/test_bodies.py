@@ -13,8 +13,11 @@ def send_head_and_wait(port, head, chunks=1, timeout=5):
     s = socket.create_connection((HOST, port), timeout=timeout)
     try:
         s.sendall(head)
-        for _ in range(chunks):
-            s.sendall(b"10000\r\n" + b"a" * 0x10000 + b"\r\n")
+        try:
+            for _ in range(chunks):
+                s.sendall(b"10000\r\n" + b"a" * 0x10000 + b"\r\n")
+        except (ConnectionResetError, BrokenPipeError):
+            pass  # the server may answer and close mid-body: the answer is what counts
         data = b""
         while b"\r\n" not in data:
             part = s.recv(4096)
@@ -41,7 +44,7 @@ def test_chunked_webhook_without_length_is_refused_at_once():
     with Server() as srv:
         srv.start()
         line = send_head_and_wait(srv.port, b"POST /hooks/github HTTP/1.1\r\nHost: x\r\n"
-                                            b"Transfer-Encoding: chunked\r\n\r\n", chunks=2)
+                                            b"Transfer-Encoding: chunked\r\n\r\n", chunks=0)
         assert line and (" 411 " in line or " 413 " in line), f"got {line!r}"
 
 

@@ -231,6 +231,37 @@ static void test_missing_signing_key_is_a_server_problem(void **state)
     assert_int_equal(release_count(e), 0);
 }
 
+static void test_republish_signs_a_release_from_before_signing(void **state)
+{
+    struct env *e = *state;
+    struct reason why;
+    uint8_t img[4096];
+    fixture_esp8266_image(img, sizeof(img), 4, 12);
+    bool created;
+    assert_int_equal(publish(e, "1.0.0", img, sizeof(img), &created, &why), 0);
+    char keys[128];
+    snprintf(keys, sizeof(keys), "%s/keys", e->dir);
+    struct signing_key *k;
+    assert_int_equal(signing_key_generate(keys, "fleet", SIGNING_KEY_RSA_2048, &k, &why), 0);
+    signing_key_free(k);
+    struct product_signing s = {.required = true};
+    strcpy(s.key, "fleet");
+    assert_int_equal(service_product_set_signing(e->svc, "emonesp", &s, &why), 0);
+
+    struct decision d;
+    checkin(e, "0.9.0", NULL, &d);
+    assert_int_equal(d.kind, DECISION_REFUSED); /* never the unsigned form */
+
+    assert_int_equal(publish(e, "1.0.0", img, sizeof(img), &created, &why), 0);
+    assert_false(created);
+    checkin(e, "0.9.0", NULL, &d);
+    assert_int_equal(d.kind, DECISION_UPDATE);
+    assert_int_equal(d.variant.kind, VARIANT_SIGNED);
+    assert_int_equal(d.variant.size, sizeof(img) + 256 + 4);
+    assert_int_equal(strlen(d.signed_by), 64);
+    assert_int_equal(release_count(e), 1);
+}
+
 static void test_tokens(void **state)
 {
     struct env *e = *state;
@@ -331,6 +362,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_installed_md5_ignores_flash_mode_byte, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_missing_signing_key_is_a_server_problem, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_republish_signs_a_release_from_before_signing, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry_records_every_checkin, setup, teardown),
