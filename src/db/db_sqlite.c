@@ -433,20 +433,16 @@ static void fill_product_key(sqlite3_stmt *s, void *out)
     k->added_ms = sqlite3_column_int64(s, 2);
 }
 
-static int collect_rows(struct db *db, sqlite3_stmt *s, size_t elem,
-                        void (*fill)(sqlite3_stmt *, void *), void **ret_items, size_t *ret_count);
+static int list_rows_locked(struct db *db, enum stmt_id id, int64_t key, size_t elem,
+                            void (*fill)(sqlite3_stmt *, void *), void **ret_items,
+                            size_t *ret_count);
 
 int db_product_key_list(struct db *db, int64_t product_id, struct db_product_key **ret_keys,
                         size_t *ret_count)
 {
     pthread_mutex_lock(&db->base.lock);
-    int r = -EIO;
-    sqlite3_stmt *s = stmt_get(db, STMT_PRODUCT_KEY_LIST);
-    if (s) {
-        sqlite3_bind_int64(s, 1, product_id);
-        r = collect_rows(db, s, sizeof(struct db_product_key), fill_product_key, (void **)ret_keys,
-                         ret_count);
-    }
+    int r = list_rows_locked(db, STMT_PRODUCT_KEY_LIST, product_id, sizeof(struct db_product_key),
+                             fill_product_key, (void **)ret_keys, ret_count);
     pthread_mutex_unlock(&db->base.lock);
     return r;
 }
@@ -508,6 +504,22 @@ static int collect_rows(struct db *db, sqlite3_stmt *s, size_t elem,
     return 0;
 }
 
+/*
+ * Runs list statement ID (binding KEY as ?1 unless it is 0) and collects its
+ * rows as collect_rows does. The caller holds the lock.
+ */
+static int list_rows_locked(struct db *db, enum stmt_id id, int64_t key, size_t elem,
+                            void (*fill)(sqlite3_stmt *, void *), void **ret_items,
+                            size_t *ret_count)
+{
+    sqlite3_stmt *s = stmt_get(db, id);
+    if (!s)
+        return -EIO;
+    if (key)
+        sqlite3_bind_int64(s, 1, key);
+    return collect_rows(db, s, elem, fill, ret_items, ret_count);
+}
+
 static void fill_product(sqlite3_stmt *s, void *out)
 {
     product_from_row(s, out);
@@ -516,11 +528,8 @@ static void fill_product(sqlite3_stmt *s, void *out)
 int db_product_list(struct db *db, struct product **ret_products, size_t *ret_count)
 {
     pthread_mutex_lock(&db->base.lock);
-    int r = -EIO;
-    sqlite3_stmt *s = stmt_get(db, STMT_PRODUCT_LIST);
-    if (s)
-        r = collect_rows(db, s, sizeof(struct product), fill_product, (void **)ret_products,
-                         ret_count);
+    int r = list_rows_locked(db, STMT_PRODUCT_LIST, 0, sizeof(struct product), fill_product,
+                             (void **)ret_products, ret_count);
     pthread_mutex_unlock(&db->base.lock);
     return r;
 }
@@ -733,14 +742,10 @@ int db_release_list(struct db *db, int64_t product_id, struct release **ret_rele
                     size_t *ret_count)
 {
     pthread_mutex_lock(&db->base.lock);
-    int r = -EIO;
     struct release *list = NULL;
     size_t count = 0;
-    sqlite3_stmt *s = stmt_get(db, STMT_RELEASE_LIST);
-    if (s) {
-        sqlite3_bind_int64(s, 1, product_id);
-        r = collect_rows(db, s, sizeof(struct release), release_from_row, (void **)&list, &count);
-    }
+    int r = list_rows_locked(db, STMT_RELEASE_LIST, product_id, sizeof(struct release),
+                             release_from_row, (void **)&list, &count);
     for (size_t i = 0; r == 0 && i < count; i++)
         r = variants_load_locked(db, &list[i]);
     pthread_mutex_unlock(&db->base.lock);
@@ -771,13 +776,8 @@ int db_digest_list(struct db *db, int64_t product_id, struct db_digest **ret_dig
                    size_t *ret_count)
 {
     pthread_mutex_lock(&db->base.lock);
-    int r = -EIO;
-    sqlite3_stmt *s = stmt_get(db, STMT_DIGEST_LIST);
-    if (s) {
-        sqlite3_bind_int64(s, 1, product_id);
-        r = collect_rows(db, s, sizeof(struct db_digest), fill_digest, (void **)ret_digests,
-                         ret_count);
-    }
+    int r = list_rows_locked(db, STMT_DIGEST_LIST, product_id, sizeof(struct db_digest),
+                             fill_digest, (void **)ret_digests, ret_count);
     pthread_mutex_unlock(&db->base.lock);
     return r;
 }
@@ -838,10 +838,8 @@ int db_token_find(struct db *db, const char *hash_hex, struct token *ret_token)
 int db_token_list(struct db *db, struct token **ret_tokens, size_t *ret_count)
 {
     pthread_mutex_lock(&db->base.lock);
-    int r = -EIO;
-    sqlite3_stmt *s = stmt_get(db, STMT_TOKEN_LIST);
-    if (s)
-        r = collect_rows(db, s, sizeof(struct token), fill_token, (void **)ret_tokens, ret_count);
+    int r = list_rows_locked(db, STMT_TOKEN_LIST, 0, sizeof(struct token), fill_token,
+                             (void **)ret_tokens, ret_count);
     pthread_mutex_unlock(&db->base.lock);
     return r;
 }
