@@ -15,6 +15,17 @@ static void product_release(struct catalog_product *p)
 {
     free(p->releases);
     free(p->digests);
+    free(p->targets);
+}
+
+int release_order(const struct catalog_release *a, const struct catalog_release *b)
+{
+    if (a->semver && b->semver) {
+        int cmp = 0;
+        if (version_compare(a->release.version, b->release.version, &cmp) == 0 && cmp != 0)
+            return cmp;
+    }
+    return a->release.seq < b->release.seq ? -1 : a->release.seq > b->release.seq;
 }
 
 static void catalog_free(struct catalog *c)
@@ -108,9 +119,46 @@ static int product_load(struct db *db, struct catalog_product *cp)
         n++;
     }
     free(digests);
-    qsort(cp->digests, n, sizeof(*cp->digests), digest_cmp);
     cp->digest_count = n;
+    return catalog_index(cp);
+}
+
+int catalog_index(struct catalog_product *p)
+{
+    qsort(p->digests, p->digest_count, sizeof(*p->digests), digest_cmp);
+    free(p->targets);
+    p->targets = NULL;
+    p->target_count = 0;
+    if (p->release_count == 0)
+        return 0;
+    struct catalog_target *t = calloc(p->release_count, sizeof(*t));
+    if (!t)
+        return -ENOMEM;
+    size_t n = 0;
+    /* Releases ascend by sequence: the scan order is the same as a check-in's used to be. */
+    for (size_t i = 0; i < p->release_count; i++) {
+        const struct catalog_release *r = &p->releases[i];
+        size_t k = 0;
+        while (k < n &&
+               !(t[k].mode == r->release.mode && strcmp(t[k].channel, r->release.channel) == 0))
+            k++;
+        if (k == n)
+            t[n++] = (struct catalog_target){r->release.channel, r->release.mode, r};
+        else if (release_order(r, t[k].release) > 0)
+            t[k].release = r;
+    }
+    p->targets = t;
+    p->target_count = n;
     return 0;
+}
+
+const struct catalog_release *catalog_target(const struct catalog_product *product,
+                                             const char *channel, enum fw_mode mode)
+{
+    for (size_t k = 0; k < product->target_count; k++)
+        if (product->targets[k].mode == mode && strcmp(product->targets[k].channel, channel) == 0)
+            return product->targets[k].release;
+    return NULL;
 }
 
 int catalog_build(struct db *db, int64_t generation, struct catalog **ret_catalog)

@@ -26,12 +26,21 @@ struct catalog_digest {
     const struct catalog_release *release;
 };
 
+/* The greatest release of one (channel, mode): what its devices are offered. */
+struct catalog_target {
+    const char *channel; /* points into the release */
+    enum fw_mode mode;
+    const struct catalog_release *release;
+};
+
 struct catalog_product {
     struct product product;
     struct catalog_release *releases; /* ascending by seq */
     size_t release_count;
     struct catalog_digest *digests; /* sorted by digest for bsearch */
     size_t digest_count;
+    struct catalog_target *targets; /* one per (channel, mode) with a release; by catalog_index */
+    size_t target_count;
 };
 
 struct catalog {
@@ -46,6 +55,25 @@ struct catalog {
  * Returns 0 with a new catalog holding one reference, or -errno.
  */
 int catalog_build(struct db *db, int64_t generation, struct catalog **ret_catalog);
+
+/*
+ * Release order: two semantic versions compare as semver (ties by publish
+ * sequence); anything else by publish sequence. <0, 0, >0 as A sorts below,
+ * equal to, above B.
+ */
+int release_order(const struct catalog_release *a, const struct catalog_release *b);
+
+/*
+ * Computes PRODUCT's derived indexes from its releases and digests: digests
+ * sorted for lookup, and the target of every (channel, mode), so a check-in
+ * does not order releases. Called by catalog_build (and by tests that build
+ * a product by hand). Returns 0 or -ENOMEM (PRODUCT unchanged but targets).
+ */
+int catalog_index(struct catalog_product *product);
+
+/* The target of CHANNEL and MODE (its greatest release), or NULL when it has none. */
+const struct catalog_release *catalog_target(const struct catalog_product *product,
+                                             const char *channel, enum fw_mode mode);
 
 /* An empty catalog (no products), one reference. NULL on allocation failure. */
 struct catalog *catalog_new_empty(void);

@@ -8,30 +8,6 @@
 #include "core/version.h"
 #include "service/variants.h"
 
-int release_order(const struct catalog_release *a, const struct catalog_release *b)
-{
-    if (a->semver && b->semver) {
-        int cmp = 0;
-        if (version_compare(a->release.version, b->release.version, &cmp) == 0 && cmp != 0)
-            return cmp;
-    }
-    return a->release.seq < b->release.seq ? -1 : a->release.seq > b->release.seq;
-}
-
-const struct catalog_release *decide_target(const struct catalog_product *product,
-                                            const char *channel, enum fw_mode mode)
-{
-    const struct catalog_release *best = NULL;
-    for (size_t i = 0; i < product->release_count; i++) {
-        const struct catalog_release *r = &product->releases[i];
-        if (r->release.mode != mode || strcmp(r->release.channel, channel) != 0)
-            continue;
-        if (!best || release_order(r, best) > 0)
-            best = r;
-    }
-    return best;
-}
-
 uint64_t round_up_sector(uint64_t n)
 {
     return (n + 4095) / 4096 * 4096;
@@ -113,7 +89,7 @@ void decide(const struct catalog_product *product, const struct decide_request *
         return;
     }
     enum fw_mode mode = rep->mode == REPORT_MODE_FS ? FW_MODE_FS : FW_MODE_SKETCH;
-    const struct catalog_release *target = decide_target(product, req->channel, mode);
+    const struct catalog_release *target = catalog_target(product, req->channel, mode);
     if (target) {
         str_copy(d->version, sizeof(d->version), target->release.version);
         d->release_id = target->release.id;

@@ -5,9 +5,9 @@
  * clock, no allocation, so every rule of the protocol reference has a unit
  * test here.
  *
- * Release order: two semantic versions compare as semver (ties by publish
- * sequence); anything else compares by publish sequence. The target is the
- * greatest release of the channel and mode by that order. A device is
+ * Release order (catalog.h: semver where both are, else publish sequence);
+ * the target is the greatest release of the channel and mode by that order,
+ * computed when the catalog is built (catalog_target). A device is
  * placed by, in turn: an installed digest it reports (sketch-md5 with any
  * flash-mode byte, or ESP32 sketch-sha256) matching a release; a reported
  * version equal to a release's; a reported semantic version compared with
@@ -36,16 +36,6 @@ struct decide_request {
  */
 void decide(const struct catalog_product *product, const struct decide_request *req,
             struct decision *ret_decision);
-
-/* <0, 0, >0 as release A sorts below, equal to, above release B (see above). */
-int release_order(const struct catalog_release *a, const struct catalog_release *b);
-
-/*
- * The greatest release of PRODUCT in CHANNEL with MODE, or NULL when there
- * is none.
- */
-const struct catalog_release *decide_target(const struct catalog_product *product,
-                                            const char *channel, enum fw_mode mode);
 
 /* Rounds N up to the ESP8266 flash sector size (4096), as Update.begin() does. */
 uint64_t round_up_sector(uint64_t n);

@@ -27,6 +27,7 @@ static struct fixture fx;
 
 static void fixture_reset(enum platform platform)
 {
+    free(fx.product.targets);
     memset(&fx, 0, sizeof(fx));
     fx.product.product.id = 1;
     strcpy(fx.product.product.name, "emonesp");
@@ -34,12 +35,6 @@ static void fixture_reset(enum platform platform)
     strcpy(fx.product.product.default_channel, "stable");
     fx.product.releases = fx.releases;
     fx.product.digests = fx.digests;
-}
-
-static int digest_cmp(const void *a, const void *b)
-{
-    return strcmp(((const struct catalog_digest *)a)->digest,
-                  ((const struct catalog_digest *)b)->digest);
 }
 
 /* Adds a release with a plain variant of SIZE bytes whose MD5 is MD5 (32 chars). */
@@ -64,12 +59,8 @@ static struct catalog_release *add_release(const char *version, const char *chan
     struct catalog_digest *d = &fx.digests[fx.product.digest_count++];
     strcpy(d->digest, md5);
     d->release = r;
-    qsort(fx.digests, fx.product.digest_count, sizeof(fx.digests[0]), digest_cmp);
-    /* qsort moved entries: re-point each digest at its release by md5. */
-    for (size_t k = 0; k < fx.product.digest_count; k++)
-        for (size_t j = 0; j < fx.product.release_count; j++)
-            if (strcmp(fx.digests[k].digest, fx.releases[j].release.md5) == 0)
-                fx.digests[k].release = &fx.releases[j];
+    /* What catalog_build does: digests sorted, each (channel, mode)'s target computed. */
+    assert_int_equal(catalog_index(&fx.product), 0);
     return r;
 }
 
