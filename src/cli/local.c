@@ -16,6 +16,7 @@
 #include "cli/commands.h"
 #include "core/util.h"
 #include "db/db.h"
+#include "service/compat.h"
 #include "service/present.h"
 #include "service/service.h"
 
@@ -90,14 +91,20 @@ static int product_set(const struct config *config, const char *name, struct arg
         r = reason_set(&why, -EINVAL, "key name too long");
     if (r == 0 && opts[7].value && str_copy(s.esp32_hash, sizeof(s.esp32_hash), opts[7].value) < 0)
         r = reason_set(&why, -EINVAL, "esp32 hash must be sha256, sha384 or sha512");
+    if (r == 0 && opts[8].value &&
+        str_copy(s.core_min, sizeof(s.core_min),
+                 strcmp(opts[8].value, "none") == 0 ? "" : opts[8].value) < 0)
+        r = reason_set(&why, -EINVAL, "--core-min takes a core version such as 3.0, or none");
     if (r == 0)
         r = service_product_set_signing(svc, name, &s, &why);
     service_close(svc);
     if (r < 0)
         return cli_refused(&why, r);
-    printf("product %s: signing %s, key %s, legacy form %s, gzip %s, esp32 hash %s\n", name,
-           s.required ? "required" : "off", s.key[0] ? s.key : "-", s.legacy ? "on" : "off",
-           s.gzip ? "on" : "off", s.esp32_hash[0] ? s.esp32_hash : "sha256");
+    printf("product %s: signing %s, key %s, legacy form %s, gzip %s, esp32 hash %s, "
+           "declared core %s\n",
+           name, s.required ? "required" : "off", s.key[0] ? s.key : "-", s.legacy ? "on" : "off",
+           s.gzip ? "on" : "off", s.esp32_hash[0] ? s.esp32_hash : "sha256",
+           s.core_min[0] ? s.core_min : "none");
     return CLI_EXIT_OK;
 }
 
@@ -106,7 +113,8 @@ int cli_product(int argc, char **argv, const struct config *config)
     struct args_option opts[] = {{"--platform", true, NULL}, {"--default-channel", true, NULL},
                                  {"--json", false, NULL},    {"--signing", true, NULL},
                                  {"--key", true, NULL},      {"--legacy-signature", true, NULL},
-                                 {"--gzip", true, NULL},     {"--esp32-hash", true, NULL}};
+                                 {"--gzip", true, NULL},     {"--esp32-hash", true, NULL},
+                                 {"--core-min", true, NULL}};
     const char *pos[ARGS_MAX_POSITIONAL];
     unsigned npos = 0;
     if (args_parse(argc, argv, opts, ARRAY_SIZE(opts), pos, &npos) < 0 || npos < 1)
@@ -138,23 +146,47 @@ int cli_product(int argc, char **argv, const struct config *config)
         struct product *list = NULL;
         size_t n = 0;
         int r = service_product_list(svc, &list, &n);
+        /* Devices that could not be updated safely, per product and reason (docs/SIGNING.md). */
+        uint64_t(*issues)[DELIVERY_ISSUE_COUNT] =
+            r == 0 ? calloc(n ? n : 1, sizeof(*issues)) : NULL;
+        if (r == 0 && !issues)
+            r = -ENOMEM;
+        for (size_t i = 0; r == 0 && i < n; i++)
+            r = service_product_delivery_issues(svc, &list[i], issues[i]);
         service_close(svc);
         if (r < 0) {
             fprintf(stderr, "otad: cannot list products: %s\n", strerror(-r));
+            free(list);
+            free(issues);
             return CLI_EXIT_FAILURE;
         }
         if (opts[2].value) {
             json_t *arr = json_array();
-            for (size_t i = 0; i < n; i++)
-                json_array_append_new(arr, present_product(&list[i]));
+            for (size_t i = 0; i < n; i++) {
+                json_t *obj = present_product(&list[i]);
+                json_object_set_new(obj, "delivery_warnings",
+                                    present_delivery_issues(issues[i], list[i].name));
+                json_array_append_new(arr, obj);
+            }
             cli_print_json(json_pack("{s:o}", "products", arr));
         } else {
-            for (size_t i = 0; i < n; i++)
+            for (size_t i = 0; i < n; i++) {
                 printf("%-24s %-8s %-10s %s\n", list[i].name, platform_name(list[i].platform),
                        list[i].default_channel,
                        list[i].signing.required ? list[i].signing.key : "unsigned");
+                for (int k = 1; k < DELIVERY_ISSUE_COUNT; k++) {
+                    if (!issues[i][k])
+                        continue;
+                    char fix[512];
+                    delivery_issue_fix_for((enum delivery_issue)k, list[i].name, fix, sizeof(fix));
+                    printf("  warning: %llu device(s): %s\n    fix: %s\n",
+                           (unsigned long long)issues[i][k],
+                           delivery_issue_message((enum delivery_issue)k), fix);
+                }
+            }
         }
         free(list);
+        free(issues);
         return CLI_EXIT_OK;
     }
 usage:
@@ -162,7 +194,8 @@ usage:
             "usage: otad product add NAME --platform esp8266|esp32 "
             "[--default-channel stable]\n"
             "       otad product set NAME [--signing required|off] [--key KEY] "
-            "[--legacy-signature on|off] [--gzip on|off] [--esp32-hash sha256|sha384|sha512]\n"
+            "[--legacy-signature on|off] [--gzip on|off] [--esp32-hash sha256|sha384|sha512] "
+            "[--core-min VERSION|none]\n"
             "       otad product list [--json]\n");
     return CLI_EXIT_USAGE;
 }

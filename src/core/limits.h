@@ -17,6 +17,7 @@
 #define LIMIT_DEVICE_VERSION_BYTES 64u /* x-ESP8266-version, ?tag=, ?version= */
 #define LIMIT_DEVICE_SDK_BYTES     64u /* x-ESP8266-sdk-version */
 #define LIMIT_USER_AGENT_BYTES     128u
+#define LIMIT_CORE_VERSION_BYTES   32u /* ?core= (ESP.getCoreVersion()), a declared core */
 
 /* Names chosen by operators. */
 #define LIMIT_PRODUCT_NAME_BYTES    64u

@@ -135,4 +135,12 @@ int db_devices_record(struct db *db, const struct device_record *records, size_t
 int db_device_list(struct db *db, int64_t product_id, size_t limit, size_t offset,
                    struct device_record **ret_devices, size_t *ret_count, uint64_t *ret_total);
 
+/*
+ * How many devices of PRODUCT_ID had each delivery issue at their last
+ * check-in: RET_COUNTS[issue] (RET_COUNTS[DELIVERY_OK] is left 0, not
+ * counted). Written only on success. Returns 0 or -EIO.
+ */
+int db_device_issue_counts(struct db *db, int64_t product_id,
+                           uint64_t ret_counts[DELIVERY_ISSUE_COUNT]);
+
 #endif

@@ -41,6 +41,7 @@ enum stmt_id {
     STMT_DEVICE_UPSERT,
     STMT_DEVICE_LIST,
     STMT_DEVICE_COUNT,
+    STMT_DEVICE_ISSUES,
     STMT_PRODUCT_SET_SIGNING,
     STMT_PRODUCT_KEY_ADD,
     STMT_PRODUCT_KEY_LIST,
@@ -54,7 +55,7 @@ enum stmt_id {
 
 #define PRODUCT_COLUMNS                                                                            \
     "id, name, platform, default_channel, created_ms, signing, signing_key, sign_legacy, gzip, "   \
-    "esp32_hash"
+    "esp32_hash, core_min"
 #define RELEASE_COLUMNS                                                                            \
     "id, product_id, seq, version, channel, mode, size, md5, sha256, created_ms, source, notes, "  \
     "flash_size, signed_by"
@@ -62,12 +63,13 @@ enum stmt_id {
 static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_GENERATION] = "SELECT value FROM meta WHERE key = 'catalog_generation'",
     [STMT_GENERATION_BUMP] = "UPDATE meta SET value = value + 1 WHERE key = 'catalog_generation'",
-    [STMT_PRODUCT_INSERT] = "INSERT INTO products (name, platform, default_channel, created_ms) "
-                            "VALUES (?1, ?2, ?3, ?4)",
+    [STMT_PRODUCT_INSERT] = "INSERT INTO products (name, platform, default_channel, created_ms, "
+                            "sign_legacy) VALUES (?1, ?2, ?3, ?4, ?5)",
     [STMT_PRODUCT_GET] = "SELECT " PRODUCT_COLUMNS " FROM products WHERE name = ?1",
     [STMT_PRODUCT_LIST] = "SELECT " PRODUCT_COLUMNS " FROM products ORDER BY name",
     [STMT_PRODUCT_SET_SIGNING] = "UPDATE products SET signing = ?2, signing_key = ?3, "
-                                 "sign_legacy = ?4, gzip = ?5, esp32_hash = ?6 WHERE id = ?1",
+                                 "sign_legacy = ?4, gzip = ?5, esp32_hash = ?6, core_min = ?7 "
+                                 "WHERE id = ?1",
     [STMT_PRODUCT_KEY_ADD] = "INSERT OR IGNORE INTO product_keys (product_id, key_name, "
                              "fingerprint, added_ms) VALUES (?1, ?2, ?3, ?4)",
     [STMT_PRODUCT_KEY_LIST] = "SELECT key_name, fingerprint, added_ms FROM product_keys "
@@ -99,9 +101,10 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_DEVICE_UPSERT] =
         "INSERT INTO devices (product_id, mac, ap_mac, chip_id, sdk_version, sketch_size, "
         "sketch_md5, free_space, chip_size, version, mode, user_agent, remote_addr, "
-        "first_seen_ms, last_seen_ms, last_status, last_offered, last_key, checkins) "
+        "first_seen_ms, last_seen_ms, last_status, last_offered, last_key, core_version, "
+        "delivery_issue, checkins) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15, ?16, ?17, "
-        "1) "
+        "?18, ?19, 1) "
         "ON CONFLICT (product_id, mac) DO UPDATE SET ap_mac = excluded.ap_mac, "
         "chip_id = excluded.chip_id, sdk_version = excluded.sdk_version, "
         "sketch_size = excluded.sketch_size, sketch_md5 = excluded.sketch_md5, "
@@ -110,13 +113,18 @@ static const char *const stmt_sql[STMT_COUNT] = {
         "remote_addr = excluded.remote_addr, last_seen_ms = excluded.last_seen_ms, "
         "last_status = excluded.last_status, "
         "last_offered = coalesce(excluded.last_offered, last_offered), "
-        "last_key = coalesce(excluded.last_key, last_key), checkins = checkins + 1",
+        "last_key = coalesce(excluded.last_key, last_key), core_version = excluded.core_version, "
+        "delivery_issue = excluded.delivery_issue, checkins = checkins + 1",
     [STMT_DEVICE_LIST] =
         "SELECT mac, ap_mac, chip_id, sdk_version, sketch_size, sketch_md5, free_space, "
         "chip_size, version, mode, user_agent, remote_addr, first_seen_ms, last_seen_ms, "
-        "last_status, last_offered, checkins, last_key FROM devices WHERE product_id = ?1 "
+        "last_status, last_offered, checkins, last_key, core_version, delivery_issue "
+        "FROM devices WHERE product_id = ?1 "
         "ORDER BY mac LIMIT ?2 OFFSET ?3",
     [STMT_DEVICE_COUNT] = "SELECT count(*) FROM devices WHERE product_id = ?1",
+    [STMT_DEVICE_ISSUES] = "SELECT delivery_issue, count(*) FROM devices "
+                           "WHERE product_id = ?1 AND delivery_issue != 0 "
+                           "GROUP BY delivery_issue ORDER BY delivery_issue",
     [STMT_VARIANT_ADD] = "INSERT OR IGNORE INTO variants (release_id, kind, sha256, md5, size) "
                          "VALUES (?1, ?2, ?3, ?4, ?5)",
     [STMT_RELEASE_SET_SIGNED_BY] = "UPDATE releases SET signed_by = ?2 WHERE id = ?1",
@@ -359,6 +367,7 @@ int db_product_insert(struct db *db, struct product *p)
         sqlite3_bind_int(s, 2, (int)p->platform);
         sqlite3_bind_text(s, 3, p->default_channel, -1, SQLITE_STATIC);
         sqlite3_bind_int64(s, 4, now);
+        sqlite3_bind_int(s, 5, p->signing.legacy);
         r = stmt_run(db, s, "insert product");
         if (r == 0) {
             p->id = sqlite3_last_insert_rowid(db->base.conn);
@@ -384,6 +393,7 @@ static void product_from_row(sqlite3_stmt *s, struct product *p)
     p->signing.legacy = sqlite3_column_int(s, 7) != 0;
     p->signing.gzip = sqlite3_column_int(s, 8) != 0;
     column_text(s, 9, p->signing.esp32_hash, sizeof(p->signing.esp32_hash));
+    column_text(s, 10, p->signing.core_min, sizeof(p->signing.core_min));
 }
 
 int db_product_set_signing(struct db *db, int64_t product_id, const struct product_signing *sg)
@@ -398,6 +408,7 @@ int db_product_set_signing(struct db *db, int64_t product_id, const struct produ
         sqlite3_bind_int(s, 4, sg->legacy);
         sqlite3_bind_int(s, 5, sg->gzip);
         sqlite3_bind_text(s, 6, sg->esp32_hash[0] ? sg->esp32_hash : "sha256", -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 7, sg->core_min, -1, SQLITE_STATIC);
         r = stmt_run(db, s, "set product signing");
         if (r == 0 && sqlite3_changes(db->base.conn) == 0)
             r = -ENOENT;
@@ -909,6 +920,8 @@ static int device_upsert_locked(struct db *db, const struct device_record *d)
     sqlite3_bind_int(s, 15, d->last_status);
     bind_text_or_null(s, 16, d->last_offered);
     bind_text_or_null(s, 17, d->last_key);
+    bind_text_or_null(s, 18, rep->core_version);
+    sqlite3_bind_int(s, 19, (int)d->issue);
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
     if (rc == SQLITE_DONE)
@@ -966,6 +979,9 @@ static void fill_device(sqlite3_stmt *s, void *out)
     column_text(s, 15, d->last_offered, sizeof(d->last_offered));
     d->checkins = sqlite3_column_int64(s, 16);
     column_text(s, 17, d->last_key, sizeof(d->last_key));
+    column_text(s, 18, rep->core_version, sizeof(rep->core_version));
+    int issue = sqlite3_column_int(s, 19);
+    d->issue = issue > 0 && issue < DELIVERY_ISSUE_COUNT ? (enum delivery_issue)issue : DELIVERY_OK;
 }
 
 int db_device_list(struct db *db, int64_t product_id, size_t limit, size_t offset,
@@ -999,5 +1015,29 @@ int db_device_list(struct db *db, int64_t product_id, size_t limit, size_t offse
     if (r == 0)
         *ret_total = total;
     pthread_mutex_unlock(&db->base.lock);
+    return r;
+}
+
+int db_device_issue_counts(struct db *db, int64_t product_id,
+                           uint64_t ret_counts[DELIVERY_ISSUE_COUNT])
+{
+    uint64_t counts[DELIVERY_ISSUE_COUNT] = {0};
+    pthread_mutex_lock(&db->base.lock);
+    int r = -EIO;
+    sqlite3_stmt *s = stmt_get(db, STMT_DEVICE_ISSUES);
+    if (s) {
+        sqlite3_bind_int64(s, 1, product_id);
+        int rc;
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+            int issue = sqlite3_column_int(s, 0);
+            if (issue > 0 && issue < DELIVERY_ISSUE_COUNT)
+                counts[issue] = (uint64_t)sqlite3_column_int64(s, 1);
+        }
+        r = rc == SQLITE_DONE ? 0 : db_fail(db, "count devices by delivery issue");
+        sqlite3_reset(s);
+    }
+    pthread_mutex_unlock(&db->base.lock);
+    if (r == 0)
+        memcpy(ret_counts, counts, sizeof(counts));
     return r;
 }

@@ -32,6 +32,21 @@ static void method_not_allowed(struct http_reply *reply, const char *allow)
     http_reply_header(reply, "Allow", allow);
 }
 
+/*
+ * PRODUCT as JSON with "delivery_warnings": its devices that could not be
+ * updated safely, per reason, with the fix (docs/SIGNING.md). NULL when the
+ * registry cannot be read (after logging).
+ */
+static json_t *product_json(const struct http_context *ctx, const struct product *product)
+{
+    uint64_t counts[DELIVERY_ISSUE_COUNT];
+    if (service_product_delivery_issues(ctx->svc, product, counts) < 0)
+        return NULL;
+    json_t *obj = present_product(product);
+    json_object_set_new(obj, "delivery_warnings", present_delivery_issues(counts, product->name));
+    return obj;
+}
+
 static void products_list(const struct http_context *ctx, struct http_reply *reply)
 {
     struct product *list = NULL;
@@ -42,9 +57,16 @@ static void products_list(const struct http_context *ctx, struct http_reply *rep
         return;
     }
     json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, present_product(&list[i]));
+    for (size_t i = 0; i < n && r == 0; i++) {
+        json_t *obj = product_json(ctx, &list[i]);
+        r = obj ? json_array_append_new(arr, obj) : -EIO;
+    }
     free(list);
+    if (r < 0) {
+        json_decref(arr);
+        http_reply_error(reply, -EIO, NULL);
+        return;
+    }
     http_reply_json(reply, 200, json_pack("{s:o}", "products", arr));
 }
 
@@ -93,7 +115,12 @@ static void product_get(const struct http_context *ctx, const char *name, struct
         http_reply_error(reply, r, why.text);
         return;
     }
-    json_t *product = present_product(&p);
+    json_t *product = product_json(ctx, &p);
+    if (!product) {
+        free(keys);
+        http_reply_error(reply, -EIO, NULL);
+        return;
+    }
     json_t *arr = json_array();
     for (size_t i = 0; i < nkeys; i++)
         json_array_append_new(arr, present_product_key(&keys[i], p.signing.key));
@@ -102,7 +129,10 @@ static void product_get(const struct http_context *ctx, const char *name, struct
     http_reply_json(reply, 200, json_pack("{s:o}", "product", product));
 }
 
-/* PATCH /products/{name} with {"signing": {"required", "key", "legacy", "gzip", "esp32_hash"}}. */
+/*
+ * PATCH /products/{name} with {"signing": {"required", "key", "legacy", "gzip", "esp32_hash",
+ * "core_min"}}; "core_min": null clears the declaration.
+ */
 static void product_patch(const struct http_context *ctx, const struct http_request *req,
                           const char *name, struct http_reply *reply)
 {
@@ -120,19 +150,24 @@ static void product_patch(const struct http_context *ctx, const struct http_requ
     struct product_signing s = p.signing;
     int required = s.required, legacy = s.legacy, gzip = s.gzip;
     const char *key = NULL, *hash = NULL;
-    if (!body || json_unpack_ex(body, &jerr, JSON_STRICT, "{s:{s?b,s?s,s?b,s?b,s?s}}", "signing",
-                                "required", &required, "key", &key, "legacy", &legacy, "gzip",
-                                &gzip, "esp32_hash", &hash) < 0) {
+    json_t *core = NULL;
+    if (!body ||
+        json_unpack_ex(body, &jerr, JSON_STRICT, "{s:{s?b,s?s,s?b,s?b,s?s,s?o}}", "signing",
+                       "required", &required, "key", &key, "legacy", &legacy, "gzip", &gzip,
+                       "esp32_hash", &hash, "core_min", &core) < 0 ||
+        (core && !json_is_string(core) && !json_is_null(core))) {
         json_decref(body);
         http_reply_error(reply, -EINVAL,
                          "body must be {\"signing\": {\"required\", \"key\", \"legacy\", "
-                         "\"gzip\", \"esp32_hash\"}}");
+                         "\"gzip\", \"esp32_hash\", \"core_min\"}}");
         return;
     }
     s.required = required, s.legacy = legacy, s.gzip = gzip;
     if ((key && str_copy(s.key, sizeof(s.key), key) < 0) ||
-        (hash && str_copy(s.esp32_hash, sizeof(s.esp32_hash), hash) < 0))
-        r = reason_set(&why, -EINVAL, "key or esp32_hash too long");
+        (hash && str_copy(s.esp32_hash, sizeof(s.esp32_hash), hash) < 0) ||
+        (core && str_copy(s.core_min, sizeof(s.core_min),
+                          json_is_string(core) ? json_string_value(core) : "") < 0))
+        r = reason_set(&why, -EINVAL, "key, esp32_hash or core_min too long");
     json_decref(body);
     if (r == 0)
         r = service_product_set_signing(ctx->svc, name, &s, &why);

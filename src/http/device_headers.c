@@ -10,6 +10,7 @@
 #include "http/device_headers.h"
 
 #include <assert.h>
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -315,6 +316,30 @@ static int field_version(const struct parse_ctx *ctx, struct device_report *rep)
     return 0;
 }
 
+/*
+ * ?core=: the Arduino core the firmware runs, as ESP.getCoreVersion() says
+ * it ("3_1_2", or a git build's hex id), put in the update URL by the
+ * firmware (docs/PROTOCOL.md, "Device identity"). Letters, digits, '.', '_'
+ * and '-' only; what it means is the service's business.
+ */
+static int query_core(const struct http_request *req, struct device_report *rep, struct reason *why)
+{
+    const char *arg = http_request_query(req, "core");
+    if (!arg || !*arg)
+        return 0;
+    size_t n = strlen(arg);
+    bool ok = n < sizeof(rep->core_version);
+    for (size_t i = 0; ok && i < n; i++)
+        ok = isalnum((unsigned char)arg[i]) || arg[i] == '.' || arg[i] == '_' || arg[i] == '-';
+    if (!ok)
+        return reason_set(why, -EINVAL,
+                          "?core= must be a core version (ESP.getCoreVersion()) of at most %u "
+                          "letters, digits, '.', '_' or '-'",
+                          (unsigned)(sizeof(rep->core_version) - 1));
+    memcpy(rep->core_version, arg, n + 1);
+    return 0;
+}
+
 /* The identity headers of the family in CTX; absent ones leave their fields unset. */
 static int parse_identity(const struct parse_ctx *ctx, struct device_report *rep)
 {
@@ -424,6 +449,8 @@ int device_report_parse(const struct http_request *req, struct device_report *re
         return r;
     /* Without a family this finds no header, but ?tag= / ?version= still count. */
     if ((r = field_version(&ctx, &rep)) < 0)
+        return r;
+    if ((r = query_core(req, &rep, why)) < 0)
         return r;
 
     *ret_report = rep;

@@ -69,7 +69,8 @@ void http_handle_update(const struct http_context *ctx, const struct http_reques
         /* getAvailableVersion(): 200 + x-version, no body (§3). */
         http_reply_empty(reply, 200);
         http_reply_header(reply, "x-version", d.version);
-        http_reply_header(reply, "x-MD5", d.variant.md5);
+        if (d.variant.md5[0]) /* none when no form may be served: an empty x-MD5 fails (-105) */
+            http_reply_header(reply, "x-MD5", d.variant.md5);
         return;
     case DECISION_LATEST_TEXT:
         /* The EmonESP web page shows this body as "latest version" (§10.3). */

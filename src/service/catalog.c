@@ -33,6 +33,7 @@ static void catalog_free(struct catalog *c)
     for (size_t i = 0; i < c->product_count; i++)
         product_release(&c->products[i]);
     free(c->products);
+    free(c->issues_logged);
     free(c);
 }
 
@@ -173,7 +174,8 @@ int catalog_build(struct db *db, int64_t generation, struct catalog **ret_catalo
     if (r < 0)
         goto fail;
     c->products = calloc(count ? count : 1, sizeof(*c->products));
-    if (!c->products) {
+    c->issues_logged = calloc(count ? count : 1, sizeof(*c->issues_logged));
+    if (!c->products || !c->issues_logged) {
         r = -ENOMEM;
         goto fail;
     }
@@ -184,6 +186,8 @@ int catalog_build(struct db *db, int64_t generation, struct catalog **ret_catalo
             goto fail;
     }
     qsort(c->products, c->product_count, sizeof(*c->products), product_cmp);
+    for (size_t i = 0; i < c->product_count; i++)
+        c->products[i].issues_logged = &c->issues_logged[i];
     free(products);
     *ret_catalog = c;
     return 0;

@@ -41,6 +41,12 @@ struct catalog_product {
     size_t digest_count;
     struct catalog_target *targets; /* one per (channel, mode) with a release; by catalog_index */
     size_t target_count;
+    /*
+     * The one mutable part, through a pointer: bit N is set once delivery
+     * issue N has been logged for this product (service.c). NULL in
+     * products built by hand.
+     */
+    atomic_uint *issues_logged;
 };
 
 struct catalog {
@@ -48,6 +54,7 @@ struct catalog {
     int64_t generation;
     struct catalog_product *products; /* sorted by name for bsearch */
     size_t product_count;
+    atomic_uint *issues_logged; /* one per product, pointed to by each */
 };
 
 /*

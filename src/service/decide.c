@@ -1,4 +1,4 @@
-/* The update decision (decide.h). Rules cite ../shared/reference/esp-protocol.md. */
+/* The update decision (decide.h). Rules cite docs/PROTOCOL.md by section. */
 #include "service/decide.h"
 
 #include <stdio.h>
@@ -6,7 +6,7 @@
 
 #include "core/util.h"
 #include "core/version.h"
-#include "service/variants.h"
+#include "service/compat.h"
 
 uint64_t round_up_sector(uint64_t n)
 {
@@ -16,9 +16,10 @@ uint64_t round_up_sector(uint64_t n)
 /* Where the device stands relative to TARGET: <0 behind, 0 at, >0 ahead; UNKNOWN when unplaced. */
 enum placement { PLACED_BEHIND, PLACED_CURRENT, PLACED_UNKNOWN, PLACED_NOTHING };
 
-static enum placement place_device(const struct catalog_product *product,
-                                   const struct device_report *rep, enum fw_mode mode,
-                                   const struct catalog_release *target)
+/* The release the device runs, by an installed digest or its exact version; NULL when unknown. */
+static const struct catalog_release *running_release(const struct catalog_product *product,
+                                                     const struct device_report *rep,
+                                                     enum fw_mode mode)
 {
     const struct catalog_release *running = NULL;
     /* §2 note: sketch-md5 is the installed image's MD5; a digest names one release exactly. */
@@ -30,6 +31,13 @@ static enum placement place_device(const struct catalog_product *product,
         running = NULL;
     if (!running && rep->version[0])
         running = catalog_release_by_version(product, mode, rep->version);
+    return running;
+}
+
+static enum placement place_device(const struct device_report *rep,
+                                   const struct catalog_release *running,
+                                   const struct catalog_release *target)
+{
     if (running)
         return running == target || release_order(running, target) >= 0 ? PLACED_CURRENT
                                                                         : PLACED_BEHIND;
@@ -90,13 +98,20 @@ void decide(const struct catalog_product *product, const struct decide_request *
     }
     enum fw_mode mode = rep->mode == REPORT_MODE_FS ? FW_MODE_FS : FW_MODE_SKETCH;
     const struct catalog_release *target = catalog_target(product, req->channel, mode);
+    const struct catalog_release *running = running_release(product, rep, mode);
+    struct form_choice choice = {NULL, FORM_BRICKS, DELIVERY_OK};
     if (target) {
         str_copy(d->version, sizeof(d->version), target->release.version);
         d->release_id = target->release.id;
-        const struct variant *v = variant_choose(&product->product, &target->release, rep);
-        if (v) {
-            d->variant = *v;
-            if (v->kind != VARIANT_PLAIN && v->kind != VARIANT_GZIP)
+        /* Firmware of a release this product signed checks signatures (docs/SIGNING.md). */
+        const struct catalog_release *firmware =
+            mode == FW_MODE_SKETCH ? running : running_release(product, rep, FW_MODE_SKETCH);
+        struct device_capability cap;
+        compat_capability(&product->product, rep, firmware && firmware->release.signed_by[0], &cap);
+        compat_choose(&product->product, &target->release, &cap, &choice);
+        if (choice.variant) {
+            d->variant = *choice.variant;
+            if (choice.variant->kind != VARIANT_PLAIN && choice.variant->kind != VARIANT_GZIP)
                 str_copy(d->signed_by, sizeof(d->signed_by), target->release.signed_by);
         }
     }
@@ -125,7 +140,7 @@ void decide(const struct catalog_product *product, const struct decide_request *
         d->kind = DECISION_CURRENT;
         return;
     }
-    switch (place_device(product, rep, mode, target)) {
+    switch (place_device(rep, running, target)) {
     case PLACED_CURRENT:
     case PLACED_NOTHING:
         d->kind = DECISION_CURRENT;
@@ -134,13 +149,19 @@ void decide(const struct catalog_product *product, const struct decide_request *
     case PLACED_UNKNOWN:
         break;
     }
-    /* A signing product never serves an unsigned image, whatever happens. */
-    if (d->variant.size == 0) {
+    /* Never an unsigned image from a signing product; never a form the device cannot boot. */
+    d->issue = choice.issue;
+    if (!choice.variant) {
         d->kind = DECISION_REFUSED;
-        snprintf(d->reason, sizeof(d->reason),
-                 "release %s has no form this device may be served (not signed); publish it "
-                 "again to sign it",
-                 target->release.version);
+        if (choice.issue == DELIVERY_NOT_SIGNED)
+            snprintf(d->reason, sizeof(d->reason),
+                     "release %s has no form this device may be served (not signed); publish it "
+                     "again to sign it",
+                     target->release.version);
+        else
+            snprintf(d->reason, sizeof(d->reason),
+                     "release %s has no form this device's core can install and boot",
+                     target->release.version);
         return;
     }
     d->kind = fits(product, rep, mode, target, d) ? DECISION_UPDATE : DECISION_REFUSED;

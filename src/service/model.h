@@ -54,8 +54,15 @@ struct product_signing {
     bool required;                /* never serve an unsigned image */
     char key[KEY_NAME_BYTES + 1]; /* the active key, "" when none */
     bool legacy;                  /* also sign in the 2.5.x form */
-    bool gzip;                    /* also make gzip forms (ESP8266 cores >= 2.7) */
+    bool gzip;                    /* also make gzip forms; says Chip-ID devices run >= 2.7 */
     char esp32_hash[8];           /* "sha256", "sha384" or "sha512" */
+    /*
+     * The operator's word on the ESP8266 fleet: every device that sends
+     * x-ESP8266-Chip-ID runs Arduino core CORE_MIN or newer ("3.0.0"), built
+     * with the product's key when the product signs. "" when not declared:
+     * such a device is assumed to run the oldest core its headers allow.
+     */
+    char core_min[LIMIT_CORE_VERSION_BYTES + 1];
 };
 
 struct product {
@@ -124,8 +131,24 @@ struct device_report {
     bool has_mode;
     char version[LIMIT_DEVICE_VERSION_BYTES + 1]; /* "" when absent */
     enum version_source version_source;
+    char core_version[LIMIT_CORE_VERSION_BYTES +
+                      1]; /* ?core= (ESP.getCoreVersion()), "" if absent */
     char user_agent[LIMIT_USER_AGENT_BYTES + 1];
 };
+
+/*
+ * Why a device was served a form that some core it may run refuses, or
+ * nothing at all (docs/SIGNING.md, "When a device cannot be updated").
+ * Stored in the registry per device: never renumber.
+ */
+enum delivery_issue {
+    DELIVERY_OK = 0,
+    DELIVERY_NO_LEGACY_FORM = 1,  /* core < 2.6 served the current signed form: 2.5.x refuses it */
+    DELIVERY_REFUSED_BY_SOME = 2, /* served a form some core the device may run refuses */
+    DELIVERY_NO_SAFE_FORM = 3,    /* every form of the release is refused or unbootable: 403 */
+    DELIVERY_NOT_SIGNED = 4,      /* a signing product's release has no signed form: 403 */
+};
+#define DELIVERY_ISSUE_COUNT 5
 
 /* The answer the service gives to one check-in. */
 enum decision_kind {
@@ -143,6 +166,7 @@ struct decision {
     int64_t release_id;                            /* 0 when none */
     struct variant variant;                        /* for DECISION_UPDATE / VERSION */
     char signed_by[KEY_FINGERPRINT_HEX + 1];       /* key of the variant served, "" if unsigned */
+    enum delivery_issue issue;                     /* what kept the device from a safe update */
     char reason[160];                              /* one line for 403/404 */
 };
 
@@ -168,6 +192,7 @@ struct device_record {
     int last_status;                                    /* HTTP status answered */
     char last_offered[LIMIT_RELEASE_VERSION_BYTES + 1]; /* version offered or "" */
     char last_key[KEY_FINGERPRINT_HEX + 1];             /* key that signed it, or "" */
+    enum delivery_issue issue;                          /* of the last check-in */
     int64_t checkins;                                   /* filled by the database on read */
 };
 

@@ -1,9 +1,12 @@
 /* JSON shapes of model types (present.h). Times are RFC 3339 UTC strings. */
 #include "service/present.h"
 
+#include <stdio.h>
+#include <string.h>
+
 #include "core/util.h"
 #include "db/db.h"
-#include <string.h>
+#include "service/compat.h"
 
 static json_t *time_json(int64_t ms)
 {
@@ -22,11 +25,42 @@ static json_t *string_or_null(const char *s)
 json_t *present_product(const struct product *p)
 {
     const struct product_signing *s = &p->signing;
-    return json_pack("{s:s,s:s,s:s,s:o,s:{s:b,s:o,s:b,s:b,s:s}}", "name", p->name, "platform",
+    return json_pack("{s:s,s:s,s:s,s:o,s:{s:b,s:o,s:b,s:b,s:s,s:o}}", "name", p->name, "platform",
                      platform_name(p->platform), "default_channel", p->default_channel, "created",
                      time_json(p->created_ms), "signing", "required", s->required, "key",
                      string_or_null(s->key), "legacy", s->legacy, "gzip", s->gzip, "esp32_hash",
-                     s->esp32_hash[0] ? s->esp32_hash : "sha256");
+                     s->esp32_hash[0] ? s->esp32_hash : "sha256", "core_min",
+                     string_or_null(s->core_min));
+}
+
+void delivery_issue_fix_for(enum delivery_issue issue, const char *product_name, char *out,
+                            size_t size)
+{
+    /* The fixes name the product as PRODUCT: one placeholder, at most once. */
+    const char *fix = delivery_issue_fix(issue);
+    const char *at = strstr(fix, "PRODUCT");
+    if (at)
+        snprintf(out, size, "%.*s%s%s", (int)(at - fix), fix, product_name, at + strlen("PRODUCT"));
+    else
+        snprintf(out, size, "%s", fix);
+}
+
+json_t *present_delivery_issues(const uint64_t counts[DELIVERY_ISSUE_COUNT],
+                                const char *product_name)
+{
+    json_t *list = json_array();
+    for (int i = 1; list && i < DELIVERY_ISSUE_COUNT; i++) {
+        if (!counts[i])
+            continue;
+        char fix[512];
+        delivery_issue_fix_for((enum delivery_issue)i, product_name, fix, sizeof(fix));
+        json_array_append_new(list, json_pack("{s:s,s:I,s:s,s:s}", "code",
+                                              delivery_issue_code((enum delivery_issue)i),
+                                              "devices", (json_int_t)counts[i], "message",
+                                              delivery_issue_message((enum delivery_issue)i), "fix",
+                                              fix));
+    }
+    return list;
 }
 
 json_t *present_release(const struct release *r, const char *product_name)
@@ -63,8 +97,8 @@ json_t *present_device(const struct device_record *d)
                        : rep->mode == REPORT_MODE_VERSION ? "version"
                                                           : "sketch";
     return json_pack(
-        "{s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:s,s:o,s:o,s:o,s:o,s:i,s:o,s:o,s:I}", "mac", mac,
-        "ap_mac", string_or_null(ap), "chip_id", u64_or_null(rep->has_chip_id, rep->chip_id),
+        "{s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:s,s:o,s:o,s:o,s:o,s:i,s:o,s:o,s:I,s:o,s:o}", "mac",
+        mac, "ap_mac", string_or_null(ap), "chip_id", u64_or_null(rep->has_chip_id, rep->chip_id),
         "sdk_version", string_or_null(rep->sdk_version), "sketch_size",
         u64_or_null(rep->has_sketch_size, rep->sketch_size), "sketch_md5",
         string_or_null(rep->sketch_md5), "free_space",
@@ -74,7 +108,8 @@ json_t *present_device(const struct device_record *d)
         string_or_null(d->remote_addr), "first_seen", time_json(d->first_seen_ms), "last_seen",
         time_json(d->last_seen_ms), "last_status", d->last_status, "last_offered_version",
         string_or_null(d->last_offered), "last_key", string_or_null(d->last_key), "checkins",
-        (json_int_t)d->checkins);
+        (json_int_t)d->checkins, "core_version", string_or_null(rep->core_version),
+        "delivery_issue", d->issue ? json_string(delivery_issue_code(d->issue)) : json_null());
 }
 
 json_t *present_token(const struct token *t)

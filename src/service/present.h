@@ -7,6 +7,8 @@
 #define OTAD_SERVICE_PRESENT_H
 
 #include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "service/model.h"
 
@@ -15,6 +17,17 @@ json_t *present_product(const struct product *p);
 json_t *present_release(const struct release *r, const char *product_name);
 json_t *present_device(const struct device_record *d);
 json_t *present_token(const struct token *t);
+
+/*
+ * The delivery issues with a non-zero count, as [{"code", "devices",
+ * "message", "fix"}], the fix naming PRODUCT_NAME (docs/SIGNING.md).
+ */
+json_t *present_delivery_issues(const uint64_t counts[DELIVERY_ISSUE_COUNT],
+                                const char *product_name);
+
+/* The fix of ISSUE (compat.h) with the product's name in place, into OUT (SIZE bytes). */
+void delivery_issue_fix_for(enum delivery_issue issue, const char *product_name, char *out,
+                            size_t size);
 
 /* A key a product has signed with; ACTIVE_NAME marks the active one. */
 struct db_product_key;

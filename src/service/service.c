@@ -19,6 +19,7 @@
 #include "core/util.h"
 #include "db/db.h"
 #include "service/catalog.h"
+#include "service/compat.h"
 #include "service/decide.h"
 #include "service/image.h"
 #include "service/registry.h"
@@ -216,7 +217,8 @@ int service_product_add(struct service *svc, const char *name, enum platform pla
         return reason_set(why, -EINVAL,
                           "channel name \"%.32s\" must be 1-%u characters of a-z 0-9 . _ -",
                           default_channel, LIMIT_CHANNEL_NAME_BYTES);
-    struct product p = {.platform = platform};
+    /* The 2.5.x form is on by default: it is what every core before 2.6 installs (SIGNING.md). */
+    struct product p = {.platform = platform, .signing.legacy = platform == PLATFORM_ESP8266};
     str_copy(p.name, sizeof(p.name), name);
     str_copy(p.default_channel, sizeof(p.default_channel), default_channel);
     int r = db_product_insert(svc->db, &p);
@@ -264,6 +266,16 @@ int service_product_set_signing(struct service *svc, const char *name,
         return reason_set(why, -EINVAL, "signing needs a key (otad key generate, then --key NAME)");
     if (s.gzip && p.platform != PLATFORM_ESP8266)
         return reason_set(why, -EINVAL, "gzip delivery is for ESP8266 products only");
+    if (s.core_min[0]) {
+        enum core_gen gen;
+        if (p.platform != PLATFORM_ESP8266)
+            return reason_set(why, -EINVAL, "a declared core is for ESP8266 products only");
+        if (core_gen_parse(s.core_min, &gen) < 0 || gen < CORE_GEN_2_6)
+            return reason_set(why, -EINVAL,
+                              "core \"%s\" is not an ESP8266 Arduino core version from 2.6 on "
+                              "(such as 3.0 or 3.1.2)",
+                              s.core_min);
+    }
     if (s.key[0]) {
         struct signing_key *key;
         if ((r = product_key_load(svc, s.key, &key, why)) < 0)
@@ -281,10 +293,16 @@ int service_product_set_signing(struct service *svc, const char *name,
     if ((r = db_product_set_signing(svc->db, p.id, &s)) < 0)
         return reason_set(why, r, "cannot store the signing settings");
     catalog_refresh(svc, true);
-    log_info("product %s: signing %s, key \"%s\", legacy form %s, gzip %s", p.name,
-             s.required ? "required" : "off", s.key, s.legacy ? "on" : "off",
-             s.gzip ? "on" : "off");
+    log_info("product %s: signing %s, key \"%s\", legacy form %s, gzip %s, declared core %s",
+             p.name, s.required ? "required" : "off", s.key, s.legacy ? "on" : "off",
+             s.gzip ? "on" : "off", s.core_min[0] ? s.core_min : "none");
     return 0;
+}
+
+int service_product_delivery_issues(struct service *svc, const struct product *product,
+                                    uint64_t ret_counts[DELIVERY_ISSUE_COUNT])
+{
+    return db_device_issue_counts(svc->db, product->id, ret_counts);
 }
 
 int service_product_keys(struct service *svc, const char *name, struct db_product_key **ret_keys,
@@ -384,18 +402,64 @@ static int store_variants(struct service *svc, const struct variant_set *set, st
     return 0;
 }
 
+/* Which forms EXISTING has. */
+static bool release_has(const struct release *existing, enum variant_kind kind)
+{
+    for (unsigned i = 0; i < existing->variant_count; i++)
+        if (existing->variants[i].kind == kind)
+            return true;
+    return false;
+}
+
 /*
- * EXISTING (same version, same bytes) was published before PRODUCT required
- * signatures and has no signed form: makes and stores them and adds them to
- * the release, so republishing a version is how an operator moves it over.
+ * True when EXISTING has no signed form while PRODUCT signs: it cannot be
+ * served at all until republished.
  */
-static int release_add_signed_forms(struct service *svc, const struct publish_request *req,
-                                    const struct product *product, const struct release *existing,
-                                    struct reason *why)
+static bool release_unsigned_for(const struct product *product, const struct release *existing)
+{
+    return product->signing.required && !release_has(existing, VARIANT_SIGNED) &&
+           !release_has(existing, VARIANT_SIGNED_GZIP) &&
+           !release_has(existing, VARIANT_SIGNED_LEGACY) &&
+           !release_has(existing, VARIANT_SIGNED_ESP32);
+}
+
+/*
+ * True when PRODUCT's settings call for a form EXISTING lacks: it was
+ * published before signing, the 2.5.x form or gzip was turned on. A gzip
+ * upload has its gzip form alone, and an incompressible image never gets
+ * one: asking again only costs the attempt.
+ */
+static bool release_lacks_forms(const struct product *product, const struct release *existing)
+{
+    bool sketch = existing->mode == FW_MODE_SKETCH;
+    if (release_unsigned_for(product, existing))
+        return true;
+    if (product->platform != PLATFORM_ESP8266)
+        return false;
+    if (!product->signing.required)
+        return product->signing.gzip && sketch && release_has(existing, VARIANT_PLAIN) &&
+               !release_has(existing, VARIANT_GZIP);
+    if (!release_has(existing, VARIANT_SIGNED))
+        return false; /* a gzip upload, or one signed offline in the 2.5.x form */
+    return (product->signing.legacy && !release_has(existing, VARIANT_SIGNED_LEGACY)) ||
+           (product->signing.gzip && sketch && !release_has(existing, VARIANT_SIGNED_GZIP));
+}
+
+/*
+ * EXISTING (same version, same bytes) lacks forms PRODUCT's settings now
+ * call for: makes them from the upload and adds those it lacks (the others
+ * are identical and kept), so republishing a version is how an operator
+ * moves it to new settings. A release signed with another key than the
+ * active one keeps its forms: one release is signed by one key.
+ */
+static int release_add_forms(struct service *svc, const struct publish_request *req,
+                             const struct product *product, const struct release *existing,
+                             struct reason *why)
 {
     struct signing_key *key = NULL;
-    int r = product_key_load(svc, product->signing.key, &key, why);
-    if (r < 0)
+    int r;
+    if (product->signing.required &&
+        (r = product_key_load(svc, product->signing.key, &key, why)) < 0)
         return -ENOKEY;
     struct variant_set set;
     r = variants_make(product, key, req->presigned, req->mode, req->image, req->image_len,
@@ -403,16 +467,21 @@ static int release_add_signed_forms(struct service *svc, const struct publish_re
     signing_key_free(key);
     if (r < 0)
         return r;
+    if (existing->signed_by[0] && strcmp(existing->signed_by, set.signed_by) != 0) {
+        log_info("%s %s %s was signed by another key than the active one: its forms are kept",
+                 product->name, fw_mode_name(existing->mode), existing->version);
+        variant_set_release(&set);
+        return 0;
+    }
     struct release added = {0};
     r = store_variants(svc, &set, &added, why);
     if (r == 0 && (r = db_release_add_variants(svc->db, existing->id, added.variants,
                                                added.variant_count, set.signed_by)) < 0)
-        reason_set(why, r, "cannot record the signed forms");
+        reason_set(why, r, "cannot record the new forms");
     variant_set_release(&set);
     if (r == 0) {
-        log_info("signed %s %s %s, published before signing was required (%u forms added)",
-                 product->name, fw_mode_name(existing->mode), existing->version,
-                 added.variant_count);
+        log_info("%s %s %s published again: forms made for the product's settings added",
+                 product->name, fw_mode_name(existing->mode), existing->version);
         catalog_refresh(svc, true);
     }
     return r;
@@ -435,12 +504,19 @@ static int publish_locked(struct service *svc, const struct publish_request *req
                 product->name, fw_mode_name(req->mode), req->version, existing.sha256);
         }
         *ret_created = false;
-        /* Published before the product signed: the same bytes again add the signed forms. */
-        if (product->signing.required && !variant_choose(product, &existing, NULL)) {
-            r = release_add_signed_forms(svc, req, product, &existing, why);
+        /* Settings changed since: the same bytes again add the forms they call for. */
+        if (release_lacks_forms(product, &existing)) {
+            struct reason detail = {""};
+            r = release_add_forms(svc, req, product, &existing, &detail);
+            bool servable = !release_unsigned_for(product, &existing);
             free(existing.notes);
-            if (r < 0)
+            if (r < 0 && !servable) {
+                *why = detail;
                 return r;
+            }
+            if (r < 0) /* its forms still serve: the republish itself succeeds */
+                log_warn("%s %s: new forms not added: %s", product->name, req->version,
+                         detail.text);
             return db_release_get(svc->db, product->id, req->mode, req->version, rel) < 0
                        ? reason_set(why, -EIO, "cannot read releases")
                        : 0;
@@ -581,6 +657,20 @@ int service_release_list(struct service *svc, const char *product, struct releas
     return db_release_list(svc->db, p.id, ret_releases, ret_count);
 }
 
+/*
+ * Logs ISSUE once per product and catalog (so again after a release or a
+ * setting changes): a stuck fleet must not flood the log, nor go unseen.
+ */
+static void warn_delivery_issue(const struct catalog_product *cp, enum delivery_issue issue)
+{
+    unsigned bit = 1u << issue;
+    if (!cp->issues_logged || atomic_load_explicit(cp->issues_logged, memory_order_relaxed) & bit ||
+        atomic_fetch_or_explicit(cp->issues_logged, bit, memory_order_relaxed) & bit)
+        return;
+    log_warn("product %s: %s (%s); fix: %s", cp->product.name, delivery_issue_message(issue),
+             delivery_issue_code(issue), delivery_issue_fix(issue));
+}
+
 void service_checkin(struct service *svc, const char *product, const struct device_report *report,
                      const struct checkin_context *ctx, struct decision *ret_decision)
 {
@@ -592,6 +682,8 @@ void service_checkin(struct service *svc, const char *product, const struct devi
         .legacy_alias = ctx->legacy_alias,
     };
     decide(cp, &req, ret_decision);
+    if (cp && ret_decision->issue != DELIVERY_OK)
+        warn_delivery_issue(cp, ret_decision->issue);
 
     if (cp && report->has_sta_mac && svc->registry) {
         struct device_record rec;
@@ -617,6 +709,7 @@ void service_checkin(struct service *svc, const char *product, const struct devi
         }
         rec.last_offered[0] = 0;
         rec.last_key[0] = 0;
+        rec.issue = ret_decision->issue;
         if (ret_decision->kind == DECISION_UPDATE) {
             str_copy(rec.last_offered, sizeof(rec.last_offered), ret_decision->version);
             str_copy(rec.last_key, sizeof(rec.last_key), ret_decision->signed_by);
@@ -633,10 +726,16 @@ int service_image_find(struct service *svc, const char *product, const char *ver
     int r = -ENOENT;
     const struct catalog_product *cp = cat ? catalog_product(cat, product) : NULL;
     const struct catalog_release *rel = cp ? catalog_release_by_version(cp, mode, version) : NULL;
-    const struct variant *v = rel ? variant_choose(&cp->product, &rel->release, NULL) : NULL;
-    if (v) {
-        *ret_variant = *v;
-        r = 0;
+    if (rel) {
+        /* No report: a device with Chip-ID that runs nothing known (compat.h). */
+        struct device_capability cap;
+        struct form_choice choice;
+        compat_capability(&cp->product, NULL, false, &cap);
+        compat_choose(&cp->product, &rel->release, &cap, &choice);
+        if (choice.variant) {
+            *ret_variant = *choice.variant;
+            r = 0;
+        }
     }
     catalog_unref(cat);
     return r;

@@ -64,11 +64,21 @@ int service_product_list(struct service *svc, struct product **ret_products, siz
  * named key must exist in DATA_DIR/keys (NAME.key, or NAME.pub for offline
  * signing) and suit the platform (the ESP8266 verifies RSA only); it is
  * added to the product's keys and becomes the active one. Requiring
- * signatures needs a key. Releases published before keep their forms.
- * -EINVAL (with WHY), -ENOENT.
+ * signatures needs a key. SETTINGS->core_min, when set, must name an
+ * ESP8266 core from 2.6 on (compat.h). Releases published before keep
+ * their forms until published again. -EINVAL (with WHY), -ENOENT.
  */
 int service_product_set_signing(struct service *svc, const char *product,
                                 const struct product_signing *settings, struct reason *why);
+
+/*
+ * How many of PRODUCT's devices could not be updated safely at their last
+ * check-in, per delivery issue (compat.h): RET_COUNTS[issue], with
+ * RET_COUNTS[DELIVERY_OK] 0. Reads the registry as last flushed (up to
+ * registry_flush_ms behind). Returns 0 or -EIO.
+ */
+int service_product_delivery_issues(struct service *svc, const struct product *product,
+                                    uint64_t ret_counts[DELIVERY_ISSUE_COUNT]);
 
 /* The keys PRODUCT has signed with (oldest first); the caller frees *ret_keys. */
 struct db_product_key;

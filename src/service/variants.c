@@ -6,41 +6,6 @@
 
 #include "core/gzip.h"
 
-static const struct variant *find_kind(const struct release *r, enum variant_kind kind)
-{
-    for (unsigned i = 0; i < r->variant_count; i++)
-        if (r->variants[i].kind == kind)
-            return &r->variants[i];
-    return NULL;
-}
-
-const struct variant *variant_choose(const struct product *product, const struct release *release,
-                                     const struct device_report *report)
-{
-    bool esp8266 = product->platform == PLATFORM_ESP8266;
-    /* Cores before 2.6 send no Chip-ID; the image URL (no report) assumes a current client. */
-    bool old_core = esp8266 && report && !report->has_chip_id;
-    bool gzip_ok = esp8266 && product->signing.gzip && !old_core;
-    const struct variant *v = NULL;
-    if (product->signing.required) {
-        if (!esp8266)
-            return find_kind(release, VARIANT_SIGNED_ESP32);
-        if (old_core)
-            v = find_kind(release, VARIANT_SIGNED_LEGACY);
-        if (!v && gzip_ok)
-            v = find_kind(release, VARIANT_SIGNED_GZIP);
-        if (!v)
-            v = find_kind(release, VARIANT_SIGNED);
-        /* An image uploaded gzip has only a gzip form: for every device that can inflate. */
-        if (!v && !old_core)
-            v = find_kind(release, VARIANT_SIGNED_GZIP);
-        return v;
-    }
-    if (gzip_ok)
-        v = find_kind(release, VARIANT_GZIP);
-    return v ? v : find_kind(release, VARIANT_PLAIN);
-}
-
 /*
  * Rewrites the gzip member in GZ to a bare 10-byte header (FLG 0): drops
  * FEXTRA, FNAME, FCOMMENT and FHCRC, which `gzip file` and other tools add.
@@ -215,7 +180,10 @@ int variants_make(const struct product *product, const struct signing_key *key, 
         if ((r = buf_append(&v->bytes, upload, len)) < 0)
             goto fail;
     } else if (!signing) {
-        struct variant_bytes *v = set_add(set, VARIANT_PLAIN, max_size);
+        /* A gzip upload is the gzip form: the choice of form must know no core before 2.7 takes it.
+         */
+        struct variant_bytes *v =
+            set_add(set, set->info.gzip ? VARIANT_GZIP : VARIANT_PLAIN, max_size);
         if ((r = buf_append(&v->bytes, upload, len)) < 0)
             goto fail;
         if (product->platform == PLATFORM_ESP8266 && product->signing.gzip && !set->info.gzip &&

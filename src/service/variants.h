@@ -1,7 +1,7 @@
 /*
  * The forms of a release (variants), made once at ingest: the plain image,
  * gzip for ESP8266 cores >= 2.7, and the signed forms each core verifies
- * (docs/SIGNING.md). Also which form a given device is served. Everything
+ * (docs/SIGNING.md). Which form a device is served is compat.h's. Everything
  * here works on bytes in memory; storing them is the caller's job.
  */
 #ifndef OTAD_SERVICE_VARIANTS_H
@@ -33,7 +33,8 @@ struct variant_set {
 /*
  * Makes the variants of UPLOAD (LEN bytes, borrowed) for PRODUCT.
  * - Unsigned product: PLAIN, plus GZIP (aligned, see below) when the product
- *   has gzip and the upload is not gzip already. PRESIGNED is refused (-EINVAL).
+ *   has gzip and the upload is not gzip already; a gzip upload is stored as
+ *   GZIP alone. PRESIGNED is refused (-EINVAL).
  * - Signing product, PRESIGNED false: KEY must hold the private half; the
  *   upload is signed as SIGNED (ESP8266 cores >= 2.6), SIGNED_LEGACY (when
  *   the product signs for 2.5.x), SIGNED_GZIP (when the product has gzip) or
@@ -62,17 +63,5 @@ void variant_set_release(struct variant_set *set);
  * -EINVAL (not a gzip member), or the error of buf_append.
  */
 int gzip_align4(struct buf *gz);
-
-/*
- * The variant of RELEASE that a device described by REPORT is served, or
- * NULL when there is none it may get (a signing product with no signed
- * form): never an unsigned one for a signing product. REPORT may be NULL
- * (the image URL: a current core is assumed).
- * ESP8266 cores older than 2.6 do not send x-ESP8266-Chip-ID (reference §2):
- * such a device gets the 2.5.x signature form when there is one, and never
- * gzip (it needs 2.7).
- */
-const struct variant *variant_choose(const struct product *product, const struct release *release,
-                                     const struct device_report *report);
 
 #endif

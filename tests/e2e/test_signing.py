@@ -144,28 +144,143 @@ def test_presigned_upload_that_fails_verification_is_refused_and_nothing_stored(
         assert blobs == [], f"no blob may be left: {blobs}"
 
 
-def test_gzip_product_serves_signed_gzip_with_aligned_payload():
+def compressible_image(seed):
+    """A valid ESP8266 image whose body is a long run of zeros, so gzip pays off."""
+    base = bytearray(make_image("esp8266", 131_072, seed=seed, flash_size="4M").read_bytes())
+    base[4096:] = bytes(len(base) - 4096)
+    return bytes(base)
+
+
+def test_signed_gzip_only_to_devices_declared_core_3():
+    # Issue 8: a 2.7.x core verifies a signed gzip image, then boots it with the trailer
+    # (docs/SIGNING.md): undeclared devices get the plain signed form; after the operator
+    # declares core >= 3.0, a device running a release the product signed gets signed-gzip.
     with Server() as srv:
         pub = signing_server(srv, extra=("--gzip", "on"))
-        # Compressible content: mkimage with a large image of low entropy is not available,
-        # so build one: a valid header followed by a long run of a repeated pattern.
-        base = bytearray(make_image("esp8266", 131_072, seed=35, flash_size="4M").read_bytes())
-        base[4096:] = bytes(len(base) - 4096)
-        path = scratch_file("s35.bin", bytes(base))
-        srv.add_release("door", path, "3.0.0")
+        first, base = compressible_image(34), compressible_image(35)
+        srv.add_release("door", scratch_file("s34.bin", first), "2.9.0")
+        srv.add_release("door", scratch_file("s35.bin", base), "3.0.0")
         srv.start()
-        r = srv.send(esp8266("/update/door", srv.port, Device(version="1.0.0"), core="3.1"))
-        assert_status(r, 200)
+        shaped_27 = Device(version="2.9.0", sketch_md5=md5_hex(first))
+        r = srv.send(esp8266("/update/door", srv.port, shaped_27, core="2.7"))
+        assert_status(r, 200, "2.7-shaped device, nothing declared")
+        payload, sig, sig_len = split_esp8266(r.body)
+        assert payload == base, "the plain signed form: the image, uncompressed"
+        assert sig_len == 256 and verify_pkcs1_sha256(pub, payload, sig), \
+            "its trailer must verify with the product's key"
+        assert r.header_values("x-md5") == [md5_hex(r.body)]
+
+        srv.cli_ok("product", "set", "door", "--core-min", "3.0")
+
+        def gzip_served():
+            resp = srv.send(esp8266("/update/door", srv.port, shaped_27, core="3.1"))
+            return resp if resp.status == 200 and resp.body[:2] == b"\x1f\x8b" else None
+        r = wait_until(gzip_served, what="signed-gzip after the declaration")
         payload, sig, _ = split_esp8266(r.body)
-        assert payload[:2] == b"\x1f\x8b", "a gzip payload"
         assert len(payload) % 4 == 0, "3.1.0-3.1.2 verify only payloads of a multiple of 4 (§7.4)"
         assert len(r.body) < len(base)
         assert verify_pkcs1_sha256(pub, payload, sig)
-        assert gzip.decompress(payload) == bytes(base)
-        # A core older than 2.6 cannot take gzip: it gets the uncompressed signed form.
-        r = srv.send(esp8266("/update/door", srv.port, Device(version="1.0.0"), core="2.4"))
+        assert gzip.decompress(payload) == base
+
+        # Still never to a device that may not check signatures (its firmware is unknown),
+        # nor to one whose firmware says it runs 2.7.4, nor to a core before 2.6.
+        for what, dev, path, core in (
+                ("unknown firmware", Device(version="0.5", sketch_md5="0" * 32), "/update/door", "3.1"),
+                ("?core=2_7_4", shaped_27, "/update/door?core=2_7_4", "2.7"),
+                ("no Chip-ID", shaped_27, "/update/door", "2.4")):
+            r = srv.send(esp8266(path, srv.port, dev, core=core))
+            assert_status(r, 200, what)
+            payload, sig, _ = split_esp8266(r.body)
+            assert payload == base, f"{what}: the uncompressed signed form"
+        # The device's own word is enough: ?core=3_1_2 from firmware the product signed.
+        srv.cli_ok("product", "set", "door", "--core-min", "none")
+        r = wait_until(lambda: (lambda x: x if x.body[:2] != b"\x1f\x8b" else None)(
+            srv.send(esp8266("/update/door", srv.port, shaped_27, core="3.1"))),
+            what="plain signed once the declaration is withdrawn")
+        r = srv.send(esp8266("/update/door?core=3_1_2", srv.port, shaped_27, core="3.1"))
+        assert r.body[:2] == b"\x1f\x8b", f"?core=3_1_2: signed-gzip: {r.describe()}"
+
+
+def test_legacy_form_by_default_and_warning_when_off():
+    # Issue 8: a 2.5.x-shaped device (no Chip-ID) on a new signing product gets the 2.5.x
+    # form; with it turned off it still gets the current form, and the product says how many
+    # devices are affected and what fixes it.
+    with Server() as srv:
+        pub = signing_server(srv)
+        img = make_image("esp8266", 90_000, seed=38, flash_size="4M").read_bytes()
+        path = scratch_file("s38.bin", img)
+        srv.add_release("door", path, "1.0.0")
+        token = srv.token("read")
+        listed = srv.cli_ok("product", "list", "--json").json()["products"][0]
+        assert listed["signing"]["legacy"] is True, f"the 2.5.x form is on by default: {listed}"
+        srv.start()
+        old = Device(sta_mac="18:FE:AA:00:00:38", version="0.9.0")
+        r = srv.send(esp8266("/update/door", srv.port, old, core="2.4"))
+        assert_status(r, 200, "2.5-shaped device")
         payload, sig, _ = split_esp8266(r.body)
-        assert payload == bytes(base)
+        assert legacy_digest(pub, sig) == hashlib.sha256(img).digest(), "the 2.5.x form"
+
+        srv.cli_ok("product", "set", "door", "--legacy-signature", "off")
+        img2 = make_image("esp8266", 90_000, seed=39, flash_size="4M").read_bytes()
+        path2 = scratch_file("s39.bin", img2)
+        srv.add_release("door", path2, "1.1.0")
+        r = wait_until(lambda: (lambda x: x if x.header("x-version") == "1.1.0" else None)(
+            srv.send(esp8266("/update/door", srv.port, old, core="2.4"))), what="1.1.0 offered")
+        assert_status(r, 200, "2.5-shaped device, legacy off: still served")
+        payload, sig, _ = split_esp8266(r.body)
+        assert payload == img2 and verify_pkcs1_sha256(pub, payload, sig), "the current form"
+        srv.send(esp8266("/update/door", srv.port, old, core="2.4"))  # it checks in again
+
+        def warned():
+            p = srv.api("GET", "/api/v1/products/door", token).json()["product"]
+            return p if p["delivery_warnings"] else None
+        product = wait_until(warned, what="the product's delivery warning")
+        (warning,) = product["delivery_warnings"]
+        assert warning["code"] == "no_legacy_form" and warning["devices"] == 1, warning
+        assert "--legacy-signature on" in warning["fix"] and "door" in warning["fix"], warning
+        text = srv.cli_ok("product", "list").stdout
+        assert "warning: 1 device(s)" in text and "Chip-ID" in text, text
+        listed = srv.cli_ok("product", "list", "--json").json()["products"][0]
+        assert listed["delivery_warnings"][0]["code"] == "no_legacy_form", listed
+        assert srv.log().count("no_legacy_form") == 1, "logged once per product, not per check-in"
+        dev = srv.devices("door", token)["devices"][0]
+        assert dev["delivery_issue"] == "no_legacy_form", dev
+
+        # The fix as the warning says it: the form back on, the same bytes again.
+        srv.cli_ok("product", "set", "door", "--legacy-signature", "on")
+        srv.add_release("door", path2, "1.1.0")
+        rel = [x for x in srv.releases("door", token) if x["version"] == "1.1.0"][0]
+        assert "signed-legacy" in {v["kind"] for v in rel["variants"]}, rel
+
+        def legacy_again():
+            x = srv.send(esp8266("/update/door", srv.port, old, core="2.4"))
+            digest = legacy_digest(pub, split_esp8266(x.body)[1])
+            return x if digest == hashlib.sha256(img2).digest() else None
+        wait_until(legacy_again, what="the 2.5.x form after republishing")
+        wait_until(lambda: not srv.api("GET", "/api/v1/products/door", token).json()
+                   ["product"]["delivery_warnings"], what="the warning to clear")
+
+
+def test_gzip_only_release_is_refused_to_devices_that_cannot_take_it():
+    # An image uploaded gzip has no other form: a core before 2.6 cannot inflate it, so it
+    # gets a 403 with the reason rather than bytes it refuses (-106); the product counts it.
+    with Server() as srv:
+        srv.add_product("door", "esp8266")
+        gz = make_image("esp8266", 64_000, seed=40, flash_size="4M", gzip=True)
+        srv.add_release("door", gz, "1.0.0")
+        token = srv.token("read")
+        srv.start()
+        r = srv.send(esp8266("/update/door", srv.port, Device(sta_mac="18:FE:AA:00:00:40",
+                                                               version="0.1"), core="2.4"))
+        assert_status(r, 403, "gzip to a core before 2.6")
+        assert b"no form this device's core can install" in r.body, r.describe()
+        r = srv.send(esp8266("/update/door", srv.port, Device(version="0.1"), core="3.1"))
+        assert_status(r, 200, "gzip to a Chip-ID device")
+        assert r.body[:2] == b"\x1f\x8b"
+        codes = wait_until(lambda: {w["code"] for w in srv.api(
+            "GET", "/api/v1/products", token).json()["products"][0]["delivery_warnings"]} or None,
+            what="warnings")
+        assert "no_safe_form" in codes, codes
 
 
 def test_esp32_signing_product_serves_pss_block():
@@ -211,4 +326,5 @@ def test_device_registry_records_the_signing_key():
         assert devs[0]["last_key"] == fingerprint
         rel = srv.releases("door", token)[0]
         assert rel["signed_by"] == fingerprint
-        assert {v["kind"] for v in rel["variants"]} == {"signed"}, "no unsigned form is stored"
+        kinds = {v["kind"] for v in rel["variants"]}
+        assert kinds == {"signed", "signed-legacy"}, f"no unsigned form is stored: {kinds}"

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -303,6 +304,89 @@ static void test_other_channels_are_not_offered(void **state)
     assert_string_equal(d.version, "1.0.2");
 }
 
+/* Gives release R the forms a signing product with the 2.5.x form and gzip makes, signed. */
+static void make_signed_forms(struct catalog_release *r)
+{
+    static const enum variant_kind kinds[] = {VARIANT_SIGNED, VARIANT_SIGNED_LEGACY,
+                                              VARIANT_SIGNED_GZIP};
+    for (unsigned i = 0; i < ARRAY_SIZE(kinds); i++) {
+        r->release.variants[i] = (struct variant){.kind = kinds[i], .size = 500 + i};
+        snprintf(r->release.variants[i].md5, sizeof(r->release.variants[i].md5), "%032u", i);
+    }
+    r->release.variant_count = ARRAY_SIZE(kinds);
+    strcpy(r->release.signed_by, "f00d");
+}
+
+/*
+ * Signed-gzip only to a device declared >= 3.0 whose firmware is a release
+ * the product signed (docs/SIGNING.md); the decision says why a device got
+ * less, and refuses with a reason when nothing is safe.
+ */
+static void test_form_follows_what_is_known_of_the_device(void **state)
+{
+    fixture_reset(PLATFORM_ESP8266);
+    struct product *p = &fx.product.product;
+    p->signing.required = p->signing.legacy = p->signing.gzip = true;
+    make_signed_forms(add_release("1.0.0", "stable", FW_MODE_SKETCH, 1000, MD5_A, 0));
+    struct catalog_release *unsigned_one =
+        add_release("1.0.5", "stable", FW_MODE_SKETCH, 1000, MD5_C, 0);
+    make_signed_forms(add_release("1.1.0", "stable", FW_MODE_SKETCH, 1000, MD5_B, 0));
+    unsigned_one->release.signed_by[0] = 0; /* published before the product signed */
+
+    struct device_report rep = report_with_version("1.0.0");
+    rep.has_chip_id = true;
+    struct decision d;
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_UPDATE);
+    assert_int_equal(d.variant.kind, VARIANT_SIGNED); /* undeclared: never signed-gzip */
+    assert_int_equal(d.issue, DELIVERY_OK);
+    assert_string_equal(d.signed_by, "f00d");
+
+    strcpy(p->signing.core_min, "3.0");
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_UPDATE);
+    assert_int_equal(d.variant.kind, VARIANT_SIGNED_GZIP);
+    strcpy(rep.sketch_md5, MD5_A); /* placed by digest: the same release */
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_UPDATE);
+    assert_int_equal(d.variant.kind, VARIANT_SIGNED_GZIP);
+
+    /* Firmware the product did not sign (or unknown firmware) may not check signatures. */
+    rep = report_with_version("1.0.5");
+    rep.has_chip_id = true;
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_UPDATE);
+    assert_int_equal(d.variant.kind, VARIANT_SIGNED);
+    rep = report_with_version("0.9.0");
+    rep.has_chip_id = true;
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_UPDATE);
+    assert_int_equal(d.variant.kind, VARIANT_SIGNED);
+
+    /* Before 2.6 (no Chip-ID): the 2.5.x form; without it, the current one and the issue. */
+    rep = report_with_version("1.0.0");
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_UPDATE);
+    assert_int_equal(d.variant.kind, VARIANT_SIGNED_LEGACY);
+    fx.releases[2].release.variants[1].kind = VARIANT_SIGNED_ESP32; /* drop the legacy form */
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_UPDATE);
+    assert_int_equal(d.variant.kind, VARIANT_SIGNED);
+    assert_int_equal(d.issue, DELIVERY_NO_LEGACY_FORM);
+
+    /* A current device has no issue, whatever the forms. */
+    rep = report_with_version("1.1.0");
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_CURRENT);
+    assert_int_equal(d.issue, DELIVERY_OK);
+
+    /* Only signed-gzip and an undeclared device: refused, with the reason. */
+    strcpy(p->signing.core_min, "");
+    fx.releases[2].release.variants[0] = fx.releases[2].release.variants[2];
+    fx.releases[2].release.variant_count = 1;
+    rep = report_with_version("1.0.0");
+    rep.has_chip_id = true;
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_REFUSED);
+    assert_int_equal(d.issue, DELIVERY_NO_SAFE_FORM);
+    assert_non_null(strstr(d.reason, "no form this device's core can install and boot"));
+    /* mode: version still answers, without an x-MD5 to send. */
+    rep.mode = REPORT_MODE_VERSION;
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_VERSION);
+    assert_string_equal(d.variant.md5, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -318,6 +402,7 @@ int main(void)
         cmocka_unit_test(test_fs_mode_uses_fs_releases_without_space_check),
         cmocka_unit_test(test_wrong_platform_is_refused),
         cmocka_unit_test(test_other_channels_are_not_offered),
+        cmocka_unit_test(test_form_follows_what_is_known_of_the_device),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,8 +1,8 @@
 /*
  * Unit tests for src/service/variants.c: which forms ingest makes for each
  * product setting, that a signing product never gets an unsigned form, that
- * pre-signed uploads must verify, the gzip length alignment, and which form
- * each device is served.
+ * pre-signed uploads must verify, and the gzip length alignment (which
+ * form each device is served: test_compat.c).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -109,6 +109,20 @@ static void test_unsigned_product_forms(void **state)
     assert_int_equal(
         variants_make(&p, NULL, true, FW_MODE_SKETCH, e->img, sizeof(e->img), 1 << 24, &set, &why),
         -EINVAL);
+
+    /* A gzip upload is the gzip form alone: no core before 2.7 may be handed it as "plain". */
+    struct buf gzipped;
+    buf_init(&gzipped, 1 << 20);
+    assert_int_equal(gzip_deflate(e->img, sizeof(e->img), &gzipped), 0);
+    p.signing.gzip = false;
+    assert_int_equal(variants_make(&p, NULL, false, FW_MODE_SKETCH, gzipped.data, gzipped.len,
+                                   1 << 24, &set, &why),
+                     0);
+    assert_int_equal(set.count, 1);
+    assert_int_equal(set.items[0].kind, VARIANT_GZIP);
+    assert_memory_equal(set.items[0].bytes.data, gzipped.data, gzipped.len);
+    variant_set_release(&set);
+    buf_release(&gzipped);
 }
 
 static void test_signing_product_never_unsigned(void **state)
@@ -303,59 +317,6 @@ static void test_gzip_align4_every_residue(void **state)
     buf_release(&not_gzip);
 }
 
-static struct release release_with(const enum variant_kind *kinds, unsigned n)
-{
-    struct release r;
-    memset(&r, 0, sizeof(r));
-    for (unsigned i = 0; i < n; i++) {
-        r.variants[i].kind = kinds[i];
-        r.variants[i].size = 100 + i;
-    }
-    r.variant_count = n;
-    return r;
-}
-
-static void test_choose_by_device(void **state)
-{
-    struct device_report modern, old;
-    memset(&modern, 0, sizeof(modern));
-    memset(&old, 0, sizeof(old));
-    modern.has_chip_id = true; /* ESP8266 core >= 2.6 sends Chip-ID (§2) */
-
-    enum variant_kind all_signed[] = {VARIANT_SIGNED, VARIANT_SIGNED_LEGACY, VARIANT_SIGNED_GZIP};
-    struct release r = release_with(all_signed, 3);
-    struct product p = product_for(PLATFORM_ESP8266, true, true, true);
-    assert_int_equal(variant_choose(&p, &r, &modern)->kind, VARIANT_SIGNED_GZIP);
-    assert_int_equal(variant_choose(&p, &r, &old)->kind, VARIANT_SIGNED_LEGACY);
-    assert_int_equal(variant_choose(&p, &r, NULL)->kind, VARIANT_SIGNED_GZIP);
-    p.signing.gzip = false;
-    assert_int_equal(variant_choose(&p, &r, &modern)->kind, VARIANT_SIGNED);
-
-    /* A signing product whose release has only unsigned forms serves nothing. */
-    enum variant_kind unsigned_only[] = {VARIANT_PLAIN, VARIANT_GZIP};
-    r = release_with(unsigned_only, 2);
-    assert_null(variant_choose(&p, &r, &modern));
-    assert_null(variant_choose(&p, &r, &old));
-
-    p = product_for(PLATFORM_ESP8266, false, false, true);
-    assert_int_equal(variant_choose(&p, &r, &modern)->kind, VARIANT_GZIP);
-    assert_int_equal(variant_choose(&p, &r, &old)->kind, VARIANT_PLAIN); /* gzip needs >= 2.7 */
-    p.signing.gzip = false;
-    assert_int_equal(variant_choose(&p, &r, &modern)->kind, VARIANT_PLAIN);
-
-    /* An image uploaded gzip has only the gzip form: served to cores that inflate, not older. */
-    enum variant_kind gzip_only[] = {VARIANT_SIGNED_GZIP};
-    r = release_with(gzip_only, 1);
-    p = product_for(PLATFORM_ESP8266, true, false, false);
-    assert_int_equal(variant_choose(&p, &r, &modern)->kind, VARIANT_SIGNED_GZIP);
-    assert_null(variant_choose(&p, &r, &old));
-
-    enum variant_kind esp32[] = {VARIANT_SIGNED_ESP32};
-    r = release_with(esp32, 1);
-    p = product_for(PLATFORM_ESP32, true, false, false);
-    assert_int_equal(variant_choose(&p, &r, &old)->kind, VARIANT_SIGNED_ESP32);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -364,7 +325,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_presigned_must_verify, setup, teardown),
         cmocka_unit_test_setup_teardown(test_esp32_forms, setup, teardown),
         cmocka_unit_test(test_gzip_align4_every_residue),
-        cmocka_unit_test(test_choose_by_device),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,27 @@
+-- Which forms a device can take without harm (docs/SIGNING.md): the
+-- operator's declaration of the fleet's ESP8266 core, the core a device
+-- reports itself (?core=), and why its last check-in could not update it
+-- safely, so that a product can say how many devices are stuck and why.
+-- The 2.5.x signature form becomes the default for ESP8266 products that
+-- do not sign yet (for signing ones it stays as the operator set it).
+
+ALTER TABLE products ADD COLUMN core_min TEXT NOT NULL DEFAULT '';
+UPDATE products SET sign_legacy = 1 WHERE platform = 0 AND signing = 0;
+
+ALTER TABLE devices ADD COLUMN core_version TEXT;
+ALTER TABLE devices ADD COLUMN delivery_issue INTEGER NOT NULL DEFAULT 0; -- enum delivery_issue
+CREATE INDEX devices_delivery_issue ON devices (product_id, delivery_issue)
+    WHERE delivery_issue != 0;
+
+-- An unsigned ESP8266 upload that was already gzip used to be stored as the
+-- plain form; it is the gzip form (a core before 2.6 cannot take it). Such a
+-- release is the one whose upload's MD5 is none of its installed digests
+-- (those are of the inflated image).
+UPDATE variants SET kind = 1
+WHERE kind = 0
+  AND release_id IN (
+      SELECT r.id FROM releases r JOIN products p ON p.id = r.product_id
+      WHERE p.platform = 0
+        AND NOT EXISTS (SELECT 1 FROM installed_digests d
+                        WHERE d.release_id = r.id AND d.digest = r.md5))
+  AND NOT EXISTS (SELECT 1 FROM variants g WHERE g.release_id = variants.release_id AND g.kind = 1);
