@@ -58,7 +58,7 @@ enum stmt_id {
     "esp32_hash, core_min"
 #define RELEASE_COLUMNS                                                                            \
     "id, product_id, seq, version, channel, mode, size, md5, sha256, created_ms, source, notes, "  \
-    "flash_size, signed_by"
+    "flash_size, signed_by, verifier_key"
 
 static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_GENERATION] = "SELECT value FROM meta WHERE key = 'catalog_generation'",
@@ -78,8 +78,8 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_PRODUCT_BUMP_SEQ] = "UPDATE products SET next_seq = next_seq + 1 WHERE id = ?1",
     [STMT_RELEASE_INSERT] =
         "INSERT INTO releases (product_id, seq, version, channel, mode, size, md5, sha256, "
-        "created_ms, source, notes, flash_size, signed_by) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        "created_ms, source, notes, flash_size, signed_by, verifier_key) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     [STMT_RELEASE_GET] = "SELECT " RELEASE_COLUMNS " FROM releases "
                          "WHERE product_id = ?1 AND mode = ?2 AND version = ?3",
     [STMT_RELEASE_LIST] = "SELECT " RELEASE_COLUMNS " FROM releases WHERE product_id = ?1 "
@@ -584,6 +584,7 @@ static int release_insert_locked(struct db *db, struct release *r, const char *c
     bind_text_or_null(s, 11, r->notes);
     sqlite3_bind_int64(s, 12, (sqlite3_int64)r->flash_size);
     bind_text_or_null(s, 13, r->signed_by);
+    sqlite3_bind_text(s, 14, r->verifier_key, -1, SQLITE_STATIC);
     err = stmt_run(db, s, "insert release");
     if (err < 0)
         return err;
@@ -696,6 +697,7 @@ static void release_from_row(sqlite3_stmt *s, void *out)
     r->notes = notes ? strdup((const char *)notes) : NULL;
     r->flash_size = (uint64_t)sqlite3_column_int64(s, 12);
     column_text(s, 13, r->signed_by, sizeof(r->signed_by));
+    column_text(s, 14, r->verifier_key, sizeof(r->verifier_key));
 }
 
 static int variants_load_locked(struct db *db, struct release *r)

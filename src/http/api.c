@@ -98,7 +98,12 @@ static void products_create(const struct http_context *ctx, const struct http_re
         http_reply_error(reply, r, why.text);
         return;
     }
-    http_reply_json(reply, 201, json_pack("{s:o}", "product", present_product(&prod)));
+    json_t *obj = product_json(ctx, &prod);
+    if (!obj) {
+        http_reply_error(reply, -EIO, NULL);
+        return;
+    }
+    http_reply_json(reply, 201, json_pack("{s:o}", "product", obj));
 }
 
 /* The product, with every key it has signed with (key rotation, docs/SIGNING.md). */
@@ -173,11 +178,14 @@ static void product_patch(const struct http_context *ctx, const struct http_requ
         r = service_product_set_signing(ctx->svc, name, &s, &why);
     if (r == 0)
         r = service_product_get(ctx->svc, name, &p, &why);
+    json_t *obj = r == 0 ? product_json(ctx, &p) : NULL;
+    if (r == 0 && !obj)
+        r = -EIO;
     if (r < 0) {
         http_reply_error(reply, r, why.text);
         return;
     }
-    http_reply_json(reply, 200, json_pack("{s:o}", "product", present_product(&p)));
+    http_reply_json(reply, 200, json_pack("{s:o}", "product", obj));
 }
 
 static void releases_list(const struct http_context *ctx, const char *product,

@@ -319,25 +319,20 @@ static int field_version(const struct parse_ctx *ctx, struct device_report *rep)
 /*
  * ?core=: the Arduino core the firmware runs, as ESP.getCoreVersion() says
  * it ("3_1_2", or a git build's hex id), put in the update URL by the
- * firmware (docs/PROTOCOL.md, "Device identity"). Letters, digits, '.', '_'
- * and '-' only; what it means is the service's business.
+ * firmware (docs/PROTOCOL.md, "What is read"). Advisory: a value that is
+ * not 1-32 letters, digits, '.', '_' or '-' is ignored, never a reason to
+ * refuse a check-in; what it means is the service's business.
  */
-static int query_core(const struct http_request *req, struct device_report *rep, struct reason *why)
+static void query_core(const struct http_request *req, struct device_report *rep)
 {
     const char *arg = http_request_query(req, "core");
-    if (!arg || !*arg)
-        return 0;
-    size_t n = strlen(arg);
-    bool ok = n < sizeof(rep->core_version);
-    for (size_t i = 0; ok && i < n; i++)
-        ok = isalnum((unsigned char)arg[i]) || arg[i] == '.' || arg[i] == '_' || arg[i] == '-';
-    if (!ok)
-        return reason_set(why, -EINVAL,
-                          "?core= must be a core version (ESP.getCoreVersion()) of at most %u "
-                          "letters, digits, '.', '_' or '-'",
-                          (unsigned)(sizeof(rep->core_version) - 1));
+    size_t n = arg ? strlen(arg) : 0;
+    if (n == 0 || n >= sizeof(rep->core_version))
+        return;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)arg[i]) && arg[i] != '.' && arg[i] != '_' && arg[i] != '-')
+            return;
     memcpy(rep->core_version, arg, n + 1);
-    return 0;
 }
 
 /* The identity headers of the family in CTX; absent ones leave their fields unset. */
@@ -450,8 +445,7 @@ int device_report_parse(const struct http_request *req, struct device_report *re
     /* Without a family this finds no header, but ?tag= / ?version= still count. */
     if ((r = field_version(&ctx, &rep)) < 0)
         return r;
-    if ((r = query_core(req, &rep, why)) < 0)
-        return r;
+    query_core(req, &rep);
 
     *ret_report = rep;
     return 0;

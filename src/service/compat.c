@@ -131,9 +131,10 @@ int core_gen_parse(const char *version, enum core_gen *ret_gen)
             break;
         p++;
     }
-    /* "3.1.2", "3_1_2", "3.0"; a pre-release suffix ("3.1.0-dev") names the same generation. */
+    /* "3.1.2", "3_1_2", "3.0"; a pre-release ("3.0.0-dev") may predate its release's fixes. */
     if (parts < 2 || (*p && *p != '-'))
         return -EINVAL;
+    bool prerelease = *p == '-';
     int major = part[0], minor = part[1], patch = part[2];
     enum core_gen gen;
     if (major == 2 && minor <= 4)
@@ -148,19 +149,21 @@ int core_gen_parse(const char *version, enum core_gen *ret_gen)
         gen = CORE_GEN_LATER;
     else
         return -EINVAL; /* 2.8+ never existed; 0.x and 1.x were not Arduino cores */
+    if (prerelease && gen > CORE_GEN_2_4)
+        gen = (enum core_gen)(gen - 1); /* taken to be the generation before */
     *ret_gen = gen;
     return 0;
 }
 
 void compat_capability(const struct product *product, const struct device_report *report,
-                       bool runs_signed_release, struct device_capability *ret_cap)
+                       bool firmware_verifies, struct device_capability *ret_cap)
 {
     struct device_capability cap = {
         .esp8266 = product->platform == PLATFORM_ESP8266,
         .oldest = CORE_GEN_2_6,
         .newest = CORE_GEN_LATER,
-        .may_verify = product->signing.required,
-        .may_skip_verify = !product->signing.required || !runs_signed_release,
+        .may_verify = product->signing.required || firmware_verifies,
+        .may_skip_verify = !firmware_verifies,
     };
     /* Docs/PROTOCOL.md, "Request headers": cores before 2.6 send no x-ESP8266-Chip-ID. */
     if (report && !report->has_chip_id) {
@@ -192,13 +195,13 @@ static enum outcome outcome_of(enum variant_kind kind, enum core_gen gen, bool v
     return o;
 }
 
-enum form_verdict compat_verdict(const struct device_capability *cap, const struct release *release,
-                                 enum variant_kind kind)
+enum form_verdict compat_verdict(const struct device_capability *cap, const struct variant *variant)
 {
+    enum variant_kind kind = variant->kind;
     if (!cap->esp8266)
         return kind == VARIANT_PLAIN || kind == VARIANT_SIGNED_ESP32 ? FORM_ACCEPTED : FORM_REFUSED;
-    /* The release's size is its payload's (the image as published, gzip if uploaded so). */
-    bool aligned = release->size % 4 == 0;
+    /* payload ‖ signature ‖ 4-byte length, the signature a multiple of 4 (256, 384, 512 bytes). */
+    bool aligned = variant->size % 4 == 0;
     bool boots = false, refused = false;
     for (int gen = cap->oldest; gen <= (int)cap->newest; gen++) {
         for (int verifies = 0; verifies <= 1; verifies++) {
@@ -248,14 +251,18 @@ void compat_choose(const struct product *product, const struct release *release,
         if (!v)
             continue;
         any_form = true;
-        enum form_verdict verdict = compat_verdict(cap, release, order[i]);
+        enum form_verdict verdict = compat_verdict(cap, v);
         if (verdict <= FORM_REFUSED_BY_SOME && verdict < best.verdict) {
             best.variant = v;
             best.verdict = verdict;
         }
     }
-    if (!best.variant)
-        best.issue = signing && !any_form ? DELIVERY_NOT_SIGNED : DELIVERY_NO_SAFE_FORM;
+    if (!best.variant && signing && !any_form)
+        best.issue = DELIVERY_NOT_SIGNED;
+    else if (!best.variant && !signing && cap->esp8266 && !cap->may_skip_verify)
+        best.issue = DELIVERY_UNSIGNED_TO_VERIFIER;
+    else if (!best.variant)
+        best.issue = DELIVERY_NO_SAFE_FORM;
     else if (best.verdict == FORM_REFUSED_BY_SOME)
         best.issue = best.variant->kind == VARIANT_SIGNED && cap->newest < CORE_GEN_2_6
                          ? DELIVERY_NO_LEGACY_FORM
@@ -291,6 +298,12 @@ static const struct {
                              "devices were refused the release (403): it was published before "
                              "the product required signatures and has no signed form",
                              "publish the release again with the same bytes to sign it"},
+    [DELIVERY_UNSIGNED_TO_VERIFIER] =
+        {"unsigned_to_verifying_firmware",
+         "devices were refused the release (403): their firmware carries the product's key and "
+         "checks every update, but the product no longer signs, so they would refuse any image",
+         "sign again (otad product set PRODUCT --signing required --key KEY), then publish the "
+         "release again with the same bytes"},
 };
 
 const char *delivery_issue_code(enum delivery_issue issue)

@@ -41,7 +41,8 @@ const char *core_gen_name(enum core_gen gen);
  * The generation of an Arduino core version as ESP.getCoreVersion() gives
  * it ("3.1.2", "3_1_2") or an operator writes it ("3.0", "2.7.4"). Returns
  * 0, or -EINVAL for anything else (a git build's hex id, a version before
- * 2.0). *RET_GEN written on success only.
+ * 2.0). A pre-release ("3.0.0-dev") is taken as the generation before it,
+ * which it may predate the fixes of. *RET_GEN written on success only.
  */
 int core_gen_parse(const char *version, enum core_gen *ret_gen);
 
@@ -57,18 +58,20 @@ struct device_capability {
 /*
  * What PRODUCT's device that sent REPORT can be assumed to be. REPORT NULL
  * stands for a device that said nothing (the image URL): an ESP8266 that
- * sends Chip-ID. RUNS_SIGNED_RELEASE: the device runs a release of this
- * product that was signed, so its firmware checks signatures.
+ * sends Chip-ID. FIRMWARE_VERIFIES: the device runs a release whose image
+ * carries a key of the product (release.verifier_key), so its Updater
+ * checks every update; signing a release does not make it so.
  *
  * The range: no x-ESP8266-Chip-ID means a core before 2.6 (2.6.0 added
  * it), otherwise 2.6 or newer; a product with gzip on says its Chip-ID
  * devices run 2.7 or newer, and SIGNING.core_min raises that floor; a
  * ?core= the device sent that agrees with its headers names its generation
- * exactly. A signing product's devices may or may not verify unless
- * RUNS_SIGNED_RELEASE; an unsigned product's are taken not to.
+ * exactly (a pre-release, "3.0.0-dev", as the generation before). A
+ * signing product's devices may or may not verify unless FIRMWARE_VERIFIES;
+ * an unsigned product's are taken not to unless FIRMWARE_VERIFIES.
  */
 void compat_capability(const struct product *product, const struct device_report *report,
-                       bool runs_signed_release, struct device_capability *ret_cap);
+                       bool firmware_verifies, struct device_capability *ret_cap);
 
 /* Ordered best first. */
 enum form_verdict {
@@ -79,12 +82,12 @@ enum form_verdict {
 };
 
 /*
- * The verdict on serving the form KIND of RELEASE to a device of CAP.
- * RELEASE gives the payload length (cores 3.1.0-3.1.2 refuse a signed
- * payload whose length is not a multiple of 4).
+ * The verdict on serving VARIANT to a device of CAP. Its size tells the
+ * signed payload's alignment (cores 3.1.0-3.1.2 refuse a signed payload
+ * whose length is not a multiple of 4; every signature length is one).
  */
-enum form_verdict compat_verdict(const struct device_capability *cap, const struct release *release,
-                                 enum variant_kind kind);
+enum form_verdict compat_verdict(const struct device_capability *cap,
+                                 const struct variant *variant);
 
 struct form_choice {
     const struct variant *variant; /* borrowed from the release; NULL when none may be served */

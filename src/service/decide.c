@@ -34,6 +34,25 @@ static const struct catalog_release *running_release(const struct catalog_produc
     return running;
 }
 
+/*
+ * The sketch release the device runs, for what its firmware can do: by the
+ * digest it reports when it reports one (a digest that matches nothing is
+ * firmware otad does not know, whatever its version says), else by version.
+ */
+static const struct catalog_release *running_firmware(const struct catalog_product *product,
+                                                      const struct device_report *rep)
+{
+    const struct catalog_release *fw = NULL;
+    if (rep->sketch_md5[0])
+        fw = catalog_release_by_digest(product, rep->sketch_md5);
+    if (!fw && rep->sketch_sha256[0])
+        fw = catalog_release_by_digest(product, rep->sketch_sha256);
+    if (rep->sketch_md5[0] || rep->sketch_sha256[0])
+        return fw && fw->release.mode == FW_MODE_SKETCH ? fw : NULL;
+    return rep->version[0] ? catalog_release_by_version(product, FW_MODE_SKETCH, rep->version)
+                           : NULL;
+}
+
 static enum placement place_device(const struct device_report *rep,
                                    const struct catalog_release *running,
                                    const struct catalog_release *target)
@@ -103,11 +122,11 @@ void decide(const struct catalog_product *product, const struct decide_request *
     if (target) {
         str_copy(d->version, sizeof(d->version), target->release.version);
         d->release_id = target->release.id;
-        /* Firmware of a release this product signed checks signatures (docs/SIGNING.md). */
-        const struct catalog_release *firmware =
-            mode == FW_MODE_SKETCH ? running : running_release(product, rep, FW_MODE_SKETCH);
+        /* Firmware whose image carries a product key checks every update (docs/SIGNING.md). */
+        const struct catalog_release *firmware = running_firmware(product, rep);
         struct device_capability cap;
-        compat_capability(&product->product, rep, firmware && firmware->release.signed_by[0], &cap);
+        compat_capability(&product->product, rep, firmware && firmware->release.verifier_key[0],
+                          &cap);
         compat_choose(&product->product, &target->release, &cap, &choice);
         if (choice.variant) {
             d->variant = *choice.variant;

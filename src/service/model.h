@@ -97,6 +97,12 @@ struct release {
     char source[32];                         /* "upload", "cli", "github" */
     char *notes;                             /* owned, may be NULL */
     char signed_by[KEY_FINGERPRINT_HEX + 1]; /* fingerprint of the signing key, "" if unsigned */
+    /*
+     * Fingerprint of a product key the image itself carries, so that the
+     * firmware checks every update against it (docs/SIGNING.md); "" when none
+     * was found. Signing a release does not make its firmware verify.
+     */
+    char verifier_key[KEY_FINGERPRINT_HEX + 1];
     struct variant variants[VARIANT_KIND_COUNT];
     unsigned variant_count;
 };
@@ -147,8 +153,9 @@ enum delivery_issue {
     DELIVERY_REFUSED_BY_SOME = 2, /* served a form some core the device may run refuses */
     DELIVERY_NO_SAFE_FORM = 3,    /* every form of the release is refused or unbootable: 403 */
     DELIVERY_NOT_SIGNED = 4,      /* a signing product's release has no signed form: 403 */
+    DELIVERY_UNSIGNED_TO_VERIFIER = 5, /* firmware that checks signatures, product unsigned: 403 */
 };
-#define DELIVERY_ISSUE_COUNT 5
+#define DELIVERY_ISSUE_COUNT 6
 
 /* The answer the service gives to one check-in. */
 enum decision_kind {

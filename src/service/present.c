@@ -72,13 +72,13 @@ json_t *present_release(const struct release *r, const char *product_name)
             variants, json_pack("{s:s,s:I,s:s,s:s}", "kind", variant_kind_name(v->kind), "size",
                                 (json_int_t)v->size, "md5", v->md5, "sha256", v->sha256));
     }
-    return json_pack("{s:I,s:s,s:s,s:I,s:s,s:s,s:I,s:s,s:s,s:o,s:s,s:o,s:o,s:o}", "id",
-                     (json_int_t)r->id, "product", product_name, "version", r->version, "seq",
-                     (json_int_t)r->seq, "channel", r->channel, "mode", fw_mode_name(r->mode),
-                     "size", (json_int_t)r->size, "md5", r->md5, "sha256", r->sha256, "created",
-                     time_json(r->created_ms), "source", r->source, "notes",
-                     string_or_null(r->notes), "variants", variants ? variants : json_array(),
-                     "signed_by", string_or_null(r->signed_by));
+    return json_pack(
+        "{s:I,s:s,s:s,s:I,s:s,s:s,s:I,s:s,s:s,s:o,s:s,s:o,s:o,s:o,s:o}", "id", (json_int_t)r->id,
+        "product", product_name, "version", r->version, "seq", (json_int_t)r->seq, "channel",
+        r->channel, "mode", fw_mode_name(r->mode), "size", (json_int_t)r->size, "md5", r->md5,
+        "sha256", r->sha256, "created", time_json(r->created_ms), "source", r->source, "notes",
+        string_or_null(r->notes), "variants", variants ? variants : json_array(), "signed_by",
+        string_or_null(r->signed_by), "verifier_key", string_or_null(r->verifier_key));
 }
 
 static json_t *u64_or_null(bool has, uint64_t v)

@@ -21,6 +21,7 @@
 #include "service/catalog.h"
 #include "service/compat.h"
 #include "service/decide.h"
+#include "service/present.h"
 #include "service/image.h"
 #include "service/registry.h"
 #include "service/variants.h"
@@ -270,9 +271,9 @@ int service_product_set_signing(struct service *svc, const char *name,
         enum core_gen gen;
         if (p.platform != PLATFORM_ESP8266)
             return reason_set(why, -EINVAL, "a declared core is for ESP8266 products only");
-        if (core_gen_parse(s.core_min, &gen) < 0 || gen < CORE_GEN_2_6)
+        if (core_gen_parse(s.core_min, &gen) < 0 || gen < CORE_GEN_2_6 || strchr(s.core_min, '-'))
             return reason_set(why, -EINVAL,
-                              "core \"%s\" is not an ESP8266 Arduino core version from 2.6 on "
+                              "core \"%s\" is not an ESP8266 Arduino core release from 2.6 on "
                               "(such as 3.0 or 3.1.2)",
                               s.core_min);
     }
@@ -322,29 +323,15 @@ int service_product_keys(struct service *svc, const char *name, struct db_produc
  * and for ESP32 images with an appended hash, that SHA-256.
  */
 #define MAX_INSTALLED_DIGESTS 5
-static int installed_digests(const uint8_t *image, size_t len, const struct image_info *info,
+static int installed_digests(const uint8_t *content, size_t content_len,
+                             const struct image_info *info,
                              char digests[MAX_INSTALLED_DIGESTS][SHA256_HEX_LEN + 1],
                              size_t *ret_count)
 {
-    struct buf inflated;
-    buf_init(&inflated, LIMIT_GUNZIP_BYTES);
-    const uint8_t *content = image;
-    size_t content_len = len;
     size_t n = 0;
-    if (info->gzip) {
-        int r = gzip_inflate(image, len, &inflated);
-        if (r < 0) {
-            buf_release(&inflated);
-            return r;
-        }
-        content = inflated.data;
-        content_len = inflated.len;
-    }
     uint8_t *copy = malloc(content_len ? content_len : 1);
-    if (!copy) {
-        buf_release(&inflated);
+    if (!copy)
         return -ENOMEM;
-    }
     memcpy(copy, content, content_len);
     if (content_len > 3 && content[0] == 0xE9) {
         for (uint8_t mode = 0; mode < 4; mode++) {
@@ -359,7 +346,6 @@ static int installed_digests(const uint8_t *image, size_t len, const struct imag
         info->esp32_hash_offset + 32 <= content_len)
         hex_encode(content + info->esp32_hash_offset, 32, digests[n++]);
     free(copy);
-    buf_release(&inflated);
     *ret_count = n;
     return 0;
 }
@@ -400,6 +386,33 @@ static int store_variants(struct service *svc, const struct variant_set *set, st
             return reason_set(why, r, "cannot store the image: %s", strerror(-r));
     }
     return 0;
+}
+
+/*
+ * The fingerprint of a key of PRODUCT that IMAGE (uncompressed) carries,
+ * into RET_FINGERPRINT ("" when none): firmware built with it checks every
+ * update (compat.h). ESP8266 only; a key that cannot be loaded is skipped.
+ */
+static void image_verifier_key(struct service *svc, const struct product *product,
+                               const struct buf *image,
+                               char ret_fingerprint[KEY_FINGERPRINT_HEX + 1])
+{
+    ret_fingerprint[0] = 0;
+    struct db_product_key *keys = NULL;
+    size_t count = 0;
+    if (product->platform != PLATFORM_ESP8266 ||
+        db_product_key_list(svc->db, product->id, &keys, &count) < 0)
+        return;
+    for (size_t i = 0; i < count && !ret_fingerprint[0]; i++) {
+        struct signing_key *key;
+        struct reason ignored;
+        if (product_key_load(svc, keys[i].name, &key, &ignored) < 0)
+            continue;
+        if (signing_key_embedded_in(key, image->data, image->len))
+            memcpy(ret_fingerprint, keys[i].fingerprint, KEY_FINGERPRINT_HEX + 1);
+        signing_key_free(key);
+    }
+    free(keys);
 }
 
 /* Which forms EXISTING has. */
@@ -467,9 +480,23 @@ static int release_add_forms(struct service *svc, const struct publish_request *
     signing_key_free(key);
     if (r < 0)
         return r;
-    if (existing->signed_by[0] && strcmp(existing->signed_by, set.signed_by) != 0) {
+    if (product->signing.required && existing->signed_by[0] &&
+        strcmp(existing->signed_by, set.signed_by) != 0) {
         log_info("%s %s %s was signed by another key than the active one: its forms are kept",
                  product->name, fw_mode_name(existing->mode), existing->version);
+        variant_set_release(&set);
+        return 0;
+    }
+    /* Keep only the forms it lacks: the same bytes again change nothing else. */
+    unsigned kept = 0;
+    for (unsigned i = 0; i < set.count; i++) {
+        if (release_has(existing, set.items[i].kind))
+            buf_release(&set.items[i].bytes);
+        else
+            set.items[kept++] = set.items[i];
+    }
+    set.count = kept;
+    if (kept == 0) {
         variant_set_release(&set);
         return 0;
     }
@@ -480,8 +507,8 @@ static int release_add_forms(struct service *svc, const struct publish_request *
         reason_set(why, r, "cannot record the new forms");
     variant_set_release(&set);
     if (r == 0) {
-        log_info("%s %s %s published again: forms made for the product's settings added",
-                 product->name, fw_mode_name(existing->mode), existing->version);
+        log_info("%s %s %s published again: %u form(s) the product's settings call for added",
+                 product->name, fw_mode_name(existing->mode), existing->version, kept);
         catalog_refresh(svc, true);
     }
     return r;
@@ -538,13 +565,16 @@ static int publish_locked(struct service *svc, const struct publish_request *req
     if (r < 0)
         return r;
 
+    /* What the device runs once it installed this: the image, inflated if it came as gzip. */
+    const struct buf *image = set.info.gzip ? &set.inflated : &set.payload;
     char digests[MAX_INSTALLED_DIGESTS][SHA256_HEX_LEN + 1];
     size_t digest_count = 0;
-    if ((r = installed_digests(set.payload.data, set.payload.len, &set.info, digests,
-                               &digest_count)) < 0) {
+    if ((r = installed_digests(image->data, image->len, &set.info, digests, &digest_count)) < 0) {
         variant_set_release(&set);
         return reason_set(why, r, "cannot hash the image");
     }
+    char verifier_key[KEY_FINGERPRINT_HEX + 1];
+    image_verifier_key(svc, product, image, verifier_key);
 
     memset(rel, 0, sizeof(*rel));
     /* Blobs first, row last: a crash in between leaves an unused blob, never a row without bytes.
@@ -565,6 +595,7 @@ static int publish_locked(struct service *svc, const struct publish_request *req
     rel->created_ms = time_now_ms();
     str_copy(rel->source, sizeof(rel->source), req->source ? req->source : "upload");
     memcpy(rel->signed_by, set.signed_by, sizeof(rel->signed_by));
+    memcpy(rel->verifier_key, verifier_key, sizeof(rel->verifier_key));
     rel->notes = req->notes && *req->notes ? (char *)req->notes : NULL;
     variant_set_release(&set);
 
@@ -667,8 +698,10 @@ static void warn_delivery_issue(const struct catalog_product *cp, enum delivery_
     if (!cp->issues_logged || atomic_load_explicit(cp->issues_logged, memory_order_relaxed) & bit ||
         atomic_fetch_or_explicit(cp->issues_logged, bit, memory_order_relaxed) & bit)
         return;
+    char fix[512];
+    delivery_issue_fix_for(issue, cp->product.name, fix, sizeof(fix));
     log_warn("product %s: %s (%s); fix: %s", cp->product.name, delivery_issue_message(issue),
-             delivery_issue_code(issue), delivery_issue_fix(issue));
+             delivery_issue_code(issue), fix);
 }
 
 void service_checkin(struct service *svc, const char *product, const struct device_report *report,

@@ -77,6 +77,7 @@ void variant_set_release(struct variant_set *set)
     for (unsigned i = 0; i < set->count; i++)
         buf_release(&set->items[i].bytes);
     buf_release(&set->payload);
+    buf_release(&set->inflated);
     set->count = 0;
 }
 
@@ -140,12 +141,70 @@ static int verify_presigned(const struct product *product, const struct signing_
     return 0;
 }
 
+/* Appends a copy of BYTES as a form of KIND. */
+static int add_copy(struct variant_set *set, enum variant_kind kind, const struct buf *bytes,
+                    size_t max_size)
+{
+    return buf_append(&set_add(set, kind, max_size)->bytes, bytes->data, bytes->len);
+}
+
+/* The forms of an unsigned product: the image, and gzip (as uploaded, or made when asked). */
+static int make_unsigned(const struct product *product, enum fw_mode mode, struct variant_set *set,
+                         size_t max_size, struct reason *why)
+{
+    int r;
+    if (set->info.gzip) {
+        if ((r = add_copy(set, VARIANT_GZIP, &set->payload, max_size)) < 0)
+            return r;
+        return add_copy(set, VARIANT_PLAIN, &set->inflated, max_size);
+    }
+    if ((r = add_copy(set, VARIANT_PLAIN, &set->payload, max_size)) < 0)
+        return r;
+    if (product->platform == PLATFORM_ESP8266 && product->signing.gzip && mode == FW_MODE_SKETCH) {
+        r = make_gzip(set, &set_add(set, VARIANT_GZIP, max_size)->bytes, why);
+        if (r < 0)
+            return r;
+        if (r == 0) /* incompressible: devices get the plain image */
+            buf_release(&set->items[--set->count].bytes);
+    }
+    return 0;
+}
+
+/* The signed forms of an ESP8266 product, signed here with KEY (docs/SIGNING.md). */
+static int make_signed_esp8266(const struct product *product, const struct signing_key *key,
+                               enum fw_mode mode, struct variant_set *set, size_t max_size,
+                               struct reason *why)
+{
+    const struct buf *image = set->info.gzip ? &set->inflated : &set->payload;
+    int r = sign_into(key, SIGNING_FORMAT_ESP8266, SIGNING_HASH_SHA256, image,
+                      &set_add(set, VARIANT_SIGNED, max_size)->bytes, why);
+    if (r == 0 && product->signing.legacy)
+        r = sign_into(key, SIGNING_FORMAT_ESP8266_LEGACY, SIGNING_HASH_SHA256, image,
+                      &set_add(set, VARIANT_SIGNED_LEGACY, max_size)->bytes, why);
+    if (r < 0)
+        return r;
+    if (set->info.gzip) /* aligned by the caller (§7.4) */
+        return sign_into(key, SIGNING_FORMAT_ESP8266, SIGNING_HASH_SHA256, &set->payload,
+                         &set_add(set, VARIANT_SIGNED_GZIP, max_size)->bytes, why);
+    if (!product->signing.gzip || mode != FW_MODE_SKETCH)
+        return 0;
+    struct buf gz;
+    buf_init(&gz, max_size);
+    r = make_gzip(set, &gz, why);
+    if (r == 1)
+        r = sign_into(key, SIGNING_FORMAT_ESP8266, SIGNING_HASH_SHA256, &gz,
+                      &set_add(set, VARIANT_SIGNED_GZIP, max_size)->bytes, why);
+    buf_release(&gz);
+    return r;
+}
+
 int variants_make(const struct product *product, const struct signing_key *key, bool presigned,
                   enum fw_mode mode, const uint8_t *upload, size_t len, size_t max_size,
                   struct variant_set *set, struct reason *why)
 {
     memset(set, 0, sizeof(*set));
     buf_init(&set->payload, max_size);
+    buf_init(&set->inflated, max_size);
     bool signing = product->signing.required;
     int r;
     if (presigned && !signing)
@@ -165,6 +224,11 @@ int variants_make(const struct product *product, const struct signing_key *key, 
     if ((r = image_inspect(product->platform, mode, set->payload.data, set->payload.len, &set->info,
                            why)) < 0)
         goto fail;
+    if (set->info.gzip &&
+        (r = gzip_inflate(set->payload.data, set->payload.len, &set->inflated)) < 0) {
+        r = reason_set(why, r == -EFBIG ? -EFBIG : -EBADMSG, "the gzip image cannot be inflated");
+        goto fail;
+    }
     /* A gzip upload we sign ourselves is aligned first (3.1.0-3.1.2, §7.4); inflating is unchanged.
      */
     if (signing && !presigned && set->info.gzip && (r = gzip_align4(&set->payload)) < 0) {
@@ -174,26 +238,21 @@ int variants_make(const struct product *product, const struct signing_key *key, 
     }
 
     if (presigned) {
+        if (presigned_kind == VARIANT_SIGNED_LEGACY && set->info.gzip) {
+            r = reason_set(
+                why, -EBADMSG,
+                "a gzip image signed in the 2.5.x form cannot be installed safely: 2.5.x "
+                "cannot inflate it, and a later core without a key would not boot it");
+            goto fail;
+        }
         if (presigned_kind == VARIANT_SIGNED && set->info.gzip)
             presigned_kind = VARIANT_SIGNED_GZIP;
         struct variant_bytes *v = set_add(set, presigned_kind, max_size);
         if ((r = buf_append(&v->bytes, upload, len)) < 0)
             goto fail;
     } else if (!signing) {
-        /* A gzip upload is the gzip form: the choice of form must know no core before 2.7 takes it.
-         */
-        struct variant_bytes *v =
-            set_add(set, set->info.gzip ? VARIANT_GZIP : VARIANT_PLAIN, max_size);
-        if ((r = buf_append(&v->bytes, upload, len)) < 0)
+        if ((r = make_unsigned(product, mode, set, max_size, why)) < 0)
             goto fail;
-        if (product->platform == PLATFORM_ESP8266 && product->signing.gzip && !set->info.gzip &&
-            mode == FW_MODE_SKETCH) {
-            r = make_gzip(set, &set_add(set, VARIANT_GZIP, max_size)->bytes, why);
-            if (r < 0)
-                goto fail;
-            if (r == 0) /* incompressible: devices get the plain image */
-                buf_release(&set->items[--set->count].bytes);
-        }
     } else {
         struct signing_key_info info;
         signing_key_info(key, &info);
@@ -210,23 +269,7 @@ int variants_make(const struct product *product, const struct signing_key *key, 
             r = sign_into(key, SIGNING_FORMAT_ESP32, hash, &set->payload,
                           &set_add(set, VARIANT_SIGNED_ESP32, max_size)->bytes, why);
         } else {
-            enum variant_kind kind = set->info.gzip ? VARIANT_SIGNED_GZIP : VARIANT_SIGNED;
-            r = sign_into(key, SIGNING_FORMAT_ESP8266, SIGNING_HASH_SHA256, &set->payload,
-                          &set_add(set, kind, max_size)->bytes, why);
-            if (r == 0 && product->signing.legacy && !set->info.gzip)
-                r = sign_into(key, SIGNING_FORMAT_ESP8266_LEGACY, SIGNING_HASH_SHA256,
-                              &set->payload, &set_add(set, VARIANT_SIGNED_LEGACY, max_size)->bytes,
-                              why);
-            if (r == 0 && product->signing.gzip && !set->info.gzip && mode == FW_MODE_SKETCH) {
-                struct buf gz;
-                buf_init(&gz, max_size);
-                r = make_gzip(set, &gz, why);
-                if (r == 1)
-                    r = signing_sign(key, SIGNING_FORMAT_ESP8266, SIGNING_HASH_SHA256, gz.data,
-                                     gz.len, &set_add(set, VARIANT_SIGNED_GZIP, max_size)->bytes,
-                                     why);
-                buf_release(&gz);
-            }
+            r = make_signed_esp8266(product, key, mode, set, max_size, why);
         }
         if (r < 0)
             goto fail;

@@ -26,6 +26,7 @@ struct variant_set {
     struct variant_bytes items[VARIANT_KIND_COUNT];
     unsigned count;
     struct buf payload;     /* the unsigned image (a copy of the upload, or its signed payload) */
+    struct buf inflated;    /* the payload inflated when it is gzip (info.gzip), else empty */
     struct image_info info; /* of the payload */
     char signed_by[KEY_FINGERPRINT_HEX + 1]; /* "" when nothing is signed */
 };
@@ -33,15 +34,18 @@ struct variant_set {
 /*
  * Makes the variants of UPLOAD (LEN bytes, borrowed) for PRODUCT.
  * - Unsigned product: PLAIN, plus GZIP (aligned, see below) when the product
- *   has gzip and the upload is not gzip already; a gzip upload is stored as
- *   GZIP alone. PRESIGNED is refused (-EINVAL).
+ *   has gzip. A gzip upload is its GZIP form as uploaded, and PLAIN is made
+ *   by inflating it: no device is refused merely for lack of gzip.
  * - Signing product, PRESIGNED false: KEY must hold the private half; the
- *   upload is signed as SIGNED (ESP8266 cores >= 2.6), SIGNED_LEGACY (when
- *   the product signs for 2.5.x), SIGNED_GZIP (when the product has gzip) or
- *   SIGNED_ESP32. No unsigned form is made.
+ *   image (inflated, for a gzip upload) is signed as SIGNED (ESP8266 cores
+ *   >= 2.6) and SIGNED_LEGACY (when the product signs for 2.5.x), or as
+ *   SIGNED_ESP32; SIGNED_GZIP is the gzip upload, or the image compressed
+ *   when the product has gzip, signed. No unsigned form is made.
  * - Signing product, PRESIGNED true: the upload must verify with KEY (public
  *   half suffices) in one of the platform's formats; it becomes the one
- *   variant of that format. Failing that: -EKEYREJECTED and WHY says why.
+ *   variant of that format. Failing that: -EKEYREJECTED and WHY says why. A
+ *   gzip image signed in the 2.5.x form is refused (-EBADMSG): 2.5.x cannot
+ *   inflate it, and a later core without a key would stage its trailer.
  * gzip forms have a length that is a multiple of 4 (padding in the gzip
  * header's name field), which ESP8266 cores 3.1.0-3.1.2 need to verify a
  * signature (reference §7.4).

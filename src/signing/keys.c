@@ -19,6 +19,7 @@
 #include <openssl/bio.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/encoder.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -534,6 +535,44 @@ int signing_key_export_pem(const struct signing_key *key, struct buf *out, struc
     if (r < 0)
         return reason_set(why, r, "cannot hold the public key: %s", strerror(-r));
     return 0;
+}
+
+/*
+ * Whether the first 64-character base64 line of a PEM body made from DER
+ * (LEN bytes) occurs in IMAGE. A PEM writer breaks lines every 64
+ * characters, so that line is base64 of DER's first 48 bytes whoever wrote
+ * the PEM; for an RSA key those bytes include its modulus, unique to it.
+ */
+static bool pem_first_line_in(const unsigned char *der, int len, const uint8_t *image,
+                              size_t image_len)
+{
+    unsigned char line[65];
+    if (len < 48 || EVP_EncodeBlock(line, der, 48) != 64)
+        return false;
+    return memmem(image, image_len, line, 64) != NULL;
+}
+
+bool signing_key_embedded_in(const struct signing_key *key, const uint8_t *image, size_t len)
+{
+    bool found = false;
+    unsigned char *der = NULL;
+    int n = i2d_PUBKEY(key->pkey, &der);
+    if (n > 0)
+        found = pem_first_line_in(der, n, image, len);
+    OPENSSL_free(der);
+    if (!found && EVP_PKEY_get_base_id(key->pkey) == EVP_PKEY_RSA) {
+        der = NULL;
+        /* PKCS#1 RSAPublicKey: what Python's cryptography writes as public.key
+         * (PublicFormat.PKCS1). */
+        OSSL_ENCODER_CTX *ctx = OSSL_ENCODER_CTX_new_for_pkey(key->pkey, EVP_PKEY_PUBLIC_KEY, "DER",
+                                                              "type-specific", NULL);
+        size_t dlen = 0;
+        if (ctx && OSSL_ENCODER_to_data(ctx, &der, &dlen) == 1 && dlen <= INT_MAX)
+            found = pem_first_line_in(der, (int)dlen, image, len);
+        OSSL_ENCODER_CTX_free(ctx);
+        OPENSSL_free(der);
+    }
+    return found;
 }
 
 static bool c_identifier(const char *s)

@@ -156,6 +156,17 @@ void signing_key_info(const struct signing_key *key, struct signing_key_info *re
 int signing_key_export_pem(const struct signing_key *key, struct buf *out, struct reason *why);
 
 /*
+ * True when IMAGE (LEN bytes, borrowed; an uncompressed firmware image)
+ * carries the public half of KEY as PEM text: the first line of the PEM
+ * body of its SubjectPublicKeyInfo ("BEGIN PUBLIC KEY") or, for RSA, of its
+ * PKCS#1 form ("BEGIN RSA PUBLIC KEY"). That is how the ESP8266 core's
+ * signing build and `otad key export` put a key into firmware, whose Updater
+ * then checks every update against it (docs/SIGNING.md). A key built in as
+ * DER is not found. False also when the key cannot be encoded.
+ */
+bool signing_key_embedded_in(const struct signing_key *key, const uint8_t *image, size_t len);
+
+/*
  * Appends a C header to OUT that embeds the public PEM of KEY as the array
  * IDENT (bytes of the PEM and a terminating NUL) with IDENT_len (its size,
  * NUL included, as mbedTLS's PEM parser needs), for BearSSL::PublicKey on the

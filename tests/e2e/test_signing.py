@@ -144,20 +144,25 @@ def test_presigned_upload_that_fails_verification_is_refused_and_nothing_stored(
         assert blobs == [], f"no blob may be left: {blobs}"
 
 
-def compressible_image(seed):
-    """A valid ESP8266 image whose body is a long run of zeros, so gzip pays off."""
+def compressible_image(seed, embed=b""):
+    """A valid ESP8266 image whose body is a long run of zeros, so gzip pays off; EMBED (a
+    public key's PEM, as the core's signing build puts it into firmware) goes at 8 KiB."""
     base = bytearray(make_image("esp8266", 131_072, seed=seed, flash_size="4M").read_bytes())
     base[4096:] = bytes(len(base) - 4096)
+    base[8192:8192 + len(embed)] = embed
     return bytes(base)
 
 
 def test_signed_gzip_only_to_devices_declared_core_3():
     # Issue 8: a 2.7.x core verifies a signed gzip image, then boots it with the trailer
     # (docs/SIGNING.md): undeclared devices get the plain signed form; after the operator
-    # declares core >= 3.0, a device running a release the product signed gets signed-gzip.
+    # declares core >= 3.0, a device whose firmware carries the product's key gets signed-gzip.
     with Server() as srv:
         pub = signing_server(srv, extra=("--gzip", "on"))
-        first, base = compressible_image(34), compressible_image(35)
+        first = compressible_image(34, embed=pub.read_bytes())
+        keyless = compressible_image(33)  # signed by otad, but built without public.key
+        base = compressible_image(35, embed=pub.read_bytes())
+        srv.add_release("door", scratch_file("s33.bin", keyless), "2.8.0")
         srv.add_release("door", scratch_file("s34.bin", first), "2.9.0")
         srv.add_release("door", scratch_file("s35.bin", base), "3.0.0")
         srv.start()
@@ -182,10 +187,15 @@ def test_signed_gzip_only_to_devices_declared_core_3():
         assert verify_pkcs1_sha256(pub, payload, sig)
         assert gzip.decompress(payload) == base
 
-        # Still never to a device that may not check signatures (its firmware is unknown),
-        # nor to one whose firmware says it runs 2.7.4, nor to a core before 2.6.
+        # Still never to a device that may not check signatures (its firmware is unknown, or
+        # a release otad signed that was built without the key, or a digest otad does not know
+        # with a known version), nor to one whose firmware says it runs 2.7.4, nor before 2.6.
         for what, dev, path, core in (
                 ("unknown firmware", Device(version="0.5", sketch_md5="0" * 32), "/update/door", "3.1"),
+                ("signed but keyless firmware", Device(version="2.8.0", sketch_md5=md5_hex(keyless)),
+                 "/update/door", "3.1"),
+                ("unknown digest, known version", Device(version="2.9.0", sketch_md5="1" * 32),
+                 "/update/door", "3.1"),
                 ("?core=2_7_4", shaped_27, "/update/door?core=2_7_4", "2.7"),
                 ("no Chip-ID", shaped_27, "/update/door", "2.4")):
             r = srv.send(esp8266(path, srv.port, dev, core=core))
@@ -261,26 +271,58 @@ def test_legacy_form_by_default_and_warning_when_off():
                    ["product"]["delivery_warnings"], what="the warning to clear")
 
 
-def test_gzip_only_release_is_refused_to_devices_that_cannot_take_it():
-    # An image uploaded gzip has no other form: a core before 2.6 cannot inflate it, so it
-    # gets a 403 with the reason rather than bytes it refuses (-106); the product counts it.
+def test_gzip_upload_serves_every_core():
+    # An image uploaded already compressed: otad inflates it for the devices that cannot take
+    # gzip (cores before 2.6; 2.6.x unless the product says its fleet runs >= 2.7), so none is
+    # refused merely for lack of gzip, and none is handed gzip it would refuse.
     with Server() as srv:
         srv.add_product("door", "esp8266")
-        gz = make_image("esp8266", 64_000, seed=40, flash_size="4M", gzip=True)
-        srv.add_release("door", gz, "1.0.0")
-        token = srv.token("read")
+        gz_path = make_image("esp8266", 64_000, seed=40, flash_size="4M", gzip=True)
+        raw = gzip.decompress(gz_path.read_bytes())
+        srv.add_release("door", gz_path, "1.0.0")
         srv.start()
-        r = srv.send(esp8266("/update/door", srv.port, Device(sta_mac="18:FE:AA:00:00:40",
-                                                               version="0.1"), core="2.4"))
-        assert_status(r, 403, "gzip to a core before 2.6")
-        assert b"no form this device's core can install" in r.body, r.describe()
-        r = srv.send(esp8266("/update/door", srv.port, Device(version="0.1"), core="3.1"))
-        assert_status(r, 200, "gzip to a Chip-ID device")
-        assert r.body[:2] == b"\x1f\x8b"
-        codes = wait_until(lambda: {w["code"] for w in srv.api(
-            "GET", "/api/v1/products", token).json()["products"][0]["delivery_warnings"]} or None,
-            what="warnings")
-        assert "no_safe_form" in codes, codes
+        for what, core in (("no Chip-ID", "2.4"), ("Chip-ID, gzip off", "3.1")):
+            r = srv.send(esp8266("/update/door", srv.port, Device(version="0.1"), core=core))
+            assert_status(r, 200, what)
+            assert r.body == raw, f"{what}: the image inflated"
+            assert r.header_values("x-md5") == [md5_hex(raw)]
+        srv.cli_ok("product", "set", "door", "--gzip", "on")
+        r = wait_until(lambda: (lambda x: x if x.body[:2] == b"\x1f\x8b" else None)(
+            srv.send(esp8266("/update/door", srv.port, Device(version="0.1"), core="3.1"))),
+            what="gzip once the product says its fleet runs >= 2.7")
+        assert r.body == gz_path.read_bytes(), "the gzip form as uploaded"
+        r = srv.send(esp8266("/update/door", srv.port, Device(version="0.1"), core="2.4"))
+        assert r.body == raw, "still inflated for a core before 2.6"
+
+
+def test_product_declaration_and_core_query_are_validated():
+    with Server() as srv:
+        srv.add_product("door", "esp8266")
+        srv.add_product("cam", "esp32")
+        token = srv.token("admin")
+        srv.start()
+        ok = srv.api("PATCH", "/api/v1/products/door", token, json_body={"signing": {"core_min": "3.0"}})
+        assert_status(ok, 200, "core_min 3.0")
+        assert ok.json()["product"]["signing"]["core_min"] == "3.0"
+        assert ok.json()["product"]["delivery_warnings"] == []
+        cleared = srv.api("PATCH", "/api/v1/products/door", token, json_body={"signing": {"core_min": None}})
+        assert cleared.json()["product"]["signing"]["core_min"] is None
+        for what, product, value in (("below 2.6", "door", "2.5"), ("a pre-release", "door", "3.0.0-rc1"),
+                                     ("not a version", "door", "latest"), ("a number", "door", 3),
+                                     ("an ESP32 product", "cam", "3.0")):
+            r = srv.api("PATCH", f"/api/v1/products/{product}", token,
+                        json_body={"signing": {"core_min": value}})
+            assert_api_error(r, 400, "bad_request", f"core_min {what}")
+        bad = srv.cli("product", "set", "door", "--core-min", "2.4")
+        assert bad.code != 0 and "2.6" in bad.stderr, bad.describe()
+        # ?core= is advisory: a malformed one never refuses a check-in.
+        img = make_image("esp8266", 60_000, seed=41, flash_size="4M")
+        srv.add_release("door", img, "1.0.0")
+        for value in ("3_1_2", "x" * 40, "3.1.2+local"):
+            r = wait_until(lambda: (lambda x: x if x.status == 200 else None)(srv.send(esp8266(
+                f"/update/door?core={value}", srv.port, Device(version="0.1"), core="3.1"))),
+                what=f"?core={value} answered")
+            assert r.body == img.read_bytes()
 
 
 def test_esp32_signing_product_serves_pss_block():

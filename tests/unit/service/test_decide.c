@@ -310,11 +310,12 @@ static void make_signed_forms(struct catalog_release *r)
     static const enum variant_kind kinds[] = {VARIANT_SIGNED, VARIANT_SIGNED_LEGACY,
                                               VARIANT_SIGNED_GZIP};
     for (unsigned i = 0; i < ARRAY_SIZE(kinds); i++) {
-        r->release.variants[i] = (struct variant){.kind = kinds[i], .size = 500 + i};
+        r->release.variants[i] = (struct variant){.kind = kinds[i], .size = 500 + 4 * i};
         snprintf(r->release.variants[i].md5, sizeof(r->release.variants[i].md5), "%032u", i);
     }
     r->release.variant_count = ARRAY_SIZE(kinds);
     strcpy(r->release.signed_by, "f00d");
+    strcpy(r->release.verifier_key, "f00d"); /* its image carries the key */
 }
 
 /*
@@ -331,7 +332,8 @@ static void test_form_follows_what_is_known_of_the_device(void **state)
     struct catalog_release *unsigned_one =
         add_release("1.0.5", "stable", FW_MODE_SKETCH, 1000, MD5_C, 0);
     make_signed_forms(add_release("1.1.0", "stable", FW_MODE_SKETCH, 1000, MD5_B, 0));
-    unsigned_one->release.signed_by[0] = 0; /* published before the product signed */
+    /* Signed (say, republished once the product signed), but built without the key. */
+    unsigned_one->release.verifier_key[0] = 0;
 
     struct device_report rep = report_with_version("1.0.0");
     rep.has_chip_id = true;
@@ -347,8 +349,12 @@ static void test_form_follows_what_is_known_of_the_device(void **state)
     strcpy(rep.sketch_md5, MD5_A); /* placed by digest: the same release */
     assert_int_equal(decide_for(&rep, false, &d), DECISION_UPDATE);
     assert_int_equal(d.variant.kind, VARIANT_SIGNED_GZIP);
+    /* A digest that matches nothing is firmware otad does not know, whatever the version says. */
+    strcpy(rep.sketch_md5, MD5_X);
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_UPDATE);
+    assert_int_equal(d.variant.kind, VARIANT_SIGNED);
 
-    /* Firmware the product did not sign (or unknown firmware) may not check signatures. */
+    /* Firmware built without the key (or unknown firmware) may not check signatures. */
     rep = report_with_version("1.0.5");
     rep.has_chip_id = true;
     assert_int_equal(decide_for(&rep, false, &d), DECISION_UPDATE);

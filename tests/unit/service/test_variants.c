@@ -110,7 +110,8 @@ static void test_unsigned_product_forms(void **state)
         variants_make(&p, NULL, true, FW_MODE_SKETCH, e->img, sizeof(e->img), 1 << 24, &set, &why),
         -EINVAL);
 
-    /* A gzip upload is the gzip form alone: no core before 2.7 may be handed it as "plain". */
+    /* A gzip upload is the gzip form as uploaded, and the plain form is the image inflated:
+     * no device is refused merely for lack of gzip, none is handed gzip as "plain". */
     struct buf gzipped;
     buf_init(&gzipped, 1 << 20);
     assert_int_equal(gzip_deflate(e->img, sizeof(e->img), &gzipped), 0);
@@ -118,10 +119,63 @@ static void test_unsigned_product_forms(void **state)
     assert_int_equal(variants_make(&p, NULL, false, FW_MODE_SKETCH, gzipped.data, gzipped.len,
                                    1 << 24, &set, &why),
                      0);
-    assert_int_equal(set.count, 1);
-    assert_int_equal(set.items[0].kind, VARIANT_GZIP);
-    assert_memory_equal(set.items[0].bytes.data, gzipped.data, gzipped.len);
+    assert_int_equal(set.count, 2);
+    const struct variant_bytes *as_uploaded = kind_in(&set, VARIANT_GZIP);
+    const struct variant_bytes *inflated = kind_in(&set, VARIANT_PLAIN);
+    assert_non_null(as_uploaded);
+    assert_non_null(inflated);
+    assert_int_equal(as_uploaded->bytes.len, gzipped.len);
+    assert_memory_equal(as_uploaded->bytes.data, gzipped.data, gzipped.len);
+    assert_int_equal(inflated->bytes.len, sizeof(e->img));
+    assert_memory_equal(inflated->bytes.data, e->img, sizeof(e->img));
     variant_set_release(&set);
+    buf_release(&gzipped);
+}
+
+/* A gzip upload to a signing product: signed forms of the inflated image too, for every core. */
+static void test_signing_a_gzip_upload(void **state)
+{
+    struct env *e = *state;
+    struct variant_set set;
+    struct reason why;
+    struct buf gzipped;
+    buf_init(&gzipped, 1 << 20);
+    assert_int_equal(gzip_deflate(e->img, sizeof(e->img), &gzipped), 0);
+    struct product p = product_for(PLATFORM_ESP8266, true, true, false);
+    assert_int_equal(variants_make(&p, e->rsa, false, FW_MODE_SKETCH, gzipped.data, gzipped.len,
+                                   1 << 24, &set, &why),
+                     0);
+    assert_int_equal(set.count, 3);
+    struct signing_verdict v;
+    const struct variant_bytes *sv = kind_in(&set, VARIANT_SIGNED);
+    assert_int_equal(signing_verify(e->rsa, SIGNING_FORMAT_ESP8266, SIGNING_HASH_SHA256,
+                                    sv->bytes.data, sv->bytes.len, &v, &why),
+                     0);
+    assert_int_equal(v.payload_len, sizeof(e->img));
+    assert_memory_equal(sv->bytes.data, e->img, sizeof(e->img));
+    const struct variant_bytes *lv = kind_in(&set, VARIANT_SIGNED_LEGACY);
+    assert_int_equal(signing_verify(e->rsa, SIGNING_FORMAT_ESP8266_LEGACY, SIGNING_HASH_SHA256,
+                                    lv->bytes.data, lv->bytes.len, &v, &why),
+                     0);
+    const struct variant_bytes *gv = kind_in(&set, VARIANT_SIGNED_GZIP);
+    assert_int_equal(signing_verify(e->rsa, SIGNING_FORMAT_ESP8266, SIGNING_HASH_SHA256,
+                                    gv->bytes.data, gv->bytes.len, &v, &why),
+                     0);
+    assert_int_equal(v.payload_len % 4, 0);
+    assert_int_equal(gv->bytes.data[0], 0x1f);
+    variant_set_release(&set);
+
+    /* Signed offline in the 2.5.x form over gzip: no core can install it safely. */
+    struct buf legacy;
+    buf_init(&legacy, 1 << 20);
+    assert_int_equal(signing_sign(e->rsa, SIGNING_FORMAT_ESP8266_LEGACY, SIGNING_HASH_SHA256,
+                                  gzipped.data, gzipped.len, &legacy, &why),
+                     0);
+    assert_int_equal(variants_make(&p, e->rsa, true, FW_MODE_SKETCH, legacy.data, legacy.len,
+                                   1 << 24, &set, &why),
+                     -EBADMSG);
+    assert_non_null(strstr(why.text, "2.5.x form"));
+    buf_release(&legacy);
     buf_release(&gzipped);
 }
 
@@ -322,6 +376,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_unsigned_product_forms, setup, teardown),
         cmocka_unit_test_setup_teardown(test_signing_product_never_unsigned, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_signing_a_gzip_upload, setup, teardown),
         cmocka_unit_test_setup_teardown(test_presigned_must_verify, setup, teardown),
         cmocka_unit_test_setup_teardown(test_esp32_forms, setup, teardown),
         cmocka_unit_test(test_gzip_align4_every_residue),

@@ -393,6 +393,43 @@ static void test_export_pem(void **state)
     signing_key_free(key);
 }
 
+/* Whether a firmware image carries a key: its PEM text, SubjectPublicKeyInfo or RSA PKCS#1. */
+static void test_key_embedded_in_image(void **state)
+{
+    struct fixture *f = *state;
+    struct reason why = {""};
+    struct signing_key *key = NULL, *other = NULL;
+    assert_int_equal(signing_key_generate(f->keys, "fw", SIGNING_KEY_RSA_2048, &key, &why), 0);
+    assert_int_equal(signing_key_generate(f->keys, "o", SIGNING_KEY_RSA_2048, &other, &why), 0);
+    size_t pem_len;
+    uint8_t *pem = test_read_file(test_path("%s/fw.pub", f->keys), &pem_len);
+    /* What openssl (and Python's cryptography, PublicFormat.PKCS1) writes as RSA PUBLIC KEY. */
+    assert_int_equal(test_run("openssl rsa -pubin -in %s/fw.pub -RSAPublicKey_out -out %s/fw.rsa "
+                              "2>/dev/null",
+                              f->keys, f->keys),
+                     0);
+    size_t rsa_len;
+    uint8_t *rsa = test_read_file(test_path("%s/fw.rsa", f->keys), &rsa_len);
+    assert_non_null(strstr((char *)rsa, "BEGIN RSA PUBLIC KEY"));
+
+    static uint8_t image[65536];
+    for (size_t i = 0; i < sizeof(image); i++)
+        image[i] = (uint8_t)(i * 131 + 7);
+    assert_false(signing_key_embedded_in(key, image, sizeof(image)));
+    memcpy(image + 30000, pem, pem_len); /* as the core's signing build embeds public.key */
+    assert_true(signing_key_embedded_in(key, image, sizeof(image)));
+    assert_false(signing_key_embedded_in(other, image, sizeof(image)));
+    for (size_t i = 0; i < sizeof(image); i++)
+        image[i] = (uint8_t)(i * 131 + 7);
+    memcpy(image + 12345, rsa, rsa_len);
+    assert_true(signing_key_embedded_in(key, image, sizeof(image)));
+    assert_false(signing_key_embedded_in(key, image, 12345 + 40)); /* cut before the line */
+    free(pem);
+    free(rsa);
+    signing_key_free(key);
+    signing_key_free(other);
+}
+
 /*
  * The C header compiles, and a program built from it prints exactly the PEM
  * (the array holds the PEM and a NUL; _len counts the NUL). The bytes also
@@ -468,6 +505,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_load_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_public_from_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_export_pem, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_key_embedded_in_image, setup, teardown),
         cmocka_unit_test_setup_teardown(test_export_c_header, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

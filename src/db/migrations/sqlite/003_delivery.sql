@@ -2,11 +2,14 @@
 -- operator's declaration of the fleet's ESP8266 core, the core a device
 -- reports itself (?core=), and why its last check-in could not update it
 -- safely, so that a product can say how many devices are stuck and why.
--- The 2.5.x signature form becomes the default for ESP8266 products that
--- do not sign yet (for signing ones it stays as the operator set it).
+-- Which release images carry a product key (their firmware checks every
+-- update against it); releases published before are not known to. The
+-- 2.5.x signature form is turned on for every ESP8266 product: it only adds
+-- a form to new releases, the one every core before 2.6 installs.
 
 ALTER TABLE products ADD COLUMN core_min TEXT NOT NULL DEFAULT '';
-UPDATE products SET sign_legacy = 1 WHERE platform = 0 AND signing = 0;
+UPDATE products SET sign_legacy = 1 WHERE platform = 0;
+ALTER TABLE releases ADD COLUMN verifier_key TEXT NOT NULL DEFAULT '';
 
 ALTER TABLE devices ADD COLUMN core_version TEXT;
 ALTER TABLE devices ADD COLUMN delivery_issue INTEGER NOT NULL DEFAULT 0; -- enum delivery_issue
