@@ -41,7 +41,9 @@ static const struct setting config_settings[] = {
                    "address and port to serve devices and the API on (\"[::]:8080\" for IPv6)"),
     STRING_SETTING(data_dir, "/var/lib/otad", "folder for the database, firmware blobs and keys"),
     STRING_SETTING(log_level, "info", "error, warn, info or debug"),
-    UINT_SETTING(threads, "0", 0, 256, "HTTP worker threads; 0 means one per CPU core"),
+    UINT_SETTING(threads, "0", 0, 256,
+                 "HTTP worker threads; 0 means one per CPU otad may use (its CPU affinity and "
+                 "cgroup CPU quota, the smaller)"),
     UINT_SETTING(max_upload_bytes, "16777216", LIMIT_IMAGE_MIN_BYTES, LIMIT_UPLOAD_BYTES_MAX,
                  "largest firmware upload accepted; larger ones get 413"),
     UINT_SETTING(connection_timeout_s, "30", 1, 3600,

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/cpus.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "http/errors.h"
@@ -491,20 +492,32 @@ int http_server_start(const struct config *config, struct service *svc, struct s
         return -ENOMEM;
     }
 
+    /* One worker per CPU the process may use: more only take turns on the same cores. */
     unsigned threads = (unsigned)config->threads;
-    if (threads == 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        threads = n > 0 ? (unsigned)n : 1;
-    }
+    struct cpus_budget cpus;
+    cpus_budget_read(&cpus);
+    if (threads == 0)
+        threads = cpus.usable;
+    char quota[32] = "none";
+    if (cpus.quota)
+        snprintf(quota, sizeof(quota), "%u", cpus.quota);
+    log_info("http: %u worker thread%s (%s; CPUs usable: %u, affinity %u, cgroup quota %s)",
+             threads, threads == 1 ? "" : "s", config->threads ? "--threads" : "default",
+             cpus.usable, cpus.affinity, quota);
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_TURBO |
                      MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
+    /*
+     * The logger comes first, so complaints about the options after it are
+     * logged like any other. One thread is no pool: libmicrohttpd then runs
+     * its single internal thread.
+     */
     srv->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)config->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)config->connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)config->connection_memory, MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
+        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE,
+        threads > 1 ? threads : 0u, MHD_OPTION_CONNECTION_LIMIT, (unsigned)config->max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)config->connection_timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)config->connection_memory,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, MHD_OPTION_END);
     if (!srv->daemon) {
         log_error("cannot listen on \"%s\" (in use, or not an address of this machine)",
