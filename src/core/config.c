@@ -41,7 +41,9 @@ static const struct setting config_settings[] = {
                    "address and port to serve devices and the API on (\"[::]:8080\" for IPv6)"),
     STRING_SETTING(data_dir, "/var/lib/otad", "folder for the database, firmware blobs and keys"),
     STRING_SETTING(log_level, "info", "error, warn, info or debug"),
-    UINT_SETTING(threads, "0", 0, 256, "HTTP worker threads; 0 means one per CPU core"),
+    UINT_SETTING(threads, "0", 0, 256,
+                 "HTTP worker threads; 0 means one per CPU otad may use (its CPU affinity and "
+                 "cgroup CPU quota, the smaller)"),
     UINT_SETTING(max_upload_bytes, "16777216", LIMIT_IMAGE_MIN_BYTES, LIMIT_UPLOAD_BYTES_MAX,
                  "largest firmware upload accepted; larger ones get 413"),
     UINT_SETTING(connection_timeout_s, "30", 1, 3600,
@@ -50,6 +52,9 @@ static const struct setting config_settings[] = {
                  "bytes per connection for the request line and headers (libmicrohttpd zeroes "
                  "them for every connection: keep it small); larger requests are refused"),
     UINT_SETTING(max_connections, "20000", 16, 1000000, "concurrent HTTP connections"),
+    UINT_SETTING(max_connections_per_ip, "64", 0, 1000000,
+                 "concurrent HTTP connections from one address; more are closed at once; 0 means "
+                 "no limit (behind a reverse proxy every connection comes from its address)"),
     UINT_SETTING(registry_flush_ms, "250", 10, LIMIT_REGISTRY_FLUSH_MS_MAX,
                  "how often device check-ins are committed to the database, in milliseconds"),
     UINT_SETTING(github_poll_interval_s, "300", 1, LIMIT_GITHUB_POLL_INTERVAL_S_MAX,

@@ -28,11 +28,12 @@ struct config {
     char listen[128];                /* "host:port", "[v6]:port" or ":port" */
     char data_dir[PATH_MAX];         /* SQLite file, blobs, keys */
     char log_level[16];              /* error | warn | info | debug */
-    uint64_t threads;                /* HTTP worker threads; 0 = one per core */
+    uint64_t threads;                /* HTTP worker threads; 0 = one per usable CPU */
     uint64_t max_upload_bytes;       /* larger uploads get 413 */
     uint64_t connection_timeout_s;   /* idle HTTP connections are closed after it */
     uint64_t connection_memory;      /* bytes per connection for request line + headers */
     uint64_t max_connections;        /* concurrent HTTP connections */
+    uint64_t max_connections_per_ip; /* concurrent HTTP connections from one address; 0 = any */
     uint64_t registry_flush_ms;      /* device registry commit interval */
     uint64_t github_poll_interval_s; /* default seconds between polls of a GitHub source */
     char aliases_text[2048];         /* "path=product,path=product" as configured */

@@ -3,7 +3,7 @@
  * has its ceiling here, named once. Ceilings an operator may change are
  * settings instead, with default and bounds in the one config table
  * (config.c): max_upload_bytes, connection_memory (request line + headers),
- * connection_timeout_s, max_connections, registry_flush_ms.
+ * connection_timeout_s, max_connections, max_connections_per_ip, registry_flush_ms.
  */
 #ifndef OTAD_CORE_LIMITS_H
 #define OTAD_CORE_LIMITS_H

@@ -68,7 +68,12 @@ void http_route(const struct http_context *ctx, const struct http_request *req,
         return;
     }
     if (strcmp(path, "/healthz") == 0) {
-        http_reply_static(reply, 200, "ok\n");
+        if (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0) {
+            http_reply_static(reply, 200, "ok\n");
+        } else {
+            http_reply_static(reply, 405, "use GET or HEAD\n");
+            http_reply_header(reply, "Allow", "GET, HEAD");
+        }
         return;
     }
     http_reply_static(reply, 404, "not found\n");
@@ -93,7 +98,9 @@ bool http_route_accepts_body(const struct http_context *ctx, const struct http_r
         return true;
     }
     if (strncmp(path, API_PREFIX, strlen(API_PREFIX)) != 0) {
+        /* The device paths and /healthz: GET and HEAD only. */
         http_reply_static(reply, 405, "this path takes no body\n");
+        http_reply_header(reply, "Allow", "GET, HEAD");
         return false;
     }
     path += strlen(API_PREFIX);

@@ -17,10 +17,22 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/cpus.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "http/errors.h"
 #include "http/handlers.h"
+#include "http/wire.h"
+
+/*
+ * The head walk (http/wire.h) reads the in-place parse of libmicrohttpd
+ * 0.9.71 to 0.9.75, Debian 12's. 0.9.76 rewrote that parser (and 1.0 can
+ * refuse these heads itself, MHD_OPTION_CLIENT_DISCIPLINE_LVL): moving to it
+ * means reviewing request_translate and the tests in tests/e2e/test_wire.py.
+ */
+#if MHD_VERSION >= 0x00097600
+#error "review the head walk in http/server.c for this libmicrohttpd"
+#endif
 
 #define FORM_FIELDS_MAX  8
 #define FORM_FIELD_BYTES (LIMIT_RELEASE_NOTES_BYTES)
@@ -77,39 +89,85 @@ static void upload_free(struct upload *up)
 struct request_storage {
     struct http_request req;
     char path[LIMIT_URL_BYTES + 2];
+    char query_text[LIMIT_URL_BYTES + 2]; /* the decoded query arguments, NUL-separated */
+    size_t query_used;
     char remote[INET6_ADDRSTRLEN];
-    size_t target_bytes; /* path plus every query argument, as decoded */
-    bool has_nul;        /* a header or argument decoded to a value with a NUL in it */
+    size_t target_bytes;   /* path plus every query argument, as sent */
+    bool has_nul;          /* the path or a query argument decodes to a NUL byte (%00) */
+    bool bad_name;         /* a header name is not a token (a space before its ':' ...) */
+    unsigned hosts;        /* Host headers */
+    unsigned lengths;      /* Content-Length headers */
+    struct wire_head head; /* the walk over the head's bytes */
+    bool walked;           /* the head was walked (on the request's first translation) */
 };
 
 static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
                                       size_t key_size, const char *value, size_t value_size)
 {
     struct request_storage *s = cls;
-    if (key_size != strlen(key) || (value && value_size != strlen(value)))
-        s->has_nul = true;
+    /* A NUL byte inside a name or value shows in the head walk (lengths are the parser's strlen).
+     */
+    if (!wire_is_token(key, key_size))
+        s->bad_name = true;
+    if (key_size == 4 && str_eq_nocase(key, MHD_HTTP_HEADER_HOST))
+        s->hosts++;
+    else if (key_size == 14 && str_eq_nocase(key, MHD_HTTP_HEADER_CONTENT_LENGTH))
+        s->lengths++;
+    wire_head_field(&s->head, key, key_size, value, value_size);
     if (s->req.header_count == LIMIT_HEADERS_PER_REQUEST) {
         s->req.headers_truncated = true;
-        return MHD_NO;
+        return MHD_YES; /* keep walking the head */
     }
     s->req.headers[s->req.header_count++] = (struct http_pair){key, value ? value : ""};
     return MHD_YES;
 }
 
+/* Decodes one query name or value into the request's query_text; NULL when it is full. */
+static const char *query_decode(struct request_storage *s, const char *text, size_t len)
+{
+    if (len + 1 > sizeof(s->query_text) - s->query_used)
+        return NULL;
+    char *out = s->query_text + s->query_used;
+    size_t n;
+    if (!wire_percent_decode(text, len, out, &n))
+        s->has_nul = true; /* a decoded %00 would cut the value short: refuse it instead */
+    s->query_used += n + 1;
+    return out;
+}
+
+/*
+ * libmicrohttpd hands the arguments over as sent ('+' already a space; see
+ * keep_escaped): the head walk needs their raw lengths, and decoding here
+ * lets a %00 be refused instead of silently cutting a value.
+ */
 static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const char *key,
                                      size_t key_size, const char *value, size_t value_size)
 {
     struct request_storage *s = cls;
-    /* A decoded %00 would silently cut a value short: refuse it instead. */
-    if (key_size != strlen(key) || (value && value_size != strlen(value)))
-        s->has_nul = true;
     s->target_bytes += key_size + (value ? value_size : 0) + 2;
+    wire_head_argument(&s->head, key, key_size, value, value_size);
     if (s->req.query_count == LIMIT_QUERY_ARGS_PER_REQUEST) {
         s->req.query_truncated = true;
         return MHD_YES; /* keep counting bytes */
     }
-    s->req.query[s->req.query_count++] = (struct http_pair){key, value ? value : ""};
+    const char *k = query_decode(s, key, key_size);
+    const char *v = query_decode(s, value ? value : "", value ? value_size : 0);
+    if (!k || !v) {
+        s->req.query_truncated = true;
+        return MHD_YES;
+    }
+    s->req.query[s->req.query_count++] = (struct http_pair){k, v};
     return MHD_YES;
+}
+
+/*
+ * The unescape step libmicrohttpd runs on the path and on each argument:
+ * leave them as sent. request_translate and collect_query decode them, after
+ * the head walk has measured them.
+ */
+static size_t keep_escaped(void *cls, struct MHD_Connection *conn, char *s)
+{
+    return strlen(s);
 }
 
 static void remote_address(struct MHD_Connection *conn, char *out, size_t size)
@@ -126,51 +184,76 @@ static void remote_address(struct MHD_Connection *conn, char *out, size_t size)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)size);
 }
 
-/* Fills S from the connection. Returns false when the path is too long to route. */
+/*
+ * Fills S from the connection: URL, METHOD and VERSION are libmicrohttpd's
+ * pointers into the head. On the first call for a request (FIRST), also
+ * walks the head; on the last call of an upload the head was walked already.
+ * Returns false when the path is too long to route.
+ */
 static bool request_translate(struct request_storage *s, struct MHD_Connection *conn,
-                              const char *url, const char *method, const char *version)
+                              const char *url, const char *method, const char *version, bool first)
 {
     memset(&s->req, 0, sizeof(s->req));
-    s->has_nul = false;
+    s->query_used = 0;
+    s->has_nul = s->bad_name = false;
+    s->hosts = s->lengths = 0;
     size_t n = strlen(url);
     s->target_bytes = n;
     if (n > LIMIT_URL_BYTES)
         return false;
     /* "GET file.bin HTTP/1.0" (no leading slash) routes like "/file.bin" (§1.1). */
-    if (url[0] == '/') {
-        memcpy(s->path, url, n + 1);
-    } else {
-        s->path[0] = '/';
-        memcpy(s->path + 1, url, n + 1);
-    }
+    size_t lead = url[0] != '/';
+    s->path[0] = '/';
+    size_t decoded;
+    if (!wire_percent_decode(url, n, s->path + lead, &decoded))
+        s->has_nul = true;
     s->req.method = method;
     s->req.path = s->path;
     s->req.http10 = strcmp(version, MHD_HTTP_VERSION_1_0) == 0;
     remote_address(conn, s->remote, sizeof(s->remote));
     s->req.remote_addr = s->remote;
-    MHD_get_connection_values_n(conn, MHD_HEADER_KIND, collect_header, s);
+    const union MHD_ConnectionInfo *info =
+        first ? MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE) : NULL;
+    /* In wire order: the request line's target and arguments, its version, the headers. */
+    wire_head_begin(&s->head, method, url, info ? info->header_size : 0);
     MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, collect_query, s);
+    wire_head_version(&s->head, version);
+    MHD_get_connection_values_n(conn, MHD_HEADER_KIND, collect_header, s);
+    s->walked = first;
     return true;
 }
 
 /*
- * Refusals of the request's shape, before any routing: a target past
- * LIMIT_URL_BYTES (414), more headers or query arguments than a handler
- * looks at (431 / 414: identity headers must never be dropped silently),
- * a NUL smuggled in through percent-encoding (400). Returns true with REPLY
- * filled when the request is refused.
+ * Refusals of the request's shape, before any routing (docs/PROTOCOL.md,
+ * "Request framing"): a target past LIMIT_URL_BYTES (414), more headers or
+ * query arguments than a handler looks at (431 / 414: identity headers must
+ * never be dropped silently), and 400 for a head the parser did not take
+ * whole (a NUL byte, a folded line), a header name that is not a token, a
+ * %00, two Content-Length or two Host headers, or an HTTP/1.1 request
+ * without Host. Returns true with REPLY filled when the request is refused.
  */
-static bool request_refused(const struct request_storage *s, struct http_reply *reply)
+static bool request_refused(struct request_storage *s, struct http_reply *reply)
 {
-    int status;
-    const char *code, *text;
+    int status = 400;
+    const char *code = "bad_request", *text;
     if (s->target_bytes > LIMIT_URL_BYTES || s->req.query_truncated)
         status = 414, code = "uri_too_long",
         text = "request-target too long or too many query arguments";
     else if (s->req.headers_truncated)
         status = 431, code = "headers_too_large", text = "too many header fields";
+    else if (s->walked && !wire_head_intact(&s->head))
+        text = "malformed request head: a NUL byte, a folded header line or extra blanks in the "
+               "request line";
+    else if (s->bad_name)
+        text = "a header name holds a character HTTP does not allow (a space before the colon?)";
     else if (s->has_nul)
-        status = 400, code = "bad_request", text = "a header or query value contains a NUL byte";
+        text = "the path or a query value contains a NUL byte (%00)";
+    else if (s->lengths > 1)
+        text = "more than one Content-Length header";
+    else if (s->hosts > 1)
+        text = "more than one Host header";
+    else if (s->hosts == 0 && !s->req.http10)
+        text = "an HTTP/1.1 request needs a Host header";
     else
         return false;
     /* The API always answers JSON; devices get one line of text. */
@@ -300,6 +383,16 @@ static enum MHD_Result upload_begin(struct http_server *srv, struct MHD_Connecti
          */
         return queue_reply(srv, conn, &up->early);
     }
+    if (http_request_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+        /*
+         * Bodies come with a Content-Length (RFC 9112 §6.3 lets a server ask for
+         * one). libmicrohttpd 0.9.75 cannot bound a chunk-size line: one longer
+         * than the connection memory (a 10 KB chunk extension) gets its own 500.
+         */
+        http_reply_error_status(&up->early, 411, "length_required",
+                                "send the body with a Content-Length; chunked bodies are refused");
+        return queue_reply(srv, conn, &up->early);
+    }
     buf_init(&up->body, max < srv->config.max_upload_bytes ? max : srv->config.max_upload_bytes);
     const char *ct = http_request_header(req, MHD_HTTP_HEADER_CONTENT_TYPE);
     if (content_type_is(ct, MHD_HTTP_POST_ENCODING_MULTIPART_FORMDATA)) {
@@ -391,12 +484,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     struct http_reply refusal;
     http_reply_init(&refusal);
-    if (!request_translate(&s, conn, url, method, version))
+    /* The head is walked on the request's first translation: before routing or any body. */
+    if (!request_translate(&s, conn, url, method, version, !up))
         http_reply_static(&refusal, 414, "request-target too long\n");
     if (refusal.status || request_refused(&s, &refusal)) {
         if (up)
             up->has_early = false; /* answered here; the body (if any) is discarded */
-        return queue_reply(srv, conn, &refusal);
+        /* A head we refused may also be framed wrong: never read another request after it. */
+        http_reply_header(&refusal, MHD_HTTP_HEADER_CONNECTION, "close");
+        enum MHD_Result r = queue_reply(srv, conn, &refusal);
+        http_reply_release(&refusal);
+        return r;
     }
     if (up)
         return upload_finish(srv, conn, &s, up);
@@ -491,21 +589,39 @@ int http_server_start(const struct config *config, struct service *svc, struct s
         return -ENOMEM;
     }
 
+    /* One worker per CPU the process may use: more only take turns on the same cores. */
     unsigned threads = (unsigned)config->threads;
-    if (threads == 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        threads = n > 0 ? (unsigned)n : 1;
-    }
+    struct cpus_budget cpus;
+    cpus_budget_read(&cpus);
+    if (threads == 0)
+        threads = cpus.usable;
+    char quota[32] = "none";
+    if (cpus.quota)
+        snprintf(quota, sizeof(quota), "%u", cpus.quota);
+    log_info("http: %u worker thread%s (%s; CPUs usable: %u, affinity %u, cgroup quota %s)",
+             threads, threads == 1 ? "" : "s", config->threads ? "--threads" : "default",
+             cpus.usable, cpus.affinity, quota);
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_TURBO |
                      MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
+    /*
+     * The logger comes first, so complaints about the options after it are
+     * logged like any other. One thread is no pool: libmicrohttpd then runs
+     * its single internal thread. "Request framing" (docs/PROTOCOL.md) is
+     * request_refused's, and keep_escaped leaves the target as sent for its
+     * head walk. The library's own strict mode stays off: in 0.9.75 it
+     * answers an HTTP/1.1 request without Host with its response head sent
+     * twice, and a space in the target with a bare close.
+     */
     srv->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)config->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)config->connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)config->connection_memory, MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
-        MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, MHD_OPTION_END);
+        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE,
+        threads > 1 ? threads : 0u, MHD_OPTION_CONNECTION_LIMIT, (unsigned)config->max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)config->max_connections_per_ip,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)config->connection_timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)config->connection_memory,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u, MHD_OPTION_STRICT_FOR_CLIENT, 0,
+        MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+        srv, MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, MHD_OPTION_END);
     if (!srv->daemon) {
         log_error("cannot listen on \"%s\" (in use, or not an address of this machine)",
                   config->listen);

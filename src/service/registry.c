@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "core/mono.h"
 #include "core/util.h"
 
 struct record_batch {
@@ -54,17 +55,6 @@ static int batch_push(struct record_batch *b, const struct device_record *rec, s
     return 0;
 }
 
-static void deadline_after(struct timespec *ts, unsigned ms)
-{
-    clock_gettime(CLOCK_REALTIME, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
 static void *flusher_main(void *arg)
 {
     struct registry *reg = arg;
@@ -73,7 +63,7 @@ static void *flusher_main(void *arg)
     for (;;) {
         if (!reg->stopping && !reg->flush_now) {
             struct timespec ts;
-            deadline_after(&ts, reg->flush_ms);
+            mono_deadline_ms(&ts, reg->flush_ms);
             pthread_cond_timedwait(&reg->wake, &reg->lock, &ts);
         }
         reg->flush_now = false;
@@ -123,9 +113,19 @@ int registry_start(const char *db_path, unsigned flush_ms, size_t max_queued,
     reg->flush_ms = flush_ms;
     reg->max_queued = max_queued;
     pthread_mutex_init(&reg->lock, NULL);
-    pthread_cond_init(&reg->wake, NULL);
-    pthread_cond_init(&reg->drained, NULL);
-    int r = db_open(db_path, DB_RELAXED, &reg->db);
+    int r = mono_cond_init(&reg->wake);
+    if (r < 0) {
+        pthread_mutex_destroy(&reg->lock);
+        free(reg);
+        return r;
+    }
+    if ((r = mono_cond_init(&reg->drained)) < 0) {
+        pthread_cond_destroy(&reg->wake);
+        pthread_mutex_destroy(&reg->lock);
+        free(reg);
+        return r;
+    }
+    r = db_open(db_path, DB_RELAXED, &reg->db);
     if (r < 0)
         goto fail;
     r = -pthread_create(&reg->thread, NULL, flusher_main, reg);
@@ -151,7 +151,7 @@ int registry_record(struct registry *reg, const struct device_record *record)
         reg->flush_now = true;
         pthread_cond_signal(&reg->wake);
         struct timespec ts;
-        deadline_after(&ts, reg->flush_ms);
+        mono_deadline_ms(&ts, reg->flush_ms);
         while (reg->queue.count >= reg->max_queued && !reg->stopping)
             if (pthread_cond_timedwait(&reg->drained, &reg->lock, &ts) != 0)
                 break;

@@ -16,6 +16,7 @@
 #include "core/buf.h"
 #include "core/gzip.h"
 #include "core/log.h"
+#include "core/mono.h"
 #include "core/util.h"
 #include "db/db.h"
 #include "service/catalog.h"
@@ -95,12 +96,7 @@ static void *refresher_main(void *arg)
     pthread_mutex_lock(&svc->stop_lock);
     while (!svc->stopping) {
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += CATALOG_POLL_MS * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        mono_deadline_ms(&ts, CATALOG_POLL_MS);
         pthread_cond_timedwait(&svc->stop_cond, &svc->stop_lock, &ts);
         if (svc->stopping)
             break;
@@ -124,9 +120,16 @@ int service_open(const struct config *config, enum service_mode mode, struct ser
     pthread_mutex_init(&svc->catalog_lock, NULL);
     pthread_mutex_init(&svc->publish_lock, NULL);
     pthread_mutex_init(&svc->stop_lock, NULL);
-    pthread_cond_init(&svc->stop_cond, NULL);
+    int r = mono_cond_init(&svc->stop_cond);
+    if (r < 0) {
+        pthread_mutex_destroy(&svc->stop_lock);
+        pthread_mutex_destroy(&svc->publish_lock);
+        pthread_mutex_destroy(&svc->catalog_lock);
+        free(svc);
+        return r;
+    }
 
-    int r = dir_create_all(config->data_dir, 0750);
+    r = dir_create_all(config->data_dir, 0750);
     if (r < 0) {
         log_error("cannot create data folder \"%s\": %s", config->data_dir, strerror(-r));
         goto fail;

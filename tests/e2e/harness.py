@@ -403,7 +403,8 @@ class Server:
     data dir exists before start(), so fixtures can be published with the CLI
     first."""
 
-    def __init__(self, args=(), env=None, name="otad"):
+    def __init__(self, args=(), env=None, name="otad", prefix=()):
+        self.prefix = list(prefix)  # a command otad runs under, e.g. ["taskset", "-c", "0"]
         self.extra_args = list(args)
         self.env = dict(env or {})
         self.tmp = Path(tempfile.mkdtemp(prefix="otad-e2e-"))
@@ -446,13 +447,14 @@ class Server:
         return ["--data-dir", str(self.data_dir)]
 
     def start(self, args=None, env=None):
-        """Starts `otad --data-dir D --listen 127.0.0.1:0 [args] serve`; waits for its port."""
+        """Starts `[prefix] otad --data-dir D --listen 127.0.0.1:0 [args] serve` (the prefix
+        must exec otad, so the process is otad's); waits for its port."""
         assert self.proc is None, "server already running"
         binary = otad_bin()
         if not os.access(binary, os.X_OK):
             raise AssertionError(f"otad binary not found or not executable: {binary}")
         self.starts += 1
-        argv = [binary] + self.base_args() + ["--listen", f"{HOST}:0"]
+        argv = self.prefix + [binary] + self.base_args() + ["--listen", f"{HOST}:0"]
         argv += self.extra_args + list(args or []) + ["serve"]
         run_env = clean_env({**self.env, **(env or {})})
         self._log_file = open(self.log_path, "wb")

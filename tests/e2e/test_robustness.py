@@ -11,7 +11,8 @@ import time
 
 import devices
 from devices import Device
-from harness import HOST, Response, Server, assert_image, assert_not_modified, make_image, md5_hex
+from harness import (HOST, Response, Server, assert_image, assert_not_modified, assert_status,
+                     http_request, make_image, md5_hex)
 
 OVERSIZE_CODES = (400, 413, 414, 431)
 
@@ -179,3 +180,19 @@ def test_path_traversal_in_image_url_is_404():
             assert resp.status in (400, 404), f"{target}: {resp.describe()}"
             assert b"SQLite format" not in resp.body, f"{target} served the database"
         assert_still_serving(srv, data)
+
+
+def test_healthz_allows_get_and_head_only():
+    with Server() as srv:
+        srv.start()
+        resp = srv.get("/healthz")
+        assert_status(resp, 200, "GET /healthz")
+        assert resp.body == b"ok\n"
+        resp = srv.send(http_request("HEAD", "/healthz"))
+        assert_status(resp, 200, "HEAD /healthz")
+        assert resp.raw_body == b"", f"HEAD with a body: {resp.describe()}"
+        for method in ("POST", "PUT", "DELETE", "OPTIONS", "PATCH", "BREW"):
+            body = b"x" if method in ("PUT", "PATCH") else b""
+            resp = srv.send(http_request(method, "/healthz", body=body))
+            assert_status(resp, 405, f"{method} /healthz")
+            assert resp.header("allow") == "GET, HEAD", f"{method}: Allow {resp.header('allow')!r}"

@@ -30,7 +30,25 @@ static void test_defaults(void **state)
     assert_string_equal(c.listen, "0.0.0.0:8080");
     assert_string_equal(c.data_dir, "/var/lib/otad");
     assert_true(c.max_upload_bytes == 16777216);
+    assert_true(c.max_connections_per_ip == 64);
+    assert_true(c.threads == 0); /* one per usable CPU */
     assert_int_equal(argc, 2);
+}
+
+static void test_connections_per_ip_zero_is_off(void **state)
+{
+    char *argv[] = {"otad", "--max-connections-per-ip", "0", "serve", NULL};
+    int argc = 4;
+    char *envp[] = {NULL};
+    struct config c;
+    assert_int_equal(config_load(&c, &argc, argv, envp, stderr), 0);
+    assert_true(c.max_connections_per_ip == 0);
+    char *env_bad[] = {"OTAD_MAX_CONNECTIONS_PER_IP=-1", NULL};
+    char *argv2[] = {"otad", "serve", NULL};
+    argc = 2;
+    FILE *err = devnull();
+    assert_int_equal(config_load(&c, &argc, argv2, env_bad, err), -EINVAL);
+    fclose(err);
 }
 
 static void test_precedence_file_env_flag(void **state)
@@ -134,6 +152,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_connections_per_ip_zero_is_off),
         cmocka_unit_test(test_precedence_file_env_flag),
         cmocka_unit_test(test_rejects_bad_values),
         cmocka_unit_test(test_dump_round_trips),

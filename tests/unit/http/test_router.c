@@ -352,6 +352,39 @@ static void test_upload_prechecks(void **state)
     http_reply_init(&reply);
     assert_false(http_route_accepts_body(&e->ctx, &req, 10, &max, &reply));
     assert_int_equal(reply.status, 405);
+    assert_string_equal(reply_header(&reply, "Allow"), "GET, HEAD");
+    http_reply_release(&reply);
+}
+
+static void test_healthz_methods(void **state)
+{
+    struct env *e = *state;
+    static const struct {
+        const char *method;
+        int status;
+    } cases[] = {{"GET", 200}, {"HEAD", 200}, {"DELETE", 405}, {"OPTIONS", 405}, {"BREW", 405}};
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        struct http_request req;
+        struct http_reply reply;
+        request_init(&req, cases[i].method, "/healthz");
+        http_reply_init(&reply);
+        http_route(&e->ctx, &req, &reply);
+        assert_int_equal(reply.status, cases[i].status);
+        if (cases[i].status == 405)
+            assert_string_equal(reply_header(&reply, "Allow"), "GET, HEAD");
+        else
+            assert_string_equal(reply_body(&reply), "ok\n");
+        http_reply_release(&reply);
+    }
+    /* A body (POST, PUT) is refused before it is read, with the same Allow. */
+    struct http_request req;
+    struct http_reply reply;
+    uint64_t max = 0;
+    request_init(&req, "POST", "/healthz");
+    http_reply_init(&reply);
+    assert_false(http_route_accepts_body(&e->ctx, &req, 0, &max, &reply));
+    assert_int_equal(reply.status, 405);
+    assert_string_equal(reply_header(&reply, "Allow"), "GET, HEAD");
     http_reply_release(&reply);
 }
 
@@ -382,6 +415,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_image_ranges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_api_auth_and_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upload_prechecks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_healthz_methods, setup, teardown),
         cmocka_unit_test(test_error_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
