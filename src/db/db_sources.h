@@ -64,8 +64,8 @@ struct source_row {
 /* How a tag was dealt with. Stored: never renumber. */
 enum source_tag_status {
     SOURCE_TAG_INGESTED = 1, /* published (or found already published with the same bytes) */
-    SOURCE_TAG_REFUSED = 2,  /* will not be retried: invalid image, conflict, gave up */
-    SOURCE_TAG_FAILED = 3,   /* a download failed; retried up to LIMIT_GITHUB_TAG_ATTEMPTS */
+    SOURCE_TAG_REFUSED = 2,  /* will not be retried: invalid image, conflict, too large, ... */
+    SOURCE_TAG_FAILED = 3,   /* a download or publish failed; retried while it is the newest */
 };
 
 struct source_tag {

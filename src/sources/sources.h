@@ -19,8 +19,11 @@
  * asset (the 302 to storage is followed without the token), the size
  * checked against the API's, then service_publish with source "github",
  * the version from the tag and the release body as notes. A tag is dealt
- * with once (ingested, or refused for good); a failed download leaves
- * nothing and is retried with backoff, up to LIMIT_GITHUB_TAG_ATTEMPTS.
+ * with once (ingested, or refused for good). A failure that trying again
+ * can mend (a 5xx, a storage outage, a truncated download) leaves nothing
+ * and is retried with backoff for as long as it lasts and the tag is its
+ * channel's newest; the status says which tag, which attempt and when the
+ * next is.
  *
  * Errors: -EINVAL (bad settings), -ENOENT (no such product or source),
  * -EEXIST (the product already watches that repository), -ENOSPC (too many

@@ -9,10 +9,10 @@
  * The retry rules live here. A tag is dealt with once: ingested, or
  * refused for good (not an image, two matching assets, too large, a tag
  * that cannot be a version). A failure that trying again can mend
- * (GitHub's 5xx, a truncated download, our disk) counts against the
- * source, which is retried on the backoff schedule (backoff.h); a tag
- * whose download or publish fails LIMIT_GITHUB_TAG_ATTEMPTS times is given
- * up (refused).
+ * (GitHub's 5xx, a storage outage, a truncated download, our disk) counts
+ * against the source, which is retried on the backoff schedule (backoff.h)
+ * for as long as it fails: a failed tag is tried again as long as it is
+ * its channel's newest, and the status says which and when.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -34,7 +34,10 @@ struct sync {
     struct sources_sync_result *res;
     int64_t now;
     char token[LIMIT_SOURCE_SECRET_BYTES + 1]; /* "" = ask anonymously; wiped at the end */
-    char transient[256]; /* why the page must be read again; "" = it need not */
+    /* The first failure that needs the page read again: the tag ("" = none), its attempt. */
+    char retry_tag[LIMIT_GITHUB_TAG_BYTES + 1];
+    int64_t retry_attempt;
+    char retry_reason[200]; /* "" = nothing to retry */
 };
 
 uint64_t sources_interval_s(const struct sources *s, const struct source *src)
@@ -82,20 +85,46 @@ static void gate(struct sync *sy, int64_t not_before)
              sy->src->api_url, when);
 }
 
-/* The sync failed: counts it, schedules the retry on the backoff, and says so in the status. */
-static void sync_failed(struct sync *sy, const char *text)
+/* MS as a short duration for people: "40 s", "4 min", "2 h". */
+static void duration_text(int64_t ms, char out[24])
+{
+    int64_t s = ms > 0 ? (ms + 999) / 1000 : 0;
+    if (s < 90)
+        snprintf(out, 24, "%lld s", (long long)s);
+    else if (s < 90 * 60)
+        snprintf(out, 24, "%lld min", (long long)((s + 30) / 60));
+    else
+        snprintf(out, 24, "%lld h", (long long)((s + 1800) / 3600));
+}
+
+/*
+ * The sync failed: counts it, schedules the retry on the backoff, and says
+ * so in the status. TAG ("" = none) is the release being retried, ATTEMPT
+ * its failed attempts (0: not counted against it).
+ */
+static void sync_failed(struct sync *sy, const char *tag, int64_t attempt, const char *reason)
 {
     struct source_state *st = sy->st;
     st->failures++;
     st->last_error_ms = sy->now;
-    snprintf(st->last_error, sizeof(st->last_error), "%s", text);
-    github_ascii_safe(st->last_error);
     st->next_poll_ms =
         github_retry_at_ms(sy->now, st->failures, sources_interval_s(sy->s, sy->src));
+    int64_t next = st->next_poll_ms > st->not_before_ms ? st->next_poll_ms : st->not_before_ms;
+    char in[24];
+    duration_text(next - sy->now, in);
+    if (tag[0] && attempt > 0)
+        snprintf(st->last_error, sizeof(st->last_error),
+                 "retrying tag %.128s (attempt %lld, next in %s): %s", tag, (long long)attempt, in,
+                 reason);
+    else if (tag[0])
+        snprintf(st->last_error, sizeof(st->last_error), "retrying tag %.128s (next in %s): %s",
+                 tag, in, reason);
+    else
+        snprintf(st->last_error, sizeof(st->last_error), "%s (next try in %s)", reason, in);
+    github_ascii_safe(st->last_error);
     sy->res->failed = true;
-    note(sy->res, "%s", text);
-    log_warn(SRC_FMT ": %s (retry in %llds)", SRC_ARGS(sy->src), st->last_error,
-             (long long)((st->next_poll_ms - sy->now) / 1000));
+    note(sy->res, "%s", st->last_error);
+    log_warn(SRC_FMT ": %s", SRC_ARGS(sy->src), st->last_error);
 }
 
 static void sync_succeeded(struct sync *sy)
@@ -104,15 +133,14 @@ static void sync_succeeded(struct sync *sy)
     sy->st->next_poll_ms = sy->now + (int64_t)sources_interval_s(sy->s, sy->src) * 1000;
 }
 
-/* Says why the page must be read again (the last reason wins). */
-static void transient_set(struct sync *sy, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void transient_set(struct sync *sy, const char *fmt, ...)
+/* Notes a failure that needs the page read again; the first one is what the status says. */
+static void retry_note(struct sync *sy, const char *tag, int64_t attempt, const char *reason)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sy->transient, sizeof(sy->transient), fmt, ap);
-    va_end(ap);
+    if (sy->retry_reason[0])
+        return;
+    str_copy(sy->retry_tag, sizeof(sy->retry_tag), tag);
+    sy->retry_attempt = attempt;
+    snprintf(sy->retry_reason, sizeof(sy->retry_reason), "%s", reason);
 }
 
 static void tag_record(struct sync *sy, const char *tag, enum source_tag_status status,
@@ -139,23 +167,12 @@ static void refuse(struct sync *sy, const struct github_pick *pick, const char *
     log_warn(SRC_FMT ": release \"%s\" refused: %s", SRC_ARGS(sy->src), pick->tag, detail);
 }
 
-/*
- * The ATTEMPTS-th attempt at PICK (a download, or publishing what was
- * downloaded) failed: recorded for a retry, or refused for good at
- * LIMIT_GITHUB_TAG_ATTEMPTS.
- */
+/* The ATTEMPTS-th attempt at PICK failed: recorded, and retried with the source's backoff. */
 static void attempt_failed(struct sync *sy, const struct github_pick *pick, int64_t attempts,
                            const char *reason)
 {
-    if (attempts >= LIMIT_GITHUB_TAG_ATTEMPTS) {
-        char detail[256];
-        snprintf(detail, sizeof(detail), "gave up after %lld failed attempts: %.200s",
-                 (long long)attempts, reason);
-        refuse(sy, pick, detail);
-        return;
-    }
     tag_record(sy, pick->tag, SOURCE_TAG_FAILED, attempts, "", reason);
-    transient_set(sy, "release %s: %s", pick->tag, reason);
+    retry_note(sy, pick->tag, attempts, reason);
 }
 
 /* The release body as notes: cut to the limit on a UTF-8 boundary. *RET NULL when there is none. */
@@ -207,7 +224,7 @@ static bool pick_wanted(struct sync *sy, const struct github_pick *pick, int64_t
     if (r == 0)
         *ret_attempts = known.attempts;
     else if (r != -ENOENT) {
-        transient_set(sy, "cannot read the tags dealt with");
+        retry_note(sy, "", 0, "cannot read the tags dealt with");
         return false;
     }
     switch (pick->status) {
@@ -233,7 +250,7 @@ static bool pick_wanted(struct sync *sy, const struct github_pick *pick, int64_t
         return false;
     }
     if (sy->st->rate_remaining == 0) {
-        transient_set(sy, "no request left for the download of %s", pick->tag);
+        retry_note(sy, pick->tag, 0, "no API request left for the download");
         return false;
     }
     return true;
@@ -266,7 +283,7 @@ static void asset_publish(struct sync *sy, const struct github_pick *pick, int64
 {
     char *notes;
     if (notes_copy(pick->notes, &notes) < 0) {
-        transient_set(sy, "out of memory");
+        retry_note(sy, pick->tag, 0, "out of memory");
         return;
     }
     struct publish_request req = {
@@ -329,13 +346,13 @@ static int sync_prepare(struct sync *sy, struct product *ret_product)
     struct reason why = {""};
     int r = service_product_get(sy->s->svc, src->product, ret_product, &why);
     if (r < 0) {
-        sync_failed(sy, why.text);
+        sync_failed(sy, "", 0, why.text);
         return r;
     }
     r = sources_secret_read(&sy->s->config, src->token_file, src->token_env, true, sy->token,
                             sizeof(sy->token), "token", &why);
     if (r < 0 && r != -ENOENT) { /* -ENOENT: no token configured, ask anonymously */
-        sync_failed(sy, why.text);
+        sync_failed(sy, "", 0, why.text);
         return r;
     }
     return 0;
@@ -364,7 +381,7 @@ static int page_fetch(struct sync *sy, struct fetch_response *resp)
     sy->st->api_calls++;
     sy->res->api_calls++;
     if (r < 0 && r != -ECANCELED)
-        sync_failed(sy, why.text);
+        sync_failed(sy, "", 0, why.text);
     return r;
 }
 
@@ -414,7 +431,7 @@ static enum page_outcome page_answered(struct sync *sy, const struct fetch_respo
     snprintf(text, sizeof(text), "%s: HTTP %ld from %s%s",
              github_rate_limited(resp->status, &resp->rate) ? "rate limited" : "GitHub refused",
              resp->status, sy->src->api_url, msg);
-    sync_failed(sy, text);
+    sync_failed(sy, "", 0, text);
     return PAGE_FAILED;
 }
 
@@ -469,14 +486,14 @@ void sources_sync_one(struct sources *s, struct source_row *row, const char *awa
                                  .prerelease_channel = sy.src->prerelease_channel};
     struct reason why = {""};
     if (!root || github_plan(root, &rules, picks, &pick_count, &why) < 0) {
-        sync_failed(&sy, "the API's answer is not a release list");
+        sync_failed(&sy, "", 0, "the API's answer is not a release list");
         goto save;
     }
     for (size_t i = pick_count; i-- > 0;) /* oldest first: publish order is release order */
         if (ingest_pick(&sy, &picks[i]) == -ECANCELED)
             goto save;
-    if (sy.transient[0]) { /* the ETag stays old: the page is read again */
-        sync_failed(&sy, sy.transient);
+    if (sy.retry_reason[0]) { /* the ETag stays old: the page is read again */
+        sync_failed(&sy, sy.retry_tag, sy.retry_attempt, sy.retry_reason);
         goto settled;
     }
     str_copy(sy.st->etag, sizeof(sy.st->etag), resp.etag);

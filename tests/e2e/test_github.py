@@ -367,18 +367,75 @@ def test_truncated_or_short_download_leaves_nothing_and_is_retried():
         assert_clean_requests(gh)
 
 
-def test_a_download_that_keeps_failing_is_given_up():
-    with github() as (gh, srv):
-        rel = gh.add_release("v1.0.0", [("firmware.bin", firmware(19))])
-        gh.truncate.add(gh.asset_id(rel, "firmware.bin"))
-        for attempt in range(1, 5):
+def next_poll_in(srv):
+    """Seconds from the last poll to the next one the status announces."""
+    st = status(srv)["status"]
+    parse = lambda t: time.mktime(time.strptime(t, "%Y-%m-%dT%H:%M:%SZ"))
+    return parse(st["next_poll"]) - parse(st["last_poll"])
+
+
+def test_a_storage_outage_is_retried_with_backoff_until_the_tag_arrives():
+    """Storage down for longer than five tries: the tag is not given up, the status says so."""
+    img = firmware(19)
+    with github(source_args=["--interval", "60"]) as (gh, srv):
+        gh.add_release("v1.0.0", [("firmware.bin", img)])
+        gh.storage_status = 503
+        waits = []
+        for attempt in range(1, 9):
             res = sync(srv, code=1)
-            assert res["failed"], (attempt, res)
-        res = sync(srv, code=0)  # the fifth failure
-        assert res["refused"] == 1 and "gave up after 5 failed attempts" in res["message"], res
+            assert res["failed"] and res["refused"] == 0 and res["api_calls"] == 2, (attempt, res)
+            st = status(srv)["status"]
+            assert st["last_error"].startswith(f"retrying tag v1.0.0 (attempt {attempt}, next in "), st
+            assert "503" in st["last_error"], st
+            assert st["failures"] == attempt, st
+            waits.append(next_poll_in(srv))
+        # Backoff: 30 s doubling, past the 60 s poll interval, capped at 30 min.
+        assert all(abs(w - e) <= 1 for w, e in zip(waits, [30, 60, 120, 240, 480, 960, 1800, 1800])), waits
+        assert "storage-internal detail" not in json.dumps(status(srv)), "upstream text in the status"
+        gh.storage_status = None
+        res = sync(srv, code=0)  # storage is back: the tag arrives
+        assert res["ingested"] == 1 and not res["failed"], res
+        assert releases(srv)[0]["sha256"] == sha256_hex(img)
+        st = status(srv)["status"]
+        assert st["failures"] == 0 and st["last_tag"] == "v1.0.0", st
+        assert abs(next_poll_in(srv) - 60) <= 1, "back on the regular schedule"
+        assert "(recovered since)" in srv.cli_ok("source", "list").stdout
+        assert_clean_requests(gh)
+
+
+def test_the_poller_backs_off_through_a_storage_outage():
+    img = firmware(34)
+    with github(source_args=["--interval", "1"]) as (gh, srv):
+        gh.add_release("v1.0.0", [("firmware.bin", img)])
+        gh.storage_status = 503
+        srv.start()
+        wait_until(lambda: len(gh.storage_requests) >= 3, 15, 0.05, "three storage attempts")
+        gh.storage_status = None
+        resp = srv.wait_release_visible("door", "1.0.0", device(srv), timeout=15)
+        assert_image(resp, img, "1.0.0")
+        # Each sync starts with the list (read again while the tag fails): its times are the schedule.
+        at = [r.at for r in gh.api_requests if "/releases?" in r.path]
+        gaps = [b - a for a, b in zip(at, at[1:])]
+        # A 1 s interval: retries after 1 s, 2 s, 4 s..., never at the plain interval.
+        assert gaps[0] >= 0.9 and gaps[1] >= 1.8 and gaps[1] > gaps[0] + 0.5, gaps
+        assert status(srv)["status"]["failures"] == 0
+
+
+def test_api_server_errors_back_off_past_the_poll_interval():
+    with github(source_args=["--interval", "60"]) as (gh, srv):
+        gh.add_release("v1.0.0", [("firmware.bin", firmware(35))])
+        gh.force(503, count=5, body={"message": "unicorn: internal detail, token ghp_upstreamSecret"})
+        waits = []
+        for failure in range(1, 6):
+            res = sync(srv, code=1)
+            assert res["failed"] and res["api_calls"] == 1 and "503" in res["message"], res
+            waits.append(next_poll_in(srv))
+        assert all(abs(w - e) <= 1 for w, e in zip(waits, [30, 60, 120, 240, 480])), waits
+        st = status(srv)["status"]
+        assert st["failures"] == 5 and "503" in st["last_error"], st
         res = sync(srv, code=0)
-        assert res["not_modified"], res
-        assert gh.api_calls() == 11  # 5 x (list + asset) + one 304
+        assert res["ingested"] == 1, res
+        assert status(srv)["status"]["failures"] == 0
 
 
 def test_token_from_environment_and_a_missing_one():
