@@ -56,11 +56,6 @@ struct source_state {
     int64_t api_calls;      /* requests sent to the API, ever */
 };
 
-struct source_row {
-    struct source source;
-    struct source_state state;
-};
-
 /* How a tag was dealt with. Stored: never renumber. */
 enum source_tag_status {
     SOURCE_TAG_INGESTED = 1, /* published (or found already published with the same bytes) */
@@ -75,6 +70,17 @@ struct source_tag {
     char version[LIMIT_RELEASE_VERSION_BYTES + 1]; /* as published, "" when not */
     char detail[256];                              /* why, for REFUSED and FAILED */
     int64_t updated_ms;
+};
+
+struct source_row {
+    struct source source;
+    struct source_state state;
+    /*
+     * Filled by reads, from the tag records: the tag refused most recently,
+     * with why (detail) and when (updated_ms); tag "" when none was. The
+     * operator's answer to "why did this tag not become a release".
+     */
+    struct source_tag last_refused;
 };
 
 /*

@@ -230,14 +230,22 @@ json_t *sources_present(const struct sources *s, const struct source_row *row)
             ? json_pack("{s:o,s:o,s:o}", "limit", count_or_null(st->rate_limit), "remaining",
                         count_or_null(st->rate_remaining), "reset", time_or_null(st->rate_reset_ms))
             : json_null();
+    const struct source_tag *refused = &row->last_refused;
+    char refused_tag[sizeof(refused->tag)]; /* a refused tag may be cut inside a UTF-8 sequence */
+    str_copy(refused_tag, sizeof(refused_tag), refused->tag);
+    github_ascii_safe(refused_tag);
+    json_t *last_refused = refused->tag[0]
+                               ? json_pack("{s:s,s:s,s:o}", "tag", refused_tag, "reason",
+                                           refused->detail, "at", time_or_null(refused->updated_ms))
+                               : json_null();
     json_t *status = json_pack(
-        "{s:o,s:o,s:o,s:o,s:o,s:I,s:o,s:o,s:o,s:I}", "last_poll", time_or_null(st->last_poll_ms),
-        "last_change", time_or_null(st->last_change_ms), "last_tag", text_or_null(st->last_tag),
-        "last_error", text_or_null(st->last_error), "last_error_at",
+        "{s:o,s:o,s:o,s:o,s:o,s:I,s:o,s:o,s:o,s:I,s:o}", "last_poll",
+        time_or_null(st->last_poll_ms), "last_change", time_or_null(st->last_change_ms), "last_tag",
+        text_or_null(st->last_tag), "last_error", text_or_null(st->last_error), "last_error_at",
         time_or_null(st->last_error_ms), "failures", (json_int_t)st->failures, "rate_limit",
         rate ? rate : json_null(), "next_poll", time_or_null(next), "not_before",
         time_or_null(st->not_before_ms > time_now_ms() ? st->not_before_ms : 0), "api_calls",
-        (json_int_t)st->api_calls);
+        (json_int_t)st->api_calls, "last_refused", last_refused ? last_refused : json_null());
     if (!status)
         return NULL;
     return json_pack(

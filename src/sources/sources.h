@@ -19,11 +19,11 @@
  * asset (the 302 to storage is followed without the token), the size
  * checked against the API's, then service_publish with source "github",
  * the version from the tag and the release body as notes. A tag is dealt
- * with once (ingested, or refused for good). A failure that trying again
- * can mend (a 5xx, a storage outage, a truncated download) leaves nothing
- * and is retried with backoff for as long as it lasts and the tag is its
- * channel's newest; the status says which tag, which attempt and when the
- * next is.
+ * with once: ingested, or refused for good, which the status shows
+ * (last_refused). A failure that trying again can mend (a 5xx, a storage
+ * outage, a truncated download) leaves nothing and is retried with backoff
+ * for as long as it lasts and the tag is its channel's newest; the status
+ * says which tag, which attempt and when the next is.
  *
  * Errors: -EINVAL (bad settings), -ENOENT (no such product or source),
  * -EEXIST (the product already watches that repository), -ENOSPC (too many
@@ -108,7 +108,8 @@ int sources_list(struct sources *sources, struct source_row **ret_rows, size_t *
  * ROW as JSON (a new reference, or NULL when out of memory): settings (the
  * token and secret as where they are read from, never their values) and
  * status: last poll, last change, last error, rate limit, next poll, API
- * requests sent. The one shape of the API and of `otad source list --json`.
+ * requests sent, and the last refused tag with why. The one shape of the
+ * API and of `otad source list --json`.
  */
 json_t *sources_present(const struct sources *sources, const struct source_row *row);
 
@@ -117,7 +118,7 @@ struct sources_sync_result {
     int64_t source_id;
     unsigned api_calls; /* requests sent to the API in this sync */
     unsigned ingested;  /* releases published */
-    unsigned refused;   /* releases refused for good in this sync */
+    unsigned refused;   /* releases refused for good in this sync (message says why) */
     unsigned waiting;   /* newest releases whose asset is not there (yet) */
     bool not_modified;  /* the API answered 304 */
     bool rate_limited;  /* no request was sent: the rate limit forbids it until later */

@@ -8,11 +8,12 @@
  *
  * The retry rules live here. A tag is dealt with once: ingested, or
  * refused for good (not an image, two matching assets, too large, a tag
- * that cannot be a version). A failure that trying again can mend
- * (GitHub's 5xx, a storage outage, a truncated download, our disk) counts
- * against the source, which is retried on the backoff schedule (backoff.h)
- * for as long as it fails: a failed tag is tried again as long as it is
- * its channel's newest, and the status says which and when.
+ * that cannot be a version), and the refusal stays visible in the status
+ * (last_refused) and fails `otad source sync`. A failure that trying again
+ * can mend (GitHub's 5xx, a storage outage, a truncated download, our disk)
+ * counts against the source, which is retried on the backoff schedule
+ * (backoff.h) for as long as it fails: a failed tag is tried again as long
+ * as it is its channel's newest, and the status says which and when.
  */
 #include <errno.h>
 #include <stdarg.h>

@@ -229,25 +229,38 @@ def test_no_matching_asset_waits_until_it_is_uploaded():
         assert gh.api_calls() == 4
 
 
+def assert_refused_in_status(srv, tag, reason_part):
+    """A refused release shows in `source list` (JSON and text) and the API: the tag and why."""
+    for st in (status(srv)["status"], srv.cli_ok("source", "list", "--json").json()["sources"][0]["status"]):
+        refused = st["last_refused"]
+        assert refused and refused["tag"] == tag and reason_part in refused["reason"] and refused["at"], st
+        assert st["failures"] == 0, "a refusal is not a failure to poll: the backoff is not involved"
+    text = srv.cli_ok("source", "list").stdout
+    assert "last refused" in text and tag in text and reason_part in text, text
+
+
 def test_ambiguous_assets_are_refused_once():
     with github(source_args=["--asset", "*.bin"]) as (gh, srv):
         gh.add_release("v1.0.0", [("firmware.bin", firmware(10)), ("littlefs.bin", make_blob(4096).read_bytes())])
-        res = sync(srv, code=0)
+        res = sync(srv, code=1)  # the operator must see that a tag did not become a release
         assert (res["refused"], res["ingested"], res["api_calls"]) == (1, 0, 1), res
         assert "both match" in res["message"], res
         assert not gh.storage_requests and releases(srv) == []
+        assert_refused_in_status(srv, "v1.0.0", "both match")
         res = sync(srv, code=0)
         assert res["not_modified"] and res["refused"] == 0, res
         assert gh.api_calls() == 2
+        assert_refused_in_status(srv, "v1.0.0", "both match")  # still there after a quiet poll
 
 
 def test_invalid_image_is_refused_once_and_not_retried():
     with github() as (gh, srv):
         gh.add_release("v1.0.0", [("firmware.bin", make_blob(50_000, seed=3).read_bytes())])
-        res = sync(srv, code=0)
+        res = sync(srv, code=1)
         assert (res["refused"], res["ingested"], res["api_calls"]) == (1, 0, 2), res
         assert "refused v1.0.0" in res["message"], res
         assert releases(srv) == [] and blobs(srv) == []
+        assert_refused_in_status(srv, "v1.0.0", "ESP8266 image starts with 0xE9")
         assert sync(srv, code=0)["not_modified"]
         assert len(gh.storage_requests) == 1 and gh.api_calls() == 3
 
@@ -256,11 +269,28 @@ def test_asset_larger_than_max_upload_is_refused_without_download():
     with github() as (gh, srv):
         gh.add_release("v1.0.0", [("firmware.bin", firmware(11, size=80_000))])
         r = srv.cli("--max-upload-bytes", "50000", "source", "sync", "--json")
-        assert r.code == 0, r.describe()
+        assert r.code == 1, r.describe()
         res = r.json()["results"][0]
         assert (res["refused"], res["api_calls"]) == (1, 1), res
         assert "max_upload_bytes" in res["message"], res
         assert not gh.storage_requests
+        assert_refused_in_status(srv, "v1.0.0", "80000 bytes, more than max_upload_bytes")
+        r = srv.cli("source", "sync")  # the text form says why too
+        assert r.code == 0 and "unchanged" in r.stdout, r.describe()
+
+
+def test_a_tag_too_long_is_refused_and_shown():
+    tag = "v1.0.0-" + "x" * 130  # longer than a tag otad can keep
+    with github() as (gh, srv):
+        gh.add_release(tag, [("firmware.bin", firmware(33))])
+        r = srv.cli("source", "sync")
+        assert r.code == 1, r.describe()
+        assert "refused" in r.stdout and "longer than" in r.stdout, r.describe()
+        assert not gh.storage_requests and releases(srv) == []
+        refused = status(srv)["status"]["last_refused"]
+        assert refused["tag"] == tag[:128] and "longer than" in refused["reason"], refused
+        srv.start()  # the API shows it too
+        assert_refused_in_status(srv, tag[:128], "longer than")
 
 
 def test_tags_that_are_not_versions_are_ingested_in_sequence():
@@ -387,7 +417,7 @@ def test_a_storage_outage_is_retried_with_backoff_until_the_tag_arrives():
             st = status(srv)["status"]
             assert st["last_error"].startswith(f"retrying tag v1.0.0 (attempt {attempt}, next in "), st
             assert "503" in st["last_error"], st
-            assert st["failures"] == attempt, st
+            assert st["failures"] == attempt and st["last_refused"] is None, st
             waits.append(next_poll_in(srv))
         # Backoff: 30 s doubling, past the 60 s poll interval, capped at 30 min.
         assert all(abs(w - e) <= 1 for w, e in zip(waits, [30, 60, 120, 240, 480, 960, 1800, 1800])), waits
@@ -397,7 +427,7 @@ def test_a_storage_outage_is_retried_with_backoff_until_the_tag_arrives():
         assert res["ingested"] == 1 and not res["failed"], res
         assert releases(srv)[0]["sha256"] == sha256_hex(img)
         st = status(srv)["status"]
-        assert st["failures"] == 0 and st["last_tag"] == "v1.0.0", st
+        assert st["failures"] == 0 and st["last_tag"] == "v1.0.0" and st["last_refused"] is None, st
         assert abs(next_poll_in(srv) - 60) <= 1, "back on the regular schedule"
         assert "(recovered since)" in srv.cli_ok("source", "list").stdout
         assert_clean_requests(gh)
