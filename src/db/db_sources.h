@@ -46,7 +46,7 @@ struct source_state {
     int64_t last_change_ms;                    /* last ingest */
     char last_tag[LIMIT_GITHUB_TAG_BYTES + 1]; /* the tag ingested then */
     int64_t last_error_ms;
-    char last_error[256];
+    char last_error[256];   /* our words only (a status, a fixed reason), never upstream text */
     int64_t failures;       /* consecutive failed polls (drives the retry backoff) */
     int64_t rate_limit;     /* x-ratelimit-limit as last seen; -1 = unknown */
     int64_t rate_remaining; /* x-ratelimit-remaining as last seen; -1 = unknown */

@@ -107,9 +107,10 @@ int sources_list(struct sources *sources, struct source_row **ret_rows, size_t *
 /*
  * ROW as JSON (a new reference, or NULL when out of memory): settings (the
  * token and secret as where they are read from, never their values) and
- * status: last poll, last change, last error, rate limit, next poll, API
- * requests sent, and the last refused tag with why. The one shape of the
- * API and of `otad source list --json`.
+ * status: last poll, last change, last error (our words, never upstream
+ * text: read tokens see it), rate limit, next poll, API requests sent, and
+ * the last refused tag with why. The one shape of the API and of
+ * `otad source list --json`.
  */
 json_t *sources_present(const struct sources *sources, const struct source_row *row);
 

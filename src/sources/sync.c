@@ -14,6 +14,10 @@
  * counts against the source, which is retried on the backoff schedule
  * (backoff.h) for as long as it fails: a failed tag is tried again as long
  * as it is its channel's newest, and the status says which and when.
+ *
+ * What a sync writes for the operator (last_error, a refusal's reason, the
+ * result's message) is our own text: an HTTP status, a fixed reason, a tag
+ * or an asset name. Never a message from upstream: read tokens see it.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -386,18 +390,6 @@ static int page_fetch(struct sync *sy, struct fetch_response *resp)
     return r;
 }
 
-/* A short reason out of an API error body ({"message": ...}), for the status line. */
-static void api_message(const struct fetch_response *resp, char *out, size_t size)
-{
-    out[0] = 0;
-    json_t *root = json_loadb((const char *)resp->body.data, resp->body.len, 0, NULL);
-    const json_t *m = json_object_get(root, "message");
-    if (json_is_string(m))
-        snprintf(out, size, ": %.120s", json_string_value(m));
-    json_decref(root);
-    github_ascii_safe(out);
-}
-
 enum page_outcome {
     PAGE_READ,    /* a 200: the page is to be read */
     PAGE_SETTLED, /* nothing to read, nothing failed: 304, or no release yet */
@@ -427,11 +419,14 @@ static enum page_outcome page_answered(struct sync *sy, const struct fetch_respo
     }
     if (resp->status == 200)
         return PAGE_READ;
-    char msg[160], text[512];
-    api_message(resp, msg, sizeof(msg));
-    snprintf(text, sizeof(text), "%s: HTTP %ld from %s%s",
-             github_rate_limited(resp->status, &resp->rate) ? "rate limited" : "GitHub refused",
-             resp->status, sy->src->api_url, msg);
+    /* The status only: GitHub's message is upstream text, not ours to show. */
+    char text[96];
+    if (github_rate_limited(resp->status, &resp->rate))
+        snprintf(text, sizeof(text), "rate limited: the GitHub API answered %ld", resp->status);
+    else if (resp->status >= 500)
+        snprintf(text, sizeof(text), "the GitHub API failed: HTTP %ld", resp->status);
+    else
+        snprintf(text, sizeof(text), "the GitHub API refused the request: HTTP %ld", resp->status);
     sync_failed(sy, "", 0, text);
     return PAGE_FAILED;
 }

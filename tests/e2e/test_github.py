@@ -416,7 +416,7 @@ def test_a_storage_outage_is_retried_with_backoff_until_the_tag_arrives():
             assert res["failed"] and res["refused"] == 0 and res["api_calls"] == 2, (attempt, res)
             st = status(srv)["status"]
             assert st["last_error"].startswith(f"retrying tag v1.0.0 (attempt {attempt}, next in "), st
-            assert "503" in st["last_error"], st
+            assert st["last_error"].endswith("): storage answered 503"), st
             assert st["failures"] == attempt and st["last_refused"] is None, st
             waits.append(next_poll_in(srv))
         # Backoff: 30 s doubling, past the 60 s poll interval, capped at 30 min.
@@ -462,10 +462,34 @@ def test_api_server_errors_back_off_past_the_poll_interval():
             waits.append(next_poll_in(srv))
         assert all(abs(w - e) <= 1 for w, e in zip(waits, [30, 60, 120, 240, 480])), waits
         st = status(srv)["status"]
-        assert st["failures"] == 5 and "503" in st["last_error"], st
+        assert st["failures"] == 5 and st["last_error"].startswith("the GitHub API failed: HTTP 503"), st
         res = sync(srv, code=0)
         assert res["ingested"] == 1, res
         assert status(srv)["status"]["failures"] == 0
+
+
+def test_upstream_error_text_never_reaches_the_status():
+    """GitHub's messages (and a storage host's) are not ours to show: read tokens see the status."""
+    leak = "ghp_upstreamSecretInAnErrorMessage"
+    with github(secret=SECRET) as (gh, srv):
+        rel = gh.add_release("v1.0.0", [("firmware.bin", firmware(36))])
+        shown = []
+        for forced in (502, 401, 404, 422):
+            gh.force(forced, body={"message": f"{leak} {forced}", "documentation_url": leak})
+            res = sync(srv, code=1)
+            assert str(forced) in res["message"], res
+            shown += [res["message"], json.dumps(status(srv))]
+        # A redirect to a storage host that refuses: neither its URL nor curl's detail is shown.
+        gh.force(302, path_contains="/assets/", headers={"Location": f"https://127.0.0.1:1/{leak}"})
+        res = sync(srv, code=1)
+        assert res["message"].endswith("storage: Couldn't connect to server"), res
+        shown += [res["message"], json.dumps(status(srv))]
+        srv.start()
+        r = srv.api("GET", "/api/v1/sources", srv.read_token)
+        shown += [r.text, srv.cli_ok("source", "list").stdout]
+        for text in shown:
+            assert leak not in text, text
+        assert "X-Amz-Signature" not in r.text and "deadbeef" not in r.text
 
 
 def test_token_from_environment_and_a_missing_one():
