@@ -350,13 +350,10 @@ static int sync_prepare(struct sync *sy, struct product *ret_product)
     const struct source *src = sy->src;
     struct reason why = {""};
     int r = service_product_get(sy->s->svc, src->product, ret_product, &why);
+    if (r == 0 && (src->token_file[0] || src->token_env[0])) /* else: ask anonymously */
+        r = sources_secret_read(&sy->s->config, src->token_file, src->token_env, true, sy->token,
+                                sizeof(sy->token), "token", &why);
     if (r < 0) {
-        sync_failed(sy, "", 0, why.text);
-        return r;
-    }
-    r = sources_secret_read(&sy->s->config, src->token_file, src->token_env, true, sy->token,
-                            sizeof(sy->token), "token", &why);
-    if (r < 0 && r != -ENOENT) { /* -ENOENT: no token configured, ask anonymously */
         sync_failed(sy, "", 0, why.text);
         return r;
     }

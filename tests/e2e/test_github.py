@@ -506,6 +506,20 @@ def test_token_from_environment_and_a_missing_one():
         assert_clean_requests(gh)
 
 
+def test_a_token_file_that_cannot_be_read_is_a_failure_not_anonymous():
+    """A configured token that is missing must not turn the source anonymous (60 requests an hour,
+    no private repositories, drafts hidden) without a word."""
+    with github(token=TOKEN, source_args=[]) as (gh, srv):
+        srv.cli_ok("source", "remove", "1")
+        srv.cli_ok("source", "add", "door", gh.full_name, "--api-url", gh.api_url,
+                   "--token-file", str(srv.tmp / "no-such-token"))
+        gh.add_release("v1.0.0", [("firmware.bin", firmware(39))])
+        res = sync(srv, code=1)
+        assert res["failed"] and "cannot read the token file" in res["message"], res
+        assert gh.api_calls() == 0, "no request without the configured token"
+        assert "cannot read the token file" in status(srv)["status"]["last_error"]
+
+
 # -- The poller in `otad serve`
 
 
