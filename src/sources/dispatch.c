@@ -1,14 +1,14 @@
 /*
  * What a GitHub webhook delivery does (sources_webhook). The pure parts,
- * the signature check and the payload fields, are webhook.c's; reading the
+ * the signature check and the payload fields, are webhook.c's; the
  * secrets, secrets.c's.
  *
  * A delivery is answered at once and does nothing itself but make sources
- * due: authenticate (the signature against each source's secret), skip
- * what is not a release event, refuse a replay (its delivery id, or its
- * signed body, seen before), then queue a sync, awaiting the delivery's
- * tag, of each source that watches the repository and whose secret signed
- * it. The poller does the fetching.
+ * due: authenticate (the signature against the cached secrets), skip what
+ * is not a release event, refuse a replay (its delivery id, or its signed
+ * body, seen before), then queue a sync, awaiting the delivery's tag, of
+ * each source that watches the repository and whose secret signed it. The
+ * poller does the fetching.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -41,33 +41,17 @@ static void log_safe(char *out, size_t size, const char *text)
 static int hook_authenticate(struct hook *h, struct reason *why)
 {
     const struct sources_delivery *d = h->d;
-    size_t matched = 0, with_secret = 0;
-    for (size_t i = 0; i < h->n && d->signature; i++) {
-        const struct source *src = &h->rows[i].source;
-        char secret[LIMIT_SOURCE_SECRET_BYTES + 1];
-        struct reason swhy = {""};
-        int len = sources_secret_read(&h->s->config, src->secret_file, src->secret_env, false,
-                                      secret, sizeof(secret), "webhook secret", &swhy);
-        if (len == -ENOENT)
-            continue;
-        with_secret++;
-        if (len < 0) {
-            log_warn(SRC_FMT ": %s", SRC_ARGS(src), swhy.text);
-            continue;
-        }
-        if (github_signature_valid((const uint8_t *)secret, (size_t)len, d->body, d->body_len,
-                                   d->signature)) {
-            h->matched[i] = true;
-            matched++;
-        }
-        explicit_bzero(secret, sizeof(secret));
-    }
-    if (matched > 0)
+    struct secret_verdict v = {0, 0};
+    int r = secret_cache_verify(h->s->secrets, h->rows, h->n, d->body, d->body_len, d->signature,
+                                h->matched, &v);
+    if (r < 0)
+        return reason_set(why, r, "out of memory");
+    if (v.matched > 0)
         return 0;
     log_warn("webhook: delivery %s from %s refused: %s", h->delivery, h->peer,
-             !d->signature ? "no X-Hub-Signature-256"
-             : with_secret ? "the signature matches no source's webhook secret"
-                           : "no source has a webhook secret");
+             !d->signature   ? "no X-Hub-Signature-256"
+             : v.with_secret ? "the signature matches no source's webhook secret"
+                             : "no source has a webhook secret");
     return reason_set(why, -EPERM, "%s",
                       d->signature ? "X-Hub-Signature-256 does not match"
                                    : "X-Hub-Signature-256 is missing");

@@ -37,6 +37,8 @@ int sources_open(const struct config *config, struct service *svc, enum sources_
         goto fail;
     }
     s->curl_ready = true;
+    if ((r = secret_cache_new(&s->config, &s->secrets)) < 0)
+        goto fail;
     char path[PATH_MAX];
     if (snprintf(path, sizeof(path), "%s/" DB_FILE_NAME, config->data_dir) >= (int)sizeof(path)) {
         r = -ENAMETOOLONG;
@@ -60,6 +62,7 @@ void sources_close(struct sources *s)
         return;
     sources_poller_stop(s);
     db_close(s->db);
+    secret_cache_free(s->secrets);
     if (s->curl_ready)
         fetch_global_cleanup();
     free(s);

@@ -164,7 +164,9 @@ enum sources_hook_result {
 /*
  * Handles one delivery: the body must be at most LIMIT_WEBHOOK_BODY_BYTES
  * (-EFBIG) and carry an X-Hub-Signature-256 that the webhook secret of at
- * least one source verifies (-EPERM otherwise, logged with the peer). Then
+ * least one source verifies (-EPERM otherwise, logged with the peer; each
+ * secret is read once and kept until it changes, and one HMAC is computed
+ * per distinct secret). Then
  * a ping is PONG; a release event that is published, released or
  * prereleased, not a draft, for a repository those sources watch queues a
  * background sync of them (QUEUED; re-queried while its asset is not

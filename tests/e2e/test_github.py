@@ -678,6 +678,21 @@ def test_webhook_form_encoded_and_limits():
         assert_status(r, 405, "GET")
 
 
+def test_webhook_secret_is_reread_when_its_file_changes():
+    with hooked() as (gh, srv):
+        rel = gh.add_release("v1.0.0", [("firmware.bin", firmware(38))])
+        assert_status(webhook(srv, gh, "created", rel), 200, "signed with the secret")
+        (srv.tmp / "hook-secret").write_text("a new secret\n")  # rotated without a restart
+        assert_api_error(webhook(srv, gh, "published", rel), 401, "unauthorized", "the old secret")
+        assert_status(webhook(srv, gh, "published", rel, secret="a new secret"), 202, "the new one")
+        wait_until(lambda: releases(srv), 10, 0.1, "the release")
+        (srv.tmp / "hook-secret").unlink()
+        assert_api_error(webhook(srv, gh, "released", rel, secret="a new secret"), 401,
+                         "unauthorized", "no secret file any more")
+        assert srv.log().count("cannot read the webhook secret file") == 1
+        assert "a new secret" not in srv.log()
+
+
 def test_webhook_before_the_asset_is_uploaded_requeries():
     img = firmware(31)
     with hooked() as (gh, srv):
