@@ -81,5 +81,12 @@
 #define LIMIT_WEBHOOK_BODY_BYTES         (1024u * 1024u)     /* GitHub allows 25 MB */
 #define LIMIT_WEBHOOK_DELIVERY_BYTES     80u                 /* X-GitHub-Delivery, a signature */
 #define LIMIT_WEBHOOK_DELIVERIES_KEEP_S  (30u * 24u * 3600u) /* ids kept against replays */
+/*
+ * Webhook bodies are read before they can be authenticated: the bytes all
+ * deliveries in flight may declare together (8 full-size bodies). Past it a
+ * delivery is answered 503 with Retry-After before its body is read.
+ */
+#define LIMIT_WEBHOOK_BYTES_IN_FLIGHT (8u * LIMIT_WEBHOOK_BODY_BYTES)
+#define LIMIT_WEBHOOK_BUSY_RETRY_S    10u /* the Retry-After of that 503 */
 
 #endif

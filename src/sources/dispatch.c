@@ -1,7 +1,8 @@
 /*
- * What a GitHub webhook delivery does (sources_webhook). The pure parts,
- * the signature check and the payload fields, are webhook.c's; the
- * secrets, secrets.c's.
+ * What a GitHub webhook delivery does (sources_webhook), and the bound on
+ * the deliveries whose bodies are being read (sources_webhook_admit). The
+ * pure parts, the signature check and the payload fields, are webhook.c's;
+ * the secrets, secrets.c's.
  *
  * A delivery is answered at once and does nothing itself but make sources
  * due: authenticate (the signature against the cached secrets), skip what
@@ -9,6 +10,11 @@
  * body, seen before), then queue a sync, awaiting the delivery's tag, of
  * each source that watches the repository and whose secret signed it. The
  * poller does the fetching.
+ *
+ * Nothing is known about a delivery until its whole body is in and its
+ * HMAC checked, so the body bytes admitted at a time are capped
+ * (LIMIT_WEBHOOK_BYTES_IN_FLIGHT): a peer holding bodies open gets a 503
+ * past it, before its body is read, instead of growing the daemon.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -29,6 +35,28 @@ struct hook {
     bool *matched; /* owned: rows whose webhook secret verifies the delivery */
     char peer[64], delivery[LIMIT_WEBHOOK_DELIVERY_BYTES + 1]; /* fit for a log line */
 };
+
+int sources_webhook_admit(struct sources *s, uint64_t bytes)
+{
+    uint_fast64_t cur = atomic_load(&s->hook_bytes);
+    do {
+        if (bytes > LIMIT_WEBHOOK_BYTES_IN_FLIGHT || cur > LIMIT_WEBHOOK_BYTES_IN_FLIGHT - bytes) {
+            if (!atomic_exchange(&s->hook_busy, true))
+                log_warn("webhook: %llu bytes of deliveries are being read, the most at once: "
+                         "refusing more (503) until some are done",
+                         (unsigned long long)cur);
+            return -EBUSY;
+        }
+    } while (!atomic_compare_exchange_weak(&s->hook_bytes, &cur, cur + bytes));
+    if (atomic_exchange(&s->hook_busy, false))
+        log_info("webhook: deliveries are accepted again");
+    return 0;
+}
+
+void sources_webhook_leave(struct sources *s, uint64_t bytes)
+{
+    atomic_fetch_sub(&s->hook_bytes, bytes);
+}
 
 /* A copy of peer-controlled TEXT (may be NULL) fit for a log line. */
 static void log_safe(char *out, size_t size, const char *text)

@@ -9,10 +9,10 @@
  *
  * Threads and locks. In SOURCES_SERVING mode the poller thread runs every
  * sync; HTTP workers call sources_webhook, sources_list / get /
- * request_sync. Shared state and what guards it: the database connection
- * (its own lock, one call at a time), the requests (LOCK), the secret
- * cache (its own lock), CANCEL (atomic). No code holds two of these locks
- * at once.
+ * request_sync and the webhook admission. Shared state and what guards it:
+ * the database connection (its own lock, one call at a time), the requests
+ * (LOCK), the secret cache (its own lock), the webhook bytes in flight
+ * (atomic), CANCEL (atomic). No code holds two of these locks at once.
  */
 #ifndef OTAD_SOURCES_INTERNAL_H
 #define OTAD_SOURCES_INTERNAL_H
@@ -45,8 +45,10 @@ struct sources {
     struct db *db;       /* our own connection to the service's database */
     enum sources_mode mode;
     bool curl_ready;
-    atomic_bool cancel;           /* stopping: transfers abort, the poller leaves */
-    struct secret_cache *secrets; /* the webhook secrets */
+    atomic_bool cancel;              /* stopping: transfers abort, the poller leaves */
+    struct secret_cache *secrets;    /* the webhook secrets */
+    atomic_uint_fast64_t hook_bytes; /* webhook body bytes admitted and not yet released */
+    atomic_bool hook_busy;           /* the last admission was refused (logged once) */
 
     bool lock_ready;      /* LOCK and the conditions are initialized */
     pthread_mutex_t lock; /* guards the fields below */

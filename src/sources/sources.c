@@ -31,6 +31,8 @@ int sources_open(const struct config *config, struct service *svc, enum sources_
     s->svc = svc;
     s->mode = mode;
     atomic_init(&s->cancel, false);
+    atomic_init(&s->hook_bytes, 0);
+    atomic_init(&s->hook_busy, false);
     int r = fetch_global_init();
     if (r < 0) {
         log_error("sources: cannot initialize libcurl");

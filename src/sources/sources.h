@@ -143,6 +143,18 @@ int sources_sync(struct sources *sources, int64_t id, struct sources_sync_result
  */
 int sources_request_sync(struct sources *sources, int64_t id, struct reason *why);
 
+/*
+ * Admits a webhook delivery whose body of BYTES (its Content-Length) is
+ * about to be read: 0 when the bytes admitted and not yet left stay within
+ * LIMIT_WEBHOOK_BYTES_IN_FLIGHT (then call sources_webhook_leave with the
+ * same BYTES once the request is over, however it ends), -EBUSY otherwise
+ * (logged once per episode). Lock-free; any thread.
+ */
+int sources_webhook_admit(struct sources *sources, uint64_t bytes);
+
+/* Gives back what sources_webhook_admit admitted. */
+void sources_webhook_leave(struct sources *sources, uint64_t bytes);
+
 /* One webhook delivery as the HTTP handler received it. All borrowed. */
 struct sources_delivery {
     const char *event;       /* X-GitHub-Event; may be NULL */

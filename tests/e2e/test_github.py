@@ -15,6 +15,7 @@ repositories; status in the API and the CLI. References: esp-protocol.md
 
 import contextlib
 import json
+import socket
 import threading
 import time
 import uuid
@@ -22,7 +23,7 @@ import uuid
 import devices
 from devices import Device
 from fake_github import FakeGitHub, sign
-from harness import (Server, assert_api_error, assert_image, assert_not_modified, assert_status,
+from harness import (Response, Server, assert_api_error, assert_image, assert_not_modified, assert_status,
                      http_request, make_blob, make_image, sha256_hex, wait_until)
 
 TOKEN = "ghp_e2eTokenThatMustNeverLeakToStorage0000"
@@ -676,6 +677,69 @@ def test_webhook_form_encoded_and_limits():
         assert_status(srv.send(chunked + b"5\r\nhello\r\n0\r\n\r\n"), 411, "a delivery without a length")
         r = srv.get("/hooks/github")
         assert_status(r, 405, "GET")
+
+
+MIB = 1 << 20
+IN_FLIGHT_BODIES = 8  # LIMIT_WEBHOOK_BYTES_IN_FLIGHT / LIMIT_WEBHOOK_BODY_BYTES
+
+
+def rss_kib(srv):
+    with open(f"/proc/{srv.proc.pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
+def delivery_head(length):
+    """The head of an unsigned delivery declaring LENGTH bytes, asking for 100-continue."""
+    return http_request("POST", "/hooks/github", headers=[
+        ("X-GitHub-Event", "release"), ("X-GitHub-Delivery", str(uuid.uuid4())),
+        ("Content-Type", "application/json"), ("Content-Length", str(length)),
+        ("Expect", "100-continue")])
+
+
+def open_delivery(srv, length=MIB):
+    """Sends a delivery's head; returns (socket, the server's first answer: 100 or a refusal)."""
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    s.sendall(delivery_head(length))
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        buf += chunk
+    return s, buf
+
+
+def test_webhook_bodies_in_flight_are_bounded():
+    """Unauthenticated bodies are read before their HMAC is checked: only so many at once."""
+    with hooked() as (gh, srv):
+        before = rss_kib(srv)
+        held = []
+        for i in range(IN_FLIGHT_BODIES):
+            s, head = open_delivery(srv)
+            assert head.startswith(b"HTTP/1.1 100"), (i, head)
+            s.sendall(b" " * (MIB - 1))  # all but the last byte: the server holds it
+            held.append(s)
+        # Past the bound: 503 with Retry-After, answered on the head, before any of the body.
+        for i in range(100):
+            s, head = open_delivery(srv)
+            s.close()
+            r = Response(head, closed=True)
+            assert r.status == 503 and r.header("Retry-After") == "10", (i, head)
+        r = srv.send(http_request("POST", "/hooks/github", headers=[("X-GitHub-Event", "release")],
+                                  body=b"x" * 100))
+        assert_api_error(r, 503, "busy", "a small delivery when the bound is reached")
+        grown_mib = (rss_kib(srv) - before) / 1024
+        assert grown_mib < 8 * IN_FLIGHT_BODIES, f"the daemon grew by {grown_mib:.0f} MiB"
+        # One ends (the peer gives up): its share is free again, and a real delivery gets in.
+        held.pop().close()
+        rel = gh.add_release("v1.0.0", [("firmware.bin", firmware(37))])
+        wait_until(lambda: webhook(srv, gh, "published", rel).status == 202, 5, 0.05,
+                   "a delivery admitted once a held body is gone")
+        for s in held:
+            s.close()
+        wait_until(lambda: releases(srv), 10, 0.1, "the release")
+        log = srv.log()
+        assert log.count("refusing more (503)") == 1, "logged once per episode, not per delivery"
 
 
 def test_webhook_secret_is_reread_when_its_file_changes():
