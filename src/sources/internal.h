@@ -11,8 +11,9 @@
  * sync; HTTP workers call sources_webhook, sources_list / get /
  * request_sync and the webhook admission. Shared state and what guards it:
  * the database connection (its own lock, one call at a time), the requests
- * (LOCK), the secret cache (its own lock), the webhook bytes in flight
- * (atomic), CANCEL (atomic). No code holds two of these locks at once.
+ * and round counters (LOCK), the secret cache (its own lock), the webhook
+ * bytes in flight (atomic), CANCEL (atomic). No code holds two of these
+ * locks at once.
  */
 #ifndef OTAD_SOURCES_INTERNAL_H
 #define OTAD_SOURCES_INTERNAL_H
@@ -50,13 +51,15 @@ struct sources {
     atomic_uint_fast64_t hook_bytes; /* webhook body bytes admitted and not yet released */
     atomic_bool hook_busy;           /* the last admission was refused (logged once) */
 
-    bool lock_ready;      /* LOCK and the conditions are initialized */
-    pthread_mutex_t lock; /* guards the fields below */
-    pthread_cond_t wake;  /* the poller waits on it */
-    bool kicked;          /* a request arrived since the poller last looked */
+    bool lock_ready;           /* LOCK and the conditions are initialized */
+    pthread_mutex_t lock;      /* guards the fields below */
+    pthread_cond_t wake;       /* the poller waits on it (CLOCK_MONOTONIC) */
+    pthread_cond_t round_done; /* sources_poll_settle waits on it (CLOCK_MONOTONIC) */
+    bool kicked;               /* a request arrived since the poller last began a round */
     struct sources_request *requests;
     size_t request_count, request_cap; /* at most LIMIT_SOURCES */
     uint64_t generation;
+    uint64_t rounds_begun, rounds_done; /* poll rounds of the poller thread */
 
     pthread_t worker;
     bool worker_running;

@@ -11,6 +11,10 @@
  * restart loses a webhook's quick re-queries, not the release (the regular
  * poll still finds it). The poller rereads the source list each round, so
  * sources added or removed by the CLI are seen within SOURCES_IDLE_S.
+ *
+ * Waits use CLOCK_MONOTONIC: a clock stepped at boot (a Raspberry Pi
+ * without an RTC) neither stalls nor spins the poller. The schedule itself
+ * is wall-clock time, since it is stored.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -173,40 +177,66 @@ static int64_t poll_round(struct sources *s)
     return wake;
 }
 
+/* *TS = now + MS on CLOCK_MONOTONIC. */
+static void deadline_in(struct timespec *ts, int64_t ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += (time_t)(ms / 1000);
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
 static void *poller_main(void *arg)
 {
     struct sources *s = arg;
+    pthread_mutex_lock(&s->lock);
     while (!atomic_load(&s->cancel)) {
+        s->kicked = false; /* what came before is seen by this round */
+        s->rounds_begun++;
+        pthread_mutex_unlock(&s->lock);
         int64_t wake = poll_round(s);
         pthread_mutex_lock(&s->lock);
+        s->rounds_done++;
+        pthread_cond_broadcast(&s->round_done);
         int64_t delay = wake - time_now_ms();
         if (delay < WAKE_FLOOR_MS)
             delay = WAKE_FLOOR_MS;
         if (!s->kicked && !atomic_load(&s->cancel)) {
             struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += (time_t)(delay / 1000);
-            ts.tv_nsec += (long)(delay % 1000) * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
+            deadline_in(&ts, delay);
             pthread_cond_timedwait(&s->wake, &s->lock, &ts);
         }
-        s->kicked = false;
-        pthread_mutex_unlock(&s->lock);
     }
+    pthread_mutex_unlock(&s->lock);
     return NULL;
 }
 
 /* --- lifecycle --- */
+
+static int cond_init_monotonic(pthread_cond_t *cond)
+{
+    pthread_condattr_t attr;
+    int r = pthread_condattr_init(&attr);
+    if (r == 0 && (r = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)) == 0)
+        r = pthread_cond_init(cond, &attr);
+    pthread_condattr_destroy(&attr);
+    return -r;
+}
 
 int sources_poller_start(struct sources *s)
 {
     int r = -pthread_mutex_init(&s->lock, NULL);
     if (r < 0)
         goto fail;
-    if ((r = -pthread_cond_init(&s->wake, NULL)) < 0) {
+    if ((r = cond_init_monotonic(&s->wake)) < 0) {
+        pthread_mutex_destroy(&s->lock);
+        goto fail;
+    }
+    if ((r = cond_init_monotonic(&s->round_done)) < 0) {
+        pthread_cond_destroy(&s->wake);
         pthread_mutex_destroy(&s->lock);
         goto fail;
     }
@@ -233,6 +263,7 @@ void sources_poller_stop(struct sources *s)
         s->worker_running = false;
     }
     if (s->lock_ready) {
+        pthread_cond_destroy(&s->round_done);
         pthread_cond_destroy(&s->wake);
         pthread_mutex_destroy(&s->lock);
         s->lock_ready = false;
@@ -255,4 +286,22 @@ int sources_request_sync(struct sources *s, int64_t id, struct reason *why)
     if ((r = sources_request_add(s, id, NULL)) < 0)
         return reason_set(why, r, "too many pending requests");
     return 0;
+}
+
+int sources_poll_settle(struct sources *s, int64_t timeout_ms)
+{
+    if (s->mode != SOURCES_SERVING)
+        return -EOPNOTSUPP;
+    struct timespec deadline;
+    deadline_in(&deadline, timeout_ms);
+    pthread_mutex_lock(&s->lock);
+    uint64_t target = s->rounds_begun + 1; /* the first round that begins after this call */
+    s->kicked = true;
+    pthread_cond_signal(&s->wake);
+    int r = 0;
+    while (s->rounds_done < target && r == 0)
+        r = pthread_cond_timedwait(&s->round_done, &s->lock, &deadline);
+    bool done = s->rounds_done >= target;
+    pthread_mutex_unlock(&s->lock);
+    return done ? 0 : -ETIMEDOUT;
 }

@@ -25,6 +25,10 @@
  * for as long as it lasts and the tag is its channel's newest; the status
  * says which tag, which attempt and when the next is.
  *
+ * Threads: every call may be made from any thread once sources_open
+ * returned; they serialize where they share state (internal.h lists what).
+ * sources_close must not race with any other call.
+ *
  * Errors: -EINVAL (bad settings), -ENOENT (no such product or source),
  * -EEXIST (the product already watches that repository), -ENOSPC (too many
  * sources), -EPERM (a webhook whose signature matches no source), -EFBIG,
@@ -142,6 +146,15 @@ int sources_sync(struct sources *sources, int64_t id, struct sources_sync_result
  * Returns at once. -ENOENT, -EOPNOTSUPP (not SOURCES_SERVING).
  */
 int sources_request_sync(struct sources *sources, int64_t id, struct reason *why);
+
+/*
+ * Wakes the poller and blocks until it has finished a whole round that
+ * began after this call (every source that was due then, the requests made
+ * before this call included, synced once), or TIMEOUT_MS passed. The hook
+ * tests use instead of sleeping. Returns 0, -ETIMEDOUT, or -EOPNOTSUPP
+ * (not SOURCES_SERVING).
+ */
+int sources_poll_settle(struct sources *sources, int64_t timeout_ms);
 
 /*
  * Admits a webhook delivery whose body of BYTES (its Content-Length) is
