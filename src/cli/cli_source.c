@@ -4,8 +4,10 @@
  *   source add PRODUCT OWNER/REPO [--asset GLOB] [--token-file F | --token-env VAR]
  *              [--prerelease-channel C|none] [--api-url URL]
  *              [--webhook-secret-file F | --webhook-secret-env VAR] [--interval S]
- *   source list [--json]          settings and status (last poll, change, error, rate limit)
- *   source sync [ID] [--json]     poll now, once, in the foreground (CI, tests)
+ *   source list [--json]          settings and status (last poll, change, error, refusal,
+ *                                 rate limit)
+ *   source sync [ID] [--json]     poll now, once, in the foreground (CI, tests); exits 1
+ *                                 when a sync failed or a release was refused, with why
  *   source remove ID
  * A running server sees an added source within SOURCES_IDLE_S; a sync here
  * publishes through the same service call, and the server offers the
@@ -23,6 +25,7 @@
 #include "cli/local.h"
 #include "cli/commands.h"
 #include "core/util.h"
+#include "sources/github.h"
 #include "sources/sources.h"
 
 enum {
@@ -87,6 +90,14 @@ static void print_row(const struct source_row *row, uint64_t default_interval)
         time_format_rfc3339(st->last_error_ms, when);
         printf("     last error %s: %s%s\n", when, st->last_error,
                st->failures ? "" : " (recovered since)");
+    }
+    const struct source_tag *refused = &row->last_refused;
+    if (refused->tag[0]) {
+        char when[21], tag[sizeof(refused->tag)];
+        time_format_rfc3339(refused->updated_ms, when);
+        str_copy(tag, sizeof(tag), refused->tag);
+        github_ascii_safe(tag);
+        printf("     last refused %s: %s: %s\n", when, tag, refused->detail);
     }
 }
 
@@ -183,7 +194,8 @@ static int source_sync(const struct config *config, int64_t id, bool json)
     json_t *arr = json ? json_array() : NULL;
     for (size_t i = 0; i < n; i++) {
         const struct sources_sync_result *res = &results[i];
-        failed = failed || res->failed || res->rate_limited;
+        /* A refused release failed too: the operator must see why a tag is no release. */
+        failed = failed || res->failed || res->rate_limited || res->refused;
         if (arr)
             json_array_append_new(
                 arr,

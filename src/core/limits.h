@@ -45,10 +45,12 @@
 
 /*
  * GitHub release sources (src/sources/): names, what GitHub can make us
- * buffer, time bounds. Waits and retries: a failed poll is retried after
- * RETRY_BASE_S, doubling up to the poll interval; a 403/429 that names no
- * reset waits SECONDARY_WAIT_S (GitHub: at least a minute), doubling; no
- * reset or Retry-After is believed beyond WAIT_MAX_S (an hour + margin).
+ * buffer, time bounds. Waits and retries: a failed poll (a 5xx, a failed
+ * download of the newest tag) is retried after RETRY_BASE_S (or the poll
+ * interval when shorter), doubling up to RETRY_MAX_S, for as long as it
+ * fails; a 403/429 that names no reset waits SECONDARY_WAIT_S (GitHub: at
+ * least a minute), doubling; no reset or Retry-After is believed beyond
+ * WAIT_MAX_S (an hour + margin).
  */
 #define LIMIT_GITHUB_OWNER_BYTES         39u   /* GitHub's own ceiling on a user or org */
 #define LIMIT_GITHUB_REPO_BYTES          100u  /* GitHub's own ceiling on a repository */
@@ -72,13 +74,20 @@
 #define LIMIT_GITHUB_STORAGE_REDIRECTS   3u    /* hops after the API's 302 */
 #define LIMIT_GITHUB_POLL_INTERVAL_S_MAX 86400u
 #define LIMIT_GITHUB_RETRY_BASE_S        30u
+#define LIMIT_GITHUB_RETRY_MAX_S         1800u /* a failing source is tried every 30 min at least */
 #define LIMIT_GITHUB_SECONDARY_WAIT_S    60u
 #define LIMIT_GITHUB_WAIT_MAX_S          3900u
-#define LIMIT_GITHUB_TAG_ATTEMPTS        5u /* failed downloads of a tag before giving up */
 #define LIMIT_GITHUB_ASSET_WAIT_S        2u /* a webhook's release lacks its asset: re-query */
 #define LIMIT_GITHUB_ASSET_WAIT_TRIES    7u /* after 2, 4, ... 64 s (about 2 minutes) */
 #define LIMIT_WEBHOOK_BODY_BYTES         (1024u * 1024u)     /* GitHub allows 25 MB */
 #define LIMIT_WEBHOOK_DELIVERY_BYTES     80u                 /* X-GitHub-Delivery, a signature */
 #define LIMIT_WEBHOOK_DELIVERIES_KEEP_S  (30u * 24u * 3600u) /* ids kept against replays */
+/*
+ * Webhook bodies are read before they can be authenticated: the bytes all
+ * deliveries in flight may declare together (8 full-size bodies). Past it a
+ * delivery is answered 503 with Retry-After before its body is read.
+ */
+#define LIMIT_WEBHOOK_BYTES_IN_FLIGHT (8u * LIMIT_WEBHOOK_BODY_BYTES)
+#define LIMIT_WEBHOOK_BUSY_RETRY_S    10u /* the Retry-After of that 503 */
 
 #endif

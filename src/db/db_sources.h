@@ -46,7 +46,7 @@ struct source_state {
     int64_t last_change_ms;                    /* last ingest */
     char last_tag[LIMIT_GITHUB_TAG_BYTES + 1]; /* the tag ingested then */
     int64_t last_error_ms;
-    char last_error[256];
+    char last_error[256];   /* our words only (a status, a fixed reason), never upstream text */
     int64_t failures;       /* consecutive failed polls (drives the retry backoff) */
     int64_t rate_limit;     /* x-ratelimit-limit as last seen; -1 = unknown */
     int64_t rate_remaining; /* x-ratelimit-remaining as last seen; -1 = unknown */
@@ -56,16 +56,11 @@ struct source_state {
     int64_t api_calls;      /* requests sent to the API, ever */
 };
 
-struct source_row {
-    struct source source;
-    struct source_state state;
-};
-
 /* How a tag was dealt with. Stored: never renumber. */
 enum source_tag_status {
     SOURCE_TAG_INGESTED = 1, /* published (or found already published with the same bytes) */
-    SOURCE_TAG_REFUSED = 2,  /* will not be retried: invalid image, conflict, gave up */
-    SOURCE_TAG_FAILED = 3,   /* a download failed; retried up to LIMIT_GITHUB_TAG_ATTEMPTS */
+    SOURCE_TAG_REFUSED = 2,  /* will not be retried: invalid image, conflict, too large, ... */
+    SOURCE_TAG_FAILED = 3,   /* a download or publish failed; retried while it is the newest */
 };
 
 struct source_tag {
@@ -75,6 +70,17 @@ struct source_tag {
     char version[LIMIT_RELEASE_VERSION_BYTES + 1]; /* as published, "" when not */
     char detail[256];                              /* why, for REFUSED and FAILED */
     int64_t updated_ms;
+};
+
+struct source_row {
+    struct source source;
+    struct source_state state;
+    /*
+     * Filled by reads, from the tag records: the tag refused most recently,
+     * with why (detail) and when (updated_ms); tag "" when none was. The
+     * operator's answer to "why did this tag not become a release".
+     */
+    struct source_tag last_refused;
 };
 
 /*

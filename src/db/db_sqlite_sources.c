@@ -1,6 +1,7 @@
 /*
  * The SQLite implementation of db_sources.h: the sources, source_state,
- * source_tags and webhook_deliveries tables of migration 002. These calls
+ * source_tags and webhook_deliveries tables of migration 002 (a source's
+ * last refused tag is read from source_tags with the source). These calls
  * are rare (a poll every few minutes, an operator's command), so each
  * statement is prepared for the call and finalized after it; the lock of the
  * shared connection is held from prepare to finalize.
@@ -21,9 +22,13 @@
     "s.secret_file, s.secret_env, s.prerelease_channel, s.api_url, s.poll_interval_s, "            \
     "s.created_ms, st.etag, st.last_poll_ms, st.last_change_ms, st.last_tag, st.last_error_ms, "   \
     "st.last_error, st.failures, st.rate_limit, st.rate_remaining, st.rate_reset_ms, "             \
-    "st.next_poll_ms, st.not_before_ms, st.api_calls "                                             \
+    "st.next_poll_ms, st.not_before_ms, st.api_calls, rt.tag, rt.detail, rt.updated_ms "           \
     "FROM sources s JOIN products p ON p.id = s.product_id "                                       \
-    "JOIN source_state st ON st.source_id = s.id "
+    "JOIN source_state st ON st.source_id = s.id "                                                 \
+    "LEFT JOIN source_tags rt ON rt.source_id = s.id AND rt.tag = (SELECT t.tag FROM source_tags " \
+    "t WHERE t.source_id = s.id AND t.status = 2 ORDER BY t.updated_ms DESC, t.tag DESC LIMIT 1) "
+
+_Static_assert(SOURCE_TAG_REFUSED == 2, "SOURCE_COLUMNS names the refused status 2");
 
 /* Prepares SQL on SQ's connection into *RET (the lock is held). Returns 0 or -EIO after logging. */
 static int prepare(struct db_sqlite *sq, const char *sql, sqlite3_stmt **ret)
@@ -94,6 +99,11 @@ static void row_from(sqlite3_stmt *s, struct source_row *row)
     st->next_poll_ms = sqlite3_column_int64(s, i++);
     st->not_before_ms = sqlite3_column_int64(s, i++);
     st->api_calls = sqlite3_column_int64(s, i++);
+    struct source_tag *refused = &row->last_refused; /* NULLs when none: "" and 0 */
+    text_col(s, i++, refused->tag, sizeof(refused->tag));
+    refused->status = SOURCE_TAG_REFUSED;
+    text_col(s, i++, refused->detail, sizeof(refused->detail));
+    refused->updated_ms = sqlite3_column_int64(s, i++);
 }
 
 int db_source_insert(struct db *db, struct source *src)

@@ -26,14 +26,28 @@ void http_route(const struct http_context *ctx, const struct http_request *req,
                 struct http_reply *reply);
 
 /*
+ * What a route holds while a body it let in is read (the webhook's share of
+ * the bytes in flight): RELEASE(ARG, AMOUNT) runs exactly once when the
+ * request ends, however it ends. RELEASE is NULL when nothing is held.
+ */
+struct http_body_hold {
+    void (*release)(void *arg, uint64_t amount);
+    void *arg;
+    uint64_t amount;
+};
+
+/*
  * For a request that carries a body (POST, PATCH): decides before the body
  * is read whether it may be read at all (route, method, credentials,
- * declared size). Returns true to go on reading, with the most bytes the
- * route takes in *RET_MAX (the body buffer's ceiling: a chunked body cannot
- * exceed it either); false with REPLY filled with the refusal.
+ * declared size, room among the webhook bodies in flight). Returns true to
+ * go on reading, with the most bytes the route takes in *RET_MAX (the body
+ * buffer's ceiling: a chunked body cannot exceed it either) and in
+ * *RET_HOLD what to release when the request ends (zeroed when nothing);
+ * false with REPLY filled with the refusal (nothing held).
  */
 bool http_route_accepts_body(const struct http_context *ctx, const struct http_request *req,
-                             uint64_t declared_length, uint64_t *ret_max, struct http_reply *reply);
+                             uint64_t declared_length, uint64_t *ret_max,
+                             struct http_body_hold *ret_hold, struct http_reply *reply);
 
 /* GET|HEAD /update/{product} and legacy aliases: a device check-in. */
 void http_handle_update(const struct http_context *ctx, const struct http_request *req,

@@ -5,11 +5,13 @@
  * as if it had one; the adapter normalizes that before we get here.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/util.h"
 #include "http/errors.h"
 #include "http/handlers.h"
+#include "sources/sources.h"
 
 #define API_PREFIX "/api/v1/"
 
@@ -79,10 +81,17 @@ void http_route(const struct http_context *ctx, const struct http_request *req,
     http_reply_static(reply, 404, "not found\n");
 }
 
+static void webhook_body_release(void *sources, uint64_t amount)
+{
+    sources_webhook_leave(sources, amount);
+}
+
 bool http_route_accepts_body(const struct http_context *ctx, const struct http_request *req,
-                             uint64_t declared_length, uint64_t *ret_max, struct http_reply *reply)
+                             uint64_t declared_length, uint64_t *ret_max,
+                             struct http_body_hold *ret_hold, struct http_reply *reply)
 {
     const char *path = req->path;
+    memset(ret_hold, 0, sizeof(*ret_hold));
     if (strcmp(path, "/hooks/github") == 0) {
         /* No bearer token: the HMAC over the whole body is checked once it is in. */
         if (declared_length == UINT64_MAX) {
@@ -94,7 +103,19 @@ bool http_route_accepts_body(const struct http_context *ctx, const struct http_r
             http_reply_error(reply, -EFBIG, "webhook body larger than the limit");
             return false;
         }
-        *ret_max = LIMIT_WEBHOOK_BODY_BYTES;
+        /* Read before it can be authenticated: the bytes of such bodies in flight are capped. */
+        if (ctx->sources && sources_webhook_admit(ctx->sources, declared_length) < 0) {
+            char retry[16];
+            snprintf(retry, sizeof(retry), "%u", LIMIT_WEBHOOK_BUSY_RETRY_S);
+            http_reply_error_status(reply, 503, "busy",
+                                    "too many webhook deliveries at once; retry later");
+            http_reply_header(reply, "Retry-After", retry);
+            return false;
+        }
+        if (ctx->sources)
+            *ret_hold =
+                (struct http_body_hold){webhook_body_release, ctx->sources, declared_length};
+        *ret_max = declared_length;
         return true;
     }
     if (strncmp(path, API_PREFIX, strlen(API_PREFIX)) != 0) {

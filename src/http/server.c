@@ -61,6 +61,7 @@ struct upload {
     bool bad_form;
     struct http_reply early; /* a refusal decided before the body was read */
     bool has_early;
+    struct http_body_hold hold; /* what the route holds until the request ends */
 };
 
 /*
@@ -81,6 +82,8 @@ static void upload_free(struct upload *up)
     if (up->post)
         MHD_destroy_post_processor(up->post);
     http_reply_release(&up->early);
+    if (up->hold.release)
+        up->hold.release(up->hold.arg, up->hold.amount);
     free(up);
 }
 
@@ -376,7 +379,7 @@ static enum MHD_Result upload_begin(struct http_server *srv, struct MHD_Connecti
                          "Content-Length and Transfer-Encoding in the same request");
         return queue_reply(srv, conn, &up->early);
     }
-    if (!http_route_accepts_body(&srv->ctx, req, declared, &max, &up->early)) {
+    if (!http_route_accepts_body(&srv->ctx, req, declared, &max, &up->hold, &up->early)) {
         /*
          * Answered now, before any of the body: libmicrohttpd then closes the
          * connection instead of reading (and us holding) what was refused.

@@ -111,8 +111,11 @@ int64_t github_not_before_ms(long status, const struct github_rate *rate, int64_
 
 int64_t github_retry_at_ms(int64_t now_ms, int64_t failures, uint64_t interval_s)
 {
-    int64_t shift = failures > 1 ? min64(failures - 1, 16) : 0;
-    int64_t delay = ((int64_t)LIMIT_GITHUB_RETRY_BASE_S * 1000) << shift;
-    int64_t interval = (int64_t)interval_s * 1000;
-    return now_ms + min64(delay, interval > 0 ? interval : delay);
+    int64_t first = (int64_t)LIMIT_GITHUB_RETRY_BASE_S * 1000;
+    if (interval_s > 0 && (int64_t)interval_s * 1000 < first)
+        first = (int64_t)interval_s * 1000;
+    const int64_t cap = (int64_t)LIMIT_GITHUB_RETRY_MAX_S * 1000;
+    /* 2^20 times a second is already past the cap: the shift cannot overflow. */
+    int64_t shift = failures > 1 ? min64(failures - 1, 20) : 0;
+    return now_ms + min64(first << shift, cap);
 }

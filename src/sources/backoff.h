@@ -60,8 +60,10 @@ int64_t github_not_before_ms(long status, const struct github_rate *rate, int64_
 
 /*
  * When to poll again after the FAILURES-th consecutive failure (>= 1) at
- * NOW_MS: LIMIT_GITHUB_RETRY_BASE_S doubling each time, never later than
- * one regular INTERVAL_S.
+ * NOW_MS: LIMIT_GITHUB_RETRY_BASE_S, or INTERVAL_S when that is shorter,
+ * doubling with each failure up to LIMIT_GITHUB_RETRY_MAX_S. A failing
+ * source backs off past its poll interval (a short interval does not make
+ * it hammer a failing API or storage host) and is never silenced for good.
  */
 int64_t github_retry_at_ms(int64_t now_ms, int64_t failures, uint64_t interval_s);
 

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "core/util.h"
 #include "sources/github.h"
 
@@ -167,11 +168,21 @@ static void url_host(const char *url, char *out, size_t size)
     out[n] = 0;
 }
 
-/* Maps a failed transfer to -errno with a reason. DETAIL_OK: curl's message may be shown. */
+/*
+ * Maps a failed transfer to -errno with a reason in our words (libcurl's
+ * fixed text for CODE). ERRBUF, libcurl's detail, may name hosts and
+ * certificates the peer chose: it goes to the debug log only.
+ */
 static int transfer_error(CURLcode c, const struct transfer *t, const char *what,
-                          const char *errbuf, bool detail_ok, struct reason *why)
+                          const char *errbuf, struct reason *why)
 {
-    const char *detail = detail_ok && errbuf[0] ? errbuf : curl_easy_strerror(c);
+    if (errbuf[0]) {
+        char detail[CURL_ERROR_SIZE];
+        snprintf(detail, sizeof(detail), "%s", errbuf);
+        github_ascii_safe(detail);
+        log_debug("%s: %s", what, detail);
+    }
+    const char *text = curl_easy_strerror(c);
     switch (c) {
     case CURLE_ABORTED_BY_CALLBACK:
         return reason_set(why, -ECANCELED, "%s: stopped", what);
@@ -182,15 +193,15 @@ static int transfer_error(CURLcode c, const struct transfer *t, const char *what
     case CURLE_FILESIZE_EXCEEDED:
         return reason_set(why, -EFBIG, "%s: the body is larger than %zu bytes", what, t->body->max);
     case CURLE_OPERATION_TIMEDOUT:
-        return reason_set(why, -ETIMEDOUT, "%s: timed out (%s)", what, detail);
+        return reason_set(why, -ETIMEDOUT, "%s: timed out", what);
     case CURLE_COULDNT_CONNECT:
-        return reason_set(why, -ECONNREFUSED, "%s: %s", what, detail);
+        return reason_set(why, -ECONNREFUSED, "%s: %s", what, text);
     case CURLE_COULDNT_RESOLVE_HOST:
-        return reason_set(why, -EHOSTUNREACH, "%s: %s", what, detail);
+        return reason_set(why, -EHOSTUNREACH, "%s: %s", what, text);
     case CURLE_PARTIAL_FILE:
         return reason_set(why, -EBADMSG, "%s: the connection closed before the whole body", what);
     default:
-        return reason_set(why, -EIO, "%s: %s", what, detail);
+        return reason_set(why, -EIO, "%s: %s", what, text);
     }
 }
 
@@ -219,7 +230,7 @@ int fetch_api_get(const struct fetch_request *req, struct fetch_response *ret_re
     curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)req->max_body);
     CURLcode c = curl_easy_perform(h);
     if (c != CURLE_OK) {
-        r = transfer_error(c, &t, "GitHub API", errbuf, true, why);
+        r = transfer_error(c, &t, "GitHub API", errbuf, why);
         goto fail;
     }
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
@@ -239,7 +250,10 @@ void fetch_response_release(struct fetch_response *response)
         buf_release(&response->body);
 }
 
-/* The storage hop: LOCATION without any credential; the body goes into RET->image. */
+/*
+ * The storage hop: LOCATION without any credential; the body goes into
+ * RET->image. Reasons say "storage", never the host: the redirect chose it.
+ */
 static int storage_get(const char *location, uint64_t size, bool allow_http,
                        const atomic_bool *cancel, struct fetch_asset *ret, struct reason *why)
 {
@@ -247,8 +261,10 @@ static int storage_get(const char *location, uint64_t size, bool allow_http,
     url_host(location, host, sizeof(host));
     github_ascii_safe(host);
     bool https = strncmp(location, "https://", 8) == 0;
-    if (!https && !(allow_http && strncmp(location, "http://", 7) == 0))
-        return reason_set(why, -EPROTO, "the asset redirect to \"%s\" is not https", host);
+    if (!https && !(allow_http && strncmp(location, "http://", 7) == 0)) {
+        log_debug("asset redirect to \"%s\" refused: not https", host);
+        return reason_set(why, -EPROTO, "the asset redirect is not https");
+    }
     struct transfer t = {.body = &ret->image, .skip_3xx_body = true, .cancel = cancel};
     char errbuf[CURL_ERROR_SIZE];
     CURL *h = handle_new(location, (long)LIMIT_GITHUB_ASSET_TIMEOUT_S, &t, errbuf,
@@ -259,14 +275,14 @@ static int storage_get(const char *location, uint64_t size, bool allow_http,
     curl_easy_setopt(h, CURLOPT_MAXREDIRS, (long)LIMIT_GITHUB_STORAGE_REDIRECTS);
     curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)size);
     int r = 0;
-    char what[160];
-    snprintf(what, sizeof(what), "asset download from \"%s\"", host);
     CURLcode c = curl_easy_perform(h);
     long status = 0;
     if (c != CURLE_OK) {
-        r = transfer_error(c, &t, what, errbuf, false, why);
+        log_debug("asset download from \"%s\" failed", host);
+        r = transfer_error(c, &t, "storage", errbuf, why);
     } else if (curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status), status != 200) {
-        r = reason_set(why, -EPROTO, "%s: status %ld", what, status);
+        log_debug("asset download from \"%s\": status %ld", host, status);
+        r = reason_set(why, -EPROTO, "storage answered %ld", status);
     }
     curl_easy_cleanup(h);
     return r;
@@ -294,7 +310,7 @@ int fetch_asset_get(const char *api_url, const char *token, uint64_t size, bool 
     CURLcode c = curl_easy_perform(h);
     ret->api_calls = 1;
     if (c != CURLE_OK) {
-        r = transfer_error(c, &t, "asset request to the GitHub API", errbuf, true, why);
+        r = transfer_error(c, &t, "asset request to the GitHub API", errbuf, why);
         goto out;
     }
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &ret->api_status);

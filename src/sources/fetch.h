@@ -9,7 +9,10 @@
  * proxy is taken from the environment; a token goes to the API URL it was
  * given for and never to the storage host an asset download is redirected
  * to (the redirect is followed by hand, on a fresh handle that has no
- * Authorization header). Tokens never reach a log line or a reason.
+ * Authorization header). Tokens never reach a log line or a reason, and
+ * reasons are in our words (a status, a fixed text): nothing the API or the
+ * storage host sent, not even the storage host's name, since they end up in
+ * a status that read tokens see.
  *
  * fetch_global_init must run once, before any other thread uses libcurl.
  */

@@ -19,8 +19,15 @@
  * asset (the 302 to storage is followed without the token), the size
  * checked against the API's, then service_publish with source "github",
  * the version from the tag and the release body as notes. A tag is dealt
- * with once (ingested, or refused for good); a failed download leaves
- * nothing and is retried with backoff, up to LIMIT_GITHUB_TAG_ATTEMPTS.
+ * with once: ingested, or refused for good, which the status shows
+ * (last_refused). A failure that trying again can mend (a 5xx, a storage
+ * outage, a truncated download) leaves nothing and is retried with backoff
+ * for as long as it lasts and the tag is its channel's newest; the status
+ * says which tag, which attempt and when the next is.
+ *
+ * Threads: every call may be made from any thread once sources_open
+ * returned; they serialize where they share state (internal.h lists what).
+ * sources_close must not race with any other call.
  *
  * Errors: -EINVAL (bad settings), -ENOENT (no such product or source),
  * -EEXIST (the product already watches that repository), -ENOSPC (too many
@@ -104,8 +111,10 @@ int sources_list(struct sources *sources, struct source_row **ret_rows, size_t *
 /*
  * ROW as JSON (a new reference, or NULL when out of memory): settings (the
  * token and secret as where they are read from, never their values) and
- * status: last poll, last change, last error, rate limit, next poll, API
- * requests sent. The one shape of the API and of `otad source list --json`.
+ * status: last poll, last change, last error (our words, never upstream
+ * text: read tokens see it), rate limit, next poll, API requests sent, and
+ * the last refused tag with why. The one shape of the API and of
+ * `otad source list --json`.
  */
 json_t *sources_present(const struct sources *sources, const struct source_row *row);
 
@@ -114,7 +123,7 @@ struct sources_sync_result {
     int64_t source_id;
     unsigned api_calls; /* requests sent to the API in this sync */
     unsigned ingested;  /* releases published */
-    unsigned refused;   /* releases refused for good in this sync */
+    unsigned refused;   /* releases refused for good in this sync (message says why) */
     unsigned waiting;   /* newest releases whose asset is not there (yet) */
     bool not_modified;  /* the API answered 304 */
     bool rate_limited;  /* no request was sent: the rate limit forbids it until later */
@@ -138,6 +147,27 @@ int sources_sync(struct sources *sources, int64_t id, struct sources_sync_result
  */
 int sources_request_sync(struct sources *sources, int64_t id, struct reason *why);
 
+/*
+ * Wakes the poller and blocks until it has finished a whole round that
+ * began after this call (every source that was due then, the requests made
+ * before this call included, synced once), or TIMEOUT_MS passed. The hook
+ * tests use instead of sleeping. Returns 0, -ETIMEDOUT, or -EOPNOTSUPP
+ * (not SOURCES_SERVING).
+ */
+int sources_poll_settle(struct sources *sources, int64_t timeout_ms);
+
+/*
+ * Admits a webhook delivery whose body of BYTES (its Content-Length) is
+ * about to be read: 0 when the bytes admitted and not yet left stay within
+ * LIMIT_WEBHOOK_BYTES_IN_FLIGHT (then call sources_webhook_leave with the
+ * same BYTES once the request is over, however it ends), -EBUSY otherwise
+ * (logged once per episode). Lock-free; any thread.
+ */
+int sources_webhook_admit(struct sources *sources, uint64_t bytes);
+
+/* Gives back what sources_webhook_admit admitted. */
+void sources_webhook_leave(struct sources *sources, uint64_t bytes);
+
 /* One webhook delivery as the HTTP handler received it. All borrowed. */
 struct sources_delivery {
     const char *event;       /* X-GitHub-Event; may be NULL */
@@ -159,7 +189,9 @@ enum sources_hook_result {
 /*
  * Handles one delivery: the body must be at most LIMIT_WEBHOOK_BODY_BYTES
  * (-EFBIG) and carry an X-Hub-Signature-256 that the webhook secret of at
- * least one source verifies (-EPERM otherwise, logged with the peer). Then
+ * least one source verifies (-EPERM otherwise, logged with the peer; each
+ * secret is read once and kept until it changes, and one HMAC is computed
+ * per distinct secret). Then
  * a ping is PONG; a release event that is published, released or
  * prereleased, not a draft, for a repository those sources watch queues a
  * background sync of them (QUEUED; re-queried while its asset is not

@@ -18,7 +18,9 @@ The storage port serves the asset bytes at signed-looking URLs. It FAILS
 any request that carries an Authorization header (and counts it in
 `storage_auth_violations`): the token must never leave the API host. It can
 truncate an asset (Content-Length honest, connection closed halfway), serve
-the wrong number of bytes, or stall halfway until a test releases it.
+the wrong number of bytes, stall halfway until a test releases it, or be
+down (answer every request with `storage_status`, a 503 say, and an error
+body that must never reach otad's status).
 
 Everything is recorded (`api_requests`, `storage_requests`) so tests can
 assert how many calls otad made. Python standard library only.
@@ -52,6 +54,7 @@ class Request:
         self.path = path
         self.headers = {k.lower(): v for k, v in headers.items()}
         self.status = None
+        self.at = time.monotonic()  # when it arrived
 
     def __repr__(self):
         return f"{self.method} {self.path} -> {self.status}"
@@ -78,6 +81,7 @@ class FakeGitHub:
         self.stall = None           # threading.Event: storage waits on it halfway through
         self.stalled = threading.Event()
         self.direct = False         # the asset endpoint answers 200 itself, no redirect
+        self.storage_status = None  # an int: storage is down and answers it to everything
         self.api = _serve(self, _ApiHandler)
         self.storage = _serve(self, _StorageHandler)
 
@@ -338,6 +342,11 @@ class _StorageHandler(_Handler):
             req.status = 400
             self.send(400, b"<Error><Code>InvalidArgument</Code><Message>Only one auth mechanism "
                            b"allowed</Message></Error>", content_type="application/xml")
+            return
+        if f.storage_status is not None:
+            req.status = f.storage_status
+            self.send(f.storage_status, b"<Error><Code>SlowDown</Code><Message>storage-internal "
+                                        b"detail</Message></Error>", content_type="application/xml")
             return
         parts = urllib.parse.urlsplit(self.path).path.split("/")
         try:

@@ -15,6 +15,7 @@ repositories; status in the API and the CLI. References: esp-protocol.md
 
 import contextlib
 import json
+import socket
 import threading
 import time
 import uuid
@@ -22,7 +23,7 @@ import uuid
 import devices
 from devices import Device
 from fake_github import FakeGitHub, sign
-from harness import (Server, assert_api_error, assert_image, assert_not_modified, assert_status,
+from harness import (Response, Server, assert_api_error, assert_image, assert_not_modified, assert_status,
                      http_request, make_blob, make_image, sha256_hex, wait_until)
 
 TOKEN = "ghp_e2eTokenThatMustNeverLeakToStorage0000"
@@ -229,25 +230,38 @@ def test_no_matching_asset_waits_until_it_is_uploaded():
         assert gh.api_calls() == 4
 
 
+def assert_refused_in_status(srv, tag, reason_part):
+    """A refused release shows in `source list` (JSON and text) and the API: the tag and why."""
+    for st in (status(srv)["status"], srv.cli_ok("source", "list", "--json").json()["sources"][0]["status"]):
+        refused = st["last_refused"]
+        assert refused and refused["tag"] == tag and reason_part in refused["reason"] and refused["at"], st
+        assert st["failures"] == 0, "a refusal is not a failure to poll: the backoff is not involved"
+    text = srv.cli_ok("source", "list").stdout
+    assert "last refused" in text and tag in text and reason_part in text, text
+
+
 def test_ambiguous_assets_are_refused_once():
     with github(source_args=["--asset", "*.bin"]) as (gh, srv):
         gh.add_release("v1.0.0", [("firmware.bin", firmware(10)), ("littlefs.bin", make_blob(4096).read_bytes())])
-        res = sync(srv, code=0)
+        res = sync(srv, code=1)  # the operator must see that a tag did not become a release
         assert (res["refused"], res["ingested"], res["api_calls"]) == (1, 0, 1), res
         assert "both match" in res["message"], res
         assert not gh.storage_requests and releases(srv) == []
+        assert_refused_in_status(srv, "v1.0.0", "both match")
         res = sync(srv, code=0)
         assert res["not_modified"] and res["refused"] == 0, res
         assert gh.api_calls() == 2
+        assert_refused_in_status(srv, "v1.0.0", "both match")  # still there after a quiet poll
 
 
 def test_invalid_image_is_refused_once_and_not_retried():
     with github() as (gh, srv):
         gh.add_release("v1.0.0", [("firmware.bin", make_blob(50_000, seed=3).read_bytes())])
-        res = sync(srv, code=0)
+        res = sync(srv, code=1)
         assert (res["refused"], res["ingested"], res["api_calls"]) == (1, 0, 2), res
         assert "refused v1.0.0" in res["message"], res
         assert releases(srv) == [] and blobs(srv) == []
+        assert_refused_in_status(srv, "v1.0.0", "ESP8266 image starts with 0xE9")
         assert sync(srv, code=0)["not_modified"]
         assert len(gh.storage_requests) == 1 and gh.api_calls() == 3
 
@@ -256,11 +270,28 @@ def test_asset_larger_than_max_upload_is_refused_without_download():
     with github() as (gh, srv):
         gh.add_release("v1.0.0", [("firmware.bin", firmware(11, size=80_000))])
         r = srv.cli("--max-upload-bytes", "50000", "source", "sync", "--json")
-        assert r.code == 0, r.describe()
+        assert r.code == 1, r.describe()
         res = r.json()["results"][0]
         assert (res["refused"], res["api_calls"]) == (1, 1), res
         assert "max_upload_bytes" in res["message"], res
         assert not gh.storage_requests
+        assert_refused_in_status(srv, "v1.0.0", "80000 bytes, more than max_upload_bytes")
+        r = srv.cli("source", "sync")  # the text form says why too
+        assert r.code == 0 and "unchanged" in r.stdout, r.describe()
+
+
+def test_a_tag_too_long_is_refused_and_shown():
+    tag = "v1.0.0-" + "x" * 130  # longer than a tag otad can keep
+    with github() as (gh, srv):
+        gh.add_release(tag, [("firmware.bin", firmware(33))])
+        r = srv.cli("source", "sync")
+        assert r.code == 1, r.describe()
+        assert "refused" in r.stdout and "longer than" in r.stdout, r.describe()
+        assert not gh.storage_requests and releases(srv) == []
+        refused = status(srv)["status"]["last_refused"]
+        assert refused["tag"] == tag[:128] and "longer than" in refused["reason"], refused
+        srv.start()  # the API shows it too
+        assert_refused_in_status(srv, tag[:128], "longer than")
 
 
 def test_tags_that_are_not_versions_are_ingested_in_sequence():
@@ -367,18 +398,99 @@ def test_truncated_or_short_download_leaves_nothing_and_is_retried():
         assert_clean_requests(gh)
 
 
-def test_a_download_that_keeps_failing_is_given_up():
-    with github() as (gh, srv):
-        rel = gh.add_release("v1.0.0", [("firmware.bin", firmware(19))])
-        gh.truncate.add(gh.asset_id(rel, "firmware.bin"))
-        for attempt in range(1, 5):
+def next_poll_in(srv):
+    """Seconds from the last poll to the next one the status announces."""
+    st = status(srv)["status"]
+    parse = lambda t: time.mktime(time.strptime(t, "%Y-%m-%dT%H:%M:%SZ"))
+    return parse(st["next_poll"]) - parse(st["last_poll"])
+
+
+def test_a_storage_outage_is_retried_with_backoff_until_the_tag_arrives():
+    """Storage down for longer than five tries: the tag is not given up, the status says so."""
+    img = firmware(19)
+    with github(source_args=["--interval", "60"]) as (gh, srv):
+        gh.add_release("v1.0.0", [("firmware.bin", img)])
+        gh.storage_status = 503
+        waits = []
+        for attempt in range(1, 9):
             res = sync(srv, code=1)
-            assert res["failed"], (attempt, res)
-        res = sync(srv, code=0)  # the fifth failure
-        assert res["refused"] == 1 and "gave up after 5 failed attempts" in res["message"], res
+            assert res["failed"] and res["refused"] == 0 and res["api_calls"] == 2, (attempt, res)
+            st = status(srv)["status"]
+            assert st["last_error"].startswith(f"retrying tag v1.0.0 (attempt {attempt}, next in "), st
+            assert st["last_error"].endswith("): storage answered 503"), st
+            assert st["failures"] == attempt and st["last_refused"] is None, st
+            waits.append(next_poll_in(srv))
+        # Backoff: 30 s doubling, past the 60 s poll interval, capped at 30 min.
+        assert all(abs(w - e) <= 1 for w, e in zip(waits, [30, 60, 120, 240, 480, 960, 1800, 1800])), waits
+        assert "storage-internal detail" not in json.dumps(status(srv)), "upstream text in the status"
+        gh.storage_status = None
+        res = sync(srv, code=0)  # storage is back: the tag arrives
+        assert res["ingested"] == 1 and not res["failed"], res
+        assert releases(srv)[0]["sha256"] == sha256_hex(img)
+        st = status(srv)["status"]
+        assert st["failures"] == 0 and st["last_tag"] == "v1.0.0" and st["last_refused"] is None, st
+        assert abs(next_poll_in(srv) - 60) <= 1, "back on the regular schedule"
+        assert "(recovered since)" in srv.cli_ok("source", "list").stdout
+        assert_clean_requests(gh)
+
+
+def test_the_poller_backs_off_through_a_storage_outage():
+    img = firmware(34)
+    with github(source_args=["--interval", "1"]) as (gh, srv):
+        gh.add_release("v1.0.0", [("firmware.bin", img)])
+        gh.storage_status = 503
+        srv.start()
+        wait_until(lambda: len(gh.storage_requests) >= 3, 15, 0.05, "three storage attempts")
+        gh.storage_status = None
+        resp = srv.wait_release_visible("door", "1.0.0", device(srv), timeout=15)
+        assert_image(resp, img, "1.0.0")
+        # Each sync starts with the list (read again while the tag fails): its times are the schedule.
+        at = [r.at for r in gh.api_requests if "/releases?" in r.path]
+        gaps = [b - a for a, b in zip(at, at[1:])]
+        # A 1 s interval: retries after 1 s, 2 s, 4 s..., never at the plain interval.
+        assert gaps[0] >= 0.9 and gaps[1] >= 1.8 and gaps[1] > gaps[0] + 0.5, gaps
+        assert status(srv)["status"]["failures"] == 0
+
+
+def test_api_server_errors_back_off_past_the_poll_interval():
+    with github(source_args=["--interval", "60"]) as (gh, srv):
+        gh.add_release("v1.0.0", [("firmware.bin", firmware(35))])
+        gh.force(503, count=5, body={"message": "unicorn: internal detail, token ghp_upstreamSecret"})
+        waits = []
+        for failure in range(1, 6):
+            res = sync(srv, code=1)
+            assert res["failed"] and res["api_calls"] == 1 and "503" in res["message"], res
+            waits.append(next_poll_in(srv))
+        assert all(abs(w - e) <= 1 for w, e in zip(waits, [30, 60, 120, 240, 480])), waits
+        st = status(srv)["status"]
+        assert st["failures"] == 5 and st["last_error"].startswith("the GitHub API failed: HTTP 503"), st
         res = sync(srv, code=0)
-        assert res["not_modified"], res
-        assert gh.api_calls() == 11  # 5 x (list + asset) + one 304
+        assert res["ingested"] == 1, res
+        assert status(srv)["status"]["failures"] == 0
+
+
+def test_upstream_error_text_never_reaches_the_status():
+    """GitHub's messages (and a storage host's) are not ours to show: read tokens see the status."""
+    leak = "ghp_upstreamSecretInAnErrorMessage"
+    with github(secret=SECRET) as (gh, srv):
+        rel = gh.add_release("v1.0.0", [("firmware.bin", firmware(36))])
+        shown = []
+        for forced in (502, 401, 404, 422):
+            gh.force(forced, body={"message": f"{leak} {forced}", "documentation_url": leak})
+            res = sync(srv, code=1)
+            assert str(forced) in res["message"], res
+            shown += [res["message"], json.dumps(status(srv))]
+        # A redirect to a storage host that refuses: neither its URL nor curl's detail is shown.
+        gh.force(302, path_contains="/assets/", headers={"Location": f"https://127.0.0.1:1/{leak}"})
+        res = sync(srv, code=1)
+        assert res["message"].endswith("storage: Couldn't connect to server"), res
+        shown += [res["message"], json.dumps(status(srv))]
+        srv.start()
+        r = srv.api("GET", "/api/v1/sources", srv.read_token)
+        shown += [r.text, srv.cli_ok("source", "list").stdout]
+        for text in shown:
+            assert leak not in text, text
+        assert "X-Amz-Signature" not in r.text and "deadbeef" not in r.text
 
 
 def test_token_from_environment_and_a_missing_one():
@@ -393,6 +505,20 @@ def test_token_from_environment_and_a_missing_one():
         r = srv.cli("source", "sync", "--json", env={"GH_TOKEN": TOKEN})
         assert r.code == 0 and r.json()["results"][0]["ingested"] == 1, r.describe()
         assert_clean_requests(gh)
+
+
+def test_a_token_file_that_cannot_be_read_is_a_failure_not_anonymous():
+    """A configured token that is missing must not turn the source anonymous (60 requests an hour,
+    no private repositories, drafts hidden) without a word."""
+    with github(token=TOKEN, source_args=[]) as (gh, srv):
+        srv.cli_ok("source", "remove", "1")
+        srv.cli_ok("source", "add", "door", gh.full_name, "--api-url", gh.api_url,
+                   "--token-file", str(srv.tmp / "no-such-token"))
+        gh.add_release("v1.0.0", [("firmware.bin", firmware(39))])
+        res = sync(srv, code=1)
+        assert res["failed"] and "cannot read the token file" in res["message"], res
+        assert gh.api_calls() == 0, "no request without the configured token"
+        assert "cannot read the token file" in status(srv)["status"]["last_error"]
 
 
 # -- The poller in `otad serve`
@@ -551,6 +677,84 @@ def test_webhook_form_encoded_and_limits():
         assert_status(srv.send(chunked + b"5\r\nhello\r\n0\r\n\r\n"), 411, "a delivery without a length")
         r = srv.get("/hooks/github")
         assert_status(r, 405, "GET")
+
+
+MIB = 1 << 20
+IN_FLIGHT_BODIES = 8  # LIMIT_WEBHOOK_BYTES_IN_FLIGHT / LIMIT_WEBHOOK_BODY_BYTES
+
+
+def rss_kib(srv):
+    with open(f"/proc/{srv.proc.pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
+def delivery_head(length):
+    """The head of an unsigned delivery declaring LENGTH bytes, asking for 100-continue."""
+    return http_request("POST", "/hooks/github", headers=[
+        ("X-GitHub-Event", "release"), ("X-GitHub-Delivery", str(uuid.uuid4())),
+        ("Content-Type", "application/json"), ("Content-Length", str(length)),
+        ("Expect", "100-continue")])
+
+
+def open_delivery(srv, length=MIB):
+    """Sends a delivery's head; returns (socket, the server's first answer: 100 or a refusal)."""
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    s.sendall(delivery_head(length))
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        buf += chunk
+    return s, buf
+
+
+def test_webhook_bodies_in_flight_are_bounded():
+    """Unauthenticated bodies are read before their HMAC is checked: only so many at once."""
+    with hooked() as (gh, srv):
+        before = rss_kib(srv)
+        held = []
+        for i in range(IN_FLIGHT_BODIES):
+            s, head = open_delivery(srv)
+            assert head.startswith(b"HTTP/1.1 100"), (i, head)
+            s.sendall(b" " * (MIB - 1))  # all but the last byte: the server holds it
+            held.append(s)
+        # Past the bound: 503 with Retry-After, answered on the head, before any of the body.
+        for i in range(100):
+            s, head = open_delivery(srv)
+            s.close()
+            r = Response(head, closed=True)
+            assert r.status == 503 and r.header("Retry-After") == "10", (i, head)
+        r = srv.send(http_request("POST", "/hooks/github", headers=[("X-GitHub-Event", "release")],
+                                  body=b"x" * 100))
+        assert_api_error(r, 503, "busy", "a small delivery when the bound is reached")
+        grown_mib = (rss_kib(srv) - before) / 1024
+        assert grown_mib < 8 * IN_FLIGHT_BODIES, f"the daemon grew by {grown_mib:.0f} MiB"
+        # One ends (the peer gives up): its share is free again, and a real delivery gets in.
+        held.pop().close()
+        rel = gh.add_release("v1.0.0", [("firmware.bin", firmware(37))])
+        wait_until(lambda: webhook(srv, gh, "published", rel).status == 202, 5, 0.05,
+                   "a delivery admitted once a held body is gone")
+        for s in held:
+            s.close()
+        wait_until(lambda: releases(srv), 10, 0.1, "the release")
+        log = srv.log()
+        assert log.count("refusing more (503)") == 1, "logged once per episode, not per delivery"
+
+
+def test_webhook_secret_is_reread_when_its_file_changes():
+    with hooked() as (gh, srv):
+        rel = gh.add_release("v1.0.0", [("firmware.bin", firmware(38))])
+        assert_status(webhook(srv, gh, "created", rel), 200, "signed with the secret")
+        (srv.tmp / "hook-secret").write_text("a new secret\n")  # rotated without a restart
+        assert_api_error(webhook(srv, gh, "published", rel), 401, "unauthorized", "the old secret")
+        assert_status(webhook(srv, gh, "published", rel, secret="a new secret"), 202, "the new one")
+        wait_until(lambda: releases(srv), 10, 0.1, "the release")
+        (srv.tmp / "hook-secret").unlink()
+        assert_api_error(webhook(srv, gh, "released", rel, secret="a new secret"), 401,
+                         "unauthorized", "no secret file any more")
+        assert srv.log().count("cannot read the webhook secret file") == 1
+        assert "a new secret" not in srv.log()
 
 
 def test_webhook_before_the_asset_is_uploaded_requeries():

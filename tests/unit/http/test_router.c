@@ -327,30 +327,32 @@ static void test_upload_prechecks(void **state)
     struct env *e = *state;
     struct http_request req;
     struct http_reply reply;
+    struct http_body_hold hold;
     uint64_t max = 0;
     request_init(&req, "POST", "/api/v1/products/emonesp/releases");
     http_reply_init(&reply);
-    assert_false(http_route_accepts_body(&e->ctx, &req, 100, &max, &reply));
+    assert_false(http_route_accepts_body(&e->ctx, &req, 100, &max, &hold, &reply));
     assert_int_equal(reply.status, 401);
     http_reply_release(&reply);
 
     add_header(&req, "Authorization", e->reader);
     http_reply_init(&reply);
-    assert_false(http_route_accepts_body(&e->ctx, &req, 100, &max, &reply));
+    assert_false(http_route_accepts_body(&e->ctx, &req, 100, &max, &hold, &reply));
     assert_int_equal(reply.status, 403);
     http_reply_release(&reply);
 
     req.headers[0].value = e->admin;
     http_reply_init(&reply);
-    assert_true(http_route_accepts_body(&e->ctx, &req, 100, &max, &reply));
+    assert_true(http_route_accepts_body(&e->ctx, &req, 100, &max, &hold, &reply));
     assert_true(max >= e->config.max_upload_bytes); /* the image plus multipart fields */
-    assert_false(http_route_accepts_body(&e->ctx, &req, 1ull << 40, &max, &reply));
+    assert_null(hold.release);                      /* an upload holds nothing to release */
+    assert_false(http_route_accepts_body(&e->ctx, &req, 1ull << 40, &max, &hold, &reply));
     assert_int_equal(reply.status, 413);
     http_reply_release(&reply);
 
     request_init(&req, "POST", "/update/emonesp");
     http_reply_init(&reply);
-    assert_false(http_route_accepts_body(&e->ctx, &req, 10, &max, &reply));
+    assert_false(http_route_accepts_body(&e->ctx, &req, 10, &max, &hold, &reply));
     assert_int_equal(reply.status, 405);
     assert_string_equal(reply_header(&reply, "Allow"), "GET, HEAD");
     http_reply_release(&reply);

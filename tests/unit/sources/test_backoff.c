@@ -142,13 +142,27 @@ static void test_not_before(void **state)
 static void test_retry_at(void **state)
 {
     const int64_t base = (int64_t)LIMIT_GITHUB_RETRY_BASE_S * 1000;
+    const int64_t cap = (int64_t)LIMIT_GITHUB_RETRY_MAX_S * 1000;
     assert_int_equal(github_retry_at_ms(NOW, 1, 300), NOW + base);
     assert_int_equal(github_retry_at_ms(NOW, 2, 300), NOW + 2 * base);
     assert_int_equal(github_retry_at_ms(NOW, 3, 300), NOW + 4 * base);
     assert_int_equal(github_retry_at_ms(NOW, 4, 300), NOW + 8 * base);
-    assert_int_equal(github_retry_at_ms(NOW, 5, 300), NOW + 300000); /* never past one interval */
-    assert_int_equal(github_retry_at_ms(NOW, 1000, 300), NOW + 300000);
-    assert_int_equal(github_retry_at_ms(NOW, 1, 5), NOW + 5000); /* a short interval wins */
+    /* Past the poll interval: a failing API or storage host is not asked every interval. */
+    assert_int_equal(github_retry_at_ms(NOW, 5, 300), NOW + 16 * base);
+    assert_int_equal(github_retry_at_ms(NOW, 6, 300), NOW + 32 * base);
+    assert_int_equal(github_retry_at_ms(NOW, 7, 300), NOW + cap); /* 64 x 30 s is past the cap */
+    assert_int_equal(github_retry_at_ms(NOW, 1000, 300), NOW + cap);
+    assert_int_equal(github_retry_at_ms(NOW, INT64_MAX, 300), NOW + cap); /* no overflow */
+    /* A short interval starts shorter, and still backs off. */
+    assert_int_equal(github_retry_at_ms(NOW, 1, 5), NOW + 5000);
+    assert_int_equal(github_retry_at_ms(NOW, 2, 5), NOW + 10000);
+    assert_int_equal(github_retry_at_ms(NOW, 4, 2), NOW + 16000);
+    assert_int_equal(github_retry_at_ms(NOW, 30, 2), NOW + cap);
+    /* A long interval retries sooner than the next regular poll. */
+    assert_int_equal(github_retry_at_ms(NOW, 1, 86400), NOW + base);
+    assert_int_equal(github_retry_at_ms(NOW, 40, 86400), NOW + cap);
+    /* No interval (0): the base. */
+    assert_int_equal(github_retry_at_ms(NOW, 1, 0), NOW + base);
 }
 
 int main(void)
