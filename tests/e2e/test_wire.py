@@ -7,6 +7,7 @@ a path or header value cut short by a NUL byte. Each now gets exactly one 400
 stock clients' requests (esp-protocol.md §1-2) are answered as before.
 """
 
+import contextlib
 import re
 import socket
 
@@ -16,12 +17,15 @@ from harness import (HOST, Server, assert_api_error, assert_image, assert_not_mo
                      assert_one_line_text, assert_status, make_image, md5_hex)
 
 
-def door(args=(), **kw):
-    srv = Server(args=list(args), **kw)
-    srv.add_product("door", "esp8266")
-    path = make_image("esp8266", 120_000, seed=70, flash_size="4M")
-    srv.add_release("door", path, "1.1.0")
-    return srv, path.read_bytes()
+@contextlib.contextmanager
+def door():
+    """A running server with product door (esp8266) at 1.1.0; yields it and the image."""
+    with Server() as srv:
+        srv.add_product("door", "esp8266")
+        path = make_image("esp8266", 120_000, seed=70, flash_size="4M")
+        srv.add_release("door", path, "1.1.0")
+        srv.start()
+        yield srv, path.read_bytes()
 
 
 def head(request_line, *lines, body=b""):
@@ -50,6 +54,11 @@ def version_checkin(version_line, port):
     """An ESP8266 3.1 check-in whose x-ESP8266-version line is VERSION_LINE (bytes)."""
     raw = devices.esp8266("/update/door", port, Device(version=None, sketch_md5="0" * 32))
     return raw.replace(b"\r\nContent-Length: 0", b"\r\n" + version_line + b"\r\nContent-Length: 0")
+
+
+def assert_version_lines_refused(srv, lines, reason):
+    for line in lines:
+        assert_refused(srv.send(version_checkin(line, srv.port)), f"{line!r}", reason)
 
 
 # --- Content-Length -------------------------------------------------------------------------------
@@ -85,22 +94,17 @@ def test_second_content_length_cannot_smuggle_a_request():
 
 
 def test_space_before_colon_is_400_not_a_lost_version():
-    srv, data = door()
-    with srv:
-        srv.start()
+    with door() as (srv, data):
         assert_image(srv.send(version_checkin(b"x-ESP8266-version: 1.0.0", srv.port)), data, "1.1.0",
                      "the same check-in, well formed")
-        for line in (b"x-ESP8266-version : 1.0.0", b"x-ESP8266-version\t: 1.0.0"):
-            assert_refused(srv.send(version_checkin(line, srv.port)), f"{line!r}", "header name")
+        assert_version_lines_refused(srv, (b"x-ESP8266-version : 1.0.0", b"x-ESP8266-version\t: 1.0.0"),
+                                     "header name")
 
 
 def test_folded_header_lines_are_400():
-    srv, _ = door()
-    with srv:
-        srv.start()
-        for fold in (b"x-ESP8266-version:\r\n 1.0.0", b"x-ESP8266-version: 1.0\r\n\t.0",
-                     b"User-Agent: ESP8266-http-Update\r\n more"):
-            assert_refused(srv.send(version_checkin(fold, srv.port)), f"folded {fold!r}", "folded")
+    with door() as (srv, _):
+        assert_version_lines_refused(srv, (b"x-ESP8266-version:\r\n 1.0.0", b"x-ESP8266-version: 1.0\r\n\t.0",
+                                           b"User-Agent: ESP8266-http-Update\r\n more"), "folded")
 
 
 def test_invalid_header_name_characters_are_400():
@@ -140,9 +144,7 @@ def test_nul_in_the_method_is_400():
 
 
 def test_percent_00_in_the_path_is_400():
-    srv, _ = door()
-    with srv:
-        srv.start()
+    with door() as (srv, _):
         for target in ("/update/door%00evil", "/images/door/1.1.0%00.txt", "/update/door%00",
                        "/healthz%00", "/update/door?tag=1.0.0%00evil"):
             resp = srv.send(devices.esp8266(target, srv.port, Device(version="1.0.0")))
@@ -153,9 +155,7 @@ def test_percent_00_in_the_path_is_400():
 
 
 def test_raw_nul_in_the_target_is_400():
-    srv, _ = door()
-    with srv:
-        srv.start()
+    with door() as (srv, _):
         for target in (b"/update/door\x00evil", b"/update/door\x00HTTP/1.0",
                        b"/update/door?tag=1.0\x00x", b"/update/do\x00or?tag=1"):
             raw = head(b"GET " + target + b" HTTP/1.0", f"Host: 127.0.0.1:{srv.port}")
@@ -163,12 +163,9 @@ def test_raw_nul_in_the_target_is_400():
 
 
 def test_nul_in_a_header_value_is_400():
-    srv, data = door()
-    with srv:
-        srv.start()
-        for line in (b"x-ESP8266-version: 1.0.0\x00evil", b"x-ESP8266-version: 1.0.0\x00",
-                     b"x-ESP8266-version: \x001.0.0"):
-            assert_refused(srv.send(version_checkin(line, srv.port)), f"{line!r}", "malformed")
+    with door() as (srv, _):
+        assert_version_lines_refused(srv, (b"x-ESP8266-version: 1.0.0\x00evil", b"x-ESP8266-version: 1.0.0\x00",
+                                           b"x-ESP8266-version: \x001.0.0"), "malformed")
         # The NUL in the last header line, right before the blank line.
         raw = devices.esp8266("/update/door", srv.port, Device(version="1.0.0"), core="2.4")
         assert raw.endswith(b"\r\n\r\n")
@@ -197,9 +194,7 @@ def test_chunk_extension_of_10kb_is_4xx():
 
 
 def test_stock_request_shapes_still_pass():
-    srv, data = door()
-    with srv:
-        srv.start()
+    with door() as (srv, data):
         older = Device(version="1.0.0", sketch_md5="0" * 32)
         for core in ("2.3", "2.4", "2.7", "3.1"):
             assert_image(srv.send(devices.esp8266("/update/door", srv.port, older, core=core)), data,
