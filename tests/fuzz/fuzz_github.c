@@ -101,8 +101,10 @@ static void fuzz_headers(const uint8_t *data, size_t size)
             int64_t nb = github_not_before_ms(statuses[i], &rate, NOW_MS, failures);
             if (nb != 0 && (nb < NOW_MS || nb > NOW_MS + (int64_t)LIMIT_GITHUB_WAIT_MAX_S * 1000))
                 abort();
+            /* Backoff: never now or in the past, never past the cap, never before the last. */
             int64_t at = github_retry_at_ms(NOW_MS, failures + 1, 300);
-            if (at <= NOW_MS || at > NOW_MS + 300000)
+            if (at <= NOW_MS || at > NOW_MS + (int64_t)LIMIT_GITHUB_RETRY_MAX_S * 1000 ||
+                at < github_retry_at_ms(NOW_MS, failures, 300))
                 abort();
         }
     }

@@ -3,7 +3,9 @@
  * the first NUL or newline; each is checked with version_is_semver and the
  * two are compared both ways. Besides memory errors it checks the ordering
  * laws: compare(a, a) == 0, compare(a, b) == -compare(b, a) in sign, and
- * compare succeeds exactly when both are semver.
+ * compare succeeds exactly when both are semver. The first string is also
+ * read as an Arduino core version (core_gen_parse): a known generation, or
+ * nothing written.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -11,6 +13,7 @@
 #include <string.h>
 
 #include "core/version.h"
+#include "service/compat.h"
 
 /* Longer inputs add nothing a parser of short strings has not already seen. */
 #define FUZZ_MAX_INPUT 4096
@@ -52,6 +55,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rab != 0 && (ab != 99 || ba != 99))
         abort(); /* nothing written on failure */
     if (sa && (version_compare(a, a, &aa) != 0 || aa != 0))
+        abort();
+    /* The same strings as an Arduino core version (?core=, --core-min; service/compat.c). */
+    enum core_gen gen = (enum core_gen)99;
+    int rg = core_gen_parse(a, &gen);
+    if ((rg == 0 && (unsigned)gen >= CORE_GEN_COUNT) || (rg != 0 && gen != (enum core_gen)99))
         abort();
     free(a);
     free(b);
