@@ -15,7 +15,6 @@
 #include "cli/local.h"
 #include "cli/commands.h"
 #include "core/util.h"
-#include "db/db.h"
 #include "service/compat.h"
 #include "service/present.h"
 #include "service/service.h"

@@ -1,5 +1,5 @@
 /* Digests through libcrypto's one-shot EVP interface. */
-#include "signing/digest.h"
+#include "core/digest.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>

@@ -1,11 +1,12 @@
 /*
- * Message digests (SHA-256, MD5) and HMAC-SHA256 through OpenSSL libcrypto,
- * which only src/signing/ may call. MD5 is here because the stock updaters
- * check x-MD5 and report sketch-md5; it is an integrity check against
- * transport errors, never a security boundary.
+ * Message digests (SHA-256, MD5), HMAC-SHA256 and a constant-time compare,
+ * through OpenSSL libcrypto: the one file outside src/signing/ that calls it,
+ * so that the store and the webhook need not reach into signing. MD5 is here because the stock
+ * updaters check x-MD5 and report sketch-md5; it is an integrity check against transport errors,
+ * never a security boundary.
  */
-#ifndef OTAD_SIGNING_DIGEST_H
-#define OTAD_SIGNING_DIGEST_H
+#ifndef OTAD_CORE_DIGEST_H
+#define OTAD_CORE_DIGEST_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,7 +1,7 @@
 /*
  * The database: products, releases with their variants and installed
  * digests, tokens, the device registry. The interface speaks in domain
- * structs (service/model.h), never in SQL, so a second backend (PostgreSQL,
+ * structs (model/model.h), never in SQL, so a second backend (PostgreSQL,
  * for several nodes) implements the same functions; today db_sqlite.c is
  * the one implementation.
  *
@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #include "core/reason.h"
-#include "service/model.h"
+#include "model/model.h"
 
 struct db;
 
@@ -61,17 +61,11 @@ int db_product_list(struct db *db, struct product **ret_products, size_t *ret_co
 /* Replaces the signing settings of product PRODUCT_ID. -ENOENT when there is no such product. */
 int db_product_set_signing(struct db *db, int64_t product_id, const struct product_signing *s);
 
-/* One key a product has signed with. */
-struct db_product_key {
-    char name[KEY_NAME_BYTES + 1];
-    char fingerprint[KEY_FINGERPRINT_HEX + 1];
-    int64_t added_ms;
-};
 /* Records that PRODUCT_ID signs with key NAME (idempotent). */
 int db_product_key_add(struct db *db, int64_t product_id, const char *name,
                        const char *fingerprint);
 /* The keys of PRODUCT_ID, oldest first; the caller frees *ret_keys with free(). */
-int db_product_key_list(struct db *db, int64_t product_id, struct db_product_key **ret_keys,
+int db_product_key_list(struct db *db, int64_t product_id, struct product_key **ret_keys,
                         size_t *ret_count);
 
 /*
@@ -101,15 +95,8 @@ int db_release_get(struct db *db, int64_t product_id, enum fw_mode mode, const c
  */
 int db_release_list(struct db *db, int64_t product_id, struct release **ret_releases,
                     size_t *ret_count);
-void release_list_free(struct release *releases, size_t count);
-
-/* One installed digest of a release, as db_digest_list returns them. */
-struct db_digest {
-    int64_t release_id;
-    char digest[SHA256_HEX_LEN + 1];
-};
 /* All installed digests of PRODUCT_ID; the caller frees *ret_digests with free(). */
-int db_digest_list(struct db *db, int64_t product_id, struct db_digest **ret_digests,
+int db_digest_list(struct db *db, int64_t product_id, struct release_digest **ret_digests,
                    size_t *ret_count);
 
 /* Tokens. HASH_HEX is the SHA-256 of the secret; the secret itself is never stored. */

@@ -437,7 +437,7 @@ int db_product_key_add(struct db *db, int64_t product_id, const char *name, cons
 
 static void fill_product_key(sqlite3_stmt *s, void *out)
 {
-    struct db_product_key *k = out;
+    struct product_key *k = out;
     memset(k, 0, sizeof(*k));
     column_text(s, 0, k->name, sizeof(k->name));
     column_text(s, 1, k->fingerprint, sizeof(k->fingerprint));
@@ -448,11 +448,11 @@ static int list_rows_locked(struct db *db, enum stmt_id id, int64_t key, size_t 
                             void (*fill)(sqlite3_stmt *, void *), void **ret_items,
                             size_t *ret_count);
 
-int db_product_key_list(struct db *db, int64_t product_id, struct db_product_key **ret_keys,
+int db_product_key_list(struct db *db, int64_t product_id, struct product_key **ret_keys,
                         size_t *ret_count)
 {
     pthread_mutex_lock(&db->base.lock);
-    int r = list_rows_locked(db, STMT_PRODUCT_KEY_LIST, product_id, sizeof(struct db_product_key),
+    int r = list_rows_locked(db, STMT_PRODUCT_KEY_LIST, product_id, sizeof(struct product_key),
                              fill_product_key, (void **)ret_keys, ret_count);
     pthread_mutex_unlock(&db->base.lock);
     return r;
@@ -771,25 +771,19 @@ int db_release_list(struct db *db, int64_t product_id, struct release **ret_rele
     return 0;
 }
 
-void release_list_free(struct release *releases, size_t count)
-{
-    for (size_t i = 0; releases && i < count; i++)
-        free(releases[i].notes);
-    free(releases);
-}
 
 static void fill_digest(sqlite3_stmt *s, void *out)
 {
-    struct db_digest *d = out;
+    struct release_digest *d = out;
     d->release_id = sqlite3_column_int64(s, 0);
     column_text(s, 1, d->digest, sizeof(d->digest));
 }
 
-int db_digest_list(struct db *db, int64_t product_id, struct db_digest **ret_digests,
+int db_digest_list(struct db *db, int64_t product_id, struct release_digest **ret_digests,
                    size_t *ret_count)
 {
     pthread_mutex_lock(&db->base.lock);
-    int r = list_rows_locked(db, STMT_DIGEST_LIST, product_id, sizeof(struct db_digest),
+    int r = list_rows_locked(db, STMT_DIGEST_LIST, product_id, sizeof(struct release_digest),
                              fill_digest, (void **)ret_digests, ret_count);
     pthread_mutex_unlock(&db->base.lock);
     return r;

@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "core/util.h"
-#include "db/db.h"
 #include "http/errors.h"
 #include "http/handlers.h"
 #include "service/present.h"
@@ -111,7 +110,7 @@ static void product_get(const struct http_context *ctx, const char *name, struct
 {
     struct product p;
     struct reason why = {""};
-    struct db_product_key *keys = NULL;
+    struct product_key *keys = NULL;
     size_t nkeys = 0;
     int r = service_product_get(ctx->svc, name, &p, &why);
     if (r == 0)

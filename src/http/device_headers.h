@@ -9,7 +9,7 @@
 
 #include "core/reason.h"
 #include "http/request.h"
-#include "service/model.h"
+#include "model/model.h"
 
 /*
  * Fills *ret_report from REQ. Absent headers are fine (older cores send

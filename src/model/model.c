@@ -1,7 +1,8 @@
 /* Names of the model's enumerations, as they appear in the API, the CLI and the database. */
-#include "service/model.h"
+#include "model/model.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 const char *platform_name(enum platform p)
@@ -67,4 +68,11 @@ int token_scope_parse(const char *s, enum token_scope *ret)
     else
         return -EINVAL;
     return 0;
+}
+
+void release_list_free(struct release *releases, size_t count)
+{
+    for (size_t i = 0; releases && i < count; i++)
+        free(releases[i].notes);
+    free(releases);
 }

@@ -6,10 +6,11 @@
  * every layer may include (the database stores these structs; it does not
  * call the service). Fixed-size fields keep the hot path free of allocation.
  */
-#ifndef OTAD_SERVICE_MODEL_H
-#define OTAD_SERVICE_MODEL_H
+#ifndef OTAD_MODEL_MODEL_H
+#define OTAD_MODEL_MODEL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/limits.h"
@@ -188,6 +189,22 @@ struct token {
     int64_t created_ms;
     int64_t revoked_ms; /* 0 while valid */
 };
+
+/* One key a product has signed with (docs/SIGNING.md, key rotation). */
+struct product_key {
+    char name[KEY_NAME_BYTES + 1];
+    char fingerprint[KEY_FINGERPRINT_HEX + 1];
+    int64_t added_ms;
+};
+
+/* One installed digest (docs/PROTOCOL.md: how a device is placed) and the release it names. */
+struct release_digest {
+    int64_t release_id;
+    char digest[SHA256_HEX_LEN + 1];
+};
+
+/* Frees an array of COUNT releases and the notes each owns. NULL-safe. */
+void release_list_free(struct release *releases, size_t count);
 
 /* One device as the registry stores it: the last check-in's report plus bookkeeping. */
 struct device_record {

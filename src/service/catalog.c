@@ -100,7 +100,7 @@ static int product_load(struct db *db, struct catalog_product *cp)
     cp->release_count = count;
     release_list_free(list, count);
 
-    struct db_digest *digests = NULL;
+    struct release_digest *digests = NULL;
     size_t ndigests = 0;
     r = db_digest_list(db, cp->product.id, &digests, &ndigests);
     if (r < 0)

@@ -13,7 +13,7 @@
 #include <stddef.h>
 
 #include "db/db.h"
-#include "service/model.h"
+#include "model/model.h"
 
 struct catalog_release {
     struct release release; /* notes are not kept (NULL) */

@@ -20,7 +20,7 @@
 
 #include <stdbool.h>
 
-#include "service/model.h"
+#include "model/model.h"
 
 /* The ESP8266 Arduino core generations whose update path differs. Ordered oldest first. */
 enum core_gen {

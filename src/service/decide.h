@@ -21,7 +21,7 @@
 #include <stdbool.h>
 
 #include "service/catalog.h"
-#include "service/model.h"
+#include "model/model.h"
 
 /* How the device reached us. */
 struct decide_request {

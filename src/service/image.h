@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 #include "core/reason.h"
-#include "service/model.h"
+#include "model/model.h"
 
 struct image_info {
     enum platform platform;

@@ -119,7 +119,7 @@ json_t *present_token(const struct token *t)
                      time_json(t->revoked_ms));
 }
 
-json_t *present_product_key(const struct db_product_key *k, const char *active_name)
+json_t *present_product_key(const struct product_key *k, const char *active_name)
 {
     return json_pack("{s:s,s:s,s:o,s:b}", "name", k->name, "fingerprint", k->fingerprint, "added",
                      time_json(k->added_ms), "active", strcmp(k->name, active_name) == 0);

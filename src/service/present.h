@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "service/model.h"
+#include "model/model.h"
 
 /* Each returns a new JSON object (the caller owns the reference), or NULL on allocation failure. */
 json_t *present_product(const struct product *p);
@@ -30,7 +30,7 @@ void delivery_issue_fix_for(enum delivery_issue issue, const char *product_name,
                             size_t size);
 
 /* A key a product has signed with; ACTIVE_NAME marks the active one. */
-struct db_product_key;
-json_t *present_product_key(const struct db_product_key *k, const char *active_name);
+struct product_key;
+json_t *present_product_key(const struct product_key *k, const char *active_name);
 
 #endif

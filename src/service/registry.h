@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #include "db/db.h"
-#include "service/model.h"
+#include "model/model.h"
 
 struct registry;
 

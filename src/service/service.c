@@ -27,7 +27,7 @@
 #include "service/registry.h"
 #include "service/variants.h"
 #include "signing/signing.h"
-#include "signing/digest.h"
+#include "core/digest.h"
 #include "store/store.h"
 
 #define CATALOG_POLL_MS 500
@@ -309,7 +309,7 @@ int service_product_delivery_issues(struct service *svc, const struct product *p
     return db_device_issue_counts(svc->db, product->id, ret_counts);
 }
 
-int service_product_keys(struct service *svc, const char *name, struct db_product_key **ret_keys,
+int service_product_keys(struct service *svc, const char *name, struct product_key **ret_keys,
                          size_t *ret_count, struct reason *why)
 {
     struct product p;
@@ -401,7 +401,7 @@ static void image_verifier_key(struct service *svc, const struct product *produc
                                char ret_fingerprint[KEY_FINGERPRINT_HEX + 1])
 {
     ret_fingerprint[0] = 0;
-    struct db_product_key *keys = NULL;
+    struct product_key *keys = NULL;
     size_t count = 0;
     if (product->platform != PLATFORM_ESP8266 ||
         db_product_key_list(svc->db, product->id, &keys, &count) < 0)

@@ -23,7 +23,7 @@
 
 #include "core/config.h"
 #include "core/reason.h"
-#include "service/model.h"
+#include "model/model.h"
 
 struct service;
 
@@ -81,8 +81,8 @@ int service_product_delivery_issues(struct service *svc, const struct product *p
                                     uint64_t ret_counts[DELIVERY_ISSUE_COUNT]);
 
 /* The keys PRODUCT has signed with (oldest first); the caller frees *ret_keys. */
-struct db_product_key;
-int service_product_keys(struct service *svc, const char *product, struct db_product_key **ret_keys,
+struct product_key;
+int service_product_keys(struct service *svc, const char *product, struct product_key **ret_keys,
                          size_t *ret_count, struct reason *why);
 
 /* --- releases --- */

@@ -13,7 +13,7 @@
 #include "core/buf.h"
 #include "core/reason.h"
 #include "service/image.h"
-#include "service/model.h"
+#include "model/model.h"
 #include "signing/signing.h"
 
 struct variant_bytes {

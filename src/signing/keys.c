@@ -28,7 +28,7 @@
 #include <openssl/x509.h>
 
 #include "core/util.h"
-#include "signing/digest.h"
+#include "core/digest.h"
 #include "signing/key_internal.h"
 
 #define RSA_MIN_BITS 2048

@@ -21,7 +21,7 @@
 
 #include "core/config.h"
 #include "core/reason.h"
-#include "db/db_sources.h"
+#include "model/source.h"
 
 /*
  * Reads a token (TOKEN true: printable ASCII only, it goes into a header)

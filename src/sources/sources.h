@@ -45,7 +45,7 @@
 
 #include "core/config.h"
 #include "core/reason.h"
-#include "db/db_sources.h"
+#include "model/source.h"
 #include "service/service.h"
 
 struct sources;

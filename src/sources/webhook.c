@@ -8,7 +8,7 @@
 
 #include "core/buf.h"
 #include "core/util.h"
-#include "signing/digest.h"
+#include "core/digest.h"
 
 #define SIGNATURE_PREFIX "sha256="
 

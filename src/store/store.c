@@ -18,7 +18,7 @@
 
 #include "core/log.h"
 #include "core/util.h"
-#include "signing/digest.h"
+#include "core/digest.h"
 
 struct store {
     char blobs[PATH_MAX];

@@ -13,7 +13,7 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "core/config.h"
-#include "signing/digest.h"
+#include "core/digest.h"
 #include "../signing/support.h"
 
 typedef int (*command_fn)(int argc, char **argv, const struct config *config);

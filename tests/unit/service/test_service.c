@@ -19,7 +19,7 @@
 #include "core/util.h"
 #include "db/db.h"
 #include "service/service.h"
-#include "signing/digest.h"
+#include "core/digest.h"
 #include "signing/signing.h"
 
 struct env {

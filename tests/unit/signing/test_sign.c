@@ -15,7 +15,7 @@
 
 #include "core/buf.h"
 #include "core/reason.h"
-#include "signing/digest.h"
+#include "core/digest.h"
 #include "signing/signing.h"
 #include "support.h"
 

@@ -18,7 +18,7 @@
 
 #include "core/util.h"
 #include "env.h"
-#include "signing/digest.h"
+#include "core/digest.h"
 
 #define SECRET    "unit hook secret"
 #define SETTLE_MS 10000

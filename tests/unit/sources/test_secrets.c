@@ -18,7 +18,7 @@
 
 #include "../support/fixture.h"
 #include "core/util.h"
-#include "signing/digest.h"
+#include "core/digest.h"
 #include "sources/secrets.h"
 
 #define BODY "{\"action\":\"published\"}"

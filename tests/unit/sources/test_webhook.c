@@ -9,7 +9,7 @@
 #include <cmocka.h>
 
 #include "core/util.h"
-#include "signing/digest.h"
+#include "core/digest.h"
 #include "sources/webhook.h"
 
 /* GitHub's documented test values (validating-webhook-deliveries; esp-protocol.md §11.1). */

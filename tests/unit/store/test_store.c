@@ -19,7 +19,7 @@
 #include <cmocka.h>
 
 #include "../support/fixture.h"
-#include "signing/digest.h"
+#include "core/digest.h"
 #include "store/store.h"
 
 static void blob_path(const char *dir, const char *sha, char *out, size_t size)
