@@ -2,7 +2,7 @@
  * Reading a device's identity from a check-in request: the x-ESP8266-* or
  * x-ESP32-* headers (names case-insensitive), the User-Agent, and the
  * version from the header or from ?tag= / ?version=. Formats per
- * ../shared/reference/esp-protocol.md §1-2.
+ * docs/reference/stock-clients.md §1-2.
  */
 #ifndef OTAD_HTTP_DEVICE_HEADERS_H
 #define OTAD_HTTP_DEVICE_HEADERS_H

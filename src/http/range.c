@@ -70,7 +70,7 @@ static bool read_spec(const char **p, struct range_spec *ret)
         s++;
         spec.has_last = read_pos(&s, &spec.last);
         if (spec.has_last && spec.last < spec.first)
-            return false; /* "5-3" is invalid, not unsatisfiable (§14.1.1) */
+            return false; /* "5-3" is invalid, not unsatisfiable (RFC 9110 §14.1.1) */
     }
     *ret = spec;
     *p = s;
@@ -86,7 +86,7 @@ enum range_result range_parse(const char *header, uint64_t size, struct byte_ran
         return RANGE_NONE;
     p += 6;
 
-    /* 1#range-spec: empty list elements (", ,") are allowed and skipped (§5.6.1). */
+    /* 1#range-spec: empty list elements (", ,") are allowed and skipped (RFC 9110 §5.6.1). */
     struct range_spec spec = {0};
     unsigned specs = 0;
     for (;;) {

@@ -1,7 +1,7 @@
 /*
  * The device endpoints: the check-in (stock ESP8266httpUpdate / HTTPUpdate)
  * and the per-release image URL (ESP-IDF esp_https_ota). Wire rules follow
- * ../shared/reference/esp-protocol.md: 304 for "current" and never an empty
+ * docs/reference/stock-clients.md: 304 for "current" and never an empty
  * 200 (§12.2); an exact Content-Length and a lowercase x-MD5 of exactly the
  * bytes sent (§4); refusals as 403/404 with a one-line reason (§3, §12.5);
  * Range with a clamped end (§9).

@@ -4,7 +4,7 @@
  * and the retry schedule after a failure. Pure (the clock is an argument),
  * unit-tested in tests/unit/sources/test_backoff.c.
  *
- * GitHub's rules (esp-protocol.md §11): 60 requests an hour per address
+ * GitHub's rules (docs/reference/stock-clients.md §11): 60 requests an hour per address
  * unauthenticated, 5,000 with a token; a 403 or 429 means a limit was hit.
  * With `x-ratelimit-remaining: 0` nothing may be sent before
  * `x-ratelimit-reset`; with `Retry-After` (secondary limits, 503) not before

@@ -1,4 +1,4 @@
-"""The exact bytes stock update clients send (esp-protocol.md §1-2).
+"""The exact bytes stock update clients send (docs/reference/stock-clients.md §1-2).
 
 Each builder returns one request as bytes, with the header order, case and
 set of the client it imitates, so a test can send it byte for byte:

@@ -1,7 +1,7 @@
 """A fake GitHub for the end-to-end tests, on 127.0.0.1 only.
 
 What it owns: two HTTP servers in background threads. The API port serves
-the REST endpoints otad uses, in the real API's shape (esp-protocol.md §11):
+the REST endpoints otad uses, in the real API's shape (docs/reference/stock-clients.md §11):
 `GET /repos/{o}/{r}/releases[?per_page=N]` (newest first; drafts only to an
 authenticated caller, as GitHub shows them only to collaborators),
 `GET /repos/{o}/{r}/releases/latest` (newest non-draft, non-pre-release; 404

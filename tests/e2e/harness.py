@@ -7,7 +7,7 @@ server (responses are kept byte for byte so tests can assert exact header
 lines), small JSON-API and curl helpers, and test images made by
 tests/tools/mkimage.py. It does not decide anything about what is correct:
 that lives in the test modules, which cite sections of the wire reference
-(/work/shared/reference/esp-protocol.md, "§n" below).
+(docs/reference/stock-clients.md, "§n" below).
 
 Every server started through Server is stopped when its `with` block ends,
 even when the test fails; run.py also calls cleanup_all() after each test as

@@ -1,7 +1,7 @@
 """The update decision: which release a device is offered, and when it is told
 304, 403, 400 or 404. Version order (semver, v prefix, pre-release, publish
 sequence for other strings), md5 currency including the flash-mode byte
-(esp-protocol.md §2 notes, §13.10), x-ESP8266-mode: version (§3), FS mode
+(docs/reference/stock-clients.md §2 notes, §13.10), x-ESP8266-mode: version (§3), FS mode
 (§2, §13.9), the fit checks (§4.1, §4.3, §12.4) and malformed identity
 headers."""
 

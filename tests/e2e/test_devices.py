@@ -1,4 +1,4 @@
-"""Stock clients, byte for byte: every request form of esp-protocol.md §1-2 gets
+"""Stock clients, byte for byte: every request form of docs/reference/stock-clients.md §1-2 gets
 304 when current and an image a stock updater accepts when older (§3, §4,
 §12), including request-targets without a leading slash (§1.1) and the
 2016 proxy forms ?tag= (squix78 §10.2, EmonESP §10.3) served through aliases.

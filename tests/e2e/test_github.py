@@ -10,7 +10,7 @@ host; that a failed download leaves nothing behind and is retried; that
 devices are offered a release only once it is whole; that device check-ins
 cost no GitHub request; the webhook's signature check (GitHub's test vector
 is in tests/unit/sources/test_webhook.c), replay protection and unknown
-repositories; status in the API and the CLI. References: esp-protocol.md
+repositories; status in the API and the CLI. References: docs/reference/stock-clients.md
 §11 (GitHub API, webhook, rate limits)."""
 
 import contextlib

@@ -1,4 +1,4 @@
-"""The image URL for ESP-IDF esp_https_ota (esp-protocol.md §9, §13.13):
+"""The image URL for ESP-IDF esp_https_ota (docs/reference/stock-clients.md §9, §13.13):
 GET and HEAD /images/{product}/{version}, single byte ranges with 206 and a
 clamped end, 416 past the end, and the whole body for ranges we ignore."""
 

@@ -1,5 +1,5 @@
 """The device registry: every check-in with an STA MAC is recorded per
-(product, STA MAC) with what the device reported (esp-protocol.md §2) and
+(product, STA MAC) with what the device reported (docs/reference/stock-clients.md §2) and
 what we answered. Check-ins are committed in batches at least once a
 second, so every read here polls for up to 5 s."""
 

@@ -4,7 +4,7 @@ Every malformed head here was accepted before: a body smuggled behind a second
 Content-Length, a device version lost to a folded or space-before-colon header,
 a path or header value cut short by a NUL byte. Each now gets exactly one 400
 (JSON on /api/, one line of text elsewhere) and a closed connection, while the
-stock clients' requests (esp-protocol.md §1-2) are answered as before.
+stock clients' requests (docs/reference/stock-clients.md §1-2) are answered as before.
 """
 
 import contextlib
