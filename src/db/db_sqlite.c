@@ -48,8 +48,6 @@ enum stmt_id {
     STMT_VARIANT_ADD,
     STMT_RELEASE_SET_SIGNED_BY,
     STMT_BEGIN,
-    STMT_COMMIT,
-    STMT_ROLLBACK,
     STMT_COUNT
 };
 
@@ -129,8 +127,6 @@ static const char *const stmt_sql[STMT_COUNT] = {
                          "VALUES (?1, ?2, ?3, ?4, ?5)",
     [STMT_RELEASE_SET_SIGNED_BY] = "UPDATE releases SET signed_by = ?2 WHERE id = ?1",
     [STMT_BEGIN] = "BEGIN IMMEDIATE",
-    [STMT_COMMIT] = "COMMIT",
-    [STMT_ROLLBACK] = "ROLLBACK",
 };
 
 struct db {
@@ -172,16 +168,38 @@ static sqlite3_stmt *stmt_get(struct db *db, enum stmt_id id)
     return s;
 }
 
+int db_sqlite_result(struct db_sqlite *sq, int rc, const char *what)
+{
+    if (rc == SQLITE_DONE || rc == SQLITE_OK)
+        return 0;
+    if (rc == SQLITE_CONSTRAINT) {
+        int ext = sqlite3_extended_errcode(sq->conn);
+        if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY)
+            return -EEXIST;
+        if (ext == SQLITE_CONSTRAINT_FOREIGNKEY)
+            return -ENOENT;
+    }
+    return db_sqlite_fail(sq, what);
+}
+
+int db_sqlite_finish(struct db_sqlite *sq, int err)
+{
+    if (err == 0) {
+        err = db_sqlite_result(sq, sqlite3_exec(sq->conn, "COMMIT", NULL, NULL, NULL), "commit");
+        if (err == 0)
+            return 0;
+    }
+    if (!sqlite3_get_autocommit(sq->conn))
+        sqlite3_exec(sq->conn, "ROLLBACK", NULL, NULL, NULL);
+    return err;
+}
+
 /* Steps S to completion (a statement that returns no rows). */
 static int stmt_run(struct db *db, sqlite3_stmt *s, const char *what)
 {
-    int rc = sqlite3_step(s);
+    int r = db_sqlite_result(&db->base, sqlite3_step(s), what);
     sqlite3_reset(s);
-    if (rc == SQLITE_DONE)
-        return 0;
-    if (rc == SQLITE_CONSTRAINT)
-        return -EEXIST;
-    return db_fail(db, what);
+    return r;
 }
 
 static int exec_simple(struct db *db, enum stmt_id id)
@@ -627,13 +645,8 @@ int db_release_insert(struct db *db, struct release *r, const char *const *diges
 {
     pthread_mutex_lock(&db->base.lock);
     int err = exec_simple(db, STMT_BEGIN);
-    if (err == 0) {
-        err = release_insert_locked(db, r, digests, digest_count);
-        if (err == 0)
-            err = exec_simple(db, STMT_COMMIT);
-        if (err < 0)
-            exec_simple(db, STMT_ROLLBACK);
-    }
+    if (err == 0)
+        err = db_sqlite_finish(&db->base, release_insert_locked(db, r, digests, digest_count));
     pthread_mutex_unlock(&db->base.lock);
     return err;
 }
@@ -667,13 +680,9 @@ int db_release_add_variants(struct db *db, int64_t release_id, const struct vari
 {
     pthread_mutex_lock(&db->base.lock);
     int err = exec_simple(db, STMT_BEGIN);
-    if (err == 0) {
-        err = release_add_variants_locked(db, release_id, v, count, signed_by);
-        if (err == 0)
-            err = exec_simple(db, STMT_COMMIT);
-        if (err < 0)
-            exec_simple(db, STMT_ROLLBACK);
-    }
+    if (err == 0)
+        err = db_sqlite_finish(&db->base,
+                               release_add_variants_locked(db, release_id, v, count, signed_by));
     pthread_mutex_unlock(&db->base.lock);
     return err;
 }
@@ -770,7 +779,6 @@ int db_release_list(struct db *db, int64_t product_id, struct release **ret_rele
     *ret_count = count;
     return 0;
 }
-
 
 static void fill_digest(sqlite3_stmt *s, void *out)
 {
@@ -931,13 +939,13 @@ int db_devices_record(struct db *db, const struct device_record *records, size_t
 {
     pthread_mutex_lock(&db->base.lock);
     int err = exec_simple(db, STMT_BEGIN);
+    if (err < 0)
+        goto out;
     for (size_t i = 0; err == 0 && i < count; i++)
         if (records[i].report.has_sta_mac)
             err = device_upsert_locked(db, &records[i]);
-    if (err == 0)
-        err = exec_simple(db, STMT_COMMIT);
-    else
-        exec_simple(db, STMT_ROLLBACK);
+    err = db_sqlite_finish(&db->base, err);
+out:
     pthread_mutex_unlock(&db->base.lock);
     return err;
 }

@@ -43,12 +43,7 @@ static int prepare(struct db_sqlite *sq, const char *sql, sqlite3_stmt **ret)
 /* Steps S once more for a statement that returns no rows. */
 static int step_done(struct db_sqlite *sq, sqlite3_stmt *s, const char *what)
 {
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_DONE)
-        return 0;
-    if (rc == SQLITE_CONSTRAINT)
-        return -EEXIST;
-    return db_sqlite_fail(sq, what);
+    return db_sqlite_result(sq, sqlite3_step(s), what);
 }
 
 static int exec(struct db_sqlite *sq, const char *sql)

@@ -22,4 +22,22 @@ struct db_sqlite *db_sqlite_of(struct db *db);
 /* Logs WHAT with SQLite's last message and returns -EIO. Call with the lock held. */
 int db_sqlite_fail(struct db_sqlite *sq, const char *what);
 
+/*
+ * The result of a step (or exec) that returned RC, before the statement is
+ * reset: 0 for SQLITE_DONE / SQLITE_OK; -EEXIST for a UNIQUE or PRIMARY KEY
+ * violation (a taken name or version); -ENOENT for a FOREIGN KEY one (the
+ * row names a product or source that is not there); anything else, other
+ * constraints included (NOT NULL, CHECK: our bug), is logged with WHAT and
+ * is -EIO. Call with the lock held.
+ */
+int db_sqlite_result(struct db_sqlite *sq, int rc, const char *what);
+
+/*
+ * Ends the transaction begun on SQ: COMMIT when ERR is 0, and ROLLBACK when
+ * ERR is not or when the COMMIT fails (a failed COMMIT leaves the
+ * transaction open). Returns ERR, or the COMMIT's error. Call with the lock
+ * held.
+ */
+int db_sqlite_finish(struct db_sqlite *sq, int err);
+
 #endif
