@@ -25,6 +25,7 @@ static const struct {
     {-EKEYREJECTED, {422, "signature_invalid"}},
     {-ENOKEY, {503, "signing_key_unavailable"}},
     {-ENOBUFS, {503, "overloaded"}},
+    {-EAGAIN, {503, "unavailable"}},
 };
 
 struct http_error http_error_for(int err)

@@ -35,7 +35,7 @@ void http_handle_github_hook(const struct http_context *ctx, const struct http_r
         return;
     }
     if (!ctx->sources) {
-        http_reply_error_status(reply, 503, "unavailable", "release sources are not running");
+        http_reply_error(reply, -EAGAIN, "release sources are not running");
         return;
     }
     if (req->body_len > LIMIT_WEBHOOK_BODY_BYTES) {
@@ -55,13 +55,8 @@ void http_handle_github_hook(const struct http_context *ctx, const struct http_r
     enum sources_hook_result result;
     struct reason why = {""};
     int r = sources_webhook(ctx->sources, &d, &result, &why);
-    if (r < 0) {
-        if (r == -EOPNOTSUPP)
-            http_reply_error_status(reply, 503, "unavailable", why.text);
-        else if (r == -EBADMSG)
-            http_reply_error(reply, -EINVAL, why.text);
-        else
-            http_reply_error(reply, r, why.text);
+    if (r < 0) { /* through the one errno table (errors.c) */
+        http_reply_error(reply, r, why.text);
         return;
     }
     switch (result) {

@@ -149,8 +149,8 @@ static int hook_release(struct hook *h, enum sources_hook_result *ret_result, st
     const struct sources_delivery *d = h->d;
     struct github_event ev;
     int r = github_event_parse(d->body, d->body_len, d->form_encoded, &ev, why);
-    if (r < 0)
-        return r;
+    if (r < 0) /* a delivery we cannot read is the sender's error, not an image's */
+        return r == -EBADMSG ? -EINVAL : r;
     github_ascii_safe(ev.action);
     *ret_result = SOURCES_HOOK_IGNORED;
     if (!github_event_actionable(&ev)) {
@@ -188,7 +188,7 @@ int sources_webhook(struct sources *s, const struct sources_delivery *d,
                     enum sources_hook_result *ret_result, struct reason *why)
 {
     if (s->mode != SOURCES_SERVING)
-        return reason_set(why, -EOPNOTSUPP, "webhooks are handled by otad serve");
+        return reason_set(why, -EAGAIN, "webhooks are handled by otad serve");
     if (d->body_len > LIMIT_WEBHOOK_BODY_BYTES)
         return reason_set(why, -EFBIG, "webhook body larger than %u bytes",
                           LIMIT_WEBHOOK_BODY_BYTES);

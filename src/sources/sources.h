@@ -196,8 +196,8 @@ enum sources_hook_result {
  * prereleased, not a draft, for a repository those sources watch queues a
  * background sync of them (QUEUED; re-queried while its asset is not
  * uploaded yet); a delivery id seen before is DUPLICATE; the rest is
- * IGNORED with the reason in WHY. -EBADMSG for a malformed release payload,
- * -EOPNOTSUPP without the poller.
+ * IGNORED with the reason in WHY. -EINVAL for a malformed release payload,
+ * -EAGAIN without the poller (not otad serve).
  */
 int sources_webhook(struct sources *sources, const struct sources_delivery *delivery,
                     enum sources_hook_result *ret_result, struct reason *why);
