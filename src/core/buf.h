@@ -14,6 +14,8 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+
+#include "core/must_use.h"
 #include <stdint.h>
 
 struct buf {
@@ -37,9 +39,9 @@ void buf_reset(struct buf *b);
  * Appends LEN bytes of DATA. Returns 0, -E2BIG when the result would exceed
  * the ceiling, or -ENOMEM; on either error B is released and stays failed.
  */
-int buf_append(struct buf *b, const void *data, size_t len);
-int buf_append_str(struct buf *b, const char *s);
-int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+MUST_USE int buf_append(struct buf *b, const void *data, size_t len);
+MUST_USE int buf_append_str(struct buf *b, const char *s);
+MUST_USE int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /*
  * Takes the contents out of B: returns the allocation (caller frees) and

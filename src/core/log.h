@@ -2,6 +2,11 @@
  * Daemon logging: one line per event on stderr, "time level message", with
  * user data quoted by the caller. Only the daemon logs; libraries report
  * errors to their caller. Never pass a key or a token to these functions.
+ *
+ * Threads: log_write may be called from any thread at once; each line is
+ * written whole by one fprintf under stdio's lock. It may block while
+ * stderr is slow (a full pipe to journald). log_set_level is for startup,
+ * before other threads run.
  */
 #ifndef OTAD_CORE_LOG_H
 #define OTAD_CORE_LOG_H
@@ -10,7 +15,7 @@
 
 enum log_level { LOG_LEVEL_ERROR = 0, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 
-/* Sets the lowest level that is printed; thread-safe to call before threads start. */
+/* Sets the lowest level that is printed. Call before other threads start. */
 void log_set_level(enum log_level level);
 
 /* Parses "error", "warn", "info" or "debug". Returns 0, or -EINVAL. */

@@ -5,11 +5,19 @@
  * for several nodes) implements the same functions; today db_sqlite.c is
  * the one implementation.
  *
- * A struct db is one connection, safe to share between threads (calls are
- * serialized by its own lock). Each thread that writes a lot (the registry
- * flusher) opens its own. Errors are logged here, once, with the backend's
- * message, and returned as -errno: -ENOENT (no such row), -EEXIST (a unique
- * name or version is taken), -EIO (the backend failed), -ENOMEM.
+ * Threads: a struct db is one connection, safe to share between threads:
+ * every call takes the connection's lock for its whole duration. Each
+ * thread that writes a lot (the registry flusher, the sources' poller) opens
+ * its own. Every call may block on that lock and on disk I/O (a durable
+ * commit is an fsync): nothing on a check-in's path calls here, which is why
+ * the catalog and the registry queue exist.
+ *
+ * Conventions: inputs are borrowed and copied as needed; RET_* out
+ * parameters are written only on success; arrays returned through RET_* are
+ * the caller's to free as each function says. Errors are logged here, once,
+ * with the backend's message, and returned as -errno: -ENOENT (no such row,
+ * or a row naming one that is not there), -EEXIST (a unique name or version
+ * is taken), -EIO (the backend failed, logged), -ENOMEM.
  */
 #ifndef OTAD_DB_DB_H
 #define OTAD_DB_DB_H
@@ -39,14 +47,18 @@ enum db_durability {
  */
 int db_open(const char *path, enum db_durability durability, struct db **ret_db);
 
-/* Closes the connection. NULL-safe. */
+/* Closes the connection (waiting for a call in progress on it). NULL-safe. */
 void db_close(struct db *db);
 
 /* Runs the backend's integrity check. Returns 0 when it passes, else -EIO with the finding in WHY.
  */
 int db_integrity_check(struct db *db, struct reason *why);
 
-/* The catalog's generation: it grows whenever a product, its settings or a release change. */
+/*
+ * The catalog's generation into *RET_GENERATION: it grows whenever a
+ * product, its settings or a release change (here, in the CLI or on another
+ * node). Cheap: one indexed read.
+ */
 int db_generation(struct db *db, int64_t *ret_generation);
 
 /*
@@ -54,6 +66,7 @@ int db_generation(struct db *db, int64_t *ret_generation);
  * grows (a new product is something check-ins must see). -EEXIST for a taken name.
  */
 int db_product_insert(struct db *db, struct product *p);
+/* The product named NAME into *RET_PRODUCT. -ENOENT when there is none. */
 int db_product_get(struct db *db, const char *name, struct product *ret_product);
 /* All products by name; *ret_products is an array the caller frees with free(). */
 int db_product_list(struct db *db, struct product **ret_products, size_t *ret_count);
@@ -99,11 +112,16 @@ int db_release_list(struct db *db, int64_t product_id, struct release **ret_rele
 int db_digest_list(struct db *db, int64_t product_id, struct release_digest **ret_digests,
                    size_t *ret_count);
 
-/* Tokens. HASH_HEX is the SHA-256 of the secret; the secret itself is never stored. */
+/*
+ * Tokens. Records a token NAME of SCOPE whose secret hashes to HASH_HEX (the
+ * SHA-256, hex; the secret itself is never stored) and writes its id to
+ * *RET_ID. -EEXIST when the hash is already there.
+ */
 int db_token_insert(struct db *db, const char *name, enum token_scope scope, const char *hash_hex,
                     int64_t *ret_id);
 /* The token whose hash is HASH_HEX (revoked ones included: check revoked_ms). -ENOENT when none. */
 int db_token_find(struct db *db, const char *hash_hex, struct token *ret_token);
+/* Every token, revoked ones included, by id; the caller frees *RET_TOKENS with free(). */
 int db_token_list(struct db *db, struct token **ret_tokens, size_t *ret_count);
 /* Marks token ID revoked. -ENOENT when no such token or already revoked. */
 int db_token_revoke(struct db *db, int64_t id);

@@ -285,8 +285,12 @@ int db_open(const char *path, enum db_durability durability, struct db **ret_db)
     struct db *db = calloc(1, sizeof(*db));
     if (!db)
         return -ENOMEM;
-    pthread_mutex_init(&db->base.lock, NULL);
-    int r = -EIO;
+    int r = -pthread_mutex_init(&db->base.lock, NULL);
+    if (r < 0) {
+        free(db);
+        return r;
+    }
+    r = -EIO;
     if (sqlite3_open_v2(path, &db->base.conn,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {

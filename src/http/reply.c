@@ -2,6 +2,7 @@
 #include "http/reply.h"
 
 #include "core/limits.h"
+#include "core/log.h"
 
 #include <errno.h>
 #include <string.h>
@@ -35,16 +36,16 @@ static const char *store_string(struct http_reply *reply, const char *s)
     return dst;
 }
 
-int http_reply_header(struct http_reply *reply, const char *name, const char *value)
+void http_reply_header(struct http_reply *reply, const char *name, const char *value)
 {
-    if (reply->header_count == HTTP_REPLY_MAX_HEADERS)
-        return -ENOSPC;
-    const char *n = store_string(reply, name);
+    const char *n = reply->header_count < HTTP_REPLY_MAX_HEADERS ? store_string(reply, name) : NULL;
     const char *v = n ? store_string(reply, value) : NULL;
-    if (!v)
-        return -ENOSPC;
+    if (!v) {
+        log_error("http: reply header %s does not fit: answering 500", name);
+        reply->broken = true;
+        return;
+    }
     reply->headers[reply->header_count++] = (struct http_pair){n, v};
-    return 0;
 }
 
 void http_reply_static(struct http_reply *reply, int status, const char *text)

@@ -28,6 +28,7 @@ struct http_reply {
     int fd; /* or a file range; -1 when none; the reply owns it */
     uint64_t fd_offset;
     uint64_t fd_length;
+    bool broken; /* a header could not be added: the server sends a 500 instead (server.c) */
 };
 
 /* Prepares an empty reply (status 0, no body). */
@@ -37,10 +38,13 @@ void http_reply_init(struct http_reply *reply);
 void http_reply_release(struct http_reply *reply);
 
 /*
- * Adds a header (copied). Returns 0, or -ENOSPC when the reply has no room
- * (a programming error: the table and storage are sized for our handlers).
+ * Adds a header (copied). When the reply has no room (a programming error:
+ * the table and storage are sized for our handlers) the reply is marked
+ * broken and the server answers 500 instead of sending it without the
+ * header: a 200 without its x-MD5 must never go out. So a handler need not
+ * check each call; it can read reply->broken.
  */
-int http_reply_header(struct http_reply *reply, const char *name, const char *value);
+void http_reply_header(struct http_reply *reply, const char *name, const char *value);
 
 /* A text/plain reply with TEXT (a static string, not copied) as the whole body. */
 void http_reply_static(struct http_reply *reply, int status, const char *text);

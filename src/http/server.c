@@ -272,6 +272,11 @@ static bool request_refused(struct request_storage *s, struct http_reply *reply)
 static enum MHD_Result queue_reply(struct http_server *srv, struct MHD_Connection *conn,
                                    struct http_reply *reply)
 {
+    if (reply->broken) { /* never send a reply without a header it needed (reply.h) */
+        http_reply_release(reply);
+        http_reply_init(reply);
+        http_reply_static(reply, 500, "internal error\n");
+    }
     if (reply->status == 304 && reply->header_count == 0)
         return MHD_queue_response(conn, MHD_HTTP_NOT_MODIFIED, srv->not_modified);
 
@@ -293,10 +298,17 @@ static enum MHD_Result queue_reply(struct http_server *srv, struct MHD_Connectio
     }
     if (!resp)
         return MHD_NO;
-    if (reply->content_type)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, reply->content_type);
-    for (unsigned i = 0; i < reply->header_count; i++)
-        MHD_add_response_header(resp, reply->headers[i].name, reply->headers[i].value);
+    bool headers_ok =
+        !reply->content_type ||
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, reply->content_type) == MHD_YES;
+    for (unsigned i = 0; headers_ok && i < reply->header_count; i++)
+        headers_ok = MHD_add_response_header(resp, reply->headers[i].name,
+                                             reply->headers[i].value) == MHD_YES;
+    if (!headers_ok) { /* libmicrohttpd out of memory: no half-made reply goes out */
+        MHD_destroy_response(resp);
+        log_error("http: cannot add the reply's headers: closing the connection");
+        return MHD_NO;
+    }
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)reply->status, resp);
     MHD_destroy_response(resp);
     return ret;

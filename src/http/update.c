@@ -77,7 +77,8 @@ void http_handle_update(const struct http_context *ctx, const struct http_reques
         reply->status = 200;
         reply->content_type = "text/plain";
         buf_reset(&reply->body);
-        buf_append_str(&reply->body, d.version);
+        if (buf_append_str(&reply->body, d.version) < 0)
+            http_reply_static(reply, 500, "internal error\n");
         return;
     case DECISION_REFUSED:
         http_reply_text(reply, 403, d.reason);

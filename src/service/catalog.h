@@ -4,6 +4,12 @@
  * decide from it without touching the database. Readers hold a reference
  * (catalog_ref / catalog_unref) so a replaced catalog lives until the last
  * reader lets go.
+ *
+ * Threads: a built catalog is never written again (but for the atomic
+ * issues_logged bits), so any number of threads read it at once without a
+ * lock; catalog_ref and catalog_unref are atomic. catalog_build reads the
+ * database (blocking) and is called by one thread at a time per service.
+ * Nothing here allocates or blocks on a lookup.
  */
 #ifndef OTAD_SERVICE_CATALOG_H
 #define OTAD_SERVICE_CATALOG_H

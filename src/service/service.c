@@ -63,7 +63,7 @@ static struct catalog *catalog_get(struct service *svc)
 }
 
 /* Rebuilds the catalog when the database's generation moved (or FORCE). */
-static int catalog_refresh(struct service *svc, bool force)
+MUST_USE static int catalog_refresh(struct service *svc, bool force)
 {
     int64_t gen;
     int r = db_generation(svc->db, &gen);
@@ -88,6 +88,18 @@ static int catalog_refresh(struct service *svc, bool force)
     pthread_mutex_unlock(&svc->catalog_lock);
     catalog_unref(old);
     return 0;
+}
+
+/*
+ * After a write this process made: shows it to check-ins now. When the
+ * rebuild fails, the write stands and the refresher thread (or the next
+ * command) sees the generation move and retries: say so, once.
+ */
+static void refresh_after_write(struct service *svc, const char *what)
+{
+    int r = catalog_refresh(svc, true);
+    if (r < 0)
+        log_warn("catalog: reload after %s failed (the next poll retries): %s", what, strerror(-r));
 }
 
 static void *refresher_main(void *arg)
@@ -117,14 +129,21 @@ int service_open(const struct config *config, enum service_mode mode, struct ser
         return -ENOMEM;
     svc->config = *config;
     svc->mode = mode;
-    pthread_mutex_init(&svc->catalog_lock, NULL);
-    pthread_mutex_init(&svc->publish_lock, NULL);
-    pthread_mutex_init(&svc->stop_lock, NULL);
-    int r = mono_cond_init(&svc->stop_cond);
-    if (r < 0) {
+    int r;
+    if ((r = -pthread_mutex_init(&svc->catalog_lock, NULL)) < 0)
+        goto free_svc;
+    if ((r = -pthread_mutex_init(&svc->publish_lock, NULL)) < 0)
+        goto destroy_catalog_lock;
+    if ((r = -pthread_mutex_init(&svc->stop_lock, NULL)) < 0)
+        goto destroy_publish_lock;
+    if ((r = mono_cond_init(&svc->stop_cond)) < 0) {
         pthread_mutex_destroy(&svc->stop_lock);
+    destroy_publish_lock:
         pthread_mutex_destroy(&svc->publish_lock);
+    destroy_catalog_lock:
         pthread_mutex_destroy(&svc->catalog_lock);
+    free_svc:
+        log_error("cannot initialize the service's locks: %s", strerror(-r));
         free(svc);
         return r;
     }
@@ -231,7 +250,7 @@ int service_product_add(struct service *svc, const char *name, enum platform pla
     if (r < 0)
         return reason_set(why, r, "cannot store the product");
     /* A product changes what check-ins see: refresh now rather than at the next poll. */
-    catalog_refresh(svc, true);
+    refresh_after_write(svc, "adding a product");
     if (ret_product)
         *ret_product = p;
     return 0;
@@ -296,7 +315,7 @@ int service_product_set_signing(struct service *svc, const char *name,
     }
     if ((r = db_product_set_signing(svc->db, p.id, &s)) < 0)
         return reason_set(why, r, "cannot store the signing settings");
-    catalog_refresh(svc, true);
+    refresh_after_write(svc, "a settings change");
     log_info("product %s: signing %s, key \"%s\", legacy form %s, gzip %s, declared core %s",
              p.name, s.required ? "required" : "off", s.key, s.legacy ? "on" : "off",
              s.gzip ? "on" : "off", s.core_min[0] ? s.core_min : "none");
@@ -512,7 +531,7 @@ static int release_add_forms(struct service *svc, const struct publish_request *
     if (r == 0) {
         log_info("%s %s %s published again: %u form(s) the product's settings call for added",
                  product->name, fw_mode_name(existing->mode), existing->version, kept);
-        catalog_refresh(svc, true);
+        refresh_after_write(svc, "adding forms");
     }
     return r;
 }
@@ -668,9 +687,7 @@ int service_publish(struct service *svc, const struct publish_request *req,
         log_info("published %s %s %s (seq %lld, %llu bytes, sha256 %s, from %s)", product.name,
                  fw_mode_name(rel.mode), rel.version, (long long)rel.seq,
                  (unsigned long long)rel.size, rel.sha256, rel.source);
-        int rr = catalog_refresh(svc, true);
-        if (rr < 0)
-            log_warn("catalog: reload after publish failed (the poll retries): %s", strerror(-rr));
+        refresh_after_write(svc, "publish");
     }
     if (ret_created)
         *ret_created = created;

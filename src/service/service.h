@@ -13,6 +13,19 @@
  * signing key is missing or unusable on this server: configuration, not the
  * image), -EIO / -ENOMEM (our failure). Each
  * refusal comes with a one-line reason in the caller's struct reason.
+ *
+ * Threads: every function may be called from any thread at once (HTTP
+ * workers, the sources' poller, the main thread) on one struct service,
+ * except service_open and service_close, which the owner calls alone.
+ * service_checkin and service_image_find never block on the database or
+ * the disk: they read the catalog (a reference taken under a short lock)
+ * and queue the registry record. Every other call may block on the
+ * database and the disk; service_publish also waits for any publish in
+ * progress (one at a time, so that idempotency checks stay true).
+ *
+ * Conventions: inputs are borrowed; RET_* out parameters are written only
+ * on success; arrays returned through RET_* belong to the caller (freed as
+ * each function says).
  */
 #ifndef OTAD_SERVICE_SERVICE_H
 #define OTAD_SERVICE_SERVICE_H
@@ -41,22 +54,34 @@ enum service_mode {
  */
 int service_open(const struct config *config, enum service_mode mode, struct service **ret_service);
 
-/* Stops background threads (flushing the registry) and frees. NULL-safe. */
+/*
+ * Stops the background threads (the registry's last flush commits what was
+ * queued) and frees everything. Call after every other user of SVC has
+ * stopped. NULL-safe.
+ */
 void service_close(struct service *svc);
 
 /* --- products --- */
 
-/* True when NAME is a valid product or channel name (1..max of [a-z0-9._-], not starting with . or
- * -). */
+/*
+ * True when NAME is a valid product or channel name: 1 to MAX characters of
+ * [a-z0-9._-], not starting with '.' or '-'. Pure.
+ */
 bool service_name_valid(const char *name, size_t max);
 
-/* Creates a product. DEFAULT_CHANNEL NULL means "stable". -EINVAL, -EEXIST. */
+/*
+ * Creates a product of PLATFORM named NAME, with the 2.5.x signature form on
+ * for an ESP8266 product; DEFAULT_CHANNEL NULL means "stable". Fills
+ * *RET_PRODUCT (may be NULL). Check-ins see it at once. -EINVAL (a name),
+ * -EEXIST (taken), -EIO.
+ */
 int service_product_add(struct service *svc, const char *name, enum platform platform,
                         const char *default_channel, struct product *ret_product,
                         struct reason *why);
+/* The product named NAME into *RET_PRODUCT. -ENOENT (WHY says which name), -EIO. */
 int service_product_get(struct service *svc, const char *name, struct product *ret_product,
                         struct reason *why);
-/* All products by name; the caller frees *ret_products. */
+/* All products by name; the caller frees *RET_PRODUCTS with free(). -EIO. */
 int service_product_list(struct service *svc, struct product **ret_products, size_t *ret_count);
 
 /*
@@ -80,7 +105,10 @@ int service_product_set_signing(struct service *svc, const char *product,
 int service_product_delivery_issues(struct service *svc, const struct product *product,
                                     uint64_t ret_counts[DELIVERY_ISSUE_COUNT]);
 
-/* The keys PRODUCT has signed with (oldest first); the caller frees *ret_keys. */
+/*
+ * The keys PRODUCT has signed with, oldest first; the caller frees
+ * *RET_KEYS with free(). -ENOENT (no such product), -EIO.
+ */
 struct product_key;
 int service_product_keys(struct service *svc, const char *product, struct product_key **ret_keys,
                          size_t *ret_count, struct reason *why);
@@ -129,21 +157,34 @@ void service_checkin(struct service *svc, const char *product, const struct devi
                      const struct checkin_context *ctx, struct decision *ret_decision);
 
 /*
- * The stored image of PRODUCT's release VERSION (MODE) as served to an
- * unsigned device: the plain variant. -ENOENT when there is none.
+ * The form of PRODUCT's release VERSION (MODE) the image URL serves: the
+ * one a device that says nothing about itself can install and boot
+ * (compat.h). Reads the catalog only. -ENOENT when there is no such release
+ * or no such form.
  */
 int service_image_find(struct service *svc, const char *product, const char *version,
                        enum fw_mode mode, struct variant *ret_variant);
 
-/* Opens the blob of a variant for sending. The caller closes *ret_fd. -ENOENT, -errno. */
+/*
+ * Opens the blob of VARIANT for sending and checks it is the size the
+ * database says; the caller closes *RET_FD. May block on the disk. -ENOENT
+ * (the blob is missing), -EIO (wrong size, logged), -errno of open(2).
+ */
 int service_blob_open(struct service *svc, const struct variant *variant, int *ret_fd);
 
-/* Up to LIMIT devices of PRODUCT from OFFSET; the caller frees *ret_devices. */
+/*
+ * Up to LIMIT devices of PRODUCT ordered by MAC from OFFSET, as last
+ * flushed, and the total count; the caller frees *RET_DEVICES with free().
+ * -ENOENT (no such product), -EIO.
+ */
 int service_device_list(struct service *svc, const char *product, size_t limit, size_t offset,
                         struct device_record **ret_devices, size_t *ret_count, uint64_t *ret_total,
                         struct reason *why);
 
-/* Commits queued check-ins now (tests, shutdown). */
+/*
+ * Commits the queued check-ins now (tests, shutdown) and waits for the
+ * commit. 0 when nothing was queued or in SERVICE_LOCAL mode; -EIO.
+ */
 int service_registry_flush(struct service *svc);
 
 /* --- tokens --- */
@@ -151,7 +192,11 @@ int service_registry_flush(struct service *svc);
 #define SERVICE_TOKEN_PREFIX "otad_"
 #define SERVICE_TOKEN_LEN    (5 + 64) /* prefix + 64 hex digits */
 
-/* Creates a token; writes the secret (shown once, never stored) to RET_SECRET. */
+/*
+ * Creates a token NAME of SCOPE: writes its secret to RET_SECRET (shown
+ * once; only its SHA-256 is stored) and its id to *RET_ID. -EINVAL (a name),
+ * -EIO.
+ */
 int service_token_create(struct service *svc, const char *name, enum token_scope scope,
                          char ret_secret[SERVICE_TOKEN_LEN + 1], int64_t *ret_id,
                          struct reason *why);
@@ -162,10 +207,12 @@ int service_token_create(struct service *svc, const char *name, enum token_scope
  */
 int service_token_check(struct service *svc, const char *authorization, enum token_scope needed,
                         struct reason *why);
+/* Every token, revoked ones included; the caller frees *RET_TOKENS with free(). -EIO. */
 int service_token_list(struct service *svc, struct token **ret_tokens, size_t *ret_count);
+/* Revokes token ID at once, for every node. -ENOENT (no such token, or revoked already), -EIO. */
 int service_token_revoke(struct service *svc, int64_t id, struct reason *why);
 
-/* Runs the database integrity check. */
+/* Runs the database's integrity check: 0, or -EIO with the finding in WHY. May take long. */
 int service_check(struct service *svc, struct reason *why);
 
 #endif

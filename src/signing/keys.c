@@ -589,27 +589,29 @@ static bool c_identifier(const char *s)
     return true;
 }
 
-/* The usage lines of the header comment, by key type. */
-static void print_usage_comment(struct buf *out, const struct signing_key *key, const char *ident)
+/* The usage lines of the header comment, by key type. Returns 0 or the error of buf_printf. */
+static int print_usage_comment(struct buf *out, const struct signing_key *key, const char *ident)
 {
     if (key->info.rsa) {
-        buf_printf(out,
-                   " *   ESP8266 (core >= 2.6, `otad sign --format esp8266`):\n"
-                   " *     BearSSL::PublicKey signPubKey(%s, %s_len);\n"
-                   " *     BearSSL::HashSHA256 hash;\n"
-                   " *     BearSSL::SigningVerifier sign(&signPubKey);\n"
-                   " *     Update.installSignature(&hash, &sign);\n"
-                   " *   ESP32 (arduino-esp32 >= 3.3 with -DUPDATE_SIGN, `--format esp32`):\n"
-                   " *     UpdaterRSAVerifier sign(%s, %s_len, HASH_SHA256);\n"
-                   " *     Update.installSignature(&sign);\n",
-                   ident, ident, ident, ident);
+        return buf_printf(
+            out,
+            " *   ESP8266 (core >= 2.6, `otad sign --format esp8266`):\n"
+            " *     BearSSL::PublicKey signPubKey(%s, %s_len);\n"
+            " *     BearSSL::HashSHA256 hash;\n"
+            " *     BearSSL::SigningVerifier sign(&signPubKey);\n"
+            " *     Update.installSignature(&hash, &sign);\n"
+            " *   ESP32 (arduino-esp32 >= 3.3 with -DUPDATE_SIGN, `--format esp32`):\n"
+            " *     UpdaterRSAVerifier sign(%s, %s_len, HASH_SHA256);\n"
+            " *     Update.installSignature(&sign);\n",
+            ident, ident, ident, ident);
     } else {
-        buf_printf(out,
-                   " *   ESP32 (arduino-esp32 >= 3.3 with -DUPDATE_SIGN, `--format esp32`):\n"
-                   " *     UpdaterECDSAVerifier sign(%s, %s_len, HASH_SHA256);\n"
-                   " *     Update.installSignature(&sign);\n"
-                   " *   (ESP8266 updaters cannot check ECDSA images; use an RSA key there.)\n",
-                   ident, ident);
+        return buf_printf(
+            out,
+            " *   ESP32 (arduino-esp32 >= 3.3 with -DUPDATE_SIGN, `--format esp32`):\n"
+            " *     UpdaterECDSAVerifier sign(%s, %s_len, HASH_SHA256);\n"
+            " *     Update.installSignature(&sign);\n"
+            " *   (ESP8266 updaters cannot check ECDSA images; use an RSA key there.)\n",
+            ident, ident);
     }
 }
 
@@ -625,36 +627,39 @@ int signing_key_export_c(const struct signing_key *key, const char *name, const 
     char *pem;
     long pem_len = BIO_get_mem_data(bio, &pem);
 
-    buf_printf(out,
-               "/*\n"
-               " * Public key%s%s%s for signed firmware updates, written by otad %s\n"
-               " * (`otad key export --format c`).\n"
-               " * Type %s; SHA-256 of its DER SubjectPublicKeyInfo:\n"
-               " * %s\n"
-               " *\n"
-               " * The array holds the PEM text and a terminating NUL; its _len counts\n"
-               " * the NUL, which mbedTLS's PEM parser (ESP32) requires and BearSSL\n"
-               " * (ESP8266) ignores.\n"
-               " * Include it in one source file (a sketch's .ino); a public key is not\n"
-               " * secret, so this file may be committed.\n"
-               " *\n",
-               name ? " \"" : "", name ? name : "", name ? "\"" : "", OTAD_VERSION, key->info.type,
-               key->info.fingerprint);
-    print_usage_comment(out, key, ident);
-    buf_printf(out,
-               " */\n"
-               "#include <stddef.h>\n"
-               "#include <stdint.h>\n"
-               "\n"
-               "const uint8_t %s[] = {",
-               ident);
-    for (long i = 0; i <= pem_len; i++) {
+    int r = buf_printf(out,
+                       "/*\n"
+                       " * Public key%s%s%s for signed firmware updates, written by otad %s\n"
+                       " * (`otad key export --format c`).\n"
+                       " * Type %s; SHA-256 of its DER SubjectPublicKeyInfo:\n"
+                       " * %s\n"
+                       " *\n"
+                       " * The array holds the PEM text and a terminating NUL; its _len counts\n"
+                       " * the NUL, which mbedTLS's PEM parser (ESP32) requires and BearSSL\n"
+                       " * (ESP8266) ignores.\n"
+                       " * Include it in one source file (a sketch's .ino); a public key is not\n"
+                       " * secret, so this file may be committed.\n"
+                       " *\n",
+                       name ? " \"" : "", name ? name : "", name ? "\"" : "", OTAD_VERSION,
+                       key->info.type, key->info.fingerprint);
+    if (r == 0)
+        r = print_usage_comment(out, key, ident);
+    if (r == 0)
+        r = buf_printf(out,
+                       " */\n"
+                       "#include <stddef.h>\n"
+                       "#include <stdint.h>\n"
+                       "\n"
+                       "const uint8_t %s[] = {",
+                       ident);
+    for (long i = 0; r == 0 && i <= pem_len; i++) {
         uint8_t byte = i < pem_len ? (uint8_t)pem[i] : 0;
-        buf_printf(out, "%s0x%02x,", i % 12 == 0 ? "\n    " : " ", byte);
+        r = buf_printf(out, "%s0x%02x,", i % 12 == 0 ? "\n    " : " ", byte);
     }
-    buf_printf(out, "\n};\nconst size_t %s_len = sizeof(%s);\n", ident, ident);
+    if (r == 0)
+        r = buf_printf(out, "\n};\nconst size_t %s_len = sizeof(%s);\n", ident, ident);
     BIO_free(bio);
-    if (out->failed)
+    if (r < 0)
         return reason_set(why, -E2BIG, "cannot hold the C header");
     return 0;
 }

@@ -340,17 +340,17 @@ static void test_gzip_align4_every_residue(void **state)
             buf_init(&gz, 1 << 16);
             assert_int_equal(gzip_deflate(data, n * 9, &plain), 0);
             /* Rebuild the header with the optional fields, as a tool would write it. */
-            buf_append(&gz, plain.data, 10);
+            assert_int_equal(buf_append(&gz, plain.data, 10), 0);
             gz.data[3] = flags[f];
             if (flags[f] & 0x04)
-                buf_append(&gz, "\x03\x00xyz", 5);
+                assert_int_equal(buf_append(&gz, "\x03\x00xyz", 5), 0);
             if (flags[f] & 0x08)
-                buf_append(&gz, "firmware.bin", 13); /* with its NUL */
+                assert_int_equal(buf_append(&gz, "firmware.bin", 13), 0); /* with its NUL */
             if (flags[f] & 0x10)
-                buf_append(&gz, "built by ci", 12);
+                assert_int_equal(buf_append(&gz, "built by ci", 12), 0);
             if (flags[f] & 0x02)
-                buf_append(&gz, "\x12\x34", 2);
-            buf_append(&gz, plain.data + 10, plain.len - 10);
+                assert_int_equal(buf_append(&gz, "\x12\x34", 2), 0);
+            assert_int_equal(buf_append(&gz, plain.data + 10, plain.len - 10), 0);
             assert_int_equal(gzip_align4(&gz), 0);
             assert_int_equal(gz.len % 4, 0);
             struct buf back;
@@ -366,7 +366,7 @@ static void test_gzip_align4_every_residue(void **state)
 
     struct buf not_gzip;
     buf_init(&not_gzip, 64);
-    buf_append(&not_gzip, "\xe9\x01\x02\x40xxxxxxxxxxxxxxxxxxxx", 24);
+    assert_int_equal(buf_append(&not_gzip, "\xe9\x01\x02\x40xxxxxxxxxxxxxxxxxxxx", 24), 0);
     assert_int_equal(gzip_align4(&not_gzip), -EINVAL);
     buf_release(&not_gzip);
 }
