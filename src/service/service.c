@@ -102,6 +102,11 @@ static void refresh_after_write(struct service *svc, const char *what)
         log_warn("catalog: reload after %s failed (the next poll retries): %s", what, strerror(-r));
 }
 
+int service_catalog_poll(struct service *svc)
+{
+    return catalog_refresh(svc, false);
+}
+
 static void *refresher_main(void *arg)
 {
     struct service *svc = arg;

@@ -61,6 +61,14 @@ int service_open(const struct config *config, enum service_mode mode, struct ser
  */
 void service_close(struct service *svc);
 
+/*
+ * Does now what the serving catalog refresher does every 0.5 s: rebuilds
+ * the catalog when the database's generation moved (a write by the CLI or
+ * another node). For tests, which call it instead of waiting; any thread.
+ * Returns 0, or -errno after logging.
+ */
+int service_catalog_poll(struct service *svc);
+
 /* --- products --- */
 
 /*
