@@ -86,7 +86,7 @@ static void *flusher_main(void *arg)
 
         int r = 0;
         if (full.count > 0)
-            r = db_devices_record(reg->db, full.items, full.count);
+            r = db_devices_record(reg->db, full.items, full.count, NULL, NULL, NULL);
         if (r < 0)
             log_error("registry: lost %zu check-ins: %s", full.count, strerror(-r));
 
