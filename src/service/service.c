@@ -142,8 +142,12 @@ int service_open(const struct config *config, enum service_mode mode, struct ser
     if ((r = catalog_refresh(svc, true)) < 0)
         goto fail;
     if (mode == SERVICE_SERVING) {
+        struct registry_limits limits = {
+            .new_devices_per_addr_per_minute = config->registry_new_devices_per_ip_per_minute,
+            .max_devices_per_product = config->registry_max_devices_per_product,
+        };
         r = registry_start(svc->db_path, (unsigned)config->registry_flush_ms, LIMIT_REGISTRY_QUEUE,
-                           &svc->registry);
+                           &limits, &svc->registry);
         if (r < 0)
             goto fail;
         if ((r = -pthread_create(&svc->refresher, NULL, refresher_main, svc)) < 0)
