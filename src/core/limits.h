@@ -33,6 +33,8 @@
 #define LIMIT_UPLOAD_BYTES_MAX         (64u * 1024u * 1024u) /* bound for the setting */
 #define LIMIT_MULTIPART_OVERHEAD_BYTES (64u * 1024u)         /* form fields around an upload */
 #define LIMIT_GUNZIP_BYTES             (32u * 1024u * 1024u) /* inflated gzip image */
+/* A stored form: the largest image and its signature. A larger blob file is not one otad wrote. */
+#define LIMIT_BLOB_BYTES (LIMIT_UPLOAD_BYTES_MAX + 64u * 1024u)
 
 /* JSON bodies of the admin API. */
 #define LIMIT_JSON_BODY_BYTES  (64u * 1024u)

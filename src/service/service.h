@@ -135,8 +135,47 @@ void service_checkin(struct service *svc, const char *product, const struct devi
 int service_image_find(struct service *svc, const char *product, const char *version,
                        enum fw_mode mode, struct variant *ret_variant);
 
-/* Opens the blob of a variant for sending. The caller closes *ret_fd. -ENOENT, -errno. */
+/*
+ * Opens the blob of a variant for sending. The caller closes *ret_fd. The
+ * first time this process opens a blob file its bytes are checked against
+ * its name (store.h). -ENOENT, -EBADMSG (damaged: never served), -EIO (not
+ * the size the database says), -errno; each logged.
+ */
 int service_blob_open(struct service *svc, const struct variant *variant, int *ret_fd);
+
+/* One file of the blob store, or one missing blob, as service_store_verify reports it. */
+struct store_finding {
+    const char *blob; /* SHA-256; for a file that is not a blob, its path below blobs/ */
+    uint64_t size;
+    /*
+     * 0 intact; -EBADMSG damaged (its bytes do not hash to its name);
+     * -ENOENT missing (a release needs it); -EINVAL not a blob (a stray
+     * file, or a blob in the wrong folder); -errno unreadable.
+     */
+    int result;
+    const char *used_by; /* the release forms that need it ("demo sketch 1.0.0 (plain)"), or "" */
+};
+
+struct store_verify_totals {
+    uint64_t files;   /* under blobs/ */
+    uint64_t good;    /* intact blobs, unused ones included */
+    uint64_t unused;  /* intact blobs no release needs (left by an interrupted publish) */
+    uint64_t bad;     /* damaged or unreadable */
+    uint64_t missing; /* needed by a release and absent */
+    uint64_t strays;  /* files that are not blobs */
+};
+
+/*
+ * The scrub behind `otad store verify`: hashes every file under blobs/
+ * (reading every blob once) and checks that each blob a release needs is
+ * there. Calls FN(CTX, finding) for each file in name order, then for each
+ * missing blob (FINDING is valid during the call). Returns 0 with
+ * *RET_TOTALS, or -errno with WHY when the database or the folder cannot
+ * be read.
+ */
+int service_store_verify(struct service *svc,
+                         void (*fn)(void *ctx, const struct store_finding *finding), void *ctx,
+                         struct store_verify_totals *ret_totals, struct reason *why);
 
 /* Up to LIMIT devices of PRODUCT from OFFSET; the caller frees *ret_devices. */
 int service_device_list(struct service *svc, const char *product, size_t limit, size_t offset,
