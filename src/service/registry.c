@@ -471,6 +471,16 @@ void registry_stop(struct registry *reg)
     pthread_cond_signal(&reg->wake);
     pthread_mutex_unlock(&reg->lock);
     pthread_join(reg->thread, NULL);
+    const struct registry_stats *st = &reg->stats;
+    log_info("registry: %llu check-ins recorded in %llu commits and %llu row writes (%llu merged "
+             "with a device's earlier check-in); %llu dropped, %llu lost to database errors, %llu "
+             "of new devices not recorded (%llu over the address limit, %llu over the product "
+             "maximum)",
+             (unsigned long long)st->recorded, (unsigned long long)st->commits,
+             (unsigned long long)st->rows, (unsigned long long)st->coalesced,
+             (unsigned long long)st->dropped, (unsigned long long)st->failed,
+             (unsigned long long)(st->refused_addr + st->refused_product),
+             (unsigned long long)st->refused_addr, (unsigned long long)st->refused_product);
     db_close(reg->db);
     admission_free(reg->admission);
     table_release(&reg->tables[0]);
