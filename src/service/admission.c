@@ -122,22 +122,12 @@ static void addr_key(const char *addr, struct addr_entry *ret)
     }
 }
 
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
-}
-
 static size_t addr_hash(const struct admission *a, const struct addr_entry *e)
 {
     uint64_t lo, hi;
     memcpy(&lo, e->key, 8);
     memcpy(&hi, e->key + 8, 8);
-    return (size_t)mix64(mix64(lo ^ a->seed) ^ hi ^ e->family);
+    return (size_t)hash_mix64(hash_mix64(lo ^ a->seed) ^ hi ^ e->family);
 }
 
 /* The slot holding KEY, or the empty slot where it belongs. NSLOTS > USED: one is empty. */

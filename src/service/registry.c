@@ -69,24 +69,6 @@ struct registry {
     struct registry_stats logged;
 };
 
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
-}
-
-static uint64_t mac48(const uint8_t mac[6])
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 6; i++)
-        v = v << 8 | mac[i];
-    return v;
-}
-
 static bool same_device(const struct device_record *a, const struct device_record *b)
 {
     return a->product_id == b->product_id &&
@@ -98,8 +80,10 @@ static uint32_t *table_slot(const struct registry *reg, const struct pending_tab
                             const struct device_record *rec)
 {
     size_t mask = t->nslots - 1;
-    uint64_t h = mix64(mac48(rec->report.sta_mac) ^ reg->seed) ^ (uint64_t)rec->product_id;
-    for (size_t i = (size_t)mix64(h) & mask;; i = (i + 1) & mask) {
+    uint64_t mac = 0; /* the 6 bytes in any order: only hashed */
+    memcpy(&mac, rec->report.sta_mac, sizeof(rec->report.sta_mac));
+    uint64_t h = hash_mix64(mac ^ reg->seed) ^ (uint64_t)rec->product_id;
+    for (size_t i = (size_t)hash_mix64(h) & mask;; i = (i + 1) & mask) {
         uint32_t *slot = &t->slots[i];
         if (*slot == 0 || same_device(&t->records[*slot - 1], rec))
             return slot;
