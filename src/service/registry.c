@@ -63,6 +63,15 @@ struct registry {
     struct admission *admission;
     struct registry_limits limits;
     uint64_t batch_refused_addr, batch_refused_product; /* check-ins, this commit */
+    uint64_t batch_failed; /* check-ins of deferred new devices lost to a database error */
+    /*
+     * New devices of products whose device count this process has not read
+     * yet: put aside during the commit, counted after it, then decided and
+     * committed. A restart never reads a count until a new device shows up.
+     */
+    struct device_record *deferred;
+    size_t deferred_count, deferred_cap;
+    bool may_defer;
     char last_refused_addr[64];
     int64_t last_refused_product;
     int64_t logged_ms; /* when pressure was last logged; 0 never */
@@ -177,9 +186,28 @@ static void swap_tables(struct registry *reg)
 }
 
 /* db_device_admit_fn: the flusher's verdict on a device without a row. */
+/* Puts REC aside until its product is counted. -ENOMEM. */
+static int defer(struct registry *reg, const struct device_record *rec)
+{
+    if (reg->deferred_count == reg->deferred_cap) {
+        size_t cap = reg->deferred_cap ? reg->deferred_cap * 2 : 16;
+        struct device_record *n = realloc(reg->deferred, cap * sizeof(*n));
+        if (!n)
+            return -ENOMEM;
+        reg->deferred = n;
+        reg->deferred_cap = cap;
+    }
+    reg->deferred[reg->deferred_count++] = *rec;
+    return 0;
+}
+
 static bool admit_new_device(void *ctx, const struct device_record *rec)
 {
     struct registry *reg = ctx;
+    /* Without memory to put it aside it is decided now, without the product's maximum. */
+    if (reg->may_defer && admission_needs_count(reg->admission, rec->product_id) &&
+        defer(reg, rec) == 0)
+        return false;
     switch (admission_check(reg->admission, rec->product_id, rec->remote_addr, time_mono_ms())) {
     case ADMISSION_OK:
         return true;
@@ -196,11 +224,11 @@ static bool admit_new_device(void *ctx, const struct device_record *rec)
     return false;
 }
 
-/* Reads the device count of each product in T that the cap needs and has not counted yet. */
-static void count_products(struct registry *reg, const struct pending_table *t)
+/* Reads the device count of each product of RECORDS that the cap needs and has not counted yet. */
+static void count_products(struct registry *reg, const struct device_record *records, size_t count)
 {
-    for (size_t i = 0; i < t->count; i++) {
-        int64_t id = t->records[i].product_id;
+    for (size_t i = 0; i < count; i++) {
+        int64_t id = records[i].product_id;
         if (!admission_needs_count(reg->admission, id))
             continue;
         struct device_record *none = NULL;
@@ -249,19 +277,48 @@ static void log_pressure(struct registry *reg, const struct registry_stats *now,
     reg->logged_ms = t;
 }
 
-/* Commits T (the lock not held). Returns the rows written, or -errno. */
+/* Commits the new devices put aside during the commit of a table, once their products are counted.
+ */
+static size_t commit_deferred(struct registry *reg)
+{
+    count_products(reg, reg->deferred, reg->deferred_count);
+    reg->may_defer = false;
+    uint64_t refused_addr = reg->batch_refused_addr, refused_product = reg->batch_refused_product;
+    size_t rows = 0;
+    int r = db_devices_record(reg->db, reg->deferred, reg->deferred_count, admit_new_device, reg,
+                              &rows);
+    if (r < 0) {
+        admission_forget_counts(reg->admission);
+        reg->batch_refused_addr = refused_addr;
+        reg->batch_refused_product = refused_product;
+        for (size_t i = 0; i < reg->deferred_count; i++)
+            reg->batch_failed += (uint64_t)reg->deferred[i].checkins;
+        log_error("registry: lost %llu check-ins of new devices: %s",
+                  (unsigned long long)reg->batch_failed, strerror(-r));
+        return 0;
+    }
+    return rows;
+}
+
+/* Commits T (the lock not held), setting the batch_* counters. Returns 0 or -errno. */
 static int commit_table(struct registry *reg, const struct pending_table *t, size_t *ret_rows)
 {
-    reg->batch_refused_addr = reg->batch_refused_product = 0;
-    count_products(reg, t);
-    int r = db_devices_record(reg->db, t->records, t->count, admit_new_device, reg, ret_rows);
+    reg->batch_refused_addr = reg->batch_refused_product = reg->batch_failed = 0;
+    reg->deferred_count = 0;
+    reg->may_defer = true;
+    size_t rows = 0;
+    int r = db_devices_record(reg->db, t->records, t->count, admit_new_device, reg, &rows);
     if (r < 0) {
         /* Rolled back: the devices counted as added were not. */
         admission_forget_counts(reg->admission);
         log_error("registry: lost %llu check-ins: %s", (unsigned long long)t->checkins,
                   strerror(-r));
+        return r;
     }
-    return r;
+    if (reg->deferred_count > 0)
+        rows += commit_deferred(reg);
+    *ret_rows = rows;
+    return 0;
 }
 
 static void *flusher_main(void *arg)
@@ -298,7 +355,8 @@ static void *flusher_main(void *arg)
             if (r < 0) {
                 reg->stats.failed += t->checkins;
             } else {
-                reg->stats.recorded += t->checkins - refused;
+                reg->stats.recorded += t->checkins - refused - reg->batch_failed;
+                reg->stats.failed += reg->batch_failed;
                 reg->stats.refused_addr += reg->batch_refused_addr;
                 reg->stats.refused_product += reg->batch_refused_product;
                 reg->stats.rows += rows;
@@ -469,6 +527,7 @@ void registry_stop(struct registry *reg)
     admission_free(reg->admission);
     table_release(&reg->tables[0]);
     table_release(&reg->tables[1]);
+    free(reg->deferred);
     pthread_cond_destroy(&reg->wake);
     pthread_cond_destroy(&reg->drained);
     pthread_mutex_destroy(&reg->lock);

@@ -15,6 +15,8 @@
  * Growth limits (admission.h): the flusher decides, against the database,
  * whether a device is new; a new device gets its row only within the
  * per-address and per-product limits. Known devices are always recorded.
+ * A product's device count is read once, when its first new device arrives
+ * (that device is committed right after the count, in the same interval).
  * Refusals are counted and logged at most once a minute.
  *
  * What a crash can lose: check-ins pending since the last commit (at most
