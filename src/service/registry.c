@@ -133,10 +133,10 @@ static void table_release(struct pending_table *t)
     free(t->slots);
 }
 
-/* Replaces the pending record P of a device by its newer check-in REC, as the database would. */
-static void pending_merge(struct device_record *p, const struct device_record *rec)
+/* Replaces a device's pending record P by its newer REC (N check-ins), as the database would. */
+static void pending_merge(struct device_record *p, const struct device_record *rec, int64_t n)
 {
-    int64_t first_seen = p->first_seen_ms, checkins = p->checkins + rec->checkins;
+    int64_t first_seen = p->first_seen_ms, checkins = p->checkins + n;
     char offered[sizeof(p->last_offered)], key[sizeof(p->last_key)];
     bool keep_offer = !rec->last_offered[0];
     if (keep_offer) {
@@ -153,28 +153,32 @@ static void pending_merge(struct device_record *p, const struct device_record *r
     }
 }
 
-/* Adds REC (a device not in T, which has fewer than MAX) at SLOT. -ENOMEM. */
+/* Adds REC, for N check-ins, at SLOT (a device not in T, which holds fewer than MAX). -ENOMEM. */
 static int table_add(struct pending_table *t, size_t max, uint32_t *slot,
-                     const struct device_record *rec)
+                     const struct device_record *rec, int64_t n)
 {
     if (t->count == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 256;
         if (cap > max)
             cap = max;
-        struct device_record *n = realloc(t->records, cap * sizeof(*n));
-        if (!n)
+        struct device_record *records = realloc(t->records, cap * sizeof(*records));
+        if (!records)
             return -ENOMEM;
-        t->records = n;
+        t->records = records;
         uint32_t *m = realloc(t->slot_of, cap * sizeof(*m));
         if (!m)
             return -ENOMEM; /* RECORDS is larger than CAP says: harmless */
         t->slot_of = m;
         t->cap = cap;
     }
-    t->records[t->count] = *rec;
+    struct device_record *p = &t->records[t->count];
+    *p = *rec;
+    p->checkins = n;
+    if (!p->first_seen_ms)
+        p->first_seen_ms = p->last_seen_ms;
     t->slot_of[t->count] = (uint32_t)(slot - t->slots);
     *slot = (uint32_t)++t->count;
-    t->checkins += (uint64_t)rec->checkins;
+    t->checkins += (uint64_t)n;
     return 0;
 }
 
@@ -346,16 +350,18 @@ static void *flusher_main(void *arg)
         reg->committing = true;
         pthread_mutex_unlock(&reg->lock);
 
-        size_t rows = 0;
-        int r = t->count > 0 ? commit_table(reg, t, &rows) : 0;
+        size_t rows = 0, devices = t->count;
+        uint64_t checkins = t->checkins;
+        int r = devices > 0 ? commit_table(reg, t, &rows) : 0;
+        table_clear(t); /* still the flusher's: not under the lock the workers take */
 
         pthread_mutex_lock(&reg->lock);
-        if (t->count > 0) {
+        if (devices > 0) {
             uint64_t refused = reg->batch_refused_addr + reg->batch_refused_product;
             if (r < 0) {
-                reg->stats.failed += t->checkins;
+                reg->stats.failed += checkins;
             } else {
-                reg->stats.recorded += t->checkins - refused - reg->batch_failed;
+                reg->stats.recorded += checkins - refused - reg->batch_failed;
                 reg->stats.failed += reg->batch_failed;
                 reg->stats.refused_addr += reg->batch_refused_addr;
                 reg->stats.refused_product += reg->batch_refused_product;
@@ -363,8 +369,7 @@ static void *flusher_main(void *arg)
             }
             reg->stats.commits++;
         }
-        reg->done += t->checkins;
-        table_clear(t);
+        reg->done += checkins;
         reg->other_full = false;
         reg->committing = false;
         struct registry_stats now = reg->stats;
@@ -445,20 +450,15 @@ fail_free:
 
 int registry_record(struct registry *reg, const struct device_record *record)
 {
-    struct device_record rec = *record;
-    if (rec.checkins < 1)
-        rec.checkins = 1;
-    if (!rec.first_seen_ms)
-        rec.first_seen_ms = rec.last_seen_ms;
-
+    int64_t n = record->checkins > 1 ? record->checkins : 1;
     pthread_mutex_lock(&reg->lock);
     struct pending_table *t = reg->active;
-    uint32_t *slot = table_slot(reg, t, &rec);
+    uint32_t *slot = table_slot(reg, t, record);
     int r = 0;
     if (*slot) {
-        pending_merge(&t->records[*slot - 1], &rec);
-        t->checkins += (uint64_t)rec.checkins;
-        reg->stats.coalesced += (uint64_t)rec.checkins;
+        pending_merge(&t->records[*slot - 1], record, n);
+        t->checkins += (uint64_t)n;
+        reg->stats.coalesced += (uint64_t)n;
     } else {
         if (t->count == reg->max_pending) {
             if (reg->other_full || reg->committing) {
@@ -470,15 +470,15 @@ int registry_record(struct registry *reg, const struct device_record *record)
             reg->other_full = true;
             pthread_cond_signal(&reg->wake);
             t = reg->active;
-            slot = table_slot(reg, t, &rec);
+            slot = table_slot(reg, t, record);
         }
-        r = table_add(t, reg->max_pending, slot, &rec);
+        r = table_add(t, reg->max_pending, slot, record, n);
     }
 out:
     if (r == 0)
-        reg->accepted += (uint64_t)rec.checkins;
+        reg->accepted += (uint64_t)n;
     else
-        reg->stats.dropped += (uint64_t)rec.checkins;
+        reg->stats.dropped += (uint64_t)n;
     pthread_mutex_unlock(&reg->lock);
     return r < 0 ? -ENOBUFS : 0;
 }
