@@ -1,4 +1,4 @@
--- Check-ins as a stock ESP8266 sends them (esp-protocol.md §1.1): the full
+-- Check-ins as a stock ESP8266 sends them (docs/reference/stock-clients.md §1.1): the full
 -- x-ESP8266-* header set in the core 3.x order, one STA MAC per device.
 --
 --   wrk -s checkin.lua URL -- STYLE PATH DEVICES MAC_BASE STRIDE VERSION MD5

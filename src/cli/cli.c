@@ -28,6 +28,7 @@ static const struct subcommand subcommands[] = {
     {"device", cli_device, "device list"},
     {"source", cli_source, "source add | list | sync | remove: GitHub release sources"},
     {"key", cli_key, "key generate | list | export: signing keys"},
+    {"store", cli_store, "store verify: check every firmware blob against its hash"},
     {"sign", cli_sign, "sign a firmware file for a device format"},
     {"verify", cli_verify, "verify a signed firmware file"},
 };

@@ -19,5 +19,6 @@ int cli_key(int argc, char **argv, const struct config *config);    /* cli_key.c
 int cli_sign(int argc, char **argv, const struct config *config);   /* cli_key.c */
 int cli_verify(int argc, char **argv, const struct config *config); /* cli_key.c */
 int cli_source(int argc, char **argv, const struct config *config); /* cli_source.c */
+int cli_store(int argc, char **argv, const struct config *config);  /* cli_store.c */
 
 #endif

@@ -57,6 +57,12 @@ static const struct setting config_settings[] = {
                  "no limit (behind a reverse proxy every connection comes from its address)"),
     UINT_SETTING(registry_flush_ms, "250", 10, LIMIT_REGISTRY_FLUSH_MS_MAX,
                  "how often device check-ins are committed to the database, in milliseconds"),
+    UINT_SETTING(registry_new_devices_per_ip_per_minute, "600", 0, 1000000000u,
+                 "new devices one source address (an IPv6 /64) may add to the registry per "
+                 "minute; past it their check-ins are answered but not recorded; 0 = unlimited"),
+    UINT_SETTING(registry_max_devices_per_product, "1000000", 0, 1000000000u,
+                 "devices the registry holds per product; a new device past it is answered but "
+                 "not recorded (known devices always are); 0 = unlimited"),
     UINT_SETTING(github_poll_interval_s, "300", 1, LIMIT_GITHUB_POLL_INTERVAL_S_MAX,
                  "seconds between polls of a GitHub release source (one conditional request "
                  "each); 300 keeps a few unauthenticated sources inside 60 requests an hour"),

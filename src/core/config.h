@@ -39,6 +39,9 @@ struct config {
     char aliases_text[2048];         /* "path=product,path=product" as configured */
     struct config_alias aliases[LIMIT_ALIASES];
     unsigned alias_count;
+    /* Registry growth (registry.h); 0 = no limit. */
+    uint64_t registry_new_devices_per_ip_per_minute; /* new devices per source address a minute */
+    uint64_t registry_max_devices_per_product;
     /*
      * The environment config_load read (borrowed: it must outlive the struct;
      * main passes environ). Only config_getenv looks at it: settings that name

@@ -3,7 +3,8 @@
  * has its ceiling here, named once. Ceilings an operator may change are
  * settings instead, with default and bounds in the one config table
  * (config.c): max_upload_bytes, connection_memory (request line + headers),
- * connection_timeout_s, max_connections, max_connections_per_ip, registry_flush_ms.
+ * connection_timeout_s, max_connections, max_connections_per_ip, registry_flush_ms,
+ * registry_new_devices_per_ip_per_minute, registry_max_devices_per_product.
  */
 #ifndef OTAD_CORE_LIMITS_H
 #define OTAD_CORE_LIMITS_H
@@ -32,6 +33,8 @@
 #define LIMIT_UPLOAD_BYTES_MAX         (64u * 1024u * 1024u) /* bound for the setting */
 #define LIMIT_MULTIPART_OVERHEAD_BYTES (64u * 1024u)         /* form fields around an upload */
 #define LIMIT_GUNZIP_BYTES             (32u * 1024u * 1024u) /* inflated gzip image */
+/* A stored form: the largest image and its signature. A larger blob file is not one otad wrote. */
+#define LIMIT_BLOB_BYTES (LIMIT_UPLOAD_BYTES_MAX + 64u * 1024u)
 
 /* JSON bodies of the admin API. */
 #define LIMIT_JSON_BODY_BYTES  (64u * 1024u)
@@ -39,9 +42,18 @@
 #define LIMIT_JSON_DEPTH       16u
 
 /* Device registry. */
-#define LIMIT_REGISTRY_QUEUE        65536u /* check-ins waiting for the flusher: ~3.5 s at peak rate */
-#define LIMIT_REGISTRY_FLUSH_MS_MAX 1000u /* "committed at least once a second" */
-#define LIMIT_API_PAGE_ROWS         1000u /* rows per API list page */
+/*
+ * Distinct devices between two registry commits (a device's repeated
+ * check-ins within one interval take one place): 262,144 distinct devices a
+ * second at the default interval. Past it, check-ins are dropped and counted.
+ * Memory: two tables of up to this many 704-byte records (46 MB each at
+ * the ceiling; they grow on demand and shrink when a storm is over).
+ */
+#define LIMIT_REGISTRY_QUEUE 65536u
+/* Source addresses the new-device limit tracks per minute (admission.h). */
+#define LIMIT_REGISTRY_ADDRS_PER_MINUTE 65536u
+#define LIMIT_REGISTRY_FLUSH_MS_MAX     1000u /* "committed at least once a second" */
+#define LIMIT_API_PAGE_ROWS             1000u /* rows per API list page */
 
 /*
  * GitHub release sources (src/sources/): names, what GitHub can make us

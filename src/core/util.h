@@ -81,4 +81,11 @@ int dir_create_all(const char *path, unsigned mode);
 /* Fills BUF with LEN bytes from the kernel's CSPRNG. Returns 0 or -errno. */
 int random_bytes(void *buf, size_t len);
 
+/*
+ * Mixes X so that every input bit affects every output bit (the MurmurHash3
+ * finalizer): a hash for open-addressing tables. Not keyed by itself: mix
+ * in a random seed when peers choose the input.
+ */
+uint64_t hash_mix64(uint64_t x);
+
 #endif

@@ -127,11 +127,26 @@ int db_token_list(struct db *db, struct token **ret_tokens, size_t *ret_count);
 int db_token_revoke(struct db *db, int64_t id);
 
 /*
- * Records COUNT check-ins in one transaction: a new device gets a row, a
- * known one (same product and STA MAC) has its fields replaced, last_seen
- * set and checkins incremented. Records without an STA MAC are skipped.
+ * Whether RECORD, of a device that has no row yet, may add one (the
+ * registry's growth limits). Called by db_devices_record inside its
+ * transaction with the database locked: it must not call into DB.
  */
-int db_devices_record(struct db *db, const struct device_record *records, size_t count);
+typedef bool (*db_device_admit_fn)(void *ctx, const struct device_record *record);
+
+/*
+ * Records COUNT devices' check-ins in one transaction. Each record stands
+ * for record->checkins check-ins (< 1 counts as 1), the latest of them in
+ * its fields. A known device (same product and STA MAC) has its fields
+ * replaced (last_offered and last_key only by non-empty ones), last_seen
+ * set and checkins raised by that number. A device without a row gets one,
+ * first seen at record->first_seen_ms, when ADMIT (NULL: always) says so;
+ * otherwise nothing is written for it. Records without an STA MAC or of a
+ * product that does not exist are skipped. RET_ROWS (may be NULL) receives
+ * the number of rows written. Returns 0 or -EIO (rolled back: nothing of
+ * the batch is written).
+ */
+int db_devices_record(struct db *db, const struct device_record *records, size_t count,
+                      db_device_admit_fn admit, void *ctx, size_t *ret_rows);
 
 /*
  * Up to LIMIT devices of PRODUCT_ID ordered by MAC from OFFSET, and the total

@@ -38,6 +38,7 @@ enum stmt_id {
     STMT_TOKEN_FIND,
     STMT_TOKEN_LIST,
     STMT_TOKEN_REVOKE,
+    STMT_DEVICE_UPDATE,
     STMT_DEVICE_UPSERT,
     STMT_DEVICE_LIST,
     STMT_DEVICE_COUNT,
@@ -96,13 +97,21 @@ static const char *const stmt_sql[STMT_COUNT] = {
                         "WHERE hash = ?1",
     [STMT_TOKEN_LIST] = "SELECT id, name, scope, created_ms, revoked_ms FROM tokens ORDER BY id",
     [STMT_TOKEN_REVOKE] = "UPDATE tokens SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms IS NULL",
+    /* Both take device_bind's parameters (?20 first_seen, unused by the update; ?21 check-ins). */
+    [STMT_DEVICE_UPDATE] =
+        "UPDATE devices SET ap_mac = ?3, chip_id = ?4, sdk_version = ?5, sketch_size = ?6, "
+        "sketch_md5 = ?7, free_space = ?8, chip_size = ?9, version = ?10, mode = ?11, "
+        "user_agent = ?12, remote_addr = ?13, last_seen_ms = ?14, last_status = ?15, "
+        "last_offered = coalesce(?16, last_offered), last_key = coalesce(?17, last_key), "
+        "core_version = ?18, delivery_issue = ?19, checkins = checkins + ?21 "
+        "WHERE product_id = ?1 AND mac = ?2",
     [STMT_DEVICE_UPSERT] =
         "INSERT INTO devices (product_id, mac, ap_mac, chip_id, sdk_version, sketch_size, "
         "sketch_md5, free_space, chip_size, version, mode, user_agent, remote_addr, "
         "first_seen_ms, last_seen_ms, last_status, last_offered, last_key, core_version, "
         "delivery_issue, checkins) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15, ?16, ?17, "
-        "?18, ?19, 1) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?20, ?14, ?15, ?16, ?17, "
+        "?18, ?19, ?21) "
         "ON CONFLICT (product_id, mac) DO UPDATE SET ap_mac = excluded.ap_mac, "
         "chip_id = excluded.chip_id, sdk_version = excluded.sdk_version, "
         "sketch_size = excluded.sketch_size, sketch_md5 = excluded.sketch_md5, "
@@ -112,7 +121,7 @@ static const char *const stmt_sql[STMT_COUNT] = {
         "last_status = excluded.last_status, "
         "last_offered = coalesce(excluded.last_offered, last_offered), "
         "last_key = coalesce(excluded.last_key, last_key), core_version = excluded.core_version, "
-        "delivery_issue = excluded.delivery_issue, checkins = checkins + 1",
+        "delivery_issue = excluded.delivery_issue, checkins = checkins + excluded.checkins",
     [STMT_DEVICE_LIST] =
         "SELECT mac, ap_mac, chip_id, sdk_version, sketch_size, sketch_md5, free_space, "
         "chip_size, version, mode, user_agent, remote_addr, first_seen_ms, last_seen_ms, "
@@ -900,12 +909,10 @@ static const char *report_mode_name(enum report_mode m)
     return m == REPORT_MODE_FS ? "spiffs" : m == REPORT_MODE_VERSION ? "version" : "sketch";
 }
 
-static int device_upsert_locked(struct db *db, const struct device_record *d)
+/* Binds D to STMT_DEVICE_UPDATE or STMT_DEVICE_UPSERT. */
+static void device_bind(sqlite3_stmt *s, const struct device_record *d)
 {
     const struct device_report *rep = &d->report;
-    sqlite3_stmt *s = stmt_get(db, STMT_DEVICE_UPSERT);
-    if (!s)
-        return -EIO;
     sqlite3_bind_int64(s, 1, d->product_id);
     sqlite3_bind_int64(s, 2, mac_to_int(rep->sta_mac));
     if (rep->has_ap_mac)
@@ -930,27 +937,63 @@ static int device_upsert_locked(struct db *db, const struct device_record *d)
     bind_text_or_null(s, 17, d->last_key);
     bind_text_or_null(s, 18, rep->core_version);
     sqlite3_bind_int(s, 19, (int)d->issue);
+    sqlite3_bind_int64(s, 20, d->first_seen_ms ? d->first_seen_ms : d->last_seen_ms);
+    sqlite3_bind_int64(s, 21, d->checkins > 1 ? d->checkins : 1);
+}
+
+/*
+ * Writes D: an update of its row when it has one (the common case: one
+ * B-tree search), else a new row when ADMIT allows. Adds the rows written
+ * to *ROWS.
+ */
+static int device_write_locked(struct db *db, const struct device_record *d,
+                               db_device_admit_fn admit, void *ctx, size_t *rows)
+{
+    sqlite3_stmt *s = stmt_get(db, STMT_DEVICE_UPDATE);
+    if (!s)
+        return -EIO;
+    device_bind(s, d);
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
-    if (rc == SQLITE_DONE)
+    if (rc != SQLITE_DONE)
+        return db_fail(db, "record device");
+    if (sqlite3_changes(db->base.conn) > 0) {
+        (*rows)++;
         return 0;
+    }
+    if (admit && !admit(ctx, d))
+        return 0;
+    /* An upsert, not an insert: another process may have added the row since. */
+    if (!(s = stmt_get(db, STMT_DEVICE_UPSERT)))
+        return -EIO;
+    device_bind(s, d);
+    rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc == SQLITE_DONE) {
+        (*rows)++;
+        return 0;
+    }
     if (rc == SQLITE_CONSTRAINT) /* the product was never stored: skip the record */
         return 0;
     return db_fail(db, "record device");
 }
 
-int db_devices_record(struct db *db, const struct device_record *records, size_t count)
+int db_devices_record(struct db *db, const struct device_record *records, size_t count,
+                      db_device_admit_fn admit, void *ctx, size_t *ret_rows)
 {
+    size_t rows = 0;
     pthread_mutex_lock(&db->base.lock);
     int err = exec_simple(db, STMT_BEGIN);
     if (err < 0)
         goto out;
     for (size_t i = 0; err == 0 && i < count; i++)
         if (records[i].report.has_sta_mac)
-            err = device_upsert_locked(db, &records[i]);
+            err = device_write_locked(db, &records[i], admit, ctx, &rows);
     err = db_sqlite_finish(&db->base, err);
 out:
     pthread_mutex_unlock(&db->base.lock);
+    if (err == 0 && ret_rows)
+        *ret_rows = rows;
     return err;
 }
 

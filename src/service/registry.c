@@ -1,7 +1,15 @@
 /*
- * The batched registry writer (registry.h). Two arrays swap roles: check-in
- * threads append to the active one under a mutex; the flusher takes it whole,
- * leaves an empty one in its place and commits without holding the mutex.
+ * The batched registry writer (registry.h). Two pending tables swap roles:
+ * check-in threads add to the active one under a mutex (a lookup by
+ * (product, STA MAC) in an open-addressing index, then a copy); the
+ * flusher takes the other one whole, commits it without holding the mutex,
+ * empties it and keeps its memory for the next round. When the active
+ * table fills up between two commits it is handed to the flusher at once if
+ * the flusher is idle; otherwise the check-in is dropped: recording never
+ * waits.
+ *
+ * The flusher alone decides about new devices (admission.h), inside the
+ * commit: the database says whether a device has a row.
  */
 #include "service/registry.h"
 
@@ -12,155 +20,447 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/limits.h"
 #include "core/log.h"
 #include "core/mono.h"
 #include "core/util.h"
+#include "service/admission.h"
 
-struct record_batch {
-    struct device_record *items;
+/* How often pressure (drops, refused devices) is logged at most. */
+#define REGISTRY_LOG_INTERVAL_MS 60000
+/* A table that grew past this and then held less than an eighth of it gives its memory back. */
+#define REGISTRY_KEEP_RECORDS 4096
+
+struct pending_table {
+    struct device_record *records; /* one per device, its latest check-in; .checkins counts */
+    uint32_t *slot_of;             /* records[i] is at slots[slot_of[i]]: clearing is O(count) */
     size_t count, cap;
+    uint32_t *slots; /* index + 1 into records, 0 empty; nslots, a power of two >= 2 * max */
+    size_t nslots;
+    uint64_t checkins; /* the sum of records[].checkins */
 };
 
 struct registry {
     struct db *db;
     unsigned flush_ms;
-    size_t max_queued;
+    size_t max_pending;
+    uint64_t seed; /* of the index hash: MACs are chosen by peers */
     pthread_t thread;
     pthread_mutex_t lock;
-    pthread_cond_t wake;    /* the flusher: time to commit, or stop */
-    pthread_cond_t drained; /* producers and registry_flush: a batch was committed */
-    struct record_batch queue;
-    uint64_t enqueued; /* records accepted so far */
-    uint64_t done;     /* records committed or failed so far */
+    pthread_cond_t wake;    /* the flusher: time to commit, or stop (CLOCK_MONOTONIC) */
+    pthread_cond_t drained; /* registry_flush: a table was committed */
+    struct pending_table tables[2];
+    struct pending_table *active; /* check-ins go here */
+    struct pending_table *other;  /* empty and idle, handed over full, or being committed */
+    bool other_full;              /* handed over by registry_record: commit it now */
+    bool committing;              /* the flusher works on OTHER without the lock */
+    uint64_t accepted;            /* check-ins taken into a table so far */
+    uint64_t done;                /* of those, committed, failed or refused */
     bool stopping;
     bool flush_now;
     struct registry_stats stats;
+
+    /* The flusher's own, never touched under the lock. */
+    struct admission *admission;
+    struct registry_limits limits;
+    uint64_t batch_refused_addr, batch_refused_product; /* check-ins, this commit */
+    uint64_t batch_failed; /* check-ins of deferred new devices lost to a database error */
+    /*
+     * New devices of products whose device count this process has not read
+     * yet: put aside during the commit, counted after it, then decided and
+     * committed. A restart never reads a count until a new device shows up.
+     */
+    struct device_record *deferred;
+    size_t deferred_count, deferred_cap;
+    bool may_defer;
+    char last_refused_addr[64];
+    int64_t last_refused_product;
+    int64_t logged_ms; /* when pressure was last logged; 0 never */
+    struct registry_stats logged;
 };
 
-static int batch_push(struct record_batch *b, const struct device_record *rec, size_t max)
+static bool same_device(const struct device_record *a, const struct device_record *b)
 {
-    if (b->count == b->cap) {
-        if (b->cap >= max)
-            return -ENOBUFS;
-        size_t cap = b->cap ? b->cap * 2 : 256;
+    return a->product_id == b->product_id &&
+           memcmp(a->report.sta_mac, b->report.sta_mac, sizeof(a->report.sta_mac)) == 0;
+}
+
+/* The slot of REC's device in T: holding it, or the empty one where it belongs. */
+static uint32_t *table_slot(const struct registry *reg, const struct pending_table *t,
+                            const struct device_record *rec)
+{
+    size_t mask = t->nslots - 1;
+    uint64_t mac = 0; /* the 6 bytes in any order: only hashed */
+    memcpy(&mac, rec->report.sta_mac, sizeof(rec->report.sta_mac));
+    uint64_t h = hash_mix64(mac ^ reg->seed) ^ (uint64_t)rec->product_id;
+    for (size_t i = (size_t)hash_mix64(h) & mask;; i = (i + 1) & mask) {
+        uint32_t *slot = &t->slots[i];
+        if (*slot == 0 || same_device(&t->records[*slot - 1], rec))
+            return slot;
+    }
+}
+
+static int table_init(struct pending_table *t, size_t max)
+{
+    size_t n = 16;
+    while (n < max * 2)
+        n *= 2;
+    t->slots = calloc(n, sizeof(*t->slots));
+    if (!t->slots)
+        return -ENOMEM;
+    t->nslots = n;
+    return 0;
+}
+
+static void table_clear(struct pending_table *t)
+{
+    for (size_t i = 0; i < t->count; i++)
+        t->slots[t->slot_of[i]] = 0;
+    if (t->cap > REGISTRY_KEEP_RECORDS && t->count < t->cap / 8) {
+        free(t->records);
+        free(t->slot_of);
+        t->records = NULL;
+        t->slot_of = NULL;
+        t->cap = 0;
+    }
+    t->count = 0;
+    t->checkins = 0;
+}
+
+static void table_release(struct pending_table *t)
+{
+    free(t->records);
+    free(t->slot_of);
+    free(t->slots);
+}
+
+/* Replaces a device's pending record P by its newer REC (N check-ins), as the database would. */
+static void pending_merge(struct device_record *p, const struct device_record *rec, int64_t n)
+{
+    int64_t first_seen = p->first_seen_ms, checkins = p->checkins + n;
+    char offered[sizeof(p->last_offered)], key[sizeof(p->last_key)];
+    bool keep_offer = !rec->last_offered[0];
+    if (keep_offer) {
+        memcpy(offered, p->last_offered, sizeof(offered));
+        memcpy(key, p->last_key, sizeof(key));
+    }
+    *p = *rec;
+    p->first_seen_ms = first_seen;
+    p->checkins = checkins;
+    if (keep_offer) {
+        memcpy(p->last_offered, offered, sizeof(offered));
+        if (!rec->last_key[0])
+            memcpy(p->last_key, key, sizeof(key));
+    }
+}
+
+/* Adds REC, for N check-ins, at SLOT (a device not in T, which holds fewer than MAX). -ENOMEM. */
+static int table_add(struct pending_table *t, size_t max, uint32_t *slot,
+                     const struct device_record *rec, int64_t n)
+{
+    if (t->count == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 256;
         if (cap > max)
             cap = max;
-        struct device_record *n = realloc(b->items, cap * sizeof(*n));
+        struct device_record *records = realloc(t->records, cap * sizeof(*records));
+        if (!records)
+            return -ENOMEM;
+        t->records = records;
+        uint32_t *m = realloc(t->slot_of, cap * sizeof(*m));
+        if (!m)
+            return -ENOMEM; /* RECORDS is larger than CAP says: harmless */
+        t->slot_of = m;
+        t->cap = cap;
+    }
+    struct device_record *p = &t->records[t->count];
+    *p = *rec;
+    p->checkins = n;
+    if (!p->first_seen_ms)
+        p->first_seen_ms = p->last_seen_ms;
+    t->slot_of[t->count] = (uint32_t)(slot - t->slots);
+    *slot = (uint32_t)++t->count;
+    t->checkins += (uint64_t)n;
+    return 0;
+}
+
+static void swap_tables(struct registry *reg)
+{
+    struct pending_table *t = reg->active;
+    reg->active = reg->other;
+    reg->other = t;
+}
+
+/* db_device_admit_fn: the flusher's verdict on a device without a row. */
+/* Puts REC aside until its product is counted. -ENOMEM. */
+static int defer(struct registry *reg, const struct device_record *rec)
+{
+    if (reg->deferred_count == reg->deferred_cap) {
+        size_t cap = reg->deferred_cap ? reg->deferred_cap * 2 : 16;
+        struct device_record *n = realloc(reg->deferred, cap * sizeof(*n));
         if (!n)
             return -ENOMEM;
-        b->items = n;
-        b->cap = cap;
+        reg->deferred = n;
+        reg->deferred_cap = cap;
     }
-    b->items[b->count++] = *rec;
+    reg->deferred[reg->deferred_count++] = *rec;
+    return 0;
+}
+
+static bool admit_new_device(void *ctx, const struct device_record *rec)
+{
+    struct registry *reg = ctx;
+    /* Without memory to put it aside it is decided now, without the product's maximum. */
+    if (reg->may_defer && admission_needs_count(reg->admission, rec->product_id) &&
+        defer(reg, rec) == 0)
+        return false;
+    switch (admission_check(reg->admission, rec->product_id, rec->remote_addr, time_mono_ms())) {
+    case ADMISSION_OK:
+        return true;
+    case ADMISSION_PRODUCT_FULL:
+        reg->batch_refused_product += (uint64_t)rec->checkins;
+        reg->last_refused_product = rec->product_id;
+        return false;
+    case ADMISSION_ADDR_RATE:
+    case ADMISSION_ADDR_TABLE:
+        reg->batch_refused_addr += (uint64_t)rec->checkins;
+        str_copy(reg->last_refused_addr, sizeof(reg->last_refused_addr), rec->remote_addr);
+        return false;
+    }
+    return false;
+}
+
+/* Reads the device count of each product of RECORDS that the cap needs and has not counted yet. */
+static void count_products(struct registry *reg, const struct device_record *records, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        int64_t id = records[i].product_id;
+        if (!admission_needs_count(reg->admission, id))
+            continue;
+        struct device_record *none = NULL;
+        size_t n = 0;
+        uint64_t total = 0;
+        int r = db_device_list(reg->db, id, 0, 0, &none, &n, &total);
+        free(none);
+        if (r < 0 || admission_set_devices(reg->admission, id, total) < 0) {
+            log_warn("registry: cannot count the devices of product %lld: its maximum is not "
+                     "applied to this commit",
+                     (long long)id);
+            return;
+        }
+    }
+}
+
+/* Logs drops and refusals since the last such log, at most once per REGISTRY_LOG_INTERVAL_MS. */
+static void log_pressure(struct registry *reg, const struct registry_stats *now, bool force)
+{
+    int64_t t = time_mono_ms();
+    if (!force && reg->logged_ms && t - reg->logged_ms < REGISTRY_LOG_INTERVAL_MS)
+        return;
+    uint64_t dropped = now->dropped - reg->logged.dropped;
+    uint64_t addr = now->refused_addr - reg->logged.refused_addr;
+    uint64_t product = now->refused_product - reg->logged.refused_product;
+    if (!dropped && !addr && !product)
+        return;
+    if (dropped)
+        log_warn("registry: dropped %llu check-ins: more than %zu devices checked in between two "
+                 "commits while the previous commit was still running",
+                 (unsigned long long)dropped, reg->max_pending);
+    if (addr)
+        log_warn("registry: not recording %llu check-ins of new devices over the limit of %llu "
+                 "new devices a minute per address (registry_new_devices_per_ip_per_minute; "
+                 "last from \"%s\"); they were answered as usual",
+                 (unsigned long long)addr,
+                 (unsigned long long)reg->limits.new_devices_per_addr_per_minute,
+                 reg->last_refused_addr);
+    if (product)
+        log_warn("registry: not recording %llu check-ins of new devices of product id %lld: it "
+                 "has the maximum of %llu devices (registry_max_devices_per_product); they were "
+                 "answered as usual",
+                 (unsigned long long)product, (long long)reg->last_refused_product,
+                 (unsigned long long)reg->limits.max_devices_per_product);
+    reg->logged = *now;
+    reg->logged_ms = t;
+}
+
+/* Commits the new devices put aside during the commit of a table, once their products are counted.
+ */
+static size_t commit_deferred(struct registry *reg)
+{
+    count_products(reg, reg->deferred, reg->deferred_count);
+    reg->may_defer = false;
+    uint64_t refused_addr = reg->batch_refused_addr, refused_product = reg->batch_refused_product;
+    size_t rows = 0;
+    int r = db_devices_record(reg->db, reg->deferred, reg->deferred_count, admit_new_device, reg,
+                              &rows);
+    if (r < 0) {
+        admission_forget_counts(reg->admission);
+        reg->batch_refused_addr = refused_addr;
+        reg->batch_refused_product = refused_product;
+        for (size_t i = 0; i < reg->deferred_count; i++)
+            reg->batch_failed += (uint64_t)reg->deferred[i].checkins;
+        log_error("registry: lost %llu check-ins of new devices: %s",
+                  (unsigned long long)reg->batch_failed, strerror(-r));
+        return 0;
+    }
+    return rows;
+}
+
+/* Commits T (the lock not held), setting the batch_* counters. Returns 0 or -errno. */
+static int commit_table(struct registry *reg, const struct pending_table *t, size_t *ret_rows)
+{
+    reg->batch_refused_addr = reg->batch_refused_product = reg->batch_failed = 0;
+    reg->deferred_count = 0;
+    reg->may_defer = true;
+    size_t rows = 0;
+    int r = db_devices_record(reg->db, t->records, t->count, admit_new_device, reg, &rows);
+    if (r < 0) {
+        /* Rolled back: the devices counted as added were not. */
+        admission_forget_counts(reg->admission);
+        log_error("registry: lost %llu check-ins: %s", (unsigned long long)t->checkins,
+                  strerror(-r));
+        return r;
+    }
+    if (reg->deferred_count > 0)
+        rows += commit_deferred(reg);
+    *ret_rows = rows;
     return 0;
 }
 
 static void *flusher_main(void *arg)
 {
     struct registry *reg = arg;
-    struct record_batch taken = {0};
     pthread_mutex_lock(&reg->lock);
     for (;;) {
-        if (!reg->stopping && !reg->flush_now) {
-            struct timespec ts;
-            mono_deadline_ms(&ts, reg->flush_ms);
-            pthread_cond_timedwait(&reg->wake, &reg->lock, &ts);
+        struct timespec deadline;
+        mono_deadline_ms(&deadline, reg->flush_ms);
+        while (!reg->stopping && !reg->flush_now && !reg->other_full)
+            if (pthread_cond_timedwait(&reg->wake, &reg->lock, &deadline) == ETIMEDOUT)
+                break;
+        if (!reg->other_full) {
+            /* OTHER is empty: take everything recorded so far. */
+            swap_tables(reg);
+            reg->flush_now = false;
         }
-        reg->flush_now = false;
-        bool stop = reg->stopping;
-        /* Swap: producers get the (empty) array we committed last time. */
-        struct record_batch full = reg->queue;
-        reg->queue = taken;
-        reg->queue.count = 0;
+        struct pending_table *t = reg->other;
+        reg->committing = true;
         pthread_mutex_unlock(&reg->lock);
 
-        int r = 0;
-        if (full.count > 0)
-            r = db_devices_record(reg->db, full.items, full.count);
-        if (r < 0)
-            log_error("registry: lost %zu check-ins: %s", full.count, strerror(-r));
+        size_t rows = 0, devices = t->count;
+        uint64_t checkins = t->checkins;
+        int r = devices > 0 ? commit_table(reg, t, &rows) : 0;
+        table_clear(t); /* still the flusher's: not under the lock the workers take */
 
         pthread_mutex_lock(&reg->lock);
-        if (full.count > 0) {
-            if (r < 0)
-                reg->stats.failed += full.count;
-            else
-                reg->stats.recorded += full.count;
+        if (devices > 0) {
+            uint64_t refused = reg->batch_refused_addr + reg->batch_refused_product;
+            if (r < 0) {
+                reg->stats.failed += checkins;
+            } else {
+                reg->stats.recorded += checkins - refused - reg->batch_failed;
+                reg->stats.failed += reg->batch_failed;
+                reg->stats.refused_addr += reg->batch_refused_addr;
+                reg->stats.refused_product += reg->batch_refused_product;
+                reg->stats.rows += rows;
+            }
             reg->stats.commits++;
         }
-        reg->done += full.count;
-        /* Keep the larger array for reuse unless a storm made it huge. */
-        if (full.cap > 4096 && reg->queue.count == 0) {
-            free(full.items);
-            full = (struct record_batch){0};
-        }
-        taken = full;
+        reg->done += checkins;
+        reg->other_full = false;
+        reg->committing = false;
+        struct registry_stats now = reg->stats;
         pthread_cond_broadcast(&reg->drained);
-        if (stop && reg->queue.count == 0)
+        bool stop = reg->stopping && reg->active->count == 0;
+        pthread_mutex_unlock(&reg->lock);
+        log_pressure(reg, &now, stop);
+        pthread_mutex_lock(&reg->lock);
+        if (stop)
             break;
     }
     pthread_mutex_unlock(&reg->lock);
-    free(taken.items);
     return NULL;
 }
 
-int registry_start(const char *db_path, unsigned flush_ms, size_t max_queued,
-                   struct registry **ret_registry)
+int registry_start(const char *db_path, unsigned flush_ms, size_t max_pending,
+                   const struct registry_limits *limits, struct registry **ret_registry)
 {
+    if (max_pending == 0 || max_pending > UINT32_MAX / 2)
+        return -EINVAL;
     struct registry *reg = calloc(1, sizeof(*reg));
     if (!reg)
         return -ENOMEM;
     reg->flush_ms = flush_ms;
-    reg->max_queued = max_queued;
-    pthread_mutex_init(&reg->lock, NULL);
-    int r = mono_cond_init(&reg->wake);
-    if (r < 0) {
-        pthread_mutex_destroy(&reg->lock);
-        free(reg);
-        return r;
-    }
-    if ((r = mono_cond_init(&reg->drained)) < 0) {
-        pthread_cond_destroy(&reg->wake);
-        pthread_mutex_destroy(&reg->lock);
-        free(reg);
-        return r;
-    }
-    r = db_open(db_path, DB_RELAXED, &reg->db);
+    reg->max_pending = max_pending;
+    if (limits)
+        reg->limits = *limits;
+    reg->active = &reg->tables[0];
+    reg->other = &reg->tables[1];
+    int r = -pthread_mutex_init(&reg->lock, NULL);
     if (r < 0)
-        goto fail;
-    r = -pthread_create(&reg->thread, NULL, flusher_main, reg);
-    if (r < 0)
-        goto fail;
+        goto fail_free;
+    if ((r = mono_cond_init(&reg->wake)) < 0)
+        goto fail_mutex;
+    if ((r = -pthread_cond_init(&reg->drained, NULL)) < 0)
+        goto fail_wake;
+    struct admission_limits al = {
+        .new_per_addr_per_minute = reg->limits.new_devices_per_addr_per_minute,
+        .max_per_product = reg->limits.max_devices_per_product,
+    };
+    if ((r = random_bytes(&reg->seed, sizeof(reg->seed))) < 0 ||
+        (r = table_init(&reg->tables[0], max_pending)) < 0 ||
+        (r = table_init(&reg->tables[1], max_pending)) < 0 ||
+        (r = admission_new(&al, LIMIT_REGISTRY_ADDRS_PER_MINUTE, &reg->admission)) < 0 ||
+        (r = db_open(db_path, DB_RELAXED, &reg->db)) < 0)
+        goto fail_tables;
+    if ((r = -pthread_create(&reg->thread, NULL, flusher_main, reg)) < 0)
+        goto fail_tables;
     *ret_registry = reg;
     return 0;
-fail:
+fail_tables:
     db_close(reg->db);
-    pthread_cond_destroy(&reg->wake);
+    admission_free(reg->admission);
+    table_release(&reg->tables[0]);
+    table_release(&reg->tables[1]);
     pthread_cond_destroy(&reg->drained);
+fail_wake:
+    pthread_cond_destroy(&reg->wake);
+fail_mutex:
     pthread_mutex_destroy(&reg->lock);
+fail_free:
     free(reg);
     return r;
 }
 
 int registry_record(struct registry *reg, const struct device_record *record)
 {
+    int64_t n = record->checkins > 1 ? record->checkins : 1;
     pthread_mutex_lock(&reg->lock);
-    int r = batch_push(&reg->queue, record, reg->max_queued);
-    if (r == -ENOBUFS) {
-        /* Full: ask for a commit now and give it one interval to make room. */
-        reg->flush_now = true;
-        pthread_cond_signal(&reg->wake);
-        struct timespec ts;
-        mono_deadline_ms(&ts, reg->flush_ms);
-        while (reg->queue.count >= reg->max_queued && !reg->stopping)
-            if (pthread_cond_timedwait(&reg->drained, &reg->lock, &ts) != 0)
-                break;
-        r = batch_push(&reg->queue, record, reg->max_queued);
+    struct pending_table *t = reg->active;
+    uint32_t *slot = table_slot(reg, t, record);
+    int r = 0;
+    if (*slot) {
+        pending_merge(&t->records[*slot - 1], record, n);
+        t->checkins += (uint64_t)n;
+        reg->stats.coalesced += (uint64_t)n;
+    } else {
+        if (t->count == reg->max_pending) {
+            if (reg->other_full || reg->committing) {
+                r = -ENOBUFS; /* both tables are the flusher's: never wait for it */
+                goto out;
+            }
+            /* Hand the full table over now rather than at the end of the interval. */
+            swap_tables(reg);
+            reg->other_full = true;
+            pthread_cond_signal(&reg->wake);
+            t = reg->active;
+            slot = table_slot(reg, t, record);
+        }
+        r = table_add(t, reg->max_pending, slot, record, n);
     }
+out:
     if (r == 0)
-        reg->enqueued++;
+        reg->accepted += (uint64_t)n;
     else
-        reg->stats.dropped++;
+        reg->stats.dropped += (uint64_t)n;
     pthread_mutex_unlock(&reg->lock);
     return r < 0 ? -ENOBUFS : 0;
 }
@@ -168,7 +468,7 @@ int registry_record(struct registry *reg, const struct device_record *record)
 int registry_flush(struct registry *reg)
 {
     pthread_mutex_lock(&reg->lock);
-    uint64_t target = reg->enqueued;
+    uint64_t target = reg->accepted;
     uint64_t failed_before = reg->stats.failed;
     reg->flush_now = true;
     pthread_cond_signal(&reg->wake);
@@ -195,8 +495,21 @@ void registry_stop(struct registry *reg)
     pthread_cond_signal(&reg->wake);
     pthread_mutex_unlock(&reg->lock);
     pthread_join(reg->thread, NULL);
-    free(reg->queue.items);
+    const struct registry_stats *st = &reg->stats;
+    log_info("registry: %llu check-ins recorded in %llu commits and %llu row writes (%llu merged "
+             "with a device's earlier check-in); %llu dropped, %llu lost to database errors, %llu "
+             "of new devices not recorded (%llu over the address limit, %llu over the product "
+             "maximum)",
+             (unsigned long long)st->recorded, (unsigned long long)st->commits,
+             (unsigned long long)st->rows, (unsigned long long)st->coalesced,
+             (unsigned long long)st->dropped, (unsigned long long)st->failed,
+             (unsigned long long)(st->refused_addr + st->refused_product),
+             (unsigned long long)st->refused_addr, (unsigned long long)st->refused_product);
     db_close(reg->db);
+    admission_free(reg->admission);
+    table_release(&reg->tables[0]);
+    table_release(&reg->tables[1]);
+    free(reg->deferred);
     pthread_cond_destroy(&reg->wake);
     pthread_cond_destroy(&reg->drained);
     pthread_mutex_destroy(&reg->lock);

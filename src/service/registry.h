@@ -1,13 +1,31 @@
 /*
- * The device registry's write path: check-ins are queued in memory and a
- * flusher thread commits them in one transaction every flush interval, on a
- * database connection of its own. A storm of check-ins costs one commit per
- * interval, not one fsync per request.
+ * The device registry's write path: check-ins are kept in memory, one
+ * pending record per device (product, STA MAC) holding its latest check-in
+ * and how many it stands for, and a flusher thread commits them in one
+ * transaction every flush interval, on a database connection of its own. A
+ * storm of check-ins costs one commit per interval and one row write per
+ * device per interval, not one per request; what is pending is bounded by
+ * the fleet, not by the request rate.
  *
- * What a crash can lose: check-ins queued since the last commit (at most one
- * flush interval, 250 ms by default); commits are crash-safe for otad
+ * Recording never blocks a caller on the database or on the flusher: past
+ * MAX_PENDING distinct devices in one interval, the full table is handed to
+ * the flusher at once, and if it is still busy with the previous one the
+ * check-in is dropped and counted (registry_stats, and the log).
+ *
+ * Growth limits (admission.h): the flusher decides, against the database,
+ * whether a device is new; a new device gets its row only within the
+ * per-address and per-product limits. Known devices are always recorded.
+ * A product's device count is read once, when its first new device arrives
+ * (that device is committed right after the count, in the same interval).
+ * Refusals are counted and logged at most once a minute.
+ *
+ * What a crash can lose: check-ins pending since the last commit (at most
+ * one flush interval, 250 ms by default); commits are crash-safe for otad
  * (WAL, synchronous=NORMAL) but the last commits before a power loss may be
  * lost. Releases and tokens are committed durably elsewhere.
+ *
+ * Thread-safety: registry_record, registry_flush and registry_stats may be
+ * called from any thread at once; registry_start and registry_stop once.
  */
 #ifndef OTAD_SERVICE_REGISTRY_H
 #define OTAD_SERVICE_REGISTRY_H
@@ -19,34 +37,55 @@
 
 struct registry;
 
-/*
- * Starts a registry that commits to DB_PATH every FLUSH_MS milliseconds,
- * holding at most MAX_QUEUED check-ins between commits. Returns 0 with a new
- * registry, or -errno.
- */
-int registry_start(const char *db_path, unsigned flush_ms, size_t max_queued,
-                   struct registry **ret_registry);
+/* The registry's growth limits; 0 means unlimited. */
+struct registry_limits {
+    uint64_t new_devices_per_addr_per_minute;
+    uint64_t max_devices_per_product;
+};
 
 /*
- * Queues one check-in (copied). Never blocks on the database; when the queue
- * is full it waits for the flusher for at most one flush interval, then
- * drops the record and counts it. Returns 0, or -ENOBUFS when dropped.
+ * Starts a registry that commits to DB_PATH every FLUSH_MS milliseconds,
+ * holding at most MAX_PENDING (> 0) distinct devices between commits, with
+ * LIMITS (copied; NULL: unlimited). Returns 0 with a new registry, or -errno
+ * (-EINVAL for MAX_PENDING 0).
+ */
+int registry_start(const char *db_path, unsigned flush_ms, size_t max_pending,
+                   const struct registry_limits *limits, struct registry **ret_registry);
+
+/*
+ * Records one check-in (copied). RECORD->checkins < 1 counts as 1 and
+ * RECORD->first_seen_ms 0 as its last_seen_ms. A device already pending has
+ * its record replaced by this one (its last offered version and key kept
+ * when this one offered nothing, as the database does) and its count
+ * raised. Never waits for the flusher or the database. Returns 0, or
+ * -ENOBUFS when dropped (counted).
  */
 int registry_record(struct registry *registry, const struct device_record *record);
 
-/* Commits everything queued so far and waits until it is committed. Returns 0 or -errno. */
+/*
+ * Commits everything recorded so far and waits until it is committed.
+ * Returns 0, or -EIO when a commit in that time failed.
+ */
 int registry_flush(struct registry *registry);
 
-/* Counters since start. */
+/*
+ * Counters since start, in check-ins unless said otherwise. Once
+ * registry_flush returned, every check-in passed to registry_record is in
+ * exactly one of recorded, dropped, failed, refused_addr, refused_product.
+ */
 struct registry_stats {
-    uint64_t recorded; /* committed */
-    uint64_t dropped;  /* lost to a full queue */
-    uint64_t failed;   /* lost to a database error */
-    uint64_t commits;
+    uint64_t recorded;        /* committed (coalesced ones included) */
+    uint64_t coalesced;       /* merged into a device's pending record: no row write of their own */
+    uint64_t dropped;         /* lost: MAX_PENDING devices were pending and the flusher was busy */
+    uint64_t failed;          /* lost to a database error */
+    uint64_t refused_addr;    /* of new devices not given a row: their address's limit */
+    uint64_t refused_product; /* of new devices not given a row: their product's maximum */
+    uint64_t commits;         /* transactions */
+    uint64_t rows;            /* device rows written (updated or added) */
 };
 void registry_stats(struct registry *registry, struct registry_stats *ret_stats);
 
-/* Flushes what is queued, stops the thread and frees. NULL-safe. */
+/* Commits what is pending, stops the thread and frees. NULL-safe. */
 void registry_stop(struct registry *registry);
 
 #endif

@@ -174,11 +174,47 @@ int service_image_find(struct service *svc, const char *product, const char *ver
                        enum fw_mode mode, struct variant *ret_variant);
 
 /*
- * Opens the blob of VARIANT for sending and checks it is the size the
- * database says; the caller closes *RET_FD. May block on the disk. -ENOENT
- * (the blob is missing), -EIO (wrong size, logged), -errno of open(2).
+ * Opens the blob of VARIANT for sending; the caller closes *RET_FD. The
+ * first time this process opens a blob file its bytes are checked against
+ * its name (store.h), so the first open may block on reading it whole.
+ * -ENOENT, -EBADMSG (damaged: never served), -EIO (not the size the
+ * database says), -errno; each logged.
  */
 int service_blob_open(struct service *svc, const struct variant *variant, int *ret_fd);
+
+/* One file of the blob store, or one missing blob, as service_store_verify reports it. */
+struct store_finding {
+    const char *blob; /* SHA-256; for a file that is not a blob, its path below blobs/ */
+    uint64_t size;
+    /*
+     * 0 intact; -EBADMSG damaged (its bytes do not hash to its name);
+     * -ENOENT missing (a release needs it); -EINVAL not a blob (a stray
+     * file, or a blob in the wrong folder); -errno unreadable.
+     */
+    int result;
+    const char *used_by; /* the release forms that need it ("demo sketch 1.0.0 (plain)"), or "" */
+};
+
+struct store_verify_totals {
+    uint64_t files;   /* under blobs/ */
+    uint64_t good;    /* intact blobs, unused ones included */
+    uint64_t unused;  /* intact blobs no release needs (left by an interrupted publish) */
+    uint64_t bad;     /* damaged or unreadable */
+    uint64_t missing; /* needed by a release and absent */
+    uint64_t strays;  /* files that are not blobs */
+};
+
+/*
+ * The scrub behind `otad store verify`: hashes every file under blobs/
+ * (reading every blob once) and checks that each blob a release needs is
+ * there. Calls FN(CTX, finding) for each file in name order, then for each
+ * missing blob (FINDING is valid during the call). Returns 0 with
+ * *RET_TOTALS, or -errno with WHY when the database or the folder cannot
+ * be read.
+ */
+int service_store_verify(struct service *svc,
+                         void (*fn)(void *ctx, const struct store_finding *finding), void *ctx,
+                         struct store_verify_totals *ret_totals, struct reason *why);
 
 /*
  * Up to LIMIT devices of PRODUCT ordered by MAC from OFFSET, as last

@@ -5,6 +5,14 @@
  * not exist or holds the whole image, also across kill -9 and power loss.
  * Blobs are immutable once stored; the database says which are in use. The
  * store knows nothing of releases.
+ *
+ * Integrity: a handle hashes a blob the first time it opens it, and again
+ * whenever the file changed since (another inode, size or ctime), and
+ * refuses one whose bytes do not hash to its name. Damage that leaves the
+ * file's metadata alone (bit rot) is found by store_verify_all, the scrub.
+ *
+ * Thread-safety: every function may be called from several threads on one
+ * handle, except store_free.
  */
 #ifndef OTAD_STORE_STORE_H
 #define OTAD_STORE_STORE_H
@@ -34,11 +42,36 @@ void store_free(struct store *store);
 int store_put(struct store *store, const uint8_t *data, size_t len, char ret_sha256[65]);
 
 /*
- * Opens the blob named SHA256 for reading. Returns 0 with a new descriptor
- * (the caller closes it) and the blob's size, -ENOENT when there is no such
- * blob, -EINVAL when SHA256 is not 64 lowercase hex digits, or -errno.
+ * Opens the blob named SHA256 for reading, checking its bytes against its
+ * name when this handle has not seen this file before (which reads the
+ * whole blob once; one check runs at a time). Returns 0 with a new
+ * descriptor (the caller closes it) and the blob's size, -ENOENT when there
+ * is no such blob, -EINVAL when SHA256 is not 64 lowercase hex digits,
+ * -EBADMSG when its bytes do not match its name (logged once per damaged
+ * file, not per call), or -errno.
  */
 int store_open_blob(struct store *store, const char *sha256, int *ret_fd, uint64_t *ret_size);
+
+/* What store_verify_all found in one file under blobs/. */
+struct store_blob_check {
+    const char *name; /* the file's name (a blob's SHA-256 when valid); borrowed */
+    uint64_t size;
+    /*
+     * 0: its bytes hash to its name; -EBADMSG: they do not; -EINVAL: not a
+     * blob (a name that is no SHA-256, or in the wrong folder); -errno:
+     * unreadable.
+     */
+    int result;
+};
+
+/*
+ * Hashes every file under blobs/ and calls FN(CTX, check) for each, in name
+ * order (CHECK is valid during the call only). Returns the number of files
+ * whose result was not 0, or -errno when blobs/ cannot be read. Reads every
+ * blob once; meant for `otad store verify`, not for a serving path.
+ */
+int store_verify_all(struct store *store,
+                     void (*fn)(void *ctx, const struct store_blob_check *check), void *ctx);
 
 /*
  * Reads the whole blob SHA256 into a new allocation (caller frees), at most

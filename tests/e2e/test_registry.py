@@ -190,3 +190,40 @@ def test_same_mac_on_two_products_is_two_entries():
         wait_devices(srv, token, 1)
         gate = wait_until(lambda: srv.devices("gate", token)["devices"], what="the device under gate")
         assert gate[0]["mac"].upper() == devices.mac(5) and gate[0]["last_offered_version"] == "1.0.0", gate
+
+
+def test_spoofed_macs_past_the_limit_stop_adding_rows():
+    # One address (127.0.0.1) spoofs MACs past registry_new_devices_per_ip_per_minute:
+    # every check-in still gets its correct answer, rows stop growing at the limit, the
+    # limit is logged once (not per request), and a known device keeps being recorded.
+    limit = 12
+    with Server(args=["--registry-new-devices-per-ip-per-minute", str(limit)]) as srv:
+        srv.add_product("door", "esp8266")
+        image = make_image("esp8266", 150_000, seed=70, flash_size="4M")
+        srv.add_release("door", image, "1.1.0")
+        data = image.read_bytes()
+        token = srv.token("read")
+        srv.start()
+        known = device_n(500)
+        assert_status(srv.send(devices.esp8266("/update/door", srv.port, known)), 200, "known device")
+        wait_devices(srv, token, 1)
+
+        for burst in range(2):
+            for i in range(2 * limit):
+                resp = srv.send(devices.esp8266("/update/door", srv.port, device_n(1000 * burst + i)))
+                assert_status(resp, 200, f"spoofed MAC {i} of burst {burst}")
+                assert resp.body == data and resp.header("x-MD5") == md5_hex(data), \
+                    f"spoofed MAC {i} of burst {burst} did not get the update: {resp.describe()}"
+            # The known device's check-in is committed with or after everything sent before it.
+            assert_status(srv.send(devices.esp8266("/update/door", srv.port, known)), 200, "known again")
+
+            def known_recorded(want=burst + 2):
+                d = by_mac(srv.devices("door", token, "?limit=1000")).get(devices.mac(500))
+                return d if d and d["checkins"] == want else None
+            wait_until(known_recorded, what=f"the known device's check-in {burst + 2}")
+            listing = srv.devices("door", token, "?limit=1000")
+            assert listing["total"] == limit, \
+                f"burst {burst}: {listing['total']} devices, want {limit} (the known one + {limit - 1} spoofed)"
+        log = srv.log()
+        assert log.count("not recording") == 1, f"the limit must be logged once a minute: {log}"
+        assert "registry_new_devices_per_ip_per_minute" in log and '"127.0.0.1"' in log, log

@@ -188,11 +188,11 @@ static void test_failed_commit_is_rolled_back(void **state)
     pthread_mutex_unlock(&sq->lock);
     /* The second names a product that is not there: every statement passes, the COMMIT not. */
     struct device_record batch[2] = {device(p.id, 1, "1.0.0"), device(p.id + 1000, 2, "1.0.0")};
-    assert_true(db_devices_record(e->db, batch, 2) < 0);
+    assert_true(db_devices_record(e->db, batch, 2, NULL, NULL, NULL) < 0);
     assert_true(sqlite3_get_autocommit(sq->conn)); /* no transaction left open */
     assert_int_equal(query_int(e->db, "SELECT count(*) FROM devices"), 0);
     /* The connection works on. */
-    assert_int_equal(db_devices_record(e->db, batch, 1), 0);
+    assert_int_equal(db_devices_record(e->db, batch, 1, NULL, NULL, NULL), 0);
     assert_int_equal(query_int(e->db, "SELECT count(*) FROM devices"), 1);
     struct release fine = release_for(p.id, "1.0.0");
     assert_int_equal(db_release_insert(e->db, &fine, NULL, 0), 0);
@@ -208,7 +208,7 @@ static void test_device_upsert(void **state)
     batch[2].last_status = 200;
     strcpy(batch[2].last_offered, "1.1.0");
     batch[2].issue = DELIVERY_NO_LEGACY_FORM;
-    assert_int_equal(db_devices_record(e->db, batch, 3), 0);
+    assert_int_equal(db_devices_record(e->db, batch, 3, NULL, NULL, NULL), 0);
     struct device_record *list = NULL;
     size_t n = 0;
     uint64_t total = 0;
@@ -233,7 +233,7 @@ static void test_device_upsert(void **state)
 
     /* A record for a product that is not there is skipped, not a failed batch. */
     struct device_record stray = device(p.id + 77, 9, "1.0.0");
-    assert_int_equal(db_devices_record(e->db, &stray, 1), 0);
+    assert_int_equal(db_devices_record(e->db, &stray, 1, NULL, NULL, NULL), 0);
     assert_int_equal(query_int(e->db, "SELECT count(*) FROM devices"), 2);
 }
 
