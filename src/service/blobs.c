@@ -1,0 +1,165 @@
+/*
+ * The blob store through the service (service.h): opening a form's blob to
+ * send it, checked the first time this process opens it, and the scrub
+ * behind `otad store verify`.
+ */
+#include "service/service.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/util.h"
+#include "db/db.h"
+#include "service/service_internal.h"
+#include "store/store.h"
+
+int service_blob_open(struct service *svc, const struct variant *variant, int *ret_fd)
+{
+    uint64_t size;
+    int fd;
+    int r = store_open_blob(svc->store, variant->sha256, &fd, &size);
+    if (r == -EBADMSG)
+        return r; /* the store logged it, once per damaged file */
+    if (r < 0) {
+        log_error("store: blob %s of a published release cannot be opened: %s", variant->sha256,
+                  strerror(-r));
+        return r;
+    }
+    if (size != variant->size) {
+        log_error("store: blob %s has %llu bytes, the database says %llu", variant->sha256,
+                  (unsigned long long)size, (unsigned long long)variant->size);
+        close(fd);
+        return -EIO;
+    }
+    *ret_fd = fd;
+    return 0;
+}
+
+/* A blob some release needs, for service_store_verify. */
+struct blob_use {
+    char sha256[SHA256_HEX_LEN + 1];
+    char what[LIMIT_PRODUCT_NAME_BYTES + LIMIT_RELEASE_VERSION_BYTES + 32];
+    bool present;
+};
+
+struct scrub {
+    struct blob_use *uses; /* sorted by sha256 */
+    size_t count;
+    void (*fn)(void *ctx, const struct store_finding *finding);
+    void *ctx;
+    struct store_verify_totals totals;
+};
+
+static int use_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct blob_use *)a)->sha256, ((const struct blob_use *)b)->sha256);
+}
+
+/* Every blob the releases need, sorted. */
+static int blob_uses(struct service *svc, struct blob_use **ret_uses, size_t *ret_count,
+                     struct reason *why)
+{
+    struct product *products = NULL;
+    size_t nproducts = 0, count = 0, cap = 0;
+    struct blob_use *uses = NULL;
+    int r = db_product_list(svc->db, &products, &nproducts);
+    for (size_t p = 0; r == 0 && p < nproducts; p++) {
+        struct release *rels = NULL;
+        size_t nrels = 0;
+        if ((r = db_release_list(svc->db, products[p].id, &rels, &nrels)) < 0)
+            break;
+        for (size_t i = 0; r == 0 && i < nrels; i++) {
+            for (unsigned v = 0; v < rels[i].variant_count; v++) {
+                if (count == cap) {
+                    size_t ncap = cap ? cap * 2 : 64;
+                    struct blob_use *n = realloc(uses, ncap * sizeof(*n));
+                    if (!n) {
+                        r = -ENOMEM;
+                        break;
+                    }
+                    uses = n;
+                    cap = ncap;
+                }
+                struct blob_use *u = &uses[count++];
+                memcpy(u->sha256, rels[i].variants[v].sha256, sizeof(u->sha256));
+                snprintf(u->what, sizeof(u->what), "%s %s %s (%s)", products[p].name,
+                         fw_mode_name(rels[i].mode), rels[i].version,
+                         variant_kind_name(rels[i].variants[v].kind));
+                u->present = false;
+            }
+        }
+        release_list_free(rels, nrels);
+    }
+    free(products);
+    if (r < 0) {
+        free(uses);
+        return reason_set(why, r, "cannot read the releases: %s", strerror(-r));
+    }
+    if (count)
+        qsort(uses, count, sizeof(*uses), use_cmp);
+    *ret_uses = uses;
+    *ret_count = count;
+    return 0;
+}
+
+static void scrub_found(void *ctx, const struct store_blob_check *check)
+{
+    struct scrub *sc = ctx;
+    char used_by[512] = "";
+    size_t len = 0;
+    struct blob_use key;
+    str_copy(key.sha256, sizeof(key.sha256), check->name);
+    struct blob_use *u = sc->count && check->result != -EINVAL
+                             ? bsearch(&key, sc->uses, sc->count, sizeof(key), use_cmp)
+                             : NULL;
+    while (u && u > sc->uses && strcmp(u[-1].sha256, key.sha256) == 0)
+        u--;
+    for (; u && u < sc->uses + sc->count && strcmp(u->sha256, key.sha256) == 0; u++) {
+        u->present = true;
+        if (len < sizeof(used_by))
+            len += (size_t)snprintf(used_by + len, sizeof(used_by) - len, "%s%s", len ? ", " : "",
+                                    u->what);
+    }
+    sc->totals.files++;
+    if (check->result == 0 && !used_by[0])
+        sc->totals.unused++;
+    if (check->result == 0)
+        sc->totals.good++;
+    else if (check->result == -EINVAL)
+        sc->totals.strays++;
+    else
+        sc->totals.bad++;
+    struct store_finding f = {
+        .blob = check->name, .size = check->size, .result = check->result, .used_by = used_by};
+    sc->fn(sc->ctx, &f);
+}
+
+int service_store_verify(struct service *svc,
+                         void (*fn)(void *ctx, const struct store_finding *finding), void *ctx,
+                         struct store_verify_totals *ret_totals, struct reason *why)
+{
+    struct scrub sc = {.fn = fn, .ctx = ctx};
+    int r = blob_uses(svc, &sc.uses, &sc.count, why);
+    if (r < 0)
+        return r;
+    r = store_verify_all(svc->store, scrub_found, &sc);
+    if (r < 0) {
+        free(sc.uses);
+        return reason_set(why, r, "cannot read the blob folder: %s", strerror(-r));
+    }
+    /* A blob a release needs that is not there at all (one use reported per blob). */
+    for (size_t i = 0; i < sc.count; i++) {
+        if (sc.uses[i].present || (i > 0 && strcmp(sc.uses[i - 1].sha256, sc.uses[i].sha256) == 0))
+            continue;
+        sc.totals.missing++;
+        struct store_finding f = {
+            .blob = sc.uses[i].sha256, .result = -ENOENT, .used_by = sc.uses[i].what};
+        fn(ctx, &f);
+    }
+    free(sc.uses);
+    *ret_totals = sc.totals;
+    return 0;
+}
