@@ -1,7 +1,8 @@
 /*
  * The admin JSON API under /api/v1 (docs/API.md): products, releases
- * (publishing included), devices. Every call is authorized by a bearer
- * token of sufficient scope; errors use the one table in errors.c.
+ * (publishing included), devices. The route table (router.c) maps each path
+ * and method here and has checked the bearer token's scope before a handler
+ * runs; errors use the one table in errors.c.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -12,24 +13,6 @@
 #include "http/errors.h"
 #include "http/handlers.h"
 #include "service/present.h"
-
-bool http_api_authorized(const struct http_context *ctx, const struct http_request *req,
-                         enum token_scope needed, struct http_reply *reply)
-{
-    struct reason why = {""};
-    int r = service_token_check(ctx->svc, http_request_header(req, "Authorization"), needed, &why);
-    if (r < 0) {
-        http_reply_error(reply, r, why.text);
-        return false;
-    }
-    return true;
-}
-
-static void method_not_allowed(struct http_reply *reply, const char *allow)
-{
-    http_reply_error(reply, -EOPNOTSUPP, "method not allowed here");
-    http_reply_header(reply, "Allow", allow);
-}
 
 /*
  * PRODUCT as JSON with "delivery_warnings": its devices that could not be
@@ -46,7 +29,8 @@ static json_t *product_json(const struct http_context *ctx, const struct product
     return obj;
 }
 
-static void products_list(const struct http_context *ctx, struct http_reply *reply)
+void http_api_products_list(const struct http_context *ctx, const struct http_request *req,
+                            const struct http_route_args *args, struct http_reply *reply)
 {
     struct product *list = NULL;
     size_t n = 0;
@@ -69,8 +53,8 @@ static void products_list(const struct http_context *ctx, struct http_reply *rep
     http_reply_json(reply, 200, json_pack("{s:o}", "products", arr));
 }
 
-static void products_create(const struct http_context *ctx, const struct http_request *req,
-                            struct http_reply *reply)
+void http_api_product_create(const struct http_context *ctx, const struct http_request *req,
+                             const struct http_route_args *args, struct http_reply *reply)
 {
     json_error_t jerr;
     json_t *body = req->body ? json_loadb((const char *)req->body, req->body_len,
@@ -106,8 +90,10 @@ static void products_create(const struct http_context *ctx, const struct http_re
 }
 
 /* The product, with every key it has signed with (key rotation, docs/SIGNING.md). */
-static void product_get(const struct http_context *ctx, const char *name, struct http_reply *reply)
+void http_api_product_get(const struct http_context *ctx, const struct http_request *req,
+                          const struct http_route_args *args, struct http_reply *reply)
 {
+    const char *name = args->product;
     struct product p;
     struct reason why = {""};
     struct product_key *keys = NULL;
@@ -137,9 +123,10 @@ static void product_get(const struct http_context *ctx, const char *name, struct
  * PATCH /products/{name} with {"signing": {"required", "key", "legacy", "gzip", "esp32_hash",
  * "core_min"}}; "core_min": null clears the declaration.
  */
-static void product_patch(const struct http_context *ctx, const struct http_request *req,
-                          const char *name, struct http_reply *reply)
+void http_api_product_patch(const struct http_context *ctx, const struct http_request *req,
+                            const struct http_route_args *args, struct http_reply *reply)
 {
+    const char *name = args->product;
     struct product p;
     struct reason why = {""};
     int r = service_product_get(ctx->svc, name, &p, &why);
@@ -187,9 +174,10 @@ static void product_patch(const struct http_context *ctx, const struct http_requ
     http_reply_json(reply, 200, json_pack("{s:o}", "product", obj));
 }
 
-static void releases_list(const struct http_context *ctx, const char *product,
-                          struct http_reply *reply)
+void http_api_releases_list(const struct http_context *ctx, const struct http_request *req,
+                            const struct http_route_args *args, struct http_reply *reply)
 {
+    const char *product = args->product;
     struct release *list = NULL;
     size_t n = 0;
     struct reason why = {""};
@@ -205,9 +193,10 @@ static void releases_list(const struct http_context *ctx, const char *product,
     http_reply_json(reply, 200, json_pack("{s:o}", "releases", arr));
 }
 
-static void releases_publish(const struct http_context *ctx, const struct http_request *req,
-                             const char *product, struct http_reply *reply)
+void http_api_release_publish(const struct http_context *ctx, const struct http_request *req,
+                              const struct http_route_args *args, struct http_reply *reply)
 {
+    const char *product = args->product;
     const char *mode_arg = http_request_param(req, "mode");
     struct publish_request pr = {
         .product = product,
@@ -248,9 +237,10 @@ static void releases_publish(const struct http_context *ctx, const struct http_r
     http_reply_json(reply, created ? 201 : 200, json_pack("{s:o}", "release", j));
 }
 
-static void devices_list(const struct http_context *ctx, const struct http_request *req,
-                         const char *product, struct http_reply *reply)
+void http_api_devices_list(const struct http_context *ctx, const struct http_request *req,
+                           const struct http_route_args *args, struct http_reply *reply)
 {
+    const char *product = args->product;
     uint64_t limit = 100, offset = 0;
     const char *l = http_request_query(req, "limit"), *o = http_request_query(req, "offset");
     if ((l && parse_u64(l, LIMIT_API_PAGE_ROWS, &limit) < 0) ||
@@ -273,64 +263,4 @@ static void devices_list(const struct http_context *ctx, const struct http_reque
         json_array_append_new(arr, present_device(&list[i]));
     free(list);
     http_reply_json(reply, 200, json_pack("{s:I,s:o}", "total", (json_int_t)total, "devices", arr));
-}
-
-/* Splits "products/NAME/REST" into NAME (copied) and REST ("" when absent). */
-static bool split_product(const char *path, char *name, size_t size, const char **ret_rest)
-{
-    const char *p = path + strlen("products/");
-    const char *slash = strchr(p, '/');
-    size_t n = slash ? (size_t)(slash - p) : strlen(p);
-    if (n == 0 || n >= size)
-        return false;
-    memcpy(name, p, n);
-    name[n] = 0;
-    *ret_rest = slash ? slash + 1 : "";
-    return true;
-}
-
-void http_handle_api(const struct http_context *ctx, const struct http_request *req,
-                     const char *path, struct http_reply *reply)
-{
-    bool get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
-    bool post = strcmp(req->method, "POST") == 0;
-    if (strcmp(path, "products") == 0) {
-        if (get && http_api_authorized(ctx, req, TOKEN_SCOPE_READ, reply))
-            products_list(ctx, reply);
-        else if (post && http_api_authorized(ctx, req, TOKEN_SCOPE_ADMIN, reply))
-            products_create(ctx, req, reply);
-        else if (!get && !post)
-            method_not_allowed(reply, "GET, POST");
-        return;
-    }
-    char product[LIMIT_PRODUCT_NAME_BYTES + 1];
-    const char *rest;
-    if (strncmp(path, "products/", 9) != 0 ||
-        !split_product(path, product, sizeof(product), &rest)) {
-        http_reply_error(reply, -ENOENT, "no such API endpoint");
-        return;
-    }
-    if (strcmp(rest, "") == 0) {
-        if (get && http_api_authorized(ctx, req, TOKEN_SCOPE_READ, reply))
-            product_get(ctx, product, reply);
-        else if (strcmp(req->method, "PATCH") == 0 &&
-                 http_api_authorized(ctx, req, TOKEN_SCOPE_ADMIN, reply))
-            product_patch(ctx, req, product, reply);
-        else if (!get && strcmp(req->method, "PATCH") != 0)
-            method_not_allowed(reply, "GET, PATCH");
-    } else if (strcmp(rest, "releases") == 0) {
-        if (get && http_api_authorized(ctx, req, TOKEN_SCOPE_READ, reply))
-            releases_list(ctx, product, reply);
-        else if (post && http_api_authorized(ctx, req, TOKEN_SCOPE_PUBLISH, reply))
-            releases_publish(ctx, req, product, reply);
-        else if (!get && !post)
-            method_not_allowed(reply, "GET, POST");
-    } else if (strcmp(rest, "devices") == 0) {
-        if (!get)
-            method_not_allowed(reply, "GET");
-        else if (http_api_authorized(ctx, req, TOKEN_SCOPE_READ, reply))
-            devices_list(ctx, req, product, reply);
-    } else {
-        http_reply_error(reply, -ENOENT, "no such API endpoint");
-    }
 }

@@ -1,12 +1,17 @@
 /*
  * The endpoints. Each handler reads a plain request and fills a plain reply
- * (no libmicrohttpd types), calling only the service, so every endpoint can
- * be unit-tested without a socket. http_route picks the handler.
+ * (no libmicrohttpd types), calling only the service (and, for the release
+ * sources and the webhook, the sources beside it), so every endpoint can be
+ * unit-tested without a socket. The one route table in router.c says, per
+ * route, its path pattern, methods, token scope, body ceiling and handler:
+ * http_route and http_route_accepts_body both read it, and a handler runs
+ * only once its route's method and token have been checked.
  */
 #ifndef OTAD_HTTP_HANDLERS_H
 #define OTAD_HTTP_HANDLERS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "core/config.h"
 #include "http/reply.h"
@@ -21,7 +26,13 @@ struct http_context {
     struct sources *sources;     /* borrowed; NULL: no release sources (webhooks get 503) */
 };
 
-/* Dispatches REQ to its endpoint and fills REPLY. */
+/*
+ * Dispatches REQ through the route table and fills REPLY: 404 when no
+ * route's pattern matches the path (text for device paths, JSON under
+ * /api/v1/), 405 with the route's Allow when the method is not one of its
+ * own, 401/403 when its token is missing or too small, else its handler's
+ * answer. REQ's body, if any, was admitted by http_route_accepts_body.
+ */
 void http_route(const struct http_context *ctx, const struct http_request *req,
                 struct http_reply *reply);
 
@@ -37,43 +48,113 @@ struct http_body_hold {
 };
 
 /*
- * For a request that carries a body (POST, PATCH): decides before the body
- * is read whether it may be read at all (route, method, credentials,
- * declared size, room among the webhook bodies in flight). Returns true to
- * go on reading, with the most bytes the route takes in *RET_MAX (the body
- * buffer's ceiling: a chunked body cannot exceed it either) and in
- * *RET_HOLD what to release when the request ends (zeroed when nothing);
- * false with REPLY filled with the refusal (nothing held).
+ * For a request that carries a body (POST, PUT, PATCH, or any method with a
+ * Content-Length above 0 or a Transfer-Encoding): decides from the route
+ * table, before the body is read, whether it may be read at all: the route
+ * (404), its methods (405 with Allow), its token (401/403), its ceiling
+ * (413: above it, or any body on a route that takes none; DECLARED_LENGTH is
+ * UINT64_MAX when no Content-Length came) and its admission hook (the
+ * webhook's: 411 without a length, 503 when too many bodies are in flight).
+ * Returns true to go on reading, with the most bytes the route takes in
+ * *RET_MAX (the body buffer's ceiling: a chunked body cannot exceed it
+ * either) and in *RET_HOLD what to release when the request ends (zeroed
+ * when nothing); false with REPLY filled with the refusal (nothing held).
  */
 bool http_route_accepts_body(const struct http_context *ctx, const struct http_request *req,
                              uint64_t declared_length, uint64_t *ret_max,
                              struct http_body_hold *ret_hold, struct http_reply *reply);
 
-/* GET|HEAD /update/{product} and legacy aliases: a device check-in. */
-void http_handle_update(const struct http_context *ctx, const struct http_request *req,
-                        const char *product, bool legacy_alias, struct http_reply *reply);
+/*
+ * What the route table took from the path for the route's handler. Only the
+ * fields the route's pattern names are set: {product}, {version}, {id}.
+ */
+struct http_route_args {
+    char product[LIMIT_PRODUCT_NAME_BYTES + 1];    /* {product}, or the product an alias serves */
+    char version[LIMIT_RELEASE_VERSION_BYTES + 1]; /* {version} */
+    int64_t source_id;                             /* {id}: a source's id, > 0 */
+    bool legacy_alias; /* always set: the path is a configured alias of /update/{product} */
+};
 
-/* GET|HEAD /images/{product}/{version}: a release's image with Range support. */
+/*
+ * The handler of a route: fills REPLY for REQ. It is called only with one of
+ * its route's methods and a token of its route's scope (when it needs one),
+ * and a body no larger than its route's ceiling; it checks everything else.
+ * ARGS is borrowed for the call.
+ */
+typedef void http_handler(const struct http_context *ctx, const struct http_request *req,
+                          const struct http_route_args *args, struct http_reply *reply);
+
+/*
+ * GET|HEAD /update/{product} and the configured aliases (ARGS->product,
+ * ARGS->legacy_alias): a device check-in (update.c). 304 when current; 200
+ * with the image, an exact Content-Length, x-MD5 and x-version; 200 with
+ * x-version alone (and x-MD5 when some form may be served) for "?version";
+ * 200 text for an alias's "latest" page; 400 for a malformed identity
+ * header; 403 or 404 with a one-line reason.
+ */
+void http_handle_update(const struct http_context *ctx, const struct http_request *req,
+                        const struct http_route_args *args, struct http_reply *reply);
+
+/*
+ * GET|HEAD /images/{product}/{version}[?mode=sketch|fs]: a release's image
+ * (update.c): 200 with x-MD5 and an ETag, 206 for a satisfiable Range (no
+ * x-MD5: it would not cover the bytes sent), 416 with Content-Range, 400 for
+ * a bad mode, 404 for no such release.
+ */
 void http_handle_image(const struct http_context *ctx, const struct http_request *req,
-                       const char *product, const char *version, struct http_reply *reply);
+                       const struct http_route_args *args, struct http_reply *reply);
 
 /* POST /hooks/github: a GitHub webhook delivery, handed to the sources (hooks.c). */
 void http_handle_github_hook(const struct http_context *ctx, const struct http_request *req,
-                             struct http_reply *reply);
-
-/* /api/v1/sources[/{id}[/sync]] (PATH is the part after /api/v1/; api_sources.c). */
-void http_handle_api_sources(const struct http_context *ctx, const struct http_request *req,
-                             const char *path, struct http_reply *reply);
+                             const struct http_route_args *args, struct http_reply *reply);
 
 /*
- * Checks REQ's bearer token for NEEDED. Returns true when it may go on;
- * false with REPLY filled (401 or 403, JSON).
+ * The webhook route's admission hook, before its body is read (hooks.c):
+ * 411 without a Content-Length (DECLARED_LENGTH is UINT64_MAX); 503 busy with
+ * Retry-After when the webhook bodies in flight would pass their bound.
+ * Returns true with *RET_HOLD set to give the admitted bytes back when the
+ * request ends (zeroed without sources), false with REPLY filled.
  */
-bool http_api_authorized(const struct http_context *ctx, const struct http_request *req,
-                         enum token_scope needed, struct http_reply *reply);
+bool http_github_hook_admit(const struct http_context *ctx, uint64_t declared_length,
+                            struct http_body_hold *ret_hold, struct http_reply *reply);
 
-/* Everything under /api/v1/ (PATH is the part after it). */
-void http_handle_api(const struct http_context *ctx, const struct http_request *req,
-                     const char *path, struct http_reply *reply);
+/*
+ * The admin API under /api/v1 (api.c; docs/API.md), JSON in and out:
+ *   GET   products                      http_api_products_list    (read)
+ *   POST  products                      http_api_product_create   (admin)
+ *   GET   products/{product}            http_api_product_get      (read)
+ *   PATCH products/{product}            http_api_product_patch    (admin)
+ *   GET   products/{product}/releases   http_api_releases_list    (read)
+ *   POST  products/{product}/releases   http_api_release_publish  (publish)
+ *   GET   products/{product}/devices    http_api_devices_list     (read)
+ */
+void http_api_products_list(const struct http_context *ctx, const struct http_request *req,
+                            const struct http_route_args *args, struct http_reply *reply);
+void http_api_product_create(const struct http_context *ctx, const struct http_request *req,
+                             const struct http_route_args *args, struct http_reply *reply);
+void http_api_product_get(const struct http_context *ctx, const struct http_request *req,
+                          const struct http_route_args *args, struct http_reply *reply);
+void http_api_product_patch(const struct http_context *ctx, const struct http_request *req,
+                            const struct http_route_args *args, struct http_reply *reply);
+void http_api_releases_list(const struct http_context *ctx, const struct http_request *req,
+                            const struct http_route_args *args, struct http_reply *reply);
+void http_api_release_publish(const struct http_context *ctx, const struct http_request *req,
+                              const struct http_route_args *args, struct http_reply *reply);
+void http_api_devices_list(const struct http_context *ctx, const struct http_request *req,
+                           const struct http_route_args *args, struct http_reply *reply);
+
+/*
+ * The release sources in the API (api_sources.c), each 503 when no sources
+ * run (CTX->sources NULL):
+ *   GET  sources            http_api_sources_list  (read)
+ *   GET  sources/{id}       http_api_source_get    (read)
+ *   POST sources/{id}/sync  http_api_source_sync   (admin): 202 queued
+ */
+void http_api_sources_list(const struct http_context *ctx, const struct http_request *req,
+                           const struct http_route_args *args, struct http_reply *reply);
+void http_api_source_get(const struct http_context *ctx, const struct http_request *req,
+                         const struct http_route_args *args, struct http_reply *reply);
+void http_api_source_sync(const struct http_context *ctx, const struct http_request *req,
+                          const struct http_route_args *args, struct http_reply *reply);
 
 #endif

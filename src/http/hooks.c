@@ -1,7 +1,8 @@
 /*
  * POST /hooks/github: GitHub's webhook deliveries. No bearer token: the
- * router lets the body in (Content-Length required, at most
- * LIMIT_WEBHOOK_BODY_BYTES) and the sources module checks the
+ * route table lets the body in (at most LIMIT_WEBHOOK_BODY_BYTES), after
+ * http_github_hook_admit here has seen a Content-Length and found room among
+ * the unauthenticated bodies in flight; the sources module checks the
  * X-Hub-Signature-256 HMAC over the raw body, decides and queues the fetch.
  * This handler only translates: it answers at once (GitHub counts a slow
  * answer as a failed delivery) and never waits for GitHub itself.
@@ -12,6 +13,7 @@
  */
 #include <errno.h>
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -26,20 +28,40 @@ static void reply_status(struct http_reply *reply, int status, const char *word,
     http_reply_json(reply, status, json_pack("{s:s,s:s}", "status", word, "message", text));
 }
 
-void http_handle_github_hook(const struct http_context *ctx, const struct http_request *req,
-                             struct http_reply *reply)
+static void webhook_body_release(void *sources, uint64_t amount)
 {
-    if (strcmp(req->method, "POST") != 0) {
-        http_reply_error(reply, -EOPNOTSUPP, "webhook deliveries are POSTed");
-        http_reply_header(reply, "Allow", "POST");
-        return;
+    sources_webhook_leave(sources, amount);
+}
+
+bool http_github_hook_admit(const struct http_context *ctx, uint64_t declared_length,
+                            struct http_body_hold *ret_hold, struct http_reply *reply)
+{
+    memset(ret_hold, 0, sizeof(*ret_hold));
+    if (declared_length == UINT64_MAX) {
+        http_reply_error_status(reply, 411, "length_required",
+                                "a webhook delivery needs a Content-Length");
+        return false;
     }
+    if (!ctx->sources)
+        return true; /* the handler answers 503 */
+    /* Read before it can be authenticated: the bytes of such bodies in flight are capped. */
+    if (sources_webhook_admit(ctx->sources, declared_length) < 0) {
+        char retry[16];
+        snprintf(retry, sizeof(retry), "%u", LIMIT_WEBHOOK_BUSY_RETRY_S);
+        http_reply_error_status(reply, 503, "busy",
+                                "too many webhook deliveries at once; retry later");
+        http_reply_header(reply, "Retry-After", retry);
+        return false;
+    }
+    *ret_hold = (struct http_body_hold){webhook_body_release, ctx->sources, declared_length};
+    return true;
+}
+
+void http_handle_github_hook(const struct http_context *ctx, const struct http_request *req,
+                             const struct http_route_args *args, struct http_reply *reply)
+{
     if (!ctx->sources) {
         http_reply_error(reply, -EAGAIN, "release sources are not running");
-        return;
-    }
-    if (req->body_len > LIMIT_WEBHOOK_BODY_BYTES) {
-        http_reply_error(reply, -EFBIG, "webhook body larger than the limit");
         return;
     }
     const char *ct = http_request_header(req, "Content-Type");

@@ -1,8 +1,14 @@
 /*
- * Routing: from a request's path to its endpoint. Device paths come first
- * and are matched without allocation. A request-target without a leading
- * slash (the stock ESP8266 example sends "GET file.bin HTTP/1.0") is matched
- * as if it had one; the adapter normalizes that before we get here.
+ * Routing: the one route table, read both by http_route (which handler
+ * answers) and by http_route_accepts_body (whether a body may be read at
+ * all, before a byte of it is). A row is a path pattern and the methods it
+ * takes, with the token scope they need, the body ceiling, an admission
+ * hook and the handler; a path with several rows (GET and POST of
+ * /api/v1/products) has one per method group, and their methods together
+ * are its Allow. Rows are tried in order: the device check-in comes first
+ * and is matched without allocation. A request-target without a leading
+ * slash (the stock ESP8266 example sends "GET file.bin HTTP/1.0") is
+ * matched as if it had one; the adapter normalizes that before we get here.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -11,157 +17,291 @@
 #include "core/util.h"
 #include "http/errors.h"
 #include "http/handlers.h"
-#include "sources/sources.h"
 
-#define API_PREFIX "/api/v1/"
+/* The methods a route can take, as bits. Any other method matches no route (405). */
+enum {
+    METHOD_GET = 1u << 0,
+    METHOD_HEAD = 1u << 1,
+    METHOD_POST = 1u << 2,
+    METHOD_PUT = 1u << 3,
+    METHOD_PATCH = 1u << 4,
+    METHOD_DELETE = 1u << 5,
+};
+#define GET_OR_HEAD (METHOD_GET | METHOD_HEAD)
 
-/* Copies the single path segment at P (up to '/' or the end) into OUT; false if empty or too long.
+static const char *const method_names[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"};
+
+/* Who may call a route: anyone (devices, /healthz, the webhook and its HMAC), or a token. */
+enum route_token { ANYONE, READ_TOKEN, PUBLISH_TOKEN, ADMIN_TOKEN };
+
+/* The body ceiling of uploads: the max_upload_bytes setting plus the form around the image. */
+#define BODY_UPLOAD UINT64_MAX
+
+/*
+ * A route. PATTERN is matched byte for byte against the whole path, except
+ * for "{product}", "{version}" (one non-empty segment that fits its field of
+ * struct http_route_args) and "{id}" (a whole number above 0); "{alias}" as
+ * the whole pattern matches a path configured in `aliases`. BODY_MAX is the
+ * most bytes of body the route reads, 0 for none. ADMIT, when set, runs
+ * before a body is read and may refuse it, or hold something until the
+ * request ends. JSON: its refusals are JSON errors, else a line of text.
  */
-static bool take_segment(const char *p, char *out, size_t size, const char **ret_end)
+struct route {
+    const char *pattern;
+    unsigned methods;
+    enum route_token token;
+    uint64_t body_max;
+    http_handler *handler;
+    bool (*admit)(const struct http_context *ctx, uint64_t declared_length,
+                  struct http_body_hold *ret_hold, struct http_reply *reply);
+    bool json;
+};
+
+/* A device's path (or /healthz): anyone, GET or HEAD, no body, refusals as a line of text. */
+#define DEVICE_ROUTE(pattern, handler)                                                             \
+    {                                                                                              \
+        pattern, GET_OR_HEAD, ANYONE, 0, handler, NULL, false                                      \
+    }
+
+/* A path under /api/v1/ (PATH without it): JSON errors. */
+#define API_ROUTE(path, methods, token, body_max, handler)                                         \
+    {                                                                                              \
+        "/api/v1/" path, methods, token, body_max, handler, NULL, true                             \
+    }
+
+static void healthz(const struct http_context *ctx, const struct http_request *req,
+                    const struct http_route_args *args, struct http_reply *reply)
 {
-    const char *end = strchr(p, '/');
-    size_t n = end ? (size_t)(end - p) : strlen(p);
-    if (n == 0 || n >= size)
-        return false;
-    memcpy(out, p, n);
+    http_reply_static(reply, 200, "ok\n");
+}
+
+/* The one route table. A device check-in matches the first row. */
+static const struct route routes[] = {
+    DEVICE_ROUTE("/update/{product}", http_handle_update),
+    DEVICE_ROUTE("{alias}", http_handle_update),
+    DEVICE_ROUTE("/images/{product}/{version}", http_handle_image),
+    /* No token: the HMAC over the body is checked once it is in (hooks.c). */
+    {.pattern = "/hooks/github",
+     .methods = METHOD_POST,
+     .token = ANYONE,
+     .body_max = LIMIT_WEBHOOK_BODY_BYTES,
+     .handler = http_handle_github_hook,
+     .admit = http_github_hook_admit, /* 411 without a length; the bodies in flight */
+     .json = true},
+    API_ROUTE("products", GET_OR_HEAD, READ_TOKEN, 0, http_api_products_list),
+    API_ROUTE("products", METHOD_POST, ADMIN_TOKEN, LIMIT_JSON_BODY_BYTES, http_api_product_create),
+    API_ROUTE("products/{product}", GET_OR_HEAD, READ_TOKEN, 0, http_api_product_get),
+    API_ROUTE("products/{product}", METHOD_PATCH, ADMIN_TOKEN, LIMIT_JSON_BODY_BYTES,
+              http_api_product_patch),
+    API_ROUTE("products/{product}/releases", GET_OR_HEAD, READ_TOKEN, 0, http_api_releases_list),
+    API_ROUTE("products/{product}/releases", METHOD_POST, PUBLISH_TOKEN, BODY_UPLOAD,
+              http_api_release_publish),
+    API_ROUTE("products/{product}/devices", GET_OR_HEAD, READ_TOKEN, 0, http_api_devices_list),
+    API_ROUTE("sources", GET_OR_HEAD, READ_TOKEN, 0, http_api_sources_list),
+    API_ROUTE("sources/{id}", GET_OR_HEAD, READ_TOKEN, 0, http_api_source_get),
+    API_ROUTE("sources/{id}/sync", METHOD_POST, ADMIN_TOKEN, LIMIT_JSON_BODY_BYTES,
+              http_api_source_sync),
+    DEVICE_ROUTE("/healthz", healthz),
+};
+
+/* What a path no route takes is told, by where it points (the first prefix that fits). */
+static const struct {
+    const char *prefix;
+    bool json;
+    const char *text;
+} misses[] = {
+    {"/update/", false, "no such product\n"},
+    {"/images/", false, "no such release\n"},
+    {"/api/v1/", true, "no such API endpoint"},
+    {"", false, "not found\n"},
+};
+
+static unsigned method_bit(const char *method)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(method_names); i++)
+        if (strcmp(method, method_names[i]) == 0)
+            return 1u << i;
+    return 0;
+}
+
+/*
+ * Copies the path segment at PATH (up to '/' or the end) into OUT; returns
+ * its length, 0 when it is empty or does not fit. A loop, not strcspn and
+ * memcpy: a segment is a product name, and this runs on every check-in.
+ */
+static size_t take_segment(const char *path, char *out, size_t size)
+{
+    size_t n = 0;
+    for (; path[n] && path[n] != '/'; n++) {
+        if (n + 1 == size)
+            return 0;
+        out[n] = path[n];
+    }
     out[n] = 0;
-    *ret_end = p + n;
+    return n;
+}
+
+/* Whether PATH is one of ROUTE's; fills ARGS with what its pattern names. */
+static bool route_match(const struct http_context *ctx, const struct route *route, const char *path,
+                        struct http_route_args *args)
+{
+    const char *p = route->pattern;
+    if (p[0] == '{' && strcmp(p, "{alias}") == 0) {
+        const char *product = config_alias_product(ctx->config, path);
+        if (!product)
+            return false;
+        memcpy(args->product, product, strlen(product) + 1); /* the same size of field */
+        args->legacy_alias = true;
+        return true;
+    }
+    while (*p) {
+        if (*p != '{') {
+            if (*path++ != *p++)
+                return false;
+            continue;
+        }
+        size_t n = 0;
+        switch (p[1]) {
+        case 'p': /* {product} */
+            n = take_segment(path, args->product, sizeof(args->product));
+            p += strlen("{product}");
+            break;
+        case 'v': /* {version} */
+            n = take_segment(path, args->version, sizeof(args->version));
+            p += strlen("{version}");
+            break;
+        case 'i': { /* {id} */
+            char text[24];
+            uint64_t id = 0;
+            n = take_segment(path, text, sizeof(text));
+            if (n && (parse_u64(text, INT64_MAX, &id) < 0 || id == 0))
+                n = 0;
+            args->source_id = (int64_t)id;
+            p += strlen("{id}");
+            break;
+        }
+        }
+        if (n == 0)
+            return false;
+        path += n;
+    }
+    return *path == 0;
+}
+
+/* "GET, HEAD, POST": the methods in METHODS, in the order of method_names. */
+static void allow_text(unsigned methods, char *out, size_t size)
+{
+    size_t used = 0;
+    out[0] = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(method_names); i++)
+        if (methods & (1u << i))
+            used += (size_t)snprintf(out + used, size - used, "%s%s", used ? ", " : "",
+                                     method_names[i]);
+}
+
+/*
+ * The route that takes REQ, with ARGS filled. NULL with REPLY filled when
+ * none does: 405 with Allow when routes take the path with other methods,
+ * else 404.
+ */
+static const struct route *route_find(const struct http_context *ctx,
+                                      const struct http_request *req, struct http_route_args *args,
+                                      struct http_reply *reply)
+{
+    unsigned method = method_bit(req->method), allowed = 0;
+    bool json = false;
+    args->legacy_alias = false;
+    for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
+        if (!route_match(ctx, &routes[i], req->path, args))
+            continue;
+        if (routes[i].methods & method)
+            return &routes[i];
+        allowed |= routes[i].methods;
+        json = routes[i].json;
+    }
+    if (allowed) {
+        char allow[64];
+        allow_text(allowed, allow, sizeof(allow));
+        if (json) {
+            http_reply_error(reply, -EOPNOTSUPP, "method not allowed here");
+        } else {
+            char text[96];
+            snprintf(text, sizeof(text), "method not allowed; use %s", allow);
+            http_reply_text(reply, 405, text);
+        }
+        http_reply_header(reply, "Allow", allow);
+        return NULL;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(misses); i++) {
+        if (strncmp(req->path, misses[i].prefix, strlen(misses[i].prefix)) != 0)
+            continue;
+        if (misses[i].json)
+            http_reply_error(reply, -ENOENT, misses[i].text);
+        else
+            http_reply_static(reply, 404, misses[i].text);
+        break;
+    }
+    return NULL;
+}
+
+/* Whether REQ carries a token of ROUTE's scope; false with REPLY filled (401 or 403). */
+static bool route_authorized(const struct http_context *ctx, const struct route *route,
+                             const struct http_request *req, struct http_reply *reply)
+{
+    static const enum token_scope scopes[] = {
+        [READ_TOKEN] = TOKEN_SCOPE_READ,
+        [PUBLISH_TOKEN] = TOKEN_SCOPE_PUBLISH,
+        [ADMIN_TOKEN] = TOKEN_SCOPE_ADMIN,
+    };
+    if (route->token == ANYONE)
+        return true;
+    struct reason why = {""};
+    int r = service_token_check(ctx->svc, http_request_header(req, "Authorization"),
+                                scopes[route->token], &why);
+    if (r < 0) {
+        http_reply_error(reply, r, why.text);
+        return false;
+    }
     return true;
 }
 
 void http_route(const struct http_context *ctx, const struct http_request *req,
                 struct http_reply *reply)
 {
-    const char *path = req->path;
-    char product[LIMIT_PRODUCT_NAME_BYTES + 1];
-    const char *end;
-
-    if (strncmp(path, "/update/", 8) == 0) {
-        if (take_segment(path + 8, product, sizeof(product), &end) && *end == 0)
-            http_handle_update(ctx, req, product, false, reply);
-        else
-            http_reply_static(reply, 404, "no such product\n");
-        return;
-    }
-    const char *alias = config_alias_product(ctx->config, path);
-    if (alias) {
-        http_handle_update(ctx, req, alias, true, reply);
-        return;
-    }
-    if (strncmp(path, "/images/", 8) == 0) {
-        char version[LIMIT_RELEASE_VERSION_BYTES + 1];
-        if (take_segment(path + 8, product, sizeof(product), &end) && *end == '/' &&
-            take_segment(end + 1, version, sizeof(version), &end) && *end == 0)
-            http_handle_image(ctx, req, product, version, reply);
-        else
-            http_reply_static(reply, 404, "no such release\n");
-        return;
-    }
-    if (strcmp(path, "/hooks/github") == 0) {
-        http_handle_github_hook(ctx, req, reply);
-        return;
-    }
-    if (strncmp(path, API_PREFIX "sources", strlen(API_PREFIX "sources")) == 0) {
-        http_handle_api_sources(ctx, req, path + strlen(API_PREFIX), reply);
-        return;
-    }
-    if (strncmp(path, API_PREFIX, strlen(API_PREFIX)) == 0) {
-        http_handle_api(ctx, req, path + strlen(API_PREFIX), reply);
-        return;
-    }
-    if (strcmp(path, "/healthz") == 0) {
-        if (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0) {
-            http_reply_static(reply, 200, "ok\n");
-        } else {
-            http_reply_static(reply, 405, "use GET or HEAD\n");
-            http_reply_header(reply, "Allow", "GET, HEAD");
-        }
-        return;
-    }
-    http_reply_static(reply, 404, "not found\n");
-}
-
-static void webhook_body_release(void *sources, uint64_t amount)
-{
-    sources_webhook_leave(sources, amount);
+    struct http_route_args args;
+    const struct route *route = route_find(ctx, req, &args, reply);
+    if (route && route_authorized(ctx, route, req, reply))
+        route->handler(ctx, req, &args, reply);
 }
 
 bool http_route_accepts_body(const struct http_context *ctx, const struct http_request *req,
                              uint64_t declared_length, uint64_t *ret_max,
                              struct http_body_hold *ret_hold, struct http_reply *reply)
 {
-    const char *path = req->path;
     memset(ret_hold, 0, sizeof(*ret_hold));
-    if (strcmp(path, "/hooks/github") == 0) {
-        /* No bearer token: the HMAC over the whole body is checked once it is in. */
-        if (declared_length == UINT64_MAX) {
-            http_reply_error_status(reply, 411, "length_required",
-                                    "a webhook delivery needs a Content-Length");
-            return false;
-        }
-        if (declared_length > LIMIT_WEBHOOK_BODY_BYTES) {
-            http_reply_error(reply, -EFBIG, "webhook body larger than the limit");
-            return false;
-        }
-        /* Read before it can be authenticated: the bytes of such bodies in flight are capped. */
-        if (ctx->sources && sources_webhook_admit(ctx->sources, declared_length) < 0) {
-            char retry[16];
-            snprintf(retry, sizeof(retry), "%u", LIMIT_WEBHOOK_BUSY_RETRY_S);
-            http_reply_error_status(reply, 503, "busy",
-                                    "too many webhook deliveries at once; retry later");
-            http_reply_header(reply, "Retry-After", retry);
-            return false;
-        }
-        if (ctx->sources)
-            *ret_hold =
-                (struct http_body_hold){webhook_body_release, ctx->sources, declared_length};
-        *ret_max = declared_length;
-        return true;
-    }
-    if (strncmp(path, API_PREFIX, strlen(API_PREFIX)) != 0) {
-        /* The device paths and /healthz: GET and HEAD only. */
-        http_reply_static(reply, 405, "this path takes no body\n");
-        http_reply_header(reply, "Allow", "GET, HEAD");
+    struct http_route_args args;
+    const struct route *route = route_find(ctx, req, &args, reply);
+    if (!route || !route_authorized(ctx, route, req, reply))
         return false;
-    }
-    path += strlen(API_PREFIX);
-    enum token_scope needed;
-    uint64_t max;
-    const char *rest = NULL;
-    char product[LIMIT_PRODUCT_NAME_BYTES + 1];
-    const char *end;
-    if (strcmp(path, "products") == 0) {
-        needed = TOKEN_SCOPE_ADMIN;
-        max = LIMIT_JSON_BODY_BYTES;
-    } else if (strncmp(path, "products/", 9) == 0 &&
-               take_segment(path + 9, product, sizeof(product), &end) && *end == 0) {
-        needed = TOKEN_SCOPE_ADMIN; /* PATCH: the product's settings */
-        max = LIMIT_JSON_BODY_BYTES;
-    } else if (strncmp(path, "products/", 9) == 0 &&
-               take_segment(path + 9, product, sizeof(product), &end) &&
-               strcmp(rest = end, "/releases") == 0) {
-        needed = TOKEN_SCOPE_PUBLISH;
+    uint64_t max = route->body_max;
+    if (max == BODY_UPLOAD)
         max = ctx->config->max_upload_bytes + LIMIT_MULTIPART_OVERHEAD_BYTES;
-    } else if (strncmp(path, "sources/", 8) == 0) {
-        needed = TOKEN_SCOPE_ADMIN; /* POST sources/{id}/sync; the handler checks the rest */
-        max = LIMIT_JSON_BODY_BYTES;
-    } else {
-        http_reply_error(reply, -ENOENT, "no such API endpoint, or it takes no body");
-        return false;
-    }
-    struct reason why = {""};
-    int r = service_token_check(ctx->svc, http_request_header(req, "Authorization"), needed, &why);
-    if (r < 0) {
-        http_reply_error(reply, r, why.text);
-        return false;
-    }
-    if (declared_length != UINT64_MAX && declared_length > max) {
+    /* Without a Content-Length the ceiling bounds the body buffer instead (server.c). */
+    if (declared_length != UINT64_MAX ? declared_length > max : max == 0) {
         char msg[128];
-        snprintf(msg, sizeof(msg), "body of %llu bytes is larger than the limit of %llu",
-                 (unsigned long long)declared_length, (unsigned long long)max);
-        http_reply_error(reply, -EFBIG, msg);
+        if (max == 0)
+            snprintf(msg, sizeof(msg), "this path takes no body");
+        else
+            snprintf(msg, sizeof(msg), "body of %llu bytes is larger than the limit of %llu",
+                     (unsigned long long)declared_length, (unsigned long long)max);
+        if (route->json)
+            http_reply_error(reply, -EFBIG, msg);
+        else
+            http_reply_text(reply, 413, msg);
         return false;
     }
+    if (route->admit && !route->admit(ctx, declared_length, ret_hold, reply))
+        return false;
     *ret_max = max;
     return true;
 }

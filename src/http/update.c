@@ -4,7 +4,8 @@
  * docs/reference/stock-clients.md: 304 for "current" and never an empty
  * 200 (§12.2); an exact Content-Length and a lowercase x-MD5 of exactly the
  * bytes sent (§4); refusals as 403/404 with a one-line reason (§3, §12.5);
- * Range with a clamped end (§9).
+ * Range with a clamped end (§9). The route table (router.c) has checked the
+ * method.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -14,11 +15,6 @@
 #include "http/device_headers.h"
 #include "http/handlers.h"
 #include "http/range.h"
-
-static bool method_is_get_or_head(const struct http_request *req)
-{
-    return strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
-}
 
 /* Points REPLY's body at the whole blob of VARIANT. Returns false after filling a 500. */
 static bool reply_with_blob(const struct http_context *ctx, const struct variant *variant,
@@ -36,22 +32,18 @@ static bool reply_with_blob(const struct http_context *ctx, const struct variant
 }
 
 void http_handle_update(const struct http_context *ctx, const struct http_request *req,
-                        const char *product, bool legacy_alias, struct http_reply *reply)
+                        const struct http_route_args *args, struct http_reply *reply)
 {
-    if (!method_is_get_or_head(req)) {
-        http_reply_static(reply, 405, "use GET\n");
-        http_reply_header(reply, "Allow", "GET, HEAD");
-        return;
-    }
     struct device_report report;
     struct reason why = {""};
     if (device_report_parse(req, &report, &why) < 0) {
         http_reply_text(reply, 400, why.text);
         return;
     }
-    struct checkin_context cctx = {.remote_addr = req->remote_addr, .legacy_alias = legacy_alias};
+    struct checkin_context cctx = {.remote_addr = req->remote_addr,
+                                   .legacy_alias = args->legacy_alias};
     struct decision d;
-    service_checkin(ctx->svc, product, &report, &cctx, &d);
+    service_checkin(ctx->svc, args->product, &report, &cctx, &d);
 
     switch (d.kind) {
     case DECISION_CURRENT:
@@ -90,13 +82,8 @@ void http_handle_update(const struct http_context *ctx, const struct http_reques
 }
 
 void http_handle_image(const struct http_context *ctx, const struct http_request *req,
-                       const char *product, const char *version, struct http_reply *reply)
+                       const struct http_route_args *args, struct http_reply *reply)
 {
-    if (!method_is_get_or_head(req)) {
-        http_reply_static(reply, 405, "use GET or HEAD\n");
-        http_reply_header(reply, "Allow", "GET, HEAD");
-        return;
-    }
     enum fw_mode mode = FW_MODE_SKETCH;
     const char *mode_arg = http_request_query(req, "mode");
     if (mode_arg && fw_mode_parse(mode_arg, &mode) < 0) {
@@ -104,7 +91,7 @@ void http_handle_image(const struct http_context *ctx, const struct http_request
         return;
     }
     struct variant v;
-    if (service_image_find(ctx->svc, product, version, mode, &v) < 0) {
+    if (service_image_find(ctx->svc, args->product, args->version, mode, &v) < 0) {
         http_reply_static(reply, 404, "no such release\n");
         return;
     }

@@ -1,7 +1,8 @@
 /*
- * Unit tests for the endpoints (src/http/router.c, update.c, api.c,
- * errors.c) without a socket: plain requests in, plain replies out, with a
- * real service on a temporary data folder.
+ * Unit tests for the route table (src/http/router.c) and the endpoints
+ * behind it (update.c, api.c, api_sources.c, hooks.c, errors.c) without a
+ * socket: plain requests in, plain replies out, with a real service on a
+ * temporary data folder.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -15,100 +16,13 @@
 
 #include <cmocka.h>
 
-#include "../support/fixture.h"
-#include "core/util.h"
 #include "http/errors.h"
-#include "http/handlers.h"
-#include "core/digest.h"
-
-struct env {
-    char dir[64];
-    struct config config;
-    struct service *svc;
-    struct http_context ctx;
-    uint8_t img[8192];
-    char md5[33];
-    char admin[128], reader[128];
-};
-
-static int setup(void **state)
-{
-    struct env *e = calloc(1, sizeof(*e));
-    if (!e || fixture_tmpdir(e->dir) < 0 || fixture_config(&e->config, e->dir) < 0)
-        return -1;
-    e->config.alias_count = 1;
-    strcpy(e->config.aliases[0].path, "/esp/firmware.php");
-    strcpy(e->config.aliases[0].product, "emonesp");
-    if (service_open(&e->config, SERVICE_SERVING, &e->svc) < 0)
-        return -1;
-    e->ctx = (struct http_context){.svc = e->svc, .config = &e->config};
-    struct reason why;
-    if (service_product_add(e->svc, "emonesp", PLATFORM_ESP8266, NULL, NULL, &why) < 0)
-        return -1;
-    fixture_esp8266_image(e->img, sizeof(e->img), 4, 7);
-    digest_md5_hex(e->img, sizeof(e->img), e->md5);
-    struct publish_request req = {.product = "emonesp",
-                                  .version = "1.0.2",
-                                  .image = e->img,
-                                  .image_len = sizeof(e->img),
-                                  .source = "test"};
-    if (service_publish(e->svc, &req, NULL, NULL, &why) < 0)
-        return -1;
-    char secret[SERVICE_TOKEN_LEN + 1];
-    int64_t id;
-    if (service_token_create(e->svc, "a", TOKEN_SCOPE_ADMIN, secret, &id, &why) < 0)
-        return -1;
-    snprintf(e->admin, sizeof(e->admin), "Bearer %s", secret);
-    if (service_token_create(e->svc, "r", TOKEN_SCOPE_READ, secret, &id, &why) < 0)
-        return -1;
-    snprintf(e->reader, sizeof(e->reader), "Bearer %s", secret);
-    *state = e;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct env *e = *state;
-    service_close(e->svc);
-    fixture_rmdir(e->dir);
-    free(e);
-    return 0;
-}
-
-static void request_init(struct http_request *req, const char *method, const char *path)
-{
-    memset(req, 0, sizeof(*req));
-    req->method = method;
-    req->path = path;
-    req->remote_addr = "127.0.0.1";
-}
-
-static void add_header(struct http_request *req, const char *name, const char *value)
-{
-    req->headers[req->header_count++] = (struct http_pair){name, value};
-}
-
-static void add_query(struct http_request *req, const char *name, const char *value)
-{
-    req->query[req->query_count++] = (struct http_pair){name, value};
-}
-
-static const char *reply_header(const struct http_reply *r, const char *name)
-{
-    for (unsigned i = 0; i < r->header_count; i++)
-        if (str_eq_nocase(r->headers[i].name, name))
-            return r->headers[i].value;
-    return NULL;
-}
-
-static const char *reply_body(const struct http_reply *r)
-{
-    return r->body.data ? (const char *)r->body.data : r->static_body ? r->static_body : "";
-}
+#include "http_env.h"
+#include "sources/sources.h"
 
 static void test_checkin_update_and_current(void **state)
 {
-    struct env *e = *state;
+    struct http_env *e = *state;
     struct http_request req;
     struct http_reply reply;
     request_init(&req, "GET", "/update/emonesp");
@@ -140,7 +54,7 @@ static void test_checkin_update_and_current(void **state)
 
 static void test_legacy_alias_forms(void **state)
 {
-    struct env *e = *state;
+    struct http_env *e = *state;
     struct http_request req;
     struct http_reply reply;
     request_init(&req, "GET", "/esp/firmware.php");
@@ -167,7 +81,7 @@ static void test_legacy_alias_forms(void **state)
 
 static void test_device_errors(void **state)
 {
-    struct env *e = *state;
+    struct http_env *e = *state;
     struct http_request req;
     struct http_reply reply;
     request_init(&req, "GET", "/update/emonesp");
@@ -203,7 +117,7 @@ static void test_device_errors(void **state)
 
 static void test_image_ranges(void **state)
 {
-    struct env *e = *state;
+    struct http_env *e = *state;
     struct http_request req;
     struct http_reply reply;
     char end_plus_one[64];
@@ -255,15 +169,9 @@ static void test_image_ranges(void **state)
     http_reply_release(&reply);
 }
 
-static json_t *reply_json(const struct http_reply *r)
-{
-    json_error_t err;
-    return json_loads(reply_body(r), 0, &err);
-}
-
 static void test_api_auth_and_errors(void **state)
 {
-    struct env *e = *state;
+    struct http_env *e = *state;
     struct http_request req;
     struct http_reply reply;
     request_init(&req, "GET", "/api/v1/products");
@@ -324,7 +232,7 @@ static void test_api_auth_and_errors(void **state)
 
 static void test_upload_prechecks(void **state)
 {
-    struct env *e = *state;
+    struct http_env *e = *state;
     struct http_request req;
     struct http_reply reply;
     struct http_body_hold hold;
@@ -360,7 +268,7 @@ static void test_upload_prechecks(void **state)
 
 static void test_healthz_methods(void **state)
 {
-    struct env *e = *state;
+    struct http_env *e = *state;
     static const struct {
         const char *method;
         int status;
@@ -392,6 +300,297 @@ static void test_healthz_methods(void **state)
     http_reply_release(&reply);
 }
 
+/* A request for METHOD and PATH with the Authorization AUTH (none when NULL). */
+static void request_with(struct http_request *req, const char *method, const char *path,
+                         const char *auth)
+{
+    request_init(req, method, path);
+    if (auth)
+        add_header(req, "Authorization", auth);
+}
+
+/* Routes a bodyless request; returns the status. The reply is the caller's to release. */
+static int route(struct http_env *e, const char *method, const char *path, const char *auth,
+                 struct http_reply *reply)
+{
+    struct http_request req;
+    request_with(&req, method, path, auth);
+    http_reply_init(reply);
+    http_route(&e->ctx, &req, reply);
+    return reply->status;
+}
+
+/* Asks whether a body of DECLARED bytes may come; on a refusal the reply holds it. */
+static bool accepts(struct http_env *e, const char *method, const char *path, const char *auth,
+                    uint64_t declared, uint64_t *ret_max, struct http_body_hold *ret_hold,
+                    struct http_reply *reply)
+{
+    struct http_request req;
+    request_with(&req, method, path, auth);
+    http_reply_init(reply);
+    return http_route_accepts_body(&e->ctx, &req, declared, ret_max, ret_hold, reply);
+}
+
+static void test_route_table_methods(void **state)
+{
+    struct http_env *e = *state;
+    /* A method none of a path's rows take: 405 with their methods together, before any token. */
+    static const struct {
+        const char *method, *path, *allow;
+        bool json;
+    } cases[] = {
+        {"POST", "/update/emonesp", "GET, HEAD", false},
+        {"DELETE", "/esp/firmware.php", "GET, HEAD", false},
+        {"PUT", "/images/emonesp/1.0.2", "GET, HEAD", false},
+        {"OPTIONS", "/healthz", "GET, HEAD", false},
+        {"GET", "/hooks/github", "POST", true},
+        {"PUT", "/api/v1/products", "GET, HEAD, POST", true},
+        {"POST", "/api/v1/products/emonesp", "GET, HEAD, PATCH", true},
+        {"PATCH", "/api/v1/products/emonesp/releases", "GET, HEAD, POST", true},
+        {"POST", "/api/v1/products/emonesp/devices", "GET, HEAD", true},
+        {"DELETE", "/api/v1/sources", "GET, HEAD", true},
+        {"POST", "/api/v1/sources/7", "GET, HEAD", true},
+        {"GET", "/api/v1/sources/7/sync", "POST", true},
+        {"BREW", "/api/v1/products", "GET, HEAD, POST", true},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        struct http_reply reply;
+        uint64_t max = 0;
+        struct http_body_hold hold;
+        for (int body = 0; body <= 1; body++) {
+            bool ok =
+                body ? accepts(e, cases[i].method, cases[i].path, NULL, 10, &max, &hold, &reply)
+                     : (route(e, cases[i].method, cases[i].path, NULL, &reply), false);
+            if (ok || reply.status != 405)
+                fail_msg("%s %s (body %d): status %d", cases[i].method, cases[i].path, body,
+                         reply.status);
+            const char *allow = reply_header(&reply, "Allow");
+            if (!allow || strcmp(allow, cases[i].allow) != 0)
+                fail_msg("%s %s: Allow %s, want %s", cases[i].method, cases[i].path,
+                         allow ? allow : "none", cases[i].allow);
+            json_t *j = reply_json(&reply);
+            if (cases[i].json)
+                assert_string_equal(error_code(j), "method_not_allowed");
+            else
+                assert_null(j); /* a device gets a line of text */
+            json_decref(j);
+            http_reply_release(&reply);
+        }
+    }
+}
+
+static void test_route_table_misses(void **state)
+{
+    struct http_env *e = *state;
+    static const struct {
+        const char *path, *text; /* text: the device's line, or NULL for a JSON not_found */
+    } cases[] = {
+        {"/update/", "no such product\n"},
+        {"/update/emonesp/", "no such product\n"},
+        {"/update/emonesp/x", "no such product\n"},
+        {"/images/emonesp", "no such release\n"},
+        {"/images/emonesp/1.0.2/", "no such release\n"},
+        {"/esp/firmware.php/", "not found\n"},
+        {"/healthz/", "not found\n"},
+        {"/", "not found\n"},
+        {"/api/v1/", NULL},
+        {"/api/v1/product", NULL},
+        {"/api/v1/products/", NULL},
+        {"/api/v1/products/emonesp/", NULL},
+        {"/api/v1/products/emonesp/keys", NULL},
+        {"/api/v1/sourcesx", NULL},
+        {"/api/v1/sources/0", NULL},
+        {"/api/v1/sources/-1", NULL},
+        {"/api/v1/sources/abc", NULL},
+        {"/api/v1/sources/99999999999999999999", NULL},
+        {"/api/v1/sources/1/", NULL},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        struct http_reply reply;
+        if (route(e, "GET", cases[i].path, e->admin, &reply) != 404)
+            fail_msg("%s: status %d", cases[i].path, reply.status);
+        assert_null(reply_header(&reply, "Allow"));
+        if (cases[i].text) {
+            assert_string_equal(reply_body(&reply), cases[i].text);
+        } else {
+            json_t *j = reply_json(&reply);
+            assert_string_equal(error_code(j), "not_found");
+            json_decref(j);
+        }
+        http_reply_release(&reply);
+    }
+    /* A segment longer than its field is no match: the API's own 404, not the product's. */
+    char path[128];
+    int n = snprintf(path, sizeof(path), "/api/v1/products/%0*d", LIMIT_PRODUCT_NAME_BYTES + 1, 0);
+    for (int fits = 0; fits <= 1; fits++) {
+        struct http_reply reply;
+        assert_int_equal(route(e, "GET", path, e->admin, &reply), 404);
+        json_t *j = reply_json(&reply);
+        const char *message =
+            json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+        if ((strcmp(message, "no such API endpoint") == 0) == fits)
+            fail_msg("%zu bytes of product name: %s", strlen(path) - 17, message);
+        json_decref(j);
+        http_reply_release(&reply);
+        path[--n] = 0; /* LIMIT_PRODUCT_NAME_BYTES: routed, and no such product */
+    }
+}
+
+static void test_route_table_tokens_before_bodies(void **state)
+{
+    struct http_env *e = *state;
+    static const struct {
+        const char *method, *path;
+        bool reader_may; /* a read token is enough */
+    } cases[] = {
+        {"GET", "/api/v1/products", true},
+        {"GET", "/api/v1/products/emonesp/devices", true},
+        {"POST", "/api/v1/products", false},
+        {"PATCH", "/api/v1/products/emonesp", false},
+        {"POST", "/api/v1/products/emonesp/releases", false},
+        {"POST", "/api/v1/sources/1/sync", false},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        bool body = strcmp(cases[i].method, "GET") != 0;
+        struct http_reply reply;
+        uint64_t max = 0;
+        struct http_body_hold hold;
+        int status =
+            body ? (accepts(e, cases[i].method, cases[i].path, NULL, 2, &max, &hold, &reply),
+                    reply.status)
+                 : route(e, cases[i].method, cases[i].path, NULL, &reply);
+        if (status != 401)
+            fail_msg("%s %s without a token: %d", cases[i].method, cases[i].path, status);
+        assert_string_equal(reply_header(&reply, "WWW-Authenticate"), "Bearer realm=\"otad\"");
+        http_reply_release(&reply);
+        status =
+            body ? (accepts(e, cases[i].method, cases[i].path, e->reader, 2, &max, &hold, &reply)
+                        ? 0
+                        : reply.status)
+                 : route(e, cases[i].method, cases[i].path, e->reader, &reply);
+        if (cases[i].reader_may ? status != 200 : status != 403)
+            fail_msg("%s %s with a read token: %d", cases[i].method, cases[i].path, status);
+        http_reply_release(&reply);
+    }
+}
+
+static void test_route_table_body_ceilings(void **state)
+{
+    struct http_env *e = *state;
+    static const struct {
+        const char *method, *path;
+        uint64_t ceiling; /* 0: none; UINT64_MAX: the upload setting plus the form */
+    } cases[] = {
+        {"POST", "/api/v1/products", LIMIT_JSON_BODY_BYTES},
+        {"PATCH", "/api/v1/products/emonesp", LIMIT_JSON_BODY_BYTES},
+        {"POST", "/api/v1/products/emonesp/releases", UINT64_MAX},
+        {"POST", "/api/v1/sources/1/sync", LIMIT_JSON_BODY_BYTES},
+        {"GET", "/api/v1/products", 0},
+        {"GET", "/update/emonesp", 0},
+        {"GET", "/esp/firmware.php", 0},
+        {"HEAD", "/images/emonesp/1.0.2", 0},
+        {"GET", "/healthz", 0},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        uint64_t ceiling = cases[i].ceiling == UINT64_MAX
+                               ? e->config.max_upload_bytes + LIMIT_MULTIPART_OVERHEAD_BYTES
+                               : cases[i].ceiling;
+        bool json = strncmp(cases[i].path, "/api/", 5) == 0;
+        struct http_reply reply;
+        struct http_body_hold hold;
+        uint64_t max = 0;
+        /* At the ceiling (and without a length: the ceiling bounds the buffer), then past it. */
+        if (ceiling) {
+            uint64_t fits[] = {ceiling, UINT64_MAX};
+            for (size_t k = 0; k < ARRAY_SIZE(fits); k++) {
+                max = 0;
+                if (!accepts(e, cases[i].method, cases[i].path, e->admin, fits[k], &max, &hold,
+                             &reply))
+                    fail_msg("%s %s: %d at the ceiling", cases[i].method, cases[i].path,
+                             reply.status);
+                assert_int_equal(max, ceiling);
+                assert_null(hold.release);
+                http_reply_release(&reply);
+            }
+        }
+        uint64_t past[] = {ceiling + 1, ceiling ? 1ull << 40 : UINT64_MAX};
+        for (size_t k = 0; k < ARRAY_SIZE(past); k++) {
+            if (accepts(e, cases[i].method, cases[i].path, e->admin, past[k], &max, &hold,
+                        &reply) ||
+                reply.status != 413)
+                fail_msg("%s %s: %d past the ceiling", cases[i].method, cases[i].path,
+                         reply.status);
+            json_t *j = reply_json(&reply);
+            if (json)
+                assert_string_equal(error_code(j), "too_large");
+            else
+                assert_string_equal(reply_body(&reply), "this path takes no body\n");
+            json_decref(j);
+            http_reply_release(&reply);
+        }
+    }
+}
+
+static void test_webhook_admission_holds_until_released(void **state)
+{
+    struct http_env *e = *state;
+    struct http_reply reply;
+    struct http_body_hold hold;
+    uint64_t max = 0;
+    /* Without sources: the length rules still hold, nothing is held, the handler says 503. */
+    assert_false(accepts(e, "POST", "/hooks/github", NULL, UINT64_MAX, &max, &hold, &reply));
+    assert_int_equal(reply.status, 411);
+    http_reply_release(&reply);
+    assert_false(accepts(e, "POST", "/hooks/github", NULL, LIMIT_WEBHOOK_BODY_BYTES + 1, &max,
+                         &hold, &reply));
+    assert_int_equal(reply.status, 413);
+    http_reply_release(&reply);
+    assert_true(accepts(e, "POST", "/hooks/github", NULL, 100, &max, &hold, &reply));
+    assert_int_equal(max, LIMIT_WEBHOOK_BODY_BYTES);
+    assert_null(hold.release);
+    http_reply_release(&reply);
+    assert_int_equal(route(e, "POST", "/hooks/github", NULL, &reply), 503);
+    http_reply_release(&reply);
+    assert_int_equal(route(e, "GET", "/api/v1/sources", e->reader, &reply), 503);
+    http_reply_release(&reply);
+
+    /* With sources: each admitted body holds its bytes until its request ends. */
+    struct sources *sources;
+    assert_int_equal(sources_open(&e->config, e->svc, SOURCES_LOCAL, &sources), 0);
+    e->ctx.sources = sources;
+    enum { BODIES = LIMIT_WEBHOOK_BYTES_IN_FLIGHT / LIMIT_WEBHOOK_BODY_BYTES };
+    struct http_body_hold holds[BODIES];
+    for (unsigned i = 0; i < BODIES; i++) {
+        assert_true(accepts(e, "POST", "/hooks/github", NULL, LIMIT_WEBHOOK_BODY_BYTES, &max,
+                            &holds[i], &reply));
+        assert_non_null(holds[i].release);
+        assert_int_equal(holds[i].amount, LIMIT_WEBHOOK_BODY_BYTES);
+        assert_int_equal(max, LIMIT_WEBHOOK_BODY_BYTES);
+        http_reply_release(&reply);
+    }
+    memset(&hold, 0xa5, sizeof(hold));
+    assert_false(accepts(e, "POST", "/hooks/github", NULL, 1, &max, &hold, &reply));
+    assert_int_equal(reply.status, 503);
+    assert_string_equal(reply_header(&reply, "Retry-After"), "10");
+    json_t *j = reply_json(&reply);
+    assert_string_equal(error_code(j), "busy");
+    json_decref(j);
+    assert_null(hold.release); /* a refusal holds nothing */
+    http_reply_release(&reply);
+    holds[0].release(holds[0].arg, holds[0].amount);
+    assert_true(accepts(e, "POST", "/hooks/github", NULL, LIMIT_WEBHOOK_BODY_BYTES, &max, &holds[0],
+                        &reply));
+    http_reply_release(&reply);
+    for (unsigned i = 0; i < BODIES; i++)
+        holds[i].release(holds[i].arg, holds[i].amount);
+    assert_true(
+        accepts(e, "POST", "/hooks/github", NULL, LIMIT_WEBHOOK_BODY_BYTES, &max, &hold, &reply));
+    hold.release(hold.arg, hold.amount);
+    http_reply_release(&reply);
+    e->ctx.sources = NULL;
+    sources_close(sources);
+}
+
 static void test_error_table(void **state)
 {
     static const struct {
@@ -413,13 +612,24 @@ static void test_error_table(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_checkin_update_and_current, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_legacy_alias_forms, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_device_errors, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_image_ranges, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_api_auth_and_errors, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_upload_prechecks, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_healthz_methods, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checkin_update_and_current, http_env_setup,
+                                        http_env_teardown),
+        cmocka_unit_test_setup_teardown(test_legacy_alias_forms, http_env_setup, http_env_teardown),
+        cmocka_unit_test_setup_teardown(test_device_errors, http_env_setup, http_env_teardown),
+        cmocka_unit_test_setup_teardown(test_image_ranges, http_env_setup, http_env_teardown),
+        cmocka_unit_test_setup_teardown(test_api_auth_and_errors, http_env_setup,
+                                        http_env_teardown),
+        cmocka_unit_test_setup_teardown(test_upload_prechecks, http_env_setup, http_env_teardown),
+        cmocka_unit_test_setup_teardown(test_healthz_methods, http_env_setup, http_env_teardown),
+        cmocka_unit_test_setup_teardown(test_route_table_methods, http_env_setup,
+                                        http_env_teardown),
+        cmocka_unit_test_setup_teardown(test_route_table_misses, http_env_setup, http_env_teardown),
+        cmocka_unit_test_setup_teardown(test_route_table_tokens_before_bodies, http_env_setup,
+                                        http_env_teardown),
+        cmocka_unit_test_setup_teardown(test_route_table_body_ceilings, http_env_setup,
+                                        http_env_teardown),
+        cmocka_unit_test_setup_teardown(test_webhook_admission_holds_until_released, http_env_setup,
+                                        http_env_teardown),
         cmocka_unit_test(test_error_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
