@@ -1,8 +1,8 @@
 /*
  * Unit tests for the route table (src/http/router.c) and the endpoints
- * behind it (update.c, api.c, api_sources.c, hooks.c, errors.c) without a
- * socket: plain requests in, plain replies out, with a real service on a
- * temporary data folder.
+ * behind it (api.c, api_sources.c, hooks.c, errors.c; update.c's handlers
+ * have test_update.c) without a socket: plain requests in, plain replies
+ * out, with a real service on a temporary data folder.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -112,60 +112,6 @@ static void test_device_errors(void **state)
     http_route(&e->ctx, &req, &reply);
     assert_int_equal(reply.status, 403);
     assert_non_null(strstr(reply_body(&reply), "free sketch space"));
-    http_reply_release(&reply);
-}
-
-static void test_image_ranges(void **state)
-{
-    struct http_env *e = *state;
-    struct http_request req;
-    struct http_reply reply;
-    char end_plus_one[64];
-    snprintf(end_plus_one, sizeof(end_plus_one), "bytes=100-%zu", sizeof(e->img));
-    static const struct {
-        const char *range;
-        int status;
-        uint64_t offset, length;
-    } cases[] = {
-        {NULL, 200, 0, 8192},         {"bytes=0-0", 206, 0, 1},   {"bytes=100-", 206, 100, 8092},
-        {"bytes=-10", 206, 8182, 10}, {"bytes=8192-", 416, 0, 0}, {"bytes=0-1,4-5", 200, 0, 8192},
-        {"garbage", 200, 0, 8192},
-    };
-    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
-        request_init(&req, "GET", "/images/emonesp/1.0.2");
-        if (cases[i].range)
-            add_header(&req, "Range", cases[i].range);
-        http_reply_init(&reply);
-        http_route(&e->ctx, &req, &reply);
-        if (reply.status != cases[i].status)
-            fail_msg("range %s: status %d, want %d", cases[i].range, reply.status, cases[i].status);
-        if (cases[i].status != 416) {
-            assert_int_equal(reply.fd_offset, cases[i].offset);
-            assert_int_equal(reply.fd_length, cases[i].length);
-            assert_string_equal(reply_header(&reply, "Accept-Ranges"), "bytes");
-        } else {
-            assert_string_equal(reply_header(&reply, "Content-Range"), "bytes */8192");
-        }
-        /* x-MD5 only when it covers exactly the bytes sent. */
-        if (cases[i].status == 200)
-            assert_string_equal(reply_header(&reply, "x-MD5"), e->md5);
-        else
-            assert_null(reply_header(&reply, "x-MD5"));
-        http_reply_release(&reply);
-    }
-    /* The esp_https_ota first request: end one past the last byte, clamped (§9). */
-    request_init(&req, "GET", "/images/emonesp/1.0.2");
-    add_header(&req, "Range", end_plus_one);
-    http_reply_init(&reply);
-    http_route(&e->ctx, &req, &reply);
-    assert_int_equal(reply.status, 206);
-    assert_string_equal(reply_header(&reply, "Content-Range"), "bytes 100-8191/8192");
-    http_reply_release(&reply);
-
-    request_init(&req, "GET", "/images/emonesp/9.9.9");
-    http_reply_init(&reply);
-    http_route(&e->ctx, &req, &reply);
-    assert_int_equal(reply.status, 404);
     http_reply_release(&reply);
 }
 
@@ -616,7 +562,6 @@ int main(void)
                                         http_env_teardown),
         cmocka_unit_test_setup_teardown(test_legacy_alias_forms, http_env_setup, http_env_teardown),
         cmocka_unit_test_setup_teardown(test_device_errors, http_env_setup, http_env_teardown),
-        cmocka_unit_test_setup_teardown(test_image_ranges, http_env_setup, http_env_teardown),
         cmocka_unit_test_setup_teardown(test_api_auth_and_errors, http_env_setup,
                                         http_env_teardown),
         cmocka_unit_test_setup_teardown(test_upload_prechecks, http_env_setup, http_env_teardown),
