@@ -288,17 +288,22 @@ int otac_pubkey_parse(struct otac_pubkey *ret_key, const void *data, size_t len)
     if (!ret_key || !data)
         return OTAC_E_INVAL;
     const uint8_t *p = data;
-    /* C arrays of PEM text often carry the terminating NUL. */
-    while (len > 0 && p[len - 1] == 0)
-        len--;
     if (len == 0)
         return OTAC_E_KEY_PARSE;
-    /* DER starts with a SEQUENCE tag; so does text starting with '0', hence the fallback. */
+    /*
+     * DER starts with a SEQUENCE tag; so does text starting with '0', hence
+     * the fallback. DER is taken whole: its last byte may be 0x00.
+     */
     if (p[0] == TAG_SEQUENCE) {
         int r = parse_der(ret_key, p, len);
         if (r != OTAC_E_KEY_PARSE)
             return r;
     }
+    /* C arrays of PEM text often carry the terminating NUL. */
+    while (len > 0 && p[len - 1] == 0)
+        len--;
+    if (len == 0)
+        return OTAC_E_KEY_PARSE;
 
     uint8_t der[OTAC_PUBKEY_DER_MAX];
     size_t der_len = 0;

@@ -180,6 +180,24 @@ static void test_unsupported_keys(void **state)
     }
 }
 
+/*
+ * DER is taken whole, even when its last byte is 0x00 (a key's last byte is
+ * random): only PEM text has trailing NULs stripped. An Ed25519 key whose
+ * last byte is 0 is unsupported, not malformed.
+ */
+static void test_der_ending_in_zero(void **state)
+{
+    (void)state;
+    uint8_t der[44] = {0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00};
+    for (size_t i = 12; i < sizeof(der) - 1; i++)
+        der[i] = (uint8_t)(i * 7 + 1);
+    der[sizeof(der) - 1] = 0x00;
+    struct otac_pubkey key;
+    assert_int_equal(otac_pubkey_parse(&key, der, sizeof(der)), OTAC_E_KEY_UNSUPPORTED);
+    der[sizeof(der) - 1] = 0x01;
+    assert_int_equal(otac_pubkey_parse(&key, der, sizeof(der)), OTAC_E_KEY_UNSUPPORTED);
+}
+
 /* Text around the PEM, CRLF line ends, a missing final newline, trailing NULs. */
 static void test_pem_variants(void **state)
 {
@@ -379,10 +397,15 @@ static void test_init_raw(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rsa_matches_openssl), cmocka_unit_test(test_ec_matches_openssl),
-        cmocka_unit_test(test_unsupported_keys),    cmocka_unit_test(test_pem_variants),
-        cmocka_unit_test(test_der_truncations),     cmocka_unit_test(test_der_mutations),
-        cmocka_unit_test(test_der_lengths),         cmocka_unit_test(test_init_raw),
+        cmocka_unit_test(test_rsa_matches_openssl),
+        cmocka_unit_test(test_ec_matches_openssl),
+        cmocka_unit_test(test_unsupported_keys),
+        cmocka_unit_test(test_der_ending_in_zero),
+        cmocka_unit_test(test_pem_variants),
+        cmocka_unit_test(test_der_truncations),
+        cmocka_unit_test(test_der_mutations),
+        cmocka_unit_test(test_der_lengths),
+        cmocka_unit_test(test_init_raw),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -12,7 +12,8 @@
 #include "core/digest.h"
 #include "sources/webhook.h"
 
-/* GitHub's documented test values (validating-webhook-deliveries; docs/reference/stock-clients.md §11.1). */
+/* GitHub's documented test values (validating-webhook-deliveries; docs/reference/stock-clients.md
+ * §11.1). */
 #define VECTOR_SECRET "It's a Secret to Everybody"
 #define VECTOR_BODY   "Hello, World!"
 #define VECTOR_HEX    "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
