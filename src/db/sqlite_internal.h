@@ -1,23 +1,119 @@
 /*
- * For SQLite backend files only (db_sqlite*.c): the connection and its lock,
- * so a module's tables (e.g. the GitHub sources) can live in a file of
- * their own beside db_sqlite.c. Nothing outside src/db/ includes this.
+ * For the SQLite backend's files only (db_sqlite*.c; nothing outside src/db/
+ * includes this): the connection with its lock and its statement cache, and
+ * the one set of helpers every file uses to run a statement, read rows and
+ * end a transaction. db_sqlite.c owns the connection (open, durability,
+ * migrations, the generation, the integrity check) and these helpers; each
+ * other file owns one entity's tables and every SQL string about them:
+ * db_sqlite_products.c, db_sqlite_releases.c, db_sqlite_tokens.c,
+ * db_sqlite_devices.c, db_sqlite_sources.c.
+ *
+ * How a second backend maps onto this: PostgreSQL (libpq) mirrors the split
+ * file for file. db_pg.c owns the connection, its migrations and the same
+ * helpers over PGresult (a SQLSTATE 23505 is -EEXIST, 23503 -ENOENT, the
+ * rest -EIO); db_pg_<entity>.c implements the same db.h / db_sources.h
+ * functions with the same SQL ($1 for ?1). Its statement cache is the
+ * server's: a statement is prepared once per connection (PQprepare) under
+ * the name of its slot, and the connection keeps which slots it prepared.
+ * That is why a statement here is named by a slot fixed at compile time
+ * (enum db_sqlite_slot, one range per file) and not by its text or by a
+ * registration at run time: the slot is the prepared statement's name on
+ * the server, the same in every process and every connection, and the cache
+ * is one array sized by the compiler, with nothing to look up on the
+ * registry flusher's path.
  */
 #ifndef OTAD_DB_SQLITE_INTERNAL_H
 #define OTAD_DB_SQLITE_INTERNAL_H
 
+#include <assert.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "db/db.h"
+
+/*
+ * Every cached statement of the backend, one range per file. A file names
+ * its statements here and writes their SQL beside the code that binds them
+ * (a struct db_sqlite_query per statement).
+ */
+enum db_sqlite_slot {
+    /* db_sqlite.c: transactions and the generation */
+    DB_SLOT_BEGIN,
+    DB_SLOT_GENERATION,
+    DB_SLOT_GENERATION_BUMP,
+    /* db_sqlite_products.c */
+    DB_SLOT_PRODUCT_INSERT,
+    DB_SLOT_PRODUCT_GET,
+    DB_SLOT_PRODUCT_LIST,
+    DB_SLOT_PRODUCT_SET_SIGNING,
+    DB_SLOT_PRODUCT_KEY_ADD,
+    DB_SLOT_PRODUCT_KEY_LIST,
+    /* db_sqlite_releases.c */
+    DB_SLOT_RELEASE_NEXT_SEQ,
+    DB_SLOT_RELEASE_BUMP_SEQ,
+    DB_SLOT_RELEASE_INSERT,
+    DB_SLOT_RELEASE_GET,
+    DB_SLOT_RELEASE_LIST,
+    DB_SLOT_RELEASE_SET_SIGNED_BY,
+    DB_SLOT_VARIANT_INSERT,
+    DB_SLOT_VARIANT_ADD,
+    DB_SLOT_VARIANT_LIST,
+    DB_SLOT_DIGEST_INSERT,
+    DB_SLOT_DIGEST_LIST,
+    /* db_sqlite_tokens.c */
+    DB_SLOT_TOKEN_INSERT,
+    DB_SLOT_TOKEN_FIND,
+    DB_SLOT_TOKEN_LIST,
+    DB_SLOT_TOKEN_REVOKE,
+    /* db_sqlite_devices.c */
+    DB_SLOT_DEVICE_UPDATE,
+    DB_SLOT_DEVICE_UPSERT,
+    DB_SLOT_DEVICE_LIST,
+    DB_SLOT_DEVICE_COUNT,
+    DB_SLOT_DEVICE_ISSUES,
+    /* db_sqlite_sources.c */
+    DB_SLOT_SOURCE_INSERT,
+    DB_SLOT_SOURCE_STATE_INSERT,
+    DB_SLOT_SOURCE_DELETE_TAGS,
+    DB_SLOT_SOURCE_DELETE_STATE,
+    DB_SLOT_SOURCE_DELETE,
+    DB_SLOT_SOURCE_GET,
+    DB_SLOT_SOURCE_LIST,
+    DB_SLOT_SOURCE_STATE_SAVE,
+    DB_SLOT_SOURCE_GATE,
+    DB_SLOT_SOURCE_TAG_GET,
+    DB_SLOT_SOURCE_TAG_PUT,
+    DB_SLOT_WEBHOOK_FORGET,
+    DB_SLOT_WEBHOOK_RECORD,
+    DB_SLOT_COUNT
+};
+
+/* A statement of the cache: its slot and its SQL. Both static: the cache keeps the pointer. */
+struct db_sqlite_query {
+    enum db_sqlite_slot slot;
+    const char *sql;
+};
 
 struct db_sqlite {
     sqlite3 *conn;        /* opened with SQLITE_OPEN_NOMUTEX: hold lock around every use */
     pthread_mutex_t lock; /* serializes the connection */
+    struct {
+        const struct db_sqlite_query *query; /* the query prepared in the slot, NULL: none yet */
+        sqlite3_stmt *stmt;                  /* owned; finalized by db_close */
+    } cache[DB_SLOT_COUNT];
 };
 
 /* The connection behind DB (borrowed). */
 struct db_sqlite *db_sqlite_of(struct db *db);
+
+/*
+ * Takes DB's connection lock and returns its connection: every db_* call
+ * holds it from its first statement to its last, then db_sqlite_unlock.
+ */
+struct db_sqlite *db_sqlite_lock(struct db *db);
+void db_sqlite_unlock(struct db_sqlite *sq);
 
 /* Logs WHAT with SQLite's last message and returns -EIO. Call with the lock held. */
 int db_sqlite_fail(struct db_sqlite *sq, const char *what);
@@ -32,6 +128,71 @@ int db_sqlite_fail(struct db_sqlite *sq, const char *what);
  */
 int db_sqlite_result(struct db_sqlite *sq, int rc, const char *what);
 
+/* db_sqlite_stmt's first use of a slot: prepares Q into it. NULL after logging. */
+sqlite3_stmt *db_sqlite_prepare(struct db_sqlite *sq, const struct db_sqlite_query *q);
+
+/*
+ * The cached statement of Q on SQ, prepared on first use, reset and with no
+ * parameter bound; borrowed (the cache finalizes it). NULL after logging
+ * when it does not prepare. Two queries in one slot are a programmer's
+ * error (asserted). Call with the lock held; reset the statement before
+ * unlocking (the helpers below do), or a read would keep its snapshot.
+ * Inline: the registry flusher takes a statement per device it writes.
+ */
+static inline sqlite3_stmt *db_sqlite_stmt(struct db_sqlite *sq, const struct db_sqlite_query *q)
+{
+    assert(q->slot < DB_SLOT_COUNT);
+    sqlite3_stmt *s = sq->cache[q->slot].stmt;
+    if (!s)
+        return db_sqlite_prepare(sq, q);
+    assert(sq->cache[q->slot].query == q); /* one query per slot */
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return s;
+}
+
+/*
+ * Steps S, a statement that returns no rows, and resets it. Returns its
+ * db_sqlite_result (WHAT names it in the log).
+ */
+int db_sqlite_run(struct db_sqlite *sq, sqlite3_stmt *s, const char *what);
+
+/* As db_sqlite_run, and -ENOENT when the statement changed no row (an UPDATE of no row). */
+int db_sqlite_run_one(struct db_sqlite *sq, sqlite3_stmt *s, const char *what);
+
+/* Runs Q, which takes no parameters and returns no rows, as db_sqlite_run does. */
+int db_sqlite_exec(struct db_sqlite *sq, const struct db_sqlite_query *q);
+
+/* Converts the current row of S into the item at OUT. */
+typedef void (*db_sqlite_fill_fn)(sqlite3_stmt *s, void *out);
+
+/* A db_sqlite_fill_fn for a row whose first column is an integer: OUT is an int64_t. */
+void db_sqlite_fill_int64(sqlite3_stmt *s, void *out);
+
+/*
+ * Steps S (bound by the caller) for one row, converts it into OUT with FILL
+ * and resets S. Returns 0, -ENOENT when there is no row (OUT untouched), or
+ * -EIO after logging WHAT.
+ */
+int db_sqlite_get(struct db_sqlite *sq, sqlite3_stmt *s, db_sqlite_fill_fn fill, void *out,
+                  const char *what);
+
+/*
+ * Collects the rows of S (bound by the caller) into a new array of
+ * ELEM-sized items, each converted by FILL, and resets S. The array is the
+ * caller's to free (NULL when there is no row). Returns 0, -ENOMEM or -EIO
+ * (logged); *RET_ITEMS and *RET_COUNT are written only on success.
+ */
+int db_sqlite_collect_rows(struct db_sqlite *sq, sqlite3_stmt *s, size_t elem,
+                           db_sqlite_fill_fn fill, void **ret_items, size_t *ret_count);
+
+/* Runs list query Q, binding KEY as ?1 unless it is 0, and collects its rows as above. */
+int db_sqlite_list(struct db_sqlite *sq, const struct db_sqlite_query *q, int64_t key, size_t elem,
+                   db_sqlite_fill_fn fill, void **ret_items, size_t *ret_count);
+
+/* Opens a write transaction (BEGIN IMMEDIATE); end it with db_sqlite_finish. */
+int db_sqlite_begin(struct db_sqlite *sq);
+
 /*
  * Ends the transaction begun on SQ: COMMIT when ERR is 0, and ROLLBACK when
  * ERR is not or when the COMMIT fails (a failed COMMIT leaves the
@@ -39,5 +200,17 @@ int db_sqlite_result(struct db_sqlite *sq, int rc, const char *what);
  * held.
  */
 int db_sqlite_finish(struct db_sqlite *sq, int err);
+
+/*
+ * Bumps the catalog's generation (db_generation): every write a check-in
+ * must see (a product, its settings, a release) does, in its transaction.
+ */
+int db_sqlite_generation_bump(struct db_sqlite *sq);
+
+/* Binds TEXT as parameter I of S (not copied: it must outlive the step), NULL when empty. */
+void db_sqlite_bind_text_or_null(sqlite3_stmt *s, int i, const char *text);
+
+/* Copies column I of S into OUT (SIZE bytes): "" when NULL or when it does not fit. */
+void db_sqlite_column_text(sqlite3_stmt *s, int i, char *out, size_t size);
 
 #endif

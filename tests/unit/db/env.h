@@ -1,0 +1,120 @@
+/*
+ * What the tests of src/db/ share: a fresh database in a temporary data
+ * folder (cmocka setup and teardown), an integer read on the test's own
+ * look at the connection, a product and a release to build on, and the
+ * check that no cached statement was left running after a call (a read
+ * left open would pin the connection's snapshot). Header-only.
+ */
+#ifndef OTAD_TESTS_DB_ENV_H
+#define OTAD_TESTS_DB_ENV_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../support/fixture.h"
+#include "db/db.h"
+#include "db/sqlite_internal.h"
+
+struct db_env {
+    char dir[64];
+    char path[128];
+    struct db *db;
+};
+
+static inline int db_env_setup(void **state)
+{
+    struct db_env *e = calloc(1, sizeof(*e));
+    assert_non_null(e);
+    assert_int_equal(fixture_tmpdir(e->dir), 0);
+    snprintf(e->path, sizeof(e->path), "%s/%s", e->dir, DB_FILE_NAME);
+    assert_int_equal(db_open(e->path, DB_DURABLE, &e->db), 0);
+    *state = e;
+    return 0;
+}
+
+static inline int db_env_teardown(void **state)
+{
+    struct db_env *e = *state;
+    db_close(e->db);
+    fixture_rmdir(e->dir);
+    free(e);
+    return 0;
+}
+
+/* One integer from SQL on the test's own look at the connection. */
+static inline int64_t db_env_int(struct db *db, const char *sql)
+{
+    struct db_sqlite *sq = db_sqlite_of(db);
+    sqlite3_stmt *s;
+    assert_int_equal(sqlite3_prepare_v2(sq->conn, sql, -1, &s, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return v;
+}
+
+/* Runs SQL (statements without rows) on DB's connection, as a test's own writes. */
+static inline void db_env_exec(struct db *db, const char *sql)
+{
+    struct db_sqlite *sq = db_sqlite_of(db);
+    pthread_mutex_lock(&sq->lock);
+    int rc = sqlite3_exec(sq->conn, sql, NULL, NULL, NULL);
+    pthread_mutex_unlock(&sq->lock);
+    assert_int_equal(rc, SQLITE_OK);
+}
+
+static inline int64_t db_env_generation(struct db *db)
+{
+    int64_t g = -1;
+    assert_int_equal(db_generation(db, &g), 0);
+    return g;
+}
+
+/* Every statement in DB's cache is reset: no call left one running. */
+static inline void db_env_assert_idle(struct db *db)
+{
+    struct db_sqlite *sq = db_sqlite_of(db);
+    for (int i = 0; i < DB_SLOT_COUNT; i++)
+        if (sq->cache[i].stmt && sqlite3_stmt_busy(sq->cache[i].stmt))
+            fail_msg("statement in slot %d left running: %s", i, sq->cache[i].query->sql);
+    assert_true(sqlite3_get_autocommit(sq->conn)); /* and no transaction left open */
+}
+
+/* Adds ESP8266 product NAME on channel "stable" and returns it as stored. */
+static inline struct product db_env_product(struct db *db, const char *name)
+{
+    struct product p;
+    memset(&p, 0, sizeof(p));
+    strcpy(p.name, name);
+    strcpy(p.default_channel, "stable");
+    assert_int_equal(db_product_insert(db, &p), 0);
+    return p;
+}
+
+/* A sketch release VERSION of PRODUCT_ID with one plain variant, not yet stored. */
+static inline struct release db_env_release(int64_t product_id, const char *version)
+{
+    struct release r;
+    memset(&r, 0, sizeof(r));
+    r.product_id = product_id;
+    strcpy(r.version, version);
+    strcpy(r.channel, "stable");
+    strcpy(r.source, "cli");
+    strcpy(r.md5, "0123456789abcdef0123456789abcdef");
+    memset(r.sha256, 'a', SHA256_HEX_LEN);
+    r.size = 1000;
+    r.variants[0] = (struct variant){.kind = VARIANT_PLAIN, .size = 1000};
+    memcpy(r.variants[0].sha256, r.sha256, sizeof(r.sha256));
+    memcpy(r.variants[0].md5, r.md5, sizeof(r.md5));
+    r.variant_count = 1;
+    return r;
+}
+
+#endif

@@ -1,0 +1,167 @@
+/*
+ * Unit tests for src/db/db_sqlite_products.c: products by name, their
+ * signing settings, and the keys a product has signed with (added once,
+ * listed oldest first, only for a product that exists); every change a
+ * check-in must see moves the generation, and a refused one does not.
+ */
+#include <errno.h>
+
+#include "env.h"
+
+static void test_product_insert_get_list(void **state)
+{
+    struct db_env *e = *state;
+    static const char *const names[] = {"gate", "door", "yard", "Door", "a-b_c.9"};
+    int64_t g = db_env_generation(e->db);
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        struct product p = db_env_product(e->db, names[i]);
+        assert_true(p.id > 0);
+        assert_true(p.created_ms > 0);
+        assert_int_equal(db_env_generation(e->db), ++g);
+    }
+    /* A taken name is -EEXIST and moves nothing. */
+    struct product again;
+    memset(&again, 0, sizeof(again));
+    strcpy(again.name, "door");
+    strcpy(again.default_channel, "beta");
+    assert_int_equal(db_product_insert(e->db, &again), -EEXIST);
+    assert_int_equal(again.id, 0);
+    assert_int_equal(db_env_generation(e->db), g);
+
+    static const struct {
+        const char *name;
+        int expected;
+    } gets[] = {
+        {"door", 0},       {"Door", 0},   {"a-b_c.9", 0},
+        {"DOOR", -ENOENT}, {"", -ENOENT}, {"doo", -ENOENT},
+    };
+    for (size_t i = 0; i < sizeof(gets) / sizeof(gets[0]); i++) {
+        struct product p;
+        memset(&p, 0, sizeof(p));
+        assert_int_equal(db_product_get(e->db, gets[i].name, &p), gets[i].expected);
+        if (gets[i].expected == 0) {
+            assert_string_equal(p.name, gets[i].name);
+            assert_string_equal(p.default_channel, "stable");
+            assert_string_equal(p.signing.esp32_hash, "sha256"); /* the column's default */
+        }
+    }
+    struct product *list = NULL;
+    size_t n = 0;
+    assert_int_equal(db_product_list(e->db, &list, &n), 0);
+    static const char *const by_name[] = {"Door", "a-b_c.9", "door", "gate", "yard"};
+    assert_int_equal(n, sizeof(by_name) / sizeof(by_name[0]));
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(list[i].name, by_name[i]);
+    free(list);
+    db_env_assert_idle(e->db);
+}
+
+static void test_product_set_signing(void **state)
+{
+    struct db_env *e = *state;
+    struct product p = db_env_product(e->db, "door");
+    static const struct {
+        struct product_signing in;
+        const char *esp32_hash; /* as read back */
+    } cases[] = {
+        {{.required = true, .key = "k1", .legacy = true, .gzip = true, .esp32_hash = "sha256"},
+         "sha256"},
+        {{.required = false, .key = "", .esp32_hash = ""}, "sha256"},
+        {{.required = true, .key = "k2", .esp32_hash = "sha512", .core_min = "2.7.4"}, "sha512"},
+        {{.gzip = true, .core_min = ""}, "sha256"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int64_t g = db_env_generation(e->db);
+        assert_int_equal(db_product_set_signing(e->db, p.id, &cases[i].in), 0);
+        assert_int_equal(db_env_generation(e->db), g + 1);
+        struct product got;
+        assert_int_equal(db_product_get(e->db, "door", &got), 0);
+        assert_int_equal(got.signing.required, cases[i].in.required);
+        assert_string_equal(got.signing.key, cases[i].in.key);
+        assert_int_equal(got.signing.legacy, cases[i].in.legacy);
+        assert_int_equal(got.signing.gzip, cases[i].in.gzip);
+        assert_string_equal(got.signing.esp32_hash, cases[i].esp32_hash);
+        assert_string_equal(got.signing.core_min, cases[i].in.core_min);
+    }
+    /* No such product: -ENOENT, and the generation stays. */
+    int64_t g = db_env_generation(e->db);
+    assert_int_equal(db_product_set_signing(e->db, p.id + 1, &cases[0].in), -ENOENT);
+    assert_int_equal(db_product_set_signing(e->db, 0, &cases[0].in), -ENOENT);
+    assert_int_equal(db_env_generation(e->db), g);
+    db_env_assert_idle(e->db);
+}
+
+struct key_want {
+    const char *name, *fingerprint;
+};
+
+static void assert_keys(struct db *db, int64_t product_id, const struct key_want *want, size_t n)
+{
+    struct product_key *keys = NULL;
+    size_t count = 99;
+    assert_int_equal(db_product_key_list(db, product_id, &keys, &count), 0);
+    assert_int_equal(count, n);
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(keys[i].name, want[i].name);
+        assert_string_equal(keys[i].fingerprint, want[i].fingerprint);
+        assert_true(keys[i].added_ms > 0);
+        if (i > 0)
+            assert_true(keys[i].added_ms >= keys[i - 1].added_ms);
+    }
+    free(keys);
+}
+
+/* Keys are added once (the first fingerprint stays), listed oldest first then by name. */
+static void test_product_keys(void **state)
+{
+    struct db_env *e = *state;
+    struct product door = db_env_product(e->db, "door");
+    struct product gate = db_env_product(e->db, "gate");
+    assert_keys(e->db, door.id, NULL, 0);
+
+    static const struct {
+        int64_t added_ms; /* written back by hand: the order must not hang on the clock */
+        const char *name, *fingerprint;
+    } adds[] = {
+        {3000, "rot-2", "ff02"}, {1000, "first", "ff00"}, {2000, "zed", "ff01"},
+        {2000, "alpha", "ff03"}, {0, "first", "0000"}, /* again: ignored */
+    };
+    for (size_t i = 0; i < sizeof(adds) / sizeof(adds[0]); i++) {
+        assert_int_equal(db_product_key_add(e->db, door.id, adds[i].name, adds[i].fingerprint), 0);
+        if (adds[i].added_ms) {
+            char sql[128];
+            snprintf(sql, sizeof(sql),
+                     "UPDATE product_keys SET added_ms = %lld WHERE key_name = '%s'",
+                     (long long)adds[i].added_ms, adds[i].name);
+            db_env_exec(e->db, sql);
+        }
+    }
+    static const struct key_want want[] = {
+        {"first", "ff00"}, {"alpha", "ff03"}, {"zed", "ff01"}, {"rot-2", "ff02"}};
+    assert_keys(e->db, door.id, want, 4);
+    assert_int_equal(
+        db_env_int(e->db, "SELECT added_ms FROM product_keys WHERE key_name = 'first'"),
+        1000); /* the second add left the row as it was */
+
+    /* Keys belong to their product; one that does not exist has none and takes none. */
+    assert_keys(e->db, gate.id, NULL, 0);
+    assert_int_equal(db_product_key_add(e->db, gate.id, "first", "aa00"), 0);
+    static const struct key_want gate_want[] = {{"first", "aa00"}};
+    assert_keys(e->db, gate.id, gate_want, 1);
+    assert_keys(e->db, door.id, want, 4);
+    assert_int_equal(db_product_key_add(e->db, gate.id + 100, "k", "aa01"), -ENOENT);
+    assert_keys(e->db, gate.id + 100, NULL, 0);
+    assert_int_equal(db_env_int(e->db, "SELECT count(*) FROM product_keys"), 5);
+    db_env_assert_idle(e->db);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_product_insert_get_list, db_env_setup,
+                                        db_env_teardown),
+        cmocka_unit_test_setup_teardown(test_product_set_signing, db_env_setup, db_env_teardown),
+        cmocka_unit_test_setup_teardown(test_product_keys, db_env_setup, db_env_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,175 @@
+/*
+ * Unit tests for src/db/db_sqlite_releases.c: a release stored whole with
+ * its variants and digests, numbered in its product's order, read back by
+ * version and mode and listed newest first; adding variants to it is
+ * idempotent per kind, and a refused call leaves nothing behind.
+ */
+#include <errno.h>
+
+#include "env.h"
+
+/* A variant of KIND whose digests are made of C. */
+static struct variant variant_of(enum variant_kind kind, char c, uint64_t size)
+{
+    struct variant v = {.kind = kind, .size = size};
+    memset(v.sha256, c, SHA256_HEX_LEN);
+    memset(v.md5, c, MD5_HEX_LEN);
+    return v;
+}
+
+/* The release VERSION of PRODUCT_ID (sketch), read back. */
+static struct release get(struct db *db, int64_t product_id, const char *version)
+{
+    struct release r;
+    assert_int_equal(db_release_get(db, product_id, FW_MODE_SKETCH, version, &r), 0);
+    return r;
+}
+
+static void test_release_insert_get(void **state)
+{
+    struct db_env *e = *state;
+    struct product door = db_env_product(e->db, "door");
+    struct product gate = db_env_product(e->db, "gate");
+    static const struct {
+        int product; /* 0 door, 1 gate, 2 none */
+        const char *version;
+        enum fw_mode mode;
+        int expected;
+        int64_t seq; /* the product's count of releases, when stored */
+    } inserts[] = {
+        {0, "1.0.0", FW_MODE_SKETCH, 0, 1},       {0, "1.1.0", FW_MODE_SKETCH, 0, 2},
+        {0, "1.0.0", FW_MODE_FS, 0, 3},           {1, "1.0.0", FW_MODE_SKETCH, 0, 1},
+        {0, "1.1.0", FW_MODE_SKETCH, -EEXIST, 0}, {2, "1.0.0", FW_MODE_SKETCH, -ENOENT, 0},
+        {0, "2.0.0", FW_MODE_SKETCH, 0, 4},
+    };
+    const int64_t ids[] = {door.id, gate.id, gate.id + 100};
+    const char *digests[] = {"d1", "d2"};
+    for (size_t i = 0; i < sizeof(inserts) / sizeof(inserts[0]); i++) {
+        int64_t g = db_env_generation(e->db);
+        struct release r = db_env_release(ids[inserts[i].product], inserts[i].version);
+        r.mode = inserts[i].mode;
+        r.notes = (char *)"notes";
+        assert_int_equal(db_release_insert(e->db, &r, digests, 2), inserts[i].expected);
+        assert_int_equal(db_env_generation(e->db), g + (inserts[i].expected == 0));
+        if (inserts[i].expected == 0)
+            assert_int_equal(r.seq, inserts[i].seq);
+    }
+    /* A refused insert leaves no row: 5 releases, each with its one variant and two digests. */
+    assert_int_equal(db_env_int(e->db, "SELECT count(*) FROM releases"), 5);
+    assert_int_equal(db_env_int(e->db, "SELECT count(*) FROM variants"), 5);
+    assert_int_equal(db_env_int(e->db, "SELECT count(*) FROM installed_digests"), 10);
+
+    static const struct {
+        const char *version;
+        enum fw_mode mode;
+        int expected;
+    } gets[] = {
+        {"1.0.0", FW_MODE_SKETCH, 0},     {"1.0.0", FW_MODE_FS, 0},
+        {"1.1.0", FW_MODE_FS, -ENOENT},   {"2.0.0", FW_MODE_SKETCH, 0},
+        {"2.0", FW_MODE_SKETCH, -ENOENT}, {"", FW_MODE_SKETCH, -ENOENT},
+    };
+    for (size_t i = 0; i < sizeof(gets) / sizeof(gets[0]); i++) {
+        struct release r;
+        assert_int_equal(db_release_get(e->db, door.id, gets[i].mode, gets[i].version, &r),
+                         gets[i].expected);
+        if (gets[i].expected == 0) {
+            assert_string_equal(r.version, gets[i].version);
+            assert_int_equal(r.mode, gets[i].mode);
+            assert_string_equal(r.notes, "notes");
+            assert_int_equal(r.variant_count, 1);
+            assert_int_equal(r.variants[0].kind, VARIANT_PLAIN);
+            free(r.notes);
+        }
+    }
+    struct release *list = NULL;
+    size_t n = 0;
+    assert_int_equal(db_release_list(e->db, door.id, &list, &n), 0);
+    assert_int_equal(n, 4);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(list[i].seq, (int64_t)(n - i)); /* newest first */
+    release_list_free(list, n);
+
+    struct release_digest *d = NULL;
+    assert_int_equal(db_digest_list(e->db, gate.id, &d, &n), 0);
+    assert_int_equal(n, 2);
+    struct release g1 = get(e->db, gate.id, "1.0.0");
+    free(g1.notes);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(d[i].release_id, g1.id);
+    free(d);
+    db_env_assert_idle(e->db);
+}
+
+/*
+ * Adding variants is idempotent per kind: a kind the release has keeps its
+ * first variant, a new one is added; signed_by is replaced each time, and
+ * each call that succeeds moves the generation.
+ */
+static void test_release_add_variants(void **state)
+{
+    struct db_env *e = *state;
+    struct product p = db_env_product(e->db, "door");
+    struct release r = db_env_release(p.id, "1.0.0");
+    assert_int_equal(db_release_insert(e->db, &r, NULL, 0), 0);
+
+    const struct {
+        struct variant add[3];
+        unsigned count;
+        const char *signed_by; /* as given, and as read back */
+        const char *kinds;     /* the release's variants after the call: kind and digest char */
+    } steps[] = {
+        {{{0}}, 0, "fp1", "0a"},
+        {{variant_of(VARIANT_GZIP, 'b', 900)}, 1, "fp1", "0a1b"},
+        {{variant_of(VARIANT_GZIP, 'c', 901)}, 1, "fp2", "0a1b"}, /* GZIP kept as it was */
+        {{variant_of(VARIANT_PLAIN, 'd', 5), variant_of(VARIANT_SIGNED, 'e', 1200)},
+         2,
+         "",
+         "0a1b2e"},
+        {{variant_of(VARIANT_SIGNED_GZIP, 'f', 1000), variant_of(VARIANT_SIGNED_GZIP, 'g', 1),
+          variant_of(VARIANT_SIGNED_ESP32, 'h', 1300)},
+         3,
+         "fp3",
+         "0a1b2e4f5h"},
+        {{variant_of(VARIANT_SIGNED_ESP32, 'i', 1)}, 1, "fp3", "0a1b2e4f5h"},
+    };
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        int64_t g = db_env_generation(e->db);
+        assert_int_equal(
+            db_release_add_variants(e->db, r.id, steps[i].add, steps[i].count, steps[i].signed_by),
+            0);
+        assert_int_equal(db_env_generation(e->db), g + 1);
+        struct release got = get(e->db, p.id, "1.0.0");
+        free(got.notes);
+        char kinds[2 * VARIANT_KIND_COUNT + 1] = {0};
+        for (unsigned k = 0; k < got.variant_count; k++) {
+            kinds[2 * k] = (char)('0' + got.variants[k].kind);
+            kinds[2 * k + 1] = got.variants[k].sha256[0];
+            /* the first plain variant is db_env_release's, its md5 "0123..." */
+            assert_int_equal(got.variants[k].md5[0],
+                             got.variants[k].kind == VARIANT_PLAIN ? '0' : kinds[2 * k + 1]);
+        }
+        if (strcmp(kinds, steps[i].kinds) != 0)
+            fail_msg("step %zu: variants %s, expected %s", i, kinds, steps[i].kinds);
+        assert_string_equal(got.signed_by, steps[i].signed_by);
+    }
+    struct release got = get(e->db, p.id, "1.0.0");
+    free(got.notes);
+    assert_int_equal(got.variants[1].size, 900); /* the first GZIP's size, not 901 */
+
+    /* No such release: -ENOENT, nothing written, the generation stays. */
+    int64_t g = db_env_generation(e->db);
+    struct variant v = variant_of(VARIANT_SIGNED_LEGACY, 'z', 1);
+    assert_int_equal(db_release_add_variants(e->db, r.id + 1, &v, 1, "fp9"), -ENOENT);
+    assert_int_equal(db_env_generation(e->db), g);
+    assert_int_equal(db_env_int(e->db, "SELECT count(*) FROM variants"), 5);
+    db_env_assert_idle(e->db);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_release_insert_get, db_env_setup, db_env_teardown),
+        cmocka_unit_test_setup_teardown(test_release_add_variants, db_env_setup, db_env_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
