@@ -155,6 +155,25 @@ static bool release_lacks_forms(const struct product *product, const struct rele
 }
 
 /*
+ * Makes the forms of REQ's image for PRODUCT (variants.c) with the
+ * product's active key when it signs. Fills *SET (variant_set_release it).
+ * -ENOKEY when the key cannot be loaded here (the server's configuration,
+ * not the image: WHY says what), or the error of variants_make.
+ */
+static int make_forms(struct service *svc, const struct product *product,
+                      const struct publish_request *req, struct variant_set *set,
+                      struct reason *why)
+{
+    struct signing_key *key = NULL;
+    if (product->signing.required && service_key_load(svc, product->signing.key, &key, why) < 0)
+        return -ENOKEY;
+    int r = variants_make(product, key, req->presigned, req->mode, req->image, req->image_len,
+                          LIMIT_GUNZIP_BYTES, set, why);
+    signing_key_free(key);
+    return r;
+}
+
+/*
  * EXISTING (same version, same bytes) lacks forms PRODUCT's settings now
  * call for: makes them from the upload and adds those it lacks (the others
  * are identical and kept), so republishing a version is how an operator
@@ -165,15 +184,8 @@ static int release_add_forms(struct service *svc, const struct publish_request *
                              const struct product *product, const struct release *existing,
                              struct reason *why)
 {
-    struct signing_key *key = NULL;
-    int r;
-    if (product->signing.required &&
-        (r = service_key_load(svc, product->signing.key, &key, why)) < 0)
-        return -ENOKEY;
     struct variant_set set;
-    r = variants_make(product, key, req->presigned, req->mode, req->image, req->image_len,
-                      LIMIT_GUNZIP_BYTES, &set, why);
-    signing_key_free(key);
+    int r = make_forms(svc, product, req, &set, why);
     if (r < 0)
         return r;
     if (product->signing.required && existing->signed_by[0] &&
@@ -250,15 +262,8 @@ static int publish_locked(struct service *svc, const struct publish_request *req
     if (r != -ENOENT)
         return reason_set(why, r, "cannot read releases");
 
-    struct signing_key *key = NULL;
-    if (product->signing.required &&
-        (r = service_key_load(svc, product->signing.key, &key, why)) < 0)
-        return -ENOKEY; /* the server's configuration, not the image: WHY says what */
     struct variant_set set;
-    r = variants_make(product, key, req->presigned, req->mode, req->image, req->image_len,
-                      LIMIT_GUNZIP_BYTES, &set, why);
-    signing_key_free(key);
-    if (r < 0)
+    if ((r = make_forms(svc, product, req, &set, why)) < 0)
         return r;
 
     /* What the device runs once it installed this: the image, inflated if it came as gzip. */
