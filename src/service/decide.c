@@ -16,41 +16,35 @@ uint64_t round_up_sector(uint64_t n)
 /* Where the device stands relative to TARGET: <0 behind, 0 at, >0 ahead; UNKNOWN when unplaced. */
 enum placement { PLACED_BEHIND, PLACED_CURRENT, PLACED_UNKNOWN, PLACED_NOTHING };
 
-/* The release the device runs, by an installed digest or its exact version; NULL when unknown. */
-static const struct catalog_release *running_release(const struct catalog_product *product,
-                                                     const struct device_report *rep,
-                                                     enum fw_mode mode)
+/* The release whose installed image has the digest the device reports (any mode), or NULL. */
+static const struct catalog_release *
+release_by_reported_digest(const struct catalog_product *product, const struct device_report *rep)
 {
-    const struct catalog_release *running = NULL;
     /* §2 note: sketch-md5 is the installed image's MD5; a digest names one release exactly. */
+    const struct catalog_release *r = NULL;
     if (rep->sketch_md5[0])
-        running = catalog_release_by_digest(product, rep->sketch_md5);
-    if (!running && rep->sketch_sha256[0])
-        running = catalog_release_by_digest(product, rep->sketch_sha256);
-    if (running && running->release.mode != mode)
-        running = NULL;
-    if (!running && rep->version[0])
-        running = catalog_release_by_version(product, mode, rep->version);
-    return running;
+        r = catalog_release_by_digest(product, rep->sketch_md5);
+    if (!r && rep->sketch_sha256[0])
+        r = catalog_release_by_digest(product, rep->sketch_sha256);
+    return r;
 }
 
 /*
- * The sketch release the device runs, for what its firmware can do: by the
- * digest it reports when it reports one (a digest that matches nothing is
- * firmware otad does not know, whatever its version says), else by version.
+ * The release of MODE the device runs: the one BY_DIGEST names, else the
+ * one with its exact version; NULL when unknown. With MUST_MATCH_DIGEST (for
+ * what its firmware can do), a digest that matches nothing is firmware otad
+ * does not know, whatever its version says.
  */
-static const struct catalog_release *running_firmware(const struct catalog_product *product,
-                                                      const struct device_report *rep)
+static const struct catalog_release *running_release(const struct catalog_product *product,
+                                                     const struct device_report *rep,
+                                                     const struct catalog_release *by_digest,
+                                                     enum fw_mode mode, bool must_match_digest)
 {
-    const struct catalog_release *fw = NULL;
-    if (rep->sketch_md5[0])
-        fw = catalog_release_by_digest(product, rep->sketch_md5);
-    if (!fw && rep->sketch_sha256[0])
-        fw = catalog_release_by_digest(product, rep->sketch_sha256);
-    if (rep->sketch_md5[0] || rep->sketch_sha256[0])
-        return fw && fw->release.mode == FW_MODE_SKETCH ? fw : NULL;
-    return rep->version[0] ? catalog_release_by_version(product, FW_MODE_SKETCH, rep->version)
-                           : NULL;
+    if (by_digest && by_digest->release.mode == mode)
+        return by_digest;
+    if (must_match_digest && (rep->sketch_md5[0] || rep->sketch_sha256[0]))
+        return NULL;
+    return rep->version[0] ? catalog_release_by_version(product, mode, rep->version) : NULL;
 }
 
 static enum placement place_device(const struct device_report *rep,
@@ -117,13 +111,18 @@ void decide(const struct catalog_product *product, const struct decide_request *
     }
     enum fw_mode mode = rep->mode == REPORT_MODE_FS ? FW_MODE_FS : FW_MODE_SKETCH;
     const struct catalog_release *target = catalog_target(product, req->channel, mode);
-    const struct catalog_release *running = running_release(product, rep, mode);
+    const struct catalog_release *by_digest = release_by_reported_digest(product, rep);
+    const struct catalog_release *running = running_release(product, rep, by_digest, mode, false);
     struct form_choice choice = {NULL, FORM_BRICKS, DELIVERY_OK};
     if (target) {
         str_copy(d->version, sizeof(d->version), target->release.version);
         d->release_id = target->release.id;
         /* Firmware whose image carries a product key checks every update (docs/SIGNING.md). */
-        const struct catalog_release *firmware = running_firmware(product, rep);
+        bool reports_digest = rep->sketch_md5[0] || rep->sketch_sha256[0];
+        const struct catalog_release *firmware =
+            mode == FW_MODE_SKETCH && !reports_digest
+                ? running /* the same lookup, by version */
+                : running_release(product, rep, by_digest, FW_MODE_SKETCH, true);
         struct device_capability cap;
         compat_capability(&product->product, rep, firmware && firmware->release.verifier_key[0],
                           &cap);
