@@ -50,6 +50,9 @@
  * the ceiling; they grow on demand and shrink when a storm is over).
  */
 #define LIMIT_REGISTRY_QUEUE 65536u
+/* Fleet events (offers, downloads, outcomes) queued between two registry commits. */
+#define LIMIT_FLEET_EVENTS_PENDING 262144u
+#define LIMIT_GROUP_MACS_PER_CALL  10000u /* MACs added to or removed from a group at once */
 /* Source addresses the new-device limit tracks per minute (admission.h). */
 #define LIMIT_REGISTRY_ADDRS_PER_MINUTE 65536u
 #define LIMIT_REGISTRY_FLUSH_MS_MAX     1000u /* "committed at least once a second" */

@@ -22,7 +22,7 @@
 #define FLEET_BP_ALL 10000u
 
 #define FLEET_STAGES_MAX     8u
-#define FLEET_GROUP_NAME_BYTES 32u
+#define FLEET_GROUP_NAME_BYTES LIMIT_CHANNEL_NAME_BYTES
 #define FLEET_MATCH_BYTES    64u  /* a group's match value */
 #define FLEET_TZ_BYTES       64u  /* an IANA time zone name, "UTC" */
 #define FLEET_REASON_BYTES   200u /* why a rollout halted, a device's "why" */

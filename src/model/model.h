@@ -149,6 +149,8 @@ struct device_report {
     char core_version[LIMIT_CORE_VERSION_BYTES +
                       1]; /* ?core= (ESP.getCoreVersion()), "" if absent */
     char user_agent[LIMIT_USER_AGENT_BYTES + 1];
+    char query_channel[LIMIT_CHANNEL_NAME_BYTES + 1]; /* ?channel= (docs/FLEET.md), "" if absent */
+    char query_group[LIMIT_CHANNEL_NAME_BYTES + 1];   /* ?group=, "" if absent */
 };
 
 /*
