@@ -41,6 +41,9 @@
 #define LIMIT_REPLY_BODY_BYTES (64u * 1024u * 1024u) /* a JSON answer we build */
 #define LIMIT_JSON_DEPTH       16u
 
+/* Fleet control (docs/FLEET.md): a rollout plan's soak, ramp and interval. */
+#define LIMIT_PLAN_DURATION_S (366u * 86400u)
+
 /* Device registry. */
 /*
  * Distinct devices between two registry commits (a device's repeated
