@@ -48,6 +48,7 @@ enum db_sqlite_slot {
     DB_SLOT_PRODUCT_GET,
     DB_SLOT_PRODUCT_LIST,
     DB_SLOT_PRODUCT_SET_SIGNING,
+    DB_SLOT_PRODUCT_SET_FLEET,
     DB_SLOT_PRODUCT_KEY_ADD,
     DB_SLOT_PRODUCT_KEY_LIST,
     /* db_sqlite_releases.c */
