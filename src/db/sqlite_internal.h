@@ -74,6 +74,7 @@ enum db_sqlite_slot {
     DB_SLOT_DEVICE_LIST,
     DB_SLOT_DEVICE_COUNT,
     DB_SLOT_DEVICE_ISSUES,
+    DB_SLOT_DEVICE_GET,
     /* db_sqlite_sources.c */
     DB_SLOT_SOURCE_INSERT,
     DB_SLOT_SOURCE_STATE_INSERT,
