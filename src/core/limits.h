@@ -41,6 +41,9 @@
 #define LIMIT_REPLY_BODY_BYTES (64u * 1024u * 1024u) /* a JSON answer we build */
 #define LIMIT_JSON_DEPTH       16u
 
+/* Fleet control (docs/FLEET.md): a rollout plan's soak, ramp and interval. */
+#define LIMIT_PLAN_DURATION_S (366u * 86400u)
+
 /* Device registry. */
 /*
  * Distinct devices between two registry commits (a device's repeated
@@ -104,5 +107,19 @@
  */
 #define LIMIT_WEBHOOK_BYTES_IN_FLIGHT (8u * LIMIT_WEBHOOK_BODY_BYTES)
 #define LIMIT_WEBHOOK_BUSY_RETRY_S    10u /* the Retry-After of that 503 */
+
+/*
+ * Time zones (core/tz.c): a zone's name as an operator gives it, and the
+ * compiled zone file read for it (RFC 8536 TZif). Real files hold a few
+ * hundred transitions and a few dozen types; the counts are refused before
+ * anything is allocated for them.
+ */
+#define LIMIT_TZ_NAME_BYTES   64u            /* "America/Argentina/ComodRivadavia" is 32 */
+#define LIMIT_TZ_FILE_BYTES   (256u * 1024u) /* every count below at its ceiling fits */
+#define LIMIT_TZ_TRANSITIONS  10000u
+#define LIMIT_TZ_TYPES        256u  /* the format's own ceiling: a type index is one byte */
+#define LIMIT_TZ_CHARS        1024u /* time zone abbreviations */
+#define LIMIT_TZ_LEAPS        1000u /* leap-second records (27 so far) */
+#define LIMIT_TZ_FOOTER_BYTES 256u  /* the POSIX TZ string after the data */
 
 #endif

@@ -48,6 +48,7 @@ enum db_sqlite_slot {
     DB_SLOT_PRODUCT_GET,
     DB_SLOT_PRODUCT_LIST,
     DB_SLOT_PRODUCT_SET_SIGNING,
+    DB_SLOT_PRODUCT_SET_FLEET,
     DB_SLOT_PRODUCT_KEY_ADD,
     DB_SLOT_PRODUCT_KEY_LIST,
     /* db_sqlite_releases.c */
@@ -73,6 +74,7 @@ enum db_sqlite_slot {
     DB_SLOT_DEVICE_LIST,
     DB_SLOT_DEVICE_COUNT,
     DB_SLOT_DEVICE_ISSUES,
+    DB_SLOT_DEVICE_GET,
     /* db_sqlite_sources.c */
     DB_SLOT_SOURCE_INSERT,
     DB_SLOT_SOURCE_STATE_INSERT,
