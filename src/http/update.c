@@ -50,6 +50,9 @@ void http_handle_update(const struct http_context *ctx, const struct http_reques
         http_reply_empty(reply, 304);
         return;
     case DECISION_UPDATE:
+        /* How the body ends is the rollout's "served" or "interrupted", and frees its slot. */
+        reply->has_ticket = true;
+        reply->ticket = d.ticket;
         if (!reply_with_blob(ctx, &d.variant, reply))
             return;
         reply->status = 200;

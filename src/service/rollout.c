@@ -84,17 +84,19 @@ enum rollout_verdict rollout_evaluate(const struct rollout *r, const struct roll
     }
     int64_t soak_left = rollout_soak_left_ms(r, now_ms);
     if (soak_left > 0) {
-        snprintf(reason, size, "soaking: %lld s left in stage %u", (long long)(soak_left + 999) / 1000,
-                 r->stage + 1);
+        snprintf(reason, size, "soaking: %lld s left in stage %u",
+                 (long long)(soak_left + 999) / 1000, r->stage + 1);
         return VERDICT_WAIT;
     }
     uint64_t succeeded = total->by_outcome[OUTCOME_SUCCEEDED];
-    uint64_t need = p->promote_min < served ? p->promote_min : served;
+    /* Offered devices must come back succeeded: a stage whose bodies all broke off waits. */
+    uint64_t need = p->promote_min < total->offered ? p->promote_min : total->offered;
     uint64_t need_share = ((uint64_t)p->promote_bp * served + FLEET_BP_ALL - 1) / FLEET_BP_ALL;
     if (need_share > need)
         need = need_share;
     if (succeeded < need) {
-        snprintf(reason, size, "waiting for devices to come back: %llu of %llu served succeeded, %llu needed",
+        snprintf(reason, size,
+                 "waiting for devices to come back: %llu of %llu served succeeded, %llu needed",
                  (unsigned long long)succeeded, (unsigned long long)served,
                  (unsigned long long)need);
         return VERDICT_WAIT;
@@ -104,7 +106,7 @@ enum rollout_verdict rollout_evaluate(const struct rollout *r, const struct roll
                  (unsigned long long)succeeded, (unsigned long long)served);
         return VERDICT_COMPLETE;
     }
-    snprintf(reason, size, "stage %u soaked and %llu of %llu served devices succeeded", r->stage + 1,
-             (unsigned long long)succeeded, (unsigned long long)served);
+    snprintf(reason, size, "stage %u soaked and %llu of %llu served devices succeeded",
+             r->stage + 1, (unsigned long long)succeeded, (unsigned long long)served);
     return VERDICT_PROMOTE;
 }

@@ -117,8 +117,7 @@ static void channel_fill(struct service *svc, const struct product *p, struct ch
     struct catalog *cat = service_catalog_get(svc);
     const struct catalog_product *cp = cat ? catalog_product(cat, p->name) : NULL;
     if (cp) {
-        const struct catalog_target *t =
-            catalog_target_entry(cp, v->channel.name, FW_MODE_SKETCH);
+        const struct catalog_target *t = catalog_target_entry(cp, v->channel.name, FW_MODE_SKETCH);
         if (t && t->release)
             str_copy(v->deployed, sizeof(v->deployed), t->release->release.version);
         if (t && t->greatest)
@@ -134,8 +133,9 @@ int service_channel_get(struct service *svc, const char *product, const char *na
                         struct channel_view *ret, struct reason *why)
 {
     if (!service_name_valid(name, LIMIT_CHANNEL_NAME_BYTES))
-        return reason_set(why, -EINVAL, "channel name \"%.32s\" must be 1-%u characters of a-z 0-9 . _ -",
-                          name, LIMIT_CHANNEL_NAME_BYTES);
+        return reason_set(why, -EINVAL,
+                          "channel name \"%.32s\" must be 1-%u characters of a-z 0-9 . _ -", name,
+                          LIMIT_CHANNEL_NAME_BYTES);
     struct product p;
     int r = service_product_get(svc, product, &p, why);
     if (r < 0)
@@ -211,13 +211,15 @@ int service_channel_set(struct service *svc, const char *product, struct channel
                         struct reason *why)
 {
     if (!service_name_valid(c->name, LIMIT_CHANNEL_NAME_BYTES))
-        return reason_set(why, -EINVAL, "channel name \"%.32s\" must be 1-%u characters of a-z 0-9 . _ -",
+        return reason_set(why, -EINVAL,
+                          "channel name \"%.32s\" must be 1-%u characters of a-z 0-9 . _ -",
                           c->name, LIMIT_CHANNEL_NAME_BYTES);
     struct product p;
     int r = service_product_get(svc, product, &p, why);
     if (r < 0)
         return r;
-    if ((r = check_plan(&c->plan, why)) < 0 || (r = check_window(&c->window, "the channel's", why)) < 0)
+    if ((r = check_plan(&c->plan, why)) < 0 ||
+        (r = check_window(&c->window, "the channel's", why)) < 0)
         return r;
     c->product_id = p.id;
     pthread_mutex_lock(&svc->fleet_lock);
@@ -254,10 +256,12 @@ int service_channel_reset(struct service *svc, const char *product, const char *
 static int check_group(const struct product *p, const struct group *g, struct reason *why)
 {
     if (!service_name_valid(g->name, FLEET_GROUP_NAME_BYTES))
-        return reason_set(why, -EINVAL, "group name \"%.32s\" must be 1-%u characters of a-z 0-9 . _ -",
-                          g->name, FLEET_GROUP_NAME_BYTES);
+        return reason_set(why, -EINVAL,
+                          "group name \"%.32s\" must be 1-%u characters of a-z 0-9 . _ -", g->name,
+                          FLEET_GROUP_NAME_BYTES);
     if (!service_name_valid(g->channel, LIMIT_CHANNEL_NAME_BYTES))
-        return reason_set(why, -EINVAL, "channel name \"%.32s\" must be 1-%u characters of a-z 0-9 . _ -",
+        return reason_set(why, -EINVAL,
+                          "channel name \"%.32s\" must be 1-%u characters of a-z 0-9 . _ -",
                           g->channel, LIMIT_CHANNEL_NAME_BYTES);
     uint64_t prefix;
     unsigned bits;
@@ -265,12 +269,13 @@ static int check_group(const struct product *p, const struct group *g, struct re
     switch (g->match) {
     case GROUP_MATCH_MACS:
         if (g->value[0])
-            return reason_set(why, -EINVAL, "a MAC-list group takes its MACs with --macs, not a value");
+            return reason_set(why, -EINVAL,
+                              "a MAC-list group takes its MACs with --macs, not a value");
         break;
     case GROUP_MATCH_MAC_PREFIX:
         if (catalog_mac_prefix_parse(g->value, &prefix, &bits) < 0)
-            return reason_set(why, -EINVAL,
-                              "MAC prefix \"%s\" must be 1 to 5 octets like 18:FE:34", g->value);
+            return reason_set(why, -EINVAL, "MAC prefix \"%s\" must be 1 to 5 octets like 18:FE:34",
+                              g->value);
         break;
     case GROUP_MATCH_QUERY:
         if (!service_name_valid(g->value, LIMIT_CHANNEL_NAME_BYTES))
@@ -381,9 +386,8 @@ int service_group_list(struct service *svc, const char *product, struct group **
     return 0;
 }
 
-int service_group_get(struct service *svc, const char *product, const char *name,
-                      struct group *ret, uint64_t **ret_macs, size_t *ret_mac_count,
-                      struct reason *why)
+int service_group_get(struct service *svc, const char *product, const char *name, struct group *ret,
+                      uint64_t **ret_macs, size_t *ret_mac_count, struct reason *why)
 {
     struct product p;
     int r = service_product_get(svc, product, &p, why);
@@ -613,8 +617,8 @@ int fleet_revert(struct service *svc, const char *product, const struct rollout 
         return r;
     struct catalog *cat = service_catalog_get(svc);
     const struct catalog_product *cp = cat ? catalog_product(cat, p.name) : NULL;
-    const struct catalog_release *back = cp ? catalog_target(cp, halted->channel, halted->mode)
-                                            : NULL;
+    const struct catalog_release *back =
+        cp ? catalog_target(cp, halted->channel, halted->mode) : NULL;
     struct release rel = back ? back->release : (struct release){0};
     catalog_unref(cat);
     if (!back || rel.id == halted->release_id)
@@ -688,8 +692,9 @@ static int act_locked(struct service *svc, struct rollout *r, enum rollout_actio
             int e = db_rollout_counts(svc->db, r->id, NULL, 0, &total);
             if (e < 0)
                 return db_failed(why, e, "count the rollout's devices");
-            r->ack_failed = (uint32_t)(total.by_outcome[OUTCOME_FAILED] +
-                                       (r->plan.count_silent ? total.by_outcome[OUTCOME_SILENT] : 0));
+            r->ack_failed =
+                (uint32_t)(total.by_outcome[OUTCOME_FAILED] +
+                           (r->plan.count_silent ? total.by_outcome[OUTCOME_SILENT] : 0));
             r->stage_started_ms = now;
         } else {
             r->stage_started_ms += now - r->paused_ms; /* paused time does not soak */
@@ -709,10 +714,8 @@ static int act_locked(struct service *svc, struct rollout *r, enum rollout_actio
             return refuse_state(why, r, a);
         r->state = ROLLOUT_RUNNING; /* by hand: a halted or paused stage moves on too */
         r->paused_ms = 0;
-        return fleet_rollout_transition(svc, r,
-                                         r->stage + 1 >= r->plan.stage_count ? VERDICT_COMPLETE
-                                                                             : VERDICT_PROMOTE,
-                                         text);
+        return fleet_rollout_transition(
+            svc, r, r->stage + 1 >= r->plan.stage_count ? VERDICT_COMPLETE : VERDICT_PROMOTE, text);
     case ROLLOUT_ACTION_HALT:
         if (r->state != ROLLOUT_RUNNING && r->state != ROLLOUT_PAUSED)
             return refuse_state(why, r, a);
@@ -738,7 +741,8 @@ int service_rollout_act(struct service *svc, const char *product, int64_t id,
     if (r < 0)
         return r;
     if (reason && (strlen(reason) > FLEET_REASON_BYTES / 2 || !text_valid_utf8(reason)))
-        return reason_set(why, -EINVAL, "a reason is up to %u bytes of text", FLEET_REASON_BYTES / 2);
+        return reason_set(why, -EINVAL, "a reason is up to %u bytes of text",
+                          FLEET_REASON_BYTES / 2);
     actor = actor && *actor ? actor : "unknown";
     struct rollout ro;
     if (action == ROLLOUT_ACTION_REVERT) {
@@ -782,8 +786,8 @@ static int status_of(struct service *svc, const struct rollout *r, struct rollou
     if (r->state == ROLLOUT_RUNNING)
         rollout_evaluate(r, &s->total, now, s->next, sizeof(s->next));
     else
-        snprintf(s->next, sizeof(s->next), "%s%s%s", rollout_state_name(r->state),
-                 r->reason[0] ? ": " : "", r->reason);
+        snprintf(s->next, sizeof(s->next), "%s%s%.*s", rollout_state_name(r->state),
+                 r->reason[0] ? ": " : "", (int)(sizeof(s->next) / 2), r->reason);
     return 0;
 }
 
