@@ -40,6 +40,9 @@
 #define LIMIT_JSON_BODY_BYTES  (64u * 1024u)
 #define LIMIT_REPLY_BODY_BYTES (64u * 1024u * 1024u) /* a JSON answer we build */
 #define LIMIT_JSON_DEPTH       16u
+/* Path segments of the admin API that name a device or an action (longer: no such path, 404). */
+#define LIMIT_MAC_SEGMENT_BYTES    32u /* a MAC's text; a malformed one that fits is a 400 */
+#define LIMIT_ACTION_SEGMENT_BYTES 16u /* pause, resume, abort, promote, halt, revert */
 
 /* Fleet control (docs/FLEET.md): a rollout plan's soak, ramp and interval. */
 #define LIMIT_PLAN_DURATION_S (366u * 86400u)
