@@ -80,6 +80,7 @@ CREATE TABLE rollouts (
     kind             INTEGER NOT NULL,      -- enum rollout_kind
     state            INTEGER NOT NULL,      -- enum rollout_state
     plan             TEXT NOT NULL,
+    interval_s       INTEGER NOT NULL,      -- the plan's interval: the SQL of a deadline reads it
     stage            INTEGER NOT NULL DEFAULT 0,
     stage_started_ms INTEGER NOT NULL,
     paused_ms        INTEGER NOT NULL DEFAULT 0,
@@ -111,6 +112,7 @@ CREATE TABLE rollout_devices (
 ) WITHOUT ROWID;
 CREATE INDEX rollout_devices_by_outcome ON rollout_devices (rollout_id, stage, outcome);
 CREATE INDEX rollout_devices_by_deadline ON rollout_devices (outcome, deadline_ms);
+CREATE INDEX rollout_devices_by_mac ON rollout_devices (product_id, mac);
 
 CREATE TABLE device_events (
     product_id INTEGER NOT NULL,
