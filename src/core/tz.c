@@ -109,9 +109,11 @@ static int64_t floor_div(int64_t a, int64_t b)
     return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
+/* A mod B in [0, B) for B > 0; without floor_div, which INT64_MIN would overflow here. */
 static int64_t floor_mod(int64_t a, int64_t b)
 {
-    return a - floor_div(a, b) * b;
+    int64_t r = a % b;
+    return r < 0 ? r + b : r;
 }
 
 /* ---- The calendar (proleptic Gregorian), days counted from 1970-01-01. ---- */

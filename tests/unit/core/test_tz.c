@@ -286,7 +286,8 @@ static void build(struct built *b, char version, const int64_t *times, const uin
         }
         b->len += tb;
     }
-    memcpy(b->data + b->len, idx, n);
+    if (n)
+        memcpy(b->data + b->len, idx, n);
     b->len += n;
     put_types(b, utoff, ntypes);
     if (version != 0) {
