@@ -185,7 +185,8 @@ static void device_turn(struct sim *s, struct device *d)
     service_delivery_done(s->svc, &dec.ticket, true);
     switch (behaviour_of(s, d, dec.version)) {
     case BOOTS:
-        snprintf(d->version, sizeof(d->version), "%s", dec.version);
+        snprintf(d->version, sizeof(d->version), "%.15s",
+                 dec.version);       /* the fleet's versions are short */
         d->next_ms = s->now + 30000; /* reboots and checks in */
         break;
     case FALLS_BACK:
