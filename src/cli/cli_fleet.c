@@ -640,35 +640,6 @@ static int rollout_id_parse(const char *text, int64_t *ret)
     return 0;
 }
 
-/* The plan a rollout of VERSION (MODE) on CHANNEL (NULL: the release's) starts from. */
-static int rollout_base_plan(struct service *svc, const char *product, const char *channel,
-                             const char *version, enum fw_mode mode, struct rollout_plan *ret,
-                             struct reason *why)
-{
-    char name[LIMIT_CHANNEL_NAME_BYTES + 1] = "";
-    if (channel) {
-        str_copy(name, sizeof(name), channel);
-    } else {
-        struct release *list = NULL;
-        size_t n = 0;
-        int r = service_release_list(svc, product, &list, &n, why);
-        if (r < 0)
-            return r;
-        for (size_t i = 0; i < n && !name[0]; i++)
-            if (list[i].mode == mode && strcmp(list[i].version, version) == 0)
-                str_copy(name, sizeof(name), list[i].channel);
-        release_list_free(list, n);
-        if (!name[0])
-            return reason_set(why, -ENOENT, "%s has no %s release %s", product, fw_mode_name(mode),
-                              version);
-    }
-    struct channel_view v;
-    int r = service_channel_get(svc, product, name, &v, why);
-    if (r == 0)
-        *ret = v.channel.plan;
-    return r;
-}
-
 static int rollout_cmd(const struct config *config, const struct fleet_args *a)
 {
     const char *sub = a->pos[0];
@@ -731,8 +702,8 @@ static int rollout_cmd(const struct config *config, const struct fleet_args *a)
     struct rollout after;
     if (start) {
         struct rollout_plan plan;
-        if (plan_given(a) && (r = rollout_base_plan(svc, product, req.channel, req.version,
-                                                    req.mode, &plan, &why)) == 0)
+        if (plan_given(a) && (r = fleet_plan_base(svc, product, req.channel, req.version, req.mode,
+                                                  &plan, &why)) == 0)
             r = plan_apply(a, &plan, &why);
         req.plan = plan_given(a) ? &plan : NULL;
         if (r == 0)
@@ -764,31 +735,37 @@ static int usage(const char *text)
     return CLI_EXIT_USAGE;
 }
 
-int cli_channel(int argc, char **argv, const struct config *config)
+/*
+ * Parses ARGV and runs CMD, which returns a CLI_EXIT_* status, or -1 when
+ * the arguments name no form of it: then USAGE_TEXT is printed (exit 2).
+ */
+static int run(int argc, char **argv, const struct config *config,
+               int (*cmd)(const struct config *config, const struct fleet_args *a),
+               const char *usage_text)
 {
     struct fleet_args a;
     int r = -1;
     if (fleet_args_parse(argc, argv, &a) == 0 && a.npos >= 1)
-        r = channel_cmd(config, &a);
-    if (r >= 0)
-        return r;
-    return usage("usage: otad channel list PRODUCT [--json]\n"
-                 "       otad channel show PRODUCT NAME [--json]\n"
-                 "       otad channel set PRODUCT NAME [--deploy immediate|rollout|manual]\n"
-                 "              [--on-new supersede|queue] [--window HH:MM-HH:MM|always] "
-                 "[--tz ZONE]\n              " PLAN_USAGE "\n"
-                 "       otad channel reset PRODUCT NAME\n");
+        r = cmd(config, &a);
+    return r >= 0 ? r : usage(usage_text);
+}
+
+int cli_channel(int argc, char **argv, const struct config *config)
+{
+    return run(argc, argv, config, channel_cmd,
+               "usage: otad channel list PRODUCT [--json]\n"
+               "       otad channel show PRODUCT NAME [--json]\n"
+               "       otad channel set PRODUCT NAME [--deploy immediate|rollout|manual]\n"
+               "              [--on-new supersede|queue] [--window HH:MM-HH:MM|always] "
+               "[--tz ZONE]\n              " PLAN_USAGE "\n"
+               "       otad channel reset PRODUCT NAME\n");
 }
 
 int cli_group(int argc, char **argv, const struct config *config)
 {
-    struct fleet_args a;
-    int r = -1;
-    if (fleet_args_parse(argc, argv, &a) == 0 && a.npos >= 1)
-        r = group_cmd(config, &a);
-    if (r >= 0)
-        return r;
-    return usage(
+    return run(
+        argc, argv, config, group_cmd,
+
         "usage: otad group list PRODUCT [--json]\n"
         "       otad group show PRODUCT NAME [--json]\n"
         "       otad group add PRODUCT NAME --channel C\n"
@@ -803,33 +780,23 @@ int cli_group(int argc, char **argv, const struct config *config)
 
 int cli_pin(int argc, char **argv, const struct config *config)
 {
-    struct fleet_args a;
-    int r = -1;
-    if (fleet_args_parse(argc, argv, &a) == 0 && a.npos >= 1)
-        r = pin_cmd(config, &a);
-    if (r >= 0)
-        return r;
-    return usage("usage: otad pin set PRODUCT MAC VERSION [--mode sketch|fs] [--note TEXT]\n"
-                 "       otad pin hold PRODUCT MAC [--note TEXT]\n"
-                 "       otad pin clear PRODUCT MAC\n"
-                 "       otad pin list PRODUCT [--json]\n");
+    return run(argc, argv, config, pin_cmd,
+               "usage: otad pin set PRODUCT MAC VERSION [--mode sketch|fs] [--note TEXT]\n"
+               "       otad pin hold PRODUCT MAC [--note TEXT]\n"
+               "       otad pin clear PRODUCT MAC\n"
+               "       otad pin list PRODUCT [--json]\n");
 }
 
 int cli_rollout(int argc, char **argv, const struct config *config)
 {
-    struct fleet_args a;
-    int r = -1;
-    if (fleet_args_parse(argc, argv, &a) == 0 && a.npos >= 1)
-        r = rollout_cmd(config, &a);
-    if (r >= 0)
-        return r;
-    return usage("usage: otad rollout start PRODUCT VERSION [--channel C] [--mode sketch|fs] "
-                 "[--rollback] [--json]\n              " PLAN_USAGE "\n"
-                 "       otad rollout pause|resume|abort|promote|halt|revert PRODUCT ID "
-                 "[--reason TEXT] [--json]\n"
-                 "       otad rollout status PRODUCT ID [--json]\n"
-                 "       otad rollout list PRODUCT [--active] [--json]\n"
-                 "       otad rollout tick     (run the controller once: halts, promotions)\n");
+    return run(argc, argv, config, rollout_cmd,
+               "usage: otad rollout start PRODUCT VERSION [--channel C] [--mode sketch|fs] "
+               "[--rollback] [--json]\n              " PLAN_USAGE "\n"
+               "       otad rollout pause|resume|abort|promote|halt|revert PRODUCT ID "
+               "[--reason TEXT] [--json]\n"
+               "       otad rollout status PRODUCT ID [--json]\n"
+               "       otad rollout list PRODUCT [--active] [--json]\n"
+               "       otad rollout tick     (run the controller once: halts, promotions)\n");
 }
 
 int cli_device_show(int argc, char **argv, const struct config *config)

@@ -560,38 +560,6 @@ static void reply_rollout(const struct http_context *ctx, const struct http_rout
         reply_one(reply, status, "rollout", fleet_json_rollout(&s));
 }
 
-/*
- * The plan a new rollout starts from: channel CHANNEL's, or (NULL) that of
- * the channel release VERSION (MODE) was published to.
- */
-static int base_plan(const struct http_context *ctx, const char *product, const char *channel,
-                     const char *version, enum fw_mode mode, struct rollout_plan *ret,
-                     struct reason *why)
-{
-    char name[LIMIT_CHANNEL_NAME_BYTES + 1] = "";
-    if (channel) {
-        str_copy(name, sizeof(name), channel);
-    } else {
-        struct release *list = NULL;
-        size_t n = 0;
-        int r = service_release_list(ctx->svc, product, &list, &n, why);
-        if (r < 0)
-            return r;
-        for (size_t i = 0; i < n && !name[0]; i++)
-            if (list[i].mode == mode && strcmp(list[i].version, version) == 0)
-                str_copy(name, sizeof(name), list[i].channel);
-        release_list_free(list, n);
-        if (!name[0])
-            return reason_set(why, -ENOENT, "%s has no %s release %s", product, fw_mode_name(mode),
-                              version);
-    }
-    struct channel_view v;
-    int r = service_channel_get(ctx->svc, product, name, &v, why);
-    if (r == 0)
-        *ret = v.channel.plan;
-    return r;
-}
-
 /* POST {"version", "mode", "channel", "plan": {...}, "rollback"}: 201 with the rollout. */
 void http_api_rollout_start(const struct http_context *ctx, const struct http_request *req,
                             const struct http_route_args *args, struct http_reply *reply)
@@ -625,7 +593,7 @@ void http_api_rollout_start(const struct http_context *ctx, const struct http_re
     if (mode_text && fw_mode_parse(mode_text, &rr.mode) < 0)
         r = reason_set(&why, -EINVAL, "mode must be sketch or fs");
     if (r == 0 && plan_obj &&
-        (r = base_plan(ctx, args->product, channel, version, rr.mode, &plan, &why)) == 0)
+        (r = fleet_plan_base(ctx->svc, args->product, channel, version, rr.mode, &plan, &why)) == 0)
         r = fleet_json_plan_apply(&plan, plan_obj, &why);
     rr.plan = plan_obj ? &plan : NULL;
     struct rollout started;

@@ -232,3 +232,31 @@ int fleet_json_plan_apply(struct rollout_plan *plan, const json_t *obj, struct r
     }
     return 0;
 }
+
+int fleet_plan_base(struct service *svc, const char *product, const char *channel,
+                    const char *version, enum fw_mode mode, struct rollout_plan *ret,
+                    struct reason *why)
+{
+    char name[LIMIT_CHANNEL_NAME_BYTES + 1] = "";
+    if (channel) {
+        str_copy(name, sizeof(name), channel);
+    } else {
+        struct release *list = NULL;
+        size_t n = 0;
+        int r = service_release_list(svc, product, &list, &n, why);
+        if (r < 0)
+            return r;
+        for (size_t i = 0; i < n && !name[0]; i++)
+            if (list[i].mode == mode && strcmp(list[i].version, version) == 0)
+                str_copy(name, sizeof(name), list[i].channel);
+        release_list_free(list, n);
+        if (!name[0])
+            return reason_set(why, -ENOENT, "%s has no %s release %s", product, fw_mode_name(mode),
+                              version);
+    }
+    struct channel_view v;
+    int r = service_channel_get(svc, product, name, &v, why);
+    if (r == 0)
+        *ret = v.channel.plan;
+    return r;
+}

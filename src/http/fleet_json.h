@@ -44,4 +44,14 @@ json_t *fleet_json_device(const struct device_why *d);
  */
 int fleet_json_plan_apply(struct rollout_plan *plan, const json_t *obj, struct reason *why);
 
+/*
+ * The plan a new rollout given a plan starts from: channel CHANNEL's, or
+ * (CHANNEL NULL) that of the channel release VERSION (MODE) of PRODUCT was
+ * published to, into *RET. -ENOENT (no such product or release), -EINVAL
+ * (a bad channel name), with WHY.
+ */
+int fleet_plan_base(struct service *svc, const char *product, const char *channel,
+                    const char *version, enum fw_mode mode, struct rollout_plan *ret,
+                    struct reason *why);
+
 #endif
