@@ -75,7 +75,6 @@ void http_api_source_sync(const struct http_context *ctx, const struct http_requ
         http_reply_error(reply, r, why.text);
         return;
     }
-    http_reply_json(
-        reply, 202,
-        json_pack("{s:s,s:I}", "status", "queued", "source", (json_int_t)args->id));
+    http_reply_json(reply, 202,
+                    json_pack("{s:s,s:I}", "status", "queued", "source", (json_int_t)args->id));
 }
