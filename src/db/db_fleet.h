@@ -114,9 +114,11 @@ int db_rollout_counts(struct db *db, int64_t rollout_id, struct rollout_counts *
                       unsigned stage_count, struct rollout_counts *ret_total);
 
 /*
- * Devices of every active rollout whose standing is not yet final
- * (offered, served, interrupted, silent) or failed: what the check-in path
- * tracks in memory (service/tracker.h). free() the array.
+ * What the check-in path tracks in memory (service/tracker.h): the devices
+ * of every active rollout whose standing is not final yet (offered,
+ * served, interrupted, silent), and every device that failed a rollout,
+ * active or not (it is never offered that release again). By rollout, then
+ * MAC. free() the array.
  */
 int db_rollout_devices_open(struct db *db, struct rollout_device **ret, size_t *ret_count);
 

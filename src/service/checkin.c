@@ -84,7 +84,7 @@ static void hold_back(struct decision *d, const char *why)
 
 static void queue_event(struct service *svc, const struct fleet_event *ev)
 {
-    if (svc->registry)
+    if (svc->registry && ev->rollout_id) /* offers outside a rollout live in memory only */
         registry_fleet_event(svc->registry, ev);
 }
 
@@ -101,11 +101,13 @@ static void decide_with_fleet(struct service *svc, const struct catalog_product 
     int64_t now = service_now_ms(svc);
     enum fw_mode mode = decide_mode(report);
     const struct catalog_release *running = NULL;
-    if (mac && (cp->rollout_count || cp->fleet_rules)) {
-        running = decide_running(cp, report, mode);
+    bool tracked = svc->tracker && !tracker_empty(svc->tracker);
+    if (mac && (tracked || cp->rollout_count))
+        running = decide_running(cp, report, mode); /* a revert applies by what it runs */
+    if (mac && tracked) {
         struct fleet_event ev;
-        if (svc->tracker && tracker_observe(svc->tracker, cp->product.id, mac,
-                                            running ? running->release.id : 0, now, &ev)) {
+        if (tracker_observe(svc->tracker, cp->product.id, mac, running ? running->release.id : 0,
+                            now, &ev)) {
             str_copy(ev.version, sizeof(ev.version), report->version);
             queue_event(svc, &ev);
         }
@@ -137,19 +139,27 @@ static void decide_with_fleet(struct service *svc, const struct catalog_product 
     t->mac = mac;
     t->release_id = d->release_id;
     t->holds_slot = svc->config.max_downloads || cp->product.fleet.max_downloads;
-    if (!choice.admitted || !mac || !svc->tracker)
+    if (!mac || !svc->tracker)
         return;
-    const struct rollout *ro = &choice.rollout->rollout;
-    t->rollout_id = ro->id;
-    t->stage = ro->stage;
+    /*
+     * Every offer is tracked, a rollout's or not, so that a device that
+     * takes the body and comes back on what it ran is never offered that
+     * release again (docs/FLEET.md). Only a rollout's is stored and counted.
+     */
+    const struct rollout *ro = choice.admitted ? &choice.rollout->rollout : NULL;
     struct standing s = {
         .product_id = cp->product.id,
         .mac = mac,
-        .rollout_id = ro->id,
-        .release_id = ro->release_id,
-        .stage = ro->stage,
+        .rollout_id = ro ? ro->id : 0,
+        .release_id = d->release_id,
+        .stage = ro ? ro->stage : 0,
     };
     if (tracker_offer(svc->tracker, &s) < 0)
+        return;
+    t->tracked = true;
+    t->rollout_id = s.rollout_id;
+    t->stage = s.stage;
+    if (!ro)
         return;
     struct fleet_event ev = {
         .kind = FLEET_EVENT_OFFER,
@@ -173,7 +183,8 @@ void service_checkin(struct service *svc, const char *product, const struct devi
     if (cp) {
         decide_with_fleet(svc, cp, report, ctx, ret_decision);
     } else {
-        struct decide_request req = {.report = report, .channel = "", .legacy_alias = ctx->legacy_alias};
+        struct decide_request req = {
+            .report = report, .channel = "", .legacy_alias = ctx->legacy_alias};
         decide(NULL, &req, ret_decision);
     }
     if (cp && ret_decision->issue != DELIVERY_OK)
@@ -217,8 +228,9 @@ void service_delivery_done(struct service *svc, const struct delivery_ticket *t,
 {
     if (t->holds_slot)
         give_download_slot(svc, t->product_id);
-    if (!t->rollout_id || !svc->tracker ||
-        !tracker_delivered(svc->tracker, t->product_id, t->mac, t->rollout_id, complete))
+    if (!t->tracked || !svc->tracker ||
+        !tracker_delivered(svc->tracker, t->product_id, t->mac, t->rollout_id, complete) ||
+        !t->rollout_id)
         return;
     struct fleet_event ev = {
         .kind = complete ? FLEET_EVENT_SERVED : FLEET_EVENT_CUT,

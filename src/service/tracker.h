@@ -44,6 +44,9 @@ void tracker_free(struct tracker *t);
 /* Adds standing S (replacing the device's). Loading at start. -ENOMEM. */
 int tracker_put(struct tracker *t, const struct standing *s);
 
+/* True when no device has a standing: a check-in need not look. Lock-free. */
+bool tracker_empty(struct tracker *t);
+
 /* The device's standing into *RET: true, or false when it has none. */
 bool tracker_get(struct tracker *t, int64_t product_id, uint64_t mac, struct standing *ret);
 
@@ -62,7 +65,12 @@ bool tracker_observe(struct tracker *t, int64_t product_id, uint64_t mac,
 /* True when the device failed rollout ROLLOUT_ID. */
 bool tracker_failed(struct tracker *t, int64_t product_id, uint64_t mac, int64_t rollout_id);
 
-/* The rollout offered the device its release: standing offered (any previous one replaced). -ENOMEM. */
+/* True when the device failed a rollout of release RELEASE_ID (whatever became of the rollout). */
+bool tracker_failed_release(struct tracker *t, int64_t product_id, uint64_t mac,
+                            int64_t release_id);
+
+/* The rollout offered the device its release: standing offered (any previous one replaced).
+ * -ENOMEM. */
 int tracker_offer(struct tracker *t, const struct standing *s);
 
 /*
@@ -74,9 +82,6 @@ bool tracker_delivered(struct tracker *t, int64_t product_id, uint64_t mac, int6
 
 /* The device missed its deadline in ROLLOUT_ID: silent, when it was served there. */
 void tracker_mark_silent(struct tracker *t, int64_t product_id, uint64_t mac, int64_t rollout_id);
-
-/* Forgets every standing in ROLLOUT_ID (it ended). */
-void tracker_drop_rollout(struct tracker *t, int64_t rollout_id);
 
 /* Standings held now (for the operator's view and tests). */
 size_t tracker_count(struct tracker *t);

@@ -11,7 +11,7 @@
 /* Key 00 01 .. 0f, message 00 01 .. (len-1): the paper's appendix and the reference vectors. */
 static uint64_t reference(size_t len)
 {
-    uint8_t msg[64];
+    uint8_t msg[64] = {0};
     for (size_t i = 0; i < len; i++)
         msg[i] = (uint8_t)i;
     const uint64_t key[2] = {0x0706050403020100ull, 0x0f0e0d0c0b0a0908ull};

@@ -44,7 +44,7 @@ struct bad_release {
 
 struct device {
     uint64_t mac;
-    char version[16];
+    char version[LIMIT_RELEASE_VERSION_BYTES + 1];
     int64_t next_ms;
     int64_t interval_ms;
     unsigned offers[8]; /* per release index: how often offered */
@@ -555,9 +555,17 @@ static void test_interrupted_is_not_served(void **state)
 
 static void test_restart_keeps_the_rollout(void **state)
 {
+    struct reason why;
     struct sim s;
     sim_setup(&s, "rollout");
-    s.bad[s.bad_count++] = (struct bad_release){"1.1.0", 30, FALLS_BACK}; /* 3 %: under the halt */
+    /* 3 % fall back; the operator tolerates up to 50 %: it goes on, failures and all. */
+    struct channel_view v;
+    assert_int_equal(service_channel_get(s.svc, "demo", "stable", &v, &why), 0);
+    assert_int_equal(rollout_plan_set(&v.channel.plan, "fail_percent", "50", &why), 0);
+    assert_int_equal(rollout_plan_set(&v.channel.plan, "fail_max", "0", &why), 0);
+    assert_int_equal(rollout_plan_set(&v.channel.plan, "promote_percent", "90", &why), 0);
+    assert_int_equal(service_channel_set(s.svc, "demo", &v.channel, &why), 0);
+    s.bad[s.bad_count++] = (struct bad_release){"1.1.0", 30, FALLS_BACK};
     publish(&s, "1.1.0");
     sim_run(&s, START_MS + 3 * HOUR);
     struct rollout_status before = latest_rollout(&s);

@@ -91,7 +91,7 @@ static void test_silent_then_back(void **state)
     tracker_free(t);
 }
 
-static void test_drop_rollout_and_growth(void **state)
+static void test_growth_and_erase(void **state)
 {
     struct tracker *t;
     assert_int_equal(tracker_new(&t), 0);
@@ -100,7 +100,12 @@ static void test_drop_rollout_and_growth(void **state)
         assert_int_equal(tracker_offer(t, &s), 0);
     }
     assert_int_equal(tracker_count(t), 20000);
-    tracker_drop_rollout(t, 3);
+    /* Half of them succeed: forgotten, and every other one still found. */
+    struct fleet_event ev;
+    for (uint64_t mac = 1; mac <= 20000; mac += 2) {
+        assert_true(tracker_delivered(t, 1, mac, 3, true));
+        assert_true(tracker_observe(t, 1, mac, 10, 1, &ev));
+    }
     assert_int_equal(tracker_count(t), 10000);
     struct standing got;
     for (uint64_t mac = 1; mac <= 20000; mac++)
@@ -151,7 +156,7 @@ int main(void)
         cmocka_unit_test(test_served_then_old_release_fails_and_is_remembered),
         cmocka_unit_test(test_cut_off_is_interrupted_and_not_judged),
         cmocka_unit_test(test_silent_then_back),
-        cmocka_unit_test(test_drop_rollout_and_growth),
+        cmocka_unit_test(test_growth_and_erase),
         cmocka_unit_test(test_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
