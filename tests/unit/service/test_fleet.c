@@ -503,6 +503,34 @@ static void test_new_tag_supersedes(void **state)
     sim_teardown(&s);
 }
 
+/* --- a channel that queues: the newer rollout waits for the running one --- */
+
+static void test_queue_policy_waits_for_the_running_rollout(void **state)
+{
+    struct sim s;
+    sim_setup(&s, "rollout");
+    struct reason why;
+    struct channel_view v;
+    assert_int_equal(service_channel_get(s.svc, "demo", "stable", &v, &why), 0);
+    v.channel.on_new = ON_NEW_QUEUE;
+    assert_int_equal(service_channel_set(s.svc, "demo", &v.channel, &why), 0);
+    publish(&s, "1.1.0");
+    sim_run(&s, START_MS + HOUR / 2);
+    publish(&s, "1.1.1");
+    struct rollout_status second = latest_rollout(&s);
+    assert_string_equal(second.rollout.version, "1.1.1");
+    assert_int_equal(second.rollout.state, ROLLOUT_QUEUED);
+    assert_int_equal(s.dev[0].offers[4], 0);
+    sim_run(&s, START_MS + 7 * HOUR); /* 1.1.0 completes (~5 h), then 1.1.1 starts */
+    struct rollout_status st;
+    assert_int_equal(service_rollout_get(s.svc, "demo", second.rollout.id - 1, &st, &why), 0);
+    assert_int_equal(st.rollout.state, ROLLOUT_COMPLETED);
+    assert_int_equal(service_rollout_get(s.svc, "demo", second.rollout.id, &st, &why), 0);
+    assert_int_equal(st.rollout.state, ROLLOUT_RUNNING);
+    assert_true(st.total.offered > 0);
+    sim_teardown(&s);
+}
+
 /* --- herd control: the download cap --- */
 
 static void test_download_cap_answers_304_over_it(void **state)
@@ -597,6 +625,7 @@ int main(void)
         cmocka_unit_test(test_new_devices_join_a_running_rollout),
         cmocka_unit_test(test_nothing_new_outside_the_window),
         cmocka_unit_test(test_new_tag_supersedes),
+        cmocka_unit_test(test_queue_policy_waits_for_the_running_rollout),
         cmocka_unit_test(test_download_cap_answers_304_over_it),
         cmocka_unit_test(test_interrupted_is_not_served),
         cmocka_unit_test(test_restart_keeps_the_rollout),
