@@ -21,13 +21,13 @@
 /* Percentages are kept in basis points: 10000 is 100 %. */
 #define FLEET_BP_ALL 10000u
 
-#define FLEET_STAGES_MAX     8u
+#define FLEET_STAGES_MAX       8u
 #define FLEET_GROUP_NAME_BYTES 32u
-#define FLEET_MATCH_BYTES    64u  /* a group's match value */
-#define FLEET_TZ_BYTES       64u  /* an IANA time zone name, "UTC" */
-#define FLEET_REASON_BYTES   200u /* why a rollout halted, a device's "why" */
-#define FLEET_ACTOR_BYTES    64u  /* who started a rollout: a token name, "cli", "github" */
-#define FLEET_HISTORY_MAX    32u  /* events kept per device */
+#define FLEET_MATCH_BYTES      64u  /* a group's match value */
+#define FLEET_TZ_BYTES         64u  /* an IANA time zone name, "UTC" */
+#define FLEET_REASON_BYTES     200u /* why a rollout halted, a device's "why" */
+#define FLEET_ACTOR_BYTES      64u  /* who started a rollout: a token name, "cli", "github" */
+#define FLEET_HISTORY_MAX      32u  /* events kept per device */
 
 /* What a new release on a channel does. */
 enum deploy_policy {
@@ -48,8 +48,8 @@ enum supersede_policy {
  * START crosses midnight ("22:00-04:00").
  */
 struct fleet_window {
-    uint16_t start_min; /* minutes after local midnight, 0..1439 */
-    uint16_t end_min;   /* exclusive */
+    uint16_t start_min;          /* minutes after local midnight, 0..1439 */
+    uint16_t end_min;            /* exclusive */
     char tz[FLEET_TZ_BYTES + 1]; /* "" or "UTC": UTC */
 };
 
@@ -57,9 +57,10 @@ struct fleet_window {
 struct rollout_plan {
     uint16_t stages_bp[FLEET_STAGES_MAX]; /* ascending, the last 10000 */
     unsigned stage_count;
-    int64_t soak_s;   /* a stage is held this long before it may be promoted */
-    int64_t ramp_s;   /* within a stage, admission grows over this long */
-    /* Halt when failed (+ silent) >= fail_max, or >= fail_bp of served once served >= min_served. */
+    int64_t soak_s; /* a stage is held this long before it may be promoted */
+    int64_t ramp_s; /* within a stage, admission grows over this long */
+    /* Halt when failed (+ silent) >= fail_max, or >= fail_bp of served once served >= min_served.
+     */
     uint32_t fail_max;
     uint16_t fail_bp;
     uint32_t fail_min_served;
@@ -68,7 +69,7 @@ struct rollout_plan {
     uint32_t promote_min;
     uint16_t promote_bp;
     /* A device that has not checked in by this long after being served is silent ... */
-    int64_t interval_s; /* ... taken as its check-in interval until its own is learned */
+    int64_t interval_s;  /* ... taken as its check-in interval until its own is learned */
     bool revert_on_halt; /* a halt offers the previous release back to those who took it */
 };
 
@@ -84,12 +85,12 @@ struct channel {
 
 /* How a group picks its devices; tried in this order (docs/FLEET.md, precedence). */
 enum group_match {
-    GROUP_MATCH_MACS = 0,      /* an explicit list of STA MACs (group_mac rows) */
+    GROUP_MATCH_MACS = 0,       /* an explicit list of STA MACs (group_mac rows) */
     GROUP_MATCH_MAC_PREFIX = 1, /* VALUE: "18:fe:34" (1 to 5 octets) */
-    GROUP_MATCH_QUERY = 2,     /* the device sends ?group=VALUE (product allows it) */
-    GROUP_MATCH_CHIP_SIZE = 3, /* x-ESP8266-chip-size equals VALUE bytes */
-    GROUP_MATCH_SDK = 4,       /* the SDK version starts with VALUE */
-    GROUP_MATCH_CORE = 5,      /* ?core= (the Arduino core) starts with VALUE */
+    GROUP_MATCH_QUERY = 2,      /* the device sends ?group=VALUE (product allows it) */
+    GROUP_MATCH_CHIP_SIZE = 3,  /* x-ESP8266-chip-size equals VALUE bytes */
+    GROUP_MATCH_SDK = 4,        /* the SDK version starts with VALUE */
+    GROUP_MATCH_CORE = 5,       /* ?core= (the Arduino core) starts with VALUE */
 };
 #define GROUP_MATCH_COUNT 6
 
@@ -100,8 +101,8 @@ struct group {
     char channel[LIMIT_CHANNEL_NAME_BYTES + 1];
     enum group_match match;
     char value[FLEET_MATCH_BYTES + 1]; /* "" for GROUP_MATCH_MACS */
-    int32_t priority;                 /* among groups of one kind: lower first, then name */
-    struct fleet_window window;       /* overrides the channel's when set (tz or hours) */
+    int32_t priority;                  /* among groups of one kind: lower first, then name */
+    struct fleet_window window;        /* overrides the channel's when set (tz or hours) */
     bool has_window;
     int64_t created_ms;
 };
@@ -144,12 +145,12 @@ struct rollout {
     enum rollout_kind kind;
     enum rollout_state state;
     struct rollout_plan plan;
-    unsigned stage;          /* index into plan.stages_bp */
-    int64_t stage_started_ms; /* moved forward by time spent paused */
-    int64_t paused_ms;       /* when it was paused or halted; 0 while running */
-    uint64_t salt[2];        /* the bucket key: different first devices per rollout */
-    int64_t from_release_id; /* REVERT: the halted release whose devices it serves */
-    uint32_t ack_failed;     /* failures acknowledged by a resume after a halt */
+    unsigned stage;                      /* index into plan.stages_bp */
+    int64_t stage_started_ms;            /* moved forward by time spent paused */
+    int64_t paused_ms;                   /* when it was paused or halted; 0 while running */
+    uint64_t salt[2];                    /* the bucket key: different first devices per rollout */
+    int64_t from_release_id;             /* REVERT: the halted release whose devices it serves */
+    uint32_t ack_failed;                 /* failures acknowledged by a resume after a halt */
     char reason[FLEET_REASON_BYTES + 1]; /* why it halted or ended, "" */
     char actor[FLEET_ACTOR_BYTES + 1];
     int64_t created_ms;
@@ -192,10 +193,10 @@ struct rollout_device {
  * path and committed with the registry's batch (service/registry.h).
  */
 enum fleet_event_kind {
-    FLEET_EVENT_OFFER = 0,    /* decided 200 with the rollout's release */
-    FLEET_EVENT_SERVED = 1,   /* the body was sent whole */
-    FLEET_EVENT_CUT = 2,      /* the body was cut off */
-    FLEET_EVENT_OUTCOME = 3,  /* its next check-in decided: succeeded or failed */
+    FLEET_EVENT_OFFER = 0,   /* decided 200 with the rollout's release */
+    FLEET_EVENT_SERVED = 1,  /* the body was sent whole */
+    FLEET_EVENT_CUT = 2,     /* the body was cut off */
+    FLEET_EVENT_OUTCOME = 3, /* its next check-in decided: succeeded or failed */
 };
 
 struct fleet_event {
@@ -205,8 +206,8 @@ struct fleet_event {
     int64_t rollout_id;
     int64_t release_id;
     unsigned stage;
-    enum device_outcome outcome;    /* FLEET_EVENT_OUTCOME */
-    int64_t from_release_id;        /* FLEET_EVENT_OFFER */
+    enum device_outcome outcome;                  /* FLEET_EVENT_OUTCOME */
+    int64_t from_release_id;                      /* FLEET_EVENT_OFFER */
     char version[LIMIT_DEVICE_VERSION_BYTES + 1]; /* offered (OFFER) or reported (OUTCOME) */
     int64_t at_ms;
 };

@@ -35,10 +35,10 @@ int service_product_set_fleet(struct service *svc, const char *product,
 /* A channel as the service shows it: its settings and what it offers now. */
 struct channel_view {
     struct channel channel;
-    bool configured;                                  /* has settings of its own (else defaults) */
-    char deployed[LIMIT_RELEASE_VERSION_BYTES + 1];   /* sketch release offered outside rollouts */
-    char latest[LIMIT_RELEASE_VERSION_BYTES + 1];     /* greatest sketch release published to it */
-    int64_t active_rollout_id;                        /* 0 when none */
+    bool configured;                                /* has settings of its own (else defaults) */
+    char deployed[LIMIT_RELEASE_VERSION_BYTES + 1]; /* sketch release offered outside rollouts */
+    char latest[LIMIT_RELEASE_VERSION_BYTES + 1];   /* greatest sketch release published to it */
+    int64_t active_rollout_id;                      /* 0 when none */
 };
 
 /*
@@ -79,9 +79,8 @@ int service_group_delete(struct service *svc, const char *product, const char *n
 int service_group_list(struct service *svc, const char *product, struct group **ret,
                        uint64_t **ret_mac_counts, size_t *ret_count, struct reason *why);
 /* Group NAME and its MACs (free() *RET_MACS; may be NULL). */
-int service_group_get(struct service *svc, const char *product, const char *name,
-                      struct group *ret, uint64_t **ret_macs, size_t *ret_mac_count,
-                      struct reason *why);
+int service_group_get(struct service *svc, const char *product, const char *name, struct group *ret,
+                      uint64_t **ret_macs, size_t *ret_mac_count, struct reason *why);
 /* Adds (ADD) or removes COUNT MACs of a MAC-list group. -EINVAL for another kind of group. */
 int service_group_macs(struct service *svc, const char *product, const char *name,
                        const uint64_t *macs, size_t count, bool add, struct reason *why);
@@ -96,8 +95,8 @@ int service_group_macs(struct service *svc, const char *product, const char *nam
 int service_pin_set(struct service *svc, const char *product, uint64_t mac, const char *version,
                     enum fw_mode mode, const char *note, struct reason *why);
 int service_pin_clear(struct service *svc, const char *product, uint64_t mac, struct reason *why);
-int service_pin_list(struct service *svc, const char *product, struct pin **ret,
-                     size_t *ret_count, struct reason *why);
+int service_pin_list(struct service *svc, const char *product, struct pin **ret, size_t *ret_count,
+                     struct reason *why);
 
 /* --- rollouts --- */
 
@@ -142,8 +141,8 @@ struct rollout_status {
     struct rollout rollout;
     struct rollout_counts total;
     struct rollout_counts stages[FLEET_STAGES_MAX];
-    uint16_t admitted_bp;  /* share of the channel's devices admitted now (ramp included) */
-    int64_t soak_left_ms;  /* until the current stage may be promoted; 0 when soaked */
+    uint16_t admitted_bp; /* share of the channel's devices admitted now (ramp included) */
+    int64_t soak_left_ms; /* until the current stage may be promoted; 0 when soaked */
     char next[FLEET_REASON_BYTES + 1]; /* what it waits for, in words */
 };
 
@@ -172,7 +171,7 @@ struct device_why {
     bool pinned, held;
     int64_t rollout_id; /* the channel's active rollout, 0 when none */
     unsigned stage;
-    uint16_t bucket;    /* 0..9999 in that rollout */
+    uint16_t bucket; /* 0..9999 in that rollout */
     bool admitted;
     bool window_open;
     char target[LIMIT_RELEASE_VERSION_BYTES + 1]; /* what it would be offered now ("" nothing) */
