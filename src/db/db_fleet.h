@@ -134,8 +134,9 @@ int db_rollout_failed_macs(struct db *db, int64_t rollout_id, uint64_t **ret_mac
 
 /*
  * Marks silent every served device of an active rollout whose deadline is
- * before NOW_MS; writes up to MAX of them to RET (may be NULL) and their
- * number to *RET_COUNT. One transaction; each gets a history line.
+ * before NOW_MS; writes up to MAX of them to RET (may be NULL), earliest
+ * deadline first, and how many were marked (which may exceed MAX) to
+ * *RET_COUNT. One transaction; each gets a history line.
  */
 int db_rollout_mark_silent(struct db *db, int64_t now_ms, struct rollout_device *ret, size_t max,
                            size_t *ret_count);
