@@ -190,7 +190,6 @@ struct delivery_ticket {
     int64_t release_id;
     unsigned stage;
     bool holds_slot; /* took a download slot (the product's and the node's caps) */
-    bool tracked;    /* the offer is in the tracker (service/tracker.h) */
 };
 
 struct decision {

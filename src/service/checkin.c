@@ -84,7 +84,7 @@ static void hold_back(struct decision *d, const char *why)
 
 static void queue_event(struct service *svc, const struct fleet_event *ev)
 {
-    if (svc->registry && ev->rollout_id) /* offers outside a rollout live in memory only */
+    if (svc->registry)
         registry_fleet_event(svc->registry, ev);
 }
 
@@ -106,8 +106,8 @@ static void decide_with_fleet(struct service *svc, const struct catalog_product 
         running = decide_running(cp, report, mode); /* a revert applies by what it runs */
     if (mac && tracked) {
         struct fleet_event ev;
-        if (tracker_observe(svc->tracker, cp->product.id, mac, running ? running->release.id : 0,
-                            now, &ev)) {
+        if (tracker_observe(svc->tracker, cp->product.id, mac, mode,
+                            running ? running->release.id : 0, now, &ev)) {
             str_copy(ev.version, sizeof(ev.version), report->version);
             queue_event(svc, &ev);
         }
@@ -139,28 +139,27 @@ static void decide_with_fleet(struct service *svc, const struct catalog_product 
     t->mac = mac;
     t->release_id = d->release_id;
     t->holds_slot = svc->config.max_downloads || cp->product.fleet.max_downloads;
-    if (!mac || !svc->tracker)
+    if (!choice.admitted || !mac || !svc->tracker)
         return;
     /*
-     * Every offer is tracked, a rollout's or not, so that a device that
-     * takes the body and comes back on what it ran is never offered that
-     * release again (docs/FLEET.md). Only a rollout's is stored and counted.
+     * A rollout's offer is tracked until the device comes back. Outside a
+     * rollout an offer is not: a device that comes back on what it ran is
+     * offered again at its next check-in, as before fleet control
+     * (docs/FLEET.md).
      */
-    const struct rollout *ro = choice.admitted ? &choice.rollout->rollout : NULL;
+    const struct rollout *ro = &choice.rollout->rollout;
     struct standing s = {
         .product_id = cp->product.id,
         .mac = mac,
-        .rollout_id = ro ? ro->id : 0,
-        .release_id = d->release_id,
-        .stage = ro ? ro->stage : 0,
+        .rollout_id = ro->id,
+        .release_id = ro->release_id,
+        .mode = ro->mode,
+        .stage = ro->stage,
     };
     if (tracker_offer(svc->tracker, &s) < 0)
         return;
-    t->tracked = true;
-    t->rollout_id = s.rollout_id;
-    t->stage = s.stage;
-    if (!ro)
-        return;
+    t->rollout_id = ro->id;
+    t->stage = ro->stage;
     struct fleet_event ev = {
         .kind = FLEET_EVENT_OFFER,
         .product_id = cp->product.id,
@@ -228,9 +227,8 @@ void service_delivery_done(struct service *svc, const struct delivery_ticket *t,
 {
     if (t->holds_slot)
         give_download_slot(svc, t->product_id);
-    if (!t->tracked || !svc->tracker ||
-        !tracker_delivered(svc->tracker, t->product_id, t->mac, t->rollout_id, complete) ||
-        !t->rollout_id)
+    if (!t->rollout_id || !svc->tracker ||
+        !tracker_delivered(svc->tracker, t->product_id, t->mac, t->rollout_id, complete))
         return;
     struct fleet_event ev = {
         .kind = complete ? FLEET_EVENT_SERVED : FLEET_EVENT_CUT,

@@ -100,6 +100,7 @@ int fleet_open(struct service *svc)
             .mac = rows[i].mac,
             .rollout_id = ro->id,
             .release_id = ro->release_id,
+            .mode = ro->mode,
             .stage = rows[i].stage,
             .outcome = rows[i].outcome,
         };

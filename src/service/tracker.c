@@ -181,7 +181,7 @@ bool tracker_get(struct tracker *t, int64_t product_id, uint64_t mac, struct sta
     return s != NULL;
 }
 
-bool tracker_observe(struct tracker *t, int64_t product_id, uint64_t mac,
+bool tracker_observe(struct tracker *t, int64_t product_id, uint64_t mac, enum fw_mode mode,
                      int64_t running_release_id, int64_t now_ms, struct fleet_event *ret_event)
 {
     uint64_t h = device_hash(t, product_id, mac);
@@ -189,7 +189,7 @@ bool tracker_observe(struct tracker *t, int64_t product_id, uint64_t mac,
     pthread_mutex_lock(&st->lock);
     struct standing *s = find(st, h, product_id, mac);
     bool decided = false;
-    if (s) {
+    if (s && s->mode == mode) {
         enum device_outcome outcome = s->outcome;
         if (running_release_id && running_release_id == s->release_id)
             outcome = OUTCOME_SUCCEEDED;

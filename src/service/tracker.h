@@ -32,6 +32,7 @@ struct standing {
     uint64_t mac;
     int64_t rollout_id;
     int64_t release_id; /* what the rollout offers it */
+    enum fw_mode mode;  /* of that release: only a check-in of this mode judges it */
     unsigned stage;
     enum device_outcome outcome;
 };
@@ -51,15 +52,16 @@ bool tracker_empty(struct tracker *t);
 bool tracker_get(struct tracker *t, int64_t product_id, uint64_t mac, struct standing *ret);
 
 /*
- * The device checked in running RUNNING_RELEASE_ID (0: not a release otad
- * knows). When its standing is served, silent, interrupted, offered or
- * failed and this decides it, fills *RET_EVENT (kind FLEET_EVENT_OUTCOME,
- * at NOW_MS) and returns true:
+ * The device checked in for MODE running RUNNING_RELEASE_ID (0: not a
+ * release otad knows). A check-in of the other mode (a sketch that also
+ * asks for its filesystem) decides nothing. When its standing is served, silent, interrupted,
+ * offered or failed and this decides it, fills *RET_EVENT (kind FLEET_EVENT_OUTCOME, at NOW_MS) and
+ * returns true:
  * - running the rollout's release: succeeded (forgotten here);
  * - served or silent, running anything else: failed (kept, so never offered again).
  * Otherwise returns false and changes nothing.
  */
-bool tracker_observe(struct tracker *t, int64_t product_id, uint64_t mac,
+bool tracker_observe(struct tracker *t, int64_t product_id, uint64_t mac, enum fw_mode mode,
                      int64_t running_release_id, int64_t now_ms, struct fleet_event *ret_event);
 
 /* True when the device failed rollout ROLLOUT_ID. */
