@@ -846,6 +846,8 @@ int service_device_show(struct service *svc, const char *product, uint64_t mac,
     if (r < 0 && r != -ENOENT)
         return db_failed(why, r, "read the device");
     ret->known = r == 0;
+    mac_from_u64(mac, ret->device.report.sta_mac);
+    ret->device.report.has_sta_mac = true;
     if (intervals < 3)
         ret->interval_ms = 0;
     /* The device as its last check-in described it; an unknown one as a bare STA MAC. */
