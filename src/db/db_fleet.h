@@ -114,9 +114,11 @@ int db_rollout_counts(struct db *db, int64_t rollout_id, struct rollout_counts *
                       unsigned stage_count, struct rollout_counts *ret_total);
 
 /*
- * Devices of every active rollout whose standing is not yet final
- * (offered, served, interrupted, silent) or failed: what the check-in path
- * tracks in memory (service/tracker.h). free() the array.
+ * What the check-in path tracks in memory (service/tracker.h): the devices
+ * of every active rollout whose standing is not final yet (offered,
+ * served, interrupted, silent), and every device that failed a rollout,
+ * active or not (it is never offered that release again). By rollout, then
+ * MAC. free() the array.
  */
 int db_rollout_devices_open(struct db *db, struct rollout_device **ret, size_t *ret_count);
 
@@ -132,8 +134,9 @@ int db_rollout_failed_macs(struct db *db, int64_t rollout_id, uint64_t **ret_mac
 
 /*
  * Marks silent every served device of an active rollout whose deadline is
- * before NOW_MS; writes up to MAX of them to RET (may be NULL) and their
- * number to *RET_COUNT. One transaction; each gets a history line.
+ * before NOW_MS; writes up to MAX of them to RET (may be NULL), earliest
+ * deadline first, and how many were marked (which may exceed MAX) to
+ * *RET_COUNT. One transaction; each gets a history line.
  */
 int db_rollout_mark_silent(struct db *db, int64_t now_ms, struct rollout_device *ret, size_t max,
                            size_t *ret_count);

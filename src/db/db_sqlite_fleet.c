@@ -164,7 +164,8 @@ static const struct db_sqlite_query rollout_devices_open = {
     DB_SLOT_ROLLOUT_DEVICES_OPEN,
     "SELECT " ROLLOUT_DEVICE_COLUMNS " FROM rollout_devices d "
     "JOIN rollouts r ON r.id = d.rollout_id "
-    "WHERE r.state IN " ACTIVE_STATES " AND d.outcome != 3 ORDER BY d.rollout_id, d.mac"};
+    "WHERE (r.state IN " ACTIVE_STATES " AND d.outcome != 3) OR d.outcome = 4 "
+    "ORDER BY d.rollout_id, d.mac"};
 static const struct db_sqlite_query rollout_device_get = {
     DB_SLOT_ROLLOUT_DEVICE_GET, "SELECT " ROLLOUT_DEVICE_COLUMNS " FROM rollout_devices d "
                                 "WHERE d.rollout_id = ?1 AND d.mac = ?2"};

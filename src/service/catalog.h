@@ -51,16 +51,16 @@ struct catalog_target {
 /* A channel's settings, and its window's zone loaded. */
 struct catalog_channel {
     struct channel channel;
-    bool configured; /* a row of its own; else the defaults */
+    bool configured;     /* a row of its own; else the defaults */
     const struct tz *tz; /* NULL: UTC */
 };
 
 struct catalog_group {
     struct group group;
-    const struct tz *tz;   /* of its own window; NULL: UTC */
-    uint64_t mac_prefix;   /* GROUP_MATCH_MAC_PREFIX: the octets, high bits of the 48 */
-    unsigned prefix_bits;  /* 8 per octet; 0 for other kinds */
-    uint64_t chip_size;    /* GROUP_MATCH_CHIP_SIZE: bytes */
+    const struct tz *tz;  /* of its own window; NULL: UTC */
+    uint64_t mac_prefix;  /* GROUP_MATCH_MAC_PREFIX: the octets, high bits of the 48 */
+    unsigned prefix_bits; /* 8 per octet; 0 for other kinds */
+    uint64_t chip_size;   /* GROUP_MATCH_CHIP_SIZE: bytes */
 };
 
 /*

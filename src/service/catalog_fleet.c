@@ -161,8 +161,8 @@ static int load_groups(struct catalog *cat, struct db *db, struct catalog_produc
         if (rows[i].match == GROUP_MATCH_MAC_PREFIX &&
             catalog_mac_prefix_parse(rows[i].value, &cp->groups[i].mac_prefix,
                                      &cp->groups[i].prefix_bits) < 0)
-            log_warn("group %s: MAC prefix '%s' is not valid; it matches no device",
-                     rows[i].name, rows[i].value);
+            log_warn("group %s: MAC prefix '%s' is not valid; it matches no device", rows[i].name,
+                     rows[i].value);
         if (rows[i].match == GROUP_MATCH_CHIP_SIZE)
             cp->groups[i].chip_size = strtoull(rows[i].value, NULL, 10);
         lists |= rows[i].match == GROUP_MATCH_MACS;
@@ -245,8 +245,8 @@ static int load_rollouts(struct db *db, struct catalog_product *cp)
         struct catalog_rollout *cr = &cp->rollouts[cp->rollout_count++];
         cr->rollout = rows[i];
         cr->release = rel;
-        cr->from = rows[i].from_release_id ? catalog_release_by_id(cp, rows[i].from_release_id)
-                                           : NULL;
+        cr->from =
+            rows[i].from_release_id ? catalog_release_by_id(cp, rows[i].from_release_id) : NULL;
     }
     free(rows);
     if (cp->rollout_count)
@@ -311,8 +311,7 @@ const struct catalog_group *catalog_group_by_mac(const struct catalog_product *p
         else
             hi = mid;
     }
-    return lo < p->group_mac_count && p->group_macs[lo].mac == mac ? p->group_macs[lo].group
-                                                                   : NULL;
+    return lo < p->group_mac_count && p->group_macs[lo].mac == mac ? p->group_macs[lo].group : NULL;
 }
 
 const struct catalog_pin *catalog_pin(const struct catalog_product *p, uint64_t mac)

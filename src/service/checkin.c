@@ -101,11 +101,13 @@ static void decide_with_fleet(struct service *svc, const struct catalog_product 
     int64_t now = service_now_ms(svc);
     enum fw_mode mode = decide_mode(report);
     const struct catalog_release *running = NULL;
-    if (mac && (cp->rollout_count || cp->fleet_rules)) {
-        running = decide_running(cp, report, mode);
+    bool tracked = svc->tracker && !tracker_empty(svc->tracker);
+    if (mac && (tracked || cp->rollout_count))
+        running = decide_running(cp, report, mode); /* a revert applies by what it runs */
+    if (mac && tracked) {
         struct fleet_event ev;
-        if (svc->tracker && tracker_observe(svc->tracker, cp->product.id, mac,
-                                            running ? running->release.id : 0, now, &ev)) {
+        if (tracker_observe(svc->tracker, cp->product.id, mac, mode,
+                            running ? running->release.id : 0, now, &ev)) {
             str_copy(ev.version, sizeof(ev.version), report->version);
             queue_event(svc, &ev);
         }
@@ -139,18 +141,25 @@ static void decide_with_fleet(struct service *svc, const struct catalog_product 
     t->holds_slot = svc->config.max_downloads || cp->product.fleet.max_downloads;
     if (!choice.admitted || !mac || !svc->tracker)
         return;
+    /*
+     * A rollout's offer is tracked until the device comes back. Outside a
+     * rollout an offer is not: a device that comes back on what it ran is
+     * offered again at its next check-in, as before fleet control
+     * (docs/FLEET.md).
+     */
     const struct rollout *ro = &choice.rollout->rollout;
-    t->rollout_id = ro->id;
-    t->stage = ro->stage;
     struct standing s = {
         .product_id = cp->product.id,
         .mac = mac,
         .rollout_id = ro->id,
         .release_id = ro->release_id,
+        .mode = ro->mode,
         .stage = ro->stage,
     };
     if (tracker_offer(svc->tracker, &s) < 0)
         return;
+    t->rollout_id = ro->id;
+    t->stage = ro->stage;
     struct fleet_event ev = {
         .kind = FLEET_EVENT_OFFER,
         .product_id = cp->product.id,
@@ -173,7 +182,8 @@ void service_checkin(struct service *svc, const char *product, const struct devi
     if (cp) {
         decide_with_fleet(svc, cp, report, ctx, ret_decision);
     } else {
-        struct decide_request req = {.report = report, .channel = "", .legacy_alias = ctx->legacy_alias};
+        struct decide_request req = {
+            .report = report, .channel = "", .legacy_alias = ctx->legacy_alias};
         decide(NULL, &req, ret_decision);
     }
     if (cp && ret_decision->issue != DELIVERY_OK)

@@ -85,7 +85,7 @@ int fleet_open(struct service *svc)
     size_t nrollouts = 0;
     struct rollout_device *rows = NULL;
     size_t nrows = 0;
-    if ((r = db_rollout_list(svc->db, 0, true, &rollouts, &nrollouts)) < 0 ||
+    if ((r = db_rollout_list(svc->db, 0, false, &rollouts, &nrollouts)) < 0 ||
         (r = db_rollout_devices_open(svc->db, &rows, &nrows)) < 0)
         goto out;
     for (size_t i = 0; i < nrows; i++) {
@@ -100,6 +100,7 @@ int fleet_open(struct service *svc)
             .mac = rows[i].mac,
             .rollout_id = ro->id,
             .release_id = ro->release_id,
+            .mode = ro->mode,
             .stage = rows[i].stage,
             .outcome = rows[i].outcome,
         };
@@ -107,7 +108,7 @@ int fleet_open(struct service *svc)
             goto out;
     }
     if (nrows)
-        log_info("fleet: %zu devices in flight in %zu active rollouts", nrows, nrollouts);
+        log_info("fleet: %zu devices in flight in rollouts, or failed one", nrows);
 out:
     free(rollouts);
     free(rows);
@@ -224,8 +225,8 @@ void fleet_after_publish(struct service *svc, const struct release *published, c
         const struct catalog_target *t =
             cp ? catalog_target_entry(cp, published->channel, published->mode) : NULL;
         if (t && t->greatest && t->greatest->release.id == published->id &&
-            db_deployment_set(svc->db, published->product_id, published->channel,
-                              published->mode, published->id) == 0)
+            db_deployment_set(svc->db, published->product_id, published->channel, published->mode,
+                              published->id) == 0)
             service_refresh_after_write(svc, "deploy");
         catalog_unref(cat);
         return;
@@ -246,11 +247,12 @@ void fleet_after_publish(struct service *svc, const struct release *published, c
     struct reason why = {""};
     struct rollout ro;
     if ((r = service_rollout_start(svc, &req, &ro, &why)) < 0)
-        log_warn("fleet: %s %s: no rollout started on channel %s: %s", product,
-                 published->version, published->channel, why.text);
+        log_warn("fleet: %s %s: no rollout started on channel %s: %s", product, published->version,
+                 published->channel, why.text);
 }
 
-/* Withdraws the releases of R's channel and mode ordered above R's release (a completed rollback). */
+/* Withdraws the releases of R's channel and mode ordered above R's release (a completed rollback).
+ */
 static int withdraw_above(struct service *svc, const struct rollout *r)
 {
     struct catalog *cat;
@@ -293,7 +295,6 @@ static int complete(struct service *svc, struct rollout *r, const char *reason)
     r->updated_ms = service_now_ms(svc);
     if ((ret = db_rollout_update(svc->db, r)) < 0)
         return ret;
-    tracker_drop_rollout(svc->tracker, r->id);
     log_info("fleet: rollout %lld (%s %s on %s) completed: %s", (long long)r->id,
              rollout_kind_name(r->kind), r->version, r->channel, reason);
     return 0;
@@ -331,8 +332,7 @@ int fleet_rollout_transition(struct service *svc, struct rollout *r, enum rollou
 }
 
 /* Starts queued rollout R when nothing is active on its channel. 1 when started. */
-static int start_queued(struct service *svc, struct rollout *r, const struct rollout *all,
-                        size_t n)
+static int start_queued(struct service *svc, struct rollout *r, const struct rollout *all, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         if (all[i].id != r->id && all[i].product_id == r->product_id && all[i].mode == r->mode &&
@@ -367,8 +367,8 @@ static void start_revert_after_halt(struct service *svc, const struct rollout *h
     struct reason why = {""};
     struct rollout rev;
     if (fleet_revert(svc, product, halted, "controller", &rev, &why) < 0)
-        log_warn("fleet: rollout %lld halted; its revert did not start: %s",
-                 (long long)halted->id, why.text);
+        log_warn("fleet: rollout %lld halted; its revert did not start: %s", (long long)halted->id,
+                 why.text);
 }
 
 int fleet_tick(struct service *svc)

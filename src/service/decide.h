@@ -34,7 +34,7 @@ struct decide_request {
     bool legacy_alias;   /* came through a configured legacy path (EmonESP form) */
     bool has_target;     /* TARGET was chosen (targeting.h): not the channel's deployed release */
     const struct catalog_release *target; /* NULL with HAS_TARGET: nothing to offer */
-    bool exact;          /* offer TARGET to a device that runs any other known release */
+    bool exact; /* offer TARGET to a device that runs any other known release */
 };
 
 /*

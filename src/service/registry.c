@@ -38,7 +38,7 @@ struct pending_table {
     size_t count, cap;
     uint32_t *slots; /* index + 1 into records, 0 empty; nslots, a power of two >= 2 * max */
     size_t nslots;
-    uint64_t checkins; /* the sum of records[].checkins */
+    uint64_t checkins;          /* the sum of records[].checkins */
     struct fleet_event *events; /* fleet control's, in the order they happened */
     size_t event_count, event_cap;
 };

@@ -514,7 +514,6 @@ static int insert_rollout(struct service *svc, struct rollout *r, enum supersede
         return ret;
     if (on_new == ON_NEW_SUPERSEDE)
         for (size_t i = 0; i < nactive; i++) {
-            tracker_drop_rollout(svc->tracker, active[i].id);
             log_info("fleet: rollout %lld (%s on %s) superseded by rollout %lld",
                      (long long)active[i].id, active[i].version, active[i].channel,
                      (long long)r->id);
@@ -707,7 +706,6 @@ static int act_locked(struct service *svc, struct rollout *r, enum rollout_actio
             return refuse_state(why, r, a);
         r->state = ROLLOUT_ABORTED;
         r->paused_ms = 0;
-        tracker_drop_rollout(svc->tracker, r->id);
         break;
     case ROLLOUT_ACTION_PROMOTE:
         if (!rollout_state_active(r->state))
@@ -848,6 +846,8 @@ int service_device_show(struct service *svc, const char *product, uint64_t mac,
     if (r < 0 && r != -ENOENT)
         return db_failed(why, r, "read the device");
     ret->known = r == 0;
+    mac_from_u64(mac, ret->device.report.sta_mac);
+    ret->device.report.has_sta_mac = true;
     if (intervals < 3)
         ret->interval_ms = 0;
     /* The device as its last check-in described it; an unknown one as a bare STA MAC. */

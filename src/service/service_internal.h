@@ -27,7 +27,8 @@ struct signing_key;
 struct store;
 struct tracker;
 
-/* One product's image bodies in flight (docs/FLEET.md, download cap); never freed before the service. */
+/* One product's image bodies in flight (docs/FLEET.md, download cap); never freed before the
+ * service. */
 struct download_counter {
     int64_t product_id;
     atomic_uint in_flight;
@@ -49,16 +50,16 @@ struct service {
     bool refresher_running;
 
     /* Fleet control (docs/FLEET.md). */
-    struct tracker *tracker;           /* open standings in rollouts */
-    int64_t (*clock)(void *ctx);       /* service_set_clock; NULL: the wall clock */
+    struct tracker *tracker;     /* open standings in rollouts */
+    int64_t (*clock)(void *ctx); /* service_set_clock; NULL: the wall clock */
     void *clock_ctx;
-    pthread_mutex_t fleet_lock;        /* one controller tick or rollout action at a time */
-    atomic_uint node_downloads;        /* image bodies in flight, every product */
-    pthread_mutex_t counters_lock;     /* guards the array below, not the counts */
+    pthread_mutex_t fleet_lock;    /* one controller tick or rollout action at a time */
+    atomic_uint node_downloads;    /* image bodies in flight, every product */
+    pthread_mutex_t counters_lock; /* guards the array below, not the counts */
     struct download_counter **counters;
     size_t counter_count;
-    int64_t next_tick_ms;              /* monotonic: when the refresher runs the controller */
-    bool fleet_open;                   /* fleet_open succeeded: fleet_close on close */
+    int64_t next_tick_ms; /* monotonic: when the refresher runs the controller */
+    bool fleet_open;      /* fleet_open succeeded: fleet_close on close */
     pthread_mutex_t stop_lock;
     pthread_cond_t stop_cond;
     bool stopping;

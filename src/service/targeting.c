@@ -120,6 +120,17 @@ static bool rollout_applies(const struct catalog_rollout *ro, const struct catal
     return false;
 }
 
+/* A device that failed the release it would be offered is offered nothing (docs/FLEET.md). */
+static void refuse_failed(const struct catalog_product *p, uint64_t mac, struct tracker *tracker,
+                          struct target_choice *c)
+{
+    if (mac && tracker && c->target && !tracker_empty(tracker) &&
+        tracker_failed_release(tracker, p->product.id, mac, c->target->release.id)) {
+        c->failed = true;
+        c->target = NULL;
+    }
+}
+
 void target_choose(const struct catalog_product *p, const struct device_report *rep, uint64_t mac,
                    enum fw_mode mode, const struct catalog_release *running,
                    struct tracker *tracker, int64_t now_ms, struct target_choice *c)
@@ -129,6 +140,7 @@ void target_choose(const struct catalog_product *p, const struct device_report *
     c->channel = p->product.default_channel;
     if (!p->fleet_rules && !p->product.fleet.channel_query) {
         c->target = catalog_target(p, c->channel, mode);
+        refuse_failed(p, mac, tracker, c);
         return;
     }
     c->pin = mac ? catalog_pin(p, mac) : NULL;
@@ -145,15 +157,19 @@ void target_choose(const struct catalog_product *p, const struct device_report *
     }
     c->target = catalog_target(p, c->channel, mode);
     const struct catalog_rollout *ro = catalog_rollout(p, c->channel, mode);
-    if (!ro)
+    if (!ro) {
+        refuse_failed(p, mac, tracker, c);
         return;
+    }
     c->rollout = ro;
     c->admitted_bp = rollout_admitted_bp(&ro->rollout, now_ms);
     if (mac)
         c->bucket = rollout_bucket(ro->rollout.salt, p->product.id, mac);
     if (!mac || ro->rollout.state != ROLLOUT_RUNNING || c->bucket >= c->admitted_bp ||
-        !rollout_applies(ro, running))
+        !rollout_applies(ro, running)) {
+        refuse_failed(p, mac, tracker, c);
         return;
+    }
     if (tracker && tracker_failed(tracker, p->product.id, mac, ro->rollout.id)) {
         c->failed = true;
         return;
@@ -167,7 +183,8 @@ void target_channel_rule(const struct catalog_product *p, const struct target_ch
                          size_t size)
 {
     static const char *const kinds[GROUP_MATCH_COUNT] = {
-        "its MAC is listed", "MAC prefix", "?group= query", "chip size", "SDK version", "core version",
+        "its MAC is listed", "MAC prefix",  "?group= query",
+        "chip size",         "SDK version", "core version",
     };
     if (c->group)
         snprintf(buf, size, "group %s (%s %s)", c->group->group.name, kinds[c->group->group.match],

@@ -17,19 +17,19 @@
 struct tracker;
 
 struct target_choice {
-    const char *channel;                    /* the device's channel */
-    const struct catalog_group *group;      /* the group that chose it, or NULL */
-    bool by_query;                          /* chosen by ?channel= */
-    bool held;                              /* a hold: nothing is offered */
-    const struct catalog_pin *pin;          /* a pin or a hold, or NULL */
-    const struct catalog_rollout *rollout;  /* the channel's active rollout of the mode, or NULL */
-    uint16_t bucket;                        /* in ROLLOUT */
-    uint16_t admitted_bp;                   /* ROLLOUT's share now */
-    bool admitted;                          /* ROLLOUT offers the device its release */
-    bool failed;                            /* the device failed ROLLOUT: never offered it again */
-    const struct catalog_release *target;   /* what it is offered, NULL: nothing */
-    bool exact;                             /* offered unless it runs exactly TARGET */
-    bool window_open;                       /* may be offered something new now */
+    const char *channel;                   /* the device's channel */
+    const struct catalog_group *group;     /* the group that chose it, or NULL */
+    bool by_query;                         /* chosen by ?channel= */
+    bool held;                             /* a hold: nothing is offered */
+    const struct catalog_pin *pin;         /* a pin or a hold, or NULL */
+    const struct catalog_rollout *rollout; /* the channel's active rollout of the mode, or NULL */
+    uint16_t bucket;                       /* in ROLLOUT */
+    uint16_t admitted_bp;                  /* ROLLOUT's share now */
+    bool admitted;                         /* ROLLOUT offers the device its release */
+    bool failed;                           /* the device failed ROLLOUT: never offered it again */
+    const struct catalog_release *target;  /* what it is offered, NULL: nothing */
+    bool exact;                            /* offered unless it runs exactly TARGET */
+    bool window_open;                      /* may be offered something new now */
 };
 
 /*

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +24,7 @@ struct stripe {
 
 struct tracker {
     uint64_t seed;
+    atomic_size_t total; /* standings held: a check-in skips the lookup while 0 */
     struct stripe stripes[TRACKER_STRIPES];
 };
 
@@ -96,6 +98,7 @@ static int store(struct tracker *t, struct stripe *st, uint64_t h, const struct 
         i = (i + 1) & mask;
     st->slots[i] = *s;
     st->count++;
+    atomic_fetch_add_explicit(&t->total, 1, memory_order_relaxed);
     return 0;
 }
 
@@ -115,6 +118,7 @@ static void erase(struct tracker *t, struct stripe *st, struct standing *slot)
     }
     memset(&st->slots[hole], 0, sizeof(st->slots[hole]));
     st->count--;
+    atomic_fetch_sub_explicit(&t->total, 1, memory_order_relaxed);
 }
 
 int tracker_new(struct tracker **ret)
@@ -160,6 +164,11 @@ int tracker_offer(struct tracker *t, const struct standing *s)
     return tracker_put(t, &copy);
 }
 
+bool tracker_empty(struct tracker *t)
+{
+    return atomic_load_explicit(&t->total, memory_order_relaxed) == 0;
+}
+
 bool tracker_get(struct tracker *t, int64_t product_id, uint64_t mac, struct standing *ret)
 {
     uint64_t h = device_hash(t, product_id, mac);
@@ -172,7 +181,7 @@ bool tracker_get(struct tracker *t, int64_t product_id, uint64_t mac, struct sta
     return s != NULL;
 }
 
-bool tracker_observe(struct tracker *t, int64_t product_id, uint64_t mac,
+bool tracker_observe(struct tracker *t, int64_t product_id, uint64_t mac, enum fw_mode mode,
                      int64_t running_release_id, int64_t now_ms, struct fleet_event *ret_event)
 {
     uint64_t h = device_hash(t, product_id, mac);
@@ -180,7 +189,7 @@ bool tracker_observe(struct tracker *t, int64_t product_id, uint64_t mac,
     pthread_mutex_lock(&st->lock);
     struct standing *s = find(st, h, product_id, mac);
     bool decided = false;
-    if (s) {
+    if (s && s->mode == mode) {
         enum device_outcome outcome = s->outcome;
         if (running_release_id && running_release_id == s->release_id)
             outcome = OUTCOME_SUCCEEDED;
@@ -214,6 +223,13 @@ bool tracker_failed(struct tracker *t, int64_t product_id, uint64_t mac, int64_t
            s.outcome == OUTCOME_FAILED;
 }
 
+bool tracker_failed_release(struct tracker *t, int64_t product_id, uint64_t mac, int64_t release_id)
+{
+    struct standing s;
+    return tracker_get(t, product_id, mac, &s) && s.release_id == release_id &&
+           s.outcome == OUTCOME_FAILED;
+}
+
 bool tracker_delivered(struct tracker *t, int64_t product_id, uint64_t mac, int64_t rollout_id,
                        bool complete)
 {
@@ -238,26 +254,6 @@ void tracker_mark_silent(struct tracker *t, int64_t product_id, uint64_t mac, in
     if (s && s->rollout_id == rollout_id && s->outcome == OUTCOME_SERVED)
         s->outcome = OUTCOME_SILENT;
     pthread_mutex_unlock(&st->lock);
-}
-
-void tracker_drop_rollout(struct tracker *t, int64_t rollout_id)
-{
-    for (unsigned k = 0; k < TRACKER_STRIPES; k++) {
-        struct stripe *st = &t->stripes[k];
-        pthread_mutex_lock(&st->lock);
-        /* erase() shifts entries back, across the table's end too: scan until a pass finds none. */
-        for (bool again = true; again;) {
-            again = false;
-            for (size_t i = 0; i < st->nslots; i++) {
-                struct standing *s = &st->slots[i];
-                if (!slot_empty(s) && s->rollout_id == rollout_id) {
-                    erase(t, st, s);
-                    again = true;
-                }
-            }
-        }
-        pthread_mutex_unlock(&st->lock);
-    }
 }
 
 size_t tracker_count(struct tracker *t)

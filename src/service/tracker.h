@@ -32,6 +32,7 @@ struct standing {
     uint64_t mac;
     int64_t rollout_id;
     int64_t release_id; /* what the rollout offers it */
+    enum fw_mode mode;  /* of that release: only a check-in of this mode judges it */
     unsigned stage;
     enum device_outcome outcome;
 };
@@ -44,25 +45,34 @@ void tracker_free(struct tracker *t);
 /* Adds standing S (replacing the device's). Loading at start. -ENOMEM. */
 int tracker_put(struct tracker *t, const struct standing *s);
 
+/* True when no device has a standing: a check-in need not look. Lock-free. */
+bool tracker_empty(struct tracker *t);
+
 /* The device's standing into *RET: true, or false when it has none. */
 bool tracker_get(struct tracker *t, int64_t product_id, uint64_t mac, struct standing *ret);
 
 /*
- * The device checked in running RUNNING_RELEASE_ID (0: not a release otad
- * knows). When its standing is served, silent, interrupted, offered or
- * failed and this decides it, fills *RET_EVENT (kind FLEET_EVENT_OUTCOME,
- * at NOW_MS) and returns true:
+ * The device checked in for MODE running RUNNING_RELEASE_ID (0: not a
+ * release otad knows). A check-in of the other mode (a sketch that also
+ * asks for its filesystem) decides nothing. When its standing is served, silent, interrupted,
+ * offered or failed and this decides it, fills *RET_EVENT (kind FLEET_EVENT_OUTCOME, at NOW_MS) and
+ * returns true:
  * - running the rollout's release: succeeded (forgotten here);
  * - served or silent, running anything else: failed (kept, so never offered again).
  * Otherwise returns false and changes nothing.
  */
-bool tracker_observe(struct tracker *t, int64_t product_id, uint64_t mac,
+bool tracker_observe(struct tracker *t, int64_t product_id, uint64_t mac, enum fw_mode mode,
                      int64_t running_release_id, int64_t now_ms, struct fleet_event *ret_event);
 
 /* True when the device failed rollout ROLLOUT_ID. */
 bool tracker_failed(struct tracker *t, int64_t product_id, uint64_t mac, int64_t rollout_id);
 
-/* The rollout offered the device its release: standing offered (any previous one replaced). -ENOMEM. */
+/* True when the device failed a rollout of release RELEASE_ID (whatever became of the rollout). */
+bool tracker_failed_release(struct tracker *t, int64_t product_id, uint64_t mac,
+                            int64_t release_id);
+
+/* The rollout offered the device its release: standing offered (any previous one replaced).
+ * -ENOMEM. */
 int tracker_offer(struct tracker *t, const struct standing *s);
 
 /*
@@ -74,9 +84,6 @@ bool tracker_delivered(struct tracker *t, int64_t product_id, uint64_t mac, int6
 
 /* The device missed its deadline in ROLLOUT_ID: silent, when it was served there. */
 void tracker_mark_silent(struct tracker *t, int64_t product_id, uint64_t mac, int64_t rollout_id);
-
-/* Forgets every standing in ROLLOUT_ID (it ended). */
-void tracker_drop_rollout(struct tracker *t, int64_t rollout_id);
 
 /* Standings held now (for the operator's view and tests). */
 size_t tracker_count(struct tracker *t);

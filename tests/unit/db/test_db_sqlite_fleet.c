@@ -393,6 +393,16 @@ static struct product fleet_product(struct db *db, int64_t *ret_old, int64_t *re
     return p;
 }
 
+/* fleet_product and a running rollout of 1.1.0 on it (the default plan), stored. */
+static struct rollout fleet_rollout(struct db *db, struct product *ret_product, int64_t *ret_old)
+{
+    int64_t new_id;
+    *ret_product = fleet_product(db, ret_old, &new_id);
+    struct rollout r = rollout_of(ret_product->id, new_id, 1000);
+    assert_int_equal(db_rollout_insert(db, &r, false), 0);
+    return r;
+}
+
 static void test_rollouts(void **state)
 {
     struct db_env *e = *state;
@@ -539,11 +549,9 @@ static void checkins(struct db *db, int64_t product_id, uint8_t last_mac_byte, c
 static void test_events(void **state)
 {
     struct db_env *e = *state;
-    int64_t old_id, new_id;
-    struct product p = fleet_product(e->db, &old_id, &new_id);
-    struct rollout r = rollout_of(p.id, new_id, 1000);
-    assert_int_equal(rollout_plan_parse(&r.plan, "interval=20m", NULL), 0);
-    assert_int_equal(db_rollout_insert(e->db, &r, true), 0);
+    int64_t old_id;
+    struct product p;
+    struct rollout r = fleet_rollout(e->db, &p, &old_id);
     /* Device 1 has three gaps of 10 min: its own interval counts. Device 2 has two. */
     const int64_t seen1[] = {0, 600000, 1200000, 1800000};
     const int64_t seen2[] = {0, 600000, 1200000};
@@ -586,8 +594,8 @@ static void test_events(void **state)
     assert_int_equal(d.deadline_ms, 2000300 + 3 * 600000 + 300000);
     assert_int_equal(db_rollout_device_get(e->db, r.id, MAC2, &d), 0);
     assert_int_equal(d.from_release_id, 0);
-    /* Two gaps are not enough: the plan's 20 min. */
-    assert_int_equal(d.deadline_ms, 2000300 + 3 * 1200000 + 300000);
+    /* Two gaps are not enough: the plan's hour. */
+    assert_int_equal(d.deadline_ms, 2000300 + 3 * 3600000 + 300000);
     assert_int_equal(db_rollout_device_get(e->db, r.id, 0x18FEAA000009ULL, &d), -ENOENT);
 
     /* Outcomes: a success moves nothing; a failure moves the generation. */
@@ -671,13 +679,12 @@ static void test_events(void **state)
 static void test_counts_and_open(void **state)
 {
     struct db_env *e = *state;
-    int64_t old_id, new_id;
-    struct product p = fleet_product(e->db, &old_id, &new_id);
-    struct rollout r = rollout_of(p.id, new_id, 1000);
+    int64_t old_id;
+    struct product p;
+    struct rollout r = fleet_rollout(e->db, &p, &old_id);
     struct rollout ended = rollout_of(p.id, old_id, 500);
     ended.state = ROLLOUT_ABORTED;
     assert_int_equal(db_rollout_insert(e->db, &ended, false), 0);
-    assert_int_equal(db_rollout_insert(e->db, &r, false), 0);
 
     /* Devices 1..9: stage (i - 1) / 3, then outcomes by i. */
     struct fleet_event ev[40];
@@ -754,10 +761,9 @@ static void test_counts_and_open(void **state)
 static void test_history_trimmed(void **state)
 {
     struct db_env *e = *state;
-    int64_t old_id, new_id;
-    struct product p = fleet_product(e->db, &old_id, &new_id);
-    struct rollout r = rollout_of(p.id, new_id, 1000);
-    assert_int_equal(db_rollout_insert(e->db, &r, false), 0);
+    int64_t old_id;
+    struct product p;
+    struct rollout r = fleet_rollout(e->db, &p, &old_id);
 
     enum { EVENTS = FLEET_HISTORY_MAX + 9 };
     struct fleet_event ev[EVENTS];
@@ -794,18 +800,17 @@ static void test_history_trimmed(void **state)
 static void test_mark_silent(void **state)
 {
     struct db_env *e = *state;
-    int64_t old_id, new_id;
-    struct product p = fleet_product(e->db, &old_id, &new_id);
-    struct rollout r = rollout_of(p.id, new_id, 1000);
-    struct rollout paused = rollout_of(p.id, new_id, 1000);
+    int64_t old_id;
+    struct product p;
+    struct rollout r = fleet_rollout(e->db, &p, &old_id);
+    struct rollout paused = rollout_of(p.id, r.release_id, 1000);
     strcpy(paused.channel, "beta");
     paused.state = ROLLOUT_PAUSED;
     struct rollout ended = rollout_of(p.id, old_id, 1000);
     strcpy(ended.channel, "lab");
     ended.state = ROLLOUT_COMPLETED;
-    struct rollout *all[] = {&r, &paused, &ended};
-    for (size_t i = 0; i < 3; i++)
-        assert_int_equal(db_rollout_insert(e->db, all[i], false), 0);
+    assert_int_equal(db_rollout_insert(e->db, &paused, false), 0);
+    assert_int_equal(db_rollout_insert(e->db, &ended, false), 0);
     int64_t gen = db_env_generation(e->db);
 
     /* Deadlines (the plan's hour: 3 h + 5 min after served) staggered by device. */

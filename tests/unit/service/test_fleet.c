@@ -44,10 +44,11 @@ struct bad_release {
 
 struct device {
     uint64_t mac;
-    char version[16];
+    char version[LIMIT_RELEASE_VERSION_BYTES + 1];
     int64_t next_ms;
     int64_t interval_ms;
-    unsigned offers[8]; /* per release index: how often offered */
+    unsigned offers[8];         /* per release index: how often offered */
+    unsigned rollout_offers[8]; /* of those, by a rollout */
     bool bricked;
 };
 
@@ -177,6 +178,8 @@ static void device_turn(struct sim *s, struct device *d)
         return;
     s->offers++;
     d->offers[version_index(dec.version)]++;
+    if (dec.ticket.rollout_id)
+        d->rollout_offers[version_index(dec.version)]++;
     if (s->cut_downloads) {
         service_delivery_done(s->svc, &dec.ticket, false);
         s->cut++;
@@ -504,6 +507,34 @@ static void test_new_tag_supersedes(void **state)
     sim_teardown(&s);
 }
 
+/* --- a channel that queues: the newer rollout waits for the running one --- */
+
+static void test_queue_policy_waits_for_the_running_rollout(void **state)
+{
+    struct sim s;
+    sim_setup(&s, "rollout");
+    struct reason why;
+    struct channel_view v;
+    assert_int_equal(service_channel_get(s.svc, "demo", "stable", &v, &why), 0);
+    v.channel.on_new = ON_NEW_QUEUE;
+    assert_int_equal(service_channel_set(s.svc, "demo", &v.channel, &why), 0);
+    publish(&s, "1.1.0");
+    sim_run(&s, START_MS + HOUR / 2);
+    publish(&s, "1.1.1");
+    struct rollout_status second = latest_rollout(&s);
+    assert_string_equal(second.rollout.version, "1.1.1");
+    assert_int_equal(second.rollout.state, ROLLOUT_QUEUED);
+    assert_int_equal(s.dev[0].offers[4], 0);
+    sim_run(&s, START_MS + 7 * HOUR); /* 1.1.0 completes (~5 h), then 1.1.1 starts */
+    struct rollout_status st;
+    assert_int_equal(service_rollout_get(s.svc, "demo", second.rollout.id - 1, &st, &why), 0);
+    assert_int_equal(st.rollout.state, ROLLOUT_COMPLETED);
+    assert_int_equal(service_rollout_get(s.svc, "demo", second.rollout.id, &st, &why), 0);
+    assert_int_equal(st.rollout.state, ROLLOUT_RUNNING);
+    assert_true(st.total.offered > 0);
+    sim_teardown(&s);
+}
+
 /* --- herd control: the download cap --- */
 
 static void test_download_cap_answers_304_over_it(void **state)
@@ -556,9 +587,17 @@ static void test_interrupted_is_not_served(void **state)
 
 static void test_restart_keeps_the_rollout(void **state)
 {
+    struct reason why;
     struct sim s;
     sim_setup(&s, "rollout");
-    s.bad[s.bad_count++] = (struct bad_release){"1.1.0", 30, FALLS_BACK}; /* 3 %: under the halt */
+    /* 3 % fall back; the operator tolerates up to 50 %: it goes on, failures and all. */
+    struct channel_view v;
+    assert_int_equal(service_channel_get(s.svc, "demo", "stable", &v, &why), 0);
+    assert_int_equal(rollout_plan_set(&v.channel.plan, "fail_percent", "50", &why), 0);
+    assert_int_equal(rollout_plan_set(&v.channel.plan, "fail_max", "0", &why), 0);
+    assert_int_equal(rollout_plan_set(&v.channel.plan, "promote_percent", "90", &why), 0);
+    assert_int_equal(service_channel_set(s.svc, "demo", &v.channel, &why), 0);
+    s.bad[s.bad_count++] = (struct bad_release){"1.1.0", 30, FALLS_BACK};
     publish(&s, "1.1.0");
     sim_run(&s, START_MS + 3 * HOUR);
     struct rollout_status before = latest_rollout(&s);
@@ -573,8 +612,18 @@ static void test_restart_keeps_the_rollout(void **state)
                      before.total.by_outcome[OUTCOME_FAILED]);
     assert_int_equal(after.total.offered, before.total.offered);
     sim_run(&s, START_MS + 12 * HOUR);
-    for (size_t i = 0; i < s.count; i++)
-        assert_true(s.dev[i].offers[1] <= 1); /* nobody offered twice what it failed */
+    /*
+     * Nobody is offered twice what it failed in the rollout, not after the
+     * restart, not after the rollout completed and 1.1.0 became the channel's.
+     */
+    size_t failed = 0;
+    for (size_t i = 0; i < s.count; i++) {
+        if (!s.dev[i].rollout_offers[1] || strcmp(s.dev[i].version, "1.0.0") != 0)
+            continue;
+        failed++;
+        assert_int_equal(s.dev[i].offers[1], 1);
+    }
+    assert_true(failed > 0);
     sim_teardown(&s);
 }
 
@@ -590,6 +639,7 @@ int main(void)
         cmocka_unit_test(test_new_devices_join_a_running_rollout),
         cmocka_unit_test(test_nothing_new_outside_the_window),
         cmocka_unit_test(test_new_tag_supersedes),
+        cmocka_unit_test(test_queue_policy_waits_for_the_running_rollout),
         cmocka_unit_test(test_download_cap_answers_304_over_it),
         cmocka_unit_test(test_interrupted_is_not_served),
         cmocka_unit_test(test_restart_keeps_the_rollout),

@@ -26,10 +26,15 @@ static void test_served_then_new_release_succeeds(void **state)
     struct standing s = offer(5, 3);
     assert_int_equal(tracker_offer(t, &s), 0);
     struct fleet_event ev;
+    /* A filesystem check-in judges nothing about a sketch offer. */
+    assert_int_equal(tracker_delivered(t, 1, 5, 3, true), true);
+    assert_false(tracker_observe(t, 1, 5, FW_MODE_FS, 9, 100, &ev));
+    s.outcome = OUTCOME_OFFERED;
+    assert_int_equal(tracker_offer(t, &s), 0);
     /* Offered, not yet served: an old-version check-in decides nothing. */
-    assert_false(tracker_observe(t, 1, 5, 9, 100, &ev));
+    assert_false(tracker_observe(t, 1, 5, FW_MODE_SKETCH, 9, 100, &ev));
     assert_true(tracker_delivered(t, 1, 5, 3, true));
-    assert_true(tracker_observe(t, 1, 5, 10, 200, &ev));
+    assert_true(tracker_observe(t, 1, 5, FW_MODE_SKETCH, 10, 200, &ev));
     assert_int_equal(ev.kind, FLEET_EVENT_OUTCOME);
     assert_int_equal(ev.outcome, OUTCOME_SUCCEEDED);
     assert_int_equal(ev.rollout_id, 3);
@@ -47,13 +52,13 @@ static void test_served_then_old_release_fails_and_is_remembered(void **state)
     tracker_offer(t, &s);
     tracker_delivered(t, 1, 6, 3, true);
     struct fleet_event ev;
-    assert_true(tracker_observe(t, 1, 6, 9, 100, &ev));
+    assert_true(tracker_observe(t, 1, 6, FW_MODE_SKETCH, 9, 100, &ev));
     assert_int_equal(ev.outcome, OUTCOME_FAILED);
     assert_true(tracker_failed(t, 1, 6, 3));
     assert_false(tracker_failed(t, 1, 6, 4));
-    assert_false(tracker_observe(t, 1, 6, 9, 200, &ev)); /* already failed */
+    assert_false(tracker_observe(t, 1, 6, FW_MODE_SKETCH, 9, 200, &ev)); /* already failed */
     /* It gets the release some other way later: the truth wins. */
-    assert_true(tracker_observe(t, 1, 6, 10, 300, &ev));
+    assert_true(tracker_observe(t, 1, 6, FW_MODE_SKETCH, 10, 300, &ev));
     assert_int_equal(ev.outcome, OUTCOME_SUCCEEDED);
     tracker_free(t);
 }
@@ -69,8 +74,9 @@ static void test_cut_off_is_interrupted_and_not_judged(void **state)
     assert_true(tracker_get(t, 1, 7, &got));
     assert_int_equal(got.outcome, OUTCOME_INTERRUPTED);
     struct fleet_event ev;
-    assert_false(tracker_observe(t, 1, 7, 9, 100, &ev)); /* old version: no failure */
-    assert_false(tracker_delivered(t, 1, 7, 4, true));   /* another rollout's body */
+    assert_false(
+        tracker_observe(t, 1, 7, FW_MODE_SKETCH, 9, 100, &ev)); /* old version: no failure */
+    assert_false(tracker_delivered(t, 1, 7, 4, true));          /* another rollout's body */
     tracker_free(t);
 }
 
@@ -86,12 +92,12 @@ static void test_silent_then_back(void **state)
     assert_true(tracker_get(t, 1, 8, &got));
     assert_int_equal(got.outcome, OUTCOME_SILENT);
     struct fleet_event ev;
-    assert_true(tracker_observe(t, 1, 8, 9, 100, &ev));
+    assert_true(tracker_observe(t, 1, 8, FW_MODE_SKETCH, 9, 100, &ev));
     assert_int_equal(ev.outcome, OUTCOME_FAILED);
     tracker_free(t);
 }
 
-static void test_drop_rollout_and_growth(void **state)
+static void test_growth_and_erase(void **state)
 {
     struct tracker *t;
     assert_int_equal(tracker_new(&t), 0);
@@ -100,7 +106,12 @@ static void test_drop_rollout_and_growth(void **state)
         assert_int_equal(tracker_offer(t, &s), 0);
     }
     assert_int_equal(tracker_count(t), 20000);
-    tracker_drop_rollout(t, 3);
+    /* Half of them succeed: forgotten, and every other one still found. */
+    struct fleet_event ev;
+    for (uint64_t mac = 1; mac <= 20000; mac += 2) {
+        assert_true(tracker_delivered(t, 1, mac, 3, true));
+        assert_true(tracker_observe(t, 1, mac, FW_MODE_SKETCH, 10, 1, &ev));
+    }
     assert_int_equal(tracker_count(t), 10000);
     struct standing got;
     for (uint64_t mac = 1; mac <= 20000; mac++)
@@ -123,7 +134,7 @@ static void *work(void *arg)
         struct standing s = offer(w->base + i, 3);
         tracker_offer(w->t, &s);
         tracker_delivered(w->t, 1, w->base + i, 3, true);
-        tracker_observe(w->t, 1, w->base + i, i % 2 ? 10 : 9, 1, &ev);
+        tracker_observe(w->t, 1, w->base + i, FW_MODE_SKETCH, i % 2 ? 10 : 9, 1, &ev);
     }
     return NULL;
 }
@@ -151,7 +162,7 @@ int main(void)
         cmocka_unit_test(test_served_then_old_release_fails_and_is_remembered),
         cmocka_unit_test(test_cut_off_is_interrupted_and_not_judged),
         cmocka_unit_test(test_silent_then_back),
-        cmocka_unit_test(test_drop_rollout_and_growth),
+        cmocka_unit_test(test_growth_and_erase),
         cmocka_unit_test(test_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
