@@ -9,13 +9,13 @@ writes within a second)."""
 import socket
 
 from devices import Device, esp8266, mac
-from harness import HOST, Server, make_image, md5_hex, scratch_file, wait_until
+from harness import HOST, Server, make_image, md5_hex, wait_until
 
 IMAGE = 4 * 1024 * 1024  # large enough that a reader who stops fills the socket buffers
 
 
 def publish(srv, version, seed):
-    path = scratch_file(f"fleet-{version}.bin", make_image("esp8266", IMAGE, seed=seed, flash_size="4M"))
+    path = make_image("esp8266", IMAGE, seed=seed, flash_size="4M")
     srv.add_release("demo", path, version)
     return path.read_bytes()
 
@@ -53,6 +53,8 @@ class SlowReader:
             total += len(chunk)
 
     def close(self, reset=False):
+        if self.sock.fileno() < 0:  # closed already (a finished reader is closed twice)
+            return
         if reset:  # an RST, as a device losing its link mid-download looks to the server
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
         self.sock.close()
