@@ -9,9 +9,8 @@
  *
  * Every write that check-ins must see (channels, groups, pins,
  * deployments, withdrawals, rollout state) bumps the catalog generation in
- * the same transaction. Rollout device rows and events do not, except
- * db_fleet_events_apply when a device failed (the catalog carries who
- * failed).
+ * the same transaction. Rollout device rows and events do not: the
+ * check-in path keeps who failed in memory (service/tracker.h).
  *
  * Errors as in db.h: -ENOENT (no such row), -EEXIST (taken), -EIO (logged
  * here with SQLite's message), -ENOMEM.
@@ -115,7 +114,8 @@ int db_rollout_counts(struct db *db, int64_t rollout_id, struct rollout_counts *
 
 /*
  * What the check-in path tracks in memory (service/tracker.h): the devices
- * of every active rollout whose standing is not final yet (offered,
+ * of every active or superseded rollout (a superseded one's devices are
+ * still counted) whose standing is not final yet (offered,
  * served, interrupted, silent), and every device that failed a rollout,
  * active or not (it is never offered that release again). By rollout, then
  * MAC. free() the array.
@@ -133,7 +133,7 @@ int db_rollout_failed_macs(struct db *db, int64_t rollout_id, uint64_t **ret_mac
                            size_t *ret_count);
 
 /*
- * Marks silent every served device of an active rollout whose deadline is
+ * Marks silent every served device of an active or superseded rollout whose deadline is
  * before NOW_MS; writes up to MAX of them to RET (may be NULL), earliest
  * deadline first, and how many were marked (which may exceed MAX) to
  * *RET_COUNT. One transaction; each gets a history line.
@@ -145,7 +145,8 @@ int db_rollout_mark_silent(struct db *db, int64_t now_ms, struct rollout_device 
  * Applies COUNT fleet events in order, in one transaction (called by the
  * registry flusher after its device rows, on its own connection):
  * - OFFER: the device's row in the rollout is created (stage, from, offered_ms)
- *   or, when it has one, set back to offered;
+ *   or, when it has one, set back to offered; a device without a registry
+ *   row (one the registry's limits refused) gets none;
  * - SERVED: outcome served at at_ms, its deadline at_ms + 3 x its learned
  *   interval (devices.interval_ms once it has 3 intervals, else the plan's
  *   interval_s) + 5 minutes;
@@ -153,8 +154,7 @@ int db_rollout_mark_silent(struct db *db, int64_t now_ms, struct rollout_device 
  * - OUTCOME: the outcome given, at at_ms.
  * Each event also adds a line to the device's history, which keeps its
  * newest FLEET_HISTORY_MAX lines. An event of a rollout or device that is
- * not there is skipped. When an event recorded a failure the generation
- * grows. Returns 0 or -EIO (rolled back).
+ * not there is skipped. Returns 0 or -EIO (rolled back).
  */
 int db_fleet_events_apply(struct db *db, const struct fleet_event *events, size_t count);
 

@@ -36,6 +36,8 @@ _Static_assert(OUTCOME_OFFERED == 0 && OUTCOME_SERVED == 1 && OUTCOME_INTERRUPTE
 /* The states of rollout_state_active, and with queued ones: db_rollout_list's ACTIVE_ONLY. */
 #define ACTIVE_STATES "(0, 1, 2)"
 #define LISTED_STATES "(0, 1, 2, 6)"
+/* Whose devices are still followed: the active ones, and superseded ones (still counted). */
+#define COUNTED_STATES "(0, 1, 2, 5)"
 
 /* A deadline's margin past three intervals (docs/FLEET.md, "Outcomes"). */
 #define DEADLINE_MARGIN_MS "300000"
@@ -48,7 +50,8 @@ _Static_assert(OUTCOME_OFFERED == 0 && OUTCOME_SERVED == 1 && OUTCOME_INTERRUPTE
 #define ROLLOUT_COLUMNS                                                                            \
     "r.id, r.product_id, r.channel, r.release_id, coalesce(rel.version, ''), r.mode, r.kind, "     \
     "r.state, r.plan, r.stage, r.stage_started_ms, r.paused_ms, r.salt0, r.salt1, "                \
-    "r.from_release_id, r.ack_failed, r.reason, r.actor, r.created_ms, r.updated_ms"
+    "r.from_release_id, r.ack_failed, r.reason, r.actor, r.created_ms, r.updated_ms, "             \
+    "r.ack_silent"
 #define ROLLOUT_DEVICE_COLUMNS                                                                     \
     "d.rollout_id, d.product_id, d.mac, d.stage, d.outcome, d.from_release_id, d.from_version, "   \
     "d.offered_ms, d.served_ms, d.outcome_ms, d.deadline_ms, d.interruptions"
@@ -137,9 +140,9 @@ static const struct db_sqlite_query rollout_insert = {
     DB_SLOT_ROLLOUT_INSERT,
     "INSERT INTO rollouts (product_id, channel, release_id, mode, kind, state, plan, "
     "interval_s, stage, stage_started_ms, paused_ms, salt0, salt1, from_release_id, "
-    "ack_failed, reason, actor, created_ms, updated_ms) "
+    "ack_failed, reason, actor, created_ms, updated_ms, ack_silent) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
-    "?18, ?19)"};
+    "?18, ?19, ?20)"};
 static const struct db_sqlite_query rollout_supersede = {
     DB_SLOT_ROLLOUT_SUPERSEDE, "UPDATE rollouts SET state = 5, reason = ?5, updated_ms = ?6 "
                                "WHERE product_id = ?1 AND channel = ?2 AND mode = ?3 AND id != ?4 "
@@ -147,7 +150,7 @@ static const struct db_sqlite_query rollout_supersede = {
 static const struct db_sqlite_query rollout_update = {
     DB_SLOT_ROLLOUT_UPDATE,
     "UPDATE rollouts SET state = ?2, stage = ?3, stage_started_ms = ?4, paused_ms = ?5, "
-    "ack_failed = ?6, reason = ?7, updated_ms = ?8 WHERE id = ?1"};
+    "ack_failed = ?6, reason = ?7, updated_ms = ?8, ack_silent = ?9 WHERE id = ?1"};
 static const struct db_sqlite_query rollout_get = {
     DB_SLOT_ROLLOUT_GET, "SELECT " ROLLOUT_COLUMNS " FROM rollouts r "
                          "LEFT JOIN releases rel ON rel.id = r.release_id WHERE r.id = ?1"};
@@ -164,7 +167,7 @@ static const struct db_sqlite_query rollout_devices_open = {
     DB_SLOT_ROLLOUT_DEVICES_OPEN,
     "SELECT " ROLLOUT_DEVICE_COLUMNS " FROM rollout_devices d "
     "JOIN rollouts r ON r.id = d.rollout_id "
-    "WHERE (r.state IN " ACTIVE_STATES " AND d.outcome != 3) OR d.outcome = 4 "
+    "WHERE (r.state IN " COUNTED_STATES " AND d.outcome != 3) OR d.outcome = 4 "
     "ORDER BY d.rollout_id, d.mac"};
 static const struct db_sqlite_query rollout_device_get = {
     DB_SLOT_ROLLOUT_DEVICE_GET, "SELECT " ROLLOUT_DEVICE_COLUMNS " FROM rollout_devices d "
@@ -181,7 +184,7 @@ static const struct db_sqlite_query rollout_silent_due = {
     DB_SLOT_ROLLOUT_SILENT_DUE,
     "SELECT " ROLLOUT_DEVICE_COLUMNS " FROM rollout_devices d "
     "JOIN rollouts r ON r.id = d.rollout_id WHERE d.outcome = 1 AND d.deadline_ms < ?1 "
-    "AND r.state IN " ACTIVE_STATES " ORDER BY d.deadline_ms, d.rollout_id, d.mac"};
+    "AND r.state IN " COUNTED_STATES " ORDER BY d.deadline_ms, d.rollout_id, d.mac"};
 static const struct db_sqlite_query rollout_silent_mark = {
     DB_SLOT_ROLLOUT_SILENT_MARK, "UPDATE rollout_devices SET outcome = 5, outcome_ms = ?3 "
                                  "WHERE rollout_id = ?1 AND mac = ?2 AND outcome = 1"};
@@ -200,6 +203,7 @@ static const struct db_sqlite_query fleet_offer = {
     "(SELECT version FROM devices WHERE product_id = ?3 AND mac = ?2), "
     "(SELECT version FROM releases WHERE id = ?6), '') , ?4 "
     "FROM rollouts WHERE id = ?1 AND product_id = ?3 "
+    "AND EXISTS (SELECT 1 FROM devices WHERE product_id = ?3 AND mac = ?2) "
     "ON CONFLICT (rollout_id, mac) DO UPDATE SET outcome = 0, offered_ms = excluded.offered_ms"};
 /* The deadline: 3 learned intervals once there are 3, else 3 of the plan's; + 5 min. */
 static const struct db_sqlite_query fleet_served = {
@@ -763,6 +767,7 @@ static int rollout_insert_locked(struct db_sqlite *sq, void *arg)
     sqlite3_bind_text(s, 17, r->actor, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 18, r->created_ms);
     sqlite3_bind_int64(s, 19, r->updated_ms);
+    sqlite3_bind_int64(s, 20, r->ack_silent);
     int err = db_sqlite_run(sq, s, "insert rollout");
     if (err < 0)
         return err == -EEXIST ? -EIO : err; /* no unique key but the id: not a taken name */
@@ -805,6 +810,7 @@ static int rollout_update_locked(struct db_sqlite *sq, void *arg)
     sqlite3_bind_int64(s, 6, r->ack_failed);
     sqlite3_bind_text(s, 7, r->reason, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 8, r->updated_ms);
+    sqlite3_bind_int64(s, 9, r->ack_silent);
     return db_sqlite_run_one(sq, s, "update rollout");
 }
 
@@ -843,6 +849,7 @@ static void fill_rollout(sqlite3_stmt *s, void *out)
     db_sqlite_column_text(s, 17, r->actor, sizeof(r->actor));
     r->created_ms = sqlite3_column_int64(s, 18);
     r->updated_ms = sqlite3_column_int64(s, 19);
+    r->ack_silent = (uint32_t)sqlite3_column_int64(s, 20);
 }
 
 int db_rollout_get(struct db *db, int64_t id, struct rollout *ret)
@@ -1001,8 +1008,8 @@ static int history_write(struct db_sqlite *sq, int64_t product_id, uint64_t mac,
     return db_sqlite_run(sq, s, "trim history");
 }
 
-/* Applies E; *RET_FAILED is set when it recorded a failure. An event of no row changes nothing. */
-static int fleet_event_apply(struct db_sqlite *sq, const struct fleet_event *e, bool *ret_failed)
+/* Applies E. An event of no row changes nothing. */
+static int fleet_event_apply(struct db_sqlite *sq, const struct fleet_event *e)
 {
     static const struct {
         const struct db_sqlite_query *q;
@@ -1036,8 +1043,6 @@ static int fleet_event_apply(struct db_sqlite *sq, const struct fleet_event *e, 
         return err == -EEXIST ? -EIO : err;
     if (sqlite3_changes(sq->conn) == 0)
         return 0; /* no such rollout or row */
-    if (outcome == OUTCOME_FAILED)
-        *ret_failed = true;
     return history_write(sq, e->product_id, e->mac, e->at_ms, e->kind, e->rollout_id, e->version,
                          outcome);
 }
@@ -1050,13 +1055,10 @@ struct events {
 static int fleet_events_apply_locked(struct db_sqlite *sq, void *arg)
 {
     const struct events *ev = arg;
-    bool failed = false;
     int err = 0;
+    /* A failure needs no catalog rebuild: the check-in path's tracker already knows it. */
     for (size_t i = 0; err == 0 && i < ev->count; i++)
-        err = fleet_event_apply(sq, &ev->list[i], &failed);
-    /* Check-ins stop offering the release to a device that failed: the catalog must rebuild. */
-    if (err == 0 && failed)
-        err = db_sqlite_generation_bump(sq);
+        err = fleet_event_apply(sq, &ev->list[i]);
     return err;
 }
 

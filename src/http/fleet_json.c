@@ -198,6 +198,13 @@ int fleet_json_plan_apply(struct rollout_plan *plan, const json_t *obj, struct r
 {
     if (!json_is_object(obj))
         return reason_set(why, -EINVAL, "plan must be an object of plan keys (docs/FLEET.md)");
+    /*
+     * The object becomes the stored form, "key=value;...", read whole by
+     * rollout_plan_parse: the keys may come in any order (a ramp longer than
+     * the old soak is fine when the same plan lengthens the soak).
+     */
+    char all[ROLLOUT_PLAN_TEXT_BYTES * 2] = "";
+    size_t all_used = 0;
     const char *key;
     json_t *v;
     json_object_foreach((json_t *)obj, key, v)
@@ -226,11 +233,15 @@ int fleet_json_plan_apply(struct rollout_plan *plan, const json_t *obj, struct r
         } else {
             return reason_set(why, -EINVAL, "plan %s: a string, a number or a boolean", key);
         }
-        int r = rollout_plan_set(plan, key, text, why);
-        if (r < 0)
-            return r;
+        if (strpbrk(key, "=;") || strchr(text, ';'))
+            return reason_set(why, -EINVAL, "plan %.32s: no '=' in a key, no ';' anywhere", key);
+        int n = snprintf(all + all_used, sizeof(all) - all_used, "%s%s=%s", all_used ? ";" : "",
+                         key, text);
+        if (n < 0 || (size_t)n >= sizeof(all) - all_used)
+            return reason_set(why, -EINVAL, "plan: too long");
+        all_used += (size_t)n;
     }
-    return 0;
+    return rollout_plan_parse(plan, all, why);
 }
 
 int fleet_plan_base(struct service *svc, const char *product, const char *channel,

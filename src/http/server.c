@@ -336,6 +336,11 @@ static enum MHD_Result answer(struct http_server *srv, struct MHD_Connection *co
     http_route(&srv->ctx, req, &reply);
     if (reply.status == 0)
         http_reply_static(&reply, 500, "no answer\n");
+    if (reply.has_ticket && (reply.broken || reply.status != 200 || reply.fd < 0)) {
+        /* Not the image after all (a header could not be added: a 500 goes out). */
+        service_delivery_done(srv->ctx.svc, &reply.ticket, false);
+        reply.has_ticket = false;
+    }
     if (reply.has_ticket) {
         /* on_completed tells the service how the body ended (service_delivery_done). */
         struct delivery *d = malloc(sizeof(*d));

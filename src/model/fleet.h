@@ -150,7 +150,8 @@ struct rollout {
     int64_t paused_ms;                   /* when it was paused or halted; 0 while running */
     uint64_t salt[2];                    /* the bucket key: different first devices per rollout */
     int64_t from_release_id;             /* REVERT: the halted release whose devices it serves */
-    uint32_t ack_failed;                 /* failures acknowledged by a resume after a halt */
+    uint32_t ack_failed;                 /* failed devices acknowledged by a resume after a halt */
+    uint32_t ack_silent;                 /* silent devices acknowledged by it */
     char reason[FLEET_REASON_BYTES + 1]; /* why it halted or ended, "" */
     char actor[FLEET_ACTOR_BYTES + 1];
     int64_t created_ms;

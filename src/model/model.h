@@ -188,8 +188,10 @@ struct delivery_ticket {
     uint64_t mac;       /* STA MAC as a 48-bit number; 0 when the device sent none */
     int64_t rollout_id; /* 0: not a rollout's offer */
     int64_t release_id;
+    enum fw_mode mode; /* of the release */
     unsigned stage;
-    bool holds_slot; /* took a download slot (the product's and the node's caps) */
+    bool holds_slot;         /* took a slot of the node's download cap */
+    bool holds_product_slot; /* and one of its product's */
 };
 
 struct decision {

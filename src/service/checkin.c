@@ -41,34 +41,41 @@ static void warn_delivery_issue(const struct catalog_product *cp, enum delivery_
 }
 
 /*
- * Takes one download slot of the product's and the node's caps (docs/FLEET.md,
- * herd control): false, and nothing taken, when either is full.
+ * Takes a download slot of the node's cap and of the product's (docs/FLEET.md,
+ * herd control) into T: false, and nothing taken, when either is full.
+ * Nothing is counted when neither has a cap.
  */
-static bool take_download_slot(struct service *svc, const struct catalog_product *cp)
+static bool take_download_slot(struct service *svc, const struct catalog_product *cp,
+                               struct delivery_ticket *t)
 {
     unsigned node_cap = (unsigned)svc->config.max_downloads;
     unsigned product_cap = cp->product.fleet.max_downloads;
     if (!node_cap && !product_cap)
-        return true; /* nothing counted: no cap to hold */
-    if (atomic_fetch_add_explicit(&svc->node_downloads, 1, memory_order_relaxed) >= node_cap &&
-        node_cap) {
+        return true;
+    unsigned node = atomic_fetch_add_explicit(&svc->node_downloads, 1, memory_order_relaxed);
+    if (node_cap && node >= node_cap) {
         atomic_fetch_sub_explicit(&svc->node_downloads, 1, memory_order_relaxed);
         return false;
     }
-    if (cp->downloads &&
-        atomic_fetch_add_explicit(cp->downloads, 1, memory_order_relaxed) >= product_cap &&
-        product_cap) {
+    t->holds_slot = true;
+    if (!cp->downloads)
+        return true; /* a product built by hand has no counter: the node's cap alone */
+    unsigned product = atomic_fetch_add_explicit(cp->downloads, 1, memory_order_relaxed);
+    if (product_cap && product >= product_cap) {
         atomic_fetch_sub_explicit(cp->downloads, 1, memory_order_relaxed);
         atomic_fetch_sub_explicit(&svc->node_downloads, 1, memory_order_relaxed);
+        t->holds_slot = false;
         return false;
     }
+    t->holds_product_slot = true;
     return true;
 }
 
-static void give_download_slot(struct service *svc, int64_t product_id)
+static void give_download_slot(struct service *svc, const struct delivery_ticket *t)
 {
     atomic_fetch_sub_explicit(&svc->node_downloads, 1, memory_order_relaxed);
-    atomic_uint *c = service_download_counter(svc, product_id);
+    /* The counter it was taken from: counters are never freed, and found again by product. */
+    atomic_uint *c = t->holds_product_slot ? service_download_counter(svc, t->product_id) : NULL;
     if (c)
         atomic_fetch_sub_explicit(c, 1, memory_order_relaxed);
 }
@@ -130,15 +137,14 @@ static void decide_with_fleet(struct service *svc, const struct catalog_product 
                                  : "outside the maintenance window");
         return;
     }
-    if (!take_download_slot(svc, cp)) {
+    struct delivery_ticket *t = &d->ticket;
+    if (!take_download_slot(svc, cp, t)) {
         hold_back(d, "the download cap is reached: checks again later");
         return;
     }
-    struct delivery_ticket *t = &d->ticket;
     t->product_id = cp->product.id;
     t->mac = mac;
     t->release_id = d->release_id;
-    t->holds_slot = svc->config.max_downloads || cp->product.fleet.max_downloads;
     if (!choice.admitted || !mac || !svc->tracker)
         return;
     /*
@@ -159,6 +165,7 @@ static void decide_with_fleet(struct service *svc, const struct catalog_product 
     if (tracker_offer(svc->tracker, &s) < 0)
         return;
     t->rollout_id = ro->id;
+    t->mode = ro->mode;
     t->stage = ro->stage;
     struct fleet_event ev = {
         .kind = FLEET_EVENT_OFFER,
@@ -226,9 +233,9 @@ void service_checkin(struct service *svc, const char *product, const struct devi
 void service_delivery_done(struct service *svc, const struct delivery_ticket *t, bool complete)
 {
     if (t->holds_slot)
-        give_download_slot(svc, t->product_id);
+        give_download_slot(svc, t);
     if (!t->rollout_id || !svc->tracker ||
-        !tracker_delivered(svc->tracker, t->product_id, t->mac, t->rollout_id, complete))
+        !tracker_delivered(svc->tracker, t->product_id, t->mac, t->mode, t->rollout_id, complete))
         return;
     struct fleet_event ev = {
         .kind = complete ? FLEET_EVENT_SERVED : FLEET_EVENT_CUT,

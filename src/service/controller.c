@@ -76,7 +76,7 @@ int fleet_open(struct service *svc)
         pthread_mutex_destroy(&svc->fleet_lock);
         return r;
     }
-    if ((r = tracker_new(&svc->tracker)) < 0) {
+    if ((r = tracker_new(LIMIT_TRACKER_ENTRIES, &svc->tracker)) < 0) {
         fleet_close(svc);
         return r;
     }
@@ -388,6 +388,11 @@ int fleet_tick(struct service *svc)
     size_t n = 0;
     if (r == 0)
         r = db_rollout_list(svc->db, 0, true, &all, &n);
+    /* Reverts start after the pass, without fleet_lock held over the rest of it. */
+    struct rollout *revert = calloc(n ? n : 1, sizeof(*revert));
+    size_t nrevert = 0;
+    if (!revert && r == 0)
+        r = -ENOMEM;
     for (size_t i = 0; r == 0 && i < n; i++) {
         struct rollout *ro = &all[i];
         if (ro->state == ROLLOUT_QUEUED) {
@@ -398,26 +403,27 @@ int fleet_tick(struct service *svc)
         }
         if (ro->state != ROLLOUT_RUNNING)
             continue;
-        struct rollout_counts total;
-        if ((r = db_rollout_counts(svc->db, ro->id, NULL, 0, &total)) < 0)
+        struct rollout_counts stages[FLEET_STAGES_MAX], total;
+        if ((r = db_rollout_counts(svc->db, ro->id, stages, ro->plan.stage_count, &total)) < 0)
             break;
         char reason[FLEET_REASON_BYTES + 1];
-        enum rollout_verdict v = rollout_evaluate(ro, &total, now, reason, sizeof(reason));
+        enum rollout_verdict v =
+            rollout_evaluate(ro, &total, &stages[ro->stage], now, reason, sizeof(reason));
         if (v == VERDICT_WAIT)
             continue;
         if ((r = fleet_rollout_transition(svc, ro, v, reason)) < 0)
             break;
         changed = true;
-        if (v == VERDICT_HALT && ro->plan.revert_on_halt) {
-            pthread_mutex_unlock(&svc->fleet_lock);
-            start_revert_after_halt(svc, ro);
-            pthread_mutex_lock(&svc->fleet_lock);
-        }
+        if (v == VERDICT_HALT && ro->plan.revert_on_halt)
+            revert[nrevert++] = *ro;
     }
     free(all);
     pthread_mutex_unlock(&svc->fleet_lock);
     if (changed)
         service_refresh_after_write(svc, "rollout change");
+    for (size_t i = 0; i < nrevert; i++)
+        start_revert_after_halt(svc, &revert[i]);
+    free(revert);
     if (r < 0)
         log_warn("fleet: the rollout controller's pass failed (the next one retries): %s",
                  strerror(-r));

@@ -51,16 +51,24 @@ uint64_t rollout_served(const struct rollout_counts *t)
            t->by_outcome[OUTCOME_FAILED] + t->by_outcome[OUTCOME_SILENT];
 }
 
+/* A - B, or 0 below it. */
+static uint64_t above(uint64_t a, uint64_t b)
+{
+    return a > b ? a - b : 0;
+}
+
 uint64_t rollout_failures(const struct rollout *r, const struct rollout_counts *t)
 {
-    uint64_t n = t->by_outcome[OUTCOME_FAILED];
+    /* Each kind against its own acknowledgement: a silent device that comes back hides nothing. */
+    uint64_t n = above(t->by_outcome[OUTCOME_FAILED], r->ack_failed);
     if (r->plan.count_silent)
-        n += t->by_outcome[OUTCOME_SILENT];
-    return n > r->ack_failed ? n - r->ack_failed : 0;
+        n += above(t->by_outcome[OUTCOME_SILENT], r->ack_silent);
+    return n;
 }
 
 enum rollout_verdict rollout_evaluate(const struct rollout *r, const struct rollout_counts *total,
-                                      int64_t now_ms, char *reason, size_t size)
+                                      const struct rollout_counts *stage, int64_t now_ms,
+                                      char *reason, size_t size)
 {
     const struct rollout_plan *p = &r->plan;
     if (r->state != ROLLOUT_RUNNING) {
@@ -88,22 +96,27 @@ enum rollout_verdict rollout_evaluate(const struct rollout *r, const struct roll
                  (long long)(soak_left + 999) / 1000, r->stage + 1);
         return VERDICT_WAIT;
     }
-    uint64_t succeeded = total->by_outcome[OUTCOME_SUCCEEDED];
+    /* The stage's own devices (first offered in it) must have come back on the new release. */
+    uint64_t stage_served = rollout_served(stage);
+    uint64_t succeeded = stage->by_outcome[OUTCOME_SUCCEEDED];
     /* Offered devices must come back succeeded: a stage whose bodies all broke off waits. */
-    uint64_t need = p->promote_min < total->offered ? p->promote_min : total->offered;
-    uint64_t need_share = ((uint64_t)p->promote_bp * served + FLEET_BP_ALL - 1) / FLEET_BP_ALL;
+    uint64_t need = p->promote_min < stage->offered ? p->promote_min : stage->offered;
+    uint64_t need_share =
+        ((uint64_t)p->promote_bp * stage_served + FLEET_BP_ALL - 1) / FLEET_BP_ALL;
     if (need_share > need)
         need = need_share;
     if (succeeded < need) {
         snprintf(reason, size,
-                 "waiting for devices to come back: %llu of %llu served succeeded, %llu needed",
-                 (unsigned long long)succeeded, (unsigned long long)served,
+                 "waiting for devices to come back: %llu of %llu served in stage %u succeeded, "
+                 "%llu needed",
+                 (unsigned long long)succeeded, (unsigned long long)stage_served, r->stage + 1,
                  (unsigned long long)need);
         return VERDICT_WAIT;
     }
     if (r->stage + 1 >= p->stage_count) {
-        snprintf(reason, size, "the last stage soaked and %llu of %llu served devices succeeded",
-                 (unsigned long long)succeeded, (unsigned long long)served);
+        snprintf(reason, size,
+                 "the last stage soaked and %llu of its %llu served devices succeeded",
+                 (unsigned long long)succeeded, (unsigned long long)stage_served);
         return VERDICT_COMPLETE;
     }
     snprintf(reason, size, "stage %u soaked and %llu of %llu served devices succeeded",

@@ -35,15 +35,18 @@ enum rollout_verdict {
 };
 
 /*
- * The verdict on running rollout R with counters TOTAL (all stages) at
- * NOW_MS, and why, in REASON (SIZE bytes). Not running: VERDICT_WAIT.
- * Halting is judged before promotion; failures acknowledged by a resume
- * (R->ack_failed) do not count again.
+ * The verdict on running rollout R at NOW_MS, and why, in REASON (SIZE
+ * bytes). Not running: VERDICT_WAIT. Halting is judged first, on TOTAL
+ * (every stage so far: a device of an earlier stage that fails late still
+ * counts), less what a resume acknowledged (R->ack_failed, R->ack_silent);
+ * promotion on STAGE, the counters of the devices first offered in the
+ * current stage (docs/FLEET.md).
  */
 enum rollout_verdict rollout_evaluate(const struct rollout *r, const struct rollout_counts *total,
-                                      int64_t now_ms, char *reason, size_t size);
+                                      const struct rollout_counts *stage, int64_t now_ms,
+                                      char *reason, size_t size);
 
-/* Failed devices as the thresholds count them: failed (+ silent), less those acknowledged. */
+/* Failed devices as the thresholds count them: failed (+ silent), each less its acknowledged. */
 uint64_t rollout_failures(const struct rollout *r, const struct rollout_counts *total);
 
 /*

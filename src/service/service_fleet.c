@@ -667,6 +667,18 @@ static int refuse_state(struct reason *why, const struct rollout *r, enum rollou
                                                     : "reverted");
 }
 
+/* Acknowledges R's failures and silences so far: a resume or a promotion after a halt. */
+static int acknowledge(struct service *svc, struct rollout *r, struct reason *why)
+{
+    struct rollout_counts total;
+    int e = db_rollout_counts(svc->db, r->id, NULL, 0, &total);
+    if (e < 0)
+        return db_failed(why, e, "count the rollout's devices");
+    r->ack_failed = (uint32_t)total.by_outcome[OUTCOME_FAILED];
+    r->ack_silent = (uint32_t)total.by_outcome[OUTCOME_SILENT];
+    return 0;
+}
+
 /* Applies A to R (fleet_lock held). */
 static int act_locked(struct service *svc, struct rollout *r, enum rollout_action a,
                       const char *actor, const char *reason, struct reason *why)
@@ -687,13 +699,9 @@ static int act_locked(struct service *svc, struct rollout *r, enum rollout_actio
             return refuse_state(why, r, a);
         if (r->state == ROLLOUT_HALTED) {
             /* The failures so far are acknowledged and the stage soaks again. */
-            struct rollout_counts total;
-            int e = db_rollout_counts(svc->db, r->id, NULL, 0, &total);
+            int e = acknowledge(svc, r, why);
             if (e < 0)
-                return db_failed(why, e, "count the rollout's devices");
-            r->ack_failed =
-                (uint32_t)(total.by_outcome[OUTCOME_FAILED] +
-                           (r->plan.count_silent ? total.by_outcome[OUTCOME_SILENT] : 0));
+                return e;
             r->stage_started_ms = now;
         } else {
             r->stage_started_ms += now - r->paused_ms; /* paused time does not soak */
@@ -710,7 +718,13 @@ static int act_locked(struct service *svc, struct rollout *r, enum rollout_actio
     case ROLLOUT_ACTION_PROMOTE:
         if (!rollout_state_active(r->state))
             return refuse_state(why, r, a);
-        r->state = ROLLOUT_RUNNING; /* by hand: a halted or paused stage moves on too */
+        /* By hand a halted stage moves on too, its failures acknowledged: no halt again at once. */
+        if (r->state == ROLLOUT_HALTED) {
+            int e = acknowledge(svc, r, why);
+            if (e < 0)
+                return e;
+        }
+        r->state = ROLLOUT_RUNNING;
         r->paused_ms = 0;
         return fleet_rollout_transition(
             svc, r, r->stage + 1 >= r->plan.stage_count ? VERDICT_COMPLETE : VERDICT_PROMOTE, text);
@@ -750,6 +764,13 @@ int service_rollout_act(struct service *svc, const char *product, int64_t id,
             return refuse_state(why, &ro, action);
         if (ro.kind == ROLLOUT_REVERT)
             return reason_set(why, -EINVAL, "rollout %lld is itself a revert", (long long)id);
+        /* Never supersede a newer rollout of the channel to revert an old one. */
+        struct rollout active[1];
+        if (active_on_channel(svc, p.id, ro.channel, ro.mode, active, 1) && active[0].id != ro.id)
+            return reason_set(why, -EALREADY,
+                              "rollout %lld of %s is active on channel %s: revert is for the "
+                              "channel's latest rollout",
+                              (long long)active[0].id, active[0].version, ro.channel);
         return fleet_revert(svc, p.name, &ro, actor, ret, why);
     }
     pthread_mutex_lock(&svc->fleet_lock);
@@ -782,7 +803,7 @@ static int status_of(struct service *svc, const struct rollout *r, struct rollou
     s->admitted_bp = rollout_admitted_bp(r, now);
     s->soak_left_ms = rollout_state_active(r->state) ? rollout_soak_left_ms(r, now) : 0;
     if (r->state == ROLLOUT_RUNNING)
-        rollout_evaluate(r, &s->total, now, s->next, sizeof(s->next));
+        rollout_evaluate(r, &s->total, &s->stages[r->stage], now, s->next, sizeof(s->next));
     else
         snprintf(s->next, sizeof(s->next), "%s%s%.*s", rollout_state_name(r->state),
                  r->reason[0] ? ": " : "", (int)(sizeof(s->next) / 2), r->reason);

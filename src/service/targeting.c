@@ -125,7 +125,7 @@ static void refuse_failed(const struct catalog_product *p, uint64_t mac, struct 
                           struct target_choice *c)
 {
     if (mac && tracker && c->target && !tracker_empty(tracker) &&
-        tracker_failed_release(tracker, p->product.id, mac, c->target->release.id)) {
+        tracker_failed(tracker, p->product.id, mac, c->target->release.id)) {
         c->failed = true;
         c->target = NULL;
     }
@@ -170,8 +170,9 @@ void target_choose(const struct catalog_product *p, const struct device_report *
         refuse_failed(p, mac, tracker, c);
         return;
     }
-    if (tracker && tracker_failed(tracker, p->product.id, mac, ro->rollout.id)) {
+    if (tracker && tracker_failed(tracker, p->product.id, mac, ro->release->release.id)) {
         c->failed = true;
+        refuse_failed(p, mac, tracker, c); /* nor the channel's release, if it failed that too */
         return;
     }
     c->admitted = true;

@@ -200,6 +200,10 @@ def test_channel_settings_round_trip():
         bad = srv.api("PUT", f"{base}/stable", admin, json_body={"plan": {"soak": "1h", "ramp": "2h"}})
         assert_api_error(bad, 400, "bad_request", "ramp longer than soak")
         assert "ramp" in bad.json()["error"]["message"], bad.describe()
+        # The keys of one plan may come in any order: a ramp past the old soak, with a longer soak.
+        good = ok(srv.api("PUT", f"{base}/stable", admin,
+                          json_body={"plan": {"ramp": "3h", "soak": "4h"}}), 200, "ramp before soak")
+        assert (good["channel"]["plan"]["ramp"], good["channel"]["plan"]["soak"]) == ("3h", "4h"), good
         bad = srv.api("PUT", f"{base}/stable", admin, json_body={"plan": {"frobnicate": 1}})
         assert_api_error(bad, 400, "bad_request", "unknown plan key")
         assert "frobnicate" in bad.json()["error"]["message"], bad.describe()

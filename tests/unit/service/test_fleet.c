@@ -255,15 +255,11 @@ static void test_healthy_release_reaches_everyone_on_schedule(void **state)
     assert_in_range(st.total.offered, FLEET * 0 / 100, FLEET * 2 / 100);
     assert_in_range(on_version(&s, "1.1.0"), 1, FLEET * 2 / 100);
 
-    /* Stage 2 (10 %): admission within +-1 % of the target once everyone checked in. */
+    /* Later stages: the buckets do not move, so who had it keeps being admitted. */
     sim_run(&s, START_MS + 3 * HOUR);
     st = latest_rollout(&s);
     assert_true(st.rollout.stage >= 1);
-    assert_int_equal(st.rollout.salt[0], salt0); /* buckets do not move between stages */
-    size_t admitted10 = 0;
-    for (size_t i = 0; i < s.count; i++)
-        admitted10 += rollout_bucket(st.rollout.salt, 1, s.dev[i].mac) < 1000;
-    assert_in_range(admitted10, FLEET * 9 / 100, FLEET * 11 / 100);
+    assert_int_equal(st.rollout.salt[0], salt0);
     /* Nobody outside the buckets admitted so far got it. */
     for (size_t i = 0; i < s.count; i++)
         if (strcmp(s.dev[i].version, "1.1.0") == 0)
@@ -283,6 +279,35 @@ static void test_healthy_release_reaches_everyone_on_schedule(void **state)
     struct reason why;
     assert_int_equal(service_channel_get(s.svc, "demo", "stable", &v, &why), 0);
     assert_string_equal(v.deployed, "1.1.0");
+    sim_teardown(&s);
+}
+
+/* --- the share admitted is the share the stage says, device for device --- */
+
+static void test_stage_admits_its_share_within_one_percent(void **state)
+{
+    struct sim s;
+    sim_setup(&s, "rollout");
+    struct reason why;
+    struct channel_view v;
+    assert_int_equal(service_channel_get(s.svc, "demo", "stable", &v, &why), 0);
+    assert_int_equal(rollout_plan_set(&v.channel.plan, "soak", "4h", &why), 0);
+    assert_int_equal(rollout_plan_set(&v.channel.plan, "stages", "10,100", &why), 0);
+    assert_int_equal(service_channel_set(s.svc, "demo", &v.channel, &why), 0);
+    publish(&s, "1.1.0");
+    /* The 15 min ramp, then more than a check-in interval: every device asked at 10 %. */
+    sim_run(&s, START_MS + 2 * HOUR);
+    struct rollout_status st = latest_rollout(&s);
+    assert_int_equal(st.rollout.stage, 0);
+    size_t offered = 0;
+    for (size_t i = 0; i < s.count; i++) {
+        bool in = rollout_bucket(st.rollout.salt, 1, s.dev[i].mac) < 1000;
+        /* Exactly the devices whose bucket is below the share, each once. */
+        assert_int_equal(s.dev[i].rollout_offers[1], in ? 1 : 0);
+        offered += s.dev[i].rollout_offers[1];
+    }
+    assert_in_range(offered, FLEET * 9 / 100, FLEET * 11 / 100);
+    assert_int_equal(st.total.offered, offered);
     sim_teardown(&s);
 }
 
@@ -583,6 +608,47 @@ static void test_interrupted_is_not_served(void **state)
     sim_teardown(&s);
 }
 
+/* --- a failure outlives the rollout: a later one never brings the release back --- */
+
+static void test_failure_survives_later_rollouts_and_restarts(void **state)
+{
+    struct sim s;
+    sim_setup(&s, "rollout");
+    struct reason why;
+    struct channel_view v;
+    assert_int_equal(service_channel_get(s.svc, "demo", "stable", &v, &why), 0);
+    assert_int_equal(rollout_plan_set(&v.channel.plan, "fail_percent", "50", &why), 0);
+    assert_int_equal(rollout_plan_set(&v.channel.plan, "fail_max", "0", &why), 0);
+    assert_int_equal(service_channel_set(s.svc, "demo", &v.channel, &why), 0);
+    /* 1.1.0 fails on 3 % and completes anyway; 1.2.0 fails on the same devices, is aborted. */
+    s.bad[s.bad_count++] = (struct bad_release){"1.1.0", 30, FALLS_BACK};
+    s.bad[s.bad_count++] = (struct bad_release){"1.2.0", 30, FALLS_BACK};
+    publish(&s, "1.1.0");
+    sim_run(&s, START_MS + 8 * HOUR);
+    assert_int_equal(latest_rollout(&s).rollout.state, ROLLOUT_COMPLETED);
+    publish(&s, "1.2.0");
+    sim_run(&s, START_MS + 10 * HOUR);
+    struct rollout_status second = latest_rollout(&s);
+    assert_string_equal(second.rollout.version, "1.2.0");
+    assert_int_equal(service_rollout_act(s.svc, "demo", second.rollout.id, ROLLOUT_ACTION_ABORT,
+                                         "test", NULL, NULL, &why),
+                     0);
+    service_close(s.svc);
+    assert_int_equal(service_open(&s.config, SERVICE_SERVING, &s.svc), 0);
+    service_set_clock(s.svc, sim_clock, &s);
+    sim_run(&s, START_MS + 14 * HOUR);
+    size_t failed = 0;
+    for (size_t i = 0; i < s.count; i++) {
+        if (!s.dev[i].rollout_offers[1] || strcmp(s.dev[i].version, "1.0.0") != 0)
+            continue;
+        failed++;
+        assert_int_equal(s.dev[i].offers[1], 1); /* 1.1.0 never again, as deployed or otherwise */
+        assert_true(s.dev[i].offers[2] <= 1);
+    }
+    assert_true(failed > 0);
+    sim_teardown(&s);
+}
+
 /* --- a restart in the middle keeps stage, counters and failures --- */
 
 static void test_restart_keeps_the_rollout(void **state)
@@ -631,6 +697,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_healthy_release_reaches_everyone_on_schedule),
+        cmocka_unit_test(test_stage_admits_its_share_within_one_percent),
         cmocka_unit_test(test_failing_release_halts_at_first_stage),
         cmocka_unit_test(test_silent_devices_count_after_their_deadline),
         cmocka_unit_test(test_pause_resume_abort),
@@ -643,6 +710,7 @@ int main(void)
         cmocka_unit_test(test_download_cap_answers_304_over_it),
         cmocka_unit_test(test_interrupted_is_not_served),
         cmocka_unit_test(test_restart_keeps_the_rollout),
+        cmocka_unit_test(test_failure_survives_later_rollouts_and_restarts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

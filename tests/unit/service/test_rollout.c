@@ -89,7 +89,7 @@ static enum rollout_verdict verdict(const struct rollout *r, uint64_t offered, u
     c.by_outcome[OUTCOME_FAILED] = failed;
     c.by_outcome[OUTCOME_SILENT] = silent;
     char reason[FLEET_REASON_BYTES + 1];
-    return rollout_evaluate(r, &c, at, reason, sizeof(reason));
+    return rollout_evaluate(r, &c, &c, at, reason, sizeof(reason));
 }
 
 static void test_halts_on_share_after_min_served(void **state)
@@ -116,6 +116,40 @@ static void test_halts_on_absolute_count(void **state)
     /* Failures acknowledged by a resume do not count again. */
     r.ack_failed = 50;
     assert_int_equal(verdict(&r, 5000, 0, 4950, 50, 0, t), VERDICT_WAIT);
+    /* Each kind against its own acknowledgement: silent ones that came back hide no failure. */
+    r.ack_failed = 10;
+    r.ack_silent = 40;
+    assert_int_equal(verdict(&r, 5000, 0, 4950, 59, 0, t), VERDICT_WAIT);
+    assert_int_equal(verdict(&r, 5000, 0, 4950, 60, 0, t), VERDICT_HALT);
+}
+
+static void test_promotion_judges_the_stage_halting_the_whole(void **state)
+{
+    struct rollout r = running();
+    r.stage = 1;
+    int64_t soaked = r.stage_started_ms + r.plan.soak_s * S;
+    struct rollout_counts total, stage;
+    memset(&total, 0, sizeof(total));
+    memset(&stage, 0, sizeof(stage));
+    /* Stage 1's hundred succeeded; stage 2 offered fifty, three came back so far. */
+    total.offered = 150;
+    total.by_outcome[OUTCOME_SUCCEEDED] = 103;
+    total.by_outcome[OUTCOME_SERVED] = 47;
+    stage.offered = 50;
+    stage.by_outcome[OUTCOME_SUCCEEDED] = 3;
+    stage.by_outcome[OUTCOME_SERVED] = 47;
+    char reason[FLEET_REASON_BYTES + 1];
+    assert_int_equal(rollout_evaluate(&r, &total, &stage, soaked, reason, sizeof(reason)),
+                     VERDICT_WAIT);
+    assert_non_null(strstr(reason, "stage 2"));
+    stage.by_outcome[OUTCOME_SUCCEEDED] = 45;
+    stage.by_outcome[OUTCOME_SERVED] = 5;
+    assert_int_equal(rollout_evaluate(&r, &total, &stage, soaked, reason, sizeof(reason)),
+                     VERDICT_PROMOTE);
+    /* A late failure of an earlier stage's device counts for the halt. */
+    total.by_outcome[OUTCOME_FAILED] = 50;
+    assert_int_equal(rollout_evaluate(&r, &total, &stage, soaked, reason, sizeof(reason)),
+                     VERDICT_HALT);
 }
 
 static void test_promotes_when_soaked_and_healthy(void **state)
@@ -149,6 +183,7 @@ int main(void)
         cmocka_unit_test(test_halts_on_share_after_min_served),
         cmocka_unit_test(test_halts_on_absolute_count),
         cmocka_unit_test(test_promotes_when_soaked_and_healthy),
+        cmocka_unit_test(test_promotion_judges_the_stage_halting_the_whole),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

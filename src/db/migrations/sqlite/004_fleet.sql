@@ -87,7 +87,8 @@ CREATE TABLE rollouts (
     salt0            INTEGER NOT NULL,
     salt1            INTEGER NOT NULL,
     from_release_id  INTEGER,
-    ack_failed       INTEGER NOT NULL DEFAULT 0,
+    ack_failed       INTEGER NOT NULL DEFAULT 0,  -- failures a resume acknowledged
+    ack_silent       INTEGER NOT NULL DEFAULT 0,  -- silent devices a resume acknowledged
     reason           TEXT NOT NULL DEFAULT '',
     actor            TEXT NOT NULL DEFAULT '',
     created_ms       INTEGER NOT NULL,
