@@ -62,8 +62,8 @@
  * Devices in flight in rollouts plus releases devices failed, held in memory
  * (service/tracker.h; about 112 bytes each): past it an offer is not tracked.
  */
-#define LIMIT_TRACKER_ENTRIES 2000000u
-#define LIMIT_GROUP_MACS_PER_CALL  10000u /* MACs added to or removed from a group at once */
+#define LIMIT_TRACKER_ENTRIES     2000000u
+#define LIMIT_GROUP_MACS_PER_CALL 10000u /* MACs added to or removed from a group at once */
 /* Source addresses the new-device limit tracks per minute (admission.h). */
 #define LIMIT_REGISTRY_ADDRS_PER_MINUTE 65536u
 #define LIMIT_REGISTRY_FLUSH_MS_MAX     1000u /* "committed at least once a second" */
