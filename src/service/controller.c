@@ -203,6 +203,18 @@ static const struct catalog_product *catalog_product_by_id(struct service *svc, 
     return NULL;
 }
 
+/* The name of product ID into OUT ("" when the catalog has none). */
+static void product_name_by_id(struct service *svc, int64_t id,
+                               char out[LIMIT_PRODUCT_NAME_BYTES + 1])
+{
+    struct catalog *cat;
+    const struct catalog_product *cp = catalog_product_by_id(svc, id, &cat);
+    out[0] = 0;
+    if (cp)
+        str_copy(out, LIMIT_PRODUCT_NAME_BYTES + 1, cp->product.name);
+    catalog_unref(cat);
+}
+
 void fleet_after_publish(struct service *svc, const struct release *published, const char *actor)
 {
     struct channel ch;
@@ -231,12 +243,8 @@ void fleet_after_publish(struct service *svc, const struct release *published, c
         catalog_unref(cat);
         return;
     }
-    struct catalog *cat;
-    const struct catalog_product *cp = catalog_product_by_id(svc, published->product_id, &cat);
-    char product[LIMIT_PRODUCT_NAME_BYTES + 1] = "";
-    if (cp)
-        str_copy(product, sizeof(product), cp->product.name);
-    catalog_unref(cat);
+    char product[LIMIT_PRODUCT_NAME_BYTES + 1];
+    product_name_by_id(svc, published->product_id, product);
     struct rollout_request req = {
         .product = product,
         .version = published->version,
@@ -358,12 +366,8 @@ static int start_queued(struct service *svc, struct rollout *r, const struct rol
 
 static void start_revert_after_halt(struct service *svc, const struct rollout *halted)
 {
-    struct catalog *cat;
-    const struct catalog_product *cp = catalog_product_by_id(svc, halted->product_id, &cat);
-    char product[LIMIT_PRODUCT_NAME_BYTES + 1] = "";
-    if (cp)
-        str_copy(product, sizeof(product), cp->product.name);
-    catalog_unref(cat);
+    char product[LIMIT_PRODUCT_NAME_BYTES + 1];
+    product_name_by_id(svc, halted->product_id, product);
     struct reason why = {""};
     struct rollout rev;
     if (fleet_revert(svc, product, halted, "controller", &rev, &why) < 0)
