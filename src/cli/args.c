@@ -43,3 +43,24 @@ int args_parse(int argc, char **argv, struct args_option *options, unsigned opti
     *ret_positional_count = npos;
     return 0;
 }
+
+unsigned args_values(int argc, char **argv, const char *name, const char **ret, unsigned max)
+{
+    size_t len = strlen(name);
+    unsigned n = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0 || strncmp(argv[i], name, len) != 0)
+            continue;
+        const char *value = NULL;
+        if (argv[i][len] == '=')
+            value = argv[i] + len + 1;
+        else if (argv[i][len] == 0 && i + 1 < argc)
+            value = argv[++i];
+        if (!value)
+            continue;
+        if (n < max)
+            ret[n] = value;
+        n++;
+    }
+    return n;
+}

@@ -24,4 +24,13 @@ struct args_option {
 int args_parse(int argc, char **argv, struct args_option *options, unsigned option_count,
                const char **ret_positional, unsigned *ret_positional_count);
 
+/*
+ * Every value of option NAME (one that takes a value) in ARGV[1..ARGC), in
+ * order, for an option that may be repeated (--plan k=v --plan k=v):
+ * writes at most MAX pointers into ARGV to RET and returns how many there
+ * are (more than MAX: the caller refuses). Call after args_parse accepted
+ * ARGV, so every occurrence has its value.
+ */
+unsigned args_values(int argc, char **argv, const char *name, const char **ret, unsigned max);
+
 #endif

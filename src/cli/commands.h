@@ -20,5 +20,13 @@ int cli_sign(int argc, char **argv, const struct config *config);   /* cli_key.c
 int cli_verify(int argc, char **argv, const struct config *config); /* cli_key.c */
 int cli_source(int argc, char **argv, const struct config *config); /* cli_source.c */
 int cli_store(int argc, char **argv, const struct config *config);  /* cli_store.c */
+/* Fleet control (cli_fleet.c): channels, groups, pins and holds, rollouts. */
+int cli_channel(int argc, char **argv, const struct config *config);
+int cli_group(int argc, char **argv, const struct config *config);
+int cli_pin(int argc, char **argv, const struct config *config);
+int cli_rollout(int argc, char **argv, const struct config *config);
+/* `otad device show PRODUCT MAC` and `otad product fleet PRODUCT ...`, reached from local.c. */
+int cli_device_show(int argc, char **argv, const struct config *config);
+int cli_product_fleet(int argc, char **argv, const struct config *config);
 
 #endif

@@ -114,6 +114,8 @@ int cli_product(int argc, char **argv, const struct config *config)
                                  {"--key", true, NULL},      {"--legacy-signature", true, NULL},
                                  {"--gzip", true, NULL},     {"--esp32-hash", true, NULL},
                                  {"--core-min", true, NULL}};
+    if (argc >= 2 && strcmp(argv[1], "fleet") == 0) /* its own options (cli_fleet.c) */
+        return cli_product_fleet(argc, argv, config);
     const char *pos[ARGS_MAX_POSITIONAL];
     unsigned npos = 0;
     if (args_parse(argc, argv, opts, ARRAY_SIZE(opts), pos, &npos) < 0 || npos < 1)
@@ -195,6 +197,8 @@ usage:
             "       otad product set NAME [--signing required|off] [--key KEY] "
             "[--legacy-signature on|off] [--gzip on|off] [--esp32-hash sha256|sha384|sha512] "
             "[--core-min VERSION|none]\n"
+            "       otad product fleet NAME [--channel-query on|off] [--group-query on|off] "
+            "[--download-cap N]\n"
             "       otad product list [--json]\n");
     return CLI_EXIT_USAGE;
 }
@@ -384,6 +388,8 @@ usage:
 
 int cli_device(int argc, char **argv, const struct config *config)
 {
+    if (argc >= 2 && strcmp(argv[1], "show") == 0)
+        return cli_device_show(argc, argv, config);
     struct args_option opts[] = {
         {"--limit", true, NULL}, {"--offset", true, NULL}, {"--json", false, NULL}};
     const char *pos[ARGS_MAX_POSITIONAL];
@@ -426,6 +432,7 @@ int cli_device(int argc, char **argv, const struct config *config)
     free(list);
     return CLI_EXIT_OK;
 usage:
-    fprintf(stderr, "usage: otad device list PRODUCT [--limit N] [--offset N] [--json]\n");
+    fprintf(stderr, "usage: otad device list PRODUCT [--limit N] [--offset N] [--json]\n"
+                    "       otad device show PRODUCT MAC [--json]\n");
     return CLI_EXIT_USAGE;
 }

@@ -40,6 +40,12 @@
 #define LIMIT_JSON_BODY_BYTES  (64u * 1024u)
 #define LIMIT_REPLY_BODY_BYTES (64u * 1024u * 1024u) /* a JSON answer we build */
 #define LIMIT_JSON_DEPTH       16u
+/* Path segments of the admin API that name a device or an action (longer: no such path, 404). */
+#define LIMIT_MAC_SEGMENT_BYTES    32u /* a MAC's text; a malformed one that fits is a 400 */
+#define LIMIT_ACTION_SEGMENT_BYTES 16u /* pause, resume, abort, promote, halt, revert */
+
+/* Fleet control (docs/FLEET.md): a rollout plan's soak, ramp and interval. */
+#define LIMIT_PLAN_DURATION_S (366u * 86400u)
 
 /* Device registry. */
 /*
@@ -50,6 +56,14 @@
  * the ceiling; they grow on demand and shrink when a storm is over).
  */
 #define LIMIT_REGISTRY_QUEUE 65536u
+/* Fleet events (offers, downloads, outcomes) queued between two registry commits. */
+#define LIMIT_FLEET_EVENTS_PENDING 262144u
+/*
+ * Devices in flight in rollouts plus releases devices failed, held in memory
+ * (service/tracker.h; about 112 bytes each): past it an offer is not tracked.
+ */
+#define LIMIT_TRACKER_ENTRIES     2000000u
+#define LIMIT_GROUP_MACS_PER_CALL 10000u /* MACs added to or removed from a group at once */
 /* Source addresses the new-device limit tracks per minute (admission.h). */
 #define LIMIT_REGISTRY_ADDRS_PER_MINUTE 65536u
 #define LIMIT_REGISTRY_FLUSH_MS_MAX     1000u /* "committed at least once a second" */
@@ -101,5 +115,19 @@
  */
 #define LIMIT_WEBHOOK_BYTES_IN_FLIGHT (8u * LIMIT_WEBHOOK_BODY_BYTES)
 #define LIMIT_WEBHOOK_BUSY_RETRY_S    10u /* the Retry-After of that 503 */
+
+/*
+ * Time zones (core/tz.c): a zone's name as an operator gives it, and the
+ * compiled zone file read for it (RFC 8536 TZif). Real files hold a few
+ * hundred transitions and a few dozen types; the counts are refused before
+ * anything is allocated for them.
+ */
+#define LIMIT_TZ_NAME_BYTES   64u            /* "America/Argentina/ComodRivadavia" is 32 */
+#define LIMIT_TZ_FILE_BYTES   (256u * 1024u) /* every count below at its ceiling fits */
+#define LIMIT_TZ_TRANSITIONS  10000u
+#define LIMIT_TZ_TYPES        256u  /* the format's own ceiling: a type index is one byte */
+#define LIMIT_TZ_CHARS        1024u /* time zone abbreviations */
+#define LIMIT_TZ_LEAPS        1000u /* leap-second records (27 so far) */
+#define LIMIT_TZ_FOOTER_BYTES 256u  /* the POSIX TZ string after the data */
 
 #endif

@@ -3,19 +3,40 @@
  * STA MAC, written in batches by the registry flusher (service/registry.c)
  * on its own connection, and read by the API and the CLI. The batch's
  * common case, a known device, is one UPDATE (one B-tree search); only a
- * new device, when the caller admits it, costs the upsert.
+ * new device, when the caller admits it, costs the upsert. The same
+ * statement learns the device's check-in interval (the silence deadline
+ * of docs/FLEET.md): no statement of its own.
  */
 #include "db/db.h"
+#include "db/db_fleet.h"
 #include "db/sqlite_internal.h"
 
 #include <errno.h>
 #include <sqlite3.h>
 #include <string.h>
 
+/*
+ * The learned interval of a known device, from the gap between its last
+ * check-in and this one (?14): gaps under 30 s (retries, a reboot, a clock
+ * step back) are not intervals; the first gap stands as it is, then each
+ * moves the mean a quarter of the way. Reads the row's old values: SQLite
+ * evaluates every SET expression before it writes any. NEW is ?14 in the
+ * update, excluded.last_seen_ms in the upsert.
+ */
+#define DEVICE_INTERVAL_SET(NEW)                                                                   \
+    "interval_ms = CASE WHEN " NEW " - last_seen_ms < 30000 THEN interval_ms "                     \
+    "WHEN intervals = 0 THEN " NEW " - last_seen_ms "                                              \
+    "ELSE (3 * interval_ms + " NEW " - last_seen_ms) / 4 END, "                                    \
+    "intervals = intervals + (" NEW " - last_seen_ms >= 30000), "
+
+#define DEVICE_INTERVAL_UPDATE DEVICE_INTERVAL_SET("?14")
+#define DEVICE_INTERVAL_UPSERT DEVICE_INTERVAL_SET("excluded.last_seen_ms")
+
 /* Both take device_bind's parameters (?20 first_seen, unused by the update; ?21 check-ins). */
 static const struct db_sqlite_query device_update = {
     DB_SLOT_DEVICE_UPDATE,
-    "UPDATE devices SET ap_mac = ?3, chip_id = ?4, sdk_version = ?5, sketch_size = ?6, "
+    "UPDATE devices SET " DEVICE_INTERVAL_UPDATE
+    "ap_mac = ?3, chip_id = ?4, sdk_version = ?5, sketch_size = ?6, "
     "sketch_md5 = ?7, free_space = ?8, chip_size = ?9, version = ?10, mode = ?11, "
     "user_agent = ?12, remote_addr = ?13, last_seen_ms = ?14, last_status = ?15, "
     "last_offered = coalesce(?16, last_offered), last_key = coalesce(?17, last_key), "
@@ -29,7 +50,8 @@ static const struct db_sqlite_query device_upsert = {
     "delivery_issue, checkins) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?20, ?14, ?15, ?16, ?17, "
     "?18, ?19, ?21) "
-    "ON CONFLICT (product_id, mac) DO UPDATE SET ap_mac = excluded.ap_mac, "
+    "ON CONFLICT (product_id, mac) DO UPDATE SET " DEVICE_INTERVAL_UPSERT
+    "ap_mac = excluded.ap_mac, "
     "chip_id = excluded.chip_id, sdk_version = excluded.sdk_version, "
     "sketch_size = excluded.sketch_size, sketch_md5 = excluded.sketch_md5, "
     "free_space = excluded.free_space, chip_size = excluded.chip_size, "
@@ -39,35 +61,25 @@ static const struct db_sqlite_query device_upsert = {
     "last_offered = coalesce(excluded.last_offered, last_offered), "
     "last_key = coalesce(excluded.last_key, last_key), core_version = excluded.core_version, "
     "delivery_issue = excluded.delivery_issue, checkins = checkins + excluded.checkins"};
+
+/* What fill_device reads, in its order. */
+#define DEVICE_COLUMNS                                                                             \
+    "mac, ap_mac, chip_id, sdk_version, sketch_size, sketch_md5, free_space, chip_size, "          \
+    "version, mode, user_agent, remote_addr, first_seen_ms, last_seen_ms, last_status, "           \
+    "last_offered, checkins, last_key, core_version, delivery_issue"
+
 static const struct db_sqlite_query device_list = {
-    DB_SLOT_DEVICE_LIST,
-    "SELECT mac, ap_mac, chip_id, sdk_version, sketch_size, sketch_md5, free_space, "
-    "chip_size, version, mode, user_agent, remote_addr, first_seen_ms, last_seen_ms, "
-    "last_status, last_offered, checkins, last_key, core_version, delivery_issue "
-    "FROM devices WHERE product_id = ?1 "
-    "ORDER BY mac LIMIT ?2 OFFSET ?3"};
+    DB_SLOT_DEVICE_LIST, "SELECT " DEVICE_COLUMNS " FROM devices WHERE product_id = ?1 "
+                         "ORDER BY mac LIMIT ?2 OFFSET ?3"};
+static const struct db_sqlite_query device_get = {
+    DB_SLOT_DEVICE_GET, "SELECT " DEVICE_COLUMNS ", interval_ms, intervals FROM devices "
+                        "WHERE product_id = ?1 AND mac = ?2"};
 static const struct db_sqlite_query device_count = {
     DB_SLOT_DEVICE_COUNT, "SELECT count(*) FROM devices WHERE product_id = ?1"};
 static const struct db_sqlite_query device_issues = {
     DB_SLOT_DEVICE_ISSUES, "SELECT delivery_issue, count(*) FROM devices "
                            "WHERE product_id = ?1 AND delivery_issue != 0 "
                            "GROUP BY delivery_issue ORDER BY delivery_issue"};
-
-static int64_t mac_to_int(const uint8_t mac[6])
-{
-    int64_t v = 0;
-    for (int i = 0; i < 6; i++)
-        v = v << 8 | mac[i];
-    return v;
-}
-
-static void mac_from_int(int64_t v, uint8_t mac[6])
-{
-    for (int i = 5; i >= 0; i--) {
-        mac[i] = (uint8_t)(v & 0xff);
-        v >>= 8;
-    }
-}
 
 static const char *report_mode_name(enum report_mode m)
 {
@@ -79,9 +91,9 @@ static void device_bind(sqlite3_stmt *s, const struct device_record *d)
 {
     const struct device_report *rep = &d->report;
     sqlite3_bind_int64(s, 1, d->product_id);
-    sqlite3_bind_int64(s, 2, mac_to_int(rep->sta_mac));
+    sqlite3_bind_int64(s, 2, (sqlite3_int64)mac_to_u64(rep->sta_mac));
     if (rep->has_ap_mac)
-        sqlite3_bind_int64(s, 3, mac_to_int(rep->ap_mac));
+        sqlite3_bind_int64(s, 3, (sqlite3_int64)mac_to_u64(rep->ap_mac));
     if (rep->has_chip_id)
         sqlite3_bind_int64(s, 4, (sqlite3_int64)rep->chip_id);
     db_sqlite_bind_text_or_null(s, 5, rep->sdk_version);
@@ -167,9 +179,9 @@ static void fill_device(sqlite3_stmt *s, void *out)
     memset(d, 0, sizeof(*d));
     struct device_report *rep = &d->report;
     rep->has_sta_mac = true;
-    mac_from_int(sqlite3_column_int64(s, 0), rep->sta_mac);
+    mac_from_u64((uint64_t)sqlite3_column_int64(s, 0), rep->sta_mac);
     if ((rep->has_ap_mac = sqlite3_column_type(s, 1) != SQLITE_NULL))
-        mac_from_int(sqlite3_column_int64(s, 1), rep->ap_mac);
+        mac_from_u64((uint64_t)sqlite3_column_int64(s, 1), rep->ap_mac);
     if ((rep->has_chip_id = sqlite3_column_type(s, 2) != SQLITE_NULL))
         rep->chip_id = (uint64_t)sqlite3_column_int64(s, 2);
     db_sqlite_column_text(s, 3, rep->sdk_version, sizeof(rep->sdk_version));
@@ -225,6 +237,44 @@ int db_device_list(struct db *db, int64_t product_id, size_t limit, size_t offse
         *ret_total = (uint64_t)total;
     db_sqlite_unlock(sq);
     return r;
+}
+
+/* A device's row and its learned interval (device_get's last two columns). */
+struct device_row {
+    struct device_record record;
+    int64_t interval_ms, intervals;
+};
+
+static void fill_device_row(sqlite3_stmt *s, void *out)
+{
+    struct device_row *row = out;
+    fill_device(s, &row->record);
+    row->interval_ms = sqlite3_column_int64(s, 20);
+    row->intervals = sqlite3_column_int64(s, 21);
+}
+
+int db_device_get(struct db *db, int64_t product_id, uint64_t mac, struct device_record *ret,
+                  int64_t *ret_interval_ms, int64_t *ret_intervals)
+{
+    struct db_sqlite *sq = db_sqlite_lock(db);
+    int r = -EIO;
+    struct device_row row;
+    sqlite3_stmt *s = db_sqlite_stmt(sq, &device_get);
+    if (s) {
+        sqlite3_bind_int64(s, 1, product_id);
+        sqlite3_bind_int64(s, 2, (sqlite3_int64)mac);
+        r = db_sqlite_get(sq, s, fill_device_row, &row, "get device");
+    }
+    db_sqlite_unlock(sq);
+    if (r < 0)
+        return r;
+    row.record.product_id = product_id;
+    *ret = row.record;
+    if (ret_interval_ms)
+        *ret_interval_ms = row.interval_ms;
+    if (ret_intervals)
+        *ret_intervals = row.intervals;
+    return 0;
 }
 
 int db_device_issue_counts(struct db *db, int64_t product_id,

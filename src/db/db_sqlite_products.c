@@ -1,10 +1,12 @@
 /*
- * The products of db.h on SQLite: a product with its signing settings
- * (products), and the keys it has signed with (product_keys). A change a
+ * The products of db.h on SQLite: a product with its signing and fleet
+ * settings (products; db_product_set_fleet of db_fleet.h), and the keys it
+ * has signed with (product_keys). A change a
  * check-in must see bumps the generation in the same statement's call.
  * Releases and their sequence numbers are db_sqlite_releases.c's.
  */
 #include "db/db.h"
+#include "db/db_fleet.h"
 #include "db/sqlite_internal.h"
 
 #include <errno.h>
@@ -15,11 +17,12 @@
 
 #define PRODUCT_COLUMNS                                                                            \
     "id, name, platform, default_channel, created_ms, signing, signing_key, sign_legacy, gzip, "   \
-    "esp32_hash, core_min"
+    "esp32_hash, core_min, channel_query, group_query, max_downloads"
 
 static const struct db_sqlite_query product_insert = {
-    DB_SLOT_PRODUCT_INSERT, "INSERT INTO products (name, platform, default_channel, created_ms, "
-                            "sign_legacy) VALUES (?1, ?2, ?3, ?4, ?5)"};
+    DB_SLOT_PRODUCT_INSERT,
+    "INSERT INTO products (name, platform, default_channel, created_ms, sign_legacy, "
+    "channel_query, group_query, max_downloads) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"};
 static const struct db_sqlite_query product_get = {
     DB_SLOT_PRODUCT_GET, "SELECT " PRODUCT_COLUMNS " FROM products WHERE name = ?1"};
 static const struct db_sqlite_query product_list = {
@@ -28,6 +31,9 @@ static const struct db_sqlite_query product_set_signing = {
     DB_SLOT_PRODUCT_SET_SIGNING, "UPDATE products SET signing = ?2, signing_key = ?3, "
                                  "sign_legacy = ?4, gzip = ?5, esp32_hash = ?6, core_min = ?7 "
                                  "WHERE id = ?1"};
+static const struct db_sqlite_query product_set_fleet = {
+    DB_SLOT_PRODUCT_SET_FLEET, "UPDATE products SET channel_query = ?2, group_query = ?3, "
+                               "max_downloads = ?4 WHERE id = ?1"};
 static const struct db_sqlite_query product_key_add = {
     DB_SLOT_PRODUCT_KEY_ADD, "INSERT OR IGNORE INTO product_keys (product_id, key_name, "
                              "fingerprint, added_ms) VALUES (?1, ?2, ?3, ?4)"};
@@ -47,6 +53,9 @@ int db_product_insert(struct db *db, struct product *p)
         sqlite3_bind_text(s, 3, p->default_channel, -1, SQLITE_STATIC);
         sqlite3_bind_int64(s, 4, now);
         sqlite3_bind_int(s, 5, p->signing.legacy);
+        sqlite3_bind_int(s, 6, p->fleet.channel_query);
+        sqlite3_bind_int(s, 7, p->fleet.group_query);
+        sqlite3_bind_int64(s, 8, p->fleet.max_downloads);
         r = db_sqlite_run(sq, s, "insert product");
         if (r == 0) {
             p->id = sqlite3_last_insert_rowid(sq->conn);
@@ -74,6 +83,10 @@ static void fill_product(sqlite3_stmt *s, void *out)
     p->signing.gzip = sqlite3_column_int(s, 8) != 0;
     db_sqlite_column_text(s, 9, p->signing.esp32_hash, sizeof(p->signing.esp32_hash));
     db_sqlite_column_text(s, 10, p->signing.core_min, sizeof(p->signing.core_min));
+    p->fleet.channel_query = sqlite3_column_int(s, 11) != 0;
+    p->fleet.group_query = sqlite3_column_int(s, 12) != 0;
+    int64_t cap = sqlite3_column_int64(s, 13);
+    p->fleet.max_downloads = cap > 0 && cap <= UINT32_MAX ? (uint32_t)cap : 0;
 }
 
 int db_product_get(struct db *db, const char *name, struct product *ret_product)
@@ -112,6 +125,24 @@ int db_product_set_signing(struct db *db, int64_t product_id, const struct produ
         sqlite3_bind_text(s, 6, sg->esp32_hash[0] ? sg->esp32_hash : "sha256", -1, SQLITE_STATIC);
         sqlite3_bind_text(s, 7, sg->core_min, -1, SQLITE_STATIC);
         r = db_sqlite_run_one(sq, s, "set product signing");
+        if (r == 0)
+            r = db_sqlite_generation_bump(sq);
+    }
+    db_sqlite_unlock(sq);
+    return r;
+}
+
+int db_product_set_fleet(struct db *db, int64_t product_id, const struct product_fleet *f)
+{
+    struct db_sqlite *sq = db_sqlite_lock(db);
+    int r = -EIO;
+    sqlite3_stmt *s = db_sqlite_stmt(sq, &product_set_fleet);
+    if (s) {
+        sqlite3_bind_int64(s, 1, product_id);
+        sqlite3_bind_int(s, 2, f->channel_query);
+        sqlite3_bind_int(s, 3, f->group_query);
+        sqlite3_bind_int64(s, 4, f->max_downloads);
+        r = db_sqlite_run_one(sq, s, "set product fleet");
         if (r == 0)
             r = db_sqlite_generation_bump(sq);
     }

@@ -6,7 +6,7 @@
  * migrations, the generation, the integrity check) and these helpers; each
  * other file owns one entity's tables and every SQL string about them:
  * db_sqlite_products.c, db_sqlite_releases.c, db_sqlite_tokens.c,
- * db_sqlite_devices.c, db_sqlite_sources.c.
+ * db_sqlite_devices.c, db_sqlite_sources.c, db_sqlite_fleet.c.
  *
  * How a second backend maps onto this: PostgreSQL (libpq) mirrors the split
  * file for file. db_pg.c owns the connection, its migrations and the same
@@ -48,6 +48,7 @@ enum db_sqlite_slot {
     DB_SLOT_PRODUCT_GET,
     DB_SLOT_PRODUCT_LIST,
     DB_SLOT_PRODUCT_SET_SIGNING,
+    DB_SLOT_PRODUCT_SET_FLEET,
     DB_SLOT_PRODUCT_KEY_ADD,
     DB_SLOT_PRODUCT_KEY_LIST,
     /* db_sqlite_releases.c */
@@ -73,6 +74,7 @@ enum db_sqlite_slot {
     DB_SLOT_DEVICE_LIST,
     DB_SLOT_DEVICE_COUNT,
     DB_SLOT_DEVICE_ISSUES,
+    DB_SLOT_DEVICE_GET,
     /* db_sqlite_sources.c */
     DB_SLOT_SOURCE_INSERT,
     DB_SLOT_SOURCE_STATE_INSERT,
@@ -87,6 +89,48 @@ enum db_sqlite_slot {
     DB_SLOT_SOURCE_TAG_PUT,
     DB_SLOT_WEBHOOK_FORGET,
     DB_SLOT_WEBHOOK_RECORD,
+    /* db_sqlite_fleet.c */
+    DB_SLOT_CHANNEL_PUT,
+    DB_SLOT_CHANNEL_CREATED,
+    DB_SLOT_CHANNEL_GET,
+    DB_SLOT_CHANNEL_LIST,
+    DB_SLOT_CHANNEL_DELETE,
+    DB_SLOT_GROUP_INSERT,
+    DB_SLOT_GROUP_UPDATE,
+    DB_SLOT_GROUP_DELETE_MACS,
+    DB_SLOT_GROUP_DELETE,
+    DB_SLOT_GROUP_GET,
+    DB_SLOT_GROUP_LIST,
+    DB_SLOT_GROUP_EXISTS,
+    DB_SLOT_GROUP_MAC_ADD,
+    DB_SLOT_GROUP_MAC_REMOVE,
+    DB_SLOT_GROUP_MAC_LIST,
+    DB_SLOT_PIN_PUT,
+    DB_SLOT_PIN_DELETE,
+    DB_SLOT_PIN_LIST,
+    DB_SLOT_DEPLOYMENT_SET,
+    DB_SLOT_DEPLOYMENT_LIST,
+    DB_SLOT_RELEASE_WITHDRAW,
+    DB_SLOT_WITHDRAWN_LIST,
+    DB_SLOT_ROLLOUT_INSERT,
+    DB_SLOT_ROLLOUT_SUPERSEDE,
+    DB_SLOT_ROLLOUT_UPDATE,
+    DB_SLOT_ROLLOUT_GET,
+    DB_SLOT_ROLLOUT_LIST,
+    DB_SLOT_ROLLOUT_COUNTS,
+    DB_SLOT_ROLLOUT_DEVICES_OPEN,
+    DB_SLOT_ROLLOUT_DEVICE_GET,
+    DB_SLOT_ROLLOUT_DEVICE_LAST,
+    DB_SLOT_ROLLOUT_FAILED_MACS,
+    DB_SLOT_ROLLOUT_SILENT_DUE,
+    DB_SLOT_ROLLOUT_SILENT_MARK,
+    DB_SLOT_FLEET_OFFER,
+    DB_SLOT_FLEET_SERVED,
+    DB_SLOT_FLEET_CUT,
+    DB_SLOT_FLEET_OUTCOME,
+    DB_SLOT_HISTORY_ADD,
+    DB_SLOT_HISTORY_TRIM,
+    DB_SLOT_HISTORY_LIST,
     DB_SLOT_COUNT
 };
 

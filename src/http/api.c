@@ -11,6 +11,7 @@
 
 #include "core/util.h"
 #include "http/errors.h"
+#include "http/fleet_json.h"
 #include "http/handlers.h"
 #include "service/present.h"
 
@@ -25,6 +26,7 @@ static json_t *product_json(const struct http_context *ctx, const struct product
     if (service_product_delivery_issues(ctx->svc, product, counts) < 0)
         return NULL;
     json_t *obj = present_product(product);
+    json_object_set_new(obj, "fleet", fleet_json_product_fleet(&product->fleet));
     json_object_set_new(obj, "delivery_warnings", present_delivery_issues(counts, product->name));
     return obj;
 }
@@ -120,8 +122,29 @@ void http_api_product_get(const struct http_context *ctx, const struct http_requ
 }
 
 /*
+ * The "fleet" object of a PATCH over F: {"channel_query", "group_query",
+ * "max_downloads"}, any subset. -EINVAL with WHY.
+ */
+static int fleet_patch(json_t *obj, struct product_fleet *f, struct reason *why)
+{
+    int channel_query = f->channel_query, group_query = f->group_query;
+    json_int_t max = f->max_downloads;
+    json_error_t jerr;
+    if (json_unpack_ex(obj, &jerr, JSON_STRICT, "{s?b,s?b,s?I}", "channel_query", &channel_query,
+                       "group_query", &group_query, "max_downloads", &max) < 0 ||
+        max < 0 || max > UINT32_MAX)
+        return reason_set(why, -EINVAL,
+                          "fleet must be {\"channel_query\": bool, \"group_query\": bool, "
+                          "\"max_downloads\": 0 or more (0: no cap)}");
+    f->channel_query = channel_query, f->group_query = group_query;
+    f->max_downloads = (uint32_t)max;
+    return 0;
+}
+
+/*
  * PATCH /products/{name} with {"signing": {"required", "key", "legacy", "gzip", "esp32_hash",
- * "core_min"}}; "core_min": null clears the declaration.
+ * "core_min"}, "fleet": {"channel_query", "group_query", "max_downloads"}}, each part and each
+ * field optional; "core_min": null clears the declaration. The signing part is applied first.
  */
 void http_api_product_patch(const struct http_context *ctx, const struct http_request *req,
                             const struct http_route_args *args, struct http_reply *reply)
@@ -141,16 +164,18 @@ void http_api_product_patch(const struct http_context *ctx, const struct http_re
     struct product_signing s = p.signing;
     int required = s.required, legacy = s.legacy, gzip = s.gzip;
     const char *key = NULL, *hash = NULL;
-    json_t *core = NULL;
+    json_t *signing = NULL, *fleet = NULL, *core = NULL;
     if (!body ||
-        json_unpack_ex(body, &jerr, JSON_STRICT, "{s:{s?b,s?s,s?b,s?b,s?s,s?o}}", "signing",
-                       "required", &required, "key", &key, "legacy", &legacy, "gzip", &gzip,
-                       "esp32_hash", &hash, "core_min", &core) < 0 ||
+        json_unpack_ex(body, &jerr, JSON_STRICT, "{s?o,s?o}", "signing", &signing, "fleet",
+                       &fleet) < 0 ||
+        (signing && json_unpack_ex(signing, &jerr, JSON_STRICT, "{s?b,s?s,s?b,s?b,s?s,s?o}",
+                                   "required", &required, "key", &key, "legacy", &legacy, "gzip",
+                                   &gzip, "esp32_hash", &hash, "core_min", &core) < 0) ||
         (core && !json_is_string(core) && !json_is_null(core))) {
         json_decref(body);
         http_reply_error(reply, -EINVAL,
                          "body must be {\"signing\": {\"required\", \"key\", \"legacy\", "
-                         "\"gzip\", \"esp32_hash\", \"core_min\"}}");
+                         "\"gzip\", \"esp32_hash\", \"core_min\"}, \"fleet\": {...}}");
         return;
     }
     s.required = required, s.legacy = legacy, s.gzip = gzip;
@@ -159,9 +184,14 @@ void http_api_product_patch(const struct http_context *ctx, const struct http_re
         (core && str_copy(s.core_min, sizeof(s.core_min),
                           json_is_string(core) ? json_string_value(core) : "") < 0))
         r = reason_set(&why, -EINVAL, "key, esp32_hash or core_min too long");
+    struct product_fleet f = p.fleet;
+    if (r == 0 && fleet)
+        r = fleet_patch(fleet, &f, &why);
     json_decref(body);
-    if (r == 0)
+    if (r == 0 && signing)
         r = service_product_set_signing(ctx->svc, name, &s, &why);
+    if (r == 0 && fleet)
+        r = service_product_set_fleet(ctx->svc, name, &f, &why);
     if (r == 0)
         r = service_product_get(ctx->svc, name, &p, &why);
     json_t *obj = r == 0 ? product_json(ctx, &p) : NULL;

@@ -52,7 +52,7 @@ void http_api_source_get(const struct http_context *ctx, const struct http_reque
         return;
     struct source_row row;
     struct reason why = {""};
-    int r = sources_get(ctx->sources, args->source_id, &row, &why);
+    int r = sources_get(ctx->sources, args->id, &row, &why);
     if (r < 0) {
         http_reply_error(reply, r, why.text);
         return;
@@ -66,7 +66,7 @@ void http_api_source_sync(const struct http_context *ctx, const struct http_requ
     if (!sources_running(ctx, reply))
         return;
     struct reason why = {""};
-    int r = sources_request_sync(ctx->sources, args->source_id, &why);
+    int r = sources_request_sync(ctx->sources, args->id, &why);
     if (r == -EOPNOTSUPP) {
         http_reply_error_status(reply, 503, "unavailable", why.text);
         return;
@@ -75,7 +75,6 @@ void http_api_source_sync(const struct http_context *ctx, const struct http_requ
         http_reply_error(reply, r, why.text);
         return;
     }
-    http_reply_json(
-        reply, 202,
-        json_pack("{s:s,s:I}", "status", "queued", "source", (json_int_t)args->source_id));
+    http_reply_json(reply, 202,
+                    json_pack("{s:s,s:I}", "status", "queued", "source", (json_int_t)args->id));
 }

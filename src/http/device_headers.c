@@ -323,16 +323,32 @@ static int field_version(const struct parse_ctx *ctx, struct device_report *rep)
  * not 1-32 letters, digits, '.', '_' or '-' is ignored, never a reason to
  * refuse a check-in; what it means is the service's business.
  */
-static void query_core(const struct http_request *req, struct device_report *rep)
+static void query_word(const struct http_request *req, const char *name, char *out, size_t size)
 {
-    const char *arg = http_request_query(req, "core");
+    const char *arg = http_request_query(req, name);
     size_t n = arg ? strlen(arg) : 0;
-    if (n == 0 || n >= sizeof(rep->core_version))
+    if (n == 0 || n >= size)
         return;
     for (size_t i = 0; i < n; i++)
         if (!isalnum((unsigned char)arg[i]) && arg[i] != '.' && arg[i] != '_' && arg[i] != '-')
             return;
-    memcpy(rep->core_version, arg, n + 1);
+    memcpy(out, arg, n + 1);
+}
+
+static void query_core(const struct http_request *req, struct device_report *rep)
+{
+    query_word(req, "core", rep->core_version, sizeof(rep->core_version));
+}
+
+/*
+ * ?channel= and ?group=: the channel or the query group the sketch asks to
+ * be in (docs/FLEET.md, precedence). Advisory like ?core=: read only when
+ * the product allows it, and a malformed value is ignored.
+ */
+static void query_fleet(const struct http_request *req, struct device_report *rep)
+{
+    query_word(req, "channel", rep->query_channel, sizeof(rep->query_channel));
+    query_word(req, "group", rep->query_group, sizeof(rep->query_group));
 }
 
 /* The identity headers of the family in CTX; absent ones leave their fields unset. */
@@ -446,6 +462,7 @@ int device_report_parse(const struct http_request *req, struct device_report *re
     if ((r = field_version(&ctx, &rep)) < 0)
         return r;
     query_core(req, &rep);
+    query_fleet(req, &rep);
 
     *ret_report = rep;
     return 0;

@@ -18,6 +18,7 @@ static const struct {
     {-ENOENT, {404, "not_found"}},
     {-EOPNOTSUPP, {405, "method_not_allowed"}},
     {-EEXIST, {409, "conflict"}},
+    {-EALREADY, {409, "conflict"}}, /* the state does not allow it: pausing a paused rollout */
     {-EFBIG, {413, "too_large"}},
     {-E2BIG, {413, "too_large"}},
     {-EPROTONOSUPPORT, {415, "unsupported_media_type"}},

@@ -66,13 +66,20 @@ bool http_route_accepts_body(const struct http_context *ctx, const struct http_r
 
 /*
  * What the route table took from the path for the route's handler. Only the
- * fields the route's pattern names are set: {product}, {version}, {id}.
+ * fields the route's pattern names are set: {product}, {version}, {id},
+ * {name}, {mac}, {action}. {mac} is the segment's text, checked by the
+ * handler (a malformed MAC is a 400, not a 404).
  */
 struct http_route_args {
     char product[LIMIT_PRODUCT_NAME_BYTES + 1];    /* {product}, or the product an alias serves */
     char version[LIMIT_RELEASE_VERSION_BYTES + 1]; /* {version} */
-    int64_t source_id;                             /* {id}: a source's id, > 0 */
+    int64_t id;                                    /* {id}: a source's or a rollout's id, > 0 */
+    char name[LIMIT_CHANNEL_NAME_BYTES + 1];       /* {name}: a channel's or a group's name */
+    char mac[LIMIT_MAC_SEGMENT_BYTES + 1];         /* {mac}: as the path has it */
+    char action[LIMIT_ACTION_SEGMENT_BYTES + 1];   /* {action}: a rollout action's name */
     bool legacy_alias; /* always set: the path is a configured alias of /update/{product} */
+    /* Always set: the name of the token the route checked, "" for a route anyone may call. */
+    char actor[LIMIT_TOKEN_NAME_BYTES + 1];
 };
 
 /*
@@ -142,6 +149,65 @@ void http_api_release_publish(const struct http_context *ctx, const struct http_
                               const struct http_route_args *args, struct http_reply *reply);
 void http_api_devices_list(const struct http_context *ctx, const struct http_request *req,
                            const struct http_route_args *args, struct http_reply *reply);
+
+/*
+ * Fleet control in the API (api_fleet.c; docs/API.md "Fleet control",
+ * docs/FLEET.md), every path under products/{product}/; GETs need read,
+ * every change admin. Bodies are JSON objects; a field the handler does not
+ * know is a 400.
+ *   GET          devices/{mac}            http_api_device_show     why it gets what it gets
+ *   GET          channels                 http_api_channels_list
+ *   GET          channels/{name}          http_api_channel_get
+ *   PUT          channels/{name}          http_api_channel_put     the fields given change
+ *   DELETE       channels/{name}          http_api_channel_delete  back to the defaults
+ *   GET, POST    groups                   http_api_groups_list, http_api_group_add (201)
+ *   GET          groups/{name}            http_api_group_get       with its MACs
+ *   PATCH        groups/{name}            http_api_group_patch
+ *   DELETE       groups/{name}            http_api_group_delete
+ *   POST, DELETE groups/{name}/macs       http_api_group_macs      {"macs": [...]}
+ *   GET          pins                     http_api_pins_list
+ *   PUT, DELETE  pins/{mac}               http_api_pin_put, http_api_pin_delete
+ *   GET, POST    rollouts                 http_api_rollouts_list (?active=1), _start (201)
+ *   GET          rollouts/{id}            http_api_rollout_get
+ *   POST         rollouts/{id}/{action}   http_api_rollout_act     pause ... revert
+ * The actor recorded with a rollout is the token's name (ARGS->actor).
+ */
+void http_api_device_show(const struct http_context *ctx, const struct http_request *req,
+                          const struct http_route_args *args, struct http_reply *reply);
+void http_api_channels_list(const struct http_context *ctx, const struct http_request *req,
+                            const struct http_route_args *args, struct http_reply *reply);
+void http_api_channel_get(const struct http_context *ctx, const struct http_request *req,
+                          const struct http_route_args *args, struct http_reply *reply);
+void http_api_channel_put(const struct http_context *ctx, const struct http_request *req,
+                          const struct http_route_args *args, struct http_reply *reply);
+void http_api_channel_delete(const struct http_context *ctx, const struct http_request *req,
+                             const struct http_route_args *args, struct http_reply *reply);
+void http_api_groups_list(const struct http_context *ctx, const struct http_request *req,
+                          const struct http_route_args *args, struct http_reply *reply);
+void http_api_group_add(const struct http_context *ctx, const struct http_request *req,
+                        const struct http_route_args *args, struct http_reply *reply);
+void http_api_group_get(const struct http_context *ctx, const struct http_request *req,
+                        const struct http_route_args *args, struct http_reply *reply);
+void http_api_group_patch(const struct http_context *ctx, const struct http_request *req,
+                          const struct http_route_args *args, struct http_reply *reply);
+void http_api_group_delete(const struct http_context *ctx, const struct http_request *req,
+                           const struct http_route_args *args, struct http_reply *reply);
+void http_api_group_macs(const struct http_context *ctx, const struct http_request *req,
+                         const struct http_route_args *args, struct http_reply *reply);
+void http_api_pins_list(const struct http_context *ctx, const struct http_request *req,
+                        const struct http_route_args *args, struct http_reply *reply);
+void http_api_pin_put(const struct http_context *ctx, const struct http_request *req,
+                      const struct http_route_args *args, struct http_reply *reply);
+void http_api_pin_delete(const struct http_context *ctx, const struct http_request *req,
+                         const struct http_route_args *args, struct http_reply *reply);
+void http_api_rollouts_list(const struct http_context *ctx, const struct http_request *req,
+                            const struct http_route_args *args, struct http_reply *reply);
+void http_api_rollout_start(const struct http_context *ctx, const struct http_request *req,
+                            const struct http_route_args *args, struct http_reply *reply);
+void http_api_rollout_get(const struct http_context *ctx, const struct http_request *req,
+                          const struct http_route_args *args, struct http_reply *reply);
+void http_api_rollout_act(const struct http_context *ctx, const struct http_request *req,
+                          const struct http_route_args *args, struct http_reply *reply);
 
 /*
  * The release sources in the API (api_sources.c), each 503 when no sources

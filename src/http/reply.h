@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "core/buf.h"
+#include "model/model.h"
 #include "http/request.h"
 
 #define HTTP_REPLY_MAX_HEADERS 12
@@ -29,6 +30,12 @@ struct http_reply {
     uint64_t fd_offset;
     uint64_t fd_length;
     bool broken; /* a header could not be added: the server sends a 500 instead (server.c) */
+    /*
+     * A check-in's offer (service_delivery_done): when set, the server tells
+     * the service how the request ended, body sent whole or not.
+     */
+    bool has_ticket;
+    struct delivery_ticket ticket;
 };
 
 /* Prepares an empty reply (status 0, no body). */

@@ -39,8 +39,9 @@ enum route_token { ANYONE, READ_TOKEN, PUBLISH_TOKEN, ADMIN_TOKEN };
 
 /*
  * A route. PATTERN is matched byte for byte against the whole path, except
- * for "{product}", "{version}" (one non-empty segment that fits its field of
- * struct http_route_args) and "{id}" (a whole number above 0); "{alias}" as
+ * for "{product}", "{version}", "{name}", "{mac}", "{action}" (one non-empty
+ * segment that fits its field of struct http_route_args) and "{id}" (a whole
+ * number above 0); "{alias}" as
  * the whole pattern matches a path configured in `aliases`. BODY_MAX is the
  * most bytes of body the route reads, 0 for none. ADMIT, when set, runs
  * before a body is read and may refuse it, or hold something until the
@@ -97,6 +98,35 @@ static const struct route routes[] = {
     API_ROUTE("products/{product}/releases", METHOD_POST, PUBLISH_TOKEN, BODY_UPLOAD,
               http_api_release_publish),
     API_ROUTE("products/{product}/devices", GET_OR_HEAD, READ_TOKEN, 0, http_api_devices_list),
+    /* Fleet control (api_fleet.c): reads need read, every change admin. */
+    API_ROUTE("products/{product}/devices/{mac}", GET_OR_HEAD, READ_TOKEN, 0, http_api_device_show),
+    API_ROUTE("products/{product}/channels", GET_OR_HEAD, READ_TOKEN, 0, http_api_channels_list),
+    API_ROUTE("products/{product}/channels/{name}", GET_OR_HEAD, READ_TOKEN, 0,
+              http_api_channel_get),
+    API_ROUTE("products/{product}/channels/{name}", METHOD_PUT, ADMIN_TOKEN, LIMIT_JSON_BODY_BYTES,
+              http_api_channel_put),
+    API_ROUTE("products/{product}/channels/{name}", METHOD_DELETE, ADMIN_TOKEN, 0,
+              http_api_channel_delete),
+    API_ROUTE("products/{product}/groups", GET_OR_HEAD, READ_TOKEN, 0, http_api_groups_list),
+    API_ROUTE("products/{product}/groups", METHOD_POST, ADMIN_TOKEN, LIMIT_JSON_BODY_BYTES,
+              http_api_group_add),
+    API_ROUTE("products/{product}/groups/{name}", GET_OR_HEAD, READ_TOKEN, 0, http_api_group_get),
+    API_ROUTE("products/{product}/groups/{name}", METHOD_PATCH, ADMIN_TOKEN, LIMIT_JSON_BODY_BYTES,
+              http_api_group_patch),
+    API_ROUTE("products/{product}/groups/{name}", METHOD_DELETE, ADMIN_TOKEN, 0,
+              http_api_group_delete),
+    API_ROUTE("products/{product}/groups/{name}/macs", METHOD_POST | METHOD_DELETE, ADMIN_TOKEN,
+              LIMIT_JSON_BODY_BYTES, http_api_group_macs),
+    API_ROUTE("products/{product}/pins", GET_OR_HEAD, READ_TOKEN, 0, http_api_pins_list),
+    API_ROUTE("products/{product}/pins/{mac}", METHOD_PUT, ADMIN_TOKEN, LIMIT_JSON_BODY_BYTES,
+              http_api_pin_put),
+    API_ROUTE("products/{product}/pins/{mac}", METHOD_DELETE, ADMIN_TOKEN, 0, http_api_pin_delete),
+    API_ROUTE("products/{product}/rollouts", GET_OR_HEAD, READ_TOKEN, 0, http_api_rollouts_list),
+    API_ROUTE("products/{product}/rollouts", METHOD_POST, ADMIN_TOKEN, LIMIT_JSON_BODY_BYTES,
+              http_api_rollout_start),
+    API_ROUTE("products/{product}/rollouts/{id}", GET_OR_HEAD, READ_TOKEN, 0, http_api_rollout_get),
+    API_ROUTE("products/{product}/rollouts/{id}/{action}", METHOD_POST, ADMIN_TOKEN,
+              LIMIT_JSON_BODY_BYTES, http_api_rollout_act),
     API_ROUTE("sources", GET_OR_HEAD, READ_TOKEN, 0, http_api_sources_list),
     API_ROUTE("sources/{id}", GET_OR_HEAD, READ_TOKEN, 0, http_api_source_get),
     API_ROUTE("sources/{id}/sync", METHOD_POST, ADMIN_TOKEN, LIMIT_JSON_BODY_BYTES,
@@ -176,10 +206,22 @@ static bool route_match(const struct http_context *ctx, const struct route *rout
             n = take_segment(path, text, sizeof(text));
             if (n && (parse_u64(text, INT64_MAX, &id) < 0 || id == 0))
                 n = 0;
-            args->source_id = (int64_t)id;
+            args->id = (int64_t)id;
             p += strlen("{id}");
             break;
         }
+        case 'n': /* {name} */
+            n = take_segment(path, args->name, sizeof(args->name));
+            p += strlen("{name}");
+            break;
+        case 'm': /* {mac} */
+            n = take_segment(path, args->mac, sizeof(args->mac));
+            p += strlen("{mac}");
+            break;
+        case 'a': /* {action} */
+            n = take_segment(path, args->action, sizeof(args->action));
+            p += strlen("{action}");
+            break;
         }
         if (n == 0)
             return false;
@@ -244,20 +286,26 @@ static const struct route *route_find(const struct http_context *ctx,
     return NULL;
 }
 
-/* Whether REQ carries a token of ROUTE's scope; false with REPLY filled (401 or 403). */
+/*
+ * Whether REQ carries a token of ROUTE's scope, with the token's name in
+ * ARGS->actor ("" for a route anyone may call); false with REPLY filled (401
+ * or 403).
+ */
 static bool route_authorized(const struct http_context *ctx, const struct route *route,
-                             const struct http_request *req, struct http_reply *reply)
+                             const struct http_request *req, struct http_route_args *args,
+                             struct http_reply *reply)
 {
     static const enum token_scope scopes[] = {
         [READ_TOKEN] = TOKEN_SCOPE_READ,
         [PUBLISH_TOKEN] = TOKEN_SCOPE_PUBLISH,
         [ADMIN_TOKEN] = TOKEN_SCOPE_ADMIN,
     };
+    args->actor[0] = 0;
     if (route->token == ANYONE)
         return true;
     struct reason why = {""};
-    int r = service_token_check(ctx->svc, http_request_header(req, "Authorization"),
-                                scopes[route->token], &why);
+    int r = service_token_check_name(ctx->svc, http_request_header(req, "Authorization"),
+                                     scopes[route->token], args->actor, &why);
     if (r < 0) {
         http_reply_error(reply, r, why.text);
         return false;
@@ -270,7 +318,7 @@ void http_route(const struct http_context *ctx, const struct http_request *req,
 {
     struct http_route_args args;
     const struct route *route = route_find(ctx, req, &args, reply);
-    if (route && route_authorized(ctx, route, req, reply))
+    if (route && route_authorized(ctx, route, req, &args, reply))
         route->handler(ctx, req, &args, reply);
 }
 
@@ -281,7 +329,7 @@ bool http_route_accepts_body(const struct http_context *ctx, const struct http_r
     memset(ret_hold, 0, sizeof(*ret_hold));
     struct http_route_args args;
     const struct route *route = route_find(ctx, req, &args, reply);
-    if (!route || !route_authorized(ctx, route, req, reply))
+    if (!route || !route_authorized(ctx, route, req, &args, reply))
         return false;
     uint64_t max = route->body_max;
     if (max == BODY_UPLOAD)

@@ -23,6 +23,7 @@
 #include "http/errors.h"
 #include "http/handlers.h"
 #include "http/wire.h"
+#include "service/service_fleet.h"
 
 /*
  * The head walk (http/wire.h) reads the in-place parse of libmicrohttpd
@@ -51,8 +52,21 @@ struct form_field {
     struct buf value;
 };
 
+/*
+ * What *con_cls points to: nothing, the marker below, an upload in
+ * progress, or an offer whose end the service must hear of. The structs
+ * start with their kind.
+ */
+enum request_state_kind { STATE_UPLOAD = 1, STATE_DELIVERY = 2 };
+
+struct delivery {
+    enum request_state_kind kind; /* STATE_DELIVERY */
+    struct delivery_ticket ticket;
+};
+
 struct upload {
-    struct buf body; /* raw body, or the multipart file part */
+    enum request_state_kind kind; /* STATE_UPLOAD */
+    struct buf body;              /* raw body, or the multipart file part */
     struct MHD_PostProcessor *post;
     struct form_field fields[FORM_FIELDS_MAX];
     unsigned field_count;
@@ -315,13 +329,30 @@ static enum MHD_Result queue_reply(struct http_server *srv, struct MHD_Connectio
 }
 
 static enum MHD_Result answer(struct http_server *srv, struct MHD_Connection *conn,
-                              const struct http_request *req)
+                              const struct http_request *req, void **con_cls)
 {
     struct http_reply reply;
     http_reply_init(&reply);
     http_route(&srv->ctx, req, &reply);
     if (reply.status == 0)
         http_reply_static(&reply, 500, "no answer\n");
+    if (reply.has_ticket && (reply.broken || reply.status != 200 || reply.fd < 0)) {
+        /* Not the image after all (a header could not be added: a 500 goes out). */
+        service_delivery_done(srv->ctx.svc, &reply.ticket, false);
+        reply.has_ticket = false;
+    }
+    if (reply.has_ticket) {
+        /* on_completed tells the service how the body ended (service_delivery_done). */
+        struct delivery *d = malloc(sizeof(*d));
+        if (!d) {
+            service_delivery_done(srv->ctx.svc, &reply.ticket, false);
+            http_reply_release(&reply);
+            return MHD_NO;
+        }
+        d->kind = STATE_DELIVERY;
+        d->ticket = reply.ticket;
+        *con_cls = d;
+    }
     enum MHD_Result ret = queue_reply(srv, conn, &reply);
     http_reply_release(&reply);
     return ret;
@@ -379,6 +410,7 @@ static enum MHD_Result upload_begin(struct http_server *srv, struct MHD_Connecti
     struct upload *up = calloc(1, sizeof(*up));
     if (!up)
         return MHD_NO;
+    up->kind = STATE_UPLOAD;
     http_reply_init(&up->early);
     *con_cls = up;
     uint64_t declared = UINT64_MAX, max = 0;
@@ -515,14 +547,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return upload_finish(srv, conn, &s, up);
     if (!bodyless)
         return upload_begin(srv, conn, &s.req, con_cls);
-    return answer(srv, conn, &s.req);
+    return answer(srv, conn, &s.req, con_cls);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    upload_free(*con_cls);
+    struct http_server *srv = cls;
+    void *state = *con_cls;
     *con_cls = NULL;
+    if (!state || state == (void *)&answer_on_next_call)
+        return;
+    if (*(enum request_state_kind *)state == STATE_DELIVERY) {
+        struct delivery *d = state;
+        /* COMPLETED_OK: libmicrohttpd sent the whole response, body included. */
+        service_delivery_done(srv->ctx.svc, &d->ticket, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+        free(d);
+        return;
+    }
+    upload_free(state);
 }
 
 /* --- lifecycle --- */

@@ -15,6 +15,7 @@
 #include "http/device_headers.h"
 #include "http/handlers.h"
 #include "http/range.h"
+#include "service/service_fleet.h"
 
 /* Points REPLY's body at the whole blob of VARIANT. Returns false after filling a 500. */
 static bool reply_with_blob(const struct http_context *ctx, const struct variant *variant,
@@ -50,8 +51,23 @@ void http_handle_update(const struct http_context *ctx, const struct http_reques
         http_reply_empty(reply, 304);
         return;
     case DECISION_UPDATE:
-        if (!reply_with_blob(ctx, &d.variant, reply))
+        /*
+         * How the body ends is the rollout's "served" or "interrupted", and
+         * frees its download slot: only a GET's 200 with the image carries it
+         * to the end; anything else ended here, sending nothing.
+         */
+        if (!reply_with_blob(ctx, &d.variant, reply)) {
+            service_delivery_done(ctx->svc, &d.ticket, false);
             return;
+        }
+        if (strcmp(req->method, "GET") == 0) {
+            reply->has_ticket = true;
+            reply->ticket = d.ticket;
+        } else { /* HEAD: the head of the 200 alone; no body, no download to count */
+            struct delivery_ticket slot_only = d.ticket;
+            slot_only.rollout_id = 0;
+            service_delivery_done(ctx->svc, &slot_only, false);
+        }
         reply->status = 200;
         reply->content_type = "application/octet-stream";
         http_reply_header(reply, "x-MD5", d.variant.md5);

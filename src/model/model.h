@@ -66,6 +66,13 @@ struct product_signing {
     char core_min[LIMIT_CORE_VERSION_BYTES + 1];
 };
 
+/* What a product lets its devices choose, and its herd control (docs/FLEET.md). */
+struct product_fleet {
+    bool channel_query;     /* a device may pick its channel with ?channel=NAME */
+    bool group_query;       /* a device may join a query group with ?group=NAME */
+    uint32_t max_downloads; /* image bodies in flight at once for this product; 0: no cap */
+};
+
 struct product {
     int64_t id;
     char name[LIMIT_PRODUCT_NAME_BYTES + 1];
@@ -73,6 +80,7 @@ struct product {
     char default_channel[LIMIT_CHANNEL_NAME_BYTES + 1];
     int64_t created_ms;
     struct product_signing signing;
+    struct product_fleet fleet;
 };
 
 /* One stored form of a release: a content-addressed blob. */
@@ -141,6 +149,8 @@ struct device_report {
     char core_version[LIMIT_CORE_VERSION_BYTES +
                       1]; /* ?core= (ESP.getCoreVersion()), "" if absent */
     char user_agent[LIMIT_USER_AGENT_BYTES + 1];
+    char query_channel[LIMIT_CHANNEL_NAME_BYTES + 1]; /* ?channel= (docs/FLEET.md), "" if absent */
+    char query_group[LIMIT_CHANNEL_NAME_BYTES + 1];   /* ?group=, "" if absent */
 };
 
 /*
@@ -168,6 +178,22 @@ enum decision_kind {
     DECISION_UNKNOWN,     /* 404: no such product, or nothing to report */
 };
 
+/*
+ * What the HTTP layer hands back when a check-in's 200 body ends
+ * (service_delivery_done): the download slot it holds and the rollout offer
+ * it carries.
+ */
+struct delivery_ticket {
+    int64_t product_id;
+    uint64_t mac;       /* STA MAC as a 48-bit number; 0 when the device sent none */
+    int64_t rollout_id; /* 0: not a rollout's offer */
+    int64_t release_id;
+    enum fw_mode mode; /* of the release */
+    unsigned stage;
+    bool holds_slot;         /* took a slot of the node's download cap */
+    bool holds_product_slot; /* and one of its product's */
+};
+
 struct decision {
     enum decision_kind kind;
     char version[LIMIT_RELEASE_VERSION_BYTES + 1]; /* offered or latest version, "" if none */
@@ -176,6 +202,7 @@ struct decision {
     char signed_by[KEY_FINGERPRINT_HEX + 1];       /* key of the variant served, "" if unsigned */
     enum delivery_issue issue;                     /* what kept the device from a safe update */
     char reason[160];                              /* one line for 403/404 */
+    struct delivery_ticket ticket;                 /* DECISION_UPDATE: for service_delivery_done */
 };
 
 enum token_scope { TOKEN_SCOPE_READ = 0, TOKEN_SCOPE_PUBLISH = 1, TOKEN_SCOPE_ADMIN = 2 };

@@ -9,10 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/tz.h"
 #include "core/version.h"
 
 static void product_release(struct catalog_product *p)
 {
+    catalog_fleet_free(p);
     free(p->releases);
     free(p->digests);
     free(p->targets);
@@ -34,6 +36,9 @@ static void catalog_free(struct catalog *c)
         product_release(&c->products[i]);
     free(c->products);
     free(c->issues_logged);
+    for (size_t i = 0; i < c->zone_count; i++)
+        tz_free(c->zones[i]);
+    free(c->zones);
     free(c);
 }
 
@@ -70,15 +75,27 @@ static int product_cmp(const void *a, const void *b)
                   ((const struct catalog_product *)b)->product.name);
 }
 
-static const struct catalog_release *release_by_id(const struct catalog_product *p, int64_t id)
+const struct catalog_release *catalog_release_by_id(const struct catalog_product *p, int64_t id)
 {
-    for (size_t i = 0; i < p->release_count; i++)
+    /* Releases ascend by id too (both grow with each publish): a binary search. */
+    size_t lo = 0, hi = p->release_count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int64_t m = p->releases[mid].release.id;
+        if (m == id)
+            return &p->releases[mid];
+        if (id < m)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    for (size_t i = 0; i < p->release_count; i++) /* built by hand in another order */
         if (p->releases[i].release.id == id)
             return &p->releases[i];
     return NULL;
 }
 
-static int product_load(struct db *db, struct catalog_product *cp)
+static int product_load(struct catalog *cat, struct db *db, struct catalog_product *cp)
 {
     struct release *list = NULL;
     size_t count = 0;
@@ -112,7 +129,7 @@ static int product_load(struct db *db, struct catalog_product *cp)
     }
     size_t n = 0;
     for (size_t i = 0; i < ndigests; i++) {
-        const struct catalog_release *rel = release_by_id(cp, digests[i].release_id);
+        const struct catalog_release *rel = catalog_release_by_id(cp, digests[i].release_id);
         if (!rel)
             continue;
         memcpy(cp->digests[n].digest, digests[i].digest, sizeof(cp->digests[n].digest));
@@ -121,7 +138,20 @@ static int product_load(struct db *db, struct catalog_product *cp)
     }
     free(digests);
     cp->digest_count = n;
+    if ((r = catalog_fleet_load(cat, db, cp)) < 0)
+        return r;
     return catalog_index(cp);
+}
+
+/* The entry of (CHANNEL, MODE) among T[0..*N), added when missing. */
+static struct catalog_target *target_slot(struct catalog_target *t, size_t *n, const char *channel,
+                                          enum fw_mode mode)
+{
+    for (size_t k = 0; k < *n; k++)
+        if (t[k].mode == mode && strcmp(t[k].channel, channel) == 0)
+            return &t[k];
+    t[*n] = (struct catalog_target){channel, mode, NULL, NULL};
+    return &t[(*n)++];
 }
 
 int catalog_index(struct catalog_product *p)
@@ -130,36 +160,46 @@ int catalog_index(struct catalog_product *p)
     free(p->targets);
     p->targets = NULL;
     p->target_count = 0;
-    if (p->release_count == 0)
+    if (p->release_count == 0 && p->deployment_count == 0)
         return 0;
-    struct catalog_target *t = calloc(p->release_count, sizeof(*t));
+    struct catalog_target *t = calloc(p->release_count + p->deployment_count, sizeof(*t));
     if (!t)
         return -ENOMEM;
     size_t n = 0;
     /* Releases ascend by sequence: the scan order is the same as a check-in's used to be. */
     for (size_t i = 0; i < p->release_count; i++) {
         const struct catalog_release *r = &p->releases[i];
-        size_t k = 0;
-        while (k < n &&
-               !(t[k].mode == r->release.mode && strcmp(t[k].channel, r->release.channel) == 0))
-            k++;
-        if (k == n)
-            t[n++] = (struct catalog_target){r->release.channel, r->release.mode, r};
-        else if (release_order(r, t[k].release) > 0)
-            t[k].release = r;
+        struct catalog_target *k = target_slot(t, &n, r->release.channel, r->release.mode);
+        if (!k->greatest || release_order(r, k->greatest) > 0)
+            k->greatest = r;
+    }
+    for (size_t k = 0; k < n; k++)
+        t[k].release = t[k].greatest;
+    /* A deployment row says what the channel offers, nothing included (docs/FLEET.md). */
+    for (size_t i = 0; i < p->deployment_count; i++) {
+        const struct deployment *d = &p->deployments[i];
+        struct catalog_target *k = target_slot(t, &n, d->channel, d->mode);
+        k->release = d->release_id ? catalog_release_by_id(p, d->release_id) : NULL;
     }
     p->targets = t;
     p->target_count = n;
     return 0;
 }
 
-const struct catalog_release *catalog_target(const struct catalog_product *product,
-                                             const char *channel, enum fw_mode mode)
+const struct catalog_target *catalog_target_entry(const struct catalog_product *product,
+                                                  const char *channel, enum fw_mode mode)
 {
     for (size_t k = 0; k < product->target_count; k++)
         if (product->targets[k].mode == mode && strcmp(product->targets[k].channel, channel) == 0)
-            return product->targets[k].release;
+            return &product->targets[k];
     return NULL;
+}
+
+const struct catalog_release *catalog_target(const struct catalog_product *product,
+                                             const char *channel, enum fw_mode mode)
+{
+    const struct catalog_target *t = catalog_target_entry(product, channel, mode);
+    return t ? t->release : NULL;
 }
 
 int catalog_build(struct db *db, int64_t generation, struct catalog **ret_catalog)
@@ -182,7 +222,7 @@ int catalog_build(struct db *db, int64_t generation, struct catalog **ret_catalo
     for (size_t i = 0; i < count; i++) {
         c->products[i].product = products[i];
         c->product_count++;
-        if ((r = product_load(db, &c->products[i])) < 0)
+        if ((r = product_load(c, db, &c->products[i])) < 0)
             goto fail;
     }
     qsort(c->products, c->product_count, sizeof(*c->products), product_cmp);

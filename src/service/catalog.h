@@ -19,11 +19,15 @@
 #include <stddef.h>
 
 #include "db/db.h"
+#include "model/fleet.h"
 #include "model/model.h"
+
+struct tz;
 
 struct catalog_release {
     struct release release; /* notes are not kept (NULL) */
     bool semver;            /* the version is a semantic version */
+    bool withdrawn;         /* a rollback or revert took it back (docs/FLEET.md) */
 };
 
 /* An installed digest (MD5 or SHA-256, lowercase hex) and the release it identifies. */
@@ -32,11 +36,57 @@ struct catalog_digest {
     const struct catalog_release *release;
 };
 
-/* The greatest release of one (channel, mode): what its devices are offered. */
+/*
+ * What one (channel, mode) offers outside a rollout: its deployed release
+ * (docs/FLEET.md), which is its greatest release unless the database says
+ * otherwise; NULL when nothing is deployed yet.
+ */
 struct catalog_target {
-    const char *channel; /* points into the release */
+    const char *channel; /* points into a release or a deployment */
     enum fw_mode mode;
+    const struct catalog_release *release;  /* deployed */
+    const struct catalog_release *greatest; /* greatest published to the channel, or NULL */
+};
+
+/* A channel's settings, and its window's zone loaded. */
+struct catalog_channel {
+    struct channel channel;
+    bool configured;     /* a row of its own; else the defaults */
+    const struct tz *tz; /* NULL: UTC */
+};
+
+struct catalog_group {
+    struct group group;
+    const struct tz *tz;  /* of its own window; NULL: UTC */
+    uint64_t mac_prefix;  /* GROUP_MATCH_MAC_PREFIX: the octets, high bits of the 48 */
+    unsigned prefix_bits; /* 8 per octet; 0 for other kinds */
+    uint64_t chip_size;   /* GROUP_MATCH_CHIP_SIZE: bytes */
+};
+
+/*
+ * Parses a MAC prefix ("18:FE:34", 1 to 5 octets, ':' or '-' between, any
+ * case) into its value as the high bits of a 48-bit MAC and its length in
+ * bits. -EINVAL.
+ */
+int catalog_mac_prefix_parse(const char *text, uint64_t *ret_prefix, unsigned *ret_bits);
+
+/* One MAC of a MAC-list group. */
+struct catalog_group_mac {
+    uint64_t mac;
+    const struct catalog_group *group;
+};
+
+/* A pin (RELEASE set) or a hold (RELEASE NULL) on one device. */
+struct catalog_pin {
+    uint64_t mac;
     const struct catalog_release *release;
+};
+
+/* An active rollout (running, paused or halted) and the releases it names. */
+struct catalog_rollout {
+    struct rollout rollout;
+    const struct catalog_release *release;
+    const struct catalog_release *from; /* REVERT: the halted release; else NULL */
 };
 
 struct catalog_product {
@@ -47,6 +97,25 @@ struct catalog_product {
     size_t digest_count;
     struct catalog_target *targets; /* one per (channel, mode) with a release; by catalog_index */
     size_t target_count;
+    /* Fleet control (docs/FLEET.md); all empty for a product that uses none of it. */
+    struct catalog_channel *channels; /* configured ones, by name */
+    size_t channel_count;
+    struct catalog_group *groups; /* by kind, priority, name */
+    size_t group_count;
+    struct catalog_group_mac *group_macs; /* by MAC, then group order */
+    size_t group_mac_count;
+    struct catalog_pin *pins; /* by MAC */
+    size_t pin_count;
+    struct catalog_rollout *rollouts; /* active ones */
+    size_t rollout_count;
+    struct deployment *deployments; /* as stored; targets are derived from them */
+    size_t deployment_count;
+    bool fleet_rules; /* any group, pin, rollout or window: check-ins must look */
+    /*
+     * Image bodies of this product in flight: service-owned (it outlives
+     * catalogs), set once after the build. NULL in products built by hand.
+     */
+    atomic_uint *downloads;
     /*
      * The one mutable part, through a pointer: bit N is set once delivery
      * issue N has been logged for this product (service.c). NULL in
@@ -61,6 +130,8 @@ struct catalog {
     struct catalog_product *products; /* sorted by name for bsearch */
     size_t product_count;
     atomic_uint *issues_logged; /* one per product, pointed to by each */
+    struct tz **zones;          /* the windows' time zones, loaded once per catalog */
+    size_t zone_count;
 };
 
 /*
@@ -84,9 +155,42 @@ int release_order(const struct catalog_release *a, const struct catalog_release 
  */
 int catalog_index(struct catalog_product *product);
 
-/* The target of CHANNEL and MODE (its greatest release), or NULL when it has none. */
+/* The deployed release of CHANNEL and MODE (catalog_target), or NULL when it has none. */
 const struct catalog_release *catalog_target(const struct catalog_product *product,
                                              const char *channel, enum fw_mode mode);
+
+/* The (channel, mode) entry, or NULL. */
+const struct catalog_target *catalog_target_entry(const struct catalog_product *product,
+                                                  const char *channel, enum fw_mode mode);
+
+/* The release with ID, or NULL. */
+const struct catalog_release *catalog_release_by_id(const struct catalog_product *product,
+                                                    int64_t id);
+
+/* Channel NAME's settings, or NULL when it has none of its own (defaults apply). */
+const struct catalog_channel *catalog_channel(const struct catalog_product *product,
+                                              const char *name);
+
+/* The first MAC-list group (in group order) that lists MAC, or NULL. */
+const struct catalog_group *catalog_group_by_mac(const struct catalog_product *product,
+                                                 uint64_t mac);
+
+/* The pin or hold of MAC, or NULL. */
+const struct catalog_pin *catalog_pin(const struct catalog_product *product, uint64_t mac);
+
+/* The active rollout of CHANNEL and MODE, or NULL. */
+const struct catalog_rollout *catalog_rollout(const struct catalog_product *product,
+                                              const char *channel, enum fw_mode mode);
+
+/*
+ * Loads PRODUCT's fleet control (channels, groups, pins, rollouts,
+ * deployments, withdrawn releases) from DB into CAT's product, after its
+ * releases (catalog_fleet.c). -errno.
+ */
+int catalog_fleet_load(struct catalog *cat, struct db *db, struct catalog_product *product);
+
+/* Frees what catalog_fleet_load added to PRODUCT. */
+void catalog_fleet_free(struct catalog_product *product);
 
 /* An empty catalog (no products), one reference. NULL on allocation failure. */
 struct catalog *catalog_new_empty(void);

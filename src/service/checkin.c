@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,7 +19,10 @@
 #include "service/decide.h"
 #include "service/present.h"
 #include "service/registry.h"
+#include "service/service_fleet.h"
 #include "service/service_internal.h"
+#include "service/targeting.h"
+#include "service/tracker.h"
 
 /*
  * Logs ISSUE once per product and catalog (so again after a release or a
@@ -36,17 +40,159 @@ static void warn_delivery_issue(const struct catalog_product *cp, enum delivery_
              delivery_issue_code(issue), fix);
 }
 
+/*
+ * Takes a download slot of the node's cap and of the product's (docs/FLEET.md,
+ * herd control) into T: false, and nothing taken, when either is full.
+ * Nothing is counted when neither has a cap.
+ */
+static bool take_download_slot(struct service *svc, const struct catalog_product *cp,
+                               struct delivery_ticket *t)
+{
+    unsigned node_cap = (unsigned)svc->config.max_downloads;
+    unsigned product_cap = cp->product.fleet.max_downloads;
+    if (!node_cap && !product_cap)
+        return true;
+    unsigned node = atomic_fetch_add_explicit(&svc->node_downloads, 1, memory_order_relaxed);
+    if (node_cap && node >= node_cap) {
+        atomic_fetch_sub_explicit(&svc->node_downloads, 1, memory_order_relaxed);
+        return false;
+    }
+    t->holds_slot = true;
+    if (!cp->downloads)
+        return true; /* a product built by hand has no counter: the node's cap alone */
+    unsigned product = atomic_fetch_add_explicit(cp->downloads, 1, memory_order_relaxed);
+    if (product_cap && product >= product_cap) {
+        atomic_fetch_sub_explicit(cp->downloads, 1, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&svc->node_downloads, 1, memory_order_relaxed);
+        t->holds_slot = false;
+        return false;
+    }
+    t->holds_product_slot = true;
+    return true;
+}
+
+static void give_download_slot(struct service *svc, const struct delivery_ticket *t)
+{
+    atomic_fetch_sub_explicit(&svc->node_downloads, 1, memory_order_relaxed);
+    /* The counter it was taken from: counters are never freed, and found again by product. */
+    atomic_uint *c = t->holds_product_slot ? service_download_counter(svc, t->product_id) : NULL;
+    if (c)
+        atomic_fetch_sub_explicit(c, 1, memory_order_relaxed);
+}
+
+/* A decision to offer becomes "nothing now" (304): the window is shut, or the cap is reached. */
+static void hold_back(struct decision *d, const char *why)
+{
+    d->kind = DECISION_CURRENT;
+    d->release_id = 0;
+    d->version[0] = 0;
+    snprintf(d->reason, sizeof(d->reason), "%s", why);
+}
+
+static void queue_event(struct service *svc, const struct fleet_event *ev)
+{
+    if (svc->registry)
+        registry_fleet_event(svc->registry, ev);
+}
+
+/*
+ * Fleet control around the decision (docs/FLEET.md): the outcome this
+ * check-in decides, the target, and after the decision the window, the
+ * download cap and the rollout's offer.
+ */
+static void decide_with_fleet(struct service *svc, const struct catalog_product *cp,
+                              const struct device_report *report, const struct checkin_context *ctx,
+                              struct decision *d)
+{
+    uint64_t mac = report->has_sta_mac ? mac_to_u64(report->sta_mac) : 0;
+    int64_t now = service_now_ms(svc);
+    enum fw_mode mode = decide_mode(report);
+    const struct catalog_release *running = NULL;
+    bool tracked = svc->tracker && !tracker_empty(svc->tracker);
+    if (mac && (tracked || cp->rollout_count))
+        running = decide_running(cp, report, mode); /* a revert applies by what it runs */
+    if (mac && tracked) {
+        struct fleet_event ev;
+        if (tracker_observe(svc->tracker, cp->product.id, mac, mode,
+                            running ? running->release.id : 0, now, &ev)) {
+            str_copy(ev.version, sizeof(ev.version), report->version);
+            queue_event(svc, &ev);
+        }
+    }
+    struct target_choice choice;
+    target_choose(cp, report, mac, mode, running, svc->tracker, now, &choice);
+    struct decide_request req = {
+        .report = report,
+        .channel = choice.channel,
+        .legacy_alias = ctx->legacy_alias,
+        .has_target = true,
+        .target = choice.target,
+        .exact = choice.exact,
+    };
+    decide(cp, &req, d);
+    if (d->kind != DECISION_UPDATE)
+        return;
+    if (choice.held || !choice.window_open) {
+        hold_back(d, choice.held ? "held: nothing is offered to this device"
+                                 : "outside the maintenance window");
+        return;
+    }
+    struct delivery_ticket *t = &d->ticket;
+    if (!take_download_slot(svc, cp, t)) {
+        hold_back(d, "the download cap is reached: checks again later");
+        return;
+    }
+    t->product_id = cp->product.id;
+    t->mac = mac;
+    t->release_id = d->release_id;
+    if (!choice.admitted || !mac || !svc->tracker)
+        return;
+    /*
+     * A rollout's offer is tracked until the device comes back. Outside a
+     * rollout an offer is not: a device that comes back on what it ran is
+     * offered again at its next check-in, as before fleet control
+     * (docs/FLEET.md).
+     */
+    const struct rollout *ro = &choice.rollout->rollout;
+    struct standing s = {
+        .product_id = cp->product.id,
+        .mac = mac,
+        .rollout_id = ro->id,
+        .release_id = ro->release_id,
+        .mode = ro->mode,
+        .stage = ro->stage,
+    };
+    if (tracker_offer(svc->tracker, &s) < 0)
+        return;
+    t->rollout_id = ro->id;
+    t->mode = ro->mode;
+    t->stage = ro->stage;
+    struct fleet_event ev = {
+        .kind = FLEET_EVENT_OFFER,
+        .product_id = cp->product.id,
+        .mac = mac,
+        .rollout_id = ro->id,
+        .release_id = ro->release_id,
+        .stage = ro->stage,
+        .from_release_id = running ? running->release.id : 0,
+        .at_ms = now,
+    };
+    str_copy(ev.version, sizeof(ev.version), report->version);
+    queue_event(svc, &ev);
+}
+
 void service_checkin(struct service *svc, const char *product, const struct device_report *report,
                      const struct checkin_context *ctx, struct decision *ret_decision)
 {
     struct catalog *cat = service_catalog_get(svc);
     const struct catalog_product *cp = cat ? catalog_product(cat, product) : NULL;
-    struct decide_request req = {
-        .report = report,
-        .channel = cp ? cp->product.default_channel : "",
-        .legacy_alias = ctx->legacy_alias,
-    };
-    decide(cp, &req, ret_decision);
+    if (cp) {
+        decide_with_fleet(svc, cp, report, ctx, ret_decision);
+    } else {
+        struct decide_request req = {
+            .report = report, .channel = "", .legacy_alias = ctx->legacy_alias};
+        decide(NULL, &req, ret_decision);
+    }
     if (cp && ret_decision->issue != DELIVERY_OK)
         warn_delivery_issue(cp, ret_decision->issue);
 
@@ -56,7 +202,7 @@ void service_checkin(struct service *svc, const char *product, const struct devi
         rec.report = *report;
         str_copy(rec.remote_addr, sizeof(rec.remote_addr),
                  ctx->remote_addr ? ctx->remote_addr : "");
-        rec.last_seen_ms = time_now_ms();
+        rec.last_seen_ms = service_now_ms(svc);
         rec.first_seen_ms = rec.last_seen_ms;
         rec.checkins = 1;
         switch (ret_decision->kind) {
@@ -82,6 +228,25 @@ void service_checkin(struct service *svc, const char *product, const struct devi
         registry_record(svc->registry, &rec);
     }
     catalog_unref(cat);
+}
+
+void service_delivery_done(struct service *svc, const struct delivery_ticket *t, bool complete)
+{
+    if (t->holds_slot)
+        give_download_slot(svc, t);
+    if (!t->rollout_id || !svc->tracker ||
+        !tracker_delivered(svc->tracker, t->product_id, t->mac, t->mode, t->rollout_id, complete))
+        return;
+    struct fleet_event ev = {
+        .kind = complete ? FLEET_EVENT_SERVED : FLEET_EVENT_CUT,
+        .product_id = t->product_id,
+        .mac = t->mac,
+        .rollout_id = t->rollout_id,
+        .release_id = t->release_id,
+        .stage = t->stage,
+        .at_ms = service_now_ms(svc),
+    };
+    queue_event(svc, &ev);
 }
 
 int service_image_find(struct service *svc, const char *product, const char *version,

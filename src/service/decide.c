@@ -47,13 +47,29 @@ static const struct catalog_release *running_release(const struct catalog_produc
     return rep->version[0] ? catalog_release_by_version(product, mode, rep->version) : NULL;
 }
 
+const struct catalog_release *decide_running(const struct catalog_product *product,
+                                             const struct device_report *rep, enum fw_mode mode)
+{
+    return running_release(product, rep, release_by_reported_digest(product, rep), mode, false);
+}
+
+enum fw_mode decide_mode(const struct device_report *rep)
+{
+    return rep->mode == REPORT_MODE_FS ? FW_MODE_FS : FW_MODE_SKETCH;
+}
+
 static enum placement place_device(const struct device_report *rep,
                                    const struct catalog_release *running,
-                                   const struct catalog_release *target)
+                                   const struct catalog_release *target, bool exact)
 {
-    if (running)
-        return running == target || release_order(running, target) >= 0 ? PLACED_CURRENT
-                                                                        : PLACED_BEHIND;
+    if (running) {
+        if (running == target)
+            return PLACED_CURRENT;
+        /* docs/FLEET.md: a pin or a rollback offers its release; a withdrawn one is left. */
+        if (exact || running->withdrawn)
+            return PLACED_BEHIND;
+        return release_order(running, target) >= 0 ? PLACED_CURRENT : PLACED_BEHIND;
+    }
     if (rep->version[0]) {
         int cmp;
         if (target->semver && version_compare(rep->version, target->release.version, &cmp) == 0)
@@ -109,8 +125,9 @@ void decide(const struct catalog_product *product, const struct decide_request *
                  platform_name(product->product.platform), platform_name(rep->platform));
         return;
     }
-    enum fw_mode mode = rep->mode == REPORT_MODE_FS ? FW_MODE_FS : FW_MODE_SKETCH;
-    const struct catalog_release *target = catalog_target(product, req->channel, mode);
+    enum fw_mode mode = decide_mode(rep);
+    const struct catalog_release *target =
+        req->has_target ? req->target : catalog_target(product, req->channel, mode);
     const struct catalog_release *by_digest = release_by_reported_digest(product, rep);
     const struct catalog_release *running = running_release(product, rep, by_digest, mode, false);
     struct form_choice choice = {NULL, FORM_BRICKS, DELIVERY_OK};
@@ -158,7 +175,7 @@ void decide(const struct catalog_product *product, const struct decide_request *
         d->kind = DECISION_CURRENT;
         return;
     }
-    switch (place_device(rep, running, target)) {
+    switch (place_device(rep, running, target, req->has_target && req->exact)) {
     case PLACED_CURRENT:
     case PLACED_NOTHING:
         d->kind = DECISION_CURRENT;

@@ -6,14 +6,18 @@
  * test here.
  *
  * Release order (catalog.h: semver where both are, else publish sequence);
- * the target is the greatest release of the channel and mode by that order,
- * computed when the catalog is built (catalog_target). A device is
+ * the target is the channel's deployed release (catalog_target: its
+ * greatest by that order, unless fleet control deployed another), or the
+ * one fleet control chose for this device (targeting.h). A device is
  * placed by, in turn: an installed digest it reports (sketch-md5 with any
  * flash-mode byte, or ESP32 sketch-sha256) matching a release; a reported
  * version equal to a release's; a reported semantic version compared with
  * the target's. A device that is at or above the target is current; one
  * that runs something unknown is offered the target; one that reports
- * nothing to compare is current.
+ * nothing to compare is current. Fleet control adds two ways past that
+ * order: an EXACT target (a pin, a rollback) is offered to a device that
+ * runs any other known release, and a device running a withdrawn release
+ * is behind whatever the target is (docs/FLEET.md).
  */
 #ifndef OTAD_SERVICE_DECIDE_H
 #define OTAD_SERVICE_DECIDE_H
@@ -28,7 +32,21 @@ struct decide_request {
     const struct device_report *report;
     const char *channel; /* the device's channel */
     bool legacy_alias;   /* came through a configured legacy path (EmonESP form) */
+    bool has_target;     /* TARGET was chosen (targeting.h): not the channel's deployed release */
+    const struct catalog_release *target; /* NULL with HAS_TARGET: nothing to offer */
+    bool exact; /* offer TARGET to a device that runs any other known release */
 };
+
+/*
+ * The release of MODE that a device reporting REP runs: the one its
+ * installed digest names, else the one with its exact version; NULL when
+ * unknown. What fleet control compares an outcome with.
+ */
+const struct catalog_release *decide_running(const struct catalog_product *product,
+                                             const struct device_report *rep, enum fw_mode mode);
+
+/* The mode a report asks about: FW_MODE_FS for x-ESP8266-mode: spiffs, else the sketch. */
+enum fw_mode decide_mode(const struct device_report *rep);
 
 /*
  * Decides for REQ against PRODUCT (NULL when the product is unknown) and

@@ -303,6 +303,11 @@ static int publish_locked(struct service *svc, const struct publish_request *req
     const char *digest_ptrs[MAX_INSTALLED_DIGESTS];
     for (size_t i = 0; i < digest_count; i++)
         digest_ptrs[i] = digests[i];
+    /* A staged channel keeps offering what it offers now: the new release waits for its rollout. */
+    if ((r = fleet_before_publish(svc, product->id, rel->channel, rel->mode)) < 0) {
+        rel->notes = NULL;
+        return reason_set(why, r, "cannot record what channel %s offers now", rel->channel);
+    }
     r = db_release_insert(svc->db, rel, digest_ptrs, digest_count);
     if (r == -EEXIST) {
         /* Another process (the CLI, another node) published this version first. */
@@ -367,6 +372,7 @@ int service_publish(struct service *svc, const struct publish_request *req,
                  fw_mode_name(rel.mode), rel.version, (long long)rel.seq,
                  (unsigned long long)rel.size, rel.sha256, rel.source);
         service_refresh_after_write(svc, "publish");
+        fleet_after_publish(svc, &rel, rel.source);
     }
     if (ret_created)
         *ret_created = created;

@@ -24,6 +24,7 @@
 #include "core/log.h"
 #include "core/mono.h"
 #include "core/util.h"
+#include "db/db_fleet.h"
 #include "service/admission.h"
 
 /* How often pressure (drops, refused devices) is logged at most. */
@@ -37,7 +38,9 @@ struct pending_table {
     size_t count, cap;
     uint32_t *slots; /* index + 1 into records, 0 empty; nslots, a power of two >= 2 * max */
     size_t nslots;
-    uint64_t checkins; /* the sum of records[].checkins */
+    uint64_t checkins;          /* the sum of records[].checkins */
+    struct fleet_event *events; /* fleet control's, in the order they happened */
+    size_t event_count, event_cap;
 };
 
 struct registry {
@@ -56,6 +59,8 @@ struct registry {
     bool committing;              /* the flusher works on OTHER without the lock */
     uint64_t accepted;            /* check-ins taken into a table so far */
     uint64_t done;                /* of those, committed, failed or refused */
+    uint64_t events_accepted;     /* fleet events taken into a table so far */
+    uint64_t events_done;         /* of those, committed or failed */
     bool stopping;
     bool flush_now;
     struct registry_stats stats;
@@ -125,10 +130,12 @@ static void table_clear(struct pending_table *t)
     }
     t->count = 0;
     t->checkins = 0;
+    t->event_count = 0;
 }
 
 static void table_release(struct pending_table *t)
 {
+    free(t->events);
     free(t->records);
     free(t->slot_of);
     free(t->slots);
@@ -345,9 +352,14 @@ static void *flusher_main(void *arg)
         reg->committing = true;
         pthread_mutex_unlock(&reg->lock);
 
-        size_t rows = 0, devices = t->count;
+        size_t rows = 0, devices = t->count, events = t->event_count;
         uint64_t checkins = t->checkins;
         int r = devices > 0 ? commit_table(reg, t, &rows) : 0;
+        /* After the devices' rows: an outcome's deadline reads the interval they just learned. */
+        int re = events > 0 ? db_fleet_events_apply(reg->db, t->events, events) : 0;
+        if (re < 0)
+            log_error("registry: lost %zu fleet events (offers, downloads, outcomes): %s", events,
+                      strerror(-re));
         table_clear(t); /* still the flusher's: not under the lock the workers take */
 
         pthread_mutex_lock(&reg->lock);
@@ -365,11 +377,16 @@ static void *flusher_main(void *arg)
             reg->stats.commits++;
         }
         reg->done += checkins;
+        reg->events_done += events;
+        if (re < 0)
+            reg->stats.events_failed += events;
+        else
+            reg->stats.events += events;
         reg->other_full = false;
         reg->committing = false;
         struct registry_stats now = reg->stats;
         pthread_cond_broadcast(&reg->drained);
-        bool stop = reg->stopping && reg->active->count == 0;
+        bool stop = reg->stopping && reg->active->count == 0 && reg->active->event_count == 0;
         pthread_mutex_unlock(&reg->lock);
         log_pressure(reg, &now, stop);
         pthread_mutex_lock(&reg->lock);
@@ -465,16 +482,41 @@ out:
     return r < 0 ? -ENOBUFS : 0;
 }
 
+int registry_fleet_event(struct registry *reg, const struct fleet_event *event)
+{
+    pthread_mutex_lock(&reg->lock);
+    struct pending_table *t = reg->active;
+    int r = 0;
+    if (t->event_count == t->event_cap) {
+        size_t cap = t->event_cap ? t->event_cap * 2 : 64;
+        struct fleet_event *e = NULL;
+        if (cap <= LIMIT_FLEET_EVENTS_PENDING)
+            e = realloc(t->events, cap * sizeof(*e));
+        if (!e) {
+            r = -ENOBUFS;
+            reg->stats.events_dropped++;
+            goto out;
+        }
+        t->events = e;
+        t->event_cap = cap;
+    }
+    t->events[t->event_count++] = *event;
+    reg->events_accepted++;
+out:
+    pthread_mutex_unlock(&reg->lock);
+    return r;
+}
+
 int registry_flush(struct registry *reg)
 {
     pthread_mutex_lock(&reg->lock);
-    uint64_t target = reg->accepted;
-    uint64_t failed_before = reg->stats.failed;
+    uint64_t target = reg->accepted, events_target = reg->events_accepted;
+    uint64_t failed_before = reg->stats.failed + reg->stats.events_failed;
     reg->flush_now = true;
     pthread_cond_signal(&reg->wake);
-    while (reg->done < target)
+    while (reg->done < target || reg->events_done < events_target)
         pthread_cond_wait(&reg->drained, &reg->lock);
-    int r = reg->stats.failed > failed_before ? -EIO : 0;
+    int r = reg->stats.failed + reg->stats.events_failed > failed_before ? -EIO : 0;
     pthread_mutex_unlock(&reg->lock);
     return r;
 }

@@ -33,6 +33,7 @@
 #include <stdint.h>
 
 #include "db/db.h"
+#include "model/fleet.h"
 #include "model/model.h"
 
 struct registry;
@@ -63,6 +64,14 @@ int registry_start(const char *db_path, unsigned flush_ms, size_t max_pending,
 int registry_record(struct registry *registry, const struct device_record *record);
 
 /*
+ * Queues fleet control's EVENT (copied; model/fleet.h) to be committed, in
+ * the order queued, with the next batch, after its device rows. Never waits
+ * for the flusher or the database. Returns 0, or -ENOBUFS past
+ * LIMIT_FLEET_EVENTS_PENDING events in one interval (dropped, counted).
+ */
+int registry_fleet_event(struct registry *registry, const struct fleet_event *event);
+
+/*
  * Commits everything recorded so far and waits until it is committed.
  * Returns 0, or -EIO when a commit in that time failed.
  */
@@ -82,6 +91,9 @@ struct registry_stats {
     uint64_t refused_product; /* of new devices not given a row: their product's maximum */
     uint64_t commits;         /* transactions */
     uint64_t rows;            /* device rows written (updated or added) */
+    uint64_t events;          /* fleet events committed */
+    uint64_t events_dropped;  /* fleet events lost: too many in one interval */
+    uint64_t events_failed;   /* fleet events lost to a database error */
 };
 void registry_stats(struct registry *registry, struct registry_stats *ret_stats);
 

@@ -24,6 +24,8 @@
 #include "store/store.h"
 
 #define CATALOG_POLL_MS 500
+/* How often the rollout controller runs (controller.c): halts and promotions within a second. */
+#define FLEET_TICK_MS 1000
 
 struct catalog *service_catalog_get(struct service *svc)
 {
@@ -48,6 +50,9 @@ MUST_USE static int catalog_refresh(struct service *svc, bool force)
     struct catalog *next;
     if ((r = catalog_build(svc->db, gen, &next)) < 0)
         return r;
+    /* The download caps' counters outlive catalogs: each product finds its own again. */
+    for (size_t i = 0; i < next->product_count; i++)
+        next->products[i].downloads = service_download_counter(svc, next->products[i].product.id);
     pthread_mutex_lock(&svc->catalog_lock);
     struct catalog *old = svc->catalog;
     /* A slow rebuild must not replace a newer catalog another thread installed meanwhile. */
@@ -92,6 +97,10 @@ static void *refresher_main(void *arg)
         int r = catalog_refresh(svc, false);
         if (r < 0)
             log_warn("catalog: reload failed: %s", strerror(-r));
+        if (time_mono_ms() >= svc->next_tick_ms) {
+            fleet_tick(svc); /* logs its own failure */
+            svc->next_tick_ms = time_mono_ms() + FLEET_TICK_MS;
+        }
         pthread_mutex_lock(&svc->stop_lock);
     }
     pthread_mutex_unlock(&svc->stop_lock);
@@ -138,6 +147,9 @@ int service_open(const struct config *config, enum service_mode mode, struct ser
         goto fail;
     if ((r = store_open(config->data_dir, &svc->store)) < 0)
         goto fail;
+    if ((r = fleet_open(svc)) < 0)
+        goto fail;
+    svc->fleet_open = true;
     if ((r = catalog_refresh(svc, true)) < 0)
         goto fail;
     if (mode == SERVICE_SERVING) {
@@ -173,6 +185,8 @@ void service_close(struct service *svc)
     }
     registry_stop(svc->registry);
     catalog_unref(svc->catalog);
+    if (svc->fleet_open)
+        fleet_close(svc);
     store_free(svc->store);
     db_close(svc->db);
     pthread_cond_destroy(&svc->stop_cond);

@@ -251,6 +251,14 @@ int service_token_create(struct service *svc, const char *name, enum token_scope
  */
 int service_token_check(struct service *svc, const char *authorization, enum token_scope needed,
                         struct reason *why);
+/*
+ * service_token_check that also writes the token's name to RET_NAME (may be
+ * NULL) on success: who did it, recorded with what a request changes (a
+ * rollout's actor). Errors as service_token_check; RET_NAME untouched then.
+ */
+int service_token_check_name(struct service *svc, const char *authorization,
+                             enum token_scope needed, char ret_name[LIMIT_TOKEN_NAME_BYTES + 1],
+                             struct reason *why);
 /* Every token, revoked ones included; the caller frees *RET_TOKENS with free(). -EIO. */
 int service_token_list(struct service *svc, struct token **ret_tokens, size_t *ret_count);
 /* Revokes token ID at once, for every node. -ENOENT (no such token, or revoked already), -EIO. */

@@ -13,6 +13,7 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "core/config.h"
@@ -24,6 +25,14 @@ struct db;
 struct registry;
 struct signing_key;
 struct store;
+struct tracker;
+
+/* One product's image bodies in flight (docs/FLEET.md, download cap); never freed before the
+ * service. */
+struct download_counter {
+    int64_t product_id;
+    atomic_uint in_flight;
+};
 
 struct service {
     struct config config;
@@ -37,8 +46,20 @@ struct service {
     struct catalog *catalog;
     pthread_mutex_t publish_lock; /* one publish at a time: idempotency checks stay true */
 
-    pthread_t refresher;
+    pthread_t refresher; /* also runs the rollout controller (controller.c) */
     bool refresher_running;
+
+    /* Fleet control (docs/FLEET.md). */
+    struct tracker *tracker;     /* open standings in rollouts */
+    int64_t (*clock)(void *ctx); /* service_set_clock; NULL: the wall clock */
+    void *clock_ctx;
+    pthread_mutex_t fleet_lock;    /* one controller tick or rollout action at a time */
+    atomic_uint node_downloads;    /* image bodies in flight, every product */
+    pthread_mutex_t counters_lock; /* guards the array below, not the counts */
+    struct download_counter **counters;
+    size_t counter_count;
+    int64_t next_tick_ms; /* monotonic: when the refresher runs the controller */
+    bool fleet_open;      /* fleet_open succeeded: fleet_close on close */
     pthread_mutex_t stop_lock;
     pthread_cond_t stop_cond;
     bool stopping;
@@ -56,6 +77,36 @@ struct catalog *service_catalog_get(struct service *svc);
  * refresher (or the next command) retries, since the write stands.
  */
 void service_refresh_after_write(struct service *svc, const char *what);
+
+/* The clock fleet control reads: the wall clock, or the one a test set. */
+int64_t service_now_ms(struct service *svc);
+
+/* The download counter of PRODUCT_ID, made on first use; NULL on allocation failure. */
+atomic_uint *service_download_counter(struct service *svc, int64_t product_id);
+
+/*
+ * Fleet control's part of opening and running the service (controller.c):
+ * the tracker loaded from the database; the controller's periodic work,
+ * called by the refresher thread.
+ */
+int fleet_open(struct service *svc);
+void fleet_close(struct service *svc);
+int fleet_tick(struct service *svc);
+
+/*
+ * After PUBLISHED was stored: applies its channel's deploy policy
+ * (immediate: it becomes the deployed release when greatest; rollout:
+ * starts one; manual: nothing). Logged, never fails the publish.
+ */
+void fleet_after_publish(struct service *svc, const struct release *published, const char *actor);
+
+/*
+ * Before a release is stored on CHANNEL of PRODUCT_ID: a channel that does
+ * not deploy at once gets a deployment row holding what it offers now, so
+ * that the new release is not offered by being the greatest. -errno.
+ */
+int fleet_before_publish(struct service *svc, int64_t product_id, const char *channel,
+                         enum fw_mode mode);
 
 /*
  * Loads the signing key KEY_NAME of the data folder: its private half when

@@ -44,6 +44,13 @@ int service_token_create(struct service *svc, const char *name, enum token_scope
 int service_token_check(struct service *svc, const char *authorization, enum token_scope needed,
                         struct reason *why)
 {
+    return service_token_check_name(svc, authorization, needed, NULL, why);
+}
+
+int service_token_check_name(struct service *svc, const char *authorization,
+                             enum token_scope needed, char ret_name[LIMIT_TOKEN_NAME_BYTES + 1],
+                             struct reason *why)
+{
     if (!authorization)
         return reason_set(why, -EPERM, "a bearer token is required");
     if (strncasecmp(authorization, "Bearer ", 7) != 0)
@@ -65,6 +72,8 @@ int service_token_check(struct service *svc, const char *authorization, enum tok
     if (t.scope < needed)
         return reason_set(why, -EACCES, "token \"%s\" has scope %s; this needs %s", t.name,
                           token_scope_name(t.scope), token_scope_name(needed));
+    if (ret_name)
+        memcpy(ret_name, t.name, sizeof(t.name));
     return 0;
 }
 

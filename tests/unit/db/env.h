@@ -1,7 +1,7 @@
 /*
  * What the tests of src/db/ share: a fresh database in a temporary data
  * folder (cmocka setup and teardown), an integer read on the test's own
- * look at the connection, a product and a release to build on, and the
+ * look at the connection, a product, a release and a device to build on, and the
  * check that no cached statement was left running after a call (a read
  * left open would pin the connection's snapshot). Header-only.
  */
@@ -115,6 +115,24 @@ static inline struct release db_env_release(int64_t product_id, const char *vers
     memcpy(r.variants[0].md5, r.md5, sizeof(r.md5));
     r.variant_count = 1;
     return r;
+}
+
+/* A check-in of device 18:FE:AA:00:00:LAST_MAC_BYTE of PRODUCT_ID on VERSION, seen at 1000 ms. */
+static inline struct device_record db_env_device(int64_t product_id, uint8_t last_mac_byte,
+                                                 const char *version)
+{
+    struct device_record d;
+    memset(&d, 0, sizeof(d));
+    d.product_id = product_id;
+    d.report.has_sta_mac = true;
+    uint8_t mac[6] = {0x18, 0xfe, 0xaa, 0, 0, last_mac_byte};
+    memcpy(d.report.sta_mac, mac, 6);
+    strcpy(d.report.version, version);
+    d.last_seen_ms = 1000;
+    d.first_seen_ms = 1000;
+    d.last_status = 304;
+    d.checkins = 1;
+    return d;
 }
 
 #endif

@@ -213,22 +213,6 @@ static void test_run_one(void **state)
                      2);
 }
 
-static struct device_record device(int64_t product_id, uint8_t last_mac_byte, const char *version)
-{
-    struct device_record d;
-    memset(&d, 0, sizeof(d));
-    d.product_id = product_id;
-    d.report.has_sta_mac = true;
-    uint8_t mac[6] = {0x18, 0xfe, 0xaa, 0, 0, last_mac_byte};
-    memcpy(d.report.sta_mac, mac, 6);
-    strcpy(d.report.version, version);
-    d.last_seen_ms = 1000;
-    d.first_seen_ms = 1000;
-    d.last_status = 304;
-    d.checkins = 1;
-    return d;
-}
-
 /*
  * A COMMIT that fails (here: a foreign key checked only at COMMIT) must be
  * rolled back: nothing of the transaction stays, and the connection takes
@@ -244,7 +228,8 @@ static void test_failed_commit_is_rolled_back(void **state)
                      SQLITE_OK);
     pthread_mutex_unlock(&sq->lock);
     /* The second names a product that is not there: every statement passes, the COMMIT not. */
-    struct device_record batch[2] = {device(p.id, 1, "1.0.0"), device(p.id + 1000, 2, "1.0.0")};
+    struct device_record batch[2] = {db_env_device(p.id, 1, "1.0.0"),
+                                     db_env_device(p.id + 1000, 2, "1.0.0")};
     assert_true(db_devices_record(e->db, batch, 2, NULL, NULL, NULL) < 0);
     assert_true(sqlite3_get_autocommit(sq->conn)); /* no transaction left open */
     assert_int_equal(db_env_int(e->db, "SELECT count(*) FROM devices"), 0);
@@ -259,8 +244,9 @@ static void test_device_upsert(void **state)
 {
     struct db_env *e = *state;
     struct product p = db_env_product(e->db, "door");
-    struct device_record batch[3] = {device(p.id, 1, "1.0.0"), device(p.id, 2, "1.0.0"),
-                                     device(p.id, 1, "1.1.0")};
+    struct device_record batch[3] = {db_env_device(p.id, 1, "1.0.0"),
+                                     db_env_device(p.id, 2, "1.0.0"),
+                                     db_env_device(p.id, 1, "1.1.0")};
     batch[2].last_seen_ms = 2000;
     batch[2].last_status = 200;
     strcpy(batch[2].last_offered, "1.1.0");
@@ -289,7 +275,7 @@ static void test_device_upsert(void **state)
     assert_int_equal(counts[DELIVERY_OK], 0);
 
     /* A record for a product that is not there is skipped, not a failed batch. */
-    struct device_record stray = device(p.id + 77, 9, "1.0.0");
+    struct device_record stray = db_env_device(p.id + 77, 9, "1.0.0");
     assert_int_equal(db_devices_record(e->db, &stray, 1, NULL, NULL, NULL), 0);
     assert_int_equal(db_env_int(e->db, "SELECT count(*) FROM devices"), 2);
     db_env_assert_idle(e->db);

@@ -2,10 +2,12 @@
  * Unit tests for src/db/db_sqlite_products.c: products by name, their
  * signing settings, and the keys a product has signed with (added once,
  * listed oldest first, only for a product that exists); every change a
- * check-in must see moves the generation, and a refused one does not.
+ * check-in must see moves the generation, and a refused one does not; the
+ * fleet settings (what devices may choose, the download cap).
  */
 #include <errno.h>
 
+#include "db/db_fleet.h"
 #include "env.h"
 
 static void test_product_insert_get_list(void **state)
@@ -155,6 +157,54 @@ static void test_product_keys(void **state)
     db_env_assert_idle(e->db);
 }
 
+/* Fleet settings: written at insert, replaced whole, read by get and list; -ENOENT moves nothing.
+ */
+static void test_product_fleet(void **state)
+{
+    struct db_env *e = *state;
+    struct product p;
+    memset(&p, 0, sizeof(p));
+    strcpy(p.name, "door");
+    strcpy(p.default_channel, "stable");
+    p.fleet = (struct product_fleet){.channel_query = true, .max_downloads = 7};
+    assert_int_equal(db_product_insert(e->db, &p), 0);
+    struct product got;
+    assert_int_equal(db_product_get(e->db, "door", &got), 0);
+    assert_true(got.fleet.channel_query);
+    assert_false(got.fleet.group_query);
+    assert_int_equal(got.fleet.max_downloads, 7);
+    struct product other = db_env_product(e->db, "gate"); /* the columns' defaults */
+    assert_int_equal(db_product_get(e->db, "gate", &got), 0);
+    assert_false(got.fleet.channel_query);
+    assert_false(got.fleet.group_query);
+    assert_int_equal(got.fleet.max_downloads, 0);
+
+    static const struct product_fleet cases[] = {
+        {.group_query = true, .max_downloads = UINT32_MAX},
+        {.channel_query = true, .group_query = true},
+        {0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int64_t g = db_env_generation(e->db);
+        assert_int_equal(db_product_set_fleet(e->db, p.id, &cases[i]), 0);
+        assert_int_equal(db_env_generation(e->db), g + 1);
+        struct product *list = NULL;
+        size_t n = 0;
+        assert_int_equal(db_product_list(e->db, &list, &n), 0);
+        assert_int_equal(n, 2);
+        assert_string_equal(list[0].name, "door");
+        assert_int_equal(list[0].fleet.channel_query, cases[i].channel_query);
+        assert_int_equal(list[0].fleet.group_query, cases[i].group_query);
+        assert_true(list[0].fleet.max_downloads == cases[i].max_downloads);
+        assert_false(list[1].fleet.channel_query); /* the other product is untouched */
+        free(list);
+    }
+    int64_t g = db_env_generation(e->db);
+    assert_int_equal(db_product_set_fleet(e->db, other.id + 1, &cases[0]), -ENOENT);
+    assert_int_equal(db_env_generation(e->db), g);
+    db_env_assert_idle(e->db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -162,6 +212,7 @@ int main(void)
                                         db_env_teardown),
         cmocka_unit_test_setup_teardown(test_product_set_signing, db_env_setup, db_env_teardown),
         cmocka_unit_test_setup_teardown(test_product_keys, db_env_setup, db_env_teardown),
+        cmocka_unit_test_setup_teardown(test_product_fleet, db_env_setup, db_env_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
