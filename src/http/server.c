@@ -22,6 +22,7 @@
 #include "core/util.h"
 #include "http/errors.h"
 #include "http/handlers.h"
+#include "http/tls.h"
 #include "http/wire.h"
 #include "service/service_fleet.h"
 
@@ -38,11 +39,19 @@
 #define FORM_FIELDS_MAX  8
 #define FORM_FIELD_BYTES (LIMIT_RELEASE_NOTES_BYTES)
 
+/* One listening socket: plain HTTP or HTTPS, each its own libmicrohttpd daemon. */
+struct http_listener {
+    struct http_server *srv;
+    struct MHD_Daemon *daemon; /* NULL when this listener is off */
+    uint16_t port;
+    bool tls;
+};
+
 struct http_server {
-    struct MHD_Daemon *daemon;
+    struct http_listener plain, secure;
+    struct tls_server *tls; /* the HTTPS listener's certificates and sessions; NULL without one */
     struct http_context ctx;
     struct config config;
-    uint16_t port;
     struct MHD_Response *not_modified; /* one shared 304, queued many times */
 };
 
@@ -208,7 +217,8 @@ static void remote_address(struct MHD_Connection *conn, char *out, size_t size)
  * Returns false when the path is too long to route.
  */
 static bool request_translate(struct request_storage *s, struct MHD_Connection *conn,
-                              const char *url, const char *method, const char *version, bool first)
+                              const char *url, const char *method, const char *version, bool first,
+                              bool tls)
 {
     memset(&s->req, 0, sizeof(s->req));
     s->query_used = 0;
@@ -227,6 +237,7 @@ static bool request_translate(struct request_storage *s, struct MHD_Connection *
     s->req.method = method;
     s->req.path = s->path;
     s->req.http10 = strcmp(version, MHD_HTTP_VERSION_1_0) == 0;
+    s->req.tls = tls;
     remote_address(conn, s->remote, sizeof(s->remote));
     s->req.remote_addr = s->remote;
     const union MHD_ConnectionInfo *info =
@@ -513,7 +524,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
 {
-    struct http_server *srv = cls;
+    struct http_listener *listener = cls;
+    struct http_server *srv = listener->srv;
     struct request_storage s;
     struct upload *up = *con_cls;
 
@@ -532,7 +544,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct http_reply refusal;
     http_reply_init(&refusal);
     /* The head is walked on the request's first translation: before routing or any body. */
-    if (!request_translate(&s, conn, url, method, version, !up))
+    if (!request_translate(&s, conn, url, method, version, !up, listener->tls))
         http_reply_static(&refusal, 414, "request-target too long\n");
     if (refusal.status || request_refused(&s, &refusal)) {
         if (up)
@@ -553,7 +565,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    struct http_server *srv = cls;
+    struct http_server *srv = ((struct http_listener *)cls)->srv;
     void *state = *con_cls;
     *con_cls = NULL;
     if (!state || state == (void *)&answer_on_next_call)
@@ -566,6 +578,28 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     }
     upload_free(state);
+}
+
+/*
+ * A TLS connection's life: before its first byte, its GnuTLS session takes
+ * the current certificates (a reload since the daemon started changes
+ * them), the session cache and the ticket key; when it closes, it lets the
+ * certificates go (libmicrohttpd has freed the session by then).
+ */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct http_listener *listener = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *info =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+        *socket_context = info && info->tls_session
+                              ? tls_session_begin(listener->srv->tls, info->tls_session)
+                              : NULL;
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        tls_session_end(*socket_context);
+        *socket_context = NULL;
+    }
 }
 
 /* --- lifecycle --- */
@@ -625,13 +659,107 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     log_debug("http: %s", line);
 }
 
+/* "off" (or nothing) turns the plain listener off: HTTPS only. */
+static bool listen_off(const char *text)
+{
+    return !text[0] || strcmp(text, "off") == 0;
+}
+
+/*
+ * Starts L's daemon on ADDRESS with THREADS workers; a TLS listener also
+ * gets the certificates and the connection hook. Returns 0 or -errno, logged.
+ */
+static int listener_start(struct http_server *srv, struct http_listener *l, const char *address,
+                          unsigned threads)
+{
+    const struct config *config = &srv->config;
+    struct sockaddr_storage addr;
+    bool v6 = false;
+    if (parse_listen(address, &addr, &v6) < 0) {
+        log_error("listen address \"%s\" is not host:port, [v6]:port or :port", address);
+        return -EINVAL;
+    }
+    l->srv = srv;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_TURBO |
+                     MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0) | (l->tls ? MHD_USE_TLS : 0);
+    const char *cert = NULL, *key = NULL;
+    if (l->tls)
+        tls_server_startup_pem(srv->tls, &cert, &key);
+    /*
+     * The TLS options come first in the list: on the plain listener the
+     * first one is MHD_OPTION_END and the rest is never read. The logger
+     * comes next, so complaints about the options after it are logged like
+     * any other. One thread is no pool: libmicrohttpd then runs its single
+     * internal thread. "Request framing" (docs/PROTOCOL.md) is
+     * request_refused's, and keep_escaped leaves the target as sent for its
+     * head walk. The library's own strict mode stays off: in 0.9.75 it
+     * answers an HTTP/1.1 request without Host with its response head sent
+     * twice, and a space in the target with a bare close.
+     */
+    l->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, l, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE,
+        threads > 1 ? threads : 0u, MHD_OPTION_CONNECTION_LIMIT, (unsigned)config->max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)config->max_connections_per_ip,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)config->connection_timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)config->connection_memory,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u, MHD_OPTION_STRICT_FOR_CLIENT, 0,
+        MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+        l, MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1,
+        l->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert, MHD_OPTION_HTTPS_MEM_KEY, key,
+        MHD_OPTION_HTTPS_PRIORITIES, tls_server_priorities(), MHD_OPTION_NOTIFY_CONNECTION,
+        on_connection, l, MHD_OPTION_END);
+    if (!l->daemon) {
+        log_error("cannot listen%s on \"%s\" (in use, or not an address of this machine)",
+                  l->tls ? " for HTTPS" : "", address);
+        return -EADDRINUSE;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(l->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    l->port = info ? info->port : 0;
+    return 0;
+}
+
+/* Stops L accepting new connections; those it has go on until http_server_stop's grace ends. */
+static void listener_quiesce(struct http_listener *l)
+{
+    if (!l->daemon)
+        return;
+    MHD_socket listen_fd = MHD_quiesce_daemon(l->daemon);
+    if (listen_fd != MHD_INVALID_SOCKET)
+        close(listen_fd);
+}
+
+static unsigned listener_connections(const struct http_listener *l)
+{
+    if (!l->daemon)
+        return 0;
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info(l->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    return info ? info->num_connections : 0;
+}
+
+static void server_free(struct http_server *srv)
+{
+    if (srv->plain.daemon)
+        MHD_stop_daemon(srv->plain.daemon);
+    if (srv->secure.daemon)
+        MHD_stop_daemon(srv->secure.daemon);
+    tls_server_free(srv->tls);
+    if (srv->not_modified)
+        MHD_destroy_response(srv->not_modified);
+    free(srv);
+}
+
 int http_server_start(const struct config *config, struct service *svc, struct sources *sources,
                       struct http_server **ret_server)
 {
-    struct sockaddr_storage addr;
-    bool v6 = false;
-    if (parse_listen(config->listen, &addr, &v6) < 0) {
-        log_error("listen address \"%s\" is not host:port, [v6]:port or :port", config->listen);
+    bool plain = !listen_off(config->listen), secure = config->listen_tls[0] != 0;
+    if (!plain && !secure) {
+        log_error("nothing to listen on: listen is off and listen_tls is not set");
+        return -EINVAL;
+    }
+    if (config->api_tls_only && !secure) {
+        log_error("api_tls_only needs a TLS listener (listen_tls)");
         return -EINVAL;
     }
     struct http_server *srv = calloc(1, sizeof(*srv));
@@ -641,9 +769,10 @@ int http_server_start(const struct config *config, struct service *svc, struct s
     srv->ctx.svc = svc;
     srv->ctx.config = &srv->config;
     srv->ctx.sources = sources;
+    srv->secure.tls = true;
     srv->not_modified = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     if (!srv->not_modified) {
-        free(srv);
+        server_free(srv);
         return -ENOMEM;
     }
 
@@ -656,63 +785,56 @@ int http_server_start(const struct config *config, struct service *svc, struct s
     char quota[32] = "none";
     if (cpus.quota)
         snprintf(quota, sizeof(quota), "%u", cpus.quota);
-    log_info("http: %u worker thread%s (%s; CPUs usable: %u, affinity %u, cgroup quota %s)",
+    log_info("http: %u worker thread%s per listener (%s; CPUs usable: %u, affinity %u, cgroup "
+             "quota %s)",
              threads, threads == 1 ? "" : "s", config->threads ? "--threads" : "default",
              cpus.usable, cpus.affinity, quota);
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_TURBO |
-                     MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
-    /*
-     * The logger comes first, so complaints about the options after it are
-     * logged like any other. One thread is no pool: libmicrohttpd then runs
-     * its single internal thread. "Request framing" (docs/PROTOCOL.md) is
-     * request_refused's, and keep_escaped leaves the target as sent for its
-     * head walk. The library's own strict mode stays off: in 0.9.75 it
-     * answers an HTTP/1.1 request without Host with its response head sent
-     * twice, and a space in the target with a bare close.
-     */
-    srv->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE,
-        threads > 1 ? threads : 0u, MHD_OPTION_CONNECTION_LIMIT, (unsigned)config->max_connections,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)config->max_connections_per_ip,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)config->connection_timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)config->connection_memory,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u, MHD_OPTION_STRICT_FOR_CLIENT, 0,
-        MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-        srv, MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, MHD_OPTION_END);
-    if (!srv->daemon) {
-        log_error("cannot listen on \"%s\" (in use, or not an address of this machine)",
-                  config->listen);
-        MHD_destroy_response(srv->not_modified);
-        free(srv);
-        return -EADDRINUSE;
+    int r = 0;
+    if (secure) {
+        if (!MHD_is_feature_supported(MHD_FEATURE_TLS)) {
+            log_error("this libmicrohttpd was built without TLS: listen_tls cannot work");
+            r = -ENOTSUP;
+        }
+        if (r == 0)
+            r = tls_server_new(config, &srv->tls);
+        if (r == 0)
+            r = listener_start(srv, &srv->secure, config->listen_tls, threads);
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    srv->port = info ? info->port : 0;
+    if (r == 0 && plain)
+        r = listener_start(srv, &srv->plain, config->listen, threads);
+    if (r < 0) {
+        server_free(srv);
+        return r;
+    }
     *ret_server = srv;
     return 0;
 }
 
+int http_server_reload(struct http_server *srv)
+{
+    return srv->tls ? tls_server_reload(srv->tls) : 0;
+}
+
+uint16_t http_server_tls_port(const struct http_server *server)
+{
+    return server->secure.port;
+}
+
 uint16_t http_server_port(const struct http_server *server)
 {
-    return server->port;
+    return server->plain.port;
 }
 
 void http_server_stop(struct http_server *srv, unsigned grace_ms)
 {
     if (!srv)
         return;
-    MHD_socket listen_fd = MHD_quiesce_daemon(srv->daemon);
-    if (listen_fd != MHD_INVALID_SOCKET)
-        close(listen_fd);
+    listener_quiesce(&srv->plain);
+    listener_quiesce(&srv->secure);
     for (unsigned waited = 0; waited < grace_ms; waited += 50) {
-        const union MHD_DaemonInfo *info =
-            MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
-        if (!info || info->num_connections == 0)
+        if (listener_connections(&srv->plain) + listener_connections(&srv->secure) == 0)
             break;
         usleep(50 * 1000);
     }
-    MHD_stop_daemon(srv->daemon);
-    MHD_destroy_response(srv->not_modified);
-    free(srv);
+    server_free(srv);
 }

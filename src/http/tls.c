@@ -1,0 +1,458 @@
+/*
+ * GnuTLS under the HTTPS listener (tls.h). A certificate set is a GnuTLS
+ * credentials object with a reference count: the listener holds one, each
+ * session holds one from its start to its close, so a reload only swaps the
+ * listener's pointer and the old set goes when its last session does.
+ * Resumption: TLS 1.2 session IDs through the bounded cache of tls_cache.h,
+ * tickets (TLS 1.2 RFC 5077, TLS 1.3 PSK) from one master key GnuTLS turns
+ * into a new ticket key every tls_session_lifetime_s. Record sizes: GnuTLS
+ * honours a client's max_fragment_length (RFC 6066) and record_size_limit
+ * (RFC 8449) by itself; the priority string leaves both on.
+ */
+#include "http/tls.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/limits.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "http/tls_cache.h"
+
+/*
+ * TLS 1.3 and 1.2 only. From NORMAL: ECDHE with AES-GCM, ChaCha20-Poly1305
+ * and AES-CCM over ECDSA and RSA certificates; added: the RSA key exchange
+ * with AES-CBC and HMAC-SHA1/SHA256, the suites BearSSL's reduced profiles
+ * (and older mbedTLS builds) offer. Finite-field DHE is out: slow on a
+ * device and offered by none of the stock clients. The client's order of
+ * preference wins: it knows whether its CPU has AES.
+ */
+#define TLS_PRIORITIES                                                                             \
+    "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-DHE-RSA:-DHE-DSS:+RSA:+AES-128-CBC:"              \
+    "+AES-256-CBC:+SHA1:+SHA256"
+
+#define TLS_DEFAULT_DIR "tls"
+
+struct tls_credentials {
+    atomic_uint refs;
+    gnutls_certificate_credentials_t cred;
+};
+
+struct tls_pair_path {
+    char cert[PATH_MAX];
+    char key[PATH_MAX];
+};
+
+struct tls_server {
+    pthread_mutex_t lock;            /* guards current */
+    struct tls_credentials *current; /* what new sessions get */
+    struct tls_pair_path pairs[LIMIT_TLS_CERT_FILES];
+    unsigned pair_count;
+    bool default_paths; /* the data folder's files: the RSA pair is looked for on each load */
+    char data_dir[PATH_MAX];
+    struct tls_session_cache *cache; /* NULL when resumption by ID is off */
+    unsigned lifetime_s;
+    gnutls_datum_t ticket_key;
+    char *startup_cert, *startup_key; /* the first pair's PEM, for libmicrohttpd */
+};
+
+const char *tls_server_priorities(void)
+{
+    return TLS_PRIORITIES;
+}
+
+/* --- loading --- */
+
+static void credentials_release(struct tls_credentials *c)
+{
+    if (c && atomic_fetch_sub(&c->refs, 1) == 1) {
+        gnutls_certificate_free_credentials(c->cred);
+        free(c);
+    }
+}
+
+/*
+ * Reads the key file PATH into *RET_PEM (NUL-terminated), refusing one that
+ * others may read or write: the check is on the file opened, so a symbolic
+ * link (certbot's live/ folder) is judged by what it points to.
+ */
+static int key_read(const char *path, char **ret_pem, size_t *ret_len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int err = errno;
+        log_error("tls: cannot open the key file \"%s\": %s", path, strerror(err));
+        return -err;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > LIMIT_TLS_PEM_BYTES) {
+        log_error("tls: the key file \"%s\" is not a regular file of at most %u bytes", path,
+                  LIMIT_TLS_PEM_BYTES);
+        close(fd);
+        return -EINVAL;
+    }
+    if (st.st_mode & (S_IROTH | S_IWOTH)) {
+        log_error("tls: the key file \"%s\" is open to every user (mode %04o): refused; run "
+                  "chmod o-rwx on it",
+                  path, (unsigned)(st.st_mode & 07777));
+        close(fd);
+        return -EPERM;
+    }
+    char *pem = malloc((size_t)st.st_size + 1);
+    size_t got = 0;
+    while (pem && got < (size_t)st.st_size) {
+        ssize_t n = read(fd, pem + got, (size_t)st.st_size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    if (!pem || got != (size_t)st.st_size) {
+        if (pem)
+            explicit_bzero(pem, got);
+        free(pem);
+        log_error("tls: cannot read the key file \"%s\"", path);
+        return -EIO;
+    }
+    pem[got] = 0;
+    *ret_pem = pem;
+    *ret_len = got;
+    return 0;
+}
+
+static int cert_read(const char *path, char **ret_pem, size_t *ret_len)
+{
+    uint8_t *data = NULL;
+    size_t len = 0;
+    int r = file_read_all(path, LIMIT_TLS_PEM_BYTES, &data, &len);
+    if (r < 0) {
+        log_error("tls: cannot read the certificate file \"%s\": %s", path, strerror(-r));
+        return r;
+    }
+    char *pem = realloc(data, len + 1);
+    if (!pem) {
+        free(data);
+        return -ENOMEM;
+    }
+    pem[len] = 0;
+    *ret_pem = pem;
+    *ret_len = len;
+    return 0;
+}
+
+/* Logs what the leaf of CERT_PEM is and warns when it has expired or soon will. */
+static void leaf_describe(const char *path, const char *cert_pem, size_t len)
+{
+    gnutls_x509_crt_t crt;
+    if (gnutls_x509_crt_init(&crt) < 0)
+        return;
+    gnutls_datum_t d = {(unsigned char *)cert_pem, (unsigned)len};
+    gnutls_datum_t dn = {NULL, 0};
+    if (gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_PEM) == 0 &&
+        gnutls_x509_crt_get_dn3(crt, &dn, 0) == 0) {
+        time_t expires = gnutls_x509_crt_get_expiration_time(crt);
+        char when[32] = "?";
+        struct tm tm;
+        if (gmtime_r(&expires, &tm))
+            strftime(when, sizeof(when), "%Y-%m-%d %H:%M UTC", &tm);
+        unsigned bits = 0;
+        int pk = gnutls_x509_crt_get_pk_algorithm(crt, &bits);
+        const char *pk_name = gnutls_pk_get_name((gnutls_pk_algorithm_t)pk);
+        time_t now = time(NULL);
+        if (expires <= now)
+            log_warn("tls: \"%s\" (%s, %s) EXPIRED on %s: devices that check dates refuse it", path,
+                     (char *)dn.data, pk_name ? pk_name : "?", when);
+        else if (expires - now < 14 * 86400)
+            log_warn("tls: \"%s\" (%s, %s) expires on %s: renew it (otad tls cert)", path,
+                     (char *)dn.data, pk_name ? pk_name : "?", when);
+        else
+            log_info("tls: \"%s\": %s, %s %u bits, valid until %s", path, (char *)dn.data,
+                     pk_name ? pk_name : "?", bits, when);
+    }
+    gnutls_free(dn.data);
+    gnutls_x509_crt_deinit(crt);
+}
+
+/*
+ * Loads every pair into a new set. On success with KEEP_STARTUP, also
+ * returns the first pair's PEM texts (owned by the caller).
+ */
+static int credentials_load(struct tls_server *tls, struct tls_credentials **ret_creds,
+                            char **ret_cert, char **ret_key)
+{
+    struct tls_credentials *c = calloc(1, sizeof(*c));
+    if (!c)
+        return -ENOMEM;
+    atomic_init(&c->refs, 1);
+    if (gnutls_certificate_allocate_credentials(&c->cred) < 0) {
+        free(c);
+        return -ENOMEM;
+    }
+    int r = 0;
+    for (unsigned i = 0; i < tls->pair_count && r == 0; i++) {
+        const struct tls_pair_path *p = &tls->pairs[i];
+        char *cert = NULL, *key = NULL;
+        size_t cert_len = 0, key_len = 0;
+        r = cert_read(p->cert, &cert, &cert_len);
+        if (r == 0)
+            r = key_read(p->key, &key, &key_len);
+        if (r == 0) {
+            gnutls_datum_t cd = {(unsigned char *)cert, (unsigned)cert_len};
+            gnutls_datum_t kd = {(unsigned char *)key, (unsigned)key_len};
+            int g = gnutls_certificate_set_x509_key_mem2(c->cred, &cd, &kd, GNUTLS_X509_FMT_PEM,
+                                                         NULL, 0);
+            if (g < 0) {
+                log_error("tls: \"%s\" with the key \"%s\": %s", p->cert, p->key,
+                          g == GNUTLS_E_CERTIFICATE_KEY_MISMATCH
+                              ? "the key does not belong to the certificate"
+                              : gnutls_strerror(g));
+                r = -EINVAL;
+            } else {
+                leaf_describe(p->cert, cert, cert_len);
+            }
+        }
+        if (r == 0 && i == 0 && ret_cert) {
+            *ret_cert = cert;
+            *ret_key = key;
+            cert = key = NULL;
+        }
+        free(cert);
+        if (key)
+            explicit_bzero(key, key_len);
+        free(key);
+    }
+    if (r < 0) {
+        credentials_release(c);
+        return r;
+    }
+    *ret_creds = c;
+    return 0;
+}
+
+static int path_join(char *out, const char *dir, const char *name)
+{
+    int n = snprintf(out, PATH_MAX, "%s/%s/%s", dir, TLS_DEFAULT_DIR, name);
+    return n < 0 || n >= PATH_MAX ? -ENAMETOOLONG : 0;
+}
+
+/* The data folder's pairs: server.pem always, server-rsa.pem when it is there. */
+static int default_pairs(struct tls_server *tls)
+{
+    tls->pair_count = 0;
+    if (path_join(tls->pairs[0].cert, tls->data_dir, "server.pem") < 0 ||
+        path_join(tls->pairs[0].key, tls->data_dir, "server.key") < 0 ||
+        path_join(tls->pairs[1].cert, tls->data_dir, "server-rsa.pem") < 0 ||
+        path_join(tls->pairs[1].key, tls->data_dir, "server-rsa.key") < 0)
+        return -ENAMETOOLONG;
+    tls->pair_count = access(tls->pairs[1].cert, F_OK) == 0 ? 2 : 1;
+    return 0;
+}
+
+/* Splits a comma-separated list of file names into OUT's cert (or key) fields. */
+static int split_paths(const char *list, struct tls_pair_path *out, bool key, unsigned *ret_n)
+{
+    unsigned n = 0;
+    const char *p = list;
+    while (*p) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        while (len && *p == ' ')
+            p++, len--;
+        while (len && p[len - 1] == ' ')
+            len--;
+        if (len) {
+            if (n == LIMIT_TLS_CERT_FILES || len >= PATH_MAX)
+                return -EINVAL;
+            char *dst = key ? out[n].key : out[n].cert;
+            memcpy(dst, p, len);
+            dst[len] = 0;
+            n++;
+        }
+        if (!end)
+            break;
+        p = end + 1;
+    }
+    *ret_n = n;
+    return 0;
+}
+
+static int configured_pairs(struct tls_server *tls, const struct config *config)
+{
+    unsigned certs = 0, keys = 0;
+    if (split_paths(config->tls_cert, tls->pairs, false, &certs) < 0 ||
+        split_paths(config->tls_key, tls->pairs, true, &keys) < 0) {
+        log_error("tls: tls_cert and tls_key take at most %u comma-separated files",
+                  LIMIT_TLS_CERT_FILES);
+        return -EINVAL;
+    }
+    if (certs == 0 || certs != keys) {
+        log_error("tls: tls_cert names %u file%s and tls_key %u: give one key per certificate",
+                  certs, certs == 1 ? "" : "s", keys);
+        return -EINVAL;
+    }
+    tls->pair_count = certs;
+    return 0;
+}
+
+int tls_server_new(const struct config *config, struct tls_server **ret_tls)
+{
+    if (!config->tls_cert[0] != !config->tls_key[0]) {
+        log_error("tls: give both tls_cert and tls_key, or neither (the data folder's files)");
+        return -EINVAL;
+    }
+    struct tls_server *tls = calloc(1, sizeof(*tls));
+    if (!tls)
+        return -ENOMEM;
+    pthread_mutex_init(&tls->lock, NULL);
+    str_copy(tls->data_dir, sizeof(tls->data_dir), config->data_dir);
+    tls->default_paths = !config->tls_cert[0];
+    tls->lifetime_s = (unsigned)config->tls_session_lifetime_s;
+    int r = tls->default_paths ? default_pairs(tls) : configured_pairs(tls, config);
+    if (r == 0)
+        r = credentials_load(tls, &tls->current, &tls->startup_cert, &tls->startup_key);
+    if (r == 0 && config->tls_session_cache &&
+        tls_session_cache_new((size_t)config->tls_session_cache,
+                              config->tls_session_lifetime_s * 1000u, &tls->cache) < 0)
+        r = -ENOMEM;
+    if (r == 0 && gnutls_session_ticket_key_generate(&tls->ticket_key) < 0)
+        r = -EIO;
+    if (r < 0) {
+        if (r == -ENOENT && tls->default_paths)
+            log_error("tls: no certificate in \"%s/%s\": make one with `otad tls ca init` and "
+                      "`otad tls cert --host NAME`, or give tls_cert and tls_key",
+                      config->data_dir, TLS_DEFAULT_DIR);
+        tls_server_free(tls);
+        return r;
+    }
+    *ret_tls = tls;
+    return 0;
+}
+
+int tls_server_reload(struct tls_server *tls)
+{
+    if (tls->default_paths && default_pairs(tls) < 0)
+        return -ENAMETOOLONG;
+    struct tls_credentials *fresh = NULL;
+    int r = credentials_load(tls, &fresh, NULL, NULL);
+    if (r < 0) {
+        log_error("tls: reload failed: still presenting the certificates loaded before");
+        return r;
+    }
+    pthread_mutex_lock(&tls->lock);
+    struct tls_credentials *old = tls->current;
+    tls->current = fresh;
+    pthread_mutex_unlock(&tls->lock);
+    credentials_release(old); /* freed when the last session that began with it closes */
+    log_info("tls: reloaded %u certificate%s: new handshakes present them", tls->pair_count,
+             tls->pair_count == 1 ? "" : "s");
+    return 0;
+}
+
+static void pem_free(char *pem)
+{
+    if (pem) {
+        explicit_bzero(pem, strlen(pem));
+        free(pem);
+    }
+}
+
+void tls_server_free(struct tls_server *tls)
+{
+    if (!tls)
+        return;
+    credentials_release(tls->current);
+    tls_session_cache_free(tls->cache);
+    if (tls->ticket_key.data) {
+        explicit_bzero(tls->ticket_key.data, tls->ticket_key.size);
+        gnutls_free(tls->ticket_key.data);
+    }
+    pem_free(tls->startup_cert);
+    pem_free(tls->startup_key);
+    pthread_mutex_destroy(&tls->lock);
+    free(tls);
+}
+
+void tls_server_startup_pem(const struct tls_server *tls, const char **ret_cert,
+                            const char **ret_key)
+{
+    *ret_cert = tls->startup_cert;
+    *ret_key = tls->startup_key;
+}
+
+/* --- sessions --- */
+
+static uint64_t cache_clock_ms(void)
+{
+    return (uint64_t)time_mono_ms();
+}
+
+static int cache_store(void *ptr, gnutls_datum_t key, gnutls_datum_t data)
+{
+    struct tls_server *tls = ptr;
+    return tls_session_cache_store(tls->cache, key.data, key.size, data.data, data.size,
+                                   cache_clock_ms()) == 0
+               ? 0
+               : -1;
+}
+
+static gnutls_datum_t cache_retrieve(void *ptr, gnutls_datum_t key)
+{
+    struct tls_server *tls = ptr;
+    gnutls_datum_t out = {NULL, 0};
+    uint8_t *data;
+    size_t len;
+    if (tls_session_cache_fetch(tls->cache, key.data, key.size, cache_clock_ms(), &data, &len) ==
+        0) {
+        out.data = data; /* GnuTLS frees it with gnutls_free, which is free() */
+        out.size = (unsigned)len;
+    }
+    return out;
+}
+
+static int cache_remove(void *ptr, gnutls_datum_t key)
+{
+    struct tls_server *tls = ptr;
+    tls_session_cache_remove(tls->cache, key.data, key.size);
+    return 0;
+}
+
+struct tls_credentials *tls_session_begin(struct tls_server *tls, void *session_ptr)
+{
+    gnutls_session_t session = session_ptr;
+    pthread_mutex_lock(&tls->lock);
+    struct tls_credentials *c = tls->current;
+    atomic_fetch_add(&c->refs, 1);
+    pthread_mutex_unlock(&tls->lock);
+    if (gnutls_credentials_set(session, GNUTLS_CRD_CERTIFICATE, c->cred) < 0) {
+        log_warn("tls: cannot attach the certificates to a new session");
+        credentials_release(c);
+        return NULL;
+    }
+    gnutls_db_set_cache_expiration(session, (int)tls->lifetime_s);
+    if (tls->cache) {
+        gnutls_db_set_ptr(session, tls);
+        gnutls_db_set_store_function(session, cache_store);
+        gnutls_db_set_retrieve_function(session, cache_retrieve);
+        gnutls_db_set_remove_function(session, cache_remove);
+    }
+    if (gnutls_session_ticket_enable_server(session, &tls->ticket_key) < 0)
+        log_debug("tls: session tickets unavailable for a session");
+    return c;
+}
+
+void tls_session_end(struct tls_credentials *creds)
+{
+    credentials_release(creds);
+}
