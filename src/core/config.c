@@ -309,13 +309,15 @@ int config_load(struct config *ret_config, int *argc, char **argv, char **envp, 
         const struct setting *s = &config_settings[i];
         char flag[64];
         setting_flag_name(s, flag, sizeof(flag));
-        const char *v = flag_take(argc, argv, flag, value, sizeof(value), &missing);
+        /* A flag given twice: the last one wins (a wrapper script may add its own). */
+        const char *v;
+        while ((v = flag_take(argc, argv, flag, value, sizeof(value), &missing)))
+            if (setting_set(&c, s, v, flag, err) < 0)
+                return -EINVAL;
         if (missing) {
             fprintf(err, "otad: %s needs a value\n", flag);
             return -EINVAL;
         }
-        if (v && setting_set(&c, s, v, flag, err) < 0)
-            return -EINVAL;
     }
 
     enum log_level level;
