@@ -529,6 +529,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct request_storage s;
     struct upload *up = *con_cls;
 
+    if (listener->tls && !up) { /* the request's first call: the handshake is done */
+        const union MHD_ConnectionInfo *tls =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+        if (tls && tls->tls_session)
+            tls_session_ready(tls->tls_session);
+    }
     if (!up && !has_body(conn, method)) {
         *con_cls = &answer_on_next_call;
         return MHD_YES;

@@ -7,7 +7,8 @@
  * tickets (TLS 1.2 RFC 5077, TLS 1.3 PSK) from one master key GnuTLS turns
  * into a new ticket key every tls_session_lifetime_s. Record sizes: GnuTLS
  * honours a client's max_fragment_length (RFC 6066) and record_size_limit
- * (RFC 8449) by itself; the priority string leaves both on.
+ * (RFC 8449); the first only during the handshake (tls_session_ready
+ * keeps it for the data after).
  */
 #include "http/tls.h"
 
@@ -450,6 +451,19 @@ struct tls_credentials *tls_session_begin(struct tls_server *tls, void *session_
     if (gnutls_session_ticket_enable_server(session, &tls->ticket_key) < 0)
         log_debug("tls: session tickets unavailable for a session");
     return c;
+}
+
+void tls_session_ready(void *session_ptr)
+{
+    gnutls_session_t session = session_ptr;
+    /*
+     * The receive size keeps what max_fragment_length negotiated; the send
+     * size was reset. With record_size_limit instead, the receive size is
+     * our own full size and the send size is right already.
+     */
+    size_t negotiated = gnutls_record_get_max_size(session);
+    if (negotiated < 16384 && gnutls_record_set_max_size(session, negotiated) < 0)
+        log_debug("tls: cannot hold a session to %zu-byte records", negotiated);
 }
 
 void tls_session_end(struct tls_credentials *creds)

@@ -60,6 +60,17 @@ void tls_server_startup_pem(const struct tls_server *tls, const char **ret_cert,
  */
 struct tls_credentials *tls_session_begin(struct tls_server *tls, void *session);
 
+/*
+ * Called on SESSION once its handshake is done, before an answer goes out
+ * (on each request: it is two field reads when there is nothing to do).
+ * Holds what the server sends to the record size the client asked for with
+ * max_fragment_length (RFC 6066): GnuTLS 3.7 honours it during the
+ * handshake and then, when its write state is set up, forgets it for
+ * application data unless record_size_limit was negotiated too; a
+ * 512-byte BearSSL client would then fail on the first 16 KB record.
+ */
+void tls_session_ready(void *session);
+
 /* Lets go of what tls_session_begin took. NULL-safe. */
 void tls_session_end(struct tls_credentials *creds);
 
