@@ -54,8 +54,9 @@ static const struct setting config_settings[] = {
                  "TLS 1.2 sessions kept for resumption by session ID (the ESP8266's setSession); "
                  "the oldest go first; 0 turns resumption by ID off (tickets still work)"),
     UINT_SETTING(tls_session_lifetime_s, "7200", 60, 604800,
-                 "seconds a TLS session may be resumed, by ID or by ticket; ticket keys rotate "
-                 "on the same period"),
+                 "seconds a TLS session may be resumed, by ID or by ticket; the ticket key "
+                 "changes every three of them (GnuTLS derives it from a random master key and "
+                 "the time)"),
     UINT_SETTING(api_tls_only, "0", 0, 1,
                  "1: the API and the GitHub webhook answer only on the TLS listener (403 on the "
                  "plain one); device check-ins follow each product's own HTTPS policy"),

@@ -4,8 +4,10 @@
  * session holds one from its start to its close, so a reload only swaps the
  * listener's pointer and the old set goes when its last session does.
  * Resumption: TLS 1.2 session IDs through the bounded cache of tls_cache.h,
- * tickets (TLS 1.2 RFC 5077, TLS 1.3 PSK) from one master key GnuTLS turns
- * into a new ticket key every tls_session_lifetime_s. Record sizes: GnuTLS
+ * tickets (TLS 1.2 RFC 5077, TLS 1.3 PSK) from one random master key per
+ * process, which GnuTLS turns into a new ticket key every three
+ * tls_session_lifetime_s (SHA3-512 over the master key and the time; the
+ * previous key still opens tickets). Record sizes: GnuTLS
  * honours a client's max_fragment_length (RFC 6066) and record_size_limit
  * (RFC 8449); the first only during the handshake (tls_session_ready
  * keeps it for the data after).
