@@ -10,6 +10,8 @@ import re
 import signal
 import socket
 import ssl
+import subprocess
+import threading
 import time
 
 import tlsutil
@@ -134,6 +136,49 @@ def test_max_fragment_length_512_is_honoured_over_a_whole_download():
             assert body == img, f"{version}: {len(body)} of {len(img)} bytes came through 512-byte records"
         full = tlsutil.s_client(srv.tls_port, ca[0], "-tls1_2", "-maxfraglen", "512", "-tlsextdebug")
         assert 'TLS server extension "max fragment length" (id=1), len=1' in full, full[-2000:]
+
+
+def largest_record(port, request, *extra):
+    """gnutls-cli (GnuTLS, with a record_size_limit of its own when asked) sends REQUEST over TLS
+    1.2 with AES-128-GCM; returns (the largest record it received, in bytes after the record
+    header: the plaintext plus 24 bytes of nonce and tag, the bytes of the answer)."""
+    argv = ["gnutls-cli", "-d", "9", "--insecure", "-p", str(port), *extra, "--priority",
+            "NORMAL:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-GCM", HOST]
+    # stdin stays open until the server has answered and closed: at the end of its input
+    # gnutls-cli would end the session, cutting the answer short.
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    outputs = {}
+    readers = [threading.Thread(target=lambda k=k, f=f: outputs.__setitem__(k, f.read()))
+               for k, f in (("out", proc.stdout), ("err", proc.stderr))]
+    for t in readers:
+        t.start()
+    proc.stdin.write(request)
+    proc.stdin.flush()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    proc.stdin.close()
+    for t in readers:
+        t.join(5)
+    out, err = outputs.get("out", b""), outputs.get("err", b"")
+    sizes = [int(m) for m in re.findall(rb"Received Packet Application Data\(23\) with length: (\d+)", err)]
+    assert sizes, err[-1500:]
+    return max(sizes), out
+
+
+def test_record_size_limit_is_honoured():
+    """RFC 8449: a client that can take only 1000-byte records says so, and every record of a
+    whole image keeps to it (1000 + 24 bytes of AES-GCM nonce and tag)."""
+    with Server() as srv:
+        srv.add_product("demo")
+        img = publish(srv, size=100_000)
+        tls_server(srv)
+        limited, out = largest_record(srv.tls_port, checkin(srv.tls_port), "--recordsize", "1000")
+        assert limited == 1000 + 24, limited
+        assert img in out
+        unlimited, out = largest_record(srv.tls_port, checkin(srv.tls_port))
+        assert unlimited > 1024 and img in out, unlimited
 
 
 def test_ecdsa_and_rsa_certificates_each_go_to_the_clients_that_need_them():
