@@ -294,8 +294,66 @@ static bool request_refused(struct request_storage *s, struct http_reply *reply)
 
 /* --- reply translation --- */
 
+/*
+ * A file body sent through TLS. libmicrohttpd cannot sendfile into TLS and
+ * reads a file response in 4 KiB blocks, each its own TLS record: reading
+ * 16 KiB at a time fills whole records (RFC 8446's largest), a quarter of
+ * the reads, records and MACs. A client's max_fragment_length still cuts
+ * them smaller (tls_session_ready).
+ */
+#define TLS_FILE_BLOCK_BYTES (16u * 1024u)
+
+struct tls_file_body {
+    int fd;
+    uint64_t offset; /* of the body's first byte in the file */
+};
+
+static ssize_t tls_file_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct tls_file_body *b = cls;
+    for (;;) {
+        ssize_t n = pread(b->fd, buf, max, (off_t)(b->offset + pos));
+        if (n > 0)
+            return n;
+        if (n < 0 && errno == EINTR)
+            continue;
+        /* Shorter than the Content-Length sent, or unreadable: cut the connection. */
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+}
+
+static void tls_file_free(void *cls)
+{
+    struct tls_file_body *b = cls;
+    close(b->fd);
+    free(b);
+}
+
+/* A response over REPLY's file; it takes the descriptor on success. NULL when out of memory. */
+static struct MHD_Response *file_response(struct http_reply *reply, bool tls)
+{
+    struct MHD_Response *resp = NULL;
+    if (!tls) {
+        resp =
+            MHD_create_response_from_fd_at_offset64(reply->fd_length, reply->fd, reply->fd_offset);
+    } else {
+        struct tls_file_body *b = malloc(sizeof(*b));
+        if (!b)
+            return NULL;
+        *b = (struct tls_file_body){reply->fd, reply->fd_offset};
+        resp = MHD_create_response_from_callback(reply->fd_length, TLS_FILE_BLOCK_BYTES,
+                                                 tls_file_read, b, tls_file_free);
+        if (!resp)
+            free(b);
+    }
+    if (resp)
+        reply->fd = -1; /* libmicrohttpd closes it (tls_file_free over TLS) */
+    return resp;
+}
+
+/* Queues REPLY on CONN; TLS: it goes out through the HTTPS listener (file_response). */
 static enum MHD_Result queue_reply(struct http_server *srv, struct MHD_Connection *conn,
-                                   struct http_reply *reply)
+                                   struct http_reply *reply, bool tls)
 {
     if (reply->broken) { /* never send a reply without a header it needed (reply.h) */
         http_reply_release(reply);
@@ -307,10 +365,7 @@ static enum MHD_Result queue_reply(struct http_server *srv, struct MHD_Connectio
 
     struct MHD_Response *resp;
     if (reply->fd >= 0) {
-        resp =
-            MHD_create_response_from_fd_at_offset64(reply->fd_length, reply->fd, reply->fd_offset);
-        if (resp)
-            reply->fd = -1; /* libmicrohttpd closes it */
+        resp = file_response(reply, tls);
     } else if (reply->body.data || reply->body.len) {
         size_t len;
         uint8_t *data = buf_detach(&reply->body, &len);
@@ -364,7 +419,7 @@ static enum MHD_Result answer(struct http_server *srv, struct MHD_Connection *co
         d->ticket = reply.ticket;
         *con_cls = d;
     }
-    enum MHD_Result ret = queue_reply(srv, conn, &reply);
+    enum MHD_Result ret = queue_reply(srv, conn, &reply, req->tls);
     http_reply_release(&reply);
     return ret;
 }
@@ -432,14 +487,14 @@ static enum MHD_Result upload_begin(struct http_server *srv, struct MHD_Connecti
         /* Both framings at once is how requests get smuggled: refuse (RFC 9112 §6.3). */
         http_reply_error(&up->early, -EINVAL,
                          "Content-Length and Transfer-Encoding in the same request");
-        return queue_reply(srv, conn, &up->early);
+        return queue_reply(srv, conn, &up->early, req->tls);
     }
     if (!http_route_accepts_body(&srv->ctx, req, declared, &max, &up->hold, &up->early)) {
         /*
          * Answered now, before any of the body: libmicrohttpd then closes the
          * connection instead of reading (and us holding) what was refused.
          */
-        return queue_reply(srv, conn, &up->early);
+        return queue_reply(srv, conn, &up->early, req->tls);
     }
     if (http_request_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
         /*
@@ -449,7 +504,7 @@ static enum MHD_Result upload_begin(struct http_server *srv, struct MHD_Connecti
          */
         http_reply_error_status(&up->early, 411, "length_required",
                                 "send the body with a Content-Length; chunked bodies are refused");
-        return queue_reply(srv, conn, &up->early);
+        return queue_reply(srv, conn, &up->early, req->tls);
     }
     buf_init(&up->body, max < srv->config.max_upload_bytes ? max : srv->config.max_upload_bytes);
     const char *ct = http_request_header(req, MHD_HTTP_HEADER_CONTENT_TYPE);
@@ -480,7 +535,7 @@ static enum MHD_Result upload_finish(struct http_server *srv, struct MHD_Connect
                                      struct request_storage *s, struct upload *up)
 {
     if (up->has_early)
-        return queue_reply(srv, conn, &up->early);
+        return queue_reply(srv, conn, &up->early, s->req.tls);
     struct http_reply reply;
     http_reply_init(&reply);
     if (up->too_large) {
@@ -504,7 +559,7 @@ static enum MHD_Result upload_finish(struct http_server *srv, struct MHD_Connect
         s->req.form = NULL;
         s->req.form_count = 0;
     }
-    enum MHD_Result ret = queue_reply(srv, conn, &reply);
+    enum MHD_Result ret = queue_reply(srv, conn, &reply, s->req.tls);
     http_reply_release(&reply);
     return ret;
 }
@@ -557,7 +612,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             up->has_early = false; /* answered here; the body (if any) is discarded */
         /* A head we refused may also be framed wrong: never read another request after it. */
         http_reply_header(&refusal, MHD_HTTP_HEADER_CONNECTION, "close");
-        enum MHD_Result r = queue_reply(srv, conn, &refusal);
+        enum MHD_Result r = queue_reply(srv, conn, &refusal, listener->tls);
         http_reply_release(&refusal);
         return r;
     }
