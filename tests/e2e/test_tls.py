@@ -15,7 +15,7 @@ import threading
 import time
 
 import tlsutil
-from devices import Device, esp8266
+from devices import Device, esp8266, esp8266_mfln_probe
 from harness import (HOST, Server, assert_image, assert_status, curl, http_request, make_image, md5_hex,
                      wait_until)
 from tlsutil import SERVER_NAME
@@ -139,6 +139,51 @@ def test_max_fragment_length_512_is_honoured_over_a_whole_download():
             assert body == img, f"{version}: {len(body)} of {len(img)} bytes came through 512-byte records"
         full = tlsutil.s_client(srv.tls_port, ca[0], "-tls1_2", "-maxfraglen", "512", "-tlsextdebug")
         assert 'TLS server extension "max fragment length" (id=1), len=1' in full, full[-2000:]
+
+
+def esp8266_probe_says_supported(port, length):
+    """Sends the ESP8266 core's MFLN probe and judges the answer as the core does: the first
+    record is a TLS 1.2 handshake record holding exactly one ServerHello, TLS 1.2, no
+    compression, and any extension at all after it means "supported"."""
+    with socket.create_connection((HOST, port), timeout=10) as s:
+        s.sendall(esp8266_mfln_probe(length))
+        f = s.makefile("rb")
+        head = f.read(5)
+        if len(head) < 5 or head[0] != 0x16 or head[1:3] != b"\x03\x03":
+            return False
+        fragment = int.from_bytes(head[3:5], "big")
+        hs = f.read(4)
+        if len(hs) < 4 or hs[0] != 2 or int.from_bytes(hs[1:4], "big") != fragment - 4:
+            return False  # not a ServerHello alone in its record
+        body = f.read(fragment - 4)
+        if body[:2] != b"\x03\x03":
+            return False
+        sid = body[34]
+        fixed = 2 + 32 + 1 + sid + 2 + 1
+        if body[fixed - 1] != 0:
+            return False
+        if len(body) <= fixed:
+            return False
+        # The core stops here ("an extension: supported"); we also check that it is the one
+        # asked for, echoed with the same length code.
+        ext, at = body[fixed + 2:], 0
+        while at + 4 <= len(ext):
+            kind, size = int.from_bytes(ext[at:at + 2], "big"), int.from_bytes(ext[at + 2:at + 4], "big")
+            if kind == 1:
+                return ext[at + 4:at + 4 + size] == bytes([{512: 1, 1024: 2, 2048: 3, 4096: 4}[length]])
+            at += 4 + size
+        return False
+
+
+def test_the_esp8266_cores_mfln_probe_finds_support():
+    """probeMaxFragmentLength() decides whether a sketch may shrink its buffers (docs/TLS.md):
+    with an ECDSA certificate only and with ECDSA and RSA, every length it can ask says yes."""
+    for rsa in (False, True):
+        with Server() as srv:
+            tls_server(srv, rsa=rsa)
+            for length in (512, 1024, 2048, 4096):
+                assert esp8266_probe_says_supported(srv.tls_port, length), (rsa, length)
+            assert srv.running()
 
 
 def largest_record(port, request, *extra):
