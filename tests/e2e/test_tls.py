@@ -398,6 +398,8 @@ def test_a_product_that_requires_https_refuses_plain_http_with_403():
         wait_until(lambda: last_status() == 403, 5, 0.1, "the refused check-in in the registry")
         assert_image(srv.send_tls(checkin(srv.tls_port), ctx), img, "1.0.0", "over HTTPS")
         wait_until(lambda: last_status() == 200, 5, 0.1, "the HTTPS check-in in the registry")
+        why = srv.cli_ok("device", "show", "demo", Device().sta_mac).stdout
+        assert "over plain HTTP: 403 (the product requires HTTPS)" in why, why
         r = srv.get("/images/demo/1.0.0")
         assert_status(r, 403, "the image URL over plain HTTP")
         r = srv.send_tls(http_request("GET", "/images/demo/1.0.0"), ctx)
