@@ -142,13 +142,8 @@ int signing_openssl_reason(struct reason *why, int err, const char *what)
     return reason_set(why, err, "%s", what);
 }
 
-/*
- * Wraps PKEY (ownership taken, freed on failure) in a new struct signing_key
- * after checking it is a type otad takes, and computes its description.
- * DISPLAY names the key's origin in reasons.
- */
-static int key_wrap(EVP_PKEY *pkey, bool private_key, const char *display,
-                    struct signing_key **ret_key, struct reason *why)
+int signing_key_wrap(EVP_PKEY *pkey, bool private_key, const char *display,
+                     struct signing_key **ret_key, struct reason *why)
 {
     struct signing_key *key = NULL;
     unsigned char *der = NULL;
@@ -351,7 +346,7 @@ int signing_key_load_private(const char *path, struct signing_key **ret_key, str
     }
     char display[PATH_MAX + 16];
     snprintf(display, sizeof(display), "'%s'", path);
-    r = key_wrap(pkey, true, display, ret_key, why);
+    r = signing_key_wrap(pkey, true, display, ret_key, why);
 out:
     BIO_free(bio);
     OPENSSL_cleanse(data, len);
@@ -375,7 +370,7 @@ static int load_public_pem(const void *pem, size_t len, const char *display,
         return reason_set(why, -EINVAL, "%s holds no PEM public key (\"BEGIN PUBLIC KEY\")",
                           display);
     }
-    return key_wrap(pkey, false, display, ret_key, why);
+    return signing_key_wrap(pkey, false, display, ret_key, why);
 }
 
 int signing_key_load_public(const char *path, struct signing_key **ret_key, struct reason *why)
@@ -401,8 +396,7 @@ int signing_key_from_pem(const void *pem, size_t len, struct signing_key **ret_k
     return load_public_pem(pem, len, "the key", ret_key, why);
 }
 
-/* A fresh key of TYPE, or NULL. */
-static EVP_PKEY *generate(enum signing_key_type type)
+EVP_PKEY *signing_pkey_generate(enum signing_key_type type)
 {
     switch (type) {
     case SIGNING_KEY_RSA_2048:
@@ -475,10 +469,10 @@ int signing_key_generate(const char *keys_dir, const char *name, enum signing_ke
     if (r < 0)
         return r;
 
-    EVP_PKEY *pkey = generate(type);
+    EVP_PKEY *pkey = signing_pkey_generate(type);
     if (!pkey)
         return signing_openssl_reason(why, -EIO, "key generation failed");
-    r = key_wrap(pkey, true, type_name, &key, why);
+    r = signing_key_wrap(pkey, true, type_name, &key, why);
     if (r < 0)
         return r;
 
