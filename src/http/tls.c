@@ -29,6 +29,7 @@
 
 #include "core/limits.h"
 #include "core/log.h"
+#include "core/tls_paths.h"
 #include "core/util.h"
 #include "http/tls_cache.h"
 
@@ -43,8 +44,6 @@
 #define TLS_PRIORITIES                                                                             \
     "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-DHE-RSA:-DHE-DSS:+RSA:+AES-128-CBC:"              \
     "+AES-256-CBC:+SHA1:+SHA256"
-
-#define TLS_DEFAULT_DIR "tls"
 
 struct tls_credentials {
     atomic_uint refs;
@@ -188,6 +187,66 @@ static void leaf_describe(const char *path, const char *cert_pem, size_t len)
     gnutls_x509_crt_deinit(crt);
 }
 
+/* Whether CRT signed itself: a root, which a client holds already or cannot use. */
+static bool self_signed(gnutls_x509_crt_t crt)
+{
+    unsigned status = 0;
+    return gnutls_x509_crt_check_issuer(crt, crt) &&
+           gnutls_x509_crt_verify(crt, &crt, 1, GNUTLS_VERIFY_DISABLE_TIME_CHECKS, &status) == 0 &&
+           status == 0;
+}
+
+/*
+ * Adds the chain CERT and its KEY (PEM, from the files of P) to CRED. A
+ * self-signed root at the end of a longer chain is left out (`otad tls
+ * cert` writes the fleet CA after the leaf): a device holds it as its trust
+ * anchor or cannot use it, and every byte of the Certificate message costs
+ * a small device. An ECDSA leaf alone (about 450 bytes) then fits one
+ * 512-byte record, which mbedTLS 2.x needs: it cannot join a handshake
+ * message split across records.
+ */
+static int pair_add(gnutls_certificate_credentials_t cred, const struct tls_pair_path *p,
+                    const char *cert, size_t cert_len, const char *key, size_t key_len)
+{
+    gnutls_x509_crt_t *crts = NULL;
+    unsigned n = 0;
+    gnutls_x509_privkey_t pk = NULL;
+    gnutls_datum_t cd = {(unsigned char *)cert, (unsigned)cert_len};
+    gnutls_datum_t kd = {(unsigned char *)key, (unsigned)key_len};
+    int r = -EINVAL;
+    int g = gnutls_x509_crt_list_import2(&crts, &n, &cd, GNUTLS_X509_FMT_PEM, 0);
+    if (g < 0 || n == 0) {
+        log_error("tls: \"%s\" holds no certificate: %s", p->cert,
+                  g < 0 ? gnutls_strerror(g) : "no PEM CERTIFICATE block");
+        goto out;
+    }
+    if ((g = gnutls_x509_privkey_init(&pk)) < 0 ||
+        (g = gnutls_x509_privkey_import2(pk, &kd, GNUTLS_X509_FMT_PEM, NULL, 0)) < 0) {
+        log_error("tls: the key file \"%s\": %s (an unencrypted PEM key is needed)", p->key,
+                  gnutls_strerror(g));
+        goto out;
+    }
+    unsigned sent = n > 1 && self_signed(crts[n - 1]) ? n - 1 : n;
+    g = gnutls_certificate_set_x509_key(cred, crts, sent, pk);
+    if (g < 0) {
+        log_error("tls: \"%s\" with the key \"%s\": %s", p->cert, p->key,
+                  g == GNUTLS_E_CERTIFICATE_KEY_MISMATCH
+                      ? "the key does not belong to the certificate"
+                      : gnutls_strerror(g));
+        goto out;
+    }
+    if (sent < n)
+        log_debug("tls: \"%s\": the self-signed root at its end is not sent", p->cert);
+    r = 0;
+out:
+    for (unsigned i = 0; i < n; i++)
+        gnutls_x509_crt_deinit(crts[i]);
+    gnutls_free(crts);
+    if (pk)
+        gnutls_x509_privkey_deinit(pk);
+    return r;
+}
+
 /*
  * Loads every pair into a new set. On success with KEEP_STARTUP, also
  * returns the first pair's PEM texts (owned by the caller).
@@ -211,21 +270,10 @@ static int credentials_load(struct tls_server *tls, struct tls_credentials **ret
         r = cert_read(p->cert, &cert, &cert_len);
         if (r == 0)
             r = key_read(p->key, &key, &key_len);
-        if (r == 0) {
-            gnutls_datum_t cd = {(unsigned char *)cert, (unsigned)cert_len};
-            gnutls_datum_t kd = {(unsigned char *)key, (unsigned)key_len};
-            int g = gnutls_certificate_set_x509_key_mem2(c->cred, &cd, &kd, GNUTLS_X509_FMT_PEM,
-                                                         NULL, 0);
-            if (g < 0) {
-                log_error("tls: \"%s\" with the key \"%s\": %s", p->cert, p->key,
-                          g == GNUTLS_E_CERTIFICATE_KEY_MISMATCH
-                              ? "the key does not belong to the certificate"
-                              : gnutls_strerror(g));
-                r = -EINVAL;
-            } else {
-                leaf_describe(p->cert, cert, cert_len);
-            }
-        }
+        if (r == 0)
+            r = pair_add(c->cred, p, cert, cert_len, key, key_len);
+        if (r == 0)
+            leaf_describe(p->cert, cert, cert_len);
         if (r == 0 && i == 0 && ret_cert) {
             *ret_cert = cert;
             *ret_key = key;
@@ -244,22 +292,19 @@ static int credentials_load(struct tls_server *tls, struct tls_credentials **ret
     return 0;
 }
 
-static int path_join(char *out, const char *dir, const char *name)
-{
-    int n = snprintf(out, PATH_MAX, "%s/%s/%s", dir, TLS_DEFAULT_DIR, name);
-    return n < 0 || n >= PATH_MAX ? -ENAMETOOLONG : 0;
-}
-
-/* The data folder's pairs: server.pem always, server-rsa.pem when it is there. */
+/* The data folder's pairs (core/tls_paths.h): server.pem always, server-rsa.pem when it and its key
+ * are there. */
 static int default_pairs(struct tls_server *tls)
 {
     tls->pair_count = 0;
-    if (path_join(tls->pairs[0].cert, tls->data_dir, "server.pem") < 0 ||
-        path_join(tls->pairs[0].key, tls->data_dir, "server.key") < 0 ||
-        path_join(tls->pairs[1].cert, tls->data_dir, "server-rsa.pem") < 0 ||
-        path_join(tls->pairs[1].key, tls->data_dir, "server-rsa.key") < 0)
+    struct tls_pair_path *p = tls->pairs;
+    const char *dir = tls->data_dir;
+    if (tls_path(p[0].cert, sizeof(p[0].cert), dir, TLS_SERVER_CERT) < 0 ||
+        tls_path(p[0].key, sizeof(p[0].key), dir, TLS_SERVER_KEY) < 0 ||
+        tls_path(p[1].cert, sizeof(p[1].cert), dir, TLS_SERVER_RSA_CERT) < 0 ||
+        tls_path(p[1].key, sizeof(p[1].key), dir, TLS_SERVER_RSA_KEY) < 0)
         return -ENAMETOOLONG;
-    tls->pair_count = access(tls->pairs[1].cert, F_OK) == 0 ? 2 : 1;
+    tls->pair_count = access(p[1].cert, F_OK) == 0 && access(p[1].key, F_OK) == 0 ? 2 : 1;
     return 0;
 }
 
@@ -333,9 +378,9 @@ int tls_server_new(const struct config *config, struct tls_server **ret_tls)
         r = -EIO;
     if (r < 0) {
         if (r == -ENOENT && tls->default_paths)
-            log_error("tls: no certificate in \"%s/%s\": make one with `otad tls ca init` and "
-                      "`otad tls cert --host NAME`, or give tls_cert and tls_key",
-                      config->data_dir, TLS_DEFAULT_DIR);
+            log_error("tls: no certificate in \"%s/" TLS_DIR "\": make one with `otad tls ca init` "
+                      "and `otad tls cert --host NAME`, or give tls_cert and tls_key",
+                      config->data_dir);
         tls_server_free(tls);
         return r;
     }

@@ -244,6 +244,16 @@ def test_ecdsa_and_rsa_certificates_each_go_to_the_clients_that_need_them():
         assert cipher == "AES128-SHA"
 
 
+def test_the_self_signed_root_is_not_sent():
+    """The chain file holds the leaf and the CA; the device holds the CA already, so only the
+    leaf goes out (a smaller Certificate message), and verification still succeeds."""
+    with Server() as srv:
+        ca = tls_server(srv, rsa=False)
+        assert (srv.data_dir / "tls" / "server.pem").read_text().count("BEGIN CERTIFICATE") == 2
+        out = tlsutil.s_client(srv.tls_port, ca[0], "-tls1_2", "-showcerts")
+        assert out.count("BEGIN CERTIFICATE") == 1 and "Verification: OK" in out, out[-2500:]
+
+
 def test_an_ecdsa_only_server_refuses_an_rsa_only_client():
     with Server() as srv:
         ca = tls_server(srv, rsa=False)
