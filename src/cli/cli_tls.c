@@ -333,8 +333,8 @@ static int cert(int argc, char **argv, const struct config *config)
                 "it\n",
                 f.rsa_cert, f.rsa_key);
     printf("devices that trust the CA keep working; devices that pin a certificate's SHA-1 "
-           "fingerprint need new firmware (otad tls export); otad serve reads the files when "
-           "it starts\n");
+           "fingerprint need new firmware (otad tls export); a running otad serve takes the "
+           "new files on SIGHUP (systemctl reload otad)\n");
     return CLI_EXIT_OK;
 }
 

@@ -480,3 +480,45 @@ def test_wrong_protocols_on_either_port_are_turned_away_and_nothing_breaks():
             s.close()
         assert_image(srv.send_tls(checkin(srv.tls_port), ctx), img, "1.0.0", "after the garbage")
         assert_image(srv.send(checkin(srv.port)), img, "1.0.0", "plain after the garbage")
+
+
+def test_the_certbot_deploy_hook_renews_a_running_server():
+    """dist/certbot-deploy-hook as certbot runs it: the renewed lineage copied into place, the
+    key 0640, then `systemctl reload otad` (here a stand-in that sends the server SIGHUP): the
+    next handshake presents the renewed certificate."""
+    import grp
+    from harness import REPO
+    with Server() as srv:
+        ca = tlsutil.make_ca(srv.tmp / "ca")
+        live = srv.tmp / "live" / "ota.example.net"
+        dest = srv.tmp / "etc-otad-tls"
+        first = tlsutil.issue(ca, live, "first")
+        os.rename(first[0], live / "fullchain.pem")
+        os.rename(first[1], live / "privkey.pem")
+        bin_dir = srv.tmp / "bin"
+        bin_dir.mkdir()
+        reload_log = srv.tmp / "reloads"
+        pid_file = srv.tmp / "pid"  # empty until the server runs: then the stand-in signals it
+        (bin_dir / "systemctl").write_text(f"#!/bin/sh\necho \"$@\" >> {reload_log}\n"
+                                           f"pid=$(cat {pid_file})\n"
+                                           f"[ -n \"$pid\" ] && kill -HUP \"$pid\"\nexit 0\n")
+        os.chmod(bin_dir / "systemctl", 0o755)
+        env = dict(os.environ, RENEWED_LINEAGE=str(live), OTAD_TLS_DIR=str(dest),
+                   OTAD_GROUP=grp.getgrgid(os.getgid()).gr_name, PATH=f"{bin_dir}:{os.environ['PATH']}")
+        hook = [str(REPO / "dist" / "certbot-deploy-hook")]
+        pid_file.write_text("")
+        r = subprocess.run(hook, env=env, capture_output=True, timeout=30)  # the first install
+        assert r.returncode == 0, r.stderr
+        assert os.stat(dest / "privkey.pem").st_mode & 0o777 == 0o640, oct(os.stat(dest / "privkey.pem").st_mode)
+        srv.start(TLS_ARGS + ["--tls-cert", str(dest / "fullchain.pem"), "--tls-key", str(dest / "privkey.pem")])
+        pid_file.write_text(str(srv.proc.pid))
+        assert tlsutil.presented(srv.tls_port, ca[0])[0] == tlsutil.leaf_sha256(dest / "fullchain.pem")
+        renewed = tlsutil.issue(ca, live, "renewed")
+        os.replace(renewed[0], live / "fullchain.pem")
+        os.replace(renewed[1], live / "privkey.pem")
+        r = subprocess.run(hook, env=env, capture_output=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        assert reload_log.read_text().splitlines()[-1] == "reload otad"
+        wait_until(lambda: "tls: reloaded 1 certificate" in srv.log(), 5, 0.05, "the reload")
+        assert tlsutil.presented(srv.tls_port, ca[0])[0] == tlsutil.leaf_sha256(live / "fullchain.pem")
+
