@@ -35,29 +35,33 @@ static const char tls_usage[] =
     "       otad tls export [--format header|fingerprint|pubkey|pem|all]\n"
     "       otad tls show\n";
 
-/* Prints "otad tls WHAT: " and the formatted message to stderr; returns CLI_EXIT_FAILURE. */
+/* Prints "otad tls WHAT: " and the formatted message, one line, to stderr. */
+static void complain(const char *what, const char *fmt, va_list ap)
+{
+    fprintf(stderr, "otad tls%s%s: ", what[0] ? " " : "", what);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
+/* complain(); returns CLI_EXIT_FAILURE. */
 static int fail(const char *what, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int fail(const char *what, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "otad tls%s%s: ", what[0] ? " " : "", what);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    complain(what, fmt, ap);
     va_end(ap);
     return CLI_EXIT_FAILURE;
 }
 
-/* Prints a usage error and the usage text; returns CLI_EXIT_USAGE. */
+/* complain() and the usage text; returns CLI_EXIT_USAGE. */
 static int usage_error(const char *what, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static int usage_error(const char *what, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "otad tls%s%s: ", what[0] ? " " : "", what);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    complain(what, fmt, ap);
     va_end(ap);
     fputs(tls_usage, stderr);
     return CLI_EXIT_USAGE;

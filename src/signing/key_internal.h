@@ -35,4 +35,8 @@ EVP_PKEY *signing_pkey_generate(enum signing_key_type type);
  */
 int signing_openssl_reason(struct reason *why, int err, const char *what);
 
+/* Whether S is a C identifier of 1 to MAX_LEN characters (the names a generated header declares).
+ */
+bool signing_c_identifier(const char *s, size_t max_len);
+
 #endif

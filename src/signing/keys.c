@@ -569,10 +569,10 @@ bool signing_key_embedded_in(const struct signing_key *key, const uint8_t *image
     return found;
 }
 
-static bool c_identifier(const char *s)
+bool signing_c_identifier(const char *s, size_t max_len)
 {
     size_t len = s ? strlen(s) : 0;
-    if (len == 0 || len > C_IDENT_MAX || (s[0] >= '0' && s[0] <= '9'))
+    if (len == 0 || len > max_len || (s[0] >= '0' && s[0] <= '9'))
         return false;
     for (size_t i = 0; i < len; i++) {
         char c = s[i];
@@ -612,7 +612,7 @@ static int print_usage_comment(struct buf *out, const struct signing_key *key, c
 int signing_key_export_c(const struct signing_key *key, const char *name, const char *ident,
                          struct buf *out, struct reason *why)
 {
-    if (!c_identifier(ident))
+    if (!signing_c_identifier(ident, C_IDENT_MAX))
         return reason_set(why, -EINVAL, "'%s' is not a C identifier of at most %u bytes",
                           ident ? ident : "", C_IDENT_MAX);
     BIO *bio = public_pem_bio(key);

@@ -1135,20 +1135,6 @@ out:
 /* ---------------------------------------------------------------------------
  * The C header for sketches. */
 
-static bool ident_valid(const char *s)
-{
-    size_t len = s ? strlen(s) : 0;
-    if (len == 0 || len > IDENT_MAX || (s[0] >= '0' && s[0] <= '9'))
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_'))
-            return false;
-    }
-    return true;
-}
-
 /* "2046-05-01" for T into OUT[11]. */
 static void date_text(int64_t t, char out[11])
 {
@@ -1317,7 +1303,7 @@ int pki_export_header(const struct pki_chain *anchor, bool fleet_ca,
         return -EIO;
     bool anchor_ec = strncmp(top.key_type, "ecdsa", 5) == 0;
     for (size_t i = 0; i < leaf_count; i++)
-        if (!ident_valid(leaves[i].ident))
+        if (!signing_c_identifier(leaves[i].ident, IDENT_MAX))
             return reason_set(why, -EINVAL, "'%s' is not a C identifier of at most %u bytes",
                               leaves[i].ident ? leaves[i].ident : "", IDENT_MAX);
     int r = buf_printf(out,
