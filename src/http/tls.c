@@ -18,11 +18,13 @@
 #include <fcntl.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -476,6 +478,48 @@ static int cache_remove(void *ptr, gnutls_datum_t key)
     return 0;
 }
 
+/*
+ * The waiting handshake. libmicrohttpd 0.9.75 in epoll mode leaves a
+ * connection whose handshake waits for the client marked readable, so its
+ * worker calls the handshake, and recv(), again and again: a device that
+ * takes two seconds over its key exchange (an ESP8266 on P-256 does) held a
+ * core at 100 % for those two seconds. During the handshake a read that
+ * finds nothing waits up to HANDSHAKE_WAIT_MS for bytes before it says "try
+ * again": the worker then turns about a thousand times a second instead of
+ * a million, and a connection with bytes ready is not held back by more
+ * than that. After the handshake reads go straight to recv() again, where
+ * libmicrohttpd handles "nothing yet" itself.
+ */
+#define HANDSHAKE_WAIT_MS 1
+
+static ssize_t handshake_pull(gnutls_transport_ptr_t transport, void *data, size_t size)
+{
+    int fd = (int)(intptr_t)transport;
+    ssize_t n = recv(fd, data, size, 0);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, HANDSHAKE_WAIT_MS) > 0)
+            n = recv(fd, data, size, 0);
+        else
+            errno = EAGAIN;
+    }
+    return n;
+}
+
+static ssize_t data_pull(gnutls_transport_ptr_t transport, void *data, size_t size)
+{
+    return recv((int)(intptr_t)transport, data, size, 0);
+}
+
+/* After the client's Finished the handshake reads nothing more: reads stop waiting. */
+static int handshake_finished(gnutls_session_t session, unsigned type, unsigned when,
+                              unsigned incoming, const gnutls_datum_t *msg)
+{
+    if (incoming)
+        gnutls_transport_set_pull_function(session, data_pull);
+    return 0;
+}
+
 struct tls_credentials *tls_session_begin(struct tls_server *tls, void *session_ptr)
 {
     gnutls_session_t session = session_ptr;
@@ -497,6 +541,9 @@ struct tls_credentials *tls_session_begin(struct tls_server *tls, void *session_
     }
     if (gnutls_session_ticket_enable_server(session, &tls->ticket_key) < 0)
         log_debug("tls: session tickets unavailable for a session");
+    gnutls_transport_set_pull_function(session, handshake_pull);
+    gnutls_handshake_set_hook_function(session, GNUTLS_HANDSHAKE_FINISHED, GNUTLS_HOOK_POST,
+                                       handshake_finished);
     return c;
 }
 
