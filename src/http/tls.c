@@ -484,13 +484,15 @@ static int cache_remove(void *ptr, gnutls_datum_t key)
  * worker calls the handshake, and recv(), again and again: a device that
  * takes two seconds over its key exchange (an ESP8266 on P-256 does) held a
  * core at 100 % for those two seconds. During the handshake a read that
- * finds nothing waits up to HANDSHAKE_WAIT_MS for bytes before it says "try
- * again": the worker then turns about a thousand times a second instead of
- * a million, and a connection with bytes ready is not held back by more
- * than that. After the handshake reads go straight to recv() again, where
- * libmicrohttpd handles "nothing yet" itself.
+ * finds nothing waits up to HANDSHAKE_WAIT_US for bytes before it says "try
+ * again": the worker then turns some thousands of times a second instead of
+ * a million (the 2 s pause costs 0.1 s of CPU instead of 2), and another
+ * connection with bytes ready is not held back by more than that. 200 us
+ * measured best: 1 ms held others back (15 % fewer full handshakes a
+ * second), 50 us spun more. After the handshake reads go straight to recv()
+ * again, where libmicrohttpd handles "nothing yet" itself.
  */
-#define HANDSHAKE_WAIT_MS 1
+#define HANDSHAKE_WAIT_US 200
 
 static ssize_t handshake_pull(gnutls_transport_ptr_t transport, void *data, size_t size)
 {
@@ -498,7 +500,8 @@ static ssize_t handshake_pull(gnutls_transport_ptr_t transport, void *data, size
     ssize_t n = recv(fd, data, size, 0);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
         struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, HANDSHAKE_WAIT_MS) > 0)
+        const struct timespec wait = {0, HANDSHAKE_WAIT_US * 1000L};
+        if (ppoll(&p, 1, &wait, NULL) > 0)
             n = recv(fd, data, size, 0);
         else
             errno = EAGAIN;
