@@ -824,8 +824,12 @@ static int add_name(GENERAL_NAMES *names, int type, const void *data, int len)
     return 0;
 }
 
-/* Adds the subjectAltName of PARAMS (already checked) to X. */
-static int add_sans(X509 *x, const struct pki_server_params *params, struct reason *why)
+/*
+ * Adds the subjectAltName of PARAMS (already checked) to X: critical when
+ * the subject is empty (RFC 5280 §4.2.1.6), which CRITICAL says.
+ */
+static int add_sans(X509 *x, const struct pki_server_params *params, bool critical,
+                    struct reason *why)
 {
     GENERAL_NAMES *names = sk_GENERAL_NAME_new_null();
     int r = names ? 0 : -ENOMEM;
@@ -840,7 +844,7 @@ static int add_sans(X509 *x, const struct pki_server_params *params, struct reas
         }
         r = add_name(names, GEN_IPADD, addr, len);
     }
-    if (r == 0 && !X509_add1_ext_i2d(x, NID_subject_alt_name, names, 0, X509V3_ADD_DEFAULT))
+    if (r == 0 && !X509_add1_ext_i2d(x, NID_subject_alt_name, names, critical, X509V3_ADD_DEFAULT))
         r = -EIO;
     GENERAL_NAMES_free(names);
     if (r < 0)
@@ -955,8 +959,18 @@ int pki_server_issue(const struct pki_server_params *params, struct pki_issued *
         r = signing_openssl_reason(why, -ENOMEM, "out of memory");
         goto out;
     }
-    const char *cn = params->host_count > 0 ? params->hosts[0] : params->ips[0];
-    if ((r = cert_start(x, days, why)) < 0 || (r = set_subject_cn(x, cn, why)) < 0)
+    /*
+     * The CN is the first name that fits X.520's 64 characters; clients
+     * check the subjectAltName, which holds every name. With none short
+     * enough the subject stays empty (RFC 5280 allows it with a SAN).
+     */
+    const char *cn = NULL;
+    for (size_t i = 0; !cn && i < params->host_count; i++)
+        if (strlen(params->hosts[i]) <= 64)
+            cn = params->hosts[i];
+    if (!cn && params->ip_count > 0)
+        cn = params->ips[0];
+    if ((r = cert_start(x, days, why)) < 0 || (cn && (r = set_subject_cn(x, cn, why)) < 0))
         goto out;
     if (ASN1_TIME_compare(X509_get0_notAfter(x), X509_get0_notAfter(ca_cert)) > 0) {
         if (!X509_set1_notAfter(x, X509_get0_notAfter(ca_cert))) {
@@ -981,7 +995,7 @@ int pki_server_issue(const struct pki_server_params *params, struct pki_issued *
         (r = add_ext(x, &ctx, NID_ext_key_usage, "serverAuth", why)) < 0 ||
         (r = add_ext(x, &ctx, NID_subject_key_identifier, "hash", why)) < 0 ||
         (r = add_ext(x, &ctx, NID_authority_key_identifier, "keyid", why)) < 0 ||
-        (r = add_sans(x, params, why)) < 0)
+        (r = add_sans(x, params, cn == NULL, why)) < 0)
         goto out;
     if (X509_sign(x, ca_key->pkey, EVP_sha256()) <= 0) {
         r = signing_openssl_reason(why, -EIO, "cannot sign the server certificate");

@@ -408,6 +408,44 @@ static void test_server_certificates_verify(void **state)
     pki_chain_free(c);
 }
 
+/*
+ * A name longer than a CN may be (64 characters) is still issued: the CN is
+ * the first name that fits, and with none the subject is empty and the
+ * subjectAltName critical (RFC 5280 §4.2.1.6). OpenSSL accepts it by name.
+ */
+static void test_long_host_names(void **state)
+{
+    struct fixture *f = *state;
+    make_ca(f, SIGNING_KEY_ECDSA_P256);
+    char long_name[128];
+    memset(long_name, 'a', 63);
+    strcpy(long_name + 63, ".long-label-for-a-test.example.net"); /* 97 characters */
+    const char *const both[] = {long_name, "short.example.net"};
+    const char *const only_long[] = {long_name};
+    for (int alone = 0; alone <= 1; alone++) {
+        struct pki_server_params params = {
+            .ca_cert_path = f->ca_cert,
+            .ca_key_path = f->ca_key,
+            .hosts = alone ? only_long : both,
+            .host_count = alone ? 1 : 2,
+            .key_type = SIGNING_KEY_ECDSA_P256,
+            .cert_path = f->cert,
+            .key_path = f->key,
+        };
+        struct pki_issued issued = {true, true};
+        struct reason why = {""};
+        assert_int_equal(pki_server_issue(&params, &issued, &why), 0);
+        assert_int_equal(openssl_verify(f->cert, f->ca_cert, long_name, false), X509_V_OK);
+        X509 *leaf = read_cert(f->cert);
+        X509_NAME *subject = X509_get_subject_name(leaf);
+        char cn[80] = "";
+        X509_NAME_get_text_by_NID(subject, NID_commonName, cn, sizeof(cn));
+        assert_string_equal(cn, alone ? "" : "short.example.net");
+        assert_int_equal(ext_critical(leaf, NID_subject_alt_name), alone ? 1 : 0);
+        X509_free(leaf);
+    }
+}
+
 static void test_renewal_keeps_the_key(void **state)
 {
     struct fixture *f = *state;
@@ -795,6 +833,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ca_never_replaced_without_force, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ca_params, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_certificates_verify, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_long_host_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_renewal_keeps_the_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_issue_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_validity_clamped_to_the_ca, setup, teardown),
