@@ -271,7 +271,9 @@ int config_load(struct config *ret_config, int *argc, char **argv, char **envp, 
 
     char value[PATH_MAX];
     int missing = 0;
-    const char *file = flag_take(argc, argv, "--config", value, sizeof(value), &missing);
+    const char *file = NULL;
+    while (flag_take(argc, argv, "--config", value, sizeof(value), &missing))
+        file = value; /* the last one wins, as for every flag */
     if (missing) {
         fprintf(err, "otad: --config needs a file name\n");
         return -EINVAL;
