@@ -39,13 +39,15 @@
  * TLS 1.3 and 1.2 only. From NORMAL: ECDHE with AES-GCM, ChaCha20-Poly1305
  * and AES-CCM over ECDSA and RSA certificates; added: the RSA key exchange
  * with AES-CBC and HMAC-SHA1/SHA256, the suites BearSSL's reduced profiles
- * (and older mbedTLS builds) offer. Finite-field DHE is out: slow on a
- * device and offered by none of the stock clients. The client's order of
- * preference wins: it knows whether its CPU has AES.
+ * (and older mbedTLS builds) offer. Finite-field Diffie-Hellman is out, in
+ * TLS 1.2 (DHE-RSA) and as TLS 1.3's FFDHE groups: slow on a device,
+ * offered by none of the stock clients, and an 8192-bit group would let a
+ * client that sends random bytes make the server do a great deal of work.
+ * The client's order of preference wins: it knows whether its CPU has AES.
  */
 #define TLS_PRIORITIES                                                                             \
-    "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-DHE-RSA:-DHE-DSS:+RSA:+AES-128-CBC:"              \
-    "+AES-256-CBC:+SHA1:+SHA256"
+    "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-DHE-RSA:-DHE-DSS:-GROUP-DH-ALL:+RSA:"             \
+    "+AES-128-CBC:+AES-256-CBC:+SHA1:+SHA256"
 
 struct tls_credentials {
     atomic_uint refs;
@@ -86,26 +88,29 @@ static void credentials_release(struct tls_credentials *c)
 }
 
 /*
- * Reads the key file PATH into *RET_PEM (NUL-terminated), refusing one that
- * others may read or write: the check is on the file opened, so a symbolic
- * link (certbot's live/ folder) is judged by what it points to.
+ * Reads the PEM file PATH into *RET_PEM (NUL-terminated, *RET_LEN bytes).
+ * Opened without blocking and checked to be a regular file, so a FIFO put
+ * there cannot hang a reload. A KEY that other users may read or write is
+ * refused: the check is on the file opened, so a symbolic link (certbot's
+ * live/ folder) is judged by what it points to. Logs why it fails.
  */
-static int key_read(const char *path, char **ret_pem, size_t *ret_len)
+static int pem_file_read(const char *path, bool key, char **ret_pem, size_t *ret_len)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    const char *what = key ? "key" : "certificate";
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         int err = errno;
-        log_error("tls: cannot open the key file \"%s\": %s", path, strerror(err));
+        log_error("tls: cannot open the %s file \"%s\": %s", what, path, strerror(err));
         return -err;
     }
     struct stat st;
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > LIMIT_TLS_PEM_BYTES) {
-        log_error("tls: the key file \"%s\" is not a regular file of at most %u bytes", path,
+        log_error("tls: the %s file \"%s\" is not a regular file of at most %u bytes", what, path,
                   LIMIT_TLS_PEM_BYTES);
         close(fd);
         return -EINVAL;
     }
-    if (st.st_mode & (S_IROTH | S_IWOTH)) {
+    if (key && (st.st_mode & (S_IROTH | S_IWOTH))) {
         log_error("tls: the key file \"%s\" is open to every user (mode %04o): refused; run "
                   "chmod o-rwx on it",
                   path, (unsigned)(st.st_mode & 07777));
@@ -127,32 +132,12 @@ static int key_read(const char *path, char **ret_pem, size_t *ret_len)
         if (pem)
             explicit_bzero(pem, got);
         free(pem);
-        log_error("tls: cannot read the key file \"%s\"", path);
-        return -EIO;
+        log_error("tls: cannot read the %s file \"%s\"", what, path);
+        return pem ? -EIO : -ENOMEM;
     }
     pem[got] = 0;
     *ret_pem = pem;
     *ret_len = got;
-    return 0;
-}
-
-static int cert_read(const char *path, char **ret_pem, size_t *ret_len)
-{
-    uint8_t *data = NULL;
-    size_t len = 0;
-    int r = file_read_all(path, LIMIT_TLS_PEM_BYTES, &data, &len);
-    if (r < 0) {
-        log_error("tls: cannot read the certificate file \"%s\": %s", path, strerror(-r));
-        return r;
-    }
-    char *pem = realloc(data, len + 1);
-    if (!pem) {
-        free(data);
-        return -ENOMEM;
-    }
-    pem[len] = 0;
-    *ret_pem = pem;
-    *ret_len = len;
     return 0;
 }
 
@@ -269,9 +254,9 @@ static int credentials_load(struct tls_server *tls, struct tls_credentials **ret
         const struct tls_pair_path *p = &tls->pairs[i];
         char *cert = NULL, *key = NULL;
         size_t cert_len = 0, key_len = 0;
-        r = cert_read(p->cert, &cert, &cert_len);
+        r = pem_file_read(p->cert, false, &cert, &cert_len);
         if (r == 0)
-            r = key_read(p->key, &key, &key_len);
+            r = pem_file_read(p->key, true, &key, &key_len);
         if (r == 0)
             r = pair_add(c->cred, p, cert, cert_len, key, key_len);
         if (r == 0)
@@ -372,10 +357,9 @@ int tls_server_new(const struct config *config, struct tls_server **ret_tls)
     int r = tls->default_paths ? default_pairs(tls) : configured_pairs(tls, config);
     if (r == 0)
         r = credentials_load(tls, &tls->current, &tls->startup_cert, &tls->startup_key);
-    if (r == 0 && config->tls_session_cache &&
-        tls_session_cache_new((size_t)config->tls_session_cache,
-                              config->tls_session_lifetime_s * 1000u, &tls->cache) < 0)
-        r = -ENOMEM;
+    if (r == 0 && config->tls_session_cache)
+        r = tls_session_cache_new((size_t)config->tls_session_cache,
+                                  config->tls_session_lifetime_s * 1000u, &tls->cache);
     if (r == 0 && gnutls_session_ticket_key_generate(&tls->ticket_key) < 0)
         r = -EIO;
     if (r < 0) {
@@ -398,6 +382,8 @@ int tls_server_reload(struct tls_server *tls)
     int r = credentials_load(tls, &fresh, NULL, NULL);
     if (r < 0) {
         log_error("tls: reload failed: still presenting the certificates loaded before");
+        if (tls->default_paths)
+            default_pairs(tls); /* describe the files in use again (the RSA pair may differ) */
         return r;
     }
     pthread_mutex_lock(&tls->lock);
@@ -439,6 +425,13 @@ void tls_server_startup_pem(const struct tls_server *tls, const char **ret_cert,
 {
     *ret_cert = tls->startup_cert;
     *ret_key = tls->startup_key;
+}
+
+void tls_server_startup_done(struct tls_server *tls)
+{
+    pem_free(tls->startup_cert);
+    pem_free(tls->startup_key);
+    tls->startup_cert = tls->startup_key = NULL;
 }
 
 /* --- sessions --- */
@@ -483,25 +476,106 @@ static int cache_remove(void *ptr, gnutls_datum_t key)
  * connection whose handshake waits for the client marked readable, so its
  * worker calls the handshake, and recv(), again and again: a device that
  * takes two seconds over its key exchange (an ESP8266 on P-256 does) held a
- * core at 100 % for those two seconds. During the handshake a read that
- * finds nothing waits up to HANDSHAKE_WAIT_US for bytes before it says "try
- * again": the worker then turns some thousands of times a second instead of
- * a million (the 2 s pause costs 0.1 s of CPU instead of 2), and another
- * connection with bytes ready is not held back by more than that. 200 us
- * measured best: 1 ms held others back (15 % fewer full handshakes a
- * second), 50 us spun more. After the handshake reads go straight to recv()
- * again, where libmicrohttpd handles "nothing yet" itself.
+ * core at 100 % for those two seconds. So a handshake read that finds
+ * nothing may wait a moment for bytes before it says "try again", once per
+ * pass of the worker over its connections: the first connection met a
+ * second time starts a new pass and waits; the others in that pass do not.
+ * The wait is HANDSHAKE_WAIT_US, and HANDSHAKE_WAIT_PER_US more for each
+ * handshake the last pass found waiting (each costs the pass a call into
+ * GnuTLS), up to HANDSHAKE_WAIT_MAX_US: a worker with handshakes waiting
+ * turns some thousands of times a second instead of a million (a 2 s pause
+ * costs 0.1 s of CPU instead of 2), and however many connections sit
+ * silent in their handshake, the others wait at most 2 ms more per pass.
+ * 200 us alone measured best: 1 ms held others back (15 % fewer full
+ * handshakes a second), 50 us spun more. After the handshake reads go
+ * straight to recv(), where libmicrohttpd handles "nothing yet" itself.
  */
-#define HANDSHAKE_WAIT_US 200
+#define HANDSHAKE_WAIT_US     200
+#define HANDSHAKE_WAIT_PER_US 10
+#define HANDSHAKE_WAIT_MAX_US 2000
+#define HANDSHAKE_FD_MAX      (1 << 22) /* descriptors above are not tracked (they never wait) */
+
+/* Per worker thread: the pass in which each descriptor's handshake read last found nothing. */
+struct handshake_passes {
+    uint32_t pass;    /* the current pass, from 1 */
+    uint32_t *seen;   /* by descriptor */
+    size_t size;      /* entries in seen */
+    unsigned met;     /* empty handshake reads in the current pass */
+    unsigned wait_us; /* what this pass's wait was, or will be */
+};
+
+static pthread_key_t passes_key;
+static pthread_once_t passes_once = PTHREAD_ONCE_INIT;
+
+static void passes_free(void *arg)
+{
+    struct handshake_passes *h = arg;
+    free(h->seen);
+    free(h);
+}
+
+static void passes_key_make(void)
+{
+    if (pthread_key_create(&passes_key, passes_free) != 0)
+        log_warn("tls: no thread key: handshake reads will not wait");
+}
+
+/*
+ * Whether this empty handshake read of FD is the pass's one wait (see
+ * above); if so, how long in *RET_WAIT_US.
+ */
+static bool handshake_wait_due(int fd, unsigned *ret_wait_us)
+{
+    pthread_once(&passes_once, passes_key_make);
+    struct handshake_passes *h = pthread_getspecific(passes_key);
+    if (!h) {
+        h = calloc(1, sizeof(*h));
+        if (!h || pthread_setspecific(passes_key, h) != 0) {
+            free(h);
+            return false;
+        }
+        h->pass = 1;
+    }
+    if (fd < 0 || fd >= HANDSHAKE_FD_MAX)
+        return false;
+    if ((size_t)fd >= h->size) {
+        size_t size = h->size ? h->size : 1024;
+        while (size <= (size_t)fd)
+            size *= 2;
+        uint32_t *seen = realloc(h->seen, size * sizeof(*seen));
+        if (!seen)
+            return false;
+        memset(seen + h->size, 0, (size - h->size) * sizeof(*seen));
+        h->seen = seen;
+        h->size = size;
+    }
+    bool due = h->seen[fd] == h->pass;
+    if (due) {
+        uint64_t wait = HANDSHAKE_WAIT_US + (uint64_t)h->met * HANDSHAKE_WAIT_PER_US;
+        h->wait_us = wait < HANDSHAKE_WAIT_MAX_US ? (unsigned)wait : HANDSHAKE_WAIT_MAX_US;
+        h->met = 0;
+        if (++h->pass == 0) { /* wrapped (after days): start the count again */
+            memset(h->seen, 0, h->size * sizeof(*h->seen));
+            h->pass = 1;
+        }
+    }
+    h->met++;
+    h->seen[fd] = h->pass;
+    *ret_wait_us = h->wait_us;
+    return due;
+}
 
 static ssize_t handshake_pull(gnutls_transport_ptr_t transport, void *data, size_t size)
 {
     int fd = (int)(intptr_t)transport;
     ssize_t n = recv(fd, data, size, 0);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        unsigned wait_us = 0;
+        bool wait = handshake_wait_due(fd, &wait_us);
+        errno = EAGAIN; /* whatever the bookkeeping did to it */
         struct pollfd p = {.fd = fd, .events = POLLIN};
-        const struct timespec wait = {0, HANDSHAKE_WAIT_US * 1000L};
-        if (ppoll(&p, 1, &wait, NULL) > 0)
+        const struct timespec timeout = {0, (long)wait_us * 1000L};
+        if (wait && ppoll(&p, 1, &timeout, NULL) > 0)
             n = recv(fd, data, size, 0);
         else
             errno = EAGAIN;
@@ -558,6 +632,7 @@ void tls_session_ready(void *session_ptr)
      * size was reset. With record_size_limit instead, the receive size is
      * our own full size and the send size is right already.
      */
+    gnutls_transport_set_pull_function(session, data_pull); /* done, should the hook not have */
     size_t negotiated = gnutls_record_get_max_size(session);
     if (negotiated < 16384 && gnutls_record_set_max_size(session, negotiated) < 0)
         log_debug("tls: cannot hold a session to %zu-byte records", negotiated);

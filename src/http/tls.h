@@ -45,11 +45,14 @@ const char *tls_server_priorities(void);
 
 /*
  * The first pair's certificate chain and key, PEM, NUL-terminated (borrowed
- * until tls_server_free): libmicrohttpd wants one at start; every session
- * gets the current set from tls_session_begin instead.
+ * until tls_server_startup_done): libmicrohttpd wants one at start; every
+ * session gets the current set from tls_session_begin instead.
  */
 void tls_server_startup_pem(const struct tls_server *tls, const char **ret_cert,
                             const char **ret_key);
+
+/* Wipes and frees what tls_server_startup_pem handed out, once the daemon has started. */
+void tls_server_startup_done(struct tls_server *tls);
 
 /*
  * Sets up SESSION (a gnutls_session_t of a new connection, before its first

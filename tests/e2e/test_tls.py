@@ -567,3 +567,57 @@ def test_a_device_thinking_mid_handshake_costs_no_cpu():
                 assert tls.version() in ("TLSv1.2", "TLSv1.3")
             assert spent < 0.4, f"{version.name}: the server used {spent:.2f} s of CPU while the client paused 2 s"
 
+
+def client_hello(cafile):
+    """The bytes of a real TLS 1.2 ClientHello (Python's ssl, nothing sent yet)."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = tlsutil.context(cafile, version=ssl.TLSVersion.TLSv1_2).wrap_bio(
+        incoming, outgoing, server_hostname=SERVER_NAME)
+    try:
+        tls.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return outgoing.read()
+
+
+def test_many_stalled_handshakes_do_not_slow_the_others():
+    """400 connections that send their ClientHello and then nothing sit in their handshake; a
+    device's 1 MiB download over TLS beside them still takes well under a second. (Were every
+    stalled handshake allowed its own wait per pass of the worker, 200 of them per worker
+    would make each pass 40 ms, and the download several seconds.)"""
+    with Server() as srv:
+        srv.add_product("demo")
+        img = publish(srv, size=1 << 20)
+        ca = tls_server(srv, rsa=False, args=["--max-connections-per-ip", "0"])
+        hello = client_hello(ca[0])
+        stalled = []
+        try:
+            for _ in range(400):
+                s = socket.create_connection((HOST, srv.tls_port), timeout=10)
+                s.sendall(hello)
+                stalled.append(s)
+            time.sleep(0.5)  # the server has answered them all and waits
+            before = process_cpu_seconds(srv.proc.pid)
+            t0 = time.monotonic()
+            r = srv.send_tls(checkin(srv.tls_port), tlsutil.context(ca[0]))
+            took = time.monotonic() - t0
+            assert_image(r, img, "1.0.0", "beside 400 stalled handshakes")
+            assert took < 1.5, f"the download took {took:.2f} s"
+            time.sleep(1)
+            spent = process_cpu_seconds(srv.proc.pid) - before
+            assert spent < took + 1.0, f"{spent:.2f} s of CPU over {took + 1:.2f} s"
+        finally:
+            for s in stalled:
+                s.close()
+
+
+def test_finite_field_groups_are_refused():
+    """TLS 1.3 FFDHE: a client offering only an 8192-bit group gets no handshake (it would cost
+    the server far more than the client)."""
+    with Server() as srv:
+        ca = tls_server(srv, rsa=False)
+        out = tlsutil.s_client(srv.tls_port, ca[0], "-tls1_3", "-groups", "ffdhe8192")
+        assert "Cipher is (NONE)" in out and "Server certificate" not in out, out[-1500:]
+        ok = tlsutil.s_client(srv.tls_port, ca[0], "-tls1_3", "-groups", "X25519")
+        assert "Verification: OK" in ok, ok[-1500:]
+
