@@ -67,6 +67,24 @@ static int usage_error(const char *what, const char *fmt, ...)
     return CLI_EXIT_USAGE;
 }
 
+/*
+ * Parses ARGV into OPTS (N of them) for subcommand WHAT, which takes no
+ * other arguments. CLI_EXIT_OK, or CLI_EXIT_USAGE after saying why.
+ */
+static int options_only(const char *what, int argc, char **argv, struct args_option *opts,
+                        unsigned n)
+{
+    const char *pos[ARGS_MAX_POSITIONAL];
+    unsigned npos = 0;
+    if (args_parse(argc, argv, opts, n, pos, &npos) < 0) {
+        fputs(tls_usage, stderr);
+        return CLI_EXIT_USAGE;
+    }
+    if (npos != 0)
+        return usage_error(what, "unexpected argument '%s'", pos[0]);
+    return CLI_EXIT_OK;
+}
+
 /* The paths of the files in DATA_DIR/tls, made once per command. */
 struct tls_files {
     char dir[PATH_MAX];
@@ -128,14 +146,9 @@ static int ca_init(int argc, char **argv, const struct config *config)
                                  {"--days", true, NULL},
                                  {"--rsa", false, NULL},
                                  {"--force", false, NULL}};
-    const char *pos[ARGS_MAX_POSITIONAL];
-    unsigned npos = 0;
-    if (args_parse(argc, argv, opts, ARRAY_SIZE(opts), pos, &npos) < 0) {
-        fputs(tls_usage, stderr);
-        return CLI_EXIT_USAGE;
-    }
-    if (npos != 0)
-        return usage_error("ca init", "unexpected argument '%s'", pos[0]);
+    int usage = options_only("ca init", argc, argv, opts, ARRAY_SIZE(opts));
+    if (usage != CLI_EXIT_OK)
+        return usage;
     struct pki_ca_params params = {
         .common_name = opts[0].value,
         .key_type = opts[2].value ? SIGNING_KEY_RSA_3072 : SIGNING_KEY_ECDSA_P256,
@@ -274,14 +287,9 @@ static int cert(int argc, char **argv, const struct config *config)
         [CA_KEY] = {"--ca-key", true, NULL},  [IMPORT] = {"--import", true, NULL},
         [KEY] = {"--key", true, NULL},        [RSA] = {"--rsa", false, NULL},
     };
-    const char *pos[ARGS_MAX_POSITIONAL];
-    unsigned npos = 0;
-    if (args_parse(argc, argv, opts, ARRAY_SIZE(opts), pos, &npos) < 0) {
-        fputs(tls_usage, stderr);
-        return CLI_EXIT_USAGE;
-    }
-    if (npos != 0)
-        return usage_error("cert", "unexpected argument '%s'", pos[0]);
+    int usage = options_only("cert", argc, argv, opts, ARRAY_SIZE(opts));
+    if (usage != CLI_EXIT_OK)
+        return usage;
     struct tls_files f;
     if (tls_files_init(&f, config) < 0)
         return fail("cert", "data_dir '%s' is too long", config->data_dir);
@@ -413,14 +421,9 @@ static int append_pubkey(struct buf *out, const struct pki_chain *chain, const c
 static int export(int argc, char **argv, const struct config *config)
 {
     struct args_option opts[] = {{"--format", true, NULL}};
-    const char *pos[ARGS_MAX_POSITIONAL];
-    unsigned npos = 0;
-    if (args_parse(argc, argv, opts, ARRAY_SIZE(opts), pos, &npos) < 0) {
-        fputs(tls_usage, stderr);
-        return CLI_EXIT_USAGE;
-    }
-    if (npos != 0)
-        return usage_error("export", "unexpected argument '%s'", pos[0]);
+    int usage = options_only("export", argc, argv, opts, ARRAY_SIZE(opts));
+    if (usage != CLI_EXIT_OK)
+        return usage;
     const char *format = opts[0].value ? opts[0].value : "all";
     static const char *const formats[] = {"header", "fingerprint", "pubkey", "pem", "all"};
     bool known = false;
