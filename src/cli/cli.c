@@ -33,6 +33,7 @@ static const struct subcommand subcommands[] = {
      "rollout start | pause | resume | abort | promote | halt | revert | status | list | tick"},
     {"source", cli_source, "source add | list | sync | remove: GitHub release sources"},
     {"key", cli_key, "key generate | list | export: signing keys"},
+    {"tls", cli_tls, "tls ca init | cert | export | show: the fleet CA and HTTPS certificates"},
     {"store", cli_store, "store verify: check every firmware blob against its hash"},
     {"sign", cli_sign, "sign a firmware file for a device format"},
     {"verify", cli_verify, "verify a signed firmware file"},

@@ -81,6 +81,7 @@ enum {
     OPT_CHANNEL_QUERY,
     OPT_GROUP_QUERY,
     OPT_MAX_DOWNLOADS,
+    OPT_HTTPS,
     OPT_PLAN,
     OPT_PLAN_FIRST,
     OPT_COUNT = OPT_PLAN_FIRST + PLAN_FLAG_COUNT
@@ -122,6 +123,7 @@ static int fleet_args_parse(int argc, char **argv, struct fleet_args *a)
         [OPT_CHANNEL_QUERY] = {"--channel-query", true},
         [OPT_GROUP_QUERY] = {"--group-query", true},
         [OPT_MAX_DOWNLOADS] = {"--download-cap", true},
+        [OPT_HTTPS] = {"--https", true},
         [OPT_PLAN] = {"--plan", true},
     };
     memset(a, 0, sizeof(*a));
@@ -870,7 +872,7 @@ int cli_product_fleet(int argc, char **argv, const struct config *config)
     struct fleet_args a;
     if (fleet_args_parse(argc, argv, &a) < 0 || a.npos != 2 || strcmp(a.pos[0], "fleet") != 0)
         return usage("usage: otad product fleet PRODUCT [--channel-query on|off] "
-                     "[--group-query on|off] [--download-cap N]\n");
+                     "[--group-query on|off] [--download-cap N] [--https required|optional]\n");
     struct service *svc;
     if (cli_open_service(config, &svc) != CLI_EXIT_OK)
         return CLI_EXIT_FAILURE;
@@ -887,6 +889,12 @@ int cli_product_fleet(int argc, char **argv, const struct config *config)
         parse_u64(opt(&a, OPT_MAX_DOWNLOADS), UINT32_MAX, &max) < 0)
         r = reason_set(&why, -EINVAL, "--download-cap takes a whole number (0: no cap)");
     f.max_downloads = (uint32_t)max;
+    const char *https = opt(&a, OPT_HTTPS);
+    if (r == 0 && https) {
+        if (strcmp(https, "required") != 0 && strcmp(https, "optional") != 0)
+            r = reason_set(&why, -EINVAL, "--https takes required or optional");
+        f.require_https = strcmp(https, "required") == 0;
+    }
     if (r == 0)
         r = service_product_set_fleet(svc, a.pos[1], &f, &why);
     service_close(svc);
@@ -896,9 +904,9 @@ int cli_product_fleet(int argc, char **argv, const struct config *config)
         print_json_or_refuse(json_pack("{s:o}", "fleet", fleet_json_product_fleet(&f)));
         return CLI_EXIT_OK;
     }
-    printf("product %s: ?channel= %s, ?group= %s, downloads at once %s", a.pos[1],
+    printf("product %s: ?channel= %s, ?group= %s, HTTPS %s, downloads at once %s", a.pos[1],
            f.channel_query ? "on" : "off", f.group_query ? "on" : "off",
-           f.max_downloads ? "" : "no cap");
+           f.require_https ? "required" : "optional", f.max_downloads ? "" : "no cap");
     if (f.max_downloads)
         printf("%u", (unsigned)f.max_downloads);
     printf("\n");

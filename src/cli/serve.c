@@ -1,6 +1,8 @@
 /*
  * `otad serve`: opens the service, starts the GitHub release poller and the
- * HTTP server, and waits for SIGTERM or SIGINT. Shutdown stops accepting,
+ * HTTP server, and waits for SIGTERM or SIGINT. SIGHUP reloads the HTTPS
+ * listener's certificates (a certbot deploy hook's `systemctl reload otad`)
+ * without closing a connection. Shutdown stops accepting,
  * gives requests in flight a grace period to finish, stops the poller,
  * then commits queued check-ins and exits 0.
  */
@@ -30,16 +32,19 @@ static void raise_fd_limit(void)
     }
 }
 
-/* Prints the address we listen on with the port actually bound ("127.0.0.1:43817"). */
-static void announce(const struct config *config, uint16_t port)
+/*
+ * Prints an address we listen on with the port actually bound
+ * ("listening on 127.0.0.1:43817", "listening for HTTPS on ...").
+ */
+static void announce(const char *what, const char *address, uint16_t port, const char *data_dir)
 {
     char host[128];
-    snprintf(host, sizeof(host), "%s", config->listen);
+    snprintf(host, sizeof(host), "%s", address);
     char *colon = strrchr(host, ':');
     if (colon)
         *colon = 0;
-    log_info("listening on %s:%u (data in \"%s\")", host[0] ? host : "0.0.0.0", port,
-             config->data_dir);
+    log_info("listening %son %s:%u (data in \"%s\")", what, host[0] ? host : "0.0.0.0", port,
+             data_dir);
 }
 
 int cli_serve(int argc, char **argv, const struct config *config)
@@ -48,12 +53,13 @@ int cli_serve(int argc, char **argv, const struct config *config)
         fprintf(stderr, "usage: otad [SETTINGS] serve\n");
         return CLI_EXIT_USAGE;
     }
-    sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGTERM);
-    sigaddset(&stop_signals, SIGINT);
+    sigset_t served_signals;
+    sigemptyset(&served_signals);
+    sigaddset(&served_signals, SIGTERM);
+    sigaddset(&served_signals, SIGINT);
+    sigaddset(&served_signals, SIGHUP);
     /* Block before any thread starts, so only sigwait below sees them. */
-    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    pthread_sigmask(SIG_BLOCK, &served_signals, NULL);
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
 
@@ -77,10 +83,20 @@ int cli_serve(int argc, char **argv, const struct config *config)
         service_close(svc);
         return CLI_EXIT_FAILURE;
     }
-    announce(config, http_server_port(server));
+    if (http_server_port(server))
+        announce("", config->listen, http_server_port(server), config->data_dir);
+    if (http_server_tls_port(server))
+        announce("for HTTPS ", config->listen_tls, http_server_tls_port(server), config->data_dir);
 
     int sig = 0;
-    sigwait(&stop_signals, &sig);
+    while (sigwait(&served_signals, &sig) == 0 && sig == SIGHUP) {
+        if (!http_server_tls_port(server)) {
+            log_info("SIGHUP: nothing to reload (no HTTPS listener)");
+            continue;
+        }
+        log_info("SIGHUP: reloading the TLS certificates");
+        (void)http_server_reload(server); /* a failure is logged, the old certificates stay */
+    }
     log_info("stopping on %s: finishing requests in flight (up to %u ms)",
              sig == SIGTERM ? "SIGTERM" : "SIGINT", SHUTDOWN_GRACE_MS);
     http_server_stop(server, SHUTDOWN_GRACE_MS);

@@ -38,7 +38,28 @@ struct setting {
 
 static const struct setting config_settings[] = {
     STRING_SETTING(listen, "0.0.0.0:8080",
-                   "address and port to serve devices and the API on (\"[::]:8080\" for IPv6)"),
+                   "address and port to serve devices and the API on over plain HTTP "
+                   "(\"[::]:8080\" for IPv6); \"off\" serves HTTPS only"),
+    STRING_SETTING(listen_tls, "",
+                   "address and port to serve HTTPS on (\"0.0.0.0:8443\"); \"\" means no TLS "
+                   "listener (docs/TLS.md)"),
+    STRING_SETTING(tls_cert, "",
+                   "certificate chain files (PEM, leaf first), comma-separated, one per key "
+                   "type (an ECDSA and an RSA one); \"\" means DATA_DIR/tls/server.pem and, when "
+                   "present, DATA_DIR/tls/server-rsa.pem (otad tls cert)"),
+    STRING_SETTING(tls_key, "",
+                   "private key files (PEM) in the order of tls_cert; each must not be readable "
+                   "by others; \"\" means the keys beside the default certificates"),
+    UINT_SETTING(tls_session_cache, "20000", 0, LIMIT_TLS_SESSION_CACHE_MAX,
+                 "TLS 1.2 sessions kept for resumption by session ID (the ESP8266's setSession); "
+                 "the oldest go first; 0 turns resumption by ID off (tickets still work)"),
+    UINT_SETTING(tls_session_lifetime_s, "7200", 60, 604800,
+                 "seconds a TLS session may be resumed, by ID or by ticket; the ticket key "
+                 "changes every three of them (GnuTLS derives it from a random master key and "
+                 "the time)"),
+    UINT_SETTING(api_tls_only, "0", 0, 1,
+                 "1: the API and the GitHub webhook answer only on the TLS listener (403 on the "
+                 "plain one); device check-ins follow each product's own HTTPS policy"),
     STRING_SETTING(data_dir, "/var/lib/otad", "folder for the database, firmware blobs and keys"),
     STRING_SETTING(log_level, "info", "error, warn, info or debug"),
     UINT_SETTING(threads, "0", 0, 256,
@@ -51,7 +72,8 @@ static const struct setting config_settings[] = {
     UINT_SETTING(connection_memory, "8192", 4096, 1048576,
                  "bytes per connection for the request line and headers (libmicrohttpd zeroes "
                  "them for every connection: keep it small); larger requests are refused"),
-    UINT_SETTING(max_connections, "20000", 16, 1000000, "concurrent HTTP connections"),
+    UINT_SETTING(max_connections, "20000", 16, 1000000,
+                 "concurrent connections per listener (plain HTTP and HTTPS each)"),
     UINT_SETTING(max_connections_per_ip, "64", 0, 1000000,
                  "concurrent HTTP connections from one address; more are closed at once; 0 means "
                  "no limit (behind a reverse proxy every connection comes from its address)"),
@@ -249,7 +271,9 @@ int config_load(struct config *ret_config, int *argc, char **argv, char **envp, 
 
     char value[PATH_MAX];
     int missing = 0;
-    const char *file = flag_take(argc, argv, "--config", value, sizeof(value), &missing);
+    const char *file = NULL;
+    while (flag_take(argc, argv, "--config", value, sizeof(value), &missing))
+        file = value; /* the last one wins, as for every flag */
     if (missing) {
         fprintf(err, "otad: --config needs a file name\n");
         return -EINVAL;
@@ -288,13 +312,15 @@ int config_load(struct config *ret_config, int *argc, char **argv, char **envp, 
         const struct setting *s = &config_settings[i];
         char flag[64];
         setting_flag_name(s, flag, sizeof(flag));
-        const char *v = flag_take(argc, argv, flag, value, sizeof(value), &missing);
+        /* A flag given twice: the last one wins (a wrapper script may add its own). */
+        const char *v;
+        while ((v = flag_take(argc, argv, flag, value, sizeof(value), &missing)))
+            if (setting_set(&c, s, v, flag, err) < 0)
+                return -EINVAL;
         if (missing) {
             fprintf(err, "otad: %s needs a value\n", flag);
             return -EINVAL;
         }
-        if (v && setting_set(&c, s, v, flag, err) < 0)
-            return -EINVAL;
     }
 
     enum log_level level;

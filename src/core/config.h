@@ -25,7 +25,13 @@ struct config_alias {
 
 struct config {
     char config_file[PATH_MAX];      /* "" when none was read */
-    char listen[128];                /* "host:port", "[v6]:port" or ":port" */
+    char listen[128];                /* "host:port", "[v6]:port", ":port" or "off" */
+    char listen_tls[128];            /* the HTTPS listener, same forms; "" when none */
+    char tls_cert[2048];             /* chain files, comma-separated; "" = the data folder's */
+    char tls_key[2048];              /* key files in tls_cert's order */
+    uint64_t tls_session_cache;      /* TLS 1.2 sessions kept for resumption by ID */
+    uint64_t tls_session_lifetime_s; /* resumption window; ticket key rotation period */
+    uint64_t api_tls_only;           /* 1: API and webhook only on the TLS listener */
     char data_dir[PATH_MAX];         /* SQLite file, blobs, keys */
     char log_level[16];              /* error | warn | info | debug */
     uint64_t threads;                /* HTTP worker threads; 0 = one per usable CPU */

@@ -28,6 +28,13 @@
 #define LIMIT_TOKEN_NAME_BYTES      64u
 #define LIMIT_ALIASES               32u
 
+/* HTTPS (docs/TLS.md). */
+#define LIMIT_TLS_CERT_FILES        4u             /* certificate/key pairs, one per key type */
+#define LIMIT_TLS_PEM_BYTES         (256u * 1024u) /* a chain or key file */
+#define LIMIT_TLS_SESSION_BYTES     4096u          /* one stored TLS session */
+#define LIMIT_TLS_SESSION_ID_BYTES  32u            /* RFC 5246 session_id<0..32> */
+#define LIMIT_TLS_SESSION_CACHE_MAX 1000000u       /* bound for the setting */
+
 /* Firmware images. */
 #define LIMIT_IMAGE_MIN_BYTES          16u                   /* smaller cannot be an image */
 #define LIMIT_UPLOAD_BYTES_MAX         (64u * 1024u * 1024u) /* bound for the setting */

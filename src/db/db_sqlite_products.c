@@ -17,12 +17,13 @@
 
 #define PRODUCT_COLUMNS                                                                            \
     "id, name, platform, default_channel, created_ms, signing, signing_key, sign_legacy, gzip, "   \
-    "esp32_hash, core_min, channel_query, group_query, max_downloads"
+    "esp32_hash, core_min, channel_query, group_query, max_downloads, require_https"
 
 static const struct db_sqlite_query product_insert = {
     DB_SLOT_PRODUCT_INSERT,
     "INSERT INTO products (name, platform, default_channel, created_ms, sign_legacy, "
-    "channel_query, group_query, max_downloads) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"};
+    "channel_query, group_query, max_downloads, require_https) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+    "?7, ?8, ?9)"};
 static const struct db_sqlite_query product_get = {
     DB_SLOT_PRODUCT_GET, "SELECT " PRODUCT_COLUMNS " FROM products WHERE name = ?1"};
 static const struct db_sqlite_query product_list = {
@@ -33,7 +34,7 @@ static const struct db_sqlite_query product_set_signing = {
                                  "WHERE id = ?1"};
 static const struct db_sqlite_query product_set_fleet = {
     DB_SLOT_PRODUCT_SET_FLEET, "UPDATE products SET channel_query = ?2, group_query = ?3, "
-                               "max_downloads = ?4 WHERE id = ?1"};
+                               "max_downloads = ?4, require_https = ?5 WHERE id = ?1"};
 static const struct db_sqlite_query product_key_add = {
     DB_SLOT_PRODUCT_KEY_ADD, "INSERT OR IGNORE INTO product_keys (product_id, key_name, "
                              "fingerprint, added_ms) VALUES (?1, ?2, ?3, ?4)"};
@@ -56,6 +57,7 @@ int db_product_insert(struct db *db, struct product *p)
         sqlite3_bind_int(s, 6, p->fleet.channel_query);
         sqlite3_bind_int(s, 7, p->fleet.group_query);
         sqlite3_bind_int64(s, 8, p->fleet.max_downloads);
+        sqlite3_bind_int(s, 9, p->fleet.require_https);
         r = db_sqlite_run(sq, s, "insert product");
         if (r == 0) {
             p->id = sqlite3_last_insert_rowid(sq->conn);
@@ -87,6 +89,7 @@ static void fill_product(sqlite3_stmt *s, void *out)
     p->fleet.group_query = sqlite3_column_int(s, 12) != 0;
     int64_t cap = sqlite3_column_int64(s, 13);
     p->fleet.max_downloads = cap > 0 && cap <= UINT32_MAX ? (uint32_t)cap : 0;
+    p->fleet.require_https = sqlite3_column_int(s, 14) != 0;
 }
 
 int db_product_get(struct db *db, const char *name, struct product *ret_product)
@@ -142,6 +145,7 @@ int db_product_set_fleet(struct db *db, int64_t product_id, const struct product
         sqlite3_bind_int(s, 2, f->channel_query);
         sqlite3_bind_int(s, 3, f->group_query);
         sqlite3_bind_int64(s, 4, f->max_downloads);
+        sqlite3_bind_int(s, 5, f->require_https);
         r = db_sqlite_run_one(sq, s, "set product fleet");
         if (r == 0)
             r = db_sqlite_generation_bump(sq);

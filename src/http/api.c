@@ -123,28 +123,32 @@ void http_api_product_get(const struct http_context *ctx, const struct http_requ
 
 /*
  * The "fleet" object of a PATCH over F: {"channel_query", "group_query",
- * "max_downloads"}, any subset. -EINVAL with WHY.
+ * "max_downloads", "require_https"}, any subset. -EINVAL with WHY.
  */
 static int fleet_patch(json_t *obj, struct product_fleet *f, struct reason *why)
 {
     int channel_query = f->channel_query, group_query = f->group_query;
+    int require_https = f->require_https;
     json_int_t max = f->max_downloads;
     json_error_t jerr;
-    if (json_unpack_ex(obj, &jerr, JSON_STRICT, "{s?b,s?b,s?I}", "channel_query", &channel_query,
-                       "group_query", &group_query, "max_downloads", &max) < 0 ||
+    if (json_unpack_ex(obj, &jerr, JSON_STRICT, "{s?b,s?b,s?I,s?b}", "channel_query",
+                       &channel_query, "group_query", &group_query, "max_downloads", &max,
+                       "require_https", &require_https) < 0 ||
         max < 0 || max > UINT32_MAX)
         return reason_set(why, -EINVAL,
                           "fleet must be {\"channel_query\": bool, \"group_query\": bool, "
-                          "\"max_downloads\": 0 or more (0: no cap)}");
+                          "\"max_downloads\": 0 or more (0: no cap), \"require_https\": bool}");
     f->channel_query = channel_query, f->group_query = group_query;
     f->max_downloads = (uint32_t)max;
+    f->require_https = require_https;
     return 0;
 }
 
 /*
  * PATCH /products/{name} with {"signing": {"required", "key", "legacy", "gzip", "esp32_hash",
- * "core_min"}, "fleet": {"channel_query", "group_query", "max_downloads"}}, each part and each
- * field optional; "core_min": null clears the declaration. The signing part is applied first.
+ * "core_min"}, "fleet": {"channel_query", "group_query", "max_downloads", "require_https"}},
+ * each part and each field optional; "core_min": null clears the declaration. The signing part
+ * is applied first.
  */
 void http_api_product_patch(const struct http_context *ctx, const struct http_request *req,
                             const struct http_route_args *args, struct http_reply *reply)

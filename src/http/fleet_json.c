@@ -77,8 +77,9 @@ json_t *fleet_json_plan(const struct rollout_plan *plan)
 
 json_t *fleet_json_product_fleet(const struct product_fleet *f)
 {
-    return json_pack("{s:b,s:b,s:I}", "channel_query", f->channel_query, "group_query",
-                     f->group_query, "max_downloads", (json_int_t)f->max_downloads);
+    return json_pack("{s:b,s:b,s:I,s:b}", "channel_query", f->channel_query, "group_query",
+                     f->group_query, "max_downloads", (json_int_t)f->max_downloads, "require_https",
+                     f->require_https);
 }
 
 json_t *fleet_json_channel(const struct channel_view *v)

@@ -24,7 +24,7 @@
 
 /* {"stages": [1, 10, 50, 100], "soak": "1h", "fail_max": 50, ...}: every key of the plan syntax. */
 json_t *fleet_json_plan(const struct rollout_plan *plan);
-/* {"channel_query", "group_query", "max_downloads"} */
+/* {"channel_query", "group_query", "max_downloads", "require_https"} */
 json_t *fleet_json_product_fleet(const struct product_fleet *f);
 json_t *fleet_json_channel(const struct channel_view *v);
 /*

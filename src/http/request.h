@@ -22,6 +22,7 @@ struct http_request {
     const char *path;        /* percent-decoded, always starts with '/' */
     const char *remote_addr; /* textual peer address, "" when unknown */
     bool http10;             /* the request line said HTTP/1.0 */
+    bool tls;                /* it came over the HTTPS listener */
     struct http_pair headers[LIMIT_HEADERS_PER_REQUEST];
     unsigned header_count;
     bool headers_truncated; /* more headers arrived than the array holds */

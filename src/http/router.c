@@ -288,8 +288,8 @@ static const struct route *route_find(const struct http_context *ctx,
 
 /*
  * Whether REQ carries a token of ROUTE's scope, with the token's name in
- * ARGS->actor ("" for a route anyone may call); false with REPLY filled (401
- * or 403).
+ * ARGS->actor ("" for a route anyone may call), and came over TLS when the
+ * route must (api_tls_only); false with REPLY filled (401 or 403).
  */
 static bool route_authorized(const struct http_context *ctx, const struct route *route,
                              const struct http_request *req, struct http_route_args *args,
@@ -301,6 +301,13 @@ static bool route_authorized(const struct http_context *ctx, const struct route 
         [ADMIN_TOKEN] = TOKEN_SCOPE_ADMIN,
     };
     args->actor[0] = 0;
+    /* The API and the webhook (the JSON routes) may be kept off the plain listener. */
+    if (route->json && !req->tls && ctx->config->api_tls_only) {
+        http_reply_error_status(reply, 403, "tls_required",
+                                "this server takes the API and the webhook over HTTPS only "
+                                "(api_tls_only): use its TLS listener");
+        return false;
+    }
     if (route->token == ANYONE)
         return true;
     struct reason why = {""};

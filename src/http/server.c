@@ -22,6 +22,7 @@
 #include "core/util.h"
 #include "http/errors.h"
 #include "http/handlers.h"
+#include "http/tls.h"
 #include "http/wire.h"
 #include "service/service_fleet.h"
 
@@ -38,11 +39,19 @@
 #define FORM_FIELDS_MAX  8
 #define FORM_FIELD_BYTES (LIMIT_RELEASE_NOTES_BYTES)
 
+/* One listening socket: plain HTTP or HTTPS, each its own libmicrohttpd daemon. */
+struct http_listener {
+    struct http_server *srv;
+    struct MHD_Daemon *daemon; /* NULL when this listener is off */
+    uint16_t port;
+    bool tls;
+};
+
 struct http_server {
-    struct MHD_Daemon *daemon;
+    struct http_listener plain, secure;
+    struct tls_server *tls; /* the HTTPS listener's certificates and sessions; NULL without one */
     struct http_context ctx;
     struct config config;
-    uint16_t port;
     struct MHD_Response *not_modified; /* one shared 304, queued many times */
 };
 
@@ -208,7 +217,8 @@ static void remote_address(struct MHD_Connection *conn, char *out, size_t size)
  * Returns false when the path is too long to route.
  */
 static bool request_translate(struct request_storage *s, struct MHD_Connection *conn,
-                              const char *url, const char *method, const char *version, bool first)
+                              const char *url, const char *method, const char *version, bool first,
+                              bool tls)
 {
     memset(&s->req, 0, sizeof(s->req));
     s->query_used = 0;
@@ -227,6 +237,7 @@ static bool request_translate(struct request_storage *s, struct MHD_Connection *
     s->req.method = method;
     s->req.path = s->path;
     s->req.http10 = strcmp(version, MHD_HTTP_VERSION_1_0) == 0;
+    s->req.tls = tls;
     remote_address(conn, s->remote, sizeof(s->remote));
     s->req.remote_addr = s->remote;
     const union MHD_ConnectionInfo *info =
@@ -283,8 +294,70 @@ static bool request_refused(struct request_storage *s, struct http_reply *reply)
 
 /* --- reply translation --- */
 
+/*
+ * A file body sent through TLS. libmicrohttpd cannot sendfile into TLS and
+ * reads a file response in 4 KiB blocks, each its own TLS record. Reading
+ * 32 KiB at a time, libmicrohttpd sends it as two whole 16 KiB records
+ * (TLS's largest), one per pass: an eighth of the reads, a quarter of the
+ * records and MACs. The block is allocated with the response and held
+ * until the body is sent, so it is what a slow reader costs: 64 KiB gained
+ * little more (1 MiB downloads: 16 KiB 463 MiB/s, 32 KiB 508, 64 KiB 521,
+ * means of runs on this machine) for twice the memory. A client's
+ * max_fragment_length still cuts the records smaller (tls_session_ready).
+ */
+#define TLS_FILE_BLOCK_BYTES (32u * 1024u)
+
+struct tls_file_body {
+    int fd;
+    uint64_t offset; /* of the body's first byte in the file */
+};
+
+static ssize_t tls_file_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct tls_file_body *b = cls;
+    for (;;) {
+        ssize_t n = pread(b->fd, buf, max, (off_t)(b->offset + pos));
+        if (n > 0)
+            return n;
+        if (n < 0 && errno == EINTR)
+            continue;
+        /* Shorter than the Content-Length sent, or unreadable: cut the connection. */
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+}
+
+static void tls_file_free(void *cls)
+{
+    struct tls_file_body *b = cls;
+    close(b->fd);
+    free(b);
+}
+
+/* A response over REPLY's file; it takes the descriptor on success. NULL when out of memory. */
+static struct MHD_Response *file_response(struct http_reply *reply, bool tls)
+{
+    struct MHD_Response *resp = NULL;
+    if (!tls) {
+        resp =
+            MHD_create_response_from_fd_at_offset64(reply->fd_length, reply->fd, reply->fd_offset);
+    } else {
+        struct tls_file_body *b = malloc(sizeof(*b));
+        if (!b)
+            return NULL;
+        *b = (struct tls_file_body){reply->fd, reply->fd_offset};
+        resp = MHD_create_response_from_callback(reply->fd_length, TLS_FILE_BLOCK_BYTES,
+                                                 tls_file_read, b, tls_file_free);
+        if (!resp)
+            free(b);
+    }
+    if (resp)
+        reply->fd = -1; /* libmicrohttpd closes it (tls_file_free over TLS) */
+    return resp;
+}
+
+/* Queues REPLY on CONN; TLS: it goes out through the HTTPS listener (file_response). */
 static enum MHD_Result queue_reply(struct http_server *srv, struct MHD_Connection *conn,
-                                   struct http_reply *reply)
+                                   struct http_reply *reply, bool tls)
 {
     if (reply->broken) { /* never send a reply without a header it needed (reply.h) */
         http_reply_release(reply);
@@ -296,10 +369,7 @@ static enum MHD_Result queue_reply(struct http_server *srv, struct MHD_Connectio
 
     struct MHD_Response *resp;
     if (reply->fd >= 0) {
-        resp =
-            MHD_create_response_from_fd_at_offset64(reply->fd_length, reply->fd, reply->fd_offset);
-        if (resp)
-            reply->fd = -1; /* libmicrohttpd closes it */
+        resp = file_response(reply, tls);
     } else if (reply->body.data || reply->body.len) {
         size_t len;
         uint8_t *data = buf_detach(&reply->body, &len);
@@ -353,7 +423,7 @@ static enum MHD_Result answer(struct http_server *srv, struct MHD_Connection *co
         d->ticket = reply.ticket;
         *con_cls = d;
     }
-    enum MHD_Result ret = queue_reply(srv, conn, &reply);
+    enum MHD_Result ret = queue_reply(srv, conn, &reply, req->tls);
     http_reply_release(&reply);
     return ret;
 }
@@ -421,14 +491,14 @@ static enum MHD_Result upload_begin(struct http_server *srv, struct MHD_Connecti
         /* Both framings at once is how requests get smuggled: refuse (RFC 9112 §6.3). */
         http_reply_error(&up->early, -EINVAL,
                          "Content-Length and Transfer-Encoding in the same request");
-        return queue_reply(srv, conn, &up->early);
+        return queue_reply(srv, conn, &up->early, req->tls);
     }
     if (!http_route_accepts_body(&srv->ctx, req, declared, &max, &up->hold, &up->early)) {
         /*
          * Answered now, before any of the body: libmicrohttpd then closes the
          * connection instead of reading (and us holding) what was refused.
          */
-        return queue_reply(srv, conn, &up->early);
+        return queue_reply(srv, conn, &up->early, req->tls);
     }
     if (http_request_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
         /*
@@ -438,7 +508,7 @@ static enum MHD_Result upload_begin(struct http_server *srv, struct MHD_Connecti
          */
         http_reply_error_status(&up->early, 411, "length_required",
                                 "send the body with a Content-Length; chunked bodies are refused");
-        return queue_reply(srv, conn, &up->early);
+        return queue_reply(srv, conn, &up->early, req->tls);
     }
     buf_init(&up->body, max < srv->config.max_upload_bytes ? max : srv->config.max_upload_bytes);
     const char *ct = http_request_header(req, MHD_HTTP_HEADER_CONTENT_TYPE);
@@ -469,7 +539,7 @@ static enum MHD_Result upload_finish(struct http_server *srv, struct MHD_Connect
                                      struct request_storage *s, struct upload *up)
 {
     if (up->has_early)
-        return queue_reply(srv, conn, &up->early);
+        return queue_reply(srv, conn, &up->early, s->req.tls);
     struct http_reply reply;
     http_reply_init(&reply);
     if (up->too_large) {
@@ -493,7 +563,7 @@ static enum MHD_Result upload_finish(struct http_server *srv, struct MHD_Connect
         s->req.form = NULL;
         s->req.form_count = 0;
     }
-    enum MHD_Result ret = queue_reply(srv, conn, &reply);
+    enum MHD_Result ret = queue_reply(srv, conn, &reply, s->req.tls);
     http_reply_release(&reply);
     return ret;
 }
@@ -513,10 +583,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
 {
-    struct http_server *srv = cls;
+    struct http_listener *listener = cls;
+    struct http_server *srv = listener->srv;
     struct request_storage s;
     struct upload *up = *con_cls;
 
+    if (listener->tls && !up) { /* the request's first call: the handshake is done */
+        const union MHD_ConnectionInfo *tls =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+        if (tls && tls->tls_session)
+            tls_session_ready(tls->tls_session);
+    }
     if (!up && !has_body(conn, method)) {
         *con_cls = &answer_on_next_call;
         return MHD_YES;
@@ -532,14 +609,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct http_reply refusal;
     http_reply_init(&refusal);
     /* The head is walked on the request's first translation: before routing or any body. */
-    if (!request_translate(&s, conn, url, method, version, !up))
+    if (!request_translate(&s, conn, url, method, version, !up, listener->tls))
         http_reply_static(&refusal, 414, "request-target too long\n");
     if (refusal.status || request_refused(&s, &refusal)) {
         if (up)
             up->has_early = false; /* answered here; the body (if any) is discarded */
         /* A head we refused may also be framed wrong: never read another request after it. */
         http_reply_header(&refusal, MHD_HTTP_HEADER_CONNECTION, "close");
-        enum MHD_Result r = queue_reply(srv, conn, &refusal);
+        enum MHD_Result r = queue_reply(srv, conn, &refusal, listener->tls);
         http_reply_release(&refusal);
         return r;
     }
@@ -553,7 +630,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    struct http_server *srv = cls;
+    struct http_server *srv = ((struct http_listener *)cls)->srv;
     void *state = *con_cls;
     *con_cls = NULL;
     if (!state || state == (void *)&answer_on_next_call)
@@ -566,6 +643,28 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     }
     upload_free(state);
+}
+
+/*
+ * A TLS connection's life: before its first byte, its GnuTLS session takes
+ * the current certificates (a reload since the daemon started changes
+ * them), the session cache and the ticket key; when it closes, it lets the
+ * certificates go (libmicrohttpd has freed the session by then).
+ */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct http_listener *listener = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *info =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+        *socket_context = info && info->tls_session
+                              ? tls_session_begin(listener->srv->tls, info->tls_session)
+                              : NULL;
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        tls_session_end(*socket_context);
+        *socket_context = NULL;
+    }
 }
 
 /* --- lifecycle --- */
@@ -625,13 +724,109 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     log_debug("http: %s", line);
 }
 
+/* "off" (or nothing) turns the plain listener off: HTTPS only. */
+static bool listen_off(const char *text)
+{
+    return !text[0] || strcmp(text, "off") == 0;
+}
+
+/*
+ * Starts L's daemon on ADDRESS with THREADS workers; a TLS listener also
+ * gets the certificates and the connection hook. Returns 0 or -errno, logged.
+ */
+static int listener_start(struct http_server *srv, struct http_listener *l, const char *address,
+                          unsigned threads)
+{
+    const struct config *config = &srv->config;
+    struct sockaddr_storage addr;
+    bool v6 = false;
+    if (parse_listen(address, &addr, &v6) < 0) {
+        log_error("listen address \"%s\" is not host:port, [v6]:port or :port", address);
+        return -EINVAL;
+    }
+    l->srv = srv;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_TURBO |
+                     MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0) | (l->tls ? MHD_USE_TLS : 0);
+    const char *cert = NULL, *key = NULL;
+    if (l->tls)
+        tls_server_startup_pem(srv->tls, &cert, &key);
+    /*
+     * The TLS options come first in the list: on the plain listener the
+     * first one is MHD_OPTION_END and the rest is never read. The logger
+     * comes next, so complaints about the options after it are logged like
+     * any other. One thread is no pool: libmicrohttpd then runs its single
+     * internal thread. "Request framing" (docs/PROTOCOL.md) is
+     * request_refused's, and keep_escaped leaves the target as sent for its
+     * head walk. The library's own strict mode stays off: in 0.9.75 it
+     * answers an HTTP/1.1 request without Host with its response head sent
+     * twice, and a space in the target with a bare close.
+     */
+    l->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, l, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE,
+        threads > 1 ? threads : 0u, MHD_OPTION_CONNECTION_LIMIT, (unsigned)config->max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)config->max_connections_per_ip,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)config->connection_timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)config->connection_memory,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u, MHD_OPTION_STRICT_FOR_CLIENT, 0,
+        MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+        l, MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1,
+        l->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert, MHD_OPTION_HTTPS_MEM_KEY, key,
+        MHD_OPTION_HTTPS_PRIORITIES, tls_server_priorities(), MHD_OPTION_NOTIFY_CONNECTION,
+        on_connection, l, MHD_OPTION_END);
+    if (l->tls) /* libmicrohttpd read the key at start: no copy stays in memory */
+        tls_server_startup_done(srv->tls);
+    if (!l->daemon) {
+        log_error("cannot listen%s on \"%s\" (in use, or not an address of this machine)",
+                  l->tls ? " for HTTPS" : "", address);
+        return -EADDRINUSE;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(l->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    l->port = info ? info->port : 0;
+    return 0;
+}
+
+/* Stops L accepting new connections; those it has go on until http_server_stop's grace ends. */
+static void listener_quiesce(struct http_listener *l)
+{
+    if (!l->daemon)
+        return;
+    MHD_socket listen_fd = MHD_quiesce_daemon(l->daemon);
+    if (listen_fd != MHD_INVALID_SOCKET)
+        close(listen_fd);
+}
+
+static unsigned listener_connections(const struct http_listener *l)
+{
+    if (!l->daemon)
+        return 0;
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info(l->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    return info ? info->num_connections : 0;
+}
+
+static void server_free(struct http_server *srv)
+{
+    if (srv->plain.daemon)
+        MHD_stop_daemon(srv->plain.daemon);
+    if (srv->secure.daemon)
+        MHD_stop_daemon(srv->secure.daemon);
+    tls_server_free(srv->tls);
+    if (srv->not_modified)
+        MHD_destroy_response(srv->not_modified);
+    free(srv);
+}
+
 int http_server_start(const struct config *config, struct service *svc, struct sources *sources,
                       struct http_server **ret_server)
 {
-    struct sockaddr_storage addr;
-    bool v6 = false;
-    if (parse_listen(config->listen, &addr, &v6) < 0) {
-        log_error("listen address \"%s\" is not host:port, [v6]:port or :port", config->listen);
+    bool plain = !listen_off(config->listen), secure = config->listen_tls[0] != 0;
+    if (!plain && !secure) {
+        log_error("nothing to listen on: listen is off and listen_tls is not set");
+        return -EINVAL;
+    }
+    if (config->api_tls_only && !secure) {
+        log_error("api_tls_only needs a TLS listener (listen_tls)");
         return -EINVAL;
     }
     struct http_server *srv = calloc(1, sizeof(*srv));
@@ -641,9 +836,10 @@ int http_server_start(const struct config *config, struct service *svc, struct s
     srv->ctx.svc = svc;
     srv->ctx.config = &srv->config;
     srv->ctx.sources = sources;
+    srv->secure.tls = true;
     srv->not_modified = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     if (!srv->not_modified) {
-        free(srv);
+        server_free(srv);
         return -ENOMEM;
     }
 
@@ -656,63 +852,56 @@ int http_server_start(const struct config *config, struct service *svc, struct s
     char quota[32] = "none";
     if (cpus.quota)
         snprintf(quota, sizeof(quota), "%u", cpus.quota);
-    log_info("http: %u worker thread%s (%s; CPUs usable: %u, affinity %u, cgroup quota %s)",
+    log_info("http: %u worker thread%s per listener (%s; CPUs usable: %u, affinity %u, cgroup "
+             "quota %s)",
              threads, threads == 1 ? "" : "s", config->threads ? "--threads" : "default",
              cpus.usable, cpus.affinity, quota);
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_TURBO |
-                     MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
-    /*
-     * The logger comes first, so complaints about the options after it are
-     * logged like any other. One thread is no pool: libmicrohttpd then runs
-     * its single internal thread. "Request framing" (docs/PROTOCOL.md) is
-     * request_refused's, and keep_escaped leaves the target as sent for its
-     * head walk. The library's own strict mode stays off: in 0.9.75 it
-     * answers an HTTP/1.1 request without Host with its response head sent
-     * twice, and a space in the target with a bare close.
-     */
-    srv->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE,
-        threads > 1 ? threads : 0u, MHD_OPTION_CONNECTION_LIMIT, (unsigned)config->max_connections,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)config->max_connections_per_ip,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)config->connection_timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)config->connection_memory,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u, MHD_OPTION_STRICT_FOR_CLIENT, 0,
-        MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-        srv, MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, MHD_OPTION_END);
-    if (!srv->daemon) {
-        log_error("cannot listen on \"%s\" (in use, or not an address of this machine)",
-                  config->listen);
-        MHD_destroy_response(srv->not_modified);
-        free(srv);
-        return -EADDRINUSE;
+    int r = 0;
+    if (secure) {
+        if (!MHD_is_feature_supported(MHD_FEATURE_TLS)) {
+            log_error("this libmicrohttpd was built without TLS: listen_tls cannot work");
+            r = -ENOTSUP;
+        }
+        if (r == 0)
+            r = tls_server_new(config, &srv->tls);
+        if (r == 0)
+            r = listener_start(srv, &srv->secure, config->listen_tls, threads);
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    srv->port = info ? info->port : 0;
+    if (r == 0 && plain)
+        r = listener_start(srv, &srv->plain, config->listen, threads);
+    if (r < 0) {
+        server_free(srv);
+        return r;
+    }
     *ret_server = srv;
     return 0;
 }
 
+int http_server_reload(struct http_server *srv)
+{
+    return srv->tls ? tls_server_reload(srv->tls) : 0;
+}
+
+uint16_t http_server_tls_port(const struct http_server *server)
+{
+    return server->secure.port;
+}
+
 uint16_t http_server_port(const struct http_server *server)
 {
-    return server->port;
+    return server->plain.port;
 }
 
 void http_server_stop(struct http_server *srv, unsigned grace_ms)
 {
     if (!srv)
         return;
-    MHD_socket listen_fd = MHD_quiesce_daemon(srv->daemon);
-    if (listen_fd != MHD_INVALID_SOCKET)
-        close(listen_fd);
+    listener_quiesce(&srv->plain);
+    listener_quiesce(&srv->secure);
     for (unsigned waited = 0; waited < grace_ms; waited += 50) {
-        const union MHD_DaemonInfo *info =
-            MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
-        if (!info || info->num_connections == 0)
+        if (listener_connections(&srv->plain) + listener_connections(&srv->secure) == 0)
             break;
         usleep(50 * 1000);
     }
-    MHD_stop_daemon(srv->daemon);
-    MHD_destroy_response(srv->not_modified);
-    free(srv);
+    server_free(srv);
 }

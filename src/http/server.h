@@ -17,16 +17,28 @@ struct http_server;
 struct sources;
 
 /*
- * Starts serving CONFIG->listen with SVC and SOURCES (all borrowed; they
- * must outlive the server; SOURCES may be NULL: webhooks then get 503).
- * Returns 0 with a new server, or -errno after logging why (-EINVAL: the
- * listen address does not parse; -EADDRINUSE ...).
+ * Starts serving CONFIG->listen (plain HTTP, unless "off") and
+ * CONFIG->listen_tls (HTTPS, when set) with SVC and SOURCES (all borrowed;
+ * they must outlive the server; SOURCES may be NULL: webhooks then get 503).
+ * Returns 0 with a new server, or -errno after logging why (-EINVAL: an
+ * address does not parse, or neither listener is on; -EADDRINUSE; the
+ * certificate errors of tls_server_new ...).
  */
 int http_server_start(const struct config *config, struct service *svc, struct sources *sources,
                       struct http_server **ret_server);
 
-/* The TCP port actually bound (useful with port 0). */
+/* The TCP port actually bound by the plain listener (useful with port 0); 0 when it is off. */
 uint16_t http_server_port(const struct http_server *server);
+
+/* The same for the HTTPS listener; 0 when there is none. */
+uint16_t http_server_tls_port(const struct http_server *server);
+
+/*
+ * Reloads what can change live: the HTTPS listener's certificates and keys
+ * (tls_server_reload: connections in flight keep theirs). Returns 0, or
+ * -errno with the old certificates still in use.
+ */
+int http_server_reload(struct http_server *server);
 
 /*
  * Stops accepting, lets requests in flight finish for up to GRACE_MS, then

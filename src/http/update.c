@@ -41,8 +41,8 @@ void http_handle_update(const struct http_context *ctx, const struct http_reques
         http_reply_text(reply, 400, why.text);
         return;
     }
-    struct checkin_context cctx = {.remote_addr = req->remote_addr,
-                                   .legacy_alias = args->legacy_alias};
+    struct checkin_context cctx = {
+        .remote_addr = req->remote_addr, .legacy_alias = args->legacy_alias, .tls = req->tls};
     struct decision d;
     service_checkin(ctx->svc, args->product, &report, &cctx, &d);
 
@@ -104,6 +104,11 @@ void http_handle_image(const struct http_context *ctx, const struct http_request
     const char *mode_arg = http_request_query(req, "mode");
     if (mode_arg && fw_mode_parse(mode_arg, &mode) < 0) {
         http_reply_static(reply, 400, "mode must be sketch or fs\n");
+        return;
+    }
+    if (!req->tls && service_product_requires_https(ctx->svc, args->product)) {
+        http_reply_static(reply, 403,
+                          "this product requires HTTPS: fetch the image over https://\n");
         return;
     }
     struct variant v;

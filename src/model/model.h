@@ -71,6 +71,7 @@ struct product_fleet {
     bool channel_query;     /* a device may pick its channel with ?channel=NAME */
     bool group_query;       /* a device may join a query group with ?group=NAME */
     uint32_t max_downloads; /* image bodies in flight at once for this product; 0: no cap */
+    bool require_https;     /* check-ins and images over plain HTTP get 403 (docs/TLS.md) */
 };
 
 struct product {

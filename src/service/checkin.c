@@ -181,12 +181,24 @@ static void decide_with_fleet(struct service *svc, const struct catalog_product 
     queue_event(svc, &ev);
 }
 
+/* A product that requires HTTPS, asked over plain HTTP: 403 with the reason, never an image. */
+static void refuse_plain_http(const struct catalog_product *cp, struct decision *d)
+{
+    memset(d, 0, sizeof(*d));
+    d->kind = DECISION_REFUSED;
+    snprintf(d->reason, sizeof(d->reason),
+             "product %s requires HTTPS: check in on the server's https:// address",
+             cp->product.name);
+}
+
 void service_checkin(struct service *svc, const char *product, const struct device_report *report,
                      const struct checkin_context *ctx, struct decision *ret_decision)
 {
     struct catalog *cat = service_catalog_get(svc);
     const struct catalog_product *cp = cat ? catalog_product(cat, product) : NULL;
-    if (cp) {
+    if (cp && cp->product.fleet.require_https && !ctx->tls) {
+        refuse_plain_http(cp, ret_decision);
+    } else if (cp) {
         decide_with_fleet(svc, cp, report, ctx, ret_decision);
     } else {
         struct decide_request req = {
@@ -269,6 +281,15 @@ int service_image_find(struct service *svc, const char *product, const char *ver
     }
     catalog_unref(cat);
     return r;
+}
+
+bool service_product_requires_https(struct service *svc, const char *product)
+{
+    struct catalog *cat = service_catalog_get(svc);
+    const struct catalog_product *cp = cat ? catalog_product(cat, product) : NULL;
+    bool required = cp && cp->product.fleet.require_https;
+    catalog_unref(cat);
+    return required;
 }
 
 int service_device_list(struct service *svc, const char *product, size_t limit, size_t offset,

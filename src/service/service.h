@@ -155,6 +155,7 @@ int service_release_list(struct service *svc, const char *product, struct releas
 struct checkin_context {
     const char *remote_addr; /* textual, may be "" */
     bool legacy_alias;       /* the request came through a configured legacy path */
+    bool tls;                /* it came over HTTPS (a product may require it) */
 };
 
 /*
@@ -172,6 +173,12 @@ void service_checkin(struct service *svc, const char *product, const struct devi
  */
 int service_image_find(struct service *svc, const char *product, const char *version,
                        enum fw_mode mode, struct variant *ret_variant);
+
+/*
+ * Whether PRODUCT refuses plain HTTP (its require_https), from the catalog:
+ * false for a product it does not know.
+ */
+bool service_product_requires_https(struct service *svc, const char *product);
 
 /*
  * Opens the blob of VARIANT for sending; the caller closes *RET_FD. The

@@ -924,6 +924,11 @@ int service_device_show(struct service *svc, const char *product, uint64_t mac,
         else
             snprintf(ret->decision, sizeof(ret->decision), "%s",
                      d.reason[0] ? d.reason : "nothing to offer");
+        if (cp->product.fleet.require_https) {
+            size_t n = strlen(ret->decision);
+            snprintf(ret->decision + n, sizeof(ret->decision) - n,
+                     "; over plain HTTP: 403 (the product requires HTTPS)");
+        }
     }
     catalog_unref(cat);
     if (db_rollout_device_last(svc->db, p.id, mac, &ret->standing) == 0)

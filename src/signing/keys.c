@@ -142,13 +142,8 @@ int signing_openssl_reason(struct reason *why, int err, const char *what)
     return reason_set(why, err, "%s", what);
 }
 
-/*
- * Wraps PKEY (ownership taken, freed on failure) in a new struct signing_key
- * after checking it is a type otad takes, and computes its description.
- * DISPLAY names the key's origin in reasons.
- */
-static int key_wrap(EVP_PKEY *pkey, bool private_key, const char *display,
-                    struct signing_key **ret_key, struct reason *why)
+int signing_key_wrap(EVP_PKEY *pkey, bool private_key, const char *display,
+                     struct signing_key **ret_key, struct reason *why)
 {
     struct signing_key *key = NULL;
     unsigned char *der = NULL;
@@ -351,7 +346,7 @@ int signing_key_load_private(const char *path, struct signing_key **ret_key, str
     }
     char display[PATH_MAX + 16];
     snprintf(display, sizeof(display), "'%s'", path);
-    r = key_wrap(pkey, true, display, ret_key, why);
+    r = signing_key_wrap(pkey, true, display, ret_key, why);
 out:
     BIO_free(bio);
     OPENSSL_cleanse(data, len);
@@ -375,7 +370,7 @@ static int load_public_pem(const void *pem, size_t len, const char *display,
         return reason_set(why, -EINVAL, "%s holds no PEM public key (\"BEGIN PUBLIC KEY\")",
                           display);
     }
-    return key_wrap(pkey, false, display, ret_key, why);
+    return signing_key_wrap(pkey, false, display, ret_key, why);
 }
 
 int signing_key_load_public(const char *path, struct signing_key **ret_key, struct reason *why)
@@ -401,8 +396,7 @@ int signing_key_from_pem(const void *pem, size_t len, struct signing_key **ret_k
     return load_public_pem(pem, len, "the key", ret_key, why);
 }
 
-/* A fresh key of TYPE, or NULL. */
-static EVP_PKEY *generate(enum signing_key_type type)
+EVP_PKEY *signing_pkey_generate(enum signing_key_type type)
 {
     switch (type) {
     case SIGNING_KEY_RSA_2048:
@@ -475,10 +469,10 @@ int signing_key_generate(const char *keys_dir, const char *name, enum signing_ke
     if (r < 0)
         return r;
 
-    EVP_PKEY *pkey = generate(type);
+    EVP_PKEY *pkey = signing_pkey_generate(type);
     if (!pkey)
         return signing_openssl_reason(why, -EIO, "key generation failed");
-    r = key_wrap(pkey, true, type_name, &key, why);
+    r = signing_key_wrap(pkey, true, type_name, &key, why);
     if (r < 0)
         return r;
 
@@ -575,10 +569,10 @@ bool signing_key_embedded_in(const struct signing_key *key, const uint8_t *image
     return found;
 }
 
-static bool c_identifier(const char *s)
+bool signing_c_identifier(const char *s, size_t max_len)
 {
     size_t len = s ? strlen(s) : 0;
-    if (len == 0 || len > C_IDENT_MAX || (s[0] >= '0' && s[0] <= '9'))
+    if (len == 0 || len > max_len || (s[0] >= '0' && s[0] <= '9'))
         return false;
     for (size_t i = 0; i < len; i++) {
         char c = s[i];
@@ -618,7 +612,7 @@ static int print_usage_comment(struct buf *out, const struct signing_key *key, c
 int signing_key_export_c(const struct signing_key *key, const char *name, const char *ident,
                          struct buf *out, struct reason *why)
 {
-    if (!c_identifier(ident))
+    if (!signing_c_identifier(ident, C_IDENT_MAX))
         return reason_set(why, -EINVAL, "'%s' is not a C identifier of at most %u bytes",
                           ident ? ident : "", C_IDENT_MAX);
     BIO *bio = public_pem_bio(key);

@@ -143,3 +143,28 @@ def http_client_get(target, port):
 def sdk_for(core):
     """A plausible system_get_sdk_version() for CORE (§2)."""
     return {"2.3": "1.5.3(aec24ac9)", "2.4": "2.2.1(cfd48f3)"}.get(core, "2.2.2-dev(38a443e)")
+
+
+# The cipher suites of BearSSL's "full" client profile, in its order: what the ESP8266 core's
+# BearSSL::WiFiClientSecure offers by default and lists in its MFLN probe.
+BEARSSL_FULL_SUITES = [
+    0xCCA9, 0xCCA8, 0xC02B, 0xC02F, 0xC02C, 0xC030, 0xC0AC, 0xC0AD, 0xC0AE, 0xC0AF, 0xC023, 0xC027,
+    0xC024, 0xC028, 0xC009, 0xC013, 0xC00A, 0xC014, 0xC02D, 0xC031, 0xC02E, 0xC032, 0xC025, 0xC029,
+    0xC026, 0xC02A, 0xC004, 0xC00E, 0xC005, 0xC00F, 0x009C, 0x009D, 0xC09C, 0xC09D, 0xC0A0, 0xC0A1,
+    0x003C, 0x003D, 0x002F, 0x0035, 0xC008, 0xC012, 0xC003, 0xC00D, 0x000A,
+]
+
+
+def esp8266_mfln_probe(length):
+    """The ClientHello of BearSSL::WiFiClientSecure::probeMaxFragmentLength(host, port, LENGTH)
+    (ESP8266 core 2.5 to 3.1): a TLS 1.2 record with a fixed random, no session ID, the full
+    suite list, no compression, and one extension, max_fragment_length; no SNI, no groups, no
+    signature algorithms. The core sends it on a plain TCP connection and reads only the
+    ServerHello (docs/TLS.md)."""
+    code = {512: 1, 1024: 2, 2048: 3, 4096: 4}[length]
+    random = bytes(range(1, 9)) + bytes(range(0x11, 0x19)) + bytes(range(1, 9)) + bytes(range(0x11, 0x19))
+    suites = b"".join(s.to_bytes(2, "big") for s in BEARSSL_FULL_SUITES)
+    hello = (b"\x03\x03" + random + b"\x00" + len(suites).to_bytes(2, "big") + suites + b"\x01\x00"
+             + b"\x00\x05" + b"\x00\x01\x00\x01" + bytes([code]))
+    handshake = b"\x01" + len(hello).to_bytes(3, "big") + hello
+    return b"\x16\x03\x03" + len(handshake).to_bytes(2, "big") + handshake

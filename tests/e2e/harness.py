@@ -24,6 +24,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -43,6 +44,7 @@ CLI_TIMEOUT_S = 30.0
 POLL_TIMEOUT_S = 5.0     # "visible within about 1 s" / "committed at least once a second"
 
 LISTENING_RE = re.compile(rb"listening on 127\.0\.0\.1:(\d+)")
+LISTENING_TLS_RE = re.compile(rb"listening for HTTPS on 127\.0\.0\.1:(\d+)")
 TOKEN_RE = re.compile(r"^otad_[0-9a-f]{64}$")
 
 _live_servers = set()
@@ -303,7 +305,8 @@ def _response_complete(buf, head_only):
     return False
 
 
-def exchange(port, data, *, timeout=IO_TIMEOUT_S, until="close", head_only=False):
+def exchange(port, data, *, timeout=IO_TIMEOUT_S, until="close", head_only=False, tls=None,
+             server_name=None):
     """Sends DATA (bytes) to 127.0.0.1:PORT and reads the response.
 
     until="close": read until the server closes the connection (what an
@@ -312,9 +315,17 @@ def exchange(port, data, *, timeout=IO_TIMEOUT_S, until="close", head_only=False
     it. until="response": stop as soon as a complete response is in (by
     Content-Length / chunked end; HEAD_ONLY: at the blank line).
     A send that fails because the server already answered and closed is not
-    an error: whatever the server sent is still read."""
+    an error: whatever the server sent is still read.
+    TLS: an ssl.SSLContext to speak HTTPS through (SERVER_NAME for SNI and
+    the name checked); the handshake must succeed (ssl.SSLError otherwise)."""
     deadline = time.monotonic() + timeout
     s = socket.create_connection((HOST, port), timeout=timeout)
+    if tls is not None:
+        try:
+            s = tls.wrap_socket(s, server_hostname=server_name)
+        except Exception:
+            s.close()
+            raise
     buf = bytearray()
     closed = reset = timed_out = False
     try:
@@ -335,6 +346,9 @@ def exchange(port, data, *, timeout=IO_TIMEOUT_S, until="close", head_only=False
                 break
             except ConnectionResetError:
                 closed = reset = True
+                break
+            except ssl.SSLEOFError:  # a close without close_notify: a close all the same
+                closed = True
                 break
             if not chunk:
                 closed = True
@@ -413,6 +427,7 @@ class Server:
         self.name = name
         self.proc = None
         self.port = None
+        self.tls_port = None  # the HTTPS listener's, when started with --listen-tls
         self.starts = 0
         self._log_file = None
 
@@ -461,11 +476,18 @@ class Server:
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._log_file,
                                      stderr=subprocess.STDOUT, env=run_env)
         _live_servers.add(self)
+        # The last --listen wins; "off" leaves only the HTTPS listener.
+        listens = [argv[i + 1] for i in range(len(argv) - 1) if argv[i] == "--listen"]
+        want_plain = not listens or listens[-1] != "off"
+        want_tls = "--listen-tls" in argv
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
-            m = LISTENING_RE.search(self.log_path.read_bytes())
-            if m:
-                self.port = int(m.group(1))
+            log = self.log_path.read_bytes()
+            m = LISTENING_RE.search(log)
+            t = LISTENING_TLS_RE.search(log)
+            if (m or not want_plain) and (t or not want_tls):
+                self.port = int(m.group(1)) if m else None
+                self.tls_port = int(t.group(1)) if t else None
                 return self
             if self.proc.poll() is not None:
                 code = self.proc.returncode
@@ -510,6 +532,7 @@ class Server:
         _live_servers.discard(self)
         self.proc = None
         self.port = None
+        self.tls_port = None
         if self._log_file:
             self._log_file.close()
             self._log_file = None
@@ -572,6 +595,11 @@ class Server:
         """Raw bytes in, Response out (see exchange())."""
         assert self.port, "server not started"
         return exchange(self.port, data, **kw)
+
+    def send_tls(self, data, tls, server_name="otad.test", **kw):
+        """Raw bytes in over the HTTPS listener through TLS (an ssl.SSLContext), Response out."""
+        assert self.tls_port, "server not started with --listen-tls"
+        return exchange(self.tls_port, data, tls=tls, server_name=server_name, **kw)
 
     def get(self, target, headers=(), version="HTTP/1.1", **kw):
         return self.send(http_request("GET", target, headers=headers, version=version), **kw)

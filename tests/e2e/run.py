@@ -77,6 +77,8 @@ def main():
     # Test one binary for the whole run, even if build/otad is relinked meanwhile.
     source = harness.otad_bin()
     if os.access(source, os.X_OK):
+        # Where the binary was built: tls_clients.py finds the TLS test clients beside it.
+        os.environ["OTAD_BIN_SOURCE"] = str(Path(source).resolve())
         snapshot = harness.session_dir() / "otad"
         shutil.copy2(source, snapshot)
         os.environ["OTAD_BIN"] = str(snapshot)

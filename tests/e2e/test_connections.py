@@ -87,12 +87,12 @@ def http_threads(pid):
 def test_threads_follow_the_cpus_otad_may_use():
     with Server(prefix=["taskset", "-c", "0"]) as srv:
         srv.start()
-        assert "http: 1 worker thread (default; CPUs usable: 1, affinity 1," in srv.log(), srv.log_tail()
+        assert "http: 1 worker thread per listener (default; CPUs usable: 1, affinity 1," in srv.log(), srv.log_tail()
         assert http_threads(srv.proc.pid) == (0, 1), f"threads under taskset -c 0: {http_threads(srv.proc.pid)}"
         assert_status(srv.get("/healthz"), 200, "served by the one thread")
     with Server(prefix=["taskset", "-c", "0"], args=["--threads", "3"]) as srv:
         srv.start()
-        assert "http: 3 worker threads (--threads;" in srv.log(), srv.log_tail()
+        assert "http: 3 worker threads per listener (--threads;" in srv.log(), srv.log_tail()
         assert http_threads(srv.proc.pid) == (3, 0), f"--threads 3: {http_threads(srv.proc.pid)}"
     mine = len(os.sched_getaffinity(0))
     with Server() as srv:

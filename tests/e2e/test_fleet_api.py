@@ -324,7 +324,8 @@ def test_checkins_follow_pins_holds_groups_and_channel_query():
         assert_image(checkin(other, "1.0.0", "/update/door?channel=beta"), data["1.1.0"], "1.1.0",
                      "?channel= while the product does not allow it")
         prod = ok(srv.api("PATCH", base, admin, json_body={"fleet": {"channel_query": True}}), 200, "PATCH")
-        assert prod["product"]["fleet"] == {"channel_query": True, "group_query": False, "max_downloads": 0}, prod
+        assert prod["product"]["fleet"] == {"channel_query": True, "group_query": False, "max_downloads": 0,
+                                           "require_https": False}, prod
         shown = ok(srv.api("GET", base, tokens["read"]), 200, "GET product")["product"]["fleet"]
         assert shown["channel_query"] is True, shown
         resp = wait_until(lambda: (lambda r: r if r.header("x-version") == "2.0.0" else None)(

@@ -110,7 +110,7 @@ def test_rollout_commands_and_product_fleet():
         assert srv.cli("rollout", "status", "door", "99").code == 1
         f = srv.cli_ok("product", "fleet", "door", "--channel-query", "on", "--download-cap", "5",
                        "--json").json()["fleet"]
-        assert f == {"channel_query": True, "group_query": False, "max_downloads": 5}, f
+        assert f == {"channel_query": True, "group_query": False, "max_downloads": 5, "require_https": False}, f
         assert srv.cli("product", "fleet", "door", "--group-query", "maybe").code == 1
         helptext = srv.cli_ok("help").stdout
         for cmd in ("channel", "group", "pin", "rollout"):

@@ -97,7 +97,7 @@ def tmp_files(srv):
 
 
 def webhook(srv, gh, action, rel, *, secret=SECRET, event="release", delivery=None, full_name=None,
-            form=False, headers_extra=()):
+            form=False, headers_extra=(), tls=None):
     payload = json.dumps(gh.release_event(action, rel, full_name)).encode()
     if form:
         import urllib.parse
@@ -111,7 +111,8 @@ def webhook(srv, gh, action, rel, *, secret=SECRET, event="release", delivery=No
     if secret is not None:
         headers.append(("X-Hub-Signature-256", sign(secret, body)))
     headers += list(headers_extra)
-    return srv.send(http_request("POST", "/hooks/github", headers=headers, body=body))
+    request = http_request("POST", "/hooks/github", headers=headers, body=body)
+    return srv.send_tls(request, tls) if tls else srv.send(request)
 
 
 def assert_calls_stay(gh, count, seconds=1.5):
@@ -599,6 +600,25 @@ def test_webhook_valid_signature_fetches_in_the_background():
         assert_calls_stay(gh, 4)
         assert len(releases(srv)) == 1
         assert_clean_requests(gh)
+
+
+def test_webhook_over_tls_when_the_api_is_kept_off_plain_http():
+    import tlsutil
+    img = firmware(26)
+    with github(secret=SECRET, source_args=["--interval", "3600"],
+                server_args=["--listen-tls", "127.0.0.1:0", "--api-tls-only", "1"]) as (gh, srv):
+        ca = tlsutil.make_ca(srv.tmp / "ca")
+        tlsutil.install_default(srv.data_dir, ca, rsa=False)
+        srv.start()
+        wait_until(lambda: gh.api_calls() >= 1, 10, 0.05, "the poller's first poll")
+        rel = gh.add_release("v1.0.0", [("firmware.bin", img)])
+        r = webhook(srv, gh, "published", rel)
+        assert_status(r, 403, "a delivery over plain HTTP")
+        assert r.json()["error"]["code"] == "tls_required", r.describe()
+        r = webhook(srv, gh, "published", rel, tls=tlsutil.context(ca[0]))
+        assert_status(r, 202, "a delivery over HTTPS")
+        resp = srv.wait_release_visible("door", "1.0.0", device(srv), timeout=10)
+        assert_image(resp, img, "1.0.0")
 
 
 def test_webhook_invalid_signature_is_401_and_logged():

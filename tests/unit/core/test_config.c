@@ -125,6 +125,44 @@ static void test_rejects_bad_values(void **state)
     fclose(err);
 }
 
+/* A flag given twice: the last one wins, and neither is left for the subcommand. */
+static void test_repeated_flag_last_wins(void **state)
+{
+    char *argv[] = {"otad", "--listen", "127.0.0.1:1", "--listen-tls", ":8443", "--listen",
+                    "off",  "serve",    NULL};
+    int argc = 8;
+    char *envp[] = {NULL};
+    struct config c;
+    assert_int_equal(config_load(&c, &argc, argv, envp, stderr), 0);
+    assert_string_equal(c.listen, "off");
+    assert_string_equal(c.listen_tls, ":8443");
+    assert_int_equal(argc, 2);
+    assert_string_equal(argv[1], "serve");
+}
+
+static void test_tls_settings(void **state)
+{
+    char *argv[] = {"otad", "serve", NULL};
+    int argc = 2;
+    char *envp[] = {"OTAD_TLS_CERT=/a.pem,/b.pem", "OTAD_TLS_SESSION_CACHE=0", NULL};
+    struct config c;
+    assert_int_equal(config_load(&c, &argc, argv, envp, stderr), 0);
+    assert_string_equal(c.listen_tls, ""); /* no TLS listener unless asked */
+    assert_string_equal(c.tls_cert, "/a.pem,/b.pem");
+    assert_string_equal(c.tls_key, "");
+    assert_true(c.tls_session_cache == 0);
+    assert_true(c.tls_session_lifetime_s == 7200);
+    assert_true(c.api_tls_only == 0);
+    FILE *err = devnull();
+    char *bad[] = {"otad", "--api-tls-only", "2", NULL};
+    argc = 3;
+    assert_int_equal(config_load(&c, &argc, bad, envp, err), -EINVAL);
+    char *short_life[] = {"otad", "--tls-session-lifetime-s", "5", NULL};
+    argc = 3;
+    assert_int_equal(config_load(&c, &argc, short_life, envp, err), -EINVAL);
+    fclose(err);
+}
+
 static void test_dump_round_trips(void **state)
 {
     char *argv[] = {"otad", "--listen", "[::1]:9", "--aliases", "/a=b", NULL};
@@ -156,6 +194,8 @@ int main(void)
         cmocka_unit_test(test_precedence_file_env_flag),
         cmocka_unit_test(test_rejects_bad_values),
         cmocka_unit_test(test_dump_round_trips),
+        cmocka_unit_test(test_repeated_flag_last_wins),
+        cmocka_unit_test(test_tls_settings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -166,22 +166,26 @@ static void test_product_fleet(void **state)
     memset(&p, 0, sizeof(p));
     strcpy(p.name, "door");
     strcpy(p.default_channel, "stable");
-    p.fleet = (struct product_fleet){.channel_query = true, .max_downloads = 7};
+    p.fleet =
+        (struct product_fleet){.channel_query = true, .max_downloads = 7, .require_https = true};
     assert_int_equal(db_product_insert(e->db, &p), 0);
     struct product got;
     assert_int_equal(db_product_get(e->db, "door", &got), 0);
     assert_true(got.fleet.channel_query);
     assert_false(got.fleet.group_query);
     assert_int_equal(got.fleet.max_downloads, 7);
+    assert_true(got.fleet.require_https);
     struct product other = db_env_product(e->db, "gate"); /* the columns' defaults */
     assert_int_equal(db_product_get(e->db, "gate", &got), 0);
     assert_false(got.fleet.channel_query);
     assert_false(got.fleet.group_query);
     assert_int_equal(got.fleet.max_downloads, 0);
+    assert_false(got.fleet.require_https);
 
     static const struct product_fleet cases[] = {
         {.group_query = true, .max_downloads = UINT32_MAX},
         {.channel_query = true, .group_query = true},
+        {.require_https = true},
         {0},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -196,6 +200,7 @@ static void test_product_fleet(void **state)
         assert_int_equal(list[0].fleet.channel_query, cases[i].channel_query);
         assert_int_equal(list[0].fleet.group_query, cases[i].group_query);
         assert_true(list[0].fleet.max_downloads == cases[i].max_downloads);
+        assert_int_equal(list[0].fleet.require_https, cases[i].require_https);
         assert_false(list[1].fleet.channel_query); /* the other product is untouched */
         free(list);
     }

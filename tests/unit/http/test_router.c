@@ -537,6 +537,107 @@ static void test_webhook_admission_holds_until_released(void **state)
     sources_close(sources);
 }
 
+/* api_tls_only keeps the JSON routes (API, webhook) to the TLS listener; devices are untouched. */
+static void test_api_tls_only(void **state)
+{
+    struct http_env *e = *state;
+    e->config.api_tls_only = 1;
+    struct http_request req;
+    struct http_reply reply;
+    request_init(&req, "GET", "/api/v1/products");
+    add_header(&req, "Authorization", e->admin);
+    http_reply_init(&reply);
+    http_route(&e->ctx, &req, &reply);
+    assert_int_equal(reply.status, 403);
+    json_t *j = reply_json(&reply);
+    assert_string_equal(error_code(j), "tls_required");
+    json_decref(j);
+    http_reply_release(&reply);
+
+    req.tls = true;
+    http_reply_init(&reply);
+    http_route(&e->ctx, &req, &reply);
+    assert_int_equal(reply.status, 200);
+    http_reply_release(&reply);
+
+    /* The webhook is refused before its body is read. */
+    request_init(&req, "POST", "/hooks/github");
+    uint64_t max = 0;
+    struct http_body_hold hold;
+    http_reply_init(&reply);
+    assert_false(http_route_accepts_body(&e->ctx, &req, 10, &max, &hold, &reply));
+    assert_int_equal(reply.status, 403);
+    http_reply_release(&reply);
+
+    /* Devices keep plain HTTP: the product does not require HTTPS. */
+    request_init(&req, "GET", "/update/emonesp");
+    add_header(&req, "User-Agent", "ESP8266-http-Update");
+    add_header(&req, "x-ESP8266-STA-MAC", "18:FE:AA:AA:AA:AB");
+    add_header(&req, "x-ESP8266-version", "1.0.1");
+    http_reply_init(&reply);
+    http_route(&e->ctx, &req, &reply);
+    assert_int_equal(reply.status, 200);
+    http_reply_release(&reply);
+}
+
+/* A product with require_https: its check-ins and image URL over plain HTTP get 403, never a file.
+ */
+static void test_product_requires_https(void **state)
+{
+    struct http_env *e = *state;
+    struct http_request req;
+    struct http_reply reply;
+    request_init(&req, "PATCH", "/api/v1/products/emonesp");
+    add_header(&req, "Authorization", e->admin);
+    static const char body[] = "{\"fleet\": {\"require_https\": true}}";
+    req.body = (const uint8_t *)body;
+    req.body_len = sizeof(body) - 1;
+    http_reply_init(&reply);
+    http_route(&e->ctx, &req, &reply);
+    assert_int_equal(reply.status, 200);
+    json_t *j = reply_json(&reply);
+    assert_true(json_is_true(
+        json_object_get(json_object_get(json_object_get(j, "product"), "fleet"), "require_https")));
+    json_decref(j);
+    http_reply_release(&reply);
+
+    request_init(&req, "GET", "/update/emonesp");
+    add_header(&req, "User-Agent", "ESP8266-http-Update");
+    add_header(&req, "x-ESP8266-STA-MAC", "18:FE:AA:AA:AA:AC");
+    add_header(&req, "x-ESP8266-version", "1.0.1");
+    http_reply_init(&reply);
+    http_route(&e->ctx, &req, &reply);
+    assert_int_equal(reply.status, 403);
+    assert_false(http_reply_has_file(&reply));
+    assert_non_null(strstr(reply_body(&reply), "requires HTTPS"));
+    http_reply_release(&reply);
+    req.tls = true;
+    http_reply_init(&reply);
+    http_route(&e->ctx, &req, &reply);
+    assert_int_equal(reply.status, 200);
+    assert_true(http_reply_has_file(&reply));
+    http_reply_release(&reply);
+
+    request_init(&req, "GET", "/images/emonesp/1.0.2");
+    http_reply_init(&reply);
+    http_route(&e->ctx, &req, &reply);
+    assert_int_equal(reply.status, 403);
+    assert_false(http_reply_has_file(&reply));
+    http_reply_release(&reply);
+    req.tls = true;
+    http_reply_init(&reply);
+    http_route(&e->ctx, &req, &reply);
+    assert_int_equal(reply.status, 200);
+    http_reply_release(&reply);
+
+    /* A product that does not exist is not "requiring" anything: the usual 404. */
+    request_init(&req, "GET", "/images/nothing/1.0.0");
+    http_reply_init(&reply);
+    http_route(&e->ctx, &req, &reply);
+    assert_int_equal(reply.status, 404);
+    http_reply_release(&reply);
+}
+
 static void test_error_table(void **state)
 {
     static const struct {
@@ -574,6 +675,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_route_table_body_ceilings, http_env_setup,
                                         http_env_teardown),
         cmocka_unit_test_setup_teardown(test_webhook_admission_holds_until_released, http_env_setup,
+                                        http_env_teardown),
+        cmocka_unit_test_setup_teardown(test_api_tls_only, http_env_setup, http_env_teardown),
+        cmocka_unit_test_setup_teardown(test_product_requires_https, http_env_setup,
                                         http_env_teardown),
         cmocka_unit_test(test_error_table),
     };
