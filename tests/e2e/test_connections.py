@@ -4,6 +4,7 @@
 
 import os
 import socket
+import time
 from pathlib import Path
 
 import devices
@@ -78,28 +79,36 @@ def test_connections_per_address_default_and_off():
                 s.close()
 
 
-def http_threads(pid):
-    """libmicrohttpd's threads of PID by name: its pool's workers, or its one internal thread."""
-    names = [Path(t, "comm").read_text().strip() for t in Path(f"/proc/{pid}/task").iterdir()]
-    return names.count("MHD-worker"), names.count("MHD-single")
+def http_threads(pid, expect=None):
+    """libmicrohttpd's threads of PID by name: its pool's workers, or its one internal thread.
+    Each thread names itself once it runs, which may be after the server logged that it
+    listens: with EXPECT, wait (up to 5 s) for the counts to become that."""
+    def count():
+        names = [Path(t, "comm").read_text().strip() for t in Path(f"/proc/{pid}/task").iterdir()]
+        return names.count("MHD-worker"), names.count("MHD-single")
+    if expect is not None:
+        deadline = time.monotonic() + 5
+        while count() != expect and time.monotonic() < deadline:
+            time.sleep(0.02)
+    return count()
 
 
 def test_threads_follow_the_cpus_otad_may_use():
     with Server(prefix=["taskset", "-c", "0"]) as srv:
         srv.start()
         assert "http: 1 worker thread per listener (default; CPUs usable: 1, affinity 1," in srv.log(), srv.log_tail()
-        assert http_threads(srv.proc.pid) == (0, 1), f"threads under taskset -c 0: {http_threads(srv.proc.pid)}"
+        assert http_threads(srv.proc.pid, (0, 1)) == (0, 1), f"threads under taskset -c 0: {http_threads(srv.proc.pid)}"
         assert_status(srv.get("/healthz"), 200, "served by the one thread")
     with Server(prefix=["taskset", "-c", "0"], args=["--threads", "3"]) as srv:
         srv.start()
         assert "http: 3 worker threads per listener (--threads;" in srv.log(), srv.log_tail()
-        assert http_threads(srv.proc.pid) == (3, 0), f"--threads 3: {http_threads(srv.proc.pid)}"
+        assert http_threads(srv.proc.pid, (3, 0)) == (3, 0), f"--threads 3: {http_threads(srv.proc.pid)}"
     mine = len(os.sched_getaffinity(0))
     with Server() as srv:
         srv.start()
         assert f"affinity {mine}," in srv.log(), f"this process may use {mine} CPUs: {srv.log_tail()}"
-        workers, single = http_threads(srv.proc.pid)
         line = [l for l in srv.log().splitlines() if "worker thread" in l][0]
         logged = int(line.split("http: ")[1].split()[0])
+        workers, single = http_threads(srv.proc.pid, (logged, 0) if logged > 1 else (0, 1))
         assert 1 <= logged <= mine, line
         assert (workers, single) == ((logged, 0) if logged > 1 else (0, 1)), f"{line}: {(workers, single)}"

@@ -565,7 +565,8 @@ def test_a_device_thinking_mid_handshake_costs_no_cpu():
                     except ssl.SSLWantReadError:
                         incoming.write(s.recv(65536))
                 assert tls.version() in ("TLSv1.2", "TLSv1.3")
-            assert spent < 0.4, f"{version.name}: the server used {spent:.2f} s of CPU while the client paused 2 s"
+            # 2.00 s before the fix; about 0.1 s after, more under AddressSanitizer or a busy machine.
+            assert spent < 0.8, f"{version.name}: the server used {spent:.2f} s of CPU while the client paused 2 s"
 
 
 def client_hello(cafile):
