@@ -92,6 +92,16 @@ static inline void add_query(struct http_request *req, const char *name, const c
 }
 
 /* The value of the reply's header NAME (case-insensitive), or NULL. */
+/* REQ becomes a stock ESP8266 check-in of emonesp: device MAC, running VERSION. */
+static inline void esp8266_checkin_init(struct http_request *req, const char *mac,
+                                        const char *version)
+{
+    request_init(req, "GET", "/update/emonesp");
+    add_header(req, "User-Agent", "ESP8266-http-Update");
+    add_header(req, "x-ESP8266-STA-MAC", mac);
+    add_header(req, "x-ESP8266-version", version);
+}
+
 static inline const char *reply_header(const struct http_reply *r, const char *name)
 {
     for (unsigned i = 0; i < r->header_count; i++)

@@ -25,10 +25,7 @@ static void test_checkin_update_and_current(void **state)
     struct http_env *e = *state;
     struct http_request req;
     struct http_reply reply;
-    request_init(&req, "GET", "/update/emonesp");
-    add_header(&req, "User-Agent", "ESP8266-http-Update");
-    add_header(&req, "x-ESP8266-STA-MAC", "18:FE:AA:AA:AA:AA");
-    add_header(&req, "x-ESP8266-version", "1.0.1");
+    esp8266_checkin_init(&req, "18:FE:AA:AA:AA:AA", "1.0.1");
     http_reply_init(&reply);
     http_route(&e->ctx, &req, &reply);
     assert_int_equal(reply.status, 200);
@@ -570,10 +567,7 @@ static void test_api_tls_only(void **state)
     http_reply_release(&reply);
 
     /* Devices keep plain HTTP: the product does not require HTTPS. */
-    request_init(&req, "GET", "/update/emonesp");
-    add_header(&req, "User-Agent", "ESP8266-http-Update");
-    add_header(&req, "x-ESP8266-STA-MAC", "18:FE:AA:AA:AA:AB");
-    add_header(&req, "x-ESP8266-version", "1.0.1");
+    esp8266_checkin_init(&req, "18:FE:AA:AA:AA:AB", "1.0.1");
     http_reply_init(&reply);
     http_route(&e->ctx, &req, &reply);
     assert_int_equal(reply.status, 200);
@@ -601,10 +595,7 @@ static void test_product_requires_https(void **state)
     json_decref(j);
     http_reply_release(&reply);
 
-    request_init(&req, "GET", "/update/emonesp");
-    add_header(&req, "User-Agent", "ESP8266-http-Update");
-    add_header(&req, "x-ESP8266-STA-MAC", "18:FE:AA:AA:AA:AC");
-    add_header(&req, "x-ESP8266-version", "1.0.1");
+    esp8266_checkin_init(&req, "18:FE:AA:AA:AA:AC", "1.0.1");
     http_reply_init(&reply);
     http_route(&e->ctx, &req, &reply);
     assert_int_equal(reply.status, 403);
