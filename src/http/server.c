@@ -406,7 +406,8 @@ static enum MHD_Result answer(struct http_server *srv, struct MHD_Connection *co
     http_route(&srv->ctx, req, &reply);
     if (reply.status == 0)
         http_reply_static(&reply, 500, "no answer\n");
-    if (reply.has_ticket && (reply.broken || reply.status != 200 || reply.fd < 0)) {
+    if (reply.has_ticket &&
+        (reply.broken || (reply.status != 200 && reply.status != 206) || reply.fd < 0)) {
         /* Not the image after all (a header could not be added: a 500 goes out). */
         service_delivery_done(srv->ctx.svc, &reply.ticket, false);
         reply.has_ticket = false;
