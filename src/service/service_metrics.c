@@ -20,8 +20,8 @@ struct metric_family metric_image_bytes =
     METRIC_COUNTER("otad_image_bytes_sent_total",
                    "Bytes of image bodies sent whole (ranges included).", METRIC_NO_LABELS);
 struct metric_family metric_downloads_active = METRIC_GAUGE(
-    "otad_downloads_in_flight", "Image bodies being sent under the download caps (max_downloads).",
-    METRIC_NO_LABELS);
+    "otad_downloads_in_flight",
+    "Image bodies being sent now (check-in updates and /images/ downloads).", METRIC_NO_LABELS);
 struct metric_family metric_downloads_refused = METRIC_COUNTER(
     "otad_downloads_refused_total",
     "Offers turned into 304 because the node's or the product's download cap was reached.",
