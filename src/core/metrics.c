@@ -286,3 +286,27 @@ int metrics_write(struct buf *out)
     pthread_mutex_unlock(&registry_lock);
     return r;
 }
+
+int metrics_write_header(struct buf *out, const char *name, const char *type, const char *help)
+{
+    int r = buf_printf(out, "# HELP %s ", name);
+    if (r == 0)
+        r = write_escaped(out, help, false);
+    return r < 0 ? r : buf_printf(out, "\n# TYPE %s %s\n", name, type);
+}
+
+int metrics_write_sample(struct buf *out, const char *name, const char *const *labels,
+                         const char *const *values, int64_t value)
+{
+    int r = buf_append_str(out, name);
+    for (size_t i = 0; r == 0 && labels[i]; i++) {
+        r = buf_printf(out, "%s%s=\"", i ? "," : "{", labels[i]);
+        if (r == 0)
+            r = write_escaped(out, values[i], true);
+        if (r == 0)
+            r = buf_append_str(out, "\"");
+    }
+    if (r == 0 && labels[0])
+        r = buf_append_str(out, "}");
+    return r < 0 ? r : buf_printf(out, " %lld\n", (long long)value);
+}

@@ -124,4 +124,19 @@ int metrics_write_family(struct metric_family *f, struct buf *out);
 /* Appends every registered family (metrics_write_family), the dropped-series counter first. */
 int metrics_write(struct buf *out);
 
+/*
+ * For a family whose samples are read at scrape time from elsewhere (the
+ * rollouts in the database) rather than counted: its # HELP and # TYPE lines
+ * (TYPE "counter" or "gauge")...
+ */
+int metrics_write_header(struct buf *out, const char *name, const char *type, const char *help);
+
+/*
+ * ...then one line per sample: NAME{LABELS[i]="VALUES[i]",...} VALUE, the
+ * values escaped. LABELS is NULL-terminated, any number of them; VALUES has
+ * one per label. Returns 0 or buf's -E2BIG / -ENOMEM.
+ */
+int metrics_write_sample(struct buf *out, const char *name, const char *const *labels,
+                         const char *const *values, int64_t value);
+
 #endif

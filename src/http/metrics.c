@@ -5,13 +5,17 @@
  * the route table's (metrics_token). Linux only, as the daemon is.
  */
 #include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include "core/metrics.h"
+#include "core/util.h"
 #include "http/handlers.h"
+#include "service/service_fleet.h"
 
 static const double request_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                         0.1,    0.25,  0.5,    1,     2.5,  10,    60};
@@ -144,12 +148,111 @@ static int write_process_figures(struct buf *out)
     return r;
 }
 
+/* The states a rollout is active in: one otad_rollout_state sample each, 1 for its own. */
+static const enum rollout_state active_states[] = {ROLLOUT_RUNNING, ROLLOUT_PAUSED, ROLLOUT_HALTED,
+                                                   ROLLOUT_QUEUED};
+
+/* The samples of one active rollout S of PRODUCT, family by family (FAMILY: which). */
+static int write_rollout(struct buf *out, unsigned family, const char *product,
+                         const struct rollout_status *s)
+{
+    static const char *const id_labels[] = {"product", "channel", "rollout", NULL};
+    static const char *const state_labels[] = {"product", "channel", "rollout",
+                                               "version", "state",   NULL};
+    static const char *const stage_labels[] = {"product", "channel", "rollout", "stage", NULL};
+    static const char *const outcome_labels[] = {"product", "channel", "rollout",
+                                                 "stage",   "outcome", NULL};
+    const struct rollout *r = &s->rollout;
+    char id[24], stage[16];
+    snprintf(id, sizeof(id), "%lld", (long long)r->id);
+    int err = 0;
+    switch (family) {
+    case 0:
+        for (size_t i = 0; err == 0 && i < ARRAY_SIZE(active_states); i++)
+            err = metrics_write_sample(out, "otad_rollout_state", state_labels,
+                                       (const char *[]){product, r->channel, id, r->version,
+                                                        rollout_state_name(active_states[i])},
+                                       r->state == active_states[i]);
+        return err;
+    case 1:
+        return metrics_write_sample(out, "otad_rollout_stage", id_labels,
+                                    (const char *[]){product, r->channel, id}, r->stage + 1);
+    case 2:
+    case 3:
+        for (unsigned st = 0; err == 0 && st <= r->stage && st < r->plan.stage_count; st++) {
+            const struct rollout_counts *c = &s->stages[st];
+            snprintf(stage, sizeof(stage), "%u", st + 1);
+            if (family == 3) {
+                err = metrics_write_sample(out, "otad_rollout_interruptions_total", stage_labels,
+                                           (const char *[]){product, r->channel, id, stage},
+                                           (int64_t)c->interruptions);
+                continue;
+            }
+            for (unsigned o = 0; err == 0 && o < OUTCOME_COUNT; o++)
+                err = metrics_write_sample(
+                    out, "otad_rollout_devices", outcome_labels,
+                    (const char *[]){product, r->channel, id, stage,
+                                     device_outcome_name((enum device_outcome)o)},
+                    (int64_t)c->by_outcome[o]);
+        }
+        return err;
+    }
+    return 0;
+}
+
+/*
+ * The active rollouts (running, paused, halted, queued), read from the
+ * service at scrape time: their state, stage and each stage's devices by
+ * outcome (docs/METRICS.md). A rollout that ended leaves the exposition.
+ */
+static int write_rollouts(struct service *svc, struct buf *out)
+{
+    static const struct {
+        const char *name, *type, *help;
+    } families[] = {
+        {"otad_rollout_state", "gauge",
+         "1 for the state an active rollout is in (running, paused, halted, queued), 0 for the "
+         "others."},
+        {"otad_rollout_stage", "gauge", "The stage an active rollout is at, from 1."},
+        {"otad_rollout_devices", "gauge",
+         "Devices of an active rollout's stage (the stage of their first offer) by outcome."},
+        {"otad_rollout_interruptions_total", "counter",
+         "Image bodies of an active rollout's stage cut off before their end, every attempt."},
+    };
+    struct product *products = NULL;
+    size_t product_count = 0;
+    if (service_product_list(svc, &products, &product_count) < 0)
+        return 0; /* the database is away: the rest of the exposition still goes out */
+    struct rollout_status **lists = calloc(product_count ? product_count : 1, sizeof(*lists));
+    size_t *counts = calloc(product_count ? product_count : 1, sizeof(*counts));
+    int r = lists && counts ? 0 : -ENOMEM;
+    for (size_t p = 0; r == 0 && p < product_count; p++) {
+        struct reason why;
+        if (service_rollout_list(svc, products[p].name, true, &lists[p], &counts[p], &why) < 0)
+            counts[p] = 0;
+    }
+    for (unsigned f = 0; r == 0 && f < ARRAY_SIZE(families); f++) {
+        r = metrics_write_header(out, families[f].name, families[f].type, families[f].help);
+        for (size_t p = 0; r == 0 && p < product_count; p++)
+            for (size_t i = 0; r == 0 && i < counts[p]; i++)
+                r = write_rollout(out, f, products[p].name, &lists[p][i]);
+    }
+    for (size_t p = 0; lists && p < product_count; p++)
+        free(lists[p]);
+    free(lists);
+    free(counts);
+    free(products);
+    return r;
+}
+
 void http_handle_metrics(const struct http_context *ctx, const struct http_request *req,
                          const struct http_route_args *args, struct http_reply *reply)
 {
     buf_release(&reply->body);
     buf_init(&reply->body, LIMIT_METRICS_TEXT_BYTES);
     int r = metrics_write(&reply->body);
+    if (r == 0)
+        r = write_rollouts(ctx->svc, &reply->body);
     if (r == 0)
         r = write_process_figures(&reply->body);
     if (r < 0) {

@@ -260,19 +260,7 @@ void service_checkin(struct service *svc, const char *product, const struct devi
         rec.last_seen_ms = service_now_ms(svc);
         rec.first_seen_ms = rec.last_seen_ms;
         rec.checkins = 1;
-        switch (ret_decision->kind) {
-        case DECISION_CURRENT:
-            rec.last_status = 304;
-            break;
-        case DECISION_REFUSED:
-            rec.last_status = 403;
-            break;
-        case DECISION_UNKNOWN:
-            rec.last_status = 404;
-            break;
-        default:
-            rec.last_status = 200;
-        }
+        rec.last_status = checkin_status(ret_decision->kind);
         rec.last_offered[0] = 0;
         rec.last_key[0] = 0;
         rec.issue = ret_decision->issue;

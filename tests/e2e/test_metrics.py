@@ -11,7 +11,7 @@ import subprocess
 
 import devices
 from harness import REPO, Server, assert_status, wait_until
-from test_fleet import IMAGE, SlowReader, device, publish
+from test_fleet import IMAGE, SlowReader, device, publish, start_rollout_channel
 
 PROMTOOL_TIMEOUT_S = 30
 
@@ -113,6 +113,54 @@ def test_counters_follow_traffic_and_promtool_accepts_the_scrape():
                                timeout=PROMTOOL_TIMEOUT_S)
         assert check.returncode == 0 and not check.stdout.strip() and not check.stderr.strip(), (
             f"promtool check metrics: rc {check.returncode}\n{check.stdout.decode()}{check.stderr.decode()}")
+
+
+def test_rollout_state_and_outcomes_per_stage():
+    """An active rollout's state, stage and devices by outcome are in /metrics, read at scrape
+    time: a cut body and a whole one move the stage's counts; a pause moves the state; the
+    rollout leaves the exposition when it ends."""
+    with Server(args=["--metrics-token", "none"]) as srv:
+        srv.add_product("demo")
+        publish(srv, "1.0.0", 1)
+        start_rollout_channel(srv, "--stages", "100", "--ramp", "0")
+        publish(srv, "1.1.0", 2)
+        rid = str(srv.cli_ok("rollout", "list", "demo", "--json").json()["rollouts"][0]["id"])
+        srv.start()
+        s = parse(scrape(srv))
+        assert value(s, "otad_rollout_state", rollout=rid, state="running") == 1
+        assert value(s, "otad_rollout_state", rollout=rid, state="paused") == 0
+        assert value(s, "otad_rollout_stage", product="demo", channel="stable", rollout=rid) == 1
+        assert value(s, "otad_rollout_devices", rollout=rid) == 0
+
+        cut = SlowReader(srv.port, devices.esp8266("/update/demo", srv.port, device(1)))
+        assert cut.status == 200, cut.head
+        cut.close(reset=True)
+        whole = SlowReader(srv.port, devices.esp8266("/update/demo", srv.port, device(2)))
+        assert whole.status == 200, whole.head
+        assert whole.read_all() == IMAGE
+        whole.close()
+
+        def counted():
+            s = parse(scrape(srv))
+            done = (value(s, "otad_rollout_devices", rollout=rid, stage="1", outcome="interrupted") == 1
+                    and value(s, "otad_rollout_devices", rollout=rid, stage="1", outcome="served") == 1)
+            return s if done else None
+        s = wait_until(counted, what="one interrupted and one served device in stage 1's metrics")
+        assert value(s, "otad_rollout_interruptions_total", rollout=rid, stage="1") == 1
+        assert value(s, "otad_rollout_devices", rollout=rid, outcome="failed") == 0
+
+        srv.cli_ok("rollout", "pause", "demo", rid)
+        s = parse(scrape(srv))
+        assert value(s, "otad_rollout_state", rollout=rid, state="paused") == 1
+        assert value(s, "otad_rollout_state", rollout=rid, state="running") == 0
+        check = subprocess.run([promtool(), "check", "metrics"], input=scrape(srv).encode(),
+                               capture_output=True, timeout=PROMTOOL_TIMEOUT_S)
+        assert check.returncode == 0, f"{check.stdout.decode()}{check.stderr.decode()}"
+
+        srv.cli_ok("rollout", "abort", "demo", rid)
+        s = parse(scrape(srv))
+        assert not [k for k in s if k[0].startswith("otad_rollout_") and ("rollout", rid) in k[1]], \
+            "an aborted rollout leaves the exposition"
 
 
 def test_metrics_token_is_enforced():

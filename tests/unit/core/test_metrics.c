@@ -39,6 +39,29 @@ static void test_counter_text(void **state)
     buf_release(&b);
 }
 
+/* Families read at scrape time: any number of labels, values escaped as in a family's. */
+static void test_scrape_time_samples(void **state)
+{
+    struct buf b;
+    buf_init(&b, 4096);
+    static const char *const labels[] = {"product", "channel", "rollout", "stage", "outcome", NULL};
+    static const char *const none[] = {NULL};
+    assert_int_equal(metrics_write_header(&b, "otad_test_devices", "gauge", "Devices.\nBy \\."), 0);
+    assert_int_equal(metrics_write_sample(&b, "otad_test_devices", labels,
+                                          (const char *[]){"a\"b", "stable", "7", "1", "failed"},
+                                          -3),
+                     0);
+    assert_int_equal(metrics_write_sample(&b, "otad_test_devices", none, NULL, 12), 0);
+    assert_int_equal(buf_append(&b, "", 1), 0);
+    assert_string_equal((const char *)b.data,
+                        "# HELP otad_test_devices Devices.\\nBy \\\\.\n"
+                        "# TYPE otad_test_devices gauge\n"
+                        "otad_test_devices{product=\"a\\\"b\",channel=\"stable\",rollout=\"7\","
+                        "stage=\"1\",outcome=\"failed\"} -3\n"
+                        "otad_test_devices 12\n");
+    buf_release(&b);
+}
+
 static struct metric_family depth =
     METRIC_GAUGE("otad_test_queue_depth", "Queued records.", METRIC_NO_LABELS);
 
@@ -174,9 +197,10 @@ static void test_register_once(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_counter_text),    cmocka_unit_test(test_gauge_without_labels),
-        cmocka_unit_test(test_histogram_text),  cmocka_unit_test(test_cap_counts_dropped),
-        cmocka_unit_test(test_threads_at_once), cmocka_unit_test(test_register_once),
+        cmocka_unit_test(test_counter_text),        cmocka_unit_test(test_gauge_without_labels),
+        cmocka_unit_test(test_histogram_text),      cmocka_unit_test(test_cap_counts_dropped),
+        cmocka_unit_test(test_threads_at_once),     cmocka_unit_test(test_register_once),
+        cmocka_unit_test(test_scrape_time_samples),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
