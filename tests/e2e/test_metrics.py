@@ -5,9 +5,15 @@ metrics` (Debian's prometheus package) and every counter must have moved
 exactly as the traffic says. Also: metrics_token enforced, and the shipped
 alert rules accepted by `promtool check rules`."""
 
+import json
+import pathlib
 import re
 import shutil
+import socket
 import subprocess
+import tempfile
+import urllib.parse
+import urllib.request
 
 import devices
 from harness import REPO, Server, assert_status, wait_until
@@ -184,3 +190,72 @@ def test_alert_rules_pass_promtool():
                            timeout=PROMTOOL_TIMEOUT_S)
     assert check.returncode == 0, f"{check.stdout.decode()}{check.stderr.decode()}"
     assert b"SUCCESS: 5 rules found" in check.stdout, check.stdout.decode()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_prometheus_scrapes_otad_and_loads_the_alert_rules():
+    """Debian's Prometheus itself, on a free port of 127.0.0.1: it scrapes a live otad with a
+    read token, finds the check-in it made, and loads the shipped alert rules (the issue's
+    "the metrics and alert rules load in Prometheus")."""
+    binary = shutil.which("prometheus")
+    assert binary, "prometheus not found: install Debian's prometheus package (scripts/deps)"
+    with Server() as srv, tempfile.TemporaryDirectory(prefix="otad-prometheus-") as tmp:
+        srv.add_product("demo")
+        publish(srv, "1.0.0", 1)
+        read = srv.token("read")
+        srv.start()
+        assert_status(srv.send(devices.esp8266("/update/demo", srv.port, device(1, "1.0.0"))), 304,
+                      "a current device")
+        token_file = pathlib.Path(tmp) / "token"
+        token_file.write_text(read)
+        rules = REPO / "dist" / "prometheus" / "otad-alerts.yml"
+        config = pathlib.Path(tmp) / "prometheus.yml"
+        config.write_text(
+            "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+            f"rule_files: ['{rules}']\n"
+            "scrape_configs:\n"
+            "  - job_name: otad\n"
+            f"    authorization: {{credentials_file: '{token_file}'}}\n"
+            f"    static_configs: [{{targets: ['127.0.0.1:{srv.port}']}}]\n")
+        port = free_port()
+        prom = subprocess.Popen([binary, f"--config.file={config}", f"--storage.tsdb.path={tmp}/data",
+                                 f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            def api(path):
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/{path}", timeout=5) as r:
+                        return json.load(r)["data"]
+                except OSError:
+                    return None
+
+            def target_up():
+                data = api("targets")
+                active = data and data["activeTargets"]
+                return active if active and active[0]["health"] == "up" else None
+            wait_until(target_up, timeout=60, interval=0.5, what="Prometheus to scrape otad (target up)")
+
+            def checkin_seen():
+                data = api("query?query=" + urllib.parse.quote('otad_checkins_total{product="demo",status="304"}'))
+                return data and data["result"] and data["result"][0]["value"][1] == "1"
+            wait_until(checkin_seen, timeout=30, interval=0.5, what="the check-in in Prometheus")
+            def rules_evaluated():
+                data = api("rules")
+                rules = [r for g in (data or {}).get("groups", []) for r in g["rules"]]
+                return rules if rules and all(r["health"] != "unknown" for r in rules) else None
+            rules = wait_until(rules_evaluated, timeout=30, interval=0.5, what="the alert rules evaluated")
+            names = sorted(r["name"] for r in rules)
+            assert len(names) == 5 and "OtadRolloutHalted" in names, names
+            assert all(r["health"] == "ok" for r in rules), rules
+        finally:
+            prom.terminate()
+            try:
+                prom.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                prom.kill()
+                prom.wait()
