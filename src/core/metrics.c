@@ -52,25 +52,47 @@ static bool labels_equal(const struct metric_series *s, unsigned n, const char *
 }
 
 /*
- * Slots are claimed in order, and every lookup walks them in order, waiting
- * out a slot being claimed: two threads with the same new label set meet at
- * the same slot, so a set is never stored twice.
+ * FNV-1a over the values as a series stores them (each cut at
+ * LIMIT_METRICS_LABEL_BYTES, so two values equal once cut hash alike), a
+ * separator after each: where a label set's probe starts.
+ */
+static uint32_t labels_hash(unsigned n, const char *const *values)
+{
+    uint32_t h = 2166136261u;
+    for (unsigned i = 0; i < n; i++) {
+        const char *v = values[i] ? values[i] : "";
+        for (size_t k = 0; k < LIMIT_METRICS_LABEL_BYTES && v[k]; k++)
+            h = (h ^ (uint8_t)v[k]) * 16777619u;
+        h = (h ^ 0xffu) * 16777619u;
+    }
+    return h;
+}
+
+/*
+ * Open addressing: a label set's probe starts at its hash and walks the
+ * slots in order, waiting out a slot being claimed. Slots are never freed,
+ * so a set is either met before the first free slot of its walk or is new,
+ * and two threads with the same new set meet at the same slot: a set is
+ * never stored twice. A check-in's lookup is one or two comparisons
+ * whatever the number of sets (a walk in claim order was up to 256).
  */
 struct metric_series *metric_series(struct metric_family *f, const char *const *values)
 {
     unsigned n = label_count(f);
     if (n == 0)
         values = NULL;
-    for (unsigned i = 0; i < LIMIT_METRICS_SERIES; i++) {
-        struct metric_series *s = &f->series[i];
+    uint32_t hash = n ? labels_hash(n, values) : 0;
+    for (unsigned k = 0; k < LIMIT_METRICS_SERIES; k++) {
+        struct metric_series *s = &f->series[(hash + k) % LIMIT_METRICS_SERIES];
         unsigned state = atomic_load_explicit(&s->state, memory_order_acquire);
         if (state == SERIES_FREE) {
             unsigned expected = SERIES_FREE;
             if (atomic_compare_exchange_strong_explicit(&s->state, &expected, SERIES_CLAIMING,
                                                         memory_order_acq_rel,
                                                         memory_order_acquire)) {
-                for (unsigned k = 0; k < n; k++)
-                    str_copy(s->labels[k], sizeof(s->labels[k]), values[k] ? values[k] : "");
+                for (unsigned i = 0; i < n; i++)
+                    str_copy(s->labels[i], sizeof(s->labels[i]), values[i] ? values[i] : "");
+                s->hash = hash;
                 atomic_store_explicit(&s->state, SERIES_READY, memory_order_release);
                 return s;
             }
@@ -78,7 +100,7 @@ struct metric_series *metric_series(struct metric_family *f, const char *const *
         }
         while (state == SERIES_CLAIMING) /* a copy of a few bytes: never long */
             state = atomic_load_explicit(&s->state, memory_order_acquire);
-        if (n == 0 || labels_equal(s, n, values))
+        if (n == 0 || (s->hash == hash && labels_equal(s, n, values)))
             return s;
     }
     atomic_fetch_add_explicit(&series_dropped.series[0].value, 1, memory_order_relaxed);
@@ -143,11 +165,12 @@ void metric_observe(struct metric_family *f, const char *const *values, double v
 int64_t metric_value(struct metric_family *f, const char *const *values)
 {
     unsigned n = label_count(f);
-    for (unsigned i = 0; i < LIMIT_METRICS_SERIES; i++) {
-        struct metric_series *s = &f->series[i];
+    uint32_t hash = n ? labels_hash(n, values) : 0;
+    for (unsigned k = 0; k < LIMIT_METRICS_SERIES; k++) {
+        struct metric_series *s = &f->series[(hash + k) % LIMIT_METRICS_SERIES];
         if (atomic_load_explicit(&s->state, memory_order_acquire) != SERIES_READY)
             return 0;
-        if (n == 0 || labels_equal(s, n, values))
+        if (n == 0 || (s->hash == hash && labels_equal(s, n, values)))
             return atomic_load_explicit(&s->value, memory_order_relaxed);
     }
     return 0;
@@ -264,7 +287,7 @@ int metrics_write_family(struct metric_family *f, struct buf *out)
     for (unsigned i = 0; r == 0 && i < LIMIT_METRICS_SERIES; i++) {
         struct metric_series *s = &f->series[i];
         if (atomic_load_explicit(&s->state, memory_order_acquire) != SERIES_READY)
-            break;
+            continue; /* slots fill in hash order: a free one is not the end */
         if (f->type == METRIC_TYPE_HISTOGRAM) {
             r = write_histogram_series(out, f, s, n);
             continue;

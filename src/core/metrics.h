@@ -9,7 +9,8 @@
  * METRIC_GAUGE, METRIC_HISTOGRAM below), registered once with
  * metrics_register so that a scrape shows it before anything happened.
  * Updating a series takes no lock: label sets are found and claimed in a
- * fixed array with atomics, values are atomics. A family's storage is its
+ * fixed array with atomics (open addressing from a hash of the values, so a
+ * lookup costs the same with 3 sets or 250), values are atomics. A family's storage is its
  * own (no allocation), so an update never fails; past the cap, a new label
  * set is counted in otad_metrics_series_dropped_total and its update is
  * lost. Series are never removed: a label set seen once stays until exit.
@@ -29,6 +30,7 @@ enum metric_type { METRIC_TYPE_COUNTER, METRIC_TYPE_GAUGE, METRIC_TYPE_HISTOGRAM
 /* One label set's values. STATE: 0 free, 1 being claimed, 2 ready (its labels are final). */
 struct metric_series {
     atomic_uint state;
+    uint32_t hash; /* of the labels (metrics.c), set before STATE is 2 */
     char labels[LIMIT_METRICS_LABELS][LIMIT_METRICS_LABEL_BYTES + 1];
     atomic_int_fast64_t value;                           /* counter, gauge; histogram: count */
     atomic_uint_fast64_t sum_bits;                       /* histogram: the sum, a double's bits */
