@@ -60,6 +60,10 @@ static const struct setting config_settings[] = {
     UINT_SETTING(api_tls_only, "0", 0, 1,
                  "1: the API and the GitHub webhook answer only on the TLS listener (403 on the "
                  "plain one); device check-ins follow each product's own HTTPS policy"),
+    STRING_SETTING(metrics_token, "read",
+                   "who may read GET /metrics (Prometheus): \"read\" (a token of read scope or "
+                   "more, Bearer; api_tls_only applies) or \"none\" (anyone who reaches the "
+                   "listener); docs/METRICS.md"),
     STRING_SETTING(data_dir, "/var/lib/otad", "folder for the database, firmware blobs and keys"),
     STRING_SETTING(log_level, "info", "error, warn, info or debug"),
     UINT_SETTING(threads, "0", 0, 256,
@@ -323,6 +327,10 @@ int config_load(struct config *ret_config, int *argc, char **argv, char **envp, 
         }
     }
 
+    if (strcmp(c.metrics_token, "read") != 0 && strcmp(c.metrics_token, "none") != 0) {
+        fprintf(err, "otad: metrics_token: \"%s\" is not read or none\n", c.metrics_token);
+        return -EINVAL;
+    }
     enum log_level level;
     if (log_level_parse(c.log_level, &level) < 0) {
         fprintf(err, "otad: log_level: \"%s\" is not error, warn, info or debug\n", c.log_level);

@@ -32,6 +32,7 @@ struct config {
     uint64_t tls_session_cache;      /* TLS 1.2 sessions kept for resumption by ID */
     uint64_t tls_session_lifetime_s; /* resumption window; ticket key rotation period */
     uint64_t api_tls_only;           /* 1: API and webhook only on the TLS listener */
+    char metrics_token[8];           /* GET /metrics: "read" (a read token) or "none" */
     char data_dir[PATH_MAX];         /* SQLite file, blobs, keys */
     char log_level[16];              /* error | warn | info | debug */
     uint64_t threads;                /* HTTP worker threads; 0 = one per usable CPU */

@@ -137,4 +137,16 @@
 #define LIMIT_TZ_LEAPS        1000u /* leap-second records (27 so far) */
 #define LIMIT_TZ_FOOTER_BYTES 256u  /* the POSIX TZ string after the data */
 
+/*
+ * Metrics (core/metrics.c): the series one labelled family keeps. A label
+ * value can come from a peer (a product name in a check-in's path), so past
+ * the cap a new label set is counted in otad_metrics_series_dropped_total
+ * and not stored; the values a family already has keep counting.
+ */
+#define LIMIT_METRICS_SERIES      256u
+#define LIMIT_METRICS_LABELS      3u  /* labels per family */
+#define LIMIT_METRICS_LABEL_BYTES 64u /* a label value, cut to it: a product name fits whole */
+#define LIMIT_METRICS_BUCKETS     16u /* bucket bounds per histogram, +Inf aside */
+#define LIMIT_METRICS_TEXT_BYTES  (4u * 1024u * 1024u) /* one scrape's text */
+
 #endif

@@ -223,4 +223,22 @@ void http_api_source_get(const struct http_context *ctx, const struct http_reque
 void http_api_source_sync(const struct http_context *ctx, const struct http_request *req,
                           const struct http_route_args *args, struct http_reply *reply);
 
+/*
+ * GET|HEAD /metrics (metrics.c): every metric in the Prometheus text format
+ * 0.0.4 with the process figures; 500 when the text passes
+ * LIMIT_METRICS_TEXT_BYTES. The route table checks metrics_token.
+ */
+void http_handle_metrics(const struct http_context *ctx, const struct http_request *req,
+                         const struct http_route_args *args, struct http_reply *reply);
+
+/* Registers the HTTP layer's metric families (metrics.c); more calls do nothing. */
+void http_metrics_register(void);
+
+/*
+ * Counts one request of route family ROUTE (a static name: "checkin",
+ * "image", "api", ...) answered STATUS (0: none was queued) that took
+ * SECONDS, in otad_http_request_duration_seconds. Lock-free; any thread.
+ */
+void http_metrics_request_done(const char *route, int status, double seconds);
+
 #endif

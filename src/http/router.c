@@ -31,8 +31,11 @@ enum {
 
 static const char *const method_names[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"};
 
-/* Who may call a route: anyone (devices, /healthz, the webhook and its HMAC), or a token. */
-enum route_token { ANYONE, READ_TOKEN, PUBLISH_TOKEN, ADMIN_TOKEN };
+/*
+ * Who may call a route: anyone (devices, /healthz, the webhook and its HMAC),
+ * a token, or what metrics_token says (/metrics: a read token, or anyone).
+ */
+enum route_token { ANYONE, READ_TOKEN, PUBLISH_TOKEN, ADMIN_TOKEN, METRICS_TOKEN };
 
 /* The body ceiling of uploads: the max_upload_bytes setting plus the form around the image. */
 #define BODY_UPLOAD UINT64_MAX
@@ -132,6 +135,8 @@ static const struct route routes[] = {
     API_ROUTE("sources/{id}/sync", METHOD_POST, ADMIN_TOKEN, LIMIT_JSON_BODY_BYTES,
               http_api_source_sync),
     DEVICE_ROUTE("/healthz", healthz),
+    /* Prometheus: refusals as a line of text, as its scrape errors show them. */
+    {"/metrics", GET_OR_HEAD, METRICS_TOKEN, 0, http_handle_metrics, NULL, false},
 };
 
 /* What a path no route takes is told, by where it points (the first prefix that fits). */
@@ -301,18 +306,31 @@ static bool route_authorized(const struct http_context *ctx, const struct route 
         [ADMIN_TOKEN] = TOKEN_SCOPE_ADMIN,
     };
     args->actor[0] = 0;
-    /* The API and the webhook (the JSON routes) may be kept off the plain listener. */
-    if (route->json && !req->tls && ctx->config->api_tls_only) {
-        http_reply_error_status(reply, 403, "tls_required",
-                                "this server takes the API and the webhook over HTTPS only "
-                                "(api_tls_only): use its TLS listener");
+    enum route_token token = route->token;
+    if (token == METRICS_TOKEN)
+        token = strcmp(ctx->config->metrics_token, "none") == 0 ? ANYONE : READ_TOKEN;
+    /*
+     * The API and the webhook (the JSON routes) may be kept off the plain
+     * listener; so is /metrics when it takes a token: api_tls_only keeps
+     * tokens off plain HTTP.
+     */
+    bool needs_tls = route->json || (route->token == METRICS_TOKEN && token != ANYONE);
+    if (!req->tls && ctx->config->api_tls_only && needs_tls) {
+        if (route->json)
+            http_reply_error_status(reply, 403, "tls_required",
+                                    "this server takes the API and the webhook over HTTPS only "
+                                    "(api_tls_only): use its TLS listener");
+        else
+            http_reply_text(reply, 403,
+                            "this server takes tokens over HTTPS only (api_tls_only): scrape "
+                            "/metrics on its TLS listener, or set metrics_token = none");
         return false;
     }
-    if (route->token == ANYONE)
+    if (token == ANYONE)
         return true;
     struct reason why = {""};
     int r = service_token_check_name(ctx->svc, http_request_header(req, "Authorization"),
-                                     scopes[route->token], args->actor, &why);
+                                     scopes[token], args->actor, &why);
     if (r < 0) {
         http_reply_error(reply, r, why.text);
         return false;

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/cpus.h"
@@ -108,6 +109,68 @@ static void upload_free(struct upload *up)
     if (up->hold.release)
         up->hold.release(up->hold.arg, up->hold.amount);
     free(up);
+}
+
+/*
+ * A connection's own state, its socket context: the TLS session's (NULL on
+ * the plain listener), and the request in progress as the metrics measure
+ * it (http_metrics_request_done): when its head arrived, its route family,
+ * the status queued.
+ */
+struct connection_state {
+    struct tls_credentials *tls_session; /* tls_session_begin's; NULL: none */
+    struct timespec began;
+    const char *route; /* a static name; NULL: no request in progress */
+    int status;
+};
+
+static struct connection_state *connection_state(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return info ? info->socket_context : NULL;
+}
+
+/* The route family of PATH as the metrics label it: a few fixed names, never the path. */
+static const char *route_family(const char *url)
+{
+    static const struct {
+        const char *prefix, *family;
+    } families[] = {
+        {"/update/", "checkin"}, {"/images/", "image"},   {"/api/", "api"},
+        {"/hooks/", "webhook"},  {"/metrics", "metrics"}, {"/healthz", "healthz"},
+    };
+    /* "GET file.bin HTTP/1.0" has no leading slash: "other", as any alias. */
+    const char *path = url;
+    for (size_t i = 0; i < ARRAY_SIZE(families); i++)
+        if (strncmp(path, families[i].prefix, strlen(families[i].prefix)) == 0)
+            return families[i].family;
+    return "other"; /* aliases of /update/ included: told apart only after routing */
+}
+
+/* The request on CONN has begun: its head is complete. */
+static void request_began(struct MHD_Connection *conn, const char *url)
+{
+    struct connection_state *cs = connection_state(conn);
+    if (!cs)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &cs->began);
+    cs->route = route_family(url);
+    cs->status = 0;
+}
+
+/* The request on CONN has ended, its response sent or not: counted once. */
+static void request_ended(struct MHD_Connection *conn)
+{
+    struct connection_state *cs = connection_state(conn);
+    if (!cs || !cs->route)
+        return;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double seconds =
+        (double)(now.tv_sec - cs->began.tv_sec) + (double)(now.tv_nsec - cs->began.tv_nsec) / 1e9;
+    http_metrics_request_done(cs->route, cs->status, seconds);
+    cs->route = NULL;
 }
 
 /* --- request translation --- */
@@ -364,6 +427,9 @@ static enum MHD_Result queue_reply(struct http_server *srv, struct MHD_Connectio
         http_reply_init(reply);
         http_reply_static(reply, 500, "internal error\n");
     }
+    struct connection_state *cs = connection_state(conn);
+    if (cs)
+        cs->status = reply->status;
     if (reply->status == 304 && reply->header_count == 0)
         return MHD_queue_response(conn, MHD_HTTP_NOT_MODIFIED, srv->not_modified);
 
@@ -406,7 +472,8 @@ static enum MHD_Result answer(struct http_server *srv, struct MHD_Connection *co
     http_route(&srv->ctx, req, &reply);
     if (reply.status == 0)
         http_reply_static(&reply, 500, "no answer\n");
-    if (reply.has_ticket && (reply.broken || reply.status != 200 || reply.fd < 0)) {
+    if (reply.has_ticket &&
+        (reply.broken || (reply.status != 200 && reply.status != 206) || reply.fd < 0)) {
         /* Not the image after all (a header could not be added: a 500 goes out). */
         service_delivery_done(srv->ctx.svc, &reply.ticket, false);
         reply.has_ticket = false;
@@ -588,6 +655,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct request_storage s;
     struct upload *up = *con_cls;
 
+    if (!up)
+        request_began(conn, url);
     if (listener->tls && !up) { /* the request's first call: the handshake is done */
         const union MHD_ConnectionInfo *tls =
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
@@ -633,6 +702,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     struct http_server *srv = ((struct http_listener *)cls)->srv;
     void *state = *con_cls;
     *con_cls = NULL;
+    request_ended(conn);
     if (!state || state == (void *)&answer_on_next_call)
         return;
     if (*(enum request_state_kind *)state == STATE_DELIVERY) {
@@ -646,23 +716,35 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 }
 
 /*
- * A TLS connection's life: before its first byte, its GnuTLS session takes
- * the current certificates (a reload since the daemon started changes
- * them), the session cache and the ticket key; when it closes, it lets the
- * certificates go (libmicrohttpd has freed the session by then).
+ * A connection's life: its state (struct connection_state) from before its
+ * first byte until it closes. Over TLS, its GnuTLS session takes the
+ * current certificates (a reload since the daemon started changes them),
+ * the session cache and the ticket key, and lets the certificates go when
+ * it closes (libmicrohttpd has freed the session by then).
  */
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe)
 {
     struct http_listener *listener = cls;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        /*
+         * Without it (out of memory) the connection is served, only not
+         * measured, and over TLS presents the startup pair, as when
+         * tls_session_begin cannot set a session up.
+         */
+        struct connection_state *cs = calloc(1, sizeof(*cs));
         const union MHD_ConnectionInfo *info =
-            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-        *socket_context = info && info->tls_session
-                              ? tls_session_begin(listener->srv->tls, info->tls_session)
-                              : NULL;
+            cs && listener->tls ? MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION)
+                                : NULL;
+        if (info && info->tls_session)
+            cs->tls_session = tls_session_begin(listener->srv->tls, info->tls_session);
+        *socket_context = cs;
     } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
-        tls_session_end(*socket_context);
+        struct connection_state *cs = *socket_context;
+        if (cs) {
+            tls_session_end(cs->tls_session);
+            free(cs);
+        }
         *socket_context = NULL;
     }
 }
@@ -751,8 +833,8 @@ static int listener_start(struct http_server *srv, struct http_listener *l, cons
     if (l->tls)
         tls_server_startup_pem(srv->tls, &cert, &key);
     /*
-     * The TLS options come first in the list: on the plain listener the
-     * first one is MHD_OPTION_END and the rest is never read. The logger
+     * The TLS options come last in the list: on the plain listener the
+     * first of them is MHD_OPTION_END and the rest is never read. The logger
      * comes next, so complaints about the options after it are logged like
      * any other. One thread is no pool: libmicrohttpd then runs its single
      * internal thread. "Request framing" (docs/PROTOCOL.md) is
@@ -770,10 +852,9 @@ static int listener_start(struct http_server *srv, struct http_listener *l, cons
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)config->connection_memory,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u, MHD_OPTION_STRICT_FOR_CLIENT, 0,
         MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-        l, MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1,
+        l, MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, MHD_OPTION_NOTIFY_CONNECTION, on_connection, l,
         l->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert, MHD_OPTION_HTTPS_MEM_KEY, key,
-        MHD_OPTION_HTTPS_PRIORITIES, tls_server_priorities(), MHD_OPTION_NOTIFY_CONNECTION,
-        on_connection, l, MHD_OPTION_END);
+        MHD_OPTION_HTTPS_PRIORITIES, tls_server_priorities(), MHD_OPTION_END);
     if (l->tls) /* libmicrohttpd read the key at start: no copy stays in memory */
         tls_server_startup_done(srv->tls);
     if (!l->daemon) {
@@ -837,6 +918,7 @@ int http_server_start(const struct config *config, struct service *svc, struct s
     srv->ctx.config = &srv->config;
     srv->ctx.sources = sources;
     srv->secure.tls = true;
+    http_metrics_register();
     srv->not_modified = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     if (!srv->not_modified) {
         server_free(srv);

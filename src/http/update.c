@@ -38,6 +38,7 @@ void http_handle_update(const struct http_context *ctx, const struct http_reques
     struct device_report report;
     struct reason why = {""};
     if (device_report_parse(req, &report, &why) < 0) {
+        service_checkin_malformed(ctx->svc, args->product);
         http_reply_text(reply, 400, why.text);
         return;
     }
@@ -140,8 +141,14 @@ void http_handle_image(const struct http_context *ctx, const struct http_request
         reply->fd_offset = range.first;
         reply->fd_length = range.last - range.first + 1;
         http_reply_header(reply, "Content-Range", cr);
-        return;
+    } else {
+        reply->status = 200;
+        http_reply_header(reply, "x-MD5", v.md5);
     }
-    reply->status = 200;
-    http_reply_header(reply, "x-MD5", v.md5);
+    /* A GET's body is counted when it ends (server.c, service_delivery_done); a HEAD sends none. */
+    if (strcmp(req->method, "GET") == 0) {
+        reply->has_ticket = true;
+        service_image_ticket(ctx->svc, args->product, reply->fd_length, reply->status == 200,
+                             &reply->ticket);
+    }
 }

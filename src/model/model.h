@@ -179,6 +179,8 @@ enum decision_kind {
     DECISION_UNKNOWN,     /* 404: no such product, or nothing to report */
 };
 
+struct metric_series;
+
 /*
  * What the HTTP layer hands back when a check-in's 200 body ends
  * (service_delivery_done): the download slot it holds and the rollout offer
@@ -193,6 +195,10 @@ struct delivery_ticket {
     unsigned stage;
     bool holds_slot;         /* took a slot of the node's download cap */
     bool holds_product_slot; /* and one of its product's */
+    /* Metrics (service/service_metrics.h), counted by service_delivery_done. */
+    bool in_flight;               /* counted in otad_downloads_in_flight */
+    uint64_t bytes;               /* the body's size: otad_image_bytes_sent_total when sent whole */
+    struct metric_series *served; /* otad_images_served_total's series; NULL: not a whole image */
 };
 
 struct decision {

@@ -21,6 +21,7 @@
 #include "service/registry.h"
 #include "service/service_fleet.h"
 #include "service/service_internal.h"
+#include "service/service_metrics.h"
 #include "service/targeting.h"
 #include "service/tracker.h"
 
@@ -102,7 +103,7 @@ static void queue_event(struct service *svc, const struct fleet_event *ev)
  */
 static void decide_with_fleet(struct service *svc, const struct catalog_product *cp,
                               const struct device_report *report, const struct checkin_context *ctx,
-                              struct decision *d)
+                              struct decision *d, const char **ret_channel)
 {
     uint64_t mac = report->has_sta_mac ? mac_to_u64(report->sta_mac) : 0;
     int64_t now = service_now_ms(svc);
@@ -121,6 +122,7 @@ static void decide_with_fleet(struct service *svc, const struct catalog_product 
     }
     struct target_choice choice;
     target_choose(cp, report, mac, mode, running, svc->tracker, now, &choice);
+    *ret_channel = choice.channel ? choice.channel : "";
     struct decide_request req = {
         .report = report,
         .channel = choice.channel,
@@ -139,6 +141,7 @@ static void decide_with_fleet(struct service *svc, const struct catalog_product 
     }
     struct delivery_ticket *t = &d->ticket;
     if (!take_download_slot(svc, cp, t)) {
+        metric_inc(&metric_downloads_refused, (const char *[]){cp->product.name});
         hold_back(d, "the download cap is reached: checks again later");
         return;
     }
@@ -191,15 +194,52 @@ static void refuse_plain_http(const struct catalog_product *cp, struct decision 
              cp->product.name);
 }
 
+/* The answer a decision of KIND gets from update.c. */
+static int checkin_status(enum decision_kind kind)
+{
+    switch (kind) {
+    case DECISION_CURRENT:
+        return 304;
+    case DECISION_REFUSED:
+        return 403;
+    case DECISION_UNKNOWN:
+        return 404;
+    default:
+        return 200;
+    }
+}
+
+/* Counts a check-in of CP (NULL: no such product) in CHANNEL answered STATUS. */
+static void count_checkin(const struct catalog_product *cp, const char *channel, int status)
+{
+    static const char *const names[] = {"200", "304", "400", "403", "404"};
+    const char *text = status == 304   ? names[1]
+                       : status == 400 ? names[2]
+                       : status == 403 ? names[3]
+                       : status == 404 ? names[4]
+                                       : names[0];
+    metric_inc(&metric_checkins, (const char *[]){cp ? cp->product.name : "", channel, text});
+}
+
+/* The ticket's metrics: a body in flight, to be counted when it ends (service_delivery_done). */
+static void ticket_count(struct delivery_ticket *t, const char *product, uint64_t bytes, bool whole)
+{
+    t->in_flight = true;
+    t->bytes = bytes;
+    t->served = whole ? metric_series(&metric_images_served, (const char *[]){product}) : NULL;
+    metric_gauge_add(&metric_downloads_active, NULL, 1);
+}
+
 void service_checkin(struct service *svc, const char *product, const struct device_report *report,
                      const struct checkin_context *ctx, struct decision *ret_decision)
 {
     struct catalog *cat = service_catalog_get(svc);
     const struct catalog_product *cp = cat ? catalog_product(cat, product) : NULL;
+    const char *channel = "";
     if (cp && cp->product.fleet.require_https && !ctx->tls) {
         refuse_plain_http(cp, ret_decision);
     } else if (cp) {
-        decide_with_fleet(svc, cp, report, ctx, ret_decision);
+        decide_with_fleet(svc, cp, report, ctx, ret_decision, &channel);
     } else {
         struct decide_request req = {
             .report = report, .channel = "", .legacy_alias = ctx->legacy_alias};
@@ -207,6 +247,9 @@ void service_checkin(struct service *svc, const char *product, const struct devi
     }
     if (cp && ret_decision->issue != DELIVERY_OK)
         warn_delivery_issue(cp, ret_decision->issue);
+    count_checkin(cp, channel, checkin_status(ret_decision->kind));
+    if (cp && ret_decision->kind == DECISION_UPDATE)
+        ticket_count(&ret_decision->ticket, cp->product.name, ret_decision->variant.size, true);
 
     if (cp && report->has_sta_mac && svc->registry) {
         struct device_record rec;
@@ -217,19 +260,7 @@ void service_checkin(struct service *svc, const char *product, const struct devi
         rec.last_seen_ms = service_now_ms(svc);
         rec.first_seen_ms = rec.last_seen_ms;
         rec.checkins = 1;
-        switch (ret_decision->kind) {
-        case DECISION_CURRENT:
-            rec.last_status = 304;
-            break;
-        case DECISION_REFUSED:
-            rec.last_status = 403;
-            break;
-        case DECISION_UNKNOWN:
-            rec.last_status = 404;
-            break;
-        default:
-            rec.last_status = 200;
-        }
+        rec.last_status = checkin_status(ret_decision->kind);
         rec.last_offered[0] = 0;
         rec.last_key[0] = 0;
         rec.issue = ret_decision->issue;
@@ -242,8 +273,31 @@ void service_checkin(struct service *svc, const char *product, const struct devi
     catalog_unref(cat);
 }
 
+void service_checkin_malformed(struct service *svc, const char *product)
+{
+    struct catalog *cat = service_catalog_get(svc);
+    const struct catalog_product *cp = cat ? catalog_product(cat, product) : NULL;
+    count_checkin(cp, "", 400);
+    catalog_unref(cat);
+}
+
+void service_image_ticket(struct service *svc, const char *product, uint64_t bytes, bool whole,
+                          struct delivery_ticket *ret_ticket)
+{
+    memset(ret_ticket, 0, sizeof(*ret_ticket));
+    ticket_count(ret_ticket, product, bytes, whole);
+}
+
 void service_delivery_done(struct service *svc, const struct delivery_ticket *t, bool complete)
 {
+    if (t->in_flight) {
+        metric_gauge_add(&metric_downloads_active, NULL, -1);
+        if (complete) {
+            metric_add(&metric_image_bytes, NULL, t->bytes);
+            if (t->served)
+                atomic_fetch_add_explicit(&t->served->value, 1, memory_order_relaxed);
+        }
+    }
     if (t->holds_slot)
         give_download_slot(svc, t);
     if (!t->rollout_id || !svc->tracker ||

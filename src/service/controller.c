@@ -26,6 +26,7 @@
 #include "service/rollout.h"
 #include "service/service_fleet.h"
 #include "service/service_internal.h"
+#include "service/service_metrics.h"
 #include "service/tracker.h"
 
 /* Silent devices taken from one tick's query into the tracker (the rest are the same to it). */
@@ -322,6 +323,9 @@ int fleet_rollout_transition(struct service *svc, struct rollout *r, enum rollou
         r->updated_ms = now;
         log_warn("fleet: rollout %lld (%s on %s) halted at stage %u: %s", (long long)r->id,
                  r->version, r->channel, r->stage + 1, reason);
+        char product[LIMIT_PRODUCT_NAME_BYTES + 1];
+        product_name_by_id(svc, r->product_id, product);
+        metric_inc(&metric_rollouts_halted, (const char *[]){product, r->channel});
         return db_rollout_update(svc->db, r);
     case VERDICT_PROMOTE:
         r->stage++;

@@ -26,6 +26,7 @@
 #include "core/util.h"
 #include "db/db_fleet.h"
 #include "service/admission.h"
+#include "service/service_metrics.h"
 
 /* How often pressure (drops, refused devices) is logged at most. */
 #define REGISTRY_LOG_INTERVAL_MS 60000
@@ -333,6 +334,14 @@ static int commit_table(struct registry *reg, const struct pending_table *t, siz
     return 0;
 }
 
+/* Seconds on the monotonic clock since BEGAN. */
+static double seconds_since(const struct timespec *began)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - began->tv_sec) + (double)(now.tv_nsec - began->tv_nsec) / 1e9;
+}
+
 static void *flusher_main(void *arg)
 {
     struct registry *reg = arg;
@@ -350,16 +359,25 @@ static void *flusher_main(void *arg)
         }
         struct pending_table *t = reg->other;
         reg->committing = true;
+        metric_set(&metric_registry_depth, NULL, (int64_t)reg->active->count);
         pthread_mutex_unlock(&reg->lock);
 
         size_t rows = 0, devices = t->count, events = t->event_count;
         uint64_t checkins = t->checkins;
+        struct timespec began;
+        clock_gettime(CLOCK_MONOTONIC, &began);
         int r = devices > 0 ? commit_table(reg, t, &rows) : 0;
         /* After the devices' rows: an outcome's deadline reads the interval they just learned. */
         int re = events > 0 ? db_fleet_events_apply(reg->db, t->events, events) : 0;
-        if (re < 0)
+        if (devices > 0 || events > 0)
+            metric_observe(&metric_registry_flush, NULL, seconds_since(&began));
+        if (r < 0)
+            metric_add(&metric_registry_dropped, (const char *[]){"database"}, checkins);
+        if (re < 0) {
+            metric_add(&metric_registry_dropped, (const char *[]){"database"}, events);
             log_error("registry: lost %zu fleet events (offers, downloads, outcomes): %s", events,
                       strerror(-re));
+        }
         table_clear(t); /* still the flusher's: not under the lock the workers take */
 
         pthread_mutex_lock(&reg->lock);
@@ -474,10 +492,13 @@ int registry_record(struct registry *reg, const struct device_record *record)
         r = table_add(t, reg->max_pending, slot, record, n);
     }
 out:
-    if (r == 0)
+    if (r == 0) {
         reg->accepted += (uint64_t)n;
-    else
+        metric_set(&metric_registry_depth, NULL, (int64_t)reg->active->count);
+    } else {
         reg->stats.dropped += (uint64_t)n;
+        metric_add(&metric_registry_dropped, (const char *[]){"queue_full"}, (uint64_t)n);
+    }
     pthread_mutex_unlock(&reg->lock);
     return r < 0 ? -ENOBUFS : 0;
 }
@@ -495,6 +516,7 @@ int registry_fleet_event(struct registry *reg, const struct fleet_event *event)
         if (!e) {
             r = -ENOBUFS;
             reg->stats.events_dropped++;
+            metric_inc(&metric_registry_dropped, (const char *[]){"queue_full"});
             goto out;
         }
         t->events = e;

@@ -21,6 +21,7 @@
 #include "service/catalog.h"
 #include "service/registry.h"
 #include "service/service_internal.h"
+#include "service/service_metrics.h"
 #include "store/store.h"
 
 #define CATALOG_POLL_MS 500
@@ -60,6 +61,7 @@ MUST_USE static int catalog_refresh(struct service *svc, bool force)
         old = next;
     } else {
         svc->catalog = next;
+        metric_inc(&metric_catalog_rebuilds, NULL);
     }
     pthread_mutex_unlock(&svc->catalog_lock);
     catalog_unref(old);
@@ -114,6 +116,7 @@ int service_open(const struct config *config, enum service_mode mode, struct ser
         return -ENOMEM;
     svc->config = *config;
     svc->mode = mode;
+    service_metrics_register();
     int r;
     if ((r = -pthread_mutex_init(&svc->catalog_lock, NULL)) < 0)
         goto free_svc;

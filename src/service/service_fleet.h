@@ -189,12 +189,30 @@ int service_device_show(struct service *svc, const char *product, uint64_t mac,
 /* --- the download that follows a check-in --- */
 
 /*
- * The body of a check-in's 200 has ended: COMPLETE when every byte was
- * sent. Releases the download slot the decision took and records served or
- * interrupted for a rollout's offer. Never blocks; any thread.
+ * The body of a check-in's 200 (or an /images/ body) has ended: COMPLETE
+ * when every byte was sent. Releases the download slot the decision took,
+ * records served or interrupted for a rollout's offer, and counts the body
+ * in the metrics (docs/METRICS.md). Every ticket service_checkin or
+ * service_image_ticket made ends here exactly once. Never blocks; any thread.
  */
 void service_delivery_done(struct service *svc, const struct delivery_ticket *ticket,
                            bool complete);
+
+/*
+ * A ticket for an /images/ body of PRODUCT (a catalog product's name, as
+ * service_image_find found it) of BYTES bytes; WHOLE: the whole image (a
+ * 200, not a 206). It holds no slot and no rollout: service_delivery_done
+ * only counts it. Never fails.
+ */
+void service_image_ticket(struct service *svc, const char *product, uint64_t bytes, bool whole,
+                          struct delivery_ticket *ret_ticket);
+
+/*
+ * Counts a check-in of PRODUCT answered 400 (a malformed identity header,
+ * http/update.c) in otad_checkins_total; the product label is empty unless
+ * PRODUCT is in the catalog. Takes a catalog reference only.
+ */
+void service_checkin_malformed(struct service *svc, const char *product);
 
 /*
  * Replaces the clock fleet control reads (milliseconds since the epoch):

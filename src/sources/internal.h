@@ -68,6 +68,9 @@ struct sources {
 /* SRC's poll interval in seconds: its own, or the configured default. */
 uint64_t sources_interval_s(const struct sources *s, const struct source *src);
 
+/* Registers the sources' metric families (sync.c; docs/METRICS.md); more calls do nothing. */
+void sources_metrics_register(void);
+
 /*
  * sync.c. Syncs ROW once: its state is updated in ROW and saved; its tags
  * are recorded. AWAITED (may be NULL) is a webhook's tag: *RET_SETTLED

@@ -30,6 +30,7 @@ int sources_open(const struct config *config, struct service *svc, enum sources_
     s->config = *config;
     s->svc = svc;
     s->mode = mode;
+    sources_metrics_register();
     atomic_init(&s->cancel, false);
     atomic_init(&s->hook_bytes, 0);
     atomic_init(&s->hook_busy, false);

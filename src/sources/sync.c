@@ -27,6 +27,7 @@
 
 #include "core/log.h"
 #include "core/util.h"
+#include "core/metrics.h"
 #include "sources/fetch.h"
 #include "sources/github.h"
 #include "sources/internal.h"
@@ -44,6 +45,53 @@ struct sync {
     int64_t retry_attempt;
     char retry_reason[200]; /* "" = nothing to retry */
 };
+
+/* The sources' metrics (docs/METRICS.md), labelled "owner/repo". */
+static struct metric_family metric_polls =
+    METRIC_COUNTER("otad_github_polls_total",
+                   "Requests for a source's release list sent to GitHub.", METRIC_LABELS("source"));
+static struct metric_family metric_poll_errors =
+    METRIC_COUNTER("otad_github_poll_errors_total",
+                   "Failed syncs of a source (the request, the answer, a download or a publish).",
+                   METRIC_LABELS("source"));
+static struct metric_family metric_failures = METRIC_GAUGE(
+    "otad_github_source_consecutive_failures",
+    "Failed syncs of a source since its last success (0: healthy); drives its retry backoff.",
+    METRIC_LABELS("source"));
+static struct metric_family metric_rate_remaining = METRIC_GAUGE(
+    "otad_github_rate_limit_remaining",
+    "GitHub's x-ratelimit-remaining as last seen for a source's token.", METRIC_LABELS("source"));
+
+void sources_metrics_register(void)
+{
+    metrics_register(&metric_polls);
+    metrics_register(&metric_poll_errors);
+    metrics_register(&metric_failures);
+    metrics_register(&metric_rate_remaining);
+}
+
+/* The label of SRC: "owner/repo". */
+static void source_label(const struct source *src, char *out, size_t size)
+{
+    snprintf(out, size, "%s/%s", src->owner, src->repo);
+}
+
+static void count(struct metric_family *f, const struct source *src)
+{
+    char label[LIMIT_GITHUB_OWNER_BYTES + LIMIT_GITHUB_REPO_BYTES + 2];
+    source_label(src, label, sizeof(label));
+    metric_inc(f, (const char *[]){label});
+}
+
+/* The gauges after a sync: its failures, and the rate limit left when GitHub said. */
+static void gauges_update(const struct source *src, const struct source_state *st)
+{
+    char label[LIMIT_GITHUB_OWNER_BYTES + LIMIT_GITHUB_REPO_BYTES + 2];
+    source_label(src, label, sizeof(label));
+    metric_set(&metric_failures, (const char *[]){label}, st->failures);
+    if (st->rate_remaining >= 0)
+        metric_set(&metric_rate_remaining, (const char *[]){label}, st->rate_remaining);
+}
 
 uint64_t sources_interval_s(const struct sources *s, const struct source *src)
 {
@@ -111,6 +159,7 @@ static void sync_failed(struct sync *sy, const char *tag, int64_t attempt, const
 {
     struct source_state *st = sy->st;
     st->failures++;
+    count(&metric_poll_errors, sy->src);
     st->last_error_ms = sy->now;
     st->next_poll_ms =
         github_retry_at_ms(sy->now, st->failures, sources_interval_s(sy->s, sy->src));
@@ -382,6 +431,7 @@ static int page_fetch(struct sync *sy, struct fetch_response *resp)
     sy->st->last_poll_ms = sy->now;
     sy->st->api_calls++;
     sy->res->api_calls++;
+    count(&metric_polls, sy->src);
     if (r < 0 && r != -ECANCELED)
         sync_failed(sy, "", 0, why.text);
     return r;
@@ -497,6 +547,7 @@ settled:
     if (awaited)
         *ret_settled = awaited_settled(&sy, root, picks, pick_count, awaited);
 save:
+    gauges_update(sy.src, sy.st);
     db_source_state_save(s->db, sy.src->id, sy.st); /* a failure is logged there */
     explicit_bzero(sy.token, sizeof(sy.token));
     json_decref(root);

@@ -574,6 +574,46 @@ static void test_api_tls_only(void **state)
     http_reply_release(&reply);
 }
 
+/* GET /metrics as metrics_token says, and api_tls_only only when it takes a token. */
+static int metrics_status(struct http_env *e, const char *authorization, bool tls)
+{
+    struct http_request req;
+    struct http_reply reply;
+    request_init(&req, "GET", "/metrics");
+    req.tls = tls;
+    if (authorization)
+        add_header(&req, "Authorization", authorization);
+    http_reply_init(&reply);
+    http_route(&e->ctx, &req, &reply);
+    int status = reply.status;
+    if (status == 200) {
+        assert_string_equal(reply.content_type, "text/plain; version=0.0.4; charset=utf-8");
+        assert_int_equal(buf_append(&reply.body, "", 1), 0);
+        assert_non_null(
+            strstr((const char *)reply.body.data, "# TYPE otad_checkins_total counter\n"));
+        assert_non_null(strstr((const char *)reply.body.data, "\nprocess_open_fds "));
+    }
+    http_reply_release(&reply);
+    return status;
+}
+
+static void test_metrics_token(void **state)
+{
+    struct http_env *e = *state;
+    assert_string_equal(e->config.metrics_token, "read"); /* the default */
+    assert_int_equal(metrics_status(e, NULL, false), 401);
+    assert_int_equal(metrics_status(e, "Bearer otad_wrong", false), 401);
+    assert_int_equal(metrics_status(e, e->reader, false), 200);
+    assert_int_equal(metrics_status(e, e->admin, false), 200);
+    e->config.api_tls_only = 1; /* a token never travels over plain HTTP then */
+    assert_int_equal(metrics_status(e, e->reader, false), 403);
+    assert_int_equal(metrics_status(e, e->reader, true), 200);
+    strcpy(e->config.metrics_token, "none");
+    assert_int_equal(metrics_status(e, NULL, false), 200); /* no token: nothing to keep off */
+    e->config.api_tls_only = 0;
+    assert_int_equal(metrics_status(e, NULL, false), 200);
+}
+
 /* A product with require_https: its check-ins and image URL over plain HTTP get 403, never a file.
  */
 static void test_product_requires_https(void **state)
@@ -668,6 +708,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_webhook_admission_holds_until_released, http_env_setup,
                                         http_env_teardown),
         cmocka_unit_test_setup_teardown(test_api_tls_only, http_env_setup, http_env_teardown),
+        cmocka_unit_test_setup_teardown(test_metrics_token, http_env_setup, http_env_teardown),
         cmocka_unit_test_setup_teardown(test_product_requires_https, http_env_setup,
                                         http_env_teardown),
         cmocka_unit_test(test_error_table),
