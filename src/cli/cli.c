@@ -31,6 +31,7 @@ static const struct subcommand subcommands[] = {
     {"pin", cli_pin, "pin set | hold | clear | list: one device, one release (or none)"},
     {"rollout", cli_rollout,
      "rollout start | pause | resume | abort | promote | halt | revert | status | list | tick"},
+    {"audit", cli_audit_log, "audit list: who did what, when, from where, and how it ended"},
     {"source", cli_source, "source add | list | sync | remove: GitHub release sources"},
     {"key", cli_key, "key generate | list | export: signing keys"},
     {"tls", cli_tls, "tls ca init | cert | export | show: the fleet CA and HTTPS certificates"},

@@ -150,6 +150,24 @@ static bool plan_given(const struct fleet_args *a)
     return false;
 }
 
+/*
+ * The options given, for the audit log (docs/AUDIT.md): every fleet option
+ * is a setting, never a secret; --macs is kept as its count past a few.
+ */
+static json_t *given_options(const struct fleet_args *a, uint64_t mac_count)
+{
+    json_t *params = json_object();
+    for (unsigned i = 0; params && i < OPT_COUNT; i++) {
+        if (i == OPT_JSON || i == OPT_MACS || !a->opts[i].value)
+            continue;
+        json_object_set_new(params, a->opts[i].name + 2,
+                            a->opts[i].takes_value ? json_string(a->opts[i].value) : json_true());
+    }
+    if (params && mac_count)
+        json_object_set_new(params, "mac_count", json_integer((json_int_t)mac_count));
+    return params;
+}
+
 /* Applies the plan flags, then every --plan key=value, over PLAN. -EINVAL with WHY. */
 static int plan_apply(const struct fleet_args *a, struct rollout_plan *plan, struct reason *why)
 {
@@ -293,6 +311,9 @@ static int channel_cmd(const struct config *config, const struct fleet_args *a)
         if (r == 0)
             r = service_channel_get(svc, product, name, &v, &why);
     }
+    if (set || reset)
+        cli_audit(svc, set ? "channel.put" : "channel.reset", product, name, given_options(a, 0), r,
+                  &why);
     service_close(svc);
     if (r < 0)
         return cli_refused(&why, r);
@@ -480,6 +501,7 @@ static int group_cmd(const struct config *config, const struct fleet_args *a)
             r = service_group_update(svc, product, &g, &why);
     } else if (del) {
         r = service_group_delete(svc, product, name, &why);
+        cli_audit(svc, "group.delete", product, name, NULL, r, &why);
         service_close(svc);
         if (r < 0)
             return cli_refused(&why, r);
@@ -491,6 +513,13 @@ static int group_cmd(const struct config *config, const struct fleet_args *a)
         if (r == 0)
             r = service_group_macs(svc, product, name, macs, nmacs, add_macs, &why);
     }
+    if (!show)
+        cli_audit(svc,
+                  add        ? "group.create"
+                  : set      ? "group.update"
+                  : add_macs ? "group.macs.add"
+                             : "group.macs.remove",
+                  product, name, given_options(a, nmacs), r, &why);
     free(macs);
     macs = NULL;
     nmacs = 0;
@@ -578,6 +607,12 @@ static int pin_cmd(const struct config *config, const struct fleet_args *a)
     else
         r = service_pin_set(svc, product, mac, set ? a->pos[3] : NULL, mode, opt(a, OPT_NOTE),
                             &why);
+    json_t *params = given_options(a, 0);
+    if (set)
+        json_object_set_new(params, "version", json_string(a->pos[3]));
+    else if (hold)
+        json_object_set_new(params, "hold", json_true());
+    cli_audit(svc, clear ? "pin.delete" : "pin.put", product, a->pos[2], params, r, &why);
     service_close(svc);
     if (r < 0)
         return cli_refused(&why, r);
@@ -676,6 +711,7 @@ static int rollout_cmd(const struct config *config, const struct fleet_args *a)
     int r = 0;
     if (tick) {
         r = service_fleet_tick(svc);
+        cli_audit(svc, "rollout.tick", NULL, NULL, NULL, r, &why);
         service_close(svc);
         if (r < 0)
             return cli_refused(&why, r);
@@ -710,11 +746,27 @@ static int rollout_cmd(const struct config *config, const struct fleet_args *a)
         req.plan = plan_given(a) ? &plan : NULL;
         if (r == 0)
             r = service_rollout_start(svc, &req, &after, &why);
-        id = after.id;
     } else if (act) {
         r = service_rollout_act(svc, product, id, action, CLI_ACTOR, opt(a, OPT_REASON), &after,
                                 &why);
-        id = after.id;
+    }
+    if (start || act) {
+        char action_name[LIMIT_AUDIT_ACTION_BYTES + 1], object[24] = "";
+        snprintf(action_name, sizeof(action_name), "rollout.%s",
+                 start ? "start" : rollout_action_name(action));
+        json_t *params = given_options(a, 0);
+        if (start) {
+            json_object_set_new(params, "version", json_string(req.version));
+            if (r == 0)
+                snprintf(object, sizeof(object), "%lld", (long long)after.id);
+        } else {
+            snprintf(object, sizeof(object), "%lld", (long long)id);
+            if (r == 0 && action == ROLLOUT_ACTION_REVERT)
+                json_object_set_new(params, "revert_id", json_integer((json_int_t)after.id));
+        }
+        cli_audit(svc, action_name, product, object, params, r, &why);
+        if (r == 0)
+            id = after.id;
     }
     struct rollout_status s;
     if (r == 0)
@@ -897,6 +949,7 @@ int cli_product_fleet(int argc, char **argv, const struct config *config)
     }
     if (r == 0)
         r = service_product_set_fleet(svc, a.pos[1], &f, &why);
+    cli_audit(svc, "product.update", a.pos[1], NULL, given_options(&a, 0), r, &why);
     service_close(svc);
     if (r < 0)
         return cli_refused(&why, r);

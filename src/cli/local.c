@@ -6,15 +6,18 @@
  */
 #include <errno.h>
 #include <jansson.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "cli/local.h"
 #include "cli/commands.h"
 #include "core/util.h"
+#include "service/audit.h"
 #include "service/compat.h"
 #include "service/present.h"
 #include "service/service.h"
@@ -34,6 +37,38 @@ int cli_refused(const struct reason *why, int r)
 {
     fprintf(stderr, "otad: %s\n", why->text[0] ? why->text : strerror(-r));
     return CLI_EXIT_FAILURE;
+}
+
+/* The local user running the command: their name, or their uid when it has none. */
+static void local_actor(struct actor *ret)
+{
+    memset(ret, 0, sizeof(*ret));
+    ret->via = ACTOR_VIA_CLI;
+    uid_t uid = geteuid();
+    const struct passwd *pw = getpwuid(uid);
+    if (pw && pw->pw_name)
+        snprintf(ret->name, sizeof(ret->name), "%s", pw->pw_name);
+    else
+        snprintf(ret->name, sizeof(ret->name), "uid %lu", (unsigned long)uid);
+    snprintf(ret->address, sizeof(ret->address), "local");
+}
+
+void cli_audit(struct service *svc, const char *action, const char *product, const char *object,
+               json_t *params, int r, const struct reason *why)
+{
+    struct actor actor;
+    local_actor(&actor);
+    struct audit_note note = {
+        .actor = &actor,
+        .action = action,
+        .product = product,
+        .object = object,
+        .params = params,
+        .result = r,
+        .reason = why && why->text[0] ? why->text : (r < 0 ? strerror(-r) : NULL),
+    };
+    service_audit_record(svc, &note);
+    json_decref(params);
 }
 
 void cli_print_json(json_t *root)
@@ -96,6 +131,11 @@ static int product_set(const struct config *config, const char *name, struct arg
         r = reason_set(&why, -EINVAL, "--core-min takes a core version such as 3.0, or none");
     if (r == 0)
         r = service_product_set_signing(svc, name, &s, &why);
+    cli_audit(svc, "product.update", name, NULL,
+              json_pack("{s:{s:b,s:s,s:b,s:b,s:s,s:s}}", "signing", "required", s.required, "key",
+                        s.key, "legacy", s.legacy, "gzip", s.gzip, "esp32_hash", s.esp32_hash,
+                        "core_min", s.core_min),
+              r, &why);
     service_close(svc);
     if (r < 0)
         return cli_refused(&why, r);
@@ -134,6 +174,10 @@ int cli_product(int argc, char **argv, const struct config *config)
         struct reason why = {""};
         struct product p;
         int r = service_product_add(svc, pos[1], platform, opts[1].value, &p, &why);
+        cli_audit(svc, "product.create", pos[1], NULL,
+                  json_pack("{s:s,s:o}", "platform", platform_name(platform), "default_channel",
+                            opts[1].value ? json_string(opts[1].value) : json_null()),
+                  r, &why);
         service_close(svc);
         if (r < 0)
             return cli_refused(&why, r);
@@ -239,10 +283,20 @@ static int release_add(const struct config *config, const char *product, const c
         .notes = opts[3].value,
         .presigned = opts[5].value != NULL,
     };
+    struct actor actor;
+    local_actor(&actor);
+    req.actor = &actor;
     struct reason why = {""};
     struct release rel;
     bool created = false;
     r = service_publish(svc, &req, &rel, &created, &why);
+    json_t *params = json_pack(
+        "{s:o,s:s,s:b,s:I,s:I}", "channel", req.channel ? json_string(req.channel) : json_null(),
+        "mode", fw_mode_name(mode), "signed", req.presigned, "bytes", (json_int_t)len,
+        "notes_bytes", (json_int_t)(req.notes ? strlen(req.notes) : 0));
+    if (r == 0)
+        json_object_set_new(params, "sha256", json_string(rel.sha256));
+    cli_audit(svc, "release.publish", product, req.version, params, r, &why);
     service_close(svc);
     free(image);
     if (r < 0)
@@ -329,6 +383,14 @@ int cli_token(int argc, char **argv, const struct config *config)
         char secret[SERVICE_TOKEN_LEN + 1];
         int64_t id;
         int r = service_token_create(svc, opts[1].value, scope, secret, &id, &why);
+        /* The token's name and scope; its secret never. */
+        char object[24] = "";
+        if (r == 0)
+            snprintf(object, sizeof(object), "%lld", (long long)id);
+        cli_audit(svc, "token.create", NULL, object,
+                  json_pack("{s:s,s:s}", "name", opts[1].value ? opts[1].value : "", "scope",
+                            token_scope_name(scope)),
+                  r, &why);
         service_close(svc);
         if (r < 0)
             return cli_refused(&why, r);
@@ -374,6 +436,7 @@ int cli_token(int argc, char **argv, const struct config *config)
         if (cli_open_service(config, &svc) != CLI_EXIT_OK)
             return CLI_EXIT_FAILURE;
         int r = service_token_revoke(svc, (int64_t)id, &why);
+        cli_audit(svc, "token.revoke", NULL, pos[1], NULL, r, &why);
         service_close(svc);
         if (r < 0)
             return cli_refused(&why, r);

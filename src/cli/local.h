@@ -17,6 +17,17 @@ int cli_open_service(const struct config *config, struct service **ret_svc);
 /* Prints WHY (or the errno R's text) and returns CLI_EXIT_FAILURE. */
 int cli_refused(const struct reason *why, int r);
 
+/*
+ * The audit log's entry for a command that changes state (docs/AUDIT.md),
+ * the CLI's one way to write it: ACTION ("channel.put"), PRODUCT and
+ * OBJECT (may be NULL), PARAMS (stolen, may be NULL: only parameters the
+ * command chooses, never a secret), and how it ended: R (0 or -errno) with
+ * WHY. The actor is the local user (getpwuid(geteuid())), token id 0, from
+ * "local". A failure to record is logged; the command's result stands.
+ */
+void cli_audit(struct service *svc, const char *action, const char *product, const char *object,
+               json_t *params, int r, const struct reason *why);
+
 /* Prints ROOT as indented JSON and drops its reference. */
 void cli_print_json(json_t *root);
 

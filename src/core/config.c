@@ -93,6 +93,9 @@ static const struct setting config_settings[] = {
     UINT_SETTING(registry_max_devices_per_product, "1000000", 0, 1000000000u,
                  "devices the registry holds per product; a new device past it is answered but "
                  "not recorded (known devices always are); 0 = unlimited"),
+    UINT_SETTING(audit_retention_days, "365", 0, 36500,
+                 "days the audit log keeps an entry; older ones are deleted within the hour "
+                 "(docs/AUDIT.md); 0 keeps every entry"),
     UINT_SETTING(github_poll_interval_s, "300", 1, LIMIT_GITHUB_POLL_INTERVAL_S_MAX,
                  "seconds between polls of a GitHub release source (one conditional request "
                  "each); 300 keeps a few unauthenticated sources inside 60 requests an hour"),

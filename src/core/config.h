@@ -44,6 +44,7 @@ struct config {
     uint64_t max_downloads;          /* image bodies in flight on this node; 0 = no cap */
     uint64_t registry_flush_ms;      /* device registry commit interval */
     uint64_t github_poll_interval_s; /* default seconds between polls of a GitHub source */
+    uint64_t audit_retention_days;   /* audit entries older are deleted; 0 = kept forever */
     char aliases_text[2048];         /* "path=product,path=product" as configured */
     struct config_alias aliases[LIMIT_ALIASES];
     unsigned alias_count;

@@ -76,6 +76,15 @@
 #define LIMIT_REGISTRY_FLUSH_MS_MAX     1000u /* "committed at least once a second" */
 #define LIMIT_API_PAGE_ROWS             1000u /* rows per API list page */
 
+/* The audit log (service/audit.h, docs/AUDIT.md). */
+#define LIMIT_AUDIT_ACTION_BYTES  32u  /* "rollout.promote", "group.macs.remove" */
+#define LIMIT_AUDIT_OBJECT_BYTES  64u  /* a version, channel, rollout id or MAC */
+#define LIMIT_AUDIT_ADDRESS_BYTES 63u  /* a peer's textual address, "local" */
+#define LIMIT_AUDIT_REASON_BYTES  159u /* the short reason of a refusal */
+#define LIMIT_AUDIT_FILTER_BYTES  64u  /* one filter's text (actor, action, product) */
+/* An entry's parameters as JSON; longer ones are kept as {"truncated": true}. */
+#define LIMIT_AUDIT_PARAMS_BYTES (8u * 1024u)
+
 /*
  * GitHub release sources (src/sources/): names, what GitHub can make us
  * buffer, time bounds. Waits and retries: a failed poll (a 5xx, a failed

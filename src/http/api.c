@@ -13,6 +13,7 @@
 #include "http/errors.h"
 #include "http/fleet_json.h"
 #include "http/handlers.h"
+#include "service/audit.h"
 #include "service/present.h"
 
 /*
@@ -70,6 +71,9 @@ void http_api_product_create(const struct http_context *ctx, const struct http_r
                          "body must be JSON {\"name\", \"platform\", \"default_channel\"?}");
         return;
     }
+    static const char *const recorded[] = {"platform", "default_channel", NULL};
+    http_audit_product(args, name);
+    http_audit_params(args, body, recorded, NULL);
     enum platform p;
     struct reason why = {""};
     struct product prod;
@@ -182,6 +186,9 @@ void http_api_product_patch(const struct http_context *ctx, const struct http_re
                          "\"gzip\", \"esp32_hash\", \"core_min\"}, \"fleet\": {...}}");
         return;
     }
+    /* Settings only: a key is named here, its material never travels in this body. */
+    static const char *const recorded[] = {"signing", "fleet", NULL};
+    http_audit_params(args, body, recorded, NULL);
     s.required = required, s.legacy = legacy, s.gzip = gzip;
     if ((key && str_copy(s.key, sizeof(s.key), key) < 0) ||
         (hash && str_copy(s.esp32_hash, sizeof(s.esp32_hash), hash) < 0) ||
@@ -241,6 +248,7 @@ void http_api_release_publish(const struct http_context *ctx, const struct http_
         .image_len = req->body_len,
         .source = "upload",
         .notes = http_request_param(req, "notes"),
+        .actor = &args->actor,
     };
     const char *signed_arg = http_request_param(req, "signed");
     pr.presigned = signed_arg && (strcmp(signed_arg, "1") == 0 || strcmp(signed_arg, "true") == 0);
@@ -254,6 +262,14 @@ void http_api_release_publish(const struct http_context *ctx, const struct http_
         http_reply_error(reply, -EINVAL, "version is required (?version=1.0.2)");
         return;
     }
+    /* The form's fields, never the image; notes only by their length. */
+    http_audit_object(args, "%s", pr.version);
+    http_audit_params(args, NULL, NULL,
+                      json_pack("{s:o,s:s,s:b,s:I,s:I}", "channel",
+                                pr.channel ? json_string(pr.channel) : json_null(), "mode",
+                                fw_mode_name(pr.mode), "signed", pr.presigned, "bytes",
+                                (json_int_t)req->body_len, "notes_bytes",
+                                (json_int_t)(pr.notes ? strlen(pr.notes) : 0)));
     if (!req->body || req->body_len == 0) {
         http_reply_error(reply, -EINVAL, "the request has no image");
         return;
@@ -266,6 +282,8 @@ void http_api_release_publish(const struct http_context *ctx, const struct http_
         http_reply_error(reply, r, why.text);
         return;
     }
+    http_audit_params(args, NULL, NULL,
+                      json_pack("{s:s,s:b}", "sha256", rel.sha256, "created", created));
     json_t *j = present_release(&rel, product);
     free(rel.notes);
     http_reply_json(reply, created ? 201 : 200, json_pack("{s:o}", "release", j));
@@ -297,4 +315,39 @@ void http_api_devices_list(const struct http_context *ctx, const struct http_req
         json_array_append_new(arr, present_device(&list[i]));
     free(list);
     http_reply_json(reply, 200, json_pack("{s:I,s:o}", "total", (json_int_t)total, "devices", arr));
+}
+
+void http_api_audit_list(const struct http_context *ctx, const struct http_request *req,
+                         const struct http_route_args *args, struct http_reply *reply)
+{
+    struct audit_filter filter = {0};
+    struct reason why = {""};
+    uint64_t limit = 100;
+    int r = 0;
+    for (unsigned i = 0; i < req->query_count && r == 0; i++) {
+        const struct http_pair *q = &req->query[i];
+        if (strcmp(q->name, "limit") == 0) {
+            if (parse_u64(q->value, LIMIT_API_PAGE_ROWS, &limit) < 0 || limit == 0)
+                r = reason_set(&why, -EINVAL, "limit takes 1 to %u", LIMIT_API_PAGE_ROWS);
+        } else {
+            r = service_audit_filter_set(&filter, q->name, q->value, &why);
+        }
+    }
+    if (r == 0 && req->query_truncated)
+        r = reason_set(&why, -EINVAL, "too many query arguments");
+    struct audit_entry *list = NULL;
+    size_t n = 0;
+    if (r == 0)
+        r = service_audit_list(ctx->svc, &filter, (size_t)limit, &list, &n, &why);
+    if (r < 0) {
+        http_reply_error(reply, r, why.text);
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, present_audit_entry(&list[i]));
+    /* A full page may have more behind it; a short one is the end. */
+    json_t *next = n == limit ? json_integer((json_int_t)list[n - 1].id) : json_null();
+    audit_entry_list_free(list, n);
+    http_reply_json(reply, 200, json_pack("{s:o,s:o}", "entries", arr, "next_before", next));
 }

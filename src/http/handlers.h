@@ -14,6 +14,8 @@
 #include <stdint.h>
 
 #include "core/config.h"
+#include <jansson.h>
+
 #include "http/reply.h"
 #include "http/request.h"
 #include "service/service.h"
@@ -78,9 +80,51 @@ struct http_route_args {
     char mac[LIMIT_MAC_SEGMENT_BYTES + 1];         /* {mac}: as the path has it */
     char action[LIMIT_ACTION_SEGMENT_BYTES + 1];   /* {action}: a rollout action's name */
     bool legacy_alias; /* always set: the path is a configured alias of /update/{product} */
-    /* Always set: the name of the token the route checked, "" for a route anyone may call. */
-    char actor[LIMIT_TOKEN_NAME_BYTES + 1];
+    /*
+     * Always set: who calls a token route (how, the token's id and name, the
+     * peer's address); zeroed for a route anyone may call. Built in one
+     * place, router.c's actor_from_token.
+     */
+    struct actor actor;
+    /*
+     * The audit entry of a route that changes something (the route table's
+     * action column), which the router writes when the handler returns;
+     * NULL on every other route. The handler adds to it with
+     * http_audit_object and http_audit_params; never a secret.
+     */
+    struct http_audit *audit;
 };
+
+/*
+ * What a handler adds to its route's audit entry. PRODUCT starts as the
+ * path's {product}, OBJECT as what the path names ({version}, {name}, {mac} or {id}); PARAMS is
+ * owned by the router.
+ */
+struct http_audit {
+    char product[LIMIT_PRODUCT_NAME_BYTES + 1]; /* starts as {product}; a new product's name */
+    char object[LIMIT_AUDIT_OBJECT_BYTES + 1];
+    json_t *params; /* NULL until a handler adds one */
+};
+
+/*
+ * Sets the object of ARGS's audit entry (a release's version, a new
+ * group's name, a new rollout's id), printf-style, cut to fit. Does
+ * nothing on a route that is not audited.
+ */
+void http_audit_object(const struct http_route_args *args, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Sets the product of ARGS's audit entry (product.create names it in the body). */
+void http_audit_product(const struct http_route_args *args, const char *name);
+
+/*
+ * Records in ARGS's audit entry the members of object BODY named by KEYS
+ * (a NULL-terminated list the handler chooses per action: only what is safe
+ * to keep), and PARAM: members of its own (stolen; may be NULL). BODY may be
+ * NULL or not an object. Does nothing on a route that is not audited.
+ */
+void http_audit_params(const struct http_route_args *args, const json_t *body,
+                       const char *const *keys, json_t *param);
 
 /*
  * The handler of a route: fills REPLY for REQ. It is called only with one of
@@ -170,7 +214,7 @@ void http_api_devices_list(const struct http_context *ctx, const struct http_req
  *   GET, POST    rollouts                 http_api_rollouts_list (?active=1), _start (201)
  *   GET          rollouts/{id}            http_api_rollout_get
  *   POST         rollouts/{id}/{action}   http_api_rollout_act     pause ... revert
- * The actor recorded with a rollout is the token's name (ARGS->actor).
+ * The actor recorded with a rollout is the token's name (ARGS->actor.name).
  */
 void http_api_device_show(const struct http_context *ctx, const struct http_request *req,
                           const struct http_route_args *args, struct http_reply *reply);
@@ -240,5 +284,14 @@ void http_metrics_register(void);
  * SECONDS, in otad_http_request_duration_seconds. Lock-free; any thread.
  */
 void http_metrics_request_done(const char *route, int status, double seconds);
+
+/*
+ * GET audit (admin; api.c, docs/AUDIT.md): a page of the audit log, newest
+ * first, filtered by since, until, actor, action (a prefix), product and
+ * outcome, paged by before=ID and limit (1 to 1000, default 100):
+ * {"entries": [...], "next_before": ID or null}. 400 for a bad filter.
+ */
+void http_api_audit_list(const struct http_context *ctx, const struct http_request *req,
+                         const struct http_route_args *args, struct http_reply *reply);
 
 #endif

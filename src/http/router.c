@@ -11,12 +11,14 @@
  * matched as if it had one; the adapter normalizes that before we get here.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "core/util.h"
 #include "http/errors.h"
 #include "http/handlers.h"
+#include "service/audit.h"
 
 /* The methods a route can take, as bits. Any other method matches no route (405). */
 enum {
@@ -49,6 +51,8 @@ enum route_token { ANYONE, READ_TOKEN, PUBLISH_TOKEN, ADMIN_TOKEN, METRICS_TOKEN
  * most bytes of body the route reads, 0 for none. ADMIT, when set, runs
  * before a body is read and may refuse it, or hold something until the
  * request ends. JSON: its refusals are JSON errors, else a line of text.
+ * ACTION: the audit log's name of what the route does ("rollout.{action}"
+ * takes the path's action), NULL for a route that changes nothing.
  */
 struct route {
     const char *pattern;
@@ -59,18 +63,25 @@ struct route {
     bool (*admit)(const struct http_context *ctx, uint64_t declared_length,
                   struct http_body_hold *ret_hold, struct http_reply *reply);
     bool json;
+    const char *action;
 };
 
 /* A device's path (or /healthz): anyone, GET or HEAD, no body, refusals as a line of text. */
 #define DEVICE_ROUTE(pattern, handler)                                                             \
     {                                                                                              \
-        pattern, GET_OR_HEAD, ANYONE, 0, handler, NULL, false                                      \
+        pattern, GET_OR_HEAD, ANYONE, 0, handler, NULL, false, NULL                                \
     }
 
 /* A path under /api/v1/ (PATH without it): JSON errors. */
 #define API_ROUTE(path, methods, token, body_max, handler)                                         \
     {                                                                                              \
-        "/api/v1/" path, methods, token, body_max, handler, NULL, true                             \
+        "/api/v1/" path, methods, token, body_max, handler, NULL, true, NULL                       \
+    }
+
+/* A path under /api/v1/ that changes something: its ACTION is recorded in the audit log. */
+#define ADMIN_ROUTE(path, methods, token, body_max, handler, action)                               \
+    {                                                                                              \
+        "/api/v1/" path, methods, token, body_max, handler, NULL, true, action                     \
     }
 
 static void healthz(const struct http_context *ctx, const struct http_request *req,
@@ -93,50 +104,56 @@ static const struct route routes[] = {
      .admit = http_github_hook_admit, /* 411 without a length; the bodies in flight */
      .json = true},
     API_ROUTE("products", GET_OR_HEAD, READ_TOKEN, 0, http_api_products_list),
-    API_ROUTE("products", METHOD_POST, ADMIN_TOKEN, LIMIT_JSON_BODY_BYTES, http_api_product_create),
+    ADMIN_ROUTE("products", METHOD_POST, ADMIN_TOKEN, LIMIT_JSON_BODY_BYTES,
+                http_api_product_create, "product.create"),
     API_ROUTE("products/{product}", GET_OR_HEAD, READ_TOKEN, 0, http_api_product_get),
-    API_ROUTE("products/{product}", METHOD_PATCH, ADMIN_TOKEN, LIMIT_JSON_BODY_BYTES,
-              http_api_product_patch),
+    ADMIN_ROUTE("products/{product}", METHOD_PATCH, ADMIN_TOKEN, LIMIT_JSON_BODY_BYTES,
+                http_api_product_patch, "product.update"),
     API_ROUTE("products/{product}/releases", GET_OR_HEAD, READ_TOKEN, 0, http_api_releases_list),
-    API_ROUTE("products/{product}/releases", METHOD_POST, PUBLISH_TOKEN, BODY_UPLOAD,
-              http_api_release_publish),
+    ADMIN_ROUTE("products/{product}/releases", METHOD_POST, PUBLISH_TOKEN, BODY_UPLOAD,
+                http_api_release_publish, "release.publish"),
     API_ROUTE("products/{product}/devices", GET_OR_HEAD, READ_TOKEN, 0, http_api_devices_list),
     /* Fleet control (api_fleet.c): reads need read, every change admin. */
     API_ROUTE("products/{product}/devices/{mac}", GET_OR_HEAD, READ_TOKEN, 0, http_api_device_show),
     API_ROUTE("products/{product}/channels", GET_OR_HEAD, READ_TOKEN, 0, http_api_channels_list),
     API_ROUTE("products/{product}/channels/{name}", GET_OR_HEAD, READ_TOKEN, 0,
               http_api_channel_get),
-    API_ROUTE("products/{product}/channels/{name}", METHOD_PUT, ADMIN_TOKEN, LIMIT_JSON_BODY_BYTES,
-              http_api_channel_put),
-    API_ROUTE("products/{product}/channels/{name}", METHOD_DELETE, ADMIN_TOKEN, 0,
-              http_api_channel_delete),
+    ADMIN_ROUTE("products/{product}/channels/{name}", METHOD_PUT, ADMIN_TOKEN,
+                LIMIT_JSON_BODY_BYTES, http_api_channel_put, "channel.put"),
+    ADMIN_ROUTE("products/{product}/channels/{name}", METHOD_DELETE, ADMIN_TOKEN, 0,
+                http_api_channel_delete, "channel.reset"),
     API_ROUTE("products/{product}/groups", GET_OR_HEAD, READ_TOKEN, 0, http_api_groups_list),
-    API_ROUTE("products/{product}/groups", METHOD_POST, ADMIN_TOKEN, LIMIT_JSON_BODY_BYTES,
-              http_api_group_add),
+    ADMIN_ROUTE("products/{product}/groups", METHOD_POST, ADMIN_TOKEN, LIMIT_JSON_BODY_BYTES,
+                http_api_group_add, "group.create"),
     API_ROUTE("products/{product}/groups/{name}", GET_OR_HEAD, READ_TOKEN, 0, http_api_group_get),
-    API_ROUTE("products/{product}/groups/{name}", METHOD_PATCH, ADMIN_TOKEN, LIMIT_JSON_BODY_BYTES,
-              http_api_group_patch),
-    API_ROUTE("products/{product}/groups/{name}", METHOD_DELETE, ADMIN_TOKEN, 0,
-              http_api_group_delete),
-    API_ROUTE("products/{product}/groups/{name}/macs", METHOD_POST | METHOD_DELETE, ADMIN_TOKEN,
-              LIMIT_JSON_BODY_BYTES, http_api_group_macs),
+    ADMIN_ROUTE("products/{product}/groups/{name}", METHOD_PATCH, ADMIN_TOKEN,
+                LIMIT_JSON_BODY_BYTES, http_api_group_patch, "group.update"),
+    ADMIN_ROUTE("products/{product}/groups/{name}", METHOD_DELETE, ADMIN_TOKEN, 0,
+                http_api_group_delete, "group.delete"),
+    ADMIN_ROUTE("products/{product}/groups/{name}/macs", METHOD_POST, ADMIN_TOKEN,
+                LIMIT_JSON_BODY_BYTES, http_api_group_macs, "group.macs.add"),
+    ADMIN_ROUTE("products/{product}/groups/{name}/macs", METHOD_DELETE, ADMIN_TOKEN,
+                LIMIT_JSON_BODY_BYTES, http_api_group_macs, "group.macs.remove"),
     API_ROUTE("products/{product}/pins", GET_OR_HEAD, READ_TOKEN, 0, http_api_pins_list),
-    API_ROUTE("products/{product}/pins/{mac}", METHOD_PUT, ADMIN_TOKEN, LIMIT_JSON_BODY_BYTES,
-              http_api_pin_put),
-    API_ROUTE("products/{product}/pins/{mac}", METHOD_DELETE, ADMIN_TOKEN, 0, http_api_pin_delete),
+    ADMIN_ROUTE("products/{product}/pins/{mac}", METHOD_PUT, ADMIN_TOKEN, LIMIT_JSON_BODY_BYTES,
+                http_api_pin_put, "pin.put"),
+    ADMIN_ROUTE("products/{product}/pins/{mac}", METHOD_DELETE, ADMIN_TOKEN, 0, http_api_pin_delete,
+                "pin.delete"),
     API_ROUTE("products/{product}/rollouts", GET_OR_HEAD, READ_TOKEN, 0, http_api_rollouts_list),
-    API_ROUTE("products/{product}/rollouts", METHOD_POST, ADMIN_TOKEN, LIMIT_JSON_BODY_BYTES,
-              http_api_rollout_start),
+    ADMIN_ROUTE("products/{product}/rollouts", METHOD_POST, ADMIN_TOKEN, LIMIT_JSON_BODY_BYTES,
+                http_api_rollout_start, "rollout.start"),
     API_ROUTE("products/{product}/rollouts/{id}", GET_OR_HEAD, READ_TOKEN, 0, http_api_rollout_get),
-    API_ROUTE("products/{product}/rollouts/{id}/{action}", METHOD_POST, ADMIN_TOKEN,
-              LIMIT_JSON_BODY_BYTES, http_api_rollout_act),
+    ADMIN_ROUTE("products/{product}/rollouts/{id}/{action}", METHOD_POST, ADMIN_TOKEN,
+                LIMIT_JSON_BODY_BYTES, http_api_rollout_act, "rollout.{action}"),
     API_ROUTE("sources", GET_OR_HEAD, READ_TOKEN, 0, http_api_sources_list),
     API_ROUTE("sources/{id}", GET_OR_HEAD, READ_TOKEN, 0, http_api_source_get),
-    API_ROUTE("sources/{id}/sync", METHOD_POST, ADMIN_TOKEN, LIMIT_JSON_BODY_BYTES,
-              http_api_source_sync),
+    ADMIN_ROUTE("sources/{id}/sync", METHOD_POST, ADMIN_TOKEN, LIMIT_JSON_BODY_BYTES,
+                http_api_source_sync, "source.sync"),
+    /* The audit log (docs/AUDIT.md): read only; no route changes or deletes an entry. */
+    API_ROUTE("audit", GET_OR_HEAD, ADMIN_TOKEN, 0, http_api_audit_list),
     DEVICE_ROUTE("/healthz", healthz),
     /* Prometheus: refusals as a line of text, as its scrape errors show them. */
-    {"/metrics", GET_OR_HEAD, METRICS_TOKEN, 0, http_handle_metrics, NULL, false},
+    {"/metrics", GET_OR_HEAD, METRICS_TOKEN, 0, http_handle_metrics, NULL, false, NULL},
 };
 
 /* What a path no route takes is told, by where it points (the first prefix that fits). */
@@ -292,9 +309,116 @@ static const struct route *route_find(const struct http_context *ctx,
 }
 
 /*
- * Whether REQ carries a token of ROUTE's scope, with the token's name in
- * ARGS->actor ("" for a route anyone may call), and came over TLS when the
- * route must (api_tls_only); false with REPLY filled (401 or 403).
+ * The one place a token route's actor is built, from the token the route
+ * checked (ACTOR's token_id and name, filled by service_token_check_actor)
+ * and the request: how it came and from where. A dashboard session, which
+ * stands for a token, sets its via here.
+ */
+static void actor_from_token(const struct http_request *req, struct actor *actor)
+{
+    actor->via = ACTOR_VIA_API;
+    snprintf(actor->address, sizeof(actor->address), "%s",
+             req->remote_addr && *req->remote_addr ? req->remote_addr : "unknown");
+}
+
+/*
+ * Whether ROUTE's requests are admin actions: it names an action, or it
+ * takes a token and changes something without naming one (a row someone
+ * forgot: recorded under its pattern, never skipped).
+ */
+static bool route_audited(const struct route *route)
+{
+    return route->action || (route->token != ANYONE && (route->methods & ~GET_OR_HEAD));
+}
+
+/* ROUTE's action for the audit log, with the path's {action} put in; its pattern when unnamed. */
+static void route_action(const struct route *route, const struct http_route_args *args, char *out,
+                         size_t size)
+{
+    const char *slot = route->action ? strstr(route->action, "{action}") : NULL;
+    if (!route->action)
+        snprintf(out, size, "%s", route->pattern);
+    else if (slot)
+        snprintf(out, size, "%.*s%s", (int)(slot - route->action), route->action, args->action);
+    else
+        snprintf(out, size, "%s", route->action);
+}
+
+/* The product the path names, "" when its pattern has no {product} (ARGS's field is unset then). */
+static const char *route_product(const struct route *route, const struct http_route_args *args)
+{
+    return strstr(route->pattern, "{product}") ? args->product : "";
+}
+
+/* What the path names as the object of ROUTE's action: its {version}, {name}, {mac} or {id}. */
+static void route_object(const struct route *route, const struct http_route_args *args, char *out,
+                         size_t size)
+{
+    const char *p = route->pattern;
+    if (strstr(p, "{version}"))
+        snprintf(out, size, "%s", args->version);
+    else if (strstr(p, "{name}"))
+        snprintf(out, size, "%s", args->name);
+    else if (strstr(p, "{mac}"))
+        snprintf(out, size, "%s", args->mac);
+    else if (strstr(p, "{id}"))
+        snprintf(out, size, "%lld", (long long)args->id);
+    else
+        out[0] = 0;
+}
+
+/*
+ * The code and short reason of a JSON error REPLY ({"error": {"code": ...,
+ * "message": ...}}), into CODE and REASON; "" when it is not one.
+ */
+static void reply_error(const struct http_reply *reply, char *code, size_t code_size, char *reason,
+                        size_t reason_size)
+{
+    code[0] = reason[0] = 0;
+    if (reply->status < 400 || !reply->body.data || !reply->body.len)
+        return;
+    json_t *root = json_loadb((const char *)reply->body.data, reply->body.len, 0, NULL);
+    json_t *error = json_object_get(root, "error");
+    const char *c = json_string_value(json_object_get(error, "code"));
+    const char *m = json_string_value(json_object_get(error, "message"));
+    snprintf(code, code_size, "%s", c ? c : "");
+    snprintf(reason, reason_size, "%s", m ? m : "");
+    json_decref(root);
+}
+
+/* Writes the audit entry of ROUTE's action as REPLY ended it (AUDIT may be NULL: no details). */
+static void audit_write(const struct http_context *ctx, const struct route *route,
+                        const struct http_route_args *args, const struct http_audit *audit,
+                        const struct http_reply *reply)
+{
+    char action[LIMIT_AUDIT_ACTION_BYTES + 1], object[LIMIT_AUDIT_OBJECT_BYTES + 1];
+    const char *product = audit ? audit->product : route_product(route, args);
+    char code[24], reason[LIMIT_AUDIT_REASON_BYTES + 1];
+    route_action(route, args, action, sizeof(action));
+    if (audit)
+        snprintf(object, sizeof(object), "%s", audit->object);
+    else
+        route_object(route, args, object, sizeof(object));
+    reply_error(reply, code, sizeof(code), reason, sizeof(reason));
+    struct audit_note note = {
+        .actor = &args->actor,
+        .action = action,
+        .product = product,
+        .object = object,
+        .params = audit ? audit->params : NULL,
+        .status = reply->status,
+        .code = code,
+        .reason = reason,
+    };
+    service_audit_record(ctx->svc, &note); /* logs its own failure; the action stands */
+}
+
+/*
+ * Whether REQ carries a token of ROUTE's scope, with who holds it in
+ * ARGS->actor (zeroed for a route anyone may call), and came over TLS when
+ * the route must (api_tls_only); false with REPLY filled (401 or 403). A
+ * valid token of too small a scope on a route that changes something is a
+ * denied attempt by someone: recorded once, as 403 (docs/AUDIT.md).
  */
 static bool route_authorized(const struct http_context *ctx, const struct route *route,
                              const struct http_request *req, struct http_route_args *args,
@@ -305,7 +429,7 @@ static bool route_authorized(const struct http_context *ctx, const struct route 
         [PUBLISH_TOKEN] = TOKEN_SCOPE_PUBLISH,
         [ADMIN_TOKEN] = TOKEN_SCOPE_ADMIN,
     };
-    args->actor[0] = 0;
+    memset(&args->actor, 0, sizeof(args->actor));
     enum route_token token = route->token;
     if (token == METRICS_TOKEN)
         token = strcmp(ctx->config->metrics_token, "none") == 0 ? ANYONE : READ_TOKEN;
@@ -329,13 +453,55 @@ static bool route_authorized(const struct http_context *ctx, const struct route 
     if (token == ANYONE)
         return true;
     struct reason why = {""};
-    int r = service_token_check_name(ctx->svc, http_request_header(req, "Authorization"),
-                                     scopes[token], args->actor, &why);
+    int r = service_token_check_actor(ctx->svc, http_request_header(req, "Authorization"),
+                                      scopes[token], &args->actor, &why);
+    if (r == 0 || r == -EACCES)
+        actor_from_token(req, &args->actor);
     if (r < 0) {
         http_reply_error(reply, r, why.text);
+        if (r == -EACCES && route_audited(route))
+            audit_write(ctx, route, args, NULL, reply);
         return false;
     }
     return true;
+}
+
+void http_audit_object(const struct http_route_args *args, const char *fmt, ...)
+{
+    if (!args->audit)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args->audit->object, sizeof(args->audit->object), fmt, ap);
+    va_end(ap);
+}
+
+void http_audit_product(const struct http_route_args *args, const char *name)
+{
+    if (args->audit)
+        snprintf(args->audit->product, sizeof(args->audit->product), "%s", name ? name : "");
+}
+
+void http_audit_params(const struct http_route_args *args, const json_t *body,
+                       const char *const *keys, json_t *param)
+{
+    if (!args->audit) {
+        json_decref(param);
+        return;
+    }
+    struct http_audit *a = args->audit;
+    if (!a->params && !(a->params = json_object())) {
+        json_decref(param);
+        return;
+    }
+    for (size_t i = 0; json_is_object(body) && keys && keys[i]; i++) {
+        json_t *v = json_object_get(body, keys[i]);
+        if (v)
+            json_object_set(a->params, keys[i], v);
+    }
+    if (json_is_object(param))
+        json_object_update(a->params, param);
+    json_decref(param);
 }
 
 void http_route(const struct http_context *ctx, const struct http_request *req,
@@ -343,8 +509,20 @@ void http_route(const struct http_context *ctx, const struct http_request *req,
 {
     struct http_route_args args;
     const struct route *route = route_find(ctx, req, &args, reply);
-    if (route && route_authorized(ctx, route, req, &args, reply))
+    if (!route || !route_authorized(ctx, route, req, &args, reply))
+        return;
+    if (!route_audited(route)) { /* a read, a device, the webhook: nothing to record here */
+        args.audit = NULL;
         route->handler(ctx, req, &args, reply);
+        return;
+    }
+    struct http_audit audit = {.params = NULL};
+    snprintf(audit.product, sizeof(audit.product), "%s", route_product(route, &args));
+    route_object(route, &args, audit.object, sizeof(audit.object));
+    args.audit = &audit;
+    route->handler(ctx, req, &args, reply);
+    audit_write(ctx, route, &args, &audit, reply);
+    json_decref(audit.params);
 }
 
 bool http_route_accepts_body(const struct http_context *ctx, const struct http_request *req,

@@ -76,3 +76,16 @@ void release_list_free(struct release *releases, size_t count)
         free(releases[i].notes);
     free(releases);
 }
+
+const char *actor_via_name(enum actor_via v)
+{
+    static const char *const names[] = {"api", "dashboard", "cli", "github", "webhook", "system"};
+    return (unsigned)v < sizeof(names) / sizeof(names[0]) ? names[v] : "unknown";
+}
+
+void audit_entry_list_free(struct audit_entry *entries, size_t count)
+{
+    for (size_t i = 0; entries && i < count; i++)
+        free(entries[i].params);
+    free(entries);
+}

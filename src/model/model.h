@@ -104,7 +104,16 @@ struct release {
     char sha256[SHA256_HEX_LEN + 1]; /* of the image as published */
     uint64_t flash_size;             /* bytes of flash the image's header declares; 0 = any */
     int64_t created_ms;
-    char source[32];                         /* "upload", "cli", "github" */
+    char source[32]; /* "upload", "cli", "github" */
+    /*
+     * Who published it (docs/AUDIT.md): how it came ("api", "cli", "github",
+     * "webhook"; "" for a release stored before otad kept it), the token's or
+     * local user's name, and for a GitHub release its tag and source's id.
+     */
+    char published_via[16];
+    char published_by[LIMIT_TOKEN_NAME_BYTES + 1];
+    char published_tag[LIMIT_GITHUB_TAG_BYTES + 1];
+    int64_t published_source_id;             /* 0: not from a source */
     char *notes;                             /* owned, may be NULL */
     char signed_by[KEY_FINGERPRINT_HEX + 1]; /* fingerprint of the signing key, "" if unsigned */
     /*
@@ -223,6 +232,57 @@ struct token {
     int64_t created_ms;
     int64_t revoked_ms; /* 0 while valid */
 };
+
+/*
+ * How an action reached otad, for the audit log and a release's provenance
+ * (docs/AUDIT.md). Stored as these names, never as numbers.
+ */
+enum actor_via {
+    ACTOR_VIA_API = 0,   /* the admin API with a bearer token */
+    ACTOR_VIA_DASHBOARD, /* the web dashboard: a session standing for a token */
+    ACTOR_VIA_CLI,       /* a command on the data folder: the local user */
+    ACTOR_VIA_GITHUB,    /* the GitHub poller's own schedule */
+    ACTOR_VIA_WEBHOOK,   /* a sync a GitHub webhook delivery asked for */
+    ACTOR_VIA_SYSTEM,    /* the controller's own moves */
+};
+const char *actor_via_name(enum actor_via v);
+
+/* Who did something: how it came, with which token (or local user), from where. */
+struct actor {
+    enum actor_via via;
+    int64_t token_id;                      /* 0: no token (the CLI, GitHub, the system) */
+    char name[LIMIT_TOKEN_NAME_BYTES + 1]; /* the token's name, the local user, "github", "" */
+    char address[LIMIT_AUDIT_ADDRESS_BYTES + 1]; /* the peer's address; "local" for the CLI */
+};
+
+/* One entry of the audit log (docs/AUDIT.md). */
+struct audit_entry {
+    int64_t id; /* grows with every entry: the paging key */
+    int64_t at_ms;
+    struct actor actor;
+    char action[LIMIT_AUDIT_ACTION_BYTES + 1];  /* "release.publish", "rollout.pause" */
+    char product[LIMIT_PRODUCT_NAME_BYTES + 1]; /* "" when the action names none */
+    char object[LIMIT_AUDIT_OBJECT_BYTES + 1];  /* the object's key in the product, or "" */
+    char *params;                               /* JSON object text, owned; NULL: none */
+    bool ok;                                    /* the action took effect */
+    int status;                                 /* the HTTP status answered; 0 outside HTTP */
+    char error[24];                             /* "ENOENT" when it failed with an errno, or "" */
+    char reason[LIMIT_AUDIT_REASON_BYTES + 1];  /* why it failed, one line, or "" */
+};
+
+/* Which audit entries a listing returns; a zero field (or NULL / "") does not filter. */
+struct audit_filter {
+    int64_t before_id;         /* only ids below it: the next page of a listing */
+    int64_t since_ms;          /* at or after */
+    int64_t until_ms;          /* at or before */
+    const char *actor;         /* the actor's name, exactly */
+    const char *action_prefix; /* "rollout." takes every rollout action */
+    const char *product;       /* exactly */
+    int outcome;               /* 1: took effect; -1: failed; 0: either */
+};
+
+/* Frees an array of COUNT audit entries and the params each owns. NULL-safe. */
+void audit_entry_list_free(struct audit_entry *entries, size_t count);
 
 /* One key a product has signed with (docs/SIGNING.md, key rotation). */
 struct product_key {

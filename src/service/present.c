@@ -63,6 +63,19 @@ json_t *present_delivery_issues(const uint64_t counts[DELIVERY_ISSUE_COUNT],
     return list;
 }
 
+/*
+ * Who published a release and from where. A release stored before otad kept
+ * it reads as "unknown", with nothing else claimed.
+ */
+static json_t *published_json(const struct release *r)
+{
+    return json_pack(
+        "{s:s,s:o,s:s,s:o,s:o}", "via", r->published_via[0] ? r->published_via : "unknown", "by",
+        string_or_null(r->published_by), "from", r->source, "tag", string_or_null(r->published_tag),
+        "source_id",
+        r->published_source_id ? json_integer((json_int_t)r->published_source_id) : json_null());
+}
+
 json_t *present_release(const struct release *r, const char *product_name)
 {
     json_t *variants = json_array();
@@ -72,13 +85,14 @@ json_t *present_release(const struct release *r, const char *product_name)
             variants, json_pack("{s:s,s:I,s:s,s:s}", "kind", variant_kind_name(v->kind), "size",
                                 (json_int_t)v->size, "md5", v->md5, "sha256", v->sha256));
     }
-    return json_pack(
-        "{s:I,s:s,s:s,s:I,s:s,s:s,s:I,s:s,s:s,s:o,s:s,s:o,s:o,s:o,s:o}", "id", (json_int_t)r->id,
-        "product", product_name, "version", r->version, "seq", (json_int_t)r->seq, "channel",
-        r->channel, "mode", fw_mode_name(r->mode), "size", (json_int_t)r->size, "md5", r->md5,
-        "sha256", r->sha256, "created", time_json(r->created_ms), "source", r->source, "notes",
-        string_or_null(r->notes), "variants", variants ? variants : json_array(), "signed_by",
-        string_or_null(r->signed_by), "verifier_key", string_or_null(r->verifier_key));
+    return json_pack("{s:I,s:s,s:s,s:I,s:s,s:s,s:I,s:s,s:s,s:o,s:s,s:o,s:o,s:o,s:o,s:o}", "id",
+                     (json_int_t)r->id, "product", product_name, "version", r->version, "seq",
+                     (json_int_t)r->seq, "channel", r->channel, "mode", fw_mode_name(r->mode),
+                     "size", (json_int_t)r->size, "md5", r->md5, "sha256", r->sha256, "created",
+                     time_json(r->created_ms), "source", r->source, "notes",
+                     string_or_null(r->notes), "variants", variants ? variants : json_array(),
+                     "signed_by", string_or_null(r->signed_by), "verifier_key",
+                     string_or_null(r->verifier_key), "published", published_json(r));
 }
 
 static json_t *u64_or_null(bool has, uint64_t v)
@@ -123,4 +137,22 @@ json_t *present_product_key(const struct product_key *k, const char *active_name
 {
     return json_pack("{s:s,s:s,s:o,s:b}", "name", k->name, "fingerprint", k->fingerprint, "added",
                      time_json(k->added_ms), "active", strcmp(k->name, active_name) == 0);
+}
+
+json_t *present_audit_entry(const struct audit_entry *e)
+{
+    json_t *params = e->params ? json_loads(e->params, 0, NULL) : NULL;
+    if (!json_is_object(params)) {
+        json_decref(params);
+        params = json_object();
+    }
+    return json_pack("{s:I,s:o,s:I,s:{s:s,s:o,s:s,s:s},s:s,s:o,s:o,s:o,s:{s:b,s:o,s:o,s:o}}", "id",
+                     (json_int_t)e->id, "at", time_json(e->at_ms), "at_ms", (json_int_t)e->at_ms,
+                     "actor", "via", actor_via_name(e->actor.via), "token_id",
+                     e->actor.token_id ? json_integer((json_int_t)e->actor.token_id) : json_null(),
+                     "name", e->actor.name, "address", e->actor.address, "action", e->action,
+                     "product", string_or_null(e->product), "object", string_or_null(e->object),
+                     "params", params, "outcome", "ok", e->ok, "status",
+                     e->status ? json_integer(e->status) : json_null(), "error",
+                     string_or_null(e->error), "reason", string_or_null(e->reason));
 }

@@ -17,6 +17,11 @@ json_t *present_product(const struct product *p);
 json_t *present_release(const struct release *r, const char *product_name);
 json_t *present_device(const struct device_record *d);
 json_t *present_token(const struct token *t);
+/*
+ * An audit log entry (docs/API.md, "Audit log"): its parameters as the JSON
+ * object they were recorded as ({} when none or unreadable).
+ */
+json_t *present_audit_entry(const struct audit_entry *e);
 
 /*
  * The delivery issues with a non-zero count, as [{"code", "devices",

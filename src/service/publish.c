@@ -8,6 +8,7 @@
 #include "service/service.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -295,6 +296,13 @@ static int publish_locked(struct service *svc, const struct publish_request *req
     rel->flash_size = req->mode == FW_MODE_SKETCH ? set.info.flash_size : 0;
     rel->created_ms = time_now_ms();
     str_copy(rel->source, sizeof(rel->source), req->source ? req->source : "upload");
+    if (req->actor) { /* who published it (docs/AUDIT.md); cut rather than refused */
+        snprintf(rel->published_via, sizeof(rel->published_via), "%s",
+                 actor_via_name(req->actor->via));
+        snprintf(rel->published_by, sizeof(rel->published_by), "%s", req->actor->name);
+    }
+    snprintf(rel->published_tag, sizeof(rel->published_tag), "%s", req->tag ? req->tag : "");
+    rel->published_source_id = req->source_id;
     memcpy(rel->signed_by, set.signed_by, sizeof(rel->signed_by));
     memcpy(rel->verifier_key, verifier_key, sizeof(rel->verifier_key));
     rel->notes = req->notes && *req->notes ? (char *)req->notes : NULL;

@@ -18,6 +18,7 @@
 #include "core/mono.h"
 #include "core/util.h"
 #include "db/db.h"
+#include "service/audit.h"
 #include "service/catalog.h"
 #include "service/registry.h"
 #include "service/service_internal.h"
@@ -27,6 +28,13 @@
 #define CATALOG_POLL_MS 500
 /* How often the rollout controller runs (controller.c): halts and promotions within a second. */
 #define FLEET_TICK_MS 1000
+/*
+ * The audit log's retention pass (audit.c): at most once an hour, in batches
+ * short enough that an admin action's entry waits little for the connection.
+ */
+#define AUDIT_RETAIN_MS      (3600 * 1000)
+#define AUDIT_RETAIN_BATCH   1000
+#define AUDIT_RETAIN_BATCHES 100
 
 struct catalog *service_catalog_get(struct service *svc)
 {
@@ -102,6 +110,11 @@ static void *refresher_main(void *arg)
         if (time_mono_ms() >= svc->next_tick_ms) {
             fleet_tick(svc); /* logs its own failure */
             svc->next_tick_ms = time_mono_ms() + FLEET_TICK_MS;
+        }
+        if (time_mono_ms() >= svc->next_audit_retain_ms) {
+            service_audit_retain(svc, time_now_ms(), AUDIT_RETAIN_BATCH, AUDIT_RETAIN_BATCHES,
+                                 NULL); /* logs its own failure; the next pass retries */
+            svc->next_audit_retain_ms = time_mono_ms() + AUDIT_RETAIN_MS;
         }
         pthread_mutex_lock(&svc->stop_lock);
     }

@@ -133,6 +133,10 @@ struct publish_request {
     const char *source; /* "upload", "cli", "github" */
     const char *notes;  /* may be NULL */
     bool presigned;     /* the image is already signed (CI signs offline): verify, never sign */
+    /* Who publishes it, kept with the release (docs/AUDIT.md); NULL: unknown. */
+    const struct actor *actor;
+    const char *tag;   /* the GitHub tag it came from, or NULL */
+    int64_t source_id; /* the release source that fetched it, or 0 */
 };
 
 /*
@@ -259,13 +263,14 @@ int service_token_create(struct service *svc, const char *name, enum token_scope
 int service_token_check(struct service *svc, const char *authorization, enum token_scope needed,
                         struct reason *why);
 /*
- * service_token_check that also writes the token's name to RET_NAME (may be
- * NULL) on success: who did it, recorded with what a request changes (a
- * rollout's actor). Errors as service_token_check; RET_NAME untouched then.
+ * service_token_check that also names who holds the token: writes its id
+ * and name to RET_ACTOR->token_id and ->name (may be NULL; its other fields
+ * are the caller's) on success and on -EACCES, since a valid token of too
+ * small a scope is still someone (the audit log records the refusal).
+ * Errors as service_token_check; RET_ACTOR untouched on the others.
  */
-int service_token_check_name(struct service *svc, const char *authorization,
-                             enum token_scope needed, char ret_name[LIMIT_TOKEN_NAME_BYTES + 1],
-                             struct reason *why);
+int service_token_check_actor(struct service *svc, const char *authorization,
+                              enum token_scope needed, struct actor *ret_actor, struct reason *why);
 /* Every token, revoked ones included; the caller frees *RET_TOKENS with free(). -EIO. */
 int service_token_list(struct service *svc, struct token **ret_tokens, size_t *ret_count);
 /* Revokes token ID at once, for every node. -ENOENT (no such token, or revoked already), -EIO. */

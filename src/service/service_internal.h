@@ -58,8 +58,9 @@ struct service {
     pthread_mutex_t counters_lock; /* guards the array below, not the counts */
     struct download_counter **counters;
     size_t counter_count;
-    int64_t next_tick_ms; /* monotonic: when the refresher runs the controller */
-    bool fleet_open;      /* fleet_open succeeded: fleet_close on close */
+    int64_t next_tick_ms;         /* monotonic: when the refresher runs the controller */
+    int64_t next_audit_retain_ms; /* monotonic: when it next deletes old audit entries */
+    bool fleet_open;              /* fleet_open succeeded: fleet_close on close */
     pthread_mutex_t stop_lock;
     pthread_cond_t stop_cond;
     bool stopping;

@@ -44,12 +44,11 @@ int service_token_create(struct service *svc, const char *name, enum token_scope
 int service_token_check(struct service *svc, const char *authorization, enum token_scope needed,
                         struct reason *why)
 {
-    return service_token_check_name(svc, authorization, needed, NULL, why);
+    return service_token_check_actor(svc, authorization, needed, NULL, why);
 }
 
-int service_token_check_name(struct service *svc, const char *authorization,
-                             enum token_scope needed, char ret_name[LIMIT_TOKEN_NAME_BYTES + 1],
-                             struct reason *why)
+int service_token_check_actor(struct service *svc, const char *authorization,
+                              enum token_scope needed, struct actor *ret_actor, struct reason *why)
 {
     if (!authorization)
         return reason_set(why, -EPERM, "a bearer token is required");
@@ -69,11 +68,14 @@ int service_token_check_name(struct service *svc, const char *authorization,
         return reason_set(why, -EPERM, "the bearer token is unknown or revoked");
     if (r < 0)
         return reason_set(why, r, "cannot check the token");
+    /* A valid token is someone even when its scope is too small: the audit log names them. */
+    if (ret_actor) {
+        ret_actor->token_id = t.id;
+        memcpy(ret_actor->name, t.name, sizeof(t.name));
+    }
     if (t.scope < needed)
         return reason_set(why, -EACCES, "token \"%s\" has scope %s; this needs %s", t.name,
                           token_scope_name(t.scope), token_scope_name(needed));
-    if (ret_name)
-        memcpy(ret_name, t.name, sizeof(t.name));
     return 0;
 }
 

@@ -28,6 +28,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "core/metrics.h"
+#include "service/audit.h"
 #include "sources/fetch.h"
 #include "sources/github.h"
 #include "sources/internal.h"
@@ -44,6 +45,7 @@ struct sync {
     char retry_tag[LIMIT_GITHUB_TAG_BYTES + 1];
     int64_t retry_attempt;
     char retry_reason[200]; /* "" = nothing to retry */
+    enum actor_via via;     /* who asked: a webhook's delivery, or the schedule (the CLI's too) */
 };
 
 /* The sources' metrics (docs/METRICS.md), labelled "owner/repo". */
@@ -349,11 +351,34 @@ static void asset_publish(struct sync *sy, const struct github_pick *pick, int64
         .image_len = fa->image.len,
         .source = "github",
         .notes = notes,
+        .tag = pick->tag,
+        .source_id = sy->src->id,
     };
+    /* The source publishes as "github"; its repository and tag say which release it was. */
+    struct actor actor = {.via = sy->via, .name = "github"};
+    snprintf(actor.address, sizeof(actor.address), "%.31s/%.31s", sy->src->owner, sy->src->repo);
+    req.actor = &actor;
     struct release rel;
     bool created = false;
     struct reason why = {""};
     int r = service_publish(sy->s->svc, &req, &rel, &created, &why);
+    json_t *params =
+        json_pack("{s:s,s:I,s:o,s:I}", "tag", pick->tag, "source_id", (json_int_t)sy->src->id,
+                  "channel", pick->channel ? json_string(pick->channel) : json_null(), "bytes",
+                  (json_int_t)fa->image.len);
+    if (r == 0) {
+        json_object_set_new(params, "sha256", json_string(rel.sha256));
+        json_object_set_new(params, "created", json_boolean(created));
+    }
+    struct audit_note audit = {.actor = &actor,
+                               .action = "release.publish",
+                               .product = sy->src->product,
+                               .object = pick->version,
+                               .params = params,
+                               .result = r,
+                               .reason = why.text};
+    service_audit_record(sy->s->svc, &audit); /* logs its own failure */
+    json_decref(params);
     free(notes);
     if (publish_refusal(r)) {
         refuse(sy, pick, why.text);
@@ -496,7 +521,11 @@ static bool awaited_settled(struct sync *sy, const json_t *root, const struct gi
 void sources_sync_one(struct sources *s, struct source_row *row, const char *awaited,
                       bool *ret_settled, struct sources_sync_result *res)
 {
-    struct sync sy = {.s = s, .src = &row->source, .st = &row->state, .res = res};
+    struct sync sy = {.s = s,
+                      .src = &row->source,
+                      .st = &row->state,
+                      .res = res,
+                      .via = awaited ? ACTOR_VIA_WEBHOOK : ACTOR_VIA_GITHUB};
     struct fetch_response resp;
     bool have_resp = false;
     json_t *root = NULL;

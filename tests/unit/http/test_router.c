@@ -18,6 +18,7 @@
 
 #include "http/errors.h"
 #include "http_env.h"
+#include "service/audit.h"
 #include "sources/sources.h"
 
 static void test_checkin_update_and_current(void **state)
@@ -687,9 +688,164 @@ static void test_error_table(void **state)
     }
 }
 
+/* The audit log's entries, newest first, into *RET (free with audit_entry_list_free). */
+static size_t audit_entries(struct http_env *e, struct audit_entry **ret)
+{
+    struct audit_filter all = {0};
+    struct reason why = {""};
+    size_t n = 0;
+    assert_int_equal(service_audit_list(e->svc, &all, 100, ret, &n, &why), 0);
+    return n;
+}
+
+static void audit_request(struct http_request *req, const char *method, const char *path,
+                          const char *token, const char *body)
+{
+    request_init(req, method, path);
+    req->remote_addr = "192.0.2.9";
+    if (token)
+        add_header(req, "Authorization", token);
+    if (body) {
+        req->body = (const uint8_t *)body;
+        req->body_len = strlen(body);
+    }
+}
+
+/*
+ * The router writes one entry per admin request that reaches a route's
+ * handler, whatever it answers, from the route table: the action, the
+ * product and object from the path or the handler, the actor and address;
+ * one for a valid token of too small a scope, whether refused before the
+ * body or before the handler; none for a read, no token, or no route.
+ */
+static void test_router_writes_the_audit_log(void **state)
+{
+    struct http_env *e = *state;
+    struct http_request req;
+    struct http_reply reply;
+    struct audit_entry *got;
+    size_t n;
+
+    audit_request(&req, "PUT", "/api/v1/products/emonesp/channels/beta", e->admin,
+                  "{\"deploy\": \"manual\", \"tz\": \"UTC\"}");
+    http_reply_init(&reply);
+    http_route(&e->ctx, &req, &reply);
+    assert_int_equal(reply.status, 200);
+    http_reply_release(&reply);
+    assert_int_equal(n = audit_entries(e, &got), 1);
+    assert_string_equal(got[0].action, "channel.put");
+    assert_string_equal(got[0].product, "emonesp");
+    assert_string_equal(got[0].object, "beta");
+    assert_string_equal(got[0].params, "{\"deploy\":\"manual\",\"tz\":\"UTC\"}");
+    assert_int_equal(got[0].actor.via, ACTOR_VIA_API);
+    assert_string_equal(got[0].actor.name, "a");
+    assert_true(got[0].actor.token_id > 0);
+    assert_string_equal(got[0].actor.address, "192.0.2.9");
+    assert_true(got[0].ok);
+    assert_int_equal(got[0].status, 200);
+    audit_entry_list_free(got, n);
+
+    /* A handler's refusal is recorded with its status, code and reason. */
+    audit_request(&req, "POST", "/api/v1/products/emonesp/rollouts/77/promote", e->admin, NULL);
+    http_reply_init(&reply);
+    http_route(&e->ctx, &req, &reply);
+    assert_int_equal(reply.status, 404);
+    http_reply_release(&reply);
+    assert_int_equal(n = audit_entries(e, &got), 2);
+    assert_string_equal(got[0].action, "rollout.promote");
+    assert_string_equal(got[0].object, "77");
+    assert_false(got[0].ok);
+    assert_int_equal(got[0].status, 404);
+    assert_string_equal(got[0].error, "not_found");
+    assert_true(got[0].reason[0] != 0);
+    audit_entry_list_free(got, n);
+
+    /* A new product names itself; a route without {product} names none. */
+    audit_request(&req, "POST", "/api/v1/products", e->admin,
+                  "{\"name\": \"lamp\", \"platform\": \"esp32\"}");
+    http_reply_init(&reply);
+    http_route(&e->ctx, &req, &reply);
+    assert_int_equal(reply.status, 201);
+    http_reply_release(&reply);
+    assert_int_equal(n = audit_entries(e, &got), 3);
+    assert_string_equal(got[0].action, "product.create");
+    assert_string_equal(got[0].product, "lamp");
+    assert_string_equal(got[0].object, "");
+    audit_entry_list_free(got, n);
+
+    /* Denied: before the body is read, and before the handler; each once. */
+    audit_request(&req, "PUT", "/api/v1/products/emonesp/channels/beta", e->reader, "{}");
+    uint64_t max = 0;
+    struct http_body_hold hold;
+    http_reply_init(&reply);
+    assert_false(http_route_accepts_body(&e->ctx, &req, 2, &max, &hold, &reply));
+    assert_int_equal(reply.status, 403);
+    http_reply_release(&reply);
+    audit_request(&req, "DELETE", "/api/v1/products/emonesp/pins/18:FE:34:00:00:01", e->reader,
+                  NULL);
+    http_reply_init(&reply);
+    http_route(&e->ctx, &req, &reply);
+    assert_int_equal(reply.status, 403);
+    http_reply_release(&reply);
+    assert_int_equal(n = audit_entries(e, &got), 5);
+    assert_string_equal(got[0].action, "pin.delete");
+    assert_string_equal(got[0].object, "18:FE:34:00:00:01");
+    assert_string_equal(got[0].actor.name, "r");
+    assert_int_equal(got[0].status, 403);
+    assert_string_equal(got[1].action, "channel.put");
+    assert_string_equal(got[1].actor.name, "r");
+    assert_null(got[1].params); /* its body was never read */
+    audit_entry_list_free(got, n);
+
+    /* Admitted before its body, then handled: one entry, the handler's. */
+    audit_request(&req, "PATCH", "/api/v1/products/emonesp", e->admin,
+                  "{\"fleet\": {\"max_downloads\": 3}}");
+    http_reply_init(&reply);
+    assert_true(http_route_accepts_body(&e->ctx, &req, req.body_len, &max, &hold, &reply));
+    http_reply_release(&reply);
+    http_reply_init(&reply);
+    http_route(&e->ctx, &req, &reply);
+    assert_int_equal(reply.status, 200);
+    http_reply_release(&reply);
+    assert_int_equal(n = audit_entries(e, &got), 6);
+    assert_string_equal(got[0].action, "product.update");
+    assert_string_equal(got[0].params, "{\"fleet\":{\"max_downloads\":3}}");
+    audit_entry_list_free(got, n);
+
+    /* Not actions: a read (even of the log), no token, a bad token, no route, a wrong method. */
+    static const struct {
+        const char *method, *path;
+        bool token;
+    } none[] = {
+        {"GET", "/api/v1/products", true},
+        {"GET", "/api/v1/audit", true},
+        {"PUT", "/api/v1/products/emonesp/channels/beta", false},
+        {"POST", "/api/v1/nothing", true},
+        {"DELETE", "/api/v1/audit", true},
+        {"PATCH", "/api/v1/products/emonesp/rollouts", true},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(none); i++) {
+        audit_request(&req, none[i].method, none[i].path, none[i].token ? e->admin : NULL, NULL);
+        http_reply_init(&reply);
+        http_route(&e->ctx, &req, &reply);
+        http_reply_release(&reply);
+    }
+    audit_request(&req, "PUT", "/api/v1/products/emonesp/channels/beta",
+                  "Bearer otad_0000000000000000000000000000000000000000000000000000000000000000",
+                  NULL);
+    http_reply_init(&reply);
+    http_route(&e->ctx, &req, &reply);
+    assert_int_equal(reply.status, 401);
+    http_reply_release(&reply);
+    assert_int_equal(n = audit_entries(e, &got), 6);
+    audit_entry_list_free(got, n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_router_writes_the_audit_log, http_env_setup,
+                                        http_env_teardown),
         cmocka_unit_test_setup_teardown(test_checkin_update_and_current, http_env_setup,
                                         http_env_teardown),
         cmocka_unit_test_setup_teardown(test_legacy_alias_forms, http_env_setup, http_env_teardown),
