@@ -1,0 +1,4 @@
+-- Reserved: migration 006 is the audit log's (issue 12, branch audit), which is
+-- written in parallel. This placeholder keeps 007 (notifications) without a gap
+-- on this branch; when both branches are merged, delete this file and keep
+-- audit's 006 (embed_sql.py refuses two files numbered 006, so it cannot be missed).
