@@ -19,6 +19,7 @@ int cli_key(int argc, char **argv, const struct config *config);    /* cli_key.c
 int cli_sign(int argc, char **argv, const struct config *config);   /* cli_key.c */
 int cli_verify(int argc, char **argv, const struct config *config); /* cli_key.c */
 int cli_source(int argc, char **argv, const struct config *config); /* cli_source.c */
+int cli_notify(int argc, char **argv, const struct config *config); /* cli_notify.c */
 int cli_store(int argc, char **argv, const struct config *config);  /* cli_store.c */
 int cli_tls(int argc, char **argv, const struct config *config);    /* cli_tls.c */
 /* Fleet control (cli_fleet.c): channels, groups, pins and holds, rollouts. */

@@ -131,6 +131,14 @@ static const struct route routes[] = {
     API_ROUTE("sources/{id}", GET_OR_HEAD, READ_TOKEN, 0, http_api_source_get),
     API_ROUTE("sources/{id}/sync", METHOD_POST, ADMIN_TOKEN, LIMIT_JSON_BODY_BYTES,
               http_api_source_sync),
+    API_ROUTE("notifications", GET_OR_HEAD, READ_TOKEN, 0, http_api_notify_list),
+    API_ROUTE("notifications", METHOD_POST, ADMIN_TOKEN, LIMIT_JSON_BODY_BYTES,
+              http_api_notify_add),
+    API_ROUTE("notifications/{id}", METHOD_DELETE, ADMIN_TOKEN, 0, http_api_notify_remove),
+    API_ROUTE("notifications/{id}/deliveries", GET_OR_HEAD, READ_TOKEN, 0,
+              http_api_notify_deliveries),
+    API_ROUTE("notifications/{id}/test", METHOD_POST, ADMIN_TOKEN, LIMIT_JSON_BODY_BYTES,
+              http_api_notify_test),
     DEVICE_ROUTE("/healthz", healthz),
 };
 

@@ -1,5 +1,6 @@
 /* Names of the model's enumerations, as they appear in the API, the CLI and the database. */
 #include "model/model.h"
+#include "model/notify.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -75,4 +76,28 @@ void release_list_free(struct release *releases, size_t count)
     for (size_t i = 0; releases && i < count; i++)
         free(releases[i].notes);
     free(releases);
+}
+
+const char *notify_format_name(enum notify_format f)
+{
+    switch (f) {
+    case NOTIFY_FORMAT_JSON:
+        return "json";
+    case NOTIFY_FORMAT_SLACK:
+        return "slack";
+    }
+    return "?";
+}
+
+const char *notify_state_name(enum notify_state s)
+{
+    switch (s) {
+    case NOTIFY_PENDING:
+        return "pending";
+    case NOTIFY_DELIVERED:
+        return "delivered";
+    case NOTIFY_FAILED:
+        return "failed";
+    }
+    return "?";
 }
