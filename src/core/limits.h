@@ -139,7 +139,6 @@
 #define LIMIT_NOTIFY_ERROR_BYTES       200u   /* a delivery's last error, our words */
 #define LIMIT_NOTIFY_DELIVERIES_LISTED 200u   /* recent deliveries one request lists */
 #define LIMIT_NOTIFY_KEEP_FINISHED     10000u /* finished deliveries kept, every receiver */
-#define LIMIT_NOTIFY_BATCH             32u    /* due deliveries read per pass */
 
 /*
  * Time zones (core/tz.c): a zone's name as an operator gives it, and the

@@ -6,14 +6,17 @@
  * The delivery thread, in one loop: take every event the service queued
  * and store one pending delivery per subscribed receiver (one transaction
  * per event); then read each enabled receiver's oldest pending delivery
- * and send those that are due, one after the other; then wait for the next
- * event, or for the next due delivery, or at most IDLE_MS (a delivery or a
- * test another process stored). A receiver that hangs costs this thread up
- * to notify_timeout_ms per attempt and nothing else: the service only
- * queues events, and no lock is held while sending.
+ * and start those that are due and whose receiver has no attempt in
+ * flight (send.c runs them side by side); then move the transfers on for a
+ * slice, and end those that ended (delivered, retried later, failed). Idle,
+ * it sleeps until an event, a wake, the next due delivery, or IDLE_MS (a
+ * delivery or a test another process stored). A receiver that hangs holds
+ * only its own attempt, up to notify_timeout_ms: the other receivers' go
+ * on, and the service only queues events.
  *
  * Locks: the queue's (events.c) and this module's database connection's,
- * never both, never while sending. STOP and CANCEL are atomics.
+ * never both, never while sending. STOP is an atomic; the transfers and
+ * FLIGHTS are the thread's alone.
  */
 #include "notify/notify.h"
 
@@ -35,8 +38,19 @@
 
 /* The longest the thread sleeps: deliveries another process stored are seen this soon. */
 #define IDLE_MS 1000
+/* With attempts in flight, the thread looks at the queue and the stop flag this often. */
+#define FLIGHT_SLICE_MS 100
 /* How often finished deliveries are pruned. */
 #define PRUNE_EVERY_MS (60 * 1000)
+
+/* One attempt in flight: what its transfer borrows, and what its end updates. */
+struct flight {
+    struct notify_delivery d; /* with its body (owned) */
+    char receiver[LIMIT_NOTIFY_NAME_BYTES + 1];
+    char url[LIMIT_NOTIFY_URL_BYTES + 1];
+    char signature[72];
+    struct notify_post post;
+};
 
 struct notify {
     struct config config;
@@ -44,9 +58,13 @@ struct notify {
     struct db *db;       /* our own connection to the service's database */
     enum notify_mode mode;
     bool curl_ready;
-    atomic_bool stop; /* the thread leaves; an attempt in flight is cut off */
-    pthread_t sender;
-    bool sender_running;
+    atomic_bool stop; /* the thread leaves; attempts in flight are cut off */
+    pthread_t thread;
+    bool thread_running;
+    /* The delivery thread's own (no lock): its transfers, at most one per receiver. */
+    struct notify_sender *sender;
+    struct flight *flights[LIMIT_NOTIFY_RECEIVERS];
+    size_t flight_count;
 };
 
 /* Fills D, a new pending delivery of EV to receiver R. 0, -ENOMEM, or -errno from the RNG. */
@@ -100,7 +118,8 @@ static void fan_out(struct notify *n, const struct event *ev)
     for (size_t i = 0; d && i < k; i++)
         free(d[i].body);
     free(d);
-    explicit_bzero(rows, count * sizeof(*rows)); /* the secrets */
+    if (rows)
+        explicit_bzero(rows, count * sizeof(*rows)); /* the secrets */
     free(rows);
 }
 
@@ -114,12 +133,33 @@ static void delay_text(int64_t ms, char out[24])
         snprintf(out, 24, "%lld min", (long long)((s + 30) / 60));
 }
 
-/* One attempt at D: sent, then its row updated (delivered, retried later, or failed). */
-static void deliver(struct notify *n, struct notify_delivery *d)
+/* Whether receiver ID has an attempt in flight. */
+static bool in_flight(const struct notify *n, int64_t id)
+{
+    for (size_t i = 0; i < n->flight_count; i++)
+        if (n->flights[i]->d.receiver_id == id)
+            return true;
+    return false;
+}
+
+static void flight_free(struct flight *f)
+{
+    if (!f)
+        return;
+    free(f->d.body);
+    free(f);
+}
+
+/*
+ * Starts an attempt at D (its body is taken over): too old, it is failed at
+ * once; else its POST joins the transfers in flight.
+ */
+static void delivery_start(struct notify *n, struct notify_delivery *d)
 {
     struct notify_receiver rcv;
+    struct flight *f = NULL;
     if (db_notify_receiver_get(n->db, d->receiver_id, &rcv) < 0)
-        return; /* removed since it was read: its deliveries went with it */
+        goto drop; /* removed since it was read: its deliveries went with it */
     int64_t now = time_now_ms();
     if (now - d->created_ms > (int64_t)n->config.notify_max_age_s * 1000) {
         d->state = NOTIFY_FAILED;
@@ -128,57 +168,76 @@ static void deliver(struct notify *n, struct notify_delivery *d)
                  (unsigned long long)n->config.notify_max_age_s);
         log_warn("notify: %s delivery %s to %s failed: %s", d->event, d->uuid, rcv.name, d->error);
         db_notify_delivery_update(n->db, d);
-        explicit_bzero(&rcv, sizeof(rcv));
-        return;
+        goto drop;
     }
-    char signature[72];
+    if (!(f = calloc(1, sizeof(*f))) || n->flight_count == LIMIT_NOTIFY_RECEIVERS)
+        goto drop; /* tried again on the next pass */
+    f->d = *d;
+    d->body = NULL;
+    str_copy(f->receiver, sizeof(f->receiver), rcv.name);
+    str_copy(f->url, sizeof(f->url), rcv.url);
     if (rcv.secret[0])
-        notify_signature(rcv.secret, d->body, strlen(d->body), signature);
-    struct notify_post post = {
-        .url = rcv.url,
-        .body = d->body,
-        .body_len = strlen(d->body),
-        .event = d->event,
-        .delivery = d->uuid,
-        .signature = rcv.secret[0] ? signature : NULL,
+        notify_signature(rcv.secret, f->d.body, strlen(f->d.body), f->signature);
+    f->post = (struct notify_post){
+        .url = f->url,
+        .body = f->d.body,
+        .body_len = strlen(f->d.body),
+        .event = f->d.event,
+        .delivery = f->d.uuid,
+        .signature = rcv.secret[0] ? f->signature : NULL,
         .connect_timeout_ms = (long)n->config.notify_connect_timeout_ms,
         .timeout_ms = (long)n->config.notify_timeout_ms,
-        .cancel = &n->stop,
     };
-    long status = 0;
-    struct reason why = {""};
-    int r = notify_send(&post, &status, &why);
-    explicit_bzero(&rcv.secret, sizeof(rcv.secret));
-    if (r == -ECANCELED)
-        return; /* stopping: not an attempt; sent again after the restart */
+    if (notify_sender_start(n->sender, &f->post, f) < 0) {
+        log_warn("notify: cannot start the %s delivery %s to %s (out of memory): next pass",
+                 f->d.event, f->d.uuid, f->receiver);
+        flight_free(f);
+        f = NULL;
+        goto drop;
+    }
+    n->flights[n->flight_count++] = f;
+    explicit_bzero(&rcv, sizeof(rcv));
+    return;
+drop:
+    explicit_bzero(&rcv, sizeof(rcv));
+    free(d->body);
+    d->body = NULL;
+    free(f);
+}
+
+/* The attempt F ended as SENT says: its row is updated (delivered, retried later, or failed). */
+static void delivery_end(struct notify *n, struct flight *f, const struct notify_sent *sent)
+{
+    struct notify_delivery *d = &f->d;
     d->attempts++;
     d->updated_ms = time_now_ms();
-    d->status = r == 0 ? status : 0;
-    if (r == 0 && status >= 200 && status < 300) {
+    d->status = sent->err == 0 ? sent->status : 0;
+    if (sent->err == 0 && sent->status >= 200 && sent->status < 300) {
         d->state = NOTIFY_DELIVERED;
         d->error[0] = 0;
         log_info("notify: %s delivery %s to %s: HTTP %ld (attempt %lld)", d->event, d->uuid,
-                 rcv.name, status, (long long)d->attempts);
+                 f->receiver, sent->status, (long long)d->attempts);
         db_notify_delivery_update(n->db, d);
         return;
     }
-    if (r == 0 && status == 410) {
+    if (sent->err == 0 && sent->status == 410) {
         d->state = NOTIFY_FAILED;
         snprintf(d->error, sizeof(d->error), "HTTP 410 Gone: the receiver is disabled");
         db_notify_delivery_update(n->db, d);
-        db_notify_receiver_disable(n->db, rcv.id, "the receiver answered 410 Gone", d->updated_ms);
+        db_notify_receiver_disable(n->db, d->receiver_id, "the receiver answered 410 Gone",
+                                   d->updated_ms);
         log_warn("notify: receiver %s answered 410 Gone: disabled, its pending deliveries failed",
-                 rcv.name);
+                 f->receiver);
         return;
     }
-    if (r == 0)
-        snprintf(d->error, sizeof(d->error), "HTTP %ld", status);
+    if (sent->err == 0)
+        snprintf(d->error, sizeof(d->error), "HTTP %ld", sent->status);
     else
-        snprintf(d->error, sizeof(d->error), "%s", why.text);
+        snprintf(d->error, sizeof(d->error), "%s", sent->why.text);
     if (d->attempts >= (int64_t)n->config.notify_max_attempts) {
         d->state = NOTIFY_FAILED;
         log_warn("notify: %s delivery %s to %s failed after %lld attempts: %s", d->event, d->uuid,
-                 rcv.name, (long long)d->attempts, d->error);
+                 f->receiver, (long long)d->attempts, d->error);
     } else {
         uint32_t random = 0;
         (void)random_bytes(&random, sizeof(random)); /* no jitter when the RNG fails */
@@ -187,29 +246,60 @@ static void deliver(struct notify *n, struct notify_delivery *d)
         char in[24];
         delay_text(delay, in);
         log_info("notify: %s delivery %s to %s: %s (attempt %lld, next in %s)", d->event, d->uuid,
-                 rcv.name, d->error, (long long)d->attempts, in);
+                 f->receiver, d->error, (long long)d->attempts, in);
     }
     db_notify_delivery_update(n->db, d);
 }
 
-/* Sends what is due. Returns how long the thread may wait before looking again. */
-static int64_t send_due(struct notify *n)
+/*
+ * Starts the due deliveries of the receivers with none in flight. Returns
+ * how long the thread may wait for the next one to be due (IDLE_MS at
+ * most) when nothing is in flight.
+ */
+static int64_t start_due(struct notify *n)
 {
     struct notify_delivery *due = NULL;
     size_t count = 0;
     int64_t next = 0;
-    int r = db_notify_deliveries_due(n->db, time_now_ms(), LIMIT_NOTIFY_BATCH, &due, &count, &next);
+    int r =
+        db_notify_deliveries_due(n->db, time_now_ms(), LIMIT_NOTIFY_RECEIVERS, &due, &count, &next);
     if (r < 0)
         return IDLE_MS;
-    for (size_t i = 0; i < count && !atomic_load(&n->stop); i++)
-        deliver(n, &due[i]);
-    db_notify_deliveries_free(due, count);
-    if (count)
-        return 0; /* a receiver's next delivery may be due at once */
+    bool started = false;
+    for (size_t i = 0; i < count; i++) {
+        if (in_flight(n, due[i].receiver_id)) {
+            free(due[i].body);
+            due[i].body = NULL;
+            continue;
+        }
+        delivery_start(n, &due[i]); /* takes the body */
+        started = true;
+    }
+    free(due);
+    if (started)
+        return 0;
     if (!next)
         return IDLE_MS;
     int64_t wait = next - time_now_ms();
     return wait < 0 ? 0 : wait > IDLE_MS ? IDLE_MS : wait;
+}
+
+/* Moves the transfers in flight on for up to WAIT_MS and ends those that ended. */
+static void run_flights(struct notify *n, int wait_ms)
+{
+    struct notify_sent sent[LIMIT_NOTIFY_RECEIVERS];
+    size_t done = notify_sender_run(n->sender, wait_ms, sent, LIMIT_NOTIFY_RECEIVERS);
+    for (size_t k = 0; k < done; k++) {
+        struct flight *f = sent[k].tag;
+        delivery_end(n, f, &sent[k]);
+        for (size_t i = 0; i < n->flight_count; i++) {
+            if (n->flights[i] == f) {
+                n->flights[i] = n->flights[--n->flight_count];
+                break;
+            }
+        }
+        flight_free(f);
+    }
 }
 
 static void prune(struct notify *n)
@@ -218,16 +308,23 @@ static void prune(struct notify *n)
     db_notify_prune(n->db, before, LIMIT_NOTIFY_KEEP_FINISHED); /* a failure is logged there */
 }
 
-static void *sender_main(void *arg)
+/*
+ * The delivery thread. With attempts in flight it turns in slices of
+ * FLIGHT_SLICE_MS (events are taken, new deliveries started, a stop seen
+ * between two); idle, it sleeps on the event queue until an event, a wake,
+ * or the next delivery is due.
+ */
+static void *thread_main(void *arg)
 {
     struct notify *n = arg;
     struct events *q = service_events(n->svc);
     int64_t wait = 0, next_prune = 0;
     while (!atomic_load(&n->stop)) {
         struct event ev;
-        while (events_take(q, &ev, wait) == 1) {
+        int64_t take_wait = notify_sender_active(n->sender) ? 0 : wait;
+        while (events_take(q, &ev, take_wait) == 1) {
             fan_out(n, &ev);
-            wait = 0;
+            take_wait = 0;
         }
         if (atomic_load(&n->stop))
             break;
@@ -235,7 +332,9 @@ static void *sender_main(void *arg)
             prune(n);
             next_prune = time_mono_ms() + PRUNE_EVERY_MS;
         }
-        wait = send_due(n);
+        wait = start_due(n);
+        if (notify_sender_active(n->sender))
+            run_flights(n, FLIGHT_SLICE_MS);
     }
     return NULL;
 }
@@ -265,11 +364,15 @@ int notify_open(const struct config *config, struct service *svc, enum notify_mo
     if ((r = db_open(path, DB_DURABLE, &n->db)) < 0)
         goto fail;
     if (mode == NOTIFY_SERVING) {
-        if ((r = -pthread_create(&n->sender, NULL, sender_main, n)) < 0) {
+        if ((r = notify_sender_new(&n->sender)) < 0) {
+            log_error("notify: cannot set up libcurl's transfers");
+            goto fail;
+        }
+        if ((r = -pthread_create(&n->thread, NULL, thread_main, n)) < 0) {
             log_error("notify: cannot start the delivery thread: %s", strerror(-r));
             goto fail;
         }
-        n->sender_running = true;
+        n->thread_running = true;
     }
     *ret_notify = n;
     return 0;
@@ -282,11 +385,15 @@ void notify_close(struct notify *n)
 {
     if (!n)
         return;
-    if (n->sender_running) {
+    if (n->thread_running) {
         atomic_store(&n->stop, true);
         events_wake(service_events(n->svc));
-        pthread_join(n->sender, NULL);
+        pthread_join(n->thread, NULL);
     }
+    /* Attempts cut off: not counted, their rows stay pending, sent again after a restart. */
+    notify_sender_free(n->sender);
+    for (size_t i = 0; i < n->flight_count; i++)
+        flight_free(n->flights[i]);
     /* What was emitted but not taken yet becomes deliveries: the next server sends them. */
     struct event ev;
     while (n->db && events_take(service_events(n->svc), &ev, 0) == 1)
@@ -337,7 +444,8 @@ int notify_add(struct notify *n, const struct notify_spec *spec, struct notify_r
         explicit_bzero(&r, sizeof(r));
         return reason_set(why, e, "cannot read the receivers");
     }
-    explicit_bzero(rows, count * sizeof(*rows));
+    if (rows)
+        explicit_bzero(rows, count * sizeof(*rows));
     free(rows);
     if (count >= LIMIT_NOTIFY_RECEIVERS) {
         explicit_bzero(&r, sizeof(r));

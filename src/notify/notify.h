@@ -8,8 +8,9 @@
  * on its own database connection), and in NOTIFY_SERVING mode one delivery
  * thread that drains the event queue into one delivery row per (event,
  * receiver) before anything is sent (a restart, even a kill -9, loses no
- * pending delivery), then POSTs the due ones (send.h): at most one delivery
- * in flight per receiver, each receiver's in order, retried on the
+ * pending delivery), then POSTs the due ones (send.h), receivers side by
+ * side: at most one delivery in flight per receiver, each receiver's in
+ * order, retried on the
  * schedule of format.h until a 2xx, notify_max_attempts or
  * notify_max_age_s; a 410 Gone disables the receiver. Finished deliveries
  * are pruned after notify_keep_days (and beyond LIMIT_NOTIFY_KEEP_FINISHED).

@@ -334,6 +334,23 @@ def test_hanging_receiver_never_slows_checkins_and_sigterm_is_prompt():
         assert took < 8, f"SIGTERM took {took:.1f}s with a delivery in flight"
 
 
+def test_a_hanging_receiver_does_not_hold_up_another():
+    """Receivers are sent to side by side: one that accepts and never answers (for a minute,
+    the attempt timeout here) holds only its own delivery."""
+    with Receiver(hang=True) as stuck, Receiver() as rx, \
+            Server(args=FAST + ["--notify-timeout-ms", "60000"]) as srv:
+        srv.add_product("demo")
+        admin = srv.token("admin")
+        srv.start()
+        add_receiver(srv, admin, "stuck", stuck.url, ["*"])  # the older: its delivery goes first
+        add_receiver(srv, admin, "ok", rx.url, ["*"])
+        assert curl_publish(srv, "demo", image(7), admin, version="4.0.0").status == 201
+        wait_until(lambda: stuck.accepted >= 1, what="the stuck receiver to hold its delivery")
+        headers, body = rx.wait_event("release.published", timeout=15)[0]
+        assert verified_json(headers, body)["data"]["version"] == "4.0.0"
+        assert stuck.accepted == 1 and not stuck.bodies()
+
+
 def test_pending_delivery_survives_kill9():
     """The event is stored before it is sent: kill -9 during the attempt, restart, it arrives
     (the same delivery id)."""
