@@ -33,6 +33,8 @@ static const struct subcommand subcommands[] = {
      "rollout start | pause | resume | abort | promote | halt | revert | status | list | tick"},
     {"audit", cli_audit_log, "audit list: who did what, when, from where, and how it ended"},
     {"source", cli_source, "source add | list | sync | remove: GitHub release sources"},
+    {"notify", cli_notify,
+     "notify add | list | remove | test | deliveries: webhooks on rollouts, releases, sources"},
     {"key", cli_key, "key generate | list | export: signing keys"},
     {"tls", cli_tls, "tls ca init | cert | export | show: the fleet CA and HTTPS certificates"},
     {"store", cli_store, "store verify: check every firmware blob against its hash"},

@@ -133,6 +133,23 @@
 #define LIMIT_WEBHOOK_BUSY_RETRY_S    10u /* the Retry-After of that 503 */
 
 /*
+ * Outgoing notifications (src/notify/, docs/NOTIFICATIONS.md). Receivers are
+ * added by admins; what a receiver answers is read only for its status code
+ * (its body is discarded), so nothing a receiver sends is buffered.
+ */
+#define LIMIT_EVENT_QUEUE              256u /* events emitted and not yet taken into the database */
+#define LIMIT_EVENT_DATA_BYTES         4096u  /* one event's data, as JSON */
+#define LIMIT_NOTIFY_RECEIVERS         64u    /* receivers configured */
+#define LIMIT_NOTIFY_NAME_BYTES        64u    /* a receiver's name */
+#define LIMIT_NOTIFY_URL_BYTES         2048u  /* a receiver's URL */
+#define LIMIT_NOTIFY_SECRET_BYTES      256u   /* a receiver's signing secret */
+#define LIMIT_NOTIFY_PATTERNS          16u    /* event patterns per receiver */
+#define LIMIT_NOTIFY_PATTERN_BYTES     32u    /* "rollout.*", "release.published" */
+#define LIMIT_NOTIFY_ERROR_BYTES       200u   /* a delivery's last error, our words */
+#define LIMIT_NOTIFY_DELIVERIES_LISTED 200u   /* recent deliveries one request lists */
+#define LIMIT_NOTIFY_KEEP_FINISHED     10000u /* finished deliveries kept, every receiver */
+
+/*
  * Time zones (core/tz.c): a zone's name as an operator gives it, and the
  * compiled zone file read for it (RFC 8536 TZif). Real files hold a few
  * hundred transitions and a few dozen types; the counts are refused before

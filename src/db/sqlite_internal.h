@@ -6,7 +6,8 @@
  * migrations, the generation, the integrity check) and these helpers; each
  * other file owns one entity's tables and every SQL string about them:
  * db_sqlite_products.c, db_sqlite_releases.c, db_sqlite_tokens.c,
- * db_sqlite_devices.c, db_sqlite_sources.c, db_sqlite_fleet.c, db_sqlite_audit.c.
+ * db_sqlite_devices.c, db_sqlite_sources.c, db_sqlite_fleet.c, db_sqlite_audit.c,
+ * db_sqlite_notify.c.
  *
  * How a second backend maps onto this: PostgreSQL (libpq) mirrors the split
  * file for file. db_pg.c owns the connection, its migrations and the same
@@ -135,6 +136,20 @@ enum db_sqlite_slot {
     DB_SLOT_AUDIT_INSERT,
     DB_SLOT_AUDIT_LIST,
     DB_SLOT_AUDIT_TRIM,
+    /* db_sqlite_notify.c */
+    DB_SLOT_NOTIFY_RECEIVER_INSERT,
+    DB_SLOT_NOTIFY_RECEIVER_DELETE_DELIVERIES,
+    DB_SLOT_NOTIFY_RECEIVER_DELETE,
+    DB_SLOT_NOTIFY_RECEIVER_GET,
+    DB_SLOT_NOTIFY_RECEIVER_LIST,
+    DB_SLOT_NOTIFY_RECEIVER_DISABLE,
+    DB_SLOT_NOTIFY_FAIL_PENDING,
+    DB_SLOT_NOTIFY_DELIVERY_INSERT,
+    DB_SLOT_NOTIFY_DELIVERY_HEADS,
+    DB_SLOT_NOTIFY_DELIVERY_UPDATE,
+    DB_SLOT_NOTIFY_DELIVERY_LIST,
+    DB_SLOT_NOTIFY_PRUNE_OLD,
+    DB_SLOT_NOTIFY_PRUNE_MANY,
     DB_SLOT_COUNT
 };
 

@@ -20,12 +20,14 @@
 #include "http/request.h"
 #include "service/service.h"
 
+struct notify;
 struct sources;
 
 struct http_context {
     struct service *svc;         /* borrowed */
     const struct config *config; /* borrowed */
     struct sources *sources;     /* borrowed; NULL: no release sources (webhooks get 503) */
+    struct notify *notify;       /* borrowed; NULL: no notifications (their routes get 503) */
 };
 
 /*
@@ -293,5 +295,25 @@ void http_metrics_request_done(const char *route, int status, double seconds);
  */
 void http_api_audit_list(const struct http_context *ctx, const struct http_request *req,
                          const struct http_route_args *args, struct http_reply *reply);
+
+/*
+ * Outgoing notifications in the API (api_notify.c), each 503 when they do
+ * not run (CTX->notify NULL):
+ *   GET    notifications                  http_api_notify_list        (read)
+ *   POST   notifications                  http_api_notify_add         (admin): 201
+ *   DELETE notifications/{id}             http_api_notify_remove      (admin)
+ *   GET    notifications/{id}/deliveries  http_api_notify_deliveries  (read)
+ *   POST   notifications/{id}/test        http_api_notify_test        (admin): 202
+ */
+void http_api_notify_list(const struct http_context *ctx, const struct http_request *req,
+                          const struct http_route_args *args, struct http_reply *reply);
+void http_api_notify_add(const struct http_context *ctx, const struct http_request *req,
+                         const struct http_route_args *args, struct http_reply *reply);
+void http_api_notify_remove(const struct http_context *ctx, const struct http_request *req,
+                            const struct http_route_args *args, struct http_reply *reply);
+void http_api_notify_deliveries(const struct http_context *ctx, const struct http_request *req,
+                                const struct http_route_args *args, struct http_reply *reply);
+void http_api_notify_test(const struct http_context *ctx, const struct http_request *req,
+                          const struct http_route_args *args, struct http_reply *reply);
 
 #endif

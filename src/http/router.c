@@ -151,6 +151,15 @@ static const struct route routes[] = {
                 http_api_source_sync, "source.sync"),
     /* The audit log (docs/AUDIT.md): read only; no route changes or deletes an entry. */
     API_ROUTE("audit", GET_OR_HEAD, ADMIN_TOKEN, 0, http_api_audit_list),
+    API_ROUTE("notifications", GET_OR_HEAD, READ_TOKEN, 0, http_api_notify_list),
+    ADMIN_ROUTE("notifications", METHOD_POST, ADMIN_TOKEN, LIMIT_JSON_BODY_BYTES,
+                http_api_notify_add, "notification.add"),
+    ADMIN_ROUTE("notifications/{id}", METHOD_DELETE, ADMIN_TOKEN, 0, http_api_notify_remove,
+                "notification.remove"),
+    API_ROUTE("notifications/{id}/deliveries", GET_OR_HEAD, READ_TOKEN, 0,
+              http_api_notify_deliveries),
+    ADMIN_ROUTE("notifications/{id}/test", METHOD_POST, ADMIN_TOKEN, LIMIT_JSON_BODY_BYTES,
+                http_api_notify_test, "notification.test"),
     DEVICE_ROUTE("/healthz", healthz),
     /* Prometheus: refusals as a line of text, as its scrape errors show them. */
     {"/metrics", GET_OR_HEAD, METRICS_TOKEN, 0, http_handle_metrics, NULL, false, NULL},

@@ -899,7 +899,7 @@ static void server_free(struct http_server *srv)
 }
 
 int http_server_start(const struct config *config, struct service *svc, struct sources *sources,
-                      struct http_server **ret_server)
+                      struct notify *notify, struct http_server **ret_server)
 {
     bool plain = !listen_off(config->listen), secure = config->listen_tls[0] != 0;
     if (!plain && !secure) {
@@ -917,6 +917,7 @@ int http_server_start(const struct config *config, struct service *svc, struct s
     srv->ctx.svc = svc;
     srv->ctx.config = &srv->config;
     srv->ctx.sources = sources;
+    srv->ctx.notify = notify;
     srv->secure.tls = true;
     http_metrics_register();
     srv->not_modified = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);

@@ -1,5 +1,6 @@
 /* Names of the model's enumerations, as they appear in the API, the CLI and the database. */
 #include "model/model.h"
+#include "model/notify.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -88,4 +89,28 @@ void audit_entry_list_free(struct audit_entry *entries, size_t count)
     for (size_t i = 0; entries && i < count; i++)
         free(entries[i].params);
     free(entries);
+}
+
+const char *notify_format_name(enum notify_format f)
+{
+    switch (f) {
+    case NOTIFY_FORMAT_JSON:
+        return "json";
+    case NOTIFY_FORMAT_SLACK:
+        return "slack";
+    }
+    return "?";
+}
+
+const char *notify_state_name(enum notify_state s)
+{
+    switch (s) {
+    case NOTIFY_PENDING:
+        return "pending";
+    case NOTIFY_DELIVERED:
+        return "delivered";
+    case NOTIFY_FAILED:
+        return "failed";
+    }
+    return "?";
 }

@@ -23,6 +23,7 @@
 #include "db/db_fleet.h"
 #include "service/catalog.h"
 #include "service/controller.h"
+#include "service/events.h"
 #include "service/rollout.h"
 #include "service/service_fleet.h"
 #include "service/service_internal.h"
@@ -309,8 +310,9 @@ static int complete(struct service *svc, struct rollout *r, const char *reason)
     return 0;
 }
 
-int fleet_rollout_transition(struct service *svc, struct rollout *r, enum rollout_verdict verdict,
-                             const char *reason)
+/* fleet_rollout_transition's change itself. */
+static int rollout_change(struct service *svc, struct rollout *r, enum rollout_verdict verdict,
+                          const char *reason)
 {
     int64_t now = service_now_ms(svc);
     switch (verdict) {
@@ -341,6 +343,61 @@ int fleet_rollout_transition(struct service *svc, struct rollout *r, enum rollou
         return complete(svc, r, reason);
     }
     return 0;
+}
+
+/* R's counters of STAGE as the events' JSON ({} when they cannot be read). */
+static json_t *stage_counters_json(struct service *svc, const struct rollout *r, unsigned stage)
+{
+    struct rollout_counts stages[FLEET_STAGES_MAX], total;
+    if (stage >= FLEET_STAGES_MAX ||
+        db_rollout_counts(svc->db, r->id, stages, r->plan.stage_count, &total) < 0)
+        return json_object();
+    const struct rollout_counts *c = &stages[stage];
+    json_t *o = json_pack("{s:I,s:I}", "offered", (json_int_t)c->offered, "interruptions",
+                          (json_int_t)c->interruptions);
+    for (unsigned k = 0; o && k < OUTCOME_COUNT; k++)
+        if (k != OUTCOME_OFFERED) /* "offered" counts every device offered, whatever became */
+            json_object_set_new(o, device_outcome_name((enum device_outcome)k),
+                                json_integer((json_int_t)c->by_outcome[k]));
+    return o;
+}
+
+/*
+ * Tells the notification layer what R's transition VERDICT did (after it
+ * was stored): halted with the stage's counters, promoted to which stage,
+ * completed. Only queues (events.h): a receiver never slows the controller.
+ */
+static void rollout_event(struct service *svc, const struct rollout *r,
+                          enum rollout_verdict verdict, const char *reason)
+{
+    char product[LIMIT_PRODUCT_NAME_BYTES + 1];
+    product_name_by_id(svc, r->product_id, product);
+    json_t *data = json_pack("{s:I,s:s,s:s,s:s,s:s,s:I,s:s}", "rollout", (json_int_t)r->id,
+                             "version", r->version, "channel", r->channel, "mode",
+                             fw_mode_name(r->mode), "kind", rollout_kind_name(r->kind), "stage",
+                             (json_int_t)r->stage + 1, "reason", reason ? reason : "");
+    enum event_kind kind = EVENT_ROLLOUT_COMPLETED;
+    if (data && verdict == VERDICT_HALT) {
+        kind = EVENT_ROLLOUT_HALTED;
+        json_object_set_new(data, "stages", json_integer((json_int_t)r->plan.stage_count));
+        json_object_set_new(data, "counters", stage_counters_json(svc, r, r->stage));
+    } else if (data && verdict == VERDICT_PROMOTE) {
+        kind = EVENT_ROLLOUT_PROMOTED;
+        json_object_set_new(data, "stages", json_integer((json_int_t)r->plan.stage_count));
+        json_object_set_new(data, "percent", json_real(r->plan.stages_bp[r->stage] / 100.0));
+    }
+    if (events_emit(svc->events, kind, product, data) < 0)
+        log_warn("fleet: rollout %lld: the %s event was dropped (the event queue is full)",
+                 (long long)r->id, event_kind_name(kind));
+}
+
+int fleet_rollout_transition(struct service *svc, struct rollout *r, enum rollout_verdict verdict,
+                             const char *reason)
+{
+    int ret = rollout_change(svc, r, verdict, reason);
+    if (ret == 0 && verdict != VERDICT_WAIT)
+        rollout_event(svc, r, verdict, reason);
+    return ret;
 }
 
 /* Starts queued rollout R when nothing is active on its channel. 1 when started. */

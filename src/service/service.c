@@ -20,6 +20,7 @@
 #include "db/db.h"
 #include "service/audit.h"
 #include "service/catalog.h"
+#include "service/events.h"
 #include "service/registry.h"
 #include "service/service_internal.h"
 #include "service/service_metrics.h"
@@ -161,6 +162,8 @@ int service_open(const struct config *config, enum service_mode mode, struct ser
     }
     if ((r = db_open(svc->db_path, DB_DURABLE, &svc->db)) < 0)
         goto fail;
+    if ((r = events_new(LIMIT_EVENT_QUEUE, &svc->events)) < 0)
+        goto fail;
     if ((r = store_open(config->data_dir, &svc->store)) < 0)
         goto fail;
     if ((r = fleet_open(svc)) < 0)
@@ -204,12 +207,18 @@ void service_close(struct service *svc)
     if (svc->fleet_open)
         fleet_close(svc);
     store_free(svc->store);
+    events_free(svc->events);
     db_close(svc->db);
     pthread_cond_destroy(&svc->stop_cond);
     pthread_mutex_destroy(&svc->stop_lock);
     pthread_mutex_destroy(&svc->publish_lock);
     pthread_mutex_destroy(&svc->catalog_lock);
     free(svc);
+}
+
+struct events *service_events(struct service *svc)
+{
+    return svc->events;
 }
 
 int service_check(struct service *svc, struct reason *why)

@@ -61,6 +61,16 @@ int service_open(const struct config *config, enum service_mode mode, struct ser
  */
 void service_close(struct service *svc);
 
+struct events;
+
+/*
+ * The service's outgoing event queue (service/events.h): the rollout
+ * controller and publishes post to it, and so may any layer above the
+ * service (the sources); the notification layer takes from it. Borrowed,
+ * valid until service_close. Never NULL once service_open returned.
+ */
+struct events *service_events(struct service *svc);
+
 /*
  * Does now what the serving catalog refresher does every 0.5 s: rebuilds
  * the catalog when the database's generation moved (a write by the CLI or

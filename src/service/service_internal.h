@@ -22,6 +22,7 @@
 
 struct catalog;
 struct db;
+struct events;
 struct registry;
 struct signing_key;
 struct store;
@@ -41,6 +42,7 @@ struct service {
     struct db *db;
     struct store *store;
     struct registry *registry; /* SERVICE_SERVING only */
+    struct events *events;     /* outgoing events (events.h), every mode */
 
     pthread_mutex_t catalog_lock; /* guards the catalog pointer, not its contents */
     struct catalog *catalog;
