@@ -119,6 +119,11 @@ static const struct setting config_settings[] = {
     UINT_SETTING(notify_source_failures, "3", 1, 1000,
                  "consecutive failed syncs of a GitHub source that send source.failing (once "
                  "per failing streak; a refused release sends it at once)"),
+    UINT_SETTING(session_idle_s, "28800", 1, 2592000,
+                 "seconds a dashboard session may go unused before it ends (sign in again)"),
+    UINT_SETTING(session_max_s, "604800", 1, 31536000,
+                 "seconds a dashboard session lasts at most after sign-in, however much it is "
+                 "used"),
     STRING_SETTING(aliases_text, "",
                    "legacy paths that serve a product: \"/esp/firmware.php=emonesp,/fw.php=door\""),
 };

@@ -53,6 +53,8 @@ struct config {
     uint64_t notify_max_age_s;          /* a delivery older than this is failed */
     uint64_t notify_keep_days;          /* finished deliveries kept */
     uint64_t notify_source_failures;    /* consecutive failed syncs that make source.failing */
+    uint64_t session_idle_s;            /* a dashboard session unused this long ends */
+    uint64_t session_max_s;             /* a dashboard session ends this long after sign-in */
     char aliases_text[2048];            /* "path=product,path=product" as configured */
     struct config_alias aliases[LIMIT_ALIASES];
     unsigned alias_count;

@@ -95,6 +95,8 @@ struct http_route_args {
      * http_audit_object and http_audit_params; never a secret.
      */
     struct http_audit *audit;
+    /* Set when the token came as a dashboard session's cookie (actor.via is dashboard). */
+    struct session_info session;
 };
 
 /*
@@ -106,6 +108,10 @@ struct http_audit {
     char product[LIMIT_PRODUCT_NAME_BYTES + 1]; /* starts as {product}; a new product's name */
     char object[LIMIT_AUDIT_OBJECT_BYTES + 1];
     json_t *params; /* NULL until a handler adds one */
+    /* A sign-in's: who it signed in, for a route anyone may call (http_audit_actor). */
+    bool has_actor;
+    struct actor actor;
+    bool skip; /* refused before anything was looked at (a throttled sign-in): no entry */
 };
 
 /*
@@ -115,6 +121,17 @@ struct http_audit {
  */
 void http_audit_object(const struct http_route_args *args, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/*
+ * Names who the action was for on a route anyone may call (a dashboard
+ * sign-in: the token it signed in as), from REQ's address. Does nothing on
+ * a route that is not audited.
+ */
+void http_audit_actor(const struct http_route_args *args, const struct http_request *req,
+                      int64_t token_id, const char *token_name);
+
+/* Marks ARGS's audit entry as not written: the request was refused before it was looked at. */
+void http_audit_skip(const struct http_route_args *args);
 
 /* Sets the product of ARGS's audit entry (product.create names it in the body). */
 void http_audit_product(const struct http_route_args *args, const char *name);
@@ -127,6 +144,28 @@ void http_audit_product(const struct http_route_args *args, const char *name);
  */
 void http_audit_params(const struct http_route_args *args, const json_t *body,
                        const char *const *keys, json_t *param);
+
+/*
+ * The dashboard session cookie's name and the value REQ's Cookie header
+ * gives it, copied to OUT (SIZE bytes); false when there is none (or it does
+ * not fit: no session of ours is that long).
+ */
+#define HTTP_SESSION_COOKIE "otad_session"
+bool http_session_cookie(const struct http_request *req, char *out, size_t size);
+
+/*
+ * Whether REQ may come from this server's own pages: no Sec-Fetch-Site of
+ * cross-site or same-site, and an Origin, when one is sent, whose host and
+ * port are the request's Host (http or https: a reverse proxy may end TLS).
+ */
+bool http_same_origin(const struct http_request *req);
+
+/*
+ * Whether PATH is a device's (/update/, /images/, a configured alias):
+ * answers whose bytes docs/PROTOCOL.md fixes, which get no header beyond
+ * their own (no security headers).
+ */
+bool http_path_is_device(const struct http_context *ctx, const char *path);
 
 /*
  * The handler of a route: fills REPLY for REQ. It is called only with one of
@@ -254,6 +293,25 @@ void http_api_rollout_get(const struct http_context *ctx, const struct http_requ
                           const struct http_route_args *args, struct http_reply *reply);
 void http_api_rollout_act(const struct http_context *ctx, const struct http_request *req,
                           const struct http_route_args *args, struct http_reply *reply);
+
+/*
+ * Dashboard sign-in (api_sessions.c; docs/API.md "Dashboard sessions"):
+ *   POST   session       http_api_session_create  (anyone) {"token"}: 201 and the cookie
+ *   GET    session       http_api_session_get     (the cookie) the session, a fresh expiry
+ *   DELETE session       http_api_session_delete  (the cookie) 204, the cookie cleared
+ *   GET    sessions      http_api_sessions_list   (admin) every live session
+ *   DELETE sessions/{id} http_api_session_revoke  (admin)
+ */
+void http_api_session_create(const struct http_context *ctx, const struct http_request *req,
+                             const struct http_route_args *args, struct http_reply *reply);
+void http_api_session_get(const struct http_context *ctx, const struct http_request *req,
+                          const struct http_route_args *args, struct http_reply *reply);
+void http_api_session_delete(const struct http_context *ctx, const struct http_request *req,
+                             const struct http_route_args *args, struct http_reply *reply);
+void http_api_sessions_list(const struct http_context *ctx, const struct http_request *req,
+                            const struct http_route_args *args, struct http_reply *reply);
+void http_api_session_revoke(const struct http_context *ctx, const struct http_request *req,
+                             const struct http_route_args *args, struct http_reply *reply);
 
 /*
  * The release sources in the API (api_sources.c), each 503 when no sources

@@ -14,7 +14,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
+#include "core/digest.h"
 #include "core/util.h"
 #include "http/errors.h"
 #include "http/handlers.h"
@@ -145,6 +147,15 @@ static const struct route routes[] = {
     API_ROUTE("products/{product}/rollouts/{id}", GET_OR_HEAD, READ_TOKEN, 0, http_api_rollout_get),
     ADMIN_ROUTE("products/{product}/rollouts/{id}/{action}", METHOD_POST, ADMIN_TOKEN,
                 LIMIT_JSON_BODY_BYTES, http_api_rollout_act, "rollout.{action}"),
+    /* Dashboard sign-in (api_sessions.c): the session routes take the cookie, not a bearer. */
+    ADMIN_ROUTE("session", METHOD_POST, ANYONE, LIMIT_JSON_BODY_BYTES, http_api_session_create,
+                "session.sign_in"),
+    API_ROUTE("session", GET_OR_HEAD, READ_TOKEN, 0, http_api_session_get),
+    ADMIN_ROUTE("session", METHOD_DELETE, READ_TOKEN, 0, http_api_session_delete,
+                "session.sign_out"),
+    API_ROUTE("sessions", GET_OR_HEAD, ADMIN_TOKEN, 0, http_api_sessions_list),
+    ADMIN_ROUTE("sessions/{id}", METHOD_DELETE, ADMIN_TOKEN, 0, http_api_session_revoke,
+                "session.revoke"),
     API_ROUTE("sources", GET_OR_HEAD, READ_TOKEN, 0, http_api_sources_list),
     API_ROUTE("sources/{id}", GET_OR_HEAD, READ_TOKEN, 0, http_api_source_get),
     ADMIN_ROUTE("sources/{id}/sync", METHOD_POST, ADMIN_TOKEN, LIMIT_JSON_BODY_BYTES,
@@ -317,15 +328,90 @@ static const struct route *route_find(const struct http_context *ctx,
     return NULL;
 }
 
+bool http_session_cookie(const struct http_request *req, char *out, size_t size)
+{
+    const char *p = http_request_header(req, "Cookie");
+    const size_t name_len = strlen(HTTP_SESSION_COOKIE);
+    while (p && *p) {
+        while (*p == ' ' || *p == ';')
+            p++;
+        size_t len = strcspn(p, ";");
+        if (len > name_len && strncmp(p, HTTP_SESSION_COOKIE "=", name_len + 1) == 0) {
+            const char *value = p + name_len + 1;
+            size_t n = len - name_len - 1;
+            while (n && value[n - 1] == ' ')
+                n--;
+            if (n + 1 > size)
+                return false;
+            memcpy(out, value, n);
+            out[n] = 0;
+            return true;
+        }
+        p += len;
+    }
+    return false;
+}
+
+bool http_same_origin(const struct http_request *req)
+{
+    const char *site = http_request_header(req, "Sec-Fetch-Site");
+    if (site && (strcasecmp(site, "cross-site") == 0 || strcasecmp(site, "same-site") == 0))
+        return false;
+    const char *origin = http_request_header(req, "Origin");
+    if (!origin)
+        return true; /* not a browser, or an old one: SameSite=Strict kept the cookie home */
+    const char *host = http_request_header(req, "Host");
+    const char *authority = strncasecmp(origin, "https://", 8) == 0  ? origin + 8
+                            : strncasecmp(origin, "http://", 7) == 0 ? origin + 7
+                                                                     : NULL;
+    return host && authority && strcasecmp(authority, host) == 0;
+}
+
+bool http_path_is_device(const struct http_context *ctx, const char *path)
+{
+    return strncmp(path, "/update/", 8) == 0 || strncmp(path, "/images/", 8) == 0 ||
+           config_alias_product(ctx->config, path) != NULL;
+}
+
+/*
+ * The dashboard's cookie standing for a token (route_authorized): the
+ * session must be live and its token of SCOPE; a request that may change
+ * something (not GET or HEAD) must also carry the session's X-CSRF-Token and
+ * come from this server's own pages. False with REPLY filled (401 or 403).
+ */
+static int session_authorized(const struct http_context *ctx, const struct http_request *req,
+                              const char *cookie, enum token_scope scope,
+                              struct http_route_args *args, struct http_reply *reply)
+{
+    struct reason why = {""};
+    int r = service_session_check(ctx->svc, cookie, scope, &args->session, &why);
+    if (r < 0) {
+        http_reply_error(reply, r, why.text);
+        return r;
+    }
+    bool reads = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
+    if (!reads && !http_same_origin(req)) {
+        http_reply_error_status(reply, 403, "csrf", "a request from another site is refused");
+        return -EPERM;
+    }
+    if (!reads && !service_session_csrf_ok(cookie, http_request_header(req, "X-CSRF-Token"))) {
+        http_reply_error_status(reply, 403, "csrf",
+                                "a signed-in change needs the session's X-CSRF-Token header");
+        return -EPERM;
+    }
+    return 0;
+}
+
 /*
  * The one place a token route's actor is built, from the token the route
  * checked (ACTOR's token_id and name, filled by service_token_check_actor)
  * and the request: how it came and from where. A dashboard session, which
  * stands for a token, sets its via here.
  */
-static void actor_from_token(const struct http_request *req, struct actor *actor)
+static void actor_from_token(const struct http_request *req, enum actor_via via,
+                             struct actor *actor)
 {
-    actor->via = ACTOR_VIA_API;
+    actor->via = via;
     snprintf(actor->address, sizeof(actor->address), "%s",
              req->remote_addr && *req->remote_addr ? req->remote_addr : "unknown");
 }
@@ -409,8 +495,10 @@ static void audit_write(const struct http_context *ctx, const struct route *rout
     else
         route_object(route, args, object, sizeof(object));
     reply_error(reply, code, sizeof(code), reason, sizeof(reason));
+    if (audit && audit->skip)
+        return;
     struct audit_note note = {
-        .actor = &args->actor,
+        .actor = audit && audit->has_actor ? &audit->actor : &args->actor,
         .action = action,
         .product = product,
         .object = object,
@@ -427,7 +515,9 @@ static void audit_write(const struct http_context *ctx, const struct route *rout
  * ARGS->actor (zeroed for a route anyone may call), and came over TLS when
  * the route must (api_tls_only); false with REPLY filled (401 or 403). A
  * valid token of too small a scope on a route that changes something is a
- * denied attempt by someone: recorded once, as 403 (docs/AUDIT.md).
+ * denied attempt by someone: recorded once, as 403 (docs/AUDIT.md). The
+ * token is a bearer token, or, without an Authorization header, the
+ * dashboard's session cookie (ARGS->actor.via is then ACTOR_VIA_DASHBOARD).
  */
 static bool route_authorized(const struct http_context *ctx, const struct route *route,
                              const struct http_request *req, struct http_route_args *args,
@@ -461,11 +551,23 @@ static bool route_authorized(const struct http_context *ctx, const struct route 
     }
     if (token == ANYONE)
         return true;
+    const char *authorization = http_request_header(req, "Authorization");
+    char cookie[SERVICE_SESSION_COOKIE_LEN + 2];
+    if (!authorization && http_session_cookie(req, cookie, sizeof(cookie))) {
+        int r = session_authorized(ctx, req, cookie, scopes[token], args, reply);
+        if (r == 0 || r == -EACCES) { /* the session's token, from the dashboard */
+            args->actor.token_id = args->session.token_id;
+            str_copy(args->actor.name, sizeof(args->actor.name), args->session.token_name);
+            actor_from_token(req, ACTOR_VIA_DASHBOARD, &args->actor);
+        }
+        if (r == -EACCES && route_audited(route))
+            audit_write(ctx, route, args, NULL, reply);
+        return r == 0;
+    }
     struct reason why = {""};
-    int r = service_token_check_actor(ctx->svc, http_request_header(req, "Authorization"),
-                                      scopes[token], &args->actor, &why);
+    int r = service_token_check_actor(ctx->svc, authorization, scopes[token], &args->actor, &why);
     if (r == 0 || r == -EACCES)
-        actor_from_token(req, &args->actor);
+        actor_from_token(req, ACTOR_VIA_API, &args->actor);
     if (r < 0) {
         http_reply_error(reply, r, why.text);
         if (r == -EACCES && route_audited(route))
@@ -483,6 +585,24 @@ void http_audit_object(const struct http_route_args *args, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(args->audit->object, sizeof(args->audit->object), fmt, ap);
     va_end(ap);
+}
+
+void http_audit_actor(const struct http_route_args *args, const struct http_request *req,
+                      int64_t token_id, const char *token_name)
+{
+    if (!args->audit)
+        return;
+    struct actor *a = &args->audit->actor;
+    a->token_id = token_id;
+    str_copy(a->name, sizeof(a->name), token_name);
+    actor_from_token(req, ACTOR_VIA_DASHBOARD, a);
+    args->audit->has_actor = true;
+}
+
+void http_audit_skip(const struct http_route_args *args)
+{
+    if (args->audit)
+        args->audit->skip = true;
 }
 
 void http_audit_product(const struct http_route_args *args, const char *name)
@@ -513,6 +633,53 @@ void http_audit_params(const struct http_route_args *args, const json_t *body,
     json_decref(param);
 }
 
+/* Whether the If-None-Match list LIST names ETAG (weak comparison, RFC 9110 §13.1.2). */
+static bool etag_listed(const char *list, const char *etag)
+{
+    size_t len = strlen(etag);
+    for (const char *p = list; *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        if (*p == '*')
+            return true;
+        if (strncmp(p, "W/", 2) == 0)
+            p += 2;
+        if (strncmp(p, etag, len) == 0 && (p[len] == 0 || p[len] == ',' || p[len] == ' '))
+            return true;
+        p += strcspn(p, ",");
+    }
+    return false;
+}
+
+/*
+ * A JSON answer to a GET under /api/v1/ gets a strong ETag, the SHA-256 of
+ * its body, and becomes a 304 when If-None-Match names it: the dashboard
+ * polls every few seconds, and an unchanged answer then costs no bytes on
+ * the wire. The body is still built; what is saved is the network and the
+ * browser's work. Device answers never come here (their own routes).
+ */
+static void etag_apply(const struct http_request *req, struct http_reply *reply)
+{
+    if (reply->status != 200 || !reply->content_type ||
+        strcmp(reply->content_type, "application/json") != 0 ||
+        strncmp(req->path, "/api/v1/", 8) != 0 ||
+        (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0))
+        return;
+    char etag[SHA256_HEX_LEN + 3] = "\"";
+    digest_sha256_hex(reply->body.data ? (const void *)reply->body.data : "", reply->body.len,
+                      etag + 1);
+    etag[SHA256_HEX_LEN + 1] = '"';
+    etag[SHA256_HEX_LEN + 2] = 0;
+    http_reply_header(reply, "ETag", etag);
+    /* Answers that may name a token's work: a shared cache must not keep them, a browser asks. */
+    http_reply_header(reply, "Cache-Control", "private, no-cache");
+    const char *inm = http_request_header(req, "If-None-Match");
+    if (inm && etag_listed(inm, etag)) {
+        buf_reset(&reply->body);
+        http_reply_empty(reply, 304);
+    }
+}
+
 void http_route(const struct http_context *ctx, const struct http_request *req,
                 struct http_reply *reply)
 {
@@ -523,9 +690,13 @@ void http_route(const struct http_context *ctx, const struct http_request *req,
     if (!route_audited(route)) { /* a read, a device, the webhook: nothing to record here */
         args.audit = NULL;
         route->handler(ctx, req, &args, reply);
+        if (route->json)
+            etag_apply(req, reply);
         return;
     }
-    struct http_audit audit = {.params = NULL};
+    struct http_audit audit = {.params = NULL, .has_actor = false, .skip = false};
+    if (route->token == ANYONE) /* the dashboard's sign-in: from where, before it knows who */
+        actor_from_token(req, ACTOR_VIA_DASHBOARD, &args.actor);
     snprintf(audit.product, sizeof(audit.product), "%s", route_product(route, &args));
     route_object(route, &args, audit.object, sizeof(audit.object));
     args.audit = &audit;

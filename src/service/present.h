@@ -23,6 +23,9 @@ json_t *present_token(const struct token *t);
  */
 json_t *present_audit_entry(const struct audit_entry *e);
 
+/* A dashboard session for the admin: never its cookie (which is not stored). */
+json_t *present_session(const struct session_record *s);
+
 /*
  * The delivery issues with a non-zero count, as [{"code", "devices",
  * "message", "fix"}], the fix naming PRODUCT_NAME (docs/SIGNING.md).

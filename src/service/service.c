@@ -166,6 +166,8 @@ int service_open(const struct config *config, enum service_mode mode, struct ser
         goto fail;
     if ((r = store_open(config->data_dir, &svc->store)) < 0)
         goto fail;
+    if ((r = signin_guard_new(&svc->signin_guard)) < 0)
+        goto fail;
     if ((r = fleet_open(svc)) < 0)
         goto fail;
     svc->fleet_open = true;
@@ -208,6 +210,7 @@ void service_close(struct service *svc)
         fleet_close(svc);
     store_free(svc->store);
     events_free(svc->events);
+    signin_guard_free(svc->signin_guard);
     db_close(svc->db);
     pthread_cond_destroy(&svc->stop_cond);
     pthread_mutex_destroy(&svc->stop_lock);
