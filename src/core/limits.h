@@ -71,7 +71,7 @@
  * Distinct devices between two registry commits (a device's repeated
  * check-ins within one interval take one place): 262,144 distinct devices a
  * second at the default interval. Past it, check-ins are dropped and counted.
- * Memory: two tables of up to this many 704-byte records (46 MB each at
+ * Memory: two tables of up to this many 848-byte records (56 MB each at
  * the ceiling; they grow on demand and shrink when a storm is over).
  */
 #define LIMIT_REGISTRY_QUEUE 65536u
@@ -87,6 +87,18 @@
 #define LIMIT_REGISTRY_ADDRS_PER_MINUTE 65536u
 #define LIMIT_REGISTRY_FLUSH_MS_MAX     1000u /* "committed at least once a second" */
 #define LIMIT_API_PAGE_ROWS             1000u /* rows per API list page */
+/*
+ * The dashboard's figures (service/dashboard.h): versions listed per
+ * product and per day of the version history before the rest is summed as
+ * "other" (the devices choose their versions: a fleet reporting a million
+ * distinct ones must not make a million rows a day), the days of history
+ * kept and the most asked for at once, and the product size up to which a
+ * page of the device list counts its matches exactly.
+ */
+#define LIMIT_SUMMARY_VERSIONS     16u
+#define LIMIT_VERSION_HISTORY_KEPT 400u
+#define LIMIT_VERSION_HISTORY_DAYS 366u
+#define LIMIT_EXACT_DEVICE_COUNT   100000u
 
 /* The audit log (service/audit.h, docs/AUDIT.md). */
 #define LIMIT_AUDIT_ACTION_BYTES  32u  /* "rollout.promote", "group.macs.remove" */

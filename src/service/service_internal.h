@@ -21,6 +21,7 @@
 #include "service/service.h"
 
 struct catalog;
+struct dashboard;
 struct db;
 struct events;
 struct registry;
@@ -42,8 +43,9 @@ struct service {
     char db_path[PATH_MAX];
     struct db *db;
     struct store *store;
-    struct registry *registry; /* SERVICE_SERVING only */
-    struct events *events;     /* outgoing events (events.h), every mode */
+    struct registry *registry;   /* SERVICE_SERVING only */
+    struct events *events;       /* outgoing events (events.h), every mode */
+    struct dashboard *dashboard; /* SERVICE_SERVING only */
 
     pthread_mutex_t catalog_lock; /* guards the catalog pointer, not its contents */
     struct catalog *catalog;
