@@ -127,6 +127,12 @@ static int notify_cmd_add(const struct config *config, const char *const *pos,
     }
     struct notify_receiver rcv;
     int r = notify_add(o.notify, &spec, &rcv, &why);
+    /* The URL's path may be its credential (a Slack webhook's): the log keeps name and events. */
+    cli_audit(o.svc, "notification.add", NULL, pos[1],
+              json_pack("{s:s,s:s,s:b}", "events", opts[OPT_EVENTS].value, "format",
+                        opts[OPT_FORMAT].value ? opts[OPT_FORMAT].value : "json", "signed",
+                        secret[0] != 0),
+              r, &why);
     explicit_bzero(secret, sizeof(secret));
     close_both(&o);
     if (r < 0)
@@ -235,6 +241,8 @@ int cli_notify(int argc, char **argv, const struct config *config)
     struct notify_delivery d;
     bool test = strcmp(pos[0], "test") == 0;
     int r = test ? notify_test(o.notify, id, &d, &why) : notify_remove(o.notify, id, &why);
+    cli_audit(o.svc, test ? "notification.test" : "notification.remove", NULL, pos[1], NULL, r,
+              &why);
     close_both(&o);
     if (r < 0)
         return cli_refused(&why, r);

@@ -497,6 +497,7 @@ int cli_session(int argc, char **argv, const struct config *config)
         if (cli_open_service(config, &svc) != CLI_EXIT_OK)
             return CLI_EXIT_FAILURE;
         int r = service_session_revoke(svc, (int64_t)id, &why);
+        cli_audit(svc, "session.revoke", NULL, pos[1], NULL, r, &why);
         service_close(svc);
         if (r < 0)
             return cli_refused(&why, r);

@@ -112,6 +112,11 @@ void http_api_notify_add(const struct http_context *ctx, const struct http_reque
     struct notify_receiver rcv;
     struct reason why = {""};
     int r = notify_add(ctx->notify, &spec, &rcv, &why);
+    /* Name, events and format; never the secret, nor the URL (a Slack webhook's path is one). */
+    http_audit_params(args, body, (const char *const[]){"name", "events", "format", NULL},
+                      json_pack("{s:b}", "signed", secret != NULL));
+    if (r == 0)
+        http_audit_object(args, "%lld", (long long)rcv.id);
     if (secret) /* our copy of it, inside the parsed body */
         explicit_bzero((char *)secret, strlen(secret));
     json_decref(body);
