@@ -275,6 +275,16 @@ async function route() {
   }
   const params = found.params;
   if (params.p) currentProduct = params.p;
+  if (!currentProduct && session) {
+    // The product pages in the nav need a product: the first one, until one is opened.
+    try {
+      const products = (await get("/api/v1/products")).data.products || [];
+      if (products.length) currentProduct = products[0].name;
+    } catch (e) {
+      console.warn("otad dashboard: products:", e);
+    }
+    if (seq !== renderSeq) return;
+  }
   drawNav();
   try {
     page = await found.fn(main, params, new URLSearchParams(location.search), seq);
