@@ -357,8 +357,8 @@ function drawNav() {
       item(`${base}/devices`, "Devices"));
   }
   nav.append(item("/ui/sources", "Sources"));
-  if (canAdmin()) nav.append(item("/ui/tokens", "Tokens"));
-  nav.append(item("/ui/audit", "Audit log"));
+  // Tokens and the audit log are the admin's (the API refuses them to other scopes).
+  if (canAdmin()) nav.append(item("/ui/tokens", "Tokens"), item("/ui/audit", "Audit log"));
 }
 
 async function signOut() {
@@ -865,13 +865,18 @@ async function pageTokens(main) {
   return view;
 }
 
-const AUDIT_FILTERS = ["actor", "action", "object", "via"];
+// The filters GET /api/v1/audit takes: actor, action (a prefix), product, outcome, since, until.
+const AUDIT_FILTERS = ["actor", "action", "product", "outcome", "since", "until"];
 
 async function pageAudit(main, params, query) {
   main.append(h("h1", {}, "Audit log"));
   const state = Object.fromEntries(AUDIT_FILTERS.map((k) => [k, query.get(k) || ""]));
+  const input = (k, label, attrs = {}) => h("label", { class: "field" }, label, h("input", { id: `audit-${k}`, name: k, value: state[k], autocomplete: "off", ...attrs }));
+  const outcome = h("select", { id: "audit-outcome", name: "outcome" }, ["", "ok", "failed"].map((o) => h("option", { value: o, selected: state.outcome === o }, o || "any")));
   const form = h("form", { id: "audit-filters", class: "card filters", role: "search" },
-    AUDIT_FILTERS.map((k) => h("label", { class: "field" }, k, h("input", { id: `audit-${k}`, name: k, value: state[k], autocomplete: "off" }))),
+    input("actor", "Actor"), input("action", "Action (prefix)", { placeholder: "rollout." }), input("product", "Product"),
+    h("label", { class: "field" }, "Outcome", outcome),
+    input("since", "Since", { placeholder: "2026-01-31T00:00:00Z" }), input("until", "Until"),
     h("div", { class: "actions" }, h("button", { type: "submit" }, "Filter"), h("a", { href: "/ui/audit", class: "button secondary" }, "Clear")));
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
