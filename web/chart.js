@@ -44,7 +44,7 @@ export function versionChart(history, { width = 720, height = 240 } = {}) {
   // Axis and three grid lines with their counts.
   for (const f of [0, 0.5, 1]) {
     const y = pad.top + plotH - f * plotH;
-    root.append(svg("line", { x1: pad.left, x2: width - pad.right, y1: y, y2: y, class: "grid" }));
+    root.append(svg("line", { x1: pad.left, x2: width - pad.right, y1: y, y2: y, class: "gridline" }));
     root.append(svg("text", { x: pad.left - 4, y: y + 4, class: "axis", "text-anchor": "end" }, String(Math.round(f * max))));
   }
   if (!days.length) {

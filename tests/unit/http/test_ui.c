@@ -73,6 +73,12 @@ static void test_table(void **state)
     assert_null(strstr(html, "<style"));
     assert_null(strstr(html, "style="));
     free(html);
+    /* A module names the modules it imports by their hashed names too. */
+    const struct ui_asset *app = asset_named("app.js");
+    char *js = strndup((const char *)app->data, app->size);
+    assert_non_null(strstr(js, asset_named("chart.js")->hashed_name));
+    assert_null(strstr(js, "/ui/assets/chart.js\""));
+    free(js);
 }
 
 static void test_lookup(void **state)
