@@ -27,13 +27,18 @@ except ImportError:
     # Debian's python3-selenium (scripts/deps) lives in the system's dist-packages, which a
     # python3 other than /usr/bin/python3 (a pyenv one) does not search.
     sys.path.append("/usr/lib/python3/dist-packages")
-from selenium import webdriver  # noqa: E402
-from selenium.common.exceptions import TimeoutException  # noqa: E402
-from selenium.webdriver.chrome.service import Service as ChromeService  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
-from selenium.webdriver.support.select import Select  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+try:
+    from selenium import webdriver
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.chrome.service import Service as ChromeService
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.select import Select
+    from selenium.webdriver.support.ui import WebDriverWait
+    SELENIUM_MISSING = None
+except ImportError as e:  # each test fails with this, the other modules still run
+    SELENIUM_MISSING = str(e)
+    TimeoutException = Exception
 
 CHROMEDRIVER = "/usr/bin/chromedriver"
 WAIT_S = 15          # a page's data: one poll (5 s) plus a registry flush, with room for ASan
@@ -82,6 +87,8 @@ def checkin(srv):
 
 
 def browser(size=DESKTOP):
+    assert not SELENIUM_MISSING, f"python3-selenium is missing ({SELENIUM_MISSING}): run scripts/deps"
+    assert os.access(CHROMEDRIVER, os.X_OK), f"{CHROMEDRIVER} is missing: run scripts/deps (chromium-driver)"
     opts = webdriver.ChromeOptions()
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                 f"--window-size={size[0]},{size[1]}", "--hide-scrollbars"):
