@@ -895,9 +895,17 @@ async function pageAudit(main, params, query) {
       el.append(h("p", { class: "muted", id: "audit-missing" }, "This server has no audit log API (GET /api/v1/audit), or this token may not read it."));
       return;
     }
-    el.append(table(["at", "actor", "via", "from", "action", "object", "outcome"], (data.entries || []).map((e) => [
-      fmtTime(e.at), show(e.actor), show(e.via), show(e.address), h("span", { class: "mono" }, show(e.action)), show(e.object), badge(e.outcome),
-    ]), { empty: "No entries.", cls: "audit" }));
+    el.append(table(["at", "actor", "via", "from", "action", "product", "object", "params", "outcome"], (data.entries || []).map((e) => {
+      // The actor and the outcome are objects ({via, name, address}, {ok, status, error, reason}).
+      const actor = e.actor && typeof e.actor === "object" ? e.actor : { name: e.actor, via: e.via, address: e.address };
+      const out = e.outcome && typeof e.outcome === "object" ? e.outcome : { ok: e.outcome === "ok", text: e.outcome };
+      const outcome = out.text ?? (out.ok ? "ok" : [out.status, out.error].filter(Boolean).join(" ") || "failed");
+      return [
+        fmtTime(e.at), show(actor.name), show(actor.via), show(actor.address), h("span", { class: "mono" }, show(e.action)), show(e.product), show(e.object),
+        e.params && Object.keys(e.params).length ? h("span", { class: "mono small" }, JSON.stringify(e.params)) : "—",
+        h("span", { title: out.reason || "" }, badge(outcome, out.ok ? "ok" : "failed")),
+      ];
+    }), { empty: "No entries.", cls: "audit" }));
     if (data.next_before !== null && data.next_before !== undefined) {
       const q = new URLSearchParams();
       for (const k of AUDIT_FILTERS) if (state[k]) q.set(k, state[k]);
