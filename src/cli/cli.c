@@ -25,6 +25,7 @@ static const struct subcommand subcommands[] = {
     {"product", cli_product, "product add | set | fleet | list"},
     {"release", cli_release, "release add | list"},
     {"token", cli_token, "token create | list | revoke"},
+    {"session", cli_session, "session list | revoke: dashboard sessions"},
     {"device", cli_device, "device list | show: a device and why it gets what it gets"},
     {"channel", cli_channel, "channel list | show | set | reset: release channels' policies"},
     {"group", cli_group, "group list | show | add | set | delete | add-macs | remove-macs"},

@@ -14,6 +14,7 @@ int cli_config(int argc, char **argv, const struct config *config);
 int cli_product(int argc, char **argv, const struct config *config);
 int cli_release(int argc, char **argv, const struct config *config);
 int cli_token(int argc, char **argv, const struct config *config);
+int cli_session(int argc, char **argv, const struct config *config);
 int cli_device(int argc, char **argv, const struct config *config);
 int cli_key(int argc, char **argv, const struct config *config);    /* cli_key.c */
 int cli_sign(int argc, char **argv, const struct config *config);   /* cli_key.c */

@@ -386,6 +386,65 @@ usage:
     return CLI_EXIT_USAGE;
 }
 
+int cli_session(int argc, char **argv, const struct config *config)
+{
+    struct args_option opts[] = {{"--json", false, NULL}};
+    const char *pos[ARGS_MAX_POSITIONAL];
+    unsigned npos = 0;
+    if (args_parse(argc, argv, opts, ARRAY_SIZE(opts), pos, &npos) < 0 || npos < 1)
+        goto usage;
+    struct service *svc;
+    struct reason why = {""};
+    if (strcmp(pos[0], "list") == 0 && npos == 1) {
+        if (cli_open_service(config, &svc) != CLI_EXIT_OK)
+            return CLI_EXIT_FAILURE;
+        struct session_record *list = NULL;
+        size_t n = 0;
+        int r = service_session_list(svc, &list, &n);
+        service_close(svc);
+        if (r < 0) {
+            fprintf(stderr, "otad: cannot list sessions: %s\n", strerror(-r));
+            return CLI_EXIT_FAILURE;
+        }
+        if (opts[0].value) {
+            json_t *arr = json_array();
+            for (size_t i = 0; i < n; i++)
+                json_array_append_new(arr, present_session(&list[i]));
+            cli_print_json(json_pack("{s:o}", "sessions", arr));
+        } else {
+            for (size_t i = 0; i < n; i++) {
+                char created[21], used[21];
+                time_format_rfc3339(list[i].created_ms, created);
+                time_format_rfc3339(list[i].last_used_ms, used);
+                printf("%-4lld %-20s %-8s from %-15s created %s last used %s  %s\n",
+                       (long long)list[i].id, list[i].token_name, token_scope_name(list[i].scope),
+                       list[i].address[0] ? list[i].address : "?", created, used,
+                       list[i].user_agent);
+            }
+        }
+        free(list);
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(pos[0], "revoke") == 0 && npos == 2) {
+        uint64_t id;
+        if (parse_u64(pos[1], INT64_MAX, &id) < 0) {
+            fprintf(stderr, "otad: session id \"%s\" is not a number\n", pos[1]);
+            return CLI_EXIT_USAGE;
+        }
+        if (cli_open_service(config, &svc) != CLI_EXIT_OK)
+            return CLI_EXIT_FAILURE;
+        int r = service_session_revoke(svc, (int64_t)id, &why);
+        service_close(svc);
+        if (r < 0)
+            return cli_refused(&why, r);
+        printf("session %llu revoked\n", (unsigned long long)id);
+        return CLI_EXIT_OK;
+    }
+usage:
+    fprintf(stderr, "usage: otad session list [--json]\n       otad session revoke ID\n");
+    return CLI_EXIT_USAGE;
+}
+
 int cli_device(int argc, char **argv, const struct config *config)
 {
     if (argc >= 2 && strcmp(argv[1], "show") == 0)

@@ -92,6 +92,11 @@ static const struct setting config_settings[] = {
     UINT_SETTING(github_poll_interval_s, "300", 1, LIMIT_GITHUB_POLL_INTERVAL_S_MAX,
                  "seconds between polls of a GitHub release source (one conditional request "
                  "each); 300 keeps a few unauthenticated sources inside 60 requests an hour"),
+    UINT_SETTING(session_idle_s, "28800", 1, 2592000,
+                 "seconds a dashboard session may go unused before it ends (sign in again)"),
+    UINT_SETTING(session_max_s, "604800", 1, 31536000,
+                 "seconds a dashboard session lasts at most after sign-in, however much it is "
+                 "used"),
     STRING_SETTING(aliases_text, "",
                    "legacy paths that serve a product: \"/esp/firmware.php=emonesp,/fw.php=door\""),
 };

@@ -43,6 +43,8 @@ struct config {
     uint64_t max_downloads;          /* image bodies in flight on this node; 0 = no cap */
     uint64_t registry_flush_ms;      /* device registry commit interval */
     uint64_t github_poll_interval_s; /* default seconds between polls of a GitHub source */
+    uint64_t session_idle_s;         /* a dashboard session unused this long ends */
+    uint64_t session_max_s;          /* a dashboard session ends this long after sign-in */
     char aliases_text[2048];         /* "path=product,path=product" as configured */
     struct config_alias aliases[LIMIT_ALIASES];
     unsigned alias_count;

@@ -28,6 +28,18 @@
 #define LIMIT_TOKEN_NAME_BYTES      64u
 #define LIMIT_ALIASES               32u
 
+/*
+ * Dashboard sign-in (docs/SECURITY.md). Live sessions per token: signing in
+ * once more past it ends the token's oldest session. Bad sign-ins one source
+ * address may make a minute before it is answered 429 (the form must not be
+ * a token oracle), and the addresses tracked at once: when every place holds
+ * an address that failed this minute, a new address is refused too.
+ */
+#define LIMIT_SESSIONS_PER_TOKEN         16u
+#define LIMIT_SIGNIN_FAILURES_PER_MINUTE 10u
+#define LIMIT_SIGNIN_ADDRESSES           4096u
+#define LIMIT_SESSION_ADDRESS_BYTES      45u /* INET6_ADDRSTRLEN - 1 */
+
 /* HTTPS (docs/TLS.md). */
 #define LIMIT_TLS_CERT_FILES        4u             /* certificate/key pairs, one per key type */
 #define LIMIT_TLS_PEM_BYTES         (256u * 1024u) /* a chain or key file */

@@ -127,6 +127,29 @@ int db_token_list(struct db *db, struct token **ret_tokens, size_t *ret_count);
 int db_token_revoke(struct db *db, int64_t id);
 
 /*
+ * Dashboard sessions (db_sqlite_sessions.c). REC's token_id, created_ms,
+ * last_used_ms, address and user_agent are stored with HASH_HEX (the
+ * cookie's SHA-256); in the same transaction the token's oldest sessions
+ * past KEEP are deleted. *RET_ID is the new session's id. -ENOENT when the
+ * token is not there.
+ */
+int db_session_insert(struct db *db, const struct session_record *rec, const char *hash_hex,
+                      unsigned keep, int64_t *ret_id);
+/* The session whose cookie hashes to HASH_HEX, with its token. -ENOENT when none. */
+int db_session_find(struct db *db, const char *hash_hex, struct session_record *ret_session);
+/* Records that session ID was used at NOW_MS. -ENOENT when it is gone. */
+int db_session_touch(struct db *db, int64_t id, int64_t now_ms);
+/* Ends session ID (deletes it). -ENOENT when there is no such session. */
+int db_session_delete(struct db *db, int64_t id);
+/*
+ * Deletes the sessions idle since before IDLE_BEFORE_MS or created before
+ * CREATED_BEFORE_MS, and those of revoked tokens.
+ */
+int db_session_prune(struct db *db, int64_t idle_before_ms, int64_t created_before_ms);
+/* Every stored session, oldest first; the caller frees *RET_SESSIONS with free(). */
+int db_session_list(struct db *db, struct session_record **ret_sessions, size_t *ret_count);
+
+/*
  * Whether RECORD, of a device that has no row yet, may add one (the
  * registry's growth limits). Called by db_devices_record inside its
  * transaction with the database locked: it must not call into DB.

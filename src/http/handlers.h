@@ -80,7 +80,35 @@ struct http_route_args {
     bool legacy_alias; /* always set: the path is a configured alias of /update/{product} */
     /* Always set: the name of the token the route checked, "" for a route anyone may call. */
     char actor[LIMIT_TOKEN_NAME_BYTES + 1];
+    /*
+     * Always set: the token came as a dashboard session's cookie (the
+     * request is the dashboard's), with the session in SESSION.
+     */
+    bool via_dashboard;
+    struct session_info session;
 };
+
+/*
+ * The dashboard session cookie's name and the value REQ's Cookie header
+ * gives it, copied to OUT (SIZE bytes); false when there is none (or it does
+ * not fit: no session of ours is that long).
+ */
+#define HTTP_SESSION_COOKIE "otad_session"
+bool http_session_cookie(const struct http_request *req, char *out, size_t size);
+
+/*
+ * Whether REQ may come from this server's own pages: no Sec-Fetch-Site of
+ * cross-site or same-site, and an Origin, when one is sent, whose host and
+ * port are the request's Host (http or https: a reverse proxy may end TLS).
+ */
+bool http_same_origin(const struct http_request *req);
+
+/*
+ * Whether PATH is a device's (/update/, /images/, a configured alias):
+ * answers whose bytes docs/PROTOCOL.md fixes, which get no header beyond
+ * their own (no security headers).
+ */
+bool http_path_is_device(const struct http_context *ctx, const char *path);
 
 /*
  * The handler of a route: fills REPLY for REQ. It is called only with one of
@@ -208,6 +236,25 @@ void http_api_rollout_get(const struct http_context *ctx, const struct http_requ
                           const struct http_route_args *args, struct http_reply *reply);
 void http_api_rollout_act(const struct http_context *ctx, const struct http_request *req,
                           const struct http_route_args *args, struct http_reply *reply);
+
+/*
+ * Dashboard sign-in (api_sessions.c; docs/API.md "Dashboard sessions"):
+ *   POST   session       http_api_session_create  (anyone) {"token"}: 201 and the cookie
+ *   GET    session       http_api_session_get     (the cookie) the session, a fresh expiry
+ *   DELETE session       http_api_session_delete  (the cookie) 204, the cookie cleared
+ *   GET    sessions      http_api_sessions_list   (admin) every live session
+ *   DELETE sessions/{id} http_api_session_revoke  (admin)
+ */
+void http_api_session_create(const struct http_context *ctx, const struct http_request *req,
+                             const struct http_route_args *args, struct http_reply *reply);
+void http_api_session_get(const struct http_context *ctx, const struct http_request *req,
+                          const struct http_route_args *args, struct http_reply *reply);
+void http_api_session_delete(const struct http_context *ctx, const struct http_request *req,
+                             const struct http_route_args *args, struct http_reply *reply);
+void http_api_sessions_list(const struct http_context *ctx, const struct http_request *req,
+                            const struct http_route_args *args, struct http_reply *reply);
+void http_api_session_revoke(const struct http_context *ctx, const struct http_request *req,
+                             const struct http_route_args *args, struct http_reply *reply);
 
 /*
  * The release sources in the API (api_sources.c), each 503 when no sources

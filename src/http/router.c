@@ -13,7 +13,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
+#include "core/digest.h"
 #include "core/util.h"
 #include "http/errors.h"
 #include "http/handlers.h"
@@ -128,6 +130,12 @@ static const struct route routes[] = {
     API_ROUTE("products/{product}/rollouts/{id}", GET_OR_HEAD, READ_TOKEN, 0, http_api_rollout_get),
     API_ROUTE("products/{product}/rollouts/{id}/{action}", METHOD_POST, ADMIN_TOKEN,
               LIMIT_JSON_BODY_BYTES, http_api_rollout_act),
+    /* Dashboard sign-in (api_sessions.c): the session routes take the cookie, not a bearer. */
+    API_ROUTE("session", METHOD_POST, ANYONE, LIMIT_JSON_BODY_BYTES, http_api_session_create),
+    API_ROUTE("session", GET_OR_HEAD, READ_TOKEN, 0, http_api_session_get),
+    API_ROUTE("session", METHOD_DELETE, READ_TOKEN, 0, http_api_session_delete),
+    API_ROUTE("sessions", GET_OR_HEAD, ADMIN_TOKEN, 0, http_api_sessions_list),
+    API_ROUTE("sessions/{id}", METHOD_DELETE, ADMIN_TOKEN, 0, http_api_session_revoke),
     API_ROUTE("sources", GET_OR_HEAD, READ_TOKEN, 0, http_api_sources_list),
     API_ROUTE("sources/{id}", GET_OR_HEAD, READ_TOKEN, 0, http_api_source_get),
     API_ROUTE("sources/{id}/sync", METHOD_POST, ADMIN_TOKEN, LIMIT_JSON_BODY_BYTES,
@@ -296,10 +304,86 @@ static const struct route *route_find(const struct http_context *ctx,
     return NULL;
 }
 
+bool http_session_cookie(const struct http_request *req, char *out, size_t size)
+{
+    const char *p = http_request_header(req, "Cookie");
+    const size_t name_len = strlen(HTTP_SESSION_COOKIE);
+    while (p && *p) {
+        while (*p == ' ' || *p == ';')
+            p++;
+        size_t len = strcspn(p, ";");
+        if (len > name_len && strncmp(p, HTTP_SESSION_COOKIE "=", name_len + 1) == 0) {
+            const char *value = p + name_len + 1;
+            size_t n = len - name_len - 1;
+            while (n && value[n - 1] == ' ')
+                n--;
+            if (n + 1 > size)
+                return false;
+            memcpy(out, value, n);
+            out[n] = 0;
+            return true;
+        }
+        p += len;
+    }
+    return false;
+}
+
+bool http_same_origin(const struct http_request *req)
+{
+    const char *site = http_request_header(req, "Sec-Fetch-Site");
+    if (site && (strcasecmp(site, "cross-site") == 0 || strcasecmp(site, "same-site") == 0))
+        return false;
+    const char *origin = http_request_header(req, "Origin");
+    if (!origin)
+        return true; /* not a browser, or an old one: SameSite=Strict kept the cookie home */
+    const char *host = http_request_header(req, "Host");
+    const char *authority = strncasecmp(origin, "https://", 8) == 0  ? origin + 8
+                            : strncasecmp(origin, "http://", 7) == 0 ? origin + 7
+                                                                     : NULL;
+    return host && authority && strcasecmp(authority, host) == 0;
+}
+
+bool http_path_is_device(const struct http_context *ctx, const char *path)
+{
+    return strncmp(path, "/update/", 8) == 0 || strncmp(path, "/images/", 8) == 0 ||
+           config_alias_product(ctx->config, path) != NULL;
+}
+
+/*
+ * The dashboard's cookie standing for a token (route_authorized): the
+ * session must be live and its token of SCOPE; a request that may change
+ * something (not GET or HEAD) must also carry the session's X-CSRF-Token and
+ * come from this server's own pages. False with REPLY filled (401 or 403).
+ */
+static bool session_authorized(const struct http_context *ctx, const struct http_request *req,
+                               const char *cookie, enum token_scope scope,
+                               struct http_route_args *args, struct http_reply *reply)
+{
+    struct reason why = {""};
+    int r = service_session_check(ctx->svc, cookie, scope, &args->session, &why);
+    if (r < 0) {
+        http_reply_error(reply, r, why.text);
+        return false;
+    }
+    bool reads = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
+    if (!reads && !http_same_origin(req)) {
+        http_reply_error_status(reply, 403, "csrf", "a request from another site is refused");
+        return false;
+    }
+    if (!reads && !service_session_csrf_ok(cookie, http_request_header(req, "X-CSRF-Token"))) {
+        http_reply_error_status(reply, 403, "csrf",
+                                "a signed-in change needs the session's X-CSRF-Token header");
+        return false;
+    }
+    return true;
+}
+
 /*
  * Whether REQ carries a token of ROUTE's scope, with the token's name in
  * ARGS->actor ("" for a route anyone may call), and came over TLS when the
- * route must (api_tls_only); false with REPLY filled (401 or 403).
+ * route must (api_tls_only); false with REPLY filled (401 or 403). The
+ * token is a bearer token, or, without an Authorization header, the
+ * dashboard's session cookie (ARGS->via_dashboard).
  */
 static bool route_authorized(const struct http_context *ctx, const struct route *route,
                              const struct http_request *req, struct http_route_args *args,
@@ -311,6 +395,7 @@ static bool route_authorized(const struct http_context *ctx, const struct route 
         [ADMIN_TOKEN] = TOKEN_SCOPE_ADMIN,
     };
     args->actor[0] = 0;
+    args->via_dashboard = false;
     /* The API and the webhook (the JSON routes) may be kept off the plain listener. */
     if (route->json && !req->tls && ctx->config->api_tls_only) {
         http_reply_error_status(reply, 403, "tls_required",
@@ -320,9 +405,19 @@ static bool route_authorized(const struct http_context *ctx, const struct route 
     }
     if (route->token == ANYONE)
         return true;
+    const char *authorization = http_request_header(req, "Authorization");
+    char cookie[SERVICE_SESSION_COOKIE_LEN + 2];
+    if (!authorization && http_session_cookie(req, cookie, sizeof(cookie))) {
+        if (!session_authorized(ctx, req, cookie, scopes[route->token], args, reply))
+            return false;
+        /* The one place the actor is filled: the session's token, from the dashboard. */
+        str_copy(args->actor, sizeof(args->actor), args->session.token_name);
+        args->via_dashboard = true;
+        return true;
+    }
     struct reason why = {""};
-    int r = service_token_check_name(ctx->svc, http_request_header(req, "Authorization"),
-                                     scopes[route->token], args->actor, &why);
+    int r =
+        service_token_check_name(ctx->svc, authorization, scopes[route->token], args->actor, &why);
     if (r < 0) {
         http_reply_error(reply, r, why.text);
         return false;
@@ -330,13 +425,63 @@ static bool route_authorized(const struct http_context *ctx, const struct route 
     return true;
 }
 
+/* Whether the If-None-Match list LIST names ETAG (weak comparison, RFC 9110 §13.1.2). */
+static bool etag_listed(const char *list, const char *etag)
+{
+    size_t len = strlen(etag);
+    for (const char *p = list; *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        if (*p == '*')
+            return true;
+        if (strncmp(p, "W/", 2) == 0)
+            p += 2;
+        if (strncmp(p, etag, len) == 0 && (p[len] == 0 || p[len] == ',' || p[len] == ' '))
+            return true;
+        p += strcspn(p, ",");
+    }
+    return false;
+}
+
+/*
+ * A JSON answer to a GET under /api/v1/ gets a strong ETag, the SHA-256 of
+ * its body, and becomes a 304 when If-None-Match names it: the dashboard
+ * polls every few seconds, and an unchanged answer then costs no bytes on
+ * the wire. The body is still built; what is saved is the network and the
+ * browser's work. Device answers never come here (their own routes).
+ */
+static void etag_apply(const struct http_request *req, struct http_reply *reply)
+{
+    if (reply->status != 200 || !reply->content_type ||
+        strcmp(reply->content_type, "application/json") != 0 ||
+        strncmp(req->path, "/api/v1/", 8) != 0 ||
+        (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0))
+        return;
+    char etag[SHA256_HEX_LEN + 3] = "\"";
+    digest_sha256_hex(reply->body.data ? (const void *)reply->body.data : "", reply->body.len,
+                      etag + 1);
+    etag[SHA256_HEX_LEN + 1] = '"';
+    etag[SHA256_HEX_LEN + 2] = 0;
+    http_reply_header(reply, "ETag", etag);
+    /* Answers that may name a token's work: a shared cache must not keep them, a browser asks. */
+    http_reply_header(reply, "Cache-Control", "private, no-cache");
+    const char *inm = http_request_header(req, "If-None-Match");
+    if (inm && etag_listed(inm, etag)) {
+        buf_reset(&reply->body);
+        http_reply_empty(reply, 304);
+    }
+}
+
 void http_route(const struct http_context *ctx, const struct http_request *req,
                 struct http_reply *reply)
 {
     struct http_route_args args;
     const struct route *route = route_find(ctx, req, &args, reply);
-    if (route && route_authorized(ctx, route, req, &args, reply))
+    if (route && route_authorized(ctx, route, req, &args, reply)) {
         route->handler(ctx, req, &args, reply);
+        if (route->json)
+            etag_apply(req, reply);
+    }
 }
 
 bool http_route_accepts_body(const struct http_context *ctx, const struct http_request *req,

@@ -218,6 +218,23 @@ struct token {
     int64_t revoked_ms; /* 0 while valid */
 };
 
+/*
+ * A dashboard session as stored (docs/SECURITY.md, "Dashboard sign-in"),
+ * with the token it stands for: never the cookie, which is stored only as
+ * its SHA-256.
+ */
+struct session_record {
+    int64_t id;
+    int64_t token_id;
+    char token_name[LIMIT_TOKEN_NAME_BYTES + 1];
+    enum token_scope scope;
+    int64_t token_revoked_ms; /* 0 while the token is valid */
+    int64_t created_ms;
+    int64_t last_used_ms;
+    char address[LIMIT_SESSION_ADDRESS_BYTES + 1]; /* who signed in, as the socket says */
+    char user_agent[LIMIT_USER_AGENT_BYTES + 1];   /* cut to fit */
+};
+
 /* One key a product has signed with (docs/SIGNING.md, key rotation). */
 struct product_key {
     char name[KEY_NAME_BYTES + 1];

@@ -119,6 +119,15 @@ json_t *present_token(const struct token *t)
                      time_json(t->revoked_ms));
 }
 
+json_t *present_session(const struct session_record *s)
+{
+    return json_pack("{s:I,s:I,s:s,s:s,s:o,s:o,s:s,s:s}", "id", (json_int_t)s->id, "token_id",
+                     (json_int_t)s->token_id, "token_name", s->token_name, "scope",
+                     token_scope_name(s->scope), "created", time_json(s->created_ms), "last_used",
+                     time_json(s->last_used_ms), "address", s->address, "user_agent",
+                     s->user_agent);
+}
+
 json_t *present_product_key(const struct product_key *k, const char *active_name)
 {
     return json_pack("{s:s,s:s,s:o,s:b}", "name", k->name, "fingerprint", k->fingerprint, "added",

@@ -17,6 +17,8 @@ json_t *present_product(const struct product *p);
 json_t *present_release(const struct release *r, const char *product_name);
 json_t *present_device(const struct device_record *d);
 json_t *present_token(const struct token *t);
+/* A dashboard session for the admin: never its cookie (which is not stored). */
+json_t *present_session(const struct session_record *s);
 
 /*
  * The delivery issues with a non-zero count, as [{"code", "devices",

@@ -147,6 +147,8 @@ int service_open(const struct config *config, enum service_mode mode, struct ser
         goto fail;
     if ((r = store_open(config->data_dir, &svc->store)) < 0)
         goto fail;
+    if ((r = signin_guard_new(&svc->signin_guard)) < 0)
+        goto fail;
     if ((r = fleet_open(svc)) < 0)
         goto fail;
     svc->fleet_open = true;
@@ -188,6 +190,7 @@ void service_close(struct service *svc)
     if (svc->fleet_open)
         fleet_close(svc);
     store_free(svc->store);
+    signin_guard_free(svc->signin_guard);
     db_close(svc->db);
     pthread_cond_destroy(&svc->stop_cond);
     pthread_mutex_destroy(&svc->stop_lock);

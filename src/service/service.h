@@ -271,6 +271,65 @@ int service_token_list(struct service *svc, struct token **ret_tokens, size_t *r
 /* Revokes token ID at once, for every node. -ENOENT (no such token, or revoked already), -EIO. */
 int service_token_revoke(struct service *svc, int64_t id, struct reason *why);
 
+/* --- dashboard sessions (sessions.c; docs/SECURITY.md, "Dashboard sign-in") --- */
+
+/*
+ * A session's cookie value: 256 random bits, base64url without padding; its
+ * CSRF token is the same length (an HMAC-SHA256 keyed by the cookie).
+ */
+#define SERVICE_SESSION_COOKIE_LEN 43
+#define SERVICE_SESSION_CSRF_LEN   43
+
+/* What a signed-in browser may know of its own session. */
+struct session_info {
+    int64_t id;
+    int64_t token_id;
+    char token_name[LIMIT_TOKEN_NAME_BYTES + 1];
+    enum token_scope scope;
+    int64_t expires_ms; /* the sooner of the idle and the absolute end, from now */
+    char csrf[SERVICE_SESSION_CSRF_LEN + 1];
+};
+
+/*
+ * Signs in with TOKEN (an API token's secret, "otad_..."): starts a session
+ * for it, writes the cookie value to RET_COOKIE and what the browser sees to
+ * *RET_INFO. ADDRESS and USER_AGENT (may be NULL) are kept for the admin's
+ * list. The token's oldest session past LIMIT_SESSIONS_PER_TOKEN ends.
+ * Errors: -EPERM (malformed, unknown or revoked token: counted against
+ * ADDRESS), -EBUSY (ADDRESS made LIMIT_SIGNIN_FAILURES_PER_MINUTE bad
+ * attempts within the minute: the token is not even looked at), -EIO.
+ */
+int service_session_create(struct service *svc, const char *token, const char *address,
+                           const char *user_agent, char ret_cookie[SERVICE_SESSION_COOKIE_LEN + 1],
+                           struct session_info *ret_info, struct reason *why);
+
+/*
+ * Checks COOKIE (a session cookie's value) for NEEDED: the session exists,
+ * is within session_idle_s of its last use and session_max_s of its start,
+ * and its token is not revoked. Records the use (at most every few seconds:
+ * a write per request would cost a commit). One indexed read otherwise.
+ * Returns 0 with *RET_INFO, -EPERM (no such session, expired, token revoked:
+ * 401) or -EACCES (the token's scope is too small: 403), -EIO.
+ */
+int service_session_check(struct service *svc, const char *cookie, enum token_scope needed,
+                          struct session_info *ret_info, struct reason *why);
+
+/*
+ * Whether CSRF (a request's X-CSRF-Token, may be NULL) is the CSRF token of
+ * the session whose cookie is COOKIE; compared in constant time. Pure.
+ */
+bool service_session_csrf_ok(const char *cookie, const char *csrf);
+
+/* Signs out: ends the session whose cookie is COOKIE. -ENOENT when there is none, -EIO. */
+int service_session_end(struct service *svc, const char *cookie);
+
+/* Every live session, oldest first; the caller frees *RET_SESSIONS with free(). -EIO. */
+int service_session_list(struct service *svc, struct session_record **ret_sessions,
+                         size_t *ret_count);
+
+/* Ends session ID at once (an admin's revocation). -ENOENT (no such session), -EIO. */
+int service_session_revoke(struct service *svc, int64_t id, struct reason *why);
+
 /* Runs the database's integrity check: 0, or -EIO with the finding in WHY. May take long. */
 int service_check(struct service *svc, struct reason *why);
 

@@ -23,6 +23,7 @@
 struct catalog;
 struct db;
 struct registry;
+struct signin_guard;
 struct signing_key;
 struct store;
 struct tracker;
@@ -58,8 +59,9 @@ struct service {
     pthread_mutex_t counters_lock; /* guards the array below, not the counts */
     struct download_counter **counters;
     size_t counter_count;
-    int64_t next_tick_ms; /* monotonic: when the refresher runs the controller */
-    bool fleet_open;      /* fleet_open succeeded: fleet_close on close */
+    int64_t next_tick_ms;              /* monotonic: when the refresher runs the controller */
+    bool fleet_open;                   /* fleet_open succeeded: fleet_close on close */
+    struct signin_guard *signin_guard; /* sessions.c: bad sign-ins per address */
     pthread_mutex_t stop_lock;
     pthread_cond_t stop_cond;
     bool stopping;
@@ -107,6 +109,18 @@ void fleet_after_publish(struct service *svc, const struct release *published, c
  */
 int fleet_before_publish(struct service *svc, int64_t product_id, const char *channel,
                          enum fw_mode mode);
+
+/*
+ * The token whose secret is SECRET ("otad_" and 64 hex digits) into
+ * *RET_TOKEN, valid or not (tokens.c). -EPERM (malformed, unknown, or
+ * revoked), -EIO; WHY says which.
+ */
+int service_token_find_secret(struct service *svc, const char *secret, struct token *ret_token,
+                              struct reason *why);
+
+/* The sign-in guard's life (sessions.c): made with the service, freed with it. */
+int signin_guard_new(struct signin_guard **ret_guard);
+void signin_guard_free(struct signin_guard *guard);
 
 /*
  * Loads the signing key KEY_NAME of the data folder: its private half when

@@ -41,6 +41,24 @@ int service_token_create(struct service *svc, const char *name, enum token_scope
     return 0;
 }
 
+int service_token_find_secret(struct service *svc, const char *secret, struct token *ret_token,
+                              struct reason *why)
+{
+    if (strlen(secret) != SERVICE_TOKEN_LEN || strncmp(secret, SERVICE_TOKEN_PREFIX, 5) != 0 ||
+        !is_hex(secret + 5, 64))
+        return reason_set(why, -EPERM, "the bearer token is malformed");
+    char hash[SHA256_HEX_LEN + 1];
+    digest_sha256_hex(secret, SERVICE_TOKEN_LEN, hash);
+    struct token t;
+    int r = db_token_find(svc->db, hash, &t);
+    if (r == -ENOENT || (r == 0 && t.revoked_ms))
+        return reason_set(why, -EPERM, "the bearer token is unknown or revoked");
+    if (r < 0)
+        return reason_set(why, r, "cannot check the token");
+    *ret_token = t;
+    return 0;
+}
+
 int service_token_check(struct service *svc, const char *authorization, enum token_scope needed,
                         struct reason *why)
 {
@@ -58,17 +76,10 @@ int service_token_check_name(struct service *svc, const char *authorization,
     const char *secret = authorization + 7;
     while (*secret == ' ')
         secret++;
-    if (strlen(secret) != SERVICE_TOKEN_LEN || strncmp(secret, SERVICE_TOKEN_PREFIX, 5) != 0 ||
-        !is_hex(secret + 5, 64))
-        return reason_set(why, -EPERM, "the bearer token is malformed");
-    char hash[SHA256_HEX_LEN + 1];
-    digest_sha256_hex(secret, SERVICE_TOKEN_LEN, hash);
     struct token t;
-    int r = db_token_find(svc->db, hash, &t);
-    if (r == -ENOENT || (r == 0 && t.revoked_ms))
-        return reason_set(why, -EPERM, "the bearer token is unknown or revoked");
+    int r = service_token_find_secret(svc, secret, &t, why);
     if (r < 0)
-        return reason_set(why, r, "cannot check the token");
+        return r;
     if (t.scope < needed)
         return reason_set(why, -EACCES, "token \"%s\" has scope %s; this needs %s", t.name,
                           token_scope_name(t.scope), token_scope_name(needed));

@@ -649,6 +649,122 @@ static void test_error_table(void **state)
     }
 }
 
+/* The session cookie among others, in the forms browsers send; absent or too long: none. */
+static void test_session_cookie_parsing(void **state)
+{
+    static const struct {
+        const char *header, *want; /* want NULL: no cookie */
+    } cases[] = {
+        {"otad_session=abc", "abc"},
+        {"theme=dark; otad_session=abc", "abc"},
+        {"theme=dark;otad_session=abc; x=1", "abc"},
+        {"otad_session=abc ; x=1", "abc"},
+        {"xotad_session=abc", NULL},
+        {"otad_sessions=abc", NULL},
+        {"otad_session", NULL},
+        {"theme=dark", NULL},
+        {"otad_session=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", NULL},
+        {NULL, NULL},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        struct http_request req;
+        request_init(&req, "GET", "/api/v1/products");
+        if (cases[i].header)
+            add_header(&req, "Cookie", cases[i].header);
+        char out[SERVICE_SESSION_COOKIE_LEN + 2];
+        bool found = http_session_cookie(&req, out, sizeof(out));
+        if (!cases[i].want) {
+            assert_false(found);
+            continue;
+        }
+        assert_true(found);
+        assert_string_equal(out, cases[i].want);
+    }
+}
+
+/* Origin and Sec-Fetch-Site against Host: only this server's own pages pass. */
+static void test_same_origin(void **state)
+{
+    static const struct {
+        const char *host, *origin, *site;
+        bool ok;
+    } cases[] = {
+        {"otad.lan:8080", NULL, NULL, true},
+        {"otad.lan:8080", "http://otad.lan:8080", NULL, true},
+        {"otad.lan:8080", "https://otad.lan:8080", "same-origin", true},
+        {"otad.lan:8080", "HTTP://OTAD.LAN:8080", NULL, true},
+        {"otad.lan:8080", NULL, "none", true},
+        {"otad.lan:8080", "http://evil.example", NULL, false},
+        {"otad.lan:8080", "http://otad.lan:8081", NULL, false},
+        {"otad.lan:8080", "http://otad.lan", NULL, false},
+        {"otad.lan:8080", "http://otad.lan:8080.evil.example", NULL, false},
+        {"otad.lan:8080", "null", NULL, false},
+        {"otad.lan:8080", NULL, "cross-site", false},
+        {"otad.lan:8080", "http://otad.lan:8080", "same-site", false},
+        {NULL, "http://otad.lan:8080", NULL, false},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        struct http_request req;
+        request_init(&req, "POST", "/api/v1/products");
+        if (cases[i].host)
+            add_header(&req, "Host", cases[i].host);
+        if (cases[i].origin)
+            add_header(&req, "Origin", cases[i].origin);
+        if (cases[i].site)
+            add_header(&req, "Sec-Fetch-Site", cases[i].site);
+        if (http_same_origin(&req) != cases[i].ok)
+            fail_msg("case %zu: %s / %s / %s", i, cases[i].host, cases[i].origin, cases[i].site);
+    }
+}
+
+/* A GET of the API's JSON gets an ETag, and If-None-Match naming it a bodyless 304. */
+static void test_etag_and_if_none_match(void **state)
+{
+    struct http_env *e = *state;
+    struct http_reply reply;
+    assert_int_equal(route(e, "GET", "/api/v1/products", e->reader, &reply), 200);
+    const char *etag = reply_header(&reply, "ETag");
+    assert_non_null(etag);
+    assert_int_equal(strlen(etag), 66);
+    char tag[80], list[200];
+    snprintf(tag, sizeof(tag), "%s", etag);
+    http_reply_release(&reply);
+    const char *matching[] = {tag, "*", list, list + 3};
+    snprintf(list, sizeof(list), "W/\"x\", W/%s", tag);
+    for (size_t i = 0; i < ARRAY_SIZE(matching); i++) {
+        struct http_request req;
+        request_with(&req, "GET", "/api/v1/products", e->reader);
+        add_header(&req, "If-None-Match", matching[i]);
+        http_reply_init(&reply);
+        http_route(&e->ctx, &req, &reply);
+        assert_int_equal(reply.status, 304);
+        assert_int_equal(reply.body.len, 0);
+        assert_string_equal(reply_header(&reply, "ETag"), tag);
+        http_reply_release(&reply);
+    }
+    struct http_request req;
+    request_with(&req, "GET", "/api/v1/products", e->reader);
+    add_header(&req, "If-None-Match", "\"0000\"");
+    http_reply_init(&reply);
+    http_route(&e->ctx, &req, &reply);
+    assert_int_equal(reply.status, 200);
+    http_reply_release(&reply);
+    /* Errors and device answers carry none. */
+    assert_int_equal(route(e, "GET", "/api/v1/products/nothing", e->reader, &reply), 404);
+    assert_null(reply_header(&reply, "ETag"));
+    http_reply_release(&reply);
+    assert_int_equal(route(e, "GET", "/images/emonesp/1.0.2", NULL, &reply), 200);
+    assert_null(reply_header(&reply, "Cache-Control"));
+    http_reply_release(&reply);
+    /* Which paths are a device's. */
+    assert_true(http_path_is_device(&e->ctx, "/update/emonesp"));
+    assert_true(http_path_is_device(&e->ctx, "/images/emonesp/1.0.2"));
+    assert_true(http_path_is_device(&e->ctx, "/esp/firmware.php"));
+    assert_false(http_path_is_device(&e->ctx, "/api/v1/products"));
+    assert_false(http_path_is_device(&e->ctx, "/"));
+    assert_false(http_path_is_device(&e->ctx, "/healthz"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -673,6 +789,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_product_requires_https, http_env_setup,
                                         http_env_teardown),
         cmocka_unit_test(test_error_table),
+        cmocka_unit_test(test_session_cookie_parsing),
+        cmocka_unit_test(test_same_origin),
+        cmocka_unit_test_setup_teardown(test_etag_and_if_none_match, http_env_setup,
+                                        http_env_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
