@@ -159,7 +159,7 @@ async function api(method, path, body) {
   }
   if (!resp.ok) {
     const err = (data && data.error) || {};
-    if (resp.status === 401 && path !== "/api/v1/session") signedOut("Your session ended: sign in again.");
+    if (resp.status === 401 && session && path !== "/api/v1/session") signedOut("Your session ended: sign in again.");
     throw new ApiError(resp.status, err.code, err.message);
   }
   const etag = resp.headers.get("ETag");
@@ -362,6 +362,8 @@ function drawNav() {
 }
 
 async function signOut() {
+  stopPolling(); // no poll may see the 401 of the ended session and sign out twice
+  page = null;
   try {
     await api("DELETE", "/api/v1/session");
   } catch (e) {

@@ -29,7 +29,7 @@ except ImportError:
     sys.path.append("/usr/lib/python3/dist-packages")
 try:
     from selenium import webdriver
-    from selenium.common.exceptions import TimeoutException
+    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
     from selenium.webdriver.chrome.service import Service as ChromeService
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as EC
@@ -38,7 +38,7 @@ try:
     SELENIUM_MISSING = None
 except ImportError as e:  # each test fails with this, the other modules still run
     SELENIUM_MISSING = str(e)
-    TimeoutException = Exception
+    TimeoutException = StaleElementReferenceException = Exception
 
 CHROMEDRIVER = "/usr/bin/chromedriver"
 WAIT_S = 15          # a page's data: one poll (5 s) plus a registry flush, with room for ASan
@@ -123,7 +123,9 @@ def assert_clean_console(drv, where):
 
 def wait(drv, cond, what, timeout=WAIT_S):
     try:
-        return WebDriverWait(drv, timeout, poll_frequency=0.1).until(cond)
+        # A live page redraws its part every few seconds: an element found a moment ago may be gone.
+        return WebDriverWait(drv, timeout, poll_frequency=0.1,
+                             ignored_exceptions=(StaleElementReferenceException,)).until(cond)
     except TimeoutException:
         raise AssertionError(f"timed out after {timeout}s waiting for {what} on {drv.current_url}; "
                              f"page: {drv.find_element(By.TAG_NAME, 'body').text[:600]!r}") from None
@@ -388,7 +390,7 @@ def test_dashboard_sign_out_ends_the_session():
             cookie = session_cookie(drv)
             hdr = [("Cookie", f"otad_session={cookie}")]
             assert_status(srv.api("GET", "/api/v1/session", headers=hdr), 200, "the session before signing out")
-            drv.find_element(By.ID, "signout").click()
+            wait(drv, EC.element_to_be_clickable((By.ID, "signout")), "the sign-out button").click()
             wait(drv, EC.visibility_of_element_located((By.ID, "token")), "the sign-in page after signing out")
             drv.refresh()
             wait(drv, EC.visibility_of_element_located((By.ID, "token")), "the sign-in page after a reload")
