@@ -97,8 +97,15 @@ def browser(size=DESKTOP):
     drv = webdriver.Chrome(service=ChromeService(CHROMEDRIVER), options=opts)
     drv.set_page_load_timeout(WAIT_S)
     drv.set_script_timeout(WAIT_S)
-    drv.set_window_size(*size)
+    set_viewport(drv, size)
     return drv
+
+
+def set_viewport(drv, size, phone=False):
+    """The page's viewport exactly SIZE (a window's size includes the browser's frame)."""
+    drv.set_window_size(size[0], size[1] + 200)
+    drv.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                        {"width": size[0], "height": size[1], "deviceScaleFactor": 1, "mobile": phone})
 
 
 def console_problems(drv, where):
@@ -185,6 +192,13 @@ def assert_not_blank(drv, paths):
             im.onerror = () => done([-1, 0, 0]);
             im.src = 'data:image/png;base64,' + arguments[0];""", data)
         assert colours[0] > 2, f"{path} looks blank: {colours[0]} colours in {colours[1]}x{colours[2]}"
+
+
+def png_size(path):
+    """(width, height) from a PNG's IHDR chunk."""
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
 
 
 def session_cookie(drv):
@@ -316,7 +330,7 @@ def test_dashboard_every_page_screenshot():
             shoot(drv, "token-created", shots)
             assert_clean_console(drv, "token created")
             # Phone size: the overview and the devices.
-            drv.set_window_size(*PHONE)
+            set_viewport(drv, PHONE, phone=True)
             for name, path, title in (("overview-phone", "/ui/", "Overview"),
                                       ("devices-phone", f"{base}/devices", f"{PRODUCT}: devices")):
                 drv.get(srv.url(path))
@@ -326,6 +340,10 @@ def test_dashboard_every_page_screenshot():
                 assert width <= PHONE[0], f"{name}: the page is {width}px wide on a {PHONE[0]}px phone"
                 shoot(drv, name, shots)
                 assert_clean_console(drv, name)
+            for path in shots:
+                want = PHONE if path.stem.endswith("-phone") else DESKTOP
+                got = png_size(path)
+                assert got == want, f"{path.name}: {got[0]}x{got[1]}, expected {want[0]}x{want[1]}"
             assert_not_blank(drv, shots)
         finally:
             drv.quit()
