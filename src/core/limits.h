@@ -87,6 +87,18 @@
 #define LIMIT_REGISTRY_ADDRS_PER_MINUTE 65536u
 #define LIMIT_REGISTRY_FLUSH_MS_MAX     1000u /* "committed at least once a second" */
 #define LIMIT_API_PAGE_ROWS             1000u /* rows per API list page */
+/*
+ * The dashboard's figures (service/dashboard.h): versions listed per
+ * product and per day of the version history before the rest is summed as
+ * "other" (the devices choose their versions: a fleet reporting a million
+ * distinct ones must not make a million rows a day), the days of history
+ * kept and the most asked for at once, and the product size up to which a
+ * page of the device list counts its matches exactly.
+ */
+#define LIMIT_SUMMARY_VERSIONS     16u
+#define LIMIT_VERSION_HISTORY_KEPT 400u
+#define LIMIT_VERSION_HISTORY_DAYS 366u
+#define LIMIT_EXACT_DEVICE_COUNT   100000u
 
 /*
  * GitHub release sources (src/sources/): names, what GitHub can make us

@@ -186,4 +186,40 @@ int db_device_list(struct db *db, int64_t product_id, size_t limit, size_t offse
 int db_device_issue_counts(struct db *db, int64_t product_id,
                            uint64_t ret_counts[DELIVERY_ISSUE_COUNT]);
 
+/*
+ * Up to LIMIT devices of PRODUCT_ID that FILTER keeps (filter->mac_min to
+ * mac_max inclusive), in MAC order, or from the greatest MAC down when
+ * BACKWARD, into *RET_DEVICES (the caller frees it with free(); NULL when
+ * none) and *RET_COUNT. One index walk that stops at LIMIT (docs/API.md,
+ * "Devices": which filters an index answers). Returns 0 or -EIO.
+ */
+int db_device_page(struct db *db, int64_t product_id, const struct device_filter *filter,
+                   bool backward, size_t limit, struct device_record **ret_devices,
+                   size_t *ret_count);
+
+/* How many devices of PRODUCT_ID FILTER keeps: a walk of all of them (callers bound it). */
+int db_device_count(struct db *db, int64_t product_id, const struct device_filter *filter,
+                    uint64_t *ret_count);
+
+/*
+ * One pass over PRODUCT_ID's devices: per version ("" for none), how many
+ * devices, how many seen since DAY_START_MS, in the 24 hours before NOW_MS,
+ * and quiet at NOW_MS, into *RET_COUNTS (the caller frees it) in no order.
+ * Returns 0 or -EIO.
+ */
+int db_device_version_counts(struct db *db, int64_t product_id, int64_t day_start_ms,
+                             int64_t now_ms, struct version_count **ret_counts, size_t *ret_count);
+
+/*
+ * Replaces PRODUCT_ID's version history of DAY by COUNT ROWS (their day is
+ * not read) and drops its days before KEEP_FROM_DAY, in one transaction.
+ * Returns 0 or -EIO.
+ */
+int db_version_day_put(struct db *db, int64_t product_id, int64_t day,
+                       const struct version_day *rows, size_t count, int64_t keep_from_day);
+
+/* PRODUCT_ID's version history from FROM_DAY, oldest day first, the most devices first. */
+int db_version_day_list(struct db *db, int64_t product_id, int64_t from_day,
+                        struct version_day **ret_rows, size_t *ret_count);
+
 #endif

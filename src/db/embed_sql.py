@@ -12,7 +12,7 @@ RESERVED is emptied again.
 import os
 import sys
 
-RESERVED = {6, 7, 9}
+RESERVED = {6, 7}
 
 
 def c_string(text):

@@ -270,31 +270,3 @@ void http_api_release_publish(const struct http_context *ctx, const struct http_
     free(rel.notes);
     http_reply_json(reply, created ? 201 : 200, json_pack("{s:o}", "release", j));
 }
-
-void http_api_devices_list(const struct http_context *ctx, const struct http_request *req,
-                           const struct http_route_args *args, struct http_reply *reply)
-{
-    const char *product = args->product;
-    uint64_t limit = 100, offset = 0;
-    const char *l = http_request_query(req, "limit"), *o = http_request_query(req, "offset");
-    if ((l && parse_u64(l, LIMIT_API_PAGE_ROWS, &limit) < 0) ||
-        (o && parse_u64(o, INT64_MAX, &offset) < 0)) {
-        http_reply_error(reply, -EINVAL, "limit must be 0-1000 and offset a whole number");
-        return;
-    }
-    struct device_record *list = NULL;
-    size_t n = 0;
-    uint64_t total = 0;
-    struct reason why = {""};
-    int r = service_device_list(ctx->svc, product, (size_t)limit, (size_t)offset, &list, &n, &total,
-                                &why);
-    if (r < 0) {
-        http_reply_error(reply, r, why.text);
-        return;
-    }
-    json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, present_device(&list[i]));
-    free(list);
-    http_reply_json(reply, 200, json_pack("{s:I,s:o}", "total", (json_int_t)total, "devices", arr));
-}

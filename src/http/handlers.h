@@ -161,7 +161,6 @@ bool http_github_hook_admit(const struct http_context *ctx, uint64_t declared_le
  *   PATCH products/{product}            http_api_product_patch    (admin)
  *   GET   products/{product}/releases   http_api_releases_list    (read)
  *   POST  products/{product}/releases   http_api_release_publish  (publish)
- *   GET   products/{product}/devices    http_api_devices_list     (read)
  */
 void http_api_products_list(const struct http_context *ctx, const struct http_request *req,
                             const struct http_route_args *args, struct http_reply *reply);
@@ -175,7 +174,27 @@ void http_api_releases_list(const struct http_context *ctx, const struct http_re
                             const struct http_route_args *args, struct http_reply *reply);
 void http_api_release_publish(const struct http_context *ctx, const struct http_request *req,
                               const struct http_route_args *args, struct http_reply *reply);
+
+/*
+ * What the dashboard reads, and tokens (api_dashboard.c; docs/API.md):
+ *   GET    products/{product}/devices           http_api_devices_list      (read) keyset pages
+ *   GET    products/{product}/versions/history  http_api_version_history   (read)
+ *   GET    overview                             http_api_overview          (read)
+ *   GET    tokens                               http_api_tokens_list       (admin)
+ *   POST   tokens                               http_api_token_create      (admin) 201, secret once
+ *   DELETE tokens/{id}                          http_api_token_revoke      (admin)
+ */
 void http_api_devices_list(const struct http_context *ctx, const struct http_request *req,
+                           const struct http_route_args *args, struct http_reply *reply);
+void http_api_version_history(const struct http_context *ctx, const struct http_request *req,
+                              const struct http_route_args *args, struct http_reply *reply);
+void http_api_overview(const struct http_context *ctx, const struct http_request *req,
+                       const struct http_route_args *args, struct http_reply *reply);
+void http_api_tokens_list(const struct http_context *ctx, const struct http_request *req,
+                          const struct http_route_args *args, struct http_reply *reply);
+void http_api_token_create(const struct http_context *ctx, const struct http_request *req,
+                           const struct http_route_args *args, struct http_reply *reply);
+void http_api_token_revoke(const struct http_context *ctx, const struct http_request *req,
                            const struct http_route_args *args, struct http_reply *reply);
 
 /*

@@ -76,3 +76,30 @@ void release_list_free(struct release *releases, size_t count)
         free(releases[i].notes);
     free(releases);
 }
+
+bool device_quiet(const struct device_record *d, int64_t now_ms)
+{
+    int64_t allowed = d->interval_ms > 0 ? QUIET_INTERVALS * d->interval_ms : QUIET_DEFAULT_MS;
+    return now_ms - d->last_seen_ms > allowed;
+}
+
+static const struct {
+    int status;
+    const char *name;
+} checkin_answers[] = {{200, "update"}, {304, "current"}, {403, "refused"}, {404, "not_found"}};
+
+const char *checkin_answer_name(int status)
+{
+    for (size_t i = 0; i < sizeof(checkin_answers) / sizeof(checkin_answers[0]); i++)
+        if (checkin_answers[i].status == status)
+            return checkin_answers[i].name;
+    return NULL;
+}
+
+int checkin_answer_parse(const char *name)
+{
+    for (size_t i = 0; i < sizeof(checkin_answers) / sizeof(checkin_answers[0]); i++)
+        if (strcmp(checkin_answers[i].name, name) == 0)
+            return checkin_answers[i].status;
+    return -EINVAL;
+}

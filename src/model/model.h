@@ -263,6 +263,57 @@ struct device_record {
     char last_key[KEY_FINGERPRINT_HEX + 1];             /* key that signed it, or "" */
     enum delivery_issue issue;                          /* of the last check-in */
     int64_t checkins;                                   /* filled by the database on read */
+    char channel[LIMIT_CHANNEL_NAME_BYTES + 1];         /* its last check-in's channel, or "" */
+    char group[LIMIT_CHANNEL_NAME_BYTES + 1];           /* the group that chose it, or "" */
+    int64_t interval_ms; /* learned check-in interval, 0: none; filled by the database on read */
+};
+
+/*
+ * Quiet (docs/API.md, "Devices"): not seen for more than QUIET_INTERVALS
+ * times its learned check-in interval, or QUIET_DEFAULT_MS when none is
+ * learned yet. One rule for the list, its filter and the counts.
+ */
+#define QUIET_INTERVALS  3
+#define QUIET_DEFAULT_MS (24 * 3600 * 1000LL)
+
+/* True when D, last seen at D->last_seen_ms, is quiet at NOW_MS. */
+bool device_quiet(const struct device_record *d, int64_t now_ms);
+
+/*
+ * A check-in's answer by name (docs/API.md, "Devices": a device's outcome):
+ * 200 "update", 304 "current", 403 "refused", 404 "not_found"; NULL for
+ * another status. The parser returns the status, or -EINVAL.
+ */
+const char *checkin_answer_name(int status);
+int checkin_answer_parse(const char *name);
+
+/*
+ * What a page of the device list keeps (docs/API.md, "Devices"). Every
+ * filter given must hold; "" / 0 / false: that one does not filter.
+ * Borrowed strings.
+ */
+struct device_filter {
+    uint64_t mac_min, mac_max; /* inclusive range of the MAC as a number (q's prefix, paging) */
+    const char *version;       /* exactly this version */
+    const char *channel;       /* its last check-in's channel */
+    const char *group;         /* the group that chose its last check-in's channel */
+    int status;                /* its last check-in's answer: 200, 304, 403, 404 */
+    bool quiet;                /* only quiet devices at NOW_MS */
+    int64_t now_ms;            /* for QUIET */
+    const char *version_part;  /* its version contains this */
+};
+
+/* Devices of one version, and how many of them were seen since two instants and are quiet. */
+struct version_count {
+    char version[LIMIT_DEVICE_VERSION_BYTES + 1]; /* "" for devices that sent none */
+    uint64_t devices, seen_day, seen_24h, quiet;
+};
+
+/* Devices seen on one UTC day with one version (the version history). */
+struct version_day {
+    int64_t day; /* days since 1970-01-01 UTC */
+    char version[LIMIT_DEVICE_VERSION_BYTES + 1];
+    uint64_t devices;
 };
 
 #endif

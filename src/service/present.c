@@ -112,6 +112,18 @@ json_t *present_device(const struct device_record *d)
         "delivery_issue", d->issue ? json_string(delivery_issue_code(d->issue)) : json_null());
 }
 
+json_t *present_device_listed(const struct device_record *d, int64_t now_ms)
+{
+    json_t *obj = present_device(d);
+    const char *answer = checkin_answer_name(d->last_status);
+    json_object_set_new(obj, "channel", string_or_null(d->channel));
+    json_object_set_new(obj, "group", string_or_null(d->group));
+    json_object_set_new(obj, "outcome", answer ? json_string(answer) : json_null());
+    json_object_set_new(obj, "quiet", json_boolean(device_quiet(d, now_ms)));
+    json_object_set_new(obj, "interval_s", json_integer(d->interval_ms / 1000));
+    return obj;
+}
+
 json_t *present_token(const struct token *t)
 {
     return json_pack("{s:I,s:s,s:s,s:o,s:o}", "id", (json_int_t)t->id, "name", t->name, "scope",

@@ -16,6 +16,12 @@
 json_t *present_product(const struct product *p);
 json_t *present_release(const struct release *r, const char *product_name);
 json_t *present_device(const struct device_record *d);
+/*
+ * D as the device list shows it at NOW_MS: present_device with "channel" and
+ * "group" (its last check-in's, null when none), "outcome" (its last
+ * check-in's answer, checkin_answer_name), "quiet" and "interval_s".
+ */
+json_t *present_device_listed(const struct device_record *d, int64_t now_ms);
 json_t *present_token(const struct token *t);
 /* A dashboard session for the admin: never its cookie (which is not stored). */
 json_t *present_session(const struct session_record *s);

@@ -19,6 +19,7 @@
 #include "core/util.h"
 #include "db/db.h"
 #include "service/catalog.h"
+#include "service/dashboard.h"
 #include "service/registry.h"
 #include "service/service_internal.h"
 #include "store/store.h"
@@ -107,6 +108,12 @@ static void *refresher_main(void *arg)
     return NULL;
 }
 
+/* The service's clock for the dashboard's thread. */
+static int64_t service_clock_now(void *ctx)
+{
+    return service_now_ms(ctx);
+}
+
 int service_open(const struct config *config, enum service_mode mode, struct service **ret_service)
 {
     struct service *svc = calloc(1, sizeof(*svc));
@@ -163,6 +170,8 @@ int service_open(const struct config *config, enum service_mode mode, struct ser
                            &limits, &svc->registry);
         if (r < 0)
             goto fail;
+        if ((r = dashboard_start(svc->db_path, service_clock_now, svc, &svc->dashboard)) < 0)
+            goto fail;
         if ((r = -pthread_create(&svc->refresher, NULL, refresher_main, svc)) < 0)
             goto fail;
         svc->refresher_running = true;
@@ -186,6 +195,7 @@ void service_close(struct service *svc)
         pthread_join(svc->refresher, NULL);
     }
     registry_stop(svc->registry);
+    dashboard_stop(svc->dashboard); /* after the registry's last commit: it counts it */
     catalog_unref(svc->catalog);
     if (svc->fleet_open)
         fleet_close(svc);

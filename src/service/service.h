@@ -232,6 +232,61 @@ int service_device_list(struct service *svc, const char *product, size_t limit, 
                         struct device_record **ret_devices, size_t *ret_count, uint64_t *ret_total,
                         struct reason *why);
 
+/* Where a page of the device list starts (docs/API.md, "Devices": keyset paging by MAC). */
+enum device_page_from {
+    DEVICE_PAGE_FIRST,  /* the smallest MACs */
+    DEVICE_PAGE_AFTER,  /* the MACs after MAC */
+    DEVICE_PAGE_BEFORE, /* the MACs before MAC */
+    DEVICE_PAGE_LAST,   /* the greatest MACs */
+};
+
+struct device_page_request {
+    struct device_filter filter; /* mac_min..mac_max: the MACs asked for (q's prefix), else all */
+    enum device_page_from from;
+    uint64_t mac; /* for AFTER and BEFORE */
+    size_t limit; /* 1 to LIMIT_API_PAGE_ROWS */
+};
+
+struct device_page {
+    struct device_record *devices; /* owned; free() */
+    size_t count;
+    bool has_prev, has_next; /* a matching device before the first, after the last */
+    bool has_total;          /* TOTAL is known */
+    bool total_estimated;    /* TOTAL is the last counted figure, not this instant's count */
+    uint64_t total;
+};
+
+/*
+ * A page of PRODUCT's devices, in MAC order, that REQ's filter keeps, as
+ * last flushed, with whether more lie on either side: one index walk that
+ * stops at the page, whatever the page (db_device_page). The total is exact
+ * for a product of at most LIMIT_EXACT_DEVICE_COUNT devices; above, it is
+ * the dashboard's last count (estimated) without a filter and unknown with
+ * one. filter.now_ms is set here. -ENOENT (no such product), -EIO.
+ */
+int service_device_page(struct service *svc, const char *product,
+                        const struct device_page_request *req, struct device_page *ret_page,
+                        struct reason *why);
+
+struct fleet_summary;
+
+/*
+ * PRODUCT's figures (service/dashboard.h): the last ones counted by the
+ * dashboard's thread, or counted now when it has none yet (or the service
+ * does not serve). -EIO.
+ */
+int service_fleet_summary(struct service *svc, const struct product *product,
+                          struct fleet_summary *ret);
+
+/*
+ * PRODUCT's devices per version per UTC day for the last DAYS days (1 to
+ * LIMIT_VERSION_HISTORY_DAYS, today included, today's counted last), oldest
+ * first, the most devices first within a day, "other" for the rest: the
+ * caller frees *RET_ROWS. -ENOENT (no such product), -EIO.
+ */
+int service_version_history(struct service *svc, const char *product, unsigned days,
+                            struct version_day **ret_rows, size_t *ret_count, struct reason *why);
+
 /*
  * Commits the queued check-ins now (tests, shutdown) and waits for the
  * commit. 0 when nothing was queued or in SERVICE_LOCAL mode; -EIO.

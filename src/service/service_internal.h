@@ -21,6 +21,7 @@
 #include "service/service.h"
 
 struct catalog;
+struct dashboard;
 struct db;
 struct registry;
 struct signin_guard;
@@ -41,7 +42,8 @@ struct service {
     char db_path[PATH_MAX];
     struct db *db;
     struct store *store;
-    struct registry *registry; /* SERVICE_SERVING only */
+    struct registry *registry;   /* SERVICE_SERVING only */
+    struct dashboard *dashboard; /* SERVICE_SERVING only */
 
     pthread_mutex_t catalog_lock; /* guards the catalog pointer, not its contents */
     struct catalog *catalog;
