@@ -812,7 +812,7 @@ async function pageTokens(main) {
     return null;
   }
   const msg = h("div", { id: "token-msg" });
-  const name = h("input", { id: "token-name", name: "name", required: true, maxlength: 64, pattern: "[A-Za-z0-9._@-]+", autocomplete: "off" });
+  const name = h("input", { id: "token-name", name: "name", required: true, maxlength: 64, autocomplete: "off" });
   const scope = h("select", { id: "token-scope", name: "scope" }, ["read", "publish", "admin"].map((s) => h("option", { value: s }, s)));
   const form = h("form", { id: "token-create", class: "card form-row" }, h("h2", {}, "Create a token"),
     h("label", { class: "field" }, "Name", name), h("label", { class: "field" }, "Scope", scope),
