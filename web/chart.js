@@ -45,7 +45,9 @@ export function versionChart(history, { width = 720, height = 240 } = {}) {
   for (const f of [0, 0.5, 1]) {
     const y = pad.top + plotH - f * plotH;
     root.append(svg("line", { x1: pad.left, x2: width - pad.right, y1: y, y2: y, class: "gridline" }));
-    root.append(svg("text", { x: pad.left - 4, y: y + 4, class: "axis", "text-anchor": "end" }, String(Math.round(f * max))));
+    const count = f * max; // a half of a small count is no count of devices: no label
+    if (Number.isInteger(count) || max >= 10)
+      root.append(svg("text", { x: pad.left - 4, y: y + 4, class: "axis", "text-anchor": "end" }, String(Math.round(count))));
   }
   if (!days.length) {
     root.append(svg("text", { x: width / 2, y: height / 2, class: "axis", "text-anchor": "middle" }, "no check-ins recorded yet"));
