@@ -71,7 +71,7 @@
  * Distinct devices between two registry commits (a device's repeated
  * check-ins within one interval take one place): 262,144 distinct devices a
  * second at the default interval. Past it, check-ins are dropped and counted.
- * Memory: two tables of up to this many 704-byte records (46 MB each at
+ * Memory: two tables of up to this many 848-byte records (56 MB each at
  * the ceiling; they grow on demand and shrink when a storm is over).
  */
 #define LIMIT_REGISTRY_QUEUE 65536u

@@ -235,11 +235,8 @@ static json_t *versions_json(const struct fleet_summary *s)
 {
     json_t *arr = json_array();
     for (size_t i = 0; i < s->version_count; i++)
-        json_array_append_new(
-            arr,
-            json_pack("{s:o,s:I}", "version",
-                      s->versions[i].version[0] ? json_string(s->versions[i].version) : json_null(),
-                      "devices", (json_int_t)s->versions[i].devices));
+        json_array_append_new(arr, json_pack("{s:s,s:I}", "version", s->versions[i].version,
+                                             "devices", (json_int_t)s->versions[i].devices));
     return arr;
 }
 
