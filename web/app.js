@@ -467,7 +467,7 @@ async function pageOverview(main) {
     const sources = ov ? ov.sources || [] : (d.sources && d.sources.sources) || [];
     el.append(section("Sources", table(["source", "status", "last poll", "rate limit left"], sources.map((s) => [
       link("/ui/sources", s.repo || s.repository || `#${s.id}`),
-      badge(typeof s.status === "string" ? s.status : s.status && s.status.last_error ? "error" : "ok"),
+      h("span", { title: s.last_error || "" }, badge(typeof s.status === "string" ? s.status : s.status && s.status.last_error ? "error" : "ok")),
       ago(s.last_poll || (s.status && s.status.last_poll)),
       show(s.rate_limit_left ?? (s.status && s.status.rate_limit && s.status.rate_limit.remaining)),
     ]), { empty: "No release sources." })));
@@ -677,7 +677,7 @@ async function pageDevices(main, { p }, query) {
     field("group", "Group", { list: "dl-group" }),
     field("outcome", "Outcome", { list: "dl-outcome" }),
     h("label", { class: "check" }, quiet, " quiet only"),
-    h("datalist", { id: "dl-outcome" }, ["current", "offered", "served", "succeeded", "failed", "silent", "interrupted", "refused"].map((o) => h("option", { value: o }))),
+    h("datalist", { id: "dl-outcome" }, ["update", "current", "refused", "not_found"].map((o) => h("option", { value: o }))),
     h("div", { class: "actions" }, h("button", { type: "submit" }, "Filter"), h("a", { href: `/ui/products/${enc(p)}/devices`, class: "button secondary" }, "Clear")));
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
@@ -723,7 +723,7 @@ async function pageDevices(main, { p }, query) {
       pagerLink(devices.length ? pageUrl({ before: devices[0].mac }) : "", "‹ Previous", atStart || !devices.length, "page-prev"),
       pagerLink(devices.length ? pageUrl({ after: devices[devices.length - 1].mac }) : "", "Next ›", atEnd || !devices.length, "page-next"),
       pagerLink(pageUrl({ last: "1" }), "Last »", atEnd, "page-last"),
-      h("span", { class: "muted small" }, data.total === null || data.total === undefined ? "" : ` ${data.total} device${data.total === 1 ? "" : "s"}`));
+      h("span", { class: "muted small" }, data.total === null || data.total === undefined ? "" : ` ${data.total_estimated ? "about " : ""}${data.total} device${data.total === 1 ? "" : "s"}`));
     el.append(table(["MAC", "version", "channel", "group", "last seen", "outcome", ""], devices.map((d) => [
       link(`/ui/products/${enc(p)}/devices/${enc(d.mac)}`, h("span", { class: "mono" }, d.mac)),
       h("span", { class: "mono" }, show(d.version)), show(d.channel), show(d.group),
