@@ -393,4 +393,18 @@ void http_api_notify_deliveries(const struct http_context *ctx, const struct htt
 void http_api_notify_test(const struct http_context *ctx, const struct http_request *req,
                           const struct http_route_args *args, struct http_reply *reply);
 
+/*
+ * The dashboard (ui.c; docs/DASHBOARD.md), anyone, GET or HEAD; the pages
+ * fetch their data from /api/v1 with the session's cookie:
+ *   /, /ui, /ui/...        http_handle_ui_page   index.html ("no-cache", ETag);
+ *                          404 under /ui/assets/
+ *   /ui/assets/{name}      http_handle_ui_asset  an embedded file by its hashed
+ *                          name (immutable) or plain name (no-cache); 404 unknown
+ * Both answer 304 to a matching If-None-Match and gzip when it is accepted.
+ */
+void http_handle_ui_page(const struct http_context *ctx, const struct http_request *req,
+                         const struct http_route_args *args, struct http_reply *reply);
+void http_handle_ui_asset(const struct http_context *ctx, const struct http_request *req,
+                          const struct http_route_args *args, struct http_reply *reply);
+
 #endif

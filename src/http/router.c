@@ -48,7 +48,8 @@ enum route_token { ANYONE, READ_TOKEN, PUBLISH_TOKEN, ADMIN_TOKEN, METRICS_TOKEN
  * A route. PATTERN is matched byte for byte against the whole path, except
  * for "{product}", "{version}", "{name}", "{mac}", "{action}" (one non-empty
  * segment that fits its field of struct http_route_args) and "{id}" (a whole
- * number above 0); "{alias}" as
+ * number above 0), "{*}" (the rest of the path, any or none: the dashboard's
+ * pages); "{alias}" as
  * the whole pattern matches a path configured in `aliases`. BODY_MAX is the
  * most bytes of body the route reads, 0 for none. ADMIT, when set, runs
  * before a body is read and may refuse it, or hold something until the
@@ -182,6 +183,11 @@ static const struct route routes[] = {
     DEVICE_ROUTE("/healthz", healthz),
     /* Prometheus: refusals as a line of text, as its scrape errors show them. */
     {"/metrics", GET_OR_HEAD, METRICS_TOKEN, 0, http_handle_metrics, NULL, false, NULL},
+    /* The dashboard (ui.c): its files need no token, its data comes from the API above. */
+    DEVICE_ROUTE("/ui/assets/{name}", http_handle_ui_asset),
+    DEVICE_ROUTE("/", http_handle_ui_page),
+    DEVICE_ROUTE("/ui", http_handle_ui_page),
+    DEVICE_ROUTE("/ui/{*}", http_handle_ui_page),
 };
 
 /* What a path no route takes is told, by where it points (the first prefix that fits). */
@@ -268,6 +274,10 @@ static bool route_match(const struct http_context *ctx, const struct route *rout
             n = take_segment(path, args->mac, sizeof(args->mac));
             p += strlen("{mac}");
             break;
+        case '*': /* {*}: whatever is left */
+            path += strlen(path);
+            p += strlen("{*}");
+            continue;
         case 'a': /* {action} */
             n = take_segment(path, args->action, sizeof(args->action));
             p += strlen("{action}");
