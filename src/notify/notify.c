@@ -233,7 +233,7 @@ static void delivery_end(struct notify *n, struct flight *f, const struct notify
     if (sent->err == 0)
         snprintf(d->error, sizeof(d->error), "HTTP %ld", sent->status);
     else
-        snprintf(d->error, sizeof(d->error), "%s", sent->why.text);
+        snprintf(d->error, sizeof(d->error), "%.*s", (int)sizeof(d->error) - 1, sent->why.text);
     if (d->attempts >= (int64_t)n->config.notify_max_attempts) {
         d->state = NOTIFY_FAILED;
         log_warn("notify: %s delivery %s to %s failed after %lld attempts: %s", d->event, d->uuid,
