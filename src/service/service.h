@@ -379,7 +379,8 @@ int service_session_create(struct service *svc, const char *token, const char *a
  * and its token is not revoked. Records the use (at most every few seconds:
  * a write per request would cost a commit). One indexed read otherwise.
  * Returns 0 with *RET_INFO, -EPERM (no such session, expired, token revoked:
- * 401) or -EACCES (the token's scope is too small: 403), -EIO.
+ * 401) or -EACCES (the token's scope is too small: 403; *RET_INFO is filled, so the
+ * audit log names who tried), -EIO.
  */
 int service_session_check(struct service *svc, const char *cookie, enum token_scope needed,
                           struct session_info *ret_info, struct reason *why);

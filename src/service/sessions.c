@@ -266,9 +266,12 @@ int service_session_check(struct service *svc, const char *cookie, enum token_sc
         db_session_delete(svc->db, rec.id); /* gone already (a race with sign-out) is fine */
         return reason_set(why, -EPERM, "the session ended (%s): sign in again", ended);
     }
-    if (rec.scope < needed)
+    if (rec.scope < needed) {
+        /* A live session of too small a scope is still someone: the audit log names them. */
+        info_fill(svc, &rec, cookie, rec.last_used_ms, ret_info);
         return reason_set(why, -EACCES, "token \"%s\" has scope %s; this needs %s", rec.token_name,
                           token_scope_name(rec.scope), token_scope_name(needed));
+    }
     int64_t touch_every = idle_ms(svc) / 8;
     if (touch_every > TOUCH_EVERY_MS_MAX)
         touch_every = TOUCH_EVERY_MS_MAX;

@@ -21,6 +21,9 @@ from harness import REPO, Server, assert_api_error, assert_status, http_request,
 GH_TOKEN = "ghp_auditTokenThatMustNeverBeRecorded00000"
 SECRET = "audit hook secret: never in the log"
 MAC, MAC2 = "18:FE:34:00:00:01", "18:FE:34:00:00:02"
+# A receiver's secret, and a URL whose path is a credential (as a Slack webhook's is): never logged.
+RECEIVER_SECRET = "receiver secret: never in the log"
+RECEIVER_URL = "http://127.0.0.1:9/services/T000/B000/credentialInThePath"
 LOCAL_USER = pwd.getpwuid(os.geteuid()).pw_name
 
 ROW_RE = re.compile(r'\b(ADMIN_ROUTE|API_ROUTE)\(\s*"([^"]*)",\s*([A-Z_| ]+?),\s*([A-Z_]+),'
@@ -107,6 +110,16 @@ def test_every_admin_route_writes_one_entry_and_no_secret():
         # One step per admin route, in an order that makes each succeed:
         # (method, pattern) -> (path, body, scope, status, product, object, action).
         rollout = {}
+        made, made_secrets = {}, []
+
+        def signed_in_session(srv, token, admin):
+            """Signs TOKEN in to the dashboard (its own entry, before the step's) and returns the
+            session's id, from the admin's list."""
+            assert_status(srv.api("POST", "/api/v1/session", json_body={"token": token}), 201, "sign in")
+            listed = srv.api("GET", "/api/v1/sessions", admin).json()["sessions"]
+            made["session"] = str(listed[-1]["id"])
+            return made["session"]
+
         release_body = image(302).read_bytes()
         steps = [
             (("POST", "products"), lambda: ("products", {"name": "lamp", "platform": "esp32"}, "admin", 201,
@@ -148,6 +161,25 @@ def test_every_admin_route_writes_one_entry_and_no_secret():
                       "channel.reset")),
             (("POST", "sources/{id}/sync"),
              lambda: ("sources/1/sync", None, "admin", 202, None, "1", "source.sync")),
+            (("POST", "tokens"),
+             lambda: ("tokens", {"name": "made-here", "scope": "read"}, "admin", 201, None, None,
+                      "token.create")),
+            (("DELETE", "tokens/{id}"),
+             lambda: (f"tokens/{made['token.create']}", None, "admin", 200, None, made["token.create"],
+                      "token.revoke")),
+            (("POST", "notifications"),
+             lambda: ("notifications", {"name": "ops", "url": RECEIVER_URL, "events": ["rollout.*"],
+                                        "secret": RECEIVER_SECRET}, "admin", 201, None, None,
+                      "notification.add")),
+            (("POST", "notifications/{id}/test"),
+             lambda: (f"notifications/{made['notification.add']}/test", None, "admin", 202, None,
+                      made["notification.add"], "notification.test")),
+            (("DELETE", "notifications/{id}"),
+             lambda: (f"notifications/{made['notification.add']}", None, "admin", 200, None,
+                      made["notification.add"], "notification.remove")),
+            (("DELETE", "sessions/{id}"),
+             lambda: (f"sessions/{signed_in_session(srv, tokens['read'], admin)}", None, "admin", 204, None,
+                      made["session"], "session.revoke")),
         ]
         table = admin_routes()
         assert sorted((m, p) for m, p, _ in table) == sorted(k for k, _ in steps), \
@@ -164,6 +196,10 @@ def test_every_admin_route_writes_one_entry_and_no_secret():
             if action == "rollout.start":
                 rollout["id"] = r.json()["rollout"]["id"]
                 obj = str(rollout["id"])
+            if action in ("token.create", "notification.add"):  # the new object's id
+                made[action] = obj = str(r.json()["token" if action == "token.create" else "receiver"]["id"])
+            if action == "token.create":
+                made_secrets.append(r.json()["secret"])
             new = since(srv, admin, before)
             assert len(new) == 1, f"{method} {path} wrote {len(new)} entries: {new}"
             check_entry(new[0], action=action, actor=actors[scope], product=product, obj=obj, status=status)
@@ -255,8 +291,8 @@ def test_every_admin_route_writes_one_entry_and_no_secret():
         everything = srv.api("GET", "/api/v1/audit?limit=1000", admin).body.decode()
         everything += srv.cli_ok("audit", "list", "--json", "--limit", "1000").stdout
         everything += srv.cli_ok("audit", "list", "--limit", "1000").stdout
-        for secret in [*tokens.values(), GH_TOKEN, SECRET, str(srv.tmp / "gh-token"),
-                       str(srv.tmp / "hook-secret")]:
+        for secret in [*tokens.values(), *made_secrets, GH_TOKEN, SECRET, RECEIVER_SECRET, RECEIVER_URL,
+                       str(srv.tmp / "gh-token"), str(srv.tmp / "hook-secret")]:
             assert secret not in everything, f"the audit log holds a secret: {secret[:12]}..."
         for secret in tokens.values():  # nor any part that identifies it
             assert secret[5:21] not in everything
@@ -373,3 +409,39 @@ def test_retention_setting_is_documented_and_applied_at_start():
         wait_until(lambda: [e["product"] for e in entries(srv, admin)] == [None, "lamp"], 5, 0.1,
                    "the entry older than two days deleted at start, the newer kept")
         assert "audit: 1 entries older than 2 days deleted" in srv.log()
+
+
+def test_dashboard_sign_in_and_out_are_recorded_as_the_dashboard():
+    """Signing in is an action on a route anyone may call: recorded with the token it signed
+    in as (via dashboard) or, refused, with no one; a change made through the session is the
+    dashboard's; signing out is recorded too. Never the token or the cookie."""
+    with Server() as srv:
+        srv.add_product("door")
+        admin = srv.token("admin", name="ops-admin")
+        viewer = srv.token("read", name="viewer")
+        ids = token_ids(srv)
+        srv.start()
+        before = newest_id(srv, admin)
+        r = srv.api("POST", "/api/v1/session", json_body={"token": viewer})
+        assert_status(r, 201, "sign in")
+        cookie = r.header("Set-Cookie").split(";", 1)[0]
+        csrf = r.json()["session"]["csrf"]
+        assert_status(srv.api("POST", "/api/v1/session", json_body={"token": "otad_" + "1" * 64}), 401,
+                      "a bad token")
+        r = srv.api("PUT", "/api/v1/products/door/channels/stable", json_body={"deploy": "manual"},
+                    headers=[("Cookie", cookie), ("X-CSRF-Token", csrf)])
+        assert_status(r, 403, "a read session's change")
+        assert_status(srv.api("DELETE", "/api/v1/session", headers=[("Cookie", cookie), ("X-CSRF-Token", csrf)]),
+                      204, "sign out")
+        got = list(reversed(since(srv, admin, before)))
+        assert [e["action"] for e in got] == ["session.sign_in", "session.sign_in", "channel.put",
+                                              "session.sign_out"], got
+        for e in (got[0], got[2], got[3]):
+            assert e["actor"] == {"via": "dashboard", "token_id": ids["viewer"], "name": "viewer",
+                                  "address": "127.0.0.1"}, e
+        assert got[0]["outcome"]["status"] == 201 and got[3]["outcome"]["status"] == 204, got
+        assert got[1]["actor"]["via"] == "dashboard" and got[1]["actor"]["name"] == "", got[1]
+        assert got[1]["actor"]["address"] == "127.0.0.1" and got[1]["outcome"]["status"] == 401, got[1]
+        assert got[2]["outcome"]["status"] == 403, got[2]
+        text = json.dumps(got)
+        assert viewer not in text and cookie.split("=", 1)[1] not in text and csrf not in text, text
