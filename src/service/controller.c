@@ -21,6 +21,7 @@
 #include "core/util.h"
 #include "db/db.h"
 #include "db/db_fleet.h"
+#include "service/audit.h"
 #include "service/catalog.h"
 #include "service/controller.h"
 #include "service/events.h"
@@ -215,6 +216,38 @@ static void product_name_by_id(struct service *svc, int64_t id,
     if (cp)
         str_copy(out, LIMIT_PRODUCT_NAME_BYTES + 1, cp->product.name);
     catalog_unref(cat);
+}
+
+/*
+ * Records in the audit log a move the controller made by itself (VERB:
+ * "halt", "promote", "complete", "start" for a queued rollout, "revert"
+ * after a halt), as via system (docs/AUDIT.md), with RESULT (0 or -errno);
+ * PARAM (stolen, may be NULL) adds to what is kept. An operator's action is
+ * recorded where it came in.
+ */
+static void audit_controller(struct service *svc, const struct rollout *r, const char *verb,
+                             int result, const char *reason, json_t *param)
+{
+    static const struct actor controller = {
+        .via = ACTOR_VIA_SYSTEM, .name = "controller", .address = "local"};
+    char product[LIMIT_PRODUCT_NAME_BYTES + 1], action[LIMIT_AUDIT_ACTION_BYTES + 1], id[24];
+    product_name_by_id(svc, r->product_id, product);
+    snprintf(action, sizeof(action), "rollout.%s", verb);
+    snprintf(id, sizeof(id), "%lld", (long long)r->id);
+    json_t *params = json_pack("{s:s,s:s,s:i,s:s}", "version", r->version, "channel", r->channel,
+                               "stage", (int)r->stage + 1, "reason", reason ? reason : "");
+    if (params && json_is_object(param))
+        json_object_update(params, param);
+    json_decref(param);
+    struct audit_note note = {.actor = &controller,
+                              .action = action,
+                              .product = product,
+                              .object = id,
+                              .params = params,
+                              .result = result,
+                              .reason = reason};
+    service_audit_record(svc, &note); /* logs its own failure */
+    json_decref(params);
 }
 
 void fleet_after_publish(struct service *svc, const struct release *published, const char *actor)
@@ -419,9 +452,11 @@ static int start_queued(struct service *svc, struct rollout *r, const struct rol
     r->stage_started_ms = now;
     r->updated_ms = now;
     int ret = db_rollout_update(svc->db, r);
-    if (ret == 0)
+    if (ret == 0) {
         log_info("fleet: queued rollout %lld (%s on %s) started", (long long)r->id, r->version,
                  r->channel);
+        audit_controller(svc, r, "start", 0, "the channel's running rollout ended", NULL);
+    }
     return ret < 0 ? ret : 1;
 }
 
@@ -431,9 +466,12 @@ static void start_revert_after_halt(struct service *svc, const struct rollout *h
     product_name_by_id(svc, halted->product_id, product);
     struct reason why = {""};
     struct rollout rev;
-    if (fleet_revert(svc, product, halted, "controller", &rev, &why) < 0)
+    int r = fleet_revert(svc, product, halted, "controller", &rev, &why);
+    if (r < 0)
         log_warn("fleet: rollout %lld halted; its revert did not start: %s", (long long)halted->id,
                  why.text);
+    audit_controller(svc, halted, "revert", r, r < 0 ? why.text : "revert_on_halt",
+                     r < 0 ? NULL : json_pack("{s:I}", "revert_id", (json_int_t)rev.id));
 }
 
 int fleet_tick(struct service *svc)
@@ -478,6 +516,11 @@ int fleet_tick(struct service *svc)
             continue;
         if ((r = fleet_rollout_transition(svc, ro, v, reason)) < 0)
             break;
+        audit_controller(svc, ro,
+                         v == VERDICT_HALT      ? "halt"
+                         : v == VERDICT_PROMOTE ? "promote"
+                                                : "complete",
+                         0, reason, NULL);
         changed = true;
         if (v == VERDICT_HALT && ro->plan.revert_on_halt)
             revert[nrevert++] = *ro;
