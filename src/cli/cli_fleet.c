@@ -256,7 +256,7 @@ static int channel_cmd(const struct config *config, const struct fleet_args *a)
         struct channel_view *views = NULL;
         size_t n = 0;
         r = service_channel_list(svc, product, &views, &n, &why);
-        service_close(svc);
+        cli_close_service(config, svc);
         if (r < 0)
             return cli_refused(&why, r);
         if (opt(a, OPT_JSON)) {
@@ -293,7 +293,7 @@ static int channel_cmd(const struct config *config, const struct fleet_args *a)
         if (r == 0)
             r = service_channel_get(svc, product, name, &v, &why);
     }
-    service_close(svc);
+    cli_close_service(config, svc);
     if (r < 0)
         return cli_refused(&why, r);
     if (opt(a, OPT_JSON))
@@ -441,7 +441,7 @@ static int group_cmd(const struct config *config, const struct fleet_args *a)
         uint64_t *counts = NULL;
         size_t n = 0;
         r = service_group_list(svc, product, &groups, &counts, &n, &why);
-        service_close(svc);
+        cli_close_service(config, svc);
         if (r < 0)
             return cli_refused(&why, r);
         json_t *arr = opt(a, OPT_JSON) ? json_array() : NULL;
@@ -480,7 +480,7 @@ static int group_cmd(const struct config *config, const struct fleet_args *a)
             r = service_group_update(svc, product, &g, &why);
     } else if (del) {
         r = service_group_delete(svc, product, name, &why);
-        service_close(svc);
+        cli_close_service(config, svc);
         if (r < 0)
             return cli_refused(&why, r);
         printf("group %s of %s deleted\n", name, product);
@@ -496,7 +496,7 @@ static int group_cmd(const struct config *config, const struct fleet_args *a)
     nmacs = 0;
     if (r == 0)
         r = service_group_get(svc, product, name, &g, &macs, &nmacs, &why);
-    service_close(svc);
+    cli_close_service(config, svc);
     if (r < 0) {
         free(macs);
         return cli_refused(&why, r);
@@ -558,7 +558,7 @@ static int pin_cmd(const struct config *config, const struct fleet_args *a)
         struct pin *pins = NULL;
         size_t n = 0;
         r = service_pin_list(svc, product, &pins, &n, &why);
-        service_close(svc);
+        cli_close_service(config, svc);
         if (r < 0)
             return cli_refused(&why, r);
         json_t *arr = opt(a, OPT_JSON) ? json_array() : NULL;
@@ -578,7 +578,7 @@ static int pin_cmd(const struct config *config, const struct fleet_args *a)
     else
         r = service_pin_set(svc, product, mac, set ? a->pos[3] : NULL, mode, opt(a, OPT_NOTE),
                             &why);
-    service_close(svc);
+    cli_close_service(config, svc);
     if (r < 0)
         return cli_refused(&why, r);
     char m[18];
@@ -676,7 +676,7 @@ static int rollout_cmd(const struct config *config, const struct fleet_args *a)
     int r = 0;
     if (tick) {
         r = service_fleet_tick(svc);
-        service_close(svc);
+        cli_close_service(config, svc);
         if (r < 0)
             return cli_refused(&why, r);
         printf("rollouts: the controller ran once\n");
@@ -686,7 +686,7 @@ static int rollout_cmd(const struct config *config, const struct fleet_args *a)
         struct rollout_status *rows = NULL;
         size_t n = 0;
         r = service_rollout_list(svc, product, opt(a, OPT_ACTIVE) != NULL, &rows, &n, &why);
-        service_close(svc);
+        cli_close_service(config, svc);
         if (r < 0)
             return cli_refused(&why, r);
         json_t *arr = opt(a, OPT_JSON) ? json_array() : NULL;
@@ -719,7 +719,7 @@ static int rollout_cmd(const struct config *config, const struct fleet_args *a)
     struct rollout_status s;
     if (r == 0)
         r = service_rollout_get(svc, product, id, &s, &why);
-    service_close(svc);
+    cli_close_service(config, svc);
     if (r < 0)
         return cli_refused(&why, r);
     if (opt(a, OPT_JSON))
@@ -819,7 +819,7 @@ int cli_device_show(int argc, char **argv, const struct config *config)
     }
     struct reason why = {""};
     int r = service_device_show(svc, a.pos[1], mac, d, &why);
-    service_close(svc);
+    cli_close_service(config, svc);
     if (r < 0) {
         free(d);
         return cli_refused(&why, r);
@@ -897,7 +897,7 @@ int cli_product_fleet(int argc, char **argv, const struct config *config)
     }
     if (r == 0)
         r = service_product_set_fleet(svc, a.pos[1], &f, &why);
-    service_close(svc);
+    cli_close_service(config, svc);
     if (r < 0)
         return cli_refused(&why, r);
     if (opt(&a, OPT_JSON)) {

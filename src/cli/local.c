@@ -15,7 +15,9 @@
 #include "cli/local.h"
 #include "cli/commands.h"
 #include "core/util.h"
+#include "notify/notify.h"
 #include "service/compat.h"
+#include "service/events.h"
 #include "service/present.h"
 #include "service/service.h"
 
@@ -28,6 +30,18 @@ int cli_open_service(const struct config *config, struct service **ret_svc)
         return CLI_EXIT_FAILURE;
     }
     return CLI_EXIT_OK;
+}
+
+void cli_close_service(const struct config *config, struct service *svc)
+{
+    struct events_stats st = {0};
+    if (svc)
+        events_stats(service_events(svc), &st);
+    struct notify *notify = NULL;
+    /* Opened only when there is something to store: notify_close takes the queue into rows. */
+    if (st.queued && notify_open(config, svc, NOTIFY_LOCAL, &notify) == 0)
+        notify_close(notify);
+    service_close(svc);
 }
 
 int cli_refused(const struct reason *why, int r)
@@ -83,7 +97,7 @@ static int product_set(const struct config *config, const char *name, struct arg
     if (r == 0 && ((opts[3].value && on_off(opts[3].value, "--signing", &s.required) < 0) ||
                    (opts[5].value && on_off(opts[5].value, "--legacy-signature", &s.legacy) < 0) ||
                    (opts[6].value && on_off(opts[6].value, "--gzip", &s.gzip) < 0))) {
-        service_close(svc);
+        cli_close_service(config, svc);
         return CLI_EXIT_USAGE;
     }
     if (r == 0 && opts[4].value && str_copy(s.key, sizeof(s.key), opts[4].value) < 0)
@@ -96,7 +110,7 @@ static int product_set(const struct config *config, const char *name, struct arg
         r = reason_set(&why, -EINVAL, "--core-min takes a core version such as 3.0, or none");
     if (r == 0)
         r = service_product_set_signing(svc, name, &s, &why);
-    service_close(svc);
+    cli_close_service(config, svc);
     if (r < 0)
         return cli_refused(&why, r);
     printf("product %s: signing %s, key %s, legacy form %s, gzip %s, esp32 hash %s, "
@@ -134,7 +148,7 @@ int cli_product(int argc, char **argv, const struct config *config)
         struct reason why = {""};
         struct product p;
         int r = service_product_add(svc, pos[1], platform, opts[1].value, &p, &why);
-        service_close(svc);
+        cli_close_service(config, svc);
         if (r < 0)
             return cli_refused(&why, r);
         printf("product %s (%s), default channel %s\n", p.name, platform_name(p.platform),
@@ -154,7 +168,7 @@ int cli_product(int argc, char **argv, const struct config *config)
             r = -ENOMEM;
         for (size_t i = 0; r == 0 && i < n; i++)
             r = service_product_delivery_issues(svc, &list[i], issues[i]);
-        service_close(svc);
+        cli_close_service(config, svc);
         if (r < 0) {
             fprintf(stderr, "otad: cannot list products: %s\n", strerror(-r));
             free(list);
@@ -243,7 +257,7 @@ static int release_add(const struct config *config, const char *product, const c
     struct release rel;
     bool created = false;
     r = service_publish(svc, &req, &rel, &created, &why);
-    service_close(svc);
+    cli_close_service(config, svc);
     free(image);
     if (r < 0)
         return cli_refused(&why, r);
@@ -281,7 +295,7 @@ int cli_release(int argc, char **argv, const struct config *config)
         size_t n = 0;
         struct reason why = {""};
         int r = service_release_list(svc, pos[1], &list, &n, &why);
-        service_close(svc);
+        cli_close_service(config, svc);
         if (r < 0)
             return cli_refused(&why, r);
         if (opts[4].value) {
@@ -329,7 +343,7 @@ int cli_token(int argc, char **argv, const struct config *config)
         char secret[SERVICE_TOKEN_LEN + 1];
         int64_t id;
         int r = service_token_create(svc, opts[1].value, scope, secret, &id, &why);
-        service_close(svc);
+        cli_close_service(config, svc);
         if (r < 0)
             return cli_refused(&why, r);
         fprintf(stderr, "token %lld (%s) created; it is shown once, store it now:\n", (long long)id,
@@ -343,7 +357,7 @@ int cli_token(int argc, char **argv, const struct config *config)
         struct token *list = NULL;
         size_t n = 0;
         int r = service_token_list(svc, &list, &n);
-        service_close(svc);
+        cli_close_service(config, svc);
         if (r < 0) {
             fprintf(stderr, "otad: cannot list tokens: %s\n", strerror(-r));
             return CLI_EXIT_FAILURE;
@@ -374,7 +388,7 @@ int cli_token(int argc, char **argv, const struct config *config)
         if (cli_open_service(config, &svc) != CLI_EXIT_OK)
             return CLI_EXIT_FAILURE;
         int r = service_token_revoke(svc, (int64_t)id, &why);
-        service_close(svc);
+        cli_close_service(config, svc);
         if (r < 0)
             return cli_refused(&why, r);
         printf("token %llu revoked\n", (unsigned long long)id);
@@ -410,7 +424,7 @@ int cli_device(int argc, char **argv, const struct config *config)
     struct reason why = {""};
     int r =
         service_device_list(svc, pos[1], (size_t)limit, (size_t)offset, &list, &n, &total, &why);
-    service_close(svc);
+    cli_close_service(config, svc);
     if (r < 0)
         return cli_refused(&why, r);
     if (opts[2].value) {
