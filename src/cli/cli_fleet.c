@@ -274,7 +274,7 @@ static int channel_cmd(const struct config *config, const struct fleet_args *a)
         struct channel_view *views = NULL;
         size_t n = 0;
         r = service_channel_list(svc, product, &views, &n, &why);
-        service_close(svc);
+        cli_close_service(config, svc);
         if (r < 0)
             return cli_refused(&why, r);
         if (opt(a, OPT_JSON)) {
@@ -314,7 +314,7 @@ static int channel_cmd(const struct config *config, const struct fleet_args *a)
     if (set || reset)
         cli_audit(svc, set ? "channel.put" : "channel.reset", product, name, given_options(a, 0), r,
                   &why);
-    service_close(svc);
+    cli_close_service(config, svc);
     if (r < 0)
         return cli_refused(&why, r);
     if (opt(a, OPT_JSON))
@@ -462,7 +462,7 @@ static int group_cmd(const struct config *config, const struct fleet_args *a)
         uint64_t *counts = NULL;
         size_t n = 0;
         r = service_group_list(svc, product, &groups, &counts, &n, &why);
-        service_close(svc);
+        cli_close_service(config, svc);
         if (r < 0)
             return cli_refused(&why, r);
         json_t *arr = opt(a, OPT_JSON) ? json_array() : NULL;
@@ -502,7 +502,7 @@ static int group_cmd(const struct config *config, const struct fleet_args *a)
     } else if (del) {
         r = service_group_delete(svc, product, name, &why);
         cli_audit(svc, "group.delete", product, name, NULL, r, &why);
-        service_close(svc);
+        cli_close_service(config, svc);
         if (r < 0)
             return cli_refused(&why, r);
         printf("group %s of %s deleted\n", name, product);
@@ -525,7 +525,7 @@ static int group_cmd(const struct config *config, const struct fleet_args *a)
     nmacs = 0;
     if (r == 0)
         r = service_group_get(svc, product, name, &g, &macs, &nmacs, &why);
-    service_close(svc);
+    cli_close_service(config, svc);
     if (r < 0) {
         free(macs);
         return cli_refused(&why, r);
@@ -587,7 +587,7 @@ static int pin_cmd(const struct config *config, const struct fleet_args *a)
         struct pin *pins = NULL;
         size_t n = 0;
         r = service_pin_list(svc, product, &pins, &n, &why);
-        service_close(svc);
+        cli_close_service(config, svc);
         if (r < 0)
             return cli_refused(&why, r);
         json_t *arr = opt(a, OPT_JSON) ? json_array() : NULL;
@@ -613,7 +613,7 @@ static int pin_cmd(const struct config *config, const struct fleet_args *a)
     else if (hold)
         json_object_set_new(params, "hold", json_true());
     cli_audit(svc, clear ? "pin.delete" : "pin.put", product, a->pos[2], params, r, &why);
-    service_close(svc);
+    cli_close_service(config, svc);
     if (r < 0)
         return cli_refused(&why, r);
     char m[18];
@@ -712,7 +712,7 @@ static int rollout_cmd(const struct config *config, const struct fleet_args *a)
     if (tick) {
         r = service_fleet_tick(svc);
         cli_audit(svc, "rollout.tick", NULL, NULL, NULL, r, &why);
-        service_close(svc);
+        cli_close_service(config, svc);
         if (r < 0)
             return cli_refused(&why, r);
         printf("rollouts: the controller ran once\n");
@@ -722,7 +722,7 @@ static int rollout_cmd(const struct config *config, const struct fleet_args *a)
         struct rollout_status *rows = NULL;
         size_t n = 0;
         r = service_rollout_list(svc, product, opt(a, OPT_ACTIVE) != NULL, &rows, &n, &why);
-        service_close(svc);
+        cli_close_service(config, svc);
         if (r < 0)
             return cli_refused(&why, r);
         json_t *arr = opt(a, OPT_JSON) ? json_array() : NULL;
@@ -771,7 +771,7 @@ static int rollout_cmd(const struct config *config, const struct fleet_args *a)
     struct rollout_status s;
     if (r == 0)
         r = service_rollout_get(svc, product, id, &s, &why);
-    service_close(svc);
+    cli_close_service(config, svc);
     if (r < 0)
         return cli_refused(&why, r);
     if (opt(a, OPT_JSON))
@@ -871,7 +871,7 @@ int cli_device_show(int argc, char **argv, const struct config *config)
     }
     struct reason why = {""};
     int r = service_device_show(svc, a.pos[1], mac, d, &why);
-    service_close(svc);
+    cli_close_service(config, svc);
     if (r < 0) {
         free(d);
         return cli_refused(&why, r);
@@ -950,7 +950,7 @@ int cli_product_fleet(int argc, char **argv, const struct config *config)
     if (r == 0)
         r = service_product_set_fleet(svc, a.pos[1], &f, &why);
     cli_audit(svc, "product.update", a.pos[1], NULL, given_options(&a, 0), r, &why);
-    service_close(svc);
+    cli_close_service(config, svc);
     if (r < 0)
         return cli_refused(&why, r);
     if (opt(&a, OPT_JSON)) {

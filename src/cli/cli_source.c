@@ -60,10 +60,10 @@ static int open_both(const struct config *config, struct opened *o)
     return CLI_EXIT_OK;
 }
 
-static void close_both(struct opened *o)
+static void close_both(const struct config *config, struct opened *o)
 {
     sources_close(o->sources);
-    service_close(o->svc);
+    cli_close_service(config, o->svc);
 }
 
 static void print_row(const struct source_row *row, uint64_t default_interval)
@@ -147,7 +147,7 @@ static int source_add(const struct config *config, const char *const *pos,
                   "webhook_secret", secret_from ? json_string(secret_from) : json_null()),
         r, &why);
     json_t *j = r == 0 && opts[OPT_JSON].value ? sources_present(o.sources, &row) : NULL;
-    close_both(&o);
+    close_both(config, &o);
     if (r < 0)
         return cli_refused(&why, r);
     if (j) {
@@ -176,7 +176,7 @@ static int source_list(const struct config *config, bool json)
     size_t n = 0;
     int r = sources_list(o.sources, &rows, &n);
     if (r < 0) {
-        close_both(&o);
+        close_both(config, &o);
         fprintf(stderr, "otad: cannot list sources: %s\n", strerror(-r));
         return CLI_EXIT_FAILURE;
     }
@@ -190,7 +190,7 @@ static int source_list(const struct config *config, bool json)
             print_row(&rows[i], config->github_poll_interval_s);
     }
     free(rows);
-    close_both(&o);
+    close_both(config, &o);
     return CLI_EXIT_OK;
 }
 
@@ -207,7 +207,7 @@ static int source_sync(const struct config *config, int64_t id, bool json)
     if (id)
         snprintf(object, sizeof(object), "%lld", (long long)id);
     cli_audit(o.svc, "source.sync", NULL, object, NULL, r, &why);
-    close_both(&o);
+    close_both(config, &o);
     if (r < 0)
         return cli_refused(&why, r);
     bool failed = false;
@@ -281,7 +281,7 @@ int cli_source(int argc, char **argv, const struct config *config)
         struct reason why = {""};
         int r = sources_remove(o.sources, id, &why);
         cli_audit(o.svc, "source.remove", NULL, pos[1], NULL, r, &why);
-        close_both(&o);
+        close_both(config, &o);
         if (r < 0)
             return cli_refused(&why, r);
         printf("source %lld removed (its releases stay)\n", (long long)id);

@@ -18,7 +18,9 @@
 #include "cli/commands.h"
 #include "core/util.h"
 #include "service/audit.h"
+#include "notify/notify.h"
 #include "service/compat.h"
+#include "service/events.h"
 #include "service/present.h"
 #include "service/service.h"
 
@@ -31,6 +33,18 @@ int cli_open_service(const struct config *config, struct service **ret_svc)
         return CLI_EXIT_FAILURE;
     }
     return CLI_EXIT_OK;
+}
+
+void cli_close_service(const struct config *config, struct service *svc)
+{
+    struct events_stats st = {0};
+    if (svc)
+        events_stats(service_events(svc), &st);
+    struct notify *notify = NULL;
+    /* Opened only when there is something to store: notify_close takes the queue into rows. */
+    if (st.queued && notify_open(config, svc, NOTIFY_LOCAL, &notify) == 0)
+        notify_close(notify);
+    service_close(svc);
 }
 
 int cli_refused(const struct reason *why, int r)
@@ -118,7 +132,7 @@ static int product_set(const struct config *config, const char *name, struct arg
     if (r == 0 && ((opts[3].value && on_off(opts[3].value, "--signing", &s.required) < 0) ||
                    (opts[5].value && on_off(opts[5].value, "--legacy-signature", &s.legacy) < 0) ||
                    (opts[6].value && on_off(opts[6].value, "--gzip", &s.gzip) < 0))) {
-        service_close(svc);
+        cli_close_service(config, svc);
         return CLI_EXIT_USAGE;
     }
     if (r == 0 && opts[4].value && str_copy(s.key, sizeof(s.key), opts[4].value) < 0)
@@ -136,7 +150,7 @@ static int product_set(const struct config *config, const char *name, struct arg
                         s.key, "legacy", s.legacy, "gzip", s.gzip, "esp32_hash", s.esp32_hash,
                         "core_min", s.core_min),
               r, &why);
-    service_close(svc);
+    cli_close_service(config, svc);
     if (r < 0)
         return cli_refused(&why, r);
     printf("product %s: signing %s, key %s, legacy form %s, gzip %s, esp32 hash %s, "
@@ -178,7 +192,7 @@ int cli_product(int argc, char **argv, const struct config *config)
                   json_pack("{s:s,s:o}", "platform", platform_name(platform), "default_channel",
                             opts[1].value ? json_string(opts[1].value) : json_null()),
                   r, &why);
-        service_close(svc);
+        cli_close_service(config, svc);
         if (r < 0)
             return cli_refused(&why, r);
         printf("product %s (%s), default channel %s\n", p.name, platform_name(p.platform),
@@ -198,7 +212,7 @@ int cli_product(int argc, char **argv, const struct config *config)
             r = -ENOMEM;
         for (size_t i = 0; r == 0 && i < n; i++)
             r = service_product_delivery_issues(svc, &list[i], issues[i]);
-        service_close(svc);
+        cli_close_service(config, svc);
         if (r < 0) {
             fprintf(stderr, "otad: cannot list products: %s\n", strerror(-r));
             free(list);
@@ -297,7 +311,7 @@ static int release_add(const struct config *config, const char *product, const c
     if (r == 0)
         json_object_set_new(params, "sha256", json_string(rel.sha256));
     cli_audit(svc, "release.publish", product, req.version, params, r, &why);
-    service_close(svc);
+    cli_close_service(config, svc);
     free(image);
     if (r < 0)
         return cli_refused(&why, r);
@@ -335,7 +349,7 @@ int cli_release(int argc, char **argv, const struct config *config)
         size_t n = 0;
         struct reason why = {""};
         int r = service_release_list(svc, pos[1], &list, &n, &why);
-        service_close(svc);
+        cli_close_service(config, svc);
         if (r < 0)
             return cli_refused(&why, r);
         if (opts[4].value) {
@@ -391,7 +405,7 @@ int cli_token(int argc, char **argv, const struct config *config)
                   json_pack("{s:s,s:s}", "name", opts[1].value ? opts[1].value : "", "scope",
                             token_scope_name(scope)),
                   r, &why);
-        service_close(svc);
+        cli_close_service(config, svc);
         if (r < 0)
             return cli_refused(&why, r);
         fprintf(stderr, "token %lld (%s) created; it is shown once, store it now:\n", (long long)id,
@@ -405,7 +419,7 @@ int cli_token(int argc, char **argv, const struct config *config)
         struct token *list = NULL;
         size_t n = 0;
         int r = service_token_list(svc, &list, &n);
-        service_close(svc);
+        cli_close_service(config, svc);
         if (r < 0) {
             fprintf(stderr, "otad: cannot list tokens: %s\n", strerror(-r));
             return CLI_EXIT_FAILURE;
@@ -437,7 +451,7 @@ int cli_token(int argc, char **argv, const struct config *config)
             return CLI_EXIT_FAILURE;
         int r = service_token_revoke(svc, (int64_t)id, &why);
         cli_audit(svc, "token.revoke", NULL, pos[1], NULL, r, &why);
-        service_close(svc);
+        cli_close_service(config, svc);
         if (r < 0)
             return cli_refused(&why, r);
         printf("token %llu revoked\n", (unsigned long long)id);
@@ -533,7 +547,7 @@ int cli_device(int argc, char **argv, const struct config *config)
     struct reason why = {""};
     int r =
         service_device_list(svc, pos[1], (size_t)limit, (size_t)offset, &list, &n, &total, &why);
-    service_close(svc);
+    cli_close_service(config, svc);
     if (r < 0)
         return cli_refused(&why, r);
     if (opts[2].value) {

@@ -14,6 +14,14 @@
 /* Opens the service on CONFIG's data folder without background threads; prints why not. */
 int cli_open_service(const struct config *config, struct service **ret_svc);
 
+/*
+ * Closes SVC after a command. Events the command raised (a release added, a
+ * rollout action, a source's sync) are first stored as notification
+ * deliveries (src/notify/), which the running server sends within a second;
+ * a failure to store them is logged. NULL-safe.
+ */
+void cli_close_service(const struct config *config, struct service *svc);
+
 /* Prints WHY (or the errno R's text) and returns CLI_EXIT_FAILURE. */
 int cli_refused(const struct reason *why, int r);
 

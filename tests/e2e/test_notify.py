@@ -374,6 +374,28 @@ def test_pending_delivery_survives_kill9():
         assert d[0]["attempts"] == 1, d  # the cut-off attempt was not counted
 
 
+def test_events_of_cli_commands_are_sent_by_the_server():
+    """A release added and a rollout halted with the CLI on the data folder: the command stores
+    the deliveries as it ends, and the running server sends them."""
+    with Receiver() as rx, Server(args=FAST) as srv:
+        srv.add_product("demo")
+        srv.add_release("demo", image(8), "1.0.0")
+        srv.cli_ok("channel", "set", "demo", "stable", "--deploy", "rollout", "--stages", "50,100",
+                   "--soak", "1d")
+        admin = srv.token("admin")
+        srv.start()
+        add_receiver(srv, admin, "ops", rx.url, ["*"])
+        srv.add_release("demo", image(9), "1.1.0")
+        headers, body = rx.wait_event("release.published")[0]
+        d = verified_json(headers, body)["data"]
+        assert d["version"] == "1.1.0" and d["source"] == "cli", d
+        rid = srv.cli_ok("rollout", "list", "demo", "--json").json()["rollouts"][0]["id"]
+        srv.cli_ok("rollout", "halt", "demo", str(rid))
+        headers, body = rx.wait_event("rollout.halted")[0]
+        d = verified_json(headers, body)["data"]
+        assert d["rollout"] == rid and d["stage"] == 1 and d["counters"]["offered"] == 0, d
+
+
 def test_cli_add_list_test_deliveries_remove():
     with Receiver() as rx, Server(args=FAST) as srv:
         secret_file = srv.tmp / "secret"
