@@ -42,7 +42,8 @@ void http_api_session_create(const struct http_context *ctx, const struct http_r
                              const struct http_route_args *args, struct http_reply *reply)
 {
     /* Signing a victim in to the attacker's account is a CSRF of its own (login CSRF). */
-    if (!http_same_origin(req)) {
+    if (!http_same_origin(req)) { /* no token looked at: not an attempt the audit log keeps */
+        http_audit_skip(args);
         http_reply_error_status(reply, 403, "csrf", "sign-in from another site is refused");
         return;
     }
@@ -53,6 +54,7 @@ void http_api_session_create(const struct http_context *ctx, const struct http_r
     const char *token = NULL;
     if (!body || json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s}", "token", &token) < 0) {
         json_decref(body);
+        http_audit_skip(args);
         http_reply_error(reply, -EINVAL, "body must be JSON {\"token\": \"otad_...\"}");
         return;
     }

@@ -17,6 +17,7 @@
 #include <strings.h>
 
 #include "core/digest.h"
+#include "core/log.h"
 #include "core/util.h"
 #include "http/errors.h"
 #include "http/handlers.h"
@@ -402,20 +403,35 @@ static int session_authorized(const struct http_context *ctx, const struct http_
                               struct http_route_args *args, struct http_reply *reply)
 {
     struct reason why = {""};
-    int r = service_session_check(ctx->svc, cookie, scope, &args->session, &why);
+    int r = service_session_check(ctx->svc, cookie, TOKEN_SCOPE_READ, &args->session, &why);
     if (r < 0) {
         http_reply_error(reply, r, why.text);
         return r;
     }
+    /*
+     * Another site's request is refused before the scope is looked at: it
+     * is not the signed-in user's action, so it is never recorded as their
+     * denied attempt (docs/AUDIT.md); it is logged.
+     */
     bool reads = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
-    if (!reads && !http_same_origin(req)) {
-        http_reply_error_status(reply, 403, "csrf", "a request from another site is refused");
+    const char *refused = NULL;
+    if (!reads && !http_same_origin(req))
+        refused = "a request from another site is refused";
+    else if (!reads && !service_session_csrf_ok(cookie, http_request_header(req, "X-CSRF-Token")))
+        refused = "a signed-in change needs the session's X-CSRF-Token header";
+    if (refused) {
+        log_warn("api: %s %s refused for the session of token \"%s\" from %s: %s", req->method,
+                 req->path, args->session.token_name, req->remote_addr ? req->remote_addr : "?",
+                 refused);
+        http_reply_error_status(reply, 403, "csrf", refused);
         return -EPERM;
     }
-    if (!reads && !service_session_csrf_ok(cookie, http_request_header(req, "X-CSRF-Token"))) {
-        http_reply_error_status(reply, 403, "csrf",
-                                "a signed-in change needs the session's X-CSRF-Token header");
-        return -EPERM;
+    if (args->session.scope < scope) {
+        reason_set(&why, -EACCES, "token \"%s\" has scope %s; this needs %s",
+                   args->session.token_name, token_scope_name(args->session.scope),
+                   token_scope_name(scope));
+        http_reply_error(reply, -EACCES, why.text);
+        return -EACCES;
     }
     return 0;
 }
@@ -655,11 +671,12 @@ void http_audit_params(const struct http_route_args *args, const json_t *body,
 static bool etag_listed(const char *list, const char *etag)
 {
     size_t len = strlen(etag);
+    const char *whole = list + strspn(list, " ");
+    if (whole[0] == '*' && whole[1 + strspn(whole + 1, " ")] == 0) /* "*" only as the whole value */
+        return true;
     for (const char *p = list; *p;) {
         while (*p == ' ' || *p == ',')
             p++;
-        if (*p == '*')
-            return true;
         if (strncmp(p, "W/", 2) == 0)
             p += 2;
         if (strncmp(p, etag, len) == 0 && (p[len] == 0 || p[len] == ',' || p[len] == ' '))

@@ -45,9 +45,11 @@ static void error_name(int err, char *out, size_t size)
 }
 
 /* Copies SRC into OUT, cut to fit (an entry keeps what fits rather than nothing). */
+/* SRC cut to SIZE, made printable: a path's product or a reason may hold any byte a peer sent. */
 static void copy_cut(char *out, size_t size, const char *src)
 {
     snprintf(out, size, "%s", src ? src : "");
+    str_printable(out);
 }
 
 int service_audit_record(struct service *svc, const struct audit_note *note)
@@ -55,6 +57,8 @@ int service_audit_record(struct service *svc, const struct audit_note *note)
     struct audit_entry e = {0};
     e.at_ms = time_now_ms();
     e.actor = *note->actor;
+    str_printable(e.actor.name);
+    str_printable(e.actor.address);
     copy_cut(e.action, sizeof(e.action), note->action);
     copy_cut(e.product, sizeof(e.product), note->product);
     copy_cut(e.object, sizeof(e.object), note->object);

@@ -72,12 +72,12 @@ void signin_guard_free(struct signin_guard *guard)
 }
 
 /*
- * ADDRESS's place for MINUTE: its own, else a free or stale one (taken and
- * reset). NULL when every place holds another address that failed within
- * MINUTE. Call with the lock held.
+ * ADDRESS's place for MINUTE, or NULL. CLAIM: when it has none, take a free
+ * or stale one (reset); still NULL when every place holds another address
+ * that failed within MINUTE. Call with the lock held.
  */
 static struct signin_failures *guard_place(struct signin_guard *g, const char *address,
-                                           int64_t minute)
+                                           int64_t minute, bool claim)
 {
     struct signin_failures *spare = NULL;
     for (size_t i = 0; i < LIMIT_SIGNIN_ADDRESSES; i++) {
@@ -87,21 +87,29 @@ static struct signin_failures *guard_place(struct signin_guard *g, const char *a
         if (!spare && p->minute != minute)
             spare = p;
     }
-    if (spare) {
+    if (spare && claim) {
         str_copy(spare->address, sizeof(spare->address), address);
         spare->minute = minute;
         spare->count = 0;
+        return spare;
     }
-    return spare;
+    return NULL;
 }
 
-/* Whether ADDRESS may try a token now; FAILED: count one bad attempt first. */
+/*
+ * Whether ADDRESS may try a token now; FAILED: count one bad attempt first.
+ * Only a failure takes a place: addresses that sign in well never fill the
+ * table, so many of them cannot lock the others out. When every place holds
+ * an address that failed this minute, a new one's failure is not counted
+ * (the guard fails open: tokens are 256 random bits; it keeps guessing
+ * noisy, it is not what makes them unguessable).
+ */
 static bool guard_allows(struct signin_guard *g, const char *address, int64_t now_ms, bool failed)
 {
     int64_t minute = now_ms / 60000 + 1; /* never 0, which marks a free place */
     pthread_mutex_lock(&g->lock);
-    struct signin_failures *p = guard_place(g, address, minute);
-    bool allowed = p && p->count < LIMIT_SIGNIN_FAILURES_PER_MINUTE;
+    struct signin_failures *p = guard_place(g, address, minute, failed);
+    bool allowed = !p || p->count < LIMIT_SIGNIN_FAILURES_PER_MINUTE;
     if (p && failed)
         p->count++;
     pthread_mutex_unlock(&g->lock);
@@ -227,6 +235,7 @@ int service_session_create(struct service *svc, const char *token, const char *a
     if (ua_len)
         memcpy(rec.user_agent, user_agent, ua_len);
     rec.user_agent[ua_len] = 0;
+    str_printable(rec.user_agent); /* cut anywhere, and the peer's own bytes: shown later */
     if ((r = db_session_insert(svc->db, &rec, hash, LIMIT_SESSIONS_PER_TOKEN, &rec.id)) < 0)
         return reason_set(why, r == -ENOENT ? -EPERM : r, "cannot start the session");
     log_info("sessions: token \"%s\" signed in from %s (session %lld)", t.name,

@@ -445,3 +445,39 @@ def test_dashboard_sign_in_and_out_are_recorded_as_the_dashboard():
         assert got[2]["outcome"]["status"] == 403, got[2]
         text = json.dumps(got)
         assert viewer not in text and cookie.split("=", 1)[1] not in text and csrf not in text, text
+
+
+def test_what_is_not_an_attempt_is_not_recorded_and_peer_bytes_stay_listed():
+    """Another site's request through a session is no one's action: refused, never recorded
+    under the victim's name. A sign-in whose body is not a token, or from another site, looked
+    at no token: not recorded. Bytes a peer chose (a user agent, a product in a path) that are
+    not UTF-8 are stored printable, so the entry and the session still list."""
+    with Server() as srv:
+        srv.add_product("door")
+        admin = srv.token("admin", name="ops-admin")
+        viewer = srv.token("read", name="viewer")
+        srv.start()
+        before = newest_id(srv, admin)
+        r = srv.api("POST", "/api/v1/session", json_body={"token": viewer},
+                    headers=[("User-Agent", "evil\udcff\udcfe".encode("utf-8", "surrogateescape").decode("latin-1"))])
+        assert_status(r, 201, "sign in with a user agent that is not UTF-8")
+        cookie = r.header("Set-Cookie").split(";", 1)[0]
+        csrf = r.json()["session"]["csrf"]
+        for _ in range(3):
+            assert_status(srv.api("POST", "/api/v1/session", body=b"not json",
+                                  headers=[("Content-Type", "application/json")]), 400, "garbage sign-in")
+        assert_status(srv.api("POST", "/api/v1/session", json_body={"token": viewer},
+                              headers=[("Origin", "http://evil.example")]), 403, "sign-in from another site")
+        r = srv.api("POST", "/api/v1/products", json_body={"name": "x", "platform": "esp32"},
+                    headers=[("Cookie", cookie), ("X-CSRF-Token", csrf), ("Origin", "http://evil.example")])
+        assert_api_error(r, 403, "csrf", "another site's change through the viewer's session")
+        got = since(srv, admin, before)
+        assert [e["action"] for e in got] == ["session.sign_in"], got
+        sessions = srv.api("GET", "/api/v1/sessions", admin).json()["sessions"]
+        assert [s["user_agent"] for s in sessions] == ["evil??"], sessions
+        r = srv.api("DELETE", "/api/v1/products/%FF%1B[31m/pins/x", viewer)
+        assert_api_error(r, 403, "forbidden", "a denied attempt naming bytes that are not text")
+        (e,) = since(srv, admin, got[0]["id"])
+        assert e["product"] == "??[31m", e
+        listed = srv.cli_ok("audit", "list", "--limit", "5").stdout
+        assert "\x1b" not in listed, listed

@@ -273,6 +273,30 @@ static void test_bad_sign_ins_are_counted_per_address_and_minute(void **state)
     assert_int_equal(sign_in(e, e->admin, "198.51.100.7", cookie, &info), 0);
 }
 
+/*
+ * Addresses that only sign in well take no place in the guard: more of them
+ * than it has places never lock out the next one; a full table of failing
+ * addresses does not either (the guard fails open, a new address's failure
+ * is simply not counted).
+ */
+static void test_good_addresses_never_fill_the_guard(void **state)
+{
+    struct env *e = *state;
+    char cookie[SERVICE_SESSION_COOKIE_LEN + 1], address[32];
+    struct session_info info;
+    for (unsigned i = 0; i < LIMIT_SIGNIN_ADDRESSES + 8; i++) {
+        snprintf(address, sizeof(address), "2001:db8::%x", i);
+        assert_int_equal(sign_in(e, e->reader, address, cookie, &info), 0);
+    }
+    for (unsigned i = 0; i < LIMIT_SIGNIN_ADDRESSES + 8; i++) {
+        snprintf(address, sizeof(address), "2001:db8:1::%x", i);
+        assert_int_equal(sign_in(e, "otad_nope", address, cookie, &info), -EPERM);
+    }
+    assert_int_equal(sign_in(e, e->reader, "203.0.113.1", cookie, &info), 0);
+    assert_int_equal(sign_in(e, "otad_nope", "203.0.113.1", cookie, &info), -EPERM);
+    assert_int_equal(sign_in(e, e->reader, "203.0.113.1", cookie, &info), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -293,6 +317,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_the_csrf_token_is_the_sessions_own, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_sign_ins_are_counted_per_address_and_minute, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_good_addresses_never_fill_the_guard, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
