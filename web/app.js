@@ -317,12 +317,17 @@ function stopPolling() {
   pollTimer = null;
 }
 
+let polling = false; // a poll in flight: the next tick skips rather than piling up on a slow answer
+
 async function poll() {
-  if (document.hidden || !page || !page.refresh || !session || $("confirm").open) return;
+  if (polling || document.hidden || !page || !page.refresh || !session || $("confirm").open) return;
+  polling = true;
   try {
     await page.refresh(false);
   } catch (e) {
     console.warn("otad dashboard: refresh failed:", e);
+  } finally {
+    polling = false;
   }
 }
 
@@ -718,10 +723,14 @@ async function pageDevices(main, { p }, query) {
     };
     const atStart = !data.has_prev;
     const atEnd = !data.has_next;
+    const prevCursor = data.prev_before || (devices.length ? devices[0].mac : "");
+    const nextCursor = data.next_after || (devices.length ? devices[devices.length - 1].mac : "");
     const pager = h("nav", { class: "pager", "aria-label": "pages" },
       pagerLink(pageUrl({}), "« First", atStart, "page-first"),
-      pagerLink(devices.length ? pageUrl({ before: devices[0].mac }) : "", "‹ Previous", atStart || !devices.length, "page-prev"),
-      pagerLink(devices.length ? pageUrl({ after: devices[devices.length - 1].mac }) : "", "Next ›", atEnd || !devices.length, "page-next"),
+      // A filter no index answers scans a bounded stretch of MACs per page: the server then says where
+      // the scan stopped (prev_before, next_after), and a page may hold fewer devices, even none.
+      pagerLink(prevCursor ? pageUrl({ before: prevCursor }) : "", "‹ Previous", atStart || !prevCursor, "page-prev"),
+      pagerLink(nextCursor ? pageUrl({ after: nextCursor }) : "", "Next ›", atEnd || !nextCursor, "page-next"),
       pagerLink(pageUrl({ last: "1" }), "Last »", atEnd, "page-last"),
       h("span", { class: "muted small" }, data.total === null || data.total === undefined ? "" : ` ${data.total_estimated ? "about " : ""}${data.total} device${data.total === 1 ? "" : "s"}`));
     el.append(table(["MAC", "version", "channel", "group", "last seen", "outcome", ""], devices.map((d) => [

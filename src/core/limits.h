@@ -99,6 +99,14 @@
 #define LIMIT_VERSION_HISTORY_KEPT 400u
 #define LIMIT_VERSION_HISTORY_DAYS 366u
 #define LIMIT_EXACT_DEVICE_COUNT   100000u
+/*
+ * The devices one page of the device list may walk when its filter is one
+ * no index answers (quiet, a part of a version, two indexed filters at
+ * once): past them the page ends where the walk stopped and says so
+ * (next_after, prev_before), so no filter costs a scan of a million rows
+ * on a worker that also answers check-ins.
+ */
+#define LIMIT_DEVICE_PAGE_SCAN 20000u
 
 /* The audit log (service/audit.h, docs/AUDIT.md). */
 #define LIMIT_AUDIT_ACTION_BYTES  32u  /* "rollout.promote", "group.macs.remove" */

@@ -197,6 +197,15 @@ int db_device_page(struct db *db, int64_t product_id, const struct device_filter
                    bool backward, size_t limit, struct device_record **ret_devices,
                    size_t *ret_count);
 
+/*
+ * The MAC of the device N places from FROM (FROM itself is place 0 when it
+ * is a device's) among PRODUCT_ID's devices in MAC order, or going down
+ * when BACKWARD, into *RET_MAC: an index walk of N entries. -ENOENT when
+ * fewer devices lie on that side; -EIO.
+ */
+int db_device_nth_mac(struct db *db, int64_t product_id, uint64_t from, bool backward, uint64_t n,
+                      uint64_t *ret_mac);
+
 /* How many devices of PRODUCT_ID FILTER keeps: a walk of all of them (callers bound it). */
 int db_device_count(struct db *db, int64_t product_id, const struct device_filter *filter,
                     uint64_t *ret_count);

@@ -446,6 +446,33 @@ int db_device_page(struct db *db, int64_t product_id, const struct device_filter
     return r;
 }
 
+static const struct db_sqlite_query device_nth_mac[2] = {
+    {DB_SLOT_DEVICE_NTH_MAC,
+     "SELECT mac FROM devices WHERE product_id = ?1 AND mac >= ?2 ORDER BY mac LIMIT 1 OFFSET ?3"},
+    {DB_SLOT_DEVICE_NTH_MAC_DESC,
+     "SELECT mac FROM devices WHERE product_id = ?1 AND mac <= ?2 ORDER BY mac DESC LIMIT 1 "
+     "OFFSET ?3"},
+};
+
+int db_device_nth_mac(struct db *db, int64_t product_id, uint64_t from, bool backward, uint64_t n,
+                      uint64_t *ret_mac)
+{
+    struct db_sqlite *sq = db_sqlite_lock(db);
+    int r = -EIO;
+    int64_t mac = 0;
+    sqlite3_stmt *s = db_sqlite_stmt(sq, &device_nth_mac[backward]);
+    if (s) {
+        sqlite3_bind_int64(s, 1, product_id);
+        sqlite3_bind_int64(s, 2, (sqlite3_int64)from);
+        sqlite3_bind_int64(s, 3, (sqlite3_int64)n);
+        r = db_sqlite_get(sq, s, db_sqlite_fill_int64, &mac, "find a device by its place");
+    }
+    db_sqlite_unlock(sq);
+    if (r == 0)
+        *ret_mac = (uint64_t)mac;
+    return r;
+}
+
 int db_device_count(struct db *db, int64_t product_id, const struct device_filter *filter,
                     uint64_t *ret_count)
 {

@@ -176,9 +176,14 @@ void http_api_devices_list(const struct http_context *ctx, const struct http_req
     for (size_t i = 0; i < page.count; i++)
         json_array_append_new(arr, present_device_listed(&page.devices[i], now));
     free(page.devices);
+    char next[18], prev[18];
+    mac_u64_format(page.next_after, next);
+    mac_u64_format(page.prev_before, prev);
     http_reply_json(reply, 200,
-                    json_pack("{s:o,s:b,s:b,s:o,s:b}", "devices", arr, "has_prev", page.has_prev,
-                              "has_next", page.has_next, "total",
+                    json_pack("{s:o,s:b,s:b,s:o,s:o,s:o,s:b}", "devices", arr, "has_prev",
+                              page.has_prev, "has_next", page.has_next, "next_after",
+                              page.next_after ? json_string(next) : json_null(), "prev_before",
+                              page.prev_before ? json_string(prev) : json_null(), "total",
                               page.has_total ? json_integer((json_int_t)page.total) : json_null(),
                               "total_estimated", page.total_estimated));
 }

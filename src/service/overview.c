@@ -69,6 +69,42 @@ static int page_total(struct service *svc, const struct product *p, const struct
     return r;
 }
 
+/*
+ * Whether F keeps devices that no single index walk finds in order: quiet,
+ * a part of a version, or more than one of the indexed filters (version,
+ * group, channel, answer). Such a page walks at most LIMIT_DEVICE_PAGE_SCAN
+ * devices (bounded_range).
+ */
+static bool needs_bounded_walk(const struct device_filter *f)
+{
+    unsigned indexed = (f->version && f->version[0]) + (f->group && f->group[0]) +
+                       (f->channel && f->channel[0]) + (f->status != 0);
+    return f->quiet || (f->version_part && f->version_part[0]) || indexed > 1;
+}
+
+/*
+ * Narrows RANGE to the LIMIT_DEVICE_PAGE_SCAN devices from its start (its
+ * end, BACKWARD) and returns where it then ends (starts), 0 when the
+ * devices on that side are fewer and RANGE is whole.
+ */
+static int bounded_range(struct service *svc, int64_t product_id, struct device_filter *range,
+                         bool backward, uint64_t *ret_cut)
+{
+    uint64_t from = backward ? range->mac_max : range->mac_min, mac = 0;
+    *ret_cut = 0;
+    int r =
+        db_device_nth_mac(svc->db, product_id, from, backward, LIMIT_DEVICE_PAGE_SCAN - 1, &mac);
+    if (r == -ENOENT)
+        return 0;
+    if (r < 0)
+        return r;
+    if (!backward && mac < range->mac_max)
+        *ret_cut = range->mac_max = mac;
+    else if (backward && mac > range->mac_min)
+        *ret_cut = range->mac_min = mac;
+    return 0;
+}
+
 static void reverse(struct device_record *d, size_t n)
 {
     for (size_t i = 0; i < n / 2; i++) {
@@ -106,23 +142,39 @@ int service_device_page(struct service *svc, const char *product,
             range.mac_max = req->mac - 1;
     }
     empty = empty || range.mac_min > range.mac_max;
-    if (!empty) {
+    bool bounded = needs_bounded_walk(&f);
+    uint64_t cut = 0;
+    if (!empty && bounded)
+        r = bounded_range(svc, p.id, &range, backward, &cut);
+    if (!empty && r == 0)
         r = db_device_page(svc->db, p.id, &range, backward, limit + 1, &page.devices, &page.count);
-        if (r < 0)
-            return r;
-    }
+    if (r < 0)
+        return r;
     if (page.count > limit) {
         page.count = limit;
         *(backward ? &page.has_prev : &page.has_next) = true;
+    } else if (cut) { /* the walk stopped before the page was full: more may match past it */
+        *(backward ? &page.has_prev : &page.has_next) = true;
+        *(backward ? &page.prev_before : &page.next_after) = cut;
     }
     if (backward)
         reverse(page.devices, page.count);
-    /* A device on the side the page did not walk: before an AFTER page, after a BEFORE one. */
+    /*
+     * A device on the side the page did not walk: before an AFTER page, after
+     * a BEFORE one. A bounded filter's answer would be another unbounded
+     * walk: any device of the product there is taken as a maybe.
+     */
+    struct device_filter probe = f;
+    if (bounded) {
+        memset(&probe, 0, sizeof(probe));
+        probe.mac_min = f.mac_min;
+        probe.mac_max = f.mac_max;
+    }
     if (r == 0 && req->from == DEVICE_PAGE_AFTER)
-        r = any_between(svc, p.id, &f, f.mac_min, req->mac < f.mac_max ? req->mac : f.mac_max,
+        r = any_between(svc, p.id, &probe, f.mac_min, req->mac < f.mac_max ? req->mac : f.mac_max,
                         &page.has_prev);
     else if (r == 0 && req->from == DEVICE_PAGE_BEFORE)
-        r = any_between(svc, p.id, &f, req->mac > f.mac_min ? req->mac : f.mac_min, f.mac_max,
+        r = any_between(svc, p.id, &probe, req->mac > f.mac_min ? req->mac : f.mac_min, f.mac_max,
                         &page.has_next);
     if (r == 0)
         r = page_total(svc, &p, &f, &page);

@@ -265,8 +265,15 @@ struct device_page {
     struct device_record *devices; /* owned; free() */
     size_t count;
     bool has_prev, has_next; /* a matching device before the first, after the last */
-    bool has_total;          /* TOTAL is known */
-    bool total_estimated;    /* TOTAL is the last counted figure, not this instant's count */
+    /*
+     * Where a bounded walk stopped (LIMIT_DEVICE_PAGE_SCAN, a filter no
+     * index answers) before it filled the page: the next page is the one
+     * after NEXT_AFTER (the previous one, before PREV_BEFORE). 0: the page
+     * is not cut short on that side; its devices are the cursors.
+     */
+    uint64_t next_after, prev_before;
+    bool has_total;       /* TOTAL is known */
+    bool total_estimated; /* TOTAL is the last counted figure, not this instant's count */
     uint64_t total;
 };
 

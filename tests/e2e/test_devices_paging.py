@@ -103,15 +103,29 @@ def test_pages_cost_the_same_at_a_million_devices():
         print(f"device pages at {DEVICES} devices, median of {RUNS} over HTTP:")
         for name, median in medians.items():
             print(f"  {name:<{width}}  {median * 1000:7.2f} ms")
-        # Filters no index answers walk until the page fills: with no match at all, every row.
-        # Printed for the note (docs/API.md says so), not bounded.
-        for name, query in (("quiet=1 (none quiet)", "?limit=50&quiet=1"),
-                            ("q version part (no match)", "?limit=50&q=9.9")):
+        # Filters no index answers walk at most LIMIT_DEVICE_PAGE_SCAN (20,000) devices a page, even
+        # when nothing matches: the page then says where the walk stopped, and the next one goes on.
+        scan = 20_000
+        walked = {
+            "quiet=1 (none quiet)": ("?limit=50&quiet=1", "next_after", mac_text(BASE_MAC + scan - 1)),
+            "q version part (no match)": ("?limit=50&q=9.9", "next_after", mac_text(BASE_MAC + scan - 1)),
+            "quiet=1, last page": ("?limit=50&quiet=1&last=1", "prev_before",
+                                   mac_text(BASE_MAC + DEVICES - scan)),
+        }
+        for name, (query, cursor, where) in walked.items():
             page = get(query)
-            assert page["devices"] == [] and not page["has_next"], f"{name}: {str(page)[:300]}"
-            started = time.perf_counter()
-            get(query)
-            print(f"  {name:<{width}}  {(time.perf_counter() - started) * 1000:7.2f} ms (one run, unbounded)")
+            assert page["devices"] == [] and page[cursor] == where, f"{name}: {str(page)[:300]}"
+            assert page["has_next" if cursor == "next_after" else "has_prev"], page
+            times = []
+            for _ in range(RUNS):
+                started = time.perf_counter()
+                get(query)
+                times.append(time.perf_counter() - started)
+            medians[name] = statistics.median(times)
+            print(f"  {name:<{width}}  {medians[name] * 1000:7.2f} ms (walks {scan} devices)")
+        # The walk goes on from where it stopped, and ends at the last device.
+        page = get(f"?limit=50&quiet=1&after={mac_text(BASE_MAC + DEVICES - 100)}")
+        assert page["devices"] == [] and not page["has_next"] and page["next_after"] is None, page
         bound = 10 * medians["first"] + 0.050
         slow = {n: m for n, m in medians.items() if m > bound}
         assert not slow, f"pages above 10x the first + 50 ms ({bound * 1000:.1f} ms): {slow}"
