@@ -110,7 +110,8 @@ int cli_serve(int argc, char **argv, const struct config *config)
     log_info("stopping on %s: finishing requests in flight (up to %u ms)",
              sig == SIGTERM ? "SIGTERM" : "SIGINT", SHUTDOWN_GRACE_MS);
     http_server_stop(server, SHUTDOWN_GRACE_MS);
-    sources_close(sources); /* aborts a GitHub transfer in flight */
+    sources_close(sources);       /* aborts a GitHub transfer in flight */
+    service_stop_controller(svc); /* no halt or promotion after the notifications' last events */
     r = service_registry_flush(svc);
     notify_close(
         notify); /* after the last events; cuts off a delivery in flight (it stays pending) */

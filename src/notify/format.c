@@ -241,6 +241,7 @@ char *notify_body_slack(const struct event *ev)
 {
     char text[1200];
     notify_slack_text(ev, text, sizeof(text));
+    str_printable(text); /* a line cut to fit may end inside a character: JSON takes only UTF-8 */
     json_t *body = json_pack("{s:s}", "text", text);
     char *out = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);

@@ -202,17 +202,23 @@ fail:
     return r;
 }
 
+void service_stop_controller(struct service *svc)
+{
+    if (!svc || !svc->refresher_running)
+        return;
+    pthread_mutex_lock(&svc->stop_lock);
+    svc->stopping = true;
+    pthread_cond_signal(&svc->stop_cond);
+    pthread_mutex_unlock(&svc->stop_lock);
+    pthread_join(svc->refresher, NULL);
+    svc->refresher_running = false;
+}
+
 void service_close(struct service *svc)
 {
     if (!svc)
         return;
-    if (svc->refresher_running) {
-        pthread_mutex_lock(&svc->stop_lock);
-        svc->stopping = true;
-        pthread_cond_signal(&svc->stop_cond);
-        pthread_mutex_unlock(&svc->stop_lock);
-        pthread_join(svc->refresher, NULL);
-    }
+    service_stop_controller(svc);
     registry_stop(svc->registry);
     dashboard_stop(svc->dashboard); /* after the registry's last commit: it counts it */
     catalog_unref(svc->catalog);

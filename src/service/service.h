@@ -55,6 +55,15 @@ enum service_mode {
 int service_open(const struct config *config, enum service_mode mode, struct service **ret_service);
 
 /*
+ * Stops the catalog refresher and the rollout controller it runs, so that
+ * nothing raises an event any more (halts, promotions): `otad serve` calls
+ * it before the notifications take their last events. Check-ins still
+ * decide from the catalog as it is. service_close does it too; more calls
+ * do nothing.
+ */
+void service_stop_controller(struct service *svc);
+
+/*
  * Stops the background threads (the registry's last flush commits what was
  * queued) and frees everything. Call after every other user of SVC has
  * stopped. NULL-safe.

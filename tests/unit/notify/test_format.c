@@ -184,6 +184,20 @@ static void test_slack_text(void **state)
     char *body = notify_body_slack(&ev);
     assert_string_equal(body, "{\"text\":\":wave: otad test notification to ops\"}");
     free(body);
+    /* A line cut inside a two-byte character still makes a body: one of two alignments is. */
+    static const char *const repositories[] = {"a/b", "a/bc"};
+    for (size_t k = 0; k < ARRAY_SIZE(repositories); k++) {
+        char data[3000];
+        int n =
+            snprintf(data, sizeof(data), "{\"repository\":\"%s\",\"error\":\"", repositories[k]);
+        for (int i = 0; i < 1400; i++, n += 2)
+            memcpy(data + n, "\xc3\xa9", 2);
+        snprintf(data + n, sizeof(data) - (size_t)n, "\"}");
+        struct event failing = make_event(EVENT_SOURCE_FAILING, "door", data);
+        body = notify_body_slack(&failing);
+        assert_non_null(body);
+        free(body);
+    }
 }
 
 /* GitHub's own example (docs: validating webhook deliveries): the same HMAC, the same form. */
