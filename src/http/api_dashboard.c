@@ -57,24 +57,29 @@ static void devices_by_offset(const struct http_context *ctx, const struct http_
 /*
  * Q as a MAC prefix ("aabbcc", "AA:BB:CC", "aa-bb"): hex digits and the
  * separators only, 1 to 12 digits, into the inclusive range of the MACs
- * that start with it. False when Q is not one (then it is a version part).
+ * that start with it. False when Q is not one (then it is a version part):
+ * fewer than 4 digits without a separator ("1", "100", "2-") read as a
+ * version, which is what someone typing them means more often.
  */
 static bool mac_prefix_range(const char *q, uint64_t *ret_min, uint64_t *ret_max)
 {
     uint64_t prefix = 0;
     unsigned digits = 0;
+    bool separated = false;
     for (const char *c = q; *c; c++) {
         int v = *c >= '0' && *c <= '9'   ? *c - '0'
                 : *c >= 'a' && *c <= 'f' ? *c - 'a' + 10
                 : *c >= 'A' && *c <= 'F' ? *c - 'A' + 10
                                          : -1;
-        if (v < 0 && (*c == ':' || *c == '-'))
+        if (v < 0 && (*c == ':' || *c == '-')) {
+            separated = true;
             continue;
+        }
         if (v < 0 || ++digits > 12)
             return false;
         prefix = prefix << 4 | (uint64_t)v;
     }
-    if (digits == 0)
+    if (digits == 0 || (digits < 4 && !separated))
         return false;
     unsigned free_bits = 4 * (12 - digits);
     *ret_min = prefix << free_bits;

@@ -101,6 +101,9 @@ def test_devices_filters():
             "?version=1.0.0": all_macs[:3],
             "?version=9.9.9": [],
             "?q=1.1": all_macs[3:],                          # a version part
+            "?q=1": all_macs,                                # a short number: a version part, not a MAC
+            "?q=18": [],                                     # nor "18" (no version holds it)
+            "?q=18:": all_macs,                              # with one, the MACs that start with 18
             "?q=18:fe:aa:00:00:0": all_macs,                 # a MAC prefix, any case
             f"?q={all_macs[4].replace(':', '')}": [all_macs[4]],
             "?q=18-FE-AA-00-00-06": [all_macs[6]],
