@@ -32,24 +32,33 @@ static json_t *product_json(const struct http_context *ctx, const struct product
     return obj;
 }
 
-void http_api_products_list(const struct http_context *ctx, const struct http_request *req,
-                            const struct http_route_args *args, struct http_reply *reply)
+json_t *http_products_json(const struct http_context *ctx,
+                           json_t *(*one)(const struct http_context *ctx,
+                                          const struct product *product))
 {
     struct product *list = NULL;
     size_t n = 0;
-    int r = service_product_list(ctx->svc, &list, &n);
-    if (r < 0) {
-        http_reply_error(reply, r, NULL);
-        return;
-    }
+    if (service_product_list(ctx->svc, &list, &n) < 0)
+        return NULL;
     json_t *arr = json_array();
+    int r = arr ? 0 : -ENOMEM;
     for (size_t i = 0; i < n && r == 0; i++) {
-        json_t *obj = product_json(ctx, &list[i]);
+        json_t *obj = one(ctx, &list[i]);
         r = obj ? json_array_append_new(arr, obj) : -EIO;
     }
     free(list);
     if (r < 0) {
         json_decref(arr);
+        return NULL;
+    }
+    return arr;
+}
+
+void http_api_products_list(const struct http_context *ctx, const struct http_request *req,
+                            const struct http_route_args *args, struct http_reply *reply)
+{
+    json_t *arr = http_products_json(ctx, product_json);
+    if (!arr) {
         http_reply_error(reply, -EIO, NULL);
         return;
     }

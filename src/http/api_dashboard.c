@@ -327,19 +327,8 @@ static json_t *source_overview(const struct sources *sources, const struct sourc
 void http_api_overview(const struct http_context *ctx, const struct http_request *req,
                        const struct http_route_args *args, struct http_reply *reply)
 {
-    struct product *list = NULL;
-    size_t n = 0;
-    int r = service_product_list(ctx->svc, &list, &n);
-    if (r < 0) {
-        http_reply_error(reply, r, NULL);
-        return;
-    }
-    json_t *products = json_array();
-    for (size_t i = 0; i < n && r == 0; i++) {
-        json_t *obj = product_overview(ctx, &list[i]);
-        r = obj ? json_array_append_new(products, obj) : -EIO;
-    }
-    free(list);
+    json_t *products = http_products_json(ctx, product_overview);
+    int r = products ? 0 : -EIO;
     json_t *sources = json_array();
     struct source_row *rows = NULL;
     size_t nrows = 0;

@@ -211,6 +211,15 @@ bool http_github_hook_admit(const struct http_context *ctx, uint64_t declared_le
                             struct http_body_hold *ret_hold, struct http_reply *reply);
 
 /*
+ * Every product, by name, each made into JSON by ONE (api.c's product, the
+ * overview's card): a new array, or NULL when the list or one of them
+ * cannot be made. For the handlers that list products.
+ */
+json_t *http_products_json(const struct http_context *ctx,
+                           json_t *(*one)(const struct http_context *ctx,
+                                          const struct product *product));
+
+/*
  * The admin API under /api/v1 (api.c; docs/API.md), JSON in and out:
  *   GET   products                      http_api_products_list    (read)
  *   POST  products                      http_api_product_create   (admin)
