@@ -150,6 +150,24 @@ static bool plan_given(const struct fleet_args *a)
     return false;
 }
 
+/*
+ * The options given, for the audit log (docs/AUDIT.md): every fleet option
+ * is a setting, never a secret; --macs is kept as its count past a few.
+ */
+static json_t *given_options(const struct fleet_args *a, uint64_t mac_count)
+{
+    json_t *params = json_object();
+    for (unsigned i = 0; params && i < OPT_COUNT; i++) {
+        if (i == OPT_JSON || i == OPT_MACS || !a->opts[i].value)
+            continue;
+        json_object_set_new(params, a->opts[i].name + 2,
+                            a->opts[i].takes_value ? json_string(a->opts[i].value) : json_true());
+    }
+    if (params && mac_count)
+        json_object_set_new(params, "mac_count", json_integer((json_int_t)mac_count));
+    return params;
+}
+
 /* Applies the plan flags, then every --plan key=value, over PLAN. -EINVAL with WHY. */
 static int plan_apply(const struct fleet_args *a, struct rollout_plan *plan, struct reason *why)
 {
@@ -256,7 +274,7 @@ static int channel_cmd(const struct config *config, const struct fleet_args *a)
         struct channel_view *views = NULL;
         size_t n = 0;
         r = service_channel_list(svc, product, &views, &n, &why);
-        service_close(svc);
+        cli_close_service(config, svc);
         if (r < 0)
             return cli_refused(&why, r);
         if (opt(a, OPT_JSON)) {
@@ -293,7 +311,10 @@ static int channel_cmd(const struct config *config, const struct fleet_args *a)
         if (r == 0)
             r = service_channel_get(svc, product, name, &v, &why);
     }
-    service_close(svc);
+    if (set || reset)
+        cli_audit(svc, set ? "channel.put" : "channel.reset", product, name, given_options(a, 0), r,
+                  &why);
+    cli_close_service(config, svc);
     if (r < 0)
         return cli_refused(&why, r);
     if (opt(a, OPT_JSON))
@@ -441,7 +462,7 @@ static int group_cmd(const struct config *config, const struct fleet_args *a)
         uint64_t *counts = NULL;
         size_t n = 0;
         r = service_group_list(svc, product, &groups, &counts, &n, &why);
-        service_close(svc);
+        cli_close_service(config, svc);
         if (r < 0)
             return cli_refused(&why, r);
         json_t *arr = opt(a, OPT_JSON) ? json_array() : NULL;
@@ -480,7 +501,8 @@ static int group_cmd(const struct config *config, const struct fleet_args *a)
             r = service_group_update(svc, product, &g, &why);
     } else if (del) {
         r = service_group_delete(svc, product, name, &why);
-        service_close(svc);
+        cli_audit(svc, "group.delete", product, name, NULL, r, &why);
+        cli_close_service(config, svc);
         if (r < 0)
             return cli_refused(&why, r);
         printf("group %s of %s deleted\n", name, product);
@@ -491,12 +513,19 @@ static int group_cmd(const struct config *config, const struct fleet_args *a)
         if (r == 0)
             r = service_group_macs(svc, product, name, macs, nmacs, add_macs, &why);
     }
+    if (!show)
+        cli_audit(svc,
+                  add        ? "group.create"
+                  : set      ? "group.update"
+                  : add_macs ? "group.macs.add"
+                             : "group.macs.remove",
+                  product, name, given_options(a, nmacs), r, &why);
     free(macs);
     macs = NULL;
     nmacs = 0;
     if (r == 0)
         r = service_group_get(svc, product, name, &g, &macs, &nmacs, &why);
-    service_close(svc);
+    cli_close_service(config, svc);
     if (r < 0) {
         free(macs);
         return cli_refused(&why, r);
@@ -558,7 +587,7 @@ static int pin_cmd(const struct config *config, const struct fleet_args *a)
         struct pin *pins = NULL;
         size_t n = 0;
         r = service_pin_list(svc, product, &pins, &n, &why);
-        service_close(svc);
+        cli_close_service(config, svc);
         if (r < 0)
             return cli_refused(&why, r);
         json_t *arr = opt(a, OPT_JSON) ? json_array() : NULL;
@@ -578,7 +607,13 @@ static int pin_cmd(const struct config *config, const struct fleet_args *a)
     else
         r = service_pin_set(svc, product, mac, set ? a->pos[3] : NULL, mode, opt(a, OPT_NOTE),
                             &why);
-    service_close(svc);
+    json_t *params = given_options(a, 0);
+    if (set)
+        json_object_set_new(params, "version", json_string(a->pos[3]));
+    else if (hold)
+        json_object_set_new(params, "hold", json_true());
+    cli_audit(svc, clear ? "pin.delete" : "pin.put", product, a->pos[2], params, r, &why);
+    cli_close_service(config, svc);
     if (r < 0)
         return cli_refused(&why, r);
     char m[18];
@@ -676,7 +711,8 @@ static int rollout_cmd(const struct config *config, const struct fleet_args *a)
     int r = 0;
     if (tick) {
         r = service_fleet_tick(svc);
-        service_close(svc);
+        cli_audit(svc, "rollout.tick", NULL, NULL, NULL, r, &why);
+        cli_close_service(config, svc);
         if (r < 0)
             return cli_refused(&why, r);
         printf("rollouts: the controller ran once\n");
@@ -686,7 +722,7 @@ static int rollout_cmd(const struct config *config, const struct fleet_args *a)
         struct rollout_status *rows = NULL;
         size_t n = 0;
         r = service_rollout_list(svc, product, opt(a, OPT_ACTIVE) != NULL, &rows, &n, &why);
-        service_close(svc);
+        cli_close_service(config, svc);
         if (r < 0)
             return cli_refused(&why, r);
         json_t *arr = opt(a, OPT_JSON) ? json_array() : NULL;
@@ -710,16 +746,32 @@ static int rollout_cmd(const struct config *config, const struct fleet_args *a)
         req.plan = plan_given(a) ? &plan : NULL;
         if (r == 0)
             r = service_rollout_start(svc, &req, &after, &why);
-        id = after.id;
     } else if (act) {
         r = service_rollout_act(svc, product, id, action, CLI_ACTOR, opt(a, OPT_REASON), &after,
                                 &why);
-        id = after.id;
+    }
+    if (start || act) {
+        char action_name[LIMIT_AUDIT_ACTION_BYTES + 1], object[24] = "";
+        snprintf(action_name, sizeof(action_name), "rollout.%s",
+                 start ? "start" : rollout_action_name(action));
+        json_t *params = given_options(a, 0);
+        if (start) {
+            json_object_set_new(params, "version", json_string(req.version));
+            if (r == 0)
+                snprintf(object, sizeof(object), "%lld", (long long)after.id);
+        } else {
+            snprintf(object, sizeof(object), "%lld", (long long)id);
+            if (r == 0 && action == ROLLOUT_ACTION_REVERT)
+                json_object_set_new(params, "revert_id", json_integer((json_int_t)after.id));
+        }
+        cli_audit(svc, action_name, product, object, params, r, &why);
+        if (r == 0)
+            id = after.id;
     }
     struct rollout_status s;
     if (r == 0)
         r = service_rollout_get(svc, product, id, &s, &why);
-    service_close(svc);
+    cli_close_service(config, svc);
     if (r < 0)
         return cli_refused(&why, r);
     if (opt(a, OPT_JSON))
@@ -819,7 +871,7 @@ int cli_device_show(int argc, char **argv, const struct config *config)
     }
     struct reason why = {""};
     int r = service_device_show(svc, a.pos[1], mac, d, &why);
-    service_close(svc);
+    cli_close_service(config, svc);
     if (r < 0) {
         free(d);
         return cli_refused(&why, r);
@@ -897,7 +949,8 @@ int cli_product_fleet(int argc, char **argv, const struct config *config)
     }
     if (r == 0)
         r = service_product_set_fleet(svc, a.pos[1], &f, &why);
-    service_close(svc);
+    cli_audit(svc, "product.update", a.pos[1], NULL, given_options(&a, 0), r, &why);
+    cli_close_service(config, svc);
     if (r < 0)
         return cli_refused(&why, r);
     if (opt(&a, OPT_JSON)) {

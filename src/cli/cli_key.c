@@ -8,6 +8,7 @@
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "cli/local.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -142,6 +143,31 @@ static void print_key(const char *label, const struct signing_key *key)
     printf("%s%s %s\n", label, info.type, info.fingerprint);
 }
 
+/*
+ * Records `key generate` in the audit log (docs/AUDIT.md): the key's name,
+ * type and public fingerprint, or why it failed; never key material. The
+ * key is on disk either way: a log that cannot be opened is reported, not
+ * a failure of the command.
+ */
+static void key_generate_audit(const struct config *config, const char *name, const char *type,
+                               const struct signing_key *key, int r, const struct reason *why)
+{
+    struct service *svc;
+    if (service_open(config, SERVICE_LOCAL, &svc) < 0) {
+        fprintf(stderr, "otad: warning: the audit log in \"%s\" cannot be opened\n",
+                config->data_dir);
+        return;
+    }
+    json_t *params = json_pack("{s:s}", "type", type);
+    if (key) {
+        struct signing_key_info info;
+        signing_key_info(key, &info);
+        json_object_set_new(params, "fingerprint", json_string(info.fingerprint));
+    }
+    cli_audit(svc, "key.generate", NULL, name, params, r, why);
+    service_close(svc);
+}
+
 static int key_generate(int argc, char **argv, const struct config *config)
 {
     struct args_option opts[] = {{"--type", true, NULL}, {"--name", true, NULL}};
@@ -171,7 +197,9 @@ static int key_generate(int argc, char **argv, const struct config *config)
 
     struct signing_key *key = NULL;
     struct reason why = {""};
-    if (signing_key_generate(dir, name, type, &key, &why) < 0)
+    int r = signing_key_generate(dir, name, type, &key, &why);
+    key_generate_audit(config, name, type_name, r < 0 ? NULL : key, r, &why);
+    if (r < 0)
         return fail("key generate", "%s", why.text);
     printf("generated %s key '%s'\n", type_name, name);
     printf("private: %s (mode 0600)\n", private_path);

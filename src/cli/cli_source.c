@@ -60,10 +60,10 @@ static int open_both(const struct config *config, struct opened *o)
     return CLI_EXIT_OK;
 }
 
-static void close_both(struct opened *o)
+static void close_both(const struct config *config, struct opened *o)
 {
     sources_close(o->sources);
-    service_close(o->svc);
+    cli_close_service(config, o->svc);
 }
 
 static void print_row(const struct source_row *row, uint64_t default_interval)
@@ -130,8 +130,24 @@ static int source_add(const struct config *config, const char *const *pos,
     struct reason why = {""};
     struct source_row row;
     int r = sources_add(o.sources, &spec, &row, &why);
+    /* Where its credentials come from, never a path or a variable's value. */
+    const char *token_from = spec.token_file ? "file" : spec.token_env ? "env" : NULL;
+    const char *secret_from = spec.secret_file ? "file" : spec.secret_env ? "env" : NULL;
+    char object[24] = "";
+    if (r == 0)
+        snprintf(object, sizeof(object), "%lld", (long long)row.source.id);
+    cli_audit(
+        o.svc, "source.add", spec.product, object,
+        json_pack("{s:s,s:o,s:o,s:o,s:I,s:o,s:o}", "repository", spec.repository, "asset",
+                  spec.asset_glob ? json_string(spec.asset_glob) : json_null(),
+                  "prerelease_channel",
+                  spec.prerelease_channel ? json_string(spec.prerelease_channel) : json_null(),
+                  "api_url", spec.api_url ? json_string(spec.api_url) : json_null(), "interval_s",
+                  (json_int_t)interval, "token", token_from ? json_string(token_from) : json_null(),
+                  "webhook_secret", secret_from ? json_string(secret_from) : json_null()),
+        r, &why);
     json_t *j = r == 0 && opts[OPT_JSON].value ? sources_present(o.sources, &row) : NULL;
-    close_both(&o);
+    close_both(config, &o);
     if (r < 0)
         return cli_refused(&why, r);
     if (j) {
@@ -160,7 +176,7 @@ static int source_list(const struct config *config, bool json)
     size_t n = 0;
     int r = sources_list(o.sources, &rows, &n);
     if (r < 0) {
-        close_both(&o);
+        close_both(config, &o);
         fprintf(stderr, "otad: cannot list sources: %s\n", strerror(-r));
         return CLI_EXIT_FAILURE;
     }
@@ -174,7 +190,7 @@ static int source_list(const struct config *config, bool json)
             print_row(&rows[i], config->github_poll_interval_s);
     }
     free(rows);
-    close_both(&o);
+    close_both(config, &o);
     return CLI_EXIT_OK;
 }
 
@@ -187,7 +203,11 @@ static int source_sync(const struct config *config, int64_t id, bool json)
     size_t n = 0;
     struct reason why = {""};
     int r = sources_sync(o.sources, id, &results, &n, &why);
-    close_both(&o);
+    char object[24] = "";
+    if (id)
+        snprintf(object, sizeof(object), "%lld", (long long)id);
+    cli_audit(o.svc, "source.sync", NULL, object, NULL, r, &why);
+    close_both(config, &o);
     if (r < 0)
         return cli_refused(&why, r);
     bool failed = false;
@@ -260,7 +280,8 @@ int cli_source(int argc, char **argv, const struct config *config)
             return CLI_EXIT_FAILURE;
         struct reason why = {""};
         int r = sources_remove(o.sources, id, &why);
-        close_both(&o);
+        cli_audit(o.svc, "source.remove", NULL, pos[1], NULL, r, &why);
+        close_both(config, &o);
         if (r < 0)
             return cli_refused(&why, r);
         printf("source %lld removed (its releases stay)\n", (long long)id);

@@ -62,7 +62,7 @@ int cli_store(int argc, char **argv, const struct config *config)
     struct store_verify_totals t;
     struct reason why = {""};
     int r = service_store_verify(svc, print_finding, NULL, &t, &why);
-    service_close(svc);
+    cli_close_service(config, svc);
     if (r < 0)
         return cli_refused(&why, r);
     fprintf(stderr,

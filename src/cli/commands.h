@@ -14,13 +14,16 @@ int cli_config(int argc, char **argv, const struct config *config);
 int cli_product(int argc, char **argv, const struct config *config);
 int cli_release(int argc, char **argv, const struct config *config);
 int cli_token(int argc, char **argv, const struct config *config);
+int cli_session(int argc, char **argv, const struct config *config);
 int cli_device(int argc, char **argv, const struct config *config);
-int cli_key(int argc, char **argv, const struct config *config);    /* cli_key.c */
-int cli_sign(int argc, char **argv, const struct config *config);   /* cli_key.c */
-int cli_verify(int argc, char **argv, const struct config *config); /* cli_key.c */
-int cli_source(int argc, char **argv, const struct config *config); /* cli_source.c */
-int cli_store(int argc, char **argv, const struct config *config);  /* cli_store.c */
-int cli_tls(int argc, char **argv, const struct config *config);    /* cli_tls.c */
+int cli_key(int argc, char **argv, const struct config *config);       /* cli_key.c */
+int cli_sign(int argc, char **argv, const struct config *config);      /* cli_key.c */
+int cli_verify(int argc, char **argv, const struct config *config);    /* cli_key.c */
+int cli_source(int argc, char **argv, const struct config *config);    /* cli_source.c */
+int cli_audit_log(int argc, char **argv, const struct config *config); /* cli_audit.c */
+int cli_store(int argc, char **argv, const struct config *config);     /* cli_store.c */
+int cli_tls(int argc, char **argv, const struct config *config);       /* cli_tls.c */
+int cli_notify(int argc, char **argv, const struct config *config);    /* cli_notify.c */
 /* Fleet control (cli_fleet.c): channels, groups, pins and holds, rollouts. */
 int cli_channel(int argc, char **argv, const struct config *config);
 int cli_group(int argc, char **argv, const struct config *config);

@@ -6,16 +6,21 @@
  */
 #include <errno.h>
 #include <jansson.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "cli/local.h"
 #include "cli/commands.h"
 #include "core/util.h"
+#include "service/audit.h"
+#include "notify/notify.h"
 #include "service/compat.h"
+#include "service/events.h"
 #include "service/present.h"
 #include "service/service.h"
 
@@ -30,10 +35,54 @@ int cli_open_service(const struct config *config, struct service **ret_svc)
     return CLI_EXIT_OK;
 }
 
+void cli_close_service(const struct config *config, struct service *svc)
+{
+    struct events_stats st = {0};
+    if (svc)
+        events_stats(service_events(svc), &st);
+    struct notify *notify = NULL;
+    /* Opened only when there is something to store: notify_close takes the queue into rows. */
+    if (st.queued && notify_open(config, svc, NOTIFY_LOCAL, &notify) == 0)
+        notify_close(notify);
+    service_close(svc);
+}
+
 int cli_refused(const struct reason *why, int r)
 {
     fprintf(stderr, "otad: %s\n", why->text[0] ? why->text : strerror(-r));
     return CLI_EXIT_FAILURE;
+}
+
+/* The local user running the command: their name, or their uid when it has none. */
+static void local_actor(struct actor *ret)
+{
+    memset(ret, 0, sizeof(*ret));
+    ret->via = ACTOR_VIA_CLI;
+    uid_t uid = geteuid();
+    const struct passwd *pw = getpwuid(uid);
+    if (pw && pw->pw_name)
+        snprintf(ret->name, sizeof(ret->name), "%s", pw->pw_name);
+    else
+        snprintf(ret->name, sizeof(ret->name), "uid %lu", (unsigned long)uid);
+    snprintf(ret->address, sizeof(ret->address), "local");
+}
+
+void cli_audit(struct service *svc, const char *action, const char *product, const char *object,
+               json_t *params, int r, const struct reason *why)
+{
+    struct actor actor;
+    local_actor(&actor);
+    struct audit_note note = {
+        .actor = &actor,
+        .action = action,
+        .product = product,
+        .object = object,
+        .params = params,
+        .result = r,
+        .reason = why && why->text[0] ? why->text : (r < 0 ? strerror(-r) : NULL),
+    };
+    service_audit_record(svc, &note);
+    json_decref(params);
 }
 
 void cli_print_json(json_t *root)
@@ -83,7 +132,7 @@ static int product_set(const struct config *config, const char *name, struct arg
     if (r == 0 && ((opts[3].value && on_off(opts[3].value, "--signing", &s.required) < 0) ||
                    (opts[5].value && on_off(opts[5].value, "--legacy-signature", &s.legacy) < 0) ||
                    (opts[6].value && on_off(opts[6].value, "--gzip", &s.gzip) < 0))) {
-        service_close(svc);
+        cli_close_service(config, svc);
         return CLI_EXIT_USAGE;
     }
     if (r == 0 && opts[4].value && str_copy(s.key, sizeof(s.key), opts[4].value) < 0)
@@ -96,7 +145,12 @@ static int product_set(const struct config *config, const char *name, struct arg
         r = reason_set(&why, -EINVAL, "--core-min takes a core version such as 3.0, or none");
     if (r == 0)
         r = service_product_set_signing(svc, name, &s, &why);
-    service_close(svc);
+    cli_audit(svc, "product.update", name, NULL,
+              json_pack("{s:{s:b,s:s,s:b,s:b,s:s,s:s}}", "signing", "required", s.required, "key",
+                        s.key, "legacy", s.legacy, "gzip", s.gzip, "esp32_hash", s.esp32_hash,
+                        "core_min", s.core_min),
+              r, &why);
+    cli_close_service(config, svc);
     if (r < 0)
         return cli_refused(&why, r);
     printf("product %s: signing %s, key %s, legacy form %s, gzip %s, esp32 hash %s, "
@@ -134,7 +188,11 @@ int cli_product(int argc, char **argv, const struct config *config)
         struct reason why = {""};
         struct product p;
         int r = service_product_add(svc, pos[1], platform, opts[1].value, &p, &why);
-        service_close(svc);
+        cli_audit(svc, "product.create", pos[1], NULL,
+                  json_pack("{s:s,s:o}", "platform", platform_name(platform), "default_channel",
+                            opts[1].value ? json_string(opts[1].value) : json_null()),
+                  r, &why);
+        cli_close_service(config, svc);
         if (r < 0)
             return cli_refused(&why, r);
         printf("product %s (%s), default channel %s\n", p.name, platform_name(p.platform),
@@ -154,7 +212,7 @@ int cli_product(int argc, char **argv, const struct config *config)
             r = -ENOMEM;
         for (size_t i = 0; r == 0 && i < n; i++)
             r = service_product_delivery_issues(svc, &list[i], issues[i]);
-        service_close(svc);
+        cli_close_service(config, svc);
         if (r < 0) {
             fprintf(stderr, "otad: cannot list products: %s\n", strerror(-r));
             free(list);
@@ -239,11 +297,21 @@ static int release_add(const struct config *config, const char *product, const c
         .notes = opts[3].value,
         .presigned = opts[5].value != NULL,
     };
+    struct actor actor;
+    local_actor(&actor);
+    req.actor = &actor;
     struct reason why = {""};
     struct release rel;
     bool created = false;
     r = service_publish(svc, &req, &rel, &created, &why);
-    service_close(svc);
+    json_t *params = json_pack(
+        "{s:o,s:s,s:b,s:I,s:I}", "channel", req.channel ? json_string(req.channel) : json_null(),
+        "mode", fw_mode_name(mode), "signed", req.presigned, "bytes", (json_int_t)len,
+        "notes_bytes", (json_int_t)(req.notes ? strlen(req.notes) : 0));
+    if (r == 0)
+        json_object_set_new(params, "sha256", json_string(rel.sha256));
+    cli_audit(svc, "release.publish", product, req.version, params, r, &why);
+    cli_close_service(config, svc);
     free(image);
     if (r < 0)
         return cli_refused(&why, r);
@@ -281,7 +349,7 @@ int cli_release(int argc, char **argv, const struct config *config)
         size_t n = 0;
         struct reason why = {""};
         int r = service_release_list(svc, pos[1], &list, &n, &why);
-        service_close(svc);
+        cli_close_service(config, svc);
         if (r < 0)
             return cli_refused(&why, r);
         if (opts[4].value) {
@@ -329,7 +397,15 @@ int cli_token(int argc, char **argv, const struct config *config)
         char secret[SERVICE_TOKEN_LEN + 1];
         int64_t id;
         int r = service_token_create(svc, opts[1].value, scope, secret, &id, &why);
-        service_close(svc);
+        /* The token's name and scope; its secret never. */
+        char object[24] = "";
+        if (r == 0)
+            snprintf(object, sizeof(object), "%lld", (long long)id);
+        cli_audit(svc, "token.create", NULL, object,
+                  json_pack("{s:s,s:s}", "name", opts[1].value ? opts[1].value : "", "scope",
+                            token_scope_name(scope)),
+                  r, &why);
+        cli_close_service(config, svc);
         if (r < 0)
             return cli_refused(&why, r);
         fprintf(stderr, "token %lld (%s) created; it is shown once, store it now:\n", (long long)id,
@@ -343,7 +419,7 @@ int cli_token(int argc, char **argv, const struct config *config)
         struct token *list = NULL;
         size_t n = 0;
         int r = service_token_list(svc, &list, &n);
-        service_close(svc);
+        cli_close_service(config, svc);
         if (r < 0) {
             fprintf(stderr, "otad: cannot list tokens: %s\n", strerror(-r));
             return CLI_EXIT_FAILURE;
@@ -374,7 +450,8 @@ int cli_token(int argc, char **argv, const struct config *config)
         if (cli_open_service(config, &svc) != CLI_EXIT_OK)
             return CLI_EXIT_FAILURE;
         int r = service_token_revoke(svc, (int64_t)id, &why);
-        service_close(svc);
+        cli_audit(svc, "token.revoke", NULL, pos[1], NULL, r, &why);
+        cli_close_service(config, svc);
         if (r < 0)
             return cli_refused(&why, r);
         printf("token %llu revoked\n", (unsigned long long)id);
@@ -383,6 +460,66 @@ int cli_token(int argc, char **argv, const struct config *config)
 usage:
     fprintf(stderr, "usage: otad token create --scope publish|admin|read [--name NAME]\n"
                     "       otad token list [--json]\n       otad token revoke ID\n");
+    return CLI_EXIT_USAGE;
+}
+
+int cli_session(int argc, char **argv, const struct config *config)
+{
+    struct args_option opts[] = {{"--json", false, NULL}};
+    const char *pos[ARGS_MAX_POSITIONAL];
+    unsigned npos = 0;
+    if (args_parse(argc, argv, opts, ARRAY_SIZE(opts), pos, &npos) < 0 || npos < 1)
+        goto usage;
+    struct service *svc;
+    struct reason why = {""};
+    if (strcmp(pos[0], "list") == 0 && npos == 1) {
+        if (cli_open_service(config, &svc) != CLI_EXIT_OK)
+            return CLI_EXIT_FAILURE;
+        struct session_record *list = NULL;
+        size_t n = 0;
+        int r = service_session_list(svc, &list, &n);
+        service_close(svc);
+        if (r < 0) {
+            fprintf(stderr, "otad: cannot list sessions: %s\n", strerror(-r));
+            return CLI_EXIT_FAILURE;
+        }
+        if (opts[0].value) {
+            json_t *arr = json_array();
+            for (size_t i = 0; i < n; i++)
+                json_array_append_new(arr, present_session(&list[i]));
+            cli_print_json(json_pack("{s:o}", "sessions", arr));
+        } else {
+            for (size_t i = 0; i < n; i++) {
+                char created[21], used[21];
+                time_format_rfc3339(list[i].created_ms, created);
+                time_format_rfc3339(list[i].last_used_ms, used);
+                printf("%-4lld %-20s %-8s from %-15s created %s last used %s  %s\n",
+                       (long long)list[i].id, list[i].token_name, token_scope_name(list[i].scope),
+                       list[i].address[0] ? list[i].address : "?", created, used,
+                       list[i].user_agent);
+            }
+        }
+        free(list);
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(pos[0], "revoke") == 0 && npos == 2) {
+        uint64_t id;
+        if (parse_u64(pos[1], INT64_MAX, &id) < 0) {
+            fprintf(stderr, "otad: session id \"%s\" is not a number\n", pos[1]);
+            return CLI_EXIT_USAGE;
+        }
+        if (cli_open_service(config, &svc) != CLI_EXIT_OK)
+            return CLI_EXIT_FAILURE;
+        int r = service_session_revoke(svc, (int64_t)id, &why);
+        cli_audit(svc, "session.revoke", NULL, pos[1], NULL, r, &why);
+        service_close(svc);
+        if (r < 0)
+            return cli_refused(&why, r);
+        printf("session %llu revoked\n", (unsigned long long)id);
+        return CLI_EXIT_OK;
+    }
+usage:
+    fprintf(stderr, "usage: otad session list [--json]\n       otad session revoke ID\n");
     return CLI_EXIT_USAGE;
 }
 
@@ -410,7 +547,7 @@ int cli_device(int argc, char **argv, const struct config *config)
     struct reason why = {""};
     int r =
         service_device_list(svc, pos[1], (size_t)limit, (size_t)offset, &list, &n, &total, &why);
-    service_close(svc);
+    cli_close_service(config, svc);
     if (r < 0)
         return cli_refused(&why, r);
     if (opts[2].value) {

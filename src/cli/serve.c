@@ -1,10 +1,10 @@
 /*
- * `otad serve`: opens the service, starts the GitHub release poller and the
- * HTTP server, and waits for SIGTERM or SIGINT. SIGHUP reloads the HTTPS
- * listener's certificates (a certbot deploy hook's `systemctl reload otad`)
- * without closing a connection. Shutdown stops accepting,
- * gives requests in flight a grace period to finish, stops the poller,
- * then commits queued check-ins and exits 0.
+ * `otad serve`: opens the service, starts the GitHub release poller, the
+ * notification sender and the HTTP server, and waits for SIGTERM or SIGINT. SIGHUP reloads the
+ * HTTPS listener's certificates (a certbot deploy hook's `systemctl reload otad`) without closing a
+ * connection. Shutdown stops accepting, gives requests in flight a grace period to finish, stops
+ * the poller, commits queued check-ins, stops the notification sender (a delivery in flight is cut
+ * off and stays pending) and exits 0.
  */
 #include <errno.h>
 #include <signal.h>
@@ -16,6 +16,7 @@
 #include "cli/commands.h"
 #include "core/log.h"
 #include "http/server.h"
+#include "notify/notify.h"
 #include "service/service.h"
 #include "sources/sources.h"
 
@@ -65,6 +66,7 @@ int cli_serve(int argc, char **argv, const struct config *config)
 
     struct service *svc = NULL;
     struct sources *sources = NULL;
+    struct notify *notify = NULL;
     struct http_server *server = NULL;
     int r = service_open(config, SERVICE_SERVING, &svc);
     if (r < 0) {
@@ -77,8 +79,16 @@ int cli_serve(int argc, char **argv, const struct config *config)
         service_close(svc);
         return CLI_EXIT_FAILURE;
     }
-    r = http_server_start(config, svc, sources, &server);
+    /* Notifications: take the service's events, beside the sources; stopped before it too. */
+    r = notify_open(config, svc, NOTIFY_SERVING, &notify);
     if (r < 0) {
+        sources_close(sources);
+        service_close(svc);
+        return CLI_EXIT_FAILURE;
+    }
+    r = http_server_start(config, svc, sources, notify, &server);
+    if (r < 0) {
+        notify_close(notify);
         sources_close(sources);
         service_close(svc);
         return CLI_EXIT_FAILURE;
@@ -100,8 +110,11 @@ int cli_serve(int argc, char **argv, const struct config *config)
     log_info("stopping on %s: finishing requests in flight (up to %u ms)",
              sig == SIGTERM ? "SIGTERM" : "SIGINT", SHUTDOWN_GRACE_MS);
     http_server_stop(server, SHUTDOWN_GRACE_MS);
-    sources_close(sources); /* aborts a GitHub transfer in flight */
+    sources_close(sources);       /* aborts a GitHub transfer in flight */
+    service_stop_controller(svc); /* no halt or promotion after the notifications' last events */
     r = service_registry_flush(svc);
+    notify_close(
+        notify); /* after the last events; cuts off a delivery in flight (it stays pending) */
     service_close(svc);
     log_info("stopped");
     return r < 0 ? CLI_EXIT_FAILURE : CLI_EXIT_OK;

@@ -93,9 +93,37 @@ static const struct setting config_settings[] = {
     UINT_SETTING(registry_max_devices_per_product, "1000000", 0, 1000000000u,
                  "devices the registry holds per product; a new device past it is answered but "
                  "not recorded (known devices always are); 0 = unlimited"),
+    UINT_SETTING(audit_retention_days, "365", 0, 36500,
+                 "days the audit log keeps an entry; older ones are deleted within the hour "
+                 "(docs/AUDIT.md); 0 keeps every entry"),
     UINT_SETTING(github_poll_interval_s, "300", 1, LIMIT_GITHUB_POLL_INTERVAL_S_MAX,
                  "seconds between polls of a GitHub release source (one conditional request "
                  "each); 300 keeps a few unauthenticated sources inside 60 requests an hour"),
+    UINT_SETTING(notify_connect_timeout_ms, "5000", 100, 60000,
+                 "milliseconds a notification receiver has to accept the connection (TCP and "
+                 "TLS) before the attempt fails"),
+    UINT_SETTING(notify_timeout_ms, "10000", 100, 300000,
+                 "milliseconds one notification delivery may take in all, connection included; "
+                 "a receiver that hangs past it fails the attempt (retried)"),
+    UINT_SETTING(notify_max_attempts, "8", 1, 100,
+                 "attempts at one notification delivery before it is marked failed"),
+    UINT_SETTING(notify_retry_ms, "10000", 10, 3600000,
+                 "the first retry's delay after a failed delivery, in milliseconds; the next "
+                 "ones are 3, 6, 30, 90 and 360 times it (10 s, 30 s, 1 min, 5 min, 15 min, 1 h), "
+                 "each plus up to a quarter at random"),
+    UINT_SETTING(notify_max_age_s, "86400", 1, 2592000,
+                 "seconds after its event a delivery is still attempted; older ones are failed"),
+    UINT_SETTING(notify_keep_days, "7", 1, 3650,
+                 "days delivered and failed notification deliveries are kept (and at most "
+                 "10000 of them)"),
+    UINT_SETTING(notify_source_failures, "3", 1, 1000,
+                 "consecutive failed syncs of a GitHub source that send source.failing (once "
+                 "per failing streak; a refused release sends it at once)"),
+    UINT_SETTING(session_idle_s, "28800", 1, 2592000,
+                 "seconds a dashboard session may go unused before it ends (sign in again)"),
+    UINT_SETTING(session_max_s, "604800", 1, 31536000,
+                 "seconds a dashboard session lasts at most after sign-in, however much it is "
+                 "used"),
     STRING_SETTING(aliases_text, "",
                    "legacy paths that serve a product: \"/esp/firmware.php=emonesp,/fw.php=door\""),
 };

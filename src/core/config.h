@@ -44,7 +44,18 @@ struct config {
     uint64_t max_downloads;          /* image bodies in flight on this node; 0 = no cap */
     uint64_t registry_flush_ms;      /* device registry commit interval */
     uint64_t github_poll_interval_s; /* default seconds between polls of a GitHub source */
-    char aliases_text[2048];         /* "path=product,path=product" as configured */
+    uint64_t audit_retention_days;   /* audit entries older are deleted; 0 = kept forever */
+    /* Outgoing notifications (docs/NOTIFICATIONS.md). */
+    uint64_t notify_connect_timeout_ms; /* a receiver's connect (TCP + TLS) */
+    uint64_t notify_timeout_ms;         /* one whole delivery attempt */
+    uint64_t notify_max_attempts;       /* then the delivery is failed */
+    uint64_t notify_retry_ms;           /* the first retry's delay; the schedule scales it */
+    uint64_t notify_max_age_s;          /* a delivery older than this is failed */
+    uint64_t notify_keep_days;          /* finished deliveries kept */
+    uint64_t notify_source_failures;    /* consecutive failed syncs that make source.failing */
+    uint64_t session_idle_s;            /* a dashboard session unused this long ends */
+    uint64_t session_max_s;             /* a dashboard session ends this long after sign-in */
+    char aliases_text[2048];            /* "path=product,path=product" as configured */
     struct config_alias aliases[LIMIT_ALIASES];
     unsigned alias_count;
     /* Registry growth (registry.h); 0 = no limit. */

@@ -28,6 +28,18 @@
 #define LIMIT_TOKEN_NAME_BYTES      64u
 #define LIMIT_ALIASES               32u
 
+/*
+ * Dashboard sign-in (docs/SECURITY.md). Live sessions per token: signing in
+ * once more past it ends the token's oldest session. Bad sign-ins one source
+ * address may make a minute before it is answered 429 (the form must not be
+ * a token oracle), and the addresses tracked at once: when every place holds
+ * an address that failed this minute, a new address is refused too.
+ */
+#define LIMIT_SESSIONS_PER_TOKEN         16u
+#define LIMIT_SIGNIN_FAILURES_PER_MINUTE 10u
+#define LIMIT_SIGNIN_ADDRESSES           4096u
+#define LIMIT_SESSION_ADDRESS_BYTES      45u /* INET6_ADDRSTRLEN - 1 */
+
 /* HTTPS (docs/TLS.md). */
 #define LIMIT_TLS_CERT_FILES        4u             /* certificate/key pairs, one per key type */
 #define LIMIT_TLS_PEM_BYTES         (256u * 1024u) /* a chain or key file */
@@ -59,7 +71,7 @@
  * Distinct devices between two registry commits (a device's repeated
  * check-ins within one interval take one place): 262,144 distinct devices a
  * second at the default interval. Past it, check-ins are dropped and counted.
- * Memory: two tables of up to this many 704-byte records (46 MB each at
+ * Memory: two tables of up to this many 848-byte records (56 MB each at
  * the ceiling; they grow on demand and shrink when a storm is over).
  */
 #define LIMIT_REGISTRY_QUEUE 65536u
@@ -75,6 +87,35 @@
 #define LIMIT_REGISTRY_ADDRS_PER_MINUTE 65536u
 #define LIMIT_REGISTRY_FLUSH_MS_MAX     1000u /* "committed at least once a second" */
 #define LIMIT_API_PAGE_ROWS             1000u /* rows per API list page */
+/*
+ * The dashboard's figures (service/dashboard.h): versions listed per
+ * product and per day of the version history before the rest is summed as
+ * "other" (the devices choose their versions: a fleet reporting a million
+ * distinct ones must not make a million rows a day), the days of history
+ * kept and the most asked for at once, and the product size up to which a
+ * page of the device list counts its matches exactly.
+ */
+#define LIMIT_SUMMARY_VERSIONS     16u
+#define LIMIT_VERSION_HISTORY_KEPT 400u
+#define LIMIT_VERSION_HISTORY_DAYS 366u
+#define LIMIT_EXACT_DEVICE_COUNT   100000u
+/*
+ * The devices one page of the device list may walk when its filter is one
+ * no index answers (quiet, a part of a version, two indexed filters at
+ * once): past them the page ends where the walk stopped and says so
+ * (next_after, prev_before), so no filter costs a scan of a million rows
+ * on a worker that also answers check-ins.
+ */
+#define LIMIT_DEVICE_PAGE_SCAN 20000u
+
+/* The audit log (service/audit.h, docs/AUDIT.md). */
+#define LIMIT_AUDIT_ACTION_BYTES  32u  /* "rollout.promote", "group.macs.remove" */
+#define LIMIT_AUDIT_OBJECT_BYTES  64u  /* a version, channel, rollout id or MAC */
+#define LIMIT_AUDIT_ADDRESS_BYTES 63u  /* a peer's textual address, "local" */
+#define LIMIT_AUDIT_REASON_BYTES  159u /* the short reason of a refusal */
+#define LIMIT_AUDIT_FILTER_BYTES  64u  /* one filter's text (actor, action, product) */
+/* An entry's parameters as JSON; longer ones are kept as {"truncated": true}. */
+#define LIMIT_AUDIT_PARAMS_BYTES (8u * 1024u)
 
 /*
  * GitHub release sources (src/sources/): names, what GitHub can make us
@@ -122,6 +163,23 @@
  */
 #define LIMIT_WEBHOOK_BYTES_IN_FLIGHT (8u * LIMIT_WEBHOOK_BODY_BYTES)
 #define LIMIT_WEBHOOK_BUSY_RETRY_S    10u /* the Retry-After of that 503 */
+
+/*
+ * Outgoing notifications (src/notify/, docs/NOTIFICATIONS.md). Receivers are
+ * added by admins; what a receiver answers is read only for its status code
+ * (its body is discarded), so nothing a receiver sends is buffered.
+ */
+#define LIMIT_EVENT_QUEUE              256u /* events emitted and not yet taken into the database */
+#define LIMIT_EVENT_DATA_BYTES         4096u  /* one event's data, as JSON */
+#define LIMIT_NOTIFY_RECEIVERS         64u    /* receivers configured */
+#define LIMIT_NOTIFY_NAME_BYTES        64u    /* a receiver's name */
+#define LIMIT_NOTIFY_URL_BYTES         2048u  /* a receiver's URL */
+#define LIMIT_NOTIFY_SECRET_BYTES      256u   /* a receiver's signing secret */
+#define LIMIT_NOTIFY_PATTERNS          16u    /* event patterns per receiver */
+#define LIMIT_NOTIFY_PATTERN_BYTES     32u    /* "rollout.*", "release.published" */
+#define LIMIT_NOTIFY_ERROR_BYTES       200u   /* a delivery's last error, our words */
+#define LIMIT_NOTIFY_DELIVERIES_LISTED 200u   /* recent deliveries one request lists */
+#define LIMIT_NOTIFY_KEEP_FINISHED     10000u /* finished deliveries kept, every receiver */
 
 /*
  * Time zones (core/tz.c): a zone's name as an operator gives it, and the

@@ -89,37 +89,56 @@ void mac_format(const uint8_t mac[6], char out[18])
              mac[5]);
 }
 
+/*
+ * The length of the well-formed UTF-8 sequence at P (1 to 4 bytes), 0 when
+ * it is not one (an overlong form, a surrogate, past U+10FFFF, cut short).
+ */
+static size_t utf8_sequence(const unsigned char *p)
+{
+    unsigned c = *p;
+    if (c < 0x80)
+        return 1;
+    unsigned need, min;
+    uint32_t cp;
+    if (c >= 0xc2 && c <= 0xdf)
+        need = 1, min = 0x80, cp = c & 0x1f;
+    else if (c >= 0xe0 && c <= 0xef)
+        need = 2, min = 0x800, cp = c & 0x0f;
+    else if (c >= 0xf0 && c <= 0xf4)
+        need = 3, min = 0x10000, cp = c & 0x07;
+    else
+        return 0;
+    for (unsigned i = 1; i <= need; i++) {
+        if ((p[i] & 0xc0) != 0x80) /* the terminating 0 fails too */
+            return 0;
+        cp = cp << 6 | (p[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return need + 1;
+}
+
 bool text_valid_utf8(const char *s)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        unsigned c = *p;
-        if (c < 0x80) {
-            if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
-                return false;
-            p++;
-            continue;
-        }
-        unsigned need, min;
-        uint32_t cp;
-        if (c >= 0xc2 && c <= 0xdf)
-            need = 1, min = 0x80, cp = c & 0x1f;
-        else if (c >= 0xe0 && c <= 0xef)
-            need = 2, min = 0x800, cp = c & 0x0f;
-        else if (c >= 0xf0 && c <= 0xf4)
-            need = 3, min = 0x10000, cp = c & 0x07;
-        else
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        size_t n = utf8_sequence(p);
+        if (n == 0 || (*p < 0x20 && *p != '\t' && *p != '\n' && *p != '\r'))
             return false;
-        for (unsigned i = 1; i <= need; i++) {
-            if ((p[i] & 0xc0) != 0x80)
-                return false;
-            cp = cp << 6 | (p[i] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        p += need + 1;
+        p += n;
     }
     return true;
+}
+
+void str_printable(char *s)
+{
+    for (unsigned char *p = (unsigned char *)s; *p;) {
+        size_t n = utf8_sequence(p);
+        if (n == 0 || *p < 0x20 || *p == 0x7f) {
+            *p++ = '?';
+            continue;
+        }
+        p += n;
+    }
 }
 
 bool str_eq_nocase(const char *a, const char *b)

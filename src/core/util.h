@@ -88,4 +88,13 @@ int random_bytes(void *buf, size_t len);
  */
 uint64_t hash_mix64(uint64_t x);
 
+/*
+ * Makes S, in place, printable text: valid UTF-8 (RFC 3629: no overlong
+ * form, no surrogate, nothing past U+10FFFF) without control characters;
+ * every byte that breaks that becomes '?'. For text a peer chose that is
+ * stored and shown later (an audit entry, a user agent): JSON refuses
+ * invalid UTF-8, and a terminal obeys escape sequences.
+ */
+void str_printable(char *s);
+
 #endif

@@ -127,6 +127,29 @@ int db_token_list(struct db *db, struct token **ret_tokens, size_t *ret_count);
 int db_token_revoke(struct db *db, int64_t id);
 
 /*
+ * Dashboard sessions (db_sqlite_sessions.c). REC's token_id, created_ms,
+ * last_used_ms, address and user_agent are stored with HASH_HEX (the
+ * cookie's SHA-256); in the same transaction the token's oldest sessions
+ * past KEEP are deleted. *RET_ID is the new session's id. -ENOENT when the
+ * token is not there.
+ */
+int db_session_insert(struct db *db, const struct session_record *rec, const char *hash_hex,
+                      unsigned keep, int64_t *ret_id);
+/* The session whose cookie hashes to HASH_HEX, with its token. -ENOENT when none. */
+int db_session_find(struct db *db, const char *hash_hex, struct session_record *ret_session);
+/* Records that session ID was used at NOW_MS. -ENOENT when it is gone. */
+int db_session_touch(struct db *db, int64_t id, int64_t now_ms);
+/* Ends session ID (deletes it). -ENOENT when there is no such session. */
+int db_session_delete(struct db *db, int64_t id);
+/*
+ * Deletes the sessions idle since before IDLE_BEFORE_MS or created before
+ * CREATED_BEFORE_MS, and those of revoked tokens.
+ */
+int db_session_prune(struct db *db, int64_t idle_before_ms, int64_t created_before_ms);
+/* Every stored session, oldest first; the caller frees *RET_SESSIONS with free(). */
+int db_session_list(struct db *db, struct session_record **ret_sessions, size_t *ret_count);
+
+/*
  * Whether RECORD, of a device that has no row yet, may add one (the
  * registry's growth limits). Called by db_devices_record inside its
  * transaction with the database locked: it must not call into DB.
@@ -162,5 +185,50 @@ int db_device_list(struct db *db, int64_t product_id, size_t limit, size_t offse
  */
 int db_device_issue_counts(struct db *db, int64_t product_id,
                            uint64_t ret_counts[DELIVERY_ISSUE_COUNT]);
+
+/*
+ * Up to LIMIT devices of PRODUCT_ID that FILTER keeps (filter->mac_min to
+ * mac_max inclusive), in MAC order, or from the greatest MAC down when
+ * BACKWARD, into *RET_DEVICES (the caller frees it with free(); NULL when
+ * none) and *RET_COUNT. One index walk that stops at LIMIT (docs/API.md,
+ * "Devices": which filters an index answers). Returns 0 or -EIO.
+ */
+int db_device_page(struct db *db, int64_t product_id, const struct device_filter *filter,
+                   bool backward, size_t limit, struct device_record **ret_devices,
+                   size_t *ret_count);
+
+/*
+ * The MAC of the device N places from FROM (FROM itself is place 0 when it
+ * is a device's) among PRODUCT_ID's devices in MAC order, or going down
+ * when BACKWARD, into *RET_MAC: an index walk of N entries. -ENOENT when
+ * fewer devices lie on that side; -EIO.
+ */
+int db_device_nth_mac(struct db *db, int64_t product_id, uint64_t from, bool backward, uint64_t n,
+                      uint64_t *ret_mac);
+
+/* How many devices of PRODUCT_ID FILTER keeps: a walk of all of them (callers bound it). */
+int db_device_count(struct db *db, int64_t product_id, const struct device_filter *filter,
+                    uint64_t *ret_count);
+
+/*
+ * One pass over PRODUCT_ID's devices: per version ("" for none), how many
+ * devices, how many seen since DAY_START_MS, in the 24 hours before NOW_MS,
+ * and quiet at NOW_MS, into *RET_COUNTS (the caller frees it) in no order.
+ * Returns 0 or -EIO.
+ */
+int db_device_version_counts(struct db *db, int64_t product_id, int64_t day_start_ms,
+                             int64_t now_ms, struct version_count **ret_counts, size_t *ret_count);
+
+/*
+ * Replaces PRODUCT_ID's version history of DAY by COUNT ROWS (their day is
+ * not read) and drops its days before KEEP_FROM_DAY, in one transaction.
+ * Returns 0 or -EIO.
+ */
+int db_version_day_put(struct db *db, int64_t product_id, int64_t day,
+                       const struct version_day *rows, size_t count, int64_t keep_from_day);
+
+/* PRODUCT_ID's version history from FROM_DAY, oldest day first, the most devices first. */
+int db_version_day_list(struct db *db, int64_t product_id, int64_t from_day,
+                        struct version_day **ret_rows, size_t *ret_count);
 
 #endif

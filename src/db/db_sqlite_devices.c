@@ -32,7 +32,10 @@
 #define DEVICE_INTERVAL_UPDATE DEVICE_INTERVAL_SET("?14")
 #define DEVICE_INTERVAL_UPSERT DEVICE_INTERVAL_SET("excluded.last_seen_ms")
 
-/* Both take device_bind's parameters (?20 first_seen, unused by the update; ?21 check-ins). */
+/*
+ * Both take device_bind's parameters (?20 first_seen, unused by the update;
+ * ?21 check-ins; ?22 channel and ?23 group, what targeting gave it).
+ */
 static const struct db_sqlite_query device_update = {
     DB_SLOT_DEVICE_UPDATE,
     "UPDATE devices SET " DEVICE_INTERVAL_UPDATE
@@ -40,16 +43,33 @@ static const struct db_sqlite_query device_update = {
     "sketch_md5 = ?7, free_space = ?8, chip_size = ?9, version = ?10, mode = ?11, "
     "user_agent = ?12, remote_addr = ?13, last_seen_ms = ?14, last_status = ?15, "
     "last_offered = coalesce(?16, last_offered), last_key = coalesce(?17, last_key), "
-    "core_version = ?18, delivery_issue = ?19, checkins = checkins + ?21 "
+    "core_version = ?18, delivery_issue = ?19, checkins = checkins + ?21, channel = ?22, "
+    "group_name = ?23 "
     "WHERE product_id = ?1 AND mac = ?2"};
+/*
+ * The common case, a device whose version, answer, channel and group are
+ * what its row says: device_update without the columns migration 009
+ * indexes, so no index is rewritten (SQLite rewrites the index of every
+ * column a SET names, changed or not: four more B-tree writes a device).
+ */
+static const struct db_sqlite_query device_update_same = {
+    DB_SLOT_DEVICE_UPDATE_SAME,
+    "UPDATE devices SET " DEVICE_INTERVAL_UPDATE
+    "ap_mac = ?3, chip_id = ?4, sdk_version = ?5, sketch_size = ?6, "
+    "sketch_md5 = ?7, free_space = ?8, chip_size = ?9, mode = ?11, "
+    "user_agent = ?12, remote_addr = ?13, last_seen_ms = ?14, "
+    "last_offered = coalesce(?16, last_offered), last_key = coalesce(?17, last_key), "
+    "core_version = ?18, delivery_issue = ?19, checkins = checkins + ?21 "
+    "WHERE product_id = ?1 AND mac = ?2 AND version IS ?10 AND last_status = ?15 "
+    "AND channel = ?22 AND group_name = ?23"};
 static const struct db_sqlite_query device_upsert = {
     DB_SLOT_DEVICE_UPSERT,
     "INSERT INTO devices (product_id, mac, ap_mac, chip_id, sdk_version, sketch_size, "
     "sketch_md5, free_space, chip_size, version, mode, user_agent, remote_addr, "
     "first_seen_ms, last_seen_ms, last_status, last_offered, last_key, core_version, "
-    "delivery_issue, checkins) "
+    "delivery_issue, checkins, channel, group_name) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?20, ?14, ?15, ?16, ?17, "
-    "?18, ?19, ?21) "
+    "?18, ?19, ?21, ?22, ?23) "
     "ON CONFLICT (product_id, mac) DO UPDATE SET " DEVICE_INTERVAL_UPSERT
     "ap_mac = excluded.ap_mac, "
     "chip_id = excluded.chip_id, sdk_version = excluded.sdk_version, "
@@ -60,13 +80,15 @@ static const struct db_sqlite_query device_upsert = {
     "last_status = excluded.last_status, "
     "last_offered = coalesce(excluded.last_offered, last_offered), "
     "last_key = coalesce(excluded.last_key, last_key), core_version = excluded.core_version, "
-    "delivery_issue = excluded.delivery_issue, checkins = checkins + excluded.checkins"};
+    "delivery_issue = excluded.delivery_issue, checkins = checkins + excluded.checkins, "
+    "channel = excluded.channel, group_name = excluded.group_name"};
 
 /* What fill_device reads, in its order. */
 #define DEVICE_COLUMNS                                                                             \
     "mac, ap_mac, chip_id, sdk_version, sketch_size, sketch_md5, free_space, chip_size, "          \
     "version, mode, user_agent, remote_addr, first_seen_ms, last_seen_ms, last_status, "           \
-    "last_offered, checkins, last_key, core_version, delivery_issue"
+    "last_offered, checkins, last_key, core_version, delivery_issue, channel, group_name, "        \
+    "interval_ms"
 
 static const struct db_sqlite_query device_list = {
     DB_SLOT_DEVICE_LIST, "SELECT " DEVICE_COLUMNS " FROM devices WHERE product_id = ?1 "
@@ -116,27 +138,34 @@ static void device_bind(sqlite3_stmt *s, const struct device_record *d)
     sqlite3_bind_int(s, 19, (int)d->issue);
     sqlite3_bind_int64(s, 20, d->first_seen_ms ? d->first_seen_ms : d->last_seen_ms);
     sqlite3_bind_int64(s, 21, d->checkins > 1 ? d->checkins : 1);
+    sqlite3_bind_text(s, 22, d->channel, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 23, d->group, -1, SQLITE_STATIC);
 }
 
 /*
  * Writes D: an update of its row when it has one (the common case: one
- * B-tree search), else a new row when ADMIT allows. Adds the rows written
+ * B-tree search, and no index written when its indexed columns are as they
+ * were), else a new row when ADMIT allows. Adds the rows written
  * to *ROWS.
  */
 static int device_write_locked(struct db_sqlite *sq, const struct device_record *d,
                                db_device_admit_fn admit, void *ctx, size_t *rows)
 {
-    sqlite3_stmt *s = db_sqlite_stmt(sq, &device_update);
-    if (!s)
-        return -EIO;
-    device_bind(s, d);
-    int rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    if (rc != SQLITE_DONE)
-        return db_sqlite_fail(sq, "record device");
-    if (sqlite3_changes(sq->conn) > 0) {
-        (*rows)++;
-        return 0;
+    static const struct db_sqlite_query *const updates[] = {&device_update_same, &device_update};
+    sqlite3_stmt *s;
+    int rc;
+    for (size_t i = 0; i < sizeof(updates) / sizeof(updates[0]); i++) {
+        if (!(s = db_sqlite_stmt(sq, updates[i])))
+            return -EIO;
+        device_bind(s, d);
+        rc = sqlite3_step(s);
+        sqlite3_reset(s);
+        if (rc != SQLITE_DONE)
+            return db_sqlite_fail(sq, "record device");
+        if (sqlite3_changes(sq->conn) > 0) {
+            (*rows)++;
+            return 0;
+        }
     }
     if (admit && !admit(ctx, d))
         return 0;
@@ -209,6 +238,9 @@ static void fill_device(sqlite3_stmt *s, void *out)
     db_sqlite_column_text(s, 18, rep->core_version, sizeof(rep->core_version));
     int issue = sqlite3_column_int(s, 19);
     d->issue = issue > 0 && issue < DELIVERY_ISSUE_COUNT ? (enum delivery_issue)issue : DELIVERY_OK;
+    db_sqlite_column_text(s, 20, d->channel, sizeof(d->channel));
+    db_sqlite_column_text(s, 21, d->group, sizeof(d->group));
+    d->interval_ms = sqlite3_column_int64(s, 22);
 }
 
 int db_device_list(struct db *db, int64_t product_id, size_t limit, size_t offset,
@@ -249,8 +281,8 @@ static void fill_device_row(sqlite3_stmt *s, void *out)
 {
     struct device_row *row = out;
     fill_device(s, &row->record);
-    row->interval_ms = sqlite3_column_int64(s, 20);
-    row->intervals = sqlite3_column_int64(s, 21);
+    row->interval_ms = sqlite3_column_int64(s, 23);
+    row->intervals = sqlite3_column_int64(s, 24);
 }
 
 int db_device_get(struct db *db, int64_t product_id, uint64_t mac, struct device_record *ret,
@@ -298,5 +330,272 @@ int db_device_issue_counts(struct db *db, int64_t product_id,
     db_sqlite_unlock(sq);
     if (r == 0)
         memcpy(ret_counts, counts, sizeof(counts));
+    return r;
+}
+
+/*
+ * A page of the device list (docs/API.md, "Devices"): keyset paging by MAC.
+ * Each query walks one index in MAC order from a bound and stops at its
+ * LIMIT, so the last page costs what the first does: the primary key, or,
+ * when the filter names one, the index of the version, the channel, the
+ * group or the last answer (migration 009), each ending in the MAC. The
+ * other filters are checked on the rows that walk meets: "(?N IS NULL OR
+ * ...)" never chooses an index, and the filter's index is named (INDEXED
+ * BY): without statistics the planner prefers the primary key's MAC range,
+ * which would walk every device to find a version's. Parameters: ?1 product, ?2 and ?3 the MAC
+ * range (inclusive), ?4 the limit, ?5 version, ?6 channel, ?7 group, ?8 last status, ?9 now
+ * (quiet), ?10 a part of the version.
+ */
+#define PAGE_FILTERS                                                                               \
+    " AND (?5 IS NULL OR version = ?5) AND (?6 IS NULL OR channel = ?6)"                           \
+    " AND (?7 IS NULL OR group_name = ?7) AND (?8 IS NULL OR last_status = ?8)"                    \
+    " AND (?9 IS NULL OR ?9 - last_seen_ms > CASE WHEN interval_ms > 0 THEN 3 * interval_ms"       \
+    " ELSE 86400000 END) AND (?10 IS NULL OR instr(version, ?10) > 0)"
+#define PAGE_WHERE(INDEX, DRIVE)                                                                   \
+    " FROM devices" INDEX " WHERE product_id = ?1" DRIVE " AND mac BETWEEN ?2 AND ?3" PAGE_FILTERS
+
+/* The three queries over one index: a page in MAC order, one backward, and the count. */
+#define PAGE_QUERIES(SLOT, INDEX, DRIVE)                                                           \
+    {                                                                                              \
+        {DB_SLOT_DEVICE_PAGE_##SLOT,                                                               \
+         "SELECT " DEVICE_COLUMNS PAGE_WHERE(INDEX, DRIVE) " ORDER BY mac LIMIT ?4"},              \
+            {DB_SLOT_DEVICE_PAGE_##SLOT##_DESC,                                                    \
+             "SELECT " DEVICE_COLUMNS PAGE_WHERE(INDEX, DRIVE) " ORDER BY mac DESC LIMIT ?4"},     \
+            {DB_SLOT_DEVICE_COUNT_##SLOT, "SELECT count(*)" PAGE_WHERE(INDEX, DRIVE)},             \
+    }
+
+/* The index a page walks, the most selective the filter allows first. */
+enum page_index { PAGE_BY_MAC, PAGE_BY_VERSION, PAGE_BY_GROUP, PAGE_BY_CHANNEL, PAGE_BY_STATUS };
+
+static const struct {
+    struct db_sqlite_query forward, backward, count;
+} page_queries[] = {
+    [PAGE_BY_MAC] = PAGE_QUERIES(MAC, "", ""),
+    [PAGE_BY_VERSION] =
+        PAGE_QUERIES(VERSION, " INDEXED BY devices_by_version", " AND version = ?5"),
+    [PAGE_BY_GROUP] = PAGE_QUERIES(GROUP, " INDEXED BY devices_by_group", " AND group_name = ?7"),
+    [PAGE_BY_CHANNEL] =
+        PAGE_QUERIES(CHANNEL, " INDEXED BY devices_by_channel", " AND channel = ?6"),
+    [PAGE_BY_STATUS] =
+        PAGE_QUERIES(STATUS, " INDEXED BY devices_by_status", " AND last_status = ?8"),
+};
+
+static enum page_index page_index_for(const struct device_filter *f)
+{
+    if (f->version && f->version[0])
+        return PAGE_BY_VERSION;
+    if (f->group && f->group[0])
+        return PAGE_BY_GROUP;
+    if (f->channel && f->channel[0])
+        return PAGE_BY_CHANNEL;
+    if (f->status)
+        return PAGE_BY_STATUS;
+    return PAGE_BY_MAC;
+}
+
+static const struct db_sqlite_query *page_query(const struct device_filter *f, bool backward,
+                                                bool count)
+{
+    enum page_index i = page_index_for(f);
+    return count      ? &page_queries[i].count
+           : backward ? &page_queries[i].backward
+                      : &page_queries[i].forward;
+}
+
+const char *db_sqlite_device_page_sql(const struct device_filter *filter, bool backward, bool count)
+{
+    return page_query(filter, backward, count)->sql;
+}
+
+static void bind_text_if(sqlite3_stmt *s, int i, const char *text)
+{
+    if (text && text[0])
+        sqlite3_bind_text(s, i, text, -1, SQLITE_STATIC);
+}
+
+/* Binds F to S, one of the page queries. */
+static void page_bind(sqlite3_stmt *s, int64_t product_id, const struct device_filter *f)
+{
+    sqlite3_bind_int64(s, 1, product_id);
+    sqlite3_bind_int64(s, 2, (sqlite3_int64)f->mac_min);
+    sqlite3_bind_int64(s, 3, (sqlite3_int64)f->mac_max);
+    bind_text_if(s, 5, f->version);
+    bind_text_if(s, 6, f->channel);
+    bind_text_if(s, 7, f->group);
+    if (f->status)
+        sqlite3_bind_int(s, 8, f->status);
+    if (f->quiet)
+        sqlite3_bind_int64(s, 9, f->now_ms);
+    bind_text_if(s, 10, f->version_part);
+}
+
+int db_device_page(struct db *db, int64_t product_id, const struct device_filter *filter,
+                   bool backward, size_t limit, struct device_record **ret_devices,
+                   size_t *ret_count)
+{
+    struct db_sqlite *sq = db_sqlite_lock(db);
+    int r = -EIO;
+    sqlite3_stmt *s = db_sqlite_stmt(sq, page_query(filter, backward, false));
+    if (s) {
+        page_bind(s, product_id, filter);
+        sqlite3_bind_int64(s, 4, (sqlite3_int64)limit);
+        r = db_sqlite_collect_rows(sq, s, sizeof(struct device_record), fill_device,
+                                   (void **)ret_devices, ret_count);
+    }
+    db_sqlite_unlock(sq);
+    return r;
+}
+
+static const struct db_sqlite_query device_nth_mac[2] = {
+    {DB_SLOT_DEVICE_NTH_MAC,
+     "SELECT mac FROM devices WHERE product_id = ?1 AND mac >= ?2 ORDER BY mac LIMIT 1 OFFSET ?3"},
+    {DB_SLOT_DEVICE_NTH_MAC_DESC,
+     "SELECT mac FROM devices WHERE product_id = ?1 AND mac <= ?2 ORDER BY mac DESC LIMIT 1 "
+     "OFFSET ?3"},
+};
+
+int db_device_nth_mac(struct db *db, int64_t product_id, uint64_t from, bool backward, uint64_t n,
+                      uint64_t *ret_mac)
+{
+    struct db_sqlite *sq = db_sqlite_lock(db);
+    int r = -EIO;
+    int64_t mac = 0;
+    sqlite3_stmt *s = db_sqlite_stmt(sq, &device_nth_mac[backward]);
+    if (s) {
+        sqlite3_bind_int64(s, 1, product_id);
+        sqlite3_bind_int64(s, 2, (sqlite3_int64)from);
+        sqlite3_bind_int64(s, 3, (sqlite3_int64)n);
+        r = db_sqlite_get(sq, s, db_sqlite_fill_int64, &mac, "find a device by its place");
+    }
+    db_sqlite_unlock(sq);
+    if (r == 0)
+        *ret_mac = (uint64_t)mac;
+    return r;
+}
+
+int db_device_count(struct db *db, int64_t product_id, const struct device_filter *filter,
+                    uint64_t *ret_count)
+{
+    struct db_sqlite *sq = db_sqlite_lock(db);
+    int r = -EIO;
+    int64_t n = 0;
+    sqlite3_stmt *s = db_sqlite_stmt(sq, page_query(filter, false, true));
+    if (s) {
+        page_bind(s, product_id, filter);
+        r = db_sqlite_get(sq, s, db_sqlite_fill_int64, &n, "count devices");
+    }
+    db_sqlite_unlock(sq);
+    if (r == 0)
+        *ret_count = (uint64_t)n;
+    return r;
+}
+
+/*
+ * The fleet's counts per version, one pass over the product's rows: ?2 the
+ * start of the UTC day, ?3 24 hours ago, ?4 now (quiet, as PAGE_FILTERS).
+ */
+static const struct db_sqlite_query device_version_counts = {
+    DB_SLOT_DEVICE_VERSION_COUNTS,
+    "SELECT coalesce(version, ''), count(*), sum(last_seen_ms >= ?2), sum(last_seen_ms >= ?3), "
+    "sum(?4 - last_seen_ms > CASE WHEN interval_ms > 0 THEN 3 * interval_ms ELSE 86400000 END) "
+    "FROM devices WHERE product_id = ?1 GROUP BY coalesce(version, '')"};
+
+static void fill_version_count(sqlite3_stmt *s, void *out)
+{
+    struct version_count *v = out;
+    db_sqlite_column_text(s, 0, v->version, sizeof(v->version));
+    v->devices = (uint64_t)sqlite3_column_int64(s, 1);
+    v->seen_day = (uint64_t)sqlite3_column_int64(s, 2);
+    v->seen_24h = (uint64_t)sqlite3_column_int64(s, 3);
+    v->quiet = (uint64_t)sqlite3_column_int64(s, 4);
+}
+
+int db_device_version_counts(struct db *db, int64_t product_id, int64_t day_start_ms,
+                             int64_t now_ms, struct version_count **ret_counts, size_t *ret_count)
+{
+    struct db_sqlite *sq = db_sqlite_lock(db);
+    int r = -EIO;
+    sqlite3_stmt *s = db_sqlite_stmt(sq, &device_version_counts);
+    if (s) {
+        sqlite3_bind_int64(s, 1, product_id);
+        sqlite3_bind_int64(s, 2, day_start_ms);
+        sqlite3_bind_int64(s, 3, now_ms - 24 * 3600 * 1000LL);
+        sqlite3_bind_int64(s, 4, now_ms);
+        r = db_sqlite_collect_rows(sq, s, sizeof(struct version_count), fill_version_count,
+                                   (void **)ret_counts, ret_count);
+    }
+    db_sqlite_unlock(sq);
+    return r;
+}
+
+static const struct db_sqlite_query version_days_delete = {
+    DB_SLOT_VERSION_DAYS_DELETE, "DELETE FROM version_days WHERE product_id = ?1 AND day = ?2"};
+static const struct db_sqlite_query version_days_insert = {
+    DB_SLOT_VERSION_DAYS_INSERT,
+    "INSERT INTO version_days (product_id, day, version, devices) VALUES (?1, ?2, ?3, ?4)"};
+static const struct db_sqlite_query version_days_trim = {
+    DB_SLOT_VERSION_DAYS_TRIM, "DELETE FROM version_days WHERE product_id = ?1 AND day < ?2"};
+static const struct db_sqlite_query version_days_list = {
+    DB_SLOT_VERSION_DAYS_LIST, "SELECT day, version, devices FROM version_days "
+                               "WHERE product_id = ?1 AND day >= ?2 ORDER BY day, devices DESC"};
+
+int db_version_day_put(struct db *db, int64_t product_id, int64_t day,
+                       const struct version_day *rows, size_t count, int64_t keep_from_day)
+{
+    struct db_sqlite *sq = db_sqlite_lock(db);
+    int err = db_sqlite_begin(sq);
+    sqlite3_stmt *s;
+    if (err == 0) {
+        err = -EIO;
+        if ((s = db_sqlite_stmt(sq, &version_days_delete))) {
+            sqlite3_bind_int64(s, 1, product_id);
+            sqlite3_bind_int64(s, 2, day);
+            err = db_sqlite_run(sq, s, "replace a version day");
+        }
+        for (size_t i = 0; err == 0 && i < count; i++) {
+            err = -EIO;
+            if (!(s = db_sqlite_stmt(sq, &version_days_insert)))
+                break;
+            sqlite3_bind_int64(s, 1, product_id);
+            sqlite3_bind_int64(s, 2, day);
+            sqlite3_bind_text(s, 3, rows[i].version, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(s, 4, (sqlite3_int64)rows[i].devices);
+            err = db_sqlite_run(sq, s, "record a version day");
+        }
+        if (err == 0) {
+            err = -EIO;
+            if ((s = db_sqlite_stmt(sq, &version_days_trim))) {
+                sqlite3_bind_int64(s, 1, product_id);
+                sqlite3_bind_int64(s, 2, keep_from_day);
+                err = db_sqlite_run(sq, s, "drop old version days");
+            }
+        }
+        err = db_sqlite_finish(sq, err);
+    }
+    db_sqlite_unlock(sq);
+    return err;
+}
+
+static void fill_version_day(sqlite3_stmt *s, void *out)
+{
+    struct version_day *v = out;
+    v->day = sqlite3_column_int64(s, 0);
+    db_sqlite_column_text(s, 1, v->version, sizeof(v->version));
+    v->devices = (uint64_t)sqlite3_column_int64(s, 2);
+}
+
+int db_version_day_list(struct db *db, int64_t product_id, int64_t from_day,
+                        struct version_day **ret_rows, size_t *ret_count)
+{
+    struct db_sqlite *sq = db_sqlite_lock(db);
+    int r = -EIO;
+    sqlite3_stmt *s = db_sqlite_stmt(sq, &version_days_list);
+    if (s) {
+        sqlite3_bind_int64(s, 1, product_id);
+        sqlite3_bind_int64(s, 2, from_day);
+        r = db_sqlite_collect_rows(sq, s, sizeof(struct version_day), fill_version_day,
+                                   (void **)ret_rows, ret_count);
+    }
+    db_sqlite_unlock(sq);
     return r;
 }

@@ -14,7 +14,8 @@
 
 #define RELEASE_COLUMNS                                                                            \
     "id, product_id, seq, version, channel, mode, size, md5, sha256, created_ms, source, notes, "  \
-    "flash_size, signed_by, verifier_key"
+    "flash_size, signed_by, verifier_key, published_via, published_by, published_tag, "            \
+    "published_source_id"
 
 static const struct db_sqlite_query release_next_seq = {
     DB_SLOT_RELEASE_NEXT_SEQ, "SELECT next_seq FROM products WHERE id = ?1"};
@@ -23,8 +24,9 @@ static const struct db_sqlite_query release_bump_seq = {
 static const struct db_sqlite_query release_insert = {
     DB_SLOT_RELEASE_INSERT,
     "INSERT INTO releases (product_id, seq, version, channel, mode, size, md5, sha256, "
-    "created_ms, source, notes, flash_size, signed_by, verifier_key) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"};
+    "created_ms, source, notes, flash_size, signed_by, verifier_key, published_via, "
+    "published_by, published_tag, published_source_id) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"};
 static const struct db_sqlite_query release_get = {
     DB_SLOT_RELEASE_GET, "SELECT " RELEASE_COLUMNS " FROM releases "
                          "WHERE product_id = ?1 AND mode = ?2 AND version = ?3"};
@@ -110,6 +112,11 @@ static int release_insert_locked(struct db_sqlite *sq, struct release *r,
     sqlite3_bind_int64(s, 12, (sqlite3_int64)r->flash_size);
     db_sqlite_bind_text_or_null(s, 13, r->signed_by);
     sqlite3_bind_text(s, 14, r->verifier_key, -1, SQLITE_STATIC);
+    db_sqlite_bind_text_or_null(s, 15, r->published_via);
+    db_sqlite_bind_text_or_null(s, 16, r->published_by);
+    db_sqlite_bind_text_or_null(s, 17, r->published_tag);
+    if (r->published_source_id)
+        sqlite3_bind_int64(s, 18, r->published_source_id);
     err = db_sqlite_run(sq, s, "insert release");
     if (err < 0)
         return err;
@@ -196,6 +203,11 @@ static void fill_release(sqlite3_stmt *s, void *out)
     r->flash_size = (uint64_t)sqlite3_column_int64(s, 12);
     db_sqlite_column_text(s, 13, r->signed_by, sizeof(r->signed_by));
     db_sqlite_column_text(s, 14, r->verifier_key, sizeof(r->verifier_key));
+    /* NULL for a release stored before otad kept who published it: read as unknown. */
+    db_sqlite_column_text(s, 15, r->published_via, sizeof(r->published_via));
+    db_sqlite_column_text(s, 16, r->published_by, sizeof(r->published_by));
+    db_sqlite_column_text(s, 17, r->published_tag, sizeof(r->published_tag));
+    r->published_source_id = sqlite3_column_int64(s, 18);
 }
 
 static int variants_load_locked(struct db_sqlite *sq, struct release *r)

@@ -6,7 +6,8 @@
  * migrations, the generation, the integrity check) and these helpers; each
  * other file owns one entity's tables and every SQL string about them:
  * db_sqlite_products.c, db_sqlite_releases.c, db_sqlite_tokens.c,
- * db_sqlite_devices.c, db_sqlite_sources.c, db_sqlite_fleet.c.
+ * db_sqlite_devices.c, db_sqlite_sources.c, db_sqlite_fleet.c, db_sqlite_audit.c,
+ * db_sqlite_notify.c.
  *
  * How a second backend maps onto this: PostgreSQL (libpq) mirrors the split
  * file for file. db_pg.c owns the connection, its migrations and the same
@@ -68,13 +69,43 @@ enum db_sqlite_slot {
     DB_SLOT_TOKEN_FIND,
     DB_SLOT_TOKEN_LIST,
     DB_SLOT_TOKEN_REVOKE,
+    DB_SLOT_SESSION_INSERT,
+    DB_SLOT_SESSION_TRIM,
+    DB_SLOT_SESSION_PRUNE,
+    DB_SLOT_SESSION_FIND,
+    DB_SLOT_SESSION_TOUCH,
+    DB_SLOT_SESSION_DELETE,
+    DB_SLOT_SESSION_LIST,
     /* db_sqlite_devices.c */
     DB_SLOT_DEVICE_UPDATE,
+    DB_SLOT_DEVICE_UPDATE_SAME,
     DB_SLOT_DEVICE_UPSERT,
     DB_SLOT_DEVICE_LIST,
     DB_SLOT_DEVICE_COUNT,
     DB_SLOT_DEVICE_ISSUES,
     DB_SLOT_DEVICE_GET,
+    DB_SLOT_DEVICE_NTH_MAC,
+    DB_SLOT_DEVICE_NTH_MAC_DESC,
+    DB_SLOT_DEVICE_PAGE_MAC,
+    DB_SLOT_DEVICE_PAGE_MAC_DESC,
+    DB_SLOT_DEVICE_COUNT_MAC,
+    DB_SLOT_DEVICE_PAGE_VERSION,
+    DB_SLOT_DEVICE_PAGE_VERSION_DESC,
+    DB_SLOT_DEVICE_COUNT_VERSION,
+    DB_SLOT_DEVICE_PAGE_GROUP,
+    DB_SLOT_DEVICE_PAGE_GROUP_DESC,
+    DB_SLOT_DEVICE_COUNT_GROUP,
+    DB_SLOT_DEVICE_PAGE_CHANNEL,
+    DB_SLOT_DEVICE_PAGE_CHANNEL_DESC,
+    DB_SLOT_DEVICE_COUNT_CHANNEL,
+    DB_SLOT_DEVICE_PAGE_STATUS,
+    DB_SLOT_DEVICE_PAGE_STATUS_DESC,
+    DB_SLOT_DEVICE_COUNT_STATUS,
+    DB_SLOT_DEVICE_VERSION_COUNTS,
+    DB_SLOT_VERSION_DAYS_DELETE,
+    DB_SLOT_VERSION_DAYS_INSERT,
+    DB_SLOT_VERSION_DAYS_TRIM,
+    DB_SLOT_VERSION_DAYS_LIST,
     /* db_sqlite_sources.c */
     DB_SLOT_SOURCE_INSERT,
     DB_SLOT_SOURCE_STATE_INSERT,
@@ -131,6 +162,24 @@ enum db_sqlite_slot {
     DB_SLOT_HISTORY_ADD,
     DB_SLOT_HISTORY_TRIM,
     DB_SLOT_HISTORY_LIST,
+    /* db_sqlite_audit.c */
+    DB_SLOT_AUDIT_INSERT,
+    DB_SLOT_AUDIT_LIST,
+    DB_SLOT_AUDIT_TRIM,
+    /* db_sqlite_notify.c */
+    DB_SLOT_NOTIFY_RECEIVER_INSERT,
+    DB_SLOT_NOTIFY_RECEIVER_DELETE_DELIVERIES,
+    DB_SLOT_NOTIFY_RECEIVER_DELETE,
+    DB_SLOT_NOTIFY_RECEIVER_GET,
+    DB_SLOT_NOTIFY_RECEIVER_LIST,
+    DB_SLOT_NOTIFY_RECEIVER_DISABLE,
+    DB_SLOT_NOTIFY_FAIL_PENDING,
+    DB_SLOT_NOTIFY_DELIVERY_INSERT,
+    DB_SLOT_NOTIFY_DELIVERY_HEADS,
+    DB_SLOT_NOTIFY_DELIVERY_UPDATE,
+    DB_SLOT_NOTIFY_DELIVERY_LIST,
+    DB_SLOT_NOTIFY_PRUNE_OLD,
+    DB_SLOT_NOTIFY_PRUNE_MANY,
     DB_SLOT_COUNT
 };
 
@@ -256,5 +305,13 @@ void db_sqlite_bind_text_or_null(sqlite3_stmt *s, int i, const char *text);
 
 /* Copies column I of S into OUT (SIZE bytes): "" when NULL or when it does not fit. */
 void db_sqlite_column_text(sqlite3_stmt *s, int i, char *out, size_t size);
+
+/*
+ * The SQL of the device page query (db_device_page) that FILTER chooses,
+ * in MAC order or BACKWARD, or of its count (COUNT): for the unit test that
+ * checks each shape's plan walks an index. Static.
+ */
+const char *db_sqlite_device_page_sql(const struct device_filter *filter, bool backward,
+                                      bool count);
 
 #endif

@@ -13,6 +13,7 @@
 #include "http/errors.h"
 #include "http/fleet_json.h"
 #include "http/handlers.h"
+#include "service/audit.h"
 #include "service/present.h"
 
 /*
@@ -31,24 +32,33 @@ static json_t *product_json(const struct http_context *ctx, const struct product
     return obj;
 }
 
-void http_api_products_list(const struct http_context *ctx, const struct http_request *req,
-                            const struct http_route_args *args, struct http_reply *reply)
+json_t *http_products_json(const struct http_context *ctx,
+                           json_t *(*one)(const struct http_context *ctx,
+                                          const struct product *product))
 {
     struct product *list = NULL;
     size_t n = 0;
-    int r = service_product_list(ctx->svc, &list, &n);
-    if (r < 0) {
-        http_reply_error(reply, r, NULL);
-        return;
-    }
+    if (service_product_list(ctx->svc, &list, &n) < 0)
+        return NULL;
     json_t *arr = json_array();
+    int r = arr ? 0 : -ENOMEM;
     for (size_t i = 0; i < n && r == 0; i++) {
-        json_t *obj = product_json(ctx, &list[i]);
+        json_t *obj = one(ctx, &list[i]);
         r = obj ? json_array_append_new(arr, obj) : -EIO;
     }
     free(list);
     if (r < 0) {
         json_decref(arr);
+        return NULL;
+    }
+    return arr;
+}
+
+void http_api_products_list(const struct http_context *ctx, const struct http_request *req,
+                            const struct http_route_args *args, struct http_reply *reply)
+{
+    json_t *arr = http_products_json(ctx, product_json);
+    if (!arr) {
         http_reply_error(reply, -EIO, NULL);
         return;
     }
@@ -70,6 +80,9 @@ void http_api_product_create(const struct http_context *ctx, const struct http_r
                          "body must be JSON {\"name\", \"platform\", \"default_channel\"?}");
         return;
     }
+    static const char *const recorded[] = {"platform", "default_channel", NULL};
+    http_audit_product(args, name);
+    http_audit_params(args, body, recorded, NULL);
     enum platform p;
     struct reason why = {""};
     struct product prod;
@@ -182,6 +195,9 @@ void http_api_product_patch(const struct http_context *ctx, const struct http_re
                          "\"gzip\", \"esp32_hash\", \"core_min\"}, \"fleet\": {...}}");
         return;
     }
+    /* Settings only: a key is named here, its material never travels in this body. */
+    static const char *const recorded[] = {"signing", "fleet", NULL};
+    http_audit_params(args, body, recorded, NULL);
     s.required = required, s.legacy = legacy, s.gzip = gzip;
     if ((key && str_copy(s.key, sizeof(s.key), key) < 0) ||
         (hash && str_copy(s.esp32_hash, sizeof(s.esp32_hash), hash) < 0) ||
@@ -241,6 +257,7 @@ void http_api_release_publish(const struct http_context *ctx, const struct http_
         .image_len = req->body_len,
         .source = "upload",
         .notes = http_request_param(req, "notes"),
+        .actor = &args->actor,
     };
     const char *signed_arg = http_request_param(req, "signed");
     pr.presigned = signed_arg && (strcmp(signed_arg, "1") == 0 || strcmp(signed_arg, "true") == 0);
@@ -254,6 +271,14 @@ void http_api_release_publish(const struct http_context *ctx, const struct http_
         http_reply_error(reply, -EINVAL, "version is required (?version=1.0.2)");
         return;
     }
+    /* The form's fields, never the image; notes only by their length. */
+    http_audit_object(args, "%s", pr.version);
+    http_audit_params(args, NULL, NULL,
+                      json_pack("{s:o,s:s,s:b,s:I,s:I}", "channel",
+                                pr.channel ? json_string(pr.channel) : json_null(), "mode",
+                                fw_mode_name(pr.mode), "signed", pr.presigned, "bytes",
+                                (json_int_t)req->body_len, "notes_bytes",
+                                (json_int_t)(pr.notes ? strlen(pr.notes) : 0)));
     if (!req->body || req->body_len == 0) {
         http_reply_error(reply, -EINVAL, "the request has no image");
         return;
@@ -266,35 +291,44 @@ void http_api_release_publish(const struct http_context *ctx, const struct http_
         http_reply_error(reply, r, why.text);
         return;
     }
+    http_audit_params(args, NULL, NULL,
+                      json_pack("{s:s,s:b}", "sha256", rel.sha256, "created", created));
     json_t *j = present_release(&rel, product);
     free(rel.notes);
     http_reply_json(reply, created ? 201 : 200, json_pack("{s:o}", "release", j));
 }
 
-void http_api_devices_list(const struct http_context *ctx, const struct http_request *req,
-                           const struct http_route_args *args, struct http_reply *reply)
+void http_api_audit_list(const struct http_context *ctx, const struct http_request *req,
+                         const struct http_route_args *args, struct http_reply *reply)
 {
-    const char *product = args->product;
-    uint64_t limit = 100, offset = 0;
-    const char *l = http_request_query(req, "limit"), *o = http_request_query(req, "offset");
-    if ((l && parse_u64(l, LIMIT_API_PAGE_ROWS, &limit) < 0) ||
-        (o && parse_u64(o, INT64_MAX, &offset) < 0)) {
-        http_reply_error(reply, -EINVAL, "limit must be 0-1000 and offset a whole number");
-        return;
-    }
-    struct device_record *list = NULL;
-    size_t n = 0;
-    uint64_t total = 0;
+    struct audit_filter filter = {0};
     struct reason why = {""};
-    int r = service_device_list(ctx->svc, product, (size_t)limit, (size_t)offset, &list, &n, &total,
-                                &why);
+    uint64_t limit = 100;
+    int r = 0;
+    for (unsigned i = 0; i < req->query_count && r == 0; i++) {
+        const struct http_pair *q = &req->query[i];
+        if (strcmp(q->name, "limit") == 0) {
+            if (parse_u64(q->value, LIMIT_API_PAGE_ROWS, &limit) < 0 || limit == 0)
+                r = reason_set(&why, -EINVAL, "limit takes 1 to %u", LIMIT_API_PAGE_ROWS);
+        } else {
+            r = service_audit_filter_set(&filter, q->name, q->value, &why);
+        }
+    }
+    if (r == 0 && req->query_truncated)
+        r = reason_set(&why, -EINVAL, "too many query arguments");
+    struct audit_entry *list = NULL;
+    size_t n = 0;
+    if (r == 0)
+        r = service_audit_list(ctx->svc, &filter, (size_t)limit, &list, &n, &why);
     if (r < 0) {
         http_reply_error(reply, r, why.text);
         return;
     }
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, present_device(&list[i]));
-    free(list);
-    http_reply_json(reply, 200, json_pack("{s:I,s:o}", "total", (json_int_t)total, "devices", arr));
+        json_array_append_new(arr, present_audit_entry(&list[i]));
+    /* A full page may have more behind it; a short one is the end. */
+    json_t *next = n == limit ? json_integer((json_int_t)list[n - 1].id) : json_null();
+    audit_entry_list_free(list, n);
+    http_reply_json(reply, 200, json_pack("{s:o,s:o}", "entries", arr, "next_before", next));
 }

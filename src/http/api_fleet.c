@@ -110,6 +110,22 @@ void http_api_device_show(const struct http_context *ctx, const struct http_requ
     free(d);
 }
 
+/*
+ * Records the MAC list LIST (a JSON array, may be NULL) in the audit entry:
+ * its length, and the MACs themselves while there are few enough to read.
+ */
+static void audit_macs(const struct http_route_args *args, json_t *list)
+{
+    enum { FEW_MACS = 64 };
+    if (!json_is_array(list))
+        return;
+    size_t n = json_array_size(list);
+    json_t *param = json_pack("{s:I}", "mac_count", (json_int_t)n);
+    if (n <= FEW_MACS)
+        json_object_set(param, "macs", list);
+    http_audit_params(args, NULL, NULL, param);
+}
+
 /* --- channels --- */
 
 void http_api_channels_list(const struct http_context *ctx, const struct http_request *req,
@@ -166,6 +182,8 @@ void http_api_channel_put(const struct http_context *ctx, const struct http_requ
         json_decref(body);
         return;
     }
+    static const char *const recorded[] = {"deploy", "on_new", "plan", "window", "tz", NULL};
+    http_audit_params(args, body, recorded, NULL);
     struct channel_view v;
     struct reason why = {""};
     int r = service_channel_get(ctx->svc, args->product, args->name, &v, &why);
@@ -318,6 +336,11 @@ void http_api_group_add(const struct http_context *ctx, const struct http_reques
         json_decref(body);
         return;
     }
+    static const char *const recorded[] = {"channel", "match", "value", "priority",
+                                           "window",  "tz",    NULL};
+    http_audit_object(args, "%s", name);
+    http_audit_params(args, body, recorded, NULL);
+    audit_macs(args, list);
     struct group g = {.match = GROUP_MATCH_MACS};
     struct reason why = {""};
     uint64_t *macs = NULL;
@@ -375,6 +398,9 @@ void http_api_group_patch(const struct http_context *ctx, const struct http_requ
         json_decref(body);
         return;
     }
+    static const char *const recorded[] = {"channel", "match", "value", "priority",
+                                           "window",  "tz",    NULL};
+    http_audit_params(args, body, recorded, NULL);
     struct group g;
     struct reason why = {""};
     int r = service_group_get(ctx->svc, args->product, args->name, &g, NULL, NULL, &why);
@@ -418,6 +444,7 @@ void http_api_group_macs(const struct http_context *ctx, const struct http_reque
         json_decref(body);
         return;
     }
+    audit_macs(args, list);
     uint64_t *macs = NULL;
     size_t n = 0;
     struct reason why = {""};
@@ -475,6 +502,8 @@ void http_api_pin_put(const struct http_context *ctx, const struct http_request 
         json_decref(body);
         return;
     }
+    static const char *const recorded[] = {"version", "hold", "mode", "note", NULL};
+    http_audit_params(args, body, recorded, NULL);
     enum fw_mode mode = FW_MODE_SKETCH;
     struct reason why = {""};
     int r = 0;
@@ -579,13 +608,15 @@ void http_api_rollout_start(const struct http_context *ctx, const struct http_re
         json_decref(body);
         return;
     }
+    static const char *const recorded[] = {"version", "mode", "channel", "plan", "rollback", NULL};
+    http_audit_params(args, body, recorded, NULL);
     struct rollout_request rr = {
         .product = args->product,
         .version = version,
         .mode = FW_MODE_SKETCH,
         .channel = channel,
         .rollback = rollback,
-        .actor = args->actor,
+        .actor = args->actor.name,
     };
     struct rollout_plan plan;
     struct reason why = {""};
@@ -604,6 +635,7 @@ void http_api_rollout_start(const struct http_context *ctx, const struct http_re
         http_reply_error(reply, r, why.text);
         return;
     }
+    http_audit_object(args, "%lld", (long long)started.id);
     reply_rollout(ctx, args, started.id, 201, reply);
 }
 
@@ -634,14 +666,18 @@ void http_api_rollout_act(const struct http_context *ctx, const struct http_requ
         json_decref(body);
         return;
     }
+    static const char *const recorded[] = {"reason", NULL};
+    http_audit_params(args, body, recorded, NULL);
     struct rollout after;
     struct reason why = {""};
-    int r = service_rollout_act(ctx->svc, args->product, args->id, action, args->actor, reason,
+    int r = service_rollout_act(ctx->svc, args->product, args->id, action, args->actor.name, reason,
                                 &after, &why);
     json_decref(body);
     if (r < 0) {
         http_reply_error(reply, r, why.text);
         return;
     }
+    if (action == ROLLOUT_ACTION_REVERT) /* the revert is a new rollout: the entry names it too */
+        http_audit_params(args, NULL, NULL, json_pack("{s:I}", "revert_id", (json_int_t)after.id));
     reply_rollout(ctx, args, after.id, action == ROLLOUT_ACTION_REVERT ? 201 : 200, reply);
 }

@@ -154,10 +154,34 @@ json_t *fleet_json_rollout(const struct rollout_status *s)
         time_or_null(r->updated_ms));
 }
 
+/* One line in words of what happened to the device (the history's "detail"). */
+static void history_detail(const struct device_event *e, char *buf, size_t size)
+{
+    switch (e->kind) {
+    case FLEET_EVENT_OFFER:
+        snprintf(buf, size, "offered rollout %lld's release", (long long)e->rollout_id);
+        break;
+    case FLEET_EVENT_SERVED:
+        snprintf(buf, size, "downloaded the image whole (rollout %lld)", (long long)e->rollout_id);
+        break;
+    case FLEET_EVENT_CUT:
+        snprintf(buf, size, "download cut off (rollout %lld)", (long long)e->rollout_id);
+        break;
+    case FLEET_EVENT_OUTCOME:
+        snprintf(buf, size, "%s: came back on %s (rollout %lld)", device_outcome_name(e->outcome),
+                 e->version[0] ? e->version : "no version", (long long)e->rollout_id);
+        break;
+    default:
+        snprintf(buf, size, "%s", fleet_event_kind_name(e->kind));
+    }
+}
+
 static json_t *history_json(const struct device_event *e)
 {
-    return json_pack("{s:o,s:s,s:o,s:o,s:o}", "at", time_or_null(e->at_ms), "event",
-                     fleet_event_kind_name(e->kind), "rollout",
+    char detail[160];
+    history_detail(e, detail, sizeof(detail));
+    return json_pack("{s:s,s:o,s:s,s:o,s:o,s:o}", "detail", detail, "at", time_or_null(e->at_ms),
+                     "event", fleet_event_kind_name(e->kind), "rollout",
                      e->rollout_id ? json_integer(e->rollout_id) : json_null(), "version",
                      text_or_null(e->version), "outcome",
                      e->kind == FLEET_EVENT_OUTCOME ? json_string(device_outcome_name(e->outcome))

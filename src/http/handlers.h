@@ -14,16 +14,20 @@
 #include <stdint.h>
 
 #include "core/config.h"
+#include <jansson.h>
+
 #include "http/reply.h"
 #include "http/request.h"
 #include "service/service.h"
 
+struct notify;
 struct sources;
 
 struct http_context {
     struct service *svc;         /* borrowed */
     const struct config *config; /* borrowed */
     struct sources *sources;     /* borrowed; NULL: no release sources (webhooks get 503) */
+    struct notify *notify;       /* borrowed; NULL: no notifications (their routes get 503) */
 };
 
 /*
@@ -78,9 +82,90 @@ struct http_route_args {
     char mac[LIMIT_MAC_SEGMENT_BYTES + 1];         /* {mac}: as the path has it */
     char action[LIMIT_ACTION_SEGMENT_BYTES + 1];   /* {action}: a rollout action's name */
     bool legacy_alias; /* always set: the path is a configured alias of /update/{product} */
-    /* Always set: the name of the token the route checked, "" for a route anyone may call. */
-    char actor[LIMIT_TOKEN_NAME_BYTES + 1];
+    /*
+     * Always set: who calls a token route (how, the token's id and name, the
+     * peer's address); zeroed for a route anyone may call. Built in one
+     * place, router.c's actor_from_token.
+     */
+    struct actor actor;
+    /*
+     * The audit entry of a route that changes something (the route table's
+     * action column), which the router writes when the handler returns;
+     * NULL on every other route. The handler adds to it with
+     * http_audit_object and http_audit_params; never a secret.
+     */
+    struct http_audit *audit;
+    /* Set when the token came as a dashboard session's cookie (actor.via is dashboard). */
+    struct session_info session;
 };
+
+/*
+ * What a handler adds to its route's audit entry. PRODUCT starts as the
+ * path's {product}, OBJECT as what the path names ({version}, {name}, {mac} or {id}); PARAMS is
+ * owned by the router.
+ */
+struct http_audit {
+    char product[LIMIT_PRODUCT_NAME_BYTES + 1]; /* starts as {product}; a new product's name */
+    char object[LIMIT_AUDIT_OBJECT_BYTES + 1];
+    json_t *params; /* NULL until a handler adds one */
+    /* A sign-in's: who it signed in, for a route anyone may call (http_audit_actor). */
+    bool has_actor;
+    struct actor actor;
+    bool skip; /* refused before anything was looked at (a throttled sign-in): no entry */
+};
+
+/*
+ * Sets the object of ARGS's audit entry (a release's version, a new
+ * group's name, a new rollout's id), printf-style, cut to fit. Does
+ * nothing on a route that is not audited.
+ */
+void http_audit_object(const struct http_route_args *args, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/*
+ * Names who the action was for on a route anyone may call (a dashboard
+ * sign-in: the token it signed in as), from REQ's address. Does nothing on
+ * a route that is not audited.
+ */
+void http_audit_actor(const struct http_route_args *args, const struct http_request *req,
+                      int64_t token_id, const char *token_name);
+
+/* Marks ARGS's audit entry as not written: the request was refused before it was looked at. */
+void http_audit_skip(const struct http_route_args *args);
+
+/* Sets the product of ARGS's audit entry (product.create names it in the body). */
+void http_audit_product(const struct http_route_args *args, const char *name);
+
+/*
+ * Records in ARGS's audit entry the members of object BODY named by KEYS
+ * (a NULL-terminated list the handler chooses per action: only what is safe
+ * to keep), and PARAM: members of its own (stolen; may be NULL). BODY may be
+ * NULL or not an object. Does nothing on a route that is not audited.
+ */
+void http_audit_params(const struct http_route_args *args, const json_t *body,
+                       const char *const *keys, json_t *param);
+
+/*
+ * The dashboard session cookie's name and the value REQ's Cookie header
+ * gives it, copied to OUT (SIZE bytes); false when there is none (or it does
+ * not fit: no session of ours is that long).
+ */
+#define HTTP_SESSION_COOKIE "otad_session"
+bool http_session_cookie(const struct http_request *req, char *out, size_t size);
+
+/*
+ * Whether REQ may come from this server's own pages: no Sec-Fetch-Site of
+ * cross-site or same-site, and an Origin, when one is sent, whose host and
+ * port are the request's Host (http or https: a reverse proxy may end TLS).
+ */
+bool http_same_origin(const struct http_request *req);
+
+/*
+ * Whether PATH is a device's (/update/, /images/, a configured alias):
+ * answers whose bytes docs/PROTOCOL.md fixes, which get no header beyond
+ * their own (no security headers).
+ */
+bool http_path_is_device(const struct http_context *ctx, const char *path);
 
 /*
  * The handler of a route: fills REPLY for REQ. It is called only with one of
@@ -126,6 +211,15 @@ bool http_github_hook_admit(const struct http_context *ctx, uint64_t declared_le
                             struct http_body_hold *ret_hold, struct http_reply *reply);
 
 /*
+ * Every product, by name, each made into JSON by ONE (api.c's product, the
+ * overview's card): a new array, or NULL when the list or one of them
+ * cannot be made. For the handlers that list products.
+ */
+json_t *http_products_json(const struct http_context *ctx,
+                           json_t *(*one)(const struct http_context *ctx,
+                                          const struct product *product));
+
+/*
  * The admin API under /api/v1 (api.c; docs/API.md), JSON in and out:
  *   GET   products                      http_api_products_list    (read)
  *   POST  products                      http_api_product_create   (admin)
@@ -133,7 +227,6 @@ bool http_github_hook_admit(const struct http_context *ctx, uint64_t declared_le
  *   PATCH products/{product}            http_api_product_patch    (admin)
  *   GET   products/{product}/releases   http_api_releases_list    (read)
  *   POST  products/{product}/releases   http_api_release_publish  (publish)
- *   GET   products/{product}/devices    http_api_devices_list     (read)
  */
 void http_api_products_list(const struct http_context *ctx, const struct http_request *req,
                             const struct http_route_args *args, struct http_reply *reply);
@@ -147,7 +240,27 @@ void http_api_releases_list(const struct http_context *ctx, const struct http_re
                             const struct http_route_args *args, struct http_reply *reply);
 void http_api_release_publish(const struct http_context *ctx, const struct http_request *req,
                               const struct http_route_args *args, struct http_reply *reply);
+
+/*
+ * What the dashboard reads, and tokens (api_dashboard.c; docs/API.md):
+ *   GET    products/{product}/devices           http_api_devices_list      (read) keyset pages
+ *   GET    products/{product}/versions/history  http_api_version_history   (read)
+ *   GET    overview                             http_api_overview          (read)
+ *   GET    tokens                               http_api_tokens_list       (admin)
+ *   POST   tokens                               http_api_token_create      (admin) 201, secret once
+ *   DELETE tokens/{id}                          http_api_token_revoke      (admin)
+ */
 void http_api_devices_list(const struct http_context *ctx, const struct http_request *req,
+                           const struct http_route_args *args, struct http_reply *reply);
+void http_api_version_history(const struct http_context *ctx, const struct http_request *req,
+                              const struct http_route_args *args, struct http_reply *reply);
+void http_api_overview(const struct http_context *ctx, const struct http_request *req,
+                       const struct http_route_args *args, struct http_reply *reply);
+void http_api_tokens_list(const struct http_context *ctx, const struct http_request *req,
+                          const struct http_route_args *args, struct http_reply *reply);
+void http_api_token_create(const struct http_context *ctx, const struct http_request *req,
+                           const struct http_route_args *args, struct http_reply *reply);
+void http_api_token_revoke(const struct http_context *ctx, const struct http_request *req,
                            const struct http_route_args *args, struct http_reply *reply);
 
 /*
@@ -170,7 +283,7 @@ void http_api_devices_list(const struct http_context *ctx, const struct http_req
  *   GET, POST    rollouts                 http_api_rollouts_list (?active=1), _start (201)
  *   GET          rollouts/{id}            http_api_rollout_get
  *   POST         rollouts/{id}/{action}   http_api_rollout_act     pause ... revert
- * The actor recorded with a rollout is the token's name (ARGS->actor).
+ * The actor recorded with a rollout is the token's name (ARGS->actor.name).
  */
 void http_api_device_show(const struct http_context *ctx, const struct http_request *req,
                           const struct http_route_args *args, struct http_reply *reply);
@@ -210,6 +323,25 @@ void http_api_rollout_act(const struct http_context *ctx, const struct http_requ
                           const struct http_route_args *args, struct http_reply *reply);
 
 /*
+ * Dashboard sign-in (api_sessions.c; docs/API.md "Dashboard sessions"):
+ *   POST   session       http_api_session_create  (anyone) {"token"}: 201 and the cookie
+ *   GET    session       http_api_session_get     (the cookie) the session, a fresh expiry
+ *   DELETE session       http_api_session_delete  (the cookie) 204, the cookie cleared
+ *   GET    sessions      http_api_sessions_list   (admin) every live session
+ *   DELETE sessions/{id} http_api_session_revoke  (admin)
+ */
+void http_api_session_create(const struct http_context *ctx, const struct http_request *req,
+                             const struct http_route_args *args, struct http_reply *reply);
+void http_api_session_get(const struct http_context *ctx, const struct http_request *req,
+                          const struct http_route_args *args, struct http_reply *reply);
+void http_api_session_delete(const struct http_context *ctx, const struct http_request *req,
+                             const struct http_route_args *args, struct http_reply *reply);
+void http_api_sessions_list(const struct http_context *ctx, const struct http_request *req,
+                            const struct http_route_args *args, struct http_reply *reply);
+void http_api_session_revoke(const struct http_context *ctx, const struct http_request *req,
+                             const struct http_route_args *args, struct http_reply *reply);
+
+/*
  * The release sources in the API (api_sources.c), each 503 when no sources
  * run (CTX->sources NULL):
  *   GET  sources            http_api_sources_list  (read)
@@ -240,5 +372,48 @@ void http_metrics_register(void);
  * SECONDS, in otad_http_request_duration_seconds. Lock-free; any thread.
  */
 void http_metrics_request_done(const char *route, int status, double seconds);
+
+/*
+ * GET audit (admin; api.c, docs/AUDIT.md): a page of the audit log, newest
+ * first, filtered by since, until, actor, action (a prefix), product and
+ * outcome, paged by before=ID and limit (1 to 1000, default 100):
+ * {"entries": [...], "next_before": ID or null}. 400 for a bad filter.
+ */
+void http_api_audit_list(const struct http_context *ctx, const struct http_request *req,
+                         const struct http_route_args *args, struct http_reply *reply);
+
+/*
+ * Outgoing notifications in the API (api_notify.c), each 503 when they do
+ * not run (CTX->notify NULL):
+ *   GET    notifications                  http_api_notify_list        (read)
+ *   POST   notifications                  http_api_notify_add         (admin): 201
+ *   DELETE notifications/{id}             http_api_notify_remove      (admin)
+ *   GET    notifications/{id}/deliveries  http_api_notify_deliveries  (read)
+ *   POST   notifications/{id}/test        http_api_notify_test        (admin): 202
+ */
+void http_api_notify_list(const struct http_context *ctx, const struct http_request *req,
+                          const struct http_route_args *args, struct http_reply *reply);
+void http_api_notify_add(const struct http_context *ctx, const struct http_request *req,
+                         const struct http_route_args *args, struct http_reply *reply);
+void http_api_notify_remove(const struct http_context *ctx, const struct http_request *req,
+                            const struct http_route_args *args, struct http_reply *reply);
+void http_api_notify_deliveries(const struct http_context *ctx, const struct http_request *req,
+                                const struct http_route_args *args, struct http_reply *reply);
+void http_api_notify_test(const struct http_context *ctx, const struct http_request *req,
+                          const struct http_route_args *args, struct http_reply *reply);
+
+/*
+ * The dashboard (ui.c; docs/DASHBOARD.md), anyone, GET or HEAD; the pages
+ * fetch their data from /api/v1 with the session's cookie:
+ *   /, /ui, /ui/...        http_handle_ui_page   index.html ("no-cache", ETag);
+ *                          404 under /ui/assets/
+ *   /ui/assets/{name}      http_handle_ui_asset  an embedded file by its hashed
+ *                          name (immutable) or plain name (no-cache); 404 unknown
+ * Both answer 304 to a matching If-None-Match and gzip when it is accepted.
+ */
+void http_handle_ui_page(const struct http_context *ctx, const struct http_request *req,
+                         const struct http_route_args *args, struct http_reply *reply);
+void http_handle_ui_asset(const struct http_context *ctx, const struct http_request *req,
+                          const struct http_route_args *args, struct http_reply *reply);
 
 #endif

@@ -15,6 +15,7 @@
 #include "core/metrics.h"
 #include "core/util.h"
 #include "http/handlers.h"
+#include "service/events.h"
 #include "service/service_fleet.h"
 
 static const double request_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
@@ -32,11 +33,16 @@ void http_metrics_register(void)
 
 void http_metrics_request_done(const char *route, int status, double seconds)
 {
-    char text[16];
-    if (status > 0)
-        snprintf(text, sizeof(text), "%d", status);
-    else
-        snprintf(text, sizeof(text), "none"); /* the client left before an answer was queued */
+    /* Three digits by hand: this runs once per request, check-ins included (no snprintf). */
+    char text[8] = "none"; /* the client left before an answer was queued */
+    if (status >= 100 && status <= 999) {
+        text[0] = (char)('0' + status / 100);
+        text[1] = (char)('0' + status / 10 % 10);
+        text[2] = (char)('0' + status % 10);
+        text[3] = 0;
+    } else if (status > 0) {
+        snprintf(text, sizeof(text), "%d", status % 10000);
+    }
     metric_observe(&requests, (const char *[]){route, text}, seconds);
 }
 
@@ -245,6 +251,30 @@ static int write_rollouts(struct service *svc, struct buf *out)
     return r;
 }
 
+/*
+ * The outgoing event queue notifications read (service/events.c): events
+ * refused because it was full, and those waiting now. Read at scrape time
+ * from its own counters, which it keeps under its lock.
+ */
+static int write_events(struct service *svc, struct buf *out)
+{
+    static const char *const none[] = {NULL};
+    struct events_stats st = {0};
+    events_stats(service_events(svc), &st);
+    int r = metrics_write_header(out, "otad_notify_events_dropped_total", "counter",
+                                 "Events (rollout halted, release published, ...) not queued for "
+                                 "notification because the queue was full or the event too large.");
+    if (r == 0)
+        r = metrics_write_sample(out, "otad_notify_events_dropped_total", none, NULL,
+                                 (int64_t)st.dropped);
+    if (r == 0)
+        r = metrics_write_header(out, "otad_notify_events_queued", "gauge",
+                                 "Events waiting for the notification thread.");
+    if (r == 0)
+        r = metrics_write_sample(out, "otad_notify_events_queued", none, NULL, (int64_t)st.queued);
+    return r;
+}
+
 void http_handle_metrics(const struct http_context *ctx, const struct http_request *req,
                          const struct http_route_args *args, struct http_reply *reply)
 {
@@ -253,6 +283,8 @@ void http_handle_metrics(const struct http_context *ctx, const struct http_reque
     int r = metrics_write(&reply->body);
     if (r == 0)
         r = write_rollouts(ctx->svc, &reply->body);
+    if (r == 0)
+        r = write_events(ctx->svc, &reply->body);
     if (r == 0)
         r = write_process_figures(&reply->body);
     if (r < 0) {

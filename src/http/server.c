@@ -418,9 +418,39 @@ static struct MHD_Response *file_response(struct http_reply *reply, bool tls)
     return resp;
 }
 
-/* Queues REPLY on CONN; TLS: it goes out through the HTTPS listener (file_response). */
+/*
+ * The headers every answer but a device's carries (docs/SECURITY.md,
+ * "Dashboard sign-in"): a Content-Security-Policy that allows no inline
+ * script or style and nothing from another origin, no MIME sniffing, no
+ * Referer, no framing. Static: they are added to the libmicrohttpd
+ * response, not to the handler's reply, whose room is its handler's.
+ */
+static const struct http_pair security_headers[] = {
+    {"Content-Security-Policy",
+     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+     "connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'self'; "
+     "frame-ancestors 'none'"},
+    {"X-Content-Type-Options", "nosniff"},
+    {"Referrer-Policy", "no-referrer"},
+    {"X-Frame-Options", "DENY"},
+};
+
+/*
+ * Whether the answer to PATH gets the security headers: every answer but a
+ * device's, whose bytes docs/PROTOCOL.md fixes (and none when the path was
+ * not even read: a request-target too long to route).
+ */
+static bool wants_security_headers(const struct http_server *srv, const char *path)
+{
+    return path && !http_path_is_device(&srv->ctx, path);
+}
+
+/*
+ * Queues REPLY on CONN, the answer to PATH (NULL: unknown); TLS: it goes out
+ * through the HTTPS listener (file_response).
+ */
 static enum MHD_Result queue_reply(struct http_server *srv, struct MHD_Connection *conn,
-                                   struct http_reply *reply, bool tls)
+                                   struct http_reply *reply, bool tls, const char *path)
 {
     if (reply->broken) { /* never send a reply without a header it needed (reply.h) */
         http_reply_release(reply);
@@ -430,7 +460,8 @@ static enum MHD_Result queue_reply(struct http_server *srv, struct MHD_Connectio
     struct connection_state *cs = connection_state(conn);
     if (cs)
         cs->status = reply->status;
-    if (reply->status == 304 && reply->header_count == 0)
+    bool secure = wants_security_headers(srv, path);
+    if (reply->status == 304 && reply->header_count == 0 && !secure)
         return MHD_queue_response(conn, MHD_HTTP_NOT_MODIFIED, srv->not_modified);
 
     struct MHD_Response *resp;
@@ -454,6 +485,9 @@ static enum MHD_Result queue_reply(struct http_server *srv, struct MHD_Connectio
     for (unsigned i = 0; headers_ok && i < reply->header_count; i++)
         headers_ok = MHD_add_response_header(resp, reply->headers[i].name,
                                              reply->headers[i].value) == MHD_YES;
+    for (size_t i = 0; secure && headers_ok && i < ARRAY_SIZE(security_headers); i++)
+        headers_ok = MHD_add_response_header(resp, security_headers[i].name,
+                                             security_headers[i].value) == MHD_YES;
     if (!headers_ok) { /* libmicrohttpd out of memory: no half-made reply goes out */
         MHD_destroy_response(resp);
         log_error("http: cannot add the reply's headers: closing the connection");
@@ -490,7 +524,7 @@ static enum MHD_Result answer(struct http_server *srv, struct MHD_Connection *co
         d->ticket = reply.ticket;
         *con_cls = d;
     }
-    enum MHD_Result ret = queue_reply(srv, conn, &reply, req->tls);
+    enum MHD_Result ret = queue_reply(srv, conn, &reply, req->tls, req->path);
     http_reply_release(&reply);
     return ret;
 }
@@ -558,14 +592,14 @@ static enum MHD_Result upload_begin(struct http_server *srv, struct MHD_Connecti
         /* Both framings at once is how requests get smuggled: refuse (RFC 9112 §6.3). */
         http_reply_error(&up->early, -EINVAL,
                          "Content-Length and Transfer-Encoding in the same request");
-        return queue_reply(srv, conn, &up->early, req->tls);
+        return queue_reply(srv, conn, &up->early, req->tls, req->path);
     }
     if (!http_route_accepts_body(&srv->ctx, req, declared, &max, &up->hold, &up->early)) {
         /*
          * Answered now, before any of the body: libmicrohttpd then closes the
          * connection instead of reading (and us holding) what was refused.
          */
-        return queue_reply(srv, conn, &up->early, req->tls);
+        return queue_reply(srv, conn, &up->early, req->tls, req->path);
     }
     if (http_request_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
         /*
@@ -575,7 +609,7 @@ static enum MHD_Result upload_begin(struct http_server *srv, struct MHD_Connecti
          */
         http_reply_error_status(&up->early, 411, "length_required",
                                 "send the body with a Content-Length; chunked bodies are refused");
-        return queue_reply(srv, conn, &up->early, req->tls);
+        return queue_reply(srv, conn, &up->early, req->tls, req->path);
     }
     buf_init(&up->body, max < srv->config.max_upload_bytes ? max : srv->config.max_upload_bytes);
     const char *ct = http_request_header(req, MHD_HTTP_HEADER_CONTENT_TYPE);
@@ -606,7 +640,7 @@ static enum MHD_Result upload_finish(struct http_server *srv, struct MHD_Connect
                                      struct request_storage *s, struct upload *up)
 {
     if (up->has_early)
-        return queue_reply(srv, conn, &up->early, s->req.tls);
+        return queue_reply(srv, conn, &up->early, s->req.tls, s->req.path);
     struct http_reply reply;
     http_reply_init(&reply);
     if (up->too_large) {
@@ -630,7 +664,7 @@ static enum MHD_Result upload_finish(struct http_server *srv, struct MHD_Connect
         s->req.form = NULL;
         s->req.form_count = 0;
     }
-    enum MHD_Result ret = queue_reply(srv, conn, &reply, s->req.tls);
+    enum MHD_Result ret = queue_reply(srv, conn, &reply, s->req.tls, s->req.path);
     http_reply_release(&reply);
     return ret;
 }
@@ -685,7 +719,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             up->has_early = false; /* answered here; the body (if any) is discarded */
         /* A head we refused may also be framed wrong: never read another request after it. */
         http_reply_header(&refusal, MHD_HTTP_HEADER_CONNECTION, "close");
-        enum MHD_Result r = queue_reply(srv, conn, &refusal, listener->tls);
+        enum MHD_Result r = queue_reply(srv, conn, &refusal, listener->tls, s.req.path);
         http_reply_release(&refusal);
         return r;
     }
@@ -899,7 +933,7 @@ static void server_free(struct http_server *srv)
 }
 
 int http_server_start(const struct config *config, struct service *svc, struct sources *sources,
-                      struct http_server **ret_server)
+                      struct notify *notify, struct http_server **ret_server)
 {
     bool plain = !listen_off(config->listen), secure = config->listen_tls[0] != 0;
     if (!plain && !secure) {
@@ -917,6 +951,7 @@ int http_server_start(const struct config *config, struct service *svc, struct s
     srv->ctx.svc = svc;
     srv->ctx.config = &srv->config;
     srv->ctx.sources = sources;
+    srv->ctx.notify = notify;
     srv->secure.tls = true;
     http_metrics_register();
     srv->not_modified = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);

@@ -14,18 +14,20 @@
 
 struct http_server;
 
+struct notify;
 struct sources;
 
 /*
  * Starts serving CONFIG->listen (plain HTTP, unless "off") and
- * CONFIG->listen_tls (HTTPS, when set) with SVC and SOURCES (all borrowed;
- * they must outlive the server; SOURCES may be NULL: webhooks then get 503).
+ * CONFIG->listen_tls (HTTPS, when set) with SVC, SOURCES and NOTIFY (all
+ * borrowed; they must outlive the server; SOURCES may be NULL: webhooks then
+ * get 503; NOTIFY may be NULL: the notification routes then get 503).
  * Returns 0 with a new server, or -errno after logging why (-EINVAL: an
  * address does not parse, or neither listener is on; -EADDRINUSE; the
  * certificate errors of tls_server_new ...).
  */
 int http_server_start(const struct config *config, struct service *svc, struct sources *sources,
-                      struct http_server **ret_server);
+                      struct notify *notify, struct http_server **ret_server);
 
 /* The TCP port actually bound by the plain listener (useful with port 0); 0 when it is off. */
 uint16_t http_server_port(const struct http_server *server);

@@ -1,5 +1,6 @@
 /* Names of the model's enumerations, as they appear in the API, the CLI and the database. */
 #include "model/model.h"
+#include "model/notify.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -75,4 +76,68 @@ void release_list_free(struct release *releases, size_t count)
     for (size_t i = 0; releases && i < count; i++)
         free(releases[i].notes);
     free(releases);
+}
+
+const char *actor_via_name(enum actor_via v)
+{
+    static const char *const names[] = {"api", "dashboard", "cli", "github", "webhook", "system"};
+    return (unsigned)v < sizeof(names) / sizeof(names[0]) ? names[v] : "unknown";
+}
+
+void audit_entry_list_free(struct audit_entry *entries, size_t count)
+{
+    for (size_t i = 0; entries && i < count; i++)
+        free(entries[i].params);
+    free(entries);
+}
+
+const char *notify_format_name(enum notify_format f)
+{
+    switch (f) {
+    case NOTIFY_FORMAT_JSON:
+        return "json";
+    case NOTIFY_FORMAT_SLACK:
+        return "slack";
+    }
+    return "?";
+}
+
+const char *notify_state_name(enum notify_state s)
+{
+    switch (s) {
+    case NOTIFY_PENDING:
+        return "pending";
+    case NOTIFY_DELIVERED:
+        return "delivered";
+    case NOTIFY_FAILED:
+        return "failed";
+    }
+    return "?";
+}
+
+bool device_quiet(const struct device_record *d, int64_t now_ms)
+{
+    int64_t allowed = d->interval_ms > 0 ? QUIET_INTERVALS * d->interval_ms : QUIET_DEFAULT_MS;
+    return now_ms - d->last_seen_ms > allowed;
+}
+
+static const struct {
+    int status;
+    const char *name;
+} checkin_answers[] = {{200, "update"}, {304, "current"}, {403, "refused"}, {404, "not_found"}};
+
+const char *checkin_answer_name(int status)
+{
+    for (size_t i = 0; i < sizeof(checkin_answers) / sizeof(checkin_answers[0]); i++)
+        if (checkin_answers[i].status == status)
+            return checkin_answers[i].name;
+    return NULL;
+}
+
+int checkin_answer_parse(const char *name)
+{
+    for (size_t i = 0; i < sizeof(checkin_answers) / sizeof(checkin_answers[0]); i++)
+        if (strcmp(checkin_answers[i].name, name) == 0)
+            return checkin_answers[i].status;
+    return -EINVAL;
 }

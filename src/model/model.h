@@ -104,7 +104,16 @@ struct release {
     char sha256[SHA256_HEX_LEN + 1]; /* of the image as published */
     uint64_t flash_size;             /* bytes of flash the image's header declares; 0 = any */
     int64_t created_ms;
-    char source[32];                         /* "upload", "cli", "github" */
+    char source[32]; /* "upload", "cli", "github" */
+    /*
+     * Who published it (docs/AUDIT.md): how it came ("api", "cli", "github",
+     * "webhook"; "" for a release stored before otad kept it), the token's or
+     * local user's name, and for a GitHub release its tag and source's id.
+     */
+    char published_via[16];
+    char published_by[LIMIT_TOKEN_NAME_BYTES + 1];
+    char published_tag[LIMIT_GITHUB_TAG_BYTES + 1];
+    int64_t published_source_id;             /* 0: not from a source */
     char *notes;                             /* owned, may be NULL */
     char signed_by[KEY_FINGERPRINT_HEX + 1]; /* fingerprint of the signing key, "" if unsigned */
     /*
@@ -224,6 +233,74 @@ struct token {
     int64_t revoked_ms; /* 0 while valid */
 };
 
+/*
+ * How an action reached otad, for the audit log and a release's provenance
+ * (docs/AUDIT.md). Stored as these names, never as numbers.
+ */
+enum actor_via {
+    ACTOR_VIA_API = 0,   /* the admin API with a bearer token */
+    ACTOR_VIA_DASHBOARD, /* the web dashboard: a session standing for a token */
+    ACTOR_VIA_CLI,       /* a command on the data folder: the local user */
+    ACTOR_VIA_GITHUB,    /* the GitHub poller's own schedule */
+    ACTOR_VIA_WEBHOOK,   /* a sync a GitHub webhook delivery asked for */
+    ACTOR_VIA_SYSTEM,    /* the controller's own moves */
+};
+const char *actor_via_name(enum actor_via v);
+
+/* Who did something: how it came, with which token (or local user), from where. */
+struct actor {
+    enum actor_via via;
+    int64_t token_id;                      /* 0: no token (the CLI, GitHub, the system) */
+    char name[LIMIT_TOKEN_NAME_BYTES + 1]; /* the token's name, the local user, "github", "" */
+    char address[LIMIT_AUDIT_ADDRESS_BYTES + 1]; /* the peer's address; "local" for the CLI */
+};
+
+/* One entry of the audit log (docs/AUDIT.md). */
+struct audit_entry {
+    int64_t id; /* grows with every entry: the paging key */
+    int64_t at_ms;
+    struct actor actor;
+    char action[LIMIT_AUDIT_ACTION_BYTES + 1];  /* "release.publish", "rollout.pause" */
+    char product[LIMIT_PRODUCT_NAME_BYTES + 1]; /* "" when the action names none */
+    char object[LIMIT_AUDIT_OBJECT_BYTES + 1];  /* the object's key in the product, or "" */
+    char *params;                               /* JSON object text, owned; NULL: none */
+    bool ok;                                    /* the action took effect */
+    int status;                                 /* the HTTP status answered; 0 outside HTTP */
+    char error[24];                             /* "ENOENT" when it failed with an errno, or "" */
+    char reason[LIMIT_AUDIT_REASON_BYTES + 1];  /* why it failed, one line, or "" */
+};
+
+/* Which audit entries a listing returns; a zero field (or NULL / "") does not filter. */
+struct audit_filter {
+    int64_t before_id;         /* only ids below it: the next page of a listing */
+    int64_t since_ms;          /* at or after */
+    int64_t until_ms;          /* at or before */
+    const char *actor;         /* the actor's name, exactly */
+    const char *action_prefix; /* "rollout." takes every rollout action */
+    const char *product;       /* exactly */
+    int outcome;               /* 1: took effect; -1: failed; 0: either */
+};
+
+/* Frees an array of COUNT audit entries and the params each owns. NULL-safe. */
+void audit_entry_list_free(struct audit_entry *entries, size_t count);
+
+/*
+ * A dashboard session as stored (docs/SECURITY.md, "Dashboard sign-in"),
+ * with the token it stands for: never the cookie, which is stored only as
+ * its SHA-256.
+ */
+struct session_record {
+    int64_t id;
+    int64_t token_id;
+    char token_name[LIMIT_TOKEN_NAME_BYTES + 1];
+    enum token_scope scope;
+    int64_t token_revoked_ms; /* 0 while the token is valid */
+    int64_t created_ms;
+    int64_t last_used_ms;
+    char address[LIMIT_SESSION_ADDRESS_BYTES + 1]; /* who signed in, as the socket says */
+    char user_agent[LIMIT_USER_AGENT_BYTES + 1];   /* cut to fit */
+};
+
 /* One key a product has signed with (docs/SIGNING.md, key rotation). */
 struct product_key {
     char name[KEY_NAME_BYTES + 1];
@@ -252,6 +329,57 @@ struct device_record {
     char last_key[KEY_FINGERPRINT_HEX + 1];             /* key that signed it, or "" */
     enum delivery_issue issue;                          /* of the last check-in */
     int64_t checkins;                                   /* filled by the database on read */
+    char channel[LIMIT_CHANNEL_NAME_BYTES + 1];         /* its last check-in's channel, or "" */
+    char group[LIMIT_CHANNEL_NAME_BYTES + 1];           /* the group that chose it, or "" */
+    int64_t interval_ms; /* learned check-in interval, 0: none; filled by the database on read */
+};
+
+/*
+ * Quiet (docs/API.md, "Devices"): not seen for more than QUIET_INTERVALS
+ * times its learned check-in interval, or QUIET_DEFAULT_MS when none is
+ * learned yet. One rule for the list, its filter and the counts.
+ */
+#define QUIET_INTERVALS  3
+#define QUIET_DEFAULT_MS (24 * 3600 * 1000LL)
+
+/* True when D, last seen at D->last_seen_ms, is quiet at NOW_MS. */
+bool device_quiet(const struct device_record *d, int64_t now_ms);
+
+/*
+ * A check-in's answer by name (docs/API.md, "Devices": a device's outcome):
+ * 200 "update", 304 "current", 403 "refused", 404 "not_found"; NULL for
+ * another status. The parser returns the status, or -EINVAL.
+ */
+const char *checkin_answer_name(int status);
+int checkin_answer_parse(const char *name);
+
+/*
+ * What a page of the device list keeps (docs/API.md, "Devices"). Every
+ * filter given must hold; "" / 0 / false: that one does not filter.
+ * Borrowed strings.
+ */
+struct device_filter {
+    uint64_t mac_min, mac_max; /* inclusive range of the MAC as a number (q's prefix, paging) */
+    const char *version;       /* exactly this version */
+    const char *channel;       /* its last check-in's channel */
+    const char *group;         /* the group that chose its last check-in's channel */
+    int status;                /* its last check-in's answer: 200, 304, 403, 404 */
+    bool quiet;                /* only quiet devices at NOW_MS */
+    int64_t now_ms;            /* for QUIET */
+    const char *version_part;  /* its version contains this */
+};
+
+/* Devices of one version, and how many of them were seen since two instants and are quiet. */
+struct version_count {
+    char version[LIMIT_DEVICE_VERSION_BYTES + 1]; /* "" for devices that sent none */
+    uint64_t devices, seen_day, seen_24h, quiet;
+};
+
+/* Devices seen on one UTC day with one version (the version history). */
+struct version_day {
+    int64_t day; /* days since 1970-01-01 UTC */
+    char version[LIMIT_DEVICE_VERSION_BYTES + 1];
+    uint64_t devices;
 };
 
 #endif

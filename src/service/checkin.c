@@ -103,7 +103,7 @@ static void queue_event(struct service *svc, const struct fleet_event *ev)
  */
 static void decide_with_fleet(struct service *svc, const struct catalog_product *cp,
                               const struct device_report *report, const struct checkin_context *ctx,
-                              struct decision *d, const char **ret_channel)
+                              struct decision *d, struct device_record *rec)
 {
     uint64_t mac = report->has_sta_mac ? mac_to_u64(report->sta_mac) : 0;
     int64_t now = service_now_ms(svc);
@@ -122,7 +122,9 @@ static void decide_with_fleet(struct service *svc, const struct catalog_product 
     }
     struct target_choice choice;
     target_choose(cp, report, mac, mode, running, svc->tracker, now, &choice);
-    *ret_channel = choice.channel ? choice.channel : "";
+    /* Recorded with the check-in: the device list filters by them (migration 009). */
+    str_copy(rec->channel, sizeof(rec->channel), choice.channel ? choice.channel : "");
+    str_copy(rec->group, sizeof(rec->group), choice.group ? choice.group->group.name : "");
     struct decide_request req = {
         .report = report,
         .channel = choice.channel,
@@ -235,11 +237,12 @@ void service_checkin(struct service *svc, const char *product, const struct devi
 {
     struct catalog *cat = service_catalog_get(svc);
     const struct catalog_product *cp = cat ? catalog_product(cat, product) : NULL;
-    const char *channel = "";
+    struct device_record rec;
+    rec.channel[0] = rec.group[0] = 0;
     if (cp && cp->product.fleet.require_https && !ctx->tls) {
         refuse_plain_http(cp, ret_decision);
     } else if (cp) {
-        decide_with_fleet(svc, cp, report, ctx, ret_decision, &channel);
+        decide_with_fleet(svc, cp, report, ctx, ret_decision, &rec);
     } else {
         struct decide_request req = {
             .report = report, .channel = "", .legacy_alias = ctx->legacy_alias};
@@ -247,12 +250,12 @@ void service_checkin(struct service *svc, const char *product, const struct devi
     }
     if (cp && ret_decision->issue != DELIVERY_OK)
         warn_delivery_issue(cp, ret_decision->issue);
-    count_checkin(cp, channel, checkin_status(ret_decision->kind));
+    count_checkin(cp, rec.channel, checkin_status(ret_decision->kind));
     if (cp && ret_decision->kind == DECISION_UPDATE)
         ticket_count(&ret_decision->ticket, cp->product.name, ret_decision->variant.size, true);
 
     if (cp && report->has_sta_mac && svc->registry) {
-        struct device_record rec;
+        rec.interval_ms = 0;
         rec.product_id = cp->product.id;
         rec.report = *report;
         str_copy(rec.remote_addr, sizeof(rec.remote_addr),

@@ -21,8 +21,10 @@
 #include "core/util.h"
 #include "db/db.h"
 #include "db/db_fleet.h"
+#include "service/audit.h"
 #include "service/catalog.h"
 #include "service/controller.h"
+#include "service/events.h"
 #include "service/rollout.h"
 #include "service/service_fleet.h"
 #include "service/service_internal.h"
@@ -216,6 +218,38 @@ static void product_name_by_id(struct service *svc, int64_t id,
     catalog_unref(cat);
 }
 
+/*
+ * Records in the audit log a move the controller made by itself (VERB:
+ * "halt", "promote", "complete", "start" for a queued rollout, "revert"
+ * after a halt), as via system (docs/AUDIT.md), with RESULT (0 or -errno);
+ * PARAM (stolen, may be NULL) adds to what is kept. An operator's action is
+ * recorded where it came in.
+ */
+static void audit_controller(struct service *svc, const struct rollout *r, const char *verb,
+                             int result, const char *reason, json_t *param)
+{
+    static const struct actor controller = {
+        .via = ACTOR_VIA_SYSTEM, .name = "controller", .address = "local"};
+    char product[LIMIT_PRODUCT_NAME_BYTES + 1], action[LIMIT_AUDIT_ACTION_BYTES + 1], id[24];
+    product_name_by_id(svc, r->product_id, product);
+    snprintf(action, sizeof(action), "rollout.%s", verb);
+    snprintf(id, sizeof(id), "%lld", (long long)r->id);
+    json_t *params = json_pack("{s:s,s:s,s:i,s:s}", "version", r->version, "channel", r->channel,
+                               "stage", (int)r->stage + 1, "reason", reason ? reason : "");
+    if (params && json_is_object(param))
+        json_object_update(params, param);
+    json_decref(param);
+    struct audit_note note = {.actor = &controller,
+                              .action = action,
+                              .product = product,
+                              .object = id,
+                              .params = params,
+                              .result = result,
+                              .reason = reason};
+    service_audit_record(svc, &note); /* logs its own failure */
+    json_decref(params);
+}
+
 void fleet_after_publish(struct service *svc, const struct release *published, const char *actor)
 {
     struct channel ch;
@@ -309,8 +343,9 @@ static int complete(struct service *svc, struct rollout *r, const char *reason)
     return 0;
 }
 
-int fleet_rollout_transition(struct service *svc, struct rollout *r, enum rollout_verdict verdict,
-                             const char *reason)
+/* fleet_rollout_transition's change itself. */
+static int rollout_change(struct service *svc, struct rollout *r, enum rollout_verdict verdict,
+                          const char *reason)
 {
     int64_t now = service_now_ms(svc);
     switch (verdict) {
@@ -343,6 +378,61 @@ int fleet_rollout_transition(struct service *svc, struct rollout *r, enum rollou
     return 0;
 }
 
+/* R's counters of STAGE as the events' JSON ({} when they cannot be read). */
+static json_t *stage_counters_json(struct service *svc, const struct rollout *r, unsigned stage)
+{
+    struct rollout_counts stages[FLEET_STAGES_MAX], total;
+    if (stage >= FLEET_STAGES_MAX ||
+        db_rollout_counts(svc->db, r->id, stages, r->plan.stage_count, &total) < 0)
+        return json_object();
+    const struct rollout_counts *c = &stages[stage];
+    json_t *o = json_pack("{s:I,s:I}", "offered", (json_int_t)c->offered, "interruptions",
+                          (json_int_t)c->interruptions);
+    for (unsigned k = 0; o && k < OUTCOME_COUNT; k++)
+        if (k != OUTCOME_OFFERED) /* "offered" counts every device offered, whatever became */
+            json_object_set_new(o, device_outcome_name((enum device_outcome)k),
+                                json_integer((json_int_t)c->by_outcome[k]));
+    return o;
+}
+
+/*
+ * Tells the notification layer what R's transition VERDICT did (after it
+ * was stored): halted with the stage's counters, promoted to which stage,
+ * completed. Only queues (events.h): a receiver never slows the controller.
+ */
+static void rollout_event(struct service *svc, const struct rollout *r,
+                          enum rollout_verdict verdict, const char *reason)
+{
+    char product[LIMIT_PRODUCT_NAME_BYTES + 1];
+    product_name_by_id(svc, r->product_id, product);
+    json_t *data = json_pack("{s:I,s:s,s:s,s:s,s:s,s:I,s:s}", "rollout", (json_int_t)r->id,
+                             "version", r->version, "channel", r->channel, "mode",
+                             fw_mode_name(r->mode), "kind", rollout_kind_name(r->kind), "stage",
+                             (json_int_t)r->stage + 1, "reason", reason ? reason : "");
+    enum event_kind kind = EVENT_ROLLOUT_COMPLETED;
+    if (data && verdict == VERDICT_HALT) {
+        kind = EVENT_ROLLOUT_HALTED;
+        json_object_set_new(data, "stages", json_integer((json_int_t)r->plan.stage_count));
+        json_object_set_new(data, "counters", stage_counters_json(svc, r, r->stage));
+    } else if (data && verdict == VERDICT_PROMOTE) {
+        kind = EVENT_ROLLOUT_PROMOTED;
+        json_object_set_new(data, "stages", json_integer((json_int_t)r->plan.stage_count));
+        json_object_set_new(data, "percent", json_real(r->plan.stages_bp[r->stage] / 100.0));
+    }
+    if (events_emit(svc->events, kind, product, data) < 0)
+        log_warn("fleet: rollout %lld: the %s event was dropped (the event queue is full)",
+                 (long long)r->id, event_kind_name(kind));
+}
+
+int fleet_rollout_transition(struct service *svc, struct rollout *r, enum rollout_verdict verdict,
+                             const char *reason)
+{
+    int ret = rollout_change(svc, r, verdict, reason);
+    if (ret == 0 && verdict != VERDICT_WAIT)
+        rollout_event(svc, r, verdict, reason);
+    return ret;
+}
+
 /* Starts queued rollout R when nothing is active on its channel. 1 when started. */
 static int start_queued(struct service *svc, struct rollout *r, const struct rollout *all, size_t n)
 {
@@ -362,9 +452,11 @@ static int start_queued(struct service *svc, struct rollout *r, const struct rol
     r->stage_started_ms = now;
     r->updated_ms = now;
     int ret = db_rollout_update(svc->db, r);
-    if (ret == 0)
+    if (ret == 0) {
         log_info("fleet: queued rollout %lld (%s on %s) started", (long long)r->id, r->version,
                  r->channel);
+        audit_controller(svc, r, "start", 0, "the channel's running rollout ended", NULL);
+    }
     return ret < 0 ? ret : 1;
 }
 
@@ -374,9 +466,12 @@ static void start_revert_after_halt(struct service *svc, const struct rollout *h
     product_name_by_id(svc, halted->product_id, product);
     struct reason why = {""};
     struct rollout rev;
-    if (fleet_revert(svc, product, halted, "controller", &rev, &why) < 0)
+    int r = fleet_revert(svc, product, halted, "controller", &rev, &why);
+    if (r < 0)
         log_warn("fleet: rollout %lld halted; its revert did not start: %s", (long long)halted->id,
                  why.text);
+    audit_controller(svc, halted, "revert", r, r < 0 ? why.text : "revert_on_halt",
+                     r < 0 ? NULL : json_pack("{s:I}", "revert_id", (json_int_t)rev.id));
 }
 
 int fleet_tick(struct service *svc)
@@ -421,6 +516,11 @@ int fleet_tick(struct service *svc)
             continue;
         if ((r = fleet_rollout_transition(svc, ro, v, reason)) < 0)
             break;
+        audit_controller(svc, ro,
+                         v == VERDICT_HALT      ? "halt"
+                         : v == VERDICT_PROMOTE ? "promote"
+                                                : "complete",
+                         0, reason, NULL);
         changed = true;
         if (v == VERDICT_HALT && ro->plan.revert_on_halt)
             revert[nrevert++] = *ro;

@@ -63,6 +63,19 @@ json_t *present_delivery_issues(const uint64_t counts[DELIVERY_ISSUE_COUNT],
     return list;
 }
 
+/*
+ * Who published a release and from where. A release stored before otad kept
+ * it reads as "unknown", with nothing else claimed.
+ */
+static json_t *published_json(const struct release *r)
+{
+    return json_pack(
+        "{s:s,s:o,s:s,s:o,s:o}", "via", r->published_via[0] ? r->published_via : "unknown", "by",
+        string_or_null(r->published_by), "from", r->source, "tag", string_or_null(r->published_tag),
+        "source_id",
+        r->published_source_id ? json_integer((json_int_t)r->published_source_id) : json_null());
+}
+
 json_t *present_release(const struct release *r, const char *product_name)
 {
     json_t *variants = json_array();
@@ -72,13 +85,14 @@ json_t *present_release(const struct release *r, const char *product_name)
             variants, json_pack("{s:s,s:I,s:s,s:s}", "kind", variant_kind_name(v->kind), "size",
                                 (json_int_t)v->size, "md5", v->md5, "sha256", v->sha256));
     }
-    return json_pack(
-        "{s:I,s:s,s:s,s:I,s:s,s:s,s:I,s:s,s:s,s:o,s:s,s:o,s:o,s:o,s:o}", "id", (json_int_t)r->id,
-        "product", product_name, "version", r->version, "seq", (json_int_t)r->seq, "channel",
-        r->channel, "mode", fw_mode_name(r->mode), "size", (json_int_t)r->size, "md5", r->md5,
-        "sha256", r->sha256, "created", time_json(r->created_ms), "source", r->source, "notes",
-        string_or_null(r->notes), "variants", variants ? variants : json_array(), "signed_by",
-        string_or_null(r->signed_by), "verifier_key", string_or_null(r->verifier_key));
+    return json_pack("{s:I,s:s,s:s,s:I,s:s,s:s,s:I,s:s,s:s,s:o,s:s,s:o,s:o,s:o,s:o,s:o}", "id",
+                     (json_int_t)r->id, "product", product_name, "version", r->version, "seq",
+                     (json_int_t)r->seq, "channel", r->channel, "mode", fw_mode_name(r->mode),
+                     "size", (json_int_t)r->size, "md5", r->md5, "sha256", r->sha256, "created",
+                     time_json(r->created_ms), "source", r->source, "notes",
+                     string_or_null(r->notes), "variants", variants ? variants : json_array(),
+                     "signed_by", string_or_null(r->signed_by), "verifier_key",
+                     string_or_null(r->verifier_key), "published", published_json(r));
 }
 
 static json_t *u64_or_null(bool has, uint64_t v)
@@ -112,6 +126,18 @@ json_t *present_device(const struct device_record *d)
         "delivery_issue", d->issue ? json_string(delivery_issue_code(d->issue)) : json_null());
 }
 
+json_t *present_device_listed(const struct device_record *d, int64_t now_ms)
+{
+    json_t *obj = present_device(d);
+    const char *answer = checkin_answer_name(d->last_status);
+    json_object_set_new(obj, "channel", string_or_null(d->channel));
+    json_object_set_new(obj, "group", string_or_null(d->group));
+    json_object_set_new(obj, "outcome", answer ? json_string(answer) : json_null());
+    json_object_set_new(obj, "quiet", json_boolean(device_quiet(d, now_ms)));
+    json_object_set_new(obj, "interval_s", json_integer(d->interval_ms / 1000));
+    return obj;
+}
+
 json_t *present_token(const struct token *t)
 {
     return json_pack("{s:I,s:s,s:s,s:o,s:o}", "id", (json_int_t)t->id, "name", t->name, "scope",
@@ -119,8 +145,35 @@ json_t *present_token(const struct token *t)
                      time_json(t->revoked_ms));
 }
 
+json_t *present_session(const struct session_record *s)
+{
+    return json_pack("{s:I,s:I,s:s,s:s,s:o,s:o,s:s,s:s}", "id", (json_int_t)s->id, "token_id",
+                     (json_int_t)s->token_id, "token_name", s->token_name, "scope",
+                     token_scope_name(s->scope), "created", time_json(s->created_ms), "last_used",
+                     time_json(s->last_used_ms), "address", s->address, "user_agent",
+                     s->user_agent);
+}
+
 json_t *present_product_key(const struct product_key *k, const char *active_name)
 {
     return json_pack("{s:s,s:s,s:o,s:b}", "name", k->name, "fingerprint", k->fingerprint, "added",
                      time_json(k->added_ms), "active", strcmp(k->name, active_name) == 0);
+}
+
+json_t *present_audit_entry(const struct audit_entry *e)
+{
+    json_t *params = e->params ? json_loads(e->params, 0, NULL) : NULL;
+    if (!json_is_object(params)) {
+        json_decref(params);
+        params = json_object();
+    }
+    return json_pack("{s:I,s:o,s:I,s:{s:s,s:o,s:s,s:s},s:s,s:o,s:o,s:o,s:{s:b,s:o,s:o,s:o}}", "id",
+                     (json_int_t)e->id, "at", time_json(e->at_ms), "at_ms", (json_int_t)e->at_ms,
+                     "actor", "via", actor_via_name(e->actor.via), "token_id",
+                     e->actor.token_id ? json_integer((json_int_t)e->actor.token_id) : json_null(),
+                     "name", e->actor.name, "address", e->actor.address, "action", e->action,
+                     "product", string_or_null(e->product), "object", string_or_null(e->object),
+                     "params", params, "outcome", "ok", e->ok, "status",
+                     e->status ? json_integer(e->status) : json_null(), "error",
+                     string_or_null(e->error), "reason", string_or_null(e->reason));
 }

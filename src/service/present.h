@@ -16,7 +16,21 @@
 json_t *present_product(const struct product *p);
 json_t *present_release(const struct release *r, const char *product_name);
 json_t *present_device(const struct device_record *d);
+/*
+ * D as the device list shows it at NOW_MS: present_device with "channel" and
+ * "group" (its last check-in's, null when none), "outcome" (its last
+ * check-in's answer, checkin_answer_name), "quiet" and "interval_s".
+ */
+json_t *present_device_listed(const struct device_record *d, int64_t now_ms);
 json_t *present_token(const struct token *t);
+/*
+ * An audit log entry (docs/API.md, "Audit log"): its parameters as the JSON
+ * object they were recorded as ({} when none or unreadable).
+ */
+json_t *present_audit_entry(const struct audit_entry *e);
+
+/* A dashboard session for the admin: never its cookie (which is not stored). */
+json_t *present_session(const struct session_record *s);
 
 /*
  * The delivery issues with a non-zero count, as [{"code", "devices",

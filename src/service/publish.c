@@ -8,6 +8,7 @@
 #include "service/service.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +16,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "db/db.h"
+#include "service/events.h"
 #include "service/image.h"
 #include "service/service_internal.h"
 #include "service/variants.h"
@@ -295,6 +297,13 @@ static int publish_locked(struct service *svc, const struct publish_request *req
     rel->flash_size = req->mode == FW_MODE_SKETCH ? set.info.flash_size : 0;
     rel->created_ms = time_now_ms();
     str_copy(rel->source, sizeof(rel->source), req->source ? req->source : "upload");
+    if (req->actor) { /* who published it (docs/AUDIT.md); cut rather than refused */
+        snprintf(rel->published_via, sizeof(rel->published_via), "%s",
+                 actor_via_name(req->actor->via));
+        snprintf(rel->published_by, sizeof(rel->published_by), "%s", req->actor->name);
+    }
+    snprintf(rel->published_tag, sizeof(rel->published_tag), "%s", req->tag ? req->tag : "");
+    rel->published_source_id = req->source_id;
     memcpy(rel->signed_by, set.signed_by, sizeof(rel->signed_by));
     memcpy(rel->verifier_key, verifier_key, sizeof(rel->verifier_key));
     rel->notes = req->notes && *req->notes ? (char *)req->notes : NULL;
@@ -331,6 +340,26 @@ static int publish_locked(struct service *svc, const struct publish_request *req
     rel->notes = rel->notes ? strdup(rel->notes) : NULL;
     *ret_created = true;
     return 0;
+}
+
+/*
+ * Tells the notification layer about REL, just published: its version,
+ * channel, forms and where it came from. Only queues (events.h).
+ */
+static void published_event(struct service *svc, const struct product *product,
+                            const struct release *rel)
+{
+    json_t *forms = json_array();
+    for (unsigned i = 0; forms && i < rel->variant_count; i++)
+        json_array_append_new(forms, json_string(variant_kind_name(rel->variants[i].kind)));
+    json_t *data = json_pack(
+        "{s:s,s:s,s:s,s:I,s:I,s:s,s:o,s:s,s:o}", "version", rel->version, "channel", rel->channel,
+        "mode", fw_mode_name(rel->mode), "seq", (json_int_t)rel->seq, "size", (json_int_t)rel->size,
+        "sha256", rel->sha256, "forms", forms ? forms : json_array(), "source", rel->source,
+        "signed_by", rel->signed_by[0] ? json_string(rel->signed_by) : json_null());
+    if (events_emit(svc->events, EVENT_RELEASE_PUBLISHED, product->name, data) < 0)
+        log_warn("%s %s: the release.published event was dropped (the event queue is full)",
+                 product->name, rel->version);
 }
 
 int service_publish(struct service *svc, const struct publish_request *req,
@@ -373,6 +402,7 @@ int service_publish(struct service *svc, const struct publish_request *req,
                  (unsigned long long)rel.size, rel.sha256, rel.source);
         service_refresh_after_write(svc, "publish");
         fleet_after_publish(svc, &rel, rel.source);
+        published_event(svc, &product, &rel);
     }
     if (ret_created)
         *ret_created = created;

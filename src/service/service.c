@@ -18,7 +18,10 @@
 #include "core/mono.h"
 #include "core/util.h"
 #include "db/db.h"
+#include "service/audit.h"
 #include "service/catalog.h"
+#include "service/events.h"
+#include "service/dashboard.h"
 #include "service/registry.h"
 #include "service/service_internal.h"
 #include "service/service_metrics.h"
@@ -27,6 +30,13 @@
 #define CATALOG_POLL_MS 500
 /* How often the rollout controller runs (controller.c): halts and promotions within a second. */
 #define FLEET_TICK_MS 1000
+/*
+ * The audit log's retention pass (audit.c): at most once an hour, in batches
+ * short enough that an admin action's entry waits little for the connection.
+ */
+#define AUDIT_RETAIN_MS      (3600 * 1000)
+#define AUDIT_RETAIN_BATCH   1000
+#define AUDIT_RETAIN_BATCHES 100
 
 struct catalog *service_catalog_get(struct service *svc)
 {
@@ -103,10 +113,21 @@ static void *refresher_main(void *arg)
             fleet_tick(svc); /* logs its own failure */
             svc->next_tick_ms = time_mono_ms() + FLEET_TICK_MS;
         }
+        if (time_mono_ms() >= svc->next_audit_retain_ms) {
+            service_audit_retain(svc, time_now_ms(), AUDIT_RETAIN_BATCH, AUDIT_RETAIN_BATCHES,
+                                 NULL); /* logs its own failure; the next pass retries */
+            svc->next_audit_retain_ms = time_mono_ms() + AUDIT_RETAIN_MS;
+        }
         pthread_mutex_lock(&svc->stop_lock);
     }
     pthread_mutex_unlock(&svc->stop_lock);
     return NULL;
+}
+
+/* The service's clock for the dashboard's thread. */
+static int64_t service_clock_now(void *ctx)
+{
+    return service_now_ms(ctx);
 }
 
 int service_open(const struct config *config, enum service_mode mode, struct service **ret_service)
@@ -148,7 +169,11 @@ int service_open(const struct config *config, enum service_mode mode, struct ser
     }
     if ((r = db_open(svc->db_path, DB_DURABLE, &svc->db)) < 0)
         goto fail;
+    if ((r = events_new(LIMIT_EVENT_QUEUE, &svc->events)) < 0)
+        goto fail;
     if ((r = store_open(config->data_dir, &svc->store)) < 0)
+        goto fail;
+    if ((r = signin_guard_new(&svc->signin_guard)) < 0)
         goto fail;
     if ((r = fleet_open(svc)) < 0)
         goto fail;
@@ -164,6 +189,8 @@ int service_open(const struct config *config, enum service_mode mode, struct ser
                            &limits, &svc->registry);
         if (r < 0)
             goto fail;
+        if ((r = dashboard_start(svc->db_path, service_clock_now, svc, &svc->dashboard)) < 0)
+            goto fail;
         if ((r = -pthread_create(&svc->refresher, NULL, refresher_main, svc)) < 0)
             goto fail;
         svc->refresher_running = true;
@@ -175,28 +202,42 @@ fail:
     return r;
 }
 
+void service_stop_controller(struct service *svc)
+{
+    if (!svc || !svc->refresher_running)
+        return;
+    pthread_mutex_lock(&svc->stop_lock);
+    svc->stopping = true;
+    pthread_cond_signal(&svc->stop_cond);
+    pthread_mutex_unlock(&svc->stop_lock);
+    pthread_join(svc->refresher, NULL);
+    svc->refresher_running = false;
+}
+
 void service_close(struct service *svc)
 {
     if (!svc)
         return;
-    if (svc->refresher_running) {
-        pthread_mutex_lock(&svc->stop_lock);
-        svc->stopping = true;
-        pthread_cond_signal(&svc->stop_cond);
-        pthread_mutex_unlock(&svc->stop_lock);
-        pthread_join(svc->refresher, NULL);
-    }
+    service_stop_controller(svc);
     registry_stop(svc->registry);
+    dashboard_stop(svc->dashboard); /* after the registry's last commit: it counts it */
     catalog_unref(svc->catalog);
     if (svc->fleet_open)
         fleet_close(svc);
     store_free(svc->store);
+    events_free(svc->events);
+    signin_guard_free(svc->signin_guard);
     db_close(svc->db);
     pthread_cond_destroy(&svc->stop_cond);
     pthread_mutex_destroy(&svc->stop_lock);
     pthread_mutex_destroy(&svc->publish_lock);
     pthread_mutex_destroy(&svc->catalog_lock);
     free(svc);
+}
+
+struct events *service_events(struct service *svc)
+{
+    return svc->events;
 }
 
 int service_check(struct service *svc, struct reason *why)

@@ -55,11 +55,30 @@ enum service_mode {
 int service_open(const struct config *config, enum service_mode mode, struct service **ret_service);
 
 /*
+ * Stops the catalog refresher and the rollout controller it runs, so that
+ * nothing raises an event any more (halts, promotions): `otad serve` calls
+ * it before the notifications take their last events. Check-ins still
+ * decide from the catalog as it is. service_close does it too; more calls
+ * do nothing.
+ */
+void service_stop_controller(struct service *svc);
+
+/*
  * Stops the background threads (the registry's last flush commits what was
  * queued) and frees everything. Call after every other user of SVC has
  * stopped. NULL-safe.
  */
 void service_close(struct service *svc);
+
+struct events;
+
+/*
+ * The service's outgoing event queue (service/events.h): the rollout
+ * controller and publishes post to it, and so may any layer above the
+ * service (the sources); the notification layer takes from it. Borrowed,
+ * valid until service_close. Never NULL once service_open returned.
+ */
+struct events *service_events(struct service *svc);
 
 /*
  * Does now what the serving catalog refresher does every 0.5 s: rebuilds
@@ -133,6 +152,10 @@ struct publish_request {
     const char *source; /* "upload", "cli", "github" */
     const char *notes;  /* may be NULL */
     bool presigned;     /* the image is already signed (CI signs offline): verify, never sign */
+    /* Who publishes it, kept with the release (docs/AUDIT.md); NULL: unknown. */
+    const struct actor *actor;
+    const char *tag;   /* the GitHub tag it came from, or NULL */
+    int64_t source_id; /* the release source that fetched it, or 0 */
 };
 
 /*
@@ -232,6 +255,68 @@ int service_device_list(struct service *svc, const char *product, size_t limit, 
                         struct device_record **ret_devices, size_t *ret_count, uint64_t *ret_total,
                         struct reason *why);
 
+/* Where a page of the device list starts (docs/API.md, "Devices": keyset paging by MAC). */
+enum device_page_from {
+    DEVICE_PAGE_FIRST,  /* the smallest MACs */
+    DEVICE_PAGE_AFTER,  /* the MACs after MAC */
+    DEVICE_PAGE_BEFORE, /* the MACs before MAC */
+    DEVICE_PAGE_LAST,   /* the greatest MACs */
+};
+
+struct device_page_request {
+    struct device_filter filter; /* mac_min..mac_max: the MACs asked for (q's prefix), else all */
+    enum device_page_from from;
+    uint64_t mac; /* for AFTER and BEFORE */
+    size_t limit; /* 1 to LIMIT_API_PAGE_ROWS */
+};
+
+struct device_page {
+    struct device_record *devices; /* owned; free() */
+    size_t count;
+    bool has_prev, has_next; /* a matching device before the first, after the last */
+    /*
+     * Where a bounded walk stopped (LIMIT_DEVICE_PAGE_SCAN, a filter no
+     * index answers) before it filled the page: the next page is the one
+     * after NEXT_AFTER (the previous one, before PREV_BEFORE). 0: the page
+     * is not cut short on that side; its devices are the cursors.
+     */
+    uint64_t next_after, prev_before;
+    bool has_total;       /* TOTAL is known */
+    bool total_estimated; /* TOTAL is the last counted figure, not this instant's count */
+    uint64_t total;
+};
+
+/*
+ * A page of PRODUCT's devices, in MAC order, that REQ's filter keeps, as
+ * last flushed, with whether more lie on either side: one index walk that
+ * stops at the page, whatever the page (db_device_page). The total is exact
+ * for a product of at most LIMIT_EXACT_DEVICE_COUNT devices; above, it is
+ * the dashboard's last count (estimated) without a filter and unknown with
+ * one. filter.now_ms is set here. -ENOENT (no such product), -EIO.
+ */
+int service_device_page(struct service *svc, const char *product,
+                        const struct device_page_request *req, struct device_page *ret_page,
+                        struct reason *why);
+
+struct fleet_summary;
+
+/*
+ * PRODUCT's figures (service/dashboard.h): the last ones counted by the
+ * dashboard's thread, or counted now when it has none yet (or the service
+ * does not serve). -EIO.
+ */
+int service_fleet_summary(struct service *svc, const struct product *product,
+                          struct fleet_summary *ret);
+
+/*
+ * PRODUCT's devices per version per UTC day for the last DAYS days (1 to
+ * LIMIT_VERSION_HISTORY_DAYS, today included, today's counted last), oldest
+ * first, the most devices first within a day, "other" for the rest: the
+ * caller frees *RET_ROWS. -ENOENT (no such product), -EIO.
+ */
+int service_version_history(struct service *svc, const char *product, unsigned days,
+                            struct version_day **ret_rows, size_t *ret_count, struct reason *why);
+
 /*
  * Commits the queued check-ins now (tests, shutdown) and waits for the
  * commit. 0 when nothing was queued or in SERVICE_LOCAL mode; -EIO.
@@ -259,17 +344,78 @@ int service_token_create(struct service *svc, const char *name, enum token_scope
 int service_token_check(struct service *svc, const char *authorization, enum token_scope needed,
                         struct reason *why);
 /*
- * service_token_check that also writes the token's name to RET_NAME (may be
- * NULL) on success: who did it, recorded with what a request changes (a
- * rollout's actor). Errors as service_token_check; RET_NAME untouched then.
+ * service_token_check that also names who holds the token: writes its id
+ * and name to RET_ACTOR->token_id and ->name (may be NULL; its other fields
+ * are the caller's) on success and on -EACCES, since a valid token of too
+ * small a scope is still someone (the audit log records the refusal).
+ * Errors as service_token_check; RET_ACTOR untouched on the others.
  */
-int service_token_check_name(struct service *svc, const char *authorization,
-                             enum token_scope needed, char ret_name[LIMIT_TOKEN_NAME_BYTES + 1],
-                             struct reason *why);
+int service_token_check_actor(struct service *svc, const char *authorization,
+                              enum token_scope needed, struct actor *ret_actor, struct reason *why);
 /* Every token, revoked ones included; the caller frees *RET_TOKENS with free(). -EIO. */
 int service_token_list(struct service *svc, struct token **ret_tokens, size_t *ret_count);
 /* Revokes token ID at once, for every node. -ENOENT (no such token, or revoked already), -EIO. */
 int service_token_revoke(struct service *svc, int64_t id, struct reason *why);
+
+/* --- dashboard sessions (sessions.c; docs/SECURITY.md, "Dashboard sign-in") --- */
+
+/*
+ * A session's cookie value: 256 random bits, base64url without padding; its
+ * CSRF token is the same length (an HMAC-SHA256 keyed by the cookie).
+ */
+#define SERVICE_SESSION_COOKIE_LEN 43
+#define SERVICE_SESSION_CSRF_LEN   43
+
+/* What a signed-in browser may know of its own session. */
+struct session_info {
+    int64_t id;
+    int64_t token_id;
+    char token_name[LIMIT_TOKEN_NAME_BYTES + 1];
+    enum token_scope scope;
+    int64_t expires_ms; /* the sooner of the idle and the absolute end, from now */
+    char csrf[SERVICE_SESSION_CSRF_LEN + 1];
+};
+
+/*
+ * Signs in with TOKEN (an API token's secret, "otad_..."): starts a session
+ * for it, writes the cookie value to RET_COOKIE and what the browser sees to
+ * *RET_INFO. ADDRESS and USER_AGENT (may be NULL) are kept for the admin's
+ * list. The token's oldest session past LIMIT_SESSIONS_PER_TOKEN ends.
+ * Errors: -EPERM (malformed, unknown or revoked token: counted against
+ * ADDRESS), -EBUSY (ADDRESS made LIMIT_SIGNIN_FAILURES_PER_MINUTE bad
+ * attempts within the minute: the token is not even looked at), -EIO.
+ */
+int service_session_create(struct service *svc, const char *token, const char *address,
+                           const char *user_agent, char ret_cookie[SERVICE_SESSION_COOKIE_LEN + 1],
+                           struct session_info *ret_info, struct reason *why);
+
+/*
+ * Checks COOKIE (a session cookie's value) for NEEDED: the session exists,
+ * is within session_idle_s of its last use and session_max_s of its start,
+ * and its token is not revoked. Records the use (at most every few seconds:
+ * a write per request would cost a commit). One indexed read otherwise.
+ * Returns 0 with *RET_INFO, -EPERM (no such session, expired, token revoked:
+ * 401) or -EACCES (the token's scope is too small: 403; *RET_INFO is filled, so the
+ * audit log names who tried), -EIO.
+ */
+int service_session_check(struct service *svc, const char *cookie, enum token_scope needed,
+                          struct session_info *ret_info, struct reason *why);
+
+/*
+ * Whether CSRF (a request's X-CSRF-Token, may be NULL) is the CSRF token of
+ * the session whose cookie is COOKIE; compared in constant time. Pure.
+ */
+bool service_session_csrf_ok(const char *cookie, const char *csrf);
+
+/* Signs out: ends the session whose cookie is COOKIE. -ENOENT when there is none, -EIO. */
+int service_session_end(struct service *svc, const char *cookie);
+
+/* Every live session, oldest first; the caller frees *RET_SESSIONS with free(). -EIO. */
+int service_session_list(struct service *svc, struct session_record **ret_sessions,
+                         size_t *ret_count);
+
+/* Ends session ID at once (an admin's revocation). -ENOENT (no such session), -EIO. */
+int service_session_revoke(struct service *svc, int64_t id, struct reason *why);
 
 /* Runs the database's integrity check: 0, or -EIO with the finding in WHY. May take long. */
 int service_check(struct service *svc, struct reason *why);

@@ -21,8 +21,11 @@
 #include "service/service.h"
 
 struct catalog;
+struct dashboard;
 struct db;
+struct events;
 struct registry;
+struct signin_guard;
 struct signing_key;
 struct store;
 struct tracker;
@@ -40,7 +43,9 @@ struct service {
     char db_path[PATH_MAX];
     struct db *db;
     struct store *store;
-    struct registry *registry; /* SERVICE_SERVING only */
+    struct registry *registry;   /* SERVICE_SERVING only */
+    struct events *events;       /* outgoing events (events.h), every mode */
+    struct dashboard *dashboard; /* SERVICE_SERVING only */
 
     pthread_mutex_t catalog_lock; /* guards the catalog pointer, not its contents */
     struct catalog *catalog;
@@ -58,8 +63,10 @@ struct service {
     pthread_mutex_t counters_lock; /* guards the array below, not the counts */
     struct download_counter **counters;
     size_t counter_count;
-    int64_t next_tick_ms; /* monotonic: when the refresher runs the controller */
-    bool fleet_open;      /* fleet_open succeeded: fleet_close on close */
+    int64_t next_tick_ms;              /* monotonic: when the refresher runs the controller */
+    int64_t next_audit_retain_ms;      /* monotonic: when it next deletes old audit entries */
+    bool fleet_open;                   /* fleet_open succeeded: fleet_close on close */
+    struct signin_guard *signin_guard; /* sessions.c: bad sign-ins per address */
     pthread_mutex_t stop_lock;
     pthread_cond_t stop_cond;
     bool stopping;
@@ -107,6 +114,18 @@ void fleet_after_publish(struct service *svc, const struct release *published, c
  */
 int fleet_before_publish(struct service *svc, int64_t product_id, const char *channel,
                          enum fw_mode mode);
+
+/*
+ * The token whose secret is SECRET ("otad_" and 64 hex digits) into
+ * *RET_TOKEN, valid or not (tokens.c). -EPERM (malformed, unknown, or
+ * revoked), -EIO; WHY says which.
+ */
+int service_token_find_secret(struct service *svc, const char *secret, struct token *ret_token,
+                              struct reason *why);
+
+/* The sign-in guard's life (sessions.c): made with the service, freed with it. */
+int signin_guard_new(struct signin_guard **ret_guard);
+void signin_guard_free(struct signin_guard *guard);
 
 /*
  * Loads the signing key KEY_NAME of the data folder: its private half when

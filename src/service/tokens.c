@@ -41,23 +41,9 @@ int service_token_create(struct service *svc, const char *name, enum token_scope
     return 0;
 }
 
-int service_token_check(struct service *svc, const char *authorization, enum token_scope needed,
-                        struct reason *why)
+int service_token_find_secret(struct service *svc, const char *secret, struct token *ret_token,
+                              struct reason *why)
 {
-    return service_token_check_name(svc, authorization, needed, NULL, why);
-}
-
-int service_token_check_name(struct service *svc, const char *authorization,
-                             enum token_scope needed, char ret_name[LIMIT_TOKEN_NAME_BYTES + 1],
-                             struct reason *why)
-{
-    if (!authorization)
-        return reason_set(why, -EPERM, "a bearer token is required");
-    if (strncasecmp(authorization, "Bearer ", 7) != 0)
-        return reason_set(why, -EPERM, "the Authorization header must be \"Bearer <token>\"");
-    const char *secret = authorization + 7;
-    while (*secret == ' ')
-        secret++;
     if (strlen(secret) != SERVICE_TOKEN_LEN || strncmp(secret, SERVICE_TOKEN_PREFIX, 5) != 0 ||
         !is_hex(secret + 5, 64))
         return reason_set(why, -EPERM, "the bearer token is malformed");
@@ -69,11 +55,38 @@ int service_token_check_name(struct service *svc, const char *authorization,
         return reason_set(why, -EPERM, "the bearer token is unknown or revoked");
     if (r < 0)
         return reason_set(why, r, "cannot check the token");
+    *ret_token = t;
+    return 0;
+}
+
+int service_token_check(struct service *svc, const char *authorization, enum token_scope needed,
+                        struct reason *why)
+{
+    return service_token_check_actor(svc, authorization, needed, NULL, why);
+}
+
+int service_token_check_actor(struct service *svc, const char *authorization,
+                              enum token_scope needed, struct actor *ret_actor, struct reason *why)
+{
+    if (!authorization)
+        return reason_set(why, -EPERM, "a bearer token is required");
+    if (strncasecmp(authorization, "Bearer ", 7) != 0)
+        return reason_set(why, -EPERM, "the Authorization header must be \"Bearer <token>\"");
+    const char *secret = authorization + 7;
+    while (*secret == ' ')
+        secret++;
+    struct token t;
+    int r = service_token_find_secret(svc, secret, &t, why);
+    if (r < 0)
+        return r;
+    /* A valid token is someone even when its scope is too small: the audit log names them. */
+    if (ret_actor) {
+        ret_actor->token_id = t.id;
+        memcpy(ret_actor->name, t.name, sizeof(t.name));
+    }
     if (t.scope < needed)
         return reason_set(why, -EACCES, "token \"%s\" has scope %s; this needs %s", t.name,
                           token_scope_name(t.scope), token_scope_name(needed));
-    if (ret_name)
-        memcpy(ret_name, t.name, sizeof(t.name));
     return 0;
 }
 

@@ -28,6 +28,8 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "core/metrics.h"
+#include "service/audit.h"
+#include "service/events.h"
 #include "sources/fetch.h"
 #include "sources/github.h"
 #include "sources/internal.h"
@@ -44,6 +46,7 @@ struct sync {
     char retry_tag[LIMIT_GITHUB_TAG_BYTES + 1];
     int64_t retry_attempt;
     char retry_reason[200]; /* "" = nothing to retry */
+    enum actor_via via;     /* who asked: a webhook's delivery, or the schedule (the CLI's too) */
 };
 
 /* The sources' metrics (docs/METRICS.md), labelled "owner/repo". */
@@ -349,11 +352,34 @@ static void asset_publish(struct sync *sy, const struct github_pick *pick, int64
         .image_len = fa->image.len,
         .source = "github",
         .notes = notes,
+        .tag = pick->tag,
+        .source_id = sy->src->id,
     };
+    /* The source publishes as "github"; its repository and tag say which release it was. */
+    struct actor actor = {.via = sy->via, .name = "github"};
+    snprintf(actor.address, sizeof(actor.address), "%.31s/%.31s", sy->src->owner, sy->src->repo);
+    req.actor = &actor;
     struct release rel;
     bool created = false;
     struct reason why = {""};
     int r = service_publish(sy->s->svc, &req, &rel, &created, &why);
+    json_t *params =
+        json_pack("{s:s,s:I,s:o,s:I}", "tag", pick->tag, "source_id", (json_int_t)sy->src->id,
+                  "channel", pick->channel ? json_string(pick->channel) : json_null(), "bytes",
+                  (json_int_t)fa->image.len);
+    if (r == 0) {
+        json_object_set_new(params, "sha256", json_string(rel.sha256));
+        json_object_set_new(params, "created", json_boolean(created));
+    }
+    struct audit_note audit = {.actor = &actor,
+                               .action = "release.publish",
+                               .product = sy->src->product,
+                               .object = pick->version,
+                               .params = params,
+                               .result = r,
+                               .reason = why.text};
+    service_audit_record(sy->s->svc, &audit); /* logs its own failure */
+    json_decref(params);
     free(notes);
     if (publish_refusal(r)) {
         refuse(sy, pick, why.text);
@@ -493,10 +519,49 @@ static bool awaited_settled(struct sync *sy, const json_t *root, const struct gi
     return root && github_page_has_tag(root, awaited) && !waiting && !sy->res->failed;
 }
 
+/*
+ * Tells the notification layer when the source's health changed in this
+ * sync, FAILURES_BEFORE being its failure streak when the sync began:
+ * source.failing once per streak, when it reaches notify_source_failures
+ * consecutive failed syncs, and at once for each release refused for good
+ * (a refusal does not mend by itself: someone must look); source.recovered
+ * when a sync succeeds after a streak that was reported. Only queues.
+ */
+static void health_event(struct sync *sy, int64_t failures_before)
+{
+    int64_t threshold = (int64_t)sy->s->config.notify_source_failures;
+    int64_t failures = sy->st->failures;
+    bool failing = failures >= threshold && failures_before < threshold;
+    bool refused = sy->res->refused > 0;
+    bool recovered = failures == 0 && failures_before >= threshold;
+    if (!failing && !refused && !recovered)
+        return;
+    char repository[LIMIT_GITHUB_OWNER_BYTES + LIMIT_GITHUB_REPO_BYTES + 2];
+    snprintf(repository, sizeof(repository), "%s/%s", sy->src->owner, sy->src->repo);
+    enum event_kind kind = recovered && !refused ? EVENT_SOURCE_RECOVERED : EVENT_SOURCE_FAILING;
+    json_t *data = json_pack("{s:I,s:s,s:I}", "source", (json_int_t)sy->src->id, "repository",
+                             repository, "failures", (json_int_t)failures);
+    if (data && kind == EVENT_SOURCE_RECOVERED) {
+        json_object_set_new(data, "failures_before", json_integer((json_int_t)failures_before));
+    } else if (data) {
+        /* Our own words only (sync.c's rule): the status line or the sync's message. */
+        json_object_set_new(data, "reason", json_string(refused ? "refused" : "failing"));
+        json_object_set_new(data, "error",
+                            json_string(refused ? sy->res->message : sy->st->last_error));
+    }
+    if (events_emit(service_events(sy->s->svc), kind, sy->src->product, data) < 0)
+        log_warn(SRC_FMT ": the %s event was dropped (the event queue is full)", SRC_ARGS(sy->src),
+                 event_kind_name(kind));
+}
+
 void sources_sync_one(struct sources *s, struct source_row *row, const char *awaited,
                       bool *ret_settled, struct sources_sync_result *res)
 {
-    struct sync sy = {.s = s, .src = &row->source, .st = &row->state, .res = res};
+    struct sync sy = {.s = s,
+                      .src = &row->source,
+                      .st = &row->state,
+                      .res = res,
+                      .via = awaited ? ACTOR_VIA_WEBHOOK : ACTOR_VIA_GITHUB};
     struct fetch_response resp;
     bool have_resp = false;
     json_t *root = NULL;
@@ -504,6 +569,7 @@ void sources_sync_one(struct sources *s, struct source_row *row, const char *awa
     size_t pick_count = 0;
     struct product product;
     sy.now = time_now_ms();
+    int64_t failures_before = sy.st->failures;
     memset(res, 0, sizeof(*res));
     res->source_id = sy.src->id;
     *ret_settled = false;
@@ -549,6 +615,7 @@ settled:
 save:
     gauges_update(sy.src, sy.st);
     db_source_state_save(s->db, sy.src->id, sy.st); /* a failure is logged there */
+    health_event(&sy, failures_before);
     explicit_bzero(sy.token, sizeof(sy.token));
     json_decref(root);
     if (have_resp)

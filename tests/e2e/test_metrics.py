@@ -105,6 +105,8 @@ def test_counters_follow_traffic_and_promtool_accepts_the_scrape():
         assert value(s, "otad_image_bytes_sent_total") == 2 * IMAGE
         assert value(s, "otad_registry_records_dropped_total") == 0
         assert value(s, "otad_metrics_series_dropped_total") == 0
+        assert ("otad_notify_events_dropped_total", frozenset()) in s
+        assert value(s, "otad_notify_events_dropped_total") == 0
         # The device requests, one per answer, each measured once; /metrics itself too.
         for status in ("200", "304", "404", "400"):
             assert value(s, "otad_http_request_duration_seconds_count", route="checkin", status=status) == 1, status

@@ -131,12 +131,36 @@ static void test_hash_mix64(void **state)
     assert_true(hash_mix64(0) == 0);
 }
 
+/* Stored text a peer chose becomes printable UTF-8: each offending byte a '?'. */
+static void test_str_printable(void **state)
+{
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"", ""},
+        {"caf\xc3\xa9 \xf0\x9f\x93\xa6", "caf\xc3\xa9 \xf0\x9f\x93\xa6"},
+        {"evil\xff\xfe", "evil??"},
+        {"esc\x1b[31mred", "esc?[31mred"},
+        {"tab\tnl\ndel\x7f", "tab?nl?del?"},
+        {"cut \xe2\x82", "cut ??"},
+        {"\xc0\xaf\xed\xa0\x80", "?????"},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        char s[64];
+        snprintf(s, sizeof(s), "%s", cases[i].in);
+        str_printable(s);
+        assert_string_equal(s, cases[i].out);
+        assert_true(text_valid_utf8(s));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_u64),         cmocka_unit_test(test_hex),
         cmocka_unit_test(test_str_copy_and_case), cmocka_unit_test(test_file_write_atomic),
-        cmocka_unit_test(test_text_valid_utf8),   cmocka_unit_test(test_hash_mix64),
+        cmocka_unit_test(test_text_valid_utf8),   cmocka_unit_test(test_str_printable),
+        cmocka_unit_test(test_hash_mix64),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,6 +18,7 @@
 
 #include "http/errors.h"
 #include "http_env.h"
+#include "service/audit.h"
 #include "sources/sources.h"
 
 static void test_checkin_update_and_current(void **state)
@@ -335,7 +336,9 @@ static void test_route_table_misses(void **state)
         {"/images/emonesp/1.0.2/", "no such release\n"},
         {"/esp/firmware.php/", "not found\n"},
         {"/healthz/", "not found\n"},
-        {"/", "not found\n"},
+        {"//", "not found\n"},
+        {"/uix", "not found\n"},
+        {"/ui/assets/nope.js", "no such asset\n"},
         {"/api/v1/", NULL},
         {"/api/v1/product", NULL},
         {"/api/v1/products/", NULL},
@@ -687,9 +690,284 @@ static void test_error_table(void **state)
     }
 }
 
+/* The audit log's entries, newest first, into *RET (free with audit_entry_list_free). */
+static size_t audit_entries(struct http_env *e, struct audit_entry **ret)
+{
+    struct audit_filter all = {0};
+    struct reason why = {""};
+    size_t n = 0;
+    assert_int_equal(service_audit_list(e->svc, &all, 100, ret, &n, &why), 0);
+    return n;
+}
+
+static void audit_request(struct http_request *req, const char *method, const char *path,
+                          const char *token, const char *body)
+{
+    request_init(req, method, path);
+    req->remote_addr = "192.0.2.9";
+    if (token)
+        add_header(req, "Authorization", token);
+    if (body) {
+        req->body = (const uint8_t *)body;
+        req->body_len = strlen(body);
+    }
+}
+
+/*
+ * The router writes one entry per admin request that reaches a route's
+ * handler, whatever it answers, from the route table: the action, the
+ * product and object from the path or the handler, the actor and address;
+ * one for a valid token of too small a scope, whether refused before the
+ * body or before the handler; none for a read, no token, or no route.
+ */
+static void test_router_writes_the_audit_log(void **state)
+{
+    struct http_env *e = *state;
+    struct http_request req;
+    struct http_reply reply;
+    struct audit_entry *got;
+    size_t n;
+
+    audit_request(&req, "PUT", "/api/v1/products/emonesp/channels/beta", e->admin,
+                  "{\"deploy\": \"manual\", \"tz\": \"UTC\"}");
+    http_reply_init(&reply);
+    http_route(&e->ctx, &req, &reply);
+    assert_int_equal(reply.status, 200);
+    http_reply_release(&reply);
+    assert_int_equal(n = audit_entries(e, &got), 1);
+    assert_string_equal(got[0].action, "channel.put");
+    assert_string_equal(got[0].product, "emonesp");
+    assert_string_equal(got[0].object, "beta");
+    assert_string_equal(got[0].params, "{\"deploy\":\"manual\",\"tz\":\"UTC\"}");
+    assert_int_equal(got[0].actor.via, ACTOR_VIA_API);
+    assert_string_equal(got[0].actor.name, "a");
+    assert_true(got[0].actor.token_id > 0);
+    assert_string_equal(got[0].actor.address, "192.0.2.9");
+    assert_true(got[0].ok);
+    assert_int_equal(got[0].status, 200);
+    audit_entry_list_free(got, n);
+
+    /* A handler's refusal is recorded with its status, code and reason. */
+    audit_request(&req, "POST", "/api/v1/products/emonesp/rollouts/77/promote", e->admin, NULL);
+    http_reply_init(&reply);
+    http_route(&e->ctx, &req, &reply);
+    assert_int_equal(reply.status, 404);
+    http_reply_release(&reply);
+    assert_int_equal(n = audit_entries(e, &got), 2);
+    assert_string_equal(got[0].action, "rollout.promote");
+    assert_string_equal(got[0].object, "77");
+    assert_false(got[0].ok);
+    assert_int_equal(got[0].status, 404);
+    assert_string_equal(got[0].error, "not_found");
+    assert_true(got[0].reason[0] != 0);
+    audit_entry_list_free(got, n);
+
+    /* A new product names itself; a route without {product} names none. */
+    audit_request(&req, "POST", "/api/v1/products", e->admin,
+                  "{\"name\": \"lamp\", \"platform\": \"esp32\"}");
+    http_reply_init(&reply);
+    http_route(&e->ctx, &req, &reply);
+    assert_int_equal(reply.status, 201);
+    http_reply_release(&reply);
+    assert_int_equal(n = audit_entries(e, &got), 3);
+    assert_string_equal(got[0].action, "product.create");
+    assert_string_equal(got[0].product, "lamp");
+    assert_string_equal(got[0].object, "");
+    audit_entry_list_free(got, n);
+
+    /* Denied: before the body is read, and before the handler; each once. */
+    audit_request(&req, "PUT", "/api/v1/products/emonesp/channels/beta", e->reader, "{}");
+    uint64_t max = 0;
+    struct http_body_hold hold;
+    http_reply_init(&reply);
+    assert_false(http_route_accepts_body(&e->ctx, &req, 2, &max, &hold, &reply));
+    assert_int_equal(reply.status, 403);
+    http_reply_release(&reply);
+    audit_request(&req, "DELETE", "/api/v1/products/emonesp/pins/18:FE:34:00:00:01", e->reader,
+                  NULL);
+    http_reply_init(&reply);
+    http_route(&e->ctx, &req, &reply);
+    assert_int_equal(reply.status, 403);
+    http_reply_release(&reply);
+    assert_int_equal(n = audit_entries(e, &got), 5);
+    assert_string_equal(got[0].action, "pin.delete");
+    assert_string_equal(got[0].object, "18:FE:34:00:00:01");
+    assert_string_equal(got[0].actor.name, "r");
+    assert_int_equal(got[0].status, 403);
+    assert_string_equal(got[1].action, "channel.put");
+    assert_string_equal(got[1].actor.name, "r");
+    assert_null(got[1].params); /* its body was never read */
+    audit_entry_list_free(got, n);
+
+    /* Admitted before its body, then handled: one entry, the handler's. */
+    audit_request(&req, "PATCH", "/api/v1/products/emonesp", e->admin,
+                  "{\"fleet\": {\"max_downloads\": 3}}");
+    http_reply_init(&reply);
+    assert_true(http_route_accepts_body(&e->ctx, &req, req.body_len, &max, &hold, &reply));
+    http_reply_release(&reply);
+    http_reply_init(&reply);
+    http_route(&e->ctx, &req, &reply);
+    assert_int_equal(reply.status, 200);
+    http_reply_release(&reply);
+    assert_int_equal(n = audit_entries(e, &got), 6);
+    assert_string_equal(got[0].action, "product.update");
+    assert_string_equal(got[0].params, "{\"fleet\":{\"max_downloads\":3}}");
+    audit_entry_list_free(got, n);
+
+    /* Not actions: a read (even of the log), no token, a bad token, no route, a wrong method. */
+    static const struct {
+        const char *method, *path;
+        bool token;
+    } none[] = {
+        {"GET", "/api/v1/products", true},
+        {"GET", "/api/v1/audit", true},
+        {"PUT", "/api/v1/products/emonesp/channels/beta", false},
+        {"POST", "/api/v1/nothing", true},
+        {"DELETE", "/api/v1/audit", true},
+        {"PATCH", "/api/v1/products/emonesp/rollouts", true},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(none); i++) {
+        audit_request(&req, none[i].method, none[i].path, none[i].token ? e->admin : NULL, NULL);
+        http_reply_init(&reply);
+        http_route(&e->ctx, &req, &reply);
+        http_reply_release(&reply);
+    }
+    audit_request(&req, "PUT", "/api/v1/products/emonesp/channels/beta",
+                  "Bearer otad_0000000000000000000000000000000000000000000000000000000000000000",
+                  NULL);
+    http_reply_init(&reply);
+    http_route(&e->ctx, &req, &reply);
+    assert_int_equal(reply.status, 401);
+    http_reply_release(&reply);
+    assert_int_equal(n = audit_entries(e, &got), 6);
+    audit_entry_list_free(got, n);
+}
+
+/* The session cookie among others, in the forms browsers send; absent or too long: none. */
+static void test_session_cookie_parsing(void **state)
+{
+    static const struct {
+        const char *header, *want; /* want NULL: no cookie */
+    } cases[] = {
+        {"otad_session=abc", "abc"},
+        {"theme=dark; otad_session=abc", "abc"},
+        {"theme=dark;otad_session=abc; x=1", "abc"},
+        {"otad_session=abc ; x=1", "abc"},
+        {"xotad_session=abc", NULL},
+        {"otad_sessions=abc", NULL},
+        {"otad_session", NULL},
+        {"theme=dark", NULL},
+        {"otad_session=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", NULL},
+        {NULL, NULL},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        struct http_request req;
+        request_init(&req, "GET", "/api/v1/products");
+        if (cases[i].header)
+            add_header(&req, "Cookie", cases[i].header);
+        char out[SERVICE_SESSION_COOKIE_LEN + 2];
+        bool found = http_session_cookie(&req, out, sizeof(out));
+        if (!cases[i].want) {
+            assert_false(found);
+            continue;
+        }
+        assert_true(found);
+        assert_string_equal(out, cases[i].want);
+    }
+}
+
+/* Origin and Sec-Fetch-Site against Host: only this server's own pages pass. */
+static void test_same_origin(void **state)
+{
+    static const struct {
+        const char *host, *origin, *site;
+        bool ok;
+    } cases[] = {
+        {"otad.lan:8080", NULL, NULL, true},
+        {"otad.lan:8080", "http://otad.lan:8080", NULL, true},
+        {"otad.lan:8080", "https://otad.lan:8080", "same-origin", true},
+        {"otad.lan:8080", "HTTP://OTAD.LAN:8080", NULL, true},
+        {"otad.lan:8080", NULL, "none", true},
+        {"otad.lan:8080", "http://evil.example", NULL, false},
+        {"otad.lan:8080", "http://otad.lan:8081", NULL, false},
+        {"otad.lan:8080", "http://otad.lan", NULL, false},
+        {"otad.lan:8080", "http://otad.lan:8080.evil.example", NULL, false},
+        {"otad.lan:8080", "null", NULL, false},
+        {"otad.lan:8080", NULL, "cross-site", false},
+        {"otad.lan:8080", "http://otad.lan:8080", "same-site", false},
+        {NULL, "http://otad.lan:8080", NULL, false},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        struct http_request req;
+        request_init(&req, "POST", "/api/v1/products");
+        if (cases[i].host)
+            add_header(&req, "Host", cases[i].host);
+        if (cases[i].origin)
+            add_header(&req, "Origin", cases[i].origin);
+        if (cases[i].site)
+            add_header(&req, "Sec-Fetch-Site", cases[i].site);
+        if (http_same_origin(&req) != cases[i].ok)
+            fail_msg("case %zu: %s / %s / %s", i, cases[i].host, cases[i].origin, cases[i].site);
+    }
+}
+
+/* A GET of the API's JSON gets an ETag, and If-None-Match naming it a bodyless 304. */
+static void test_etag_and_if_none_match(void **state)
+{
+    struct http_env *e = *state;
+    struct http_reply reply;
+    assert_int_equal(route(e, "GET", "/api/v1/products", e->reader, &reply), 200);
+    const char *etag = reply_header(&reply, "ETag");
+    assert_non_null(etag);
+    assert_int_equal(strlen(etag), 66);
+    char tag[80], list[200];
+    snprintf(tag, sizeof(tag), "%s", etag);
+    http_reply_release(&reply);
+    const char *matching[] = {tag, "*", list, list + 3};
+    snprintf(list, sizeof(list), "W/\"x\", W/%s", tag);
+    for (size_t i = 0; i < ARRAY_SIZE(matching); i++) {
+        struct http_request req;
+        request_with(&req, "GET", "/api/v1/products", e->reader);
+        add_header(&req, "If-None-Match", matching[i]);
+        http_reply_init(&reply);
+        http_route(&e->ctx, &req, &reply);
+        assert_int_equal(reply.status, 304);
+        assert_int_equal(reply.body.len, 0);
+        assert_string_equal(reply_header(&reply, "ETag"), tag);
+        http_reply_release(&reply);
+    }
+    /* Neither another tag nor a "*" inside a list (only the whole value "*" matches any). */
+    static const char *const other[] = {"\"0000\"", "W/\"abc\", *x", "\"a\", *", "*x"};
+    for (size_t i = 0; i < ARRAY_SIZE(other); i++) {
+        struct http_request req;
+        request_with(&req, "GET", "/api/v1/products", e->reader);
+        add_header(&req, "If-None-Match", other[i]);
+        http_reply_init(&reply);
+        http_route(&e->ctx, &req, &reply);
+        assert_int_equal(reply.status, 200);
+        http_reply_release(&reply);
+    }
+    /* Errors and device answers carry none. */
+    assert_int_equal(route(e, "GET", "/api/v1/products/nothing", e->reader, &reply), 404);
+    assert_null(reply_header(&reply, "ETag"));
+    http_reply_release(&reply);
+    assert_int_equal(route(e, "GET", "/images/emonesp/1.0.2", NULL, &reply), 200);
+    assert_null(reply_header(&reply, "Cache-Control"));
+    http_reply_release(&reply);
+    /* Which paths are a device's. */
+    assert_true(http_path_is_device(&e->ctx, "/update/emonesp"));
+    assert_true(http_path_is_device(&e->ctx, "/images/emonesp/1.0.2"));
+    assert_true(http_path_is_device(&e->ctx, "/esp/firmware.php"));
+    assert_false(http_path_is_device(&e->ctx, "/api/v1/products"));
+    assert_false(http_path_is_device(&e->ctx, "/"));
+    assert_false(http_path_is_device(&e->ctx, "/healthz"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_router_writes_the_audit_log, http_env_setup,
+                                        http_env_teardown),
         cmocka_unit_test_setup_teardown(test_checkin_update_and_current, http_env_setup,
                                         http_env_teardown),
         cmocka_unit_test_setup_teardown(test_legacy_alias_forms, http_env_setup, http_env_teardown),
@@ -712,6 +990,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_product_requires_https, http_env_setup,
                                         http_env_teardown),
         cmocka_unit_test(test_error_table),
+        cmocka_unit_test(test_session_cookie_parsing),
+        cmocka_unit_test(test_same_origin),
+        cmocka_unit_test_setup_teardown(test_etag_and_if_none_match, http_env_setup,
+                                        http_env_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

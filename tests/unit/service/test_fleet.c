@@ -21,6 +21,7 @@
 #include "../support/fixture.h"
 #include "core/util.h"
 #include "model/fleet.h"
+#include "service/audit.h"
 #include "service/rollout.h"
 #include "service/service.h"
 #include "service/service_fleet.h"
@@ -238,6 +239,29 @@ static size_t on_version(const struct sim *s, const char *version)
 
 /* --- healthy: every stage, no operator --- */
 
+/*
+ * How many audit entries the controller wrote by itself with ACTION (via
+ * system, named "controller"); the first one's parameters into PARAMS
+ * (may be NULL; JSON text, freed by the caller).
+ */
+static size_t controller_entries(struct sim *s, const char *action, char **params)
+{
+    struct audit_filter f = {.action_prefix = action, .actor = "controller"};
+    struct audit_entry *got = NULL;
+    size_t n = 0;
+    struct reason why = {""};
+    assert_int_equal(service_audit_list(s->svc, &f, 100, &got, &n, &why), 0);
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(got[i].action, action);
+        assert_int_equal(got[i].actor.via, ACTOR_VIA_SYSTEM);
+        assert_string_equal(got[i].product, "demo");
+    }
+    if (params)
+        *params = n && got[n - 1].params ? strdup(got[n - 1].params) : NULL;
+    audit_entry_list_free(got, n);
+    return n;
+}
+
 static void test_healthy_release_reaches_everyone_on_schedule(void **state)
 {
     struct sim s;
@@ -279,6 +303,13 @@ static void test_healthy_release_reaches_everyone_on_schedule(void **state)
     struct reason why;
     assert_int_equal(service_channel_get(s.svc, "demo", "stable", &v, &why), 0);
     assert_string_equal(v.deployed, "1.1.0");
+    /* Each move the controller made by itself is in the audit log, as the system's. */
+    char *params = NULL;
+    assert_int_equal(controller_entries(&s, "rollout.promote", &params), 3);
+    assert_non_null(strstr(params, "\"stage\":2"));
+    free(params);
+    assert_int_equal(controller_entries(&s, "rollout.complete", NULL), 1);
+    assert_int_equal(controller_entries(&s, "rollout.halt", NULL), 0);
     sim_teardown(&s);
 }
 
@@ -334,6 +365,11 @@ static void test_failing_release_halts_at_first_stage(void **state)
     for (size_t i = 0; i < s.count; i++)
         assert_true(s.dev[i].offers[1] <= 1);
     assert_true(on_new < FLEET * 3 / 100);
+    char *params = NULL;
+    assert_int_equal(controller_entries(&s, "rollout.halt", &params), 1);
+    assert_non_null(strstr(params, "failed"));
+    free(params);
+    assert_int_equal(controller_entries(&s, "rollout.promote", NULL), 0);
     sim_teardown(&s);
 }
 
@@ -457,6 +493,12 @@ static void test_revert_after_halt(void **state)
     struct rollout_status st = latest_rollout(&s);
     assert_int_equal(st.rollout.kind, ROLLOUT_REVERT);
     assert_int_equal(st.rollout.state, ROLLOUT_COMPLETED);
+    char *params = NULL;
+    assert_int_equal(controller_entries(&s, "rollout.revert", &params), 1);
+    char want[48];
+    snprintf(want, sizeof(want), "\"revert_id\":%lld", (long long)st.rollout.id);
+    assert_non_null(strstr(params, want));
+    free(params);
     sim_teardown(&s);
 }
 
