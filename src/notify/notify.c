@@ -372,6 +372,7 @@ int notify_open(const struct config *config, struct service *svc, enum notify_mo
             log_error("notify: cannot start the delivery thread: %s", strerror(-r));
             goto fail;
         }
+        pthread_setname_np(n->thread, "otad-notify"); /* top -H, perf: which thread works */
         n->thread_running = true;
     }
     *ret_notify = n;

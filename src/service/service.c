@@ -193,6 +193,7 @@ int service_open(const struct config *config, enum service_mode mode, struct ser
             goto fail;
         if ((r = -pthread_create(&svc->refresher, NULL, refresher_main, svc)) < 0)
             goto fail;
+        pthread_setname_np(svc->refresher, "otad-refresher"); /* top -H, perf: which thread works */
         svc->refresher_running = true;
     }
     *ret_service = svc;
