@@ -112,3 +112,17 @@ def test_threads_follow_the_cpus_otad_may_use():
         workers, single = http_threads(srv.proc.pid, (logged, 0) if logged > 1 else (0, 1))
         assert 1 <= logged <= mine, line
         assert (workers, single) == ((logged, 0) if logged > 1 else (0, 1)), f"{line}: {(workers, single)}"
+
+
+def test_the_daemons_own_threads_are_named():
+    """top -H and perf tell the daemon's threads apart: each one otad starts names itself."""
+    with Server() as srv:
+        srv.start()
+        want = {"otad-registry", "otad-refresher", "otad-dashboard", "otad-notify", "otad-poller"}
+
+        def names():
+            return {Path(t, "comm").read_text().strip() for t in Path(f"/proc/{srv.proc.pid}/task").iterdir()}
+        deadline = time.monotonic() + 5
+        while not want <= names() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert want <= names(), f"threads: {sorted(names())}"
