@@ -2,9 +2,9 @@
  * `otad serve`: opens the service, starts the GitHub release poller, the
  * notification sender and the HTTP server, and waits for SIGTERM or SIGINT. SIGHUP reloads the
  * HTTPS listener's certificates (a certbot deploy hook's `systemctl reload otad`) without closing a
- * connection. Shutdown stops accepting, gives requests in flight a grace period to finish, stops
- * the poller, commits queued check-ins, stops the notification sender (a delivery in flight is cut
- * off and stays pending) and exits 0.
+ * connection. Shutdown closes new connections unanswered, gives requests in flight a grace period
+ * to finish, stops the poller, commits queued check-ins, stops the notification sender (a delivery
+ * in flight is cut off and stays pending) and exits 0.
  */
 #include <errno.h>
 #include <signal.h>

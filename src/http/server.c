@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -54,6 +55,7 @@ struct http_server {
     struct http_context ctx;
     struct config config;
     struct MHD_Response *not_modified; /* one shared 304, queued many times */
+    atomic_bool draining;              /* http_server_stop began: new connections are closed */
 };
 
 /* What one upload carries while its body arrives. */
@@ -785,6 +787,20 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 
 /* --- lifecycle --- */
 
+/*
+ * libmicrohttpd's accept policy: every connection accepted once
+ * http_server_stop has begun is closed before a byte of it is read (the
+ * client sees the connection end and tries again later, as a device does
+ * after any failed check-in, or a load balancer sends it elsewhere).
+ */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+    (void)addr;
+    (void)addrlen;
+    const struct http_server *srv = cls;
+    return atomic_load_explicit(&srv->draining, memory_order_relaxed) ? MHD_NO : MHD_YES;
+}
+
 /* Parses "host:port", "[v6]:port" or ":port" into a socket address. */
 static int parse_listen(const char *text, struct sockaddr_storage *ret_addr, bool *ret_v6)
 {
@@ -878,7 +894,7 @@ static int listener_start(struct http_server *srv, struct http_listener *l, cons
      * twice, and a space in the target with a bare close.
      */
     l->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, l, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
+        flags, 0, on_accept, srv, on_request, l, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE,
         threads > 1 ? threads : 0u, MHD_OPTION_CONNECTION_LIMIT, (unsigned)config->max_connections,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)config->max_connections_per_ip,
@@ -899,16 +915,6 @@ static int listener_start(struct http_server *srv, struct http_listener *l, cons
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(l->daemon, MHD_DAEMON_INFO_BIND_PORT);
     l->port = info ? info->port : 0;
     return 0;
-}
-
-/* Stops L accepting new connections; those it has go on until http_server_stop's grace ends. */
-static void listener_quiesce(struct http_listener *l)
-{
-    if (!l->daemon)
-        return;
-    MHD_socket listen_fd = MHD_quiesce_daemon(l->daemon);
-    if (listen_fd != MHD_INVALID_SOCKET)
-        close(listen_fd);
 }
 
 static unsigned listener_connections(const struct http_listener *l)
@@ -1013,8 +1019,14 @@ void http_server_stop(struct http_server *srv, unsigned grace_ms)
 {
     if (!srv)
         return;
-    listener_quiesce(&srv->plain);
-    listener_quiesce(&srv->secure);
+    /*
+     * Not MHD_quiesce_daemon: in 0.9.75, with epoll worker threads, it races
+     * a worker taking the listening socket out of its epoll set itself (the
+     * flags both read are neither atomic nor locked) and the loser aborts
+     * the process ("Failed to remove listen FD from epoll set"). The socket
+     * stays open through the grace period and on_accept closes what comes.
+     */
+    atomic_store(&srv->draining, true);
     for (unsigned waited = 0; waited < grace_ms; waited += 50) {
         if (listener_connections(&srv->plain) + listener_connections(&srv->secure) == 0)
             break;

@@ -4,6 +4,7 @@ a client holds an idle connection."""
 
 import signal
 import socket
+import time
 
 import devices
 from devices import Device
@@ -56,6 +57,41 @@ def test_sigterm_with_idle_connection_exits_0():
             srv.stop(timeout=SHUTDOWN_BOUND_S)
         finally:
             s.close()
+
+
+def test_sigterm_right_after_start_exits_0_every_time():
+    """SIGTERM while the workers may still be setting up their event loops: libmicrohttpd's
+    quiesce raced them and aborted the process, so shutdown must not depend on that."""
+    with Server() as srv:
+        for _ in range(12):
+            srv.start()
+            srv.stop(timeout=SHUTDOWN_BOUND_S)
+
+
+def test_connection_during_grace_is_closed_unanswered():
+    """Once shutdown began, a new connection ends without a byte: the client retries later
+    (or the load balancer elsewhere) instead of starting a request the grace may cut."""
+    with Server() as srv:
+        big_door(srv)
+        srv.start()
+        s = slow_download(srv)   # keeps otad in its grace period
+        try:
+            srv.proc.send_signal(signal.SIGTERM)
+            time.sleep(0.5)
+            assert srv.proc.poll() is None, "otad should wait for the download in flight"
+            late = socket.create_connection((HOST, srv.port), timeout=5)
+            try:
+                late.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                try:
+                    answer = late.recv(4096)
+                except ConnectionResetError:
+                    answer = b""
+                assert answer == b"", f"a connection made during the grace period was answered: {answer[:100]!r}"
+            finally:
+                late.close()
+        finally:
+            s.close()
+        srv.stop(timeout=SHUTDOWN_BOUND_S)
 
 
 def test_restart_after_sigterm_keeps_data():
