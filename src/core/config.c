@@ -65,6 +65,14 @@ static const struct setting config_settings[] = {
                    "more, Bearer; api_tls_only applies) or \"none\" (anyone who reaches the "
                    "listener); docs/METRICS.md"),
     STRING_SETTING(data_dir, "/var/lib/otad", "folder for the database, firmware blobs and keys"),
+    STRING_SETTING(database, "",
+                   "where the database is: \"\" means SQLite in the data folder (one node); a "
+                   "postgresql://USER@HOST:PORT/DB URL means PostgreSQL, shared by every node "
+                   "(docs/OPERATIONS.md, \"Several nodes\"); keep a password out of it (config "
+                   "dump prints it): use PGPASSFILE or PGPASSWORD"),
+    STRING_SETTING(node_name, "",
+                   "this node's name among several on one PostgreSQL database (the leader, the "
+                   "nodes list); \"\" means HOSTNAME:PORT"),
     STRING_SETTING(log_level, "info", "error, warn, info or debug"),
     UINT_SETTING(threads, "0", 0, 256,
                  "HTTP worker threads; 0 means one per CPU otad may use (its CPU affinity and "

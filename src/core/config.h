@@ -34,6 +34,8 @@ struct config {
     uint64_t api_tls_only;           /* 1: API and webhook only on the TLS listener */
     char metrics_token[8];           /* GET /metrics: "read" (a read token) or "none" */
     char data_dir[PATH_MAX];         /* SQLite file, blobs, keys */
+    char database[1024];             /* "" = SQLite in data_dir; or a postgresql:// URL */
+    char node_name[128];             /* this node among several; "" = hostname:port */
     char log_level[16];              /* error | warn | info | debug */
     uint64_t threads;                /* HTTP worker threads; 0 = one per usable CPU */
     uint64_t max_upload_bytes;       /* larger uploads get 413 */

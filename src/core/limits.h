@@ -75,6 +75,12 @@
  * the ceiling; they grow on demand and shrink when a storm is over).
  */
 #define LIMIT_REGISTRY_QUEUE 65536u
+/*
+ * The largest array literal the PostgreSQL backend sends as one parameter
+ * (a registry batch's column: LIMIT_REGISTRY_QUEUE devices of at most a few
+ * hundred bytes each).
+ */
+#define LIMIT_PG_ARRAY_BYTES (64u << 20)
 /* Fleet events (offers, downloads, outcomes) queued between two registry commits. */
 #define LIMIT_FLEET_EVENTS_PENDING 262144u
 /*

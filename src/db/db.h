@@ -1,27 +1,33 @@
 /*
  * The database: products, releases with their variants and installed
  * digests, tokens, the device registry. The interface speaks in domain
- * structs (model/model.h), never in SQL, so a second backend (PostgreSQL,
- * for several nodes) implements the same functions; today db_sqlite.c is
- * the one implementation.
+ * structs (model/model.h), never in SQL, and has two backends behind it:
+ * SQLite (one file in the data folder: the one-box default; db_sqlite*.c)
+ * and PostgreSQL (several nodes sharing one database; db_pg*.c, built when
+ * libpq is found). db_open picks one from the location; db.c forwards
+ * every other call to it (backend.h).
  *
  * Threads: a struct db is one connection, safe to share between threads:
  * every call takes the connection's lock for its whole duration. Each
  * thread that writes a lot (the registry flusher, the sources' poller) opens
- * its own. Every call may block on that lock and on disk I/O (a durable
- * commit is an fsync): nothing on a check-in's path calls here, which is why
- * the catalog and the registry queue exist.
+ * its own. Every call may block on that lock, on disk I/O (a durable
+ * commit is an fsync) and, on PostgreSQL, on the network: nothing on a
+ * check-in's path calls here, which is why the catalog and the registry
+ * queue exist.
  *
  * Conventions: inputs are borrowed and copied as needed; RET_* out
  * parameters are written only on success; arrays returned through RET_* are
  * the caller's to free as each function says. Errors are logged here, once,
  * with the backend's message, and returned as -errno: -ENOENT (no such row,
  * or a row naming one that is not there), -EEXIST (a unique name or version
- * is taken), -EIO (the backend failed, logged), -ENOMEM.
+ * is taken), -EIO (the backend failed, logged), -ENOMEM, and on PostgreSQL
+ * -ENOTCONN (the database cannot be reached: the call did nothing, and the
+ * next call connects again; callers answer 503).
  */
 #ifndef OTAD_DB_DB_H
 #define OTAD_DB_DB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,12 +46,31 @@ enum db_durability {
 };
 
 /*
- * Opens (creating if needed) the database at PATH and brings its schema up
- * to date with the numbered migrations. Returns 0 and a new handle in *ret_db
- * (free with db_close), or -EIO / -ENOMEM; a database written by a newer
- * otad (unknown migration) gives -EPROTO.
+ * Where the database is: DATABASE when set (the `database` setting: a
+ * postgresql:// URL), else DATA_DIR/otad.db. Writes it to OUT (SIZE bytes);
+ * -ENAMETOOLONG when it does not fit.
  */
-int db_open(const char *path, enum db_durability durability, struct db **ret_db);
+int db_location(const char *database, const char *data_dir, char *out, size_t size);
+
+/* Whether LOCATION names a PostgreSQL database (postgresql:// or postgres://). */
+bool db_location_is_postgresql(const char *location);
+
+/* Whether this otad was built with the PostgreSQL backend. */
+bool db_postgresql_built(void);
+
+/*
+ * Opens the database at LOCATION (a file path, created if needed, or a
+ * postgresql:// URL) and brings its schema up to date with the backend's
+ * numbered migrations (several processes opening it at once apply each
+ * exactly once). Returns 0 and a new handle in *ret_db (free with
+ * db_close), or -EIO / -ENOMEM / -ENOTCONN; a database written by a newer
+ * otad (unknown migration) gives -EPROTO; a postgresql:// URL in an otad
+ * built without it, -ENOTSUP.
+ */
+int db_open(const char *location, enum db_durability durability, struct db **ret_db);
+
+/* Whether DB is a PostgreSQL connection (several nodes may share it). */
+bool db_is_postgresql(const struct db *db);
 
 /* Closes the connection (waiting for a call in progress on it). NULL-safe. */
 void db_close(struct db *db);

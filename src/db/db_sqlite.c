@@ -8,7 +8,6 @@
  * reading rows, ending a transaction and mapping SQLite's errors to -errno.
  * Each entity's SQL lives in its own file (db_sqlite_<entity>.c).
  */
-#include "db/db.h"
 #include "db/sqlite_internal.h"
 
 #include <assert.h>
@@ -30,19 +29,17 @@ static const struct db_sqlite_query generation_query = {
 static const struct db_sqlite_query generation_bump_query = {
     DB_SLOT_GENERATION_BUMP, "UPDATE meta SET value = value + 1 WHERE key = 'catalog_generation'"};
 
-struct db {
-    struct db_sqlite base; /* db.h's handle is one SQLite connection */
-};
-
 struct db_sqlite *db_sqlite_of(struct db *db)
 {
-    return &db->base;
+    assert(db->ops == &db_sqlite_ops);
+    return (struct db_sqlite *)db;
 }
 
 struct db_sqlite *db_sqlite_lock(struct db *db)
 {
-    pthread_mutex_lock(&db->base.lock);
-    return &db->base;
+    struct db_sqlite *sq = db_sqlite_of(db);
+    pthread_mutex_lock(&sq->lock);
+    return sq;
 }
 
 void db_sqlite_unlock(struct db_sqlite *sq)
@@ -258,25 +255,36 @@ static int migrate(struct db_sqlite *sq)
     }
 }
 
-int db_open(const char *path, enum db_durability durability, struct db **ret_db)
+static void sqlite_close(struct db *db)
 {
-    struct db *db = calloc(1, sizeof(*db));
-    if (!db)
+    struct db_sqlite *sq = db_sqlite_of(db);
+    for (int i = 0; i < DB_SLOT_COUNT; i++)
+        sqlite3_finalize(sq->cache[i].stmt);
+    sqlite3_close(sq->conn);
+    pthread_mutex_destroy(&sq->lock);
+    free(sq);
+}
+
+int db_sqlite_open(const char *path, enum db_durability durability, struct db **ret_db)
+{
+    struct db_sqlite *sq = calloc(1, sizeof(*sq));
+    if (!sq)
         return -ENOMEM;
-    int r = -pthread_mutex_init(&db->base.lock, NULL);
+    sq->db.ops = &db_sqlite_ops;
+    int r = -pthread_mutex_init(&sq->lock, NULL);
     if (r < 0) {
-        free(db);
+        free(sq);
         return r;
     }
     r = -EIO;
-    if (sqlite3_open_v2(path, &db->base.conn,
+    if (sqlite3_open_v2(path, &sq->conn,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
         log_error("database: cannot open \"%s\": %s", path,
-                  db->base.conn ? sqlite3_errmsg(db->base.conn) : "out of memory");
+                  sq->conn ? sqlite3_errmsg(sq->conn) : "out of memory");
         goto fail;
     }
-    sqlite3_busy_timeout(db->base.conn, 10000);
+    sqlite3_busy_timeout(sq->conn, 10000);
     /*
      * 1 KiB pages, set before the first table exists (a no-op afterwards):
      * registry upserts land on random pages of a large table, and each commit
@@ -291,33 +299,22 @@ int db_open(const char *path, enum db_durability durability, struct db **ret_db)
                                 "PRAGMA synchronous = NORMAL; "
                                 "PRAGMA foreign_keys = ON;";
     char *err = NULL;
-    if (sqlite3_exec(db->base.conn, pragmas, NULL, NULL, &err) != SQLITE_OK) {
+    if (sqlite3_exec(sq->conn, pragmas, NULL, NULL, &err) != SQLITE_OK) {
         log_error("database: cannot configure \"%s\": %s", path, err ? err : "?");
         sqlite3_free(err);
         goto fail;
     }
-    r = migrate(&db->base);
+    r = migrate(sq);
     if (r < 0)
         goto fail;
-    *ret_db = db;
+    *ret_db = &sq->db;
     return 0;
 fail:
-    db_close(db);
+    sqlite_close(&sq->db);
     return r;
 }
 
-void db_close(struct db *db)
-{
-    if (!db)
-        return;
-    for (int i = 0; i < DB_SLOT_COUNT; i++)
-        sqlite3_finalize(db->base.cache[i].stmt);
-    sqlite3_close(db->base.conn);
-    pthread_mutex_destroy(&db->base.lock);
-    free(db);
-}
-
-int db_integrity_check(struct db *db, struct reason *why)
+int db_sqlite_integrity_check(struct db *db, struct reason *why)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     sqlite3_stmt *s;
@@ -340,7 +337,7 @@ out:
     return r;
 }
 
-int db_generation(struct db *db, int64_t *ret_generation)
+int db_sqlite_generation(struct db *db, int64_t *ret_generation)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int r = -EIO;
@@ -354,3 +351,10 @@ int db_generation(struct db *db, int64_t *ret_generation)
     db_sqlite_unlock(sq);
     return r;
 }
+
+const struct db_ops db_sqlite_ops = {.name = "SQLite",
+                                     .close = sqlite_close,
+#define DB_SQLITE_OPERATION(name, params, args) .name = db_sqlite_##name,
+                                     DB_OPERATIONS(DB_SQLITE_OPERATION)
+#undef DB_SQLITE_OPERATION
+};

@@ -31,7 +31,7 @@ static const struct db_sqlite_query audit_trim = {
     DB_SLOT_AUDIT_TRIM, "DELETE FROM audit WHERE id IN "
                         "(SELECT id FROM audit WHERE at_ms < ?1 ORDER BY id LIMIT ?2)"};
 
-int db_audit_insert(struct db *db, const struct audit_entry *e, int64_t *ret_id)
+int db_sqlite_audit_insert(struct db *db, const struct audit_entry *e, int64_t *ret_id)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int r = -EIO;
@@ -103,8 +103,8 @@ static void bind_int64_if(sqlite3_stmt *s, int i, int64_t v)
         sqlite3_bind_int64(s, i, v);
 }
 
-int db_audit_list(struct db *db, const struct audit_filter *f, size_t limit,
-                  struct audit_entry **ret_entries, size_t *ret_count)
+int db_sqlite_audit_list(struct db *db, const struct audit_filter *f, size_t limit,
+                         struct audit_entry **ret_entries, size_t *ret_count)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int r = -EIO;
@@ -126,7 +126,7 @@ int db_audit_list(struct db *db, const struct audit_filter *f, size_t limit,
     return r;
 }
 
-int db_audit_trim(struct db *db, int64_t cutoff_ms, size_t batch, size_t *ret_deleted)
+int db_sqlite_audit_trim(struct db *db, int64_t cutoff_ms, size_t batch, size_t *ret_deleted)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int r = -EIO;

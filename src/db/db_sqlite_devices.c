@@ -184,8 +184,8 @@ static int device_write_locked(struct db_sqlite *sq, const struct device_record 
     return db_sqlite_fail(sq, "record device");
 }
 
-int db_devices_record(struct db *db, const struct device_record *records, size_t count,
-                      db_device_admit_fn admit, void *ctx, size_t *ret_rows)
+int db_sqlite_devices_record(struct db *db, const struct device_record *records, size_t count,
+                             db_device_admit_fn admit, void *ctx, size_t *ret_rows)
 {
     size_t rows = 0;
     struct db_sqlite *sq = db_sqlite_lock(db);
@@ -243,8 +243,9 @@ static void fill_device(sqlite3_stmt *s, void *out)
     d->interval_ms = sqlite3_column_int64(s, 22);
 }
 
-int db_device_list(struct db *db, int64_t product_id, size_t limit, size_t offset,
-                   struct device_record **ret_devices, size_t *ret_count, uint64_t *ret_total)
+int db_sqlite_device_list(struct db *db, int64_t product_id, size_t limit, size_t offset,
+                          struct device_record **ret_devices, size_t *ret_count,
+                          uint64_t *ret_total)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int r = -EIO;
@@ -285,8 +286,8 @@ static void fill_device_row(sqlite3_stmt *s, void *out)
     row->intervals = sqlite3_column_int64(s, 24);
 }
 
-int db_device_get(struct db *db, int64_t product_id, uint64_t mac, struct device_record *ret,
-                  int64_t *ret_interval_ms, int64_t *ret_intervals)
+int db_sqlite_device_get(struct db *db, int64_t product_id, uint64_t mac, struct device_record *ret,
+                         int64_t *ret_interval_ms, int64_t *ret_intervals)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int r = -EIO;
@@ -309,8 +310,8 @@ int db_device_get(struct db *db, int64_t product_id, uint64_t mac, struct device
     return 0;
 }
 
-int db_device_issue_counts(struct db *db, int64_t product_id,
-                           uint64_t ret_counts[DELIVERY_ISSUE_COUNT])
+int db_sqlite_device_issue_counts(struct db *db, int64_t product_id,
+                                  uint64_t ret_counts[DELIVERY_ISSUE_COUNT])
 {
     uint64_t counts[DELIVERY_ISSUE_COUNT] = {0};
     struct db_sqlite *sq = db_sqlite_lock(db);
@@ -429,9 +430,9 @@ static void page_bind(sqlite3_stmt *s, int64_t product_id, const struct device_f
     bind_text_if(s, 10, f->version_part);
 }
 
-int db_device_page(struct db *db, int64_t product_id, const struct device_filter *filter,
-                   bool backward, size_t limit, struct device_record **ret_devices,
-                   size_t *ret_count)
+int db_sqlite_device_page(struct db *db, int64_t product_id, const struct device_filter *filter,
+                          bool backward, size_t limit, struct device_record **ret_devices,
+                          size_t *ret_count)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int r = -EIO;
@@ -454,8 +455,8 @@ static const struct db_sqlite_query device_nth_mac[2] = {
      "OFFSET ?3"},
 };
 
-int db_device_nth_mac(struct db *db, int64_t product_id, uint64_t from, bool backward, uint64_t n,
-                      uint64_t *ret_mac)
+int db_sqlite_device_nth_mac(struct db *db, int64_t product_id, uint64_t from, bool backward,
+                             uint64_t n, uint64_t *ret_mac)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int r = -EIO;
@@ -473,8 +474,8 @@ int db_device_nth_mac(struct db *db, int64_t product_id, uint64_t from, bool bac
     return r;
 }
 
-int db_device_count(struct db *db, int64_t product_id, const struct device_filter *filter,
-                    uint64_t *ret_count)
+int db_sqlite_device_count(struct db *db, int64_t product_id, const struct device_filter *filter,
+                           uint64_t *ret_count)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int r = -EIO;
@@ -510,8 +511,9 @@ static void fill_version_count(sqlite3_stmt *s, void *out)
     v->quiet = (uint64_t)sqlite3_column_int64(s, 4);
 }
 
-int db_device_version_counts(struct db *db, int64_t product_id, int64_t day_start_ms,
-                             int64_t now_ms, struct version_count **ret_counts, size_t *ret_count)
+int db_sqlite_device_version_counts(struct db *db, int64_t product_id, int64_t day_start_ms,
+                                    int64_t now_ms, struct version_count **ret_counts,
+                                    size_t *ret_count)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int r = -EIO;
@@ -539,8 +541,8 @@ static const struct db_sqlite_query version_days_list = {
     DB_SLOT_VERSION_DAYS_LIST, "SELECT day, version, devices FROM version_days "
                                "WHERE product_id = ?1 AND day >= ?2 ORDER BY day, devices DESC"};
 
-int db_version_day_put(struct db *db, int64_t product_id, int64_t day,
-                       const struct version_day *rows, size_t count, int64_t keep_from_day)
+int db_sqlite_version_day_put(struct db *db, int64_t product_id, int64_t day,
+                              const struct version_day *rows, size_t count, int64_t keep_from_day)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int err = db_sqlite_begin(sq);
@@ -584,8 +586,8 @@ static void fill_version_day(sqlite3_stmt *s, void *out)
     v->devices = (uint64_t)sqlite3_column_int64(s, 2);
 }
 
-int db_version_day_list(struct db *db, int64_t product_id, int64_t from_day,
-                        struct version_day **ret_rows, size_t *ret_count)
+int db_sqlite_version_day_list(struct db *db, int64_t product_id, int64_t from_day,
+                               struct version_day **ret_rows, size_t *ret_count)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int r = -EIO;

@@ -356,7 +356,7 @@ static int channel_put_locked(struct db_sqlite *sq, void *arg)
     return db_sqlite_get(sq, s, db_sqlite_fill_int64, &c->created_ms, "read channel");
 }
 
-int db_channel_put(struct db *db, struct channel *c)
+int db_sqlite_channel_put(struct db *db, struct channel *c)
 {
     return fleet_write(db, channel_put_locked, c, true);
 }
@@ -376,12 +376,13 @@ static void fill_channel(sqlite3_stmt *s, void *out)
     c->created_ms = sqlite3_column_int64(s, 8);
 }
 
-int db_channel_get(struct db *db, int64_t product_id, const char *name, struct channel *ret)
+int db_sqlite_channel_get(struct db *db, int64_t product_id, const char *name, struct channel *ret)
 {
     return fleet_get_by_name(db, &channel_get, product_id, name, fill_channel, ret, "get channel");
 }
 
-int db_channel_list(struct db *db, int64_t product_id, struct channel **ret, size_t *ret_count)
+int db_sqlite_channel_list(struct db *db, int64_t product_id, struct channel **ret,
+                           size_t *ret_count)
 {
     return fleet_list(db, &channel_list, product_id, sizeof(struct channel), fill_channel,
                       (void **)ret, ret_count);
@@ -403,7 +404,7 @@ static int channel_delete_locked(struct db_sqlite *sq, void *arg)
     return db_sqlite_run_one(sq, s, "delete channel");
 }
 
-int db_channel_delete(struct db *db, int64_t product_id, const char *name)
+int db_sqlite_channel_delete(struct db *db, int64_t product_id, const char *name)
 {
     struct name_key k = {product_id, name};
     return fleet_write(db, channel_delete_locked, &k, true);
@@ -442,7 +443,7 @@ static int group_insert_locked(struct db_sqlite *sq, void *arg)
     return err;
 }
 
-int db_group_insert(struct db *db, struct group *g)
+int db_sqlite_group_insert(struct db *db, struct group *g)
 {
     return fleet_write(db, group_insert_locked, g, true);
 }
@@ -456,7 +457,7 @@ static int group_update_locked(struct db_sqlite *sq, void *arg)
     return db_sqlite_run_one(sq, s, "update group");
 }
 
-int db_group_update(struct db *db, const struct group *g)
+int db_sqlite_group_update(struct db *db, const struct group *g)
 {
     return fleet_write(db, group_update_locked, (void *)g, true);
 }
@@ -478,7 +479,7 @@ static int group_delete_locked(struct db_sqlite *sq, void *arg)
     return err;
 }
 
-int db_group_delete(struct db *db, int64_t product_id, const char *name)
+int db_sqlite_group_delete(struct db *db, int64_t product_id, const char *name)
 {
     struct name_key k = {product_id, name};
     return fleet_write(db, group_delete_locked, &k, true);
@@ -501,12 +502,12 @@ static void fill_group(sqlite3_stmt *s, void *out)
     g->created_ms = sqlite3_column_int64(s, 11);
 }
 
-int db_group_get(struct db *db, int64_t product_id, const char *name, struct group *ret)
+int db_sqlite_group_get(struct db *db, int64_t product_id, const char *name, struct group *ret)
 {
     return fleet_get_by_name(db, &group_get, product_id, name, fill_group, ret, "get group");
 }
 
-int db_group_list(struct db *db, int64_t product_id, struct group **ret, size_t *ret_count)
+int db_sqlite_group_list(struct db *db, int64_t product_id, struct group **ret, size_t *ret_count)
 {
     return fleet_list(db, &group_list, product_id, sizeof(struct group), fill_group, (void **)ret,
                       ret_count);
@@ -538,8 +539,8 @@ static int group_macs_change_locked(struct db_sqlite *sq, void *arg)
     return err;
 }
 
-int db_group_macs_change(struct db *db, int64_t group_id, const uint64_t *macs, size_t count,
-                         bool add)
+int db_sqlite_group_macs_change(struct db *db, int64_t group_id, const uint64_t *macs, size_t count,
+                                bool add)
 {
     struct group_macs_change c = {group_id, macs, count, add};
     return fleet_write(db, group_macs_change_locked, &c, true);
@@ -557,8 +558,8 @@ static void fill_group_mac(sqlite3_stmt *s, void *out)
     m->group_id = sqlite3_column_int64(s, 1);
 }
 
-int db_group_macs_list(struct db *db, int64_t group_id, uint64_t **ret_macs,
-                       int64_t **ret_group_ids, size_t *ret_count)
+int db_sqlite_group_macs_list(struct db *db, int64_t group_id, uint64_t **ret_macs,
+                              int64_t **ret_group_ids, size_t *ret_count)
 {
     struct group_mac *rows = NULL;
     size_t count = 0;
@@ -607,7 +608,7 @@ static int pin_put_locked(struct db_sqlite *sq, void *arg)
     return err;
 }
 
-int db_pin_put(struct db *db, struct pin *p)
+int db_sqlite_pin_put(struct db *db, struct pin *p)
 {
     return fleet_write(db, pin_put_locked, p, true);
 }
@@ -628,7 +629,7 @@ static int pin_delete_locked(struct db_sqlite *sq, void *arg)
     return db_sqlite_run_one(sq, s, "delete pin");
 }
 
-int db_pin_delete(struct db *db, int64_t product_id, uint64_t mac)
+int db_sqlite_pin_delete(struct db *db, int64_t product_id, uint64_t mac)
 {
     struct mac_key k = {product_id, mac};
     return fleet_write(db, pin_delete_locked, &k, true);
@@ -647,7 +648,7 @@ static void fill_pin(sqlite3_stmt *s, void *out)
     p->created_ms = sqlite3_column_int64(s, 6);
 }
 
-int db_pin_list(struct db *db, int64_t product_id, struct pin **ret, size_t *ret_count)
+int db_sqlite_pin_list(struct db *db, int64_t product_id, struct pin **ret, size_t *ret_count)
 {
     return fleet_list(db, &pin_list, product_id, sizeof(struct pin), fill_pin, (void **)ret,
                       ret_count);
@@ -669,8 +670,8 @@ static int deployment_set_locked(struct db_sqlite *sq, void *arg)
     return db_sqlite_run(sq, s, "set deployment");
 }
 
-int db_deployment_set(struct db *db, int64_t product_id, const char *channel, enum fw_mode mode,
-                      int64_t release_id)
+int db_sqlite_deployment_set(struct db *db, int64_t product_id, const char *channel,
+                             enum fw_mode mode, int64_t release_id)
 {
     struct deployment d = {.product_id = product_id,
                            .mode = mode,
@@ -692,8 +693,8 @@ static void fill_deployment(sqlite3_stmt *s, void *out)
     d->updated_ms = sqlite3_column_int64(s, 4);
 }
 
-int db_deployment_list(struct db *db, int64_t product_id, struct deployment **ret,
-                       size_t *ret_count)
+int db_sqlite_deployment_list(struct db *db, int64_t product_id, struct deployment **ret,
+                              size_t *ret_count)
 {
     return fleet_list(db, &deployment_list, product_id, sizeof(struct deployment), fill_deployment,
                       (void **)ret, ret_count);
@@ -720,13 +721,14 @@ static int release_withdraw_locked(struct db_sqlite *sq, void *arg)
     return err;
 }
 
-int db_release_withdraw(struct db *db, const int64_t *ids, size_t count, int64_t at_ms)
+int db_sqlite_release_withdraw(struct db *db, const int64_t *ids, size_t count, int64_t at_ms)
 {
     struct withdraw w = {ids, count, at_ms};
     return fleet_write(db, release_withdraw_locked, &w, true);
 }
 
-int db_withdrawn_list(struct db *db, int64_t product_id, int64_t **ret_ids, size_t *ret_count)
+int db_sqlite_withdrawn_list(struct db *db, int64_t product_id, int64_t **ret_ids,
+                             size_t *ret_count)
 {
     return fleet_list(db, &withdrawn_list, product_id, sizeof(int64_t), db_sqlite_fill_int64,
                       (void **)ret_ids, ret_count);
@@ -790,7 +792,7 @@ static int rollout_insert_locked(struct db_sqlite *sq, void *arg)
     return 0;
 }
 
-int db_rollout_insert(struct db *db, struct rollout *r, bool supersede)
+int db_sqlite_rollout_insert(struct db *db, struct rollout *r, bool supersede)
 {
     struct rollout_insert_arg a = {r, supersede};
     return fleet_write(db, rollout_insert_locked, &a, true);
@@ -814,7 +816,7 @@ static int rollout_update_locked(struct db_sqlite *sq, void *arg)
     return db_sqlite_run_one(sq, s, "update rollout");
 }
 
-int db_rollout_update(struct db *db, const struct rollout *r)
+int db_sqlite_rollout_update(struct db *db, const struct rollout *r)
 {
     return fleet_write(db, rollout_update_locked, (void *)r, true);
 }
@@ -852,7 +854,7 @@ static void fill_rollout(sqlite3_stmt *s, void *out)
     r->ack_silent = (uint32_t)sqlite3_column_int64(s, 20);
 }
 
-int db_rollout_get(struct db *db, int64_t id, struct rollout *ret)
+int db_sqlite_rollout_get(struct db *db, int64_t id, struct rollout *ret)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int r = -EIO;
@@ -865,8 +867,8 @@ int db_rollout_get(struct db *db, int64_t id, struct rollout *ret)
     return r;
 }
 
-int db_rollout_list(struct db *db, int64_t product_id, bool active_only, struct rollout **ret,
-                    size_t *ret_count)
+int db_sqlite_rollout_list(struct db *db, int64_t product_id, bool active_only,
+                           struct rollout **ret, size_t *ret_count)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int r = -EIO;
@@ -881,8 +883,8 @@ int db_rollout_list(struct db *db, int64_t product_id, bool active_only, struct 
     return r;
 }
 
-int db_rollout_counts(struct db *db, int64_t rollout_id, struct rollout_counts *ret_stages,
-                      unsigned stage_count, struct rollout_counts *ret_total)
+int db_sqlite_rollout_counts(struct db *db, int64_t rollout_id, struct rollout_counts *ret_stages,
+                             unsigned stage_count, struct rollout_counts *ret_total)
 {
     struct rollout_counts total;
     memset(&total, 0, sizeof(total));
@@ -938,7 +940,7 @@ static void fill_rollout_device(sqlite3_stmt *s, void *out)
     d->interruptions = (uint32_t)sqlite3_column_int64(s, 11);
 }
 
-int db_rollout_devices_open(struct db *db, struct rollout_device **ret, size_t *ret_count)
+int db_sqlite_rollout_devices_open(struct db *db, struct rollout_device **ret, size_t *ret_count)
 {
     return fleet_list(db, &rollout_devices_open, 0, sizeof(struct rollout_device),
                       fill_rollout_device, (void **)ret, ret_count);
@@ -960,20 +962,20 @@ static int rollout_device_one(struct db *db, const struct db_sqlite_query *q, in
     return r;
 }
 
-int db_rollout_device_get(struct db *db, int64_t rollout_id, uint64_t mac,
-                          struct rollout_device *ret)
+int db_sqlite_rollout_device_get(struct db *db, int64_t rollout_id, uint64_t mac,
+                                 struct rollout_device *ret)
 {
     return rollout_device_one(db, &rollout_device_get, rollout_id, mac, ret);
 }
 
-int db_rollout_device_last(struct db *db, int64_t product_id, uint64_t mac,
-                           struct rollout_device *ret)
+int db_sqlite_rollout_device_last(struct db *db, int64_t product_id, uint64_t mac,
+                                  struct rollout_device *ret)
 {
     return rollout_device_one(db, &rollout_device_last, product_id, mac, ret);
 }
 
-int db_rollout_failed_macs(struct db *db, int64_t rollout_id, uint64_t **ret_macs,
-                           size_t *ret_count)
+int db_sqlite_rollout_failed_macs(struct db *db, int64_t rollout_id, uint64_t **ret_macs,
+                                  size_t *ret_count)
 {
     /* A MAC is 48 bits: as an int64_t column it reads the same as a uint64_t. */
     return fleet_list(db, &rollout_failed_macs, rollout_id, sizeof(uint64_t), db_sqlite_fill_int64,
@@ -1062,7 +1064,7 @@ static int fleet_events_apply_locked(struct db_sqlite *sq, void *arg)
     return err;
 }
 
-int db_fleet_events_apply(struct db *db, const struct fleet_event *events, size_t count)
+int db_sqlite_fleet_events_apply(struct db *db, const struct fleet_event *events, size_t count)
 {
     struct events ev = {events, count};
     return fleet_write(db, fleet_events_apply_locked, &ev, false);
@@ -1110,8 +1112,8 @@ static int rollout_mark_silent_locked(struct db_sqlite *sq, void *arg)
     return err;
 }
 
-int db_rollout_mark_silent(struct db *db, int64_t now_ms, struct rollout_device *ret, size_t max,
-                           size_t *ret_count)
+int db_sqlite_rollout_mark_silent(struct db *db, int64_t now_ms, struct rollout_device *ret,
+                                  size_t max, size_t *ret_count)
 {
     struct silent a = {now_ms, ret, max, 0};
     int err = fleet_write(db, rollout_mark_silent_locked, &a, false);
@@ -1120,8 +1122,8 @@ int db_rollout_mark_silent(struct db *db, int64_t now_ms, struct rollout_device 
     return err;
 }
 
-int db_device_history(struct db *db, int64_t product_id, uint64_t mac, struct device_event *ret,
-                      size_t max, size_t *ret_count)
+int db_sqlite_device_history(struct db *db, int64_t product_id, uint64_t mac,
+                             struct device_event *ret, size_t max, size_t *ret_count)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int r = -EIO;

@@ -132,7 +132,7 @@ static void fill_delivery(sqlite3_stmt *s, void *out)
     fill_delivery_at(s, 0, out);
 }
 
-int db_notify_receiver_insert(struct db *db, struct notify_receiver *r)
+int db_sqlite_notify_receiver_insert(struct db *db, struct notify_receiver *r)
 {
     int64_t now = time_now_ms();
     struct db_sqlite *sq = db_sqlite_lock(db);
@@ -170,7 +170,7 @@ static int receiver_delete_locked(struct db_sqlite *sq, int64_t id)
     return db_sqlite_run_one(sq, s, "delete notification receiver");
 }
 
-int db_notify_receiver_delete(struct db *db, int64_t id)
+int db_sqlite_notify_receiver_delete(struct db *db, int64_t id)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int r = db_sqlite_begin(sq);
@@ -180,7 +180,7 @@ int db_notify_receiver_delete(struct db *db, int64_t id)
     return r;
 }
 
-int db_notify_receiver_get(struct db *db, int64_t id, struct notify_receiver *ret)
+int db_sqlite_notify_receiver_get(struct db *db, int64_t id, struct notify_receiver *ret)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int r = -EIO;
@@ -193,7 +193,8 @@ int db_notify_receiver_get(struct db *db, int64_t id, struct notify_receiver *re
     return r;
 }
 
-int db_notify_receiver_list(struct db *db, struct notify_receiver_row **ret_rows, size_t *ret_count)
+int db_sqlite_notify_receiver_list(struct db *db, struct notify_receiver_row **ret_rows,
+                                   size_t *ret_count)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int r = db_sqlite_list(sq, &receiver_list, LIMIT_NOTIFY_RECEIVERS, sizeof(**ret_rows),
@@ -220,7 +221,7 @@ static int receiver_disable_locked(struct db_sqlite *sq, int64_t id, const char 
     return db_sqlite_run(sq, s, "fail pending notification deliveries");
 }
 
-int db_notify_receiver_disable(struct db *db, int64_t id, const char *error, int64_t now_ms)
+int db_sqlite_notify_receiver_disable(struct db *db, int64_t id, const char *error, int64_t now_ms)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int r = db_sqlite_begin(sq);
@@ -254,7 +255,7 @@ static int deliveries_insert_locked(struct db_sqlite *sq, struct notify_delivery
     return 0;
 }
 
-int db_notify_deliveries_insert(struct db *db, struct notify_delivery *d, size_t n)
+int db_sqlite_notify_deliveries_insert(struct db *db, struct notify_delivery *d, size_t n)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int r = db_sqlite_begin(sq);
@@ -305,8 +306,9 @@ static int heads_locked(struct db_sqlite *sq, int64_t now_ms, size_t limit,
     return 0;
 }
 
-int db_notify_deliveries_due(struct db *db, int64_t now_ms, size_t limit,
-                             struct notify_delivery **ret, size_t *ret_count, int64_t *ret_next_ms)
+int db_sqlite_notify_deliveries_due(struct db *db, int64_t now_ms, size_t limit,
+                                    struct notify_delivery **ret, size_t *ret_count,
+                                    int64_t *ret_next_ms)
 {
     struct notify_delivery *out = calloc(limit ? limit : 1, sizeof(*out));
     if (!out)
@@ -326,16 +328,7 @@ int db_notify_deliveries_due(struct db *db, int64_t now_ms, size_t limit,
     return 0;
 }
 
-void db_notify_deliveries_free(struct notify_delivery *d, size_t n)
-{
-    if (!d)
-        return;
-    for (size_t i = 0; i < n; i++)
-        free(d[i].body);
-    free(d);
-}
-
-int db_notify_delivery_update(struct db *db, const struct notify_delivery *d)
+int db_sqlite_notify_delivery_update(struct db *db, const struct notify_delivery *d)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int r = -EIO;
@@ -354,8 +347,8 @@ int db_notify_delivery_update(struct db *db, const struct notify_delivery *d)
     return r;
 }
 
-int db_notify_delivery_list(struct db *db, int64_t receiver_id, size_t limit,
-                            struct notify_delivery **ret, size_t *ret_count)
+int db_sqlite_notify_delivery_list(struct db *db, int64_t receiver_id, size_t limit,
+                                   struct notify_delivery **ret, size_t *ret_count)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int r = -EIO;
@@ -369,7 +362,7 @@ int db_notify_delivery_list(struct db *db, int64_t receiver_id, size_t limit,
     return r;
 }
 
-int db_notify_prune(struct db *db, int64_t before_ms, size_t keep)
+int db_sqlite_notify_prune(struct db *db, int64_t before_ms, size_t keep)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int r = -EIO;

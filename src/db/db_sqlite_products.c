@@ -42,7 +42,7 @@ static const struct db_sqlite_query product_key_list = {
     DB_SLOT_PRODUCT_KEY_LIST, "SELECT key_name, fingerprint, added_ms FROM product_keys "
                               "WHERE product_id = ?1 ORDER BY added_ms, key_name"};
 
-int db_product_insert(struct db *db, struct product *p)
+int db_sqlite_product_insert(struct db *db, struct product *p)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int r = -EIO;
@@ -92,7 +92,7 @@ static void fill_product(sqlite3_stmt *s, void *out)
     p->fleet.require_https = sqlite3_column_int(s, 14) != 0;
 }
 
-int db_product_get(struct db *db, const char *name, struct product *ret_product)
+int db_sqlite_product_get(struct db *db, const char *name, struct product *ret_product)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int r = -EIO;
@@ -105,7 +105,7 @@ int db_product_get(struct db *db, const char *name, struct product *ret_product)
     return r;
 }
 
-int db_product_list(struct db *db, struct product **ret_products, size_t *ret_count)
+int db_sqlite_product_list(struct db *db, struct product **ret_products, size_t *ret_count)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int r = db_sqlite_list(sq, &product_list, 0, sizeof(struct product), fill_product,
@@ -114,7 +114,8 @@ int db_product_list(struct db *db, struct product **ret_products, size_t *ret_co
     return r;
 }
 
-int db_product_set_signing(struct db *db, int64_t product_id, const struct product_signing *sg)
+int db_sqlite_product_set_signing(struct db *db, int64_t product_id,
+                                  const struct product_signing *sg)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int r = -EIO;
@@ -135,7 +136,7 @@ int db_product_set_signing(struct db *db, int64_t product_id, const struct produ
     return r;
 }
 
-int db_product_set_fleet(struct db *db, int64_t product_id, const struct product_fleet *f)
+int db_sqlite_product_set_fleet(struct db *db, int64_t product_id, const struct product_fleet *f)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int r = -EIO;
@@ -154,7 +155,8 @@ int db_product_set_fleet(struct db *db, int64_t product_id, const struct product
     return r;
 }
 
-int db_product_key_add(struct db *db, int64_t product_id, const char *name, const char *fingerprint)
+int db_sqlite_product_key_add(struct db *db, int64_t product_id, const char *name,
+                              const char *fingerprint)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int r = -EIO;
@@ -179,8 +181,8 @@ static void fill_product_key(sqlite3_stmt *s, void *out)
     k->added_ms = sqlite3_column_int64(s, 2);
 }
 
-int db_product_key_list(struct db *db, int64_t product_id, struct product_key **ret_keys,
-                        size_t *ret_count)
+int db_sqlite_product_key_list(struct db *db, int64_t product_id, struct product_key **ret_keys,
+                               size_t *ret_count)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int r = db_sqlite_list(sq, &product_key_list, product_id, sizeof(struct product_key),

@@ -145,8 +145,8 @@ static int release_insert_locked(struct db_sqlite *sq, struct release *r,
     return 0;
 }
 
-int db_release_insert(struct db *db, struct release *r, const char *const *digests,
-                      size_t digest_count)
+int db_sqlite_release_insert(struct db *db, struct release *r, const char *const *digests,
+                             size_t digest_count)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int err = db_sqlite_begin(sq);
@@ -171,8 +171,8 @@ static int release_add_variants_locked(struct db_sqlite *sq, int64_t release_id,
     return err == 0 ? db_sqlite_generation_bump(sq) : err;
 }
 
-int db_release_add_variants(struct db *db, int64_t release_id, const struct variant *v,
-                            unsigned count, const char *signed_by)
+int db_sqlite_release_add_variants(struct db *db, int64_t release_id, const struct variant *v,
+                                   unsigned count, const char *signed_by)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int err = db_sqlite_begin(sq);
@@ -231,8 +231,8 @@ static int variants_load_locked(struct db_sqlite *sq, struct release *r)
     return err;
 }
 
-int db_release_get(struct db *db, int64_t product_id, enum fw_mode mode, const char *version,
-                   struct release *ret_release)
+int db_sqlite_release_get(struct db *db, int64_t product_id, enum fw_mode mode, const char *version,
+                          struct release *ret_release)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int r = -EIO;
@@ -255,8 +255,8 @@ int db_release_get(struct db *db, int64_t product_id, enum fw_mode mode, const c
     return r;
 }
 
-int db_release_list(struct db *db, int64_t product_id, struct release **ret_releases,
-                    size_t *ret_count)
+int db_sqlite_release_list(struct db *db, int64_t product_id, struct release **ret_releases,
+                           size_t *ret_count)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     struct release *list = NULL;
@@ -282,8 +282,8 @@ static void fill_digest(sqlite3_stmt *s, void *out)
     db_sqlite_column_text(s, 1, d->digest, sizeof(d->digest));
 }
 
-int db_digest_list(struct db *db, int64_t product_id, struct release_digest **ret_digests,
-                   size_t *ret_count)
+int db_sqlite_digest_list(struct db *db, int64_t product_id, struct release_digest **ret_digests,
+                          size_t *ret_count)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int r = db_sqlite_list(sq, &digest_list, product_id, sizeof(struct release_digest), fill_digest,

@@ -38,8 +38,8 @@ static const struct db_sqlite_query session_delete = {DB_SLOT_SESSION_DELETE,
 static const struct db_sqlite_query session_list = {
     DB_SLOT_SESSION_LIST, "SELECT " SESSION_COLUMNS " ORDER BY s.created_ms, s.id"};
 
-int db_session_insert(struct db *db, const struct session_record *rec, const char *hash_hex,
-                      unsigned keep, int64_t *ret_id)
+int db_sqlite_session_insert(struct db *db, const struct session_record *rec, const char *hash_hex,
+                             unsigned keep, int64_t *ret_id)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int r = db_sqlite_begin(sq);
@@ -92,7 +92,7 @@ static void fill_session(sqlite3_stmt *s, void *out)
     db_sqlite_column_text(s, 8, rec->user_agent, sizeof(rec->user_agent));
 }
 
-int db_session_find(struct db *db, const char *hash_hex, struct session_record *ret_session)
+int db_sqlite_session_find(struct db *db, const char *hash_hex, struct session_record *ret_session)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int r = -EIO;
@@ -105,7 +105,7 @@ int db_session_find(struct db *db, const char *hash_hex, struct session_record *
     return r;
 }
 
-int db_session_touch(struct db *db, int64_t id, int64_t now_ms)
+int db_sqlite_session_touch(struct db *db, int64_t id, int64_t now_ms)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int r = -EIO;
@@ -119,7 +119,7 @@ int db_session_touch(struct db *db, int64_t id, int64_t now_ms)
     return r;
 }
 
-int db_session_delete(struct db *db, int64_t id)
+int db_sqlite_session_delete(struct db *db, int64_t id)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int r = -EIO;
@@ -132,7 +132,7 @@ int db_session_delete(struct db *db, int64_t id)
     return r;
 }
 
-int db_session_prune(struct db *db, int64_t idle_before_ms, int64_t created_before_ms)
+int db_sqlite_session_prune(struct db *db, int64_t idle_before_ms, int64_t created_before_ms)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int r = -EIO;
@@ -146,7 +146,7 @@ int db_session_prune(struct db *db, int64_t idle_before_ms, int64_t created_befo
     return r;
 }
 
-int db_session_list(struct db *db, struct session_record **ret_sessions, size_t *ret_count)
+int db_sqlite_session_list(struct db *db, struct session_record **ret_sessions, size_t *ret_count)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int r = db_sqlite_list(sq, &session_list, 0, sizeof(struct session_record), fill_session,

@@ -145,7 +145,7 @@ static int source_insert_locked(struct db_sqlite *sq, struct source *src, int64_
     return r;
 }
 
-int db_source_insert(struct db *db, struct source *src)
+int db_sqlite_source_insert(struct db *db, struct source *src)
 {
     int64_t now = time_now_ms(), id = 0;
     struct db_sqlite *sq = db_sqlite_lock(db);
@@ -181,7 +181,7 @@ static int source_delete_locked(struct db_sqlite *sq, int64_t id)
     return r;
 }
 
-int db_source_delete(struct db *db, int64_t id)
+int db_sqlite_source_delete(struct db *db, int64_t id)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int r = db_sqlite_begin(sq);
@@ -191,7 +191,7 @@ int db_source_delete(struct db *db, int64_t id)
     return r;
 }
 
-int db_source_get(struct db *db, int64_t id, struct source_row *ret_row)
+int db_sqlite_source_get(struct db *db, int64_t id, struct source_row *ret_row)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int r = -EIO;
@@ -204,7 +204,7 @@ int db_source_get(struct db *db, int64_t id, struct source_row *ret_row)
     return r;
 }
 
-int db_source_list(struct db *db, struct source_row **ret_rows, size_t *ret_count)
+int db_sqlite_source_list(struct db *db, struct source_row **ret_rows, size_t *ret_count)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int r = db_sqlite_list(sq, &source_list, LIMIT_SOURCES, sizeof(struct source_row),
@@ -213,7 +213,7 @@ int db_source_list(struct db *db, struct source_row **ret_rows, size_t *ret_coun
     return r;
 }
 
-int db_source_state_save(struct db *db, int64_t id, const struct source_state *st)
+int db_sqlite_source_state_save(struct db *db, int64_t id, const struct source_state *st)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int r = -EIO;
@@ -239,7 +239,7 @@ int db_source_state_save(struct db *db, int64_t id, const struct source_state *s
     return r;
 }
 
-int db_source_gate_siblings(struct db *db, const struct source *src, int64_t not_before_ms)
+int db_sqlite_source_gate_siblings(struct db *db, const struct source *src, int64_t not_before_ms)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int r = -EIO;
@@ -270,7 +270,8 @@ static void fill_source_tag(sqlite3_stmt *s, void *out)
     t->updated_ms = sqlite3_column_int64(s, 5);
 }
 
-int db_source_tag_get(struct db *db, int64_t source_id, const char *tag, struct source_tag *ret_tag)
+int db_sqlite_source_tag_get(struct db *db, int64_t source_id, const char *tag,
+                             struct source_tag *ret_tag)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int r = -EIO;
@@ -284,7 +285,7 @@ int db_source_tag_get(struct db *db, int64_t source_id, const char *tag, struct 
     return r;
 }
 
-int db_source_tag_put(struct db *db, int64_t source_id, const struct source_tag *t)
+int db_sqlite_source_tag_put(struct db *db, int64_t source_id, const struct source_tag *t)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int r = -EIO;
@@ -304,7 +305,8 @@ int db_source_tag_put(struct db *db, int64_t source_id, const struct source_tag 
     return r;
 }
 
-int db_webhook_delivery_record(struct db *db, const char *delivery, int64_t now_ms, int64_t keep_ms)
+int db_sqlite_webhook_delivery_record(struct db *db, const char *delivery, int64_t now_ms,
+                                      int64_t keep_ms)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int r = -EIO;

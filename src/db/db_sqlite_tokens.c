@@ -23,8 +23,8 @@ static const struct db_sqlite_query token_list = {
 static const struct db_sqlite_query token_revoke = {
     DB_SLOT_TOKEN_REVOKE, "UPDATE tokens SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms IS NULL"};
 
-int db_token_insert(struct db *db, const char *name, enum token_scope scope, const char *hash_hex,
-                    int64_t *ret_id)
+int db_sqlite_token_insert(struct db *db, const char *name, enum token_scope scope,
+                           const char *hash_hex, int64_t *ret_id)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int r = -EIO;
@@ -56,7 +56,7 @@ static void fill_token(sqlite3_stmt *s, void *out)
     t->revoked_ms = sqlite3_column_int64(s, 4);
 }
 
-int db_token_find(struct db *db, const char *hash_hex, struct token *ret_token)
+int db_sqlite_token_find(struct db *db, const char *hash_hex, struct token *ret_token)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int r = -EIO;
@@ -69,7 +69,7 @@ int db_token_find(struct db *db, const char *hash_hex, struct token *ret_token)
     return r;
 }
 
-int db_token_list(struct db *db, struct token **ret_tokens, size_t *ret_count)
+int db_sqlite_token_list(struct db *db, struct token **ret_tokens, size_t *ret_count)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int r = db_sqlite_list(sq, &token_list, 0, sizeof(struct token), fill_token,
@@ -78,7 +78,7 @@ int db_token_list(struct db *db, struct token **ret_tokens, size_t *ret_count)
     return r;
 }
 
-int db_token_revoke(struct db *db, int64_t id)
+int db_sqlite_token_revoke(struct db *db, int64_t id)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     int r = -EIO;

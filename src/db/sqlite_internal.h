@@ -9,19 +9,12 @@
  * db_sqlite_devices.c, db_sqlite_sources.c, db_sqlite_fleet.c, db_sqlite_audit.c,
  * db_sqlite_notify.c.
  *
- * How a second backend maps onto this: PostgreSQL (libpq) mirrors the split
- * file for file. db_pg.c owns the connection, its migrations and the same
- * helpers over PGresult (a SQLSTATE 23505 is -EEXIST, 23503 -ENOENT, the
- * rest -EIO); db_pg_<entity>.c implements the same db.h / db_sources.h
- * functions with the same SQL ($1 for ?1). Its statement cache is the
- * server's: a statement is prepared once per connection (PQprepare) under
- * the name of its slot, and the connection keeps which slots it prepared.
- * That is why a statement here is named by a slot fixed at compile time
- * (enum db_sqlite_slot, one range per file) and not by its text or by a
- * registration at run time: the slot is the prepared statement's name on
- * the server, the same in every process and every connection, and the cache
- * is one array sized by the compiler, with nothing to look up on the
- * registry flusher's path.
+ * The PostgreSQL backend (pg_internal.h) mirrors the split file for file
+ * (db_pg_<entity>.c). Its statements are not cached: the server parses
+ * each one, which costs nothing off the check-in path and works through a
+ * pooler. Here a statement is named by a slot fixed at compile time (enum
+ * db_sqlite_slot, one range per file): the cache is one array sized by the
+ * compiler, with nothing to look up on the registry flusher's path.
  */
 #ifndef OTAD_DB_SQLITE_INTERNAL_H
 #define OTAD_DB_SQLITE_INTERNAL_H
@@ -32,7 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "db/db.h"
+#include "db/backend.h"
 
 /*
  * Every cached statement of the backend, one range per file. A file names
@@ -190,6 +183,7 @@ struct db_sqlite_query {
 };
 
 struct db_sqlite {
+    struct db db;         /* first: db.h's handle is one SQLite connection */
     sqlite3 *conn;        /* opened with SQLITE_OPEN_NOMUTEX: hold lock around every use */
     pthread_mutex_t lock; /* serializes the connection */
     struct {
@@ -197,6 +191,11 @@ struct db_sqlite {
         sqlite3_stmt *stmt;                  /* owned; finalized by db_close */
     } cache[DB_SLOT_COUNT];
 };
+
+/* The backend's operations (backend.h), each defined in the file of its entity. */
+#define DB_SQLITE_DECLARE(name, params, args) int db_sqlite_##name params;
+DB_OPERATIONS(DB_SQLITE_DECLARE)
+#undef DB_SQLITE_DECLARE
 
 /* The connection behind DB (borrowed). */
 struct db_sqlite *db_sqlite_of(struct db *db);

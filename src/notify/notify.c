@@ -356,9 +356,8 @@ int notify_open(const struct config *config, struct service *svc, enum notify_mo
     }
     n->curl_ready = true;
     char path[PATH_MAX];
-    if (snprintf(path, sizeof(path), "%s/" DB_FILE_NAME, config->data_dir) >= (int)sizeof(path)) {
-        r = -ENAMETOOLONG;
-        log_error("notify: data folder name too long");
+    if ((r = db_location(config->database, config->data_dir, path, sizeof(path))) < 0) {
+        log_error("notify: database location too long");
         goto fail;
     }
     if ((r = db_open(path, DB_DURABLE, &n->db)) < 0)

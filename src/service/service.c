@@ -162,11 +162,9 @@ int service_open(const struct config *config, enum service_mode mode, struct ser
         log_error("cannot create data folder \"%s\": %s", config->data_dir, strerror(-r));
         goto fail;
     }
-    if (snprintf(svc->db_path, sizeof(svc->db_path), "%s/" DB_FILE_NAME, config->data_dir) >=
-        (int)sizeof(svc->db_path)) {
-        r = -ENAMETOOLONG;
+    if ((r = db_location(config->database, config->data_dir, svc->db_path, sizeof(svc->db_path))) <
+        0)
         goto fail;
-    }
     if ((r = db_open(svc->db_path, DB_DURABLE, &svc->db)) < 0)
         goto fail;
     if ((r = events_new(LIMIT_EVENT_QUEUE, &svc->events)) < 0)

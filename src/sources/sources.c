@@ -43,9 +43,8 @@ int sources_open(const struct config *config, struct service *svc, enum sources_
     if ((r = secret_cache_new(&s->config, &s->secrets)) < 0)
         goto fail;
     char path[PATH_MAX];
-    if (snprintf(path, sizeof(path), "%s/" DB_FILE_NAME, config->data_dir) >= (int)sizeof(path)) {
-        r = -ENAMETOOLONG;
-        log_error("sources: data folder name too long");
+    if ((r = db_location(config->database, config->data_dir, path, sizeof(path))) < 0) {
+        log_error("sources: database location too long");
         goto fail;
     }
     if ((r = db_open(path, DB_DURABLE, &s->db)) < 0)

@@ -1,9 +1,17 @@
 /*
- * What the tests of src/db/ share: a fresh database in a temporary data
- * folder (cmocka setup and teardown), an integer read on the test's own
- * look at the connection, a product, a release and a device to build on, and the
- * check that no cached statement was left running after a call (a read
- * left open would pin the connection's snapshot). Header-only.
+ * What the tests of src/db/ share: a fresh database (cmocka setup and
+ * teardown), an integer read on the test's own look at the connection, a
+ * product, a release and a device to build on, and the check that no
+ * statement or transaction was left open after a call (a read left open
+ * would pin the connection's snapshot). Header-only.
+ *
+ * Two backends: built as is, a test runs on SQLite in a temporary data
+ * folder; built with DB_ENV_POSTGRESQL (the *_pg executables, suite
+ * unit-pg), on a fresh PostgreSQL database created for each test in the
+ * cluster whose URL is in OTAD_TEST_POSTGRESQL (tests/run starts a
+ * throwaway one with tests/tools/pgcluster.py) and dropped after it. A test
+ * about one backend's own machinery stays inside #ifndef / #ifdef
+ * DB_ENV_POSTGRESQL.
  */
 #ifndef OTAD_TESTS_DB_ENV_H
 #define OTAD_TESTS_DB_ENV_H
@@ -20,20 +28,64 @@
 
 #include "../support/fixture.h"
 #include "db/db.h"
+#ifdef DB_ENV_POSTGRESQL
+#include <libpq-fe.h>
+#include <unistd.h>
+
+#include "db/pg_internal.h"
+#else
 #include "db/sqlite_internal.h"
+#endif
 
 struct db_env {
     char dir[64];
-    char path[128];
+    char path[512]; /* the SQLite file, or the PostgreSQL URL of the test's database */
     struct db *db;
+    char pg_name[64]; /* the test's PostgreSQL database */
 };
+
+#ifdef DB_ENV_POSTGRESQL
+/* Runs SQL on the cluster's own database (OTAD_TEST_POSTGRESQL), outside any test's database. */
+static inline void db_env_cluster_exec(const char *sql)
+{
+    const char *base = getenv("OTAD_TEST_POSTGRESQL");
+    if (!base)
+        fail_msg("OTAD_TEST_POSTGRESQL is not set: run these through tests/run unit-pg");
+    PGconn *c = PQconnectdb(base);
+    if (PQstatus(c) != CONNECTION_OK)
+        fail_msg("cannot reach %s: %s", base, PQerrorMessage(c));
+    PGresult *res = PQexec(c, sql);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(res));
+    PQclear(res);
+    PQfinish(c);
+}
+#endif
+
+/* A fresh, empty database's location into E->path. */
+static inline void db_env_create(struct db_env *e)
+{
+#ifdef DB_ENV_POSTGRESQL
+    static unsigned counter;
+    snprintf(e->pg_name, sizeof(e->pg_name), "otad_unit_%d_%u", (int)getpid(), counter++);
+    char sql[128];
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", e->pg_name);
+    db_env_cluster_exec(sql);
+    const char *base = getenv("OTAD_TEST_POSTGRESQL");
+    const char *slash = strrchr(base, '/');
+    assert_non_null(slash);
+    snprintf(e->path, sizeof(e->path), "%.*s/%s", (int)(slash - base), base, e->pg_name);
+#else
+    snprintf(e->path, sizeof(e->path), "%s/%s", e->dir, DB_FILE_NAME);
+#endif
+}
 
 static inline int db_env_setup(void **state)
 {
     struct db_env *e = calloc(1, sizeof(*e));
     assert_non_null(e);
     assert_int_equal(fixture_tmpdir(e->dir), 0);
-    snprintf(e->path, sizeof(e->path), "%s/%s", e->dir, DB_FILE_NAME);
+    db_env_create(e);
     assert_int_equal(db_open(e->path, DB_DURABLE, &e->db), 0);
     *state = e;
     return 0;
@@ -43,11 +95,51 @@ static inline int db_env_teardown(void **state)
 {
     struct db_env *e = *state;
     db_close(e->db);
+#ifdef DB_ENV_POSTGRESQL
+    char sql[128];
+    snprintf(sql, sizeof(sql), "DROP DATABASE %s WITH (FORCE)", e->pg_name);
+    db_env_cluster_exec(sql);
+#endif
     fixture_rmdir(e->dir);
     free(e);
     return 0;
 }
 
+#ifdef DB_ENV_POSTGRESQL
+/* One integer from SQL on the test's own look at the connection. */
+static inline int64_t db_env_int(struct db *db, const char *sql)
+{
+    struct db_pg *pg = db_pg_of(db);
+    pthread_mutex_lock(&pg->lock);
+    PGresult *res = PQexec(pg->conn, sql);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(res));
+    int64_t v = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    pthread_mutex_unlock(&pg->lock);
+    return v;
+}
+
+/* Runs SQL (statements without rows) on DB's connection, as a test's own writes. */
+static inline void db_env_exec(struct db *db, const char *sql)
+{
+    struct db_pg *pg = db_pg_of(db);
+    pthread_mutex_lock(&pg->lock);
+    PGresult *res = PQexec(pg->conn, sql);
+    ExecStatusType st = PQresultStatus(res);
+    PQclear(res);
+    pthread_mutex_unlock(&pg->lock);
+    assert_true(st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK);
+}
+
+/* No call left a transaction open on DB's connection. */
+static inline void db_env_assert_idle(struct db *db)
+{
+    struct db_pg *pg = db_pg_of(db);
+    assert_int_equal(PQtransactionStatus(pg->conn), PQTRANS_IDLE);
+    assert_false(pg->in_transaction);
+}
+#else
 /* One integer from SQL on the test's own look at the connection. */
 static inline int64_t db_env_int(struct db *db, const char *sql)
 {
@@ -86,6 +178,7 @@ static inline void db_env_assert_idle(struct db *db)
             fail_msg("statement in slot %d left running: %s", i, sq->cache[i].query->sql);
     assert_true(sqlite3_get_autocommit(sq->conn)); /* and no transaction left open */
 }
+#endif
 
 /* Adds ESP8266 product NAME on channel "stable" and returns it as stored. */
 static inline struct product db_env_product(struct db *db, const char *name)

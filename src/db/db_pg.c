@@ -1,0 +1,518 @@
+/*
+ * The PostgreSQL backend of db.h, its connection (pg_internal.h): connect
+ * with keepalives and a short timeout, connect again after the database was
+ * away (at most once a second, logged once per outage), the durability each
+ * opener asks for, numbered migrations embedded at build time and applied
+ * under an advisory lock (several nodes starting at once apply each
+ * exactly once; a node refuses a schema newer than it knows), the catalog's
+ * generation with its NOTIFY, and the helpers every db_pg_<entity>.c file
+ * shares: parameters, array literals, running a statement, reading rows,
+ * ending a transaction and mapping SQLSTATEs to -errno.
+ */
+#include "db/pg_internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/util.h"
+
+extern const char *const pg_migrations[];
+extern const size_t pg_migrations_count;
+
+/* How long one connection attempt may take, and the pause before the next one. */
+#define CONNECT_TIMEOUT_S  "3"
+#define RECONNECT_PAUSE_MS 1000
+
+struct db_pg *db_pg_of(struct db *db)
+{
+    return (struct db_pg *)db;
+}
+
+/* --- errors --- */
+
+static bool sqlstate_is(const PGresult *res, const char *state)
+{
+    const char *s = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    return s && strcmp(s, state) == 0;
+}
+
+/* Whether RES (or the connection) says the connection is gone. */
+static bool connection_lost(const struct db_pg *pg, const PGresult *res)
+{
+    if (!pg->conn || PQstatus(pg->conn) != CONNECTION_OK)
+        return true;
+    const char *s = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    /* 08xxx: connection exceptions; 57P01-03: the server shuts down or is starting. */
+    return !s || strncmp(s, "08", 2) == 0 || strncmp(s, "57P0", 4) == 0;
+}
+
+/* Logs that the database went away, once per outage. */
+static void log_away(struct db_pg *pg, const char *what)
+{
+    if (!pg->away_logged)
+        log_error("database: %s: PostgreSQL unavailable: %s", what,
+                  pg->conn ? PQerrorMessage(pg->conn) : "no connection");
+    pg->away_logged = true;
+}
+
+/* --- connection --- */
+
+/*
+ * Connects PG->conn. The URL's own settings win over these defaults: libpq
+ * reads the keywords in order and the URL (dbname, expanded) comes last.
+ */
+static int connect_now(struct db_pg *pg)
+{
+    if (pg->conn) {
+        PQfinish(pg->conn);
+        pg->conn = NULL;
+    }
+    const char *keys[] = {
+        "connect_timeout",  "keepalives",       "keepalives_idle", "keepalives_interval",
+        "keepalives_count", "application_name", "dbname",          NULL};
+    const char *values[] = {CONNECT_TIMEOUT_S, "1", "10", "5", "3", "otad", pg->url, NULL};
+    pg->conn = PQconnectdbParams(keys, values, 1);
+    if (!pg->conn)
+        return -ENOMEM;
+    if (PQstatus(pg->conn) != CONNECTION_OK)
+        return -ENOTCONN;
+    /* Notices (a migration's "already exists, skipping") are not otad's to print. */
+    PQsetNoticeProcessor(pg->conn, NULL, NULL);
+    const char *setup = pg->durability == DB_RELAXED
+                            ? "SET synchronous_commit = off; SET client_encoding = 'UTF8'"
+                            : "SET synchronous_commit = on; SET client_encoding = 'UTF8'";
+    PGresult *res = PQexec(pg->conn, setup);
+    int r = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : -ENOTCONN;
+    PQclear(res);
+    return r;
+}
+
+struct db_pg *db_pg_lock(struct db *db)
+{
+    struct db_pg *pg = db_pg_of(db);
+    pthread_mutex_lock(&pg->lock);
+    if (pg->conn && PQstatus(pg->conn) == CONNECTION_OK)
+        return pg;
+    int64_t now = time_mono_ms();
+    if (now < pg->next_connect_ms) {
+        pthread_mutex_unlock(&pg->lock);
+        return NULL;
+    }
+    if (connect_now(pg) < 0) {
+        log_away(pg, "connect");
+        pg->next_connect_ms = now + RECONNECT_PAUSE_MS;
+        pthread_mutex_unlock(&pg->lock);
+        return NULL;
+    }
+    if (pg->away_logged)
+        log_info("database: PostgreSQL reachable again");
+    pg->away_logged = false;
+    return pg;
+}
+
+void db_pg_unlock(struct db_pg *pg)
+{
+    pthread_mutex_unlock(&pg->lock);
+}
+
+/* --- parameters --- */
+
+void db_pg_params_init(struct db_pg_params *p)
+{
+    p->count = 0;
+}
+
+/* The next parameter's slot; asserts there is one (a statement's count is fixed at compile time).
+ */
+static int param_next(struct db_pg_params *p)
+{
+    if (p->count >= DB_PG_PARAMS_MAX) {
+        log_error("database: more than %d parameters in one statement", DB_PG_PARAMS_MAX);
+        abort();
+    }
+    return p->count++;
+}
+
+void db_pg_param_int(struct db_pg_params *p, int64_t v)
+{
+    int i = param_next(p);
+    snprintf(p->numbers[i], sizeof(p->numbers[i]), "%" PRId64, v);
+    p->values[i] = p->numbers[i];
+    p->lengths[i] = 0;
+    p->formats[i] = 0;
+}
+
+void db_pg_param_text(struct db_pg_params *p, const char *text)
+{
+    int i = param_next(p);
+    p->values[i] = text;
+    p->lengths[i] = 0;
+    p->formats[i] = 0;
+}
+
+void db_pg_param_text_or_null(struct db_pg_params *p, const char *text)
+{
+    db_pg_param_text(p, text && text[0] ? text : NULL);
+}
+
+void db_pg_param_bytes(struct db_pg_params *p, const void *data, size_t len)
+{
+    int i = param_next(p);
+    p->values[i] = len ? data : "";
+    p->lengths[i] = (int)len;
+    p->formats[i] = 1;
+}
+
+void db_pg_array_init(struct db_pg_array *a)
+{
+    buf_init(&a->text, LIMIT_PG_ARRAY_BYTES);
+    a->count = 0;
+    a->failed = buf_append_str(&a->text, "{") < 0;
+}
+
+static void array_separate(struct db_pg_array *a)
+{
+    if (a->count++ > 0 && buf_append_str(&a->text, ",") < 0)
+        a->failed = true;
+}
+
+void db_pg_array_add_int(struct db_pg_array *a, int64_t v)
+{
+    array_separate(a);
+    if (buf_printf(&a->text, "%" PRId64, v) < 0)
+        a->failed = true;
+}
+
+void db_pg_array_add_text(struct db_pg_array *a, const char *text)
+{
+    array_separate(a);
+    if (!text) {
+        if (buf_append_str(&a->text, "NULL") < 0)
+            a->failed = true;
+        return;
+    }
+    int r = buf_append_str(&a->text, "\"");
+    for (const char *c = text; *c && r == 0; c++) {
+        if (*c == '"' || *c == '\\')
+            r = buf_append_str(&a->text, "\\");
+        if (r == 0)
+            r = buf_append(&a->text, c, 1);
+    }
+    if (r == 0)
+        r = buf_append_str(&a->text, "\"");
+    if (r < 0)
+        a->failed = true;
+}
+
+int db_pg_param_array(struct db_pg_params *p, struct db_pg_array *a)
+{
+    if (a->failed || buf_append(&a->text, "}", 2) < 0) { /* "}" and its NUL */
+        a->failed = true;
+        return -ENOMEM;
+    }
+    db_pg_param_text(p, (const char *)a->text.data);
+    return 0;
+}
+
+void db_pg_array_free(struct db_pg_array *a)
+{
+    buf_release(&a->text);
+}
+
+/* --- statements --- */
+
+int db_pg_exec(struct db_pg *pg, const char *sql, const struct db_pg_params *p, const char *what,
+               PGresult **ret_result)
+{
+    PGresult *res = PQexecParams(pg->conn, sql, p ? p->count : 0, NULL, p ? p->values : NULL,
+                                 p ? p->lengths : NULL, p ? p->formats : NULL, 0);
+    ExecStatusType status = PQresultStatus(res);
+    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
+        if (ret_result)
+            *ret_result = res;
+        else
+            PQclear(res);
+        return 0;
+    }
+    int r;
+    if (sqlstate_is(res, "23505"))
+        r = -EEXIST;
+    else if (sqlstate_is(res, "23503"))
+        r = -ENOENT;
+    else if (sqlstate_is(res, "40001") || sqlstate_is(res, "40P01"))
+        r = -EAGAIN;
+    else if (connection_lost(pg, res)) {
+        log_away(pg, what);
+        r = -ENOTCONN;
+    } else {
+        log_error("database: %s: %s", what,
+                  res ? PQresultErrorMessage(res) : PQerrorMessage(pg->conn));
+        r = -EIO;
+    }
+    PQclear(res);
+    return r;
+}
+
+int db_pg_run(struct db_pg *pg, const char *sql, const struct db_pg_params *p, const char *what)
+{
+    return db_pg_exec(pg, sql, p, what, NULL);
+}
+
+int db_pg_run_one(struct db_pg *pg, const char *sql, const struct db_pg_params *p, const char *what)
+{
+    PGresult *res;
+    int r = db_pg_exec(pg, sql, p, what, &res);
+    if (r < 0)
+        return r;
+    const char *changed = PQcmdTuples(res);
+    r = changed[0] && strcmp(changed, "0") != 0 ? 0 : -ENOENT;
+    PQclear(res);
+    return r;
+}
+
+void db_pg_fill_int64(const PGresult *res, int row, void *out)
+{
+    *(int64_t *)out = db_pg_int(res, row, 0);
+}
+
+int db_pg_get(struct db_pg *pg, const char *sql, const struct db_pg_params *p, db_pg_fill_fn fill,
+              void *out, const char *what)
+{
+    PGresult *res;
+    int r = db_pg_exec(pg, sql, p, what, &res);
+    if (r < 0)
+        return r;
+    if (PQntuples(res) == 0)
+        r = -ENOENT;
+    else
+        fill(res, 0, out);
+    PQclear(res);
+    return r;
+}
+
+int db_pg_collect_rows(struct db_pg *pg, const char *sql, const struct db_pg_params *p, size_t elem,
+                       db_pg_fill_fn fill, void **ret_items, size_t *ret_count, const char *what)
+{
+    PGresult *res;
+    int r = db_pg_exec(pg, sql, p, what, &res);
+    if (r < 0)
+        return r;
+    size_t n = (size_t)PQntuples(res);
+    unsigned char *items = NULL;
+    if (n > 0 && !(items = calloc(n, elem))) {
+        PQclear(res);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        fill(res, (int)i, items + i * elem);
+    PQclear(res);
+    *ret_items = items;
+    *ret_count = n;
+    return 0;
+}
+
+int db_pg_list(struct db_pg *pg, const char *sql, int64_t key, size_t elem, db_pg_fill_fn fill,
+               void **ret_items, size_t *ret_count, const char *what)
+{
+    struct db_pg_params p;
+    db_pg_params_init(&p);
+    if (key != 0)
+        db_pg_param_int(&p, key);
+    return db_pg_collect_rows(pg, sql, &p, elem, fill, ret_items, ret_count, what);
+}
+
+int64_t db_pg_int(const PGresult *res, int row, int col)
+{
+    if (PQgetisnull(res, row, col))
+        return 0;
+    return strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+void db_pg_text(const PGresult *res, int row, int col, char *out, size_t size)
+{
+    if (PQgetisnull(res, row, col) || str_copy(out, size, PQgetvalue(res, row, col)) < 0)
+        out[0] = 0;
+}
+
+bool db_pg_is_null(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col);
+}
+
+int db_pg_begin(struct db_pg *pg)
+{
+    int r = db_pg_run(pg, "BEGIN", NULL, "begin a transaction");
+    pg->in_transaction = r == 0;
+    return r;
+}
+
+int db_pg_finish(struct db_pg *pg, int err)
+{
+    if (!pg->in_transaction)
+        return err;
+    pg->in_transaction = false;
+    if (err == 0) {
+        err = db_pg_run(pg, "COMMIT", NULL, "commit");
+        if (err == 0)
+            return 0;
+    }
+    /* After a lost connection there is nothing to roll back: the server did. */
+    if (pg->conn && PQstatus(pg->conn) == CONNECTION_OK) {
+        PGresult *res = PQexec(pg->conn, "ROLLBACK");
+        PQclear(res);
+    }
+    return err;
+}
+
+int db_pg_generation_bump(struct db_pg *pg)
+{
+    return db_pg_run(pg,
+                     "WITH bumped AS (UPDATE meta SET value = value + 1 "
+                     "WHERE key = 'catalog_generation' RETURNING value) "
+                     "SELECT pg_notify('" DB_PG_CATALOG_CHANNEL "', value::text) FROM bumped",
+                     NULL, "bump the catalog generation");
+}
+
+/* --- migrations --- */
+
+/*
+ * Applies the missing migrations under an advisory lock, each in its own
+ * transaction with its row in schema_migrations: nodes starting together
+ * wait for the first, then find nothing left to do.
+ */
+static int migrate(struct db_pg *pg)
+{
+    struct db_pg_params lock;
+    db_pg_params_init(&lock);
+    db_pg_param_int(&lock, DB_PG_LOCK_CLASS);
+    db_pg_param_int(&lock, DB_PG_LOCK_MIGRATE);
+    int r = db_pg_run(pg, "SELECT pg_advisory_lock($1::int, $2::int)", &lock, "lock migrations");
+    if (r < 0)
+        return r;
+    r = db_pg_run(pg,
+                  "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                  "version BIGINT PRIMARY KEY, applied_ms BIGINT NOT NULL)",
+                  NULL, "create schema_migrations");
+    int64_t applied = 0;
+    if (r == 0)
+        r = db_pg_get(pg, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", NULL,
+                      db_pg_fill_int64, &applied, "read the schema version");
+    if (r == 0 && applied > (int64_t)pg_migrations_count) {
+        log_error("database: schema version %" PRId64 " is newer than this otad knows (%zu): "
+                  "upgrade otad",
+                  applied, pg_migrations_count);
+        r = -EPROTO;
+    }
+    for (size_t i = (size_t)applied; r == 0 && i < pg_migrations_count; i++) {
+        struct db_pg_params p;
+        db_pg_params_init(&p);
+        db_pg_param_int(&p, (int64_t)i + 1);
+        db_pg_param_int(&p, time_now_ms());
+        if ((r = db_pg_begin(pg)) < 0)
+            break;
+        /* A migration file is several statements: the simple protocol runs them in one go. */
+        PGresult *res = PQexec(pg->conn, pg_migrations[i]);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
+            log_error("database: migration %zu failed: %s", i + 1, PQresultErrorMessage(res));
+            r = -EIO;
+        }
+        PQclear(res);
+        if (r == 0)
+            r = db_pg_run(pg, "INSERT INTO schema_migrations (version, applied_ms) VALUES ($1, $2)",
+                          &p, "record a migration");
+        r = db_pg_finish(pg, r);
+        if (r == 0)
+            log_info("database: applied PostgreSQL migration %zu", i + 1);
+    }
+    int unlocked =
+        db_pg_run(pg, "SELECT pg_advisory_unlock($1::int, $2::int)", &lock, "unlock migrations");
+    return r < 0 ? r : unlocked;
+}
+
+/* --- the backend --- */
+
+static void pg_close(struct db *db)
+{
+    struct db_pg *pg = db_pg_of(db);
+    if (pg->conn)
+        PQfinish(pg->conn);
+    pthread_mutex_destroy(&pg->lock);
+    free(pg->url);
+    free(pg);
+}
+
+int db_pg_open(const char *url, enum db_durability durability, struct db **ret_db)
+{
+    struct db_pg *pg = calloc(1, sizeof(*pg));
+    if (!pg)
+        return -ENOMEM;
+    pg->db.ops = &db_pg_ops;
+    pg->durability = durability;
+    int r = -pthread_mutex_init(&pg->lock, NULL);
+    if (r < 0) {
+        free(pg);
+        return r;
+    }
+    if (!(pg->url = strdup(url))) {
+        r = -ENOMEM;
+        goto fail;
+    }
+    if ((r = connect_now(pg)) < 0) {
+        /* The URL may hold a password: libpq's message names host and port, not it. */
+        log_error("database: cannot connect to PostgreSQL: %s",
+                  pg->conn ? PQerrorMessage(pg->conn) : "out of memory");
+        goto fail;
+    }
+    if ((r = migrate(pg)) < 0)
+        goto fail;
+    *ret_db = &pg->db;
+    return 0;
+fail:
+    pg_close(&pg->db);
+    return r;
+}
+
+int db_pg_integrity_check(struct db *db, struct reason *why)
+{
+    struct db_pg *pg = db_pg_lock(db);
+    if (!pg)
+        return reason_set(why, -ENOTCONN, "PostgreSQL unavailable");
+    /*
+     * The server checks its own pages (checksums, amcheck are the DBA's);
+     * what otad checks is that the schema is the one it knows.
+     */
+    int64_t applied = 0;
+    int r = db_pg_get(pg, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", NULL,
+                      db_pg_fill_int64, &applied, "read the schema version");
+    if (r == 0 && applied != (int64_t)pg_migrations_count)
+        r = reason_set(why, -EIO, "schema version %" PRId64 ", this otad expects %zu", applied,
+                       pg_migrations_count);
+    db_pg_unlock(pg);
+    return r;
+}
+
+int db_pg_generation(struct db *db, int64_t *ret_generation)
+{
+    struct db_pg *pg = db_pg_lock(db);
+    if (!pg)
+        return -ENOTCONN;
+    int r = db_pg_get(pg, "SELECT value FROM meta WHERE key = 'catalog_generation'", NULL,
+                      db_pg_fill_int64, ret_generation, "read generation");
+    if (r == -ENOENT) {
+        log_error("database: the catalog generation row is missing");
+        r = -EIO;
+    }
+    db_pg_unlock(pg);
+    return r;
+}
+
+const struct db_ops db_pg_ops = {.name = "PostgreSQL",
+                                 .close = pg_close,
+#define DB_PG_OPERATION(name, params, args) .name = db_pg_##name,
+                                 DB_OPERATIONS(DB_PG_OPERATION)
+#undef DB_PG_OPERATION
+};
