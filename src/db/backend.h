@@ -56,6 +56,8 @@
     X(device_count, (struct db *db, int64_t product_id, const struct device_filter *filter, uint64_t *ret_count), (db, product_id, filter, ret_count)) \
     X(device_version_counts, (struct db *db, int64_t product_id, int64_t day_start_ms, int64_t now_ms, struct version_count **ret_counts, size_t *ret_count), (db, product_id, day_start_ms, now_ms, ret_counts, ret_count)) \
     X(version_day_put, (struct db *db, int64_t product_id, int64_t day, const struct version_day *rows, size_t count, int64_t keep_from_day), (db, product_id, day, rows, count, keep_from_day)) \
+    X(blob_put, (struct db *db, const char *sha256, const uint8_t *data, size_t len), (db, sha256, data, len)) \
+    X(blob_get, (struct db *db, const char *sha256, size_t max, uint8_t **ret_data, size_t *ret_len), (db, sha256, max, ret_data, ret_len)) \
     X(version_day_list, (struct db *db, int64_t product_id, int64_t from_day, struct version_day **ret_rows, size_t *ret_count), (db, product_id, from_day, ret_rows, ret_count)) \
     /* db_audit.h */ \
     X(audit_insert, (struct db *db, const struct audit_entry *e, int64_t *ret_id), (db, e, ret_id)) \

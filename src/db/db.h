@@ -256,4 +256,25 @@ int db_version_day_put(struct db *db, int64_t product_id, int64_t day,
 int db_version_day_list(struct db *db, int64_t product_id, int64_t from_day,
                         struct version_day **ret_rows, size_t *ret_count);
 
+/*
+ * Releases' blobs in the database, for several nodes (PostgreSQL: tables
+ * blobs and blob_chunks; SQLite keeps them in the data folder's store and
+ * answers -EOPNOTSUPP). Stores the LEN bytes of DATA as blob SHA256 (the
+ * caller hashed them: the name is not checked here), in chunks of
+ * DB_BLOB_CHUNK_BYTES, in one transaction: another node sees all of it or
+ * nothing. A blob already stored is left as it is. Returns 0 or -errno.
+ */
+int db_blob_put(struct db *db, const char *sha256, const uint8_t *data, size_t len);
+
+/*
+ * Reads blob SHA256 whole into a new allocation (the caller frees it and
+ * checks its hash: a reader trusts no storage), at most MAX bytes. Returns
+ * 0, -ENOENT when there is no such blob, -EFBIG past MAX, -EIO when its
+ * chunks do not add up to its size, or -errno.
+ */
+int db_blob_get(struct db *db, const char *sha256, size_t max, uint8_t **ret_data, size_t *ret_len);
+
+/* The size of the chunks db_blob_put cuts a blob into (1 MiB). */
+#define DB_BLOB_CHUNK_BYTES (1u << 20)
+
 #endif

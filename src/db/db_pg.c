@@ -228,8 +228,14 @@ void db_pg_array_free(struct db_pg_array *a)
 int db_pg_exec(struct db_pg *pg, const char *sql, const struct db_pg_params *p, const char *what,
                PGresult **ret_result)
 {
+    return db_pg_exec_as(pg, sql, p, false, what, ret_result);
+}
+
+int db_pg_exec_as(struct db_pg *pg, const char *sql, const struct db_pg_params *p, bool binary,
+                  const char *what, PGresult **ret_result)
+{
     PGresult *res = PQexecParams(pg->conn, sql, p ? p->count : 0, NULL, p ? p->values : NULL,
-                                 p ? p->lengths : NULL, p ? p->formats : NULL, 0);
+                                 p ? p->lengths : NULL, p ? p->formats : NULL, binary ? 1 : 0);
     ExecStatusType status = PQresultStatus(res);
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
         if (ret_result)

@@ -358,3 +358,24 @@ const struct db_ops db_sqlite_ops = {.name = "SQLite",
                                      DB_OPERATIONS(DB_SQLITE_OPERATION)
 #undef DB_SQLITE_OPERATION
 };
+
+/* The store in the data folder holds the blobs of a single node: nothing goes into SQLite. */
+int db_sqlite_blob_put(struct db *db, const char *sha256, const uint8_t *data, size_t len)
+{
+    (void)db;
+    (void)sha256;
+    (void)data;
+    (void)len;
+    return -EOPNOTSUPP;
+}
+
+int db_sqlite_blob_get(struct db *db, const char *sha256, size_t max, uint8_t **ret_data,
+                       size_t *ret_len)
+{
+    (void)db;
+    (void)sha256;
+    (void)max;
+    (void)ret_data;
+    (void)ret_len;
+    return -EOPNOTSUPP;
+}

@@ -124,6 +124,10 @@ void db_pg_array_free(struct db_pg_array *a);
 int db_pg_exec(struct db_pg *pg, const char *sql, const struct db_pg_params *p, const char *what,
                PGresult **ret_result);
 
+/* As db_pg_exec, with the result's columns in binary (BINARY: a bytea as its bytes) or text. */
+int db_pg_exec_as(struct db_pg *pg, const char *sql, const struct db_pg_params *p, bool binary,
+                  const char *what, PGresult **ret_result);
+
 /* As db_pg_exec, for a statement whose rows (if any) are not read. */
 int db_pg_run(struct db_pg *pg, const char *sql, const struct db_pg_params *p, const char *what);
 
