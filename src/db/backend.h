@@ -58,6 +58,12 @@
     X(version_day_put, (struct db *db, int64_t product_id, int64_t day, const struct version_day *rows, size_t count, int64_t keep_from_day), (db, product_id, day, rows, count, keep_from_day)) \
     X(blob_put, (struct db *db, const char *sha256, const uint8_t *data, size_t len), (db, sha256, data, len)) \
     X(blob_get, (struct db *db, const char *sha256, size_t max, uint8_t **ret_data, size_t *ret_len), (db, sha256, max, ret_data, ret_len)) \
+    X(listen_catalog, (struct db *db), (db)) \
+    X(wait_catalog, (struct db *db, unsigned timeout_ms, bool *ret_changed), (db, timeout_ms, ret_changed)) \
+    X(leader_hold, (struct db *db, bool *ret_leader), (db, ret_leader)) \
+    X(leader_release, (struct db *db), (db)) \
+    X(node_beat, (struct db *db, const struct node_status *node, int64_t live_since_ms, unsigned *ret_live), (db, node, live_since_ms, ret_live)) \
+    X(node_list, (struct db *db, struct node_status **ret_nodes, size_t *ret_count), (db, ret_nodes, ret_count)) \
     X(version_day_list, (struct db *db, int64_t product_id, int64_t from_day, struct version_day **ret_rows, size_t *ret_count), (db, product_id, from_day, ret_rows, ret_count)) \
     /* db_audit.h */ \
     X(audit_insert, (struct db *db, const struct audit_entry *e, int64_t *ret_id), (db, e, ret_id)) \

@@ -277,4 +277,43 @@ int db_blob_get(struct db *db, const char *sha256, size_t max, uint8_t **ret_dat
 /* The size of the chunks db_blob_put cuts a blob into (1 MiB). */
 #define DB_BLOB_CHUNK_BYTES (1u << 20)
 
+/*
+ * Several nodes (PostgreSQL; SQLite, one node, answers -EOPNOTSUPP to each).
+ * These are for one connection a node keeps for them alone (service's
+ * cluster.c): its session holds the leader's lock and listens.
+ *
+ * Starts listening for catalog changes other nodes make (db_pg's NOTIFY of
+ * the generation).
+ */
+int db_listen_catalog(struct db *db);
+
+/*
+ * Waits up to TIMEOUT_MS for a catalog change notified on DB (after
+ * db_listen_catalog); *RET_CHANGED says whether one came. A lost
+ * connection is -ENOTCONN (listening again is the caller's, after it
+ * connects).
+ */
+int db_wait_catalog(struct db *db, unsigned timeout_ms, bool *ret_changed);
+
+/*
+ * Takes the leader's lock when it is free, or keeps it: *RET_LEADER says
+ * whether this connection holds it now. The lock is the session's: it goes
+ * when the connection does (a node that dies or loses the database stops
+ * leading at once, and another takes over at its next try).
+ */
+int db_leader_hold(struct db *db, bool *ret_leader);
+
+/* Lets the leader's lock go (a node that stops). */
+int db_leader_release(struct db *db);
+
+/*
+ * Records NODE's heartbeat (its row is created or replaced) and counts the
+ * nodes seen since LIVE_SINCE_MS, this one included, into *RET_LIVE.
+ */
+int db_node_beat(struct db *db, const struct node_status *node, int64_t live_since_ms,
+                 unsigned *ret_live);
+
+/* Every node's row, by name; the caller frees *RET_NODES with free(). */
+int db_node_list(struct db *db, struct node_status **ret_nodes, size_t *ret_count);
+
 #endif

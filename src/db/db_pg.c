@@ -71,6 +71,9 @@ static int connect_now(struct db_pg *pg)
         PQfinish(pg->conn);
         pg->conn = NULL;
     }
+    /* A new session: the old one's lock and LISTEN went with it. */
+    pg->leader = false;
+    pg->listening = false;
     const char *keys[] = {
         "connect_timeout",  "keepalives",       "keepalives_idle", "keepalives_interval",
         "keepalives_count", "application_name", "dbname",          NULL};

@@ -379,3 +379,49 @@ int db_sqlite_blob_get(struct db *db, const char *sha256, size_t max, uint8_t **
     (void)ret_len;
     return -EOPNOTSUPP;
 }
+
+/* One node on SQLite: it leads, and no other node writes the catalog. */
+int db_sqlite_listen_catalog(struct db *db)
+{
+    (void)db;
+    return -EOPNOTSUPP;
+}
+
+int db_sqlite_wait_catalog(struct db *db, unsigned timeout_ms, bool *ret_changed)
+{
+    (void)db;
+    (void)timeout_ms;
+    (void)ret_changed;
+    return -EOPNOTSUPP;
+}
+
+int db_sqlite_leader_hold(struct db *db, bool *ret_leader)
+{
+    (void)db;
+    (void)ret_leader;
+    return -EOPNOTSUPP;
+}
+
+int db_sqlite_leader_release(struct db *db)
+{
+    (void)db;
+    return -EOPNOTSUPP;
+}
+
+int db_sqlite_node_beat(struct db *db, const struct node_status *node, int64_t live_since_ms,
+                        unsigned *ret_live)
+{
+    (void)db;
+    (void)node;
+    (void)live_since_ms;
+    (void)ret_live;
+    return -EOPNOTSUPP;
+}
+
+int db_sqlite_node_list(struct db *db, struct node_status **ret_nodes, size_t *ret_count)
+{
+    (void)db;
+    (void)ret_nodes;
+    (void)ret_count;
+    return -EOPNOTSUPP;
+}

@@ -58,6 +58,8 @@ struct db_pg {
     int64_t next_connect_ms;       /* no new attempt before (monotonic ms) */
     bool away_logged;              /* "unavailable" was logged; "back" is due */
     bool in_transaction;           /* between db_pg_begin and db_pg_finish */
+    bool leader;                   /* this session holds DB_PG_LOCK_LEADER */
+    bool listening;                /* this session LISTENs on DB_PG_CATALOG_CHANNEL */
 };
 
 /* The backend's operations (backend.h), each defined in the file of its entity. */

@@ -382,4 +382,14 @@ struct version_day {
     uint64_t devices;
 };
 
+/* One node of several sharing a PostgreSQL database (docs/OPERATIONS.md, "Several nodes"). */
+struct node_status {
+    char name[128];          /* the node_name setting, or HOSTNAME:PORT */
+    char version[32];        /* otad's version */
+    char address[128];       /* where operators reach it ("" when not said) */
+    int64_t started_ms;      /* this run of it */
+    int64_t seen_ms;         /* its last heartbeat */
+    int64_t leader_since_ms; /* 0: not the leader */
+};
+
 #endif

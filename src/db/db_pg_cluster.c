@@ -1,0 +1,187 @@
+/*
+ * What several nodes on one PostgreSQL database share beyond the tables
+ * (db.h, "Several nodes"): the catalog's change notifications (LISTEN on
+ * DB_PG_CATALOG_CHANNEL; db_pg_generation_bump NOTIFYs), the leader's lock
+ * (a session-level advisory lock: held for as long as the connection lives,
+ * released by the server when it dies) and the nodes' heartbeats (table
+ * nodes). A node keeps one connection for these alone.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/util.h"
+#include "db/pg_internal.h"
+
+int db_pg_listen_catalog(struct db *db)
+{
+    struct db_pg *pg = db_pg_lock(db);
+    if (!pg)
+        return -ENOTCONN;
+    int r = db_pg_run(pg, "LISTEN " DB_PG_CATALOG_CHANNEL, NULL, "listen for catalog changes");
+    pg->listening = r == 0;
+    db_pg_unlock(pg);
+    return r;
+}
+
+/* Takes every notification libpq has read; true when there was one. */
+static bool drain_notifications(struct db_pg *pg)
+{
+    bool any = false;
+    PGnotify *n;
+    while ((n = PQnotifies(pg->conn))) {
+        any = true;
+        PQfreemem(n);
+    }
+    return any;
+}
+
+int db_pg_wait_catalog(struct db *db, unsigned timeout_ms, bool *ret_changed)
+{
+    struct db_pg *pg = db_pg_lock(db);
+    if (!pg)
+        return -ENOTCONN;
+    if (!pg->listening) { /* connected again since: the caller listens again */
+        db_pg_unlock(pg);
+        return -ENOTCONN;
+    }
+    /* This connection is the waiter's alone: holding its lock while waiting blocks nobody. */
+    bool changed = drain_notifications(pg);
+    int r = 0;
+    if (!changed) {
+        struct pollfd pfd = {.fd = PQsocket(pg->conn), .events = POLLIN};
+        int n = pfd.fd >= 0 ? poll(&pfd, 1, (int)timeout_ms) : -1;
+        if (n < 0 && errno != EINTR) {
+            r = -ENOTCONN;
+        } else if (n > 0) {
+            if (!PQconsumeInput(pg->conn) || PQstatus(pg->conn) != CONNECTION_OK) {
+                log_warn("database: the connection that listens for catalog changes was lost");
+                r = -ENOTCONN;
+            } else {
+                changed = drain_notifications(pg);
+            }
+        }
+    }
+    db_pg_unlock(pg);
+    if (r == 0)
+        *ret_changed = changed;
+    return r;
+}
+
+int db_pg_leader_hold(struct db *db, bool *ret_leader)
+{
+    struct db_pg *pg = db_pg_lock(db);
+    if (!pg)
+        return -ENOTCONN;
+    int r;
+    if (pg->leader) {
+        /* Still connected is still leading: the lock lives as long as the session. */
+        r = db_pg_run(pg, "SELECT 1", NULL, "check the leader's session");
+    } else {
+        struct db_pg_params p;
+        db_pg_params_init(&p);
+        db_pg_param_int(&p, DB_PG_LOCK_CLASS);
+        db_pg_param_int(&p, DB_PG_LOCK_LEADER);
+        int64_t got = 0;
+        r = db_pg_get(pg, "SELECT pg_try_advisory_lock($1::int, $2::int)::int", &p,
+                      db_pg_fill_int64, &got, "try the leader's lock");
+        if (r == 0)
+            pg->leader = got == 1;
+    }
+    if (r < 0)
+        pg->leader = false;
+    else
+        *ret_leader = pg->leader;
+    db_pg_unlock(pg);
+    return r;
+}
+
+int db_pg_leader_release(struct db *db)
+{
+    struct db_pg *pg = db_pg_lock(db);
+    if (!pg)
+        return -ENOTCONN;
+    int r = 0;
+    if (pg->leader) {
+        struct db_pg_params p;
+        db_pg_params_init(&p);
+        db_pg_param_int(&p, DB_PG_LOCK_CLASS);
+        db_pg_param_int(&p, DB_PG_LOCK_LEADER);
+        r = db_pg_run(pg, "SELECT pg_advisory_unlock($1::int, $2::int)", &p,
+                      "let the leader's lock go");
+        pg->leader = false;
+    }
+    db_pg_unlock(pg);
+    return r;
+}
+
+int db_pg_node_beat(struct db *db, const struct node_status *node, int64_t live_since_ms,
+                    unsigned *ret_live)
+{
+    struct db_pg *pg = db_pg_lock(db);
+    if (!pg)
+        return -ENOTCONN;
+    struct db_pg_params p;
+    db_pg_params_init(&p);
+    db_pg_param_text(&p, node->name);
+    db_pg_param_int(&p, node->started_ms);
+    db_pg_param_int(&p, node->seen_ms);
+    db_pg_param_text(&p, node->version);
+    db_pg_param_text(&p, node->address);
+    if (node->leader_since_ms)
+        db_pg_param_int(&p, node->leader_since_ms);
+    else
+        db_pg_param_text(&p, NULL);
+    int r = db_pg_run(pg,
+                      "INSERT INTO nodes (name, started_ms, seen_ms, version, address, "
+                      "leader_since_ms) VALUES ($1, $2, $3, $4, $5, $6) "
+                      "ON CONFLICT (name) DO UPDATE SET started_ms = EXCLUDED.started_ms, "
+                      "seen_ms = EXCLUDED.seen_ms, version = EXCLUDED.version, "
+                      "address = EXCLUDED.address, leader_since_ms = EXCLUDED.leader_since_ms",
+                      &p, "record the node's heartbeat");
+    int64_t live = 0;
+    if (r == 0) {
+        db_pg_params_init(&p);
+        db_pg_param_int(&p, live_since_ms);
+        db_pg_param_text(&p, node->name);
+        r = db_pg_get(pg, "SELECT count(*) FROM nodes WHERE seen_ms >= $1 OR name = $2", &p,
+                      db_pg_fill_int64, &live, "count the nodes");
+    }
+    db_pg_unlock(pg);
+    if (r == 0)
+        *ret_live = live > 0 ? (unsigned)live : 1;
+    return r;
+}
+
+static void fill_node(const PGresult *res, int row, void *out)
+{
+    struct node_status *n = out;
+    db_pg_text(res, row, 0, n->name, sizeof(n->name));
+    db_pg_text(res, row, 1, n->version, sizeof(n->version));
+    db_pg_text(res, row, 2, n->address, sizeof(n->address));
+    n->started_ms = db_pg_int(res, row, 3);
+    n->seen_ms = db_pg_int(res, row, 4);
+    n->leader_since_ms = db_pg_int(res, row, 5);
+}
+
+int db_pg_node_list(struct db *db, struct node_status **ret_nodes, size_t *ret_count)
+{
+    struct db_pg *pg = db_pg_lock(db);
+    if (!pg)
+        return -ENOTCONN;
+    void *items = NULL;
+    size_t n = 0;
+    int r = db_pg_collect_rows(pg,
+                               "SELECT name, version, address, started_ms, seen_ms, "
+                               "leader_since_ms FROM nodes ORDER BY name",
+                               NULL, sizeof(struct node_status), fill_node, &items, &n,
+                               "list the nodes");
+    db_pg_unlock(pg);
+    if (r == 0) {
+        *ret_nodes = items;
+        *ret_count = n;
+    }
+    return r;
+}
