@@ -28,6 +28,7 @@ static const struct {
     {-ENOKEY, {503, "signing_key_unavailable"}},
     {-ENOBUFS, {503, "overloaded"}},
     {-EAGAIN, {503, "unavailable"}},
+    {-ENOTCONN, {503, "database_unavailable"}}, /* PostgreSQL away: nothing was changed */
 };
 
 struct http_error http_error_for(int err)

@@ -10,9 +10,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/limits.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "db/db.h"
+#include "service/catalog.h"
 #include "service/service_internal.h"
 #include "store/store.h"
 
@@ -35,6 +37,49 @@ int service_blob_open(struct service *svc, const struct variant *variant, int *r
         return -EIO;
     }
     *ret_fd = fd;
+    return 0;
+}
+
+/* Fetches blob SHA256 of SIZE bytes from the database into the store, checked against its name. */
+static int blob_fetch(struct service *svc, const char *sha256, uint64_t size)
+{
+    uint8_t *data;
+    size_t len;
+    int r = db_blob_get(svc->db, sha256, LIMIT_UPLOAD_BYTES_MAX, &data, &len);
+    if (r < 0) {
+        log_error("store: blob %s cannot be had from the database: %s", sha256, strerror(-r));
+        return r;
+    }
+    char got[SHA256_HEX_LEN + 1];
+    if (len != size) {
+        log_error("store: blob %s from the database has %zu bytes, its release says %llu", sha256,
+                  len, (unsigned long long)size);
+        r = -EBADMSG;
+    } else if ((r = store_put(svc->store, data, len, got)) == 0 && strcmp(got, sha256) != 0) {
+        /* Stored under the name of what it is (unused); the release's name stays missing. */
+        log_error("store: blob %s from the database hashes to %s: not used", sha256, got);
+        r = -EBADMSG;
+    }
+    free(data);
+    return r;
+}
+
+int service_blobs_fill(struct service *svc, const struct catalog *catalog)
+{
+    for (size_t p = 0; p < catalog->product_count; p++) {
+        const struct catalog_product *cp = &catalog->products[p];
+        for (size_t i = 0; i < cp->release_count; i++) {
+            const struct release *rel = &cp->releases[i].release;
+            for (unsigned v = 0; v < rel->variant_count; v++) {
+                const struct variant *var = &rel->variants[v];
+                int r = store_has(svc->store, var->sha256);
+                if (r == 0)
+                    r = blob_fetch(svc, var->sha256, var->size);
+                if (r < 0)
+                    return r;
+            }
+        }
+    }
     return 0;
 }
 

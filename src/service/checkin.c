@@ -49,8 +49,9 @@ static void warn_delivery_issue(const struct catalog_product *cp, enum delivery_
 static bool take_download_slot(struct service *svc, const struct catalog_product *cp,
                                struct delivery_ticket *t)
 {
-    unsigned node_cap = (unsigned)svc->config.max_downloads;
-    unsigned product_cap = cp->product.fleet.max_downloads;
+    /* On several nodes each cap is the cluster's: this node takes its share. */
+    unsigned node_cap = service_download_share(svc, (unsigned)svc->config.max_downloads);
+    unsigned product_cap = service_download_share(svc, cp->product.fleet.max_downloads);
     if (!node_cap && !product_cap)
         return true;
     unsigned node = atomic_fetch_add_explicit(&svc->node_downloads, 1, memory_order_relaxed);

@@ -82,6 +82,10 @@ static int store_variants(struct service *svc, const struct variant_set *set, st
         int r = store_put(svc->store, bytes->data, bytes->len, v->sha256);
         if (r < 0)
             return reason_set(why, r, "cannot store the image: %s", strerror(-r));
+        /* Several nodes: the blob goes into the database before the release names it. */
+        if (db_is_postgresql(svc->db) &&
+            (r = db_blob_put(svc->db, v->sha256, bytes->data, bytes->len)) < 0)
+            return reason_set(why, r, "cannot store the image in the database: %s", strerror(-r));
     }
     return 0;
 }

@@ -61,6 +61,11 @@ MUST_USE static int catalog_refresh(struct service *svc, bool force)
     struct catalog *next;
     if ((r = catalog_build(svc->db, gen, &next)) < 0)
         return r;
+    /* Another node's release is offered here once its blobs are: fetched and checked first. */
+    if (db_is_postgresql(svc->db) && (r = service_blobs_fill(svc, next)) < 0) {
+        catalog_unref(next);
+        return r;
+    }
     /* The download caps' counters outlive catalogs: each product finds its own again. */
     for (size_t i = 0; i < next->product_count; i++)
         next->products[i].downloads = service_download_counter(svc, next->products[i].product.id);
@@ -109,11 +114,12 @@ static void *refresher_main(void *arg)
         int r = catalog_refresh(svc, false);
         if (r < 0)
             log_warn("catalog: reload failed: %s", strerror(-r));
-        if (time_mono_ms() >= svc->next_tick_ms) {
+        bool leader = service_is_leader(svc); /* the jobs below run on one node of a cluster */
+        if (leader && time_mono_ms() >= svc->next_tick_ms) {
             fleet_tick(svc); /* logs its own failure */
             svc->next_tick_ms = time_mono_ms() + FLEET_TICK_MS;
         }
-        if (time_mono_ms() >= svc->next_audit_retain_ms) {
+        if (leader && time_mono_ms() >= svc->next_audit_retain_ms) {
             service_audit_retain(svc, time_now_ms(), AUDIT_RETAIN_BATCH, AUDIT_RETAIN_BATCHES,
                                  NULL); /* logs its own failure; the next pass retries */
             svc->next_audit_retain_ms = time_mono_ms() + AUDIT_RETAIN_MS;
@@ -178,6 +184,8 @@ int service_open(const struct config *config, enum service_mode mode, struct ser
     svc->fleet_open = true;
     if ((r = catalog_refresh(svc, true)) < 0)
         goto fail;
+    atomic_store(&svc->leader, true); /* one node, until service_cluster_start says otherwise */
+    atomic_store(&svc->live_nodes, 1u);
     if (mode == SERVICE_SERVING) {
         struct registry_limits limits = {
             .new_devices_per_addr_per_minute = config->registry_new_devices_per_ip_per_minute,
@@ -188,6 +196,8 @@ int service_open(const struct config *config, enum service_mode mode, struct ser
         if (r < 0)
             goto fail;
         if ((r = dashboard_start(svc->db_path, service_clock_now, svc, &svc->dashboard)) < 0)
+            goto fail;
+        if ((r = service_cluster_start(svc)) < 0)
             goto fail;
         if ((r = -pthread_create(&svc->refresher, NULL, refresher_main, svc)) < 0)
             goto fail;
@@ -203,7 +213,10 @@ fail:
 
 void service_stop_controller(struct service *svc)
 {
-    if (!svc || !svc->refresher_running)
+    if (!svc)
+        return;
+    service_cluster_stop(svc); /* first: another node may lead while this one drains */
+    if (!svc->refresher_running)
         return;
     pthread_mutex_lock(&svc->stop_lock);
     svc->stopping = true;

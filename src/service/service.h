@@ -420,4 +420,16 @@ int service_session_revoke(struct service *svc, int64_t id, struct reason *why);
 /* Runs the database's integrity check: 0, or -EIO with the finding in WHY. May take long. */
 int service_check(struct service *svc, struct reason *why);
 
+/*
+ * Whether this node runs the jobs that must run once in a cluster (the
+ * rollout controller, retention, the GitHub poller and webhook syncs):
+ * always on SQLite; on PostgreSQL, while it holds the leader's lock
+ * (docs/OPERATIONS.md, "Several nodes"). Any thread, lock-free.
+ */
+bool service_is_leader(struct service *svc);
+
+/* The nodes sharing this database (PostgreSQL), by name; free() *RET_NODES. -EOPNOTSUPP on SQLite.
+ */
+int service_node_list(struct service *svc, struct node_status **ret_nodes, size_t *ret_count);
+
 #endif

@@ -70,6 +70,11 @@ struct service {
     pthread_mutex_t stop_lock;
     pthread_cond_t stop_cond;
     bool stopping;
+
+    /* Several nodes (cluster.c); on SQLite one node that leads. */
+    struct cluster *cluster; /* NULL on SQLite and outside SERVICE_SERVING */
+    atomic_bool leader;      /* this node runs the jobs that must run once */
+    atomic_uint live_nodes;  /* nodes seen lately, this one included: the caps' shares */
 };
 
 /*
@@ -84,6 +89,25 @@ struct catalog *service_catalog_get(struct service *svc);
  * refresher (or the next command) retries, since the write stands.
  */
 void service_refresh_after_write(struct service *svc, const char *what);
+
+/*
+ * Several nodes (cluster.c). service_cluster_start starts the otad-cluster
+ * thread on PostgreSQL (on SQLite it only makes this node the leader);
+ * service_cluster_stop ends it and lets the leader's lock go.
+ */
+int service_cluster_start(struct service *svc);
+void service_cluster_stop(struct service *svc);
+
+/* This node's share of CAP, a cap of the whole cluster: CAP / live nodes, at least 1; 0 stays 0. */
+unsigned service_download_share(struct service *svc, unsigned cap);
+
+/*
+ * On PostgreSQL, copies into the data folder's store every blob a release
+ * of CATALOG needs that it lacks, from the database, each checked against
+ * its name before it is stored (blobs.c). 0, or -errno when one could not
+ * be had: the catalog must not be offered yet.
+ */
+int service_blobs_fill(struct service *svc, const struct catalog *catalog);
 
 /* The clock fleet control reads: the wall clock, or the one a test set. */
 int64_t service_now_ms(struct service *svc);

@@ -130,6 +130,20 @@ static int blob_path(const struct store *store, const char *sha256, char *out, s
     return 0;
 }
 
+int store_has(const struct store *store, const char *sha256)
+{
+    if (!is_blob_name(sha256))
+        return -EINVAL;
+    char path[PATH_MAX];
+    int r = blob_path(store, sha256, path, sizeof(path));
+    if (r < 0)
+        return r;
+    struct stat st;
+    if (stat(path, &st) == 0)
+        return 1;
+    return errno == ENOENT ? 0 : -errno;
+}
+
 static int write_all(int fd, const uint8_t *data, size_t len)
 {
     while (len > 0) {

@@ -52,6 +52,13 @@ int store_put(struct store *store, const uint8_t *data, size_t len, char ret_sha
  */
 int store_open_blob(struct store *store, const char *sha256, int *ret_fd, uint64_t *ret_size);
 
+/*
+ * Whether a blob named SHA256 is stored: 1, 0, -EINVAL for a name that is
+ * no SHA-256, or -errno. A stat, not a check of its bytes (store_open_blob
+ * checks them on first use).
+ */
+int store_has(const struct store *store, const char *sha256);
+
 /* What store_verify_all found in one file under blobs/. */
 struct store_blob_check {
     const char *name; /* the file's name (a blob's SHA-256 when valid); borrowed */
