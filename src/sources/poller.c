@@ -12,6 +12,11 @@
  * poll still finds it). The poller rereads the source list each round, so
  * sources added or removed by the CLI are seen within SOURCES_IDLE_S.
  *
+ * Several nodes (docs/OPERATIONS.md): the regular polls run on the leader
+ * alone (service_is_leader). A request (a webhook, the API's sync) runs on
+ * the node it reached: each reaches one node, so its sync still runs once,
+ * and the leader's next regular poll finds the release already published.
+ *
  * Waits use CLOCK_MONOTONIC: a clock stepped at boot (a Raspberry Pi
  * without an RTC) neither stalls nor spins the poller. The schedule itself
  * is wall-clock time, since it is stored.
@@ -25,7 +30,8 @@
 #include "core/util.h"
 #include "sources/internal.h"
 
-#define WAKE_FLOOR_MS 100 /* the poller never spins faster than this */
+#define WAKE_FLOOR_MS       100  /* the poller never spins faster than this */
+#define FOLLOWER_RECHECK_MS 2000 /* a node that does not lead checks again this often */
 
 /* --- requests --- */
 
@@ -128,9 +134,9 @@ static bool same_credentials(const struct source *a, const struct source *b)
            strcmp(a->token_env, b->token_env) == 0;
 }
 
-static int64_t row_due(const struct source_row *row, const struct sources_request *q)
+static int64_t row_due(const struct source_row *row, const struct sources_request *q, bool leader)
 {
-    int64_t due = row->state.next_poll_ms;
+    int64_t due = leader ? row->state.next_poll_ms : INT64_MAX;
     if (q && q->due_ms < due)
         due = q->due_ms;
     return due < row->state.not_before_ms ? row->state.not_before_ms : due;
@@ -141,7 +147,8 @@ static int64_t row_serve(struct sources *s, struct source_row *row)
 {
     struct sources_request q;
     bool has_q = request_get(s, row->source.id, &q);
-    int64_t due = row_due(row, has_q ? &q : NULL);
+    bool leader = service_is_leader(s->svc);
+    int64_t due = row_due(row, has_q ? &q : NULL, leader);
     if (due > time_now_ms())
         return due;
     bool settled = false;
@@ -150,7 +157,7 @@ static int64_t row_serve(struct sources *s, struct source_row *row)
     if (has_q && !res.rate_limited && !atomic_load(&s->cancel))
         request_done(s, &q, settled);
     has_q = request_get(s, row->source.id, &q);
-    return row_due(row, has_q ? &q : NULL);
+    return row_due(row, has_q ? &q : NULL, leader);
 }
 
 /* Runs every due sync once. Returns when the next one is due (ms since the epoch). */
@@ -174,6 +181,10 @@ static int64_t poll_round(struct sources *s)
             wake = due;
     }
     free(rows);
+    /* A follower looks again soon: when it takes over as leader, the polls move with it. */
+    int64_t follower_wake = time_now_ms() + FOLLOWER_RECHECK_MS;
+    if (!service_is_leader(s->svc) && follower_wake < wake)
+        wake = follower_wake;
     return wake;
 }
 
