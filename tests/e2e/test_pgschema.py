@@ -5,7 +5,7 @@ error, none is silently idempotent, the tables 001..009 make have the same
 columns (types mapped: INTEGER to BIGINT, TEXT to TEXT), nullability,
 defaults, assigned ids, primary keys, unique rules (SQLite's COLLATE NOCASE
 as lower()), foreign keys and indexes (partial ones with the same
-condition) as SQLite's, and the data
+condition) as SQLite's, 010 adds exactly the cluster's tables, and the data
 migration in 003 changes the same rows on both. The SQLite side is Python's
 sqlite3 module; the PostgreSQL side a throwaway cluster (tests/tools/pgcluster.py)."""
 
@@ -20,7 +20,7 @@ from pgcluster import PgCluster, PgError  # noqa: E402
 MIGRATIONS = Path(__file__).resolve().parents[2] / "src" / "db" / "migrations"
 SQLITE_FILES = sorted((MIGRATIONS / "sqlite").glob("*.sql"))
 PG_FILES = sorted((MIGRATIONS / "postgresql").glob("*.sql"))
-PG_ONLY_TABLES = set()
+PG_ONLY_TABLES = {"blobs", "blob_chunks", "nodes"}
 TYPES = {"INTEGER": "bigint", "TEXT": "text", "BLOB": "bytea", "REAL": "double precision"}
 
 
@@ -136,8 +136,8 @@ def pg_schema(pg, db):
 
 def test_migrations_apply_in_order_and_not_twice():
     numbers = [int(f.name.split("_", 1)[0]) for f in PG_FILES]
-    assert numbers == list(range(1, 10)), f"PostgreSQL migrations are numbered {numbers}"
-    assert [f.name for f in PG_FILES] == [f.name for f in SQLITE_FILES], \
+    assert numbers == list(range(1, 11)), f"PostgreSQL migrations are numbered {numbers}"
+    assert [f.name for f in PG_FILES[:9]] == [f.name for f in SQLITE_FILES], \
         "001..009 must have the SQLite files' names"
     with PgCluster() as pg:
         db = pg.create_database().rsplit("/", 1)[1]
@@ -170,6 +170,40 @@ def test_schema_matches_sqlite():
     assert lite["devices"]["indexes"]["devices_delivery_issue"][1] == "delivery_issue<>0"
     assert any(fk[3] == "CASCADE" for fk in lite["group_macs"]["fks"])
     assert lite["audit"]["identity"] == ["id"] and lite["source_state"]["identity"] == []
+
+
+def test_cluster_tables():
+    with PgCluster() as pg:
+        db = pg.create_database().rsplit("/", 1)[1]
+        apply_pg(pg, db, PG_FILES)
+        s = pg_schema(pg, db)
+        storage = rows(pg, db, "SELECT attname, attstorage FROM pg_attribute "
+                               "WHERE attrelid = 'blob_chunks'::regclass AND attname = 'data'")
+        # A blob's chunks go with it; a chunk of no blob is refused.
+        pg.psql(db, "INSERT INTO blobs VALUES ('ab', 3, 2, 2, 1); "
+                    "INSERT INTO blob_chunks VALUES ('ab', 0, '\\x0102'), ('ab', 1, '\\x03')")
+        assert rows(pg, db, "SELECT sum(length(data)) FROM blob_chunks") == [("3",)]
+        pg.psql(db, "DELETE FROM blobs WHERE sha256 = 'ab'")
+        assert rows(pg, db, "SELECT count(*) FROM blob_chunks") == [("0",)]
+        try:
+            pg.psql(db, "INSERT INTO blob_chunks VALUES ('cd', 0, '\\x00')")
+            raise AssertionError("a chunk without its blob was stored")
+        except PgError as e:
+            assert "foreign key" in str(e), str(e)
+    assert storage == [("data", "e")], f"blob_chunks.data storage {storage}, not EXTERNAL"
+    assert s["blobs"]["columns"] == [("sha256", "text", True, None), ("size", "bigint", True, None),
+                                     ("chunk_bytes", "bigint", True, None),
+                                     ("chunks", "bigint", True, None),
+                                     ("created_ms", "bigint", True, None)], s["blobs"]["columns"]
+    assert s["blob_chunks"]["pk"] == ["sha256", "seq"]
+    assert s["blob_chunks"]["fks"] == {(("sha256",), "blobs", ("sha256",), "CASCADE")}
+    assert s["nodes"]["pk"] == ["name"]
+    assert s["nodes"]["columns"] == [("name", "text", True, None),
+                                     ("started_ms", "bigint", True, None),
+                                     ("seen_ms", "bigint", True, None),
+                                     ("version", "text", True, None),
+                                     ("address", "text", True, "''"),
+                                     ("leader_since_ms", "bigint", False, None)], s["nodes"]["columns"]
 
 
 # Rows both backends hold before 003: ESP8266 release 2 was stored as a plain form its
