@@ -11,7 +11,8 @@
 --     existing row's; PostgreSQL calls it ambiguous beside EXCLUDED: write
 --     devices.last_seen_ms (or INSERT INTO devices AS d ... d.last_seen_ms).
 --   A comparison is a BOOLEAN, not 0/1: "intervals + (x >= 30000)" and
---     "sum(x >= $2)" need (x >= 30000)::bigint or count(*) FILTER (WHERE ...).
+--     "sum(x >= $2)" need (x >= 30000)::int (boolean has no cast to bigint)
+--     or count(*) FILTER (WHERE ...), which SQLite also takes.
 --   sum() of a BIGINT column is NUMERIC (same digits in text form).
 --   "?1 IS NULL OR product_id = ?1": PostgreSQL cannot infer a parameter's
 --     type from IS NULL alone: give the types to PQprepare or write $1::bigint.
