@@ -10,6 +10,13 @@
  *
  * The flusher alone decides about new devices (admission.h), inside the
  * commit: the database says whether a device has a row.
+ *
+ * When the database cannot be reached (-ENOTCONN: PostgreSQL away; the
+ * transaction did nothing), the flusher keeps the table it was committing
+ * (held) and commits it again every interval until the database is back,
+ * before anything newer; check-ins meanwhile fill the active table, merged
+ * per device, and past its bound are dropped and counted, as ever. At
+ * shutdown a held table is given up and counted lost.
  */
 #include "service/registry.h"
 
@@ -57,6 +64,7 @@ struct registry {
     struct pending_table *active; /* check-ins go here */
     struct pending_table *other;  /* empty and idle, handed over full, or being committed */
     bool other_full;              /* handed over by registry_record: commit it now */
+    bool held;                    /* OTHER is a batch the database was away for: retry it */
     bool committing;              /* the flusher works on OTHER without the lock */
     uint64_t accepted;            /* check-ins taken into a table so far */
     uint64_t done;                /* of those, committed, failed or refused */
@@ -116,6 +124,15 @@ static int table_init(struct pending_table *t, size_t max)
         return -ENOMEM;
     t->nslots = n;
     return 0;
+}
+
+/* Empties T's device records, keeping its fleet events. */
+static void table_clear_records(struct pending_table *t)
+{
+    for (size_t i = 0; i < t->count; i++)
+        t->slots[t->slot_of[i]] = 0;
+    t->count = 0;
+    t->checkins = 0;
 }
 
 static void table_clear(struct pending_table *t)
@@ -324,8 +341,9 @@ static int commit_table(struct registry *reg, const struct pending_table *t, siz
     if (r < 0) {
         /* Rolled back: the devices counted as added were not. */
         admission_forget_counts(reg->admission);
-        log_error("registry: lost %llu check-ins: %s", (unsigned long long)t->checkins,
-                  strerror(-r));
+        if (r != -ENOTCONN) /* the database away: the flusher holds them (or logs the loss) */
+            log_error("registry: lost %llu check-ins: %s", (unsigned long long)t->checkins,
+                      strerror(-r));
         return r;
     }
     if (reg->deferred_count > 0)
@@ -352,7 +370,7 @@ static void *flusher_main(void *arg)
         while (!reg->stopping && !reg->flush_now && !reg->other_full)
             if (pthread_cond_timedwait(&reg->wake, &reg->lock, &deadline) == ETIMEDOUT)
                 break;
-        if (!reg->other_full) {
+        if (!reg->other_full && !reg->held) {
             /* OTHER is empty: take everything recorded so far. */
             swap_tables(reg);
             reg->flush_now = false;
@@ -368,7 +386,28 @@ static void *flusher_main(void *arg)
         clock_gettime(CLOCK_MONOTONIC, &began);
         int r = devices > 0 ? commit_table(reg, t, &rows) : 0;
         /* After the devices' rows: an outcome's deadline reads the interval they just learned. */
-        int re = events > 0 ? db_fleet_events_apply(reg->db, t->events, events) : 0;
+        int re =
+            events > 0 && r != -ENOTCONN ? db_fleet_events_apply(reg->db, t->events, events) : 0;
+        if ((r == -ENOTCONN || re == -ENOTCONN) && !reg->stopping) {
+            /* Nothing of it was written (rolled back): keep it and try again next interval. */
+            if (r == 0)
+                table_clear_records(t); /* the devices went in; only the events wait */
+            pthread_mutex_lock(&reg->lock);
+            if (!reg->held)
+                log_warn("registry: the database is away: holding %llu check-ins and %zu fleet "
+                         "events until it is back",
+                         (unsigned long long)t->checkins, t->event_count);
+            reg->held = true;
+            reg->other_full = false;
+            reg->committing = false;
+            continue;
+        }
+        bool was_held = reg->held; /* only this thread writes it */
+        if (was_held)
+            log_info("registry: the database is back (or otad stops): the held check-ins are "
+                     "written or given up");
+        if (r == -ENOTCONN)
+            re = -ENOTCONN; /* given up at shutdown: the events go with the devices */
         if (devices > 0 || events > 0)
             metric_observe(&metric_registry_flush, NULL, seconds_since(&began));
         if (r < 0)
@@ -402,6 +441,8 @@ static void *flusher_main(void *arg)
             reg->stats.events += events;
         reg->other_full = false;
         reg->committing = false;
+        if (was_held)
+            reg->held = false;
         struct registry_stats now = reg->stats;
         pthread_cond_broadcast(&reg->drained);
         bool stop = reg->stopping && reg->active->count == 0 && reg->active->event_count == 0;
@@ -479,7 +520,7 @@ int registry_record(struct registry *reg, const struct device_record *record)
         reg->stats.coalesced += (uint64_t)n;
     } else {
         if (t->count == reg->max_pending) {
-            if (reg->other_full || reg->committing) {
+            if (reg->other_full || reg->committing || reg->held) {
                 r = -ENOBUFS; /* both tables are the flusher's: never wait for it */
                 goto out;
             }
