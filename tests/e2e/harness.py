@@ -49,6 +49,35 @@ TOKEN_RE = re.compile(r"^otad_[0-9a-f]{64}$")
 
 _live_servers = set()
 _session_dir = None
+# The database backend of every Server: SQLite in its data folder, or, when tests/run's e2e-pg
+# stage sets OTAD_TEST_POSTGRESQL (the URL of a throwaway cluster's database), a fresh
+# PostgreSQL database per Server, dropped with it.
+POSTGRESQL_URL = os.environ.get("OTAD_TEST_POSTGRESQL", "")
+BACKEND = "postgresql" if POSTGRESQL_URL else "sqlite"
+_databases_made = 0
+
+
+def postgresql_exec(sql, url=None):
+    """Runs SQL with psql on URL (default: the cluster's own database); returns stdout's rows,
+    each a list of column texts."""
+    proc = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1",
+                           url or POSTGRESQL_URL, "-c", sql],
+                          capture_output=True, text=True, timeout=60)
+    if proc.returncode != 0:
+        raise AssertionError(f"psql: {sql}: {proc.stderr.strip()}")
+    return [line.split("\t") for line in proc.stdout.splitlines() if line]
+
+
+def postgresql_new_database():
+    """A fresh database in the test cluster; returns (name, url)."""
+    global _databases_made
+    _databases_made += 1
+    name = f"otad_e2e_{os.getpid()}_{_databases_made}"
+    postgresql_exec(f"CREATE DATABASE {name}")
+    base = POSTGRESQL_URL.rsplit("/", 1)[0]
+    return name, f"{base}/{name}"
+
+
 LAST_SERVER_LOGS = []  # logs of servers whose `with` block ended during the current test (run.py -v)
 
 
@@ -425,6 +454,9 @@ class Server:
         self.data_dir = self.tmp / "data"
         self.data_dir.mkdir()
         self.name = name
+        self.database_name = self.database_url = None
+        if BACKEND == "postgresql":
+            self.database_name, self.database_url = postgresql_new_database()
         self.proc = None
         self.port = None
         self.tls_port = None  # the HTTPS listener's, when started with --listen-tls
@@ -452,6 +484,8 @@ class Server:
                     LAST_SERVER_LOGS.append(f"[{self.name} start {i}]\n" + path.read_text(errors="replace"))
             if not os.environ.get("OTAD_E2E_KEEP"):
                 shutil.rmtree(self.tmp, ignore_errors=True)
+                if self.database_name:
+                    postgresql_exec(f"DROP DATABASE IF EXISTS {self.database_name} WITH (FORCE)")
         return False
 
     @property
@@ -459,7 +493,22 @@ class Server:
         return self.tmp / f"{self.name}-{self.starts}.log"
 
     def base_args(self):
-        return ["--data-dir", str(self.data_dir)]
+        args = ["--data-dir", str(self.data_dir)]
+        if self.database_url:
+            args += ["--database", self.database_url]
+        return args
+
+    def sql(self, query):
+        """Rows of QUERY on this server's database, each a tuple of column texts (None for
+        NULL on SQLite; '' on PostgreSQL): for tests that look under the API."""
+        if self.database_url:
+            return [tuple(r) for r in postgresql_exec(query, self.database_url)]
+        import sqlite3
+        db = sqlite3.connect(self.data_dir / "otad.db")
+        try:
+            return [tuple(None if v is None else str(v) for v in row) for row in db.execute(query)]
+        finally:
+            db.close()
 
     def start(self, args=None, env=None):
         """Starts `[prefix] otad --data-dir D --listen 127.0.0.1:0 [args] serve` (the prefix
