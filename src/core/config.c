@@ -90,9 +90,9 @@ static const struct setting config_settings[] = {
                  "concurrent HTTP connections from one address; more are closed at once; 0 means "
                  "no limit (behind a reverse proxy every connection comes from its address)"),
     UINT_SETTING(max_downloads, "0", 0, 1000000,
-                 "image bodies this node sends at once, every product together; a device over "
-                 "the cap is answered 304 and checks again later (docs/FLEET.md, herd control); "
-                 "0 means no cap"),
+                 "image bodies sent at once, every product together (on PostgreSQL by all "
+                 "nodes together: each takes its share); a device over the cap is answered 304 "
+                 "and checks again later (docs/FLEET.md, herd control); 0 means no cap"),
     UINT_SETTING(registry_flush_ms, "250", 10, LIMIT_REGISTRY_FLUSH_MS_MAX,
                  "how often device check-ins are committed to the database, in milliseconds"),
     UINT_SETTING(registry_new_devices_per_ip_per_minute, "600", 0, 1000000000u,

@@ -43,7 +43,7 @@ struct config {
     uint64_t connection_memory;      /* bytes per connection for request line + headers */
     uint64_t max_connections;        /* concurrent HTTP connections */
     uint64_t max_connections_per_ip; /* concurrent HTTP connections from one address; 0 = any */
-    uint64_t max_downloads;          /* image bodies in flight on this node; 0 = no cap */
+    uint64_t max_downloads;          /* image bodies in flight (the cluster's); 0 = no cap */
     uint64_t registry_flush_ms;      /* device registry commit interval */
     uint64_t github_poll_interval_s; /* default seconds between polls of a GitHub source */
     uint64_t audit_retention_days;   /* audit entries older are deleted; 0 = kept forever */
