@@ -8,8 +8,9 @@
  * once per connection. Several nodes on one database are two connections
  * (two db_open of the same database) writing the same rows, in turns and
  * at once from two threads: the result is exact (a delivery recorded once,
- * not_before_ms the latest of all, no tag outliving its source). The
- * sources layer on top has its own tests (tests/unit/sources/test_sources.c).
+ * not_before_ms the latest of all; on PostgreSQL, a source deleted while
+ * three nodes record its tags leaves none behind). The sources layer on
+ * top has its own tests (tests/unit/sources/test_sources.c).
  */
 #include <errno.h>
 #include <pthread.h>
