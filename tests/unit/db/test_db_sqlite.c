@@ -198,7 +198,6 @@ static void test_constraint_mapping(void **state)
     assert_int_equal(db_token_insert(e->db, "t", TOKEN_SCOPE_READ, "h1", &token_id), 0);
     assert_int_equal(db_token_insert(e->db, "u", TOKEN_SCOPE_READ, "h1", &token_id), -EEXIST);
 
-#ifndef DB_ENV_POSTGRESQL /* on PostgreSQL too once db_pg_sources.c is in (now -ENOSYS) */
     struct source src;
     memset(&src, 0, sizeof(src));
     src.product_id = 999; /* no such product */
@@ -211,7 +210,6 @@ static void test_constraint_mapping(void **state)
     assert_int_equal(db_source_insert(e->db, &src), 0);
     struct source twice = src;
     assert_int_equal(db_source_insert(e->db, &twice), -EEXIST); /* same owner/repo */
-#endif
 
     /* A NOT NULL violation is our bug, not a taken name: -EIO, logged. */
     assert_int_equal(run_sql(e->db, "INSERT INTO meta (key, value) VALUES ('x', NULL)"), -EIO);
