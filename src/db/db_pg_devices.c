@@ -235,13 +235,24 @@ static void columns_add(struct device_columns *c, const struct device_record *d)
 /* What ADMIT said about one record, kept across the attempts of one call. */
 enum verdict { VERDICT_UNASKED, VERDICT_ADMITTED, VERDICT_REFUSED };
 
-/* One record of the batch that has an STA MAC, sorted by device, then by its place. */
+/* One record of the batch that has an STA MAC. */
 struct batch_entry {
     int64_t product_id, mac;
-    size_t place; /* in the caller's array */
-    enum verdict verdict;
-    unsigned round; /* this attempt: 1 + how many earlier records of its device are written; 0:
-                       not written */
+    size_t place;         /* in the caller's array */
+    size_t rank;          /* among the entries, in the caller's order */
+    size_t first;         /* the index of its device's first entry */
+    enum verdict verdict; /* kept across attempts: ADMIT counts what it lets in */
+    bool known;           /* on a device's first entry: it has a row (this attempt) */
+    bool device_in;       /* on a device's first entry: its records are written from here on */
+    unsigned round;       /* this attempt: 0 not written, else 1 + its device's earlier writes */
+};
+
+/* The batch of one db_pg_devices_record call. */
+struct batch {
+    const struct device_record *records; /* the caller's */
+    struct batch_entry *entries;         /* sorted by device, then by place: key order */
+    size_t *by_rank;                     /* the entries' indexes in the caller's order */
+    size_t count;
 };
 
 /* Orders devices as the primary key (product_id, mac) does. */
@@ -261,24 +272,57 @@ static int entry_compare(const void *a, const void *b)
     return x->place < y->place ? -1 : x->place > y->place;
 }
 
-static bool same_device(const struct batch_entry *x, const struct batch_entry *y)
+static void batch_free(struct batch *b)
 {
-    return x->product_id == y->product_id && x->mac == y->mac;
+    free(b->entries);
+    free(b->by_rank);
 }
 
-/*
- * Marks in KNOWN[i] whether the device of the group starting at entry i has
- * a row (one SELECT of the batch's distinct devices, merged with the sorted
- * entries).
- */
-static int find_known(struct db_pg *pg, const struct batch_entry *e, size_t n, bool *known)
+/* Fills B from the COUNT RECORDS that have an STA MAC, sorted. -ENOMEM. */
+static int batch_init(struct batch *b, const struct device_record *records, size_t count)
 {
+    memset(b, 0, sizeof(*b));
+    b->records = records;
+    for (size_t i = 0; i < count; i++)
+        b->count += records[i].report.has_sta_mac;
+    if (b->count == 0)
+        return 0;
+    b->entries = calloc(b->count, sizeof(*b->entries));
+    b->by_rank = calloc(b->count, sizeof(*b->by_rank));
+    if (!b->entries || !b->by_rank) {
+        batch_free(b);
+        return -ENOMEM;
+    }
+    struct batch_entry *e = b->entries;
+    size_t n = 0;
+    for (size_t i = 0; i < count; i++)
+        if (records[i].report.has_sta_mac) {
+            e[n] = (struct batch_entry){.product_id = records[i].product_id,
+                                        .mac = (int64_t)mac_to_u64(records[i].report.sta_mac),
+                                        .place = i,
+                                        .rank = n};
+            n++;
+        }
+    qsort(e, n, sizeof(*e), entry_compare);
+    for (size_t i = 0; i < n; i++) {
+        b->by_rank[e[i].rank] = i;
+        bool same = i > 0 && device_compare(e[i - 1].product_id, e[i - 1].mac, e[i].product_id,
+                                            e[i].mac) == 0;
+        e[i].first = same ? e[i - 1].first : i;
+    }
+    return 0;
+}
+
+/* Marks the known devices (one SELECT of the batch's distinct devices, merged in key order). */
+static int find_known(struct db_pg *pg, struct batch *b)
+{
+    struct batch_entry *e = b->entries;
     struct db_pg_array products, macs;
     db_pg_array_init(&products);
     db_pg_array_init(&macs);
-    for (size_t i = 0; i < n; i++) {
-        known[i] = false;
-        if (i == 0 || !same_device(&e[i - 1], &e[i])) {
+    for (size_t i = 0; i < b->count; i++) {
+        e[i].known = false;
+        if (e[i].first == i) {
             db_pg_array_add_int(&products, e[i].product_id);
             db_pg_array_add_int(&macs, e[i].mac);
         }
@@ -292,14 +336,13 @@ static int find_known(struct db_pg *pg, const struct batch_entry *e, size_t n, b
     if (r == 0)
         r = db_pg_exec(pg, device_known, &p, "find known devices", &res);
     if (r == 0) {
-        /* Both in key order: one merge. */
         size_t i = 0;
         for (int row = 0; row < PQntuples(res); row++) {
             int64_t product_id = db_pg_int(res, row, 0), mac = db_pg_int(res, row, 1);
-            while (i < n && device_compare(e[i].product_id, e[i].mac, product_id, mac) < 0)
+            while (i < b->count && device_compare(e[i].product_id, e[i].mac, product_id, mac) < 0)
                 i++;
-            if (i < n && device_compare(e[i].product_id, e[i].mac, product_id, mac) == 0)
-                known[i] = true;
+            if (i < b->count && device_compare(e[i].product_id, e[i].mac, product_id, mac) == 0)
+                e[i].known = true; /* i is the device's first entry */
         }
         PQclear(res);
     }
@@ -309,47 +352,47 @@ static int find_known(struct db_pg *pg, const struct batch_entry *e, size_t n, b
 }
 
 /*
- * Decides which entries this attempt writes and in which round: every
- * record of a known device; of a new one, the first ADMIT lets in (asking
- * in the batch's order, each record at most once per call) and every record
- * after it. Returns the number of rounds.
+ * Decides which entries this attempt writes, as SQLite's loop would: every
+ * record of a known device; of a new one, the first that ADMIT lets in and
+ * every record after it. ADMIT is asked in the caller's order, each record
+ * at most once per call. Then numbers each device's written records: its
+ * N-th goes in round N. Returns the number of rounds.
  */
-static unsigned plan_rounds(struct batch_entry *e, size_t n, const bool *known,
-                            const struct device_record *records, db_device_admit_fn admit,
-                            void *ctx)
+static unsigned plan_rounds(struct batch *b, db_device_admit_fn admit, void *ctx)
 {
-    unsigned rounds = 0;
-    for (size_t start = 0; start < n;) {
-        size_t end = start + 1;
-        while (end < n && same_device(&e[start], &e[end]))
-            end++;
-        bool in = !admit || known[start];
-        unsigned round = 0;
-        for (size_t i = start; i < end; i++) {
-            if (!in) {
-                if (e[i].verdict == VERDICT_UNASKED)
-                    e[i].verdict =
-                        admit(ctx, &records[e[i].place]) ? VERDICT_ADMITTED : VERDICT_REFUSED;
-                in = e[i].verdict == VERDICT_ADMITTED;
-            }
-            e[i].round = in ? ++round : 0;
+    struct batch_entry *e = b->entries;
+    for (size_t i = 0; i < b->count; i++)
+        if (e[i].first == i)
+            e[i].device_in = !admit || e[i].known;
+    for (size_t k = 0; k < b->count; k++) {
+        struct batch_entry *x = &e[b->by_rank[k]], *first = &e[x->first];
+        if (!first->device_in) {
+            if (x->verdict == VERDICT_UNASKED)
+                x->verdict = admit(ctx, &b->records[x->place]) ? VERDICT_ADMITTED : VERDICT_REFUSED;
+            first->device_in = x->verdict == VERDICT_ADMITTED;
         }
+        x->round = first->device_in; /* 1 when written: numbered below */
+    }
+    unsigned rounds = 0, round = 0;
+    for (size_t i = 0; i < b->count; i++) {
+        if (e[i].first == i)
+            round = 0;
+        if (e[i].round)
+            e[i].round = ++round;
         if (round > rounds)
             rounds = round;
-        start = end;
     }
     return rounds;
 }
 
-/* Writes the entries of ROUND (in key order: E is sorted) with one upsert; adds its rows. */
-static int write_round(struct db_pg *pg, const struct batch_entry *e, size_t n,
-                       const struct device_record *records, unsigned round, size_t *rows)
+/* Writes the entries of ROUND, in key order, with one upsert; adds its rows to *ROWS. */
+static int write_round(struct db_pg *pg, const struct batch *b, unsigned round, size_t *rows)
 {
     struct device_columns c;
     columns_init(&c);
-    for (size_t i = 0; i < n; i++)
-        if (e[i].round == round)
-            columns_add(&c, &records[e[i].place]);
+    for (size_t i = 0; i < b->count; i++)
+        if (b->entries[i].round == round)
+            columns_add(&c, &b->records[b->entries[i].place]);
     struct db_pg_params p;
     db_pg_params_init(&p);
     int r = 0;
@@ -361,71 +404,49 @@ static int write_round(struct db_pg *pg, const struct batch_entry *e, size_t n,
     if (r == 0) {
         *rows += (size_t)strtoull(PQcmdTuples(res), NULL, 10);
         PQclear(res);
-    } else if (r == -ENOMEM) {
-        /* db_pg_exec logs its own errors; an array past LIMIT_PG_ARRAY_BYTES is said here. */
-        log_error("database: record devices: a batch of %zu devices does not fit in memory", n);
     }
     columns_free(&c);
     return r;
 }
 
-/* One attempt at the whole batch, in its transaction. */
-static int record_batch(struct db_pg *pg, struct batch_entry *e, size_t n, bool *known,
-                        const struct device_record *records, db_device_admit_fn admit, void *ctx,
+/* One attempt at the whole batch, in the caller's transaction. */
+static int record_batch(struct db_pg *pg, struct batch *b, db_device_admit_fn admit, void *ctx,
                         size_t *rows)
 {
     int r = 0;
-    if (admit)
-        r = find_known(pg, e, n, known);
-    if (r < 0)
-        return r;
-    unsigned rounds = plan_rounds(e, n, known, records, admit, ctx);
+    if (admit && b->count > 0)
+        r = find_known(pg, b);
+    unsigned rounds = r == 0 ? plan_rounds(b, admit, ctx) : 0;
     for (unsigned round = 1; r == 0 && round <= rounds; round++)
-        r = write_round(pg, e, n, records, round, rows);
+        r = write_round(pg, b, round, rows);
     return r;
 }
 
 int db_pg_devices_record(struct db *db, const struct device_record *records, size_t count,
                          db_device_admit_fn admit, void *ctx, size_t *ret_rows)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < count; i++)
-        n += records[i].report.has_sta_mac;
-    struct batch_entry *e = n ? calloc(n, sizeof(*e)) : NULL;
-    bool *known = n ? calloc(n, sizeof(*known)) : NULL;
-    if (n && (!e || !known)) {
-        free(e);
-        free(known);
-        return -ENOMEM;
-    }
-    for (size_t i = 0, j = 0; i < count; i++)
-        if (records[i].report.has_sta_mac)
-            e[j++] = (struct batch_entry){.product_id = records[i].product_id,
-                                          .mac = (int64_t)mac_to_u64(records[i].report.sta_mac),
-                                          .place = i};
-    if (n > 1)
-        qsort(e, n, sizeof(*e), entry_compare);
-
-    size_t rows = 0;
-    int err = 0;
+    struct batch b;
+    int err = batch_init(&b, records, count);
+    if (err < 0)
+        return err;
     struct db_pg *pg = db_pg_lock(db);
     if (!pg) {
-        err = -ENOTCONN;
-        goto out;
+        batch_free(&b);
+        return -ENOTCONN;
     }
+    size_t rows = 0;
     for (int attempt = 0; attempt < DB_PG_ATTEMPTS; attempt++) {
         rows = 0;
         err = db_pg_begin(pg);
-        if (err == 0 && n > 0)
-            err = record_batch(pg, e, n, known, records, admit, ctx, &rows);
-        err = db_pg_finish(pg, err);
+        if (err == 0)
+            err = db_pg_finish(pg, record_batch(pg, &b, admit, ctx, &rows));
         if (err != -EAGAIN)
             break;
     }
     db_pg_unlock(pg);
-out:
-    free(e);
-    free(known);
+    batch_free(&b);
+    if (err == -ENOMEM) /* an array past LIMIT_PG_ARRAY_BYTES, or out of memory */
+        log_error("database: record devices: a batch of %zu records does not fit in memory", count);
     if (err == 0 && ret_rows)
         *ret_rows = rows;
     return err;
