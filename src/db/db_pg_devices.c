@@ -15,8 +15,8 @@
  *   raised by the record's count, first_seen kept, the interval learned
  *   from the row's old values (PostgreSQL, like SQLite, evaluates every SET
  *   expression on the old row). device_update_same is not needed:
- *   PostgreSQL writes no index entry when no indexed column changed (a HOT
- *   update).
+ *   PostgreSQL writes no index entry when no indexed column changed and
+ *   the row's page has room (a HOT update).
  * - One statement cannot touch a row twice, so a batch that names a device
  *   more than once is written in rounds: round N holds each device's N-th
  *   record, in the batch's order, which is what SQLite's record-by-record
@@ -45,10 +45,13 @@
  * - The page queries drop SQLite's INDEXED BY (PostgreSQL chooses its
  *   index from its statistics); "?N IS NULL" takes a typed parameter
  *   ($5::text); instr() is strpos(); a comparison is a boolean, counted
- *   with count(*) FILTER or cast to bigint. A limit past INT64_MAX (SQLite
- *   reads it as "no limit") is sent as NULL, PostgreSQL's "no limit".
+ *   with count(*) FILTER or cast to int (PostgreSQL has no boolean to
+ *   bigint cast). A limit past INT64_MAX (SQLite reads it as "no limit")
+ *   is sent as NULL, PostgreSQL's "no limit"; an offset past it is
+ *   INT64_MAX (SQLite reads a negative one as 0).
  * - db_version_day_list breaks ties between versions with as many devices
- *   by version, so that both backends list them in one order.
+ *   by version: the order SQLite's walk of the primary key gives them in
+ *   practice, written out because PostgreSQL's sort promises nothing.
  */
 #include <errno.h>
 #include <stdint.h>
