@@ -191,4 +191,7 @@ int db_pg_generation_bump(struct db_pg *pg);
  */
 #define DB_PG_ATTEMPTS 4
 
+/* The SQL of the device page query FILTER selects (db_pg_devices.c), for the tests of its plans. */
+const char *db_pg_device_page_sql(const struct device_filter *filter, bool backward, bool count);
+
 #endif

@@ -498,7 +498,6 @@ static void test_failed_commit_is_rolled_back(void **state)
 }
 #endif
 
-#ifndef DB_ENV_POSTGRESQL /* on PostgreSQL too once db_pg_devices.c is in (now -ENOSYS) */
 static void test_device_upsert(void **state)
 {
     struct db_env *e = *state;
@@ -540,7 +539,6 @@ static void test_device_upsert(void **state)
     db_env_assert_idle(e->db);
 }
 
-#endif
 
 int main(void)
 {
@@ -557,9 +555,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_run_one, db_env_setup, db_env_teardown),
         cmocka_unit_test_setup_teardown(test_failed_commit_is_rolled_back, db_env_setup,
                                         db_env_teardown),
-#ifndef DB_ENV_POSTGRESQL
         cmocka_unit_test_setup_teardown(test_device_upsert, db_env_setup, db_env_teardown),
-#endif
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
