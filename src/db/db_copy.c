@@ -363,26 +363,38 @@ static int target_lock_empty(struct db_pg *pg, struct reason *why)
     return r;
 }
 
-/* Whether column NAME of TABLE exists in the target, and whether it is a bytea. */
-static int target_column(struct db_pg *pg, const char *table, const char *name, bool *ret_bytea,
-                         struct reason *why)
+/*
+ * Matches each of TABLE's source columns NAMES (COUNT) with the target's:
+ * -EINVAL when one has no counterpart; whether each is a bytea into BYTEA.
+ */
+static int target_columns(struct db_pg *pg, const char *table, char *const names[], unsigned count,
+                          bool bytea[], struct reason *why)
 {
-    const char *values[2] = {table, name};
+    const char *values[1] = {table};
     PGresult *res = PQexecParams(pg->conn,
-                                 "SELECT data_type FROM information_schema.columns "
-                                 "WHERE table_schema = current_schema() AND table_name = $1 "
-                                 "AND column_name = $2",
-                                 2, NULL, values, NULL, NULL, 0);
+                                 "SELECT column_name, data_type FROM information_schema.columns "
+                                 "WHERE table_schema = current_schema() AND table_name = $1",
+                                 1, NULL, values, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        int r = target_fail(pg, res, "read the columns", why);
+        PQclear(res);
+        return r;
+    }
     int r = 0;
-    if (PQresultStatus(res) != PGRES_TUPLES_OK)
-        r = target_fail(pg, res, "read the columns", why);
-    else if (PQntuples(res) != 1)
-        r = reason_set(why, -EINVAL,
-                       "column %s.%s of the data folder's database has no PostgreSQL "
-                       "counterpart: is this otad's PostgreSQL schema older than its SQLite one?",
-                       table, name);
-    else
-        *ret_bytea = strcmp(PQgetvalue(res, 0, 0), "bytea") == 0;
+    for (unsigned i = 0; i < count && r == 0; i++) {
+        int found = -1;
+        for (int row = 0; row < PQntuples(res) && found < 0; row++)
+            if (strcmp(PQgetvalue(res, row, 0), names[i]) == 0)
+                found = row;
+        if (found < 0)
+            r = reason_set(why, -EINVAL,
+                           "column %s.%s of the data folder's database has no PostgreSQL "
+                           "counterpart: is this otad's PostgreSQL schema older than its SQLite "
+                           "one?",
+                           table, names[i]);
+        else
+            bytea[i] = strcmp(PQgetvalue(res, found, 1), "bytea") == 0;
+    }
     PQclear(res);
     return r;
 }
@@ -449,8 +461,8 @@ static int copy_table(struct db_pg *pg, sqlite3 *src, const char *table, uint64_
     bool bytea[COLUMNS_MAX];
     unsigned n = 0;
     int r = source_columns(src, table, names, &n, why);
-    for (unsigned i = 0; i < n && r == 0; i++)
-        r = target_column(pg, table, names[i], &bytea[i], why);
+    if (r == 0)
+        r = target_columns(pg, table, names, n, bytea, why);
     struct buf select, copy, row;
     buf_init(&select, 16u << 10);
     buf_init(&copy, 16u << 10);
