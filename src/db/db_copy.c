@@ -11,7 +11,8 @@
  * for the whole copy, which fails at once while any other connection has
  * the file open (a WAL database keeps a shared lock for as long as a
  * connection is open: a running otad is seen) and keeps one from starting
- * to write meanwhile. Nothing is written to it.
+ * to write meanwhile. No row is written to it (closing it may fold its
+ * write-ahead log into the file, as closing any connection does).
  *
  * PostgreSQL is opened with db_open (its migrations applied) and written
  * on that one connection: BEGIN, LOCK every table, refuse any rows, COPY
