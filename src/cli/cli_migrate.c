@@ -25,7 +25,7 @@
     "then checks each table's row count and each blob's SHA-256 as read back.\n"                   \
     "Stop otad on DIR first: migrate refuses while any otad has DIR's database open.\n"            \
     "It refuses a database that has rows, and copies nothing when a blob is damaged.\n"            \
-    "DIR is only read; keep it: each node keeps a data folder (keys, blob cache).\n"
+    "Nothing in DIR is written; keep it: each node keeps a data folder (keys, blobs).\n"
 
 static void print_event(void *ctx, const struct migrate_event *e)
 {
