@@ -2,9 +2,10 @@
  * The fleet control tables of db_fleet.h on PostgreSQL (migration 004),
  * function for function beside db_sqlite_fleet.c: channel settings,
  * groups and their MAC lists, pins and holds, deployments and withdrawn
- * releases, rollouts, each device's standing in a rollout, its bounded
- * history, and one device's registry row (db_device_get, which the
- * rollout views read).
+ * releases, rollouts, each device's standing in a rollout and its bounded
+ * history. db_device_get, though declared in db_fleet.h, is
+ * db_pg_devices.c's, beside the registry's other reads of a device row (as
+ * db_sqlite_device_get is db_sqlite_devices.c's).
  *
  * Where it differs from SQLite, and why: SQLite's BEGIN IMMEDIATE let one
  * writer at a time in; here several otad nodes write at once under READ
@@ -247,13 +248,6 @@ static const char history_trim_sql[] =
 static const char history_list_sql[] =
     "SELECT at_ms, kind, rollout_id, version, outcome FROM device_events "
     "WHERE product_id = $1 AND mac = $2 ORDER BY at_ms DESC, seq DESC LIMIT $3";
-
-/* What fill_device_row reads, in its order (db_sqlite_devices.c's device_get). */
-static const char device_get_sql[] =
-    "SELECT mac, ap_mac, chip_id, sdk_version, sketch_size, sketch_md5, free_space, chip_size, "
-    "version, mode, user_agent, remote_addr, first_seen_ms, last_seen_ms, last_status, "
-    "last_offered, checkins, last_key, core_version, delivery_issue, channel, group_name, "
-    "interval_ms, interval_ms, intervals FROM devices WHERE product_id = $1 AND mac = $2";
 
 /* --- shared --- */
 
@@ -1279,81 +1273,5 @@ int db_pg_device_history(struct db *db, int64_t product_id, uint64_t mac, struct
         fill_device_event(res, row, &ret[n++]);
     PQclear(res);
     *ret_count = n;
-    return 0;
-}
-
-/* --- one device's registry row --- */
-
-/* A device's row and its learned interval (device_get_sql's last two columns). */
-struct device_row {
-    struct device_record record;
-    int64_t interval_ms, intervals;
-};
-
-static void fill_device_row(const PGresult *res, int row, void *out)
-{
-    struct device_row *dr = out;
-    struct device_record *d = &dr->record;
-    memset(dr, 0, sizeof(*dr));
-    struct device_report *rep = &d->report;
-    rep->has_sta_mac = true;
-    mac_from_u64((uint64_t)db_pg_int(res, row, 0), rep->sta_mac);
-    if ((rep->has_ap_mac = !db_pg_is_null(res, row, 1)))
-        mac_from_u64((uint64_t)db_pg_int(res, row, 1), rep->ap_mac);
-    if ((rep->has_chip_id = !db_pg_is_null(res, row, 2)))
-        rep->chip_id = (uint64_t)db_pg_int(res, row, 2);
-    db_pg_text(res, row, 3, rep->sdk_version, sizeof(rep->sdk_version));
-    if ((rep->has_sketch_size = !db_pg_is_null(res, row, 4)))
-        rep->sketch_size = (uint64_t)db_pg_int(res, row, 4);
-    db_pg_text(res, row, 5, rep->sketch_md5, sizeof(rep->sketch_md5));
-    if ((rep->has_free_space = !db_pg_is_null(res, row, 6)))
-        rep->free_space = (uint64_t)db_pg_int(res, row, 6);
-    if ((rep->has_chip_size = !db_pg_is_null(res, row, 7)))
-        rep->chip_size = (uint64_t)db_pg_int(res, row, 7);
-    db_pg_text(res, row, 8, rep->version, sizeof(rep->version));
-    char mode[16];
-    db_pg_text(res, row, 9, mode, sizeof(mode));
-    rep->mode = strcmp(mode, "spiffs") == 0    ? REPORT_MODE_FS
-                : strcmp(mode, "version") == 0 ? REPORT_MODE_VERSION
-                                               : REPORT_MODE_SKETCH;
-    db_pg_text(res, row, 10, rep->user_agent, sizeof(rep->user_agent));
-    db_pg_text(res, row, 11, d->remote_addr, sizeof(d->remote_addr));
-    d->first_seen_ms = db_pg_int(res, row, 12);
-    d->last_seen_ms = db_pg_int(res, row, 13);
-    d->last_status = (int)db_pg_int(res, row, 14);
-    db_pg_text(res, row, 15, d->last_offered, sizeof(d->last_offered));
-    d->checkins = db_pg_int(res, row, 16);
-    db_pg_text(res, row, 17, d->last_key, sizeof(d->last_key));
-    db_pg_text(res, row, 18, rep->core_version, sizeof(rep->core_version));
-    int64_t issue = db_pg_int(res, row, 19);
-    d->issue = issue > 0 && issue < DELIVERY_ISSUE_COUNT ? (enum delivery_issue)issue : DELIVERY_OK;
-    db_pg_text(res, row, 20, d->channel, sizeof(d->channel));
-    db_pg_text(res, row, 21, d->group, sizeof(d->group));
-    d->interval_ms = db_pg_int(res, row, 22);
-    dr->interval_ms = db_pg_int(res, row, 23);
-    dr->intervals = db_pg_int(res, row, 24);
-}
-
-int db_pg_device_get(struct db *db, int64_t product_id, uint64_t mac, struct device_record *ret,
-                     int64_t *ret_interval_ms, int64_t *ret_intervals)
-{
-    struct db_pg *pg = db_pg_lock(db);
-    if (!pg)
-        return -ENOTCONN;
-    struct db_pg_params p;
-    db_pg_params_init(&p);
-    db_pg_param_int(&p, product_id);
-    db_pg_param_int(&p, (int64_t)mac);
-    struct device_row row;
-    int r = db_pg_get(pg, device_get_sql, &p, fill_device_row, &row, "get device");
-    db_pg_unlock(pg);
-    if (r < 0)
-        return r;
-    row.record.product_id = product_id;
-    *ret = row.record;
-    if (ret_interval_ms)
-        *ret_interval_ms = row.interval_ms;
-    if (ret_intervals)
-        *ret_intervals = row.intervals;
     return 0;
 }

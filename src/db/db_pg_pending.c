@@ -350,3 +350,15 @@ int db_pg_product_set_fleet(struct db *db, int64_t product_id, const struct prod
     (void)f;
     return not_ported("product_set_fleet");
 }
+
+int db_pg_device_get(struct db *db, int64_t product_id, uint64_t mac, struct device_record *ret,
+                     int64_t *ret_interval_ms, int64_t *ret_intervals)
+{
+    (void)db;
+    (void)product_id;
+    (void)mac;
+    (void)ret;
+    (void)ret_interval_ms;
+    (void)ret_intervals;
+    return not_ported("device_get");
+}
