@@ -162,13 +162,6 @@ static inline void db_env_exec(struct db *db, const char *sql)
     assert_int_equal(rc, SQLITE_OK);
 }
 
-static inline int64_t db_env_generation(struct db *db)
-{
-    int64_t g = -1;
-    assert_int_equal(db_generation(db, &g), 0);
-    return g;
-}
-
 /* Every statement in DB's cache is reset: no call left one running. */
 static inline void db_env_assert_idle(struct db *db)
 {
@@ -179,6 +172,14 @@ static inline void db_env_assert_idle(struct db *db)
     assert_true(sqlite3_get_autocommit(sq->conn)); /* and no transaction left open */
 }
 #endif
+
+/* The catalog's generation, read through db.h. */
+static inline int64_t db_env_generation(struct db *db)
+{
+    int64_t g = -1;
+    assert_int_equal(db_generation(db, &g), 0);
+    return g;
+}
 
 /* Adds ESP8266 product NAME on channel "stable" and returns it as stored. */
 static inline struct product db_env_product(struct db *db, const char *name)
