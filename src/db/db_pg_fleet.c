@@ -258,7 +258,9 @@ typedef int (*fleet_write_fn)(struct db_pg *pg, void *arg);
  * Runs FN(ARG) in one transaction on DB, with the generation bumped when
  * BUMP (a write check-ins must see); everything or nothing is written. A
  * transaction that lost a deadlock or a serialization race with another
- * node (-EAGAIN) is run again, DB_PG_ATTEMPTS times in all.
+ * node (-EAGAIN) is run again, DB_PG_ATTEMPTS times in all; one that
+ * loses every time is -EIO, logged (db.h lists no -EAGAIN, and db_pg_exec
+ * does not log it).
  */
 static int fleet_write(struct db *db, fleet_write_fn fn, void *arg, bool bump)
 {
@@ -278,6 +280,11 @@ static int fleet_write(struct db *db, fleet_write_fn fn, void *arg, bool bump)
             break;
     }
     db_pg_unlock(pg);
+    if (err == -EAGAIN) {
+        log_error("database: a fleet write lost %d times to other nodes' writes; given up",
+                  DB_PG_ATTEMPTS);
+        err = -EIO;
+    }
     return err;
 }
 
