@@ -91,7 +91,7 @@
     X(release_withdraw, (struct db *db, const int64_t *ids, size_t count, int64_t at_ms), (db, ids, count, at_ms)) \
     X(withdrawn_list, (struct db *db, int64_t product_id, int64_t **ret_ids, size_t *ret_count), (db, product_id, ret_ids, ret_count)) \
     X(rollout_insert, (struct db *db, struct rollout *r, bool supersede), (db, r, supersede)) \
-    X(rollout_update, (struct db *db, const struct rollout *r), (db, r)) \
+    X(rollout_update, (struct db *db, struct rollout *r), (db, r)) \
     X(rollout_get, (struct db *db, int64_t id, struct rollout *ret), (db, id, ret)) \
     X(rollout_list, (struct db *db, int64_t product_id, bool active_only, struct rollout **ret, size_t *ret_count), (db, product_id, active_only, ret, ret_count)) \
     X(rollout_counts, (struct db *db, int64_t rollout_id, struct rollout_counts *ret_stages, unsigned stage_count, struct rollout_counts *ret_total), (db, rollout_id, ret_stages, stage_count, ret_total)) \

@@ -94,8 +94,14 @@ int db_withdrawn_list(struct db *db, int64_t product_id, int64_t **ret_ids, size
  * transaction.
  */
 int db_rollout_insert(struct db *db, struct rollout *r, bool supersede);
-/* Replaces the mutable fields of rollout R->id (state, stage, times, ack, reason). -ENOENT. */
-int db_rollout_update(struct db *db, const struct rollout *r);
+/*
+ * Replaces the mutable fields of rollout R->id (state, stage, times, ack,
+ * reason), only while the stored row still holds R->read_state and
+ * R->read_stage (what R was read with; set again on success). -ENOENT when
+ * there is no such rollout; -ESTALE when another node or command changed
+ * it meanwhile (nothing written: read it again and decide again).
+ */
+int db_rollout_update(struct db *db, struct rollout *r);
 /* Rollout ID. -ENOENT. */
 int db_rollout_get(struct db *db, int64_t id, struct rollout *ret);
 /*

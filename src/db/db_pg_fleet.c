@@ -163,7 +163,8 @@ static const char rollout_supersede_sql[] =
     "AND state IN " ACTIVE_STATES;
 static const char rollout_update_sql[] =
     "UPDATE rollouts SET state = $2, stage = $3, stage_started_ms = $4, paused_ms = $5, "
-    "ack_failed = $6, reason = $7, updated_ms = $8, ack_silent = $9 WHERE id = $1";
+    "ack_failed = $6, reason = $7, updated_ms = $8, ack_silent = $9 "
+    "WHERE id = $1 AND state = $10 AND stage = $11";
 static const char rollout_get_sql[] = "SELECT " ROLLOUT_COLUMNS " FROM rollouts r "
                                       "LEFT JOIN releases rel ON rel.id = r.release_id "
                                       "WHERE r.id = $1";
@@ -846,7 +847,12 @@ static int rollout_insert_locked(struct db_pg *pg, void *arg)
 int db_pg_rollout_insert(struct db *db, struct rollout *r, bool supersede)
 {
     struct rollout_insert_arg a = {r, supersede};
-    return fleet_write(db, rollout_insert_locked, &a, true);
+    int e = fleet_write(db, rollout_insert_locked, &a, true);
+    if (e == 0) {
+        r->read_state = r->state;
+        r->read_stage = r->stage;
+    }
+    return e;
 }
 
 static int rollout_update_locked(struct db_pg *pg, void *arg)
@@ -863,12 +869,28 @@ static int rollout_update_locked(struct db_pg *pg, void *arg)
     db_pg_param_text(&p, r->reason);
     db_pg_param_int(&p, r->updated_ms);
     db_pg_param_int(&p, r->ack_silent);
-    return db_pg_run_one(pg, rollout_update_sql, &p, "update rollout");
+    db_pg_param_int(&p, (int64_t)r->read_state);
+    db_pg_param_int(&p, (int64_t)r->read_stage);
+    int e = db_pg_run_one(pg, rollout_update_sql, &p, "update rollout");
+    if (e == -ENOENT) { /* no such rollout, or it changed since it was read */
+        db_pg_params_init(&p);
+        db_pg_param_int(&p, r->id);
+        int64_t found = 0;
+        if (db_pg_get(pg, "SELECT 1 FROM rollouts WHERE id = $1", &p, db_pg_fill_int64, &found,
+                      "find rollout") == 0)
+            e = -ESTALE;
+    }
+    return e;
 }
 
-int db_pg_rollout_update(struct db *db, const struct rollout *r)
+int db_pg_rollout_update(struct db *db, struct rollout *r)
 {
-    return fleet_write(db, rollout_update_locked, (void *)r, true);
+    int e = fleet_write(db, rollout_update_locked, r, true);
+    if (e == 0) {
+        r->read_state = r->state;
+        r->read_stage = r->stage;
+    }
+    return e;
 }
 
 static void fill_rollout(const PGresult *res, int row, void *out)
@@ -902,6 +924,8 @@ static void fill_rollout(const PGresult *res, int row, void *out)
     r->created_ms = db_pg_int(res, row, 18);
     r->updated_ms = db_pg_int(res, row, 19);
     r->ack_silent = (uint32_t)db_pg_int(res, row, 20);
+    r->read_state = r->state;
+    r->read_stage = r->stage;
 }
 
 int db_pg_rollout_get(struct db *db, int64_t id, struct rollout *ret)

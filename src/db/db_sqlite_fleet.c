@@ -150,7 +150,10 @@ static const struct db_sqlite_query rollout_supersede = {
 static const struct db_sqlite_query rollout_update = {
     DB_SLOT_ROLLOUT_UPDATE,
     "UPDATE rollouts SET state = ?2, stage = ?3, stage_started_ms = ?4, paused_ms = ?5, "
-    "ack_failed = ?6, reason = ?7, updated_ms = ?8, ack_silent = ?9 WHERE id = ?1"};
+    "ack_failed = ?6, reason = ?7, updated_ms = ?8, ack_silent = ?9 "
+    "WHERE id = ?1 AND state = ?10 AND stage = ?11"};
+static const struct db_sqlite_query rollout_exists = {DB_SLOT_ROLLOUT_EXISTS,
+                                                      "SELECT 1 FROM rollouts WHERE id = ?1"};
 static const struct db_sqlite_query rollout_get = {
     DB_SLOT_ROLLOUT_GET, "SELECT " ROLLOUT_COLUMNS " FROM rollouts r "
                          "LEFT JOIN releases rel ON rel.id = r.release_id WHERE r.id = ?1"};
@@ -795,7 +798,12 @@ static int rollout_insert_locked(struct db_sqlite *sq, void *arg)
 int db_sqlite_rollout_insert(struct db *db, struct rollout *r, bool supersede)
 {
     struct rollout_insert_arg a = {r, supersede};
-    return fleet_write(db, rollout_insert_locked, &a, true);
+    int e = fleet_write(db, rollout_insert_locked, &a, true);
+    if (e == 0) {
+        r->read_state = r->state;
+        r->read_stage = r->stage;
+    }
+    return e;
 }
 
 static int rollout_update_locked(struct db_sqlite *sq, void *arg)
@@ -813,12 +821,29 @@ static int rollout_update_locked(struct db_sqlite *sq, void *arg)
     sqlite3_bind_text(s, 7, r->reason, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 8, r->updated_ms);
     sqlite3_bind_int64(s, 9, r->ack_silent);
-    return db_sqlite_run_one(sq, s, "update rollout");
+    sqlite3_bind_int(s, 10, (int)r->read_state);
+    sqlite3_bind_int(s, 11, (int)r->read_stage);
+    int e = db_sqlite_run_one(sq, s, "update rollout");
+    if (e == -ENOENT) { /* no such rollout, or it changed since it was read */
+        sqlite3_stmt *g = db_sqlite_stmt(sq, &rollout_exists);
+        if (g) {
+            sqlite3_bind_int64(g, 1, r->id);
+            int64_t found = 0;
+            if (db_sqlite_get(sq, g, db_sqlite_fill_int64, &found, "find rollout") == 0)
+                e = -ESTALE;
+        }
+    }
+    return e;
 }
 
-int db_sqlite_rollout_update(struct db *db, const struct rollout *r)
+int db_sqlite_rollout_update(struct db *db, struct rollout *r)
 {
-    return fleet_write(db, rollout_update_locked, (void *)r, true);
+    int e = fleet_write(db, rollout_update_locked, r, true);
+    if (e == 0) {
+        r->read_state = r->state;
+        r->read_stage = r->stage;
+    }
+    return e;
 }
 
 static void fill_rollout(sqlite3_stmt *s, void *out)
@@ -852,6 +877,8 @@ static void fill_rollout(sqlite3_stmt *s, void *out)
     r->created_ms = sqlite3_column_int64(s, 18);
     r->updated_ms = sqlite3_column_int64(s, 19);
     r->ack_silent = (uint32_t)sqlite3_column_int64(s, 20);
+    r->read_state = r->state;
+    r->read_stage = r->stage;
 }
 
 int db_sqlite_rollout_get(struct db *db, int64_t id, struct rollout *ret)

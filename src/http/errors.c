@@ -18,7 +18,10 @@ static const struct {
     {-ENOENT, {404, "not_found"}},
     {-EOPNOTSUPP, {405, "method_not_allowed"}},
     {-EEXIST, {409, "conflict"}},
-    {-EALREADY, {409, "conflict"}},    /* the state does not allow it: pausing a paused rollout */
+    {-EALREADY, {409, "conflict"}},
+    {-ESTALE, {409, "conflict"}},
+    /* a rollout changed meanwhile (another node): try again */ /* the state does not allow it:
+                                                                   pausing a paused rollout */
     {-ENOSPC, {409, "limit_reached"}}, /* a configured maximum: sources, receivers */
     {-EFBIG, {413, "too_large"}},
     {-E2BIG, {413, "too_large"}},

@@ -156,6 +156,14 @@ struct rollout {
     char actor[FLEET_ACTOR_BYTES + 1];
     int64_t created_ms;
     int64_t updated_ms;
+    /*
+     * The state and stage the stored row held when this was read or last
+     * written: db_rollout_update changes the row only while it still holds
+     * them, so a change another node or command made meanwhile (a halt
+     * while the controller promotes) is -ESTALE, never overwritten.
+     */
+    enum rollout_state read_state;
+    unsigned read_stage;
 };
 
 /* What became of one device a rollout offered something to. */

@@ -325,18 +325,23 @@ static int withdraw_above(struct service *svc, const struct rollout *r)
 /* R's last stage passed: its release becomes the channel's. fleet_lock held. */
 static int complete(struct service *svc, struct rollout *r, const char *reason)
 {
-    int ret = db_deployment_set(svc->db, r->product_id, r->channel, r->mode, r->release_id);
+    /*
+     * The rollout first: it is written only while still as read, so a halt
+     * another node or command made meanwhile stops the channel from moving
+     * to a release just halted (-ESTALE, nothing moved).
+     */
+    r->state = ROLLOUT_COMPLETED;
+    r->paused_ms = 0;
+    str_copy(r->reason, sizeof(r->reason), reason);
+    r->updated_ms = service_now_ms(svc);
+    int ret = db_rollout_update(svc->db, r);
+    if (ret == 0)
+        ret = db_deployment_set(svc->db, r->product_id, r->channel, r->mode, r->release_id);
     if (ret == 0 && r->kind == ROLLOUT_ROLLBACK)
         ret = withdraw_above(svc, r);
     if (ret == 0 && r->kind == ROLLOUT_REVERT && r->from_release_id)
         ret = db_release_withdraw(svc->db, &r->from_release_id, 1, service_now_ms(svc));
     if (ret < 0)
-        return ret;
-    r->state = ROLLOUT_COMPLETED;
-    r->paused_ms = 0;
-    str_copy(r->reason, sizeof(r->reason), reason);
-    r->updated_ms = service_now_ms(svc);
-    if ((ret = db_rollout_update(svc->db, r)) < 0)
         return ret;
     log_info("fleet: rollout %lld (%s %s on %s) completed: %s", (long long)r->id,
              rollout_kind_name(r->kind), r->version, r->channel, reason);
@@ -514,7 +519,15 @@ int fleet_tick(struct service *svc)
             rollout_evaluate(ro, &total, &stages[ro->stage], now, reason, sizeof(reason));
         if (v == VERDICT_WAIT)
             continue;
-        if ((r = fleet_rollout_transition(svc, ro, v, reason)) < 0)
+        if ((r = fleet_rollout_transition(svc, ro, v, reason)) == -ESTALE) {
+            /* Another node or command changed it since this pass read it: the next pass decides. */
+            log_info("fleet: rollout %lld changed meanwhile; decided again at the next pass",
+                     (long long)ro->id);
+            r = 0;
+            changed = true;
+            continue;
+        }
+        if (r < 0)
             break;
         audit_controller(svc, ro,
                          v == VERDICT_HALT      ? "halt"

@@ -360,6 +360,22 @@ static double seconds_since(const struct timespec *began)
     return (double)(now.tv_sec - began->tv_sec) + (double)(now.tv_nsec - began->tv_nsec) / 1e9;
 }
 
+/* Counts a commit of CHECKINS check-ins into ROWS rows that ended in R (the lock held). */
+static void account_devices(struct registry *reg, int r, uint64_t checkins, size_t rows)
+{
+    uint64_t refused = reg->batch_refused_addr + reg->batch_refused_product;
+    if (r < 0) {
+        reg->stats.failed += checkins;
+    } else {
+        reg->stats.recorded += checkins - refused - reg->batch_failed;
+        reg->stats.failed += reg->batch_failed;
+        reg->stats.refused_addr += reg->batch_refused_addr;
+        reg->stats.refused_product += reg->batch_refused_product;
+        reg->stats.rows += rows;
+    }
+    reg->stats.commits++;
+}
+
 static void *flusher_main(void *arg)
 {
     struct registry *reg = arg;
@@ -389,9 +405,15 @@ static void *flusher_main(void *arg)
         int re =
             events > 0 && r != -ENOTCONN ? db_fleet_events_apply(reg->db, t->events, events) : 0;
         if ((r == -ENOTCONN || re == -ENOTCONN) && !reg->stopping) {
-            /* Nothing of it was written (rolled back): keep it and try again next interval. */
+            /* What was not written (rolled back) is kept and tried again next interval. */
+            pthread_mutex_lock(&reg->lock);
+            if (r == 0 && devices > 0) { /* the devices went in: counted; only the events wait */
+                account_devices(reg, r, checkins, rows);
+                reg->done += checkins;
+            }
+            pthread_mutex_unlock(&reg->lock);
             if (r == 0)
-                table_clear_records(t); /* the devices went in; only the events wait */
+                table_clear_records(t);
             pthread_mutex_lock(&reg->lock);
             if (!reg->held)
                 log_warn("registry: the database is away: holding %llu check-ins and %zu fleet "
@@ -400,6 +422,8 @@ static void *flusher_main(void *arg)
             reg->held = true;
             reg->other_full = false;
             reg->committing = false;
+            reg->flush_now = false;                /* retried every interval, not at once */
+            pthread_cond_broadcast(&reg->drained); /* registry_flush does not wait for it */
             continue;
         }
         bool was_held = reg->held; /* only this thread writes it */
@@ -420,19 +444,8 @@ static void *flusher_main(void *arg)
         table_clear(t); /* still the flusher's: not under the lock the workers take */
 
         pthread_mutex_lock(&reg->lock);
-        if (devices > 0) {
-            uint64_t refused = reg->batch_refused_addr + reg->batch_refused_product;
-            if (r < 0) {
-                reg->stats.failed += checkins;
-            } else {
-                reg->stats.recorded += checkins - refused - reg->batch_failed;
-                reg->stats.failed += reg->batch_failed;
-                reg->stats.refused_addr += reg->batch_refused_addr;
-                reg->stats.refused_product += reg->batch_refused_product;
-                reg->stats.rows += rows;
-            }
-            reg->stats.commits++;
-        }
+        if (devices > 0)
+            account_devices(reg, r, checkins, rows);
         reg->done += checkins;
         reg->events_done += events;
         if (re < 0)
@@ -578,9 +591,12 @@ int registry_flush(struct registry *reg)
     uint64_t failed_before = reg->stats.failed + reg->stats.events_failed;
     reg->flush_now = true;
     pthread_cond_signal(&reg->wake);
-    while (reg->done < target || reg->events_done < events_target)
+    /* While the database is away the flusher holds what it could not write: no waiting for it. */
+    while ((reg->done < target || reg->events_done < events_target) && !reg->held)
         pthread_cond_wait(&reg->drained, &reg->lock);
-    int r = reg->stats.failed + reg->stats.events_failed > failed_before ? -EIO : 0;
+    int r = reg->held                                                      ? -ENOTCONN
+            : reg->stats.failed + reg->stats.events_failed > failed_before ? -EIO
+                                                                           : 0;
     pthread_mutex_unlock(&reg->lock);
     return r;
 }

@@ -73,7 +73,9 @@ int registry_fleet_event(struct registry *registry, const struct fleet_event *ev
 
 /*
  * Commits everything recorded so far and waits until it is committed.
- * Returns 0, or -EIO when a commit in that time failed.
+ * Returns 0, -EIO when a commit in that time failed, or -ENOTCONN at once
+ * while the database is away (the flusher holds what it could not write:
+ * registry_stop then gives it up, counted lost).
  */
 int registry_flush(struct registry *registry);
 
