@@ -126,6 +126,13 @@
     X(webhook_delivery_record, (struct db *db, const char *delivery, int64_t now_ms, int64_t keep_ms), (db, delivery, now_ms, keep_ms))
 // clang-format on
 
+/*
+ * The rollout states whose devices are still followed (enum rollout_state:
+ * running, paused, halted, and superseded, still counted), as an SQL list
+ * for either backend.
+ */
+#define DB_SQL_ROLLOUTS_COUNTED "(0, 1, 2, 5)"
+
 /* A backend: its name (for the log) and its operations. */
 struct db_ops {
     const char *name;

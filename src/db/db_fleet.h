@@ -176,7 +176,9 @@ int db_device_get(struct db *db, int64_t product_id, uint64_t mac, struct device
  * Several nodes (PostgreSQL; SQLite answers -EOPNOTSUPP): up to LIMIT rows
  * of rollout_devices changed (inserted or updated, by any node) after
  * change number AFTER_SEQ, in change order, with their rollout's release
- * and mode, into *RET (free()) and *RET_COUNT.
+ * and mode, into *RET (free()) and *RET_COUNT: the rows
+ * db_rollout_devices_open would list (of rollouts still counted, or
+ * failed), so a replay from 0 sets no standing of a rollout that ended.
  */
 int db_rollout_device_changes(struct db *db, int64_t after_seq, size_t limit,
                               struct rollout_device_change **ret, size_t *ret_count);

@@ -215,7 +215,8 @@ int db_pg_rollout_device_changes(struct db *db, int64_t after_seq, size_t limit,
                                "SELECT d.rollout_id, d.product_id, d.mac, d.stage, d.outcome, "
                                "r.release_id, r.mode, d.change_seq FROM rollout_devices d "
                                "JOIN rollouts r ON r.id = d.rollout_id "
-                               "WHERE d.change_seq > $1 ORDER BY d.change_seq LIMIT $2",
+                               "WHERE d.change_seq > $1 AND (r.state IN " DB_SQL_ROLLOUTS_COUNTED
+                               " OR d.outcome = 4) ORDER BY d.change_seq LIMIT $2",
                                &p, sizeof(struct rollout_device_change), fill_change, &items, &n,
                                "read the rollouts' changed devices");
     db_pg_unlock(pg);

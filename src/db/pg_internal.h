@@ -9,9 +9,10 @@
  *
  * Statements go out with PQexecParams, parsed by the server each time, not
  * prepared: no call here is on a check-in's path (the registry writes a
- * whole batch in one statement per flush), and unnamed statements also work
- * through a pooler in transaction mode (PgBouncer), where a statement
- * prepared on one server connection is unknown on the next.
+ * whole batch of devices in a constant number of statements per flush;
+ * its fleet events still go one statement or three per event, in one transaction), and unnamed
+ * statements also work through a pooler in transaction mode (PgBouncer), where a statement prepared
+ * on one server connection is unknown on the next.
  *
  * Parameters are sent as text ($1, $2 ...; integers in decimal), except
  * bytes (bytea), sent binary; results come back as text. Many rows in one

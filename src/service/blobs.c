@@ -45,7 +45,7 @@ static int blob_fetch(struct service *svc, const char *sha256, uint64_t size)
 {
     uint8_t *data;
     size_t len;
-    int r = db_blob_get(svc->db, sha256, LIMIT_UPLOAD_BYTES_MAX, &data, &len);
+    int r = db_blob_get(svc->db, sha256, LIMIT_BLOB_BYTES, &data, &len);
     if (r < 0) {
         log_error("store: blob %s cannot be had from the database: %s", sha256, strerror(-r));
         return r;
