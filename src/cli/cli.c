@@ -39,6 +39,7 @@ static const struct subcommand subcommands[] = {
     {"key", cli_key, "key generate | list | export: signing keys"},
     {"tls", cli_tls, "tls ca init | cert | export | show: the fleet CA and HTTPS certificates"},
     {"store", cli_store, "store verify: check every firmware blob against its hash"},
+    {"migrate", cli_migrate, "migrate --to URL: copy a stopped otad's data to PostgreSQL"},
     {"sign", cli_sign, "sign a firmware file for a device format"},
     {"verify", cli_verify, "verify a signed firmware file"},
 };

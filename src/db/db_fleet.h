@@ -166,4 +166,13 @@ int db_device_history(struct db *db, int64_t product_id, uint64_t mac, struct de
 int db_device_get(struct db *db, int64_t product_id, uint64_t mac, struct device_record *ret,
                   int64_t *ret_interval_ms, int64_t *ret_intervals);
 
+/*
+ * Several nodes (PostgreSQL; SQLite answers -EOPNOTSUPP): up to LIMIT rows
+ * of rollout_devices changed (inserted or updated, by any node) after
+ * change number AFTER_SEQ, in change order, with their rollout's release
+ * and mode, into *RET (free()) and *RET_COUNT.
+ */
+int db_rollout_device_changes(struct db *db, int64_t after_seq, size_t limit,
+                              struct rollout_device_change **ret, size_t *ret_count);
+
 #endif

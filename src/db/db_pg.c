@@ -61,6 +61,12 @@ static void log_away(struct db_pg *pg, const char *what)
 
 /* --- connection --- */
 
+static void ignore_notice(void *ctx, const char *message)
+{
+    (void)ctx;
+    (void)message;
+}
+
 /*
  * Connects PG->conn. The URL's own settings win over these defaults: libpq
  * reads the keywords in order and the URL (dbname, expanded) comes last.
@@ -84,7 +90,7 @@ static int connect_now(struct db_pg *pg)
     if (PQstatus(pg->conn) != CONNECTION_OK)
         return -ENOTCONN;
     /* Notices (a migration's "already exists, skipping") are not otad's to print. */
-    PQsetNoticeProcessor(pg->conn, NULL, NULL);
+    PQsetNoticeProcessor(pg->conn, ignore_notice, NULL);
     const char *setup = pg->durability == DB_RELAXED
                             ? "SET synchronous_commit = off; SET client_encoding = 'UTF8'"
                             : "SET synchronous_commit = on; SET client_encoding = 'UTF8'";

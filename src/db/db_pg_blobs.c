@@ -16,7 +16,7 @@
 #include "core/util.h"
 #include "db/pg_internal.h"
 
-static int blob_put(struct db_pg *pg, const char *sha256, const uint8_t *data, size_t len)
+int db_pg_blob_write(struct db_pg *pg, const char *sha256, const uint8_t *data, size_t len)
 {
     size_t chunks = (len + DB_BLOB_CHUNK_BYTES - 1) / DB_BLOB_CHUNK_BYTES;
     struct db_pg_params p;
@@ -59,7 +59,7 @@ int db_pg_blob_put(struct db *db, const char *sha256, const uint8_t *data, size_
     for (int attempt = 0; attempt < DB_PG_ATTEMPTS; attempt++) {
         r = db_pg_begin(pg);
         if (r == 0)
-            r = db_pg_finish(pg, blob_put(pg, sha256, data, len));
+            r = db_pg_finish(pg, db_pg_blob_write(pg, sha256, data, len));
         if (r != -EAGAIN)
             break;
     }

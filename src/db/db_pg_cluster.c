@@ -194,3 +194,43 @@ int db_pg_node_list(struct db *db, struct node_status **ret_nodes, size_t *ret_c
     }
     return r;
 }
+
+static void fill_change(const PGresult *res, int row, void *out)
+{
+    struct rollout_device_change *c = out;
+    c->device.rollout_id = db_pg_int(res, row, 0);
+    c->device.product_id = db_pg_int(res, row, 1);
+    c->device.mac = (uint64_t)db_pg_int(res, row, 2);
+    c->device.stage = (unsigned)db_pg_int(res, row, 3);
+    c->device.outcome = (enum device_outcome)db_pg_int(res, row, 4);
+    c->release_id = db_pg_int(res, row, 5);
+    c->mode = (enum fw_mode)db_pg_int(res, row, 6);
+    c->seq = db_pg_int(res, row, 7);
+}
+
+int db_pg_rollout_device_changes(struct db *db, int64_t after_seq, size_t limit,
+                                 struct rollout_device_change **ret, size_t *ret_count)
+{
+    struct db_pg *pg = db_pg_lock(db);
+    if (!pg)
+        return -ENOTCONN;
+    struct db_pg_params p;
+    db_pg_params_init(&p);
+    db_pg_param_int(&p, after_seq);
+    db_pg_param_int(&p, limit > INT64_MAX ? INT64_MAX : (int64_t)limit);
+    void *items = NULL;
+    size_t n = 0;
+    int r = db_pg_collect_rows(pg,
+                               "SELECT d.rollout_id, d.product_id, d.mac, d.stage, d.outcome, "
+                               "r.release_id, r.mode, d.change_seq FROM rollout_devices d "
+                               "JOIN rollouts r ON r.id = d.rollout_id "
+                               "WHERE d.change_seq > $1 ORDER BY d.change_seq LIMIT $2",
+                               &p, sizeof(struct rollout_device_change), fill_change, &items, &n,
+                               "read the rollouts' changed devices");
+    db_pg_unlock(pg);
+    if (r == 0) {
+        *ret = items;
+        *ret_count = n;
+    }
+    return r;
+}

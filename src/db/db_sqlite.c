@@ -425,3 +425,14 @@ int db_sqlite_node_list(struct db *db, struct node_status **ret_nodes, size_t *r
     (void)ret_count;
     return -EOPNOTSUPP;
 }
+
+int db_sqlite_rollout_device_changes(struct db *db, int64_t after_seq, size_t limit,
+                                     struct rollout_device_change **ret, size_t *ret_count)
+{
+    (void)db;
+    (void)after_seq;
+    (void)limit;
+    (void)ret;
+    (void)ret_count;
+    return -EOPNOTSUPP;
+}

@@ -186,9 +186,20 @@ int db_pg_finish(struct db_pg *pg, int err);
 int db_pg_generation_bump(struct db_pg *pg);
 
 /*
+ * Writes blob SHA256 (LEN bytes of DATA: its row, then its chunks of
+ * DB_BLOB_CHUNK_BYTES) in the caller's transaction: db_blob_put's body, and
+ * what `otad migrate` (db_copy.c) calls inside its one transaction. A blob
+ * already stored is left as it is. Returns 0 or db_pg_exec's error.
+ */
+int db_pg_blob_write(struct db_pg *pg, const char *sha256, const uint8_t *data, size_t len);
+
+/*
  * How many times a transaction that failed with -EAGAIN (a serialization
  * failure or a deadlock with another node) is tried in all.
  */
 #define DB_PG_ATTEMPTS 4
+
+/* The SQL of the device page query FILTER selects (db_pg_devices.c), for the tests of its plans. */
+const char *db_pg_device_page_sql(const struct device_filter *filter, bool backward, bool count);
 
 #endif

@@ -189,6 +189,14 @@ struct rollout_device {
     uint32_t interruptions;
 };
 
+/* A device's row in a rollout as another node may have changed it (several nodes). */
+struct rollout_device_change {
+    struct rollout_device device;
+    int64_t release_id; /* the rollout's */
+    enum fw_mode mode;  /* of that release */
+    int64_t seq;        /* its place in the order of changes */
+};
+
 /*
  * A change to a device's standing in a rollout, queued by the check-in
  * path and committed with the registry's batch (service/registry.h).

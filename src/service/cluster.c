@@ -13,7 +13,13 @@
  *   share (service_download_share);
  * - catalog changes other nodes NOTIFY (db_wait_catalog): the refresher is
  *   woken at once, so a publish on one node is offered by all within a
- *   second; the refresher's own poll of the generation stays the fallback.
+ *   second; the refresher's own poll of the generation stays the fallback;
+ * - the devices' standings in rollouts that any node changed
+ *   (db_rollout_device_changes): a device offered by one node, served by a
+ *   second and back on a third is judged by the third as the first would
+ *   (tracker.h), so outcomes do not depend on where check-ins land. The
+ *   registry writes a node's own changes within its flush interval; the
+ *   others see them at their next beat.
  * On SQLite there is one node: it leads, and no thread runs.
  */
 #include <errno.h>
@@ -27,12 +33,22 @@
 #include "core/mono.h"
 #include "core/util.h"
 #include "db/db.h"
+#include "db/db_fleet.h"
 #include "service/service_internal.h"
+#include "service/tracker.h"
 
 /* How often the node beats, tries the leader's lock and at most waits for a notification. */
 #define CLUSTER_BEAT_MS 1000
 /* A node not seen for this long no longer counts among the live ones (its share goes back). */
 #define CLUSTER_LIVE_MS 10000
+/*
+ * Rollout changes read per beat at most, and how far behind the newest
+ * number seen each read starts again: a number is taken when a statement
+ * runs and seen at its commit, so a slow transaction's rows may appear
+ * behind rows already read (a row read twice only sets the same standing).
+ */
+#define CLUSTER_CHANGES_MAX     50000
+#define CLUSTER_CHANGES_OVERLAP 2000
 
 struct cluster {
     struct service *svc;
@@ -41,6 +57,7 @@ struct cluster {
     pthread_t thread;
     atomic_bool stopping;
     bool listening;
+    int64_t changes_seen; /* the highest rollout change number applied */
 };
 
 bool service_is_leader(struct service *svc)
@@ -78,6 +95,40 @@ static void set_leader(struct cluster *c, bool leader)
         log_warn("cluster: node %s no longer leads", c->me.name);
 }
 
+/* Brings the tracker up to the rollout changes every node made since the last beat. */
+static void follow_rollouts(struct cluster *c)
+{
+    struct tracker *tracker = c->svc->tracker;
+    if (!tracker)
+        return;
+    int64_t after =
+        c->changes_seen > CLUSTER_CHANGES_OVERLAP ? c->changes_seen - CLUSTER_CHANGES_OVERLAP : 0;
+    struct rollout_device_change *rows = NULL;
+    size_t n = 0;
+    if (db_rollout_device_changes(c->db, after, CLUSTER_CHANGES_MAX, &rows, &n) < 0)
+        return; /* logged; the next beat reads from the same place */
+    for (size_t i = 0; i < n; i++) {
+        const struct rollout_device_change *ch = &rows[i];
+        struct standing s = {
+            .product_id = ch->device.product_id,
+            .mac = ch->device.mac,
+            .rollout_id = ch->device.rollout_id,
+            .release_id = ch->release_id,
+            .mode = ch->mode,
+            .stage = ch->device.stage,
+            .outcome = ch->device.outcome,
+        };
+        if (s.outcome == OUTCOME_SUCCEEDED || s.outcome == OUTCOME_FAILED)
+            tracker_close(tracker, s.product_id, s.mac, s.mode, s.rollout_id);
+        /* A failure is kept for good; any other standing replaces the device's open one. */
+        if (s.outcome != OUTCOME_SUCCEEDED && tracker_put(tracker, &s) < 0)
+            break; /* the tracker is full: what it lacks is in the database */
+        if (ch->seq > c->changes_seen)
+            c->changes_seen = ch->seq;
+    }
+    free(rows);
+}
+
 /* One beat: the lock, the heartbeat, listening. Errors leave the node a follower. */
 static void beat(struct cluster *c)
 {
@@ -99,6 +150,7 @@ static void beat(struct cluster *c)
         c->listening = true;
         refresh_soon(c->svc); /* changes made while not listening */
     }
+    follow_rollouts(c);
 }
 
 static void *cluster_main(void *arg)

@@ -301,6 +301,19 @@ void tracker_mark_silent(struct tracker *t, int64_t product_id, uint64_t mac, in
     }
 }
 
+void tracker_close(struct tracker *t, int64_t product_id, uint64_t mac, enum fw_mode mode,
+                   int64_t rollout_id)
+{
+    int64_t kind = standing_kind(mode);
+    uint64_t h = key_hash(t, product_id, mac, kind);
+    struct stripe *st = stripe_of(t, h);
+    pthread_mutex_lock(&st->lock);
+    struct entry *e = find(st, h, product_id, mac, kind);
+    if (e && e->s.rollout_id == rollout_id)
+        erase(t, st, e);
+    pthread_mutex_unlock(&st->lock);
+}
+
 size_t tracker_count(struct tracker *t)
 {
     return atomic_load_explicit(&t->total, memory_order_relaxed);

@@ -95,6 +95,14 @@ bool tracker_delivered(struct tracker *t, int64_t product_id, uint64_t mac, enum
 /* The device missed its deadline in ROLLOUT_ID: silent, when it was served there. */
 void tracker_mark_silent(struct tracker *t, int64_t product_id, uint64_t mac, int64_t rollout_id);
 
+/*
+ * The device's standing of MODE in ROLLOUT_ID was decided elsewhere (another
+ * node): it is forgotten, when it is that rollout's. A failure is recorded
+ * with tracker_put.
+ */
+void tracker_close(struct tracker *t, int64_t product_id, uint64_t mac, enum fw_mode mode,
+                   int64_t rollout_id);
+
 /* Entries held now: open standings and failures (for the operator's view and tests). */
 size_t tracker_count(struct tracker *t);
 

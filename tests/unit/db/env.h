@@ -16,6 +16,7 @@
 #ifndef OTAD_TESTS_DB_ENV_H
 #define OTAD_TESTS_DB_ENV_H
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -162,13 +163,6 @@ static inline void db_env_exec(struct db *db, const char *sql)
     assert_int_equal(rc, SQLITE_OK);
 }
 
-static inline int64_t db_env_generation(struct db *db)
-{
-    int64_t g = -1;
-    assert_int_equal(db_generation(db, &g), 0);
-    return g;
-}
-
 /* Every statement in DB's cache is reset: no call left one running. */
 static inline void db_env_assert_idle(struct db *db)
 {
@@ -179,6 +173,56 @@ static inline void db_env_assert_idle(struct db *db)
     assert_true(sqlite3_get_autocommit(sq->conn)); /* and no transaction left open */
 }
 #endif
+
+/* The catalog's generation, read through db.h. */
+static inline int64_t db_env_generation(struct db *db)
+{
+    int64_t g = -1;
+    assert_int_equal(db_generation(db, &g), 0);
+    return g;
+}
+
+/* One node of db_env_two_nodes: its own connection and its number (0 or 1). */
+typedef void (*db_env_node_fn)(struct db *db, int node, void *ctx);
+
+struct db_env_node {
+    struct db *db;
+    int node;
+    db_env_node_fn fn;
+    void *ctx;
+    pthread_barrier_t *start;
+};
+
+static inline void *db_env_node_main(void *arg)
+{
+    struct db_env_node *n = arg;
+    pthread_barrier_wait(n->start);
+    n->fn(n->db, n->node, n->ctx);
+    return NULL;
+}
+
+/*
+ * The multi-node case: runs FN(db, 0, CTX) on E's connection and FN(db, 1,
+ * CTX) on a second one opened on the same database, each in its own thread,
+ * started together so that their writes interleave; returns when both are
+ * done (the second connection closed). FN asserts only through counters in
+ * CTX (cmocka's asserts are not for other threads): the caller checks them.
+ */
+static inline void db_env_two_nodes(struct db_env *e, db_env_node_fn fn, void *ctx)
+{
+    struct db *second = NULL;
+    assert_int_equal(db_open(e->path, DB_DURABLE, &second), 0);
+    pthread_barrier_t start;
+    assert_int_equal(pthread_barrier_init(&start, NULL, 2), 0);
+    struct db_env_node nodes[2] = {{e->db, 0, fn, ctx, &start}, {second, 1, fn, ctx, &start}};
+    pthread_t threads[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&threads[i], NULL, db_env_node_main, &nodes[i]), 0);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_join(threads[i], NULL), 0);
+    pthread_barrier_destroy(&start);
+    db_close(second);
+}
 
 /* Adds ESP8266 product NAME on channel "stable" and returns it as stored. */
 static inline struct product db_env_product(struct db *db, const char *name)

@@ -1,14 +1,18 @@
 /*
- * Unit tests for src/db/db_sqlite.c: migrations (a new database, an old one
- * brought up to date, one written by a newer otad refused), how constraint
- * violations map to errors, the statement cache and the helpers the entity
- * files share, the rollback of a transaction whose COMMIT fails, and the
- * device upsert.
+ * Unit tests for src/db/db_sqlite.c, and built with DB_ENV_POSTGRESQL for
+ * src/db/db_pg.c: migrations (a new database, an old one brought up to
+ * date, one written by a newer otad refused; on PostgreSQL also two nodes
+ * opening a fresh database at once), how constraint violations map to
+ * errors, the statement cache (SQLite) and the helpers the entity files
+ * share, the rollback of a transaction whose COMMIT fails, and the device
+ * upsert.
  */
 #include <errno.h>
 
 #include "db/db_sources.h"
 #include "env.h"
+
+#ifndef DB_ENV_POSTGRESQL
 
 static void test_migrations(void **state)
 {
@@ -44,6 +48,135 @@ static void test_migrations(void **state)
     struct product p;
     assert_int_equal(db_product_get(e->db, "kept", &p), 0);
 }
+#else
+extern const size_t pg_migrations_count;
+
+/* Runs SQL on the database at URL through a connection of its own. */
+static void pg_exec_at(const char *url, const char *sql)
+{
+    PGconn *c = PQconnectdb(url);
+    if (PQstatus(c) != CONNECTION_OK)
+        fail_msg("cannot reach %s: %s", url, PQerrorMessage(c));
+    PGresult *res = PQexec(c, sql);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(res));
+    PQclear(res);
+    PQfinish(c);
+}
+
+static void test_migrations(void **state)
+{
+    struct db_env *e = *state;
+    int64_t applied = db_env_int(e->db, "SELECT max(version) FROM schema_migrations");
+    assert_int_equal(applied, (int64_t)pg_migrations_count);
+    assert_int_equal(db_env_int(e->db, "SELECT count(*) FROM schema_migrations"), applied);
+    db_close(e->db);
+    e->db = NULL;
+    /* Opening again applies nothing and keeps the data. */
+    assert_int_equal(db_open(e->path, DB_DURABLE, &e->db), 0);
+    assert_int_equal(db_env_int(e->db, "SELECT count(*) FROM schema_migrations"), applied);
+    db_env_product(e->db, "kept");
+    db_close(e->db);
+    e->db = NULL;
+
+    /* A database migrated by a newer otad (a migration this one does not know) is refused. */
+    char sql[128];
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO schema_migrations (version, applied_ms) VALUES (%lld, 0)",
+             (long long)applied + 1);
+    pg_exec_at(e->path, sql);
+    struct db *newer = NULL;
+    assert_int_equal(db_open(e->path, DB_DURABLE, &newer), -EPROTO);
+    assert_null(newer);
+
+    /* Put back, the data is still there. */
+    snprintf(sql, sizeof(sql), "DELETE FROM schema_migrations WHERE version = %lld",
+             (long long)applied + 1);
+    pg_exec_at(e->path, sql);
+    assert_int_equal(db_open(e->path, DB_DURABLE, &e->db), 0);
+    struct product p;
+    assert_int_equal(db_product_get(e->db, "kept", &p), 0);
+}
+
+struct first_open {
+    const char *url;
+    struct db *db;
+    int result;
+    pthread_barrier_t *start;
+};
+
+static void *first_open_main(void *arg)
+{
+    struct first_open *o = arg;
+    pthread_barrier_wait(o->start);
+    o->result = db_open(o->url, DB_DURABLE, &o->db);
+    return NULL;
+}
+
+/*
+ * Two nodes opening a fresh database at once: both succeed, and each
+ * migration was applied once (its row once, migration 001's generation row
+ * once): the second waited for the first's advisory lock, then found
+ * nothing to do.
+ */
+static void test_concurrent_first_open(void **state)
+{
+    (void)state;
+    struct db_env fresh;
+    memset(&fresh, 0, sizeof(fresh));
+    db_env_create(&fresh);
+    pthread_barrier_t start;
+    assert_int_equal(pthread_barrier_init(&start, NULL, 2), 0);
+    struct first_open opens[2] = {{fresh.path, NULL, -1, &start}, {fresh.path, NULL, -1, &start}};
+    pthread_t threads[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&threads[i], NULL, first_open_main, &opens[i]), 0);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_join(threads[i], NULL), 0);
+    pthread_barrier_destroy(&start);
+    assert_int_equal(opens[0].result, 0);
+    assert_int_equal(opens[1].result, 0);
+    for (int i = 0; i < 2; i++) {
+        struct db *db = opens[i].db;
+        assert_int_equal(db_env_int(db, "SELECT count(*) FROM schema_migrations"),
+                         (int64_t)pg_migrations_count);
+        assert_int_equal(db_env_int(db, "SELECT count(DISTINCT version) FROM schema_migrations"),
+                         (int64_t)pg_migrations_count);
+        assert_int_equal(db_env_int(db, "SELECT max(version) FROM schema_migrations"),
+                         (int64_t)pg_migrations_count);
+        assert_int_equal(db_env_int(db, "SELECT count(*) FROM meta"), 1);
+        assert_int_equal(db_env_generation(db), 1);
+    }
+    /* Both work on the one schema. */
+    struct product p = db_env_product(opens[0].db, "door");
+    struct product got;
+    assert_int_equal(db_product_get(opens[1].db, "door", &got), 0);
+    assert_int_equal(got.id, p.id);
+    db_close(opens[0].db);
+    db_close(opens[1].db);
+    char sql[128];
+    snprintf(sql, sizeof(sql), "DROP DATABASE %s WITH (FORCE)", fresh.pg_name);
+    db_env_cluster_exec(sql);
+}
+#endif
+
+/* Runs SQL on DB's connection and returns the -errno the backend makes of how it ended. */
+static int run_sql(struct db *db, const char *sql)
+{
+#ifdef DB_ENV_POSTGRESQL
+    struct db_pg *pg = db_pg_lock(db);
+    assert_non_null(pg);
+    int r = db_pg_run(pg, sql, NULL, "test");
+    db_pg_unlock(pg);
+#else
+    struct db_sqlite *sq = db_sqlite_of(db);
+    pthread_mutex_lock(&sq->lock);
+    int rc = sqlite3_exec(sq->conn, sql, NULL, NULL, NULL);
+    int r = db_sqlite_result(sq, rc, "test");
+    pthread_mutex_unlock(&sq->lock);
+#endif
+    return r;
+}
 
 /* UNIQUE / PRIMARY KEY is "taken"; FOREIGN KEY is "not there"; nothing else is either. */
 static void test_constraint_mapping(void **state)
@@ -57,6 +190,13 @@ static void test_constraint_mapping(void **state)
     assert_int_equal(db_release_insert(e->db, &r, NULL, 0), 0);
     struct release same = db_env_release(p.id, "1.0.0");
     assert_int_equal(db_release_insert(e->db, &same, NULL, 0), -EEXIST);
+    struct release orphan = db_env_release(p.id + 100, "1.0.0");
+    assert_int_equal(db_release_insert(e->db, &orphan, NULL, 0), -ENOENT); /* no product */
+
+    assert_int_equal(db_product_key_add(e->db, p.id + 100, "k", "ff"), -ENOENT); /* FOREIGN KEY */
+    int64_t token_id = 0;
+    assert_int_equal(db_token_insert(e->db, "t", TOKEN_SCOPE_READ, "h1", &token_id), 0);
+    assert_int_equal(db_token_insert(e->db, "u", TOKEN_SCOPE_READ, "h1", &token_id), -EEXIST);
 
     struct source src;
     memset(&src, 0, sizeof(src));
@@ -72,20 +212,18 @@ static void test_constraint_mapping(void **state)
     assert_int_equal(db_source_insert(e->db, &twice), -EEXIST); /* same owner/repo */
 
     /* A NOT NULL violation is our bug, not a taken name: -EIO, logged. */
-    struct db_sqlite *sq = db_sqlite_of(e->db);
-    pthread_mutex_lock(&sq->lock);
-    int rc = sqlite3_exec(sq->conn, "INSERT INTO meta (key, value) VALUES ('x', NULL)", NULL, NULL,
-                          NULL);
-    assert_int_equal(db_sqlite_result(sq, rc, "test insert"), -EIO);
-    pthread_mutex_unlock(&sq->lock);
+    assert_int_equal(run_sql(e->db, "INSERT INTO meta (key, value) VALUES ('x', NULL)"), -EIO);
 }
 
-/* Each statement in order, on one database, and the -errno db_sqlite_result makes of it. */
+/*
+ * Each statement in order, on one database, and the -errno the backend
+ * makes of it (db_sqlite_result; db_pg_exec from the SQLSTATE).
+ */
 static void test_result_mapping(void **state)
 {
     struct db_env *e = *state;
     db_env_product(e->db, "door");
-    db_env_exec(e->db, "CREATE TEMP TABLE positive (x INTEGER CHECK (x > 0))");
+    db_env_exec(e->db, "CREATE TEMP TABLE positive (x BIGINT CHECK (x > 0))");
     static const struct {
         const char *sql;
         int expected;
@@ -114,16 +252,15 @@ static void test_result_mapping(void **state)
         {"SELEC 1", -EIO},
         {"INSERT INTO positive (x) VALUES (1)", 0},
     };
-    struct db_sqlite *sq = db_sqlite_of(e->db);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        pthread_mutex_lock(&sq->lock);
-        int rc = sqlite3_exec(sq->conn, cases[i].sql, NULL, NULL, NULL);
-        int r = db_sqlite_result(sq, rc, "test");
-        pthread_mutex_unlock(&sq->lock);
+        int r = run_sql(e->db, cases[i].sql);
         if (r != cases[i].expected)
             fail_msg("%s: %d, expected %d", cases[i].sql, r, cases[i].expected);
     }
+    db_env_assert_idle(e->db);
 }
+
+#ifndef DB_ENV_POSTGRESQL
 
 /* Test queries, in slots of statements this test never runs otherwise. */
 static const struct db_sqlite_query test_count = {DB_SLOT_WEBHOOK_FORGET,
@@ -182,7 +319,101 @@ static void test_statement_cache(void **state)
     db_env_assert_idle(e->db);
 }
 
-/* db_sqlite_run_one: a change is 0, no change -ENOENT, other failures as db_sqlite_result. */
+/* Renames product FROM to TO with the backend's run_one. */
+static int rename_one(struct db *db, const char *from, const char *to)
+{
+    struct db_sqlite *sq = db_sqlite_lock(db);
+    sqlite3_stmt *s = db_sqlite_stmt(sq, &test_rename);
+    assert_non_null(s);
+    sqlite3_bind_text(s, 1, from, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, to, -1, SQLITE_STATIC);
+    int r = db_sqlite_run_one(sq, s, "rename");
+    db_sqlite_unlock(sq);
+    return r;
+}
+#else
+static void fill_name(const PGresult *res, int row, void *out)
+{
+    db_pg_text(res, row, 0, out, 8);
+}
+
+/*
+ * The helpers the entity files share, on PostgreSQL (no statement cache
+ * here): db_pg_get leaves OUT untouched without a row, db_pg_list binds its
+ * key only when it is not 0, db_pg_collect_rows gives NULL and 0 for no
+ * rows, and an array parameter reads back through unnest.
+ */
+static void test_pg_helpers(void **state)
+{
+    struct db_env *e = *state;
+    struct product door = db_env_product(e->db, "door");
+    db_env_product(e->db, "gate");
+    struct db_pg *pg = db_pg_lock(e->db);
+    assert_non_null(pg);
+    struct db_pg_params p;
+    db_pg_params_init(&p);
+    db_pg_param_int(&p, door.id);
+    char name[8];
+    assert_int_equal(
+        db_pg_get(pg, "SELECT name FROM products WHERE id = $1", &p, fill_name, name, "name"), 0);
+    assert_string_equal(name, "door");
+    db_pg_params_init(&p);
+    db_pg_param_int(&p, door.id + 100);
+    strcpy(name, "kept");
+    assert_int_equal(
+        db_pg_get(pg, "SELECT name FROM products WHERE id = $1", &p, fill_name, name, "name"),
+        -ENOENT);
+    assert_string_equal(name, "kept"); /* untouched */
+
+    int64_t *ids = (int64_t *)1;
+    size_t n = 7;
+    assert_int_equal(db_pg_list(pg, "SELECT id FROM products ORDER BY id", 0, sizeof(int64_t),
+                                db_pg_fill_int64, (void **)&ids, &n, "ids"),
+                     0);
+    assert_int_equal(n, 2);
+    assert_int_equal(ids[0], door.id);
+    free(ids);
+    assert_int_equal(db_pg_list(pg, "SELECT id FROM products WHERE id > $1", door.id + 100,
+                                sizeof(int64_t), db_pg_fill_int64, (void **)&ids, &n, "ids"),
+                     0);
+    assert_int_equal(n, 0);
+    assert_null(ids);
+
+    struct db_pg_array a;
+    db_pg_array_init(&a);
+    db_pg_array_add_text(&a, "a\"b");
+    db_pg_array_add_text(&a, NULL);
+    db_pg_array_add_text(&a, "c\\d");
+    db_pg_params_init(&p);
+    assert_int_equal(db_pg_param_array(&p, &a), 0);
+    int64_t count = 0;
+    assert_int_equal(db_pg_get(pg,
+                               "SELECT count(*) FROM unnest($1::text[]) AS t(x) "
+                               "WHERE x IN ('a\"b', 'c\\d') OR x IS NULL",
+                               &p, db_pg_fill_int64, &count, "unnest"),
+                     0);
+    assert_int_equal(count, 3);
+    db_pg_array_free(&a);
+    db_pg_unlock(pg);
+    db_env_assert_idle(e->db);
+}
+
+/* Renames product FROM to TO with the backend's run_one. */
+static int rename_one(struct db *db, const char *from, const char *to)
+{
+    struct db_pg *pg = db_pg_lock(db);
+    assert_non_null(pg);
+    struct db_pg_params p;
+    db_pg_params_init(&p);
+    db_pg_param_text(&p, from);
+    db_pg_param_text(&p, to);
+    int r = db_pg_run_one(pg, "UPDATE products SET name = $2 WHERE name = $1", &p, "rename");
+    db_pg_unlock(pg);
+    return r;
+}
+#endif
+
+/* run_one: a change is 0, no change -ENOENT, other failures as the backend's result mapping. */
 static void test_run_one(void **state)
 {
     struct db_env *e = *state;
@@ -196,23 +427,18 @@ static void test_run_one(void **state)
         {"hall", "door", 0},  {"", "x", -ENOENT},        {"gate", "gate", 0},
         {"gate", NULL, -EIO}, /* NOT NULL */
     };
-    struct db_sqlite *sq = db_sqlite_lock(e->db);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        sqlite3_stmt *s = db_sqlite_stmt(sq, &test_rename);
-        assert_non_null(s);
-        sqlite3_bind_text(s, 1, cases[i].from, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 2, cases[i].to, -1, SQLITE_STATIC);
-        if (db_sqlite_run_one(sq, s, "rename") != cases[i].expected)
+        if (rename_one(e->db, cases[i].from, cases[i].to) != cases[i].expected)
             fail_msg("%s -> %s: expected %d", cases[i].from, cases[i].to ? cases[i].to : "NULL",
                      cases[i].expected);
     }
-    db_sqlite_unlock(sq);
     db_env_assert_idle(e->db);
     assert_int_equal(db_env_int(e->db, "SELECT count(*) FROM products WHERE name IN "
                                        "('door', 'gate')"),
                      2);
 }
 
+#ifndef DB_ENV_POSTGRESQL /* on PostgreSQL: test_pg_failed_commit_is_rolled_back */
 /*
  * A COMMIT that fails (here: a foreign key checked only at COMMIT) must be
  * rolled back: nothing of the transaction stays, and the connection takes
@@ -239,6 +465,38 @@ static void test_failed_commit_is_rolled_back(void **state)
     struct release fine = db_env_release(p.id, "1.0.0");
     assert_int_equal(db_release_insert(e->db, &fine, NULL, 0), 0);
 }
+#else
+/*
+ * A COMMIT that fails (here: a unique constraint checked only at COMMIT)
+ * is rolled back by db_pg_finish: nothing of the transaction stays, no
+ * transaction is left open, and the connection takes the next one.
+ */
+static void test_failed_commit_is_rolled_back(void **state)
+{
+    struct db_env *e = *state;
+    struct product p = db_env_product(e->db, "door");
+    db_env_exec(e->db, "CREATE TEMP TABLE once (x BIGINT UNIQUE DEFERRABLE INITIALLY DEFERRED)");
+    struct db_pg *pg = db_pg_lock(e->db);
+    assert_non_null(pg);
+    assert_int_equal(db_pg_begin(pg), 0);
+    assert_int_equal(db_pg_run(pg, "INSERT INTO once (x) VALUES (1)", NULL, "test"), 0);
+    assert_int_equal(db_pg_run(pg, "INSERT INTO once (x) VALUES (1)", NULL, "test"), 0);
+    assert_int_equal(db_pg_finish(pg, 0), -EEXIST); /* every statement passed, the COMMIT not */
+    db_pg_unlock(pg);
+    db_env_assert_idle(e->db);
+    assert_int_equal(db_env_int(e->db, "SELECT count(*) FROM once"), 0);
+    /* The connection works on. */
+    pg = db_pg_lock(e->db);
+    assert_int_equal(db_pg_begin(pg), 0);
+    assert_int_equal(db_pg_run(pg, "INSERT INTO once (x) VALUES (1)", NULL, "test"), 0);
+    assert_int_equal(db_pg_finish(pg, 0), 0);
+    db_pg_unlock(pg);
+    assert_int_equal(db_env_int(e->db, "SELECT count(*) FROM once"), 1);
+    struct release fine = db_env_release(p.id, "1.0.0");
+    assert_int_equal(db_release_insert(e->db, &fine, NULL, 0), 0);
+    db_env_assert_idle(e->db);
+}
+#endif
 
 static void test_device_upsert(void **state)
 {
@@ -281,13 +539,19 @@ static void test_device_upsert(void **state)
     db_env_assert_idle(e->db);
 }
 
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_migrations, db_env_setup, db_env_teardown),
         cmocka_unit_test_setup_teardown(test_constraint_mapping, db_env_setup, db_env_teardown),
         cmocka_unit_test_setup_teardown(test_result_mapping, db_env_setup, db_env_teardown),
+#ifdef DB_ENV_POSTGRESQL
+        cmocka_unit_test_setup_teardown(test_concurrent_first_open, db_env_setup, db_env_teardown),
+        cmocka_unit_test_setup_teardown(test_pg_helpers, db_env_setup, db_env_teardown),
+#else
         cmocka_unit_test_setup_teardown(test_statement_cache, db_env_setup, db_env_teardown),
+#endif
         cmocka_unit_test_setup_teardown(test_run_one, db_env_setup, db_env_teardown),
         cmocka_unit_test_setup_teardown(test_failed_commit_is_rolled_back, db_env_setup,
                                         db_env_teardown),

@@ -3,7 +3,8 @@
  * field (its parameters as stored, an unknown via as system); the list is
  * newest first, paged by id, each filter narrows it alone and together; and
  * the retention trim deletes only entries older than its cutoff, oldest
- * first, at most a batch at a time, leaving no statement running.
+ * first, at most a batch at a time, leaving no statement running; two
+ * nodes appending and trimming at once.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -175,6 +176,68 @@ static void test_trim_deletes_only_old_entries_in_batches(void **state)
     assert_int_equal(next, 31);
 }
 
+#define NODE_ENTRIES 60
+
+/* What each node of test_two_nodes saw. */
+struct two_nodes {
+    int inserted[2], failed[2];
+    size_t deleted[2];
+};
+
+static void node_insert(struct db *db, int node, void *ctx)
+{
+    struct two_nodes *t = ctx;
+    for (int i = 0; i < NODE_ENTRIES; i++) {
+        struct audit_entry e = {.at_ms = 1000 + i, .ok = true, .status = 200};
+        e.actor.via = ACTOR_VIA_API;
+        snprintf(e.actor.name, sizeof(e.actor.name), "node%d", node);
+        strcpy(e.action, "pin.put");
+        int64_t id = 0;
+        int r = db_audit_insert(db, &e, &id);
+        t->inserted[node] += r == 0 && id > 0;
+        t->failed[node] += r != 0;
+    }
+}
+
+/* The retention pass of one node: batches until one comes back short. */
+static void node_trim(struct db *db, int node, void *ctx)
+{
+    struct two_nodes *t = ctx;
+    size_t deleted = 7;
+    while (deleted == 7) {
+        if (db_audit_trim(db, 1000 + NODE_ENTRIES / 2, 7, &deleted) < 0) {
+            t->failed[node]++;
+            return;
+        }
+        t->deleted[node] += deleted;
+    }
+}
+
+/*
+ * The multi-node case: two connections append at once (every entry stored,
+ * each its own id), then both run the retention pass at once: together they
+ * delete exactly the entries older than the cutoff, each once.
+ */
+static void test_two_nodes(void **state)
+{
+    struct db_env *e = *state;
+    struct two_nodes t = {0};
+    db_env_two_nodes(e, node_insert, &t);
+    assert_int_equal(t.failed[0] + t.failed[1], 0);
+    assert_int_equal(t.inserted[0] + t.inserted[1], 2 * NODE_ENTRIES);
+    assert_int_equal(db_env_int(e->db, "SELECT count(DISTINCT id) FROM audit"), 2 * NODE_ENTRIES);
+    int64_t ids[2 * NODE_ENTRIES];
+    struct audit_filter node1 = {.actor = "node1"};
+    assert_int_equal(list(e->db, &node1, 2 * NODE_ENTRIES, ids), NODE_ENTRIES);
+
+    db_env_two_nodes(e, node_trim, &t);
+    assert_int_equal(t.failed[0] + t.failed[1], 0);
+    assert_int_equal(t.deleted[0] + t.deleted[1], NODE_ENTRIES); /* half of each node's */
+    assert_int_equal(db_env_int(e->db, "SELECT count(*) FROM audit"), NODE_ENTRIES);
+    assert_int_equal(db_env_int(e->db, "SELECT min(at_ms) FROM audit"), 1000 + NODE_ENTRIES / 2);
+    db_env_assert_idle(e->db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -182,6 +245,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_list_filters_and_pages, db_env_setup, db_env_teardown),
         cmocka_unit_test_setup_teardown(test_trim_deletes_only_old_entries_in_batches, db_env_setup,
                                         db_env_teardown),
+        cmocka_unit_test_setup_teardown(test_two_nodes, db_env_setup, db_env_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,7 +3,8 @@
  * signing settings, and the keys a product has signed with (added once,
  * listed oldest first, only for a product that exists); every change a
  * check-in must see moves the generation, and a refused one does not; the
- * fleet settings (what devices may choose, the download cap).
+ * fleet settings (what devices may choose, the download cap); two nodes
+ * writing at once.
  */
 #include <errno.h>
 
@@ -210,6 +211,75 @@ static void test_product_fleet(void **state)
     db_env_assert_idle(e->db);
 }
 
+/* What each node of test_two_nodes saw. */
+struct two_nodes {
+    int64_t door_id;
+    int inserted[2], taken[2], failed[2]; /* product inserts: 0, -EEXIST, anything else */
+    int changed[2];                       /* signing and fleet writes that returned 0 */
+};
+
+#define OWN_PRODUCTS    20
+#define SHARED_PRODUCTS 10
+
+static void node_writes(struct db *db, int node, void *ctx)
+{
+    struct two_nodes *t = ctx;
+    for (int i = 0; i < OWN_PRODUCTS + SHARED_PRODUCTS; i++) {
+        struct product p;
+        memset(&p, 0, sizeof(p));
+        /* Each node's own names, and names both nodes insert at about the same time. */
+        if (i % 3 == 2)
+            snprintf(p.name, sizeof(p.name), "shared-%02d", i / 3);
+        else
+            snprintf(p.name, sizeof(p.name), "node%d-%02d", node, i);
+        strcpy(p.default_channel, "stable");
+        int r = db_product_insert(db, &p);
+        t->inserted[node] += r == 0;
+        t->taken[node] += r == -EEXIST;
+        t->failed[node] += r != 0 && r != -EEXIST;
+        struct product_signing sg = {.required = true, .gzip = node == 1};
+        snprintf(sg.key, sizeof(sg.key), "node%d", node);
+        struct product_fleet f = {.max_downloads = (uint32_t)(i + 1)};
+        t->changed[node] += db_product_set_signing(db, t->door_id, &sg) == 0;
+        t->changed[node] += db_product_set_fleet(db, t->door_id, &f) == 0;
+        t->changed[node] += db_product_key_add(db, t->door_id, p.name, "ff") == 0;
+    }
+}
+
+/*
+ * The multi-node case: two connections insert products (some names on both
+ * at once) and rewrite one product's settings, interleaved. Every name is
+ * stored once, the other insert is -EEXIST, and the generation moved once
+ * per change that succeeded, no more, no less.
+ */
+static void test_two_nodes(void **state)
+{
+    struct db_env *e = *state;
+    struct two_nodes t = {0};
+    t.door_id = db_env_product(e->db, "door").id;
+    int64_t g = db_env_generation(e->db);
+    db_env_two_nodes(e, node_writes, &t);
+    for (int node = 0; node < 2; node++) {
+        assert_int_equal(t.failed[node], 0);
+        assert_int_equal(t.changed[node], 3 * (OWN_PRODUCTS + SHARED_PRODUCTS));
+    }
+    assert_int_equal(t.inserted[0] + t.inserted[1], 2 * OWN_PRODUCTS + SHARED_PRODUCTS);
+    assert_int_equal(t.taken[0] + t.taken[1], SHARED_PRODUCTS);
+    int64_t bumps = t.inserted[0] + t.inserted[1] + 4 * (OWN_PRODUCTS + SHARED_PRODUCTS);
+    assert_int_equal(db_env_generation(e->db), g + bumps);
+    struct product *list = NULL;
+    size_t n = 0;
+    assert_int_equal(db_product_list(e->db, &list, &n), 0);
+    assert_int_equal(n, 1 + 2 * OWN_PRODUCTS + SHARED_PRODUCTS);
+    for (size_t i = 1; i < n; i++)
+        assert_true(strcmp(list[i - 1].name, list[i].name) < 0);
+    free(list);
+    /* The names both nodes added as keys are there once each. */
+    assert_int_equal(db_env_int(e->db, "SELECT count(*) FROM product_keys"),
+                     2 * OWN_PRODUCTS + SHARED_PRODUCTS);
+    db_env_assert_idle(e->db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -218,6 +288,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_product_set_signing, db_env_setup, db_env_teardown),
         cmocka_unit_test_setup_teardown(test_product_keys, db_env_setup, db_env_teardown),
         cmocka_unit_test_setup_teardown(test_product_fleet, db_env_setup, db_env_teardown),
+        cmocka_unit_test_setup_teardown(test_two_nodes, db_env_setup, db_env_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,7 +2,8 @@
  * Unit tests for src/db/db_sqlite_releases.c: a release stored whole with
  * its variants and digests, numbered in its product's order, read back by
  * version and mode and listed newest first; adding variants to it is
- * idempotent per kind, and a refused call leaves nothing behind.
+ * idempotent per kind, and a refused call leaves nothing behind; two
+ * nodes publishing to one product at once get distinct numbers in order.
  */
 #include <errno.h>
 
@@ -165,11 +166,98 @@ static void test_release_add_variants(void **state)
     db_env_assert_idle(e->db);
 }
 
+#define NODE_RELEASES 25
+
+/* What each node of test_two_nodes_publish saw. */
+struct publish {
+    int64_t product_id, other_id;
+    int stored[2], taken[2], failed[2]; /* door's inserts: 0, -EEXIST, anything else */
+    int other_stored[2];                /* gate's inserts that returned 0 */
+    int64_t seq_sum[2];                 /* of the door releases it stored */
+};
+
+/* Inserts release VERSION of the test's product, counting what came back for NODE. */
+static void publish_one(struct db *db, struct publish *t, int node, const char *version)
+{
+    struct release r = db_env_release(t->product_id, version);
+    const char *digests[] = {version};
+    int err = db_release_insert(db, &r, digests, 1);
+    if (err == 0)
+        t->seq_sum[node] += r.seq;
+    t->stored[node] += err == 0;
+    t->taken[node] += err == -EEXIST;
+    t->failed[node] += err != 0 && err != -EEXIST;
+}
+
+static void node_publish(struct db *db, int node, void *ctx)
+{
+    struct publish *t = ctx;
+    for (int i = 0; i < NODE_RELEASES; i++) {
+        char version[32];
+        snprintf(version, sizeof(version), "%d.%d.0", node + 1, i);
+        publish_one(db, t, node, version);
+        /* A release of another product meanwhile (same version, the node's own mode). */
+        struct release other = db_env_release(t->other_id, version);
+        other.mode = node == 0 ? FW_MODE_SKETCH : FW_MODE_FS;
+        t->other_stored[node] += db_release_insert(db, &other, NULL, 0) == 0;
+        /* Both nodes publish the same version now and then: one of them stores it. */
+        if (i % 5 == 0) {
+            snprintf(version, sizeof(version), "9.%d.0", i);
+            publish_one(db, t, node, version);
+        }
+    }
+}
+
+/*
+ * The multi-node case: two connections publish to one product at once.
+ * Every release gets its own sequence number, they run 1..N without a gap
+ * (a refused publish gives its number back), the list is in that order,
+ * and the generation moved once per stored release.
+ */
+static void test_two_nodes_publish(void **state)
+{
+    struct db_env *e = *state;
+    struct publish t = {0};
+    t.product_id = db_env_product(e->db, "door").id;
+    t.other_id = db_env_product(e->db, "gate").id;
+    int64_t g = db_env_generation(e->db);
+    db_env_two_nodes(e, node_publish, &t);
+    const int shared = (NODE_RELEASES + 4) / 5;
+    assert_int_equal(t.failed[0] + t.failed[1], 0);
+    assert_int_equal(t.taken[0] + t.taken[1], shared);
+    int64_t n_door = 2 * NODE_RELEASES + shared;
+    assert_int_equal(t.stored[0] + t.stored[1], n_door);
+    assert_int_equal(t.other_stored[0] + t.other_stored[1], 2 * NODE_RELEASES);
+    assert_int_equal(db_env_generation(e->db), g + n_door + 2 * NODE_RELEASES);
+    assert_int_equal(t.seq_sum[0] + t.seq_sum[1], n_door * (n_door + 1) / 2);
+
+    struct release *list = NULL;
+    size_t n = 0;
+    assert_int_equal(db_release_list(e->db, t.product_id, &list, &n), 0);
+    assert_int_equal(n, (size_t)n_door);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(list[i].seq, (int64_t)(n - i)); /* distinct, no gap, newest first */
+        assert_int_equal(list[i].variant_count, 1);
+    }
+    release_list_free(list, n);
+    assert_int_equal(db_release_list(e->db, t.other_id, &list, &n), 0);
+    assert_int_equal(n, 2 * NODE_RELEASES);
+    release_list_free(list, n);
+    assert_int_equal(db_env_int(e->db, "SELECT next_seq FROM products WHERE name = 'door'"),
+                     n_door + 1);
+    struct release_digest *d = NULL;
+    assert_int_equal(db_digest_list(e->db, t.product_id, &d, &n), 0);
+    assert_int_equal(n, (size_t)n_door); /* one digest each */
+    free(d);
+    db_env_assert_idle(e->db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_release_insert_get, db_env_setup, db_env_teardown),
         cmocka_unit_test_setup_teardown(test_release_add_variants, db_env_setup, db_env_teardown),
+        cmocka_unit_test_setup_teardown(test_two_nodes_publish, db_env_setup, db_env_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

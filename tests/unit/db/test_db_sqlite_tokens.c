@@ -2,7 +2,8 @@
  * Unit tests for src/db/db_sqlite_tokens.c: a token inserted is found by
  * its hash only, a taken hash is -EEXIST, revoking works once per token,
  * a revoked token is still found and listed, and a scope the database
- * does not know reads as the least one.
+ * does not know reads as the least one; two nodes inserting and revoking
+ * the same tokens at once.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -153,6 +154,72 @@ static void test_token_list_empty(void **state)
     assert_int_equal(db_token_revoke(e->db, 1), -ENOENT);
 }
 
+#define NODE_TOKENS 30
+
+/* What each node of test_two_nodes saw. */
+struct two_nodes {
+    int inserted[2], taken[2], revoked[2], gone[2], failed[2];
+};
+
+static void node_tokens(struct db *db, int node, void *ctx)
+{
+    struct two_nodes *t = ctx;
+    for (int i = 0; i < NODE_TOKENS; i++) {
+        char hash[65];
+        /* A third of the hashes both nodes insert at once; the others are the node's own. */
+        if (i % 3 == 0)
+            snprintf(hash, sizeof(hash), "shared%02d", i / 3);
+        else
+            snprintf(hash, sizeof(hash), "node%d-%02d", node, i);
+        int64_t id = 0;
+        int r = db_token_insert(db, "t", TOKEN_SCOPE_READ, hash, &id);
+        t->inserted[node] += r == 0;
+        t->taken[node] += r == -EEXIST;
+        t->failed[node] += r != 0 && r != -EEXIST;
+    }
+    /* Both revoke every shared token: once each succeeds, the other finds it revoked. */
+    for (int i = 0; i < NODE_TOKENS / 3; i++) {
+        struct token tok;
+        char hash[65];
+        snprintf(hash, sizeof(hash), "shared%02d", i);
+        int r = db_token_find(db, hash, &tok);
+        if (r == 0)
+            r = db_token_revoke(db, tok.id);
+        t->revoked[node] += r == 0;
+        t->gone[node] += r == -ENOENT;
+        t->failed[node] += r != 0 && r != -ENOENT;
+    }
+}
+
+/*
+ * The multi-node case: two connections insert tokens (some hashes on both
+ * at once) and revoke the same tokens. Each hash is stored once, the other
+ * insert is -EEXIST; each token is revoked once, the other revoke -ENOENT.
+ */
+static void test_two_nodes(void **state)
+{
+    struct db_env *e = *state;
+    struct two_nodes t = {0};
+    db_env_two_nodes(e, node_tokens, &t);
+    const int shared = NODE_TOKENS / 3;
+    assert_int_equal(t.failed[0] + t.failed[1], 0);
+    assert_int_equal(t.inserted[0] + t.inserted[1], 2 * (NODE_TOKENS - shared) + shared);
+    assert_int_equal(t.taken[0] + t.taken[1], shared);
+    assert_int_equal(t.revoked[0] + t.revoked[1], shared);
+    assert_int_equal(t.gone[0] + t.gone[1], shared);
+    assert_int_equal(db_env_int(e->db, "SELECT count(*) FROM tokens"),
+                     2 * (NODE_TOKENS - shared) + shared);
+    assert_int_equal(db_env_int(e->db, "SELECT count(*) FROM tokens WHERE revoked_ms IS NOT NULL"),
+                     shared);
+    struct token *list = NULL;
+    size_t n = 0;
+    assert_int_equal(db_token_list(e->db, &list, &n), 0);
+    for (size_t i = 1; i < n; i++)
+        assert_true(list[i].id > list[i - 1].id);
+    free(list);
+    db_env_assert_idle(e->db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -160,6 +227,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_token_revoke, db_env_setup, db_env_teardown),
         cmocka_unit_test_setup_teardown(test_token_scope_read_back, db_env_setup, db_env_teardown),
         cmocka_unit_test_setup_teardown(test_token_list_empty, db_env_setup, db_env_teardown),
+        cmocka_unit_test_setup_teardown(test_two_nodes, db_env_setup, db_env_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
