@@ -539,7 +539,6 @@ static void test_device_upsert(void **state)
     db_env_assert_idle(e->db);
 }
 
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {

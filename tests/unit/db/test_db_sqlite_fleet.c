@@ -5,9 +5,14 @@
  * with its deadline from the learned or the plan's interval, cut, outcome),
  * the history trimmed to FLEET_HISTORY_MAX and silence past the deadline.
  * Every write a check-in must see moves the generation, a refused one does
- * not, and device rows move it only when a failure is recorded.
+ * not, and device rows move it only when a failure is recorded. Built
+ * twice: on SQLite, and with DB_ENV_POSTGRESQL on PostgreSQL
+ * (db_pg_fleet.c); the two-node tests (two connections to one database in
+ * two threads, as two otad nodes) check that counters, history, supersede
+ * and silence come out exact when nodes write the same rows at once.
  */
 #include <errno.h>
+#include <pthread.h>
 
 #include "db/db_fleet.h"
 #include "env.h"
@@ -677,8 +682,16 @@ static void test_events(void **state)
     assert_int_equal(n, 0);
 
     /* A batch that fails half way is rolled back whole: -EIO, the first event not kept. */
+#ifdef DB_ENV_POSTGRESQL
+    db_env_exec(e->db, "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                       "IF NEW.version = 'boom' THEN RAISE EXCEPTION 'boom'; END IF; "
+                       "RETURN NEW; END $$; "
+                       "CREATE TRIGGER boom BEFORE INSERT ON device_events "
+                       "FOR EACH ROW EXECUTE FUNCTION boom()");
+#else
     db_env_exec(e->db, "CREATE TRIGGER boom BEFORE INSERT ON device_events "
                        "WHEN NEW.version = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END");
+#endif
     struct fleet_event broken[2] = {event(FLEET_EVENT_OFFER, p.id, r.id, 0x18FEAA000005ULL, 4000),
                                     event(FLEET_EVENT_OFFER, p.id, r.id, MAC2, 4000)};
     strcpy(broken[1].version, "boom");
@@ -796,8 +809,9 @@ static void test_history_trimmed(void **state)
     struct fleet_event other = event(FLEET_EVENT_OFFER, p.id, r.id, MAC2, 1);
     assert_int_equal(db_fleet_events_apply(e->db, &other, 1), 0);
 
+    /* 27482052886529 is MAC1: PostgreSQL 15 reads no hexadecimal literal. */
     assert_int_equal(db_env_int(e->db, "SELECT count(*) FROM device_events WHERE mac = "
-                                       "0x18FEAA000001"),
+                                       "27482052886529"),
                      FLEET_HISTORY_MAX);
     struct device_event h[FLEET_HISTORY_MAX + 5];
     size_t n = 0;
@@ -899,6 +913,259 @@ static void test_mark_silent(void **state)
     db_env_assert_idle(e->db);
 }
 
+/*
+ * Two nodes (two connections to one database, in two threads) apply
+ * interleaved batches of events for the same rollout and devices: node 0
+ * walks the devices up, node 1 down (the order that deadlocks without key
+ * order), both in the same milliseconds (a history seq each would take
+ * twice without a lock). Every counter and every history line must come
+ * out exactly as one connection applying the same events one after the
+ * other gives them, on a second product.
+ */
+enum { NODE_DEVICES = 8, NODE_ROUNDS = 12 };
+
+/* One node's work on its own connection DB: returns 0 or its first failure. */
+typedef int (*node_fn)(struct db *db, int node, void *ctx);
+
+struct node_run {
+    const char *path;
+    int node;
+    node_fn fn;
+    void *ctx;
+    pthread_barrier_t *start;
+    int err;
+};
+
+static void *node_main(void *arg)
+{
+    struct node_run *run = arg;
+    struct db *db = NULL;
+    run->err = db_open(run->path, DB_DURABLE, &db);
+    pthread_barrier_wait(run->start); /* both connected: the work interleaves */
+    if (run->err == 0)
+        run->err = run->fn(db, run->node, run->ctx);
+    db_close(db);
+    return NULL;
+}
+
+/* Runs FN(db, 0, CTX) and FN(db, 1, CTX) at once, each on its own connection to PATH. */
+static void two_nodes(const char *path, node_fn fn, void *ctx)
+{
+    pthread_barrier_t start;
+    assert_int_equal(pthread_barrier_init(&start, NULL, 2), 0);
+    struct node_run runs[2];
+    pthread_t threads[2];
+    for (int node = 0; node < 2; node++) {
+        runs[node] = (struct node_run){path, node, fn, ctx, &start, 0};
+        assert_int_equal(pthread_create(&threads[node], NULL, node_main, &runs[node]), 0);
+    }
+    for (int node = 0; node < 2; node++)
+        assert_int_equal(pthread_join(threads[node], NULL), 0);
+    pthread_barrier_destroy(&start);
+    assert_int_equal(runs[0].err, 0);
+    assert_int_equal(runs[1].err, 0);
+}
+
+/* The events of NODE's ROUND on PRODUCT_ID's ROLLOUT_ID into EV: one cut per device. */
+static size_t node_round(int node, int round, int64_t product_id, int64_t rollout_id,
+                         struct fleet_event *ev)
+{
+    for (int i = 0; i < NODE_DEVICES; i++) {
+        int device = node == 0 ? i + 1 : NODE_DEVICES - i;
+        ev[i] = event(FLEET_EVENT_CUT, product_id, rollout_id, 0x18FEAA000000ULL | (uint64_t)device,
+                      100000 + round);
+    }
+    return NODE_DEVICES;
+}
+
+/* A rollout of one product (node_fn's CTX). */
+struct node_rollout {
+    int64_t product_id, rollout_id;
+};
+
+static int node_cuts(struct db *db, int node, void *ctx)
+{
+    const struct node_rollout *nr = ctx;
+    int err = 0;
+    for (int round = 0; err == 0 && round < NODE_ROUNDS; round++) {
+        struct fleet_event ev[NODE_DEVICES];
+        size_t n = node_round(node, round, nr->product_id, nr->rollout_id, ev);
+        err = db_fleet_events_apply(db, ev, n);
+    }
+    return err;
+}
+
+/* Offers devices 1..NODE_DEVICES in ROLLOUT_ID (stage: odd 0, even 1). */
+static void node_offers(struct db *db, int64_t product_id, int64_t rollout_id)
+{
+    struct fleet_event ev[NODE_DEVICES];
+    for (int i = 0; i < NODE_DEVICES; i++) {
+        ev[i] = event(FLEET_EVENT_OFFER, product_id, rollout_id,
+                      0x18FEAA000000ULL | (uint64_t)(i + 1), 50000);
+        ev[i].stage = (unsigned)(i + 1) % 2 == 0;
+    }
+    assert_int_equal(db_fleet_events_apply(db, ev, NODE_DEVICES), 0);
+}
+
+/* Settles each device: an outcome after the cuts (device 1 fails, 2 is served, the rest succeed).
+ */
+static void node_outcomes(struct db *db, int64_t product_id, int64_t rollout_id)
+{
+    struct fleet_event ev[NODE_DEVICES];
+    for (int i = 0; i < NODE_DEVICES; i++) {
+        uint64_t mac = 0x18FEAA000000ULL | (uint64_t)(i + 1);
+        ev[i] = event(i == 1 ? FLEET_EVENT_SERVED : FLEET_EVENT_OUTCOME, product_id, rollout_id,
+                      mac, 200000);
+        ev[i].outcome = i == 0 ? OUTCOME_FAILED : OUTCOME_SUCCEEDED;
+    }
+    assert_int_equal(db_fleet_events_apply(db, ev, NODE_DEVICES), 0);
+}
+
+static void test_events_two_nodes(void **state)
+{
+    struct db_env *e = *state;
+    int64_t old_id, new_id;
+    struct product p = fleet_product(e->db, &old_id, &new_id);
+    struct product q = db_env_product(e->db, "gate");
+    struct release a = db_env_release(q.id, "1.0.0"), b = db_env_release(q.id, "1.1.0");
+    assert_int_equal(db_release_insert(e->db, &a, NULL, 0), 0);
+    assert_int_equal(db_release_insert(e->db, &b, NULL, 0), 0);
+    struct rollout r = rollout_of(p.id, new_id, 1000), serial = rollout_of(q.id, b.id, 1000);
+    assert_int_equal(db_rollout_insert(e->db, &r, false), 0);
+    assert_int_equal(db_rollout_insert(e->db, &serial, false), 0);
+    registered(e->db, p.id, NODE_DEVICES);
+    registered(e->db, q.id, NODE_DEVICES);
+    node_offers(e->db, p.id, r.id);
+    node_offers(e->db, q.id, serial.id);
+
+    /* The two nodes, each on its own connection, started together. */
+    struct node_rollout nr = {p.id, r.id};
+    two_nodes(e->path, node_cuts, &nr);
+
+    /* The same events on one connection, one batch after the other. */
+    for (int round = 0; round < NODE_ROUNDS; round++)
+        for (int node = 0; node < 2; node++) {
+            struct fleet_event ev[NODE_DEVICES];
+            size_t n = node_round(node, round, q.id, serial.id, ev);
+            assert_int_equal(db_fleet_events_apply(e->db, ev, n), 0);
+        }
+    node_outcomes(e->db, p.id, r.id);
+    node_outcomes(e->db, q.id, serial.id);
+
+    /* Every counter as one connection's, and as counted by hand. */
+    struct rollout_counts two[2], one[2], two_total, one_total;
+    assert_int_equal(db_rollout_counts(e->db, r.id, two, 2, &two_total), 0);
+    assert_int_equal(db_rollout_counts(e->db, serial.id, one, 2, &one_total), 0);
+    assert_memory_equal(two, one, sizeof(two));
+    assert_memory_equal(&two_total, &one_total, sizeof(two_total));
+    assert_int_equal(two_total.offered, NODE_DEVICES);
+    assert_int_equal(two_total.interruptions, 2 * NODE_ROUNDS * NODE_DEVICES);
+    assert_int_equal(two_total.by_outcome[OUTCOME_FAILED], 1);
+    assert_int_equal(two_total.by_outcome[OUTCOME_SERVED], 1);
+    assert_int_equal(two_total.by_outcome[OUTCOME_SUCCEEDED], NODE_DEVICES - 2);
+    assert_int_equal(two[1].offered, NODE_DEVICES / 2);
+
+    /* Each device's row and its history, line by line. */
+    for (int i = 0; i < NODE_DEVICES; i++) {
+        uint64_t mac = 0x18FEAA000000ULL | (uint64_t)(i + 1);
+        struct rollout_device dt, ds;
+        assert_int_equal(db_rollout_device_get(e->db, r.id, mac, &dt), 0);
+        assert_int_equal(db_rollout_device_get(e->db, serial.id, mac, &ds), 0);
+        assert_int_equal(dt.interruptions, 2 * NODE_ROUNDS);
+        assert_int_equal(dt.interruptions, ds.interruptions);
+        assert_int_equal(dt.outcome, ds.outcome);
+        assert_int_equal(dt.stage, ds.stage);
+        assert_int_equal(dt.outcome_ms, ds.outcome_ms);
+        assert_int_equal(dt.deadline_ms - dt.served_ms, ds.deadline_ms - ds.served_ms);
+        struct device_event ht[FLEET_HISTORY_MAX], hs[FLEET_HISTORY_MAX];
+        size_t nt = 0, ns = 0;
+        assert_int_equal(db_device_history(e->db, p.id, mac, ht, FLEET_HISTORY_MAX, &nt), 0);
+        assert_int_equal(db_device_history(e->db, q.id, mac, hs, FLEET_HISTORY_MAX, &ns), 0);
+        assert_int_equal(nt, 2 + 2 * NODE_ROUNDS); /* the offer, the cuts, the outcome */
+        assert_int_equal(nt, ns);
+        for (size_t j = 0; j < nt; j++) {
+            assert_int_equal(ht[j].kind, hs[j].kind);
+            assert_int_equal(ht[j].at_ms, hs[j].at_ms);
+            assert_int_equal(ht[j].outcome, hs[j].outcome);
+            assert_int_equal(ht[j].rollout_id, r.id);
+        }
+    }
+    db_env_assert_idle(e->db);
+}
+
+/* Node_fn: each node starts a rollout on "stable" that supersedes the others, at once. */
+static int node_supersede(struct db *db, int node, void *ctx)
+{
+    const struct node_rollout *nr = ctx;
+    struct rollout r = rollout_of(nr->product_id, nr->rollout_id, 10000 + node);
+    return db_rollout_insert(db, &r, true);
+}
+
+struct node_silence {
+    int64_t now_ms;
+    size_t marked[2];
+};
+
+static int node_mark_silent(struct db *db, int node, void *ctx)
+{
+    struct node_silence *ns = ctx;
+    struct rollout_device got[NODE_DEVICES];
+    return db_rollout_mark_silent(db, ns->now_ms, got, NODE_DEVICES, &ns->marked[node]);
+}
+
+/*
+ * Two nodes starting rollouts on one channel at once leave exactly one of
+ * them running (each supersede sees the other's rollout); two nodes
+ * marking silence at once mark each device once, between them.
+ */
+static void test_two_nodes_supersede_and_silence(void **state)
+{
+    struct db_env *e = *state;
+    int64_t old_id, new_id;
+    struct product p = fleet_product(e->db, &old_id, &new_id);
+    struct node_rollout nr = {p.id, new_id};
+    struct rollout *list = NULL;
+    size_t n = 0;
+    int64_t running = 0;
+    for (int round = 0; round < NODE_ROUNDS; round++) {
+        /* Only the last two can both be running: look after every pair. */
+        two_nodes(e->path, node_supersede, &nr);
+        assert_int_equal(db_rollout_list(e->db, p.id, true, &list, &n), 0);
+        assert_int_equal(n, 1);
+        assert_int_equal(list[0].state, ROLLOUT_RUNNING);
+        running = list[0].id;
+        free(list);
+    }
+    assert_int_equal(db_rollout_list(e->db, p.id, false, &list, &n), 0);
+    assert_int_equal(n, 2 * NODE_ROUNDS);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(list[i].state,
+                         list[i].id == running ? ROLLOUT_RUNNING : ROLLOUT_SUPERSEDED);
+    free(list);
+
+    registered(e->db, p.id, NODE_DEVICES);
+    node_offers(e->db, p.id, running);
+    struct fleet_event served[NODE_DEVICES];
+    for (int i = 0; i < NODE_DEVICES; i++)
+        served[i] = event(FLEET_EVENT_SERVED, p.id, running, 0x18FEAA000000ULL | (uint64_t)(i + 1),
+                          60000 + i);
+    assert_int_equal(db_fleet_events_apply(e->db, served, NODE_DEVICES), 0);
+    struct node_silence ns = {.now_ms = 60000 + NODE_DEVICES + 3 * 3600000 + 300000};
+    two_nodes(e->path, node_mark_silent, &ns);
+    assert_int_equal(ns.marked[0] + ns.marked[1], NODE_DEVICES);
+    struct rollout_counts total;
+    assert_int_equal(db_rollout_counts(e->db, running, NULL, 0, &total), 0);
+    assert_int_equal(total.by_outcome[OUTCOME_SILENT], NODE_DEVICES);
+    for (int i = 0; i < NODE_DEVICES; i++) {
+        struct device_event h[4];
+        assert_int_equal(
+            db_device_history(e->db, p.id, 0x18FEAA000000ULL | (uint64_t)(i + 1), h, 4, &n), 0);
+        assert_int_equal(n, 3); /* offered, served, silent: once */
+        assert_int_equal(h[0].outcome, OUTCOME_SILENT);
+    }
+    db_env_assert_idle(e->db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -912,6 +1179,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_counts_and_open, db_env_setup, db_env_teardown),
         cmocka_unit_test_setup_teardown(test_history_trimmed, db_env_setup, db_env_teardown),
         cmocka_unit_test_setup_teardown(test_mark_silent, db_env_setup, db_env_teardown),
+        cmocka_unit_test_setup_teardown(test_events_two_nodes, db_env_setup, db_env_teardown),
+        cmocka_unit_test_setup_teardown(test_two_nodes_supersede_and_silence, db_env_setup,
+                                        db_env_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
