@@ -218,9 +218,13 @@ def database_blobs_whole(c):
 
 
 def assert_blobs_whole(c):
+    """Every blob in the database is whole and hashes to its name; returns their names."""
+    names = set()
     for sha, size, got, length in database_blobs_whole(c):
         assert got == sha and length == size, \
             f"blob {sha} in the database is not whole: {length} of {size} bytes, hashing to {got!r}"
+        names.add(sha)
+    return names
 
 
 # ---------------------------------------------------------------------------
@@ -235,7 +239,7 @@ def test_a_publish_on_one_node_is_offered_by_every_node_within_a_second():
         c.nodes[0].add_release(PRODUCT, old, "1.0.0")
 
     with cluster(setup=setup) as c:
-        for node in c.nodes:  # every node serves the first release: its cache is filled
+        for node in c.nodes:  # every node is up and answers from its catalog
             assert_not_modified(checkin(node.port, current_device(1)), f"current device on {node.name}")
         data = new.read_bytes()
         offered_after = {}
@@ -273,10 +277,13 @@ def test_a_publish_on_one_node_is_offered_by_every_node_within_a_second():
             resp = answers[node.name]
             assert_image(resp, data, "1.1.0", f"1.1.0 from {node.name}")
             assert md5_hex(resp.body) == md5_hex(data) == resp.header("x-md5"), node.name
-        # Each node's cache holds the blob, checked; the database holds it whole.
-        assert_blobs_whole(c)
+        # The database holds the blob whole, and each node's cache holds it, byte for byte
+        # (blobs/XX/SHA256, docs/OPERATIONS.md).
+        sha = sha256_hex(data)
+        assert sha in assert_blobs_whole(c), f"the database has no blob {sha}"
         for node in c.nodes:
-            assert (node.data_dir / "blobs").exists(), f"{node.name} has no blob cache"
+            cached = node.data_dir / "blobs" / sha[:2] / sha
+            assert cached.is_file() and cached.read_bytes() == data, f"{node.name}'s cache lacks {cached}"
 
 
 # ---------------------------------------------------------------------------
@@ -530,7 +537,7 @@ def test_a_node_killed_mid_download_and_mid_publish_leaves_no_partial_release():
         resp = wait_until(lambda: (lambda r: r if r.header("x-version") == "3.0.0" else None)(
             checkin(c.hp.port, current_device(3000, "2.0.0"))), what="3.0.0 offered through haproxy")
         assert_image(resp, cut, "3.0.0", "3.0.0 after the kills")
-        assert_blobs_whole(c)
+        assert sha256_hex(cut) in assert_blobs_whole(c), "3.0.0's blob is not in the database"
 
 
 # ---------------------------------------------------------------------------
