@@ -51,13 +51,8 @@ int db_notify_deliveries_insert(struct db *db, struct notify_delivery *d, size_t
  * pending deliveries not due yet (0 when none). Free with
  * db_notify_deliveries_free.
  *
- * On PostgreSQL, where several nodes send from the same rows, each
- * delivery returned is claimed: its stored next_ms moves to NOW_MS plus
- * ten minutes (twice the longest notify_timeout_ms), so no other call, on
- * any node, returns it until the attempt's db_notify_delivery_update
- * stores what came of it (or the claim runs out: its node died). The
- * deliveries returned carry the next_ms they were due at. SQLite, one node,
- * claims nothing: the sender keeps its own attempts in flight apart.
+ * Nothing is claimed: one sender reads these (on several nodes, the
+ * leader's), and it keeps its own attempts in flight apart.
  */
 int db_notify_deliveries_due(struct db *db, int64_t now_ms, size_t limit,
                              struct notify_delivery **ret, size_t *ret_count, int64_t *ret_next_ms);

@@ -6,24 +6,13 @@
  *
  * Where it differs from SQLite, and why:
  *   - Ids come from INSERT ... RETURNING id, not last_insert_rowid.
- *   - db_notify_deliveries_due claims what it returns. On SQLite one
- *     process sends, and it keeps a delivery it has in flight from being
- *     started twice itself (notify.c's in_flight). Here every node runs a
- *     sender on the same rows, so the call that hands a delivery out must
- *     keep every other node's call from handing it out too, until the
- *     attempt's db_notify_delivery_update. It does so with a claim, not a
- *     new column: in one transaction it reads the heads of the receivers'
- *     queues with SELECT ... FOR UPDATE OF d SKIP LOCKED (a node reading at
- *     the same moment skips the rows this one holds instead of waiting for
- *     them, and a row another node claimed and committed meanwhile is read
- *     again as it now is: not due), then moves the stored next_ms of each
- *     due one it returns to NOW_MS + DELIVERY_CLAIM_MS. The deliveries come
- *     back with the next_ms they had (the one they were due at); the
- *     update after the attempt stores the real next_ms (a retry) or the
- *     final state. A node that dies with an attempt in flight leaves the
- *     delivery claimed: another node sends it once the claim ran out.
- *     Row locks alone (SKIP LOCKED without the claim) would not be enough:
- *     they end with the call's transaction, long before the attempt does.
+ *   - db_notify_deliveries_due reads the heads with FOR UPDATE OF d SKIP
+ *     LOCKED (a call at the same moment on another connection skips the rows
+ *     this one holds instead of waiting for them) and claims nothing: on
+ *     several nodes only the leader sends (notify.c), and it keeps its own
+ *     attempts in flight apart, as on SQLite. A leader that dies mid-attempt
+ *     leaves the delivery pending; the next leader sends it at once (a
+ *     receiver may then see it twice, under one delivery id).
  *   - receiver_list counts with count(*) (a BIGINT here) and finds the
  *     newest delivery with max(id), as SQLite.
  *
@@ -45,14 +34,6 @@
 
 _Static_assert(NOTIFY_PENDING == 0 && NOTIFY_DELIVERED == 1 && NOTIFY_FAILED == 2,
                "the SQL below names the states by number");
-
-/*
- * How long a delivery handed out by db_notify_deliveries_due stays claimed:
- * longer than the longest attempt (notify_timeout_ms is at most 300000 ms,
- * src/core/config.c), so no other node starts it while the attempt can still
- * be running; also how long a delivery waits after its node died mid-attempt.
- */
-#define DELIVERY_CLAIM_MS (2 * 300000)
 
 #define RECEIVER_COLUMNS                                                                           \
     "r.id, r.name, r.url, r.events, r.format, r.secret, r.disabled, r.created_ms"
@@ -92,8 +73,6 @@ static const char delivery_heads[] =
     ", d.body FROM notify_receivers r JOIN notify_deliveries d ON d.id = "
     "(SELECT min(x.id) FROM notify_deliveries x WHERE x.receiver_id = r.id AND x.state = 0) "
     "WHERE r.disabled = 0 AND d.state = 0 ORDER BY d.next_ms, d.id FOR UPDATE OF d SKIP LOCKED";
-static const char delivery_claim[] =
-    "UPDATE notify_deliveries SET next_ms = $2 WHERE id = ANY ($1::bigint[])";
 static const char delivery_update[] =
     "UPDATE notify_deliveries SET state = $2, attempts = $3, next_ms = $4, status = $5, "
     "error = $6, updated_ms = $7 WHERE id = $1";
@@ -340,8 +319,7 @@ static int64_t limit_of(size_t size)
 
 /*
  * The heads of the receivers' queues, with bodies, sorted by next_ms; the
- * due ones (at most LIMIT, into OUT) are claimed. In the caller's
- * transaction.
+ * due ones (at most LIMIT) into OUT. In the caller's transaction.
  */
 static int heads_locked(struct db_pg *pg, int64_t now_ms, size_t limit, struct notify_delivery *out,
                         size_t *ret_count, int64_t *ret_next_ms)
@@ -350,8 +328,6 @@ static int heads_locked(struct db_pg *pg, int64_t now_ms, size_t limit, struct n
     int r = db_pg_exec(pg, delivery_heads, NULL, "read due notification deliveries", &res);
     if (r < 0)
         return r;
-    struct db_pg_array claimed;
-    db_pg_array_init(&claimed);
     size_t n = 0;
     int64_t next = 0;
     int rows = PQntuples(res);
@@ -372,18 +348,8 @@ static int heads_locked(struct db_pg *pg, int64_t now_ms, size_t limit, struct n
             break;
         }
         out[n++] = d;
-        db_pg_array_add_int(&claimed, d.id);
     }
     PQclear(res);
-    if (r == 0 && n > 0) {
-        struct db_pg_params p;
-        db_pg_params_init(&p);
-        r = db_pg_param_array(&p, &claimed);
-        db_pg_param_int(&p, now_ms + DELIVERY_CLAIM_MS);
-        if (r == 0)
-            r = db_pg_run(pg, delivery_claim, &p, "claim due notification deliveries");
-    }
-    db_pg_array_free(&claimed);
     if (r < 0) {
         free_bodies(out, n);
         return r;
@@ -413,7 +379,7 @@ int db_pg_notify_deliveries_due(struct db *db, int64_t now_ms, size_t limit,
         if (r == 0) {
             int read = heads_locked(pg, now_ms, limit, out, &n, &next);
             r = db_pg_finish(pg, read);
-            if (read == 0 && r < 0) /* the claim did not commit: nothing is handed out */
+            if (read == 0 && r < 0) /* the read's commit failed: nothing is handed out */
                 free_bodies(out, n);
         }
         if (r != -EAGAIN)

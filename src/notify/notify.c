@@ -258,6 +258,9 @@ static void delivery_end(struct notify *n, struct flight *f, const struct notify
  */
 static int64_t start_due(struct notify *n)
 {
+    /* Several nodes: the leader sends; the others only store the deliveries of their events. */
+    if (!service_is_leader(n->svc))
+        return IDLE_MS;
     struct notify_delivery *due = NULL;
     size_t count = 0;
     int64_t next = 0;

@@ -57,20 +57,70 @@ BACKEND = "postgresql" if POSTGRESQL_URL else "sqlite"
 _databases_made = 0
 
 
+_pg_connections = {}
+
+
+def _pg_connection(url):
+    """A kept connection to URL (psycopg2, Debian's python3-psycopg2: the e2e-pg stage opens
+    thousands; a psql process each would cost a second per test)."""
+    conn = _pg_connections.get(url)
+    if conn is None or conn.closed:
+        if "/usr/lib/python3/dist-packages" not in sys.path:
+            sys.path.append("/usr/lib/python3/dist-packages")  # Debian's, for a pyenv python too
+        import psycopg2
+        conn = psycopg2.connect(url)
+        conn.autocommit = True
+        _pg_connections[url] = conn
+    return conn
+
+
 def postgresql_exec(sql, url=None):
-    """Runs SQL with psql on URL (default: the cluster's own database); returns stdout's rows,
-    each a list of column texts."""
-    proc = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1",
-                           url or POSTGRESQL_URL, "-c", sql],
-                          capture_output=True, text=True, timeout=60)
-    if proc.returncode != 0:
-        raise AssertionError(f"psql: {sql}: {proc.stderr.strip()}")
-    return [line.split("\t") for line in proc.stdout.splitlines() if line]
+    """Runs SQL on URL (default: the cluster's own database); returns its rows, each a list of
+    column texts ('' for NULL), or [] for a statement without rows."""
+    url = url or POSTGRESQL_URL
+    conn = _pg_connection(url)
+    import psycopg2
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+            rows = cur.fetchall() if cur.description else []
+    except psycopg2.Error as e:
+        _pg_connections.pop(url, None)
+        raise AssertionError(f"PostgreSQL: {sql}: {e}".strip())
+    return [["" if v is None else str(v) for v in row] for row in rows]
+
+
+def postgresql_forget(url):
+    """Closes the kept connection to URL (before the database is dropped)."""
+    conn = _pg_connections.pop(url, None)
+    if conn is not None:
+        conn.close()
+
+
+# Databases a finished Server left, emptied: CREATE DATABASE and the migrations take about two
+# seconds on a busy machine, emptying one a tenth of that.
+_spare_databases = []
+
+
+def postgresql_recycle(name, url):
+    """Empties database NAME (every table but the migrations' own, the seed row put back, the
+    sessions of a killed otad ended) and keeps it for the next Server."""
+    postgresql_forget(url)
+    postgresql_exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    f"WHERE datname = '{name}' AND pid <> pg_backend_pid()")
+    tables = [r[0] for r in postgresql_exec("SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                                            "AND tablename <> 'schema_migrations'", url)]
+    postgresql_exec(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE; "
+                    "INSERT INTO meta (key, value) VALUES ('catalog_generation', 1); "
+                    "ALTER SEQUENCE rollout_device_changes RESTART", url)
+    _spare_databases.append((name, url))
 
 
 def postgresql_new_database():
-    """A fresh database in the test cluster; returns (name, url)."""
+    """A fresh (or emptied) database in the test cluster; returns (name, url)."""
     global _databases_made
+    if _spare_databases:
+        return _spare_databases.pop()
     _databases_made += 1
     name = f"otad_e2e_{os.getpid()}_{_databases_made}"
     postgresql_exec(f"CREATE DATABASE {name}")
@@ -484,7 +534,10 @@ class Server:
                     LAST_SERVER_LOGS.append(f"[{self.name} start {i}]\n" + path.read_text(errors="replace"))
             if not os.environ.get("OTAD_E2E_KEEP"):
                 shutil.rmtree(self.tmp, ignore_errors=True)
-                if self.database_name:
+                if self.database_name and self.migrated():
+                    postgresql_recycle(self.database_name, self.database_url)
+                elif self.database_name:
+                    postgresql_forget(self.database_url)
                     postgresql_exec(f"DROP DATABASE IF EXISTS {self.database_name} WITH (FORCE)")
         return False
 
@@ -506,9 +559,28 @@ class Server:
         import sqlite3
         db = sqlite3.connect(self.data_dir / "otad.db")
         try:
-            return [tuple(None if v is None else str(v) for v in row) for row in db.execute(query)]
+            with db:  # a write commits
+                return [tuple(None if v is None else str(v) for v in row) for row in db.execute(query)]
         finally:
             db.close()
+
+    def migrated(self):
+        """Whether this PostgreSQL database holds otad's whole schema (a test may have left it
+        otherwise): only such a one is emptied and used again."""
+        try:
+            rows = postgresql_exec("SELECT count(*) FROM schema_migrations", self.database_url)
+            tables = postgresql_exec("SELECT count(*) FROM pg_tables WHERE tablename = 'meta'",
+                                     self.database_url)
+            return int(rows[0][0]) > 0 and int(tables[0][0]) == 1
+        except AssertionError:
+            return False
+
+    def database_bytes(self):
+        """Everything the database holds, as bytes: the SQLite file, or a PostgreSQL dump."""
+        if self.database_url:
+            return subprocess.run(["pg_dump", "--data-only", self.database_url], capture_output=True,
+                                  check=True, timeout=120).stdout
+        return (self.data_dir / "otad.db").read_bytes()
 
     def start(self, args=None, env=None):
         """Starts `[prefix] otad --data-dir D --listen 127.0.0.1:0 [args] serve` (the prefix

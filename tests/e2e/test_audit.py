@@ -392,18 +392,14 @@ def test_cli_actions_are_recorded_as_the_local_user_and_filters_work():
 
 def test_retention_setting_is_documented_and_applied_at_start():
     """audit_retention_days: entries older than it go at the first pass (when the server
-    starts); 0 keeps them. The entries' ages are made by writing the database file (the API
+    starts); 0 keeps them. The entries' ages are made by writing the database (the API
     has no way to change one)."""
-    import sqlite3
     with Server() as srv:
         srv.add_product("door")
         srv.add_product("lamp", "esp32")
-        db = sqlite3.connect(srv.data_dir / "otad.db")
         day = 86400 * 1000
         now = int(time.time() * 1000)
-        db.execute("UPDATE audit SET at_ms = ? WHERE product = 'door'", (now - 3 * day,))
-        db.commit()
-        db.close()
+        srv.sql(f"UPDATE audit SET at_ms = {now - 3 * day} WHERE product = 'door'")
         srv.start(args=["--audit-retention-days", "2"])
         admin = srv.token("admin")
         wait_until(lambda: [e["product"] for e in entries(srv, admin)] == [None, "lamp"], 5, 0.1,

@@ -8,7 +8,6 @@ revoked over the API. Check-ins are committed at least once a second, the
 dashboard's figures within a few: reads poll."""
 
 import datetime
-import sqlite3
 import time
 
 import devices
@@ -140,16 +139,12 @@ def test_devices_quiet_follows_the_learned_interval():
         all_macs = fleet_of_seven(srv, admin, read, data)
         srv.stop()
         now = int(time.time() * 1000)
-        db = sqlite3.connect(srv.data_dir / "otad.db")
-        with db:
-            # 0: no interval learned, seen 25 h ago (quiet); 1: every minute, seen 4 min ago (quiet);
-            # 2: every minute, seen 2 min ago (not: 3 x 1 min); 3: no interval, seen 23 h ago (not).
-            for n, seen_ago_ms, interval_ms in ((0, 25 * 3600_000, 0), (1, 240_000, 60_000),
-                                                (2, 120_000, 60_000), (3, 23 * 3600_000, 0)):
-                db.execute("UPDATE devices SET last_seen_ms = ?, interval_ms = ?, intervals = ? WHERE mac = ?",
-                           (now - seen_ago_ms, interval_ms, 1 if interval_ms else 0,
-                            int(all_macs[n].replace(":", ""), 16)))
-        db.close()
+        # 0: no interval learned, seen 25 h ago (quiet); 1: every minute, seen 4 min ago (quiet);
+        # 2: every minute, seen 2 min ago (not: 3 x 1 min); 3: no interval, seen 23 h ago (not).
+        for n, seen_ago_ms, interval_ms in ((0, 25 * 3600_000, 0), (1, 240_000, 60_000),
+                                            (2, 120_000, 60_000), (3, 23 * 3600_000, 0)):
+            srv.sql(f"UPDATE devices SET last_seen_ms = {now - seen_ago_ms}, interval_ms = {interval_ms}, "
+                    f"intervals = {1 if interval_ms else 0} WHERE mac = {int(all_macs[n].replace(':', ''), 16)}")
         srv.start()
         page = listing(srv, read, "?quiet=1")
         assert macs(page) == all_macs[:2] and page["total"] == 2, page
@@ -180,14 +175,11 @@ def test_version_history_past_days_today_and_shutdown():
         srv.start()  # the schema
         srv.stop()
         today = int(time.time() // 86400)
-        db = sqlite3.connect(srv.data_dir / "otad.db")
-        with db:
-            pid = db.execute("SELECT id FROM products WHERE name = 'door'").fetchone()[0]
-            db.executemany("INSERT INTO version_days (product_id, day, version, devices) VALUES (?, ?, ?, ?)",
-                           [(pid, today - 2, "1.0.0", 40), (pid, today - 2, "0.9.0", 2),
-                            (pid, today - 1, "1.0.0", 30), (pid, today - 1, "1.1.0", 12),
-                            (pid, today - 500, "0.1.0", 1)])
-        db.close()
+        pid = srv.sql("SELECT id FROM products WHERE name = 'door'")[0][0]
+        rows = [(today - 2, "1.0.0", 40), (today - 2, "0.9.0", 2), (today - 1, "1.0.0", 30),
+                (today - 1, "1.1.0", 12), (today - 500, "0.1.0", 1)]
+        srv.sql("INSERT INTO version_days (product_id, day, version, devices) VALUES " +
+                ", ".join(f"({pid}, {d}, '{v}', {n})" for d, v, n in rows))
         srv.start()
         for n in range(3):
             assert_status(check_in(srv, n, "1.1.0", data), 304, f"check-in {n}")
@@ -211,9 +203,8 @@ def test_version_history_past_days_today_and_shutdown():
         assert_api_error(srv.api("GET", "/api/v1/products/nope/versions/history", read), 404, "not_found", "nope")
         srv.stop()
         # Written when the service stops: a restart loses nothing of today; the old day is trimmed.
-        db = sqlite3.connect(srv.data_dir / "otad.db")
-        rows = db.execute("SELECT day, version, devices FROM version_days ORDER BY day, devices DESC").fetchall()
-        db.close()
+        rows = [(int(d), v, int(n)) for d, v, n in
+                srv.sql("SELECT day, version, devices FROM version_days ORDER BY day, devices DESC")]
         assert (today, "1.1.0", 3) in rows and (today, "1.0.0", 1) in rows, rows
         assert all(r[0] > today - 400 for r in rows), rows
 

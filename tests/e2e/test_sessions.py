@@ -79,7 +79,7 @@ def test_sign_in_sets_the_cookie_exactly_and_the_cookie_reads():
         assert_api_error(sign_in(srv, "not a token"), 401, "bad_token")
         assert_api_error(srv.api("POST", "/api/v1/session", body=b"{\"tok"), 400, "bad_request")
         # The cookie is stored only as its hash.
-        db = (srv.data_dir / "otad.db").read_bytes()
+        db = srv.database_bytes()
         assert cookie.encode() not in db and s["csrf"].encode() not in db
 
 
