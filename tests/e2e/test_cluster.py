@@ -28,6 +28,7 @@ import threading
 import time
 
 import devices
+import harness
 from devices import Device
 from harness import (HOST, REPO, Server, assert_api_error, assert_image, assert_not_modified, assert_status,
                      exchange, http_request, make_image, md5_hex, sha256_hex, wait_until)
@@ -94,8 +95,12 @@ def pg_cluster(settings=None):
 def make_node(name, url, args=()):
     """A Server named NAME on database URL (its CLI too: base_args adds --database)."""
     node = Server(name=name, args=["--node-name", name] + NODE_ARGS + list(args))
-    # Under e2e-pg the harness also made the node a database of its own, in the stage's cluster:
-    # unused here, and dropped with the node.
+    if node.database_name:
+        # Under e2e-pg the harness gave the node a database of its own in the stage's cluster:
+        # unused here, it goes back to the harness's spares, and the node's exit leaves this
+        # test's database alone (the harness would empty it and hand it to later servers).
+        harness._spare_databases.append((node.database_name, node.database_url))
+        node.database_name = None
     node.database_url = url
     return node
 
@@ -108,6 +113,7 @@ def cluster(count=3, *, setup=None, pg_settings=None, node_args=()):
         pg = pg_cluster(pg_settings)
         stack.callback(pg.stop)
         url = pg.create_database()
+        stack.callback(harness.postgresql_forget, url)  # srv.sql's kept connection, before the stop
         nodes = [stack.enter_context(make_node(f"n{i + 1}", url, node_args)) for i in range(count)]
         c = Cluster(pg, url, nodes)
         c.admin = nodes[0].token("admin", name="ops")
@@ -635,6 +641,7 @@ def test_postgresql_away_for_30_s_under_load_loses_no_checkin():
             load.phase = "after"
             c.pg.start_server()
             t_up = time.monotonic()
+            harness.postgresql_forget(c.url)  # srv.sql's connection went with the server
             after = load.answered()
             wait_until(lambda: load.answered() >= after + 100 or load.errors, 10, 0.05, "load after the outage")
         finally:
@@ -676,6 +683,7 @@ def mac_int(n):
 
 def test_two_nodes_starting_together_apply_each_migration_once():
     pg = pg_cluster()
+    url = None
     try:
         url = pg.create_database()
         with make_node("n1", url) as n1, make_node("n2", url) as n2:
@@ -711,4 +719,6 @@ def test_two_nodes_starting_together_apply_each_migration_once():
                     f"/update/{PRODUCT}", node.port, current_device(1, "0.9.0")))
                 assert_image(r, data, "1.0.0", f"served by {node.name}")
     finally:
+        if url:
+            harness.postgresql_forget(url)  # srv.sql's kept connection, before the stop
         pg.stop()
