@@ -308,7 +308,10 @@ int db_leader_release(struct db *db);
 
 /*
  * Records NODE's heartbeat (its row is created or replaced) and counts the
- * nodes seen since LIVE_SINCE_MS, this one included, into *RET_LIVE.
+ * nodes seen since LIVE_SINCE_MS, this one included, into *RET_LIVE. A
+ * leader's beat (NODE->leader_since_ms set: it holds the lock) also clears
+ * leader_since_ms on every other row, so that a leader that died or stopped
+ * is not listed as leading.
  */
 int db_node_beat(struct db *db, const struct node_status *node, int64_t live_since_ms,
                  unsigned *ret_live);

@@ -141,6 +141,15 @@ int db_pg_node_beat(struct db *db, const struct node_status *node, int64_t live_
                       "seen_ms = EXCLUDED.seen_ms, version = EXCLUDED.version, "
                       "address = EXCLUDED.address, leader_since_ms = EXCLUDED.leader_since_ms",
                       &p, "record the node's heartbeat");
+    if (r == 0 && node->leader_since_ms) {
+        /* Only the lock's holder gets here: a leader that died or stopped leads no more. */
+        db_pg_params_init(&p);
+        db_pg_param_text(&p, node->name);
+        r = db_pg_run(pg,
+                      "UPDATE nodes SET leader_since_ms = NULL "
+                      "WHERE name <> $1 AND leader_since_ms IS NOT NULL",
+                      &p, "clear the former leader's row");
+    }
     int64_t live = 0;
     if (r == 0) {
         db_pg_params_init(&p);

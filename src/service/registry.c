@@ -12,8 +12,10 @@
  * commit: the database says whether a device has a row.
  *
  * When the database cannot be reached (-ENOTCONN: PostgreSQL away; the
- * transaction did nothing), the flusher keeps the table it was committing
- * (held) and commits it again every interval until the database is back,
+ * transaction did nothing), the flusher keeps what of the table it was
+ * committing was not written (held: all of it, or the new devices put aside
+ * when it went away between their commit and the others', or the fleet
+ * events) and commits it again every interval until the database is back,
  * before anything newer; check-ins meanwhile fill the active table, merged
  * per device, and past its bound are dropped and counted, as ever. At
  * shutdown a held table is given up and counted lost.
@@ -307,9 +309,13 @@ static void log_pressure(struct registry *reg, const struct registry_stats *now,
     reg->logged_ms = t;
 }
 
-/* Commits the new devices put aside during the commit of a table, once their products are counted.
+/*
+ * Commits the new devices put aside during the commit of a table, once their products are
+ * counted; their rows into *RET_ROWS. -ENOTCONN: the database went away in between, nothing of
+ * them was written and they stay in reg->deferred for the flusher to hold. Any other error
+ * loses them (counted in batch_failed, logged) and returns 0.
  */
-static size_t commit_deferred(struct registry *reg)
+static int commit_deferred(struct registry *reg, size_t *ret_rows)
 {
     count_products(reg, reg->deferred, reg->deferred_count);
     reg->may_defer = false;
@@ -321,35 +327,88 @@ static size_t commit_deferred(struct registry *reg)
         admission_forget_counts(reg->admission);
         reg->batch_refused_addr = refused_addr;
         reg->batch_refused_product = refused_product;
+        if (r == -ENOTCONN)
+            return r;
         for (size_t i = 0; i < reg->deferred_count; i++)
             reg->batch_failed += (uint64_t)reg->deferred[i].checkins;
         log_error("registry: lost %llu check-ins of new devices: %s",
                   (unsigned long long)reg->batch_failed, strerror(-r));
-        return 0;
+        rows = 0;
     }
-    return rows;
+    *ret_rows = rows;
+    return 0;
 }
 
-/* Commits T (the lock not held), setting the batch_* counters. Returns 0 or -errno. */
-static int commit_table(struct registry *reg, const struct pending_table *t, size_t *ret_rows)
+/*
+ * Commits T (the lock not held), setting the batch_* counters. Returns 0 or -errno. On
+ * -ENOTCONN *RET_PARTIAL says whether T's known devices went in and only the new ones put
+ * aside (reg->deferred) were not written; their rows are in *RET_ROWS then.
+ */
+static int commit_table(struct registry *reg, const struct pending_table *t, size_t *ret_rows,
+                        bool *ret_partial)
 {
     reg->batch_refused_addr = reg->batch_refused_product = reg->batch_failed = 0;
     reg->deferred_count = 0;
     reg->may_defer = true;
+    *ret_partial = false;
     size_t rows = 0;
     int r = db_devices_record(reg->db, t->records, t->count, admit_new_device, reg, &rows);
     if (r < 0) {
-        /* Rolled back: the devices counted as added were not. */
+        /* Rolled back: the devices counted as added were not, nor put aside. */
         admission_forget_counts(reg->admission);
+        reg->deferred_count = 0;
         if (r != -ENOTCONN) /* the database away: the flusher holds them (or logs the loss) */
             log_error("registry: lost %llu check-ins: %s", (unsigned long long)t->checkins,
                       strerror(-r));
         return r;
     }
-    if (reg->deferred_count > 0)
-        rows += commit_deferred(reg);
+    if (reg->deferred_count > 0) {
+        size_t more = 0;
+        if ((r = commit_deferred(reg, &more)) < 0) {
+            *ret_rows = rows;
+            *ret_partial = true;
+            return r;
+        }
+        rows += more;
+    }
     *ret_rows = rows;
     return 0;
+}
+
+/*
+ * Counts, under the lock, CHECKINS of a table as committed in ROWS rows, less those the
+ * batch_* counters say were refused or lost: they are done.
+ */
+static void count_commit(struct registry *reg, uint64_t checkins, size_t rows)
+{
+    uint64_t refused = reg->batch_refused_addr + reg->batch_refused_product;
+    reg->stats.recorded += checkins - refused - reg->batch_failed;
+    reg->stats.failed += reg->batch_failed;
+    reg->stats.refused_addr += reg->batch_refused_addr;
+    reg->stats.refused_product += reg->batch_refused_product;
+    reg->stats.rows += rows;
+    reg->stats.commits++;
+    reg->done += checkins;
+}
+
+/*
+ * The database went away after T's known devices were written, before the new ones put aside
+ * (reg->deferred) were: T keeps only those, to be held. Returns the check-ins written.
+ */
+static uint64_t keep_deferred(struct registry *reg, struct pending_table *t)
+{
+    uint64_t waiting = 0;
+    for (size_t i = 0; i < reg->deferred_count; i++)
+        waiting += (uint64_t)reg->deferred[i].checkins;
+    uint64_t written = t->checkins - waiting;
+    table_clear_records(t);
+    for (size_t i = 0; i < reg->deferred_count; i++) {
+        const struct device_record *rec = &reg->deferred[i];
+        /* T held all of them a moment ago: its memory is there, nothing fails. */
+        (void)table_add(t, reg->max_pending, table_slot(reg, t, rec), rec, rec->checkins);
+    }
+    reg->deferred_count = 0;
+    return written;
 }
 
 /* Seconds on the monotonic clock since BEGAN. */
@@ -358,22 +417,6 @@ static double seconds_since(const struct timespec *began)
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     return (double)(now.tv_sec - began->tv_sec) + (double)(now.tv_nsec - began->tv_nsec) / 1e9;
-}
-
-/* Counts a commit of CHECKINS check-ins into ROWS rows that ended in R (the lock held). */
-static void account_devices(struct registry *reg, int r, uint64_t checkins, size_t rows)
-{
-    uint64_t refused = reg->batch_refused_addr + reg->batch_refused_product;
-    if (r < 0) {
-        reg->stats.failed += checkins;
-    } else {
-        reg->stats.recorded += checkins - refused - reg->batch_failed;
-        reg->stats.failed += reg->batch_failed;
-        reg->stats.refused_addr += reg->batch_refused_addr;
-        reg->stats.refused_product += reg->batch_refused_product;
-        reg->stats.rows += rows;
-    }
-    reg->stats.commits++;
 }
 
 static void *flusher_main(void *arg)
@@ -400,21 +443,24 @@ static void *flusher_main(void *arg)
         uint64_t checkins = t->checkins;
         struct timespec began;
         clock_gettime(CLOCK_MONOTONIC, &began);
-        int r = devices > 0 ? commit_table(reg, t, &rows) : 0;
+        bool partial = false;
+        int r = devices > 0 ? commit_table(reg, t, &rows, &partial) : 0;
         /* After the devices' rows: an outcome's deadline reads the interval they just learned. */
         int re =
             events > 0 && r != -ENOTCONN ? db_fleet_events_apply(reg->db, t->events, events) : 0;
         if ((r == -ENOTCONN || re == -ENOTCONN) && !reg->stopping) {
-            /* What was not written (rolled back) is kept and tried again next interval. */
-            pthread_mutex_lock(&reg->lock);
-            if (r == 0 && devices > 0) { /* the devices went in: counted; only the events wait */
-                account_devices(reg, r, checkins, rows);
-                reg->done += checkins;
-            }
-            pthread_mutex_unlock(&reg->lock);
-            if (r == 0)
+            /* What was not written (rolled back) is kept and tried again next interval; what
+             * was is done. */
+            uint64_t written = 0;
+            if (r == 0) { /* the devices went in; only the events wait */
+                written = t->checkins;
                 table_clear_records(t);
+            } else if (partial) { /* the known devices went in; the new ones wait */
+                written = keep_deferred(reg, t);
+            }
             pthread_mutex_lock(&reg->lock);
+            if (r == 0 || partial)
+                count_commit(reg, written, rows);
             if (!reg->held)
                 log_warn("registry: the database is away: holding %llu check-ins and %zu fleet "
                          "events until it is back",
@@ -444,9 +490,15 @@ static void *flusher_main(void *arg)
         table_clear(t); /* still the flusher's: not under the lock the workers take */
 
         pthread_mutex_lock(&reg->lock);
-        if (devices > 0)
-            account_devices(reg, r, checkins, rows);
-        reg->done += checkins;
+        if (devices > 0 && r == 0) {
+            count_commit(reg, checkins, rows);
+        } else {
+            if (devices > 0) {
+                reg->stats.failed += checkins;
+                reg->stats.commits++;
+            }
+            reg->done += checkins;
+        }
         reg->events_done += events;
         if (re < 0)
             reg->stats.events_failed += events;
