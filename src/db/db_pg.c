@@ -7,7 +7,7 @@
  * exactly once; a node refuses a schema newer than it knows), the catalog's
  * generation with its NOTIFY, and the helpers every db_pg_<entity>.c file
  * shares: parameters, array literals, running a statement, reading rows,
- * ending a transaction and mapping SQLSTATEs to -errno.
+ * running a transaction with its retries and mapping SQLSTATEs to -errno.
  */
 #include "db/pg_internal.h"
 
@@ -381,6 +381,42 @@ int db_pg_finish(struct db_pg *pg, int err)
         PQclear(res);
     }
     return err;
+}
+
+int db_pg_transaction(struct db *db, db_pg_body_fn fn, void *arg, bool bump, const char *what)
+{
+    struct db_pg *pg = db_pg_lock(db);
+    if (!pg)
+        return -ENOTCONN;
+    int err = 0;
+    for (int attempt = 0; attempt < DB_PG_ATTEMPTS; attempt++) {
+        err = db_pg_begin(pg);
+        if (err == 0) {
+            int r = fn(pg, arg);
+            if (r == 0 && bump)
+                r = db_pg_generation_bump(pg);
+            err = db_pg_finish(pg, r);
+        }
+        if (err != -EAGAIN)
+            break;
+    }
+    db_pg_unlock(pg);
+    if (err == -EAGAIN) {
+        log_error("database: %s: lost to other nodes' writes %d times; given up", what,
+                  DB_PG_ATTEMPTS);
+        err = -EIO;
+    }
+    return err;
+}
+
+int db_pg_run_retried(struct db_pg *pg, const char *sql, const struct db_pg_params *p,
+                      const char *what)
+{
+    int r = 0;
+    for (int attempt = 0; attempt < DB_PG_ATTEMPTS; attempt++)
+        if ((r = db_pg_run(pg, sql, p, what)) != -EAGAIN)
+            break;
+    return r;
 }
 
 int db_pg_generation_bump(struct db_pg *pg)

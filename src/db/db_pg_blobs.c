@@ -50,21 +50,23 @@ int db_pg_blob_write(struct db_pg *pg, const char *sha256, const uint8_t *data, 
     return r;
 }
 
+/* db_blob_put's inputs, for its transaction's body. */
+struct blob_put {
+    const char *sha256;
+    const uint8_t *data;
+    size_t len;
+};
+
+static int blob_put_locked(struct db_pg *pg, void *arg)
+{
+    const struct blob_put *b = arg;
+    return db_pg_blob_write(pg, b->sha256, b->data, b->len);
+}
+
 int db_pg_blob_put(struct db *db, const char *sha256, const uint8_t *data, size_t len)
 {
-    struct db_pg *pg = db_pg_lock(db);
-    if (!pg)
-        return -ENOTCONN;
-    int r = 0;
-    for (int attempt = 0; attempt < DB_PG_ATTEMPTS; attempt++) {
-        r = db_pg_begin(pg);
-        if (r == 0)
-            r = db_pg_finish(pg, db_pg_blob_write(pg, sha256, data, len));
-        if (r != -EAGAIN)
-            break;
-    }
-    db_pg_unlock(pg);
-    return r;
+    struct blob_put b = {sha256, data, len};
+    return db_pg_transaction(db, blob_put_locked, &b, false, "store a blob");
 }
 
 /* Reads chunk SEQ of blob SHA256 (binary) into OUT at its place; -EIO when its size is wrong. */

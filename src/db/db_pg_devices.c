@@ -425,6 +425,21 @@ static int record_batch(struct db_pg *pg, struct batch *b, db_device_admit_fn ad
     return r;
 }
 
+/* One db_pg_devices_record call: its batch (ADMIT's verdicts outlive an attempt), its rows. */
+struct record {
+    struct batch *batch;
+    db_device_admit_fn admit;
+    void *ctx;
+    size_t rows; /* by the last attempt */
+};
+
+static int record_locked(struct db_pg *pg, void *arg)
+{
+    struct record *a = arg;
+    a->rows = 0; /* an attempt that did not commit wrote nothing */
+    return record_batch(pg, a->batch, a->admit, a->ctx, &a->rows);
+}
+
 int db_pg_devices_record(struct db *db, const struct device_record *records, size_t count,
                          db_device_admit_fn admit, void *ctx, size_t *ret_rows)
 {
@@ -432,26 +447,13 @@ int db_pg_devices_record(struct db *db, const struct device_record *records, siz
     int err = batch_init(&b, records, count);
     if (err < 0)
         return err;
-    struct db_pg *pg = db_pg_lock(db);
-    if (!pg) {
-        batch_free(&b);
-        return -ENOTCONN;
-    }
-    size_t rows = 0;
-    for (int attempt = 0; attempt < DB_PG_ATTEMPTS; attempt++) {
-        rows = 0;
-        err = db_pg_begin(pg);
-        if (err == 0)
-            err = db_pg_finish(pg, record_batch(pg, &b, admit, ctx, &rows));
-        if (err != -EAGAIN)
-            break;
-    }
-    db_pg_unlock(pg);
+    struct record a = {&b, admit, ctx, 0};
+    err = db_pg_transaction(db, record_locked, &a, false, "record devices");
     batch_free(&b);
     if (err == -ENOMEM) /* an array past LIMIT_PG_ARRAY_BYTES, or out of memory */
         log_error("database: record devices: a batch of %zu records does not fit in memory", count);
     if (err == 0 && ret_rows)
-        *ret_rows = rows;
+        *ret_rows = a.rows;
     return err;
 }
 
@@ -832,10 +834,22 @@ static int version_day_insert(struct db_pg *pg, int64_t product_id, int64_t day,
     return r;
 }
 
+/* db_pg_version_day_put's inputs, for its transaction's body. */
+struct version_day_put {
+    int64_t product_id, day;
+    const struct version_day *rows;
+    size_t count;
+    int64_t keep_from_day;
+};
+
 /* One attempt at db_pg_version_day_put's writes, in the caller's transaction. */
-static int version_day_write(struct db_pg *pg, int64_t product_id, int64_t day,
-                             const struct version_day *rows, size_t count, int64_t keep_from_day)
+static int version_day_write(struct db_pg *pg, void *arg)
 {
+    const struct version_day_put *a = arg;
+    int64_t product_id = a->product_id, day = a->day;
+    const struct version_day *rows = a->rows;
+    size_t count = a->count;
+    int64_t keep_from_day = a->keep_from_day;
     struct db_pg_params p;
     db_pg_params_init(&p);
     db_pg_param_int(&p, product_id);
@@ -854,20 +868,8 @@ static int version_day_write(struct db_pg *pg, int64_t product_id, int64_t day,
 int db_pg_version_day_put(struct db *db, int64_t product_id, int64_t day,
                           const struct version_day *rows, size_t count, int64_t keep_from_day)
 {
-    struct db_pg *pg = db_pg_lock(db);
-    if (!pg)
-        return -ENOTCONN;
-    int err = 0;
-    for (int attempt = 0; attempt < DB_PG_ATTEMPTS; attempt++) {
-        err = db_pg_begin(pg);
-        if (err == 0)
-            err = version_day_write(pg, product_id, day, rows, count, keep_from_day);
-        err = db_pg_finish(pg, err);
-        if (err != -EAGAIN)
-            break;
-    }
-    db_pg_unlock(pg);
-    return err;
+    struct version_day_put a = {product_id, day, rows, count, keep_from_day};
+    return db_pg_transaction(db, version_day_write, &a, false, "replace a version day");
 }
 
 static void fill_version_day(const PGresult *res, int row, void *out)

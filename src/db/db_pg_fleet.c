@@ -10,9 +10,9 @@
  * Where it differs from SQLite, and why: SQLite's BEGIN IMMEDIATE let one
  * writer at a time in; here several otad nodes write at once under READ
  * COMMITTED, so
- * - every write runs in fleet_write, which retries the whole transaction
- *   up to DB_PG_ATTEMPTS times on -EAGAIN (a deadlock or serialization
- *   failure with another node);
+ * - every write runs in db_pg_transaction, which retries the whole
+ *   transaction up to DB_PG_ATTEMPTS times on -EAGAIN (a deadlock or
+ *   serialization failure with another node), -EIO once every attempt lost;
  * - db_fleet_events_apply and db_rollout_mark_silent first lock the
  *   registry rows of the batch's devices (SELECT ... ORDER BY product_id,
  *   mac FOR NO KEY UPDATE, one statement, key order): two nodes applying
@@ -252,43 +252,6 @@ static const char history_list_sql[] =
 
 /* --- shared --- */
 
-/* A write's body, run by fleet_write inside its transaction (perhaps more than once). */
-typedef int (*fleet_write_fn)(struct db_pg *pg, void *arg);
-
-/*
- * Runs FN(ARG) in one transaction on DB, with the generation bumped when
- * BUMP (a write check-ins must see); everything or nothing is written. A
- * transaction that lost a deadlock or a serialization race with another
- * node (-EAGAIN) is run again, DB_PG_ATTEMPTS times in all; one that
- * loses every time is -EIO, logged (db.h lists no -EAGAIN, and db_pg_exec
- * does not log it).
- */
-static int fleet_write(struct db *db, fleet_write_fn fn, void *arg, bool bump)
-{
-    struct db_pg *pg = db_pg_lock(db);
-    if (!pg)
-        return -ENOTCONN;
-    int err = 0;
-    for (int attempt = 0; attempt < DB_PG_ATTEMPTS; attempt++) {
-        err = db_pg_begin(pg);
-        if (err == 0) {
-            int r = fn(pg, arg);
-            if (r == 0 && bump)
-                r = db_pg_generation_bump(pg);
-            err = db_pg_finish(pg, r);
-        }
-        if (err != -EAGAIN)
-            break;
-    }
-    db_pg_unlock(pg);
-    if (err == -EAGAIN) {
-        log_error("database: a fleet write lost %d times to other nodes' writes; given up",
-                  DB_PG_ATTEMPTS);
-        err = -EIO;
-    }
-    return err;
-}
-
 /* Binds ID as the next parameter, NULL when 0 (no release, every product). */
 static void param_id_or_null(struct db_pg_params *p, int64_t id)
 {
@@ -391,7 +354,7 @@ static int channel_put_locked(struct db_pg *pg, void *arg)
 
 int db_pg_channel_put(struct db *db, struct channel *c)
 {
-    return fleet_write(db, channel_put_locked, c, true);
+    return db_pg_transaction(db, channel_put_locked, c, true, "put channel");
 }
 
 static void fill_channel(const PGresult *res, int row, void *out)
@@ -439,7 +402,7 @@ static int channel_delete_locked(struct db_pg *pg, void *arg)
 int db_pg_channel_delete(struct db *db, int64_t product_id, const char *name)
 {
     struct name_key k = {product_id, name};
-    return fleet_write(db, channel_delete_locked, &k, true);
+    return db_pg_transaction(db, channel_delete_locked, &k, true, "delete channel");
 }
 
 /* --- groups --- */
@@ -475,7 +438,7 @@ static int group_insert_locked(struct db_pg *pg, void *arg)
 
 int db_pg_group_insert(struct db *db, struct group *g)
 {
-    return fleet_write(db, group_insert_locked, g, true);
+    return db_pg_transaction(db, group_insert_locked, g, true, "insert group");
 }
 
 static int group_update_locked(struct db_pg *pg, void *arg)
@@ -490,7 +453,7 @@ static int group_update_locked(struct db_pg *pg, void *arg)
 
 int db_pg_group_update(struct db *db, const struct group *g)
 {
-    return fleet_write(db, group_update_locked, (void *)g, true);
+    return db_pg_transaction(db, group_update_locked, (void *)g, true, "update group");
 }
 
 static int group_delete_locked(struct db_pg *pg, void *arg)
@@ -509,7 +472,7 @@ static int group_delete_locked(struct db_pg *pg, void *arg)
 int db_pg_group_delete(struct db *db, int64_t product_id, const char *name)
 {
     struct name_key k = {product_id, name};
-    return fleet_write(db, group_delete_locked, &k, true);
+    return db_pg_transaction(db, group_delete_locked, &k, true, "delete group");
 }
 
 static void fill_group(const PGresult *res, int row, void *out)
@@ -581,7 +544,7 @@ int db_pg_group_macs_change(struct db *db, int64_t group_id, const uint64_t *mac
     if (count)
         qsort(sorted, count, sizeof(*sorted), compare_int64);
     struct group_macs_change c = {group_id, sorted, count, add};
-    int err = fleet_write(db, group_macs_change_locked, &c, true);
+    int err = db_pg_transaction(db, group_macs_change_locked, &c, true, "change group MACs");
     free(sorted);
     return err;
 }
@@ -649,7 +612,7 @@ static int pin_put_locked(struct db_pg *pg, void *arg)
 
 int db_pg_pin_put(struct db *db, struct pin *p)
 {
-    return fleet_write(db, pin_put_locked, p, true);
+    return db_pg_transaction(db, pin_put_locked, p, true, "put pin");
 }
 
 struct mac_key {
@@ -670,7 +633,7 @@ static int pin_delete_locked(struct db_pg *pg, void *arg)
 int db_pg_pin_delete(struct db *db, int64_t product_id, uint64_t mac)
 {
     struct mac_key k = {product_id, mac};
-    return fleet_write(db, pin_delete_locked, &k, true);
+    return db_pg_transaction(db, pin_delete_locked, &k, true, "delete pin");
 }
 
 static void fill_pin(const PGresult *res, int row, void *out)
@@ -716,7 +679,7 @@ int db_pg_deployment_set(struct db *db, int64_t product_id, const char *channel,
                            .updated_ms = time_now_ms()};
     if (str_copy(d.channel, sizeof(d.channel), channel) < 0)
         return -EINVAL; /* the service checks names: a longer one is a caller's bug */
-    return fleet_write(db, deployment_set_locked, &d, true);
+    return db_pg_transaction(db, deployment_set_locked, &d, true, "set deployment");
 }
 
 static void fill_deployment(const PGresult *res, int row, void *out)
@@ -767,7 +730,7 @@ int db_pg_release_withdraw(struct db *db, const int64_t *ids, size_t count, int6
         qsort(sorted, count, sizeof(*sorted), compare_int64);
     }
     struct withdraw w = {sorted, count, at_ms};
-    int err = fleet_write(db, release_withdraw_locked, &w, true);
+    int err = db_pg_transaction(db, release_withdraw_locked, &w, true, "withdraw releases");
     free(sorted);
     return err;
 }
@@ -847,7 +810,7 @@ static int rollout_insert_locked(struct db_pg *pg, void *arg)
 int db_pg_rollout_insert(struct db *db, struct rollout *r, bool supersede)
 {
     struct rollout_insert_arg a = {r, supersede};
-    int e = fleet_write(db, rollout_insert_locked, &a, true);
+    int e = db_pg_transaction(db, rollout_insert_locked, &a, true, "insert rollout");
     if (e == 0) {
         r->read_state = r->state;
         r->read_stage = r->stage;
@@ -885,7 +848,7 @@ static int rollout_update_locked(struct db_pg *pg, void *arg)
 
 int db_pg_rollout_update(struct db *db, struct rollout *r)
 {
-    int e = fleet_write(db, rollout_update_locked, r, true);
+    int e = db_pg_transaction(db, rollout_update_locked, r, true, "update rollout");
     if (e == 0) {
         r->read_state = r->state;
         r->read_stage = r->stage;
@@ -1203,7 +1166,7 @@ int db_pg_fleet_events_apply(struct db *db, const struct fleet_event *events, si
     struct events ev = {events, count, calloc(count, sizeof(struct device_key))};
     if (!ev.keys)
         return -ENOMEM;
-    int err = fleet_write(db, fleet_events_apply_locked, &ev, false);
+    int err = db_pg_transaction(db, fleet_events_apply_locked, &ev, false, "apply fleet events");
     free(ev.keys);
     return err;
 }
@@ -1263,7 +1226,8 @@ int db_pg_rollout_mark_silent(struct db *db, int64_t now_ms, struct rollout_devi
                               size_t *ret_count)
 {
     struct silent a = {now_ms, ret, max, 0};
-    int err = fleet_write(db, rollout_mark_silent_locked, &a, false);
+    int err =
+        db_pg_transaction(db, rollout_mark_silent_locked, &a, false, "mark silent rollout devices");
     if (err == 0)
         *ret_count = a.count;
     return err;

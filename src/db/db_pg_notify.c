@@ -167,11 +167,12 @@ int db_pg_notify_receiver_insert(struct db *db, struct notify_receiver *r)
     return ret;
 }
 
-static int receiver_delete_locked(struct db_pg *pg, int64_t id)
+/* The body of db_notify_receiver_delete's transaction: ARG is the receiver's id (int64_t). */
+static int receiver_delete_locked(struct db_pg *pg, void *arg)
 {
     struct db_pg_params p;
     db_pg_params_init(&p);
-    db_pg_param_int(&p, id);
+    db_pg_param_int(&p, *(const int64_t *)arg);
     int r = db_pg_run(pg, receiver_delete_deliveries, &p, "delete notification deliveries");
     if (r < 0)
         return r;
@@ -180,19 +181,8 @@ static int receiver_delete_locked(struct db_pg *pg, int64_t id)
 
 int db_pg_notify_receiver_delete(struct db *db, int64_t id)
 {
-    struct db_pg *pg = db_pg_lock(db);
-    if (!pg)
-        return -ENOTCONN;
-    int r = 0;
-    for (int attempt = 0; attempt < DB_PG_ATTEMPTS; attempt++) {
-        r = db_pg_begin(pg);
-        if (r == 0)
-            r = db_pg_finish(pg, receiver_delete_locked(pg, id));
-        if (r != -EAGAIN)
-            break;
-    }
-    db_pg_unlock(pg);
-    return r;
+    return db_pg_transaction(db, receiver_delete_locked, &id, false,
+                             "delete notification receiver");
 }
 
 int db_pg_notify_receiver_get(struct db *db, int64_t id, struct notify_receiver *ret)
@@ -221,41 +211,48 @@ int db_pg_notify_receiver_list(struct db *db, struct notify_receiver_row **ret_r
     return r;
 }
 
-static int receiver_disable_locked(struct db_pg *pg, int64_t id, const char *error, int64_t now_ms)
+/* db_notify_receiver_disable's inputs, for its transaction's body. */
+struct receiver_disable {
+    int64_t id;
+    const char *error;
+    int64_t now_ms;
+};
+
+static int receiver_disable_locked(struct db_pg *pg, void *arg)
 {
+    const struct receiver_disable *a = arg;
     struct db_pg_params p;
     db_pg_params_init(&p);
-    db_pg_param_int(&p, id);
+    db_pg_param_int(&p, a->id);
     int r = db_pg_run_one(pg, receiver_disable, &p, "disable notification receiver");
     if (r < 0)
         return r;
-    db_pg_param_text(&p, error);
-    db_pg_param_int(&p, now_ms);
+    db_pg_param_text(&p, a->error);
+    db_pg_param_int(&p, a->now_ms);
     return db_pg_run(pg, receiver_fail_pending, &p, "fail pending notification deliveries");
 }
 
 int db_pg_notify_receiver_disable(struct db *db, int64_t id, const char *error, int64_t now_ms)
 {
-    struct db_pg *pg = db_pg_lock(db);
-    if (!pg)
-        return -ENOTCONN;
-    int r = 0;
-    for (int attempt = 0; attempt < DB_PG_ATTEMPTS; attempt++) {
-        r = db_pg_begin(pg);
-        if (r == 0)
-            r = db_pg_finish(pg, receiver_disable_locked(pg, id, error, now_ms));
-        if (r != -EAGAIN)
-            break;
-    }
-    db_pg_unlock(pg);
-    return r;
+    struct receiver_disable a = {id, error, now_ms};
+    return db_pg_transaction(db, receiver_disable_locked, &a, false,
+                             "disable notification receiver");
 }
 
-/* Inserts the N deliveries D; their ids go to IDS (written to D only once the batch commits). */
-static int deliveries_insert_locked(struct db_pg *pg, const struct notify_delivery *d, size_t n,
-                                    int64_t now, int64_t *ids)
+/* db_notify_deliveries_insert's batch: the N deliveries D, their ids into IDS. */
+struct deliveries_insert {
+    const struct notify_delivery *d;
+    size_t n;
+    int64_t now;
+    int64_t *ids;
+};
+
+/* Inserts the batch; its ids go to IDS (written to D only once the batch commits). */
+static int deliveries_insert_locked(struct db_pg *pg, void *arg)
 {
-    for (size_t i = 0; i < n; i++) {
+    const struct deliveries_insert *a = arg;
+    const struct notify_delivery *d = a->d;
+    for (size_t i = 0; i < a->n; i++) {
         struct db_pg_params p;
         db_pg_params_init(&p);
         db_pg_param_text(&p, d[i].uuid);
@@ -265,8 +262,8 @@ static int deliveries_insert_locked(struct db_pg *pg, const struct notify_delive
         db_pg_param_text(&p, d[i].body ? d[i].body : "");
         db_pg_param_int(&p, d[i].next_ms);
         db_pg_param_int(&p, d[i].created_ms);
-        db_pg_param_int(&p, now);
-        int r = db_pg_get(pg, delivery_insert, &p, db_pg_fill_int64, &ids[i],
+        db_pg_param_int(&p, a->now);
+        int r = db_pg_get(pg, delivery_insert, &p, db_pg_fill_int64, &a->ids[i],
                           "insert notification delivery");
         if (r < 0)
             return r;
@@ -280,20 +277,9 @@ int db_pg_notify_deliveries_insert(struct db *db, struct notify_delivery *d, siz
     if (!ids)
         return -ENOMEM;
     int64_t now = time_now_ms();
-    struct db_pg *pg = db_pg_lock(db);
-    if (!pg) {
-        free(ids);
-        return -ENOTCONN;
-    }
-    int r = 0;
-    for (int attempt = 0; attempt < DB_PG_ATTEMPTS; attempt++) {
-        r = db_pg_begin(pg);
-        if (r == 0)
-            r = db_pg_finish(pg, deliveries_insert_locked(pg, d, n, now, ids));
-        if (r != -EAGAIN)
-            break;
-    }
-    db_pg_unlock(pg);
+    struct deliveries_insert a = {d, n, now, ids};
+    int r = db_pg_transaction(db, deliveries_insert_locked, &a, false,
+                              "insert notification deliveries");
     for (size_t i = 0; r == 0 && i < n; i++) {
         d[i].id = ids[i];
         d[i].updated_ms = now;
@@ -359,6 +345,25 @@ static int heads_locked(struct db_pg *pg, int64_t now_ms, size_t limit, struct n
     return 0;
 }
 
+/* db_notify_deliveries_due's read: its inputs, and the N due deliveries read into OUT. */
+struct deliveries_due {
+    int64_t now_ms;
+    size_t limit;
+    struct notify_delivery *out; /* LIMIT of them */
+    size_t n;
+    int64_t next_ms;
+};
+
+static int deliveries_due_locked(struct db_pg *pg, void *arg)
+{
+    struct deliveries_due *a = arg;
+    /* An earlier attempt's read whose commit failed: nothing of it is handed out. */
+    free_bodies(a->out, a->n);
+    a->n = 0;
+    a->next_ms = 0;
+    return heads_locked(pg, a->now_ms, a->limit, a->out, &a->n, &a->next_ms);
+}
+
 int db_pg_notify_deliveries_due(struct db *db, int64_t now_ms, size_t limit,
                                 struct notify_delivery **ret, size_t *ret_count,
                                 int64_t *ret_next_ms)
@@ -366,33 +371,17 @@ int db_pg_notify_deliveries_due(struct db *db, int64_t now_ms, size_t limit,
     struct notify_delivery *out = calloc(limit ? limit : 1, sizeof(*out));
     if (!out)
         return -ENOMEM;
-    size_t n = 0;
-    int64_t next = 0;
-    struct db_pg *pg = db_pg_lock(db);
-    if (!pg) {
-        free(out);
-        return -ENOTCONN;
-    }
-    int r = 0;
-    for (int attempt = 0; attempt < DB_PG_ATTEMPTS; attempt++) {
-        r = db_pg_begin(pg);
-        if (r == 0) {
-            int read = heads_locked(pg, now_ms, limit, out, &n, &next);
-            r = db_pg_finish(pg, read);
-            if (read == 0 && r < 0) /* the read's commit failed: nothing is handed out */
-                free_bodies(out, n);
-        }
-        if (r != -EAGAIN)
-            break;
-    }
-    db_pg_unlock(pg);
-    if (r < 0) {
+    struct deliveries_due a = {now_ms, limit, out, 0, 0};
+    int r =
+        db_pg_transaction(db, deliveries_due_locked, &a, false, "read due notification deliveries");
+    if (r < 0) { /* the read's commit failed, if it got that far: nothing is handed out */
+        free_bodies(out, a.n);
         free(out);
         return r;
     }
     *ret = out;
-    *ret_count = n;
-    *ret_next_ms = next;
+    *ret_count = a.n;
+    *ret_next_ms = a.next_ms;
     return 0;
 }
 
@@ -437,11 +426,7 @@ static int prune_run(struct db_pg *pg, const char *sql, int64_t v, const char *w
     struct db_pg_params p;
     db_pg_params_init(&p);
     db_pg_param_int(&p, v);
-    int r = 0;
-    for (int attempt = 0; attempt < DB_PG_ATTEMPTS; attempt++)
-        if ((r = db_pg_run(pg, sql, &p, what)) != -EAGAIN)
-            break;
-    return r;
+    return db_pg_run_retried(pg, sql, &p, what);
 }
 
 int db_pg_notify_prune(struct db *db, int64_t before_ms, size_t keep)

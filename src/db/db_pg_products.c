@@ -53,41 +53,42 @@ static const char product_key_list[] = "SELECT key_name, fingerprint, added_ms F
                                        "WHERE product_id = $1 ORDER BY added_ms, key_name COLLATE "
                                        "\"C\"";
 
+/* One statement that writes a product (and must change a row), with its parameters. */
+struct product_write {
+    const char *sql;
+    const struct db_pg_params *params;
+    const char *what;
+    int64_t *ret_id; /* NULL, or the statement returns one: its first column */
+    int64_t id;
+};
+
+static int product_write_locked(struct db_pg *pg, void *arg)
+{
+    struct product_write *w = arg;
+    if (w->ret_id)
+        return db_pg_get(pg, w->sql, w->params, db_pg_fill_int64, &w->id, w->what);
+    return db_pg_run_one(pg, w->sql, w->params, w->what);
+}
+
 /*
- * Runs the one-statement write SQL with P and bumps the generation, in one
+ * Runs the one-statement write SQL with P and bumps the generation (readers,
+ * a running server and other nodes, rebuild their catalog on it), in one
  * transaction retried on -EAGAIN. The statement must change a row (-ENOENT
  * otherwise); with RET_ID (may be NULL) it returns one, its first column
- * written to *RET_ID.
+ * written to *RET_ID once committed.
  */
-static int write_and_bump(struct db_pg *pg, const char *sql, const struct db_pg_params *p,
+static int write_and_bump(struct db *db, const char *sql, const struct db_pg_params *p,
                           int64_t *ret_id, const char *what)
 {
-    int r = 0;
-    for (int attempt = 0; attempt < DB_PG_ATTEMPTS; attempt++) {
-        if ((r = db_pg_begin(pg)) < 0)
-            break;
-        int64_t id = 0;
-        if (ret_id)
-            r = db_pg_get(pg, sql, p, db_pg_fill_int64, &id, what);
-        else
-            r = db_pg_run_one(pg, sql, p, what);
-        /* Readers (a running server, other nodes) rebuild their catalog on this. */
-        if (r == 0)
-            r = db_pg_generation_bump(pg);
-        r = db_pg_finish(pg, r);
-        if (r == 0 && ret_id)
-            *ret_id = id;
-        if (r != -EAGAIN)
-            break;
-    }
+    struct product_write w = {sql, p, what, ret_id, 0};
+    int r = db_pg_transaction(db, product_write_locked, &w, true, what);
+    if (r == 0 && ret_id)
+        *ret_id = w.id;
     return r;
 }
 
 int db_pg_product_insert(struct db *db, struct product *p)
 {
-    struct db_pg *pg = db_pg_lock(db);
-    if (!pg)
-        return -ENOTCONN;
     int64_t now = time_now_ms();
     struct db_pg_params q;
     db_pg_params_init(&q);
@@ -101,12 +102,11 @@ int db_pg_product_insert(struct db *db, struct product *p)
     db_pg_param_int(&q, p->fleet.max_downloads);
     db_pg_param_int(&q, p->fleet.require_https);
     int64_t id = 0;
-    int r = write_and_bump(pg, product_insert, &q, &id, "insert product");
+    int r = write_and_bump(db, product_insert, &q, &id, "insert product");
     if (r == 0) {
         p->id = id;
         p->created_ms = now;
     }
-    db_pg_unlock(pg);
     return r;
 }
 
@@ -158,9 +158,6 @@ int db_pg_product_list(struct db *db, struct product **ret_products, size_t *ret
 
 int db_pg_product_set_signing(struct db *db, int64_t product_id, const struct product_signing *sg)
 {
-    struct db_pg *pg = db_pg_lock(db);
-    if (!pg)
-        return -ENOTCONN;
     struct db_pg_params q;
     db_pg_params_init(&q);
     db_pg_param_int(&q, product_id);
@@ -170,16 +167,12 @@ int db_pg_product_set_signing(struct db *db, int64_t product_id, const struct pr
     db_pg_param_int(&q, sg->gzip);
     db_pg_param_text(&q, sg->esp32_hash[0] ? sg->esp32_hash : "sha256");
     db_pg_param_text(&q, sg->core_min);
-    int r = write_and_bump(pg, product_set_signing, &q, NULL, "set product signing");
-    db_pg_unlock(pg);
+    int r = write_and_bump(db, product_set_signing, &q, NULL, "set product signing");
     return r;
 }
 
 int db_pg_product_set_fleet(struct db *db, int64_t product_id, const struct product_fleet *f)
 {
-    struct db_pg *pg = db_pg_lock(db);
-    if (!pg)
-        return -ENOTCONN;
     struct db_pg_params q;
     db_pg_params_init(&q);
     db_pg_param_int(&q, product_id);
@@ -187,8 +180,7 @@ int db_pg_product_set_fleet(struct db *db, int64_t product_id, const struct prod
     db_pg_param_int(&q, f->group_query);
     db_pg_param_int(&q, f->max_downloads);
     db_pg_param_int(&q, f->require_https);
-    int r = write_and_bump(pg, product_set_fleet, &q, NULL, "set product fleet");
-    db_pg_unlock(pg);
+    int r = write_and_bump(db, product_set_fleet, &q, NULL, "set product fleet");
     return r;
 }
 

@@ -88,9 +88,19 @@ static int release_take_seq(struct db_pg *pg, int64_t product_id, int64_t *ret_s
     return db_pg_get(pg, release_take_seq_sql, &p, db_pg_fill_int64, ret_seq, "take sequence");
 }
 
-static int release_insert_locked(struct db_pg *pg, struct release *r, const char *const *digests,
-                                 size_t digest_count)
+/* db_release_insert's inputs, for its transaction's body. */
+struct release_insert {
+    struct release *release;
+    const char *const *digests;
+    size_t digest_count;
+};
+
+static int release_insert_locked(struct db_pg *pg, void *arg)
 {
+    const struct release_insert *a = arg;
+    struct release *r = a->release;
+    const char *const *digests = a->digests;
+    size_t digest_count = a->digest_count;
     int64_t seq = 0;
     int err = release_take_seq(pg, r->product_id, &seq);
     if (err < 0)
@@ -149,53 +159,37 @@ static int release_insert_locked(struct db_pg *pg, struct release *r, const char
 int db_pg_release_insert(struct db *db, struct release *r, const char *const *digests,
                          size_t digest_count)
 {
-    struct db_pg *pg = db_pg_lock(db);
-    if (!pg)
-        return -ENOTCONN;
-    int err = 0;
-    for (int attempt = 0; attempt < DB_PG_ATTEMPTS; attempt++) {
-        err = db_pg_begin(pg);
-        if (err == 0)
-            err = db_pg_finish(pg, release_insert_locked(pg, r, digests, digest_count));
-        if (err != -EAGAIN)
-            break;
-    }
-    db_pg_unlock(pg);
-    return err;
+    struct release_insert a = {r, digests, digest_count};
+    return db_pg_transaction(db, release_insert_locked, &a, false, "insert release");
 }
 
-static int release_add_variants_locked(struct db_pg *pg, int64_t release_id,
-                                       const struct variant *v, unsigned count,
-                                       const char *signed_by)
+/* db_release_add_variants' inputs, for its transaction's body. */
+struct variants_add {
+    int64_t release_id;
+    const struct variant *variants;
+    unsigned count;
+    const char *signed_by;
+};
+
+static int release_add_variants_locked(struct db_pg *pg, void *arg)
 {
+    const struct variants_add *a = arg;
     struct db_pg_params p;
     db_pg_params_init(&p);
-    db_pg_param_int(&p, release_id);
-    db_pg_param_text_or_null(&p, signed_by);
+    db_pg_param_int(&p, a->release_id);
+    db_pg_param_text_or_null(&p, a->signed_by);
     /* Also locks the release's row: two nodes adding variants to it take turns. */
     int err = db_pg_run_one(pg, release_set_signed_by, &p, "set release signer");
-    for (unsigned i = 0; err == 0 && i < count; i++)
-        err = variant_write(pg, variant_add, release_id, &v[i], "add variant");
-    return err == 0 ? db_pg_generation_bump(pg) : err;
+    for (unsigned i = 0; err == 0 && i < a->count; i++)
+        err = variant_write(pg, variant_add, a->release_id, &a->variants[i], "add variant");
+    return err;
 }
 
 int db_pg_release_add_variants(struct db *db, int64_t release_id, const struct variant *v,
                                unsigned count, const char *signed_by)
 {
-    struct db_pg *pg = db_pg_lock(db);
-    if (!pg)
-        return -ENOTCONN;
-    int err = 0;
-    for (int attempt = 0; attempt < DB_PG_ATTEMPTS; attempt++) {
-        err = db_pg_begin(pg);
-        if (err == 0)
-            err =
-                db_pg_finish(pg, release_add_variants_locked(pg, release_id, v, count, signed_by));
-        if (err != -EAGAIN)
-            break;
-    }
-    db_pg_unlock(pg);
-    return err;
+    struct variants_add a = {release_id, v, count, signed_by};
+    return db_pg_transaction(db, release_add_variants_locked, &a, true, "add variants");
 }
 
 static void fill_release(const PGresult *res, int row, void *out)

@@ -45,9 +45,20 @@ static const char session_touch[] = "UPDATE sessions SET last_used_ms = $2 WHERE
 static const char session_delete[] = "DELETE FROM sessions WHERE id = $1";
 static const char session_list[] = "SELECT " SESSION_COLUMNS " ORDER BY s.created_ms, s.id";
 
-static int session_insert_locked(struct db_pg *pg, const struct session_record *rec,
-                                 const char *hash_hex, unsigned keep, int64_t *ret_id)
+/* db_session_insert's inputs, and the new session's id once inserted. */
+struct session_insert {
+    const struct session_record *rec;
+    const char *hash_hex;
+    unsigned keep;
+    int64_t id;
+};
+
+static int session_insert_locked(struct db_pg *pg, void *arg)
 {
+    struct session_insert *a = arg;
+    const struct session_record *rec = a->rec;
+    const char *hash_hex = a->hash_hex;
+    unsigned keep = a->keep;
     struct db_pg_params p;
     db_pg_params_init(&p);
     db_pg_param_int(&p, rec->token_id);
@@ -63,7 +74,7 @@ static int session_insert_locked(struct db_pg *pg, const struct session_record *
     db_pg_param_int(&p, rec->last_used_ms);
     db_pg_param_text(&p, rec->address);
     db_pg_param_text(&p, rec->user_agent);
-    if ((r = db_pg_get(pg, session_insert, &p, db_pg_fill_int64, ret_id, "insert session")) < 0)
+    if ((r = db_pg_get(pg, session_insert, &p, db_pg_fill_int64, &a->id, "insert session")) < 0)
         return r;
     db_pg_params_init(&p);
     db_pg_param_int(&p, rec->token_id);
@@ -74,21 +85,10 @@ static int session_insert_locked(struct db_pg *pg, const struct session_record *
 int db_pg_session_insert(struct db *db, const struct session_record *rec, const char *hash_hex,
                          unsigned keep, int64_t *ret_id)
 {
-    struct db_pg *pg = db_pg_lock(db);
-    if (!pg)
-        return -ENOTCONN;
-    int r = 0;
-    int64_t id = 0;
-    for (int attempt = 0; attempt < DB_PG_ATTEMPTS; attempt++) {
-        r = db_pg_begin(pg);
-        if (r == 0)
-            r = db_pg_finish(pg, session_insert_locked(pg, rec, hash_hex, keep, &id));
-        if (r != -EAGAIN)
-            break;
-    }
-    db_pg_unlock(pg);
+    struct session_insert a = {rec, hash_hex, keep, 0};
+    int r = db_pg_transaction(db, session_insert_locked, &a, false, "insert session");
     if (r == 0)
-        *ret_id = id;
+        *ret_id = a.id;
     return r;
 }
 

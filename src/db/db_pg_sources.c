@@ -146,8 +146,18 @@ static void fill_source_row(const PGresult *res, int r, void *out)
     refused->updated_ms = db_pg_int(res, r, i++);
 }
 
-static int source_insert_locked(struct db_pg *pg, struct source *src, int64_t now, int64_t *ret_id)
+/* db_source_insert's inputs, and the new source's id once inserted. */
+struct source_insert {
+    const struct source *src;
+    int64_t now;
+    int64_t id;
+};
+
+static int source_insert_locked(struct db_pg *pg, void *arg)
 {
+    struct source_insert *a = arg;
+    const struct source *src = a->src;
+    int64_t now = a->now;
     struct db_pg_params p;
     db_pg_params_init(&p);
     db_pg_param_int(&p, src->product_id);
@@ -170,33 +180,23 @@ static int source_insert_locked(struct db_pg *pg, struct source *src, int64_t no
     db_pg_param_int(&p, id);
     r = db_pg_run(pg, source_state_insert, &p, "insert source state");
     if (r == 0)
-        *ret_id = id;
+        a->id = id;
     return r;
 }
 
 int db_pg_source_insert(struct db *db, struct source *src)
 {
-    int64_t now = time_now_ms(), id = 0;
-    struct db_pg *pg = db_pg_lock(db);
-    if (!pg)
-        return -ENOTCONN;
-    int r = 0;
-    for (int attempt = 0; attempt < DB_PG_ATTEMPTS; attempt++) {
-        r = db_pg_begin(pg);
-        if (r == 0)
-            r = db_pg_finish(pg, source_insert_locked(pg, src, now, &id));
-        if (r != -EAGAIN)
-            break;
-    }
-    db_pg_unlock(pg);
+    struct source_insert a = {src, time_now_ms(), 0};
+    int r = db_pg_transaction(db, source_insert_locked, &a, false, "insert source");
     if (r == 0) {
-        src->id = id;
-        src->created_ms = now;
+        src->id = a.id;
+        src->created_ms = a.now;
     }
     return r;
 }
 
-static int source_delete_locked(struct db_pg *pg, int64_t id)
+/* The body of db_source_delete's transaction: ARG is the source's id (int64_t). */
+static int source_delete_locked(struct db_pg *pg, void *arg)
 {
     static const char *const deletes[] = {
         source_delete_tags,
@@ -205,7 +205,7 @@ static int source_delete_locked(struct db_pg *pg, int64_t id)
     };
     struct db_pg_params p;
     db_pg_params_init(&p);
-    db_pg_param_int(&p, id);
+    db_pg_param_int(&p, *(const int64_t *)arg);
     int64_t locked = 0;
     int r = db_pg_get(pg, source_lock, &p, db_pg_fill_int64, &locked, "lock source");
     /* -ENOENT: no such source, as the last delete would have said. */
@@ -216,19 +216,7 @@ static int source_delete_locked(struct db_pg *pg, int64_t id)
 
 int db_pg_source_delete(struct db *db, int64_t id)
 {
-    struct db_pg *pg = db_pg_lock(db);
-    if (!pg)
-        return -ENOTCONN;
-    int r = 0;
-    for (int attempt = 0; attempt < DB_PG_ATTEMPTS; attempt++) {
-        r = db_pg_begin(pg);
-        if (r == 0)
-            r = db_pg_finish(pg, source_delete_locked(pg, id));
-        if (r != -EAGAIN)
-            break;
-    }
-    db_pg_unlock(pg);
-    return r;
+    return db_pg_transaction(db, source_delete_locked, &id, false, "delete source");
 }
 
 int db_pg_source_get(struct db *db, int64_t id, struct source_row *ret_row)
@@ -292,10 +280,7 @@ int db_pg_source_gate_siblings(struct db *db, const struct source *src, int64_t 
     db_pg_param_text(&p, src->api_url);
     db_pg_param_text(&p, src->token_file);
     db_pg_param_text(&p, src->token_env);
-    int r = 0;
-    for (int attempt = 0; attempt < DB_PG_ATTEMPTS; attempt++)
-        if ((r = db_pg_run(pg, source_gate, &p, "gate sources")) != -EAGAIN)
-            break;
+    int r = db_pg_run_retried(pg, source_gate, &p, "gate sources");
     db_pg_unlock(pg);
     return r;
 }
@@ -357,11 +342,8 @@ static int webhook_delivery_record_locked(struct db_pg *pg, const char *delivery
     struct db_pg_params p;
     db_pg_params_init(&p);
     db_pg_param_int(&p, now_ms - keep_ms);
-    int r = 0;
     /* Two nodes forgetting the same rows in different orders could deadlock: tried again. */
-    for (int attempt = 0; attempt < DB_PG_ATTEMPTS; attempt++)
-        if ((r = db_pg_run(pg, webhook_forget, &p, "forget old deliveries")) != -EAGAIN)
-            break;
+    int r = db_pg_run_retried(pg, webhook_forget, &p, "forget old deliveries");
     if (r < 0)
         return r;
     db_pg_params_init(&p);

@@ -25,8 +25,8 @@
  * (SELECT ... FOR UPDATE) or writes with one statement (UPDATE ... SET n =
  * n + $1, INSERT ... ON CONFLICT DO UPDATE ... RETURNING). Rows of a batch
  * are written in key order so that two nodes' batches cannot deadlock; a
- * serialization failure or deadlock is -EAGAIN and the caller retries the
- * whole transaction (db_pg_retry).
+ * serialization failure or deadlock is -EAGAIN and the whole transaction
+ * is run again (db_pg_transaction).
  */
 #ifndef OTAD_DB_PG_INTERNAL_H
 #define OTAD_DB_PG_INTERNAL_H
@@ -178,6 +178,34 @@ int db_pg_begin(struct db_pg *pg);
  * is not or when the COMMIT fails. Returns ERR, or the COMMIT's error.
  */
 int db_pg_finish(struct db_pg *pg, int err);
+
+/* A transaction's body: its statements on PG (locked, in the transaction), with ARG its inputs. */
+typedef int (*db_pg_body_fn)(struct db_pg *pg, void *arg);
+
+/*
+ * Runs FN(PG, ARG) in one transaction on DB's connection, taking and
+ * releasing its lock, with the generation bumped after FN when BUMP (a
+ * write check-ins must see): everything or nothing is written. A
+ * transaction that lost a deadlock or a serialization race with another
+ * node (-EAGAIN) is run again, DB_PG_ATTEMPTS times in all, so FN may run
+ * more than once: it starts from ARG afresh each time (resetting whatever
+ * it wrote there on an attempt that did not commit), and outputs it
+ * leaves in ARG are the caller's to copy out only when this returns 0.
+ * Returns 0 once committed; -ENOTCONN when the database cannot be
+ * reached; FN's error (after a ROLLBACK) or the COMMIT's; -EIO, logged
+ * with WHAT, when every attempt lost (db.h lists no -EAGAIN, and
+ * db_pg_exec does not log it).
+ */
+int db_pg_transaction(struct db *db, db_pg_body_fn fn, void *arg, bool bump, const char *what);
+
+/*
+ * As db_pg_run, run again while it fails with -EAGAIN (a deadlock with
+ * another node's statement), DB_PG_ATTEMPTS times in all: for a statement
+ * that is its own transaction (the caller holds PG's lock, but is in no
+ * db_pg_begin). Returns db_pg_run's result, -EAGAIN when every attempt lost.
+ */
+int db_pg_run_retried(struct db_pg *pg, const char *sql, const struct db_pg_params *p,
+                      const char *what);
 
 /*
  * Bumps the catalog's generation and NOTIFYs it on DB_PG_CATALOG_CHANNEL,
