@@ -80,10 +80,17 @@ static int connect_now(struct db_pg *pg)
     /* A new session: the old one's lock and LISTEN went with it. */
     pg->leader = false;
     pg->listening = false;
-    const char *keys[] = {
-        "connect_timeout",  "keepalives",       "keepalives_idle", "keepalives_interval",
-        "keepalives_count", "application_name", "dbname",          NULL};
-    const char *values[] = {CONNECT_TIMEOUT_S, "1", "10", "5", "3", "otad", pg->url, NULL};
+    /*
+     * Keepalives find a dead peer while idle; tcp_user_timeout bounds a call
+     * whose data goes unacknowledged (a network partition) to 20 s, less than
+     * the server's own keepalives take (docs/OPERATIONS.md: about 25 s) to end
+     * the session and free its leader's lock: a partitioned leader stops
+     * leading before another can start.
+     */
+    const char *keys[] = {"connect_timeout",     "keepalives",       "keepalives_idle",
+                          "keepalives_interval", "keepalives_count", "tcp_user_timeout",
+                          "application_name",    "dbname",           NULL};
+    const char *values[] = {CONNECT_TIMEOUT_S, "1", "10", "5", "3", "20000", "otad", pg->url, NULL};
     pg->conn = PQconnectdbParams(keys, values, 1);
     if (!pg->conn)
         return -ENOMEM;
