@@ -66,6 +66,7 @@ static int blob_fetch(struct service *svc, const char *sha256, uint64_t size)
 
 int service_blobs_fill(struct service *svc, const struct catalog *catalog)
 {
+    int first_error = 0;
     for (size_t p = 0; p < catalog->product_count; p++) {
         const struct catalog_product *cp = &catalog->products[p];
         for (size_t i = 0; i < cp->release_count; i++) {
@@ -75,12 +76,12 @@ int service_blobs_fill(struct service *svc, const struct catalog *catalog)
                 int r = store_has(svc->store, var->sha256);
                 if (r == 0)
                     r = blob_fetch(svc, var->sha256, var->size);
-                if (r < 0)
-                    return r;
+                if (r < 0 && first_error == 0)
+                    first_error = r;
             }
         }
     }
-    return 0;
+    return first_error;
 }
 
 /* A blob some release needs, for service_store_verify. */

@@ -61,10 +61,20 @@ MUST_USE static int catalog_refresh(struct service *svc, bool force)
     struct catalog *next;
     if ((r = catalog_build(svc->db, gen, &next)) < 0)
         return r;
-    /* Another node's release is offered here once its blobs are: fetched and checked first. */
-    if (db_is_postgresql(svc->db) && (r = service_blobs_fill(svc, next)) < 0) {
-        catalog_unref(next);
-        return r;
+    /*
+     * Another node's releases: their blobs are fetched and checked before
+     * the catalog is offered. One that cannot be had (disk full, a damaged
+     * row) does not hold the rest back (halts and channel changes must
+     * reach this node): a device offered it gets an error from
+     * service_blob_open, never a partial image, and the next poll fetches
+     * again.
+     */
+    if (db_is_postgresql(svc->db)) {
+        bool missing = service_blobs_fill(svc, next) < 0;
+        if (missing && !atomic_load(&svc->blobs_missing))
+            log_warn("catalog: offered without a blob this node could not fetch; retried at "
+                     "every poll");
+        atomic_store(&svc->blobs_missing, missing);
     }
     /* The download caps' counters outlive catalogs: each product finds its own again. */
     for (size_t i = 0; i < next->product_count; i++)
@@ -111,7 +121,7 @@ static void *refresher_main(void *arg)
         if (svc->stopping)
             break;
         pthread_mutex_unlock(&svc->stop_lock);
-        int r = catalog_refresh(svc, false);
+        int r = catalog_refresh(svc, atomic_load(&svc->blobs_missing));
         if (r < 0)
             log_warn("catalog: reload failed: %s", strerror(-r));
         bool leader = service_is_leader(svc); /* the jobs below run on one node of a cluster */

@@ -72,9 +72,10 @@ struct service {
     bool stopping;
 
     /* Several nodes (cluster.c); on SQLite one node that leads. */
-    struct cluster *cluster; /* NULL on SQLite and outside SERVICE_SERVING */
-    atomic_bool leader;      /* this node runs the jobs that must run once */
-    atomic_uint live_nodes;  /* nodes seen lately, this one included: the caps' shares */
+    struct cluster *cluster;   /* NULL on SQLite and outside SERVICE_SERVING */
+    atomic_bool leader;        /* this node runs the jobs that must run once */
+    atomic_uint live_nodes;    /* nodes seen lately, this one included: the caps' shares */
+    atomic_bool blobs_missing; /* the catalog lacks a blob here: rebuilt at every poll */
 };
 
 /*
@@ -104,8 +105,8 @@ unsigned service_download_share(struct service *svc, unsigned cap);
 /*
  * On PostgreSQL, copies into the data folder's store every blob a release
  * of CATALOG needs that it lacks, from the database, each checked against
- * its name before it is stored (blobs.c). 0, or -errno when one could not
- * be had: the catalog must not be offered yet.
+ * its name before it is stored (blobs.c). 0, or the first -errno when one
+ * or more could not be had (the others are fetched all the same).
  */
 int service_blobs_fill(struct service *svc, const struct catalog *catalog);
 
