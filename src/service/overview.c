@@ -142,9 +142,17 @@ int service_device_page(struct service *svc, const char *product,
             range.mac_max = req->mac - 1;
     }
     empty = empty || range.mac_min > range.mac_max;
+    /*
+     * The total first, the page after: devices are only ever added, so the
+     * page shows at least every device the total counted (the other order
+     * could give a total of 5 with the 5 missing from a page read before
+     * their commit).
+     */
+    if (r == 0)
+        r = page_total(svc, &p, &f, &page);
     bool bounded = needs_bounded_walk(&f);
     uint64_t cut = 0;
-    if (!empty && bounded)
+    if (r == 0 && !empty && bounded)
         r = bounded_range(svc, p.id, &range, backward, &cut);
     if (!empty && r == 0)
         r = db_device_page(svc->db, p.id, &range, backward, limit + 1, &page.devices, &page.count);
@@ -176,8 +184,6 @@ int service_device_page(struct service *svc, const char *product,
     else if (r == 0 && req->from == DEVICE_PAGE_BEFORE)
         r = any_between(svc, p.id, &probe, req->mac > f.mac_min ? req->mac : f.mac_min, f.mac_max,
                         &page.has_next);
-    if (r == 0)
-        r = page_total(svc, &p, &f, &page);
     if (r < 0) {
         free(page.devices);
         return r;
