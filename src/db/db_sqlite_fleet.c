@@ -37,7 +37,7 @@ _Static_assert(OUTCOME_OFFERED == 0 && OUTCOME_SERVED == 1 && OUTCOME_INTERRUPTE
 #define ACTIVE_STATES "(0, 1, 2)"
 #define LISTED_STATES "(0, 1, 2, 6)"
 /* Whose devices are still followed: the active ones, and superseded ones (still counted). */
-#define COUNTED_STATES "(0, 1, 2, 5)"
+#define COUNTED_STATES DB_SQL_ROLLOUTS_COUNTED
 
 /* A deadline's margin past three intervals (docs/FLEET.md, "Outcomes"). */
 #define DEADLINE_MARGIN_MS "300000"
