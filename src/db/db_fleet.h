@@ -172,15 +172,40 @@ int db_device_history(struct db *db, int64_t product_id, uint64_t mac, struct de
 int db_device_get(struct db *db, int64_t product_id, uint64_t mac, struct device_record *ret,
                   int64_t *ret_interval_ms, int64_t *ret_intervals);
 
+/* The longest snapshot a change cursor holds: "xmin:xmax:" and the transactions in flight. */
+#define DB_SNAPSHOT_TEXT_BYTES 32768u
+
+/*
+ * Where a node's reading of the rollout changes stands (several nodes on
+ * PostgreSQL). Zeroed before the first read, then only
+ * db_rollout_device_changes writes it. SEEN is the snapshot whose committed
+ * changes were all read ("" for none); a read in progress reads those
+ * committed in UPTO and not in SEEN, in the order of (writer, rollout, MAC),
+ * past AFTER_*.
+ */
+struct rollout_changes_cursor {
+    char seen[DB_SNAPSHOT_TEXT_BYTES];
+    char upto[DB_SNAPSHOT_TEXT_BYTES]; /* "" between reads */
+    int64_t after_writer, after_rollout_id;
+    uint64_t after_mac;
+};
+
 /*
  * Several nodes (PostgreSQL; SQLite answers -EOPNOTSUPP): up to LIMIT rows
- * of rollout_devices changed (inserted or updated, by any node) after
- * change number AFTER_SEQ, in change order, with their rollout's release
- * and mode, into *RET (free()) and *RET_COUNT: the rows
- * db_rollout_devices_open would list (of rollouts still counted, or
- * failed), so a replay from 0 sets no standing of a rollout that ended.
+ * of rollout_devices that any node changed (inserted or updated) in
+ * transactions CURSOR had not yet seen committed, with their rollout's
+ * release and mode, into *RET (free()) and *RET_COUNT, and CURSOR moved
+ * past them. Call again until *RET_COUNT < LIMIT to read all the changes
+ * committed when the reading began; changes committed later are read by
+ * the next call after that. Every committed change is read once however
+ * late its transaction commits (a row changed again is read in its newest
+ * form only). The rows are those db_rollout_devices_open would list (of
+ * rollouts still counted, or failed), so a first read sets no standing of
+ * a rollout that ended. -ENOTCONN; -EOVERFLOW when the database's snapshot
+ * does not fit DB_SNAPSHOT_TEXT_BYTES (so many transactions in flight: the
+ * next call tries again).
  */
-int db_rollout_device_changes(struct db *db, int64_t after_seq, size_t limit,
+int db_rollout_device_changes(struct db *db, struct rollout_changes_cursor *cursor, size_t limit,
                               struct rollout_device_change **ret, size_t *ret_count);
 
 #endif

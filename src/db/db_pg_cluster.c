@@ -205,33 +205,89 @@ static void fill_change(const PGresult *res, int row, void *out)
     c->device.outcome = (enum device_outcome)db_pg_int(res, row, 4);
     c->release_id = db_pg_int(res, row, 5);
     c->mode = (enum fw_mode)db_pg_int(res, row, 6);
-    c->seq = db_pg_int(res, row, 7);
 }
 
-int db_pg_rollout_device_changes(struct db *db, int64_t after_seq, size_t limit,
+/* Nothing seen yet: a snapshot in which no transaction has committed. */
+#define SNAPSHOT_NONE "1:1:"
+
+/*
+ * The rows written by transactions committed in $2 and not in $1, past the
+ * key ($3 writer, $4 rollout, $5 MAC), in key order: the writer's id
+ * (migration 012) is at least $1's xmin, so the index skips all older rows.
+ */
+static const char changes_sql[] =
+    "SELECT d.rollout_id, d.product_id, d.mac, d.stage, d.outcome, r.release_id, r.mode, "
+    "d.change_xid::text::bigint FROM rollout_devices d JOIN rollouts r ON r.id = d.rollout_id "
+    "WHERE d.change_xid >= pg_snapshot_xmin($1::pg_snapshot) "
+    "AND NOT pg_visible_in_snapshot(d.change_xid, $1::pg_snapshot) "
+    "AND pg_visible_in_snapshot(d.change_xid, $2::pg_snapshot) "
+    "AND (d.change_xid, d.rollout_id, d.mac) > ($3::text::xid8, $4::bigint, $5::bigint) "
+    "AND (r.state IN " DB_SQL_ROLLOUTS_COUNTED " OR d.outcome = 4) "
+    "ORDER BY d.change_xid, d.rollout_id, d.mac LIMIT $6";
+
+/* Starts a read: what has committed now is what it reads up to. */
+static int changes_begin(struct db_pg *pg, struct rollout_changes_cursor *cursor)
+{
+    PGresult *res;
+    int r = db_pg_exec(pg, "SELECT pg_current_snapshot()::text", NULL, "take a snapshot", &res);
+    if (r < 0)
+        return r;
+    const char *now = PQgetvalue(res, 0, 0);
+    if (strlen(now) >= sizeof(cursor->upto)) {
+        log_error("db: the snapshot is %zu bytes, too many transactions in flight to follow "
+                  "the rollouts' changes (at most %u bytes)",
+                  strlen(now), DB_SNAPSHOT_TEXT_BYTES - 1);
+        r = -EOVERFLOW;
+    } else {
+        memcpy(cursor->upto, now, strlen(now) + 1);
+        cursor->after_writer = cursor->after_rollout_id = 0;
+        cursor->after_mac = 0;
+    }
+    PQclear(res);
+    return r;
+}
+
+int db_pg_rollout_device_changes(struct db *db, struct rollout_changes_cursor *cursor, size_t limit,
                                  struct rollout_device_change **ret, size_t *ret_count)
 {
     struct db_pg *pg = db_pg_lock(db);
     if (!pg)
         return -ENOTCONN;
-    struct db_pg_params p;
-    db_pg_params_init(&p);
-    db_pg_param_int(&p, after_seq);
-    db_pg_param_int(&p, limit > INT64_MAX ? INT64_MAX : (int64_t)limit);
-    void *items = NULL;
-    size_t n = 0;
-    int r = db_pg_collect_rows(pg,
-                               "SELECT d.rollout_id, d.product_id, d.mac, d.stage, d.outcome, "
-                               "r.release_id, r.mode, d.change_seq FROM rollout_devices d "
-                               "JOIN rollouts r ON r.id = d.rollout_id "
-                               "WHERE d.change_seq > $1 AND (r.state IN " DB_SQL_ROLLOUTS_COUNTED
-                               " OR d.outcome = 4) ORDER BY d.change_seq LIMIT $2",
-                               &p, sizeof(struct rollout_device_change), fill_change, &items, &n,
-                               "read the rollouts' changed devices");
-    db_pg_unlock(pg);
+    int r = cursor->upto[0] ? 0 : changes_begin(pg, cursor);
+    PGresult *res = NULL;
     if (r == 0) {
-        *ret = items;
-        *ret_count = n;
+        struct db_pg_params p;
+        db_pg_params_init(&p);
+        db_pg_param_text(&p, cursor->seen[0] ? cursor->seen : SNAPSHOT_NONE);
+        db_pg_param_text(&p, cursor->upto);
+        db_pg_param_int(&p, cursor->after_writer);
+        db_pg_param_int(&p, cursor->after_rollout_id);
+        db_pg_param_int(&p, (int64_t)cursor->after_mac);
+        db_pg_param_int(&p, limit > INT64_MAX ? INT64_MAX : (int64_t)limit);
+        r = db_pg_exec(pg, changes_sql, &p, "read the rollouts' changed devices", &res);
     }
-    return r;
+    db_pg_unlock(pg);
+    if (r < 0)
+        return r;
+    size_t n = (size_t)PQntuples(res);
+    struct rollout_device_change *rows = n ? calloc(n, sizeof(*rows)) : NULL;
+    if (n && !rows) {
+        PQclear(res);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        fill_change(res, (int)i, &rows[i]);
+    if (n > 0) {
+        cursor->after_writer = db_pg_int(res, (int)n - 1, 7);
+        cursor->after_rollout_id = rows[n - 1].device.rollout_id;
+        cursor->after_mac = rows[n - 1].device.mac;
+    }
+    if (n < limit) { /* all read up to the snapshot: the next call starts from it */
+        memcpy(cursor->seen, cursor->upto, sizeof(cursor->seen));
+        cursor->upto[0] = 0;
+    }
+    PQclear(res);
+    *ret = rows;
+    *ret_count = n;
+    return 0;
 }

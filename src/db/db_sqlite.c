@@ -426,11 +426,12 @@ int db_sqlite_node_list(struct db *db, struct node_status **ret_nodes, size_t *r
     return -EOPNOTSUPP;
 }
 
-int db_sqlite_rollout_device_changes(struct db *db, int64_t after_seq, size_t limit,
-                                     struct rollout_device_change **ret, size_t *ret_count)
+int db_sqlite_rollout_device_changes(struct db *db, struct rollout_changes_cursor *cursor,
+                                     size_t limit, struct rollout_device_change **ret,
+                                     size_t *ret_count)
 {
     (void)db;
-    (void)after_seq;
+    (void)cursor;
     (void)limit;
     (void)ret;
     (void)ret_count;

@@ -202,7 +202,6 @@ struct rollout_device_change {
     struct rollout_device device;
     int64_t release_id; /* the rollout's */
     enum fw_mode mode;  /* of that release */
-    int64_t seq;        /* its place in the order of changes */
 };
 
 /*

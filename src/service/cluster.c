@@ -19,7 +19,8 @@
  *   second and back on a third is judged by the third as the first would
  *   (tracker.h), so outcomes do not depend on where check-ins land. The
  *   registry writes a node's own changes within its flush interval; the
- *   others see them at their next beat.
+ *   others read them at their next beat, each change once, in the order
+ *   of the transactions that committed them however late that is.
  * On SQLite there is one node: it leads, and no thread runs.
  */
 #include <errno.h>
@@ -41,14 +42,8 @@
 #define CLUSTER_BEAT_MS 1000
 /* A node not seen for this long no longer counts among the live ones (its share goes back). */
 #define CLUSTER_LIVE_MS 10000
-/*
- * Rollout changes read per beat at most, and how far behind the newest
- * number seen each read starts again: a number is taken when a statement
- * runs and seen at its commit, so a slow transaction's rows may appear
- * behind rows already read (a row read twice only sets the same standing).
- */
-#define CLUSTER_CHANGES_MAX     50000
-#define CLUSTER_CHANGES_OVERLAP 2000
+/* Rollout changes read per query: a beat reads on until it has them all. */
+#define CLUSTER_CHANGES_PAGE 10000
 
 struct cluster {
     struct service *svc;
@@ -57,7 +52,8 @@ struct cluster {
     pthread_t thread;
     atomic_bool stopping;
     bool listening;
-    int64_t changes_seen; /* the highest rollout change number applied */
+    struct rollout_changes_cursor changes; /* how far the others' changes are read */
+    unsigned long changes_untracked;       /* not kept: the tracker was full */
 };
 
 bool service_is_leader(struct service *svc)
@@ -101,32 +97,33 @@ static void follow_rollouts(struct cluster *c)
     struct tracker *tracker = c->svc->tracker;
     if (!tracker)
         return;
-    int64_t after =
-        c->changes_seen > CLUSTER_CHANGES_OVERLAP ? c->changes_seen - CLUSTER_CHANGES_OVERLAP : 0;
-    struct rollout_device_change *rows = NULL;
-    size_t n = 0;
-    if (db_rollout_device_changes(c->db, after, CLUSTER_CHANGES_MAX, &rows, &n) < 0)
-        return; /* logged; the next beat reads from the same place */
-    for (size_t i = 0; i < n; i++) {
-        const struct rollout_device_change *ch = &rows[i];
-        struct standing s = {
-            .product_id = ch->device.product_id,
-            .mac = ch->device.mac,
-            .rollout_id = ch->device.rollout_id,
-            .release_id = ch->release_id,
-            .mode = ch->mode,
-            .stage = ch->device.stage,
-            .outcome = ch->device.outcome,
-        };
-        if (s.outcome == OUTCOME_SUCCEEDED || s.outcome == OUTCOME_FAILED)
-            tracker_close(tracker, s.product_id, s.mac, s.mode, s.rollout_id);
-        /* A failure is kept for good; any other standing replaces the device's open one. */
-        if (s.outcome != OUTCOME_SUCCEEDED && tracker_put(tracker, &s) < 0)
-            break; /* the tracker is full: what it lacks is in the database */
-        if (ch->seq > c->changes_seen)
-            c->changes_seen = ch->seq;
+    size_t n = CLUSTER_CHANGES_PAGE;
+    while (n == CLUSTER_CHANGES_PAGE && !atomic_load(&c->stopping)) {
+        struct rollout_device_change *rows = NULL;
+        if (db_rollout_device_changes(c->db, &c->changes, CLUSTER_CHANGES_PAGE, &rows, &n) < 0)
+            return; /* logged; the next beat reads on from the same place */
+        for (size_t i = 0; i < n; i++) {
+            const struct rollout_device_change *ch = &rows[i];
+            struct standing s = {
+                .product_id = ch->device.product_id,
+                .mac = ch->device.mac,
+                .rollout_id = ch->device.rollout_id,
+                .release_id = ch->release_id,
+                .mode = ch->mode,
+                .stage = ch->device.stage,
+                .outcome = ch->device.outcome,
+            };
+            if (s.outcome == OUTCOME_SUCCEEDED || s.outcome == OUTCOME_FAILED)
+                tracker_close(tracker, s.product_id, s.mac, s.mode, s.rollout_id);
+            /* A failure is kept for good; any other standing replaces the device's open one. */
+            if (s.outcome != OUTCOME_SUCCEEDED && tracker_put(tracker, &s) < 0 &&
+                c->changes_untracked++ == 0)
+                /* As for a new offer on the check-in path: past the bound, not tracked. */
+                log_error("cluster: the tracker is full: other nodes' rollout changes are not "
+                          "all followed (see LIMIT_TRACKER_ENTRIES)");
+        }
+        free(rows);
     }
-    free(rows);
 }
 
 /* One beat: the lock, the heartbeat, listening. Errors leave the node a follower. */

@@ -200,6 +200,9 @@ def test_cluster_tables():
                     "UPDATE rollout_devices SET outcome = 1 WHERE mac = 7")
         assert rows(pg, db, "SELECT mac, change_seq FROM rollout_devices ORDER BY mac") == \
             [("7", "3"), ("8", "2")]
+        # 012: and with the id of the transaction that wrote it, one id per transaction.
+        assert rows(pg, db, "SELECT count(DISTINCT change_xid), bool_and(change_xid > '2'::xid8) "
+                            "FROM rollout_devices") == [("2", "t")]
         try:
             pg.psql(db, "INSERT INTO blob_chunks VALUES ('cd', 0, '\\x00')")
             raise AssertionError("a chunk without its blob was stored")
@@ -213,7 +216,8 @@ def test_cluster_tables():
     assert s["blob_chunks"]["pk"] == ["sha256", "seq"]
     assert s["blob_chunks"]["fks"] == {(("sha256",), "blobs", ("sha256",), "CASCADE")}
     assert set(s) - set(sqlite_schema(sqlite_db(SQLITE_FILES))) == PG_ONLY_TABLES
-    assert s["rollout_devices"]["columns"][-1] == ("change_seq", "bigint", True, "0"), \
+    assert s["rollout_devices"]["columns"][-2:] == [("change_seq", "bigint", True, "0"),
+                                                    ("change_xid", "xid8", True, "'0'::xid8")], \
         s["rollout_devices"]["columns"]
     assert s["nodes"]["pk"] == ["name"]
     assert s["nodes"]["columns"] == [("name", "text", True, None),

@@ -9,7 +9,9 @@
  * twice: on SQLite, and with DB_ENV_POSTGRESQL on PostgreSQL
  * (db_pg_fleet.c); the two-node tests (two connections to one database in
  * two threads, as two otad nodes) check that counters, history, supersede
- * and silence come out exact when nodes write the same rows at once.
+ * and silence come out exact when nodes write the same rows at once, and
+ * that the nodes read each other's rollout changes once each, in the order
+ * their transactions commit.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -1166,6 +1168,127 @@ static void test_two_nodes_supersede_and_silence(void **state)
     db_env_assert_idle(e->db);
 }
 
+#ifdef DB_ENV_POSTGRESQL
+/* What reads of the rollout changes saw: each device's newest standing, and how often it came. */
+struct changes_seen {
+    enum device_outcome outcome[16]; /* by the MAC's last byte */
+    unsigned times[16];
+};
+
+/* Reads the changes with pages of LIMIT until a page is short; returns the rows read. */
+static size_t changes_read(struct db *db, struct rollout_changes_cursor *cursor, size_t limit,
+                           struct changes_seen *seen)
+{
+    size_t total = 0, n = limit;
+    while (n == limit) {
+        struct rollout_device_change *rows = NULL;
+        assert_int_equal(db_rollout_device_changes(db, cursor, limit, &rows, &n), 0);
+        for (size_t i = 0; i < n; i++) {
+            unsigned byte = (unsigned)(rows[i].device.mac & 0xff);
+            assert_true(byte < 16);
+            seen->outcome[byte] = rows[i].device.outcome;
+            seen->times[byte]++;
+            assert_int_equal(rows[i].mode, FW_MODE_SKETCH);
+            assert_true(rows[i].release_id != 0);
+        }
+        free(rows);
+        total += n;
+    }
+    return total;
+}
+
+/* A second connection to the test's database, as another node's transaction. */
+static PGconn *other_node(struct db_env *e)
+{
+    PGconn *c = PQconnectdb(e->path);
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    return c;
+}
+
+static void other_exec(PGconn *c, const char *sql)
+{
+    PGresult *res = PQexec(c, sql);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(res));
+    PQclear(res);
+}
+#endif
+
+/*
+ * Several nodes follow each other's rollout rows: every committed change is
+ * read once, in pages, however late its transaction commits, and a change
+ * committed while a read is under way is read by the next one.
+ */
+static void test_changes_in_commit_order(void **state)
+{
+    struct db_env *e = *state;
+    struct rollout_changes_cursor *cursor = calloc(1, sizeof(*cursor));
+    assert_non_null(cursor);
+    struct rollout_device_change *rows = NULL;
+    size_t n = 0;
+#ifndef DB_ENV_POSTGRESQL
+    assert_int_equal(db_rollout_device_changes(e->db, cursor, 4, &rows, &n), -EOPNOTSUPP);
+#else
+    int64_t old_id;
+    struct product p;
+    struct rollout r = fleet_rollout(e->db, &p, &old_id);
+    registered(e->db, p.id, 9);
+    struct changes_seen seen = {0};
+    assert_int_equal(changes_read(e->db, cursor, 4, &seen), 0);
+
+    struct fleet_event ev[9];
+    for (uint8_t i = 1; i <= 3; i++)
+        ev[i - 1] = event(FLEET_EVENT_OFFER, p.id, r.id, 0x18FEAA000000ULL | i, 100);
+    assert_int_equal(db_fleet_events_apply(e->db, ev, 3), 0);
+    /* Another node's transaction takes its id now and commits last. */
+    PGconn *slow = other_node(e);
+    other_exec(slow, "BEGIN");
+    other_exec(slow,
+               "UPDATE rollout_devices SET outcome = 2 WHERE mac = 27482052886529"); /* MAC1 */
+    for (uint8_t i = 4; i <= 9; i++)
+        ev[i - 4] = event(FLEET_EVENT_OFFER, p.id, r.id, 0x18FEAA000000ULL | i, 200);
+    assert_int_equal(db_fleet_events_apply(e->db, ev, 6), 0);
+    /* Pages of 4: all nine offers, each once; not the uncommitted cut. */
+    assert_int_equal(changes_read(e->db, cursor, 4, &seen), 9);
+    for (unsigned i = 1; i <= 9; i++) {
+        assert_int_equal(seen.times[i], 1);
+        assert_int_equal(seen.outcome[i], OUTCOME_OFFERED);
+    }
+    assert_int_equal(changes_read(e->db, cursor, 4, &seen), 0);
+    /* The slow transaction commits after all of them: its change is read, and only it. */
+    other_exec(slow, "COMMIT");
+    assert_int_equal(changes_read(e->db, cursor, 4, &seen), 1);
+    assert_int_equal(seen.times[1], 2);
+    assert_int_equal(seen.outcome[1], OUTCOME_INTERRUPTED);
+
+    /* A read under way (one page of 2 read) while device 5 is served and device 9 fails. */
+    for (uint8_t i = 1; i <= 9; i++)
+        ev[i - 1] = event(FLEET_EVENT_SERVED, p.id, r.id, 0x18FEAA000000ULL | i, 300);
+    assert_int_equal(db_fleet_events_apply(e->db, ev, 9), 0);
+    assert_int_equal(db_rollout_device_changes(e->db, cursor, 2, &rows, &n), 0);
+    assert_int_equal(n, 2);
+    free(rows);
+    other_exec(slow, "UPDATE rollout_devices SET outcome = 3 WHERE mac = 27482052886533"); /* 5 */
+    other_exec(slow, "UPDATE rollout_devices SET outcome = 4 WHERE mac = 27482052886537"); /* 9 */
+    PQfinish(slow);
+    /* This read ends with what had committed when it began; the next reads the rest. */
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(changes_read(e->db, cursor, 2, &seen), 5);
+    assert_int_equal(changes_read(e->db, cursor, 2, &seen), 2);
+    assert_int_equal(seen.outcome[5], OUTCOME_SUCCEEDED);
+    assert_int_equal(seen.outcome[9], OUTCOME_FAILED);
+    for (unsigned i = 1; i <= 9; i++) /* the two of the first page were not read again */
+        assert_int_equal(seen.times[i], i == 5 || i == 9 ? 1u : i <= 2 ? 0u : 1u);
+    assert_int_equal(changes_read(e->db, cursor, 2, &seen), 0);
+    /* A cursor read from the start: every row of the counted rollout, once. */
+    memset(cursor, 0, sizeof(*cursor));
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(changes_read(e->db, cursor, 3, &seen), 9);
+#endif
+    free(cursor);
+    db_env_assert_idle(e->db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1180,6 +1303,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_history_trimmed, db_env_setup, db_env_teardown),
         cmocka_unit_test_setup_teardown(test_mark_silent, db_env_setup, db_env_teardown),
         cmocka_unit_test_setup_teardown(test_events_two_nodes, db_env_setup, db_env_teardown),
+        cmocka_unit_test_setup_teardown(test_changes_in_commit_order, db_env_setup,
+                                        db_env_teardown),
         cmocka_unit_test_setup_teardown(test_two_nodes_supersede_and_silence, db_env_setup,
                                         db_env_teardown),
     };
