@@ -5,6 +5,7 @@
 #
 # Environment:
 #   FUZZ_SECONDS  seconds per target (default 20)
+#   FUZZ_JOBS     targets run at once (default: the cores online)
 #   BUILD_DIR     the clang fuzz build (default <repo>/build-fuzz); configured here
 #                 with CC=clang -Dfuzz=true -Db_sanitize=address,undefined if missing
 #
@@ -53,9 +54,9 @@ ninja -C "$build" $ninja_targets >&2 || {
 export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
 
-passed=0
-failed=0
-for t in $targets; do
+# Runs target $1 into $build/fuzz-runs/$1 and leaves its verdict in $out/verdict.
+fuzz_one() {
+    t=$1
     exe="$build/tests/fuzz/$t"
     out="$build/fuzz-runs/$t"
     rm -rf "$out"
@@ -66,6 +67,31 @@ for t in $targets; do
     set -- "$@" "$out/corpus"
     [ -d "$here/corpus/$t" ] && set -- "$@" "$here/corpus/$t"
     if [ -x "$exe" ] && "$exe" "$@" >"$out/log" 2>&1; then
+        echo ok >"$out/verdict"
+    else
+        echo FAIL >"$out/verdict"
+    fi
+}
+
+# Targets run side by side, one per core (FUZZ_JOBS, default the cores online): each
+# is given the same seconds, so the stage takes seconds x targets / jobs.
+jobs=${FUZZ_JOBS:-$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)}
+running=0
+for t in $targets; do
+    fuzz_one "$t" &
+    running=$((running + 1))
+    if [ "$running" -ge "$jobs" ]; then
+        wait
+        running=0
+    fi
+done
+wait
+
+passed=0
+failed=0
+for t in $targets; do
+    out="$build/fuzz-runs/$t"
+    if [ "$(cat "$out/verdict" 2>/dev/null)" = ok ]; then
         echo "ok $t"
         passed=$((passed + 1))
     else
