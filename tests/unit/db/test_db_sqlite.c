@@ -4,8 +4,8 @@
  * date, one written by a newer otad refused; on PostgreSQL also two nodes
  * opening a fresh database at once), how constraint violations map to
  * errors, the statement cache (SQLite) and the helpers the entity files
- * share, the rollback of a transaction whose COMMIT fails, and the device
- * upsert.
+ * share, a real deadlock between two nodes run again (PostgreSQL), the
+ * rollback of a transaction whose COMMIT fails, and the device upsert.
  */
 #include <errno.h>
 
@@ -411,6 +411,78 @@ static int rename_one(struct db *db, const char *from, const char *to)
     db_pg_unlock(pg);
     return r;
 }
+
+/* One of two nodes in the deadlock test (CTX): it locks its own row, then the other's. */
+struct deadlock_node {
+    const char *path;
+    int64_t first, second; /* the keys it locks, in that order */
+    pthread_barrier_t *both_hold;
+    int attempts, result;
+};
+
+static int deadlock_body(struct db_pg *pg, void *arg)
+{
+    struct deadlock_node *n = arg;
+    struct db_pg_params p;
+    db_pg_params_init(&p);
+    db_pg_param_int(&p, n->first);
+    int err = db_pg_run(pg, "UPDATE deadlock SET v = v + 1 WHERE k = $1", &p, "lock the first");
+    if (err < 0)
+        return err;
+    if (n->attempts++ == 0) /* the first time, wait until the other holds its row too */
+        pthread_barrier_wait(n->both_hold);
+    db_pg_params_init(&p);
+    db_pg_param_int(&p, n->second);
+    return db_pg_run(pg, "UPDATE deadlock SET v = v + 1 WHERE k = $1", &p, "lock the second");
+}
+
+static void *deadlock_main(void *arg)
+{
+    struct deadlock_node *n = arg;
+    struct db *db = NULL;
+    n->result = db_open(n->path, DB_DURABLE, &db);
+    if (n->result == 0)
+        n->result = db_pg_transaction(db, deadlock_body, n, false, "deadlock test");
+    db_close(db);
+    return NULL;
+}
+
+/*
+ * A real deadlock between two nodes: PostgreSQL ends one transaction
+ * (40P01), db_pg_transaction runs it again, and both commit, each exactly
+ * once (the rows count one increment of each).
+ */
+static void test_pg_deadlock_is_retried(void **state)
+{
+    struct db_env *e = *state;
+    PGconn *c = PQconnectdb(e->path);
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    PGresult *res = PQexec(c, "CREATE TABLE deadlock (k BIGINT PRIMARY KEY, v BIGINT NOT NULL); "
+                              "INSERT INTO deadlock VALUES (1, 0), (2, 0)");
+    assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+    PQclear(res);
+    pthread_barrier_t both_hold;
+    assert_int_equal(pthread_barrier_init(&both_hold, NULL, 2), 0);
+    struct deadlock_node nodes[2] = {{e->path, 1, 2, &both_hold, 0, 1},
+                                     {e->path, 2, 1, &both_hold, 0, 1}};
+    pthread_t threads[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&threads[i], NULL, deadlock_main, &nodes[i]), 0);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_join(threads[i], NULL), 0);
+    pthread_barrier_destroy(&both_hold);
+    assert_int_equal(nodes[0].result, 0);
+    assert_int_equal(nodes[1].result, 0);
+    assert_int_equal(nodes[0].attempts + nodes[1].attempts, 3); /* one lost, and ran again */
+    res = PQexec(c, "SELECT sum(v) FILTER (WHERE k = 1), sum(v) FILTER (WHERE k = 2) "
+                    "FROM deadlock");
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    assert_string_equal(PQgetvalue(res, 0, 0), "2");
+    assert_string_equal(PQgetvalue(res, 0, 1), "2");
+    PQclear(res);
+    PQfinish(c);
+    db_env_assert_idle(e->db);
+}
 #endif
 
 /* run_one: a change is 0, no change -ENOENT, other failures as the backend's result mapping. */
@@ -548,6 +620,7 @@ int main(void)
 #ifdef DB_ENV_POSTGRESQL
         cmocka_unit_test_setup_teardown(test_concurrent_first_open, db_env_setup, db_env_teardown),
         cmocka_unit_test_setup_teardown(test_pg_helpers, db_env_setup, db_env_teardown),
+        cmocka_unit_test_setup_teardown(test_pg_deadlock_is_retried, db_env_setup, db_env_teardown),
 #else
         cmocka_unit_test_setup_teardown(test_statement_cache, db_env_setup, db_env_teardown),
 #endif

@@ -1168,6 +1168,74 @@ static void test_two_nodes_supersede_and_silence(void **state)
     db_env_assert_idle(e->db);
 }
 
+/* Two nodes change one rollout, both from the same read (node_fn's CTX). */
+struct node_transition {
+    struct rollout read;
+    int result[2];
+};
+
+/* Node 0 pauses the rollout (an operator), node 1 promotes it (the leader's controller). */
+static int node_transition(struct db *db, int node, void *ctx)
+{
+    struct node_transition *nt = ctx;
+    struct rollout r = nt->read;
+    if (node == 0) {
+        r.state = ROLLOUT_PAUSED;
+        strcpy(r.reason, "paused by an operator");
+    } else {
+        r.stage = 1;
+        r.stage_started_ms = 5000;
+    }
+    r.updated_ms = 5000;
+    nt->result[node] = db_rollout_update(db, &r);
+    return 0;
+}
+
+/*
+ * A rollout changed since it was read is not overwritten: -ESTALE, nothing
+ * moved, on one connection and between two nodes at once (one wins); read
+ * again, the change applies on top of the other.
+ */
+static void test_rollout_update_refuses_a_stale_read(void **state)
+{
+    struct db_env *e = *state;
+    int64_t old_id;
+    struct product p;
+    struct rollout r = fleet_rollout(e->db, &p, &old_id);
+    struct rollout first, second, got;
+    assert_int_equal(db_rollout_get(e->db, r.id, &first), 0);
+    second = first;
+    first.state = ROLLOUT_PAUSED;
+    assert_int_equal(db_rollout_update(e->db, &first), 0);
+    int64_t gen = db_env_generation(e->db);
+    second.stage = 1;
+    assert_int_equal(db_rollout_update(e->db, &second), -ESTALE);
+    assert_int_equal(db_env_generation(e->db), gen);
+    assert_int_equal(db_rollout_get(e->db, r.id, &got), 0);
+    assert_int_equal(got.state, ROLLOUT_PAUSED);
+    assert_int_equal(got.stage, 0);
+    first.state = ROLLOUT_RUNNING;
+    assert_int_equal(db_rollout_update(e->db, &first), 0); /* its own write read back */
+
+    struct node_transition nt = {.result = {1, 1}};
+    assert_int_equal(db_rollout_get(e->db, r.id, &nt.read), 0);
+    two_nodes(e->path, node_transition, &nt);
+    assert_true((nt.result[0] == 0 && nt.result[1] == -ESTALE) ||
+                (nt.result[0] == -ESTALE && nt.result[1] == 0));
+    int loser = nt.result[0] == 0 ? 1 : 0;
+    assert_int_equal(db_rollout_get(e->db, r.id, &got), 0);
+    assert_int_equal(got.state, loser == 0 ? ROLLOUT_RUNNING : ROLLOUT_PAUSED);
+    assert_int_equal(got.stage, loser == 0 ? 1u : 0u);
+    nt.read = got; /* the loser reads again and applies on top */
+    nt.result[0] = nt.result[1] = 1;
+    assert_int_equal(node_transition(e->db, loser, &nt), 0);
+    assert_int_equal(nt.result[loser], 0);
+    assert_int_equal(db_rollout_get(e->db, r.id, &got), 0);
+    assert_int_equal(got.state, ROLLOUT_PAUSED);
+    assert_int_equal(got.stage, 1);
+    db_env_assert_idle(e->db);
+}
+
 #ifdef DB_ENV_POSTGRESQL
 /* What reads of the rollout changes saw: each device's newest standing, and how often it came. */
 struct changes_seen {
@@ -1303,6 +1371,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_history_trimmed, db_env_setup, db_env_teardown),
         cmocka_unit_test_setup_teardown(test_mark_silent, db_env_setup, db_env_teardown),
         cmocka_unit_test_setup_teardown(test_events_two_nodes, db_env_setup, db_env_teardown),
+        cmocka_unit_test_setup_teardown(test_rollout_update_refuses_a_stale_read, db_env_setup,
+                                        db_env_teardown),
         cmocka_unit_test_setup_teardown(test_changes_in_commit_order, db_env_setup,
                                         db_env_teardown),
         cmocka_unit_test_setup_teardown(test_two_nodes_supersede_and_silence, db_env_setup,
