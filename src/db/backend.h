@@ -63,7 +63,7 @@
     X(wait_catalog, (struct db *db, unsigned timeout_ms, bool *ret_changed), (db, timeout_ms, ret_changed)) \
     X(leader_hold, (struct db *db, bool *ret_leader), (db, ret_leader)) \
     X(leader_release, (struct db *db), (db)) \
-    X(node_beat, (struct db *db, const struct node_status *node, int64_t live_since_ms, unsigned *ret_live), (db, node, live_since_ms, ret_live)) \
+    X(node_beat, (struct db *db, const struct node_status *node, int64_t live_ms, unsigned *ret_live), (db, node, live_ms, ret_live)) \
     X(node_list, (struct db *db, struct node_status **ret_nodes, size_t *ret_count), (db, ret_nodes, ret_count)) \
     X(version_day_list, (struct db *db, int64_t product_id, int64_t from_day, struct version_day **ret_rows, size_t *ret_count), (db, product_id, from_day, ret_rows, ret_count)) \
     /* db_audit.h */ \

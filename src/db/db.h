@@ -307,13 +307,15 @@ int db_leader_hold(struct db *db, bool *ret_leader);
 int db_leader_release(struct db *db);
 
 /*
- * Records NODE's heartbeat (its row is created or replaced) and counts the
- * nodes seen since LIVE_SINCE_MS, this one included, into *RET_LIVE. A
- * leader's beat (NODE->leader_since_ms set: it holds the lock) also clears
- * leader_since_ms on every other row, so that a leader that died or stopped
- * is not listed as leading.
+ * Records NODE's heartbeat (its row is created or replaced; NODE->seen_ms is
+ * not read: the row's seen_ms is the database's clock now) and counts the
+ * nodes seen within the LIVE_MS before it, this one included, into
+ * *RET_LIVE. Both times are the database's, so nodes whose clocks disagree
+ * still count each other alike. A leader's beat (NODE->leader_since_ms set: it holds the lock) also
+ * clears leader_since_ms on every other row, so that a leader that died or stopped is not listed as
+ * leading.
  */
-int db_node_beat(struct db *db, const struct node_status *node, int64_t live_since_ms,
+int db_node_beat(struct db *db, const struct node_status *node, int64_t live_ms,
                  unsigned *ret_live);
 
 /* Every node's row, by name; the caller frees *RET_NODES with free(). */

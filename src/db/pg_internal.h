@@ -49,6 +49,11 @@
 #define DB_PG_LOCK_LEADER     2 /* held by the leader's connection for as long as it leads */
 #define DB_PG_LOCK_PUBLISH    3 /* held by a transaction that assigns a release's seq */
 #define DB_PG_CATALOG_CHANNEL "otad_catalog" /* NOTIFY'd with the new generation */
+/*
+ * The database's clock, ms since 1970, as SQL: what several nodes compare
+ * (heartbeats) is written and read on this one clock, never a node's own.
+ */
+#define DB_PG_NOW_MS "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
 
 struct db_pg {
     struct db db;                  /* first: db.h's handle is one PostgreSQL connection */

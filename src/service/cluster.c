@@ -139,9 +139,8 @@ static void beat(struct cluster *c)
         c->listening = false;
         return;
     }
-    c->me.seen_ms = time_now_ms();
     unsigned live = 1;
-    if (db_node_beat(c->db, &c->me, c->me.seen_ms - CLUSTER_LIVE_MS, &live) == 0) {
+    if (db_node_beat(c->db, &c->me, CLUSTER_LIVE_MS, &live) == 0) {
         unsigned before = atomic_exchange(&c->svc->live_nodes, live);
         if (before != live)
             log_info("cluster: %u node%s live", live, live == 1 ? "" : "s");
