@@ -207,7 +207,8 @@ int service_cluster_start(struct service *svc)
     node_name(&svc->config, c->me.name, sizeof(c->me.name));
     snprintf(c->me.version, sizeof(c->me.version), "%s", OTAD_VERSION);
     c->me.started_ms = time_now_ms();
-    int r = db_open(svc->db_path, DB_RELAXED, &c->db);
+    int r = db_open_timed(svc->db_path, DB_RELAXED,
+                          (unsigned)svc->config.database_statement_timeout_ms, &c->db);
     if (r < 0) {
         free(c);
         return r;
