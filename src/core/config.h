@@ -36,12 +36,13 @@ struct config {
     char data_dir[PATH_MAX];         /* SQLite file, blobs, keys */
     char database[1024];             /* "" = SQLite in data_dir; or a postgresql:// URL */
     char node_name[128];             /* this node among several; "" = hostname:port */
-    char log_level[16];              /* error | warn | info | debug */
-    uint64_t threads;                /* HTTP worker threads; 0 = one per usable CPU */
-    uint64_t max_upload_bytes;       /* larger uploads get 413 */
-    uint64_t connection_timeout_s;   /* idle HTTP connections are closed after it */
-    uint64_t connection_memory;      /* bytes per connection for request line + headers */
-    uint64_t max_connections;        /* concurrent HTTP connections */
+    uint64_t database_statement_timeout_ms; /* PostgreSQL: a statement's longest run; 0 = none */
+    char log_level[16];                     /* error | warn | info | debug */
+    uint64_t threads;                       /* HTTP worker threads; 0 = one per usable CPU */
+    uint64_t max_upload_bytes;              /* larger uploads get 413 */
+    uint64_t connection_timeout_s;          /* idle HTTP connections are closed after it */
+    uint64_t connection_memory;             /* bytes per connection for request line + headers */
+    uint64_t max_connections;               /* concurrent HTTP connections */
     uint64_t max_connections_per_ip; /* concurrent HTTP connections from one address; 0 = any */
     uint64_t max_downloads;          /* image bodies in flight (the cluster's); 0 = no cap */
     uint64_t registry_flush_ms;      /* device registry commit interval */

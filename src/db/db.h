@@ -69,6 +69,17 @@ bool db_postgresql_built(void);
  */
 int db_open(const char *location, enum db_durability durability, struct db **ret_db);
 
+/*
+ * db_open, and on PostgreSQL every statement of the connection (the
+ * migrations excepted: they run without one, under their advisory lock)
+ * is cancelled after STATEMENT_TIMEOUT_MS (0: never), so that a lock an
+ * operator holds cannot hang the caller: the call returns -ETIMEDOUT and
+ * its transaction did nothing. SQLite ignores it (its writers wait at most
+ * its busy timeout already). db_open is this with 0.
+ */
+int db_open_timed(const char *location, enum db_durability durability,
+                  unsigned statement_timeout_ms, struct db **ret_db);
+
 /* Whether DB is a PostgreSQL connection (several nodes may share it). */
 bool db_is_postgresql(const struct db *db);
 
@@ -175,6 +186,23 @@ int db_session_prune(struct db *db, int64_t idle_before_ms, int64_t created_befo
 int db_session_list(struct db *db, struct session_record **ret_sessions, size_t *ret_count);
 
 /*
+ * The mark of one write transaction of the registry's flusher (the
+ * writer: one registry, from start to stop; SEQ rises by one per
+ * transaction, and a transaction tried again keeps its SEQ). On
+ * PostgreSQL the transaction records it (table meta, key
+ * "registry_batch:STARTED_MS:NONCE", value the newest SEQ committed), so a
+ * retry after the connection was lost around its COMMIT (it may have
+ * committed) is recognized and not applied twice: the call returns
+ * -EALREADY and changes nothing. SQLite ignores it (a lost COMMIT reply
+ * does not happen in-process). NULL: unmarked.
+ */
+struct db_batch {
+    int64_t started_ms; /* when the writer started: old writers' marks are deleted after 7 days */
+    uint64_t nonce;     /* random: two writers started in the same ms differ */
+    int64_t seq;        /* > 0 */
+};
+
+/*
  * Whether RECORD, of a device that has no row yet, may add one (the
  * registry's growth limits). Called by db_devices_record inside its
  * transaction with the database locked: it must not call into DB.
@@ -190,11 +218,13 @@ typedef bool (*db_device_admit_fn)(void *ctx, const struct device_record *record
  * first seen at record->first_seen_ms, when ADMIT (NULL: always) says so;
  * otherwise nothing is written for it. Records without an STA MAC or of a
  * product that does not exist are skipped. RET_ROWS (may be NULL) receives
- * the number of rows written. Returns 0 or -EIO (rolled back: nothing of
- * the batch is written).
+ * the number of rows written. BATCH (may be NULL) as struct db_batch says;
+ * ADMIT is not called when it gives -EALREADY. Returns 0, -EALREADY, or
+ * -EIO (rolled back: nothing of the batch is written).
  */
 int db_devices_record(struct db *db, const struct device_record *records, size_t count,
-                      db_device_admit_fn admit, void *ctx, size_t *ret_rows);
+                      db_device_admit_fn admit, void *ctx, const struct db_batch *batch,
+                      size_t *ret_rows);
 
 /*
  * Up to LIMIT devices of PRODUCT_ID ordered by MAC from OFFSET, and the total
@@ -307,13 +337,15 @@ int db_leader_hold(struct db *db, bool *ret_leader);
 int db_leader_release(struct db *db);
 
 /*
- * Records NODE's heartbeat (its row is created or replaced) and counts the
- * nodes seen since LIVE_SINCE_MS, this one included, into *RET_LIVE. A
- * leader's beat (NODE->leader_since_ms set: it holds the lock) also clears
- * leader_since_ms on every other row, so that a leader that died or stopped
- * is not listed as leading.
+ * Records NODE's heartbeat (its row is created or replaced; NODE->seen_ms is
+ * not read: the row's seen_ms is the database's clock now) and counts the
+ * nodes seen within the LIVE_MS before it, this one included, into
+ * *RET_LIVE. Both times are the database's, so nodes whose clocks disagree
+ * still count each other alike. A leader's beat (NODE->leader_since_ms set: it holds the lock) also
+ * clears leader_since_ms on every other row, so that a leader that died or stopped is not listed as
+ * leading.
  */
-int db_node_beat(struct db *db, const struct node_status *node, int64_t live_since_ms,
+int db_node_beat(struct db *db, const struct node_status *node, int64_t live_ms,
                  unsigned *ret_live);
 
 /* Every node's row, by name; the caller frees *RET_NODES with free(). */

@@ -160,9 +160,12 @@ int db_rollout_mark_silent(struct db *db, int64_t now_ms, struct rollout_device 
  * - OUTCOME: the outcome given, at at_ms.
  * Each event also adds a line to the device's history, which keeps its
  * newest FLEET_HISTORY_MAX lines. An event of a rollout or device that is
- * not there is skipped. Returns 0 or -EIO (rolled back).
+ * not there is skipped. BATCH (may be NULL) as struct db_batch (db.h) says.
+ * Returns 0, -EALREADY (BATCH committed before: nothing done) or -EIO
+ * (rolled back).
  */
-int db_fleet_events_apply(struct db *db, const struct fleet_event *events, size_t count);
+int db_fleet_events_apply(struct db *db, const struct fleet_event *events, size_t count,
+                          const struct db_batch *batch);
 
 /* The newest MAX history lines of MAC, newest first, into RET; *RET_COUNT. */
 int db_device_history(struct db *db, int64_t product_id, uint64_t mac, struct device_event *ret,

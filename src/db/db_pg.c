@@ -8,6 +8,8 @@
  * generation with its NOTIFY, and the helpers every db_pg_<entity>.c file
  * shares: parameters, array literals, running a statement, reading rows,
  * running a transaction with its retries and mapping SQLSTATEs to -errno.
+ * Each session gets the opener's statement timeout (a statement stuck
+ * behind a lock is cancelled: -ETIMEDOUT), except while it migrates.
  */
 #include "db/pg_internal.h"
 
@@ -98,9 +100,11 @@ static int connect_now(struct db_pg *pg)
         return -ENOTCONN;
     /* Notices (a migration's "already exists, skipping") are not otad's to print. */
     PQsetNoticeProcessor(pg->conn, ignore_notice, NULL);
-    const char *setup = pg->durability == DB_RELAXED
-                            ? "SET synchronous_commit = off; SET client_encoding = 'UTF8'"
-                            : "SET synchronous_commit = on; SET client_encoding = 'UTF8'";
+    char setup[160];
+    snprintf(setup, sizeof(setup),
+             "SET synchronous_commit = %s; SET client_encoding = 'UTF8'; "
+             "SET statement_timeout = %u",
+             pg->durability == DB_RELAXED ? "off" : "on", pg->statement_timeout_ms);
     PGresult *res = PQexec(pg->conn, setup);
     int r = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : -ENOTCONN;
     PQclear(res);
@@ -261,7 +265,13 @@ int db_pg_exec_as(struct db_pg *pg, const char *sql, const struct db_pg_params *
         return 0;
     }
     int r;
-    if (sqlstate_is(res, "23505"))
+    if (sqlstate_is(res, "57014")) {
+        /* statement_timeout (or an operator's pg_cancel_backend): nothing of it was done. */
+        log_warn("database: %s: cancelled after the statement timeout of %u ms (a lock held "
+                 "by another session?)",
+                 what, pg->statement_timeout_ms);
+        r = -ETIMEDOUT;
+    } else if (sqlstate_is(res, "23505"))
         r = -EEXIST;
     else if (sqlstate_is(res, "23503"))
         r = -ENOENT;
@@ -426,6 +436,36 @@ int db_pg_run_retried(struct db_pg *pg, const char *sql, const struct db_pg_para
     return r;
 }
 
+/* A writer's marks outlive it this long (ms): far beyond any retry of its last batch. */
+#define BATCH_MARK_KEEP_MS (7 * 24 * 3600 * 1000LL)
+
+int db_pg_batch_mark(struct db_pg *pg, const struct db_batch *mark)
+{
+    char key[80];
+    snprintf(key, sizeof(key), "registry_batch:%" PRId64 ":%016" PRIx64, mark->started_ms,
+             mark->nonce);
+    struct db_pg_params p;
+    int r;
+    if (mark->seq == 1) { /* a writer's first: the marks of writers long gone go */
+        db_pg_params_init(&p);
+        db_pg_param_int(&p, mark->started_ms - BATCH_MARK_KEEP_MS);
+        r = db_pg_run(pg,
+                      "DELETE FROM meta WHERE key LIKE 'registry\\_batch:%' "
+                      "AND split_part(key, ':', 2)::bigint < $1",
+                      &p, "delete old registry batch marks");
+        if (r < 0)
+            return r;
+    }
+    db_pg_params_init(&p);
+    db_pg_param_text(&p, key);
+    db_pg_param_int(&p, mark->seq);
+    r = db_pg_run_one(pg,
+                      "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE "
+                      "SET value = EXCLUDED.value WHERE meta.value < EXCLUDED.value",
+                      &p, "mark the registry batch");
+    return r == -ENOENT ? -EALREADY : r;
+}
+
 int db_pg_generation_bump(struct db_pg *pg)
 {
     return db_pg_run(pg,
@@ -444,11 +484,15 @@ int db_pg_generation_bump(struct db_pg *pg)
  */
 static int migrate(struct db_pg *pg)
 {
+    /* A migration may run long, and waiting for another node's is expected: no timeout. */
+    int r = db_pg_run(pg, "SET statement_timeout = 0", NULL, "lift the statement timeout");
+    if (r < 0)
+        return r;
     struct db_pg_params lock;
     db_pg_params_init(&lock);
     db_pg_param_int(&lock, DB_PG_LOCK_CLASS);
     db_pg_param_int(&lock, DB_PG_LOCK_MIGRATE);
-    int r = db_pg_run(pg, "SELECT pg_advisory_lock($1::int, $2::int)", &lock, "lock migrations");
+    r = db_pg_run(pg, "SELECT pg_advisory_lock($1::int, $2::int)", &lock, "lock migrations");
     if (r < 0)
         return r;
     r = db_pg_run(pg,
@@ -488,6 +532,12 @@ static int migrate(struct db_pg *pg)
     }
     int unlocked =
         db_pg_run(pg, "SELECT pg_advisory_unlock($1::int, $2::int)", &lock, "unlock migrations");
+    if (unlocked == 0) {
+        /* Not RESET: that goes back to the server's default, not the opener's timeout. */
+        char sql[64];
+        snprintf(sql, sizeof(sql), "SET statement_timeout = %u", pg->statement_timeout_ms);
+        unlocked = db_pg_run(pg, sql, NULL, "restore the statement timeout");
+    }
     return r < 0 ? r : unlocked;
 }
 
@@ -503,13 +553,15 @@ static void pg_close(struct db *db)
     free(pg);
 }
 
-int db_pg_open(const char *url, enum db_durability durability, struct db **ret_db)
+int db_pg_open(const char *url, enum db_durability durability, unsigned statement_timeout_ms,
+               struct db **ret_db)
 {
     struct db_pg *pg = calloc(1, sizeof(*pg));
     if (!pg)
         return -ENOMEM;
     pg->db.ops = &db_pg_ops;
     pg->durability = durability;
+    pg->statement_timeout_ms = statement_timeout_ms;
     int r = -pthread_mutex_init(&pg->lock, NULL);
     if (r < 0) {
         free(pg);

@@ -117,7 +117,7 @@ int db_pg_leader_release(struct db *db)
     return r;
 }
 
-int db_pg_node_beat(struct db *db, const struct node_status *node, int64_t live_since_ms,
+int db_pg_node_beat(struct db *db, const struct node_status *node, int64_t live_ms,
                     unsigned *ret_live)
 {
     struct db_pg *pg = db_pg_lock(db);
@@ -127,7 +127,6 @@ int db_pg_node_beat(struct db *db, const struct node_status *node, int64_t live_
     db_pg_params_init(&p);
     db_pg_param_text(&p, node->name);
     db_pg_param_int(&p, node->started_ms);
-    db_pg_param_int(&p, node->seen_ms);
     db_pg_param_text(&p, node->version);
     db_pg_param_text(&p, node->address);
     if (node->leader_since_ms)
@@ -136,7 +135,7 @@ int db_pg_node_beat(struct db *db, const struct node_status *node, int64_t live_
         db_pg_param_text(&p, NULL);
     int r = db_pg_run(pg,
                       "INSERT INTO nodes (name, started_ms, seen_ms, version, address, "
-                      "leader_since_ms) VALUES ($1, $2, $3, $4, $5, $6) "
+                      "leader_since_ms) VALUES ($1, $2, " DB_PG_NOW_MS ", $3, $4, $5) "
                       "ON CONFLICT (name) DO UPDATE SET started_ms = EXCLUDED.started_ms, "
                       "seen_ms = EXCLUDED.seen_ms, version = EXCLUDED.version, "
                       "address = EXCLUDED.address, leader_since_ms = EXCLUDED.leader_since_ms",
@@ -152,11 +151,14 @@ int db_pg_node_beat(struct db *db, const struct node_status *node, int64_t live_
     }
     int64_t live = 0;
     if (r == 0) {
+        /* Measured from this node's seen_ms just written: one clock, the database's. */
         db_pg_params_init(&p);
-        db_pg_param_int(&p, live_since_ms);
+        db_pg_param_int(&p, live_ms);
         db_pg_param_text(&p, node->name);
-        r = db_pg_get(pg, "SELECT count(*) FROM nodes WHERE seen_ms >= $1 OR name = $2", &p,
-                      db_pg_fill_int64, &live, "count the nodes");
+        r = db_pg_get(pg,
+                      "SELECT count(*) FROM nodes WHERE name = $2 OR seen_ms >= "
+                      "(SELECT seen_ms FROM nodes WHERE name = $2) - $1",
+                      &p, db_pg_fill_int64, &live, "count the nodes");
     }
     db_pg_unlock(pg);
     if (r == 0)

@@ -430,24 +430,28 @@ struct record {
     struct batch *batch;
     db_device_admit_fn admit;
     void *ctx;
-    size_t rows; /* by the last attempt */
+    const struct db_batch *mark; /* NULL: unmarked */
+    size_t rows;                 /* by the last attempt */
 };
 
 static int record_locked(struct db_pg *pg, void *arg)
 {
     struct record *a = arg;
     a->rows = 0; /* an attempt that did not commit wrote nothing */
-    return record_batch(pg, a->batch, a->admit, a->ctx, &a->rows);
+    /* First: a batch that committed before is found before ADMIT is asked anything. */
+    int r = a->mark ? db_pg_batch_mark(pg, a->mark) : 0;
+    return r < 0 ? r : record_batch(pg, a->batch, a->admit, a->ctx, &a->rows);
 }
 
 int db_pg_devices_record(struct db *db, const struct device_record *records, size_t count,
-                         db_device_admit_fn admit, void *ctx, size_t *ret_rows)
+                         db_device_admit_fn admit, void *ctx, const struct db_batch *batch,
+                         size_t *ret_rows)
 {
     struct batch b;
     int err = batch_init(&b, records, count);
     if (err < 0)
         return err;
-    struct record a = {&b, admit, ctx, 0};
+    struct record a = {&b, admit, ctx, batch, 0};
     err = db_pg_transaction(db, record_locked, &a, false, "record devices");
     batch_free(&b);
     if (err == -ENOMEM) /* an array past LIMIT_PG_ARRAY_BYTES, or out of memory */

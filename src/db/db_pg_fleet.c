@@ -1144,7 +1144,8 @@ static int fleet_event_apply(struct db_pg *pg, const struct fleet_event *e)
 struct events {
     const struct fleet_event *list;
     size_t count;
-    struct device_key *keys; /* COUNT of them, for devices_lock */
+    struct device_key *keys;     /* COUNT of them, for devices_lock */
+    const struct db_batch *mark; /* NULL: unmarked */
 };
 
 static int fleet_events_apply_locked(struct db_pg *pg, void *arg)
@@ -1152,18 +1153,21 @@ static int fleet_events_apply_locked(struct db_pg *pg, void *arg)
     const struct events *ev = arg;
     for (size_t i = 0; i < ev->count; i++)
         ev->keys[i] = (struct device_key){ev->list[i].product_id, (int64_t)ev->list[i].mac};
-    int err = devices_lock(pg, ev->keys, ev->count);
+    int err = ev->mark ? db_pg_batch_mark(pg, ev->mark) : 0;
+    if (err == 0)
+        err = devices_lock(pg, ev->keys, ev->count);
     /* A failure needs no catalog rebuild: the check-in path's tracker already knows it. */
     for (size_t i = 0; err == 0 && i < ev->count; i++)
         err = fleet_event_apply(pg, &ev->list[i]);
     return err;
 }
 
-int db_pg_fleet_events_apply(struct db *db, const struct fleet_event *events, size_t count)
+int db_pg_fleet_events_apply(struct db *db, const struct fleet_event *events, size_t count,
+                             const struct db_batch *batch)
 {
     if (count == 0)
         return 0;
-    struct events ev = {events, count, calloc(count, sizeof(struct device_key))};
+    struct events ev = {events, count, calloc(count, sizeof(struct device_key)), batch};
     if (!ev.keys)
         return -ENOMEM;
     int err = db_pg_transaction(db, fleet_events_apply_locked, &ev, false, "apply fleet events");

@@ -408,12 +408,12 @@ int db_sqlite_leader_release(struct db *db)
     return -EOPNOTSUPP;
 }
 
-int db_sqlite_node_beat(struct db *db, const struct node_status *node, int64_t live_since_ms,
+int db_sqlite_node_beat(struct db *db, const struct node_status *node, int64_t live_ms,
                         unsigned *ret_live)
 {
     (void)db;
     (void)node;
-    (void)live_since_ms;
+    (void)live_ms;
     (void)ret_live;
     return -EOPNOTSUPP;
 }

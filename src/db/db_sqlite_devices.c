@@ -185,8 +185,10 @@ static int device_write_locked(struct db_sqlite *sq, const struct device_record 
 }
 
 int db_sqlite_devices_record(struct db *db, const struct device_record *records, size_t count,
-                             db_device_admit_fn admit, void *ctx, size_t *ret_rows)
+                             db_device_admit_fn admit, void *ctx, const struct db_batch *batch,
+                             size_t *ret_rows)
 {
+    (void)batch; /* in-process: a COMMIT's outcome is never unknown */
     size_t rows = 0;
     struct db_sqlite *sq = db_sqlite_lock(db);
     int err = db_sqlite_begin(sq);

@@ -1091,8 +1091,10 @@ static int fleet_events_apply_locked(struct db_sqlite *sq, void *arg)
     return err;
 }
 
-int db_sqlite_fleet_events_apply(struct db *db, const struct fleet_event *events, size_t count)
+int db_sqlite_fleet_events_apply(struct db *db, const struct fleet_event *events, size_t count,
+                                 const struct db_batch *batch)
 {
+    (void)batch; /* in-process: a COMMIT's outcome is never unknown */
     struct events ev = {events, count};
     return fleet_write(db, fleet_events_apply_locked, &ev, false);
 }

@@ -49,6 +49,11 @@
 #define DB_PG_LOCK_LEADER     2 /* held by the leader's connection for as long as it leads */
 #define DB_PG_LOCK_PUBLISH    3 /* held by a transaction that assigns a release's seq */
 #define DB_PG_CATALOG_CHANNEL "otad_catalog" /* NOTIFY'd with the new generation */
+/*
+ * The database's clock, ms since 1970, as SQL: what several nodes compare
+ * (heartbeats) is written and read on this one clock, never a node's own.
+ */
+#define DB_PG_NOW_MS "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
 
 struct db_pg {
     struct db db;                  /* first: db.h's handle is one PostgreSQL connection */
@@ -56,12 +61,24 @@ struct db_pg {
     pthread_mutex_t lock;          /* serializes the connection */
     char *url;                     /* as db_open was given it, to connect again */
     enum db_durability durability; /* DB_RELAXED: synchronous_commit off */
+    unsigned statement_timeout_ms; /* each session's statement_timeout; 0: none */
     int64_t next_connect_ms;       /* no new attempt before (monotonic ms) */
     bool away_logged;              /* "unavailable" was logged; "back" is due */
     bool in_transaction;           /* between db_pg_begin and db_pg_finish */
     bool leader;                   /* this session holds DB_PG_LOCK_LEADER */
     bool listening;                /* this session LISTENs on DB_PG_CATALOG_CHANNEL */
 };
+
+/*
+ * Records MARK (db.h, struct db_batch) in the caller's transaction: the
+ * writer's newest committed seq becomes MARK->seq. Its first statement, so
+ * that a transaction of the same mark still open on a connection the
+ * server has not yet seen die is waited for (the row is locked) rather
+ * than raced. Returns 0, -EALREADY when MARK->seq (or a later one of its
+ * writer) has committed already (the caller rolls back and reports it),
+ * or -errno.
+ */
+int db_pg_batch_mark(struct db_pg *pg, const struct db_batch *mark);
 
 /* The backend's operations (backend.h), each defined in the file of its entity. */
 #define DB_PG_DECLARE(name, params, args) int db_pg_##name params;

@@ -32,6 +32,7 @@ static const struct {
     {-ENOBUFS, {503, "overloaded"}},
     {-EAGAIN, {503, "unavailable"}},
     {-ENOTCONN, {503, "database_unavailable"}}, /* PostgreSQL away: nothing was changed */
+    {-ETIMEDOUT, {503, "database_timeout"}},    /* a statement outran its timeout: rolled back */
 };
 
 struct http_error http_error_for(int err)

@@ -388,7 +388,7 @@ struct node_status {
     char version[32];        /* otad's version */
     char address[128];       /* where operators reach it ("" when not said) */
     int64_t started_ms;      /* this run of it */
-    int64_t seen_ms;         /* its last heartbeat */
+    int64_t seen_ms;         /* its last heartbeat, by the database's clock */
     int64_t leader_since_ms; /* 0: not the leader */
 };
 

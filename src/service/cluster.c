@@ -136,9 +136,8 @@ static void beat(struct cluster *c)
         c->listening = false;
         return;
     }
-    c->me.seen_ms = time_now_ms();
     unsigned live = 1;
-    if (db_node_beat(c->db, &c->me, c->me.seen_ms - CLUSTER_LIVE_MS, &live) == 0) {
+    if (db_node_beat(c->db, &c->me, CLUSTER_LIVE_MS, &live) == 0) {
         unsigned before = atomic_exchange(&c->svc->live_nodes, live);
         if (before != live)
             log_info("cluster: %u node%s live", live, live == 1 ? "" : "s");
@@ -205,7 +204,8 @@ int service_cluster_start(struct service *svc)
     node_name(&svc->config, c->me.name, sizeof(c->me.name));
     snprintf(c->me.version, sizeof(c->me.version), "%s", OTAD_VERSION);
     c->me.started_ms = time_now_ms();
-    int r = db_open(svc->db_path, DB_RELAXED, &c->db);
+    int r = db_open_timed(svc->db_path, DB_RELAXED,
+                          (unsigned)svc->config.database_statement_timeout_ms, &c->db);
     if (r < 0) {
         free(c);
         return r;

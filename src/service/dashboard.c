@@ -210,8 +210,8 @@ static void *dashboard_main(void *arg)
     return NULL;
 }
 
-int dashboard_start(const char *db_path, int64_t (*now)(void *ctx), void *ctx,
-                    struct dashboard **ret_dashboard)
+int dashboard_start(const char *db_path, unsigned statement_timeout_ms, int64_t (*now)(void *ctx),
+                    void *ctx, struct dashboard **ret_dashboard)
 {
     struct dashboard *d = calloc(1, sizeof(*d));
     if (!d)
@@ -223,7 +223,7 @@ int dashboard_start(const char *db_path, int64_t (*now)(void *ctx), void *ctx,
         goto free_d;
     if ((r = mono_cond_init(&d->wake)) < 0)
         goto destroy_lock;
-    if ((r = db_open(db_path, DB_RELAXED, &d->db)) < 0)
+    if ((r = db_open_timed(db_path, DB_RELAXED, statement_timeout_ms, &d->db)) < 0)
         goto destroy_cond;
     if ((r = -pthread_create(&d->thread, NULL, dashboard_main, d)) < 0)
         goto close_db;

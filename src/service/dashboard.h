@@ -49,11 +49,12 @@ int dashboard_compute(struct db *db, int64_t product_id, int64_t now_ms, struct 
 
 /*
  * Starts the thread that keeps every product's figures, on its own
- * connection to DB_PATH, reading the time from NOW(CTX) (borrowed; the
- * service's clock). Returns 0 with *RET_DASHBOARD, or -errno.
+ * connection to DB_PATH (STATEMENT_TIMEOUT_MS as db_open_timed says),
+ * reading the time from NOW(CTX) (borrowed; the service's clock). Returns 0
+ * with *RET_DASHBOARD, or -errno.
  */
-int dashboard_start(const char *db_path, int64_t (*now)(void *ctx), void *ctx,
-                    struct dashboard **ret_dashboard);
+int dashboard_start(const char *db_path, unsigned statement_timeout_ms, int64_t (*now)(void *ctx),
+                    void *ctx, struct dashboard **ret_dashboard);
 
 /*
  * PRODUCT_ID's last figures into *RET. -ENOENT when none yet (the first pass

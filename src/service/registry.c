@@ -11,14 +11,24 @@
  * The flusher alone decides about new devices (admission.h), inside the
  * commit: the database says whether a device has a row.
  *
- * When the database cannot be reached (-ENOTCONN: PostgreSQL away; the
- * transaction did nothing), the flusher keeps what of the table it was
+ * When the database cannot be reached (-ENOTCONN: PostgreSQL away; or
+ * -ETIMEDOUT: a statement outran the statement timeout, rolled back), the
+ * flusher keeps what of the table it was
  * committing was not written (held: all of it, or the new devices put aside
  * when it went away between their commit and the others', or the fleet
  * events) and commits it again every interval until the database is back,
  * before anything newer; check-ins meanwhile fill the active table, merged
  * per device, and past its bound are dropped and counted, as ever. At
  * shutdown a held table is given up and counted lost.
+ *
+ * The connection can also be lost after a COMMIT was sent and before its
+ * reply: the transaction may have committed. So every transaction of the
+ * flusher carries a mark (db.h, struct db_batch: this registry, then a
+ * number rising by one per transaction), and the first transaction of a
+ * held table's retry carries the failed one's mark again: the database
+ * answers -EALREADY when that mark committed, and the flusher goes on from
+ * where the lost transaction ended (the new devices it had put aside, then
+ * the events) instead of adding the check-ins and events a second time.
  */
 #include "service/registry.h"
 
@@ -93,7 +103,44 @@ struct registry {
     int64_t last_refused_product;
     int64_t logged_ms; /* when pressure was last logged; 0 never */
     struct registry_stats logged;
+    struct db_batch mark; /* this registry's; .seq that of its last transaction */
+    bool mark_again;      /* the next transaction is a held one's retry: the same mark */
+    bool admit_asked;     /* the devices transaction under way asked ADMIT (its mark was new) */
+    /*
+     * The new devices put aside by a held devices transaction that may have
+     * committed: when its retry says it did (-EALREADY), only they are left.
+     */
+    struct device_record *unsure;
+    size_t unsure_count, unsure_cap;
 };
+
+/* Whether R says the database did nothing and will likely work later: hold and retry. */
+static bool db_try_later(int r)
+{
+    return r == -ENOTCONN || r == -ETIMEDOUT;
+}
+
+/* The mark of the flusher's next transaction: a held one's again, or a new one. */
+static const struct db_batch *next_mark(struct registry *reg)
+{
+    if (!reg->mark_again)
+        reg->mark.seq++;
+    reg->mark_again = false;
+    return &reg->mark;
+}
+
+/* Swaps reg->deferred and reg->unsure (their memory with them). */
+static void swap_deferred_unsure(struct registry *reg)
+{
+    struct device_record *records = reg->deferred;
+    size_t count = reg->deferred_count, cap = reg->deferred_cap;
+    reg->deferred = reg->unsure;
+    reg->deferred_count = reg->unsure_count;
+    reg->deferred_cap = reg->unsure_cap;
+    reg->unsure = records;
+    reg->unsure_count = count;
+    reg->unsure_cap = cap;
+}
 
 static bool same_device(const struct device_record *a, const struct device_record *b)
 {
@@ -236,6 +283,7 @@ static int defer(struct registry *reg, const struct device_record *rec)
 static bool admit_new_device(void *ctx, const struct device_record *rec)
 {
     struct registry *reg = ctx;
+    reg->admit_asked = true;
     /* Without memory to put it aside it is decided now, without the product's maximum. */
     if (reg->may_defer && admission_needs_count(reg->admission, rec->product_id) &&
         defer(reg, rec) == 0)
@@ -311,9 +359,9 @@ static void log_pressure(struct registry *reg, const struct registry_stats *now,
 
 /*
  * Commits the new devices put aside during the commit of a table, once their products are
- * counted; their rows into *RET_ROWS. -ENOTCONN: the database went away in between, nothing of
- * them was written and they stay in reg->deferred for the flusher to hold. Any other error
- * loses them (counted in batch_failed, logged) and returns 0.
+ * counted; their rows into *RET_ROWS. -ENOTCONN or -ETIMEDOUT: the database went away (or was
+ * too slow) in between, nothing of them was written and they stay in reg->deferred for the flusher
+ * to hold. Any other error loses them (counted in batch_failed, logged) and returns 0.
  */
 static int commit_deferred(struct registry *reg, size_t *ret_rows)
 {
@@ -322,12 +370,14 @@ static int commit_deferred(struct registry *reg, size_t *ret_rows)
     uint64_t refused_addr = reg->batch_refused_addr, refused_product = reg->batch_refused_product;
     size_t rows = 0;
     int r = db_devices_record(reg->db, reg->deferred, reg->deferred_count, admit_new_device, reg,
-                              &rows);
+                              next_mark(reg), &rows);
+    if (r == -EALREADY) /* never the first of a retry, so not expected: it is in, all the same */
+        r = 0;
     if (r < 0) {
         admission_forget_counts(reg->admission);
         reg->batch_refused_addr = refused_addr;
         reg->batch_refused_product = refused_product;
-        if (r == -ENOTCONN)
+        if (db_try_later(r))
             return r;
         for (size_t i = 0; i < reg->deferred_count; i++)
             reg->batch_failed += (uint64_t)reg->deferred[i].checkins;
@@ -341,8 +391,8 @@ static int commit_deferred(struct registry *reg, size_t *ret_rows)
 
 /*
  * Commits T (the lock not held), setting the batch_* counters. Returns 0 or -errno. On
- * -ENOTCONN *RET_PARTIAL says whether T's known devices went in and only the new ones put
- * aside (reg->deferred) were not written; their rows are in *RET_ROWS then.
+ * -ENOTCONN or -ETIMEDOUT *RET_PARTIAL says whether T's known devices went in and only the
+ * new ones put aside (reg->deferred) were not written; their rows are in *RET_ROWS then.
  */
 static int commit_table(struct registry *reg, const struct pending_table *t, size_t *ret_rows,
                         bool *ret_partial)
@@ -350,17 +400,31 @@ static int commit_table(struct registry *reg, const struct pending_table *t, siz
     reg->batch_refused_addr = reg->batch_refused_product = reg->batch_failed = 0;
     reg->deferred_count = 0;
     reg->may_defer = true;
+    reg->admit_asked = false;
     *ret_partial = false;
     size_t rows = 0;
-    int r = db_devices_record(reg->db, t->records, t->count, admit_new_device, reg, &rows);
-    if (r < 0) {
+    int r = db_devices_record(reg->db, t->records, t->count, admit_new_device, reg, next_mark(reg),
+                              &rows);
+    if (r == -EALREADY) {
+        /*
+         * An earlier try committed and its reply was lost: T's devices are in (their rows
+         * uncounted), all but the new ones that try put aside. Those are what is left.
+         */
+        swap_deferred_unsure(reg);
+        reg->unsure_count = 0;
+        r = 0;
+    } else if (r < 0) {
         /* Rolled back: the devices counted as added were not, nor put aside. */
         admission_forget_counts(reg->admission);
+        if (db_try_later(r) && reg->admit_asked)
+            swap_deferred_unsure(reg); /* this try's mark was new: it is the unsure one now */
         reg->deferred_count = 0;
-        if (r != -ENOTCONN) /* the database away: the flusher holds them (or logs the loss) */
+        if (!db_try_later(r)) /* else the flusher holds them (or logs the loss) */
             log_error("registry: lost %llu check-ins: %s", (unsigned long long)t->checkins,
                       strerror(-r));
         return r;
+    } else {
+        reg->unsure_count = 0;
     }
     if (reg->deferred_count > 0) {
         size_t more = 0;
@@ -446,9 +510,12 @@ static void *flusher_main(void *arg)
         bool partial = false;
         int r = devices > 0 ? commit_table(reg, t, &rows, &partial) : 0;
         /* After the devices' rows: an outcome's deadline reads the interval they just learned. */
-        int re =
-            events > 0 && r != -ENOTCONN ? db_fleet_events_apply(reg->db, t->events, events) : 0;
-        if ((r == -ENOTCONN || re == -ENOTCONN) && !reg->stopping) {
+        int re = events > 0 && !db_try_later(r)
+                     ? db_fleet_events_apply(reg->db, t->events, events, next_mark(reg))
+                     : 0;
+        if (re == -EALREADY) /* a held try committed, its reply lost: they are in */
+            re = 0;
+        if ((db_try_later(r) || db_try_later(re)) && !reg->stopping) {
             /* What was not written (rolled back) is kept and tried again next interval; what
              * was is done. */
             uint64_t written = 0;
@@ -458,12 +525,15 @@ static void *flusher_main(void *arg)
             } else if (partial) { /* the known devices went in; the new ones wait */
                 written = keep_deferred(reg, t);
             }
+            if (r == 0 || partial)
+                reg->unsure_count = 0; /* what failed put nothing aside */
+            reg->mark_again = true;    /* its retry asks whether it committed after all */
             pthread_mutex_lock(&reg->lock);
             if (r == 0 || partial)
                 count_commit(reg, written, rows);
             if (!reg->held)
-                log_warn("registry: the database is away: holding %llu check-ins and %zu fleet "
-                         "events until it is back",
+                log_warn("registry: the database is away (or a statement timed out): holding %llu "
+                         "check-ins and %zu fleet events until it is back",
                          (unsigned long long)t->checkins, t->event_count);
             reg->held = true;
             reg->other_full = false;
@@ -476,8 +546,8 @@ static void *flusher_main(void *arg)
         if (was_held)
             log_info("registry: the database is back (or otad stops): the held check-ins are "
                      "written or given up");
-        if (r == -ENOTCONN)
-            re = -ENOTCONN; /* given up at shutdown: the events go with the devices */
+        if (db_try_later(r))
+            re = r; /* given up at shutdown: the events go with the devices */
         if (devices > 0 || events > 0)
             metric_observe(&metric_registry_flush, NULL, seconds_since(&began));
         if (r < 0)
@@ -546,11 +616,13 @@ int registry_start(const char *db_path, unsigned flush_ms, size_t max_pending,
         .new_per_addr_per_minute = reg->limits.new_devices_per_addr_per_minute,
         .max_per_product = reg->limits.max_devices_per_product,
     };
+    reg->mark.started_ms = time_now_ms();
     if ((r = random_bytes(&reg->seed, sizeof(reg->seed))) < 0 ||
+        (r = random_bytes(&reg->mark.nonce, sizeof(reg->mark.nonce))) < 0 ||
         (r = table_init(&reg->tables[0], max_pending)) < 0 ||
         (r = table_init(&reg->tables[1], max_pending)) < 0 ||
         (r = admission_new(&al, LIMIT_REGISTRY_ADDRS_PER_MINUTE, &reg->admission)) < 0 ||
-        (r = db_open(db_path, DB_RELAXED, &reg->db)) < 0)
+        (r = db_open_timed(db_path, DB_RELAXED, reg->limits.statement_timeout_ms, &reg->db)) < 0)
         goto fail_tables;
     if ((r = -pthread_create(&reg->thread, NULL, flusher_main, reg)) < 0)
         goto fail_tables;
@@ -684,6 +756,7 @@ void registry_stop(struct registry *reg)
     table_release(&reg->tables[0]);
     table_release(&reg->tables[1]);
     free(reg->deferred);
+    free(reg->unsure);
     pthread_cond_destroy(&reg->wake);
     pthread_cond_destroy(&reg->drained);
     pthread_mutex_destroy(&reg->lock);

@@ -42,6 +42,7 @@ struct registry;
 struct registry_limits {
     uint64_t new_devices_per_addr_per_minute;
     uint64_t max_devices_per_product;
+    unsigned statement_timeout_ms; /* of the registry's connection (db_open_timed); 0: none */
 };
 
 /*

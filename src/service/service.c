@@ -181,7 +181,8 @@ int service_open(const struct config *config, enum service_mode mode, struct ser
     if ((r = db_location(config->database, config->data_dir, svc->db_path, sizeof(svc->db_path))) <
         0)
         goto fail;
-    if ((r = db_open(svc->db_path, DB_DURABLE, &svc->db)) < 0)
+    if ((r = db_open_timed(svc->db_path, DB_DURABLE,
+                           (unsigned)config->database_statement_timeout_ms, &svc->db)) < 0)
         goto fail;
     if ((r = events_new(LIMIT_EVENT_QUEUE, &svc->events)) < 0)
         goto fail;
@@ -200,12 +201,14 @@ int service_open(const struct config *config, enum service_mode mode, struct ser
         struct registry_limits limits = {
             .new_devices_per_addr_per_minute = config->registry_new_devices_per_ip_per_minute,
             .max_devices_per_product = config->registry_max_devices_per_product,
+            .statement_timeout_ms = (unsigned)config->database_statement_timeout_ms,
         };
         r = registry_start(svc->db_path, (unsigned)config->registry_flush_ms, LIMIT_REGISTRY_QUEUE,
                            &limits, &svc->registry);
         if (r < 0)
             goto fail;
-        if ((r = dashboard_start(svc->db_path, service_clock_now, svc, &svc->dashboard)) < 0)
+        if ((r = dashboard_start(svc->db_path, (unsigned)config->database_statement_timeout_ms,
+                                 service_clock_now, svc, &svc->dashboard)) < 0)
             goto fail;
         if ((r = service_cluster_start(svc)) < 0)
             goto fail;

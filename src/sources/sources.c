@@ -47,7 +47,8 @@ int sources_open(const struct config *config, struct service *svc, enum sources_
         log_error("sources: database location too long");
         goto fail;
     }
-    if ((r = db_open(path, DB_DURABLE, &s->db)) < 0)
+    if ((r = db_open_timed(path, DB_DURABLE, (unsigned)config->database_statement_timeout_ms,
+                           &s->db)) < 0)
         goto fail;
     if ((r = sources_poller_start(s)) < 0)
         goto fail;

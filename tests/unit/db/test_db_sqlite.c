@@ -9,6 +9,8 @@
  */
 #include <errno.h>
 
+#include "core/util.h"
+#include "db/db_fleet.h"
 #include "db/db_sources.h"
 #include "env.h"
 
@@ -528,11 +530,11 @@ static void test_failed_commit_is_rolled_back(void **state)
     /* The second names a product that is not there: every statement passes, the COMMIT not. */
     struct device_record batch[2] = {db_env_device(p.id, 1, "1.0.0"),
                                      db_env_device(p.id + 1000, 2, "1.0.0")};
-    assert_true(db_devices_record(e->db, batch, 2, NULL, NULL, NULL) < 0);
+    assert_true(db_devices_record(e->db, batch, 2, NULL, NULL, NULL, NULL) < 0);
     assert_true(sqlite3_get_autocommit(sq->conn)); /* no transaction left open */
     assert_int_equal(db_env_int(e->db, "SELECT count(*) FROM devices"), 0);
     /* The connection works on. */
-    assert_int_equal(db_devices_record(e->db, batch, 1, NULL, NULL, NULL), 0);
+    assert_int_equal(db_devices_record(e->db, batch, 1, NULL, NULL, NULL, NULL), 0);
     assert_int_equal(db_env_int(e->db, "SELECT count(*) FROM devices"), 1);
     struct release fine = db_env_release(p.id, "1.0.0");
     assert_int_equal(db_release_insert(e->db, &fine, NULL, 0), 0);
@@ -581,7 +583,7 @@ static void test_device_upsert(void **state)
     batch[2].last_status = 200;
     strcpy(batch[2].last_offered, "1.1.0");
     batch[2].issue = DELIVERY_NO_LEGACY_FORM;
-    assert_int_equal(db_devices_record(e->db, batch, 3, NULL, NULL, NULL), 0);
+    assert_int_equal(db_devices_record(e->db, batch, 3, NULL, NULL, NULL, NULL), 0);
     struct device_record *list = NULL;
     size_t n = 0;
     uint64_t total = 0;
@@ -606,10 +608,136 @@ static void test_device_upsert(void **state)
 
     /* A record for a product that is not there is skipped, not a failed batch. */
     struct device_record stray = db_env_device(p.id + 77, 9, "1.0.0");
-    assert_int_equal(db_devices_record(e->db, &stray, 1, NULL, NULL, NULL), 0);
+    assert_int_equal(db_devices_record(e->db, &stray, 1, NULL, NULL, NULL, NULL), 0);
     assert_int_equal(db_env_int(e->db, "SELECT count(*) FROM devices"), 2);
     db_env_assert_idle(e->db);
 }
+
+#ifdef DB_ENV_POSTGRESQL
+/* A connection of the test's own to E's database, as an operator's psql would be. */
+static PGconn *operator_connect(const struct db_env *e)
+{
+    PGconn *c = PQconnectdb(e->path);
+    if (PQstatus(c) != CONNECTION_OK)
+        fail_msg("cannot reach %s: %s", e->path, PQerrorMessage(c));
+    return c;
+}
+
+static void operator_exec(PGconn *c, const char *sql)
+{
+    PGresult *res = PQexec(c, sql);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(res));
+    PQclear(res);
+}
+
+/*
+ * A table an operator's transaction locks: a read and a write on a
+ * connection with a statement timeout give up with -ETIMEDOUT (rolled
+ * back, the connection usable), and work once the lock is gone.
+ */
+static void test_pg_statement_timeout(void **state)
+{
+    struct db_env *e = *state;
+    db_env_product(e->db, "door");
+    struct db *timed = NULL;
+    assert_int_equal(db_open_timed(e->path, DB_DURABLE, 200, &timed), 0);
+    PGconn *op = operator_connect(e);
+    operator_exec(op, "BEGIN");
+    operator_exec(op, "LOCK TABLE products IN ACCESS EXCLUSIVE MODE");
+
+    int64_t began = time_mono_ms();
+    struct product got;
+    assert_int_equal(db_product_get(timed, "door", &got), -ETIMEDOUT);
+    struct product p = {.platform = PLATFORM_ESP8266};
+    strcpy(p.name, "lamp");
+    strcpy(p.default_channel, "stable");
+    assert_int_equal(db_product_insert(timed, &p), -ETIMEDOUT); /* in a transaction: rolled back */
+    int64_t took = time_mono_ms() - began;
+    if (took > 3000)
+        fail_msg("two statements behind a lock took %lld ms with a 200 ms timeout",
+                 (long long)took);
+    db_env_assert_idle(timed);
+
+    operator_exec(op, "ROLLBACK");
+    assert_int_equal(db_product_get(timed, "door", &got), 0);
+    assert_int_equal(db_product_insert(timed, &p), 0);
+    PQfinish(op);
+    db_close(timed);
+}
+
+struct migration_lock {
+    PGconn *op;
+    unsigned hold_ms;
+};
+
+static void *release_later(void *arg)
+{
+    struct migration_lock *m = arg;
+    usleep(m->hold_ms * 1000);
+    operator_exec(m->op, "SELECT pg_advisory_unlock(1869898084, 1)");
+    return NULL;
+}
+
+/* Migrations run without the timeout: waiting for another node's migration is no failure. */
+static void test_pg_migrations_have_no_statement_timeout(void **state)
+{
+    struct db_env *e = *state;
+    struct migration_lock m = {operator_connect(e), 800};
+    operator_exec(m.op, "SELECT pg_advisory_lock(1869898084, 1)"); /* DB_PG_LOCK_MIGRATE */
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, release_later, &m), 0);
+    struct db *timed = NULL;
+    int64_t began = time_mono_ms();
+    assert_int_equal(db_open_timed(e->path, DB_DURABLE, 100, &timed), 0);
+    assert_true(time_mono_ms() - began >= 500); /* it waited, past its 100 ms */
+    pthread_join(t, NULL);
+    /* The session has its timeout again after the migrations. */
+    assert_int_equal(db_env_int(timed, "SELECT setting::bigint FROM pg_settings "
+                                       "WHERE name = 'statement_timeout'"),
+                     100);
+    db_close(timed);
+    PQfinish(m.op);
+}
+
+/*
+ * A marked batch applies once: the same mark again (a retry after a lost
+ * COMMIT reply) is -EALREADY and changes nothing, and so is an older one;
+ * the next applies. Marks of writers older than a week go.
+ */
+static void test_pg_batch_marks(void **state)
+{
+    struct db_env *e = *state;
+    struct product p = db_env_product(e->db, "door");
+    struct device_record d = db_env_device(p.id, 1, "1.0.0");
+    d.checkins = 2;
+    int64_t now = time_now_ms();
+    db_env_exec(e->db, "INSERT INTO meta (key, value) VALUES "
+                       "('registry_batch:1000:0000000000000001', 9)");
+    struct db_batch mark = {.started_ms = now, .nonce = 0xabc, .seq = 1};
+    assert_int_equal(db_devices_record(e->db, &d, 1, NULL, NULL, &mark, NULL), 0);
+    assert_int_equal(db_env_int(e->db, "SELECT count(*) FROM meta WHERE key LIKE 'registry%'"), 1);
+    assert_int_equal(db_env_int(e->db, "SELECT checkins FROM devices"), 2);
+    assert_int_equal(db_devices_record(e->db, &d, 1, NULL, NULL, &mark, NULL), -EALREADY);
+    assert_int_equal(db_env_int(e->db, "SELECT checkins FROM devices"), 2);
+    db_env_assert_idle(e->db);
+    mark.seq = 2;
+    assert_int_equal(db_devices_record(e->db, &d, 1, NULL, NULL, &mark, NULL), 0);
+    assert_int_equal(db_env_int(e->db, "SELECT checkins FROM devices"), 4);
+    struct fleet_event none = {0};
+    assert_int_equal(db_fleet_events_apply(e->db, &none, 1, &mark), -EALREADY);
+    mark.seq = 1;
+    assert_int_equal(db_devices_record(e->db, &d, 1, NULL, NULL, &mark, NULL), -EALREADY);
+    /* Another writer's seq 2 is its own. */
+    struct db_batch other = {.started_ms = now, .nonce = 0xdef, .seq = 2};
+    assert_int_equal(db_devices_record(e->db, &d, 1, NULL, NULL, &other, NULL), 0);
+    assert_int_equal(db_env_int(e->db, "SELECT checkins FROM devices"), 6);
+    /* Unmarked: always applied. */
+    assert_int_equal(db_devices_record(e->db, &d, 1, NULL, NULL, NULL, NULL), 0);
+    assert_int_equal(db_env_int(e->db, "SELECT checkins FROM devices"), 8);
+    assert_int_equal(db_env_int(e->db, "SELECT count(*) FROM meta WHERE key LIKE 'registry%'"), 2);
+}
+#endif
 
 int main(void)
 {
@@ -621,6 +749,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_concurrent_first_open, db_env_setup, db_env_teardown),
         cmocka_unit_test_setup_teardown(test_pg_helpers, db_env_setup, db_env_teardown),
         cmocka_unit_test_setup_teardown(test_pg_deadlock_is_retried, db_env_setup, db_env_teardown),
+        cmocka_unit_test_setup_teardown(test_pg_statement_timeout, db_env_setup, db_env_teardown),
+        cmocka_unit_test_setup_teardown(test_pg_migrations_have_no_statement_timeout, db_env_setup,
+                                        db_env_teardown),
+        cmocka_unit_test_setup_teardown(test_pg_batch_marks, db_env_setup, db_env_teardown),
 #else
         cmocka_unit_test_setup_teardown(test_statement_cache, db_env_setup, db_env_teardown),
 #endif

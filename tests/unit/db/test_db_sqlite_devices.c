@@ -75,7 +75,7 @@ static void test_interval_learned(void **state)
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
         struct device_record d = db_env_device(p.id, 1, "1.0.0");
         d.last_seen_ms = steps[i].seen_ms;
-        assert_int_equal(db_devices_record(e->db, &d, 1, NULL, NULL, NULL), 0);
+        assert_int_equal(db_devices_record(e->db, &d, 1, NULL, NULL, NULL, NULL), 0);
         int64_t interval = -1, count = -1;
         device_interval(e->db, p.id, &interval, &count);
         if (interval != steps[i].interval_ms || count != steps[i].intervals)
@@ -102,14 +102,14 @@ static void test_interval_in_batch(void **state)
     struct product p = devices_product(e->db, "door");
     struct device_record batch[2] = {db_env_device(p.id, 1, "1.0.0"),
                                      db_env_device(p.id, 2, "1.0.0")};
-    assert_int_equal(db_devices_record(e->db, batch, 2, NULL, NULL, NULL), 0);
+    assert_int_equal(db_devices_record(e->db, batch, 2, NULL, NULL, NULL, NULL), 0);
     batch[0].last_seen_ms += 90000;
     batch[1].last_seen_ms += 5000;
     struct db_sqlite *sq = db_sqlite_of(e->db);
     unsigned statements = 0;
     sqlite3_trace_v2(sq->conn, SQLITE_TRACE_STMT, count_statement, &statements);
     size_t rows = 0;
-    assert_int_equal(db_devices_record(e->db, batch, 2, NULL, NULL, &rows), 0);
+    assert_int_equal(db_devices_record(e->db, batch, 2, NULL, NULL, NULL, &rows), 0);
     sqlite3_trace_v2(sq->conn, 0, NULL, NULL);
     assert_int_equal(rows, 2);
     assert_int_equal(statements, 4); /* BEGIN, one UPDATE per device, COMMIT */
@@ -146,7 +146,7 @@ static unsigned record_counting_statements(struct db *db, const struct device_re
     assert_non_null(trace);
     PQtrace(pg->conn, trace);
     PQsetTraceFlags(pg->conn, PQTRACE_SUPPRESS_TIMESTAMPS);
-    assert_int_equal(db_devices_record(db, batch, count, admit, ctx, ret_rows), 0);
+    assert_int_equal(db_devices_record(db, batch, count, admit, ctx, NULL, ret_rows), 0);
     PQuntrace(pg->conn);
     unsigned n = traced_statements(trace);
     fclose(trace);
@@ -171,7 +171,7 @@ static void test_interval_in_batch(void **state)
     struct product p = devices_product(e->db, "door");
     struct device_record batch[2] = {db_env_device(p.id, 1, "1.0.0"),
                                      db_env_device(p.id, 2, "1.0.0")};
-    assert_int_equal(db_devices_record(e->db, batch, 2, NULL, NULL, NULL), 0);
+    assert_int_equal(db_devices_record(e->db, batch, 2, NULL, NULL, NULL, NULL), 0);
     batch[0].last_seen_ms += 90000;
     batch[1].last_seen_ms += 5000;
     size_t rows = 0;
@@ -197,7 +197,7 @@ static void test_interval_in_batch(void **state)
         big[i].report.sta_mac[4] = (uint8_t)(i >> 8);
         big[i].report.sta_mac[5] = (uint8_t)i;
     }
-    assert_int_equal(db_devices_record(e->db, big, BIG / 2, NULL, NULL, NULL), 0);
+    assert_int_equal(db_devices_record(e->db, big, BIG / 2, NULL, NULL, NULL, NULL), 0);
     asked = 0;
     assert_int_equal(record_counting_statements(e->db, big, BIG, admit_all, &asked, &rows), 4);
     assert_int_equal(rows, BIG);
@@ -219,9 +219,9 @@ static void test_device_get(void **state)
     d.last_status = 200;
     strcpy(d.last_offered, "2.2.0");
     strcpy(d.remote_addr, "192.0.2.7");
-    assert_int_equal(db_devices_record(e->db, &d, 1, NULL, NULL, NULL), 0);
+    assert_int_equal(db_devices_record(e->db, &d, 1, NULL, NULL, NULL, NULL), 0);
     d.last_seen_ms = 61000;
-    assert_int_equal(db_devices_record(e->db, &d, 1, NULL, NULL, NULL), 0);
+    assert_int_equal(db_devices_record(e->db, &d, 1, NULL, NULL, NULL, NULL), 0);
 
     struct device_record got;
     memset(&got, 0, sizeof(got));
@@ -307,7 +307,7 @@ static void test_batch_semantics(void **state)
     batch[7].last_seen_ms = 3000;
     struct admit_log log = {0};
     size_t rows = 0;
-    assert_int_equal(db_devices_record(e->db, batch, 8, admit_unless_404, &log, &rows), 0);
+    assert_int_equal(db_devices_record(e->db, batch, 8, admit_unless_404, &log, NULL, &rows), 0);
     /*
      * Asked in the batch's order: 1, 2, the missing product's 4, 5, 6 and 6
      * again; not about 1's update nor the record without an STA MAC.
@@ -339,13 +339,13 @@ static void test_batch_semantics(void **state)
     batch[5].last_status = 200;
     struct device_record again[3] = {batch[0], batch[1], batch[5]};
     memset(&log, 0, sizeof(log));
-    assert_int_equal(db_devices_record(e->db, again, 3, admit_unless_404, &log, &rows), 0);
+    assert_int_equal(db_devices_record(e->db, again, 3, admit_unless_404, &log, NULL, &rows), 0);
     assert_string_equal(log.macs, "5");
     assert_int_equal(rows, 3);
     /* An empty batch, and one with nothing to write, write nothing. */
-    assert_int_equal(db_devices_record(e->db, batch, 0, NULL, NULL, &rows), 0);
+    assert_int_equal(db_devices_record(e->db, batch, 0, NULL, NULL, NULL, &rows), 0);
     assert_int_equal(rows, 0);
-    assert_int_equal(db_devices_record(e->db, &batch[3], 2, NULL, NULL, &rows), 0);
+    assert_int_equal(db_devices_record(e->db, &batch[3], 2, NULL, NULL, NULL, &rows), 0);
     assert_int_equal(rows, 0);
 
     /* The whole list, in MAC order, with a limit of "no limit". */
@@ -374,11 +374,11 @@ static void test_nth_mac_and_counts(void **state)
         if (n == 6)
             d.last_seen_ms = 90000;
         d.issue = n == 4 ? DELIVERY_NOT_SIGNED : n == 8 ? DELIVERY_NO_LEGACY_FORM : DELIVERY_OK;
-        assert_int_equal(db_devices_record(e->db, &d, 1, NULL, NULL, NULL), 0);
+        assert_int_equal(db_devices_record(e->db, &d, 1, NULL, NULL, NULL, NULL), 0);
     }
     struct device_record other = db_env_device(q.id, 3, "1.0.0");
     other.issue = DELIVERY_NOT_SIGNED;
-    assert_int_equal(db_devices_record(e->db, &other, 1, NULL, NULL, NULL), 0);
+    assert_int_equal(db_devices_record(e->db, &other, 1, NULL, NULL, NULL, NULL), 0);
 
     uint64_t mac = 0;
     assert_int_equal(db_device_nth_mac(e->db, p.id, 0x18FEAA000004ULL, false, 0, &mac), 0);
@@ -512,7 +512,7 @@ static void *node_main(void *arg)
         size_t rows = 0;
         for (size_t i = 0; i < NODE_DEVICES; i++)
             batch[i].last_seen_ms = 1000 + round;
-        node->err = db_devices_record(db, batch, NODE_DEVICES, admit_unless_404, &log, &rows);
+        node->err = db_devices_record(db, batch, NODE_DEVICES, admit_unless_404, &log, NULL, &rows);
         node->rows += rows;
         if (node->err == 0)
             node->err = db_version_day_put(db, node->product_id, 7, day, 2, 0);
@@ -558,7 +558,8 @@ static void test_two_nodes(void **state)
     for (int i = 0; i < 6; i++) {
         d.last_seen_ms = 1000 + 40000 * i;
         d.checkins = i + 1;
-        assert_int_equal(db_devices_record(i % 2 ? second : e->db, &d, 1, NULL, NULL, NULL), 0);
+        assert_int_equal(db_devices_record(i % 2 ? second : e->db, &d, 1, NULL, NULL, NULL, NULL),
+                         0);
     }
     struct device_record got;
     int64_t interval = 0, intervals = 0;
@@ -599,7 +600,7 @@ static void test_page_filters(void **state)
         d.last_status = n <= 3 ? 200 : 304;
         strcpy(d.channel, n >= 5 ? "beta" : "stable");
         strcpy(d.group, n >= 5 ? "lab" : "");
-        assert_int_equal(db_devices_record(e->db, &d, 1, NULL, NULL, NULL), 0);
+        assert_int_equal(db_devices_record(e->db, &d, 1, NULL, NULL, NULL, NULL), 0);
     }
     /* Only the group changes for device 4: the full update writes it (the same-row path does not
      * match). */
@@ -607,7 +608,7 @@ static void test_page_filters(void **state)
     strcpy(d4.channel, "beta");
     strcpy(d4.group, "lab");
     d4.last_seen_ms = 5000;
-    assert_int_equal(db_devices_record(e->db, &d4, 1, NULL, NULL, NULL), 0);
+    assert_int_equal(db_devices_record(e->db, &d4, 1, NULL, NULL, NULL, NULL), 0);
 
     char got[64];
     struct device_filter all = {.mac_max = MAC_ALL};
@@ -784,7 +785,7 @@ static void test_page_plans_walk_an_index(void **state)
             snprintf(fleet[i].group, sizeof(fleet[i].group), "g%zu", i % 30);
             fleet[i].last_status = i % 50 == 0 ? 200 : i % 7 == 0 ? 404 : 304;
         }
-        assert_int_equal(db_devices_record(e->db, fleet, FLEET, NULL, NULL, NULL), 0);
+        assert_int_equal(db_devices_record(e->db, fleet, FLEET, NULL, NULL, NULL, NULL), 0);
     }
     free(fleet);
     db_env_exec(e->db, "ANALYZE devices");

@@ -549,7 +549,7 @@ static void checkins(struct db *db, int64_t product_id, uint8_t last_mac_byte, c
     for (size_t i = 0; i < count; i++) {
         struct device_record d = db_env_device(product_id, last_mac_byte, "1.0.0");
         d.last_seen_ms = seen[i];
-        assert_int_equal(db_devices_record(db, &d, 1, NULL, NULL, NULL), 0);
+        assert_int_equal(db_devices_record(db, &d, 1, NULL, NULL, NULL, NULL), 0);
     }
 }
 
@@ -559,7 +559,7 @@ static void registered(struct db *db, int64_t product_id, uint8_t count)
     for (uint8_t i = 1; i <= count; i++) {
         struct device_record d = db_env_device(product_id, i, "1.0.0");
         d.last_seen_ms = 1;
-        assert_int_equal(db_devices_record(db, &d, 1, NULL, NULL, NULL), 0);
+        assert_int_equal(db_devices_record(db, &d, 1, NULL, NULL, NULL, NULL), 0);
     }
 }
 
@@ -592,7 +592,7 @@ static void test_events(void **state)
     ev[3].stage = 3; /* the stage of the first offer stands */
     ev[0].from_release_id = old_id;
     strcpy(ev[0].version, "1.1.0");
-    assert_int_equal(db_fleet_events_apply(e->db, ev, sizeof(ev) / sizeof(ev[0])), 0);
+    assert_int_equal(db_fleet_events_apply(e->db, ev, sizeof(ev) / sizeof(ev[0]), NULL), 0);
     assert_int_equal(db_env_generation(e->db), gen); /* nothing failed */
     assert_int_equal(db_env_int(e->db, "SELECT count(*) FROM rollout_devices"), 2);
 
@@ -616,7 +616,7 @@ static void test_events(void **state)
     assert_int_equal(db_rollout_device_get(e->db, r.id, 0x18FEAA000009ULL, &d), -ENOENT);
     /* A device the registry has no row for (its limits refused it) gets none here either. */
     struct fleet_event stranger = event(FLEET_EVENT_OFFER, p.id, r.id, 0x18FEAA0000F0ULL, 2000500);
-    assert_int_equal(db_fleet_events_apply(e->db, &stranger, 1), 0);
+    assert_int_equal(db_fleet_events_apply(e->db, &stranger, 1, NULL), 0);
     assert_int_equal(db_rollout_device_get(e->db, r.id, 0x18FEAA0000F0ULL, &d), -ENOENT);
 
     /* Outcomes move no generation: the check-in path keeps who failed in memory. */
@@ -628,9 +628,9 @@ static void test_events(void **state)
     strcpy(out[0].version, "1.1.0");
     out[1].outcome = OUTCOME_FAILED;
     strcpy(out[1].version, "1.0.0");
-    assert_int_equal(db_fleet_events_apply(e->db, out, 1), 0);
+    assert_int_equal(db_fleet_events_apply(e->db, out, 1, NULL), 0);
     assert_int_equal(db_env_generation(e->db), gen);
-    assert_int_equal(db_fleet_events_apply(e->db, out + 1, 1), 0);
+    assert_int_equal(db_fleet_events_apply(e->db, out + 1, 1, NULL), 0);
     assert_int_equal(db_env_generation(e->db), gen);
     assert_int_equal(db_rollout_device_get(e->db, r.id, MAC2, &d), 0);
     assert_int_equal(d.outcome, OUTCOME_FAILED);
@@ -638,13 +638,13 @@ static void test_events(void **state)
     /* A failure of a device with no row is skipped, and so moves nothing. */
     struct fleet_event lost = event(FLEET_EVENT_OUTCOME, p.id, r.id + 1, MAC2, 3000001);
     lost.outcome = OUTCOME_FAILED;
-    assert_int_equal(db_fleet_events_apply(e->db, &lost, 1), 0);
+    assert_int_equal(db_fleet_events_apply(e->db, &lost, 1, NULL), 0);
     /* An event kind or outcome this otad does not know is skipped, not stored. */
     struct fleet_event odd[2] = {event((enum fleet_event_kind)9, p.id, r.id, MAC1, 3000002),
                                  event(FLEET_EVENT_OUTCOME, p.id, r.id, MAC1, 3000002)};
     odd[1].outcome = (enum device_outcome)OUTCOME_COUNT;
-    assert_int_equal(db_fleet_events_apply(e->db, odd, 2), 0);
-    assert_int_equal(db_fleet_events_apply(e->db, NULL, 0), 0);
+    assert_int_equal(db_fleet_events_apply(e->db, odd, 2, NULL), 0);
+    assert_int_equal(db_fleet_events_apply(e->db, NULL, 0, NULL), 0);
     assert_int_equal(db_env_generation(e->db), gen);
 
     uint64_t *failed = NULL;
@@ -697,7 +697,7 @@ static void test_events(void **state)
     struct fleet_event broken[2] = {event(FLEET_EVENT_OFFER, p.id, r.id, 0x18FEAA000005ULL, 4000),
                                     event(FLEET_EVENT_OFFER, p.id, r.id, MAC2, 4000)};
     strcpy(broken[1].version, "boom");
-    assert_int_equal(db_fleet_events_apply(e->db, broken, 2), -EIO);
+    assert_int_equal(db_fleet_events_apply(e->db, broken, 2, NULL), -EIO);
     assert_int_equal(db_rollout_device_get(e->db, r.id, 0x18FEAA000005ULL, &d), -ENOENT);
     assert_int_equal(db_rollout_device_get(e->db, r.id, MAC2, &d), 0);
     assert_int_equal(d.outcome, OUTCOME_FAILED);
@@ -736,7 +736,7 @@ static void test_counts_and_open(void **state)
     }
     /* Device 1 in the ended rollout too, later: the newest row of device 1. */
     ev[n++] = event(FLEET_EVENT_OFFER, p.id, ended.id, MAC1, 5000);
-    assert_int_equal(db_fleet_events_apply(e->db, ev, n), 0);
+    assert_int_equal(db_fleet_events_apply(e->db, ev, n, NULL), 0);
 
     struct rollout_counts stages[4], total;
     memset(stages, 0xff, sizeof(stages));
@@ -805,11 +805,11 @@ static void test_history_trimmed(void **state)
         snprintf(ev[i].version, sizeof(ev[i].version), "v%zu", i);
     }
     /* In two batches: trimming holds across commits as within one. */
-    assert_int_equal(db_fleet_events_apply(e->db, ev, 20), 0);
-    assert_int_equal(db_fleet_events_apply(e->db, ev + 20, EVENTS - 20), 0);
+    assert_int_equal(db_fleet_events_apply(e->db, ev, 20, NULL), 0);
+    assert_int_equal(db_fleet_events_apply(e->db, ev + 20, EVENTS - 20, NULL), 0);
     /* Another device's history is its own. */
     struct fleet_event other = event(FLEET_EVENT_OFFER, p.id, r.id, MAC2, 1);
-    assert_int_equal(db_fleet_events_apply(e->db, &other, 1), 0);
+    assert_int_equal(db_fleet_events_apply(e->db, &other, 1, NULL), 0);
 
     /* 27482052886529 is MAC1: PostgreSQL 15 reads no hexadecimal literal. */
     assert_int_equal(db_env_int(e->db, "SELECT count(*) FROM device_events WHERE mac = "
@@ -861,7 +861,7 @@ static void test_mark_silent(void **state)
     ev[n++] = event(FLEET_EVENT_SERVED, p.id, ended.id, MAC1, 0);
     ev[n] = event(FLEET_EVENT_OUTCOME, p.id, r.id, 0x18FEAA000004ULL, 1);
     ev[n++].outcome = OUTCOME_SUCCEEDED; /* not served any more: never silent */
-    assert_int_equal(db_fleet_events_apply(e->db, ev, n), 0);
+    assert_int_equal(db_fleet_events_apply(e->db, ev, n, NULL), 0);
 
     struct rollout_device got[8];
     size_t count = 99;
@@ -908,7 +908,7 @@ static void test_mark_silent(void **state)
     /* A silent device that checks in later gets its outcome. */
     struct fleet_event late = event(FLEET_EVENT_OUTCOME, p.id, r.id, MAC1, now + 5000);
     late.outcome = OUTCOME_SUCCEEDED;
-    assert_int_equal(db_fleet_events_apply(e->db, &late, 1), 0);
+    assert_int_equal(db_fleet_events_apply(e->db, &late, 1, NULL), 0);
     struct rollout_device d;
     assert_int_equal(db_rollout_device_get(e->db, r.id, MAC1, &d), 0);
     assert_int_equal(d.outcome, OUTCOME_SUCCEEDED);
@@ -992,7 +992,7 @@ static int node_cuts(struct db *db, int node, void *ctx)
     for (int round = 0; err == 0 && round < NODE_ROUNDS; round++) {
         struct fleet_event ev[NODE_DEVICES];
         size_t n = node_round(node, round, nr->product_id, nr->rollout_id, ev);
-        err = db_fleet_events_apply(db, ev, n);
+        err = db_fleet_events_apply(db, ev, n, NULL);
     }
     return err;
 }
@@ -1006,7 +1006,7 @@ static void node_offers(struct db *db, int64_t product_id, int64_t rollout_id)
                       0x18FEAA000000ULL | (uint64_t)(i + 1), 50000);
         ev[i].stage = (unsigned)(i + 1) % 2 == 0;
     }
-    assert_int_equal(db_fleet_events_apply(db, ev, NODE_DEVICES), 0);
+    assert_int_equal(db_fleet_events_apply(db, ev, NODE_DEVICES, NULL), 0);
 }
 
 /* Settles each device: an outcome after the cuts (device 1 fails, 2 is served, the rest succeed).
@@ -1020,7 +1020,7 @@ static void node_outcomes(struct db *db, int64_t product_id, int64_t rollout_id)
                       mac, 200000);
         ev[i].outcome = i == 0 ? OUTCOME_FAILED : OUTCOME_SUCCEEDED;
     }
-    assert_int_equal(db_fleet_events_apply(db, ev, NODE_DEVICES), 0);
+    assert_int_equal(db_fleet_events_apply(db, ev, NODE_DEVICES, NULL), 0);
 }
 
 static void test_events_two_nodes(void **state)
@@ -1049,7 +1049,7 @@ static void test_events_two_nodes(void **state)
         for (int node = 0; node < 2; node++) {
             struct fleet_event ev[NODE_DEVICES];
             size_t n = node_round(node, round, q.id, serial.id, ev);
-            assert_int_equal(db_fleet_events_apply(e->db, ev, n), 0);
+            assert_int_equal(db_fleet_events_apply(e->db, ev, n, NULL), 0);
         }
     node_outcomes(e->db, p.id, r.id);
     node_outcomes(e->db, q.id, serial.id);
@@ -1151,7 +1151,7 @@ static void test_two_nodes_supersede_and_silence(void **state)
     for (int i = 0; i < NODE_DEVICES; i++)
         served[i] = event(FLEET_EVENT_SERVED, p.id, running, 0x18FEAA000000ULL | (uint64_t)(i + 1),
                           60000 + i);
-    assert_int_equal(db_fleet_events_apply(e->db, served, NODE_DEVICES), 0);
+    assert_int_equal(db_fleet_events_apply(e->db, served, NODE_DEVICES, NULL), 0);
     struct node_silence ns = {.now_ms = 60000 + NODE_DEVICES + 3 * 3600000 + 300000};
     two_nodes(e->path, node_mark_silent, &ns);
     assert_int_equal(ns.marked[0] + ns.marked[1], NODE_DEVICES);
@@ -1307,7 +1307,7 @@ static void test_changes_in_commit_order(void **state)
     struct fleet_event ev[9];
     for (uint8_t i = 1; i <= 3; i++)
         ev[i - 1] = event(FLEET_EVENT_OFFER, p.id, r.id, 0x18FEAA000000ULL | i, 100);
-    assert_int_equal(db_fleet_events_apply(e->db, ev, 3), 0);
+    assert_int_equal(db_fleet_events_apply(e->db, ev, 3, NULL), 0);
     /* Another node's transaction takes its id now and commits last. */
     PGconn *slow = other_node(e);
     other_exec(slow, "BEGIN");
@@ -1315,7 +1315,7 @@ static void test_changes_in_commit_order(void **state)
                "UPDATE rollout_devices SET outcome = 2 WHERE mac = 27482052886529"); /* MAC1 */
     for (uint8_t i = 4; i <= 9; i++)
         ev[i - 4] = event(FLEET_EVENT_OFFER, p.id, r.id, 0x18FEAA000000ULL | i, 200);
-    assert_int_equal(db_fleet_events_apply(e->db, ev, 6), 0);
+    assert_int_equal(db_fleet_events_apply(e->db, ev, 6, NULL), 0);
     /* Pages of 4: all nine offers, each once; not the uncommitted cut. */
     assert_int_equal(changes_read(e->db, cursor, 4, &seen), 9);
     for (unsigned i = 1; i <= 9; i++) {
@@ -1332,7 +1332,7 @@ static void test_changes_in_commit_order(void **state)
     /* A read under way (one page of 2 read) while device 5 is served and device 9 fails. */
     for (uint8_t i = 1; i <= 9; i++)
         ev[i - 1] = event(FLEET_EVENT_SERVED, p.id, r.id, 0x18FEAA000000ULL | i, 300);
-    assert_int_equal(db_fleet_events_apply(e->db, ev, 9), 0);
+    assert_int_equal(db_fleet_events_apply(e->db, ev, 9, NULL), 0);
     assert_int_equal(db_rollout_device_changes(e->db, cursor, 2, &rows, &n), 0);
     assert_int_equal(n, 2);
     free(rows);

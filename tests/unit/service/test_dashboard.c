@@ -73,7 +73,7 @@ static void device(struct env *e, uint32_t n, const char *version, int64_t ago_m
     strcpy(r.report.version, version);
     r.last_seen_ms = r.first_seen_ms = NOW - ago_ms;
     r.last_status = 304;
-    assert_int_equal(db_devices_record(e->db, &r, 1, NULL, NULL, NULL), 0);
+    assert_int_equal(db_devices_record(e->db, &r, 1, NULL, NULL, NULL, NULL), 0);
 }
 
 static void test_day(void **state)
@@ -155,7 +155,7 @@ static void test_thread_counts_and_writes_history_at_stop(void **state)
                      0);
     assert_int_equal(db_version_day_put(e->db, e->product_id, 20000 - 1, &old, 1, 0), 0);
     struct dashboard *d = NULL;
-    assert_int_equal(dashboard_start(e->path, fixed_now, NULL, &d), 0);
+    assert_int_equal(dashboard_start(e->path, 0, fixed_now, NULL, &d), 0);
     struct fleet_summary s;
     int r = -ENOENT;
     for (int i = 0; i < 500 && r == -ENOENT; i++) {
