@@ -1063,6 +1063,94 @@ static void test_history_trimmed_in_one_batch(void **state)
     db_env_assert_idle(e->db);
 }
 
+#ifdef DB_ENV_POSTGRESQL
+/*
+ * The round trips DB's connection makes to apply COUNT events at EV: the
+ * messages after which libpq waits for the server (a Sync, which ends each
+ * PQexecParams and each pipeline, or a simple Query), read from its trace.
+ */
+static size_t round_trips_of(struct db *db, const struct fleet_event *ev, size_t count)
+{
+    struct db_pg *pg = db_pg_of(db);
+    FILE *trace = tmpfile();
+    assert_non_null(trace);
+    PQtrace(pg->conn, trace);
+    PQsetTraceFlags(pg->conn, PQTRACE_SUPPRESS_TIMESTAMPS);
+    assert_int_equal(db_fleet_events_apply(db, ev, count), 0);
+    PQuntrace(pg->conn);
+    rewind(trace);
+    size_t trips = 0;
+    char line[4096], type[32];
+    while (fgets(line, sizeof(line), trace))
+        if (sscanf(line, "F\t%*d\t%31s", type) == 1 &&
+            (strcmp(type, "Sync") == 0 || strcmp(type, "Query") == 0))
+            trips++;
+    fclose(trace);
+    return trips;
+}
+
+/*
+ * A batch costs BEGIN, one pipeline and COMMIT, whatever its size: one
+ * event or three hundred of a hundred devices take the same three round
+ * trips.
+ */
+static void test_events_round_trips(void **state)
+{
+    struct db_env *e = *state;
+    int64_t old_id;
+    struct product p;
+    struct rollout r = fleet_rollout(e->db, &p, &old_id);
+    registered(e->db, p.id, 100);
+    struct fleet_event one = event(FLEET_EVENT_OFFER, p.id, r.id, MAC1, 10);
+    assert_int_equal(round_trips_of(e->db, &one, 1), 3);
+
+    enum { DEVICES = 100 };
+    static const enum fleet_event_kind kinds[] = {FLEET_EVENT_OFFER, FLEET_EVENT_CUT,
+                                                  FLEET_EVENT_SERVED};
+    struct fleet_event ev[3 * DEVICES];
+    for (size_t i = 0; i < 3 * DEVICES; i++)
+        ev[i] = event(kinds[i / DEVICES], p.id, r.id, 0x18FEAA000000ULL | (i % DEVICES + 1),
+                      20 + (int64_t)(i / DEVICES));
+    assert_int_equal(round_trips_of(e->db, ev, 3 * DEVICES), 3);
+    assert_int_equal(db_env_int(e->db, "SELECT count(*) FROM device_events"), 1 + 3 * DEVICES);
+    db_env_assert_idle(e->db);
+}
+
+/*
+ * The connection lost in the middle of a batch's pipeline (the server ends
+ * the session from a trigger): -ENOTCONN, nothing of the batch written, and
+ * the next call connects again and applies it.
+ */
+static void test_events_connection_lost(void **state)
+{
+    struct db_env *e = *state;
+    int64_t old_id;
+    struct product p;
+    struct rollout r = fleet_rollout(e->db, &p, &old_id);
+    registered(e->db, p.id, 2);
+    db_env_exec(e->db,
+                "CREATE FUNCTION die() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                "IF NEW.version = 'die' THEN PERFORM pg_terminate_backend(pg_backend_pid()); "
+                "END IF; RETURN NEW; END $$; "
+                "CREATE TRIGGER die BEFORE INSERT ON device_events "
+                "FOR EACH ROW EXECUTE FUNCTION die()");
+    struct fleet_event ev[3] = {event(FLEET_EVENT_OFFER, p.id, r.id, MAC1, 10),
+                                event(FLEET_EVENT_OFFER, p.id, r.id, MAC2, 10),
+                                event(FLEET_EVENT_SERVED, p.id, r.id, MAC1, 11)};
+    strcpy(ev[1].version, "die");
+    assert_int_equal(db_fleet_events_apply(e->db, ev, 3), -ENOTCONN);
+    struct rollout_device d;
+    assert_int_equal(db_rollout_device_get(e->db, r.id, MAC1, &d), -ENOENT); /* connects again */
+    db_env_exec(e->db, "DROP TRIGGER die ON device_events");
+    assert_int_equal(db_fleet_events_apply(e->db, ev, 3), 0);
+    assert_int_equal(db_rollout_device_get(e->db, r.id, MAC1, &d), 0);
+    assert_int_equal(d.outcome, OUTCOME_SERVED);
+    assert_int_equal(db_rollout_device_get(e->db, r.id, MAC2, &d), 0);
+    assert_int_equal(db_env_int(e->db, "SELECT count(*) FROM device_events"), 3);
+    db_env_assert_idle(e->db);
+}
+#endif
+
 /* Device I of a batch of many: 18:FE:AA:00:HI:LO. */
 static uint64_t many_mac(unsigned i)
 {
@@ -1404,6 +1492,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_events_two_nodes, db_env_setup, db_env_teardown),
         cmocka_unit_test_setup_teardown(test_two_nodes_supersede_and_silence, db_env_setup,
                                         db_env_teardown),
+#ifdef DB_ENV_POSTGRESQL
+        cmocka_unit_test_setup_teardown(test_events_round_trips, db_env_setup, db_env_teardown),
+        cmocka_unit_test_setup_teardown(test_events_connection_lost, db_env_setup, db_env_teardown),
+#endif
         cmocka_unit_test_setup_teardown(test_events_batch_rate, db_env_setup, db_env_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
