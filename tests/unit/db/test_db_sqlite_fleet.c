@@ -1161,10 +1161,10 @@ enum { RATE_DEVICES = 1000, RATE_ROUNDS = 3 };
 
 /*
  * Not a timed assertion: how fast batches of RATE_DEVICES fleet events
- * apply on this backend (docs/PERFORMANCE.md, "Fleet events"), printed as
- * TAP comments. RATE_ROUNDS rounds of three batches (an offer, a download,
- * an outcome for each of RATE_DEVICES registered devices); what it asserts
- * is that every event was applied.
+ * apply on this backend (docs/PERFORMANCE.md, "Fleet events on
+ * PostgreSQL"), printed as TAP comments. RATE_ROUNDS rounds of three
+ * batches (an offer, a download, an outcome for each of RATE_DEVICES
+ * registered devices); what it asserts is that every event was applied.
  */
 static void test_events_batch_rate(void **state)
 {
