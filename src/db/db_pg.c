@@ -6,8 +6,9 @@
  * under an advisory lock (several nodes starting at once apply each
  * exactly once; a node refuses a schema newer than it knows), the catalog's
  * generation with its NOTIFY, and the helpers every db_pg_<entity>.c file
- * shares: parameters, array literals, running a statement, reading rows,
- * running a transaction with its retries and mapping SQLSTATEs to -errno.
+ * shares: parameters, array literals, running a statement, a pipeline of
+ * statements, reading rows, running a transaction with its retries and
+ * mapping SQLSTATEs to -errno.
  * Each session gets the opener's statement timeout (a statement stuck
  * behind a lock is cancelled: -ETIMEDOUT), except while it migrates.
  */
@@ -251,41 +252,46 @@ int db_pg_exec(struct db_pg *pg, const char *sql, const struct db_pg_params *p, 
     return db_pg_exec_as(pg, sql, p, false, what, ret_result);
 }
 
-int db_pg_exec_as(struct db_pg *pg, const char *sql, const struct db_pg_params *p, bool binary,
-                  const char *what, PGresult **ret_result)
+/*
+ * 0 when RES (NULL: none came) succeeded, else its -errno as db_pg_exec
+ * maps it, logged with WHAT as db_pg_exec says.
+ */
+static int result_error(struct db_pg *pg, const PGresult *res, const char *what)
 {
-    PGresult *res = PQexecParams(pg->conn, sql, p ? p->count : 0, NULL, p ? p->values : NULL,
-                                 p ? p->lengths : NULL, p ? p->formats : NULL, binary ? 1 : 0);
     ExecStatusType status = PQresultStatus(res);
-    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
-        if (ret_result)
-            *ret_result = res;
-        else
-            PQclear(res);
+    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
         return 0;
-    }
-    int r;
     if (sqlstate_is(res, "57014")) {
         /* statement_timeout (or an operator's pg_cancel_backend): nothing of it was done. */
         log_warn("database: %s: cancelled after the statement timeout of %u ms (a lock held "
                  "by another session?)",
                  what, pg->statement_timeout_ms);
-        r = -ETIMEDOUT;
-    } else if (sqlstate_is(res, "23505"))
-        r = -EEXIST;
-    else if (sqlstate_is(res, "23503"))
-        r = -ENOENT;
-    else if (sqlstate_is(res, "40001") || sqlstate_is(res, "40P01"))
-        r = -EAGAIN;
-    else if (connection_lost(pg, res)) {
-        log_away(pg, what);
-        r = -ENOTCONN;
-    } else {
-        log_error("database: %s: %s", what,
-                  res ? PQresultErrorMessage(res) : PQerrorMessage(pg->conn));
-        r = -EIO;
+        return -ETIMEDOUT;
     }
-    PQclear(res);
+    if (sqlstate_is(res, "23505"))
+        return -EEXIST;
+    if (sqlstate_is(res, "23503"))
+        return -ENOENT;
+    if (sqlstate_is(res, "40001") || sqlstate_is(res, "40P01"))
+        return -EAGAIN;
+    if (connection_lost(pg, res)) {
+        log_away(pg, what);
+        return -ENOTCONN;
+    }
+    log_error("database: %s: %s", what, res ? PQresultErrorMessage(res) : PQerrorMessage(pg->conn));
+    return -EIO;
+}
+
+int db_pg_exec_as(struct db_pg *pg, const char *sql, const struct db_pg_params *p, bool binary,
+                  const char *what, PGresult **ret_result)
+{
+    PGresult *res = PQexecParams(pg->conn, sql, p ? p->count : 0, NULL, p ? p->values : NULL,
+                                 p ? p->lengths : NULL, p ? p->formats : NULL, binary ? 1 : 0);
+    int r = result_error(pg, res, what);
+    if (r == 0 && ret_result)
+        *ret_result = res;
+    else
+        PQclear(res);
     return r;
 }
 
@@ -373,6 +379,119 @@ void db_pg_text(const PGresult *res, int row, int col, char *out, size_t size)
 bool db_pg_is_null(const PGresult *res, int row, int col)
 {
     return PQgetisnull(res, row, col);
+}
+
+/* --- pipelines --- */
+
+/* Why PG's connection refused a pipeline call: -ENOTCONN when it is gone, else -EIO; logged. */
+static int pipeline_refused(struct db_pg *pg, const char *what)
+{
+    if (PQstatus(pg->conn) != CONNECTION_OK) {
+        log_away(pg, what);
+        return -ENOTCONN;
+    }
+    log_error("database: %s: %s", what, PQerrorMessage(pg->conn));
+    return -EIO;
+}
+
+void db_pg_pipeline_start(struct db_pg_pipeline *pl, struct db_pg *pg, const char *what)
+{
+    pl->pg = pg;
+    pl->what = what;
+    pl->err = PQenterPipelineMode(pg->conn) ? 0 : pipeline_refused(pg, what);
+}
+
+void db_pg_pipeline_send(struct db_pg_pipeline *pl, const char *sql, const struct db_pg_params *p)
+{
+    if (pl->err)
+        return;
+    /* libpq copies the parameters into its buffer: P may be reused at once. */
+    if (!PQsendQueryParams(pl->pg->conn, sql, p ? p->count : 0, NULL, p ? p->values : NULL,
+                           p ? p->lengths : NULL, p ? p->formats : NULL, 0))
+        pl->err = pipeline_refused(pl->pg, pl->what);
+}
+
+void db_pg_pipeline_prepare(struct db_pg_pipeline *pl, const char *sql)
+{
+    if (pl->err)
+        return;
+    if (!PQsendPrepare(pl->pg->conn, "", sql, 0, NULL))
+        pl->err = pipeline_refused(pl->pg, pl->what);
+}
+
+void db_pg_pipeline_send_prepared(struct db_pg_pipeline *pl, const struct db_pg_params *p)
+{
+    if (pl->err)
+        return;
+    if (!PQsendQueryPrepared(pl->pg->conn, "", p->count, p->values, p->lengths, p->formats, 0))
+        pl->err = pipeline_refused(pl->pg, pl->what);
+}
+
+/*
+ * Reads the results of PL's statements up to its sync point, in order,
+ * through CHECK: returns the first error (PL's own, one CHECK returned),
+ * and whether the sync point came (*RET_SYNCED).
+ */
+static int pipeline_drain(struct db_pg_pipeline *pl, db_pg_check_fn check, void *arg,
+                          bool *ret_synced)
+{
+    struct db_pg *pg = pl->pg;
+    int err = pl->err;
+    size_t index = 0;
+    int nulls = 0;
+    *ret_synced = false;
+    while (!*ret_synced) {
+        PGresult *res = PQgetResult(pg->conn);
+        if (!res) {
+            /* One NULL ends each statement's results; two in a row: nothing more will come. */
+            if (++nulls > 1 || PQstatus(pg->conn) != CONNECTION_OK)
+                break;
+            continue;
+        }
+        nulls = 0;
+        ExecStatusType status = PQresultStatus(res);
+        if (status == PGRES_PIPELINE_SYNC) {
+            *ret_synced = true;
+        } else if (status == PGRES_PIPELINE_ABORTED) {
+            index++; /* skipped by the server after an earlier statement failed */
+        } else {
+            int r = result_error(pg, res, pl->what);
+            if (check)
+                r = check(arg, index, res, r);
+            if (err == 0)
+                err = r;
+            index++;
+        }
+        PQclear(res);
+    }
+    return err;
+}
+
+int db_pg_pipeline_finish(struct db_pg_pipeline *pl, db_pg_check_fn check, void *arg)
+{
+    struct db_pg *pg = pl->pg;
+    if (PQpipelineStatus(pg->conn) == PQ_PIPELINE_OFF)
+        return pl->err; /* it never started */
+    bool synced = false;
+    int err = pl->err;
+    if (PQpipelineSync(pg->conn))
+        err = pipeline_drain(pl, check, arg, &synced);
+    else if (err == 0)
+        err = pipeline_refused(pg, pl->what);
+    if (synced && PQexitPipelineMode(pg->conn))
+        return err;
+    /*
+     * Results that never came leave the connection in pipeline mode and out
+     * of step: drop it (the server rolls the transaction back), and the next
+     * db_pg_lock connects again.
+     */
+    if (err != -ENOTCONN) {
+        log_away(pg, pl->what);
+        err = -ENOTCONN;
+    }
+    PQfinish(pg->conn);
+    pg->conn = NULL;
+    return err;
 }
 
 int db_pg_begin(struct db_pg *pg)

@@ -23,6 +23,14 @@
  *   device without a registry row gets no rollout row (its OFFER is
  *   skipped), so nothing of it is left unlocked; a history seq taken twice
  *   all the same (a row that appeared meanwhile) is -EAGAIN and retried;
+ * - db_fleet_events_apply sends its whole batch in one pipeline (libpq's
+ *   pipeline mode: the lock, one statement per event, one trim of the
+ *   batch's histories), so a batch costs BEGIN, the pipeline and COMMIT,
+ *   three round trips whatever its size, where SQLite's loop makes up to
+ *   three calls per event. The event's statement writes its history line
+ *   itself (a data-modifying CTE), since nothing can be asked between two
+ *   statements of a pipeline, and the four kinds share one statement text,
+ *   parsed once per batch (fleet_event_sql);
  * - db_rollout_mark_silent marks with "AND outcome = 1" and reports only
  *   the rows it changed (another node may have marked one first, or the
  *   device reported);
@@ -208,33 +216,73 @@ static const char devices_lock_sql[] = "SELECT 1 FROM devices WHERE (product_id,
                                        "ORDER BY product_id, mac FOR NO KEY UPDATE";
 
 /*
- * The events of db_fleet_events_apply: $1 rollout, $2 MAC, $3 product, $4
- * at_ms. An OFFER's device starts from what the registry row says it runs
- * (written before the events in the flusher's batch), else the version of
- * the release it ran.
+ * Any event of db_fleet_events_apply, one statement parsed once per batch
+ * and run for each event in one pipeline: $1 rollout, $2 MAC, $3 product,
+ * $4 at_ms, $5 the version for the history, $6 an OFFER's stage, $7 its
+ * from_release_id, $8 the kind, $9 the outcome the row (and its line)
+ * takes. One text for the four kinds is what lets the server parse it once
+ * (an unnamed statement holds one text; db_pg_pipeline_prepare): per kind
+ * it writes what SQLite's statement of that kind writes and leaves the
+ * rest, the other kind's part matching no row.
+ * - OFFER ($8 = 0): the row is created or set back to offered. The device
+ *   starts from what the registry row says it runs (written before the
+ *   events in the flusher's batch), else the version of the release it ran.
+ * - SERVED (1): outcome and served_ms; the deadline is 3 learned intervals
+ *   once there are 3, else 3 of the plan's; + 5 min.
+ * - CUT (2): outcome, interruptions + 1. OUTCOME (3): outcome, outcome_ms.
+ * The event's RETURNING feeds its history line: a line only when the event
+ * changed a row, which SQLite's loop decides from sqlite3_changes() and a
+ * pipeline cannot ask between statements. The line is numbered after the
+ * device's others of the same millisecond, earlier events of the batch
+ * included.
  */
-static const char fleet_offer_sql[] =
+static const char fleet_event_sql[] =
+    "WITH offered AS ("
     "INSERT INTO rollout_devices (rollout_id, mac, product_id, stage, outcome, "
     "from_release_id, from_version, offered_ms) "
-    "SELECT id, $2::bigint, product_id, $5::bigint, 0, $6::bigint, COALESCE("
+    "SELECT id, $2::bigint, product_id, $6::bigint, 0, $7::bigint, COALESCE("
     "(SELECT version FROM devices WHERE product_id = $3::bigint AND mac = $2::bigint), "
-    "(SELECT version FROM releases WHERE id = $6::bigint), ''), $4::bigint "
-    "FROM rollouts WHERE id = $1::bigint AND product_id = $3::bigint "
+    "(SELECT version FROM releases WHERE id = $7::bigint), ''), $4::bigint "
+    "FROM rollouts WHERE $8::bigint = 0 AND id = $1::bigint AND product_id = $3::bigint "
     "AND EXISTS (SELECT 1 FROM devices WHERE product_id = $3::bigint AND mac = $2::bigint) "
-    "ON CONFLICT (rollout_id, mac) DO UPDATE SET outcome = 0, offered_ms = excluded.offered_ms";
-/* The deadline: 3 learned intervals once there are 3, else 3 of the plan's; + 5 min. */
-static const char fleet_served_sql[] =
-    "UPDATE rollout_devices SET outcome = 1, served_ms = $4::bigint, "
-    "deadline_ms = $4::bigint + 3 * COALESCE("
+    "ON CONFLICT (rollout_id, mac) DO UPDATE SET outcome = 0, offered_ms = excluded.offered_ms "
+    "RETURNING 1), "
+    "updated AS (UPDATE rollout_devices SET outcome = $9::bigint, "
+    "served_ms = CASE WHEN $8::bigint = 1 THEN $4::bigint ELSE served_ms END, "
+    "deadline_ms = CASE WHEN $8::bigint = 1 THEN $4::bigint + 3 * COALESCE("
     "(SELECT interval_ms FROM devices v WHERE v.product_id = $3::bigint AND v.mac = $2::bigint "
     "AND v.intervals >= 3), "
     "(SELECT interval_s * 1000 FROM rollouts WHERE id = $1::bigint)) + " DEADLINE_MARGIN_MS " "
-    "WHERE rollout_id = $1::bigint AND mac = $2::bigint AND product_id = $3::bigint";
-static const char fleet_cut_sql[] =
-    "UPDATE rollout_devices SET outcome = 2, interruptions = interruptions + 1 "
-    "WHERE rollout_id = $1 AND mac = $2 AND product_id = $3";
-static const char fleet_outcome_sql[] = "UPDATE rollout_devices SET outcome = $5, outcome_ms = $4 "
-                                        "WHERE rollout_id = $1 AND mac = $2 AND product_id = $3";
+    "ELSE deadline_ms END, "
+    "interruptions = interruptions + CASE WHEN $8::bigint = 2 THEN 1 ELSE 0 END, "
+    "outcome_ms = CASE WHEN $8::bigint = 3 THEN $4::bigint ELSE outcome_ms END "
+    "WHERE $8::bigint != 0 AND rollout_id = $1::bigint AND mac = $2::bigint "
+    "AND product_id = $3::bigint RETURNING 1) "
+    "INSERT INTO device_events (product_id, mac, at_ms, seq, kind, rollout_id, version, outcome) "
+    "SELECT $3::bigint, $2::bigint, $4::bigint, COALESCE((SELECT max(seq) + 1 FROM device_events "
+    "WHERE product_id = $3::bigint AND mac = $2::bigint AND at_ms = $4::bigint), 0), $8::bigint, "
+    "$1::bigint, $5::text, $9::bigint "
+    "FROM (SELECT 1 FROM offered UNION ALL SELECT 1 FROM updated) AS changed";
+_Static_assert(FLEET_EVENT_OFFER == 0 && FLEET_EVENT_SERVED == 1 && FLEET_EVENT_CUT == 2 &&
+                   FLEET_EVENT_OUTCOME == 3,
+               "event kinds as the SQL names them");
+
+/*
+ * Keeps the newest $3 + 1 lines of each device of the batch ($1 products,
+ * $2 MACs, each device once), after all its events: history_trim_sql's
+ * DELETE for many devices at once, each device's oldest line kept found
+ * once (one short index walk), not once per line. Trimming once at the end
+ * keeps exactly the lines trimming after each line would
+ * (fleet_events_apply_locked).
+ */
+static const char history_trim_batch_sql[] =
+    "DELETE FROM device_events e USING (SELECT d.product_id, d.mac, c.at_ms, c.seq "
+    "FROM unnest($1::bigint[], $2::bigint[]) AS d (product_id, mac) "
+    "CROSS JOIN LATERAL (SELECT at_ms, seq FROM device_events k "
+    "WHERE k.product_id = d.product_id AND k.mac = d.mac "
+    "ORDER BY at_ms DESC, seq DESC LIMIT 1 OFFSET $3::bigint) AS c) AS cut "
+    "WHERE e.product_id = cut.product_id AND e.mac = cut.mac "
+    "AND (e.at_ms, e.seq) < (cut.at_ms, cut.seq)";
 
 /* A history line, numbered after the device's others of the same millisecond. */
 static const char history_add_sql[] =
@@ -1047,6 +1095,28 @@ static int compare_device_key(const void *a, const void *b)
 }
 
 /*
+ * The COUNT devices at KEYS (sorted here, in place) in key order, each
+ * once, as two array parameters of P (products, MACs): ARRAYS[0] and
+ * ARRAYS[1], which must outlive P's statement (the caller frees both, built
+ * or not). -ENOMEM.
+ */
+static int device_key_arrays(struct device_key *keys, size_t count, struct db_pg_array arrays[2],
+                             struct db_pg_params *p)
+{
+    qsort(keys, count, sizeof(*keys), compare_device_key);
+    db_pg_array_init(&arrays[0]);
+    db_pg_array_init(&arrays[1]);
+    for (size_t i = 0; i < count; i++) {
+        if (i > 0 && compare_device_key(&keys[i - 1], &keys[i]) == 0)
+            continue;
+        db_pg_array_add_int(&arrays[0], keys[i].product_id);
+        db_pg_array_add_int(&arrays[1], keys[i].mac);
+    }
+    int err = db_pg_param_array(p, &arrays[0]);
+    return err == 0 ? db_pg_param_array(p, &arrays[1]) : err;
+}
+
+/*
  * Locks the registry rows of the COUNT devices at KEYS (sorted here, in
  * place) in key order, until the transaction ends. A device without a row
  * is not locked: it has no rollout rows to write.
@@ -1055,25 +1125,14 @@ static int devices_lock(struct db_pg *pg, struct device_key *keys, size_t count)
 {
     if (count == 0)
         return 0;
-    qsort(keys, count, sizeof(*keys), compare_device_key);
-    struct db_pg_array products, macs;
-    db_pg_array_init(&products);
-    db_pg_array_init(&macs);
-    for (size_t i = 0; i < count; i++) {
-        if (i > 0 && compare_device_key(&keys[i - 1], &keys[i]) == 0)
-            continue;
-        db_pg_array_add_int(&products, keys[i].product_id);
-        db_pg_array_add_int(&macs, keys[i].mac);
-    }
+    struct db_pg_array arrays[2];
     struct db_pg_params p;
     db_pg_params_init(&p);
-    int err = db_pg_param_array(&p, &products);
-    if (err == 0)
-        err = db_pg_param_array(&p, &macs);
+    int err = device_key_arrays(keys, count, arrays, &p);
     if (err == 0)
         err = db_pg_run(pg, devices_lock_sql, &p, "lock devices");
-    db_pg_array_free(&products);
-    db_pg_array_free(&macs);
+    db_pg_array_free(&arrays[0]);
+    db_pg_array_free(&arrays[1]);
     return err;
 }
 
@@ -1102,63 +1161,102 @@ static int history_write(struct db_pg *pg, int64_t product_id, uint64_t mac, int
     return db_pg_run(pg, history_trim_sql, &p, "trim history");
 }
 
-/* Applies E. An event of no row changes nothing. */
-static int fleet_event_apply(struct db_pg *pg, const struct fleet_event *e)
+/*
+ * Runs fleet_event_sql for E in PL: its event and, when that changes a row,
+ * its history line. An event of no row changes nothing; one this otad does
+ * not know is not sent.
+ */
+static void fleet_event_send(struct db_pg_pipeline *pl, const struct fleet_event *e)
 {
-    static const struct {
-        const char *sql;
-        enum device_outcome outcome; /* what the device's standing becomes */
-    } by_kind[] = {
-        [FLEET_EVENT_OFFER] = {fleet_offer_sql, OUTCOME_OFFERED},
-        [FLEET_EVENT_SERVED] = {fleet_served_sql, OUTCOME_SERVED},
-        [FLEET_EVENT_CUT] = {fleet_cut_sql, OUTCOME_INTERRUPTED},
-        [FLEET_EVENT_OUTCOME] = {fleet_outcome_sql, OUTCOME_OFFERED},
+    /* What the device's standing becomes, by kind (an OUTCOME's is its own). */
+    static const enum device_outcome outcome_of[] = {
+        [FLEET_EVENT_OFFER] = OUTCOME_OFFERED,
+        [FLEET_EVENT_SERVED] = OUTCOME_SERVED,
+        [FLEET_EVENT_CUT] = OUTCOME_INTERRUPTED,
+        [FLEET_EVENT_OUTCOME] = OUTCOME_OFFERED,
     };
-    if ((unsigned)e->kind >= ARRAY_SIZE(by_kind) ||
+    if ((unsigned)e->kind >= ARRAY_SIZE(outcome_of) ||
         (e->kind == FLEET_EVENT_OUTCOME && (unsigned)e->outcome >= OUTCOME_COUNT))
-        return 0; /* not an event this otad knows: skipped, as one of no row */
-    enum device_outcome outcome =
-        e->kind == FLEET_EVENT_OUTCOME ? e->outcome : by_kind[e->kind].outcome;
+        return; /* not an event this otad knows: skipped, as one of no row */
     struct db_pg_params p;
     db_pg_params_init(&p);
     db_pg_param_int(&p, e->rollout_id);
     db_pg_param_int(&p, (int64_t)e->mac);
     db_pg_param_int(&p, e->product_id);
-    if (e->kind != FLEET_EVENT_CUT) /* a cut has no $4: an unused parameter has no type */
-        db_pg_param_int(&p, e->at_ms);
-    if (e->kind == FLEET_EVENT_OFFER) {
-        db_pg_param_int(&p, (int64_t)e->stage);
-        param_id_or_null(&p, e->from_release_id);
-    } else if (e->kind == FLEET_EVENT_OUTCOME) {
-        db_pg_param_int(&p, (int64_t)outcome);
-    }
-    int err = db_pg_run_one(pg, by_kind[e->kind].sql, &p, "apply fleet event");
-    if (err == -ENOENT)
-        return 0; /* no such rollout or row */
-    if (err < 0)
-        return err == -EEXIST ? -EIO : err;
-    return history_write(pg, e->product_id, e->mac, e->at_ms, e->kind, e->rollout_id, e->version,
-                         outcome);
+    db_pg_param_int(&p, e->at_ms);
+    db_pg_param_text(&p, e->version);
+    db_pg_param_int(&p, (int64_t)e->stage);
+    param_id_or_null(&p, e->kind == FLEET_EVENT_OFFER ? e->from_release_id : 0);
+    db_pg_param_int(&p, (int64_t)e->kind);
+    db_pg_param_int(&p,
+                    (int64_t)(e->kind == FLEET_EVENT_OUTCOME ? e->outcome : outcome_of[e->kind]));
+    db_pg_pipeline_send_prepared(pl, &p);
+}
+
+/* A db_pg_check_fn for the pipeline of fleet_events_apply_locked. */
+static int fleet_event_check(void *arg, size_t index, const PGresult *res, int err)
+{
+    (void)arg;
+    (void)index;
+    if (err != -EEXIST && err != -ENOENT)
+        return err; /* 0, or logged already */
+    const char *table = PQresultErrorField(res, PG_DIAG_TABLE_NAME);
+    if (err == -EEXIST && table && strcmp(table, "device_events") == 0)
+        /* A seq another node took (a device that had no row to lock): try it all again. */
+        return -EAGAIN;
+    log_error("database: apply fleet events: %s", PQresultErrorMessage(res));
+    return -EIO;
 }
 
 struct events {
     const struct fleet_event *list;
     size_t count;
-    struct device_key *keys;     /* COUNT of them, for devices_lock */
+    struct device_key *keys;     /* COUNT of them, for device_key_arrays */
     const struct db_batch *mark; /* NULL: unmarked */
 };
 
+/*
+ * The batch in one pipeline, in the transaction db_pg_transaction began:
+ * the devices' lock, fleet_event_sql parsed, then run for each event in
+ * order, one trim of every device's history. BEGIN, the pipeline and
+ * COMMIT are three round trips whatever the batch's size.
+ *
+ * Why one trim at the end keeps what a trim after each line keeps: a line
+ * that falls out of a device's newest FLEET_HISTORY_MAX stays out (lines
+ * are only added), so the survivors are the same set; and a line's seq
+ * (max + 1 in its millisecond) could differ only when every older line of
+ * its millisecond had been trimmed already, and then it is older than the
+ * FLEET_HISTORY_MAX lines kept and is trimmed too, either way. A device of
+ * the batch that got no line has at most FLEET_HISTORY_MAX already (every
+ * writer trims), so the trim leaves it alone.
+ */
 static int fleet_events_apply_locked(struct db_pg *pg, void *arg)
 {
     const struct events *ev = arg;
     for (size_t i = 0; i < ev->count; i++)
         ev->keys[i] = (struct device_key){ev->list[i].product_id, (int64_t)ev->list[i].mac};
+    /* The batch's mark first (db_pg_batch_mark): -EALREADY, nothing sent, when it committed. */
     int err = ev->mark ? db_pg_batch_mark(pg, ev->mark) : 0;
-    if (err == 0)
-        err = devices_lock(pg, ev->keys, ev->count);
-    /* A failure needs no catalog rebuild: the check-in path's tracker already knows it. */
-    for (size_t i = 0; err == 0 && i < ev->count; i++)
-        err = fleet_event_apply(pg, &ev->list[i]);
+    if (err < 0)
+        return err;
+    struct db_pg_array arrays[2];
+    struct db_pg_params devices;
+    db_pg_params_init(&devices);
+    err = device_key_arrays(ev->keys, ev->count, arrays, &devices);
+    if (err == 0) {
+        struct db_pg_pipeline pl;
+        db_pg_pipeline_start(&pl, pg, "apply fleet events");
+        db_pg_pipeline_send(&pl, devices_lock_sql, &devices);
+        db_pg_pipeline_prepare(&pl, fleet_event_sql);
+        for (size_t i = 0; i < ev->count; i++)
+            fleet_event_send(&pl, &ev->list[i]);
+        db_pg_param_int(&devices, (int64_t)FLEET_HISTORY_MAX - 1);
+        db_pg_pipeline_send(&pl, history_trim_batch_sql, &devices);
+        /* A failure needs no catalog rebuild: the check-in path's tracker already knows it. */
+        err = db_pg_pipeline_finish(&pl, fleet_event_check, NULL);
+    }
+    db_pg_array_free(&arrays[0]);
+    db_pg_array_free(&arrays[1]);
     return err;
 }
 

@@ -9,10 +9,18 @@
  *
  * Statements go out with PQexecParams, parsed by the server each time, not
  * prepared: no call here is on a check-in's path (the registry writes a
- * whole batch of devices in a constant number of statements per flush;
- * its fleet events still go one statement or three per event, in one transaction), and unnamed
- * statements also work through a pooler in transaction mode (PgBouncer), where a statement prepared
- * on one server connection is unknown on the next.
+ * whole batch of devices in a constant number of statements per flush, and
+ * its fleet events in one pipeline, their one statement parsed once per
+ * batch as the unnamed statement), and unnamed statements also work
+ * through a pooler in transaction mode (PgBouncer), where a statement
+ * prepared on one server connection is unknown on the next.
+ *
+ * A pipeline (libpq's pipeline mode, db_pg_pipeline_*) sends many
+ * statements without waiting for each one's result, then reads all the
+ * results: one round trip for any number of them. A statement in it cannot
+ * look at an earlier one's result to decide whether to run (what it does
+ * depends on what earlier ones wrote must be said in its SQL), and after
+ * one fails the server skips the rest until the sync point.
  *
  * Parameters are sent as text ($1, $2 ...; integers in decimal), except
  * bytes (bytea), sent binary; results come back as text. Many rows in one
@@ -186,6 +194,62 @@ int64_t db_pg_int(const PGresult *res, int row, int col);
 void db_pg_text(const PGresult *res, int row, int col, char *out, size_t size);
 /* Whether column COL of row ROW is NULL. */
 bool db_pg_is_null(const PGresult *res, int row, int col);
+
+/*
+ * A pipeline of statements on one connection, begun with
+ * db_pg_pipeline_start and ended with db_pg_pipeline_finish (which must
+ * follow, whatever happened in between). Inside a transaction (db_pg_begin)
+ * its statements are the transaction's, each seeing what the earlier ones
+ * wrote. Sending does not wait: a statement's error comes out at
+ * db_pg_pipeline_finish. libpq, in its blocking mode, reads results into
+ * its buffer whenever the server has stopped reading statements, so a long
+ * pipeline cannot deadlock; those results (a few dozen bytes each) are held
+ * until db_pg_pipeline_finish reads them.
+ */
+struct db_pg_pipeline {
+    struct db_pg *pg;
+    const char *what; /* for the log: what the pipeline does */
+    int err;          /* the first failure to start or send: nothing more is sent */
+};
+
+/*
+ * Checks statement INDEX's result RES (borrowed) of a pipeline: ERR is 0
+ * when it succeeded, else its -errno as db_pg_exec maps it (and logs it).
+ * Returns the error to report for it (ERR, or one of the caller's own), 0
+ * for none.
+ */
+typedef int (*db_pg_check_fn)(void *arg, size_t index, const PGresult *res, int err);
+
+/* Enters pipeline mode on PG's connection (idle: no statement's result pending). */
+void db_pg_pipeline_start(struct db_pg_pipeline *pl, struct db_pg *pg, const char *what);
+
+/* Sends SQL with P (NULL: none; copied, so P may be reused at once), unless a send failed. */
+void db_pg_pipeline_send(struct db_pg_pipeline *pl, const char *sql, const struct db_pg_params *p);
+
+/*
+ * Sends SQL to be parsed once as the connection's unnamed statement, for
+ * db_pg_pipeline_send_prepared to run many times: the server parses and
+ * analyses it once, and after five runs may keep one plan for all. It
+ * lasts until the next statement sent by db_pg_pipeline_send (or any
+ * other), which parses into the same unnamed slot; it is not a named
+ * prepared statement, so it works through a pooler in transaction mode
+ * (inside one transaction, one server connection). Its result counts as
+ * one statement's. Every parameter's type must be written in SQL ($1::bigint).
+ */
+void db_pg_pipeline_prepare(struct db_pg_pipeline *pl, const char *sql);
+
+/* Runs the statement db_pg_pipeline_prepare parsed last, with P (copied). */
+void db_pg_pipeline_send_prepared(struct db_pg_pipeline *pl, const struct db_pg_params *p);
+
+/*
+ * Sends the sync point, reads every statement's result in order, passing
+ * each one that ran to CHECK (NULL: ERR stands) with ARG, and leaves
+ * pipeline mode. Returns 0, or the first error: of starting or sending
+ * (-ENOTCONN, -EIO), or one CHECK returned. -ENOTCONN when the results
+ * could not all be read: the connection is then dropped (the server rolls
+ * its transaction back) and the next db_pg_lock connects again.
+ */
+int db_pg_pipeline_finish(struct db_pg_pipeline *pl, db_pg_check_fn check, void *arg);
 
 /* Opens a transaction (READ COMMITTED); end it with db_pg_finish. */
 int db_pg_begin(struct db_pg *pg);

@@ -133,11 +133,12 @@ static inline void db_env_exec(struct db *db, const char *sql)
     assert_true(st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK);
 }
 
-/* No call left a transaction open on DB's connection. */
+/* No call left a transaction open on DB's connection, nor its pipeline mode on. */
 static inline void db_env_assert_idle(struct db *db)
 {
     struct db_pg *pg = db_pg_of(db);
     assert_int_equal(PQtransactionStatus(pg->conn), PQTRANS_IDLE);
+    assert_int_equal(PQpipelineStatus(pg->conn), PQ_PIPELINE_OFF);
     assert_false(pg->in_transaction);
 }
 #else

@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <time.h>
 
 #include "db/db_fleet.h"
 #include "env.h"
@@ -916,6 +917,311 @@ static void test_mark_silent(void **state)
 }
 
 /*
+ * Several events of one device in one batch apply in order, each seeing
+ * what the ones before it wrote: an event before its device's row exists
+ * (SERVED before the OFFER) changes nothing and adds no line, even in the
+ * same batch as the OFFER that then creates the row; events of no row
+ * (no such rollout, a device the registry does not know) sit between them
+ * and leave no trace; lines of one millisecond keep the order applied.
+ */
+static void test_events_of_one_device_in_order(void **state)
+{
+    struct db_env *e = *state;
+    int64_t old_id;
+    struct product p;
+    struct rollout r = fleet_rollout(e->db, &p, &old_id);
+    registered(e->db, p.id, 3);
+
+    struct fleet_event ev[] = {
+        event(FLEET_EVENT_SERVED, p.id, r.id, MAC1, 100),  /* no row yet: skipped */
+        event(FLEET_EVENT_OUTCOME, p.id, r.id, MAC1, 100), /* the same */
+        event(FLEET_EVENT_OFFER, p.id, r.id, MAC1, 100),   /* the row, stage 2 */
+        event(FLEET_EVENT_CUT, p.id, r.id, MAC1, 100),
+        event(FLEET_EVENT_OFFER, p.id, r.id + 100, MAC2, 100), /* no such rollout */
+        event(FLEET_EVENT_CUT, p.id, r.id, MAC1, 100),
+        event(FLEET_EVENT_SERVED, p.id, r.id, MAC2, 101),             /* no row in it */
+        event(FLEET_EVENT_OFFER, p.id, r.id, 0x18FEAA0000F1ULL, 101), /* not registered */
+        event(FLEET_EVENT_OFFER, p.id, r.id, MAC1, 101), /* offered again: stage 2 stands */
+        event(FLEET_EVENT_SERVED, p.id, r.id, MAC1, 102),
+        event(FLEET_EVENT_OFFER, p.id, r.id, MAC2, 102),
+        event(FLEET_EVENT_OUTCOME, p.id, r.id, MAC1, 103),
+        event(FLEET_EVENT_OUTCOME, p.id, r.id, MAC2, 103),
+    };
+    ev[1].outcome = OUTCOME_SUCCEEDED;
+    ev[2].stage = 2;
+    ev[8].stage = 0;
+    ev[10].stage = 1;
+    ev[11].outcome = OUTCOME_FAILED;
+    ev[12].outcome = OUTCOME_SUCCEEDED;
+    for (size_t i = 0; i < sizeof(ev) / sizeof(ev[0]); i++)
+        snprintf(ev[i].version, sizeof(ev[i].version), "e%zu", i);
+    assert_int_equal(db_fleet_events_apply(e->db, ev, sizeof(ev) / sizeof(ev[0]), NULL), 0);
+
+    struct rollout_device d;
+    assert_int_equal(db_rollout_device_get(e->db, r.id, MAC1, &d), 0);
+    assert_int_equal(d.stage, 2);
+    assert_int_equal(d.outcome, OUTCOME_FAILED);
+    assert_int_equal(d.interruptions, 2);
+    assert_int_equal(d.offered_ms, 101);
+    assert_int_equal(d.served_ms, 102);
+    assert_int_equal(d.outcome_ms, 103);
+    assert_int_equal(db_rollout_device_get(e->db, r.id, MAC2, &d), 0);
+    assert_int_equal(d.stage, 1);
+    assert_int_equal(d.outcome, OUTCOME_SUCCEEDED);
+    assert_int_equal(d.served_ms, 0);
+    assert_int_equal(d.interruptions, 0);
+    assert_int_equal(db_rollout_device_get(e->db, r.id, 0x18FEAA0000F1ULL, &d), -ENOENT);
+    assert_int_equal(db_env_int(e->db, "SELECT count(*) FROM rollout_devices"), 2);
+    assert_int_equal(db_env_int(e->db, "SELECT count(*) FROM device_events"), 8);
+
+    /* Newest first: by the millisecond, then by the order applied within it. */
+    const struct {
+        uint64_t mac;
+        const char *lines[7]; /* the versions, which name the events */
+    } want[] = {
+        {MAC1, {"e11", "e9", "e8", "e5", "e3", "e2", NULL}},
+        {MAC2, {"e12", "e10", NULL}},
+        {0x18FEAA000003ULL, {NULL}},
+    };
+    for (size_t w = 0; w < sizeof(want) / sizeof(want[0]); w++) {
+        struct device_event h[8];
+        size_t n = 99, count = 0;
+        assert_int_equal(db_device_history(e->db, p.id, want[w].mac, h, 8, &n), 0);
+        while (want[w].lines[count])
+            count++;
+        assert_int_equal(n, count);
+        for (size_t i = 0; i < n; i++) {
+            assert_string_equal(h[i].version, want[w].lines[i]);
+            assert_int_equal(h[i].rollout_id, r.id);
+        }
+    }
+    db_env_assert_idle(e->db);
+}
+
+/*
+ * One batch takes a device's history past FLEET_HISTORY_MAX: it keeps its
+ * newest lines as if each event had been trimmed as it came. Device 1's
+ * first lines are pushed out in the batch, and a late line older than all
+ * it keeps is dropped; device 2 gets all its lines in one millisecond (the
+ * highest seq stay); device 3's late line, older but within the bound,
+ * stays in its place.
+ */
+static void test_history_trimmed_in_one_batch(void **state)
+{
+    struct db_env *e = *state;
+    int64_t old_id;
+    struct product p;
+    struct rollout r = fleet_rollout(e->db, &p, &old_id);
+    registered(e->db, p.id, 3);
+
+    enum { EVENTS = 4 * FLEET_HISTORY_MAX };
+    struct fleet_event ev[EVENTS];
+    size_t n = 0;
+    /* Device 1: two lines at 1 ms, FLEET_HISTORY_MAX at 2.., then one at 1 ms again. */
+    for (int i = 0; i < 2 + (int)FLEET_HISTORY_MAX + 1; i++) {
+        int64_t at = i < 2 || i == 2 + (int)FLEET_HISTORY_MAX ? 1 : i;
+        ev[n] = event(i % 3 ? FLEET_EVENT_CUT : FLEET_EVENT_OFFER, p.id, r.id, MAC1, at);
+        snprintf(ev[n++].version, sizeof(ev[0].version), "a%d", i);
+        /* Device 2's lines in between, all at 5 ms, and an event of no rollout. */
+        ev[n] = event(i % 2 ? FLEET_EVENT_CUT : FLEET_EVENT_OFFER, p.id, r.id, MAC2, 5);
+        snprintf(ev[n++].version, sizeof(ev[0].version), "b%d", i);
+        if (i == 7)
+            ev[n++] = event(FLEET_EVENT_OFFER, p.id, r.id + 1, MAC1, 1000);
+    }
+    /* Device 3: two lines, then one older than both. */
+    const int64_t at3[] = {20, 30, 10};
+    for (int i = 0; i < 3; i++) {
+        ev[n] = event(FLEET_EVENT_OFFER, p.id, r.id, 0x18FEAA000003ULL, at3[i]);
+        snprintf(ev[n++].version, sizeof(ev[0].version), "c%d", i);
+    }
+    assert_true(n <= EVENTS);
+    assert_int_equal(db_fleet_events_apply(e->db, ev, n, NULL), 0);
+
+    assert_int_equal(db_env_int(e->db, "SELECT count(*) FROM device_events"),
+                     2 * FLEET_HISTORY_MAX + 3);
+    struct device_event h[FLEET_HISTORY_MAX + 1];
+    size_t got = 0;
+    assert_int_equal(db_device_history(e->db, p.id, MAC1, h, FLEET_HISTORY_MAX + 1, &got), 0);
+    assert_int_equal(got, FLEET_HISTORY_MAX);
+    for (size_t i = 0; i < got; i++) {
+        char want[16];
+        snprintf(want, sizeof(want), "a%zu", FLEET_HISTORY_MAX + 1 - i);
+        assert_string_equal(h[i].version, want);
+        assert_int_equal(h[i].at_ms, (int64_t)(FLEET_HISTORY_MAX + 1 - i));
+    }
+    assert_int_equal(db_device_history(e->db, p.id, MAC2, h, FLEET_HISTORY_MAX + 1, &got), 0);
+    assert_int_equal(got, FLEET_HISTORY_MAX);
+    for (size_t i = 0; i < got; i++) {
+        char want[16];
+        snprintf(want, sizeof(want), "b%zu", FLEET_HISTORY_MAX + 2 - i);
+        assert_string_equal(h[i].version, want);
+    }
+    assert_int_equal(
+        db_device_history(e->db, p.id, 0x18FEAA000003ULL, h, FLEET_HISTORY_MAX + 1, &got), 0);
+    assert_int_equal(got, 3);
+    assert_string_equal(h[0].version, "c1");
+    assert_string_equal(h[1].version, "c0");
+    assert_string_equal(h[2].version, "c2");
+    db_env_assert_idle(e->db);
+}
+
+#ifdef DB_ENV_POSTGRESQL
+/*
+ * The round trips DB's connection makes to apply COUNT events at EV: the
+ * messages after which libpq waits for the server (a Sync, which ends each
+ * PQexecParams and each pipeline, or a simple Query), read from its trace.
+ */
+static size_t round_trips_of(struct db *db, const struct fleet_event *ev, size_t count)
+{
+    struct db_pg *pg = db_pg_of(db);
+    FILE *trace = tmpfile();
+    assert_non_null(trace);
+    PQtrace(pg->conn, trace);
+    PQsetTraceFlags(pg->conn, PQTRACE_SUPPRESS_TIMESTAMPS);
+    assert_int_equal(db_fleet_events_apply(db, ev, count, NULL), 0);
+    PQuntrace(pg->conn);
+    rewind(trace);
+    size_t trips = 0;
+    char line[4096], type[32];
+    while (fgets(line, sizeof(line), trace))
+        if (sscanf(line, "F\t%*d\t%31s", type) == 1 &&
+            (strcmp(type, "Sync") == 0 || strcmp(type, "Query") == 0))
+            trips++;
+    fclose(trace);
+    return trips;
+}
+
+/*
+ * A batch costs BEGIN, one pipeline and COMMIT, whatever its size: one
+ * event or three hundred of a hundred devices take the same three round
+ * trips.
+ */
+static void test_events_round_trips(void **state)
+{
+    struct db_env *e = *state;
+    int64_t old_id;
+    struct product p;
+    struct rollout r = fleet_rollout(e->db, &p, &old_id);
+    registered(e->db, p.id, 100);
+    struct fleet_event one = event(FLEET_EVENT_OFFER, p.id, r.id, MAC1, 10);
+    assert_int_equal(round_trips_of(e->db, &one, 1), 3);
+
+    enum { DEVICES = 100 };
+    static const enum fleet_event_kind kinds[] = {FLEET_EVENT_OFFER, FLEET_EVENT_CUT,
+                                                  FLEET_EVENT_SERVED};
+    struct fleet_event ev[3 * DEVICES];
+    for (size_t i = 0; i < 3 * DEVICES; i++)
+        ev[i] = event(kinds[i / DEVICES], p.id, r.id, 0x18FEAA000000ULL | (i % DEVICES + 1),
+                      20 + (int64_t)(i / DEVICES));
+    assert_int_equal(round_trips_of(e->db, ev, 3 * DEVICES), 3);
+    assert_int_equal(db_env_int(e->db, "SELECT count(*) FROM device_events"), 1 + 3 * DEVICES);
+    db_env_assert_idle(e->db);
+}
+
+/*
+ * The connection lost in the middle of a batch's pipeline (the server ends
+ * the session from a trigger): -ENOTCONN, nothing of the batch written, and
+ * the next call connects again and applies it.
+ */
+static void test_events_connection_lost(void **state)
+{
+    struct db_env *e = *state;
+    int64_t old_id;
+    struct product p;
+    struct rollout r = fleet_rollout(e->db, &p, &old_id);
+    registered(e->db, p.id, 2);
+    db_env_exec(e->db,
+                "CREATE FUNCTION die() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                "IF NEW.version = 'die' THEN PERFORM pg_terminate_backend(pg_backend_pid()); "
+                "END IF; RETURN NEW; END $$; "
+                "CREATE TRIGGER die BEFORE INSERT ON device_events "
+                "FOR EACH ROW EXECUTE FUNCTION die()");
+    struct fleet_event ev[3] = {event(FLEET_EVENT_OFFER, p.id, r.id, MAC1, 10),
+                                event(FLEET_EVENT_OFFER, p.id, r.id, MAC2, 10),
+                                event(FLEET_EVENT_SERVED, p.id, r.id, MAC1, 11)};
+    strcpy(ev[1].version, "die");
+    assert_int_equal(db_fleet_events_apply(e->db, ev, 3, NULL), -ENOTCONN);
+    struct rollout_device d;
+    assert_int_equal(db_rollout_device_get(e->db, r.id, MAC1, &d), -ENOENT); /* connects again */
+    db_env_exec(e->db, "DROP TRIGGER die ON device_events");
+    assert_int_equal(db_fleet_events_apply(e->db, ev, 3, NULL), 0);
+    assert_int_equal(db_rollout_device_get(e->db, r.id, MAC1, &d), 0);
+    assert_int_equal(d.outcome, OUTCOME_SERVED);
+    assert_int_equal(db_rollout_device_get(e->db, r.id, MAC2, &d), 0);
+    assert_int_equal(db_env_int(e->db, "SELECT count(*) FROM device_events"), 3);
+    db_env_assert_idle(e->db);
+}
+#endif
+
+/* Device I of a batch of many: 18:FE:AA:00:HI:LO. */
+static uint64_t many_mac(unsigned i)
+{
+    return 0x18FEAA000000ULL | (uint64_t)i;
+}
+
+enum { RATE_DEVICES = 1000, RATE_ROUNDS = 3 };
+
+/*
+ * Not a timed assertion: how fast batches of RATE_DEVICES fleet events
+ * apply on this backend (docs/PERFORMANCE.md, "Fleet events on
+ * PostgreSQL"), printed as TAP comments. RATE_ROUNDS rounds of three
+ * batches (an offer, a download, an outcome for each of RATE_DEVICES
+ * registered devices); what it asserts is that every event was applied.
+ */
+static void test_events_batch_rate(void **state)
+{
+    struct db_env *e = *state;
+    int64_t old_id;
+    struct product p;
+    struct rollout r = fleet_rollout(e->db, &p, &old_id);
+    struct device_record *records = calloc(RATE_DEVICES, sizeof(*records));
+    struct fleet_event *ev = calloc(RATE_DEVICES, sizeof(*ev));
+    assert_non_null(records);
+    assert_non_null(ev);
+    for (unsigned i = 0; i < RATE_DEVICES; i++) {
+        records[i] = db_env_device(p.id, 0, "1.0.0");
+        records[i].report.sta_mac[4] = (uint8_t)((i + 1) >> 8);
+        records[i].report.sta_mac[5] = (uint8_t)(i + 1);
+    }
+    assert_int_equal(db_devices_record(e->db, records, RATE_DEVICES, NULL, NULL, NULL, NULL), 0);
+
+    static const enum fleet_event_kind kinds[] = {FLEET_EVENT_OFFER, FLEET_EVENT_SERVED,
+                                                  FLEET_EVENT_OUTCOME};
+    double total_s = 0;
+    for (int round = 0; round < RATE_ROUNDS; round++)
+        for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+            for (unsigned i = 0; i < RATE_DEVICES; i++) {
+                ev[i] =
+                    event(kinds[k], p.id, r.id, many_mac(i + 1), 10000 * (round + 1) + (int64_t)k);
+                ev[i].outcome = OUTCOME_SUCCEEDED;
+                strcpy(ev[i].version, "1.1.0");
+            }
+            struct timespec t0, t1;
+            clock_gettime(CLOCK_MONOTONIC, &t0);
+            assert_int_equal(db_fleet_events_apply(e->db, ev, RATE_DEVICES, NULL), 0);
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+            total_s += s;
+            print_message("# %s: a batch of %d %s events in %.1f ms: %.0f events/s\n",
+                          e->db->ops->name, RATE_DEVICES, fleet_event_kind_name(kinds[k]), s * 1000,
+                          RATE_DEVICES / s);
+        }
+    print_message("# %s: %d events in %d batches in %.1f ms: %.0f events/s\n", e->db->ops->name,
+                  RATE_ROUNDS * 3 * RATE_DEVICES, RATE_ROUNDS * 3, total_s * 1000,
+                  RATE_ROUNDS * 3 * RATE_DEVICES / total_s);
+
+    struct rollout_counts total;
+    assert_int_equal(db_rollout_counts(e->db, r.id, NULL, 0, &total), 0);
+    assert_int_equal(total.offered, RATE_DEVICES);
+    assert_int_equal(total.by_outcome[OUTCOME_SUCCEEDED], RATE_DEVICES);
+    assert_int_equal(db_env_int(e->db, "SELECT count(*) FROM device_events"),
+                     RATE_ROUNDS * 3 * RATE_DEVICES);
+    free(ev);
+    free(records);
+    db_env_assert_idle(e->db);
+}
+
+/*
  * Two nodes (two connections to one database, in two threads) apply
  * interleaved batches of events for the same rollout and devices: node 0
  * walks the devices up, node 1 down (the order that deadlocks without key
@@ -1369,6 +1675,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_events, db_env_setup, db_env_teardown),
         cmocka_unit_test_setup_teardown(test_counts_and_open, db_env_setup, db_env_teardown),
         cmocka_unit_test_setup_teardown(test_history_trimmed, db_env_setup, db_env_teardown),
+        cmocka_unit_test_setup_teardown(test_events_of_one_device_in_order, db_env_setup,
+                                        db_env_teardown),
+        cmocka_unit_test_setup_teardown(test_history_trimmed_in_one_batch, db_env_setup,
+                                        db_env_teardown),
         cmocka_unit_test_setup_teardown(test_mark_silent, db_env_setup, db_env_teardown),
         cmocka_unit_test_setup_teardown(test_events_two_nodes, db_env_setup, db_env_teardown),
         cmocka_unit_test_setup_teardown(test_rollout_update_refuses_a_stale_read, db_env_setup,
@@ -1377,6 +1687,11 @@ int main(void)
                                         db_env_teardown),
         cmocka_unit_test_setup_teardown(test_two_nodes_supersede_and_silence, db_env_setup,
                                         db_env_teardown),
+#ifdef DB_ENV_POSTGRESQL
+        cmocka_unit_test_setup_teardown(test_events_round_trips, db_env_setup, db_env_teardown),
+        cmocka_unit_test_setup_teardown(test_events_connection_lost, db_env_setup, db_env_teardown),
+#endif
+        cmocka_unit_test_setup_teardown(test_events_batch_rate, db_env_setup, db_env_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
