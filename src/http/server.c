@@ -299,9 +299,11 @@ static void forwarded_malformed(const char *peer, const char *value)
  * client its X-Forwarded-For names (http/forwarded.h). Not on the HTTPS
  * listener: a balancer passes TLS through without reading it, so a header
  * there was written by the device. The headers must have been collected.
+ * A malformed header is counted on the request's FIRST translation only (an
+ * upload is translated again on its last call).
  */
 static void remote_address(struct request_storage *s, struct MHD_Connection *conn,
-                           const struct config *config, bool tls)
+                           const struct config *config, bool tls, bool first)
 {
     s->remote[0] = 0;
     const union MHD_ConnectionInfo *info =
@@ -330,7 +332,8 @@ static void remote_address(struct request_storage *s, struct MHD_Connection *con
         net_addr_format(&client, s->remote, sizeof(s->remote));
         break;
     case FORWARDED_MALFORMED:
-        forwarded_malformed(s->remote, count ? values[count - 1] : "");
+        if (first)
+            forwarded_malformed(s->remote, count ? values[count - 1] : "");
         break;
     case FORWARDED_PEER:
         break;
@@ -373,7 +376,7 @@ static bool request_translate(struct request_storage *s, struct MHD_Connection *
     MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, collect_query, s);
     wire_head_version(&s->head, version);
     MHD_get_connection_values_n(conn, MHD_HEADER_KIND, collect_header, s);
-    remote_address(s, conn, config, tls);
+    remote_address(s, conn, config, tls, first);
     s->walked = first;
     return true;
 }
