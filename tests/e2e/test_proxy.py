@@ -135,10 +135,20 @@ def test_a_malformed_header_falls_back_to_the_peer_counted_and_logged_once():
         got = recorded(srv, admin, len(bad))
         assert set(got.values()) == {"127.0.0.1"}, f"a malformed header must leave the peer's address: {got}"
         assert malformed_count(srv, admin) == len(bad)
+        # An upload (read over several calls) is one request, counted once; its audit entry
+        # has the peer's address.
+        body = make_image("esp8266", 64_000, seed=83, flash_size="4M").read_bytes()
+        r = srv.api("POST", "/api/v1/products/door/releases?version=1.2.0", admin, body=body,
+                    headers=[("Content-Type", "application/octet-stream"), ("X-Forwarded-For", "unknown")])
+        assert_status(r, 201, "an upload with a malformed X-Forwarded-For")
+        assert malformed_count(srv, admin) == len(bad) + 1
+        r = srv.api("GET", "/api/v1/audit?limit=1", admin)
+        entry = r.json()["entries"][0]
+        assert entry["action"] == "release.publish" and entry["actor"]["address"] == "127.0.0.1", entry
         log = srv.log()
         assert log.count("x-forwarded-for from trusted proxy") == 1, \
             f"one warning a minute, not one per request: {log}"
-        assert "127.0.0.1" in log and f"{CLIENT_A}:4711" in log, log
+        assert f"{CLIENT_A}:4711" in log, log
 
 
 def test_admission_counts_each_address_behind_a_trusted_peer():
