@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/netaddr.h"
 #include "core/util.h"
 
 enum setting_type { SETTING_STRING, SETTING_UINT };
@@ -94,6 +95,12 @@ static const struct setting config_settings[] = {
     UINT_SETTING(max_connections_per_ip, "64", 0, 1000000,
                  "concurrent HTTP connections from one address; more are closed at once; 0 means "
                  "no limit (behind a reverse proxy every connection comes from its address)"),
+    STRING_SETTING(trusted_proxies, "",
+                   "load balancers whose X-Forwarded-For is believed: addresses or CIDR prefixes, "
+                   "IPv4 or IPv6, comma-separated (\"10.0.0.5, 10.0.1.0/24, fd00::/64\"); a "
+                   "request from one of them on the plain listener stands for the right-most "
+                   "address in the header that is not listed; \"\" trusts nobody "
+                   "(docs/OPERATIONS.md)"),
     UINT_SETTING(max_downloads, "0", 0, 1000000,
                  "image bodies sent at once, every product together (on PostgreSQL by all "
                  "nodes together: each takes its share); a device over the cap is answered 304 "
@@ -205,6 +212,29 @@ static int parse_aliases(struct config *c, FILE *err)
             return -EINVAL;
         }
         c->alias_count++;
+    }
+    return 0;
+}
+
+static int parse_trusted_proxies(struct config *c, FILE *err)
+{
+    c->trusted_proxy_count = 0;
+    char text[sizeof(c->trusted_proxies)];
+    memcpy(text, c->trusted_proxies, sizeof(text));
+    char *save = NULL;
+    for (char *item = strtok_r(text, ", \t", &save); item; item = strtok_r(NULL, ", \t", &save)) {
+        if (c->trusted_proxy_count == LIMIT_TRUSTED_PROXIES) {
+            fprintf(err, "otad: trusted_proxies: more than %u\n", LIMIT_TRUSTED_PROXIES);
+            return -EINVAL;
+        }
+        if (net_prefix_parse(item, &c->trusted_proxy_list[c->trusted_proxy_count]) < 0) {
+            fprintf(err,
+                    "otad: trusted_proxies: \"%s\" is not an IPv4 or IPv6 address or prefix "
+                    "(ADDRESS/BITS, no bits set past the prefix)\n",
+                    item);
+            return -EINVAL;
+        }
+        c->trusted_proxy_count++;
     }
     return 0;
 }
@@ -378,6 +408,8 @@ int config_load(struct config *ret_config, int *argc, char **argv, char **envp, 
         return -EINVAL;
     }
     if (parse_aliases(&c, err) < 0)
+        return -EINVAL;
+    if (parse_trusted_proxies(&c, err) < 0)
         return -EINVAL;
     c.envp = envp;
     *ret_config = c;

@@ -16,6 +16,7 @@
 #include <stdio.h>
 
 #include "core/limits.h"
+#include "core/netaddr.h"
 
 /* One legacy path that serves a product, e.g. "/esp/firmware.php" -> "emonesp". */
 struct config_alias {
@@ -44,6 +45,10 @@ struct config {
     uint64_t connection_memory;             /* bytes per connection for request line + headers */
     uint64_t max_connections;               /* concurrent HTTP connections */
     uint64_t max_connections_per_ip; /* concurrent HTTP connections from one address; 0 = any */
+    char trusted_proxies[2048];      /* the balancers' addresses and prefixes as configured */
+    /* trusted_proxies parsed: whose X-Forwarded-For the plain listener believes. */
+    struct net_prefix trusted_proxy_list[LIMIT_TRUSTED_PROXIES];
+    unsigned trusted_proxy_count;
     uint64_t max_downloads;          /* image bodies in flight (the cluster's); 0 = no cap */
     uint64_t registry_flush_ms;      /* device registry commit interval */
     uint64_t github_poll_interval_s; /* default seconds between polls of a GitHub source */

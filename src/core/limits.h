@@ -14,6 +14,14 @@
 #define LIMIT_HEADERS_PER_REQUEST    64u   /* headers a handler looks at */
 #define LIMIT_QUERY_ARGS_PER_REQUEST 16u
 
+/*
+ * Behind load balancers (trusted_proxies): prefixes the setting may list, and
+ * trusted X-Forwarded-For elements read before the client's address (more
+ * is a malformed header: no real chain of proxies is that long).
+ */
+#define LIMIT_TRUSTED_PROXIES 64u
+#define LIMIT_FORWARDED_HOPS  16u
+
 /* Device identity headers: the longest value we accept for each string. */
 #define LIMIT_DEVICE_VERSION_BYTES 64u /* x-ESP8266-version, ?tag=, ?version= */
 #define LIMIT_DEVICE_SDK_BYTES     64u /* x-ESP8266-sdk-version */

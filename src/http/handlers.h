@@ -374,6 +374,12 @@ void http_metrics_register(void);
 void http_metrics_request_done(const char *route, int status, double seconds);
 
 /*
+ * Counts one request from a trusted proxy whose X-Forwarded-For was not a
+ * list of addresses, in otad_http_forwarded_malformed_total. Lock-free.
+ */
+void http_metrics_forwarded_malformed(void);
+
+/*
  * GET audit (admin; api.c, docs/AUDIT.md): a page of the audit log, newest
  * first, filtered by since, until, actor, action (a prefix), product and
  * outcome, paged by before=ID and limit (1 to 1000, default 100):

@@ -26,9 +26,21 @@ static struct metric_family requests = METRIC_HISTOGRAM(
     "response (an image body included).",
     request_bounds, METRIC_LABELS("route", "status"));
 
+static struct metric_family forwarded_malformed = METRIC_COUNTER(
+    "otad_http_forwarded_malformed_total",
+    "Requests from a trusted proxy (trusted_proxies) whose X-Forwarded-For was not a list of "
+    "addresses; each was served as coming from the proxy's own address.",
+    METRIC_NO_LABELS);
+
 void http_metrics_register(void)
 {
     metrics_register(&requests);
+    metrics_register(&forwarded_malformed);
+}
+
+void http_metrics_forwarded_malformed(void)
+{
+    metric_inc(&forwarded_malformed, NULL);
 }
 
 void http_metrics_request_done(const char *route, int status, double seconds)

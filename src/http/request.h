@@ -18,11 +18,12 @@ struct http_pair {
 };
 
 struct http_request {
-    const char *method;      /* "GET", "HEAD", "POST", ... */
-    const char *path;        /* percent-decoded, always starts with '/' */
-    const char *remote_addr; /* textual peer address, "" when unknown */
-    bool http10;             /* the request line said HTTP/1.0 */
-    bool tls;                /* it came over the HTTPS listener */
+    const char *method; /* "GET", "HEAD", "POST", ... */
+    const char *path;   /* percent-decoded, always starts with '/' */
+    /* Textual: the peer's address, or behind trusted_proxies the client's; "" when unknown. */
+    const char *remote_addr;
+    bool http10; /* the request line said HTTP/1.0 */
+    bool tls;    /* it came over the HTTPS listener */
     struct http_pair headers[LIMIT_HEADERS_PER_REQUEST];
     unsigned header_count;
     bool headers_truncated; /* more headers arrived than the array holds */

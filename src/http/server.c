@@ -21,8 +21,10 @@
 
 #include "core/cpus.h"
 #include "core/log.h"
+#include "core/netaddr.h"
 #include "core/util.h"
 #include "http/errors.h"
+#include "http/forwarded.h"
 #include "http/handlers.h"
 #include "http/tls.h"
 #include "http/wire.h"
@@ -182,14 +184,14 @@ struct request_storage {
     char path[LIMIT_URL_BYTES + 2];
     char query_text[LIMIT_URL_BYTES + 2]; /* the decoded query arguments, NUL-separated */
     size_t query_used;
-    char remote[INET6_ADDRSTRLEN];
-    size_t target_bytes;   /* path plus every query argument, as sent */
-    bool has_nul;          /* the path or a query argument decodes to a NUL byte (%00) */
-    bool bad_name;         /* a header name is not a token (a space before its ':' ...) */
-    unsigned hosts;        /* Host headers */
-    unsigned lengths;      /* Content-Length headers */
-    struct wire_head head; /* the walk over the head's bytes */
-    bool walked;           /* the head was walked (on the request's first translation) */
+    char remote[INET6_ADDRSTRLEN]; /* the address the request stands for (remote_address) */
+    size_t target_bytes;           /* path plus every query argument, as sent */
+    bool has_nul;                  /* the path or a query argument decodes to a NUL byte (%00) */
+    bool bad_name;                 /* a header name is not a token (a space before its ':' ...) */
+    unsigned hosts;                /* Host headers */
+    unsigned lengths;              /* Content-Length headers */
+    struct wire_head head;         /* the walk over the head's bytes */
+    bool walked;                   /* the head was walked (on the request's first translation) */
 };
 
 static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -261,18 +263,81 @@ static size_t keep_escaped(void *cls, struct MHD_Connection *conn, char *s)
     return strlen(s);
 }
 
-static void remote_address(struct MHD_Connection *conn, char *out, size_t size)
+/*
+ * A trusted balancer's malformed X-Forwarded-For: the request goes on with
+ * the peer's address; one log line a minute at most says how many there
+ * were and shows the latest header (cut and made printable).
+ */
+#define FORWARDED_LOG_INTERVAL_MS 60000
+#define FORWARDED_LOG_VALUE_BYTES 96
+
+static atomic_int_fast64_t forwarded_logged_ms = -FORWARDED_LOG_INTERVAL_MS;
+static atomic_uint_fast64_t forwarded_unlogged;
+
+static void forwarded_malformed(const char *peer, const char *value)
 {
-    out[0] = 0;
+    http_metrics_forwarded_malformed();
+    atomic_fetch_add(&forwarded_unlogged, 1);
+    int64_t now = time_mono_ms(), last = atomic_load(&forwarded_logged_ms);
+    if (now - last < FORWARDED_LOG_INTERVAL_MS ||
+        !atomic_compare_exchange_strong(&forwarded_logged_ms, &last, now))
+        return;
+    char shown[FORWARDED_LOG_VALUE_BYTES];
+    size_t n = 0;
+    for (const char *p = value; *p && n + 1 < sizeof(shown); p++)
+        shown[n++] = *p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\' ? *p : '?';
+    shown[n] = 0;
+    uint64_t count = atomic_exchange(&forwarded_unlogged, 0);
+    log_warn("x-forwarded-for from trusted proxy %s is not a list of addresses (\"%s%s\"): the "
+             "proxy's address is used; %llu such request(s) since the last message",
+             peer, shown, value[n] ? "..." : "", (unsigned long long)count);
+}
+
+/*
+ * The address S's request stands for, into S->remote: the peer's; or, on
+ * the plain listener when the peer is one of CONFIG's trusted_proxies, the
+ * client its X-Forwarded-For names (http/forwarded.h). Not on the HTTPS
+ * listener: a balancer passes TLS through without reading it, so a header
+ * there was written by the device. The headers must have been collected.
+ * A malformed header is counted on the request's FIRST translation only (an
+ * upload is translated again on its last call).
+ */
+static void remote_address(struct request_storage *s, struct MHD_Connection *conn,
+                           const struct config *config, bool tls, bool first)
+{
+    s->remote[0] = 0;
     const union MHD_ConnectionInfo *info =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     if (!info || !info->client_addr)
         return;
     const struct sockaddr *sa = info->client_addr;
     if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)size);
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, s->remote,
+                  sizeof(s->remote));
     else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)size);
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, s->remote,
+                  sizeof(s->remote));
+    struct net_addr peer;
+    if (tls || config->trusted_proxy_count == 0 || net_addr_from_sockaddr(sa, &peer) < 0)
+        return;
+    const char *values[LIMIT_HEADERS_PER_REQUEST];
+    size_t count = 0;
+    for (unsigned i = 0; i < s->req.header_count; i++)
+        if (str_eq_nocase(s->req.headers[i].name, "X-Forwarded-For"))
+            values[count++] = s->req.headers[i].value;
+    struct net_addr client;
+    switch (forwarded_client(&peer, config->trusted_proxy_list, config->trusted_proxy_count, values,
+                             count, &client)) {
+    case FORWARDED_CLIENT:
+        net_addr_format(&client, s->remote, sizeof(s->remote));
+        break;
+    case FORWARDED_MALFORMED:
+        if (first)
+            forwarded_malformed(s->remote, count ? values[count - 1] : "");
+        break;
+    case FORWARDED_PEER:
+        break;
+    }
 }
 
 /*
@@ -283,7 +348,7 @@ static void remote_address(struct MHD_Connection *conn, char *out, size_t size)
  */
 static bool request_translate(struct request_storage *s, struct MHD_Connection *conn,
                               const char *url, const char *method, const char *version, bool first,
-                              bool tls)
+                              bool tls, const struct config *config)
 {
     memset(&s->req, 0, sizeof(s->req));
     s->query_used = 0;
@@ -303,7 +368,6 @@ static bool request_translate(struct request_storage *s, struct MHD_Connection *
     s->req.path = s->path;
     s->req.http10 = strcmp(version, MHD_HTTP_VERSION_1_0) == 0;
     s->req.tls = tls;
-    remote_address(conn, s->remote, sizeof(s->remote));
     s->req.remote_addr = s->remote;
     const union MHD_ConnectionInfo *info =
         first ? MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE) : NULL;
@@ -312,6 +376,7 @@ static bool request_translate(struct request_storage *s, struct MHD_Connection *
     MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, collect_query, s);
     wire_head_version(&s->head, version);
     MHD_get_connection_values_n(conn, MHD_HEADER_KIND, collect_header, s);
+    remote_address(s, conn, config, tls, first);
     s->walked = first;
     return true;
 }
@@ -714,7 +779,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct http_reply refusal;
     http_reply_init(&refusal);
     /* The head is walked on the request's first translation: before routing or any body. */
-    if (!request_translate(&s, conn, url, method, version, !up, listener->tls))
+    if (!request_translate(&s, conn, url, method, version, !up, listener->tls, &srv->config))
         http_reply_static(&refusal, 414, "request-target too long\n");
     if (refusal.status || request_refused(&s, &refusal)) {
         if (up)

@@ -3,8 +3,9 @@
 What it owns: writing an HAProxy configuration whose backend policy is
 the one dist/haproxy/otad.cfg ships (its backend's directives are read from
 that file: leastconn, GET /healthz checks expecting 200, retries on
-connection failures and empty responses with redispatch), with the example's
-X-Forwarded-For, test timeouts and health checks short enough for a test
+connection failures and empty responses with redispatch), with its HTTP
+frontend's directives (option forwardfor: otad's trusted_proxies reads the
+header), test timeouts and health checks short enough for a test
 (every 500 ms, down after 2 failures, up after 1 success), running `haproxy -f CFG -db` in the
 foreground on a free port on 127.0.0.1, and reading its view of the nodes
 through its admin socket (`show stat`). It does not start otad (tests/e2e/
@@ -121,7 +122,9 @@ def config_text(backends, mode, port, admin_socket, check="check inter 500 fall 
         f"    bind {HOST}:{port}",
     ]
     if mode == "http":
-        lines.append("    option forwardfor")
+        # The example's own frontend directives (option forwardfor), not its bind or backend.
+        lines += ["    " + d for d in example_directives("frontend otad_http")
+                  if d.split()[0] not in ("bind", "default_backend")]
     lines += [
         f"    default_backend {BACKEND}",
         "",

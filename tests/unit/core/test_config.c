@@ -51,6 +51,44 @@ static void test_connections_per_ip_zero_is_off(void **state)
     fclose(err);
 }
 
+static void test_trusted_proxies(void **state)
+{
+    char *argv[] = {"otad", "serve", NULL};
+    int argc = 2;
+    char *envp[] = {NULL};
+    struct config c;
+    assert_int_equal(config_load(&c, &argc, argv, envp, stderr), 0);
+    assert_int_equal(c.trusted_proxy_count, 0); /* nobody by default */
+
+    char *env[] = {"OTAD_TRUSTED_PROXIES=10.0.0.5, 10.0.1.0/24,fd00::/64", NULL};
+    argc = 2;
+    assert_int_equal(config_load(&c, &argc, argv, env, stderr), 0);
+    assert_int_equal(c.trusted_proxy_count, 3);
+    struct net_addr a;
+    assert_int_equal(net_addr_parse("10.0.1.77", 9, &a), 0);
+    assert_false(net_prefix_contains(&c.trusted_proxy_list[0], &a));
+    assert_true(net_prefix_contains(&c.trusted_proxy_list[1], &a));
+    assert_int_equal(c.trusted_proxy_list[2].bits, 64);
+
+    FILE *err = devnull();
+    static const char *const bad[] = {"OTAD_TRUSTED_PROXIES=10.0.0.1/8",
+                                      "OTAD_TRUSTED_PROXIES=10.0.0.5,lb.example.com",
+                                      "OTAD_TRUSTED_PROXIES=10.0.0.0/33"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char *env_bad[] = {(char *)bad[i], NULL};
+        argc = 2;
+        assert_int_equal(config_load(&c, &argc, argv, env_bad, err), -EINVAL);
+    }
+    /* One more than LIMIT_TRUSTED_PROXIES. */
+    char many[2048] = "OTAD_TRUSTED_PROXIES=";
+    for (unsigned i = 0; i <= LIMIT_TRUSTED_PROXIES; i++)
+        snprintf(many + strlen(many), sizeof(many) - strlen(many), "10.0.%u.1,", i);
+    char *env_many[] = {many, NULL};
+    argc = 2;
+    assert_int_equal(config_load(&c, &argc, argv, env_many, err), -EINVAL);
+    fclose(err);
+}
+
 static void test_precedence_file_env_flag(void **state)
 {
     char path[] = "/tmp/otad-config-XXXXXX";
@@ -191,6 +229,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_connections_per_ip_zero_is_off),
+        cmocka_unit_test(test_trusted_proxies),
         cmocka_unit_test(test_precedence_file_env_flag),
         cmocka_unit_test(test_rejects_bad_values),
         cmocka_unit_test(test_dump_round_trips),
