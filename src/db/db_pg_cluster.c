@@ -214,27 +214,48 @@ static void fill_change(const PGresult *res, int row, void *out)
 
 /*
  * The rows written by transactions committed in $2 and not in $1, past the
- * key ($3 writer, $4 rollout, $5 MAC), in key order: the writer's id
- * (migration 012) is at least $1's xmin, so the index skips all older rows.
+ * key ($3 writer, $4 rollout, $5 MAC), in key order. A read starts at
+ * ($1's xmin, -1, -1): every older writer had ended when $1 was taken, so
+ * the index range starts there (one lower bound, which the planner uses).
  */
 static const char changes_sql[] =
     "SELECT d.rollout_id, d.product_id, d.mac, d.stage, d.outcome, r.release_id, r.mode, "
     "d.change_xid::text::bigint FROM rollout_devices d JOIN rollouts r ON r.id = d.rollout_id "
-    "WHERE d.change_xid >= pg_snapshot_xmin($1::pg_snapshot) "
+    "WHERE (d.change_xid, d.rollout_id, d.mac) > ($3::text::xid8, $4::bigint, $5::bigint) "
     "AND NOT pg_visible_in_snapshot(d.change_xid, $1::pg_snapshot) "
     "AND pg_visible_in_snapshot(d.change_xid, $2::pg_snapshot) "
-    "AND (d.change_xid, d.rollout_id, d.mac) > ($3::text::xid8, $4::bigint, $5::bigint) "
     "AND (r.state IN " DB_SQL_ROLLOUTS_COUNTED " OR d.outcome = 4) "
     "ORDER BY d.change_xid, d.rollout_id, d.mac LIMIT $6";
 
-/* Starts a read: what has committed now is what it reads up to. */
+/*
+ * Starts a read: what has committed now is what it reads up to, from the
+ * xmin of what was seen. Transaction ids that went backwards (a crash
+ * lost the last commits, which synchronous_commit = off allows, or a
+ * failover to a standby that was behind) would be taken again by new
+ * writers and pass for seen: then everything is read again.
+ */
 static int changes_begin(struct db_pg *pg, struct rollout_changes_cursor *cursor)
 {
+    struct db_pg_params p;
+    db_pg_params_init(&p);
+    db_pg_param_text(&p, cursor->seen[0] ? cursor->seen : SNAPSHOT_NONE);
     PGresult *res;
-    int r = db_pg_exec(pg, "SELECT pg_current_snapshot()::text", NULL, "take a snapshot", &res);
+    int r =
+        db_pg_exec(pg,
+                   "SELECT pg_current_snapshot()::text, "
+                   "pg_snapshot_xmin($1::pg_snapshot)::text::bigint, "
+                   "pg_snapshot_xmax(pg_current_snapshot()) < pg_snapshot_xmax($1::pg_snapshot)",
+                   &p, "take a snapshot", &res);
     if (r < 0)
         return r;
     const char *now = PQgetvalue(res, 0, 0);
+    int64_t xmin = db_pg_int(res, 0, 1);
+    if (strcmp(PQgetvalue(res, 0, 2), "t") == 0) {
+        log_warn("db: the database's transaction ids went backwards (a crash or a failover "
+                 "lost its last commits): reading every rollout change again");
+        cursor->seen[0] = 0;
+        xmin = 1;
+    }
     if (strlen(now) >= sizeof(cursor->upto)) {
         log_error("db: the snapshot is %zu bytes, too many transactions in flight to follow "
                   "the rollouts' changes (at most %u bytes)",
@@ -242,8 +263,9 @@ static int changes_begin(struct db_pg *pg, struct rollout_changes_cursor *cursor
         r = -EOVERFLOW;
     } else {
         memcpy(cursor->upto, now, strlen(now) + 1);
-        cursor->after_writer = cursor->after_rollout_id = 0;
-        cursor->after_mac = 0;
+        cursor->after_writer = xmin;
+        cursor->after_rollout_id = -1;
+        cursor->after_mac = UINT64_MAX; /* -1 as the bigint bound */
     }
     PQclear(res);
     return r;

@@ -42,8 +42,13 @@
 #define CLUSTER_BEAT_MS 1000
 /* A node not seen for this long no longer counts among the live ones (its share goes back). */
 #define CLUSTER_LIVE_MS 10000
-/* Rollout changes read per query: a beat reads on until it has them all. */
-#define CLUSTER_CHANGES_PAGE 10000
+/*
+ * Rollout changes read per query, and queries per beat at most: a long
+ * read (a node's first, of every open standing) goes on at the next beat,
+ * so the heartbeat and the leader's lock keep their pace.
+ */
+#define CLUSTER_CHANGES_PAGE           10000
+#define CLUSTER_CHANGES_PAGES_PER_BEAT 5
 
 struct cluster {
     struct service *svc;
@@ -98,7 +103,9 @@ static void follow_rollouts(struct cluster *c)
     if (!tracker)
         return;
     size_t n = CLUSTER_CHANGES_PAGE;
-    while (n == CLUSTER_CHANGES_PAGE && !atomic_load(&c->stopping)) {
+    for (int page = 0; page < CLUSTER_CHANGES_PAGES_PER_BEAT && n == CLUSTER_CHANGES_PAGE &&
+                       !atomic_load(&c->stopping);
+         page++) {
         struct rollout_device_change *rows = NULL;
         if (db_rollout_device_changes(c->db, &c->changes, CLUSTER_CHANGES_PAGE, &rows, &n) < 0)
             return; /* logged; the next beat reads on from the same place */
@@ -204,8 +211,9 @@ int service_cluster_start(struct service *svc)
     node_name(&svc->config, c->me.name, sizeof(c->me.name));
     snprintf(c->me.version, sizeof(c->me.version), "%s", OTAD_VERSION);
     c->me.started_ms = time_now_ms();
-    int r = db_open_timed(svc->db_path, DB_RELAXED,
-                          (unsigned)svc->config.database_statement_timeout_ms, &c->db);
+    int r =
+        db_open_timed(svc->db_path, DB_RELAXED, (unsigned)svc->config.database_statement_timeout_ms,
+                      DB_TIMEOUT_STATEMENTS, &c->db);
     if (r < 0) {
         free(c);
         return r;
