@@ -73,9 +73,10 @@ static const struct setting config_settings[] = {
                    "dump prints it): use PGPASSFILE or PGPASSWORD"),
     UINT_SETTING(database_statement_timeout_ms, "30000", 0, 3600000,
                  "PostgreSQL: milliseconds one statement may run (waiting for a lock included) "
-                 "before the database cancels it: an API call gets 503 database_timeout, the "
-                 "registry tries its batch again; migrations are exempt; 0 means no limit "
-                 "(SQLite ignores it)"),
+                 "before the database cancels it: an API call gets 503 database_timeout; the "
+                 "registry and the dashboard, whose statements grow with the fleet, are held to "
+                 "it only while waiting for a lock (the registry tries its batch again); "
+                 "migrations are exempt; 0 means no limit (SQLite ignores it)"),
     STRING_SETTING(node_name, "",
                    "this node's name among several on one PostgreSQL database (the leader, the "
                    "nodes list); \"\" means HOSTNAME:PORT"),

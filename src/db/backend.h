@@ -153,10 +153,10 @@ extern const struct db_ops db_sqlite_ops;
 
 /*
  * The PostgreSQL backend (db_pg.c), when built (OTAD_WITH_POSTGRESQL): URL is a libpq URI;
- * STATEMENT_TIMEOUT_MS as db_open_timed says.
+ * TIMEOUT_MS and SCOPE as db_open_timed says.
  */
-int db_pg_open(const char *url, enum db_durability durability, unsigned statement_timeout_ms,
-               struct db **ret_db);
+int db_pg_open(const char *url, enum db_durability durability, unsigned timeout_ms,
+               enum db_timeout_scope scope, struct db **ret_db);
 extern const struct db_ops db_pg_ops;
 
 #endif

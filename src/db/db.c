@@ -37,16 +37,16 @@ bool db_postgresql_built(void)
 
 int db_open(const char *location, enum db_durability durability, struct db **ret_db)
 {
-    return db_open_timed(location, durability, 0, ret_db);
+    return db_open_timed(location, durability, 0, DB_TIMEOUT_STATEMENTS, ret_db);
 }
 
-int db_open_timed(const char *location, enum db_durability durability,
-                  unsigned statement_timeout_ms, struct db **ret_db)
+int db_open_timed(const char *location, enum db_durability durability, unsigned timeout_ms,
+                  enum db_timeout_scope scope, struct db **ret_db)
 {
     if (!db_location_is_postgresql(location))
         return db_sqlite_open(location, durability, ret_db);
 #ifdef OTAD_WITH_POSTGRESQL
-    return db_pg_open(location, durability, statement_timeout_ms, ret_db);
+    return db_pg_open(location, durability, timeout_ms, scope, ret_db);
 #else
     log_error("database: this otad was built without PostgreSQL (meson -Dpostgresql=enabled "
               "needs libpq-dev)");

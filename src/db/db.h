@@ -69,16 +69,29 @@ bool db_postgresql_built(void);
  */
 int db_open(const char *location, enum db_durability durability, struct db **ret_db);
 
+/* What the timeout of db_open_timed bounds. */
+enum db_timeout_scope {
+    /* Each statement, whole: for what a person or a device waits on. */
+    DB_TIMEOUT_STATEMENTS,
+    /*
+     * Only a statement's wait for a lock: for a background writer whose
+     * statements grow with its batches (the registry's), which a slow
+     * statement must not fail again at each retry.
+     */
+    DB_TIMEOUT_LOCK_WAITS,
+};
+
 /*
  * db_open, and on PostgreSQL every statement of the connection (the
  * migrations excepted: they run without one, under their advisory lock)
- * is cancelled after STATEMENT_TIMEOUT_MS (0: never), so that a lock an
- * operator holds cannot hang the caller: the call returns -ETIMEDOUT and
- * its transaction did nothing. SQLite ignores it (its writers wait at most
- * its busy timeout already). db_open is this with 0.
+ * is cancelled after TIMEOUT_MS (0: never) of running, or with
+ * DB_TIMEOUT_LOCK_WAITS of waiting for a lock, so that a lock an operator
+ * holds cannot hang the caller: the call returns -ETIMEDOUT and its
+ * transaction did nothing. SQLite ignores it (its writers wait at most its
+ * busy timeout already). db_open is this with 0.
  */
-int db_open_timed(const char *location, enum db_durability durability,
-                  unsigned statement_timeout_ms, struct db **ret_db);
+int db_open_timed(const char *location, enum db_durability durability, unsigned timeout_ms,
+                  enum db_timeout_scope scope, struct db **ret_db);
 
 /* Whether DB is a PostgreSQL connection (several nodes may share it). */
 bool db_is_postgresql(const struct db *db);
@@ -189,15 +202,15 @@ int db_session_list(struct db *db, struct session_record **ret_sessions, size_t 
  * The mark of one write transaction of the registry's flusher (the
  * writer: one registry, from start to stop; SEQ rises by one per
  * transaction, and a transaction tried again keeps its SEQ). On
- * PostgreSQL the transaction records it (table meta, key
- * "registry_batch:STARTED_MS:NONCE", value the newest SEQ committed), so a
+ * PostgreSQL the transaction records it (table registry_batches: the
+ * writer "STARTED_MS:NONCE", the newest SEQ committed and when), so a
  * retry after the connection was lost around its COMMIT (it may have
  * committed) is recognized and not applied twice: the call returns
  * -EALREADY and changes nothing. SQLite ignores it (a lost COMMIT reply
  * does not happen in-process). NULL: unmarked.
  */
 struct db_batch {
-    int64_t started_ms; /* when the writer started: old writers' marks are deleted after 7 days */
+    int64_t started_ms; /* when the writer started (a mark unwritten for 7 days goes) */
     uint64_t nonce;     /* random: two writers started in the same ms differ */
     int64_t seq;        /* > 0 */
 };

@@ -70,6 +70,12 @@ static void ignore_notice(void *ctx, const char *message)
     (void)message;
 }
 
+/* The session setting PG's timeout is: the statement's, or only its wait for a lock. */
+static const char *timeout_setting(const struct db_pg *pg)
+{
+    return pg->timeout_scope == DB_TIMEOUT_LOCK_WAITS ? "lock_timeout" : "statement_timeout";
+}
+
 /*
  * Connects PG->conn. The URL's own settings win over these defaults: libpq
  * reads the keywords in order and the URL (dbname, expanded) comes last.
@@ -103,9 +109,8 @@ static int connect_now(struct db_pg *pg)
     PQsetNoticeProcessor(pg->conn, ignore_notice, NULL);
     char setup[160];
     snprintf(setup, sizeof(setup),
-             "SET synchronous_commit = %s; SET client_encoding = 'UTF8'; "
-             "SET statement_timeout = %u",
-             pg->durability == DB_RELAXED ? "off" : "on", pg->statement_timeout_ms);
+             "SET synchronous_commit = %s; SET client_encoding = 'UTF8'; SET %s = %u",
+             pg->durability == DB_RELAXED ? "off" : "on", timeout_setting(pg), pg->timeout_ms);
     PGresult *res = PQexec(pg->conn, setup);
     int r = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : -ENOTCONN;
     PQclear(res);
@@ -261,11 +266,11 @@ static int result_error(struct db_pg *pg, const PGresult *res, const char *what)
     ExecStatusType status = PQresultStatus(res);
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
         return 0;
-    if (sqlstate_is(res, "57014")) {
-        /* statement_timeout (or an operator's pg_cancel_backend): nothing of it was done. */
-        log_warn("database: %s: cancelled after the statement timeout of %u ms (a lock held "
-                 "by another session?)",
-                 what, pg->statement_timeout_ms);
+    if (sqlstate_is(res, "57014") || sqlstate_is(res, "55P03")) {
+        /* The session's timeout (or an operator's pg_cancel_backend): nothing of it was done. */
+        log_warn("database: %s: cancelled after the %s of %u ms (a lock held by another "
+                 "session?)",
+                 what, timeout_setting(pg), pg->timeout_ms);
         return -ETIMEDOUT;
     }
     if (sqlstate_is(res, "23505"))
@@ -555,32 +560,33 @@ int db_pg_run_retried(struct db_pg *pg, const char *sql, const struct db_pg_para
     return r;
 }
 
-/* A writer's marks outlive it this long (ms): far beyond any retry of its last batch. */
+/* A writer's mark not written for this long (ms) goes: far beyond any retry of its last batch. */
 #define BATCH_MARK_KEEP_MS (7 * 24 * 3600 * 1000LL)
+/* The database's clock in ms: marks are aged by one clock, whatever the nodes' say. */
+#define DB_NOW_MS "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
 
 int db_pg_batch_mark(struct db_pg *pg, const struct db_batch *mark)
 {
-    char key[80];
-    snprintf(key, sizeof(key), "registry_batch:%" PRId64 ":%016" PRIx64, mark->started_ms,
-             mark->nonce);
+    char writer[64];
+    snprintf(writer, sizeof(writer), "%" PRId64 ":%016" PRIx64, mark->started_ms, mark->nonce);
     struct db_pg_params p;
     int r;
     if (mark->seq == 1) { /* a writer's first: the marks of writers long gone go */
         db_pg_params_init(&p);
-        db_pg_param_int(&p, mark->started_ms - BATCH_MARK_KEEP_MS);
-        r = db_pg_run(pg,
-                      "DELETE FROM meta WHERE key LIKE 'registry\\_batch:%' "
-                      "AND split_part(key, ':', 2)::bigint < $1",
-                      &p, "delete old registry batch marks");
+        db_pg_param_int(&p, BATCH_MARK_KEEP_MS);
+        r = db_pg_run(pg, "DELETE FROM registry_batches WHERE written_ms < " DB_NOW_MS " - $1", &p,
+                      "delete old registry batch marks");
         if (r < 0)
             return r;
     }
     db_pg_params_init(&p);
-    db_pg_param_text(&p, key);
+    db_pg_param_text(&p, writer);
     db_pg_param_int(&p, mark->seq);
     r = db_pg_run_one(pg,
-                      "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE "
-                      "SET value = EXCLUDED.value WHERE meta.value < EXCLUDED.value",
+                      "INSERT INTO registry_batches (writer, seq, written_ms) "
+                      "VALUES ($1, $2, " DB_NOW_MS ") ON CONFLICT (writer) DO UPDATE "
+                      "SET seq = EXCLUDED.seq, written_ms = EXCLUDED.written_ms "
+                      "WHERE registry_batches.seq < EXCLUDED.seq",
                       &p, "mark the registry batch");
     return r == -ENOENT ? -EALREADY : r;
 }
@@ -604,7 +610,9 @@ int db_pg_generation_bump(struct db_pg *pg)
 static int migrate(struct db_pg *pg)
 {
     /* A migration may run long, and waiting for another node's is expected: no timeout. */
-    int r = db_pg_run(pg, "SET statement_timeout = 0", NULL, "lift the statement timeout");
+    char sql[64];
+    snprintf(sql, sizeof(sql), "SET %s = 0", timeout_setting(pg));
+    int r = db_pg_run(pg, sql, NULL, "lift the timeout");
     if (r < 0)
         return r;
     struct db_pg_params lock;
@@ -653,9 +661,8 @@ static int migrate(struct db_pg *pg)
         db_pg_run(pg, "SELECT pg_advisory_unlock($1::int, $2::int)", &lock, "unlock migrations");
     if (unlocked == 0) {
         /* Not RESET: that goes back to the server's default, not the opener's timeout. */
-        char sql[64];
-        snprintf(sql, sizeof(sql), "SET statement_timeout = %u", pg->statement_timeout_ms);
-        unlocked = db_pg_run(pg, sql, NULL, "restore the statement timeout");
+        snprintf(sql, sizeof(sql), "SET %s = %u", timeout_setting(pg), pg->timeout_ms);
+        unlocked = db_pg_run(pg, sql, NULL, "restore the timeout");
     }
     return r < 0 ? r : unlocked;
 }
@@ -672,15 +679,16 @@ static void pg_close(struct db *db)
     free(pg);
 }
 
-int db_pg_open(const char *url, enum db_durability durability, unsigned statement_timeout_ms,
-               struct db **ret_db)
+int db_pg_open(const char *url, enum db_durability durability, unsigned timeout_ms,
+               enum db_timeout_scope scope, struct db **ret_db)
 {
     struct db_pg *pg = calloc(1, sizeof(*pg));
     if (!pg)
         return -ENOMEM;
     pg->db.ops = &db_pg_ops;
     pg->durability = durability;
-    pg->statement_timeout_ms = statement_timeout_ms;
+    pg->timeout_ms = timeout_ms;
+    pg->timeout_scope = scope;
     int r = -pthread_mutex_init(&pg->lock, NULL);
     if (r < 0) {
         free(pg);

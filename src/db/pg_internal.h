@@ -69,12 +69,13 @@ struct db_pg {
     pthread_mutex_t lock;          /* serializes the connection */
     char *url;                     /* as db_open was given it, to connect again */
     enum db_durability durability; /* DB_RELAXED: synchronous_commit off */
-    unsigned statement_timeout_ms; /* each session's statement_timeout; 0: none */
-    int64_t next_connect_ms;       /* no new attempt before (monotonic ms) */
-    bool away_logged;              /* "unavailable" was logged; "back" is due */
-    bool in_transaction;           /* between db_pg_begin and db_pg_finish */
-    bool leader;                   /* this session holds DB_PG_LOCK_LEADER */
-    bool listening;                /* this session LISTENs on DB_PG_CATALOG_CHANNEL */
+    unsigned timeout_ms;           /* each session's statement_timeout or lock_timeout; 0: none */
+    enum db_timeout_scope timeout_scope; /* which of the two */
+    int64_t next_connect_ms;             /* no new attempt before (monotonic ms) */
+    bool away_logged;                    /* "unavailable" was logged; "back" is due */
+    bool in_transaction;                 /* between db_pg_begin and db_pg_finish */
+    bool leader;                         /* this session holds DB_PG_LOCK_LEADER */
+    bool listening;                      /* this session LISTENs on DB_PG_CATALOG_CHANNEL */
 };
 
 /*

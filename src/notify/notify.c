@@ -364,7 +364,7 @@ int notify_open(const struct config *config, struct service *svc, enum notify_mo
         goto fail;
     }
     if ((r = db_open_timed(path, DB_DURABLE, (unsigned)config->database_statement_timeout_ms,
-                           &n->db)) < 0)
+                           DB_TIMEOUT_STATEMENTS, &n->db)) < 0)
         goto fail;
     if (mode == NOTIFY_SERVING) {
         if ((r = notify_sender_new(&n->sender)) < 0) {

@@ -223,7 +223,8 @@ int dashboard_start(const char *db_path, unsigned statement_timeout_ms, int64_t 
         goto free_d;
     if ((r = mono_cond_init(&d->wake)) < 0)
         goto destroy_lock;
-    if ((r = db_open_timed(db_path, DB_RELAXED, statement_timeout_ms, &d->db)) < 0)
+    if ((r = db_open_timed(db_path, DB_RELAXED, statement_timeout_ms, DB_TIMEOUT_LOCK_WAITS,
+                           &d->db)) < 0)
         goto destroy_cond;
     if ((r = -pthread_create(&d->thread, NULL, dashboard_main, d)) < 0)
         goto close_db;

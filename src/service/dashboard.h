@@ -49,7 +49,8 @@ int dashboard_compute(struct db *db, int64_t product_id, int64_t now_ms, struct 
 
 /*
  * Starts the thread that keeps every product's figures, on its own
- * connection to DB_PATH (STATEMENT_TIMEOUT_MS as db_open_timed says),
+ * connection to DB_PATH (STATEMENT_TIMEOUT_MS bounding its waits for a
+ * lock, DB_TIMEOUT_LOCK_WAITS as db_open_timed says),
  * reading the time from NOW(CTX) (borrowed; the service's clock). Returns 0
  * with *RET_DASHBOARD, or -errno.
  */

@@ -622,7 +622,8 @@ int registry_start(const char *db_path, unsigned flush_ms, size_t max_pending,
         (r = table_init(&reg->tables[0], max_pending)) < 0 ||
         (r = table_init(&reg->tables[1], max_pending)) < 0 ||
         (r = admission_new(&al, LIMIT_REGISTRY_ADDRS_PER_MINUTE, &reg->admission)) < 0 ||
-        (r = db_open_timed(db_path, DB_RELAXED, reg->limits.statement_timeout_ms, &reg->db)) < 0)
+        (r = db_open_timed(db_path, DB_RELAXED, reg->limits.statement_timeout_ms,
+                           DB_TIMEOUT_LOCK_WAITS, &reg->db)) < 0)
         goto fail_tables;
     if ((r = -pthread_create(&reg->thread, NULL, flusher_main, reg)) < 0)
         goto fail_tables;

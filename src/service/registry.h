@@ -42,7 +42,8 @@ struct registry;
 struct registry_limits {
     uint64_t new_devices_per_addr_per_minute;
     uint64_t max_devices_per_product;
-    unsigned statement_timeout_ms; /* of the registry's connection (db_open_timed); 0: none */
+    unsigned statement_timeout_ms; /* the registry connection's lock-wait timeout (db_open_timed);
+                                      0: none */
 };
 
 /*

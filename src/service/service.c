@@ -182,7 +182,8 @@ int service_open(const struct config *config, enum service_mode mode, struct ser
         0)
         goto fail;
     if ((r = db_open_timed(svc->db_path, DB_DURABLE,
-                           (unsigned)config->database_statement_timeout_ms, &svc->db)) < 0)
+                           (unsigned)config->database_statement_timeout_ms, DB_TIMEOUT_STATEMENTS,
+                           &svc->db)) < 0)
         goto fail;
     if ((r = events_new(LIMIT_EVENT_QUEUE, &svc->events)) < 0)
         goto fail;

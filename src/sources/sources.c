@@ -48,7 +48,7 @@ int sources_open(const struct config *config, struct service *svc, enum sources_
         goto fail;
     }
     if ((r = db_open_timed(path, DB_DURABLE, (unsigned)config->database_statement_timeout_ms,
-                           &s->db)) < 0)
+                           DB_TIMEOUT_STATEMENTS, &s->db)) < 0)
         goto fail;
     if ((r = sources_poller_start(s)) < 0)
         goto fail;

@@ -21,7 +21,7 @@ from pgcluster import PgCluster, PgError  # noqa: E402
 MIGRATIONS = Path(__file__).resolve().parents[2] / "src" / "db" / "migrations"
 SQLITE_FILES = sorted((MIGRATIONS / "sqlite").glob("*.sql"))
 PG_FILES = sorted((MIGRATIONS / "postgresql").glob("*.sql"))
-PG_ONLY_TABLES = {"blobs", "blob_chunks", "nodes"}
+PG_ONLY_TABLES = {"blobs", "blob_chunks", "nodes", "registry_batches"}
 TYPES = {"INTEGER": "bigint", "TEXT": "text", "BLOB": "bytea", "REAL": "double precision"}
 
 

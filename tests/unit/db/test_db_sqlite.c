@@ -475,7 +475,10 @@ static void test_pg_deadlock_is_retried(void **state)
     pthread_barrier_destroy(&both_hold);
     assert_int_equal(nodes[0].result, 0);
     assert_int_equal(nodes[1].result, 0);
-    assert_int_equal(nodes[0].attempts + nodes[1].attempts, 3); /* one lost, and ran again */
+    /* At least one lost and ran again (PostgreSQL may end a retry too, while the winner holds on).
+     */
+    int attempts = nodes[0].attempts + nodes[1].attempts;
+    assert_true(attempts >= 3 && attempts <= 2 * DB_PG_ATTEMPTS);
     res = PQexec(c, "SELECT sum(v) FILTER (WHERE k = 1), sum(v) FILTER (WHERE k = 2) "
                     "FROM deadlock");
     assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
@@ -633,15 +636,15 @@ static void operator_exec(PGconn *c, const char *sql)
 
 /*
  * A table an operator's transaction locks: a read and a write on a
- * connection with a statement timeout give up with -ETIMEDOUT (rolled
- * back, the connection usable), and work once the lock is gone.
+ * connection with a statement timeout, or with a lock-wait timeout, give
+ * up with -ETIMEDOUT (rolled back, the connection usable), and work once
+ * the lock is gone. A slow statement that waits for no lock fails only
+ * under the statement timeout.
  */
-static void test_pg_statement_timeout(void **state)
+static void timeout_scope(struct db_env *e, enum db_timeout_scope scope)
 {
-    struct db_env *e = *state;
-    db_env_product(e->db, "door");
     struct db *timed = NULL;
-    assert_int_equal(db_open_timed(e->path, DB_DURABLE, 200, &timed), 0);
+    assert_int_equal(db_open_timed(e->path, DB_DURABLE, 200, scope, &timed), 0);
     PGconn *op = operator_connect(e);
     operator_exec(op, "BEGIN");
     operator_exec(op, "LOCK TABLE products IN ACCESS EXCLUSIVE MODE");
@@ -650,7 +653,7 @@ static void test_pg_statement_timeout(void **state)
     struct product got;
     assert_int_equal(db_product_get(timed, "door", &got), -ETIMEDOUT);
     struct product p = {.platform = PLATFORM_ESP8266};
-    strcpy(p.name, "lamp");
+    strcpy(p.name, scope == DB_TIMEOUT_STATEMENTS ? "lamp" : "bulb");
     strcpy(p.default_channel, "stable");
     assert_int_equal(db_product_insert(timed, &p), -ETIMEDOUT); /* in a transaction: rolled back */
     int64_t took = time_mono_ms() - began;
@@ -663,7 +666,21 @@ static void test_pg_statement_timeout(void **state)
     assert_int_equal(db_product_get(timed, "door", &got), 0);
     assert_int_equal(db_product_insert(timed, &p), 0);
     PQfinish(op);
+    struct db_pg *pg = db_pg_lock(timed);
+    assert_non_null(pg);
+    int slow = db_pg_run(pg, "SELECT pg_sleep(0.4)", NULL, "a slow statement");
+    db_pg_unlock(pg);
+    assert_int_equal(slow, scope == DB_TIMEOUT_STATEMENTS ? -ETIMEDOUT : 0);
+    assert_int_equal(db_product_get(timed, "door", &got), 0); /* and usable */
     db_close(timed);
+}
+
+static void test_pg_statement_timeout(void **state)
+{
+    struct db_env *e = *state;
+    db_env_product(e->db, "door");
+    timeout_scope(e, DB_TIMEOUT_STATEMENTS);
+    timeout_scope(e, DB_TIMEOUT_LOCK_WAITS);
 }
 
 struct migration_lock {
@@ -689,7 +706,7 @@ static void test_pg_migrations_have_no_statement_timeout(void **state)
     assert_int_equal(pthread_create(&t, NULL, release_later, &m), 0);
     struct db *timed = NULL;
     int64_t began = time_mono_ms();
-    assert_int_equal(db_open_timed(e->path, DB_DURABLE, 100, &timed), 0);
+    assert_int_equal(db_open_timed(e->path, DB_DURABLE, 100, DB_TIMEOUT_STATEMENTS, &timed), 0);
     assert_true(time_mono_ms() - began >= 500); /* it waited, past its 100 ms */
     pthread_join(t, NULL);
     /* The session has its timeout again after the migrations. */
@@ -703,7 +720,9 @@ static void test_pg_migrations_have_no_statement_timeout(void **state)
 /*
  * A marked batch applies once: the same mark again (a retry after a lost
  * COMMIT reply) is -EALREADY and changes nothing, and so is an older one;
- * the next applies. Marks of writers older than a week go.
+ * the next applies. A writer's first batch deletes the marks not written
+ * for a week, by when they were written: a writer that started long ago
+ * but wrote lately keeps its mark, and its retry is still recognized.
  */
 static void test_pg_batch_marks(void **state)
 {
@@ -712,15 +731,26 @@ static void test_pg_batch_marks(void **state)
     struct device_record d = db_env_device(p.id, 1, "1.0.0");
     d.checkins = 2;
     int64_t now = time_now_ms();
-    db_env_exec(e->db, "INSERT INTO meta (key, value) VALUES "
-                       "('registry_batch:1000:0000000000000001', 9)");
+    /* Gone a week and a day; and a writer started 8 days ago that committed seq 500 a second ago.
+     */
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO registry_batches VALUES ('1000:0000000000000001', 9, %lld), "
+             "('%lld:0000000000000002', 500, %lld)",
+             (long long)(now - 8 * 24 * 3600 * 1000LL), (long long)(now - 8 * 24 * 3600 * 1000LL),
+             (long long)(now - 1000));
+    db_env_exec(e->db, sql);
     struct db_batch mark = {.started_ms = now, .nonce = 0xabc, .seq = 1};
     assert_int_equal(db_devices_record(e->db, &d, 1, NULL, NULL, &mark, NULL), 0);
-    assert_int_equal(db_env_int(e->db, "SELECT count(*) FROM meta WHERE key LIKE 'registry%'"), 1);
+    assert_int_equal(db_env_int(e->db, "SELECT count(*) FROM registry_batches"), 2);
     assert_int_equal(db_env_int(e->db, "SELECT checkins FROM devices"), 2);
     assert_int_equal(db_devices_record(e->db, &d, 1, NULL, NULL, &mark, NULL), -EALREADY);
     assert_int_equal(db_env_int(e->db, "SELECT checkins FROM devices"), 2);
     db_env_assert_idle(e->db);
+    struct db_batch old_writer = {
+        .started_ms = now - 8 * 24 * 3600 * 1000LL, .nonce = 2, .seq = 500};
+    assert_int_equal(db_devices_record(e->db, &d, 1, NULL, NULL, &old_writer, NULL), -EALREADY);
+    assert_int_equal(db_env_int(e->db, "SELECT checkins FROM devices"), 2);
     mark.seq = 2;
     assert_int_equal(db_devices_record(e->db, &d, 1, NULL, NULL, &mark, NULL), 0);
     assert_int_equal(db_env_int(e->db, "SELECT checkins FROM devices"), 4);
@@ -735,7 +765,7 @@ static void test_pg_batch_marks(void **state)
     /* Unmarked: always applied. */
     assert_int_equal(db_devices_record(e->db, &d, 1, NULL, NULL, NULL, NULL), 0);
     assert_int_equal(db_env_int(e->db, "SELECT checkins FROM devices"), 8);
-    assert_int_equal(db_env_int(e->db, "SELECT count(*) FROM meta WHERE key LIKE 'registry%'"), 2);
+    assert_int_equal(db_env_int(e->db, "SELECT count(*) FROM registry_batches"), 3);
 }
 #endif
 
