@@ -48,7 +48,7 @@
     X(session_delete, (struct db *db, int64_t id), (db, id)) \
     X(session_prune, (struct db *db, int64_t idle_before_ms, int64_t created_before_ms), (db, idle_before_ms, created_before_ms)) \
     X(session_list, (struct db *db, struct session_record **ret_sessions, size_t *ret_count), (db, ret_sessions, ret_count)) \
-    X(devices_record, (struct db *db, const struct device_record *records, size_t count, db_device_admit_fn admit, void *ctx, const struct db_batch *batch, size_t *ret_rows), (db, records, count, admit, ctx, batch, ret_rows)) \
+    X(devices_record, (struct db *db, const struct device_record *records, size_t count, db_device_admit_fn admit, void *ctx, struct db_batch *batch, size_t *ret_rows), (db, records, count, admit, ctx, batch, ret_rows)) \
     X(device_list, (struct db *db, int64_t product_id, size_t limit, size_t offset, struct device_record **ret_devices, size_t *ret_count, uint64_t *ret_total), (db, product_id, limit, offset, ret_devices, ret_count, ret_total)) \
     X(device_issue_counts, (struct db *db, int64_t product_id, uint64_t ret_counts[DELIVERY_ISSUE_COUNT]), (db, product_id, ret_counts)) \
     X(device_page, (struct db *db, int64_t product_id, const struct device_filter *filter, bool backward, size_t limit, struct device_record **ret_devices, size_t *ret_count), (db, product_id, filter, backward, limit, ret_devices, ret_count)) \
@@ -100,7 +100,7 @@
     X(rollout_device_last, (struct db *db, int64_t product_id, uint64_t mac, struct rollout_device *ret), (db, product_id, mac, ret)) \
     X(rollout_failed_macs, (struct db *db, int64_t rollout_id, uint64_t **ret_macs, size_t *ret_count), (db, rollout_id, ret_macs, ret_count)) \
     X(rollout_mark_silent, (struct db *db, int64_t now_ms, struct rollout_device *ret, size_t max, size_t *ret_count), (db, now_ms, ret, max, ret_count)) \
-    X(fleet_events_apply, (struct db *db, const struct fleet_event *events, size_t count, const struct db_batch *batch), (db, events, count, batch)) \
+    X(fleet_events_apply, (struct db *db, const struct fleet_event *events, size_t count, struct db_batch *batch), (db, events, count, batch)) \
     X(device_history, (struct db *db, int64_t product_id, uint64_t mac, struct device_event *ret, size_t max, size_t *ret_count), (db, product_id, mac, ret, max, ret_count)) \
     X(device_get, (struct db *db, int64_t product_id, uint64_t mac, struct device_record *ret, int64_t *ret_interval_ms, int64_t *ret_intervals), (db, product_id, mac, ret, ret_interval_ms, ret_intervals)) \
     /* db_notify.h */ \

@@ -213,6 +213,11 @@ struct db_batch {
     int64_t started_ms; /* when the writer started (a mark unwritten for 7 days goes) */
     uint64_t nonce;     /* random: two writers started in the same ms differ */
     int64_t seq;        /* > 0 */
+    /*
+     * Set by the call (PostgreSQL) when the mark was new: no earlier try of
+     * SEQ committed, whether or not this one then does. The caller clears it.
+     */
+    bool passed;
 };
 
 /*
@@ -236,7 +241,7 @@ typedef bool (*db_device_admit_fn)(void *ctx, const struct device_record *record
  * -EIO (rolled back: nothing of the batch is written).
  */
 int db_devices_record(struct db *db, const struct device_record *records, size_t count,
-                      db_device_admit_fn admit, void *ctx, const struct db_batch *batch,
+                      db_device_admit_fn admit, void *ctx, struct db_batch *batch,
                       size_t *ret_rows);
 
 /*

@@ -165,7 +165,7 @@ int db_rollout_mark_silent(struct db *db, int64_t now_ms, struct rollout_device 
  * (rolled back).
  */
 int db_fleet_events_apply(struct db *db, const struct fleet_event *events, size_t count,
-                          const struct db_batch *batch);
+                          struct db_batch *batch);
 
 /* The newest MAX history lines of MAC, newest first, into RET; *RET_COUNT. */
 int db_device_history(struct db *db, int64_t product_id, uint64_t mac, struct device_event *ret,

@@ -565,7 +565,7 @@ int db_pg_run_retried(struct db_pg *pg, const char *sql, const struct db_pg_para
 /* The database's clock in ms: marks are aged by one clock, whatever the nodes' say. */
 #define DB_NOW_MS "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
 
-int db_pg_batch_mark(struct db_pg *pg, const struct db_batch *mark)
+int db_pg_batch_mark(struct db_pg *pg, struct db_batch *mark)
 {
     char writer[64];
     snprintf(writer, sizeof(writer), "%" PRId64 ":%016" PRIx64, mark->started_ms, mark->nonce);
@@ -588,6 +588,8 @@ int db_pg_batch_mark(struct db_pg *pg, const struct db_batch *mark)
                       "SET seq = EXCLUDED.seq, written_ms = EXCLUDED.written_ms "
                       "WHERE registry_batches.seq < EXCLUDED.seq",
                       &p, "mark the registry batch");
+    if (r == 0)
+        mark->passed = true;
     return r == -ENOENT ? -EALREADY : r;
 }
 

@@ -430,8 +430,8 @@ struct record {
     struct batch *batch;
     db_device_admit_fn admit;
     void *ctx;
-    const struct db_batch *mark; /* NULL: unmarked */
-    size_t rows;                 /* by the last attempt */
+    struct db_batch *mark; /* NULL: unmarked */
+    size_t rows;           /* by the last attempt */
 };
 
 static int record_locked(struct db_pg *pg, void *arg)
@@ -444,7 +444,7 @@ static int record_locked(struct db_pg *pg, void *arg)
 }
 
 int db_pg_devices_record(struct db *db, const struct device_record *records, size_t count,
-                         db_device_admit_fn admit, void *ctx, const struct db_batch *batch,
+                         db_device_admit_fn admit, void *ctx, struct db_batch *batch,
                          size_t *ret_rows)
 {
     struct batch b;

@@ -1211,8 +1211,8 @@ static int fleet_event_check(void *arg, size_t index, const PGresult *res, int e
 struct events {
     const struct fleet_event *list;
     size_t count;
-    struct device_key *keys;     /* COUNT of them, for device_key_arrays */
-    const struct db_batch *mark; /* NULL: unmarked */
+    struct device_key *keys; /* COUNT of them, for device_key_arrays */
+    struct db_batch *mark;   /* NULL: unmarked */
 };
 
 /*
@@ -1261,7 +1261,7 @@ static int fleet_events_apply_locked(struct db_pg *pg, void *arg)
 }
 
 int db_pg_fleet_events_apply(struct db *db, const struct fleet_event *events, size_t count,
-                             const struct db_batch *batch)
+                             struct db_batch *batch)
 {
     if (count == 0)
         return 0;

@@ -185,7 +185,7 @@ static int device_write_locked(struct db_sqlite *sq, const struct device_record 
 }
 
 int db_sqlite_devices_record(struct db *db, const struct device_record *records, size_t count,
-                             db_device_admit_fn admit, void *ctx, const struct db_batch *batch,
+                             db_device_admit_fn admit, void *ctx, struct db_batch *batch,
                              size_t *ret_rows)
 {
     (void)batch; /* in-process: a COMMIT's outcome is never unknown */

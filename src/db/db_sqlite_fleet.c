@@ -1092,7 +1092,7 @@ static int fleet_events_apply_locked(struct db_sqlite *sq, void *arg)
 }
 
 int db_sqlite_fleet_events_apply(struct db *db, const struct fleet_event *events, size_t count,
-                                 const struct db_batch *batch)
+                                 struct db_batch *batch)
 {
     (void)batch; /* in-process: a COMMIT's outcome is never unknown */
     struct events ev = {events, count};

@@ -83,11 +83,11 @@ struct db_pg {
  * writer's newest committed seq becomes MARK->seq. Its first statement, so
  * that a transaction of the same mark still open on a connection the
  * server has not yet seen die is waited for (the row is locked) rather
- * than raced. Returns 0, -EALREADY when MARK->seq (or a later one of its
- * writer) has committed already (the caller rolls back and reports it),
- * or -errno.
+ * than raced. Returns 0 (and sets MARK->passed), -EALREADY when MARK->seq
+ * (or a later one of its writer) has committed already (the caller rolls
+ * back and reports it), or -errno.
  */
-int db_pg_batch_mark(struct db_pg *pg, const struct db_batch *mark);
+int db_pg_batch_mark(struct db_pg *pg, struct db_batch *mark);
 
 /* The backend's operations (backend.h), each defined in the file of its entity. */
 #define DB_PG_DECLARE(name, params, args) int db_pg_##name params;

@@ -105,7 +105,6 @@ struct registry {
     struct registry_stats logged;
     struct db_batch mark; /* this registry's; .seq that of its last transaction */
     bool mark_again;      /* the next transaction is a held one's retry: the same mark */
-    bool admit_asked;     /* the devices transaction under way asked ADMIT (its mark was new) */
     /*
      * The new devices put aside by a held devices transaction that may have
      * committed: when its retry says it did (-EALREADY), only they are left.
@@ -121,11 +120,12 @@ static bool db_try_later(int r)
 }
 
 /* The mark of the flusher's next transaction: a held one's again, or a new one. */
-static const struct db_batch *next_mark(struct registry *reg)
+static struct db_batch *next_mark(struct registry *reg)
 {
     if (!reg->mark_again)
         reg->mark.seq++;
     reg->mark_again = false;
+    reg->mark.passed = false;
     return &reg->mark;
 }
 
@@ -283,7 +283,6 @@ static int defer(struct registry *reg, const struct device_record *rec)
 static bool admit_new_device(void *ctx, const struct device_record *rec)
 {
     struct registry *reg = ctx;
-    reg->admit_asked = true;
     /* Without memory to put it aside it is decided now, without the product's maximum. */
     if (reg->may_defer && admission_needs_count(reg->admission, rec->product_id) &&
         defer(reg, rec) == 0)
@@ -400,7 +399,6 @@ static int commit_table(struct registry *reg, const struct pending_table *t, siz
     reg->batch_refused_addr = reg->batch_refused_product = reg->batch_failed = 0;
     reg->deferred_count = 0;
     reg->may_defer = true;
-    reg->admit_asked = false;
     *ret_partial = false;
     size_t rows = 0;
     int r = db_devices_record(reg->db, t->records, t->count, admit_new_device, reg, next_mark(reg),
@@ -416,8 +414,12 @@ static int commit_table(struct registry *reg, const struct pending_table *t, siz
     } else if (r < 0) {
         /* Rolled back: the devices counted as added were not, nor put aside. */
         admission_forget_counts(reg->admission);
-        if (db_try_later(r) && reg->admit_asked)
-            swap_deferred_unsure(reg); /* this try's mark was new: it is the unsure one now */
+        /*
+         * This try's mark was new: the try the unsure list came from did not commit, and what
+         * this one put aside (maybe nothing) is what is left if its own reply was what got lost.
+         */
+        if (db_try_later(r) && reg->mark.passed)
+            swap_deferred_unsure(reg);
         reg->deferred_count = 0;
         if (!db_try_later(r)) /* else the flusher holds them (or logs the loss) */
             log_error("registry: lost %llu check-ins: %s", (unsigned long long)t->checkins,

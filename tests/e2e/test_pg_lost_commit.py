@@ -9,7 +9,8 @@ the proxy in the way) and cuts the registry's connection right after it forwards
 COMMIT of a transaction that upserted devices.
 
 Also on PostgreSQL: an operator's lock on the devices table makes otad's statements time out
-(database_statement_timeout_ms): the API answers 503 database_timeout, and the registry
+(database_statement_timeout_ms): the API answers 503 database_timeout, and the registry,
+whose connection bounds only its waits for a lock,
 holds its batch and writes it, once, when the lock is gone."""
 
 import contextlib
@@ -122,8 +123,11 @@ def test_lock_held_elsewhere_times_out_then_batch_lands_once():
             check_in(srv, 1, 3)  # answered from memory; their batch waits for the lock
             assert_api_error(srv.api("GET", "/api/v1/products/door/devices", token), 503,
                              "database_timeout", "the devices list behind a lock")
-            wait_until(lambda: b"cancelled after the statement timeout" in srv.log_path.read_bytes(),
-                       what="the timeout logged")
+            # The API's statement, and the registry's wait for the lock (its batch may be slow).
+            wait_until(lambda: b"cancelled after the statement_timeout" in srv.log_path.read_bytes(),
+                       what="the API's statement timeout logged")
+            wait_until(lambda: b"cancelled after the lock_timeout" in srv.log_path.read_bytes(),
+                       what="the registry's lock timeout logged")
             time.sleep(1.5)  # several flushes time out while the lock is held
         finally:
             operator.rollback()
