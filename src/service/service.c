@@ -65,9 +65,9 @@ MUST_USE static int catalog_refresh(struct service *svc, bool force)
      * Another node's releases: their blobs are fetched and checked before
      * the catalog is offered. One that cannot be had (disk full, a damaged
      * row) does not hold the rest back (halts and channel changes must
-     * reach this node): a device offered it gets an error from
-     * service_blob_open, never a partial image, and the next poll fetches
-     * again.
+     * reach this node): a device offered it gets -EAGAIN from
+     * service_blob_open (a 503), never a partial image, and the next poll
+     * fetches again.
      */
     if (db_is_postgresql(svc->db)) {
         bool missing = service_blobs_fill(svc, next) < 0;
@@ -161,7 +161,11 @@ int service_open(const struct config *config, enum service_mode mode, struct ser
         goto destroy_catalog_lock;
     if ((r = -pthread_mutex_init(&svc->stop_lock, NULL)) < 0)
         goto destroy_publish_lock;
+    if ((r = -pthread_mutex_init(&svc->blobs_lock, NULL)) < 0)
+        goto destroy_stop_lock;
     if ((r = mono_cond_init(&svc->stop_cond)) < 0) {
+        pthread_mutex_destroy(&svc->blobs_lock);
+    destroy_stop_lock:
         pthread_mutex_destroy(&svc->stop_lock);
     destroy_publish_lock:
         pthread_mutex_destroy(&svc->publish_lock);
@@ -251,6 +255,8 @@ void service_close(struct service *svc)
     signin_guard_free(svc->signin_guard);
     db_close(svc->db);
     pthread_cond_destroy(&svc->stop_cond);
+    pthread_mutex_destroy(&svc->blobs_lock);
+    free(svc->blobs_failing);
     pthread_mutex_destroy(&svc->stop_lock);
     pthread_mutex_destroy(&svc->publish_lock);
     pthread_mutex_destroy(&svc->catalog_lock);

@@ -76,6 +76,10 @@ struct service {
     atomic_bool leader;        /* this node runs the jobs that must run once */
     atomic_uint live_nodes;    /* nodes seen lately, this one included: the caps' shares */
     atomic_bool blobs_missing; /* the catalog lacks a blob here: rebuilt at every poll */
+    /* The blob cache of a node on PostgreSQL (blobs.c). */
+    pthread_mutex_t blobs_lock;                /* one fill at a time; guards blobs_failing */
+    char (*blobs_failing)[SHA256_HEX_LEN + 1]; /* what the last fill could not have, logged once */
+    size_t blobs_failing_count;
 };
 
 /*

@@ -3,6 +3,8 @@
  * layout (first two hex digits as a folder) keeps folders small for large
  * catalogs. The files this handle has checked are kept in an array sorted
  * by name, with the identity of the file that was hashed and the verdict.
+ * A cache (several nodes) also drops damaged files here; that a dropped
+ * one is fetched again is the caller's.
  */
 #include "store/store.h"
 
@@ -332,6 +334,28 @@ out:
     pthread_mutex_unlock(&store->seen_lock);
 }
 
+/*
+ * Whether the open file FD (ST), named SHA256, holds what its name says: 1,
+ * 0 (damaged), or -errno when it cannot be read. Hashes it on first sight
+ * only, once, whoever else asks meanwhile.
+ */
+static int blob_verdict(struct store *store, const char *sha256, int fd, const struct stat *st)
+{
+    int verdict = seen_verdict(store, sha256, st);
+    if (verdict != -ENOENT)
+        return verdict;
+    pthread_mutex_lock(&store->verify_lock);
+    verdict = seen_verdict(store, sha256, st);
+    if (verdict == -ENOENT) {
+        int r = check_blob(fd, st, sha256);
+        if (r == 0 || r == -EBADMSG)
+            seen_remember(store, sha256, st, r == 0);
+        verdict = r == 0 || r == -EBADMSG ? r == 0 : r;
+    }
+    pthread_mutex_unlock(&store->verify_lock);
+    return verdict;
+}
+
 int store_open_blob(struct store *store, const char *sha256, int *ret_fd, uint64_t *ret_size)
 {
     char path[PATH_MAX];
@@ -346,23 +370,9 @@ int store_open_blob(struct store *store, const char *sha256, int *ret_fd, uint64
         r = -errno;
         goto fail;
     }
-    int verdict = seen_verdict(store, sha256, &st);
-    if (verdict == -ENOENT) {
-        /* First sight of this file: hash it, once, whoever else asks meanwhile. */
-        pthread_mutex_lock(&store->verify_lock);
-        verdict = seen_verdict(store, sha256, &st);
-        if (verdict == -ENOENT) {
-            r = check_blob(fd, &st, sha256);
-            if (r == 0 || r == -EBADMSG)
-                seen_remember(store, sha256, &st, r == 0);
-            verdict = r == 0;
-        }
-        pthread_mutex_unlock(&store->verify_lock);
-        if (r < 0)
-            goto fail;
-    }
-    if (!verdict) {
-        r = -EBADMSG;
+    int verdict = blob_verdict(store, sha256, fd, &st);
+    if (verdict <= 0) {
+        r = verdict < 0 ? verdict : -EBADMSG;
         goto fail;
     }
     *ret_fd = fd;
@@ -371,6 +381,39 @@ int store_open_blob(struct store *store, const char *sha256, int *ret_fd, uint64
 fail:
     close(fd);
     return r;
+}
+
+int store_drop_damaged(struct store *store, const char *sha256, uint64_t size, bool check_bytes)
+{
+    char path[PATH_MAX];
+    int r = blob_path(store, sha256, path, sizeof(path));
+    if (r < 0)
+        return r;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    struct stat st, now;
+    int verdict = 1;
+    if (fstat(fd, &st) < 0)
+        verdict = -errno;
+    else if ((uint64_t)st.st_size != size)
+        verdict = 0;
+    else if (check_bytes)
+        verdict = blob_verdict(store, sha256, fd, &st);
+    close(fd);
+    if (verdict != 0)
+        return verdict < 0 ? verdict : 0;
+    /* Still the file judged (not one a fetch renamed into place since)? Then it goes. */
+    if (stat(path, &now) < 0)
+        return -errno;
+    if (now.st_dev != st.st_dev || now.st_ino != st.st_ino)
+        return 0;
+    if (unlink(path) < 0) {
+        r = -errno;
+        log_error("store: cannot remove damaged blob %s: %s", sha256, strerror(-r));
+        return r;
+    }
+    return 1;
 }
 
 int store_read_blob(struct store *store, const char *sha256, size_t max, uint8_t **ret_data,

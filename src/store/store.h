@@ -17,6 +17,7 @@
 #ifndef OTAD_STORE_STORE_H
 #define OTAD_STORE_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -79,6 +80,19 @@ struct store_blob_check {
  */
 int store_verify_all(struct store *store,
                      void (*fn)(void *ctx, const struct store_blob_check *check), void *ctx);
+
+/*
+ * For a store that caches blobs the database holds (several nodes on
+ * PostgreSQL), where a damaged file is dropped and fetched again rather than
+ * restored by hand. Removes the file of blob SHA256 when it is damaged: its
+ * size is not SIZE, or, with CHECK_BYTES, its bytes do not hash to its name
+ * (hashed when this handle has not seen this very file before, as
+ * store_open_blob does). A file replaced meanwhile by an intact one (another
+ * inode) is checked afresh, never removed unchecked. Returns 1 when it was
+ * removed, 0 when it is intact as far as checked, -ENOENT when there is no
+ * such file, -EINVAL for a name that is no SHA-256, or -errno.
+ */
+int store_drop_damaged(struct store *store, const char *sha256, uint64_t size, bool check_bytes);
 
 /*
  * Reads the whole blob SHA256 into a new allocation (caller frees), at most
