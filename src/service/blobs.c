@@ -3,7 +3,8 @@
  * send it, checked the first time this process opens it, and the scrub
  * behind `otad store verify`. On PostgreSQL the store is this node's cache
  * of the database's blobs, and this file keeps it: filled before a catalog
- * is offered, a damaged file dropped and fetched again. On SQLite the store
+ * is offered, a damaged file dropped and fetched again, unused blobs
+ * removed (here and, on the leader, in the database). On SQLite the store
  * is the only copy: a damaged blob is refused, never dropped.
  */
 #include "service/service.h"
@@ -156,6 +157,68 @@ int service_blobs_fill(struct service *svc, const struct catalog *catalog)
     svc->blobs_failing_count = count;
     pthread_mutex_unlock(&svc->blobs_lock);
     return first_error;
+}
+
+/* The blobs a catalog needs, sorted, for service_blobs_trim's lookups. */
+struct blob_set {
+    char (*names)[SHA256_HEX_LEN + 1];
+    size_t count;
+};
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+static bool blob_set_has(void *ctx, const char *sha256)
+{
+    const struct blob_set *set = ctx;
+    return set->count && bsearch(sha256, set->names, set->count, sizeof(*set->names), name_cmp);
+}
+
+void service_blobs_prune(struct service *svc)
+{
+    if (!db_is_postgresql(svc->db))
+        return;
+    size_t deleted = 0;
+    int64_t cutoff = time_now_ms() - (int64_t)SERVICE_BLOBS_UNUSED_AGE_S * 1000;
+    int r = db_blob_prune(svc->db, cutoff, &deleted);
+    if (r < 0)
+        log_warn("store: cannot delete unused blobs from the database (the next pass retries): %s",
+                 strerror(-r));
+    else if (deleted)
+        log_info("store: deleted %zu blob(s) no release names from the database", deleted);
+}
+
+void service_blobs_trim(struct service *svc, const struct catalog *catalog)
+{
+    if (!db_is_postgresql(svc->db))
+        return;
+    size_t cap = 0;
+    for (size_t p = 0; p < catalog->product_count; p++)
+        for (size_t i = 0; i < catalog->products[p].release_count; i++)
+            cap += catalog->products[p].releases[i].release.variant_count;
+    struct blob_set set = {calloc(cap ? cap : 1, sizeof(*set.names)), 0};
+    if (!set.names)
+        return;
+    for (size_t p = 0; p < catalog->product_count; p++)
+        for (size_t i = 0; i < catalog->products[p].release_count; i++) {
+            const struct release *rel = &catalog->products[p].releases[i].release;
+            for (unsigned v = 0; v < rel->variant_count; v++)
+                memcpy(set.names[set.count++], rel->variants[v].sha256, sizeof(*set.names));
+        }
+    qsort(set.names, set.count, sizeof(*set.names), name_cmp);
+    size_t removed = 0;
+    /* Under blobs_lock: a fill is not storing a blob this pass would judge. */
+    pthread_mutex_lock(&svc->blobs_lock);
+    int r =
+        store_remove_unused(svc->store, blob_set_has, &set, SERVICE_BLOBS_UNUSED_AGE_S, &removed);
+    pthread_mutex_unlock(&svc->blobs_lock);
+    if (r < 0)
+        log_warn("store: cannot read the blob cache to remove unused blobs: %s", strerror(-r));
+    else if (removed)
+        log_info("store: removed %zu cached blob(s) no release needs", removed);
+    free(set.names);
 }
 
 /* A blob some release needs, for service_store_verify. */

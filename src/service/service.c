@@ -37,6 +37,12 @@
 #define AUDIT_RETAIN_MS      (3600 * 1000)
 #define AUDIT_RETAIN_BATCH   1000
 #define AUDIT_RETAIN_BATCHES 100
+/*
+ * Unused blobs (blobs.c, PostgreSQL): each node's cache at its first poll (a
+ * start) and then once an hour; the database's on the leader, when it first
+ * leads and then once an hour (with the audit retention).
+ */
+#define BLOBS_TRIM_MS (3600 * 1000)
 
 struct catalog *service_catalog_get(struct service *svc)
 {
@@ -133,6 +139,17 @@ static void *refresher_main(void *arg)
             service_audit_retain(svc, time_now_ms(), AUDIT_RETAIN_BATCH, AUDIT_RETAIN_BATCHES,
                                  NULL); /* logs its own failure; the next pass retries */
             svc->next_audit_retain_ms = time_mono_ms() + AUDIT_RETAIN_MS;
+        }
+        if (leader && time_mono_ms() >= svc->next_blobs_prune_ms) {
+            service_blobs_prune(svc); /* logs its own failure; the next pass retries */
+            svc->next_blobs_prune_ms = time_mono_ms() + BLOBS_TRIM_MS;
+        }
+        if (time_mono_ms() >= svc->next_blobs_trim_ms) {
+            struct catalog *catalog = service_catalog_get(svc);
+            if (catalog)
+                service_blobs_trim(svc, catalog); /* logs its own failure */
+            catalog_unref(catalog);
+            svc->next_blobs_trim_ms = time_mono_ms() + BLOBS_TRIM_MS;
         }
         pthread_mutex_lock(&svc->stop_lock);
     }

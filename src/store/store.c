@@ -3,8 +3,8 @@
  * layout (first two hex digits as a folder) keeps folders small for large
  * catalogs. The files this handle has checked are kept in an array sorted
  * by name, with the identity of the file that was hashed and the verdict.
- * A cache (several nodes) also drops damaged files here; that a dropped
- * one is fetched again is the caller's.
+ * A cache (several nodes) also drops damaged and unused files here; which
+ * blobs are used, and that a dropped one is fetched again, is the caller's.
  */
 #include "store/store.h"
 
@@ -429,6 +429,46 @@ int store_read_blob(struct store *store, const char *sha256, size_t max, uint8_t
 static int no_dots(const struct dirent *e)
 {
     return e->d_name[0] != '.';
+}
+
+int store_remove_unused(struct store *store, bool (*used)(void *ctx, const char *sha256), void *ctx,
+                        int64_t min_age_s, size_t *ret_removed)
+{
+    struct dirent **top;
+    int n = scandir(store->blobs, &top, no_dots, alphasort);
+    if (n < 0)
+        return -errno;
+    time_t now = time(NULL);
+    size_t removed = 0;
+    for (int i = 0; i < n; i++) {
+        const char *sub = top[i]->d_name;
+        char dir[PATH_MAX];
+        struct dirent **files;
+        int m = -1;
+        if (strlen(sub) == 2 && lower_hex(sub, 2) &&
+            snprintf(dir, sizeof(dir), "%s/%s", store->blobs, sub) < (int)sizeof(dir))
+            m = scandir(dir, &files, no_dots, alphasort);
+        for (int j = 0; j < m; j++) {
+            const char *name = files[j]->d_name;
+            char path[PATH_MAX];
+            struct stat st;
+            if (is_blob_name(name) && strncmp(name, sub, 2) == 0 && !used(ctx, name) &&
+                snprintf(path, sizeof(path), "%s/%s", dir, name) < (int)sizeof(path) &&
+                lstat(path, &st) == 0 && S_ISREG(st.st_mode) && now - st.st_mtime > min_age_s) {
+                if (unlink(path) == 0)
+                    removed++;
+                else
+                    log_error("store: cannot remove unused blob %s: %s", name, strerror(errno));
+            }
+            free(files[j]);
+        }
+        if (m >= 0)
+            free(files);
+        free(top[i]);
+    }
+    free(top);
+    *ret_removed = removed;
+    return 0;
 }
 
 /* Checks the file DIR/NAME (PREFIX: its folder's name, or NULL at the top) for store_verify_all. */

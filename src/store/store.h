@@ -95,6 +95,18 @@ int store_verify_all(struct store *store,
 int store_drop_damaged(struct store *store, const char *sha256, uint64_t size, bool check_bytes);
 
 /*
+ * For a cache (as store_drop_damaged): removes every blob file USED(CTX,
+ * sha256) says no release needs, when it was last written more than
+ * MIN_AGE_S seconds ago (a younger one may be a publish in flight, stored
+ * before its release). Files that are not blobs are left alone (`otad store
+ * verify` reports them). Writes how many files were removed to
+ * *RET_REMOVED. Returns 0, or -errno when blobs/ cannot be read (a file that
+ * cannot be removed is logged and skipped).
+ */
+int store_remove_unused(struct store *store, bool (*used)(void *ctx, const char *sha256), void *ctx,
+                        int64_t min_age_s, size_t *ret_removed);
+
+/*
  * Reads the whole blob SHA256 into a new allocation (caller frees), at most
  * MAX bytes. Returns 0, -ENOENT, -EFBIG, or -errno.
  */

@@ -10,6 +10,10 @@ blobs/, filled and checked before use.
 - A cached file damaged on disk (truncated while the node runs, or a byte
   changed between two starts) is never served: the node drops it, answers
   503 meanwhile, and fetches it again.
+- Blobs no release names, older than an hour, are deleted from the database
+  by the leader and from each node's cache at its start; younger ones (a
+  publish in flight), named ones and files that are no blobs stay. On SQLite
+  the store is the only copy and nothing is removed.
 
 Each PostgreSQL test starts its own throwaway PostgreSQL 15 (as test_cluster.py
 does), so these tests run in the SQLite stage too; they fail, saying so, when
@@ -24,6 +28,9 @@ import harness
 from devices import Device
 from harness import (Server, assert_image, assert_status, make_image, sha256_hex, wait_until)
 from test_cluster import make_node, pg_cluster
+
+HOUR_MS = 3600 * 1000
+
 
 @contextlib.contextmanager
 def database():
@@ -169,3 +176,65 @@ def test_blobs_a_damaged_cached_blob_is_dropped_and_fetched_again():
         log = n1.log()
         assert f"blob {sha} is damaged" in log and \
             f"store: cached blob {sha} is damaged: removed, fetched again from the database" in log, log
+
+
+def aged(path, seconds):
+    os.utime(path, (time.time() - seconds, time.time() - seconds))
+
+
+def fake_blob(node, seed, age_s):
+    """A blob file in NODE's cache no release names, last written AGE_S ago; returns its path."""
+    data = bytes([seed]) * 1000
+    path = cached(node, sha256_hex(data))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    aged(path, age_s)
+    return path
+
+
+def test_blobs_unused_for_an_hour_are_deleted_from_the_database_and_the_cache():
+    image = make_image("esp8266", 150_000, seed=94, flash_size="4M")
+    data = image.read_bytes()
+    sha = sha256_hex(data)
+    old, young = "1" * 64, "2" * 64  # orphans: stored by publishes that never named them
+    with database() as url, make_node("n1", url) as n1:
+        n1.add_product("door")
+        n1.add_release("door", image, "1.1.0")
+        now = int(time.time() * 1000)
+        n1.sql(f"UPDATE blobs SET created_ms = {now - 2 * HOUR_MS}")  # named, and old
+        for name, created in ((old, now - 2 * HOUR_MS), (young, now - HOUR_MS // 2)):
+            n1.sql(f"INSERT INTO blobs (sha256, size, chunk_bytes, chunks, created_ms) "
+                   f"VALUES ('{name}', 3, 1048576, 1, {created})")
+            n1.sql(f"INSERT INTO blob_chunks (sha256, seq, data) VALUES ('{name}', 0, 'abc')")
+        aged(cached(n1, sha), 2 * 3600)  # used: stays however old
+        unused_old = fake_blob(n1, 1, 2 * 3600)
+        unused_young = fake_blob(n1, 2, 60)
+        stray = n1.data_dir / "blobs" / "zz" / "not-a-blob"
+        stray.parent.mkdir()
+        stray.write_bytes(b"x")
+        aged(stray, 2 * 3600)
+
+        n1.start()
+        wait_until(lambda: not n1.sql(f"SELECT 1 FROM blobs WHERE sha256 = '{old}'"),
+                   what="the old orphan deleted from the database")
+        wait_until(lambda: not unused_old.exists(), what="the old unused cache file removed")
+        assert sorted(r[0] for r in n1.sql("SELECT sha256 FROM blobs")) == sorted([sha, young])
+        assert n1.sql(f"SELECT count(*) FROM blob_chunks WHERE sha256 = '{old}'") == [("0",)]
+        assert unused_young.exists() and stray.exists() and cached(n1, sha).exists()
+        log = n1.log()
+        assert "store: deleted 1 blob(s) no release names from the database" in log, log
+        assert "store: removed 1 cached blob(s) no release needs" in log, log
+        assert_image(checkin(n1, "door", "1.0.0"), data, "1.1.0", "the named blob after the trim")
+
+
+def test_blobs_a_single_node_on_sqlite_keeps_unused_blobs():
+    """On SQLite the store is the only copy: an unused blob (an interrupted publish's) is
+    reported by `otad store verify`, never removed by the server."""
+    with Server(sqlite=True) as srv:
+        srv.add_product("door")
+        srv.add_release("door", make_image("esp8266", 120_000, seed=95, flash_size="4M"), "1.0.0")
+        unused = fake_blob(srv, 3, 2 * 3600)
+        srv.start()
+        assert_status(checkin(srv, "door", "1.0.0"), 304, "current device")
+        time.sleep(1.5)  # three polls of the refresher
+        assert unused.exists(), "a single node removed a blob from its store"
