@@ -208,6 +208,7 @@ int service_open(const struct config *config, enum service_mode mode, struct ser
         goto fail;
     if ((r = store_open(config->data_dir, &svc->store)) < 0)
         goto fail;
+    store_set_cache(svc->store, db_is_postgresql(svc->db)); /* blobs.c drops and fetches again */
     if ((r = signin_guard_new(&svc->signin_guard)) < 0)
         goto fail;
     if ((r = fleet_open(svc)) < 0)

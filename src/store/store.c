@@ -42,6 +42,7 @@ struct store {
     struct blob_seen *seen;    /* sorted by sha256 */
     size_t seen_count, seen_cap;
     pthread_mutex_t verify_lock; /* one blob is read and hashed at a time: bounded memory */
+    bool cache;                  /* a cache of the database's blobs (store_set_cache) */
 };
 
 /*
@@ -98,6 +99,11 @@ fail_seen_lock:
 fail_free:
     free(s);
     return r;
+}
+
+void store_set_cache(struct store *store, bool cache)
+{
+    store->cache = cache;
 }
 
 void store_free(struct store *store)
@@ -248,7 +254,7 @@ static int hash_fd(int fd, uint64_t size, char ret_sha256[SHA256_HEX_LEN + 1])
  * -EBADMSG, from the bytes of FD (logging a mismatch), or -errno when they
  * cannot be read.
  */
-static int check_blob(int fd, const struct stat *st, const char *sha256)
+static int check_blob(int fd, const struct stat *st, const char *sha256, bool cache)
 {
     if ((uint64_t)st->st_size > LIMIT_BLOB_BYTES) {
         log_error("store: blob %s has %llu bytes, more than any blob otad writes: not serving it",
@@ -261,9 +267,13 @@ static int check_blob(int fd, const struct stat *st, const char *sha256)
         return r;
     if (strcmp(have, sha256) == 0)
         return 0;
-    log_error("store: blob %s is damaged (its %llu bytes hash to %s): not serving it; restore "
-              "the file from a backup (otad store verify lists every damaged blob)",
-              sha256, (unsigned long long)st->st_size, have);
+    if (cache)
+        log_error("store: blob %s is damaged (its %llu bytes hash to %s): not serving it", sha256,
+                  (unsigned long long)st->st_size, have);
+    else
+        log_error("store: blob %s is damaged (its %llu bytes hash to %s): not serving it; restore "
+                  "the file from a backup (otad store verify lists every damaged blob)",
+                  sha256, (unsigned long long)st->st_size, have);
     return -EBADMSG;
 }
 
@@ -347,7 +357,7 @@ static int blob_verdict(struct store *store, const char *sha256, int fd, const s
     pthread_mutex_lock(&store->verify_lock);
     verdict = seen_verdict(store, sha256, st);
     if (verdict == -ENOENT) {
-        int r = check_blob(fd, st, sha256);
+        int r = check_blob(fd, st, sha256, store->cache);
         if (r == 0 || r == -EBADMSG)
             seen_remember(store, sha256, st, r == 0);
         verdict = r == 0 || r == -EBADMSG ? r == 0 : r;

@@ -32,6 +32,14 @@ struct store;
  */
 int store_open(const char *data_dir, struct store **ret_store);
 
+/*
+ * Says whether the store is a cache of blobs the database holds (several
+ * nodes on PostgreSQL): a damaged blob is then logged without the advice to
+ * restore it from a backup, since the caller fetches it again. Call before
+ * the handle is shared between threads.
+ */
+void store_set_cache(struct store *store, bool cache);
+
 /* Frees the handle. NULL-safe. */
 void store_free(struct store *store);
 
