@@ -58,6 +58,7 @@
     X(version_day_put, (struct db *db, int64_t product_id, int64_t day, const struct version_day *rows, size_t count, int64_t keep_from_day), (db, product_id, day, rows, count, keep_from_day)) \
     X(blob_put, (struct db *db, const char *sha256, const uint8_t *data, size_t len), (db, sha256, data, len)) \
     X(blob_get, (struct db *db, const char *sha256, size_t max, uint8_t **ret_data, size_t *ret_len), (db, sha256, max, ret_data, ret_len)) \
+    X(blob_prune, (struct db *db, int64_t created_before_ms, size_t *ret_deleted), (db, created_before_ms, ret_deleted)) \
     X(rollout_device_changes, (struct db *db, struct rollout_changes_cursor *cursor, size_t limit, struct rollout_device_change **ret, size_t *ret_count), (db, cursor, limit, ret, ret_count)) \
     X(listen_catalog, (struct db *db), (db)) \
     X(wait_catalog, (struct db *db, unsigned timeout_ms, bool *ret_changed), (db, timeout_ms, ret_changed)) \

@@ -310,7 +310,8 @@ int db_version_day_list(struct db *db, int64_t product_id, int64_t from_day,
  * answers -EOPNOTSUPP). Stores the LEN bytes of DATA as blob SHA256 (the
  * caller hashed them: the name is not checked here), in chunks of
  * DB_BLOB_CHUNK_BYTES, in one transaction: another node sees all of it or
- * nothing. A blob already stored is left as it is. Returns 0 or -errno.
+ * nothing. A blob already stored keeps its bytes and is stamped as stored
+ * now (db_blob_prune spares it). Returns 0 or -errno.
  */
 int db_blob_put(struct db *db, const char *sha256, const uint8_t *data, size_t len);
 
@@ -318,9 +319,23 @@ int db_blob_put(struct db *db, const char *sha256, const uint8_t *data, size_t l
  * Reads blob SHA256 whole into a new allocation (the caller frees it and
  * checks its hash: a reader trusts no storage), at most MAX bytes. Returns
  * 0, -ENOENT when there is no such blob, -EFBIG past MAX, -EIO when its
- * chunks do not add up to its size, or -errno.
+ * chunks do not add up to its size (which chunk is logged at debug level
+ * only: the caller, which may retry at every poll, logs the failure), or
+ * -errno.
  */
 int db_blob_get(struct db *db, const char *sha256, size_t max, uint8_t **ret_data, size_t *ret_len);
+
+/*
+ * Deletes, with their chunks, the blobs no release names (no variant's
+ * sha256) that were stored before CREATED_BEFORE_MS: the leftovers of a
+ * publish that failed, or of a node that died, between storing its blob and
+ * its release. The cutoff spares a publish in flight, which stores its blob
+ * first (db_blob_put stamps a blob it finds already stored as stored now, so
+ * an old unused blob a publish is about to name is spared too). Writes how
+ * many went to *RET_DELETED. Returns 0 or -errno; SQLite (no blobs in the
+ * database) answers -EOPNOTSUPP.
+ */
+int db_blob_prune(struct db *db, int64_t created_before_ms, size_t *ret_deleted);
 
 /* The size of the chunks db_blob_put cuts a blob into (1 MiB). */
 #define DB_BLOB_CHUNK_BYTES (1u << 20)

@@ -5,8 +5,13 @@
  * chunks of DB_BLOB_CHUNK_BYTES, each sent binary; two nodes storing the same
  * blob at once both succeed (the second's row conflicts and it stops there,
  * after the first committed: the row insert waits for the first's
- * transaction). A read fetches one chunk per statement, binary, so a 16 MiB
- * image never sits in libpq twice, and checks that the chunks add up.
+ * transaction). A blob already stored is stamped as stored now, so the
+ * prune (below) spares a blob a publish is about to name. A read fetches one
+ * chunk per statement, binary, so a 16 MiB image never sits in libpq twice,
+ * and checks that the chunks add up. The prune deletes the blobs no variant
+ * names, older than its cutoff, in one statement (the chunks follow by the
+ * foreign key's cascade); a blob a publish stamps meanwhile is re-checked by
+ * PostgreSQL against the cutoff before it is deleted.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -29,11 +34,13 @@ int db_pg_blob_write(struct db_pg *pg, const char *sha256, const uint8_t *data, 
     PGresult *res;
     int r = db_pg_exec(pg,
                        "INSERT INTO blobs (sha256, size, chunk_bytes, chunks, created_ms) "
-                       "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (sha256) DO NOTHING RETURNING 1",
+                       "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (sha256) "
+                       "DO UPDATE SET created_ms = EXCLUDED.created_ms RETURNING xmax = 0",
                        &p, "store a blob", &res);
     if (r < 0)
         return r;
-    bool inserted = PQntuples(res) == 1;
+    /* xmax is 0 on a row this statement inserted, set on one it updated (a stamp). */
+    bool inserted = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
     PQclear(res);
     if (!inserted) /* another publish stored it (whole: its transaction committed) */
         return 0;
@@ -83,7 +90,8 @@ static int chunk_read(struct db_pg *pg, const char *sha256, int64_t seq, uint8_t
     if (r < 0)
         return r;
     if (PQntuples(res) != 1 || (size_t)PQgetlength(res, 0, 0) != expected) {
-        log_error("database: blob %s: chunk %lld is missing or of the wrong size", sha256,
+        /* Debug only: a node retries at every poll, and its caller logs the -EIO once. */
+        log_debug("database: blob %s: chunk %lld is missing or of the wrong size", sha256,
                   (long long)seq);
         r = -EIO;
     } else {
@@ -121,7 +129,7 @@ int db_pg_blob_get(struct db *db, const char *sha256, size_t max, uint8_t **ret_
                       fill_blob_row, &b, "read a blob");
     if (r == 0 && (b.size < 0 || b.chunk_bytes <= 0 || b.chunks < 0 ||
                    b.chunks != (b.size + b.chunk_bytes - 1) / b.chunk_bytes)) {
-        log_error("database: blob %s: its size and chunks do not agree", sha256);
+        log_debug("database: blob %s: its size and chunks do not agree", sha256);
         r = -EIO;
     }
     if (r == 0 && (uint64_t)b.size > max)
@@ -141,4 +149,27 @@ int db_pg_blob_get(struct db *db, const char *sha256, size_t max, uint8_t **ret_
     *ret_data = data;
     *ret_len = (size_t)b.size;
     return 0;
+}
+
+/* Blobs no variant names, stored before $1; the chunks follow (ON DELETE CASCADE). */
+static const char blob_prune[] =
+    "DELETE FROM blobs b WHERE b.created_ms < $1 "
+    "AND NOT EXISTS (SELECT 1 FROM variants v WHERE v.sha256 = b.sha256)";
+
+int db_pg_blob_prune(struct db *db, int64_t created_before_ms, size_t *ret_deleted)
+{
+    struct db_pg *pg = db_pg_lock(db);
+    if (!pg)
+        return -ENOTCONN;
+    struct db_pg_params p;
+    db_pg_params_init(&p);
+    db_pg_param_int(&p, created_before_ms);
+    PGresult *res;
+    int r = db_pg_exec(pg, blob_prune, &p, "delete unused blobs", &res);
+    if (r == 0) {
+        *ret_deleted = (size_t)strtoull(PQcmdTuples(res), NULL, 10);
+        PQclear(res);
+    }
+    db_pg_unlock(pg);
+    return r;
 }

@@ -380,6 +380,14 @@ int db_sqlite_blob_get(struct db *db, const char *sha256, size_t max, uint8_t **
     return -EOPNOTSUPP;
 }
 
+int db_sqlite_blob_prune(struct db *db, int64_t created_before_ms, size_t *ret_deleted)
+{
+    (void)db;
+    (void)created_before_ms;
+    (void)ret_deleted;
+    return -EOPNOTSUPP;
+}
+
 /* One node on SQLite: it leads, and no other node writes the catalog. */
 int db_sqlite_listen_catalog(struct db *db)
 {

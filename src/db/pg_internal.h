@@ -300,7 +300,9 @@ int db_pg_generation_bump(struct db_pg *pg);
  * Writes blob SHA256 (LEN bytes of DATA: its row, then its chunks of
  * DB_BLOB_CHUNK_BYTES) in the caller's transaction: db_blob_put's body, and
  * what `otad migrate` (db_copy.c) calls inside its one transaction. A blob
- * already stored is left as it is. Returns 0 or db_pg_exec's error.
+ * already stored keeps its bytes and is stamped as stored now (its
+ * created_ms, which db_blob_prune's cutoff reads). Returns 0 or db_pg_exec's
+ * error.
  */
 int db_pg_blob_write(struct db_pg *pg, const char *sha256, const uint8_t *data, size_t len);
 

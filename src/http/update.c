@@ -17,12 +17,22 @@
 #include "http/range.h"
 #include "service/service_fleet.h"
 
-/* Points REPLY's body at the whole blob of VARIANT. Returns false after filling a 500. */
+/*
+ * Points REPLY's body at the whole blob of VARIANT. Returns false after
+ * filling a 503 (a node fetching the blob again: the device retries) or a
+ * 500 (the image is damaged or missing here: an operator must restore it).
+ */
 static bool reply_with_blob(const struct http_context *ctx, const struct variant *variant,
                             struct http_reply *reply)
 {
     int fd;
-    if (service_blob_open(ctx->svc, variant, &fd) < 0) {
+    int r = service_blob_open(ctx->svc, variant, &fd);
+    if (r == -EAGAIN) {
+        http_reply_static(reply, 503, "image being fetched; retry later\n");
+        http_reply_header(reply, "Retry-After", "10");
+        return false;
+    }
+    if (r < 0) {
         http_reply_static(reply, 500, "stored image unavailable\n");
         return false;
     }

@@ -1,15 +1,21 @@
 /*
  * The blob store through the service (service.h): opening a form's blob to
  * send it, checked the first time this process opens it, and the scrub
- * behind `otad store verify`.
+ * behind `otad store verify`. On PostgreSQL the store is this node's cache
+ * of the database's blobs, and this file keeps it: filled before a catalog
+ * is offered, a damaged file dropped and fetched again, unused blobs
+ * removed (here and, on the leader, in the database). On SQLite the store
+ * is the only copy: a damaged blob is refused, never dropped.
  */
 #include "service/service.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "core/digest.h"
 #include "core/limits.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -18,70 +24,201 @@
 #include "service/service_internal.h"
 #include "store/store.h"
 
+/*
+ * On PostgreSQL the store is a cache of the database's blobs: a blob that
+ * cannot be opened intact (damaged on disk, of the wrong size, or not
+ * fetched yet) is dropped when damaged and fetched again by the refresher
+ * at its next poll, and the device asks again later (-EAGAIN). ERROR is why
+ * the open failed (-EBADMSG, -EIO for a wrong size, -ENOENT).
+ */
+static int blob_refetch(struct service *svc, const struct variant *variant, int error)
+{
+    if (error != -EBADMSG && error != -EIO && error != -ENOENT)
+        return error;
+    if (error != -ENOENT) {
+        int r = store_drop_damaged(svc->store, variant->sha256, variant->size, true);
+        if (r == 1)
+            log_warn("store: cached blob %s is damaged: removed, fetched again from the database",
+                     variant->sha256);
+        else if (r < 0 && r != -ENOENT)
+            return error; /* logged by the store; stays refused until removed by hand */
+    }
+    atomic_store(&svc->blobs_missing, true);
+    return -EAGAIN;
+}
+
 int service_blob_open(struct service *svc, const struct variant *variant, int *ret_fd)
 {
     uint64_t size;
     int fd;
     int r = store_open_blob(svc->store, variant->sha256, &fd, &size);
-    if (r == -EBADMSG)
-        return r; /* the store logged it, once per damaged file */
-    if (r < 0) {
+    if (r < 0 && r != -EBADMSG && !(r == -ENOENT && db_is_postgresql(svc->db)))
         log_error("store: blob %s of a published release cannot be opened: %s", variant->sha256,
-                  strerror(-r));
-        return r;
-    }
-    if (size != variant->size) {
+                  strerror(-r)); /* -EBADMSG: the store logged it, once per damaged file */
+    if (r == 0 && size != variant->size) {
         log_error("store: blob %s has %llu bytes, the database says %llu", variant->sha256,
                   (unsigned long long)size, (unsigned long long)variant->size);
         close(fd);
-        return -EIO;
+        r = -EIO;
     }
+    if (r < 0)
+        return db_is_postgresql(svc->db) ? blob_refetch(svc, variant, r) : r;
     *ret_fd = fd;
     return 0;
 }
 
-/* Fetches blob SHA256 of SIZE bytes from the database into the store, checked against its name. */
-static int blob_fetch(struct service *svc, const char *sha256, uint64_t size)
+/*
+ * Fetches blob SHA256 of SIZE bytes from the database into the store,
+ * checked against its name before it is stored. Logs a failure unless
+ * QUIET (a blob whose failure was logged at an earlier poll).
+ */
+static int blob_fetch(struct service *svc, const char *sha256, uint64_t size, bool quiet)
 {
     uint8_t *data;
     size_t len;
     int r = db_blob_get(svc->db, sha256, LIMIT_BLOB_BYTES, &data, &len);
     if (r < 0) {
-        log_error("store: blob %s cannot be had from the database: %s", sha256, strerror(-r));
+        if (!quiet)
+            log_error("store: blob %s cannot be had from the database: %s (%s); its release is "
+                      "not served by this node until it can, retried at every poll",
+                      sha256, strerror(-r),
+                      r == -ENOENT ? "no such blob"
+                      : r == -EIO  ? "its rows are damaged: a chunk missing or of the wrong size"
+                                   : "the database failed");
         return r;
     }
     char got[SHA256_HEX_LEN + 1];
-    if (len != size) {
-        log_error("store: blob %s from the database has %zu bytes, its release says %llu", sha256,
-                  len, (unsigned long long)size);
+    digest_sha256_hex(data, len, got);
+    if (len != size || strcmp(got, sha256) != 0) {
+        if (!quiet)
+            log_error("store: blob %s from the database is damaged (%zu bytes hashing to %s, its "
+                      "release says %llu bytes): not used; its release is not served by this "
+                      "node until it is repaired, retried at every poll",
+                      sha256, len, got, (unsigned long long)size);
         r = -EBADMSG;
-    } else if ((r = store_put(svc->store, data, len, got)) == 0 && strcmp(got, sha256) != 0) {
-        /* Stored under the name of what it is (unused); the release's name stays missing. */
-        log_error("store: blob %s from the database hashes to %s: not used", sha256, got);
-        r = -EBADMSG;
+    } else {
+        r = store_put(svc->store, data, len, got); /* logs its own failure */
     }
     free(data);
     return r;
 }
 
+/* Whether SHA256 is among the COUNT blobs of LIST. */
+static bool blob_listed(char (*list)[SHA256_HEX_LEN + 1], size_t count, const char *sha256)
+{
+    for (size_t i = 0; i < count; i++)
+        if (strcmp(list[i], sha256) == 0)
+            return true;
+    return false;
+}
+
 int service_blobs_fill(struct service *svc, const struct catalog *catalog)
 {
     int first_error = 0;
+    size_t cap = 0, count = 0;
+    for (size_t p = 0; p < catalog->product_count; p++)
+        for (size_t i = 0; i < catalog->products[p].release_count; i++)
+            cap += catalog->products[p].releases[i].release.variant_count;
+    char(*failing)[SHA256_HEX_LEN + 1] = calloc(cap ? cap : 1, sizeof(*failing));
+    if (!failing)
+        return -ENOMEM;
+    pthread_mutex_lock(&svc->blobs_lock);
     for (size_t p = 0; p < catalog->product_count; p++) {
         const struct catalog_product *cp = &catalog->products[p];
         for (size_t i = 0; i < cp->release_count; i++) {
             const struct release *rel = &cp->releases[i].release;
             for (unsigned v = 0; v < rel->variant_count; v++) {
                 const struct variant *var = &rel->variants[v];
-                int r = store_has(svc->store, var->sha256);
-                if (r == 0)
-                    r = blob_fetch(svc, var->sha256, var->size);
+                /* A size check at every fill; the bytes are checked at first use (blob_open). */
+                int r = store_drop_damaged(svc->store, var->sha256, var->size, false);
+                if (r == 1)
+                    log_warn("store: cached blob %s has the wrong size: removed, fetched again "
+                             "from the database",
+                             var->sha256);
+                if (r == 1 || r == -ENOENT) {
+                    bool quiet =
+                        blob_listed(svc->blobs_failing, svc->blobs_failing_count, var->sha256) ||
+                        blob_listed(failing, count, var->sha256);
+                    r = blob_fetch(svc, var->sha256, var->size, quiet);
+                    if (r == 0 && quiet)
+                        log_info("store: blob %s fetched from the database: its release is "
+                                 "served again",
+                                 var->sha256);
+                }
+                if (r < 0 && !blob_listed(failing, count, var->sha256))
+                    memcpy(failing[count++], var->sha256, sizeof(*failing));
                 if (r < 0 && first_error == 0)
                     first_error = r;
             }
         }
     }
+    free(svc->blobs_failing);
+    svc->blobs_failing = failing;
+    svc->blobs_failing_count = count;
+    pthread_mutex_unlock(&svc->blobs_lock);
     return first_error;
+}
+
+/* The blobs a catalog needs, sorted, for service_blobs_trim's lookups. */
+struct blob_set {
+    char (*names)[SHA256_HEX_LEN + 1];
+    size_t count;
+};
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+static bool blob_set_has(void *ctx, const char *sha256)
+{
+    const struct blob_set *set = ctx;
+    return set->count && bsearch(sha256, set->names, set->count, sizeof(*set->names), name_cmp);
+}
+
+void service_blobs_prune(struct service *svc)
+{
+    if (!db_is_postgresql(svc->db))
+        return;
+    size_t deleted = 0;
+    int64_t cutoff = time_now_ms() - (int64_t)SERVICE_BLOBS_UNUSED_AGE_S * 1000;
+    int r = db_blob_prune(svc->db, cutoff, &deleted);
+    if (r < 0)
+        log_warn("store: cannot delete unused blobs from the database (the next pass retries): %s",
+                 strerror(-r));
+    else if (deleted)
+        log_info("store: deleted %zu blob(s) no release names from the database", deleted);
+}
+
+void service_blobs_trim(struct service *svc, const struct catalog *catalog)
+{
+    if (!db_is_postgresql(svc->db))
+        return;
+    size_t cap = 0;
+    for (size_t p = 0; p < catalog->product_count; p++)
+        for (size_t i = 0; i < catalog->products[p].release_count; i++)
+            cap += catalog->products[p].releases[i].release.variant_count;
+    struct blob_set set = {calloc(cap ? cap : 1, sizeof(*set.names)), 0};
+    if (!set.names)
+        return;
+    for (size_t p = 0; p < catalog->product_count; p++)
+        for (size_t i = 0; i < catalog->products[p].release_count; i++) {
+            const struct release *rel = &catalog->products[p].releases[i].release;
+            for (unsigned v = 0; v < rel->variant_count; v++)
+                memcpy(set.names[set.count++], rel->variants[v].sha256, sizeof(*set.names));
+        }
+    qsort(set.names, set.count, sizeof(*set.names), name_cmp);
+    size_t removed = 0;
+    /* Under blobs_lock: a fill is not storing a blob this pass would judge. */
+    pthread_mutex_lock(&svc->blobs_lock);
+    int r =
+        store_remove_unused(svc->store, blob_set_has, &set, SERVICE_BLOBS_UNUSED_AGE_S, &removed);
+    pthread_mutex_unlock(&svc->blobs_lock);
+    if (r < 0)
+        log_warn("store: cannot read the blob cache to remove unused blobs: %s", strerror(-r));
+    else if (removed)
+        log_info("store: removed %zu cached blob(s) no release needs", removed);
+    free(set.names);
 }
 
 /* A blob some release needs, for service_store_verify. */

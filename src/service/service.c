@@ -37,6 +37,12 @@
 #define AUDIT_RETAIN_MS      (3600 * 1000)
 #define AUDIT_RETAIN_BATCH   1000
 #define AUDIT_RETAIN_BATCHES 100
+/*
+ * Unused blobs (blobs.c, PostgreSQL): each node's cache at its first poll (a
+ * start) and then once an hour; the database's on the leader, when it first
+ * leads and then once an hour (with the audit retention).
+ */
+#define BLOBS_TRIM_MS (3600 * 1000)
 
 struct catalog *service_catalog_get(struct service *svc)
 {
@@ -65,9 +71,9 @@ MUST_USE static int catalog_refresh(struct service *svc, bool force)
      * Another node's releases: their blobs are fetched and checked before
      * the catalog is offered. One that cannot be had (disk full, a damaged
      * row) does not hold the rest back (halts and channel changes must
-     * reach this node): a device offered it gets an error from
-     * service_blob_open, never a partial image, and the next poll fetches
-     * again.
+     * reach this node): a device offered it gets -EAGAIN from
+     * service_blob_open (a 503), never a partial image, and the next poll
+     * fetches again.
      */
     if (db_is_postgresql(svc->db)) {
         bool missing = service_blobs_fill(svc, next) < 0;
@@ -134,6 +140,17 @@ static void *refresher_main(void *arg)
                                  NULL); /* logs its own failure; the next pass retries */
             svc->next_audit_retain_ms = time_mono_ms() + AUDIT_RETAIN_MS;
         }
+        if (leader && time_mono_ms() >= svc->next_blobs_prune_ms) {
+            service_blobs_prune(svc); /* logs its own failure; the next pass retries */
+            svc->next_blobs_prune_ms = time_mono_ms() + BLOBS_TRIM_MS;
+        }
+        if (time_mono_ms() >= svc->next_blobs_trim_ms) {
+            struct catalog *catalog = service_catalog_get(svc);
+            if (catalog)
+                service_blobs_trim(svc, catalog); /* logs its own failure */
+            catalog_unref(catalog);
+            svc->next_blobs_trim_ms = time_mono_ms() + BLOBS_TRIM_MS;
+        }
         pthread_mutex_lock(&svc->stop_lock);
     }
     pthread_mutex_unlock(&svc->stop_lock);
@@ -161,7 +178,11 @@ int service_open(const struct config *config, enum service_mode mode, struct ser
         goto destroy_catalog_lock;
     if ((r = -pthread_mutex_init(&svc->stop_lock, NULL)) < 0)
         goto destroy_publish_lock;
+    if ((r = -pthread_mutex_init(&svc->blobs_lock, NULL)) < 0)
+        goto destroy_stop_lock;
     if ((r = mono_cond_init(&svc->stop_cond)) < 0) {
+        pthread_mutex_destroy(&svc->blobs_lock);
+    destroy_stop_lock:
         pthread_mutex_destroy(&svc->stop_lock);
     destroy_publish_lock:
         pthread_mutex_destroy(&svc->publish_lock);
@@ -189,6 +210,7 @@ int service_open(const struct config *config, enum service_mode mode, struct ser
         goto fail;
     if ((r = store_open(config->data_dir, &svc->store)) < 0)
         goto fail;
+    store_set_cache(svc->store, db_is_postgresql(svc->db)); /* blobs.c drops and fetches again */
     if ((r = signin_guard_new(&svc->signin_guard)) < 0)
         goto fail;
     if ((r = fleet_open(svc)) < 0)
@@ -255,6 +277,8 @@ void service_close(struct service *svc)
     signin_guard_free(svc->signin_guard);
     db_close(svc->db);
     pthread_cond_destroy(&svc->stop_cond);
+    pthread_mutex_destroy(&svc->blobs_lock);
+    free(svc->blobs_failing);
     pthread_mutex_destroy(&svc->stop_lock);
     pthread_mutex_destroy(&svc->publish_lock);
     pthread_mutex_destroy(&svc->catalog_lock);

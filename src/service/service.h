@@ -208,7 +208,10 @@ bool service_product_requires_https(struct service *svc, const char *product);
  * first time this process opens a blob file its bytes are checked against
  * its name (store.h), so the first open may block on reading it whole.
  * -ENOENT, -EBADMSG (damaged: never served), -EIO (not the size the
- * database says), -errno; each logged.
+ * database says), -errno; each logged. On PostgreSQL, where the store is
+ * this node's cache, a blob not fetched yet, or damaged (its file removed
+ * here), is fetched again at the refresher's next poll: -EAGAIN, the
+ * device should ask again shortly.
  */
 int service_blob_open(struct service *svc, const struct variant *variant, int *ret_fd);
 

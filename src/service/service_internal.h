@@ -76,6 +76,12 @@ struct service {
     atomic_bool leader;        /* this node runs the jobs that must run once */
     atomic_uint live_nodes;    /* nodes seen lately, this one included: the caps' shares */
     atomic_bool blobs_missing; /* the catalog lacks a blob here: rebuilt at every poll */
+    /* The blob cache of a node on PostgreSQL (blobs.c). */
+    pthread_mutex_t blobs_lock;                /* one fill at a time; guards blobs_failing */
+    char (*blobs_failing)[SHA256_HEX_LEN + 1]; /* what the last fill could not have, logged once */
+    size_t blobs_failing_count;
+    int64_t next_blobs_trim_ms;  /* monotonic: when unused cached blobs are next removed */
+    int64_t next_blobs_prune_ms; /* monotonic: when the leader next deletes unused blobs */
 };
 
 /*
@@ -109,6 +115,19 @@ unsigned service_download_share(struct service *svc, unsigned cap);
  * or more could not be had (the others are fetched all the same).
  */
 int service_blobs_fill(struct service *svc, const struct catalog *catalog);
+
+/*
+ * Blobs no release needs, older than SERVICE_BLOBS_UNUSED_AGE_S (a younger
+ * one may be a publish in flight, stored before its release row), on
+ * PostgreSQL (blobs.c). service_blobs_trim removes those of this node's
+ * cache that no release of CATALOG needs (every node);
+ * service_blobs_prune deletes those of the database that no release names
+ * (the leader's job). Each logs what it removed and its failures; a later
+ * pass retries. Both do nothing on SQLite, whose store is the only copy.
+ */
+#define SERVICE_BLOBS_UNUSED_AGE_S (60 * 60)
+void service_blobs_trim(struct service *svc, const struct catalog *catalog);
+void service_blobs_prune(struct service *svc);
 
 /* The clock fleet control reads: the wall clock, or the one a test set. */
 int64_t service_now_ms(struct service *svc);

@@ -3,6 +3,8 @@
  * layout (first two hex digits as a folder) keeps folders small for large
  * catalogs. The files this handle has checked are kept in an array sorted
  * by name, with the identity of the file that was hashed and the verdict.
+ * A cache (several nodes) also drops damaged and unused files here; which
+ * blobs are used, and that a dropped one is fetched again, is the caller's.
  */
 #include "store/store.h"
 
@@ -40,6 +42,7 @@ struct store {
     struct blob_seen *seen;    /* sorted by sha256 */
     size_t seen_count, seen_cap;
     pthread_mutex_t verify_lock; /* one blob is read and hashed at a time: bounded memory */
+    bool cache;                  /* a cache of the database's blobs (store_set_cache) */
 };
 
 /*
@@ -96,6 +99,11 @@ fail_seen_lock:
 fail_free:
     free(s);
     return r;
+}
+
+void store_set_cache(struct store *store, bool cache)
+{
+    store->cache = cache;
 }
 
 void store_free(struct store *store)
@@ -246,7 +254,7 @@ static int hash_fd(int fd, uint64_t size, char ret_sha256[SHA256_HEX_LEN + 1])
  * -EBADMSG, from the bytes of FD (logging a mismatch), or -errno when they
  * cannot be read.
  */
-static int check_blob(int fd, const struct stat *st, const char *sha256)
+static int check_blob(int fd, const struct stat *st, const char *sha256, bool cache)
 {
     if ((uint64_t)st->st_size > LIMIT_BLOB_BYTES) {
         log_error("store: blob %s has %llu bytes, more than any blob otad writes: not serving it",
@@ -259,9 +267,13 @@ static int check_blob(int fd, const struct stat *st, const char *sha256)
         return r;
     if (strcmp(have, sha256) == 0)
         return 0;
-    log_error("store: blob %s is damaged (its %llu bytes hash to %s): not serving it; restore "
-              "the file from a backup (otad store verify lists every damaged blob)",
-              sha256, (unsigned long long)st->st_size, have);
+    if (cache)
+        log_error("store: blob %s is damaged (its %llu bytes hash to %s): not serving it", sha256,
+                  (unsigned long long)st->st_size, have);
+    else
+        log_error("store: blob %s is damaged (its %llu bytes hash to %s): not serving it; restore "
+                  "the file from a backup (otad store verify lists every damaged blob)",
+                  sha256, (unsigned long long)st->st_size, have);
     return -EBADMSG;
 }
 
@@ -332,6 +344,28 @@ out:
     pthread_mutex_unlock(&store->seen_lock);
 }
 
+/*
+ * Whether the open file FD (ST), named SHA256, holds what its name says: 1,
+ * 0 (damaged), or -errno when it cannot be read. Hashes it on first sight
+ * only, once, whoever else asks meanwhile.
+ */
+static int blob_verdict(struct store *store, const char *sha256, int fd, const struct stat *st)
+{
+    int verdict = seen_verdict(store, sha256, st);
+    if (verdict != -ENOENT)
+        return verdict;
+    pthread_mutex_lock(&store->verify_lock);
+    verdict = seen_verdict(store, sha256, st);
+    if (verdict == -ENOENT) {
+        int r = check_blob(fd, st, sha256, store->cache);
+        if (r == 0 || r == -EBADMSG)
+            seen_remember(store, sha256, st, r == 0);
+        verdict = r == 0 || r == -EBADMSG ? r == 0 : r;
+    }
+    pthread_mutex_unlock(&store->verify_lock);
+    return verdict;
+}
+
 int store_open_blob(struct store *store, const char *sha256, int *ret_fd, uint64_t *ret_size)
 {
     char path[PATH_MAX];
@@ -346,23 +380,9 @@ int store_open_blob(struct store *store, const char *sha256, int *ret_fd, uint64
         r = -errno;
         goto fail;
     }
-    int verdict = seen_verdict(store, sha256, &st);
-    if (verdict == -ENOENT) {
-        /* First sight of this file: hash it, once, whoever else asks meanwhile. */
-        pthread_mutex_lock(&store->verify_lock);
-        verdict = seen_verdict(store, sha256, &st);
-        if (verdict == -ENOENT) {
-            r = check_blob(fd, &st, sha256);
-            if (r == 0 || r == -EBADMSG)
-                seen_remember(store, sha256, &st, r == 0);
-            verdict = r == 0;
-        }
-        pthread_mutex_unlock(&store->verify_lock);
-        if (r < 0)
-            goto fail;
-    }
-    if (!verdict) {
-        r = -EBADMSG;
+    int verdict = blob_verdict(store, sha256, fd, &st);
+    if (verdict <= 0) {
+        r = verdict < 0 ? verdict : -EBADMSG;
         goto fail;
     }
     *ret_fd = fd;
@@ -371,6 +391,39 @@ int store_open_blob(struct store *store, const char *sha256, int *ret_fd, uint64
 fail:
     close(fd);
     return r;
+}
+
+int store_drop_damaged(struct store *store, const char *sha256, uint64_t size, bool check_bytes)
+{
+    char path[PATH_MAX];
+    int r = blob_path(store, sha256, path, sizeof(path));
+    if (r < 0)
+        return r;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    struct stat st, now;
+    int verdict = 1;
+    if (fstat(fd, &st) < 0)
+        verdict = -errno;
+    else if ((uint64_t)st.st_size != size)
+        verdict = 0;
+    else if (check_bytes)
+        verdict = blob_verdict(store, sha256, fd, &st);
+    close(fd);
+    if (verdict != 0)
+        return verdict < 0 ? verdict : 0;
+    /* Still the file judged (not one a fetch renamed into place since)? Then it goes. */
+    if (stat(path, &now) < 0)
+        return -errno;
+    if (now.st_dev != st.st_dev || now.st_ino != st.st_ino)
+        return 0;
+    if (unlink(path) < 0) {
+        r = -errno;
+        log_error("store: cannot remove damaged blob %s: %s", sha256, strerror(-r));
+        return r;
+    }
+    return 1;
 }
 
 int store_read_blob(struct store *store, const char *sha256, size_t max, uint8_t **ret_data,
@@ -386,6 +439,46 @@ int store_read_blob(struct store *store, const char *sha256, size_t max, uint8_t
 static int no_dots(const struct dirent *e)
 {
     return e->d_name[0] != '.';
+}
+
+int store_remove_unused(struct store *store, bool (*used)(void *ctx, const char *sha256), void *ctx,
+                        int64_t min_age_s, size_t *ret_removed)
+{
+    struct dirent **top;
+    int n = scandir(store->blobs, &top, no_dots, alphasort);
+    if (n < 0)
+        return -errno;
+    time_t now = time(NULL);
+    size_t removed = 0;
+    for (int i = 0; i < n; i++) {
+        const char *sub = top[i]->d_name;
+        char dir[PATH_MAX];
+        struct dirent **files;
+        int m = -1;
+        if (strlen(sub) == 2 && lower_hex(sub, 2) &&
+            snprintf(dir, sizeof(dir), "%s/%s", store->blobs, sub) < (int)sizeof(dir))
+            m = scandir(dir, &files, no_dots, alphasort);
+        for (int j = 0; j < m; j++) {
+            const char *name = files[j]->d_name;
+            char path[PATH_MAX];
+            struct stat st;
+            if (is_blob_name(name) && strncmp(name, sub, 2) == 0 && !used(ctx, name) &&
+                snprintf(path, sizeof(path), "%s/%s", dir, name) < (int)sizeof(path) &&
+                lstat(path, &st) == 0 && S_ISREG(st.st_mode) && now - st.st_mtime > min_age_s) {
+                if (unlink(path) == 0)
+                    removed++;
+                else
+                    log_error("store: cannot remove unused blob %s: %s", name, strerror(errno));
+            }
+            free(files[j]);
+        }
+        if (m >= 0)
+            free(files);
+        free(top[i]);
+    }
+    free(top);
+    *ret_removed = removed;
+    return 0;
 }
 
 /* Checks the file DIR/NAME (PREFIX: its folder's name, or NULL at the top) for store_verify_all. */

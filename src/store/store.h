@@ -17,6 +17,7 @@
 #ifndef OTAD_STORE_STORE_H
 #define OTAD_STORE_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,6 +31,14 @@ struct store;
  * (free with store_free), or -errno.
  */
 int store_open(const char *data_dir, struct store **ret_store);
+
+/*
+ * Says whether the store is a cache of blobs the database holds (several
+ * nodes on PostgreSQL): a damaged blob is then logged without the advice to
+ * restore it from a backup, since the caller fetches it again. Call before
+ * the handle is shared between threads.
+ */
+void store_set_cache(struct store *store, bool cache);
 
 /* Frees the handle. NULL-safe. */
 void store_free(struct store *store);
@@ -79,6 +88,31 @@ struct store_blob_check {
  */
 int store_verify_all(struct store *store,
                      void (*fn)(void *ctx, const struct store_blob_check *check), void *ctx);
+
+/*
+ * For a store that caches blobs the database holds (several nodes on
+ * PostgreSQL), where a damaged file is dropped and fetched again rather than
+ * restored by hand. Removes the file of blob SHA256 when it is damaged: its
+ * size is not SIZE, or, with CHECK_BYTES, its bytes do not hash to its name
+ * (hashed when this handle has not seen this very file before, as
+ * store_open_blob does). A file replaced meanwhile by an intact one (another
+ * inode) is checked afresh, never removed unchecked. Returns 1 when it was
+ * removed, 0 when it is intact as far as checked, -ENOENT when there is no
+ * such file, -EINVAL for a name that is no SHA-256, or -errno.
+ */
+int store_drop_damaged(struct store *store, const char *sha256, uint64_t size, bool check_bytes);
+
+/*
+ * For a cache (as store_drop_damaged): removes every blob file USED(CTX,
+ * sha256) says no release needs, when it was last written more than
+ * MIN_AGE_S seconds ago (a younger one may be a publish in flight, stored
+ * before its release). Files that are not blobs are left alone (`otad store
+ * verify` reports them). Writes how many files were removed to
+ * *RET_REMOVED. Returns 0, or -errno when blobs/ cannot be read (a file that
+ * cannot be removed is logged and skipped).
+ */
+int store_remove_unused(struct store *store, bool (*used)(void *ctx, const char *sha256), void *ctx,
+                        int64_t min_age_s, size_t *ret_removed);
 
 /*
  * Reads the whole blob SHA256 into a new allocation (caller frees), at most

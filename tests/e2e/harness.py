@@ -496,7 +496,7 @@ class Server:
     data dir exists before start(), so fixtures can be published with the CLI
     first."""
 
-    def __init__(self, args=(), env=None, name="otad", prefix=()):
+    def __init__(self, args=(), env=None, name="otad", prefix=(), sqlite=False):
         self.prefix = list(prefix)  # a command otad runs under, e.g. ["taskset", "-c", "0"]
         self.extra_args = list(args)
         self.env = dict(env or {})
@@ -505,7 +505,9 @@ class Server:
         self.data_dir.mkdir()
         self.name = name
         self.database_name = self.database_url = None
-        if BACKEND == "postgresql":
+        # SQLITE: a test of the single node's own story (its store the only copy of the blobs)
+        # runs on SQLite in every stage.
+        if BACKEND == "postgresql" and not sqlite:
             self.database_name, self.database_url = postgresql_new_database()
         self.proc = None
         self.port = None

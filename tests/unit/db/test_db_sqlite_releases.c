@@ -3,7 +3,9 @@
  * its variants and digests, numbered in its product's order, read back by
  * version and mode and listed newest first; adding variants to it is
  * idempotent per kind, and a refused call leaves nothing behind; two
- * nodes publishing to one product at once get distinct numbers in order.
+ * nodes publishing to one product at once get distinct numbers in order;
+ * the prune of unused blobs (PostgreSQL) spares what a release or a publish
+ * in flight needs.
  */
 #include <errno.h>
 
@@ -252,12 +254,89 @@ static void test_two_nodes_publish(void **state)
     db_env_assert_idle(e->db);
 }
 
+#ifdef DB_ENV_POSTGRESQL
+/* Blob of the name made of C, LEN bytes of C, stored in the database. */
+static void blob_put_of(struct db *db, char c, size_t len)
+{
+    char sha[SHA256_HEX_LEN + 1];
+    memset(sha, c, SHA256_HEX_LEN);
+    sha[SHA256_HEX_LEN] = '\0';
+    uint8_t *data = malloc(len);
+    assert_non_null(data);
+    memset(data, c, len);
+    assert_int_equal(db_blob_put(db, sha, data, len), 0);
+    free(data);
+}
+
+/* Whether the blob named by C's is in the database (read whole), 0 or -ENOENT. */
+static int blob_get_of(struct db *db, char c)
+{
+    char sha[SHA256_HEX_LEN + 1];
+    memset(sha, c, SHA256_HEX_LEN);
+    sha[SHA256_HEX_LEN] = '\0';
+    uint8_t *data = NULL;
+    size_t len = 0;
+    int r = db_blob_get(db, sha, 4u << 20, &data, &len);
+    free(data);
+    return r;
+}
+#endif
+
+/*
+ * The prune deletes the blobs no release names that are older than its
+ * cutoff, chunks and all; it spares a named one, a young one, and an old
+ * one that db_blob_put stored again meanwhile (a publish about to name it).
+ * SQLite keeps no blobs and says so.
+ */
+static void test_blob_prune(void **state)
+{
+    struct db_env *e = *state;
+    size_t deleted = 99;
+#ifndef DB_ENV_POSTGRESQL
+    assert_int_equal(db_blob_prune(e->db, INT64_MAX, &deleted), -EOPNOTSUPP);
+    assert_int_equal(db_blob_put(e->db, "0", (const uint8_t *)"x", 1), -EOPNOTSUPP);
+#else
+    struct product p = db_env_product(e->db, "door");
+    struct release named = db_env_release(p.id, "1.0.0"); /* its variant is blob 'a' */
+    blob_put_of(e->db, 'a', 1000);
+    assert_int_equal(db_release_insert(e->db, &named, NULL, 0), 0);
+    blob_put_of(e->db, 'b', (3u << 20) / 2); /* unused, two chunks */
+    blob_put_of(e->db, 'c', 10);             /* unused, young */
+    blob_put_of(e->db, 'd', 10);             /* unused, old, stored again below */
+    db_env_exec(e->db, "UPDATE blobs SET created_ms = created_ms - 7200000 "
+                       "WHERE sha256 NOT LIKE 'c%'");
+    blob_put_of(e->db, 'd', 10);
+    int64_t cutoff =
+        db_env_int(e->db, "SELECT min(created_ms) FROM blobs WHERE sha256 LIKE 'c%'") - 3600000;
+
+    assert_int_equal(db_blob_prune(e->db, cutoff, &deleted), 0);
+    assert_int_equal(deleted, 1);
+    assert_int_equal(blob_get_of(e->db, 'b'), -ENOENT);
+    assert_int_equal(db_env_int(e->db, "SELECT count(*) FROM blob_chunks WHERE sha256 LIKE 'b%'"),
+                     0);
+    assert_int_equal(blob_get_of(e->db, 'a'), 0);
+    assert_int_equal(blob_get_of(e->db, 'c'), 0);
+    assert_int_equal(blob_get_of(e->db, 'd'), 0);
+    assert_int_equal(db_blob_prune(e->db, cutoff, &deleted), 0);
+    assert_int_equal(deleted, 0);
+
+    /* Past every unused one's age: only the named one stays. */
+    assert_int_equal(db_blob_prune(e->db, INT64_MAX, &deleted), 0);
+    assert_int_equal(deleted, 2);
+    assert_int_equal(blob_get_of(e->db, 'a'), 0);
+    assert_int_equal(db_env_int(e->db, "SELECT count(*) FROM blobs"), 1);
+    assert_int_equal(db_env_int(e->db, "SELECT count(*) FROM blob_chunks"), 1);
+#endif
+    db_env_assert_idle(e->db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_release_insert_get, db_env_setup, db_env_teardown),
         cmocka_unit_test_setup_teardown(test_release_add_variants, db_env_setup, db_env_teardown),
         cmocka_unit_test_setup_teardown(test_two_nodes_publish, db_env_setup, db_env_teardown),
+        cmocka_unit_test_setup_teardown(test_blob_prune, db_env_setup, db_env_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

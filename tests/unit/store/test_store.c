@@ -3,7 +3,8 @@
  * blob damaged on disk written again, a damaged blob refused when opened
  * (whether damaged before a handle first opened it, replaced, or written in
  * place since), the scrub over every file, young temporary files of another
- * process left alone and stale ones removed.
+ * process left alone and stale ones removed; for a node's cache, a damaged
+ * file removed and only old unused blobs removed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -249,6 +250,93 @@ static void test_tmp_cleanup_spares_young_files(void **state)
     fixture_rmdir(dir);
 }
 
+/*
+ * A cache's damaged file is removed: one of the wrong size on a size check,
+ * one altered in place only when its bytes are checked; an intact one, or a
+ * name with no file, is left as it is.
+ */
+static void test_drop_damaged(void **state)
+{
+    char dir[64], path[256];
+    assert_int_equal(fixture_tmpdir(dir), 0);
+    log_set_level(LOG_LEVEL_ERROR);
+    struct store *st;
+    assert_int_equal(store_open(dir, &st), 0);
+    char sha[65];
+    put_blob(st, 70000, 2, sha);
+    blob_path(dir, sha, path, sizeof(path));
+    assert_int_equal(store_drop_damaged(st, sha, 70000, true), 0);
+    assert_int_equal(store_drop_damaged(st, "zz", 70000, true), -EINVAL);
+
+    damage_in_place(dir, sha, 5000); /* same size: only the hash tells */
+    assert_int_equal(store_drop_damaged(st, sha, 70000, false), 0);
+    assert_int_equal(access(path, F_OK), 0);
+    assert_int_equal(store_drop_damaged(st, sha, 70000, true), 1);
+    assert_int_not_equal(access(path, F_OK), 0);
+    assert_int_equal(store_drop_damaged(st, sha, 70000, true), -ENOENT);
+
+    put_blob(st, 70000, 2, sha); /* fetched again: intact, kept */
+    assert_int_equal(store_drop_damaged(st, sha, 70000, true), 0);
+    assert_int_equal(open_result(st, sha), 0);
+    assert_int_equal(truncate(path, 1000), 0); /* cut short: the size alone tells */
+    assert_int_equal(store_drop_damaged(st, sha, 70000, false), 1);
+    assert_int_not_equal(access(path, F_OK), 0);
+    store_free(st);
+    fixture_rmdir(dir);
+}
+
+/* The names test_remove_unused calls used. */
+static const char *used_name;
+
+static bool is_used(void *ctx, const char *sha256)
+{
+    (void)ctx;
+    return strcmp(sha256, used_name) == 0;
+}
+
+/* Sets the last write of the blob SHA of the store in DIR AGE_S seconds back. */
+static void age_blob(const char *dir, const char *sha, time_t age_s)
+{
+    char path[256];
+    blob_path(dir, sha, path, sizeof(path));
+    struct utimbuf old = {.actime = time(NULL) - age_s, .modtime = time(NULL) - age_s};
+    assert_int_equal(utime(path, &old), 0);
+}
+
+/* Only old blobs no release uses go; a used one, a young one and a stray file stay. */
+static void test_remove_unused(void **state)
+{
+    char dir[64], path[256], stray[256];
+    assert_int_equal(fixture_tmpdir(dir), 0);
+    struct store *st;
+    assert_int_equal(store_open(dir, &st), 0);
+    char used[65], old[65], young[65];
+    put_blob(st, 1000, 3, used);
+    put_blob(st, 1000, 4, old);
+    put_blob(st, 1000, 5, young);
+    age_blob(dir, used, 7200);
+    age_blob(dir, old, 7200);
+    age_blob(dir, young, 60);
+    snprintf(stray, sizeof(stray), "%s/blobs/%.2s/not-a-blob", dir, used);
+    assert_int_equal(file_write_atomic(stray, (const uint8_t *)"x", 1, 0640), 0);
+    struct utimbuf ancient = {.actime = time(NULL) - 7200, .modtime = time(NULL) - 7200};
+    assert_int_equal(utime(stray, &ancient), 0);
+
+    used_name = used;
+    size_t removed = 99;
+    assert_int_equal(store_remove_unused(st, is_used, NULL, 3600, &removed), 0);
+    assert_int_equal(removed, 1);
+    blob_path(dir, old, path, sizeof(path));
+    assert_int_not_equal(access(path, F_OK), 0);
+    assert_int_equal(open_result(st, used), 0);
+    assert_int_equal(open_result(st, young), 0);
+    assert_int_equal(access(stray, F_OK), 0);
+    assert_int_equal(store_remove_unused(st, is_used, NULL, 3600, &removed), 0);
+    assert_int_equal(removed, 0);
+    store_free(st);
+    fixture_rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -256,6 +344,8 @@ int main(void)
         cmocka_unit_test(test_damaged_blob_is_refused),
         cmocka_unit_test(test_verify_all_lists_each_bad_file),
         cmocka_unit_test(test_tmp_cleanup_spares_young_files),
+        cmocka_unit_test(test_drop_damaged),
+        cmocka_unit_test(test_remove_unused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
