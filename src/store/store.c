@@ -366,47 +366,51 @@ static int blob_verdict(struct store *store, const char *sha256, int fd, const s
     return verdict;
 }
 
-int store_open_blob(struct store *store, const char *sha256, int *ret_fd, uint64_t *ret_size)
+/* Opens blob SHA256's file (PATH, PATH_MAX bytes) into *RET_FD with its *RET_ST. -errno. */
+static int open_blob_file(struct store *store, const char *sha256, char *path, int *ret_fd,
+                          struct stat *ret_st)
 {
-    char path[PATH_MAX];
-    int r = blob_path(store, sha256, path, sizeof(path));
+    int r = blob_path(store, sha256, path, PATH_MAX);
     if (r < 0)
         return r;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -errno;
-    struct stat st;
-    if (fstat(fd, &st) < 0) {
+    if (fstat(fd, ret_st) < 0) {
         r = -errno;
-        goto fail;
+        close(fd);
+        return r;
     }
+    *ret_fd = fd;
+    return 0;
+}
+
+int store_open_blob(struct store *store, const char *sha256, int *ret_fd, uint64_t *ret_size)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    int fd, r = open_blob_file(store, sha256, path, &fd, &st);
+    if (r < 0)
+        return r;
     int verdict = blob_verdict(store, sha256, fd, &st);
     if (verdict <= 0) {
-        r = verdict < 0 ? verdict : -EBADMSG;
-        goto fail;
+        close(fd);
+        return verdict < 0 ? verdict : -EBADMSG;
     }
     *ret_fd = fd;
     *ret_size = (uint64_t)st.st_size;
     return 0;
-fail:
-    close(fd);
-    return r;
 }
 
 int store_drop_damaged(struct store *store, const char *sha256, uint64_t size, bool check_bytes)
 {
     char path[PATH_MAX];
-    int r = blob_path(store, sha256, path, sizeof(path));
+    struct stat st, now;
+    int fd, r = open_blob_file(store, sha256, path, &fd, &st);
     if (r < 0)
         return r;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    struct stat st, now;
     int verdict = 1;
-    if (fstat(fd, &st) < 0)
-        verdict = -errno;
-    else if ((uint64_t)st.st_size != size)
+    if ((uint64_t)st.st_size != size)
         verdict = 0;
     else if (check_bytes)
         verdict = blob_verdict(store, sha256, fd, &st);
