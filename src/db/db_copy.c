@@ -70,7 +70,8 @@ const char *const db_copy_tables[] = {
 const size_t db_copy_table_count = ARRAY_SIZE(db_copy_tables);
 
 const char *const db_copy_skipped_tables[] = {
-    "meta", "sqlite_sequence", "schema_migrations", "blobs", "blob_chunks", "nodes",
+    "meta",        "sqlite_sequence", "schema_migrations", "blobs",
+    "blob_chunks", "nodes",           "registry_batches",
 };
 const size_t db_copy_skipped_table_count = ARRAY_SIZE(db_copy_skipped_tables);
 

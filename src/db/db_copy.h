@@ -35,7 +35,8 @@ extern const size_t db_copy_table_count;
  * The tables the copy leaves alone: each backend's bookkeeping
  * (sqlite_sequence, schema_migrations), meta (overwritten key by key), and
  * PostgreSQL's own (blobs and blob_chunks, filled from the store; nodes,
- * which each node fills when it starts).
+ * which each node fills when it starts; registry_batches, which each
+ * node's registry writes).
  */
 extern const char *const db_copy_skipped_tables[];
 extern const size_t db_copy_skipped_table_count;
