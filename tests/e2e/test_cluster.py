@@ -30,6 +30,7 @@ import time
 import devices
 import harness
 from devices import Device
+from test_fleet import SlowReader  # a device that stops reading its image
 from harness import (HOST, REPO, Server, assert_api_error, assert_image, assert_not_modified, assert_status,
                      exchange, http_request, make_image, md5_hex, sha256_hex, wait_until)
 
@@ -433,27 +434,6 @@ def test_rollout_counters_are_exact_when_a_device_checks_in_on_different_nodes()
 
 # ---------------------------------------------------------------------------
 # 4. A node killed in the middle of downloads and of a publish
-
-
-class SlowReader:
-    """A device that sends its check-in, reads the head and then stops reading (tiny buffer)."""
-
-    def __init__(self, port, request):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        self.sock.settimeout(10)
-        self.sock.connect((HOST, port))
-        self.sock.sendall(request)
-        buf = b""
-        while b"\r\n\r\n" not in buf:
-            chunk = self.sock.recv(1)
-            if not chunk:
-                break
-            buf += chunk
-        self.head = buf.decode("latin-1")
-
-    def close(self):
-        self.sock.close()
 
 
 def partial_upload(node, token, data, version, fraction):
