@@ -23,6 +23,20 @@ enum otac_error {
     OTAC_E_SIG_LENGTH = -7,      /* the ESP8266 length word differs from the key's size */
     OTAC_E_SIG_BLOCK = -8,       /* the signature block is malformed (DER, padding) */
     OTAC_E_SIG_MISMATCH = -9,    /* the signature does not match the image and key */
+    OTAC_E_BUFFER = -10,         /* the caller's buffer is too small for the result */
+    OTAC_E_HTTP = -11,           /* the server's answer is not well-formed HTTP/1.x */
+    OTAC_E_STATUS = -12,         /* the server answered a status the client does not act on */
+    OTAC_E_NO_SIZE = -13,        /* a 200 without a usable Content-Length (stock: -101) */
+    OTAC_E_NO_SPACE = -14,       /* the image does not fit the free space (stock: -100) */
+    OTAC_E_MAGIC = -15,      /* the image does not start as one the device boots (stock: -106) */
+    OTAC_E_FLASH_SIZE = -16, /* the image's flash-size code exceeds the chip (stock: -107) */
+    OTAC_E_MD5 = -17,        /* x-MD5 malformed (stock: -105) or not the MD5 of the body */
+    OTAC_E_RESUME = -18,     /* a resumed answer does not continue the same image */
+    OTAC_E_CUT = -19,        /* the connection ended before the whole image came */
+    OTAC_E_IO = -20,         /* the port's network call failed (connect, send, receive) */
+    OTAC_E_TIMEOUT = -21,    /* the port's network call timed out */
+    OTAC_E_FLASH = -22,      /* the port's flash call failed */
+    OTAC_E_RECORD = -23,     /* the stored slot state is damaged (bad magic or checksum) */
 };
 
 /*
