@@ -5,9 +5,10 @@ Usage: tests/e2e/run.py [--otad PATH] [-k SUBSTRING]... [-v] [--list] [--duratio
 
 Discovers tests/e2e/test_*.py, runs each module's test_* functions in the
 order they are written, one at a time, each under a 90 s alarm. Prints
-`ok <module.test>` or `FAIL <module.test>: <message>` per test and finishes
-with exactly one line `e2e: N passed, N failed`. Exit status 1 when any
-test failed, 0 otherwise.
+`ok <module.test>` or `FAIL <module.test>: <message>` per test, then the
+slowest 15 tests with their seconds (--durations: every test, slowest
+first), and finishes with exactly one line `e2e: N passed, N failed`.
+Exit status 1 when any test failed, 0 otherwise.
 
 The binary is copied once at start, so a rebuild during the run does not
 change what is tested. -v also prints the tail of each failed test's server
@@ -27,6 +28,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 TEST_TIMEOUT_S = 90
+SLOWEST_REPORTED = 15
 
 
 class TestTimeout(Exception):
@@ -59,7 +61,8 @@ def main():
     ap.add_argument("-k", action="append", default=[], help="run tests whose name contains this")
     ap.add_argument("-v", action="store_true", help="print server log tails of failures")
     ap.add_argument("--list", action="store_true", help="list test names and exit")
-    ap.add_argument("--durations", action="store_true", help="print the ten slowest tests before the summary")
+    ap.add_argument("--durations", action="store_true",
+                    help="print every test's seconds before the summary, not only the slowest 15")
     opts = ap.parse_args()
     if opts.otad:
         os.environ["OTAD_BIN"] = str(Path(opts.otad).resolve())
@@ -118,8 +121,13 @@ def main():
     finally:
         harness.cleanup_all()
         harness.cleanup_session()
-    if opts.durations:
-        for seconds, name in sorted(durations, reverse=True)[:10]:
+    slowest = sorted(durations, reverse=True)
+    if not opts.durations:
+        slowest = slowest[:SLOWEST_REPORTED]
+    if slowest:
+        print(f"slowest {len(slowest)} of {len(durations)} tests "
+              f"({sum(s for s, _ in durations):.0f} s in all):")
+        for seconds, name in slowest:
             print(f"  {seconds:6.1f}s {name}")
     print(f"e2e: {passed} passed, {failed} failed")
     return 1 if failed else 0
