@@ -1,7 +1,9 @@
 #!/bin/sh
 # Runs every libFuzzer target for a bounded time.
 #
-#   tests/fuzz/run.sh [TARGET...]        (default: all targets)
+#   tests/fuzz/run.sh [TARGET...]          (default: all targets)
+#   tests/fuzz/run.sh --build [TARGET...]  only configure and build them (tests/run does this
+#                                          at low priority while the e2e suites run)
 #
 # Environment:
 #   FUZZ_SECONDS  seconds per target (default 20)
@@ -16,6 +18,12 @@
 # crashing input stay in BUILD_DIR/fuzz-runs/<target>/. Exit status 1 if any
 # target failed (a crash, a sanitizer report, a timeout or an out-of-memory).
 set -u
+
+build_only=false
+if [ "${1:-}" = --build ]; then
+    build_only=true
+    shift
+fi
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -49,6 +57,9 @@ ninja -C "$build" $ninja_targets >&2 || {
     echo "run.sh: build failed" >&2
     exit 2
 }
+if $build_only; then
+    exit 0
+fi
 
 # Sanitizer findings must end the run, not just print.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}"
