@@ -3,9 +3,11 @@
  * loopback sockets: the slot files and their size limit, the state record's
  * atomic replacement (a leftover temporary file from a crash is ignored),
  * random bytes, the CA file's trust anchors, and TCP connect / send / recv
- * with their timeouts against a listener the test opens. TLS against the
- * real otad is tests/e2e/test_otac.py's; here only a TLS connect to a peer
- * that is not TLS fails as it must.
+ * with their timeouts against a listener the test opens, and TLS against a
+ * BearSSL server the test forks (a certificate for "localhost" under a test
+ * CA): the round trip, both ways a server may end, a name the certificate
+ * does not carry, a CA that is not the server's. TLS against the real otad
+ * is tests/e2e/test_otac.py's.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -43,6 +45,41 @@ static const char test_ca_pem[] =
     "ryHa76Xaw1y5fV60vwu9FBFeSPBIuQIgZeO3UpnTG/TmJENDjcWDvMqrAHVR4hv8\n"
     "Ssq9vp93MKM=\n"
     "-----END CERTIFICATE-----\n";
+
+/* Another CA of the same name and another key: it issued nothing the server has. */
+static const char test_other_ca_pem[] =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIBhTCCASugAwIBAgIUWcJQIpzcjdu1ZUUaG1efOVEyJUEwCgYIKoZIzj0EAwIw\n"
+    "FzEVMBMGA1UEAwwMb3RhYy10ZXN0LWNhMCAXDTI2MTEyOTE1Mjk1MloYDzIxMjYx\n"
+    "MTA1MTUyOTUyWjAXMRUwEwYDVQQDDAxvdGFjLXRlc3QtY2EwWTATBgcqhkjOPQIB\n"
+    "BggqhkjOPQMBBwNCAAQDN32qxHWDhQD1N+p1u8UGsyvvHilUDNM14qELjr86ukpL\n"
+    "czt8ujNUcfkp7OZe6MXZWBOeu+BrFnwC+PTtFIrno1MwUTAdBgNVHQ4EFgQUCIPR\n"
+    "ii93DS8CLJdzZck6U5C+JNEwHwYDVR0jBBgwFoAUCIPRii93DS8CLJdzZck6U5C+\n"
+    "JNEwDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNIADBFAiBf2/i1gy5WZpgd\n"
+    "viQWp/nAb0XJeP6wMpBYjhjQgC8HSAIhAIz2ClgXGDCJZKoH7DDgV8WHngwzkwtv\n"
+    "FJm7d/hCejmc\n"
+    "-----END CERTIFICATE-----\n";
+
+/* A server certificate for DNS:localhost issued by test_ca_pem, and its key. */
+static const char test_leaf_pem[] =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIBtjCCAVygAwIBAgIUDjP+w+R0iFTH8nOroGhlzE39mKowCgYIKoZIzj0EAwIw\n"
+    "FzEVMBMGA1UEAwwMb3RhYy10ZXN0LWNhMCAXDTI2MTEyOTE1MjkyM1oYDzIxMjYx\n"
+    "MTA1MTUyOTIzWjAUMRIwEAYDVQQDDAlsb2NhbGhvc3QwWTATBgcqhkjOPQIBBggq\n"
+    "hkjOPQMBBwNCAAS/5XO2okKiJIg+E+4ZNmyGoQBBlxkBc+QwOCw0NopTSB2X87D3\n"
+    "bkADEfUgYhZW4/HAfQBjl4z1UKeTcjnpmVAwo4GGMIGDMBQGA1UdEQQNMAuCCWxv\n"
+    "Y2FsaG9zdDAJBgNVHRMEAjAAMAsGA1UdDwQEAwIHgDATBgNVHSUEDDAKBggrBgEF\n"
+    "BQcDATAdBgNVHQ4EFgQUxg0j+yG6fpyc3fqesk3aybEFchcwHwYDVR0jBBgwFoAU\n"
+    "8fApmlCoWTlzk4kl9X/+y/FPL6wwCgYIKoZIzj0EAwIDSAAwRQIhAJmwZWQnnQAX\n"
+    "XWkYVWkw6c+6zmXl+P12m75BjdBQJjMHAiBll/mjE3vOZPYIj9RyBYfhH5hMk3Sp\n"
+    "Apsv/HD6imQknA==\n"
+    "-----END CERTIFICATE-----\n";
+static const char test_leaf_key_pem[] =
+    "-----BEGIN EC PRIVATE KEY-----\n"
+    "MHcCAQEEICxZ1YpfxtiBek4KYPr3Z19BvD4H+92eGG32FCxaDavsoAoGCCqGSM49\n"
+    "AwEHoUQDQgAEv+VztqJCoiSIPhPuGTZshqEAQZcZAXPkMDgsNDaKU0gdl/Ow925A\n"
+    "AxH1IGIWVuPxwH0AY5eM9VCnk3I56ZlQMA==\n"
+    "-----END EC PRIVATE KEY-----\n";
 
 /* Each test's own folder, the port over DIR/dev, and the port itself. */
 struct fixture {
@@ -459,6 +496,220 @@ static void test_tls_to_a_peer_that_is_not_tls(void **state)
     otac_posix_free(&p);
 }
 
+/* ---- TLS against a BearSSL server in a child process -------------------- */
+
+/* How the test server ends each connection after its answer. */
+enum server_end { END_CLOSE_NOTIFY, END_TCP_ONLY, END_SILENT };
+
+struct der {
+    unsigned char p[2048];
+    size_t len;
+};
+
+static void der_append(void *ctx, const void *data, size_t len)
+{
+    struct der *d = ctx;
+    assert_true(d->len + len <= sizeof(d->p));
+    memcpy(d->p + d->len, data, len);
+    d->len += len;
+}
+
+/* The DER of the one object in PEM. */
+static void pem_to_der(const char *pem, struct der *out)
+{
+    br_pem_decoder_context pc;
+    br_pem_decoder_init(&pc);
+    out->len = 0;
+    const char *at = pem;
+    size_t left = strlen(pem);
+    int objects = 0;
+    while (left > 0) {
+        size_t n = br_pem_decoder_push(&pc, at, left);
+        at += n;
+        left -= n;
+        int event = br_pem_decoder_event(&pc);
+        if (event == BR_PEM_BEGIN_OBJ)
+            br_pem_decoder_setdest(&pc, der_append, out);
+        else if (event == BR_PEM_END_OBJ)
+            objects++;
+        assert_int_not_equal(event, BR_PEM_ERROR);
+    }
+    assert_int_equal(objects, 1);
+}
+
+static int sock_read(void *ctx, unsigned char *buf, size_t len)
+{
+    ssize_t n = recv(*(int *)ctx, buf, len, 0);
+    return n > 0 ? (int)n : -1;
+}
+
+static int sock_write(void *ctx, const unsigned char *buf, size_t len)
+{
+    ssize_t n = send(*(int *)ctx, buf, len, MSG_NOSIGNAL);
+    return n > 0 ? (int)n : -1;
+}
+
+/* The child: one TLS connection on LFD; reads "hello", answers "world", ends as told. */
+static void serve_tls_once(int lfd, enum server_end end)
+{
+    static struct der cert, key;
+    pem_to_der(test_leaf_pem, &cert);
+    pem_to_der(test_leaf_key_pem, &key);
+    br_skey_decoder_context kc;
+    br_skey_decoder_init(&kc);
+    br_skey_decoder_push(&kc, key.p, key.len);
+    const br_ec_private_key *sk = br_skey_decoder_get_ec(&kc);
+    if (!sk)
+        _exit(3);
+    br_x509_certificate chain = {.data = cert.p, .data_len = cert.len};
+    static br_ssl_server_context sc;
+    static unsigned char iobuf[BR_SSL_BUFSIZE_BIDI];
+    br_ssl_server_init_full_ec(&sc, &chain, 1, BR_KEYTYPE_EC, sk);
+    br_ssl_engine_set_buffer(&sc.eng, iobuf, sizeof(iobuf), 1);
+    int fd = accept(lfd, NULL, NULL);
+    if (fd < 0 || !br_ssl_server_reset(&sc))
+        _exit(4);
+    br_sslio_context ioc;
+    br_sslio_init(&ioc, &sc.eng, sock_read, &fd, sock_write, &fd);
+    char buf[5];
+    if (br_sslio_read_all(&ioc, buf, sizeof(buf)) < 0 || memcmp(buf, "hello", 5) != 0)
+        _exit(5);
+    if (br_sslio_write_all(&ioc, "world", 5) < 0 || br_sslio_flush(&ioc) < 0)
+        _exit(6);
+    if (end == END_CLOSE_NOTIFY)
+        br_sslio_close(&ioc);
+    else if (end == END_SILENT)
+        sleep(2);
+    close(fd);
+    _exit(0);
+}
+
+/* Forks a TLS server on a loopback port; sets *RET_PORT and returns its pid. */
+static pid_t start_tls_server(enum server_end end, uint16_t *ret_port)
+{
+    int lfd = listen_loopback(ret_port);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0)
+        serve_tls_once(lfd, end);
+    close(lfd);
+    return child;
+}
+
+/* A port over F's folder trusting CA_PEM. */
+static void port_trusting(struct fixture *f, const char *ca_pem, struct otac_posix *p,
+                          struct otac_port *port)
+{
+    char path[300];
+    snprintf(path, sizeof(path), "%s/ca.pem", f->dir);
+    write_text(path, ca_pem);
+    assert_int_equal(otac_posix_init(p, f->dev, SLOT_SIZE, path, port), OTAC_OK);
+}
+
+/* Connects over TLS, says hello and reads world. */
+static void *tls_hello(const struct otac_port *port, uint16_t lport)
+{
+    void *conn = NULL;
+    assert_int_equal(port->connect(port->ctx, "localhost", lport, 1, &conn), OTAC_OK);
+    assert_int_equal(port->send(port->ctx, conn, "hello", 5, 2000), 5);
+    char buf[16];
+    long got = 0;
+    while (got < 5) {
+        long n = port->recv(port->ctx, conn, buf + got, sizeof(buf) - (size_t)got, 2000);
+        assert_true(n > 0);
+        got += n;
+    }
+    assert_int_equal(got, 5);
+    assert_memory_equal(buf, "world", 5);
+    return conn;
+}
+
+static void wait_child(pid_t child)
+{
+    int status;
+    assert_int_equal(waitpid(child, &status, 0), child);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void test_tls_round_trip_and_close_notify(void **state)
+{
+    struct fixture *f = *state;
+    struct otac_posix p;
+    struct otac_port port;
+    port_trusting(f, test_ca_pem, &p, &port);
+    uint16_t lport;
+    pid_t child = start_tls_server(END_CLOSE_NOTIFY, &lport);
+    void *conn = tls_hello(&port, lport);
+    char buf[16];
+    /* close_notify: the end of the stream, and it stays ended. */
+    assert_int_equal(port.recv(port.ctx, conn, buf, sizeof(buf), 2000), 0);
+    assert_int_equal(port.recv(port.ctx, conn, buf, sizeof(buf), 2000), 0);
+    port.close(port.ctx, conn);
+    wait_child(child);
+    otac_posix_free(&p);
+}
+
+static void test_tls_end_without_close_notify_and_timeout(void **state)
+{
+    struct fixture *f = *state;
+    struct otac_posix p;
+    struct otac_port port;
+    port_trusting(f, test_ca_pem, &p, &port);
+    char buf[16];
+
+    /* A bare TCP end is an end too (the Content-Length and MD5 above catch a cut). */
+    uint16_t lport;
+    pid_t child = start_tls_server(END_TCP_ONLY, &lport);
+    void *conn = tls_hello(&port, lport);
+    assert_int_equal(port.recv(port.ctx, conn, buf, sizeof(buf), 2000), 0);
+    port.close(port.ctx, conn);
+    wait_child(child);
+
+    /* A server that goes quiet: the wait ends at the timeout. */
+    child = start_tls_server(END_SILENT, &lport);
+    conn = tls_hello(&port, lport);
+    uint64_t t0 = ms_now();
+    assert_int_equal(port.recv(port.ctx, conn, buf, sizeof(buf), 200), OTAC_E_TIMEOUT);
+    assert_true(ms_now() - t0 >= 200);
+    port.close(port.ctx, conn);
+    wait_child(child);
+    otac_posix_free(&p);
+}
+
+static void test_tls_refuses_a_wrong_name_or_ca(void **state)
+{
+    struct fixture *f = *state;
+    struct otac_posix p;
+    struct otac_port port;
+    uint16_t lport;
+    void *conn = NULL;
+    int status;
+
+    /* The certificate names localhost, not the address. */
+    port_trusting(f, test_ca_pem, &p, &port);
+    pid_t child = start_tls_server(END_CLOSE_NOTIFY, &lport);
+    assert_int_equal(port.connect(port.ctx, "127.0.0.1", lport, 1, &conn), OTAC_E_IO);
+    assert_null(conn);
+    assert_int_equal(waitpid(child, &status, 0), child);
+    otac_posix_free(&p);
+
+    /* The server's own certificate as the only anchor works (trusted directly)... */
+    port_trusting(f, test_leaf_pem, &p, &port);
+    child = start_tls_server(END_CLOSE_NOTIFY, &lport);
+    conn = tls_hello(&port, lport);
+    port.close(port.ctx, conn);
+    wait_child(child);
+    otac_posix_free(&p);
+
+    /* ...but a CA that did not issue it, though of the same name, does not. */
+    port_trusting(f, test_other_ca_pem, &p, &port);
+    child = start_tls_server(END_CLOSE_NOTIFY, &lport);
+    assert_int_equal(port.connect(port.ctx, "localhost", lport, 1, &conn), OTAC_E_IO);
+    assert_int_equal(waitpid(child, &status, 0), child);
+    otac_posix_free(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -475,6 +726,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tcp_timeouts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connect_failures, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tls_to_a_peer_that_is_not_tls, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tls_round_trip_and_close_notify, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tls_end_without_close_notify_and_timeout, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_tls_refuses_a_wrong_name_or_ca, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
