@@ -33,6 +33,7 @@ enum flag_id {
     F_TIMELINE,
     F_PROGRESS,
     F_CA,
+    F_RESOLVE,
     F_HELP,
     F_VERSION,
 };
@@ -80,7 +81,9 @@ static const struct flag flags[] = {
      "in .csv, else JSON lines)"},
     {F_PROGRESS, "progress", "on|off|auto",
      "the live one-line summary on stderr (default auto: when stderr is a terminal)"},
-    {F_CA, "ca", "FILE", "CA certificate for https servers (PEM)"},
+    {F_CA, "ca", "FILE", "the CA certificates https servers are checked against (PEM)"},
+    {F_RESOLVE, "resolve", "NAME:ADDRESS",
+     "connect to ADDRESS for servers named NAME (their certificate's name); repeatable"},
     {F_HELP, "help", NULL, "this text"},
     {F_VERSION, "version", NULL, "the simulator's and the device library's version"},
 };
@@ -406,6 +409,20 @@ static int apply(struct sim_options *o, const struct flag *f, const char *v, cha
             return fail(err, cap, "--ca: empty or too long a path");
         strcpy(o->ca, v);
         return 0;
+    case F_RESOLVE: {
+        const char *colon = strchr(v, ':');
+        struct name_address *na = &o->resolve[o->resolve_count];
+        if (o->resolve_count == SIM_SERVERS_MAX)
+            return fail(err, cap, "--resolve: at most %u names", SIM_SERVERS_MAX);
+        if (!colon || colon == v || (size_t)(colon - v) > SIM_HOST_MAX || !colon[1] ||
+            strlen(colon + 1) >= sizeof(na->address))
+            return fail(err, cap, "--resolve: '%s' is not NAME:ADDRESS", v);
+        memcpy(na->name, v, (size_t)(colon - v));
+        na->name[colon - v] = '\0';
+        strcpy(na->address, colon + 1);
+        o->resolve_count++;
+        return 0;
+    }
     case F_HELP:
         help(out);
         return 1;

@@ -32,6 +32,12 @@ struct server_url {
     int tls;                         /* https */
 };
 
+/* --resolve NAME:ADDRESS: where to connect for a server named NAME, as curl's --resolve. */
+struct name_address {
+    char name[SIM_HOST_MAX + 1];
+    char address[64];
+};
+
 struct chip_share {
     uint64_t size; /* bytes */
     uint32_t weight;
@@ -40,6 +46,8 @@ struct chip_share {
 struct sim_options {
     struct server_url servers[SIM_SERVERS_MAX];
     size_t server_count;
+    struct name_address resolve[SIM_SERVERS_MAX];
+    size_t resolve_count;
     uint32_t devices;
     uint64_t seed;
     uint8_t mac_prefix[3];

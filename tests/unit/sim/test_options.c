@@ -124,6 +124,22 @@ static void test_refusals_name_the_flag(void **state)
     assert_int_equal(parse("--servers", "http://h/", "--help=1", NULL), -EINVAL);
 }
 
+static void test_resolve(void **state)
+{
+    assert_int_equal(parse("--servers", "https://otad.test:8443/update/p", "--ca", "/tmp/ca.pem",
+                           "--resolve", "otad.test:127.0.0.1", NULL),
+                     0);
+    assert_int_equal(opt.resolve_count, 1);
+    assert_string_equal(opt.resolve[0].name, "otad.test");
+    assert_string_equal(opt.resolve[0].address, "127.0.0.1");
+    assert_true(opt.servers[0].tls);
+    assert_int_equal(opt.servers[0].port, 8443);
+    assert_int_equal(parse("--servers", "http://h/", "--resolve", "nocolon", NULL), -EINVAL);
+    assert_non_null(strstr(err, "--resolve"));
+    assert_int_equal(parse("--servers", "http://h/", "--resolve", ":1.2.3.4", NULL), -EINVAL);
+    assert_int_equal(parse("--servers", "http://h/", "--resolve", "h:", NULL), -EINVAL);
+}
+
 static void test_help_and_version(void **state)
 {
     assert_int_equal(parse("--help", NULL), 1);
@@ -153,6 +169,7 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_values),
         cmocka_unit_test(test_refusals_name_the_flag),
+        cmocka_unit_test(test_resolve),
         cmocka_unit_test(test_help_and_version),
         cmocka_unit_test(test_durations),
     };
