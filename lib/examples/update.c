@@ -297,11 +297,13 @@ int main(int argc, char **argv)
     case OTAC_OUTCOME_CURRENT:
         printf("current: %s is up to date (%d)\n", otac_slots_running(&slots)->version, answer);
         break;
-    case OTAC_OUTCOME_STAGED:
+    case OTAC_OUTCOME_STAGED: {
+        const char *version = slots.image[slots.pending].version; /* "" when none was sent */
         printf("staged: %s in slot %u, %" PRIu64 " bytes (%d); restart to run it\n",
-               slots.image[slots.pending].version, (unsigned)slots.pending,
+               *version ? version : "an image", (unsigned)slots.pending,
                otac_session_size(&session), answer);
         break;
+    }
     case OTAC_OUTCOME_REFUSED:
         printf("refused: %d, retry after %" PRIu32 " s\n", answer,
                otac_session_retry_after_s(&session));
