@@ -53,9 +53,10 @@ class FaultProxy:
     def stop(self):
         self.stopping = True
         try:
-            self.listener.close()
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept; a close alone does not
         except OSError:
             pass
+        self.listener.close()
         self.thread.join(timeout=5)
 
     def _accept(self):
@@ -86,11 +87,10 @@ class FaultProxy:
                     pass
                 s.close()
             up.join(timeout=5)
-            with self.lock:
-                self.requests.append(bytes(head))
 
     def _to_server(self, client, server, head):
-        """The device's bytes, through unchanged; the head kept."""
+        """The device's bytes, through unchanged; the head kept, before it goes on, so a test
+        that saw the answer sees the request too."""
         try:
             while True:
                 data = client.recv(65536)
@@ -99,6 +99,9 @@ class FaultProxy:
                     return
                 if b"\r\n\r\n" not in head:
                     head += data
+                    if b"\r\n\r\n" in head:
+                        with self.lock:
+                            self.requests.append(bytes(head[:head.find(b"\r\n\r\n") + 4]))
                 server.sendall(data)
         except OSError:
             return
