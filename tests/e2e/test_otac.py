@@ -2,7 +2,10 @@
 
 The example is built with the one cc command lib/README.md gives, taken from
 the README's own code block and run exactly as written in a copy of include/
-and lib/, so the README cannot rot. Then each test is a "device" whose flash
+and lib/, so the README cannot rot; that build stages and confirms an update
+below, and the other tests run meson's build beside the otad under test (in
+the e2e stage the sanitizers' build, so the library and the POSIX port run
+under ASan and UBSan). Each test is a "device" whose flash
 is a folder: it checks in, stages the new release, restarts and confirms it,
 and otad's device record shows the new version; a body damaged on the way
 (tests/tools/faultproxy.py flips one byte) fails its MD5 and is not staged;
@@ -12,6 +15,7 @@ resumes its image with Range across a proxy that cuts every connection at
 """
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -73,11 +77,22 @@ class Run:
                f"stdout={self.stdout.strip()!r}; stderr={self.stderr.strip()[-600:]!r}"
 
 
-def device(url, folder, *args):
-    """One start of the example device whose flash is FOLDER."""
+def sanitized_example():
+    """The example meson built beside the otad under test (build-asan/lib/otac-update in the e2e
+    stage: the library and the port under ASan and UBSan), else the README's build."""
+    source = os.environ.get("OTAD_BIN_SOURCE")
+    built = Path(source).parent / "lib" / "otac-update" if source else None
+    return built if built and built.exists() else example()
+
+
+def device(url, folder, *args, binary=None):
+    """One start of the example device whose flash is FOLDER (BINARY: which build of it)."""
     argv = ["--mac", MAC, *map(str, args), url, str(folder)]
-    proc = subprocess.run([str(example())] + argv, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
-    return Run(argv, proc)
+    program = binary or sanitized_example()
+    proc = subprocess.run([str(program)] + argv, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    run = Run(argv, proc)
+    assert "Sanitizer" not in run.stderr, run.describe()
+    return run
 
 
 def assert_outcome(run, word, code):
@@ -132,14 +147,15 @@ def test_stage_restart_confirm_and_otad_records_the_new_version():
         url = f"http://{HOST}:{srv.port}/update/demo"
         flash = srv.tmp / "device"
 
-        first = device(url, flash, "--factory", "1.0.0")
+        # The README's own build of the example, end to end.
+        first = device(url, flash, "--factory", "1.0.0", binary=example())
         assert_outcome(first, "staged", 0)
         assert "2.0.0 in slot 1" in first.line and "(200)" in first.line, first.describe()
         assert (flash / "slot1.bin").read_bytes() == image, "slot 1 must hold the image, whole"
         assert "slot 0 runs 1.0.0" in first.stderr, first.describe()
 
         # The restart: the new slot runs on trial and is confirmed; its check-in is current.
-        second = device(url, flash, "--confirm")
+        second = device(url, flash, "--confirm", binary=example())
         assert "slot 1 runs 2.0.0 on trial" in second.stderr, second.describe()
         assert_outcome(second, "current", 0)
         assert "2.0.0" in second.line and "(304)" in second.line, second.describe()
