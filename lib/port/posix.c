@@ -235,7 +235,7 @@ static int posix_connect(void *ctx, const char *host, uint16_t port, int tls, vo
 static long posix_send(void *ctx, void *conn, const void *data, size_t len, uint32_t timeout_ms)
 {
     struct conn *c = conn;
-    if (!c || (!data && len))
+    if (!c || !data || !len)
         return OTAC_E_INVAL;
     c->deadline_ms = monotonic_ms() + timeout_ms;
     if (!c->tls)

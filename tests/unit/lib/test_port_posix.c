@@ -382,6 +382,7 @@ static void test_tcp_send_recv_and_close(void **state)
     int peer = accept(lfd, NULL, NULL);
     assert_true(peer >= 0);
 
+    assert_int_equal(port->send(port->ctx, conn, "", 0, 1000), OTAC_E_INVAL); /* "> 0" */
     assert_int_equal(port->send(port->ctx, conn, "GET / HTTP/1.0\r\n\r\n", 18, 1000), 18);
     char buf[64];
     assert_int_equal(recv(peer, buf, sizeof(buf), 0), 18);
