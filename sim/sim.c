@@ -455,6 +455,8 @@ static void conn_closed(struct sim *s, struct conn *c, const char *detail, int r
     conn_finish(s, c, outcome, detail, reset);
 }
 
+static void drain_downloads(struct sim *s, const struct conn *except);
+
 /* After bytes were fed: the answer's line, the start of a body, a planned cut. */
 static void conn_watch(struct sim *s, struct conn *c)
 {
@@ -477,6 +479,7 @@ static void conn_watch(struct sim *s, struct conn *c)
     else
         s->sum.status_other++;
     if (status == 200) {
+        drain_downloads(s, c);
         c->downloading = 1;
         if (++s->downloading > s->sum.downloading_peak)
             s->sum.downloading_peak = s->downloading;
@@ -686,6 +689,28 @@ static void tls_pump(struct sim *s, struct conn *c)
         }
         conn_want(s, c, EPOLLIN);
         return;
+    }
+}
+
+/*
+ * Before a new body is counted in flight: read what the bodies already in flight have
+ * waiting, so one whose server is done with it ends first. A server gives its download slot
+ * back once the last byte is handed to its kernel; that byte may still sit in the server's
+ * send buffer behind a closed window until the device reads, and meanwhile the slot can be
+ * handed on. Reading opens the window and, on loopback, the rest arrives at once.
+ */
+static void drain_downloads(struct sim *s, const struct conn *except)
+{
+    if (!s->downloading)
+        return;
+    for (uint32_t i = 0; i < s->opt->max_connections; i++) {
+        struct conn *c = &s->conns[i];
+        if (c == except || !c->downloading || c->phase != CONN_RECEIVING)
+            continue;
+        if (c->tls)
+            tls_pump(s, c);
+        else
+            conn_readable(s, c);
     }
 }
 
