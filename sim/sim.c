@@ -8,10 +8,11 @@
  * sessions and writes the timeline; it never blocks but in epoll_wait.
  *
  * What the devices see of a body in flight is counted from the 200's head to
- * the body's end or cut. A body ends on the server (its download slot given
- * back) only after its last byte was written to the socket, so within one
- * wake-up the bodies are read before any head: a slot the server gave back
- * and handed on is never counted twice.
+ * the body's end or cut. A server gives its download slot back once the last
+ * byte is handed to its kernel, which may be before the device has it; so
+ * within one wake-up the bodies are read before any head, and before a new
+ * body is counted the ones in flight are read again (drain_downloads): a
+ * slot the server gave back and handed on is not counted twice.
  */
 #include "sim.h"
 
