@@ -715,6 +715,15 @@ static void drain_downloads(struct sim *s, const struct conn *except)
     }
 }
 
+/* Reads what C has waiting, as if the loop had just said it was readable. */
+static void conn_poll(struct sim *s, struct conn *c)
+{
+    if (c->tls && c->phase != CONN_CONNECTING)
+        tls_pump(s, c);
+    else if (!c->tls && (c->phase == CONN_RECEIVING || c->phase == CONN_DRAINING))
+        conn_readable(s, c);
+}
+
 static void tls_start(struct sim *s, struct conn *c, const char *host)
 {
     struct conn_tls *t = c->tls;
@@ -888,7 +897,13 @@ static void timer_fired(struct sim *s, uint32_t d)
         reboot(s, d);
         return;
     case DEVICE_CHECKING: {
+        /* What arrived while the loop was busy counts before the timeout does. */
         struct conn *c = &s->conns[dev->conn];
+        uint64_t due;
+        conn_poll(s, c);
+        if (c->phase == CONN_FREE || c->device != d ||
+            (timer_heap_has(&s->timers, d, &due) && due > now(s)))
+            return;
         conn_closed(s, c, "timeout", 1);
         return;
     }
@@ -975,8 +990,10 @@ static int fleet_init(struct sim *s)
             fprintf(stderr, "otad-sim: the slot state of device %u: %s\n", d, otac_strerror(r));
             return -EIO;
         }
-        /* The first check-in: somewhere in the first interval, as a fleet powered on over time. */
-        uint64_t first = sim_mix64(roll ^ 0x6669727374ull) % (o->interval_ms + 1);
+        /* The first check-in: somewhere in the first interval (a fleet powered on over time), or
+         * in --first-checkins (a fleet powered on at once, or a storm after an outage). */
+        uint64_t spread = o->first_ms ? o->first_ms : o->interval_ms;
+        uint64_t first = sim_mix64(roll ^ 0x6669727374ull) % (spread + 1);
         dev->state = DEVICE_IDLE;
         timer_heap_set(&s->timers, d, scaled(s, first));
     }
@@ -1032,6 +1049,8 @@ static void cut_everything(struct sim *s)
 {
     for (uint32_t i = 0; i < s->opt->max_connections; i++) {
         struct conn *c = &s->conns[i];
+        if (c->phase != CONN_FREE)
+            conn_poll(s, c); /* what already arrived is the device's */
         if (c->phase != CONN_FREE)
             conn_closed(s, c, "stopped", 1);
     }
