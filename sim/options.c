@@ -48,8 +48,8 @@ struct flag {
 
 static const struct flag flags[] = {
     {F_SERVERS, "servers", "URL,...",
-     "otad nodes, http://HOST:PORT/update/PRODUCT each; devices are spread over them by MAC "
-     "(required)"},
+     "otad nodes, http(s)://HOST:PORT/update/PRODUCT each; devices are spread over them by "
+     "MAC (required)"},
     {F_DEVICES, "devices", "N", "devices in the fleet, 10 to 100000 (default 100)"},
     {F_SEED, "seed", "N", "seed of every draw: the same seed, the same fleet (default 1)"},
     {F_MAC_PREFIX, "mac-prefix", "AA:BB:CC",
@@ -273,9 +273,10 @@ static int chips_parse(struct sim_options *o, const char *text, char *err, size_
 
 static void help(FILE *out)
 {
-    fprintf(out, "usage: otad-sim --servers URL[,URL...] [FLAG VALUE]...\n\n"
-                 "A fleet of simulated ESP devices checking in with otad over real HTTP, on the\n"
-                 "otac device library (docs/SIMULATOR.md).\n\n");
+    fprintf(out,
+            "usage: otad-sim --servers URL[,URL...] [FLAG VALUE]...\n\n"
+            "A fleet of simulated ESP devices checking in with otad over real HTTP(S), on the\n"
+            "otac device library (docs/SIMULATOR.md).\n\n");
     for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
         char left[64];
         snprintf(left, sizeof(left), "--%s%s%s", flags[i].name, flags[i].arg ? " " : "",
