@@ -86,7 +86,9 @@ static void put_header_upper(struct writer *w, const char *name, const char *val
     put(w, "\r\n");
 }
 
-/* "GET TARGET HTTP/1.MINOR\r\n"; an empty target goes out as "/", as every stock client sends it.
+/*
+ * "GET TARGET HTTP/1.MINOR\r\n"; an empty target goes out as "/", as
+ * ESP8266HTTPClient and esp_http_client send it.
  */
 static void put_request_line(struct writer *w, const char *target, char minor)
 {

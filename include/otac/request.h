@@ -22,8 +22,8 @@
  *
  * The Arduino clients send HTTP/1.0 with Connection: close; the request-target
  * goes out verbatim (no leading slash added, nothing percent-encoded; an empty
- * one is sent as "/", as every stock client does), and Host carries ":PORT"
- * unless the port is 80 or 443.
+ * one is sent as "/", as ESP8266HTTPClient and esp_http_client do), and Host
+ * carries ":PORT" unless the port is 80 or 443.
  */
 #ifndef OTAC_REQUEST_H
 #define OTAC_REQUEST_H

@@ -218,8 +218,15 @@ int main(int argc, char **argv)
 
     /* The port: this "device" keeps its two slots and its state record in DIR. */
     int err = otac_posix_init(&posix, o.dir, o.slot_size, o.ca, &port);
+    if (err == OTAC_E_IO) /* the POSIX port's word for a folder or file it cannot use */
+        fprintf(stderr, "otac-update: cannot make %s%s%s\n", o.dir, o.ca ? " or read " : "",
+                o.ca ? o.ca : "");
+    else if (err == OTAC_E_KEY_PARSE)
+        fprintf(stderr, "otac-update: %s: no certificate in it that decodes\n", o.ca);
+    else if (err != OTAC_OK)
+        fprintf(stderr, "otac-update: %s: %s\n", o.dir, otac_strerror(err));
     if (err != OTAC_OK)
-        return give_up(&posix, o.ca ? "the folder or the CA file" : o.dir, err);
+        return 1;
 
     /* The slot state; on the very first start slot 0 holds the factory image. */
     struct otac_slot_image factory = {.valid = 1};
@@ -297,11 +304,13 @@ int main(int argc, char **argv)
     case OTAC_OUTCOME_CURRENT:
         printf("current: %s is up to date (%d)\n", otac_slots_running(&slots)->version, answer);
         break;
-    case OTAC_OUTCOME_STAGED:
+    case OTAC_OUTCOME_STAGED: {
+        const char *version = slots.image[slots.pending].version; /* "" when none was sent */
         printf("staged: %s in slot %u, %" PRIu64 " bytes (%d); restart to run it\n",
-               slots.image[slots.pending].version, (unsigned)slots.pending,
+               *version ? version : "an image", (unsigned)slots.pending,
                otac_session_size(&session), answer);
         break;
+    }
     case OTAC_OUTCOME_REFUSED:
         printf("refused: %d, retry after %" PRIu32 " s\n", answer,
                otac_session_retry_after_s(&session));
