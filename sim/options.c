@@ -22,6 +22,7 @@ enum flag_id {
     F_VERSION_RUN,
     F_SKETCH_SIZE,
     F_INTERVAL,
+    F_FIRST,
     F_JITTER,
     F_TIME_SCALE,
     F_DURATION,
@@ -61,6 +62,8 @@ static const struct flag flags[] = {
      "the version every device runs at first (default 1.0.0)"},
     {F_SKETCH_SIZE, "sketch-size", "SIZE", "the factory image's size (default 300K)"},
     {F_INTERVAL, "interval", "DURATION", "time between a device's check-ins (default 1h)"},
+    {F_FIRST, "first-checkins", "DURATION",
+     "the fleet's first check-ins spread over this (default: one interval; 1s: a storm)"},
     {F_JITTER, "jitter", "PERCENT",
      "each interval spread by up to this much either way (default 10)"},
     {F_TIME_SCALE, "time-scale", "X",
@@ -346,6 +349,10 @@ static int apply(struct sim_options *o, const struct flag *f, const char *v, cha
     case F_INTERVAL:
         if (duration_parse(v, &o->interval_ms) < 0 || o->interval_ms < 100)
             return fail(err, cap, "--interval: '%s' is not a duration of at least 100ms", v);
+        return 0;
+    case F_FIRST:
+        if (duration_parse(v, &o->first_ms) < 0 || o->first_ms == 0)
+            return fail(err, cap, "--first-checkins: '%s' is not a duration above 0", v);
         return 0;
     case F_JITTER:
         if (number_parse(v, 0, 100, &n) < 0)

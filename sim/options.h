@@ -57,6 +57,7 @@ struct sim_options {
     char version[OTAC_VERSION_MAX + 1]; /* the factory image's version */
     uint64_t sketch_size;               /* the factory image's size */
     uint64_t interval_ms;               /* simulated */
+    uint64_t first_ms; /* simulated: first check-ins spread over this; 0: interval */
     unsigned jitter_percent;
     double time_scale;
     uint64_t duration_ms; /* simulated */

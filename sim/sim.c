@@ -8,10 +8,11 @@
  * sessions and writes the timeline; it never blocks but in epoll_wait.
  *
  * What the devices see of a body in flight is counted from the 200's head to
- * the body's end or cut. A body ends on the server (its download slot given
- * back) only after its last byte was written to the socket, so within one
- * wake-up the bodies are read before any head: a slot the server gave back
- * and handed on is never counted twice.
+ * the body's end or cut. A server gives its download slot back once the last
+ * byte is handed to its kernel, which may be before the device has it; so
+ * within one wake-up the bodies are read before any head, and before a new
+ * body is counted the ones in flight are read again (drain_downloads): a
+ * slot the server gave back and handed on is not counted twice.
  */
 #include "sim.h"
 
@@ -465,6 +466,8 @@ static void conn_closed(struct sim *s, struct conn *c, const char *detail, int r
     conn_finish(s, c, outcome, detail, reset);
 }
 
+static void drain_downloads(struct sim *s, const struct conn *except);
+
 /* After bytes were fed: the answer's line, the start of a body, a planned cut. */
 static void conn_watch(struct sim *s, struct conn *c)
 {
@@ -488,6 +491,7 @@ static void conn_watch(struct sim *s, struct conn *c)
     else
         s->sum.status_other++;
     if (status == 200) {
+        drain_downloads(s, c);
         c->downloading = 1;
         if (++s->downloading > s->sum.downloading_peak)
             s->sum.downloading_peak = s->downloading;
@@ -700,6 +704,37 @@ static void tls_pump(struct sim *s, struct conn *c)
     }
 }
 
+/*
+ * Before a new body is counted in flight: read what the bodies already in flight have
+ * waiting, so one whose server is done with it ends first. A server gives its download slot
+ * back once the last byte is handed to its kernel; that byte may still sit in the server's
+ * send buffer behind a closed window until the device reads, and meanwhile the slot can be
+ * handed on. Reading opens the window and, on loopback, the rest arrives at once.
+ */
+static void drain_downloads(struct sim *s, const struct conn *except)
+{
+    if (!s->downloading)
+        return;
+    for (uint32_t i = 0; i < s->opt->max_connections; i++) {
+        struct conn *c = &s->conns[i];
+        if (c == except || !c->downloading || c->phase != CONN_RECEIVING)
+            continue;
+        if (c->tls)
+            tls_pump(s, c);
+        else
+            conn_readable(s, c);
+    }
+}
+
+/* Reads what C has waiting, as if the loop had just said it was readable. */
+static void conn_poll(struct sim *s, struct conn *c)
+{
+    if (c->tls && c->phase != CONN_CONNECTING)
+        tls_pump(s, c);
+    else if (!c->tls && (c->phase == CONN_RECEIVING || c->phase == CONN_DRAINING))
+        conn_readable(s, c);
+}
+
 static void tls_start(struct sim *s, struct conn *c, const char *host)
 {
     struct conn_tls *t = c->tls;
@@ -874,7 +909,13 @@ static void timer_fired(struct sim *s, uint32_t d)
         reboot(s, d);
         return;
     case DEVICE_CHECKING: {
+        /* What arrived while the loop was busy counts before the timeout does. */
         struct conn *c = &s->conns[dev->conn];
+        uint64_t due;
+        conn_poll(s, c);
+        if (c->phase == CONN_FREE || c->device != d ||
+            (timer_heap_has(&s->timers, d, &due) && due > now(s)))
+            return;
         conn_closed(s, c, "timeout", 1);
         return;
     }
@@ -961,8 +1002,10 @@ static int fleet_init(struct sim *s)
             fprintf(stderr, "otad-sim: the slot state of device %u: %s\n", d, otac_strerror(r));
             return -EIO;
         }
-        /* The first check-in: somewhere in the first interval, as a fleet powered on over time. */
-        uint64_t first = sim_mix64(roll ^ 0x6669727374ull) % (o->interval_ms + 1);
+        /* The first check-in: somewhere in the first interval (a fleet powered on over time), or
+         * in --first-checkins (a fleet powered on at once, or a storm after an outage). */
+        uint64_t spread = o->first_ms ? o->first_ms : o->interval_ms;
+        uint64_t first = sim_mix64(roll ^ 0x6669727374ull) % (spread + 1);
         dev->state = DEVICE_IDLE;
         timer_heap_set(&s->timers, d, scaled(s, first));
     }
@@ -1018,6 +1061,8 @@ static void cut_everything(struct sim *s)
 {
     for (uint32_t i = 0; i < s->opt->max_connections; i++) {
         struct conn *c = &s->conns[i];
+        if (c->phase != CONN_FREE)
+            conn_poll(s, c); /* what already arrived is the device's */
         if (c->phase != CONN_FREE)
             conn_closed(s, c, "stopped", 1);
     }

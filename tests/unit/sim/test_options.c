@@ -50,9 +50,9 @@ static void test_values(void **state)
 {
     assert_int_equal(parse("--servers=http://a:1/u/p?x=1,http://[::1]:2/u/q,http://b/", "--devices",
                            "2000", "--interval", "90s", "--duration=2h", "--time-scale", "60",
-                           "--reboot", "1500ms", "--clients", "2.4:1,esp32:3", "--chips",
-                           "1M:2,4M:1", "--mac-prefix", "18:fe:aa", "--fail",
-                           "1.1.0:boot:20%:chip=1M", "--fail", "*:cut:5", "--seed", "9",
+                           "--reboot", "1500ms", "--first-checkins", "2s", "--clients",
+                           "2.4:1,esp32:3", "--chips", "1M:2,4M:1", "--mac-prefix", "18:fe:aa",
+                           "--fail", "1.1.0:boot:20%:chip=1M", "--fail", "*:cut:5", "--seed", "9",
                            "--timeline", "/tmp/x.csv", "--progress", "off", NULL),
                      0);
     assert_int_equal(opt.server_count, 3);
@@ -66,6 +66,7 @@ static void test_values(void **state)
     assert_int_equal(opt.duration_ms, 7200000);
     assert_true(opt.time_scale == 60.0);
     assert_int_equal(opt.reboot_ms, 1500);
+    assert_int_equal(opt.first_ms, 2000);
     assert_int_equal(opt.client_weight[0], 1);
     assert_int_equal(opt.client_weight[1], 0);
     assert_int_equal(opt.client_weight[3], 3);
@@ -92,6 +93,7 @@ static void test_refusals_name_the_flag(void **state)
         {"--interval", "10x", "--interval"},
         {"--interval", "50ms", "--interval"},
         {"--duration", "0", "--duration"},
+        {"--first-checkins", "0", "--first-checkins"},
         {"--time-scale", "0", "--time-scale"},
         {"--time-scale", "fast", "--time-scale"},
         {"--jitter", "101", "--jitter"},
