@@ -18,7 +18,8 @@ static void summary_print(const struct sim_summary *m)
            "\"status_304\":%llu,\"status_200\":%llu,\"status_other\":%llu,\"served\":%llu,"
            "\"staged\":%llu,\"booted\":%llu,\"fell_back\":%llu,\"bricked\":%llu,"
            "\"failed\":%llu,\"cut\":%llu,\"refused\":%llu,\"errors\":%llu,\"deferred\":%llu,"
-           "\"downloading_peak\":%u,\"timeline_lines\":%llu}\n",
+           "\"downloading_peak\":%u,\"timeline_lines\":%llu,\"answer_p50_us\":%llu,"
+           "\"answer_p99_us\":%llu}\n",
            (double)m->elapsed_ms / 1000.0, m->devices, m->seen, (unsigned long long)m->checkins,
            (unsigned long long)m->status_304, (unsigned long long)m->status_200,
            (unsigned long long)m->status_other, (unsigned long long)m->served,
@@ -27,7 +28,8 @@ static void summary_print(const struct sim_summary *m)
            (unsigned long long)m->failed, (unsigned long long)m->cut,
            (unsigned long long)m->refused, (unsigned long long)m->errors,
            (unsigned long long)m->deferred, m->downloading_peak,
-           (unsigned long long)m->timeline_lines);
+           (unsigned long long)m->timeline_lines, (unsigned long long)m->answer_p50_us,
+           (unsigned long long)m->answer_p99_us);
 }
 
 int main(int argc, char **argv)

@@ -37,6 +37,7 @@
 #include <bearssl.h>
 
 #include "heap.h"
+#include "latency.h"
 #include "otac/client.h"
 #include "otac/error.h"
 #include "otac/port_posix.h"
@@ -105,6 +106,7 @@ struct conn {
     uint32_t device;
     struct conn_tls *tls; /* an https server's; NULL for http */
     uint64_t cut_at;      /* image bytes after which the link is lost; 0: never */
+    uint64_t connect_us;  /* CLOCK_MONOTONIC when it connected: the answer's latency starts */
     size_t request_len, request_sent;
     struct port_ctx pctx;
     struct otac_port port;
@@ -142,6 +144,7 @@ struct sim {
     uint64_t drain_until_ms;
     uint32_t downloading;
     struct sim_summary sum;
+    struct latency_histogram latency; /* connect() to the answer's head, every answer */
     uint64_t progress_at_ms, progress_checkins;
     int progress;
     struct otac_slot_image factory;
@@ -155,6 +158,13 @@ static uint64_t monotonic_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint64_t monotonic_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 static uint64_t now(const struct sim *s)
@@ -467,6 +477,7 @@ static void conn_watch(struct sim *s, struct conn *c)
     if (!status || c->answered)
         return;
     c->answered = 1;
+    latency_add(&s->latency, monotonic_us() - c->connect_us);
     if (!dev->seen) {
         dev->seen = 1;
         s->sum.seen++;
@@ -820,6 +831,7 @@ static void checkin_start(struct sim *s, uint32_t d)
     dev->state = DEVICE_CHECKING;
     dev->conn = ci;
     timer_heap_set(&s->timers, d, now(s) + s->opt->timeout_ms);
+    c->connect_us = monotonic_us();
     if (connect(c->fd, (const struct sockaddr *)&sa->addr, sa->len) < 0 && errno != EINPROGRESS) {
         conn_closed(s, c, strerror(errno), 0);
         return;
@@ -1141,6 +1153,7 @@ int sim_run(const struct sim_options *opt, struct sim_summary *ret_summary)
     s->epoll_fd = s->signal_fd = -1;
     s->progress = opt->progress < 0 ? isatty(STDERR_FILENO) : opt->progress;
     s->sum.devices = opt->devices;
+    latency_init(&s->latency);
     s->devices = calloc(opt->devices, sizeof(*s->devices));
     s->conns = calloc(opt->max_connections, sizeof(*s->conns));
     s->free_conns = calloc(opt->max_connections, sizeof(*s->free_conns));
@@ -1205,6 +1218,8 @@ int sim_run(const struct sim_options *opt, struct sim_summary *ret_summary)
 out_timeline:
     s->sum.elapsed_ms = now(s);
     s->sum.timeline_lines = s->timeline.lines;
+    s->sum.answer_p50_us = latency_percentile(&s->latency, 50);
+    s->sum.answer_p99_us = latency_percentile(&s->latency, 99);
     {
         int tr = timeline_close(&s->timeline, 1);
         if (tr < 0 && ret == 0) {

@@ -165,6 +165,9 @@ def test_a_release_failing_on_a_fifth_of_the_fleet_halts_at_its_first_stage():
                            "--duration", "14s", "--fail", "1.1.0:boot:20%", "--seed", "14"],
                           timeline)
         assert summary["seen"] == DEVICES, summary
+        # The answers' latency: measured (a loopback answer takes some microseconds), ordered,
+        # and below the 8 s timeout that bounds every wait.
+        assert 0 < summary["answer_p50_us"] <= summary["answer_p99_us"] < 8_000_000, summary
         r, want = check_agreement(srv, token, rid, timeline, "1.1.0")
         assert r["state"] == "halted" and r["stage"] == 1, \
             f"20 % failing must halt the first stage: {r['state']} at stage {r['stage']}, {r['reason']}"
@@ -350,6 +353,7 @@ def test_over_https_with_bearssl_in_the_loop():
                                   "--ca", str(other[0])] + resolve, srv.tmp / "untrusted.jsonl")
         lines = read_timeline(srv.tmp / "untrusted.jsonl")
         assert summary["seen"] == 0 and summary["errors"] == summary["checkins"] > 0, summary
+        assert summary["answer_p50_us"] == summary["answer_p99_us"] == 0, summary  # no answer
         assert all("not trusted" in e["detail"] for e in lines if e["event"] == "error"), lines[:3]
 
 
