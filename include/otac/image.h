@@ -62,6 +62,8 @@ struct otac_image {
     struct otac_verify verify;
     uint32_t state;
     char md5_expected[33];
+    uint64_t payload_end;    /* bytes before the signature trailer: what the device boots */
+    uint8_t payload_md5[16]; /* the MD5 of those, taken as the stream passes them */
 };
 
 /*
@@ -87,12 +89,14 @@ uint64_t otac_image_written(const struct otac_image *img);
 
 /*
  * Ends the image once all of its bytes were written: checks the MD5 and the
- * signature, then writes the held-back head. On OTAC_OK *RET_MD5 (when not
- * NULL, 33 bytes) is the lowercase MD5 of the bytes written and
- * *RET_PAYLOAD_LEN (when not NULL) the bytes the device boots (the image
- * without its signature trailer). Errors: OTAC_E_CUT (fewer bytes than the
- * size), OTAC_E_MD5, a verification error (otac/verify.h), the port's
- * error, OTAC_E_STATE.
+ * signature, then writes the held-back head. On OTAC_OK *RET_PAYLOAD_LEN
+ * (when not NULL) is the bytes the device boots (the image without its
+ * signature trailer) and *RET_MD5 (when not NULL, 33 bytes) the lowercase
+ * MD5 of those bytes: what the device reports as its sketch MD5 once it runs
+ * the image (for an unsigned image, the MD5 of every byte written).
+ * Errors: OTAC_E_CUT (fewer bytes than the size), OTAC_E_MD5, a verification
+ * error (otac/verify.h), the port's error, OTAC_E_STATE. The image is ended
+ * either way: a later call returns OTAC_E_STATE.
  */
 int otac_image_finish(struct otac_image *img, char *ret_md5, uint64_t *ret_payload_len);
 

@@ -15,9 +15,15 @@
  *                            URL (User-Agent, Host; Range when resuming), no
  *                            identity headers
  *
+ * Authorization, when given, goes where each client puts it: after
+ * User-Agent on ESP8266 3.x, after Connection on ESP8266 2.4 / 2.7 and
+ * arduino-esp32, after Host on ESP-IDF (esp_http_client adds it last, when
+ * the request is prepared).
+ *
  * The Arduino clients send HTTP/1.0 with Connection: close; the request-target
- * goes out verbatim (no leading slash added, nothing percent-encoded), and
- * Host carries ":PORT" unless the port is 80 or 443.
+ * goes out verbatim (no leading slash added, nothing percent-encoded; an empty
+ * one is sent as "/", as ESP8266HTTPClient and esp_http_client do), and Host
+ * carries ":PORT" unless the port is 80 or 443.
  */
 #ifndef OTAC_REQUEST_H
 #define OTAC_REQUEST_H
@@ -31,9 +37,14 @@
 extern "C" {
 #endif
 
-#define OTAC_VERSION_MAX 64u   /* bytes of a firmware version, without the NUL */
-#define OTAC_SDK_MAX     64u   /* bytes of an SDK version string, without the NUL */
-#define OTAC_REQUEST_MAX 1536u /* a buffer this large holds any request built here */
+#define OTAC_VERSION_MAX 64u /* bytes of a firmware version, without the NUL */
+#define OTAC_SDK_MAX     64u /* bytes of an SDK version string, without the NUL */
+/*
+ * A buffer this large holds any request built here whose host, target and
+ * authorization take at most OTAC_REQUEST_ARGS_MAX bytes together.
+ */
+#define OTAC_REQUEST_MAX      1536u
+#define OTAC_REQUEST_ARGS_MAX 800u
 
 enum otac_client {
     OTAC_CLIENT_ESP8266_2_4 = 1,

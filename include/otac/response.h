@@ -4,8 +4,12 @@
  * ended by CRLF or a bare LF, names matched without regard to case, blanks
  * around values trimmed. Only the headers an updater acts on are kept; any
  * other header is skipped whatever its length, so a long cookie cannot fail
- * an update. The parser never allocates: struct otac_response is the whole
- * state (about 1 KB), fed in chunks of any size.
+ * an update. A kept header that comes twice leaves its field absent (the
+ * arduino-esp32 3.x client joins repeated values with a comma, which none of
+ * them survives), except Content-Length (equal values are one; different ones
+ * are an error) and Connection and Transfer-Encoding, whose tokens are read
+ * from every line. The parser never allocates: struct otac_response is the
+ * whole state (about 1 KB), fed in chunks of any size.
  *
  * Typical use:
  *
@@ -43,7 +47,8 @@ struct otac_response {
     int status;             /* 200, 304, ... */
     int http_minor;         /* 0 for HTTP/1.0, 1 for HTTP/1.1 */
     int64_t content_length; /* -1: absent */
-    int64_t range_first;    /* Content-Range "bytes A-B/T": A, B, T; -1: absent */
+    int64_t range_first;    /* Content-Range "bytes A-B/T": A, B, T; -1: absent or
+                               malformed; a 416's form, a star for A-B, sets T alone */
     int64_t range_last;
     int64_t range_total;
     int chunked;     /* Transfer-Encoding names chunked */
@@ -60,6 +65,7 @@ struct otac_response {
     uint8_t state;
     uint8_t header; /* which kept header the current line is */
     uint16_t len;   /* bytes in line */
+    uint16_t seen;  /* kept headers already read (a repeat makes its field absent) */
     char line[OTAC_LOCATION_MAX + 64];
 };
 

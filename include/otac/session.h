@@ -19,6 +19,9 @@
  *                          status and Retry-After are kept
  *   OTAC_OUTCOME_FAILED    the image failed a check (size, magic, MD5,
  *                          signature) or the flash failed; otac_session_error
+ *                          says which. Also a 200 while the running slot is
+ *                          on trial or reverted (OTAC_E_STATE, see
+ *                          otac_slots_stage): no byte of it is written
  *   OTAC_OUTCOME_CUT       the connection ended before the image did, and no
  *                          resume is left; the slot is not staged
  *
@@ -102,15 +105,18 @@ int otac_session_init(struct otac_session *s, const struct otac_session_config *
  * The bytes to send on a new connection: the check-in, or after a cut the
  * resume. Sets *RET_LEN. Returns OTAC_OK, OTAC_E_BUFFER (OTAC_REQUEST_MAX
  * always suffices), OTAC_E_STATE (an outcome was reached, or a request was
- * already made for this connection).
+ * already made for this connection), OTAC_E_INVAL (the request builder
+ * refuses the identity or the config: a CR, LF, ...).
  */
 int otac_session_request(struct otac_session *s, char *buf, size_t cap, size_t *ret_len);
 
 /*
  * Bytes of the answer, in order (borrowed for the call). Sets *RET_OUTCOME;
  * OTAC_OUTCOME_NONE wants more. Bytes past the image's Content-Length are
- * ignored, as the updaters ignore them. Returns OTAC_OK (also when the
- * outcome is FAILED: see otac_session_error) or OTAC_E_STATE.
+ * ignored, as the updaters ignore them, and so are bytes that come after an
+ * outcome was reached. Returns OTAC_OK (also when the outcome is FAILED: see
+ * otac_session_error), OTAC_E_STATE (no request was made for this
+ * connection) or OTAC_E_INVAL (NULL).
  */
 int otac_session_receive(struct otac_session *s, const void *data, size_t len,
                          enum otac_outcome *ret_outcome);
@@ -119,8 +125,9 @@ int otac_session_receive(struct otac_session *s, const void *data, size_t len,
  * The connection ended (the peer closed it, or the link or a timeout broke
  * it). Sets *RET_OUTCOME: NONE when a resume is left (call
  * otac_session_request on a new connection), else the outcome (CUT for an
- * image cut short, FAILED for an answer cut in its head).
- * Returns OTAC_OK or OTAC_E_STATE.
+ * image cut short, FAILED with OTAC_E_HTTP for an answer cut in its head).
+ * After an outcome it only repeats it. Returns OTAC_OK, OTAC_E_STATE (no
+ * request was made for this connection) or OTAC_E_INVAL (NULL).
  */
 int otac_session_closed(struct otac_session *s, enum otac_outcome *ret_outcome);
 

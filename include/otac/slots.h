@@ -72,11 +72,16 @@ unsigned otac_slots_target(const struct otac_slots *s);
 
 /*
  * Records that the target slot now holds IMAGE, whole and verified, to be
- * tried at the next boot. Returns OTAC_OK, the port's error, OTAC_E_INVAL.
+ * tried at the next boot. Returns OTAC_OK, the port's error, OTAC_E_INVAL,
+ * or OTAC_E_STATE while the running slot is on trial or was reverted: the
+ * target is then the slot to fall back to, which must stay (esp_ota_begin
+ * refuses the same way); confirm, or boot, first (otac_slots_may_stage).
  */
 int otac_slots_stage(struct otac_slots *s, const struct otac_port *port,
                      const struct otac_slot_image *image);
 
+/* Nonzero when otac_slots_stage would take an image now (the running slot is confirmed). */
+int otac_slots_may_stage(const struct otac_slots *s);
 /*
  * Decides what this boot runs (see above), stores the decision and sets
  * *RET_SLOT. Call once per start, before anything else. Returns OTAC_OK or

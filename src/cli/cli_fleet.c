@@ -11,8 +11,8 @@
  *                                        (--download-cap: --max-downloads is the node's
  *                                        setting, taken anywhere on the command line)
  * A plan is given with flags (--stages 1,10,50,100 --soak 1h ...) or
- * --plan key=value (repeatable), both through rollout_plan_set. --json
- * prints the API's shapes (http/fleet_json.h). A running server sees the
+ * --plan key=value (repeatable), read whole through rollout_plan_parse.
+ * --json prints the API's shapes (http/fleet_json.h). A running server sees the
  * changes within a second, as with every local command.
  */
 #include <errno.h>
@@ -168,12 +168,32 @@ static json_t *given_options(const struct fleet_args *a, uint64_t mac_count)
     return params;
 }
 
-/* Applies the plan flags, then every --plan key=value, over PLAN. -EINVAL with WHY. */
+/* Appends KEY=VALUE to the plan text ALL (USED bytes so far). -EINVAL with WHY. */
+static int plan_text_add(char *all, size_t size, size_t *used, const char *key, const char *value,
+                         struct reason *why)
+{
+    if (strchr(value, ';'))
+        return reason_set(why, -EINVAL, "plan %.32s: no ';' in a value", key);
+    int n = snprintf(all + *used, size - *used, "%s%s=%s", *used ? ";" : "", key, value);
+    if (n < 0 || (size_t)n >= size - *used)
+        return reason_set(why, -EINVAL, "plan: too long");
+    *used += (size_t)n;
+    return 0;
+}
+
+/*
+ * Applies the plan flags, then every --plan key=value, over PLAN, read
+ * whole as the stored form (rollout_plan_parse), as the API reads a plan:
+ * the keys may come in any order, so "--soak 5s --ramp 0" is fine over a
+ * 15 min ramp. -EINVAL with WHY.
+ */
 static int plan_apply(const struct fleet_args *a, struct rollout_plan *plan, struct reason *why)
 {
+    char all[ROLLOUT_PLAN_TEXT_BYTES * 2] = "";
+    size_t used = 0;
     for (unsigned i = 0; i < PLAN_FLAG_COUNT; i++) {
         const char *v = opt(a, OPT_PLAN_FIRST + i);
-        int r = v ? rollout_plan_set(plan, plan_flags[i].key, v, why) : 0;
+        int r = v ? plan_text_add(all, sizeof(all), &used, plan_flags[i].key, v, why) : 0;
         if (r < 0)
             return r;
     }
@@ -188,11 +208,11 @@ static int plan_apply(const struct fleet_args *a, struct rollout_plan *plan, str
             return reason_set(why, -EINVAL, "--plan takes key=value, not \"%s\"", pairs[i]);
         memcpy(key, pairs[i], (size_t)(eq - pairs[i]));
         key[eq - pairs[i]] = 0;
-        int r = rollout_plan_set(plan, key, eq + 1, why);
+        int r = plan_text_add(all, sizeof(all), &used, key, eq + 1, why);
         if (r < 0)
             return r;
     }
-    return 0;
+    return rollout_plan_parse(plan, all, why);
 }
 
 /* --window HH:MM-HH:MM|always and --tz ZONE over W; whether either was given in *RET_GIVEN. */

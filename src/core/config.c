@@ -114,6 +114,18 @@ static const struct setting config_settings[] = {
     UINT_SETTING(registry_max_devices_per_product, "1000000", 0, 1000000000u,
                  "devices the registry holds per product; a new device past it is answered but "
                  "not recorded (known devices always are); 0 = unlimited"),
+    UINT_SETTING(rollout_tick_ms, "1000", 100, 60000,
+                 "milliseconds between two passes of the rollout controller, which halts, "
+                 "promotes and completes rollouts and marks devices silent past their deadline "
+                 "(docs/FLEET.md); on several nodes the leader runs it"),
+    UINT_SETTING(rollout_deadline_margin_ms, "300000", 0, 86400000,
+                 "milliseconds past three check-in intervals after a device was served a "
+                 "rollout's release before it counts as silent (docs/FLEET.md, \"Outcomes\"); "
+                 "lower it with short plan intervals to see silence within seconds"),
+    UINT_SETTING(interval_min_gap_ms, "30000", 100, 3600000,
+                 "the shortest gap between two check-ins of a device that counts toward its "
+                 "learned check-in interval (shorter ones are retries or reboots); lower it "
+                 "when devices check in every few seconds, as a fleet simulator does"),
     UINT_SETTING(audit_retention_days, "365", 0, 36500,
                  "days the audit log keeps an entry; older ones are deleted within the hour "
                  "(docs/AUDIT.md); 0 keeps every entry"),

@@ -69,6 +69,10 @@ struct config {
     /* Registry growth (registry.h); 0 = no limit. */
     uint64_t registry_new_devices_per_ip_per_minute; /* new devices per source address a minute */
     uint64_t registry_max_devices_per_product;
+    /* How fast a rollout can move (docs/FLEET.md, "Defaults, and why"). */
+    uint64_t rollout_tick_ms;            /* the controller's pass: halts, promotions, silence */
+    uint64_t rollout_deadline_margin_ms; /* a served device's deadline: 3 intervals + this */
+    uint64_t interval_min_gap_ms;        /* shorter gaps between check-ins are no interval */
     /*
      * The environment config_load read (borrowed: it must outlive the struct;
      * main passes environ). Only config_getenv looks at it: settings that name

@@ -143,9 +143,14 @@ struct db_ops {
 #undef DB_OPERATION_MEMBER
 };
 
-/* The start of every backend's handle: db.c reads the operations from it. */
+/*
+ * The start of every backend's handle: db.c reads the operations from it;
+ * the backends read the fleet timing (db_set_fleet_timing) into their SQL's
+ * parameters.
+ */
 struct db {
     const struct db_ops *ops;
+    struct db_fleet_timing fleet_timing;
 };
 
 /* The SQLite backend (db_sqlite.c): PATH is a file. */

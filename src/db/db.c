@@ -40,18 +40,44 @@ int db_open(const char *location, enum db_durability durability, struct db **ret
     return db_open_timed(location, durability, 0, DB_TIMEOUT_STATEMENTS, ret_db);
 }
 
-int db_open_timed(const char *location, enum db_durability durability, unsigned timeout_ms,
-                  enum db_timeout_scope scope, struct db **ret_db)
+/* The backend's open for LOCATION. */
+static int backend_open(const char *location, enum db_durability durability, unsigned timeout_ms,
+                        enum db_timeout_scope scope, struct db **ret_db)
 {
     if (!db_location_is_postgresql(location))
         return db_sqlite_open(location, durability, ret_db);
 #ifdef OTAD_WITH_POSTGRESQL
     return db_pg_open(location, durability, timeout_ms, scope, ret_db);
 #else
+    (void)timeout_ms;
+    (void)scope;
     log_error("database: this otad was built without PostgreSQL (meson -Dpostgresql=enabled "
               "needs libpq-dev)");
     return -ENOTSUP;
 #endif
+}
+
+int db_open_timed(const char *location, enum db_durability durability, unsigned timeout_ms,
+                  enum db_timeout_scope scope, struct db **ret_db)
+{
+    struct db *db;
+    int r = backend_open(location, durability, timeout_ms, scope, &db);
+    if (r < 0)
+        return r;
+    db->fleet_timing = (struct db_fleet_timing){
+        .deadline_margin_ms = DB_FLEET_DEADLINE_MARGIN_MS_DEFAULT,
+        .interval_min_gap_ms = DB_FLEET_INTERVAL_MIN_GAP_MS_DEFAULT,
+    };
+    *ret_db = db;
+    return 0;
+}
+
+void db_set_fleet_timing(struct db *db, const struct db_fleet_timing *timing)
+{
+    db->fleet_timing.deadline_margin_ms =
+        timing->deadline_margin_ms > 0 ? timing->deadline_margin_ms : 0;
+    db->fleet_timing.interval_min_gap_ms =
+        timing->interval_min_gap_ms > 0 ? timing->interval_min_gap_ms : 0;
 }
 
 void db_close(struct db *db)

@@ -93,6 +93,29 @@ enum db_timeout_scope {
 int db_open_timed(const char *location, enum db_durability durability, unsigned timeout_ms,
                   enum db_timeout_scope scope, struct db **ret_db);
 
+/*
+ * The times the database's side of a rollout uses (docs/FLEET.md,
+ * "Outcomes"): settings (core/config.c), so that a test or a demo can play
+ * out a night's rollout in a minute. A connection starts with the defaults.
+ */
+struct db_fleet_timing {
+    /* A served device's deadline is 3 of its check-in intervals past served, plus this. */
+    int64_t deadline_margin_ms;
+    /* A gap between two check-ins of a device shorter than this is no check-in interval. */
+    int64_t interval_min_gap_ms;
+};
+/* A connection's timing until db_set_fleet_timing: the settings' defaults (5 min, 30 s). */
+#define DB_FLEET_DEADLINE_MARGIN_MS_DEFAULT  300000
+#define DB_FLEET_INTERVAL_MIN_GAP_MS_DEFAULT 30000
+
+/*
+ * Sets the times DB's later db_devices_record (the interval it learns) and
+ * db_fleet_events_apply (a SERVED event's deadline) use; TIMING is copied.
+ * Call it before DB is shared between threads (the registry calls it right
+ * after opening its connection). Negative fields are taken as 0.
+ */
+void db_set_fleet_timing(struct db *db, const struct db_fleet_timing *timing);
+
 /* Whether DB is a PostgreSQL connection (several nodes may share it). */
 bool db_is_postgresql(const struct db *db);
 
@@ -232,7 +255,9 @@ typedef bool (*db_device_admit_fn)(void *ctx, const struct device_record *record
  * for record->checkins check-ins (< 1 counts as 1), the latest of them in
  * its fields. A known device (same product and STA MAC) has its fields
  * replaced (last_offered and last_key only by non-empty ones), last_seen
- * set and checkins raised by that number. A device without a row gets one,
+ * set and checkins raised by that number; the gap since its last check-in,
+ * when at least the connection's interval_min_gap_ms (db_set_fleet_timing),
+ * moves its learned check-in interval. A device without a row gets one,
  * first seen at record->first_seen_ms, when ADMIT (NULL: always) says so;
  * otherwise nothing is written for it. Records without an STA MAC or of a
  * product that does not exist are skipped. RET_ROWS (may be NULL) receives

@@ -155,7 +155,8 @@ int db_rollout_mark_silent(struct db *db, int64_t now_ms, struct rollout_device 
  *   row (one the registry's limits refused) gets none;
  * - SERVED: outcome served at at_ms, its deadline at_ms + 3 x its learned
  *   interval (devices.interval_ms once it has 3 intervals, else the plan's
- *   interval_s) + 5 minutes;
+ *   interval_s) + the connection's deadline margin (db_set_fleet_timing:
+ *   5 minutes unless set);
  * - CUT: outcome interrupted, interruptions + 1;
  * - OUTCOME: the outcome given, at at_ms.
  * Each event also adds a line to the device's history, which keeps its

@@ -66,21 +66,23 @@
 /*
  * The learned interval of a known device, from the gap between its last
  * check-in and this one (excluded.last_seen_ms): as in SQLite's
- * DEVICE_INTERVAL_SET, gaps under 30 s are not intervals, the first gap
- * stands as it is, then each moves the mean a quarter of the way. "d" is
- * the existing row.
+ * DEVICE_INTERVAL_SET, gaps under $24, the connection's interval_min_gap_ms
+ * (30 s by default), are not intervals, the first gap stands as it is,
+ * then each moves the mean a quarter of the way. "d" is the existing row.
  */
 #define DEVICE_INTERVAL_UPSERT                                                                     \
-    "interval_ms = CASE WHEN excluded.last_seen_ms - d.last_seen_ms < 30000 THEN d.interval_ms "   \
+    "interval_ms = CASE WHEN excluded.last_seen_ms - d.last_seen_ms < $24::bigint "                \
+    "THEN d.interval_ms "                                                                          \
     "WHEN d.intervals = 0 THEN excluded.last_seen_ms - d.last_seen_ms "                            \
     "ELSE (3 * d.interval_ms + excluded.last_seen_ms - d.last_seen_ms) / 4 END, "                  \
-    "intervals = d.intervals + (excluded.last_seen_ms - d.last_seen_ms >= 30000)::int, "
+    "intervals = d.intervals + (excluded.last_seen_ms - d.last_seen_ms >= $24::bigint)::int, "
 
 /*
  * The batch's upsert: one array per column, numbered as SQLite's
  * device_bind numbers its parameters ($20 first seen, $21 check-ins, $22
- * channel, $23 group). Rows of a product that does not exist are left out,
- * as SQLite skips them; the rest go in key order.
+ * channel, $23 group, $24 the shortest gap that is an interval). Rows of a
+ * product that does not exist are left out, as SQLite skips them; the rest
+ * go in key order.
  */
 static const char device_upsert[] =
     "INSERT INTO devices AS d (product_id, mac, ap_mac, chip_id, sdk_version, sketch_size, "
@@ -401,6 +403,8 @@ static int write_round(struct db_pg *pg, const struct batch *b, unsigned round, 
     int r = 0;
     for (int i = 0; r == 0 && i < COL_COUNT; i++)
         r = db_pg_param_array(&p, &c.col[i]);
+    if (r == 0)
+        db_pg_param_int(&p, pg->db.fleet_timing.interval_min_gap_ms);
     PGresult *res = NULL;
     if (r == 0)
         r = db_pg_exec(pg, device_upsert, &p, "record devices", &res);

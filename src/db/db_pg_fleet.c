@@ -71,9 +71,6 @@ _Static_assert(OUTCOME_OFFERED == 0 && OUTCOME_SERVED == 1 && OUTCOME_INTERRUPTE
 /* Whose devices are still followed: the active ones, and superseded ones (still counted). */
 #define COUNTED_STATES DB_SQL_ROLLOUTS_COUNTED
 
-/* A deadline's margin past three intervals (docs/FLEET.md, "Outcomes"). */
-#define DEADLINE_MARGIN_MS "300000"
-
 #define CHANNEL_COLUMNS                                                                            \
     "product_id, name, deploy, on_new, plan, window_start, window_end, window_tz, created_ms"
 #define GROUP_COLUMNS                                                                              \
@@ -220,15 +217,15 @@ static const char devices_lock_sql[] = "SELECT 1 FROM devices WHERE (product_id,
  * and run for each event in one pipeline: $1 rollout, $2 MAC, $3 product,
  * $4 at_ms, $5 the version for the history, $6 an OFFER's stage, $7 its
  * from_release_id, $8 the kind, $9 the outcome the row (and its line)
- * takes. One text for the four kinds is what lets the server parse it once
- * (an unnamed statement holds one text; db_pg_pipeline_prepare): per kind
- * it writes what SQLite's statement of that kind writes and leaves the
- * rest, the other kind's part matching no row.
+ * takes, $10 the connection's deadline margin. One text for the four kinds is what lets the server
+ * parse it once (an unnamed statement holds one text; db_pg_pipeline_prepare): per kind it writes
+ * what SQLite's statement of that kind writes and leaves the rest, the other kind's part matching
+ * no row.
  * - OFFER ($8 = 0): the row is created or set back to offered. The device
  *   starts from what the registry row says it runs (written before the
  *   events in the flusher's batch), else the version of the release it ran.
  * - SERVED (1): outcome and served_ms; the deadline is 3 learned intervals
- *   once there are 3, else 3 of the plan's; + 5 min.
+ *   once there are 3, else 3 of the plan's; + the margin (5 min unless set).
  * - CUT (2): outcome, interruptions + 1. OUTCOME (3): outcome, outcome_ms.
  * The event's RETURNING feeds its history line: a line only when the event
  * changed a row, which SQLite's loop decides from sqlite3_changes() and a
@@ -252,7 +249,7 @@ static const char fleet_event_sql[] =
     "deadline_ms = CASE WHEN $8::bigint = 1 THEN $4::bigint + 3 * COALESCE("
     "(SELECT interval_ms FROM devices v WHERE v.product_id = $3::bigint AND v.mac = $2::bigint "
     "AND v.intervals >= 3), "
-    "(SELECT interval_s * 1000 FROM rollouts WHERE id = $1::bigint)) + " DEADLINE_MARGIN_MS " "
+    "(SELECT interval_s * 1000 FROM rollouts WHERE id = $1::bigint)) + $10::bigint "
     "ELSE deadline_ms END, "
     "interruptions = interruptions + CASE WHEN $8::bigint = 2 THEN 1 ELSE 0 END, "
     "outcome_ms = CASE WHEN $8::bigint = 3 THEN $4::bigint ELSE outcome_ms END "
@@ -1166,7 +1163,8 @@ static int history_write(struct db_pg *pg, int64_t product_id, uint64_t mac, int
  * its history line. An event of no row changes nothing; one this otad does
  * not know is not sent.
  */
-static void fleet_event_send(struct db_pg_pipeline *pl, const struct fleet_event *e)
+static void fleet_event_send(struct db_pg_pipeline *pl, const struct fleet_event *e,
+                             int64_t deadline_margin_ms)
 {
     /* What the device's standing becomes, by kind (an OUTCOME's is its own). */
     static const enum device_outcome outcome_of[] = {
@@ -1190,6 +1188,7 @@ static void fleet_event_send(struct db_pg_pipeline *pl, const struct fleet_event
     db_pg_param_int(&p, (int64_t)e->kind);
     db_pg_param_int(&p,
                     (int64_t)(e->kind == FLEET_EVENT_OUTCOME ? e->outcome : outcome_of[e->kind]));
+    db_pg_param_int(&p, deadline_margin_ms);
     db_pg_pipeline_send_prepared(pl, &p);
 }
 
@@ -1249,7 +1248,7 @@ static int fleet_events_apply_locked(struct db_pg *pg, void *arg)
         db_pg_pipeline_send(&pl, devices_lock_sql, &devices);
         db_pg_pipeline_prepare(&pl, fleet_event_sql);
         for (size_t i = 0; i < ev->count; i++)
-            fleet_event_send(&pl, &ev->list[i]);
+            fleet_event_send(&pl, &ev->list[i], pg->db.fleet_timing.deadline_margin_ms);
         db_pg_param_int(&devices, (int64_t)FLEET_HISTORY_MAX - 1);
         db_pg_pipeline_send(&pl, history_trim_batch_sql, &devices);
         /* A failure needs no catalog rebuild: the check-in path's tracker already knows it. */

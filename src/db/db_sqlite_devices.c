@@ -17,24 +17,26 @@
 
 /*
  * The learned interval of a known device, from the gap between its last
- * check-in and this one (?14): gaps under 30 s (retries, a reboot, a clock
- * step back) are not intervals; the first gap stands as it is, then each
+ * check-in and this one (?14): gaps under ?24, the connection's
+ * interval_min_gap_ms (30 s by default: retries, a reboot, a clock step
+ * back), are not intervals; the first gap stands as it is, then each
  * moves the mean a quarter of the way. Reads the row's old values: SQLite
  * evaluates every SET expression before it writes any. NEW is ?14 in the
  * update, excluded.last_seen_ms in the upsert.
  */
 #define DEVICE_INTERVAL_SET(NEW)                                                                   \
-    "interval_ms = CASE WHEN " NEW " - last_seen_ms < 30000 THEN interval_ms "                     \
+    "interval_ms = CASE WHEN " NEW " - last_seen_ms < ?24 THEN interval_ms "                       \
     "WHEN intervals = 0 THEN " NEW " - last_seen_ms "                                              \
     "ELSE (3 * interval_ms + " NEW " - last_seen_ms) / 4 END, "                                    \
-    "intervals = intervals + (" NEW " - last_seen_ms >= 30000), "
+    "intervals = intervals + (" NEW " - last_seen_ms >= ?24), "
 
 #define DEVICE_INTERVAL_UPDATE DEVICE_INTERVAL_SET("?14")
 #define DEVICE_INTERVAL_UPSERT DEVICE_INTERVAL_SET("excluded.last_seen_ms")
 
 /*
  * Both take device_bind's parameters (?20 first_seen, unused by the update;
- * ?21 check-ins; ?22 channel and ?23 group, what targeting gave it).
+ * ?21 check-ins; ?22 channel and ?23 group, what targeting gave it; ?24
+ * the shortest gap that is an interval).
  */
 static const struct db_sqlite_query device_update = {
     DB_SLOT_DEVICE_UPDATE,
@@ -108,8 +110,8 @@ static const char *report_mode_name(enum report_mode m)
     return m == REPORT_MODE_FS ? "spiffs" : m == REPORT_MODE_VERSION ? "version" : "sketch";
 }
 
-/* Binds D to device_update or device_upsert. */
-static void device_bind(sqlite3_stmt *s, const struct device_record *d)
+/* Binds D to device_update or device_upsert, with MIN_GAP_MS the shortest interval. */
+static void device_bind(sqlite3_stmt *s, const struct device_record *d, int64_t min_gap_ms)
 {
     const struct device_report *rep = &d->report;
     sqlite3_bind_int64(s, 1, d->product_id);
@@ -140,6 +142,7 @@ static void device_bind(sqlite3_stmt *s, const struct device_record *d)
     sqlite3_bind_int64(s, 21, d->checkins > 1 ? d->checkins : 1);
     sqlite3_bind_text(s, 22, d->channel, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 23, d->group, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 24, min_gap_ms);
 }
 
 /*
@@ -157,7 +160,7 @@ static int device_write_locked(struct db_sqlite *sq, const struct device_record 
     for (size_t i = 0; i < sizeof(updates) / sizeof(updates[0]); i++) {
         if (!(s = db_sqlite_stmt(sq, updates[i])))
             return -EIO;
-        device_bind(s, d);
+        device_bind(s, d, sq->db.fleet_timing.interval_min_gap_ms);
         rc = sqlite3_step(s);
         sqlite3_reset(s);
         if (rc != SQLITE_DONE)
@@ -172,7 +175,7 @@ static int device_write_locked(struct db_sqlite *sq, const struct device_record 
     /* An upsert, not an insert: another process may have added the row since. */
     if (!(s = db_sqlite_stmt(sq, &device_upsert)))
         return -EIO;
-    device_bind(s, d);
+    device_bind(s, d, sq->db.fleet_timing.interval_min_gap_ms);
     rc = sqlite3_step(s);
     sqlite3_reset(s);
     if (rc == SQLITE_DONE) {

@@ -39,9 +39,6 @@ _Static_assert(OUTCOME_OFFERED == 0 && OUTCOME_SERVED == 1 && OUTCOME_INTERRUPTE
 /* Whose devices are still followed: the active ones, and superseded ones (still counted). */
 #define COUNTED_STATES DB_SQL_ROLLOUTS_COUNTED
 
-/* A deadline's margin past three intervals (docs/FLEET.md, "Outcomes"). */
-#define DEADLINE_MARGIN_MS "300000"
-
 #define CHANNEL_COLUMNS                                                                            \
     "product_id, name, deploy, on_new, plan, window_start, window_end, window_tz, created_ms"
 #define GROUP_COLUMNS                                                                              \
@@ -208,13 +205,16 @@ static const struct db_sqlite_query fleet_offer = {
     "FROM rollouts WHERE id = ?1 AND product_id = ?3 "
     "AND EXISTS (SELECT 1 FROM devices WHERE product_id = ?3 AND mac = ?2) "
     "ON CONFLICT (rollout_id, mac) DO UPDATE SET outcome = 0, offered_ms = excluded.offered_ms"};
-/* The deadline: 3 learned intervals once there are 3, else 3 of the plan's; + 5 min. */
+/*
+ * The deadline: 3 learned intervals once there are 3, else 3 of the plan's;
+ * + ?5, the connection's deadline margin (docs/FLEET.md, "Outcomes").
+ */
 static const struct db_sqlite_query fleet_served = {
     DB_SLOT_FLEET_SERVED,
     "UPDATE rollout_devices SET outcome = 1, served_ms = ?4, deadline_ms = ?4 + 3 * coalesce("
     "(SELECT interval_ms FROM devices v WHERE v.product_id = ?3 AND v.mac = ?2 "
     "AND v.intervals >= 3), "
-    "(SELECT interval_s * 1000 FROM rollouts WHERE id = ?1)) + " DEADLINE_MARGIN_MS " "
+    "(SELECT interval_s * 1000 FROM rollouts WHERE id = ?1)) + ?5 "
     "WHERE rollout_id = ?1 AND mac = ?2 AND product_id = ?3"};
 static const struct db_sqlite_query fleet_cut = {
     DB_SLOT_FLEET_CUT, "UPDATE rollout_devices SET outcome = 2, interruptions = interruptions + 1 "
@@ -1064,6 +1064,8 @@ static int fleet_event_apply(struct db_sqlite *sq, const struct fleet_event *e)
     if (e->kind == FLEET_EVENT_OFFER) {
         sqlite3_bind_int(s, 5, (int)e->stage);
         bind_id_or_null(s, 6, e->from_release_id);
+    } else if (e->kind == FLEET_EVENT_SERVED) {
+        sqlite3_bind_int64(s, 5, sq->db.fleet_timing.deadline_margin_ms);
     } else if (e->kind == FLEET_EVENT_OUTCOME) {
         sqlite3_bind_int(s, 5, (int)outcome);
     }

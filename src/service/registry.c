@@ -627,6 +627,9 @@ int registry_start(const char *db_path, unsigned flush_ms, size_t max_pending,
         (r = db_open_timed(db_path, DB_RELAXED, reg->limits.statement_timeout_ms,
                            DB_TIMEOUT_LOCK_WAITS, &reg->db)) < 0)
         goto fail_tables;
+    if (reg->limits.fleet_timing)
+        db_set_fleet_timing(reg->db, reg->limits.fleet_timing);
+    reg->limits.fleet_timing = NULL; /* borrowed: not kept past this call */
     if ((r = -pthread_create(&reg->thread, NULL, flusher_main, reg)) < 0)
         goto fail_tables;
     pthread_setname_np(reg->thread, "otad-registry"); /* top -H, perf: which thread works */

@@ -38,12 +38,18 @@
 
 struct registry;
 
-/* The registry's growth limits; 0 means unlimited. */
+/* The registry's growth limits (0 means unlimited) and how its connection is set up. */
 struct registry_limits {
     uint64_t new_devices_per_addr_per_minute;
     uint64_t max_devices_per_product;
     unsigned statement_timeout_ms; /* the registry connection's lock-wait timeout (db_open_timed);
                                       0: none */
+    /*
+     * The times its commits use: the learned interval and a served device's
+     * deadline (db_set_fleet_timing; borrowed, read once by registry_start).
+     * NULL: the database's defaults.
+     */
+    const struct db_fleet_timing *fleet_timing;
 };
 
 /*

@@ -27,9 +27,12 @@
 #include "service/service_metrics.h"
 #include "store/store.h"
 
+/*
+ * How often the refresher looks at the generation; it runs the rollout
+ * controller (controller.c) every `rollout_tick_ms` (a second by default:
+ * halts and promotions within a second), waking as often as that needs.
+ */
 #define CATALOG_POLL_MS 500
-/* How often the rollout controller runs (controller.c): halts and promotions within a second. */
-#define FLEET_TICK_MS 1000
 /*
  * The audit log's retention pass (audit.c): at most once an hour, in batches
  * short enough that an admin action's entry waits little for the connection.
@@ -122,7 +125,8 @@ static void *refresher_main(void *arg)
     pthread_mutex_lock(&svc->stop_lock);
     while (!svc->stopping) {
         struct timespec ts;
-        mono_deadline_ms(&ts, CATALOG_POLL_MS);
+        int64_t tick_ms = (int64_t)svc->config.rollout_tick_ms;
+        mono_deadline_ms(&ts, tick_ms < CATALOG_POLL_MS ? tick_ms : CATALOG_POLL_MS);
         pthread_cond_timedwait(&svc->stop_cond, &svc->stop_lock, &ts);
         if (svc->stopping)
             break;
@@ -133,7 +137,7 @@ static void *refresher_main(void *arg)
         bool leader = service_is_leader(svc); /* the jobs below run on one node of a cluster */
         if (leader && time_mono_ms() >= svc->next_tick_ms) {
             fleet_tick(svc); /* logs its own failure */
-            svc->next_tick_ms = time_mono_ms() + FLEET_TICK_MS;
+            svc->next_tick_ms = time_mono_ms() + (int64_t)svc->config.rollout_tick_ms;
         }
         if (leader && time_mono_ms() >= svc->next_audit_retain_ms) {
             service_audit_retain(svc, time_now_ms(), AUDIT_RETAIN_BATCH, AUDIT_RETAIN_BATCHES,
@@ -206,6 +210,12 @@ int service_open(const struct config *config, enum service_mode mode, struct ser
                            (unsigned)config->database_statement_timeout_ms, DB_TIMEOUT_STATEMENTS,
                            &svc->db)) < 0)
         goto fail;
+    /* The registry's connection writes with these; this one too, should it ever. */
+    struct db_fleet_timing fleet_timing = {
+        .deadline_margin_ms = (int64_t)config->rollout_deadline_margin_ms,
+        .interval_min_gap_ms = (int64_t)config->interval_min_gap_ms,
+    };
+    db_set_fleet_timing(svc->db, &fleet_timing);
     if ((r = events_new(LIMIT_EVENT_QUEUE, &svc->events)) < 0)
         goto fail;
     if ((r = store_open(config->data_dir, &svc->store)) < 0)
@@ -225,6 +235,7 @@ int service_open(const struct config *config, enum service_mode mode, struct ser
             .new_devices_per_addr_per_minute = config->registry_new_devices_per_ip_per_minute,
             .max_devices_per_product = config->registry_max_devices_per_product,
             .statement_timeout_ms = (unsigned)config->database_statement_timeout_ms,
+            .fleet_timing = &fleet_timing,
         };
         r = registry_start(svc->db_path, (unsigned)config->registry_flush_ms, LIMIT_REGISTRY_QUEUE,
                            &limits, &svc->registry);

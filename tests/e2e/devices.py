@@ -11,10 +11,11 @@ set of the client it imitates, so a test can send it byte for byte:
   esp32(core="2")      arduino-esp32 2.x: Cache-Control: no-cache first, x-ESP32-*,
                        sketch-sha256 UPPERCASE, no Content-Length
   esp32(core="3")      3.x: + x-ESP32-BASE-MAC after Cache-Control
+  esp_idf()            esp_https_ota: a plain HTTP/1.1 GET of the image URL (Range on a resume)
   http_client_get()    the plain ESP8266HTTPClient GET (HTTP/1.1) that EmonESP's web
                        UI uses to ask for the latest version
 
-All update requests are HTTP/1.0 with Connection: close (§1.1, §1.2).
+All Arduino update requests are HTTP/1.0 with Connection: close (§1.1, §1.2).
 """
 
 from dataclasses import dataclass, field, replace
@@ -98,12 +99,15 @@ def esp8266(target, port, dev=None, core="3.1", authorization=None):
     return _join(f"GET {target} HTTP/1.0", headers)
 
 
-def esp32(target, port, dev=None, core="2"):
-    """arduino-esp32 HTTPUpdate: Host, User-Agent, Connection, then Cache-Control: no-cache
-    and the x-ESP32-* headers; no Content-Length on a GET (§1.2, §2)."""
+def esp32(target, port, dev=None, core="2", authorization=None):
+    """arduino-esp32 HTTPUpdate: Host, User-Agent, Connection, [Authorization], then
+    Cache-Control: no-cache and the x-ESP32-* headers; no Content-Length on a GET (§1.2, §2).
+    HTTPClient writes Authorization after Connection, before the updater's own headers."""
     dev = dev or Device(sdk_version="v4.4.5", free_space=1966080, sketch_size=1006448)
-    headers = [("Host", _host(port)), ("User-Agent", "ESP32-http-Update"), ("Connection", "close"),
-               ("Cache-Control", "no-cache")]
+    headers = [("Host", _host(port)), ("User-Agent", "ESP32-http-Update"), ("Connection", "close")]
+    if authorization:
+        headers.append(("Authorization", authorization))
+    headers.append(("Cache-Control", "no-cache"))
     if core == "3":
         headers.append(("x-ESP32-BASE-MAC", dev.base_mac))
     if dev.sta_mac is not None:      # 3.x sends STA/AP only when SOC_WIFI_SUPPORTED (§2)
@@ -127,6 +131,19 @@ def esp32(target, port, dev=None, core="2"):
         headers.append(("x-ESP32-version", dev.version))
     headers += list(dev.extra)
     return _join(f"GET {target} HTTP/1.0", headers)
+
+
+def esp_idf(target, port, authorization=None, range_from=None):
+    """esp_https_ota's GET of an image URL (ESP-IDF v5.5.5, docs/PROTOCOL.md "The device
+    library's requests"): HTTP/1.1, kept alive, no identity headers. esp_http_client sends
+    its headers in the order they were set: User-Agent and Host when the client is made,
+    Range (a resume: "bytes=N-") before the request, Authorization when it is prepared."""
+    headers = [("User-Agent", "ESP32 HTTP Client/1.0"), ("Host", _host(port))]
+    if range_from is not None:
+        headers.append(("Range", f"bytes={range_from}-"))
+    if authorization:
+        headers.append(("Authorization", authorization))
+    return _join(f"GET {target} HTTP/1.1", headers)
 
 
 def http_client_get(target, port):

@@ -34,6 +34,13 @@ def test_channel_set_show_and_reset():
         assert listed == {"stable", "beta"}, listed
         bad = srv.cli("channel", "set", "door", "stable", "--soak", "1h", "--ramp", "2h")
         assert bad.code == 1 and "ramp" in bad.stderr, bad.describe()
+        # The flags are read whole, in any order: a short soak with no ramp is no ramp over soak.
+        fast = srv.cli_ok("channel", "set", "door", "stable", "--soak", "5s", "--ramp", "0",
+                          "--json").json()["channel"]["plan"]
+        assert fast["soak"] == "5s" and fast["ramp"] in (0, "0"), fast
+        bad = srv.cli("channel", "set", "door", "stable", "--plan", "soak=5s;ramp=0")
+        assert bad.code == 1 and "';'" in bad.stderr, bad.describe()
+        srv.cli_ok("channel", "set", "door", "stable", "--soak", "2h", "--ramp", "15m")
         bad = srv.cli("channel", "set", "door", "stable", "--plan", "nokey")
         assert bad.code == 1 and "key=value" in bad.stderr, bad.describe()
         assert srv.cli("channel", "set", "door").code == 2, "a missing channel name is a usage error"

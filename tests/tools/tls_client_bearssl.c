@@ -24,6 +24,8 @@
  */
 #include "tls_tool.h"
 
+#include "otac/port_posix.h"
+
 #include <bearssl.h>
 #include <errno.h>
 #include <pthread.h>
@@ -37,7 +39,6 @@
 #define STACK_PAINT       0x5AA5C33Cu
 #define MAX_IN_OVERHEAD   325 /* BearSSL's record overheads (ssl_engine.c), as the core uses */
 #define MAX_OUT_OVERHEAD  85
-#define MAX_ANCHORS       64
 
 #if defined(__SANITIZE_ADDRESS__)
 #define SANITIZED 1
@@ -549,59 +550,34 @@ static void free_pkey(br_x509_pkey *k)
     }
 }
 
+/* The --ca file's anchors, loaded by the POSIX port's loader (lib/port/posix.c), the one
+ * copy of that logic: a device built on the otac library trusts exactly what this does. */
 struct anchors {
-    br_x509_trust_anchor *ta; /* counted under trust_anchors */
+    br_x509_trust_anchor *ta;
     size_t n;
-    size_t bytes;
+    size_t bytes; /* what they take on the heap: the array, each DN and key */
 };
-
-static void add_anchor(void *ctx, const char *name, struct blob *der)
-{
-    struct anchors *a = ctx;
-    if (!is_cert_name(name))
-        return;
-    if (a->n == MAX_ANCHORS)
-        tool_die(2, "--ca: more than %d certificates", MAX_ANCHORS);
-    struct blob dn = {0};
-    br_x509_decoder_context dc;
-    br_x509_decoder_init(&dc, blob_append, &dn);
-    br_x509_decoder_push(&dc, der->p, der->len);
-    const br_x509_pkey *pk = br_x509_decoder_get_pkey(&dc);
-    if (!pk) {
-        char buf[48];
-        int err = br_x509_decoder_last_error(&dc);
-        tool_die(2, "--ca: a certificate does not decode (%s)", error_name(err, buf, sizeof(buf)));
-    }
-    br_x509_trust_anchor *ta = &a->ta[a->n++];
-    unsigned char *dn_copy = counted_alloc(dn.len ? dn.len : 1, &a->bytes);
-    memcpy(dn_copy, dn.p, dn.len);
-    ta->dn.data = dn_copy;
-    ta->dn.len = dn.len;
-    /* Like BearSSL's tools: a CA certificate anchors chains; any other is
-     * trusted directly as the server's own. */
-    ta->flags = br_x509_decoder_isCA(&dc) ? BR_X509_TA_CA : 0;
-    copy_pkey(&ta->pkey, pk, &a->bytes);
-    free(dn.p);
-}
 
 static void load_anchors(struct anchors *a, const char *path)
 {
     memset(a, 0, sizeof(*a));
-    a->ta = counted_alloc(MAX_ANCHORS * sizeof(*a->ta), &a->bytes);
-    pem_objects(path, add_anchor, a);
-    if (a->n == 0)
-        tool_die(2, "--ca %s: no CERTIFICATE in it", path);
-    /* Count what is used, not the room left for more anchors. */
-    a->bytes -= (MAX_ANCHORS - a->n) * sizeof(*a->ta);
+    int err = otac_posix_trust_load(path, &a->ta, &a->n);
+    if (err < 0)
+        tool_die(2, "--ca %s: %s", path,
+                 err == OTAC_E_KEY_PARSE ? "no CERTIFICATE in it, or one that does not decode"
+                                         : "cannot be read");
+    a->bytes = a->n * sizeof(*a->ta);
+    for (size_t k = 0; k < a->n; k++) {
+        const br_x509_pkey *pk = &a->ta[k].pkey;
+        a->bytes += a->ta[k].dn.len;
+        a->bytes +=
+            pk->key_type == BR_KEYTYPE_RSA ? pk->key.rsa.nlen + pk->key.rsa.elen : pk->key.ec.qlen;
+    }
 }
 
 static void free_anchors(struct anchors *a)
 {
-    for (size_t k = 0; k < a->n; k++) {
-        free(a->ta[k].dn.data);
-        free_pkey(&a->ta[k].pkey);
-    }
-    free(a->ta);
+    otac_posix_trust_free(a->ta, a->n);
 }
 
 /* A small DER reader for SubjectPublicKeyInfo. */

@@ -3,8 +3,9 @@
  * DB_ENV_POSTGRESQL, db_pg_devices.c: the batch's semantics (test_db_sqlite.c
  * has the first ones), the check-in
  * interval each known device's record teaches (gaps under 30 s ignored,
- * the first gap as it is, then a mean moved a quarter of the way), with no
- * statement of its own, and db_device_get. And what the dashboard reads
+ * or under the connection's interval_min_gap_ms, the first gap as it is,
+ * then a mean moved a quarter of the way), with no statement of its own,
+ * and db_device_get. And what the dashboard reads
  * (migration 009): the channel and group recorded with a check-in, also
  * when only they change; pages by keyset and their filters; and the plan
  * of every page query shape, which must walk an index (a SCAN of devices
@@ -85,6 +86,55 @@ static void test_interval_learned(void **state)
     }
     /* The other fields are written as before. */
     assert_int_equal(db_env_int(e->db, "SELECT checkins FROM devices"), 11);
+    db_env_assert_idle(e->db);
+}
+
+/*
+ * Fast time (the interval_min_gap_ms setting): with the shortest interval
+ * at 1 s, a device that checks in every 2 s learns its 2 s, and a gap
+ * under the setting still teaches nothing; the setting is the
+ * connection's, so another connection keeps the 30 s default.
+ */
+static void test_interval_min_gap_is_the_connections(void **state)
+{
+    struct db_env *e = *state;
+    struct product p = devices_product(e->db, "door");
+    struct db_fleet_timing fast = {.deadline_margin_ms = 2000, .interval_min_gap_ms = 1000};
+    db_set_fleet_timing(e->db, &fast);
+    static const struct {
+        int64_t seen_ms;
+        int64_t interval_ms, intervals; /* after this check-in */
+    } steps[] = {
+        {1000, 0, 0},    /* new: no gap yet */
+        {1999, 0, 0},    /* 999 ms: under the setting, not an interval */
+        {3999, 2000, 1}, /* 2 s: an interval now (under 30 s, it was not before) */
+        {5999, 2000, 2}, /* (3 x 2000 + 2000) / 4 */
+        {6999, 1750, 3}, /* exactly 1 s counts: (3 x 2000 + 1000) / 4 */
+        {8999, 1812, 4}, /* (3 x 1750 + 2000) / 4, rounded down */
+        {9998, 1812, 4}, /* 999 ms again: ignored */
+    };
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        struct device_record d = db_env_device(p.id, 1, "1.0.0");
+        d.last_seen_ms = steps[i].seen_ms;
+        assert_int_equal(db_devices_record(e->db, &d, 1, NULL, NULL, NULL, NULL), 0);
+        int64_t interval = -1, count = -1;
+        device_interval(e->db, p.id, &interval, &count);
+        if (interval != steps[i].interval_ms || count != steps[i].intervals)
+            fail_msg("step %zu: interval %lld (want %lld), intervals %lld (want %lld)", i,
+                     (long long)interval, (long long)steps[i].interval_ms, (long long)count,
+                     (long long)steps[i].intervals);
+    }
+    /* A connection opened without the setting: 2 s gaps are retries again. */
+    struct db *other = NULL;
+    assert_int_equal(db_open(e->path, DB_DURABLE, &other), 0);
+    struct device_record d = db_env_device(p.id, 1, "1.0.0");
+    d.last_seen_ms = 11998; /* 2 s after the last */
+    assert_int_equal(db_devices_record(other, &d, 1, NULL, NULL, NULL, NULL), 0);
+    db_close(other);
+    int64_t interval = -1, count = -1;
+    device_interval(e->db, p.id, &interval, &count);
+    assert_int_equal(interval, 1812);
+    assert_int_equal(count, 4);
     db_env_assert_idle(e->db);
 }
 
@@ -839,6 +889,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_interval_learned, db_env_setup, db_env_teardown),
+        cmocka_unit_test_setup_teardown(test_interval_min_gap_is_the_connections, db_env_setup,
+                                        db_env_teardown),
         cmocka_unit_test_setup_teardown(test_interval_in_batch, db_env_setup, db_env_teardown),
         cmocka_unit_test_setup_teardown(test_device_get, db_env_setup, db_env_teardown),
         cmocka_unit_test_setup_teardown(test_page_filters, db_env_setup, db_env_teardown),

@@ -3,7 +3,8 @@
  * pins and holds, deployments and withdrawals, rollouts (supersede in the
  * same transaction), the counters per stage, fleet events (offer, served
  * with its deadline from the learned or the plan's interval, cut, outcome),
- * the history trimmed to FLEET_HISTORY_MAX and silence past the deadline.
+ * the history trimmed to FLEET_HISTORY_MAX and silence past the deadline,
+ * also with the connection's fast timing (seconds, not hours).
  * Every write a check-in must see moves the generation, a refused one does
  * not, and device rows move it only when a failure is recorded. Built
  * twice: on SQLite, and with DB_ENV_POSTGRESQL on PostgreSQL
@@ -917,6 +918,80 @@ static void test_mark_silent(void **state)
 }
 
 /*
+ * Fast time (the rollout_deadline_margin_ms and interval_min_gap_ms
+ * settings, db_set_fleet_timing): with a 2 s margin, a 1 s shortest
+ * interval and a plan that checks in every 2 s, a served device's deadline
+ * is seconds away, not hours, and it is silent just after it: from its
+ * learned 3 s interval (3 x 3 s + 2 s) or, not learned yet, the plan's
+ * (3 x 2 s + 2 s). The margin is the connection's: one opened without the
+ * setting keeps the 5 min default.
+ */
+static void test_fast_timing_deadline_and_silence(void **state)
+{
+    struct db_env *e = *state;
+    int64_t old_id, new_id;
+    struct product p = fleet_product(e->db, &old_id, &new_id);
+    struct rollout r = rollout_of(p.id, new_id, 1000);
+    assert_int_equal(
+        rollout_plan_parse(&r.plan, "stages=10,50,100;soak=5s;ramp=0;interval=2s", NULL), 0);
+    assert_int_equal(db_rollout_insert(e->db, &r, false), 0);
+    struct db_fleet_timing fast = {.deadline_margin_ms = 2000, .interval_min_gap_ms = 1000};
+    db_set_fleet_timing(e->db, &fast);
+    /* Device 1 checks in every 3 s (three gaps: learned); device 2 twice; device 3 once. */
+    const int64_t seen1[] = {0, 3000, 6000, 9000};
+    const int64_t seen2[] = {0, 3000};
+    const int64_t seen3[] = {0};
+    checkins(e->db, p.id, 1, seen1, 4);
+    checkins(e->db, p.id, 2, seen2, 2);
+    checkins(e->db, p.id, 3, seen3, 1);
+    const uint64_t mac3 = 0x18FEAA000003ULL;
+    const int64_t served = 10000;
+    struct fleet_event ev[] = {
+        event(FLEET_EVENT_OFFER, p.id, r.id, MAC1, served - 100),
+        event(FLEET_EVENT_OFFER, p.id, r.id, MAC2, served - 100),
+        event(FLEET_EVENT_SERVED, p.id, r.id, MAC1, served),
+        event(FLEET_EVENT_SERVED, p.id, r.id, MAC2, served),
+    };
+    assert_int_equal(db_fleet_events_apply(e->db, ev, sizeof(ev) / sizeof(ev[0]), NULL), 0);
+    struct rollout_device d;
+    assert_int_equal(db_rollout_device_get(e->db, r.id, MAC1, &d), 0);
+    assert_int_equal(d.deadline_ms, served + 3 * 3000 + 2000);
+    assert_int_equal(db_rollout_device_get(e->db, r.id, MAC2, &d), 0);
+    assert_int_equal(d.deadline_ms, served + 3 * 2000 + 2000);
+
+    /* Another connection, not set: the default margin, whatever the plan says. */
+    struct db *other = NULL;
+    assert_int_equal(db_open(e->path, DB_DURABLE, &other), 0);
+    struct fleet_event ev3[] = {
+        event(FLEET_EVENT_OFFER, p.id, r.id, mac3, served - 100),
+        event(FLEET_EVENT_SERVED, p.id, r.id, mac3, served),
+    };
+    assert_int_equal(db_fleet_events_apply(other, ev3, 2, NULL), 0);
+    db_close(other);
+    assert_int_equal(db_rollout_device_get(e->db, r.id, mac3, &d), 0);
+    assert_int_equal(d.deadline_ms, served + 3 * 2000 + DB_FLEET_DEADLINE_MARGIN_MS_DEFAULT);
+
+    /* Silence within seconds: device 2 past 8 s, device 1 past 11 s, device 3 not yet. */
+    struct rollout_device got[4];
+    size_t count = 99;
+    assert_int_equal(db_rollout_mark_silent(e->db, served + 8000, got, 4, &count), 0);
+    assert_int_equal(count, 0); /* at the deadline is not past it */
+    assert_int_equal(db_rollout_mark_silent(e->db, served + 8001, got, 4, &count), 0);
+    assert_int_equal(count, 1);
+    assert_int_equal(got[0].mac, MAC2);
+    assert_int_equal(got[0].outcome, OUTCOME_SILENT);
+    assert_int_equal(db_rollout_mark_silent(e->db, served + 11001, got, 4, &count), 0);
+    assert_int_equal(count, 1);
+    assert_int_equal(got[0].mac, MAC1);
+    assert_int_equal(db_rollout_device_get(e->db, r.id, mac3, &d), 0);
+    assert_int_equal(d.outcome, OUTCOME_SERVED);
+    struct rollout_counts stages[FLEET_STAGES_MAX], total;
+    assert_int_equal(db_rollout_counts(e->db, r.id, stages, r.plan.stage_count, &total), 0);
+    assert_int_equal(total.by_outcome[OUTCOME_SILENT], 2);
+    db_env_assert_idle(e->db);
+}
+
+/*
  * Several events of one device in one batch apply in order, each seeing
  * what the ones before it wrote: an event before its device's row exists
  * (SERVED before the OFFER) changes nothing and adds no line, even in the
@@ -1680,6 +1755,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_history_trimmed_in_one_batch, db_env_setup,
                                         db_env_teardown),
         cmocka_unit_test_setup_teardown(test_mark_silent, db_env_setup, db_env_teardown),
+        cmocka_unit_test_setup_teardown(test_fast_timing_deadline_and_silence, db_env_setup,
+                                        db_env_teardown),
         cmocka_unit_test_setup_teardown(test_events_two_nodes, db_env_setup, db_env_teardown),
         cmocka_unit_test_setup_teardown(test_rollout_update_refuses_a_stale_read, db_env_setup,
                                         db_env_teardown),

@@ -5,7 +5,9 @@
  * (service_delivery_done) and behaves as the release makes it: boots the
  * new version, falls back to the old one, or goes silent. The registry
  * and the rollout controller are the real ones, on a real data folder;
- * the test only moves the clock and calls the controller's tick.
+ * the test only moves the clock and calls the controller's tick. With the
+ * fast-time settings, a fleet checking in every 2 s plays a rollout out in
+ * well under a minute.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -65,6 +67,7 @@ struct sim {
     unsigned bad_count;
     uint64_t checkins, offers, cut;
     bool cut_downloads; /* cut every body off */
+    int64_t reboot_ms;  /* from a served body to the device's next check-in */
 };
 
 static int64_t sim_clock(void *ctx)
@@ -124,6 +127,7 @@ static void sim_setup(struct sim *s, const char *channel_deploy)
     assert_int_equal(service_open(&s->config, SERVICE_SERVING, &s->svc), 0);
     s->now = START_MS;
     service_set_clock(s->svc, sim_clock, s);
+    s->reboot_ms = 30000;
     struct reason why;
     assert_int_equal(service_product_add(s->svc, "demo", PLATFORM_ESP8266, NULL, NULL, &why), 0);
     publish(s, "1.0.0");
@@ -190,11 +194,11 @@ static void device_turn(struct sim *s, struct device *d)
     switch (behaviour_of(s, d, dec.version)) {
     case BOOTS:
         snprintf(d->version, sizeof(d->version), "%.15s",
-                 dec.version);       /* the fleet's versions are short */
-        d->next_ms = s->now + 30000; /* reboots and checks in */
+                 dec.version);              /* the fleet's versions are short */
+        d->next_ms = s->now + s->reboot_ms; /* reboots and checks in */
         break;
     case FALLS_BACK:
-        d->next_ms = s->now + 30000; /* the old version boots again */
+        d->next_ms = s->now + s->reboot_ms; /* the old version boots again */
         break;
     case BRICKS:
         d->bricked = true;
@@ -203,18 +207,24 @@ static void device_turn(struct sim *s, struct device *d)
     }
 }
 
-/* Runs the fleet until UNTIL in steps of a minute: check-ins, a registry commit, a controller tick.
+/* Runs the fleet until UNTIL in steps of STEP_MS: check-ins, a registry commit, a controller tick.
  */
-static void sim_run(struct sim *s, int64_t until)
+static void sim_run_every(struct sim *s, int64_t until, int64_t step_ms)
 {
     while (s->now < until) {
-        s->now += MINUTE;
+        s->now += step_ms;
         for (size_t i = 0; i < s->count; i++)
             if (s->dev[i].next_ms <= s->now)
                 device_turn(s, &s->dev[i]);
         assert_int_equal(service_registry_flush(s->svc), 0);
         assert_int_equal(service_fleet_tick(s->svc), 0);
     }
+}
+
+/* sim_run_every a minute. */
+static void sim_run(struct sim *s, int64_t until)
+{
+    sim_run_every(s, until, MINUTE);
 }
 
 static struct rollout_status latest_rollout(struct sim *s)
@@ -387,6 +397,112 @@ static void test_silent_devices_count_after_their_deadline(void **state)
     assert_int_equal(st.rollout.state, ROLLOUT_HALTED);
     assert_true(st.total.by_outcome[OUTCOME_SILENT] > 0);
     assert_non_null(strstr(st.rollout.reason, "silent"));
+    sim_teardown(&s);
+}
+
+/* --- fast time: a night's rollout in a minute (docs/FLEET.md, "Defaults, and why") --- */
+
+#define FAST_FLEET       500u
+#define FAST_INTERVAL_MS 2000
+#define FAST_STEP_MS     500
+#define FAST_PLAN        "stages=10,50,100;soak=5s;ramp=0;interval=2s"
+
+/*
+ * A fleet of FAST_FLEET devices that check in every 2 s (+-10 %) and
+ * reboot in a second, and a channel that starts a rollout of FAST_PLAN on
+ * each release; with interval_min_gap_ms at 1 s (the 2 s gaps are
+ * intervals) and rollout_deadline_margin_ms as given.
+ */
+static void sim_setup_fast(struct sim *s, uint64_t deadline_margin_ms)
+{
+    memset(s, 0, sizeof(*s));
+    assert_int_equal(fixture_tmpdir(s->dir), 0);
+    assert_int_equal(fixture_config(&s->config, s->dir), 0);
+    s->config.registry_new_devices_per_ip_per_minute = 0;
+    s->config.rollout_deadline_margin_ms = deadline_margin_ms;
+    s->config.interval_min_gap_ms = 1000;
+    assert_int_equal(service_open(&s->config, SERVICE_SERVING, &s->svc), 0);
+    s->now = START_MS;
+    service_set_clock(s->svc, sim_clock, s);
+    s->reboot_ms = 1000;
+    struct reason why;
+    assert_int_equal(service_product_add(s->svc, "demo", PLATFORM_ESP8266, NULL, NULL, &why), 0);
+    publish(s, "1.0.0");
+    add_devices(s, FAST_FLEET, "1.0.0");
+    for (size_t i = 0; i < s->count; i++) {
+        struct device *d = &s->dev[i];
+        d->interval_ms = FAST_INTERVAL_MS * 9 / 10 + (int64_t)(hash_mix64(d->mac) % 400);
+        d->next_ms = s->now + (int64_t)(hash_mix64(d->mac ^ 0x5555) % FAST_INTERVAL_MS);
+    }
+    struct channel_view v;
+    assert_int_equal(service_channel_get(s->svc, "demo", "stable", &v, &why), 0);
+    assert_int_equal(deploy_policy_parse("rollout", &v.channel.deploy), 0);
+    assert_int_equal(rollout_plan_parse(&v.channel.plan, FAST_PLAN, &why), 0);
+    assert_int_equal(service_channel_set(s->svc, "demo", &v.channel, &why), 0);
+}
+
+/*
+ * Every stage soaks its 5 s and is promoted on devices that came back,
+ * and the rollout completes within a minute of simulated time: nothing
+ * but the plan and the settings bounds how fast it goes.
+ */
+static void test_fast_time_plays_a_rollout_out_in_a_minute(void **state)
+{
+    struct sim s;
+    sim_setup_fast(&s, 2000);
+    publish(&s, "1.1.0");
+    int64_t start = s.now, stage_since = s.now;
+    unsigned stage = 0;
+    struct rollout_status st = latest_rollout(&s);
+    while (st.rollout.state == ROLLOUT_RUNNING && s.now < start + MINUTE) {
+        sim_run_every(&s, s.now + FAST_STEP_MS, FAST_STEP_MS);
+        st = latest_rollout(&s);
+        if (st.rollout.stage != stage || st.rollout.state == ROLLOUT_COMPLETED) {
+            /* No stage moves on before its soak, nor much after it (devices come back in 2 s). */
+            assert_in_range(s.now - stage_since, 5000, 12000);
+            stage = st.rollout.stage;
+            stage_since = s.now;
+        }
+    }
+    assert_int_equal(st.rollout.state, ROLLOUT_COMPLETED);
+    assert_true(s.now - start <= 40000);
+    assert_int_equal(on_version(&s, "1.1.0"), FAST_FLEET);
+    assert_int_equal(st.total.by_outcome[OUTCOME_FAILED], 0);
+    assert_int_equal(st.total.by_outcome[OUTCOME_SILENT], 0);
+    assert_int_equal(controller_entries(&s, "rollout.promote", NULL), 2);
+    assert_int_equal(controller_entries(&s, "rollout.complete", NULL), 1);
+    sim_teardown(&s);
+}
+
+/*
+ * A release that bricks 30 % of the devices: with a 2 s margin their
+ * silence (3 x 2 s + 2 s after served) halts the rollout within seconds;
+ * with the default 5 min margin nobody is silent yet at that time, and the
+ * stage waits for the devices to come back.
+ */
+static void test_fast_time_marks_silent_devices_within_seconds(void **state)
+{
+    struct sim s;
+    sim_setup_fast(&s, 2000);
+    s.bad[s.bad_count++] = (struct bad_release){"1.1.0", 300, BRICKS};
+    publish(&s, "1.1.0");
+    sim_run_every(&s, s.now + 20000, FAST_STEP_MS);
+    struct rollout_status st = latest_rollout(&s);
+    assert_int_equal(st.rollout.state, ROLLOUT_HALTED);
+    assert_int_equal(st.rollout.stage, 0);
+    assert_true(st.total.by_outcome[OUTCOME_SILENT] > 0);
+    assert_non_null(strstr(st.rollout.reason, "silent"));
+    sim_teardown(&s);
+
+    sim_setup_fast(&s, 300000);
+    s.bad[s.bad_count++] = (struct bad_release){"1.1.0", 300, BRICKS};
+    publish(&s, "1.1.0");
+    sim_run_every(&s, s.now + 20000, FAST_STEP_MS);
+    st = latest_rollout(&s);
+    assert_int_equal(st.rollout.state, ROLLOUT_RUNNING);
+    assert_int_equal(st.rollout.stage, 0);
+    assert_int_equal(st.total.by_outcome[OUTCOME_SILENT], 0);
+    assert_true(st.total.by_outcome[OUTCOME_SERVED] > 0); /* bricked, not silent yet */
     sim_teardown(&s);
 }
 
@@ -742,6 +858,8 @@ int main(void)
         cmocka_unit_test(test_stage_admits_its_share_within_one_percent),
         cmocka_unit_test(test_failing_release_halts_at_first_stage),
         cmocka_unit_test(test_silent_devices_count_after_their_deadline),
+        cmocka_unit_test(test_fast_time_plays_a_rollout_out_in_a_minute),
+        cmocka_unit_test(test_fast_time_marks_silent_devices_within_seconds),
         cmocka_unit_test(test_pause_resume_abort),
         cmocka_unit_test(test_rollback_offers_the_older_release),
         cmocka_unit_test(test_revert_after_halt),
