@@ -55,8 +55,7 @@ def test_pages_cost_the_same_at_a_million_devices():
         token = srv.token("read")
         product_id = srv.sql("SELECT id FROM products WHERE name = 'door'")[0][0]
         took = fill(srv, product_id, int(time.time() * 1000))
-        print(f"filled {DEVICES} devices in {took:.1f} s")
-        assert took < 50, f"filling took {took:.1f} s"
+        print(f"filled {DEVICES} devices in {took:.1f} s")  # a figure for the note, not a test
         srv.start()
 
         def get(query):
