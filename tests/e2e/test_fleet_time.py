@@ -118,12 +118,13 @@ def test_fast_plan_moves_through_its_stages_in_seconds():
             time.sleep(0.02)
         assert ro["state"] == "completed", (ro, moves)
         assert [m[1:] for m in moves] == [(2, "running"), (3, "running"), (3, "completed")], moves
-        # Each stage soaked its 5 s, and none waited long past it: the plan set the pace (seen
-        # by polls 0.25 s apart, so a gap may look up to a poll shorter than it was).
+        # Each stage soaked its 5 s, and none waited minutes past it: the plan set the pace (seen
+        # by polls 0.25 s apart, so a gap may look up to a poll shorter than it was). The upper
+        # bounds only tell seconds from the default minutes, with room for a loaded CI machine.
         times = [0.0] + [m[0] for m in moves]
         for a, b in zip(times, times[1:]):
-            assert 4.7 <= b - a <= 15.0, moves
-        assert times[-1] <= 45.0, moves
+            assert 4.7 <= b - a <= 30.0, moves
+        assert times[-1] <= 90.0, moves
         assert fleet.on("1.1.0") == 100, fleet.on("1.1.0")
         c = ro["counters"]
         assert c["failed"] == 0 and c["silent"] == 0, c
@@ -161,10 +162,10 @@ def test_bricked_devices_are_silent_within_seconds():
         assert c["failed"] == 0, c
         # Silent no sooner than its deadline (3 intervals of about 2 s, jitter 10 %, + 2 s after
         # served: 7.4 s at least) and not much later: seconds, where the default margin alone is
-        # 5 minutes.
+        # 5 minutes (the bound has room for a loaded CI machine).
         first_served = min(fleet.served[n] for n in bricked_served)
         assert halted_at - first_served >= 6.5, (c, halted_at - first_served)
-        assert halted_after <= 25.0, (c, halted_after)
+        assert halted_after <= 60.0, (c, halted_after)
         # A halted rollout offers nothing more.
         offered = len(fleet.served)
         until = time.monotonic() + 2 * INTERVAL_S
