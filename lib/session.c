@@ -126,7 +126,11 @@ static enum otac_outcome session_begin_image(struct otac_session *s)
         .format = s->cfg.format,
         .hash = s->cfg.hash,
     };
-    int err = otac_image_begin(&s->image, s->port, otac_slots_target(s->slots), &opt);
+    /* The slot's old image (a staged update, too) is gone once a byte of this one is written. */
+    int err = otac_slots_release_target(s->slots, s->port);
+    if (err != OTAC_OK)
+        return session_end(s, OTAC_OUTCOME_FAILED, err);
+    err = otac_image_begin(&s->image, s->port, otac_slots_target(s->slots), &opt);
     if (err != OTAC_OK)
         return session_end(s, OTAC_OUTCOME_FAILED, err);
     s->total = opt.size;

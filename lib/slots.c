@@ -254,6 +254,22 @@ int otac_slots_stage(struct otac_slots *s, const struct otac_port *port,
     return commit(s, port, &next);
 }
 
+int otac_slots_release_target(struct otac_slots *s, const struct otac_port *port)
+{
+    if (!s || !port_ok(port))
+        return OTAC_E_INVAL;
+    if (!otac_slots_may_stage(s))
+        return OTAC_E_STATE;
+    unsigned target = otac_slots_target(s);
+    if (!s->image[target].valid && s->pending == OTAC_SLOT_NONE)
+        return OTAC_OK; /* the record already says the slot holds nothing to boot */
+    struct otac_slots next = *s;
+    next.generation = s->generation + 1;
+    memset(&next.image[target], 0, sizeof(next.image[target]));
+    next.pending = OTAC_SLOT_NONE;
+    return commit(s, port, &next);
+}
+
 int otac_slots_boot(struct otac_slots *s, const struct otac_port *port, unsigned *ret_slot)
 {
     if (!s || !port_ok(port) || !ret_slot)

@@ -746,6 +746,68 @@ static void test_resume_exhausted(void **state)
     assert_int_equal(otac_session_error(&f->s), OTAC_E_CUT);
 }
 
+/*
+ * An update was staged and the device checks in again before it reboots: a
+ * second 200 overwrites the pending slot. Once its first byte may be written
+ * the slot no longer holds the staged image, so a cut (or a failed check)
+ * must leave nothing pending: the next boot stays on the running slot, with
+ * the stored record saying so, never on a slot holding part of an image.
+ */
+static void test_overwrite_pending(void **state)
+{
+    struct fixture *f = *state;
+    enum otac_outcome outcome;
+    size_t size = 10000;
+    char md5[33];
+    md5_hex(f->image, size, md5);
+
+    for (int failed = 0; failed < 2; failed++) {
+        teardown(state);
+        setup(state);
+        start(f);
+        feed_text(&f->s, head_200(size, md5, "1.1.0", NULL));
+        assert_int_equal(feed(&f->s, f->image, size, 0), OTAC_OUTCOME_STAGED);
+        assert_int_equal(f->slots.pending, 1);
+
+        start(f);
+        if (failed) {
+            /* Whole, but another image than x-MD5 says: FAILED. */
+            feed_text(&f->s, head_200(size, f->image_md5, "1.2.0", NULL));
+            assert_int_equal(feed(&f->s, f->image, size, 0), OTAC_OUTCOME_FAILED);
+        } else {
+            feed_text(&f->s, head_200(size, md5, "1.2.0", NULL));
+            feed(&f->s, f->image, size / 2, 0);
+            assert_int_equal(otac_session_closed(&f->s, &outcome), OTAC_OK);
+            assert_int_equal(outcome, OTAC_OUTCOME_CUT);
+        }
+        assert_nothing_staged(f);
+
+        /* What a reset now boots, from the stored record. */
+        struct otac_slots reloaded;
+        assert_int_equal(otac_slots_load(&reloaded, &f->m->port, &factory), OTAC_OK);
+        assert_int_equal(reloaded.pending, OTAC_SLOT_NONE);
+        assert_false(reloaded.image[1].valid);
+        unsigned slot = 9;
+        assert_int_equal(otac_slots_boot(&reloaded, &f->m->port, &slot), OTAC_OK);
+        assert_int_equal(slot, 0);
+        assert_false(reloaded.trial);
+    }
+
+    /* The release cannot be stored: the staged image stays, not a byte of it is touched. */
+    teardown(state);
+    setup(state);
+    start(f);
+    feed_text(&f->s, head_200(size, md5, "1.1.0", NULL));
+    assert_int_equal(feed(&f->s, f->image, size, 0), OTAC_OUTCOME_STAGED);
+    int writes = f->m->flash_writes;
+    f->m->fail_store_call = f->m->store_calls + 1;
+    start(f);
+    assert_int_equal(feed_text(&f->s, head_200(size, md5, "1.2.0", NULL)), OTAC_OUTCOME_FAILED);
+    assert_int_equal(otac_session_error(&f->s), OTAC_E_FLASH);
+    assert_int_equal(f->m->flash_writes, writes);
+    assert_staged(f, f->image, size, md5, "1.1.0");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -755,6 +817,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cut, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_overwrite_pending, setup, teardown),
         cmocka_unit_test_setup_teardown(test_call_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resume_every_boundary, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resume_refused, setup, teardown),
