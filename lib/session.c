@@ -92,7 +92,7 @@ int otac_session_request(struct otac_session *s, char *buf, size_t cap, size_t *
     int resuming = s->total != 0; /* the first answer was a 200 whose image was cut */
     if (resuming)
         r = otac_request_resume(buf, cap, ret_len, s->cfg.host, s->cfg.port, s->cfg.target,
-                                otac_image_written(&s->image));
+                                s->cfg.authorization, otac_image_written(&s->image));
     else
         r = otac_request_checkin(buf, cap, ret_len, &s->id, s->cfg.mode, s->cfg.host, s->cfg.port,
                                  s->cfg.target, s->cfg.authorization);
