@@ -826,12 +826,41 @@ static void test_overwrite_pending(void **state)
     assert_staged(f, f->image, size, md5, "1.1.0");
 }
 
+/*
+ * The x-version a 200 carries is what the device reports in every later
+ * check-in's x-ESP8266-version header. A CR inside it (a proxy's or a hostile
+ * server's) must not be staged: the request builder refuses a field that
+ * breaks its line, and a device reporting it could never check in again.
+ */
+static void test_staged_version_keeps_checkins_working(void **state)
+{
+    struct fixture *f = *state;
+    size_t size = 10000;
+    char md5[33];
+    md5_hex(f->image, size, md5);
+    static const char head[] =
+        "HTTP/1.1 200 OK\r\nx-version: 2.0\r0\r\nContent-Length: 10000\r\n\r\n";
+    start(f);
+    feed_text(&f->s, head);
+    assert_int_equal(feed(&f->s, f->image, size, 0), OTAC_OUTCOME_STAGED);
+    unsigned slot;
+    assert_int_equal(otac_slots_boot(&f->slots, &f->m->port, &slot), OTAC_OK);
+    assert_int_equal(otac_slots_confirm(&f->slots, &f->m->port), OTAC_OK);
+    otac_slots_identity(&f->slots, &f->id);
+    assert_int_equal(otac_session_init(&f->s, &f->cfg, &f->id, &f->slots, &f->m->port), OTAC_OK);
+    char req[OTAC_REQUEST_MAX];
+    size_t len = 0;
+    assert_int_equal(otac_session_request(&f->s, req, sizeof(req), &len), OTAC_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_current, setup, teardown),
         cmocka_unit_test_setup_teardown(test_staged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_staged_signed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_staged_version_keeps_checkins_working, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cut, setup, teardown),
