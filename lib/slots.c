@@ -92,10 +92,16 @@ static int md5_text_ok(const char *md5)
     return md5[MD5_HEX] == '\0';
 }
 
-/* An image a caller hands in: its strings end inside their arrays, the MD5 is well-formed. */
+/*
+ * An image a caller hands in: its strings end inside their arrays, the MD5 is
+ * well-formed, and the version holds no CR or LF: the device reports it in
+ * every later check-in, whose builder refuses a line break (otac/request.h),
+ * so such a version would end its check-ins for good.
+ */
 static int image_ok(const struct otac_slot_image *image)
 {
     return memchr(image->version, '\0', sizeof(image->version)) != NULL &&
+           !strpbrk(image->version, "\r\n") &&
            memchr(image->md5, '\0', sizeof(image->md5)) != NULL && md5_text_ok(image->md5);
 }
 

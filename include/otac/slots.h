@@ -38,10 +38,10 @@ extern "C" {
 #define OTAC_SLOTS_RECORD_MAX 256u /* bytes of the stored record */
 
 struct otac_slot_image {
-    uint8_t valid; /* the slot holds a whole, verified image */
-    char version[OTAC_VERSION_MAX + 1];
-    char md5[33];  /* lowercase hex of the image */
-    uint64_t size; /* bytes the device boots */
+    uint8_t valid;                      /* the slot holds a whole, verified image */
+    char version[OTAC_VERSION_MAX + 1]; /* no CR or LF: the calls refuse it (OTAC_E_INVAL) */
+    char md5[33];                       /* lowercase hex of the image */
+    uint64_t size;                      /* bytes the device boots */
 };
 
 /* The state, held by value; read the fields, change them only through the calls. */

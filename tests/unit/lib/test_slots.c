@@ -423,6 +423,11 @@ static void test_errors(void **state)
     memset(odd.version, 'v', sizeof(odd.version)); /* no NUL */
     strcpy(odd.md5, "");
     assert_int_equal(otac_slots_reset(&s, &m->port, &odd), OTAC_E_INVAL);
+    /* A version the next check-in could not send (otac_request_checkin refuses a CR or LF). */
+    strcpy(odd.version, "1.0\r\nx-Evil: 1");
+    assert_int_equal(otac_slots_reset(&s, &m->port, &odd), OTAC_E_INVAL);
+    strcpy(odd.version, "1.0\n");
+    assert_int_equal(otac_slots_load(&s, &m->port, &odd), OTAC_E_INVAL);
     assert_int_equal(m->store_calls, 0);
 
     m->fail_load = OTAC_E_FLASH;
@@ -437,6 +442,11 @@ static void test_errors(void **state)
     assert_stored(m, &s);
 
     assert_int_equal(otac_slots_stage(&s, &m->port, NULL), OTAC_E_INVAL);
+    struct otac_slot_image crlf = update;
+    strcpy(crlf.version, "1.1\r0");
+    int stores = m->stores;
+    assert_int_equal(otac_slots_stage(&s, &m->port, &crlf), OTAC_E_INVAL);
+    assert_int_equal(m->stores, stores);
     assert_int_equal(otac_slots_stage(&s, NULL, &update), OTAC_E_INVAL);
     assert_int_equal(otac_slots_boot(&s, &m->port, NULL), OTAC_E_INVAL);
     assert_int_equal(otac_slots_boot(NULL, &m->port, &slot), OTAC_E_INVAL);
