@@ -22,7 +22,7 @@
 #define SECTOR_BYTES     4096u /* the erase unit the free space is counted in */
 #define MAGIC_BYTES      4u    /* the bytes the header checks look at */
 #define MAGIC_APP        0xE9u /* an ESP application image */
-#define MAGIC_GZIP       0x1Fu /* a gzip stream (ESP8266 cores >= 2.7) */
+#define MAGIC_GZIP       0x1Fu /* a gzip stream (ESP8266 cores >= 2.7: takes_gzip) */
 #define MD5_BYTES        16u
 #define MD5_HEX          32u
 #define FLASH_CODE_SHIFT 4u /* byte 3's high nibble */
@@ -33,6 +33,12 @@ static int is_esp8266(enum otac_client client)
 {
     return client == OTAC_CLIENT_ESP8266_2_4 || client == OTAC_CLIENT_ESP8266_2_7 ||
            client == OTAC_CLIENT_ESP8266_3_1;
+}
+
+/* Cores 2.7 and later inflate a gzip image as it streams; 2.4 / 2.5 refuse its first byte. */
+static int takes_gzip(enum otac_client client)
+{
+    return client == OTAC_CLIENT_ESP8266_2_7 || client == OTAC_CLIENT_ESP8266_3_1;
 }
 
 static int client_known(enum otac_client client)
@@ -162,7 +168,7 @@ static int image_check_head(const struct otac_image *img)
     if (img->opt.size < MAGIC_BYTES)
         return OTAC_E_MAGIC; /* too short to be an image a boot loader starts */
     uint8_t magic = img->head[0];
-    int gzip = magic == MAGIC_GZIP && is_esp8266(img->opt.client);
+    int gzip = magic == MAGIC_GZIP && takes_gzip(img->opt.client);
     if (magic != MAGIC_APP && !gzip)
         return OTAC_E_MAGIC;
     /* Only an ESP8266 plain image says its flash size; HTTPUpdate on ESP32 does not look. */

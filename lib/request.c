@@ -259,9 +259,11 @@ int otac_request_checkin(char *buf, size_t cap, size_t *ret_len, const struct ot
 }
 
 int otac_request_resume(char *buf, size_t cap, size_t *ret_len, const char *host, uint16_t port,
-                        const char *target, uint64_t from)
+                        const char *target, const char *authorization, uint64_t from)
 {
     if (!buf || !ret_len || !text_fits_a_line(host) || !host[0] || !text_fits_a_line(target))
+        return OTAC_E_INVAL;
+    if (authorization && !text_fits_a_line(authorization))
         return OTAC_E_INVAL;
 
     /* esp_https_ota sets Range after the client's own User-Agent and Host (inferred). */
@@ -272,6 +274,8 @@ int otac_request_resume(char *buf, size_t cap, size_t *ret_len, const char *host
     put(&w, "Range: bytes=");
     put_decimal(&w, from);
     put(&w, "-\r\n");
+    if (authorization && authorization[0])
+        put_header(&w, "Authorization", authorization); /* as on the first GET: set last */
     return finish(&w, ret_len);
 }
 

@@ -190,10 +190,26 @@ static void parse_content_range(struct otac_response *r, const char *v, size_t n
     r->range_total = (int64_t)total;
 }
 
-/* Copies the N bytes at V into FIELD of SIZE bytes when they fit with the NUL and hold no NUL. */
+/*
+ * Whether the N bytes at V are a field value's text: no control byte but the
+ * tab (RFC 9110 field-content). A CR or NUL inside would cut or break the
+ * line a kept value is written back on (x-version is the version the device
+ * reports in its next request).
+ */
+static int text_is_field_content(const char *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return 0;
+    }
+    return 1;
+}
+
+/* Copies the N bytes at V into FIELD of SIZE bytes when they fit with the NUL and are text. */
 static void keep_text(char *field, size_t size, const char *v, size_t n)
 {
-    if (n < size && !memchr(v, '\0', n)) {
+    if (n < size && text_is_field_content(v, n)) {
         memcpy(field, v, n);
         field[n] = '\0';
     }

@@ -92,7 +92,7 @@ int otac_session_request(struct otac_session *s, char *buf, size_t cap, size_t *
     int resuming = s->total != 0; /* the first answer was a 200 whose image was cut */
     if (resuming)
         r = otac_request_resume(buf, cap, ret_len, s->cfg.host, s->cfg.port, s->cfg.target,
-                                otac_image_written(&s->image));
+                                s->cfg.authorization, otac_image_written(&s->image));
     else
         r = otac_request_checkin(buf, cap, ret_len, &s->id, s->cfg.mode, s->cfg.host, s->cfg.port,
                                  s->cfg.target, s->cfg.authorization);
@@ -126,7 +126,11 @@ static enum otac_outcome session_begin_image(struct otac_session *s)
         .format = s->cfg.format,
         .hash = s->cfg.hash,
     };
-    int err = otac_image_begin(&s->image, s->port, otac_slots_target(s->slots), &opt);
+    /* The slot's old image (a staged update, too) is gone once a byte of this one is written. */
+    int err = otac_slots_release_target(s->slots, s->port);
+    if (err != OTAC_OK)
+        return session_end(s, OTAC_OUTCOME_FAILED, err);
+    err = otac_image_begin(&s->image, s->port, otac_slots_target(s->slots), &opt);
     if (err != OTAC_OK)
         return session_end(s, OTAC_OUTCOME_FAILED, err);
     s->total = opt.size;

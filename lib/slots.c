@@ -92,10 +92,16 @@ static int md5_text_ok(const char *md5)
     return md5[MD5_HEX] == '\0';
 }
 
-/* An image a caller hands in: its strings end inside their arrays, the MD5 is well-formed. */
+/*
+ * An image a caller hands in: its strings end inside their arrays, the MD5 is
+ * well-formed, and the version holds no CR or LF: the device reports it in
+ * every later check-in, whose builder refuses a line break (otac/request.h),
+ * so such a version would end its check-ins for good.
+ */
 static int image_ok(const struct otac_slot_image *image)
 {
     return memchr(image->version, '\0', sizeof(image->version)) != NULL &&
+           !strpbrk(image->version, "\r\n") &&
            memchr(image->md5, '\0', sizeof(image->md5)) != NULL && md5_text_ok(image->md5);
 }
 
@@ -251,6 +257,22 @@ int otac_slots_stage(struct otac_slots *s, const struct otac_port *port,
     next.image[target] = *image;
     next.image[target].valid = 1;
     next.pending = (uint8_t)target;
+    return commit(s, port, &next);
+}
+
+int otac_slots_release_target(struct otac_slots *s, const struct otac_port *port)
+{
+    if (!s || !port_ok(port))
+        return OTAC_E_INVAL;
+    if (!otac_slots_may_stage(s))
+        return OTAC_E_STATE;
+    unsigned target = otac_slots_target(s);
+    if (!s->image[target].valid && s->pending == OTAC_SLOT_NONE)
+        return OTAC_OK; /* the record already says the slot holds nothing to boot */
+    struct otac_slots next = *s;
+    next.generation = s->generation + 1;
+    memset(&next.image[target], 0, sizeof(next.image[target]));
+    next.pending = OTAC_SLOT_NONE;
     return commit(s, port, &next);
 }
 

@@ -4,8 +4,9 @@
  *
  *   before the first byte   the size fits the free space, rounded up to 4 KiB
  *                           sectors (sketch mode); x-MD5, when sent, is 32 hex
- *   first 4 bytes           magic 0xE9 (ESP8266 also takes 0x1F, gzip); on
- *                           ESP8266 the flash-size code in byte 3 fits the chip
+ *   first 4 bytes           magic 0xE9 (ESP8266 2.7 and 3.x also take 0x1F,
+ *                           gzip; 2.4 does not); on ESP8266 the flash-size
+ *                           code in byte 3 fits the chip
  *   every byte              into the MD5 (when x-MD5 came) and, when a key is
  *                           configured, into the signature check (otac/verify.h)
  *   at the end              the MD5 equals x-MD5, the signature verifies; only

@@ -95,11 +95,13 @@ int otac_request_checkin(char *buf, size_t cap, size_t *ret_len, const struct ot
 
 /*
  * Writes esp_https_ota's request for the rest of an image: GET TARGET with
- * "Range: bytes=FROM-" (HTTP/1.1, User-Agent, Host, Range, in that order).
- * Same arguments, returns and errors as otac_request_checkin.
+ * "Range: bytes=FROM-" (HTTP/1.1, User-Agent, Host, Range, then
+ * Authorization when AUTHORIZATION is not NULL or empty: esp_http_client
+ * adds it to every request it prepares, as to the first GET). Same
+ * arguments, returns and errors as otac_request_checkin.
  */
 int otac_request_resume(char *buf, size_t cap, size_t *ret_len, const char *host, uint16_t port,
-                        const char *target, uint64_t from);
+                        const char *target, const char *authorization, uint64_t from);
 
 /* "AA:BB:CC:DD:EE:FF" (uppercase) into OUT, which must hold 18 bytes. */
 void otac_mac_format(const uint8_t mac[6], char out[18]);

@@ -54,6 +54,7 @@ struct otac_response {
     int chunked;     /* Transfer-Encoding names chunked */
     int md5_present; /* an x-MD5 header came (even malformed or repeated) */
     char md5[33];    /* x-MD5, lowercased, when it was exactly 32 hex digits; else "" */
+    /* The three texts are "" also when their value holds a control byte but a tab. */
     char version[OTAC_VERSION_MAX + 1];   /* x-version; "" absent or too long */
     char etag[OTAC_ETAG_MAX + 1];         /* ETag as sent, quotes included; "" absent */
     char location[OTAC_LOCATION_MAX + 1]; /* Location; "" absent or too long */

@@ -25,6 +25,11 @@
  *   OTAC_OUTCOME_CUT       the connection ended before the image did, and no
  *                          resume is left; the slot is not staged
  *
+ * A 200 that passes its framing checks gives up what the target slot held
+ * before any byte is checked or written (otac_slots_release_target), an
+ * update staged earlier and not booted yet included: after a FAILED or CUT
+ * outcome nothing is pending and the running slot is what boots next.
+ *
  * Resuming is esp_https_ota's way (OTAC_CLIENT_ESP_IDF with max_resumes > 0):
  * after a cut, otac_session_request gives "Range: bytes=N-" for the same
  * target, and the answer must be a 206 whose Content-Range starts at N and

@@ -38,10 +38,10 @@ extern "C" {
 #define OTAC_SLOTS_RECORD_MAX 256u /* bytes of the stored record */
 
 struct otac_slot_image {
-    uint8_t valid; /* the slot holds a whole, verified image */
-    char version[OTAC_VERSION_MAX + 1];
-    char md5[33];  /* lowercase hex of the image */
-    uint64_t size; /* bytes the device boots */
+    uint8_t valid;                      /* the slot holds a whole, verified image */
+    char version[OTAC_VERSION_MAX + 1]; /* no CR or LF: the calls refuse it (OTAC_E_INVAL) */
+    char md5[33];                       /* lowercase hex of the image */
+    uint64_t size;                      /* bytes the device boots */
 };
 
 /* The state, held by value; read the fields, change them only through the calls. */
@@ -82,6 +82,19 @@ int otac_slots_stage(struct otac_slots *s, const struct otac_port *port,
 
 /* Nonzero when otac_slots_stage would take an image now (the running slot is confirmed). */
 int otac_slots_may_stage(const struct otac_slots *s);
+
+/*
+ * The target slot is about to be written: from its first erased byte it no
+ * longer holds the image the state says, so that image stops being valid
+ * and, when it was staged and not booted yet, pending (the new download
+ * replaces it; a cut or a failed check then leaves nothing to boot but the
+ * running slot). Stored through PORT before it returns; nothing is stored
+ * when the target held no valid image. Call it before flash_begin on the
+ * target. Returns OTAC_OK, the port's error (the state is then unchanged and
+ * the slot must not be written), OTAC_E_INVAL, or OTAC_E_STATE when
+ * otac_slots_may_stage says no.
+ */
+int otac_slots_release_target(struct otac_slots *s, const struct otac_port *port);
 /*
  * Decides what this boot runs (see above), stores the decision and sets
  * *RET_SLOT. Call once per start, before anything else. Returns OTAC_OK or

@@ -119,8 +119,9 @@ def test_every_client_equals_devices_py():
         cases.append(("esp-idf", ["esp-idf", "127.0.0.1", port, target] + fields + auth_args,
                       devices.esp_idf(target, port, authorization=authorization)))
         offset = random_number(rng)
-        cases.append(("resume", ["resume", "127.0.0.1", port, target, offset],
-                      devices.esp_idf(target, port, range_from=offset)))
+        cases.append(("resume", ["resume", "127.0.0.1", port, target, offset] + auth_args,
+                      devices.esp_idf(target, port, authorization=authorization,
+                                      range_from=offset)))
 
     ours = library_requests([args for _, args, _ in cases])
     assert len(ours) == len(cases) == DEVICES * 6

@@ -6,7 +6,7 @@
  * it decides nothing, and prints nothing else on success.
  *
  *   otac_request_dump CLIENT HOST PORT TARGET [--FIELD VALUE]...
- *   otac_request_dump resume HOST PORT TARGET FROM
+ *   otac_request_dump resume HOST PORT TARGET FROM [--authorization VALUE]
  *   otac_request_dump --batch < RECORDS
  *
  * CLIENT: esp8266-2.4, esp8266-2.7, esp8266-3.1, esp32, esp-idf.
@@ -44,7 +44,7 @@ static void usage(const char *why)
     fprintf(stderr,
             "otac_request_dump: %s\n"
             "usage: otac_request_dump CLIENT HOST PORT TARGET [--FIELD VALUE]...\n"
-            "       otac_request_dump resume HOST PORT TARGET FROM\n",
+            "       otac_request_dump resume HOST PORT TARGET FROM [--authorization VALUE]\n",
             why);
     exit(2);
 }
@@ -86,10 +86,10 @@ static int build(int argc, char **argv, char *buf, size_t cap, size_t *ret_len)
     const char *target = argv[3];
 
     if (strcmp(argv[0], "resume") == 0) {
-        if (argc != 5)
-            usage("resume takes HOST PORT TARGET FROM");
+        if (argc != 5 && (argc != 7 || strcmp(argv[5], "--authorization") != 0))
+            usage("resume takes HOST PORT TARGET FROM [--authorization VALUE]");
         return otac_request_resume(buf, cap, ret_len, host, port, target,
-                                   number(argv[4], UINT64_MAX));
+                                   argc == 7 ? argv[6] : NULL, number(argv[4], UINT64_MAX));
     }
 
     struct otac_identity id;

@@ -30,8 +30,11 @@ struct script {
     size_t send_max;     /* bytes send takes per call; 0: all */
     const uint8_t *data; /* what the server sends */
     size_t len;
-    size_t chunk; /* bytes per recv at most; 0: as many as asked */
-    int end;      /* after DATA: 0, the peer closes; < 0 recv fails with it */
+    size_t chunk;  /* bytes per recv at most; 0: as many as asked */
+    int end;       /* after DATA: 0, the peer closes; < 0 recv fails with it */
+    int send_zero; /* a port that breaks port.h: send returns 0 */
+    int send_over; /* ... send claims one byte more than it was given */
+    int recv_over; /* ... recv claims one byte more than its buffer holds */
     /* Seen. */
     int connected, closed;
     size_t at;
@@ -77,6 +80,10 @@ static long net_send(void *ctx, void *conn, const void *data, size_t len, uint32
     c->timeout_ms = timeout_ms;
     if (c->send_err < 0)
         return c->send_err;
+    if (c->send_zero)
+        return 0;
+    if (c->send_over)
+        return (long)len + 1;
     size_t n = c->send_max && c->send_max < len ? c->send_max : len;
     assert_true(c->sent_len + n <= SENT_MAX);
     memcpy(c->sent + c->sent_len, data, n);
@@ -89,6 +96,8 @@ static long net_recv(void *ctx, void *conn, void *buf, size_t len, uint32_t time
     struct script *c = conn;
     assert_false(c->closed);
     assert_int_equal(timeout_ms, c->timeout_ms);
+    if (c->recv_over)
+        return (long)len + 1;
     if (c->at == c->len)
         return c->end;
     size_t n = c->len - c->at;
@@ -318,6 +327,24 @@ static void test_port_errors(void **state)
     free(answer);
 }
 
+/* A port that answers what port.h does not allow: OTAC_E_IO, never a read past the buffer. */
+static void test_port_breaks_contract(void **state)
+{
+    struct fixture *f = *state;
+    size_t len;
+    uint8_t *answer = answer_200(f, 300000, NULL, &len);
+    script_add(f, NULL, 0, 0, 0)->send_zero = 1;
+    assert_int_equal(check(f, 0, 0), OTAC_OUTCOME_FAILED);
+    assert_int_equal(otac_session_error(&f->s), OTAC_E_IO);
+    script_add(f, NULL, 0, 0, 0)->send_over = 1;
+    assert_int_equal(check(f, 0, 0), OTAC_OUTCOME_FAILED);
+    assert_int_equal(otac_session_error(&f->s), OTAC_E_IO);
+    script_add(f, answer, len, 0, 0)->recv_over = 1;
+    assert_int_equal(check(f, 0, 0), OTAC_OUTCOME_FAILED);
+    assert_int_equal(otac_session_error(&f->s), OTAC_E_IO);
+    free(answer);
+}
+
 /* ESP-IDF: a cut, then a new connection with Range, the rest in a 206: staged. */
 static void test_resume_new_connection(void **state)
 {
@@ -440,6 +467,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_current, setup, teardown),
         cmocka_unit_test_setup_teardown(test_staged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_port_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_port_breaks_contract, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resume_new_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_misuse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_next_checkin, setup, teardown),

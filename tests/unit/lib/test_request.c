@@ -258,9 +258,9 @@ static void test_resume(void **state)
                            "Host: 127.0.0.1:18421\r\n"
                            "Range: bytes=100000-\r\n"
                            "\r\n";
-    assert_int_equal(
-        otac_request_resume(buf, sizeof(buf), &len, "127.0.0.1", 18421, "/images/p/1.0.1", 100000),
-        OTAC_OK);
+    assert_int_equal(otac_request_resume(buf, sizeof(buf), &len, "127.0.0.1", 18421,
+                                         "/images/p/1.0.1", NULL, 100000),
+                     OTAC_OK);
     assert_int_equal(len, strlen(expected));
     assert_memory_equal(buf, expected, len);
 
@@ -269,9 +269,27 @@ static void test_resume(void **state)
                "Host: h\r\n"
                "Range: bytes=0-\r\n"
                "\r\n";
-    assert_int_equal(otac_request_resume(buf, sizeof(buf), &len, "h", 443, "", 0), OTAC_OK);
+    assert_int_equal(otac_request_resume(buf, sizeof(buf), &len, "h", 443, "", NULL, 0), OTAC_OK);
     assert_int_equal(len, strlen(expected));
     assert_memory_equal(buf, expected, len);
+    assert_int_equal(otac_request_resume(buf, sizeof(buf), &len, "h", 443, "", "", 0), OTAC_OK);
+    assert_int_equal(len, strlen(expected)); /* an empty one is none */
+    assert_memory_equal(buf, expected, len);
+
+    /* Authorization, as on the first GET, last: esp_http_client adds it when it prepares one. */
+    expected = "GET /i HTTP/1.1\r\n"
+               "User-Agent: ESP32 HTTP Client/1.0\r\n"
+               "Host: h:8080\r\n"
+               "Range: bytes=7-\r\n"
+               "Authorization: Basic dTpw\r\n"
+               "\r\n";
+    assert_int_equal(otac_request_resume(buf, sizeof(buf), &len, "h", 8080, "/i", "Basic dTpw", 7),
+                     OTAC_OK);
+    assert_int_equal(len, strlen(expected));
+    assert_memory_equal(buf, expected, len);
+    assert_int_equal(
+        otac_request_resume(buf, sizeof(buf), &len, "h", 8080, "/i", "Basic\r\nX: y", 7),
+        OTAC_E_INVAL);
 }
 
 static void test_host_port(void **state)
@@ -345,8 +363,10 @@ static void test_refuses_line_breaks_in_every_field(void **state)
     }
     char buf[256];
     size_t len;
-    assert_int_equal(otac_request_resume(buf, sizeof(buf), &len, "h\r", 80, "/t", 1), OTAC_E_INVAL);
-    assert_int_equal(otac_request_resume(buf, sizeof(buf), &len, "h", 80, "/t\n", 1), OTAC_E_INVAL);
+    assert_int_equal(otac_request_resume(buf, sizeof(buf), &len, "h\r", 80, "/t", NULL, 1),
+                     OTAC_E_INVAL);
+    assert_int_equal(otac_request_resume(buf, sizeof(buf), &len, "h", 80, "/t\n", NULL, 1),
+                     OTAC_E_INVAL);
 }
 
 /* A text field that fills its array without a NUL would be read past its end: refused. */
@@ -404,13 +424,13 @@ static void test_refuses_bad_arguments(void **state)
     id.client = (enum otac_client)6;
     assert_int_equal(checkin(&id, OTAC_MODE_SKETCH, "h", "/", NULL), OTAC_E_INVAL);
 
-    assert_int_equal(otac_request_resume(NULL, 10, &len, "h", 80, "/", 0), OTAC_E_INVAL);
-    assert_int_equal(otac_request_resume(buf, 10, NULL, "h", 80, "/", 0), OTAC_E_INVAL);
-    assert_int_equal(otac_request_resume(buf, 10, &len, NULL, 80, "/", 0), OTAC_E_INVAL);
-    assert_int_equal(otac_request_resume(buf, 10, &len, "", 80, "/", 0), OTAC_E_INVAL);
-    assert_int_equal(otac_request_resume(buf, 10, &len, "h", 80, NULL, 0), OTAC_E_INVAL);
+    assert_int_equal(otac_request_resume(NULL, 10, &len, "h", 80, "/", NULL, 0), OTAC_E_INVAL);
+    assert_int_equal(otac_request_resume(buf, 10, NULL, "h", 80, "/", NULL, 0), OTAC_E_INVAL);
+    assert_int_equal(otac_request_resume(buf, 10, &len, NULL, 80, "/", NULL, 0), OTAC_E_INVAL);
+    assert_int_equal(otac_request_resume(buf, 10, &len, "", 80, "/", NULL, 0), OTAC_E_INVAL);
+    assert_int_equal(otac_request_resume(buf, 10, &len, "h", 80, NULL, NULL, 0), OTAC_E_INVAL);
     /* A bad argument is reported before a buffer too small. */
-    assert_int_equal(otac_request_resume(buf, 0, &len, "h", 80, NULL, 0), OTAC_E_INVAL);
+    assert_int_equal(otac_request_resume(buf, 0, &len, "h", 80, NULL, NULL, 0), OTAC_E_INVAL);
     assert_int_equal(checkin(&id, OTAC_MODE_SKETCH, "h", "/", NULL), OTAC_E_INVAL);
 }
 
@@ -446,10 +466,12 @@ static void test_buffer_too_small_at_every_length(void **state)
 
     char full[128], buf[128];
     size_t need = 0, len;
-    assert_int_equal(otac_request_resume(full, sizeof(full), &need, "h", 1, "/i", 99), OTAC_OK);
+    assert_int_equal(otac_request_resume(full, sizeof(full), &need, "h", 1, "/i", NULL, 99),
+                     OTAC_OK);
     for (size_t cap = 0; cap < need; cap++)
-        assert_int_equal(otac_request_resume(buf, cap, &len, "h", 1, "/i", 99), OTAC_E_BUFFER);
-    assert_int_equal(otac_request_resume(buf, need, &len, "h", 1, "/i", 99), OTAC_OK);
+        assert_int_equal(otac_request_resume(buf, cap, &len, "h", 1, "/i", NULL, 99),
+                         OTAC_E_BUFFER);
+    assert_int_equal(otac_request_resume(buf, need, &len, "h", 1, "/i", NULL, 99), OTAC_OK);
     assert_int_equal(len, need);
 }
 
@@ -484,8 +506,9 @@ static void test_request_max_holds_the_longest(void **state)
     }
     char buf[OTAC_REQUEST_MAX];
     size_t len;
-    assert_int_equal(otac_request_resume(buf, sizeof(buf), &len, host, 65535, target, UINT64_MAX),
-                     OTAC_OK);
+    assert_int_equal(
+        otac_request_resume(buf, sizeof(buf), &len, host, 65535, target, authorization, UINT64_MAX),
+        OTAC_OK);
 }
 
 static void test_mac_format(void **state)

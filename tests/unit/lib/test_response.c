@@ -455,6 +455,25 @@ static void test_text_headers(void **state)
         res = parse(answer, n);
         assert_int_equal(res.rc, OTAC_OK);
         assert_string_equal((const char *)&res.r + fields[f].offset, "");
+
+        /*
+         * A CR (or another control byte) inside a value is no text a device
+         * may keep: x-version becomes the version it reports in its next
+         * request's header, which would then break that line.
+         */
+        static const char *controlled[] = {"1.0\r2", "1.0\r\rx", "1\x01", "1\x7f"};
+        for (size_t c = 0; c < sizeof(controlled) / sizeof(controlled[0]); c++) {
+            n = (size_t)sprintf(answer, "HTTP/1.1 200 OK\r\n%s: %s\r\n\r\n", fields[f].name,
+                                controlled[c]);
+            res = parse(answer, n);
+            assert_int_equal(res.rc, OTAC_OK);
+            assert_string_equal((const char *)&res.r + fields[f].offset, "");
+        }
+        /* A tab inside is a blank a value may hold. */
+        n = (size_t)sprintf(answer, "HTTP/1.1 200 OK\r\n%s: 1.0\tbeta\r\n\r\n", fields[f].name);
+        res = parse(answer, n);
+        assert_int_equal(res.rc, OTAC_OK);
+        assert_string_equal((const char *)&res.r + fields[f].offset, "1.0\tbeta");
     }
 
     /* Empty values are absent. */

@@ -583,9 +583,27 @@ static void assert_range_request(struct fixture *f, size_t from)
              "User-Agent: ESP32 HTTP Client/1.0\r\n"
              "Host: 127.0.0.1:8080\r\n"
              "Range: bytes=%zu-\r\n"
+             "%s%s%s"
              "\r\n",
-             from);
+             from, f->cfg.authorization ? "Authorization: " : "",
+             f->cfg.authorization ? f->cfg.authorization : "", f->cfg.authorization ? "\r\n" : "");
     assert_string_equal(req, expect);
+}
+
+/*
+ * An image URL that needs Authorization: esp_http_client adds it to every
+ * request it prepares, the resume's too (tests/e2e/devices.py esp_idf), so
+ * the Range request carries it after Range, or the server refuses the rest.
+ */
+static void test_resume_authorized(void **state)
+{
+    struct fixture *f = *state;
+    use_esp_idf(f, 1);
+    f->cfg.authorization = "Basic ZGV2aWNlOnNlY3JldA==";
+    first_answer_cut(f, 256 * KIB, NULL);
+    assert_range_request(f, 256 * KIB);
+    feed_text(&f->s, head_206(256 * KIB, IMAGE_SIZE - 1, IMAGE_SIZE, 768 * KIB, NULL));
+    assert_int_equal(feed(&f->s, f->image + 256 * KIB, 768 * KIB, 0), OTAC_OUTCOME_STAGED);
 }
 
 /*
@@ -746,17 +764,110 @@ static void test_resume_exhausted(void **state)
     assert_int_equal(otac_session_error(&f->s), OTAC_E_CUT);
 }
 
+/*
+ * An update was staged and the device checks in again before it reboots: a
+ * second 200 overwrites the pending slot. Once its first byte may be written
+ * the slot no longer holds the staged image, so a cut (or a failed check)
+ * must leave nothing pending: the next boot stays on the running slot, with
+ * the stored record saying so, never on a slot holding part of an image.
+ */
+static void test_overwrite_pending(void **state)
+{
+    struct fixture *f = *state;
+    enum otac_outcome outcome;
+    size_t size = 10000;
+    char md5[33];
+    md5_hex(f->image, size, md5);
+
+    for (int failed = 0; failed < 2; failed++) {
+        teardown(state);
+        setup(state);
+        start(f);
+        feed_text(&f->s, head_200(size, md5, "1.1.0", NULL));
+        assert_int_equal(feed(&f->s, f->image, size, 0), OTAC_OUTCOME_STAGED);
+        assert_int_equal(f->slots.pending, 1);
+
+        start(f);
+        if (failed) {
+            /* Whole, but another image than x-MD5 says: FAILED. */
+            feed_text(&f->s, head_200(size, f->image_md5, "1.2.0", NULL));
+            assert_int_equal(feed(&f->s, f->image, size, 0), OTAC_OUTCOME_FAILED);
+        } else {
+            feed_text(&f->s, head_200(size, md5, "1.2.0", NULL));
+            feed(&f->s, f->image, size / 2, 0);
+            assert_int_equal(otac_session_closed(&f->s, &outcome), OTAC_OK);
+            assert_int_equal(outcome, OTAC_OUTCOME_CUT);
+        }
+        assert_nothing_staged(f);
+
+        /* What a reset now boots, from the stored record. */
+        struct otac_slots reloaded;
+        assert_int_equal(otac_slots_load(&reloaded, &f->m->port, &factory), OTAC_OK);
+        assert_int_equal(reloaded.pending, OTAC_SLOT_NONE);
+        assert_false(reloaded.image[1].valid);
+        unsigned slot = 9;
+        assert_int_equal(otac_slots_boot(&reloaded, &f->m->port, &slot), OTAC_OK);
+        assert_int_equal(slot, 0);
+        assert_false(reloaded.trial);
+    }
+
+    /* The release cannot be stored: the staged image stays, not a byte of it is touched. */
+    teardown(state);
+    setup(state);
+    start(f);
+    feed_text(&f->s, head_200(size, md5, "1.1.0", NULL));
+    assert_int_equal(feed(&f->s, f->image, size, 0), OTAC_OUTCOME_STAGED);
+    int writes = f->m->flash_writes;
+    f->m->fail_store_call = f->m->store_calls + 1;
+    start(f);
+    assert_int_equal(feed_text(&f->s, head_200(size, md5, "1.2.0", NULL)), OTAC_OUTCOME_FAILED);
+    assert_int_equal(otac_session_error(&f->s), OTAC_E_FLASH);
+    assert_int_equal(f->m->flash_writes, writes);
+    assert_staged(f, f->image, size, md5, "1.1.0");
+}
+
+/*
+ * The x-version a 200 carries is what the device reports in every later
+ * check-in's x-ESP8266-version header. A CR inside it (a proxy's or a hostile
+ * server's) must not be staged: the request builder refuses a field that
+ * breaks its line, and a device reporting it could never check in again.
+ */
+static void test_staged_version_keeps_checkins_working(void **state)
+{
+    struct fixture *f = *state;
+    size_t size = 10000;
+    char md5[33];
+    md5_hex(f->image, size, md5);
+    static const char head[] =
+        "HTTP/1.1 200 OK\r\nx-version: 2.0\r0\r\nContent-Length: 10000\r\n\r\n";
+    start(f);
+    feed_text(&f->s, head);
+    assert_int_equal(feed(&f->s, f->image, size, 0), OTAC_OUTCOME_STAGED);
+    unsigned slot;
+    assert_int_equal(otac_slots_boot(&f->slots, &f->m->port, &slot), OTAC_OK);
+    assert_int_equal(otac_slots_confirm(&f->slots, &f->m->port), OTAC_OK);
+    otac_slots_identity(&f->slots, &f->id);
+    assert_int_equal(otac_session_init(&f->s, &f->cfg, &f->id, &f->slots, &f->m->port), OTAC_OK);
+    char req[OTAC_REQUEST_MAX];
+    size_t len = 0;
+    assert_int_equal(otac_session_request(&f->s, req, sizeof(req), &len), OTAC_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_current, setup, teardown),
         cmocka_unit_test_setup_teardown(test_staged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_staged_signed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_staged_version_keeps_checkins_working, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cut, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_overwrite_pending, setup, teardown),
         cmocka_unit_test_setup_teardown(test_call_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resume_every_boundary, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resume_authorized, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resume_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resume_exhausted, setup, teardown),
     };

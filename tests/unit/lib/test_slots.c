@@ -423,6 +423,11 @@ static void test_errors(void **state)
     memset(odd.version, 'v', sizeof(odd.version)); /* no NUL */
     strcpy(odd.md5, "");
     assert_int_equal(otac_slots_reset(&s, &m->port, &odd), OTAC_E_INVAL);
+    /* A version the next check-in could not send (otac_request_checkin refuses a CR or LF). */
+    strcpy(odd.version, "1.0\r\nx-Evil: 1");
+    assert_int_equal(otac_slots_reset(&s, &m->port, &odd), OTAC_E_INVAL);
+    strcpy(odd.version, "1.0\n");
+    assert_int_equal(otac_slots_load(&s, &m->port, &odd), OTAC_E_INVAL);
     assert_int_equal(m->store_calls, 0);
 
     m->fail_load = OTAC_E_FLASH;
@@ -437,6 +442,11 @@ static void test_errors(void **state)
     assert_stored(m, &s);
 
     assert_int_equal(otac_slots_stage(&s, &m->port, NULL), OTAC_E_INVAL);
+    struct otac_slot_image crlf = update;
+    strcpy(crlf.version, "1.1\r0");
+    int stores = m->stores;
+    assert_int_equal(otac_slots_stage(&s, &m->port, &crlf), OTAC_E_INVAL);
+    assert_int_equal(m->stores, stores);
     assert_int_equal(otac_slots_stage(&s, NULL, &update), OTAC_E_INVAL);
     assert_int_equal(otac_slots_boot(&s, &m->port, NULL), OTAC_E_INVAL);
     assert_int_equal(otac_slots_boot(NULL, &m->port, &slot), OTAC_E_INVAL);
@@ -448,6 +458,60 @@ static void test_errors(void **state)
     assert_false(otac_slots_may_stage(NULL));
 }
 
+/*
+ * Releasing the target before a download overwrites it: a staged update is
+ * no longer pending and its slot no longer valid, stored before the call
+ * returns; nothing is stored when the slot held nothing; a failing store
+ * changes nothing; during a trial the target is the fallback and is refused.
+ */
+static void test_release_target(void **state)
+{
+    struct memport *m = *state;
+    struct otac_slots s, before;
+    unsigned slot;
+    assert_int_equal(otac_slots_load(&s, &m->port, &factory), OTAC_OK);
+    int stores = m->stores;
+    assert_int_equal(otac_slots_release_target(&s, &m->port), OTAC_OK);
+    assert_int_equal(m->stores, stores); /* slot 1 held nothing */
+
+    assert_int_equal(otac_slots_stage(&s, &m->port, &update), OTAC_OK);
+    before = s;
+    m->fail_store_call = m->store_calls + 1;
+    assert_int_equal(otac_slots_release_target(&s, &m->port), OTAC_E_FLASH);
+    assert_same_state(&s, &before);
+    assert_stored(m, &s);
+
+    assert_int_equal(otac_slots_release_target(&s, &m->port), OTAC_OK);
+    assert_int_equal(s.pending, OTAC_SLOT_NONE);
+    assert_false(s.image[1].valid);
+    assert_string_equal(s.image[1].version, "");
+    assert_int_equal(s.generation, before.generation + 1);
+    assert_stored(m, &s);
+    /* A reset now: the running slot boots, as it is. */
+    assert_int_equal(otac_slots_load(&s, &m->port, &factory), OTAC_OK);
+    assert_int_equal(otac_slots_boot(&s, &m->port, &slot), OTAC_OK);
+    assert_int_equal(slot, 0);
+    assert_false(s.trial);
+
+    /* On trial the target is the slot to fall back to. */
+    assert_int_equal(otac_slots_stage(&s, &m->port, &update), OTAC_OK);
+    assert_int_equal(otac_slots_boot(&s, &m->port, &slot), OTAC_OK);
+    assert_true(s.trial);
+    before = s;
+    assert_int_equal(otac_slots_release_target(&s, &m->port), OTAC_E_STATE);
+    assert_same_state(&s, &before);
+    assert_true(s.image[0].valid);
+    assert_int_equal(otac_slots_release_target(NULL, &m->port), OTAC_E_INVAL);
+    assert_int_equal(otac_slots_release_target(&s, NULL), OTAC_E_INVAL);
+
+    /* Confirmed: the old slot 0 is released before it is written. */
+    assert_int_equal(otac_slots_confirm(&s, &m->port), OTAC_OK);
+    assert_int_equal(otac_slots_release_target(&s, &m->port), OTAC_OK);
+    assert_false(s.image[0].valid);
+    assert_int_equal(s.running, 1);
+    assert_stored(m, &s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -455,6 +519,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_update_confirmed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unconfirmed_falls_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_explicit_revert, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_release_target, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_failure_changes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_record, setup, teardown),
         cmocka_unit_test_setup_teardown(test_inconsistent_record, setup, teardown),
