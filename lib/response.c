@@ -261,6 +261,9 @@ static int apply_header(struct otac_response *r, const char *v, size_t n, int to
             each_token(r, v, n, transfer_coding);
         break;
     case HEADER_MD5:
+        /* An empty x-MD5 is none: the updaters act on it only when it has a length. */
+        if (n == 0 && !too_long && !repeated && !r->md5_present)
+            break;
         r->md5_present = 1;
         r->md5[0] = '\0';
         if (!repeated && !too_long)
@@ -360,8 +363,10 @@ static int feed_byte(struct otac_response *r, char c)
         }
         return OTAC_OK;
     case STATE_NAME:
-        if (c == '\n')
-            return OTAC_E_HTTP; /* a header line without a colon */
+        if (c == '\n') {
+            r->state = STATE_LINE_START; /* no colon: no header, skipped as the updaters do */
+            return OTAC_OK;
+        }
         if (c == ':') {
             r->header = r->len < NAME_KEPT ? header_named(r->line, r->len) : HEADER_NONE;
             r->len = 0;

@@ -52,7 +52,7 @@ struct otac_response {
     int64_t range_last;
     int64_t range_total;
     int chunked;     /* Transfer-Encoding names chunked */
-    int md5_present; /* an x-MD5 header came (even malformed or repeated) */
+    int md5_present; /* an x-MD5 header came (even malformed or repeated; an empty one is none) */
     char md5[33];    /* x-MD5, lowercased, when it was exactly 32 hex digits; else "" */
     /* The three texts are "" also when their value holds a control byte but a tab. */
     char version[OTAC_VERSION_MAX + 1];   /* x-version; "" absent or too long */
@@ -79,9 +79,8 @@ void otac_response_init(struct otac_response *r);
  * R->complete is set, the bytes after *RET_USED are the body's. Feeding a
  * complete R consumes nothing.
  * Returns OTAC_OK, OTAC_E_HTTP (no "HTTP/1." status line, a status outside
- * 100-599, a header line without a colon, a Content-Length that is not a
- * decimal number or differs between two headers, a head past OTAC_HEAD_MAX)
- * or OTAC_E_INVAL (NULL). After an error R is unusable until initialised.
+ * 100-599, a Content-Length that is not a decimal number or differs between two headers, a head
+ * past OTAC_HEAD_MAX) or OTAC_E_INVAL (NULL). After an error R is unusable until initialised.
  */
 int otac_response_feed(struct otac_response *r, const void *data, size_t len, size_t *ret_used);
 
