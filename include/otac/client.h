@@ -36,7 +36,10 @@ extern "C" {
  * each wait (0: OTAC_TIMEOUT_MS_DEFAULT). Sets *RET_OUTCOME; a connection
  * that cannot be opened, or a timeout, ends it as FAILED or CUT, with
  * otac_session_error saying which port error it was.
- * Returns OTAC_OK when an outcome was reached, OTAC_E_INVAL on misuse.
+ * Returns OTAC_OK when an outcome was reached; OTAC_E_INVAL on misuse or when
+ * the request builder refuses ID or CFG (a CR or LF in a field, say), and
+ * OTAC_E_BUFFER when host, target and authorization together pass
+ * OTAC_REQUEST_ARGS_MAX: no outcome then, nothing was sent.
  */
 int otac_check(struct otac_session *s, const struct otac_port *port,
                const struct otac_session_config *cfg, const struct otac_identity *id,
