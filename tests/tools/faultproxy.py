@@ -1,7 +1,7 @@
 """A TCP proxy between a device and otad that damages or cuts the answers, for the tests.
 
-What it owns: listening on a free port on 127.0.0.1, passing every connection
-through to the upstream byte for byte, keeping each request's head (what the
+What it owns (the listener and its lifecycle are tcpproxy.py's): passing every
+connection through to the upstream byte for byte, keeping each request's head (what the
 device sent, e.g. its Range), and in the answer's body (the bytes after the
 head's empty line) applying the faults it was given:
 
@@ -22,50 +22,18 @@ It judges nothing: the tests do. Python standard library only.
 import socket
 import threading
 
-HOST = "127.0.0.1"
+from tcpproxy import HOST, TcpProxy
+
 IO_TIMEOUT_S = 30.0
 
 
-class FaultProxy:
+class FaultProxy(TcpProxy):
     def __init__(self, upstream_port, *, flip_at=None, cut_after=None, upstream_host=HOST):
-        self.upstream = (upstream_host, int(upstream_port))
         self.flip_at = flip_at
         self.cut_after = cut_after
-        self.lock = threading.Lock()
         self.requests = []  # each connection's request head, in the order they came
         self.cuts = 0       # connections cut so far
-        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind((HOST, 0))
-        self.listener.listen(16)
-        self.port = self.listener.getsockname()[1]
-        self.stopping = False
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
-
-    def stop(self):
-        self.stopping = True
-        try:
-            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept; a close alone does not
-        except OSError:
-            pass
-        self.listener.close()
-        self.thread.join(timeout=5)
-
-    def _accept(self):
-        while not self.stopping:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+        super().__init__(upstream_host, upstream_port)
 
     def _serve(self, client):
         try:

@@ -1,7 +1,7 @@
 """A TCP proxy between otad and PostgreSQL that can lose a COMMIT's reply, for the tests.
 
-What it owns: listening on a free port on 127.0.0.1, passing every connection
-through to PostgreSQL byte for byte, reading the client's side as PostgreSQL's
+What it owns (the listener and its lifecycle are tcpproxy.py's): passing every
+connection through to PostgreSQL byte for byte, reading the client's side as PostgreSQL's
 wire protocol (a startup packet, then messages of a type byte and a length),
 and, while armed, cutting a connection right after the COMMIT of a transaction
 that ran a statement containing a given text (by default the registry's batch
@@ -24,33 +24,18 @@ import socket
 import struct
 import threading
 
-HOST = "127.0.0.1"
+from tcpproxy import HOST, TcpProxy
+
 SERVER_REPLY_TIMEOUT_S = 5.0  # how long the server's side waits for the lost reply
 
 
-class PgProxy:
+class PgProxy(TcpProxy):
     def __init__(self, upstream_host, upstream_port, match=b"registry_batch"):
-        self.upstream = (upstream_host, int(upstream_port))
         self.match = match
-        self.lock = threading.Lock()
         self.to_lose = 0   # matching COMMITs whose reply is still to be lost
         self.lost = 0      # replies lost so far
         self.connections = 0
-        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind((HOST, 0))
-        self.listener.listen(64)
-        self.port = self.listener.getsockname()[1]
-        self.stopping = False
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
+        super().__init__(upstream_host, upstream_port, backlog=64)
 
     def url_for(self, url):
         """URL with its host and port replaced by the proxy's."""
@@ -62,34 +47,21 @@ class PgProxy:
         with self.lock:
             self.to_lose += n
 
-    def stop(self):
-        self.stopping = True
-        try:
-            self.listener.close()
-        except OSError:
-            pass
-
     # -- the connections
 
-    def _accept(self):
-        while not self.stopping:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            try:
-                server = socket.create_connection(self.upstream, timeout=5)
-                server.settimeout(None)
-            except OSError:
-                client.close()
-                continue
-            with self.lock:
-                self.connections += 1
-            state = {"cut": False}
-            threading.Thread(target=self._client_to_server, args=(client, server, state),
-                             daemon=True).start()
-            threading.Thread(target=self._server_to_client, args=(server, client, state),
-                             daemon=True).start()
+    def _serve(self, client):
+        try:
+            server = socket.create_connection(self.upstream, timeout=5)
+            server.settimeout(None)
+        except OSError:
+            client.close()
+            return
+        with self.lock:
+            self.connections += 1
+        state = {"cut": False}
+        threading.Thread(target=self._client_to_server, args=(client, server, state),
+                         daemon=True).start()
+        self._server_to_client(server, client, state)
 
     def _server_to_client(self, server, client, state):
         try:

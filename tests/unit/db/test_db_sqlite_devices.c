@@ -53,14 +53,34 @@ static void device_interval(struct db *db, int64_t product_id, int64_t *ret_inte
         db_device_get(db, product_id, 0x18FEAA000001ULL, &d, ret_interval_ms, ret_intervals), 0);
 }
 
+/* A check-in of device 18:FE:AA:00:00:01 at a time, and what it has learned after it. */
+struct interval_step {
+    int64_t seen_ms;
+    int64_t interval_ms, intervals;
+};
+
+/* Records the device's check-ins at STEPS' times in order, holding each to what it learned. */
+static void record_interval_steps(struct db *db, int64_t product_id,
+                                  const struct interval_step *steps, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        struct device_record d = db_env_device(product_id, 1, "1.0.0");
+        d.last_seen_ms = steps[i].seen_ms;
+        assert_int_equal(db_devices_record(db, &d, 1, NULL, NULL, NULL, NULL), 0);
+        int64_t interval = -1, intervals = -1;
+        device_interval(db, product_id, &interval, &intervals);
+        if (interval != steps[i].interval_ms || intervals != steps[i].intervals)
+            fail_msg("step %zu: interval %lld (want %lld), intervals %lld (want %lld)", i,
+                     (long long)interval, (long long)steps[i].interval_ms, (long long)intervals,
+                     (long long)steps[i].intervals);
+    }
+}
+
 static void test_interval_learned(void **state)
 {
     struct db_env *e = *state;
     struct product p = devices_product(e->db, "door");
-    static const struct {
-        int64_t seen_ms;
-        int64_t interval_ms, intervals; /* after this check-in */
-    } steps[] = {
+    static const struct interval_step steps[] = {
         {1000, 0, 0},                      /* new: no gap yet */
         {11000, 0, 0},                     /* 10 s: a retry, not an interval */
         {40999, 0, 0},                     /* 29.999 s: still not */
@@ -73,17 +93,7 @@ static void test_interval_learned(void **state)
         {3730000 + 945000, 945000, 5},     /* a gap equal to the mean keeps it */
         {3730000 + 945000 + 1, 945000, 5}, /* a duplicate a millisecond later */
     };
-    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
-        struct device_record d = db_env_device(p.id, 1, "1.0.0");
-        d.last_seen_ms = steps[i].seen_ms;
-        assert_int_equal(db_devices_record(e->db, &d, 1, NULL, NULL, NULL, NULL), 0);
-        int64_t interval = -1, count = -1;
-        device_interval(e->db, p.id, &interval, &count);
-        if (interval != steps[i].interval_ms || count != steps[i].intervals)
-            fail_msg("step %zu: interval %lld (want %lld), intervals %lld (want %lld)", i,
-                     (long long)interval, (long long)steps[i].interval_ms, (long long)count,
-                     (long long)steps[i].intervals);
-    }
+    record_interval_steps(e->db, p.id, steps, sizeof(steps) / sizeof(steps[0]));
     /* The other fields are written as before. */
     assert_int_equal(db_env_int(e->db, "SELECT checkins FROM devices"), 11);
     db_env_assert_idle(e->db);
@@ -101,10 +111,7 @@ static void test_interval_min_gap_is_the_connections(void **state)
     struct product p = devices_product(e->db, "door");
     struct db_fleet_timing fast = {.deadline_margin_ms = 2000, .interval_min_gap_ms = 1000};
     db_set_fleet_timing(e->db, &fast);
-    static const struct {
-        int64_t seen_ms;
-        int64_t interval_ms, intervals; /* after this check-in */
-    } steps[] = {
+    static const struct interval_step steps[] = {
         {1000, 0, 0},    /* new: no gap yet */
         {1999, 0, 0},    /* 999 ms: under the setting, not an interval */
         {3999, 2000, 1}, /* 2 s: an interval now (under 30 s, it was not before) */
@@ -113,17 +120,7 @@ static void test_interval_min_gap_is_the_connections(void **state)
         {8999, 1812, 4}, /* (3 x 1750 + 2000) / 4, rounded down */
         {9998, 1812, 4}, /* 999 ms again: ignored */
     };
-    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
-        struct device_record d = db_env_device(p.id, 1, "1.0.0");
-        d.last_seen_ms = steps[i].seen_ms;
-        assert_int_equal(db_devices_record(e->db, &d, 1, NULL, NULL, NULL, NULL), 0);
-        int64_t interval = -1, count = -1;
-        device_interval(e->db, p.id, &interval, &count);
-        if (interval != steps[i].interval_ms || count != steps[i].intervals)
-            fail_msg("step %zu: interval %lld (want %lld), intervals %lld (want %lld)", i,
-                     (long long)interval, (long long)steps[i].interval_ms, (long long)count,
-                     (long long)steps[i].intervals);
-    }
+    record_interval_steps(e->db, p.id, steps, sizeof(steps) / sizeof(steps[0]));
     /* A connection opened without the setting: 2 s gaps are retries again. */
     struct db *other = NULL;
     assert_int_equal(db_open(e->path, DB_DURABLE, &other), 0);

@@ -17,6 +17,7 @@
 #include "otac/client.h"
 #include "../signing/support.h"
 #include "memport.h"
+#include "signed.h"
 
 #define SLOT_SIZE  (2u * 1024u * 1024u)
 #define IMAGE_SIZE (1024u * 1024u)
@@ -130,22 +131,11 @@ struct fixture {
 
 static const struct otac_slot_image factory = {1, "1.0.0", "", 300000};
 
-static void md5_hex(const void *data, size_t len, char out[33])
-{
-    br_md5_context c;
-    uint8_t d[16];
-    br_md5_init(&c);
-    br_md5_update(&c, data, len);
-    br_md5_out(&c, d);
-    for (int i = 0; i < 16; i++)
-        sprintf(out + 2 * i, "%02x", d[i]);
-}
-
 static int group_setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
     f->image = test_payload(IMAGE_SIZE, 99);
-    md5_hex(f->image, IMAGE_SIZE, f->image_md5);
+    signed_md5_hex(f->image, IMAGE_SIZE, f->image_md5);
     *state = f;
     return 0;
 }

@@ -18,6 +18,7 @@
 #include "signing/signing.h"
 #include "../signing/support.h"
 #include "memport.h"
+#include "signed.h"
 
 #define SLOT_SIZE (2u * 1024u * 1024u)
 
@@ -36,18 +37,10 @@ static int group_setup(void **state)
     static const enum signing_key_type types[K_COUNT] = {SIGNING_KEY_RSA_2048,
                                                          SIGNING_KEY_ECDSA_P256};
     struct fixture *f = calloc(1, sizeof(*f));
-    struct reason why = {""};
     f->dir = test_tmpdir_new();
-    for (int k = 0; k < K_COUNT; k++) {
-        if (signing_key_generate(f->dir, names[k], types[k], &f->priv[k], &why) < 0)
+    for (int k = 0; k < K_COUNT; k++)
+        if (signed_key_new(f->dir, names[k], types[k], &f->priv[k], &f->pub[k]) < 0)
             return -1;
-        size_t len;
-        uint8_t *pem = test_read_file(test_path("%s/%s.pub", f->dir, names[k]), &len);
-        int r = otac_pubkey_parse(&f->pub[k], pem, len);
-        free(pem);
-        if (r != OTAC_OK)
-            return -1;
-    }
     *state = f;
     return 0;
 }
@@ -86,17 +79,6 @@ static uint8_t *image_new(size_t len, uint32_t seed, uint8_t magic, unsigned cod
     if (len > 3)
         p[3] = (uint8_t)(code << 4 | (p[3] & 15));
     return p;
-}
-
-static void md5_hex(const void *data, size_t len, char out[33])
-{
-    br_md5_context c;
-    uint8_t d[16];
-    br_md5_init(&c);
-    br_md5_update(&c, data, len);
-    br_md5_out(&c, d);
-    for (int i = 0; i < 16; i++)
-        sprintf(out + 2 * i, "%02x", d[i]);
 }
 
 static struct otac_image_options options(enum otac_client client, uint64_t size)
@@ -143,17 +125,6 @@ static int slot_unbootable(const struct memport *m, unsigned slot)
     return 1;
 }
 
-static struct buf sign(const struct fixture *f, int k, enum signing_format format,
-                       const uint8_t *payload, size_t len)
-{
-    struct buf out;
-    struct reason why = {""};
-    buf_init(&out, 4 * 1024 * 1024);
-    if (signing_sign(f->priv[k], format, SIGNING_HASH_SHA256, payload, len, &out, &why) < 0)
-        fail_msg("signing_sign: %s", why.text);
-    return out;
-}
-
 /* A plain image in chunks of every awkward size: the slot holds it, written as port.h says. */
 static void test_streams_into_slot(void **state)
 {
@@ -163,7 +134,7 @@ static void test_streams_into_slot(void **state)
     for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
         uint8_t *data = image_new(sizes[s], (uint32_t)s, 0xE9, 2);
         char expected[33];
-        md5_hex(data, sizes[s], expected);
+        signed_md5_hex(data, sizes[s], expected);
         for (size_t c = 0; c < sizeof(chunks) / sizeof(chunks[0]); c++) {
             struct otac_image_options opt = options(OTAC_CLIENT_ESP8266_3_1, sizes[s]);
             opt.md5 = expected;
@@ -376,7 +347,7 @@ static void test_md5_catches_tampering(void **state)
     size_t len = 70000;
     uint8_t *data = image_new(len, 21, 0xE9, 0);
     char md5[33];
-    md5_hex(data, len, md5);
+    signed_md5_hex(data, len, md5);
     static const size_t at[] = {1, 5, 15, 16, 35000, 69999}; /* header, middle, last */
     for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
         uint8_t *bad = malloc(len);
@@ -421,11 +392,12 @@ static void test_signature_catches_tampering(void **state)
     size_t len = 20000;
     for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
         uint8_t *payload = image_new(len, 33, 0xE9, 0);
-        struct buf image = sign(f, cases[c].key, cases[c].sformat, payload, len);
+        struct buf image = signed_image(f->priv[cases[c].key], cases[c].sformat,
+                                        SIGNING_HASH_SHA256, payload, len);
         assert_int_equal(image.len, len + cases[c].trailer);
         char payload_md5[33], image_md5[33];
-        md5_hex(payload, len, payload_md5);
-        md5_hex(image.data, image.len, image_md5);
+        signed_md5_hex(payload, len, payload_md5);
+        signed_md5_hex(image.data, image.len, image_md5);
 
         /* Untouched: staged length and MD5 are the payload's, what the device boots. */
         struct otac_image_options opt = options(cases[c].client, image.len);
@@ -452,7 +424,7 @@ static void test_signature_catches_tampering(void **state)
             memcpy(bad, image.data, image.len);
             bad[at[i]] ^= 0x10;
             char bad_md5[33];
-            md5_hex(bad, image.len, bad_md5);
+            signed_md5_hex(bad, image.len, bad_md5);
             opt.md5 = bad_md5;
             int r = stream(f->m, 1, &opt, bad, image.len, 1000, NULL, NULL);
             if (r != OTAC_E_SIG_MISMATCH && r != OTAC_E_SIG_BLOCK && r != OTAC_E_SIG_LENGTH)

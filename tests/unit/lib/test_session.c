@@ -20,6 +20,7 @@
 #include "signing/signing.h"
 #include "../signing/support.h"
 #include "memport.h"
+#include "signed.h"
 
 #define SLOT_SIZE  (2u * 1024u * 1024u)
 #define IMAGE_SIZE (1024u * 1024u)
@@ -46,33 +47,15 @@ static const struct otac_slot_image factory = {
     300000,
 };
 
-static void md5_hex(const void *data, size_t len, char out[33])
-{
-    br_md5_context c;
-    uint8_t d[16];
-    br_md5_init(&c);
-    br_md5_update(&c, data, len);
-    br_md5_out(&c, d);
-    for (int i = 0; i < 16; i++)
-        sprintf(out + 2 * i, "%02x", d[i]);
-}
-
 static int group_setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
-    struct reason why = {""};
     f->dir = test_tmpdir_new();
-    if (signing_key_generate(f->dir, "rsa", SIGNING_KEY_RSA_2048, &f->rsa, &why) < 0)
-        return -1;
-    size_t len;
-    uint8_t *pem = test_read_file(test_path("%s/rsa.pub", f->dir), &len);
-    int r = otac_pubkey_parse(&f->rsa_pub, pem, len);
-    free(pem);
-    if (r != OTAC_OK)
+    if (signed_key_new(f->dir, "rsa", SIGNING_KEY_RSA_2048, &f->rsa, &f->rsa_pub) < 0)
         return -1;
     f->image = test_payload(IMAGE_SIZE, 1234);
     f->image[3] = 0x20; /* flash-size code 2: 1 MB */
-    md5_hex(f->image, IMAGE_SIZE, f->image_md5);
+    signed_md5_hex(f->image, IMAGE_SIZE, f->image_md5);
     *state = f;
     return 0;
 }
@@ -243,7 +226,7 @@ static void test_staged(void **state)
     static const size_t splits[] = {0, 1, 7, 1000, 65536};
     size_t size = 100000;
     char md5[33];
-    md5_hex(f->image, size, md5);
+    signed_md5_hex(f->image, size, md5);
     const char *head = head_200(size, md5, "1.1.0", NULL);
     size_t head_len = strlen(head);
     uint8_t *answer = malloc(head_len + size + 10);
@@ -280,18 +263,14 @@ static void test_staged_signed(void **state)
 {
     struct fixture *f = *state;
     size_t size = 50000;
-    struct buf image;
-    struct reason why = {""};
-    buf_init(&image, 1024 * 1024);
-    assert_int_equal(signing_sign(f->rsa, SIGNING_FORMAT_ESP8266, SIGNING_HASH_SHA256, f->image,
-                                  size, &image, &why),
-                     0);
+    struct buf image =
+        signed_image(f->rsa, SIGNING_FORMAT_ESP8266, SIGNING_HASH_SHA256, f->image, size);
     f->cfg.key = &f->rsa_pub;
     f->cfg.format = OTAC_FORMAT_ESP8266;
     f->cfg.hash = OTAC_HASH_SHA256;
     char image_md5[33], payload_md5[33];
-    md5_hex(image.data, image.len, image_md5);
-    md5_hex(f->image, size, payload_md5);
+    signed_md5_hex(image.data, image.len, image_md5);
+    signed_md5_hex(f->image, size, payload_md5);
     start(f);
     assert_int_equal(feed_text(&f->s, head_200(image.len, image_md5, "2.0.0", NULL)),
                      OTAC_OUTCOME_NONE);
@@ -306,7 +285,7 @@ static void test_staged_signed(void **state)
     f->cfg.format = OTAC_FORMAT_ESP8266;
     f->cfg.hash = OTAC_HASH_SHA256;
     image.data[image.len - 10] ^= 1;
-    md5_hex(image.data, image.len, image_md5);
+    signed_md5_hex(image.data, image.len, image_md5);
     start(f);
     assert_int_equal(feed_text(&f->s, head_200(image.len, image_md5, "2.0.0", NULL)),
                      OTAC_OUTCOME_NONE);
@@ -351,9 +330,9 @@ static void test_failed(void **state)
     struct fixture *f = *state;
     char md5[33];
     size_t size = 10000;
-    md5_hex(f->image, size, md5);
+    signed_md5_hex(f->image, size, md5);
     char wrong_md5[33];
-    md5_hex(f->image, size - 1, wrong_md5);
+    signed_md5_hex(f->image, size - 1, wrong_md5);
 
     /* The answer's framing. */
     static const char *const no_size[] = {
@@ -397,7 +376,7 @@ static void test_failed(void **state)
         image[0] = checks[i].byte0;
         image[3] = checks[i].byte3;
         char image_md5[33];
-        md5_hex(image, size, image_md5);
+        signed_md5_hex(image, size, image_md5);
         teardown(state);
         setup(state);
         f->id.free_space = checks[i].free_space;

@@ -16,6 +16,7 @@
 #include "otac/verify.h"
 #include "signing/signing.h"
 #include "../signing/support.h"
+#include "signed.h"
 
 enum { K_RSA2048, K_RSA3072, K_RSA4096, K_P256, K_P384, K_OTHER2048, K_COUNT };
 
@@ -42,19 +43,11 @@ static bool is_rsa(int k)
 static int group_setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
-    struct reason why = {""};
     f->dir = test_tmpdir_new();
     f->keys = strdup(test_path("%s/keys", f->dir));
-    for (int k = 0; k < K_COUNT; k++) {
-        if (signing_key_generate(f->keys, key_names[k], key_types[k], &f->priv[k], &why) < 0)
+    for (int k = 0; k < K_COUNT; k++)
+        if (signed_key_new(f->keys, key_names[k], key_types[k], &f->priv[k], &f->pub[k]) < 0)
             return -1;
-        size_t len;
-        uint8_t *pem = test_read_file(test_path("%s/%s.pub", f->keys, key_names[k]), &len);
-        int r = otac_pubkey_parse(&f->pub[k], pem, len);
-        free(pem);
-        if (r != OTAC_OK)
-            return -1;
-    }
     *state = f;
     return 0;
 }
@@ -87,17 +80,6 @@ static enum otac_hash otac_hash_of(enum signing_hash hash)
     return hash == SIGNING_HASH_SHA384   ? OTAC_HASH_SHA384
            : hash == SIGNING_HASH_SHA512 ? OTAC_HASH_SHA512
                                          : OTAC_HASH_SHA256;
-}
-
-static struct buf sign_ok(const struct signing_key *key, enum signing_format format,
-                          enum signing_hash hash, const uint8_t *payload, size_t len)
-{
-    struct buf out;
-    struct reason why = {""};
-    buf_init(&out, 1024 * 1024);
-    if (signing_sign(key, format, hash, payload, len, &out, &why) < 0)
-        fail_msg("signing_sign: %s", why.text);
-    return out;
 }
 
 /* Feeds IMAGE in chunks of CHUNK bytes (0: all at once) and finishes. */
@@ -142,7 +124,7 @@ static void test_otad_images_verify(void **state)
             for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
                 uint8_t *payload = test_payload(sizes[s], (uint32_t)(k * 100 + c * 10 + s));
                 struct buf image =
-                    sign_ok(f->priv[k], cases[c].format, cases[c].hash, payload, sizes[s]);
+                    signed_image(f->priv[k], cases[c].format, cases[c].hash, payload, sizes[s]);
                 for (size_t ch = 0; ch < sizeof(chunks) / sizeof(chunks[0]); ch++) {
                     uint64_t payload_len = 0;
                     int r = verify_chunked(&f->pub[k], otac_format_of(cases[c].format),
@@ -321,7 +303,8 @@ static void test_refusals(void **state)
         const struct otac_pubkey *key = &f->pub[k];
         size_t len = 3000;
         uint8_t *payload = test_payload(len, (uint32_t)(c + 1));
-        struct buf image = sign_ok(f->priv[k], cases[c].format, SIGNING_HASH_SHA256, payload, len);
+        struct buf image =
+            signed_image(f->priv[k], cases[c].format, SIGNING_HASH_SHA256, payload, len);
         assert_int_equal(verify_whole(key, format, image.data, image.len), OTAC_OK);
         bool esp8266 = format != OTAC_FORMAT_ESP32;
         size_t sig_len = is_rsa(k) ? key->rsa.n_len : 2u + image.data[len + 1];
@@ -392,7 +375,7 @@ static void test_wrong_length_word(void **state)
     uint8_t *payload = test_payload(len, 8);
     /* RSA-4096 with the constant 256 that signing.py wrote before core 3.1.0. */
     struct buf image =
-        sign_ok(f->priv[K_RSA4096], SIGNING_FORMAT_ESP8266, SIGNING_HASH_SHA256, payload, len);
+        signed_image(f->priv[K_RSA4096], SIGNING_FORMAT_ESP8266, SIGNING_HASH_SHA256, payload, len);
     memcpy(image.data + image.len - 4, "\x00\x01\x00\x00", 4);
     assert_int_equal(verify_whole(&f->pub[K_RSA4096], OTAC_FORMAT_ESP8266, image.data, image.len),
                      OTAC_E_SIG_LENGTH);
@@ -401,8 +384,8 @@ static void test_wrong_length_word(void **state)
     static const uint8_t words[][4] = {
         {0x00, 0x02, 0x00, 0x00}, {0, 0, 0, 0}, {0xff, 0xff, 0xff, 0xff}, {0x00, 0x01, 0x00, 0x01}};
     for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
-        image =
-            sign_ok(f->priv[K_RSA2048], SIGNING_FORMAT_ESP8266, SIGNING_HASH_SHA256, payload, len);
+        image = signed_image(f->priv[K_RSA2048], SIGNING_FORMAT_ESP8266, SIGNING_HASH_SHA256,
+                             payload, len);
         memcpy(image.data + image.len - 4, words[i], 4);
         assert_int_equal(
             verify_whole(&f->pub[K_RSA2048], OTAC_FORMAT_ESP8266, image.data, image.len),
@@ -421,10 +404,10 @@ static void test_legacy_and_new_refuse_each_other(void **state)
     uint8_t *payload = test_payload(len, 21);
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
         int k = keys[i];
-        struct buf legacy =
-            sign_ok(f->priv[k], SIGNING_FORMAT_ESP8266_LEGACY, SIGNING_HASH_SHA256, payload, len);
+        struct buf legacy = signed_image(f->priv[k], SIGNING_FORMAT_ESP8266_LEGACY,
+                                         SIGNING_HASH_SHA256, payload, len);
         struct buf modern =
-            sign_ok(f->priv[k], SIGNING_FORMAT_ESP8266, SIGNING_HASH_SHA256, payload, len);
+            signed_image(f->priv[k], SIGNING_FORMAT_ESP8266, SIGNING_HASH_SHA256, payload, len);
         assert_int_equal(verify_whole(&f->pub[k], OTAC_FORMAT_ESP8266, legacy.data, legacy.len),
                          OTAC_E_SIG_MISMATCH);
         assert_int_equal(
@@ -501,7 +484,7 @@ static void test_call_order(void **state)
     size_t len = 100;
     uint8_t *payload = test_payload(len, 1);
     struct buf image =
-        sign_ok(f->priv[K_P256], SIGNING_FORMAT_ESP32, SIGNING_HASH_SHA256, payload, len);
+        signed_image(f->priv[K_P256], SIGNING_FORMAT_ESP32, SIGNING_HASH_SHA256, payload, len);
     assert_int_equal(otac_verify_init(&v, &f->pub[K_P256], OTAC_FORMAT_ESP32, OTAC_HASH_SHA256),
                      OTAC_OK);
     assert_int_equal(otac_verify_update(&v, NULL, 0), OTAC_OK);
