@@ -756,7 +756,7 @@ static void test_overwrite_pending(void **state)
     enum otac_outcome outcome;
     size_t size = 10000;
     char md5[33];
-    md5_hex(f->image, size, md5);
+    signed_md5_hex(f->image, size, md5);
 
     for (int failed = 0; failed < 2; failed++) {
         teardown(state);
@@ -816,7 +816,7 @@ static void test_staged_version_keeps_checkins_working(void **state)
     struct fixture *f = *state;
     size_t size = 10000;
     char md5[33];
-    md5_hex(f->image, size, md5);
+    signed_md5_hex(f->image, size, md5);
     static const char head[] =
         "HTTP/1.1 200 OK\r\nx-version: 2.0\r0\r\nContent-Length: 10000\r\n\r\n";
     start(f);
