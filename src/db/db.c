@@ -76,8 +76,9 @@ void db_set_fleet_timing(struct db *db, const struct db_fleet_timing *timing)
 {
     db->fleet_timing.deadline_margin_ms =
         timing->deadline_margin_ms > 0 ? timing->deadline_margin_ms : 0;
+    /* At least 1 ms: a batch applied twice (a gap of 0) must never teach an interval. */
     db->fleet_timing.interval_min_gap_ms =
-        timing->interval_min_gap_ms > 0 ? timing->interval_min_gap_ms : 0;
+        timing->interval_min_gap_ms > 1 ? timing->interval_min_gap_ms : 1;
 }
 
 void db_close(struct db *db)

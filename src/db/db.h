@@ -112,7 +112,9 @@ struct db_fleet_timing {
  * Sets the times DB's later db_devices_record (the interval it learns) and
  * db_fleet_events_apply (a SERVED event's deadline) use; TIMING is copied.
  * Call it before DB is shared between threads (the registry calls it right
- * after opening its connection). Negative fields are taken as 0.
+ * after opening its connection). A negative margin is taken as 0, a gap
+ * under 1 ms as 1 ms (a batch applied twice, a gap of 0, never teaches an
+ * interval).
  */
 void db_set_fleet_timing(struct db *db, const struct db_fleet_timing *timing);
 
