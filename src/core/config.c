@@ -117,7 +117,8 @@ static const struct setting config_settings[] = {
     UINT_SETTING(rollout_tick_ms, "1000", 100, 60000,
                  "milliseconds between two passes of the rollout controller, which halts, "
                  "promotes and completes rollouts and marks devices silent past their deadline "
-                 "(docs/FLEET.md); on several nodes the leader runs it"),
+                 "(docs/FLEET.md); on several nodes the leader runs it. Under 500 it also "
+                 "shortens every node's catalog check (a database read) to the same period"),
     UINT_SETTING(rollout_deadline_margin_ms, "300000", 0, 86400000,
                  "milliseconds past three check-in intervals after a device was served a "
                  "rollout's release before it counts as silent (docs/FLEET.md, \"Outcomes\"); "
