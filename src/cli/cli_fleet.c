@@ -172,8 +172,8 @@ static json_t *given_options(const struct fleet_args *a, uint64_t mac_count)
 static int plan_text_add(char *all, size_t size, size_t *used, const char *key, const char *value,
                          struct reason *why)
 {
-    if (strchr(value, ';'))
-        return reason_set(why, -EINVAL, "plan %.32s: no ';' in a value", key);
+    if (strchr(key, ';') || strchr(value, ';'))
+        return reason_set(why, -EINVAL, "plan %.32s: no ';' in a key or a value", key);
     int n = snprintf(all + *used, size - *used, "%s%s=%s", *used ? ";" : "", key, value);
     if (n < 0 || (size_t)n >= size - *used)
         return reason_set(why, -EINVAL, "plan: too long");
