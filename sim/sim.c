@@ -423,6 +423,12 @@ static void conn_finish(struct sim *s, struct conn *c, enum otac_outcome outcome
             s->sum.served += c->phase == CONN_DRAINING && !detail;
             if (c->phase == CONN_DRAINING && !detail)
                 line(s, d, EVENT_SERVED, c->version_before, status, c->offered, NULL);
+            if (c->phase == CONN_DRAINING && detail) {
+                /* The rest of a refused image was cut (a timeout, the run's end, the socket):
+                 * for otad a cut like any other. */
+                s->sum.cut++;
+                line(s, d, EVENT_CUT, c->version_before, status, c->offered, detail);
+            }
             s->sum.failed++;
             line(s, d, EVENT_FAILED, c->version_before, status, c->offered,
                  detail ? detail : otac_strerror(err));

@@ -81,14 +81,18 @@ def expected_counters(lines, version, deadline_passed=False):
     """What otad's rollout of VERSION must count, from the simulator's timeline LINES (in the
     order written, which is each device's own order). A device's standing follows its events:
     a 200 with VERSION offers it (downloading), the body received whole serves it, a body cut
-    off interrupts it, and its next check-in after being served decides: on VERSION it
+    off interrupts it, and its next answered check-in after being served decides: on VERSION it
     succeeded, on anything else it failed. A served device that never checked in again is
     silent once its deadline passed (DEADLINE_PASSED), else still served."""
     standing = {}
     interruptions = 0
     for e in lines:
         mac, event = e["mac"], e["event"]
-        if event == "answer" and e["status"] == 200 and e["version_after"] == version:
+        if event == "answer" and standing.get(mac) == "served":
+            # The next check-in otad answered decides (a "checkin" line is written before the
+            # connection: otad may never have seen it).
+            standing[mac] = "succeeded" if e["version_before"] == version else "failed"
+        elif event == "answer" and e["status"] == 200 and e["version_after"] == version:
             standing[mac] = "downloading"
         elif event == "served" and e["version_after"] == version and standing.get(mac) == "downloading":
             standing[mac] = "served"
@@ -96,8 +100,6 @@ def expected_counters(lines, version, deadline_passed=False):
             interruptions += 1
             if standing.get(mac) == "downloading":
                 standing[mac] = "interrupted"
-        elif event == "checkin" and standing.get(mac) == "served":
-            standing[mac] = "succeeded" if e["version_before"] == version else "failed"
     counters = {k: 0 for k in COUNTER_KEYS}
     counters["offered"] = len(standing)
     counters["interruptions"] = interruptions
