@@ -142,7 +142,12 @@ def test_bricked_devices_are_silent_within_seconds():
         while time.monotonic() < until:
             fleet.turn()
             time.sleep(0.05)
-        rid = start_rollout(srv, *PLAN, "--min-served", "3")
+        # A first stage of half the fleet (about 15 bricked devices in it) that cannot be
+        # promoted while any of them is not back: the soak (5 s) ends before the first deadline
+        # (7.4 s), and a 10 % stage that happened to draw one bricked device among eleven good
+        # ones was promoted before its silence was seen (halted in stage 2 on a loaded run).
+        rid = start_rollout(srv, "--stages", "50,100", "--soak", "5s", "--ramp", "0",
+                            "--interval", "2s", "--min-served", "3", "--promote-percent", "100")
         started = time.monotonic()
         ro = None
         while time.monotonic() - started < 45:
