@@ -98,13 +98,31 @@ static void queue_event(struct service *svc, const struct fleet_event *ev)
 }
 
 /*
+ * The fleet events one check-in decides (the outcome it observes, the offer
+ * it makes), held until its device record is queued: a flush between the two
+ * would apply an offer of a new device before the device's row exists, and
+ * the offer (with everything after it) would be lost.
+ */
+struct checkin_events {
+    struct fleet_event ev[2];
+    unsigned count;
+};
+
+static void hold_event(struct checkin_events *held, const struct fleet_event *ev)
+{
+    if (held->count < sizeof(held->ev) / sizeof(held->ev[0]))
+        held->ev[held->count++] = *ev;
+}
+
+/*
  * Fleet control around the decision (docs/FLEET.md): the outcome this
  * check-in decides, the target, and after the decision the window, the
  * download cap and the rollout's offer.
  */
 static void decide_with_fleet(struct service *svc, const struct catalog_product *cp,
                               const struct device_report *report, const struct checkin_context *ctx,
-                              struct decision *d, struct device_record *rec)
+                              struct decision *d, struct device_record *rec,
+                              struct checkin_events *held)
 {
     uint64_t mac = report->has_sta_mac ? mac_to_u64(report->sta_mac) : 0;
     int64_t now = service_now_ms(svc);
@@ -118,7 +136,7 @@ static void decide_with_fleet(struct service *svc, const struct catalog_product 
         if (tracker_observe(svc->tracker, cp->product.id, mac, mode,
                             running ? running->release.id : 0, now, &ev)) {
             str_copy(ev.version, sizeof(ev.version), report->version);
-            queue_event(svc, &ev);
+            hold_event(held, &ev);
         }
     }
     struct target_choice choice;
@@ -184,7 +202,7 @@ static void decide_with_fleet(struct service *svc, const struct catalog_product 
         .at_ms = now,
     };
     str_copy(ev.version, sizeof(ev.version), report->version);
-    queue_event(svc, &ev);
+    hold_event(held, &ev);
 }
 
 /* A product that requires HTTPS, asked over plain HTTP: 403 with the reason, never an image. */
@@ -239,11 +257,12 @@ void service_checkin(struct service *svc, const char *product, const struct devi
     struct catalog *cat = service_catalog_get(svc);
     const struct catalog_product *cp = cat ? catalog_product(cat, product) : NULL;
     struct device_record rec;
+    struct checkin_events held = {.count = 0};
     rec.channel[0] = rec.group[0] = 0;
     if (cp && cp->product.fleet.require_https && !ctx->tls) {
         refuse_plain_http(cp, ret_decision);
     } else if (cp) {
-        decide_with_fleet(svc, cp, report, ctx, ret_decision, &rec);
+        decide_with_fleet(svc, cp, report, ctx, ret_decision, &rec, &held);
     } else {
         struct decide_request req = {
             .report = report, .channel = "", .legacy_alias = ctx->legacy_alias};
@@ -274,6 +293,9 @@ void service_checkin(struct service *svc, const char *product, const struct devi
         }
         registry_record(svc->registry, &rec);
     }
+    /* After the record: a batch that holds these events holds the device's row too. */
+    for (unsigned i = 0; i < held.count; i++)
+        queue_event(svc, &held.ev[i]);
     catalog_unref(cat);
 }
 
