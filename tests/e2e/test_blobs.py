@@ -113,7 +113,9 @@ def blob_lacking_node(break_sql, repair_sql):
             n1.sql(statement)
         refused = image_until_served(n2, "door", "1.0.0", data, "1.1.0", "door 1.1.0 on n2 once repaired")
         assert cached(n2, sha).read_bytes() == data
-        assert f"store: blob {sha} fetched from the database: its release is served again" in n2.log()
+        # The line follows the file's store, so a check-in can be served just before it is written.
+        wait_until(lambda: f"store: blob {sha} fetched from the database: its release is served again"
+                   in n2.log(), timeout=5, what="the blob's recovery in n2's log")
         # Every cached file is a whole blob of a release: the damaged bytes were never stored.
         files = sorted(p.name for p in (n2.data_dir / "blobs").glob("*/*"))
         assert files == sorted(sha256_hex(d) for d in (door_old.read_bytes(), data, lamp_data)), files
