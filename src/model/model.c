@@ -41,9 +41,56 @@ int fw_mode_parse(const char *s, enum fw_mode *ret)
 const char *variant_kind_name(enum variant_kind k)
 {
     static const char *const names[VARIANT_KIND_COUNT] = {
-        "plain", "gzip", "signed", "signed-legacy", "signed-gzip", "signed-esp32",
+        "plain", "gzip", "signed", "signed-legacy", "signed-gzip", "signed-esp32", "secure-boot",
     };
     return (unsigned)k < VARIANT_KIND_COUNT ? names[k] : "unknown";
+}
+
+/* esp_chip_id_t values esptool writes at offset 12 of an ESP32 image. */
+static const struct {
+    uint16_t id;
+    const char *name;
+} esp_chips[] = {
+    {0, "ESP32"},     {2, "ESP32-S2"},  {5, "ESP32-C3"},  {9, "ESP32-S3"},  {12, "ESP32-C2"},
+    {13, "ESP32-C6"}, {16, "ESP32-H2"}, {18, "ESP32-P4"}, {23, "ESP32-C5"},
+};
+
+const char *esp_chip_name(uint16_t id)
+{
+    for (size_t i = 0; i < sizeof(esp_chips) / sizeof(esp_chips[0]); i++)
+        if (esp_chips[i].id == id)
+            return esp_chips[i].name;
+    return NULL;
+}
+
+/* Whether NAME spells CANONICAL ("ESP32-S3") with or without its dash, in any case. */
+static bool chip_name_matches(const char *name, const char *canonical)
+{
+    for (;;) {
+        if (*canonical == '-' && *name != '-')
+            canonical++;
+        char a = *name, b = *canonical;
+        if (a >= 'A' && a <= 'Z')
+            a = (char)(a - 'A' + 'a');
+        if (b >= 'A' && b <= 'Z')
+            b = (char)(b - 'A' + 'a');
+        if (a != b)
+            return false;
+        if (!a)
+            return true;
+        name++;
+        canonical++;
+    }
+}
+
+int esp_chip_parse(const char *name, uint16_t *ret_id)
+{
+    for (size_t i = 0; i < sizeof(esp_chips) / sizeof(esp_chips[0]); i++)
+        if (chip_name_matches(name, esp_chips[i].name)) {
+            *ret_id = esp_chips[i].id;
+            return 0;
+        }
+    return -EINVAL;
 }
 
 const char *token_scope_name(enum token_scope s)

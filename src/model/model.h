@@ -32,8 +32,9 @@ enum variant_kind {
     VARIANT_SIGNED_LEGACY = 3, /* ESP8266 cores 2.5.x: raw-digest signature */
     VARIANT_SIGNED_GZIP = 4,   /* ESP8266 cores >= 3.0: gzip, then signed */
     VARIANT_SIGNED_ESP32 = 5,  /* arduino-esp32 >= 3.3: payload ‖ 512-byte block */
+    VARIANT_SECURE_BOOT = 6, /* ESP32 Secure Boot v2: image padded to 4 KiB ‖ signature sector */
 };
-#define VARIANT_KIND_COUNT 6
+#define VARIANT_KIND_COUNT 7
 
 /* Parses / names the values above ("sketch"/"fs", "esp8266"/"esp32", "plain"...). */
 const char *platform_name(enum platform p);
@@ -41,6 +42,16 @@ int platform_parse(const char *s, enum platform *ret);
 const char *fw_mode_name(enum fw_mode m);
 int fw_mode_parse(const char *s, enum fw_mode *ret); /* accepts "spiffs" as fs */
 const char *variant_kind_name(enum variant_kind k);
+
+/*
+ * The ESP32 family by the chip id esptool writes at offset 12 of an image
+ * (esp_chip_id_t): "ESP32", "ESP32-S3" ... for the known ids, NULL
+ * otherwise. esp_chip_parse reads a target name as ESP-IDF spells it
+ * (CONFIG_IDF_TARGET "esp32s3") or as ESPHome does ("ESP32-S3"), in any
+ * case, and returns its id, or -EINVAL for an unknown chip.
+ */
+const char *esp_chip_name(uint16_t id);
+int esp_chip_parse(const char *name, uint16_t *ret_id);
 
 #ifndef SHA256_HEX_LEN
 #define SHA256_HEX_LEN 64
@@ -84,6 +95,36 @@ struct product {
     struct product_fleet fleet;
 };
 
+/*
+ * The ESP-IDF application descriptor (esp_app_desc_t, 256 bytes) an ESP32
+ * image built by ESP-IDF (and so by arduino-esp32) carries right after its
+ * first segment header, with the chip revisions of the image's extended
+ * header (docs/PROTOCOL.md, "The app descriptor"). Strings are as the
+ * image holds them, cut at their NUL.
+ */
+#define APP_DESC_STRING_BYTES 32
+#define APP_DESC_DATE_BYTES   16
+struct app_desc {
+    bool present; /* the image has one; every field below is zero otherwise */
+    /*
+     * The project is arduino-esp32's prebuilt framework ("arduino-lib-builder"):
+     * its version is the framework's, never the sketch's, so it neither names
+     * nor contradicts the release's version.
+     */
+    bool framework;
+    char project[APP_DESC_STRING_BYTES + 1];
+    char version[APP_DESC_STRING_BYTES + 1];
+    char idf_version[APP_DESC_STRING_BYTES + 1];
+    char build_date[APP_DESC_DATE_BYTES + 1]; /* __DATE__, "" when the build left it out */
+    char build_time[APP_DESC_DATE_BYTES + 1]; /* __TIME__ */
+    uint32_t secure_version;                  /* the anti-rollback counter (docs/SECURITY.md) */
+    char elf_sha256[SHA256_HEX_LEN + 1];      /* lowercase hex of the ELF's SHA-256 */
+    uint16_t chip_id;                         /* from the image header (esp_chip_name) */
+    /* Chip revisions major * 100 + minor, from the image header: 0 min / 0 max mean unbounded. */
+    uint16_t min_chip_rev;
+    uint16_t max_chip_rev;
+};
+
 /* One stored form of a release: a content-addressed blob. */
 struct variant {
     enum variant_kind kind;
@@ -124,6 +165,7 @@ struct release {
     char verifier_key[KEY_FINGERPRINT_HEX + 1];
     struct variant variants[VARIANT_KIND_COUNT];
     unsigned variant_count;
+    struct app_desc app; /* ESP32 sketch releases; present false otherwise */
 };
 
 /* Which version field a device used. */
@@ -161,6 +203,18 @@ struct device_report {
     char user_agent[LIMIT_USER_AGENT_BYTES + 1];
     char query_channel[LIMIT_CHANNEL_NAME_BYTES + 1]; /* ?channel= (docs/FLEET.md), "" if absent */
     char query_group[LIMIT_CHANNEL_NAME_BYTES + 1];   /* ?group=, "" if absent */
+    /*
+     * The ESP-IDF check-in (docs/PROTOCOL.md, "ESP-IDF check-in"): the
+     * x-ESP-IDF-* headers an esp_https_ota app sets. IDF is true when the
+     * request carried that family; the platform is then ESP32, the MAC goes
+     * to sta_mac and the running version to version.
+     */
+    bool idf;
+    bool has_secure_version, has_chip, has_chip_revision;
+    uint32_t secure_version;             /* esp_efuse_read_secure_version() */
+    uint16_t idf_chip_id;                /* esp_chip_name's id of x-ESP-IDF-chip */
+    uint16_t chip_revision;              /* major * 100 + minor */
+    char elf_sha256[SHA256_HEX_LEN + 1]; /* the running app's, lowercase; "" when absent */
 };
 
 /*
@@ -175,8 +229,11 @@ enum delivery_issue {
     DELIVERY_NO_SAFE_FORM = 3,    /* every form of the release is refused or unbootable: 403 */
     DELIVERY_NOT_SIGNED = 4,      /* a signing product's release has no signed form: 403 */
     DELIVERY_UNSIGNED_TO_VERIFIER = 5, /* firmware that checks signatures, product unsigned: 403 */
+    DELIVERY_BELOW_SECURE_VERSION = 6, /* the release's secure_version is below the device's: 403 */
+    DELIVERY_WRONG_CHIP = 7,           /* the image is for another chip or chip revision: 403 */
+    DELIVERY_NO_APP_DESC = 8, /* an ESP-IDF device offered an image without app descriptor: 403 */
 };
-#define DELIVERY_ISSUE_COUNT 6
+#define DELIVERY_ISSUE_COUNT 9
 
 /* The answer the service gives to one check-in. */
 enum decision_kind {

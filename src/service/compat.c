@@ -95,6 +95,16 @@ static const enum outcome outcomes[VARIANT_KIND_COUNT][CORE_GEN_COUNT][2] =
                 [CORE_GEN_3_1] = {REFUSES, REFUSES},
                 [CORE_GEN_LATER] = {REFUSES, REFUSES},
             },
+        [VARIANT_SECURE_BOOT] = /* an ESP32 image: an ESP8266 core refuses its chip */
+        {
+            [CORE_GEN_2_4] = {REFUSES, REFUSES},
+            [CORE_GEN_2_5] = {REFUSES, REFUSES},
+            [CORE_GEN_2_6] = {REFUSES, REFUSES},
+            [CORE_GEN_2_7] = {REFUSES, REFUSES},
+            [CORE_GEN_3_0] = {REFUSES, REFUSES},
+            [CORE_GEN_3_1] = {REFUSES, REFUSES},
+            [CORE_GEN_LATER] = {REFUSES, REFUSES},
+        },
 };
 
 static const char *const gen_names[CORE_GEN_COUNT] = {"2.4", "2.5", "2.6",  "2.7",
@@ -304,6 +314,23 @@ static const struct {
          "checks every update, but the product no longer signs, so they would refuse any image",
          "sign again (otad product set PRODUCT --signing required --key KEY), then publish the "
          "release again with the same bytes"},
+    [DELIVERY_BELOW_SECURE_VERSION] =
+        {"below_secure_version",
+         "devices were refused the release (403): its secure_version is below the one their "
+         "anti-rollback eFuse holds, so their boot loader would refuse it",
+         "publish a release built with a secure_version at least the devices' (docs/SECURITY.md, "
+         "\"Anti-rollback\")"},
+    [DELIVERY_WRONG_CHIP] =
+        {"wrong_chip",
+         "devices were refused the release (403): the image is built for another chip or "
+         "another range of chip revisions than the device reported",
+         "publish the image built for the devices' chip as its own product, or widen the "
+         "revisions the build accepts (CONFIG_ESP_REV_MIN_FULL / CONFIG_ESP_REV_MAX_FULL)"},
+    [DELIVERY_NO_APP_DESC] =
+        {"no_app_descriptor",
+         "ESP-IDF devices were refused the release (403): its image has no app descriptor, "
+         "which esp_https_ota requires (\"Incorrect app descriptor magic\")",
+         "publish an image built by ESP-IDF (idf.py build), which carries esp_app_desc_t"},
 };
 
 const char *delivery_issue_code(enum delivery_issue issue)

@@ -27,17 +27,6 @@
 #define SEGMENT_HEADER_BYTES   8 /* LE32 load address, LE32 length */
 #define SHA256_BYTES           32
 
-struct esp32_chip {
-    uint16_t id;
-    const char *name;
-};
-
-/* esp_chip_id_t values esptool writes at offset 12. */
-static const struct esp32_chip esp32_chips[] = {
-    {0, "ESP32"},     {2, "ESP32-S2"},  {5, "ESP32-C3"},  {9, "ESP32-S3"},  {12, "ESP32-C2"},
-    {13, "ESP32-C6"}, {16, "ESP32-H2"}, {18, "ESP32-P4"}, {23, "ESP32-C5"},
-};
-
 uint64_t image_esp8266_flash_size(uint8_t code)
 {
     /* ESP.magicFlashChipSize: codes 5 and 6 (2M/4M "c1" maps) give 0 there too. */
@@ -166,14 +155,6 @@ out:
     return r;
 }
 
-static const char *esp32_chip_name(uint16_t id)
-{
-    for (size_t i = 0; i < ARRAY_SIZE(esp32_chips); i++)
-        if (esp32_chips[i].id == id)
-            return esp32_chips[i].name;
-    return NULL;
-}
-
 static int inspect_esp32(const uint8_t *data, size_t len, struct image_info *info,
                          struct reason *why)
 {
@@ -196,7 +177,7 @@ static int inspect_esp32(const uint8_t *data, size_t len, struct image_info *inf
                           "byte 1 (segment count) is %u; an ESP32 image has 1 to %u segments",
                           count, ESP_MAX_SEGMENTS);
     uint16_t chip = (uint16_t)(data[ESP32_CHIP_ID_OFFSET] | data[ESP32_CHIP_ID_OFFSET + 1] << 8);
-    if (!esp32_chip_name(chip))
+    if (!esp_chip_name(chip))
         return reason_set(why, -EBADMSG,
                           "bytes 12-13 (chip id) are %u, not a known chip (0 ESP32, 2 S2, 5 C3, "
                           "9 S3, 12 C2, 13 C6, 16 H2, 18 P4, 23 C5)",
