@@ -59,9 +59,10 @@ static int wants_redirect(const struct http_request *req)
 }
 
 /*
- * Whether REQ only repeats or continues a check-in (service.h,
- * checkin_context): a HEAD, or a GET whose Range starts past byte 0, as
- * esp_https_ota's partial download sends them after its first range.
+ * Whether an ESP-IDF check-in's REQ only repeats or continues a check-in
+ * (service.h, checkin_context): a HEAD, or a GET whose Range starts past
+ * byte 0, as esp_https_ota's partial download sends them. (An Arduino
+ * updater sends neither; a HEAD of one stays a check-in, as before.)
  */
 static bool is_continuation(const struct http_request *req)
 {
@@ -101,16 +102,19 @@ static void reply_redirect(const struct http_request *req, const struct http_rou
 }
 
 /*
- * The offered image, whole (200) or the range asked (206, 416), with the
- * headers the image URL sends (docs/PROTOCOL.md, "ESP-IDF check-in"). A HEAD
- * gets the same head without a body. The ticket goes with a GET's body.
+ * The offered image: whole (200), or for an ESP-IDF check-in (IDF) the range
+ * asked (206, 416) with the headers the image URL sends (docs/PROTOCOL.md,
+ * "ESP-IDF check-in"); the Arduino updaters' 200 stays as "The 200" draws
+ * it. A HEAD gets the same head without a body. The ticket goes with a GET's
+ * body.
  */
-static void reply_update(const struct http_context *ctx, const struct http_request *req,
+static void reply_update(const struct http_context *ctx, const struct http_request *req, bool idf,
                          struct decision *d, struct http_reply *reply)
 {
     const struct variant *v = &d->variant;
     struct byte_range range;
-    enum range_result rr = range_parse(http_request_header(req, "Range"), v->size, &range);
+    enum range_result rr =
+        idf ? range_parse(http_request_header(req, "Range"), v->size, &range) : RANGE_NONE;
     char etag[SHA256_HEX_LEN + 3];
     snprintf(etag, sizeof(etag), "\"%s\"", v->sha256);
     if (rr == RANGE_UNSATISFIABLE) {
@@ -132,9 +136,10 @@ static void reply_update(const struct http_context *ctx, const struct http_reque
         return;
     }
     reply->content_type = "application/octet-stream";
-    http_reply_header(reply, "Accept-Ranges", "bytes");
-    http_reply_header(reply, "ETag", etag);
-    http_reply_header(reply, "x-version", d->version);
+    if (idf) {
+        http_reply_header(reply, "Accept-Ranges", "bytes");
+        http_reply_header(reply, "ETag", etag);
+    }
     if (rr == RANGE_PARTIAL) {
         char cr[80];
         snprintf(cr, sizeof(cr), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, range.first, range.last,
@@ -148,6 +153,7 @@ static void reply_update(const struct http_context *ctx, const struct http_reque
         reply->status = 200;
         http_reply_header(reply, "x-MD5", v->md5);
     }
+    http_reply_header(reply, "x-version", d->version);
     if (strcmp(req->method, "GET") == 0) {
         reply->has_ticket = true;
         reply->ticket = d->ticket;
@@ -161,21 +167,22 @@ void http_handle_update(const struct http_context *ctx, const struct http_reques
 {
     struct device_report report;
     struct reason why = {""};
-    int redirect = wants_redirect(req);
-    if (redirect < 0) {
-        service_checkin_malformed(ctx->svc, args->product);
-        http_reply_static(reply, 400, "?answer= must be redirect, or absent for the image\n");
-        return;
-    }
     if (device_report_parse(req, &report, &why) < 0) {
         service_checkin_malformed(ctx->svc, args->product);
         http_reply_text(reply, 400, why.text);
         return;
     }
+    /* ?answer= is the ESP-IDF check-in's; an Arduino updater's URL keeps meaning what it did. */
+    int redirect = report.idf ? wants_redirect(req) : 0;
+    if (redirect < 0) {
+        service_checkin_malformed(ctx->svc, args->product);
+        http_reply_static(reply, 400, "?answer= must be redirect, or absent for the image\n");
+        return;
+    }
     struct checkin_context cctx = {.remote_addr = req->remote_addr,
                                    .legacy_alias = args->legacy_alias,
                                    .tls = req->tls,
-                                   .continuation = is_continuation(req)};
+                                   .continuation = report.idf && is_continuation(req)};
     struct decision d;
     service_checkin(ctx->svc, args->product, &report, &cctx, &d);
 
@@ -190,7 +197,7 @@ void http_handle_update(const struct http_context *ctx, const struct http_reques
             reply_redirect(req, args, &d, reply);
             return;
         }
-        reply_update(ctx, req, &d, reply);
+        reply_update(ctx, req, report.idf, &d, reply);
         return;
     case DECISION_VERSION:
         /* getAvailableVersion(): 200 + x-version, no body (§3). */
