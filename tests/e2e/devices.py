@@ -261,6 +261,11 @@ class IdfUpdate:
     requests: list = field(default_factory=list)  # (method, Range or None, status)
     reason: str = ""
 
+    def __repr__(self):
+        image = f"{len(self.image)} bytes" if self.image is not None else None
+        return (f"IdfUpdate(status={self.status}, image={image}, requests={self.requests}, "
+                f"reason={self.reason!r})")
+
 
 def idf_update(port, target, app, max_request=16384):
     """esp_https_ota with partial_http_download and MAX_REQUEST (ESP-IDF v5): a HEAD for the
