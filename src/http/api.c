@@ -261,24 +261,28 @@ void http_api_release_publish(const struct http_context *ctx, const struct http_
     };
     const char *signed_arg = http_request_param(req, "signed");
     pr.presigned = signed_arg && (strcmp(signed_arg, "1") == 0 || strcmp(signed_arg, "true") == 0);
+    const char *force_arg = http_request_param(req, "force_version");
+    pr.force_version = force_arg && (strcmp(force_arg, "1") == 0 || strcmp(force_arg, "true") == 0);
     if (pr.channel && !*pr.channel)
         pr.channel = NULL;
     if (mode_arg && *mode_arg && fw_mode_parse(mode_arg, &pr.mode) < 0) {
         http_reply_error(reply, -EINVAL, "mode must be sketch or fs");
         return;
     }
-    if (!pr.version || !*pr.version) {
-        http_reply_error(reply, -EINVAL, "version is required (?version=1.0.2)");
-        return;
-    }
+    /* No version: the service takes the image's app descriptor's (docs/API.md). */
+    if (pr.version && !*pr.version)
+        pr.version = NULL;
     /* The form's fields, never the image; notes only by their length. */
-    http_audit_object(args, "%s", pr.version);
+    if (pr.version)
+        http_audit_object(args, "%s", pr.version);
     http_audit_params(args, NULL, NULL,
                       json_pack("{s:o,s:s,s:b,s:I,s:I}", "channel",
                                 pr.channel ? json_string(pr.channel) : json_null(), "mode",
                                 fw_mode_name(pr.mode), "signed", pr.presigned, "bytes",
                                 (json_int_t)req->body_len, "notes_bytes",
                                 (json_int_t)(pr.notes ? strlen(pr.notes) : 0)));
+    if (pr.force_version)
+        http_audit_params(args, NULL, NULL, json_pack("{s:b}", "force_version", true));
     if (!req->body || req->body_len == 0) {
         http_reply_error(reply, -EINVAL, "the request has no image");
         return;
@@ -291,6 +295,8 @@ void http_api_release_publish(const struct http_context *ctx, const struct http_
         http_reply_error(reply, r, why.text);
         return;
     }
+    if (!pr.version) /* the audit entry names the version the image gave */
+        http_audit_object(args, "%s", rel.version);
     http_audit_params(args, NULL, NULL,
                       json_pack("{s:s,s:b}", "sha256", rel.sha256, "created", created));
     json_t *j = present_release(&rel, product);

@@ -263,7 +263,9 @@ static int notes_copy(const char *body, char **ret)
  */
 static bool publish_refusal(int r)
 {
-    return r == -EBADMSG || r == -EEXIST || r == -EINVAL || r == -EFBIG || r == -E2BIG;
+    /* -EDOM: the tag's version disagrees with the image's app descriptor (no force here). */
+    return r == -EBADMSG || r == -EEXIST || r == -EINVAL || r == -EFBIG || r == -E2BIG ||
+           r == -EDOM;
 }
 
 /*
