@@ -312,3 +312,44 @@ def test_staged_rollout_updates_idf_devices_counted_once():
         # check-in per round of INTERVAL_S (and the download's reboot) since the start.
         rounds = (time.monotonic() - started + 2 * INTERVAL_S) / INTERVAL_S + 2
         assert all(1 <= row["checkins"] <= rounds for row in rows), (rounds, rows)
+
+
+def test_redirect_offer_is_recorded_for_the_rollout():
+    """?answer=redirect in a rollout: the 302 is the offer (counted offered), the image URL's
+    download is not the rollout's, and the device's next check-in on the offered release
+    makes it succeeded."""
+    with Server(args=FAST) as srv:
+        srv.add_product("idf", "esp32")
+        path, _, old_elf = idf_image("1.0.0", seed=1)
+        srv.add_release("idf", path, "1.0.0")
+        srv.cli_ok("channel", "set", "idf", "stable", "--deploy", "manual")
+        path, new, new_elf = idf_image("1.1.0", seed=2)
+        srv.add_release("idf", path, "1.1.0")
+        srv.start()
+        token = srv.token("read")
+        app = IdfApp(version="1.0.0", elf_sha256=old_elf)
+        rid = srv.cli_ok("rollout", "start", "idf", "1.1.0", "--stages", "100", "--soak", "1s",
+                         "--ramp", "0", "--interval", "2s", "--json").json()["rollout"]["id"]
+
+        def counters(**want):
+            def check():
+                c = srv.api("GET", f"/api/v1/products/idf/rollouts/{rid}",
+                            token).json()["rollout"]["counters"]
+                return c if all(c[k] == v for k, v in want.items()) else None
+            return wait_until(check, what=f"rollout counters {want}")
+
+        client = IdfClient(srv.port, update_path("?answer=redirect"), app)
+        try:
+            resp, _ = wait_until(lambda: (lambda r: r if r[0].status == 302 else None)(
+                client.request("GET")), what="the rollout's offer as a 302")
+        finally:
+            client.close()
+        counters(offered=1, served=0, succeeded=0)
+        img = srv.get(urllib.parse.urlsplit(resp.getheader("Location")).path)
+        assert_status(img, 200, "the image URL the 302 names")
+        assert img.body == new
+        # Rebooted on 1.1.0: its next check-in decides the outcome.
+        done = idf_update(srv.port, update_path("?answer=redirect"),
+                          app.but(version="1.1.0", elf_sha256=new_elf))
+        assert done.status == 304, done
+        counters(offered=1, succeeded=1, failed=0)
