@@ -153,6 +153,46 @@ static void test_older_device_gets_the_exact_image(void **state)
     http_reply_release(&reply);
 }
 
+/*
+ * Range, ETag and ?answer= belong to the ESP-IDF check-in (docs/PROTOCOL.md):
+ * an Arduino updater that sent them would still get "The 200", whole.
+ */
+static void test_arduino_answer_ignores_range_and_answer(void **state)
+{
+    struct http_env *e = *state;
+    struct http_request req;
+    struct http_reply reply;
+    checkin_init(&req, "GET", "1.0.1");
+    add_header(&req, "Range", "bytes=100-");
+    add_query(&req, "answer", "redirect");
+    update(e, &req, "emonesp", &reply);
+    assert_int_equal(reply.status, 200);
+    assert_int_equal(reply.fd_offset, 0);
+    assert_int_equal(reply.fd_length, sizeof(e->img));
+    assert_null(reply_header(&reply, "Content-Range"));
+    assert_null(reply_header(&reply, "ETag"));
+    assert_null(reply_header(&reply, "Location"));
+    assert_non_null(reply_header(&reply, "x-MD5"));
+    http_reply_release(&reply);
+}
+
+/* The ESP-IDF family is an ESP32 app: refused an ESP8266 product's image before any range. */
+static void test_idf_family_on_an_esp8266_product(void **state)
+{
+    struct http_env *e = *state;
+    struct http_request req;
+    request_init(&req, "GET", "/update/emonesp");
+    add_header(&req, "User-Agent", "ESP32 HTTP Client/1.0");
+    add_header(&req, "x-ESP-IDF-MAC", "24:0A:C4:00:00:01");
+    add_header(&req, "x-ESP-IDF-version", "1.0.1");
+    add_header(&req, "Range", "bytes=0-16383");
+    assert_refusal(e, &req, "emonesp", 403, "the device is an esp32");
+    request_init(&req, "GET", "/update/emonesp");
+    add_header(&req, "x-ESP-IDF-MAC", "24:0A:C4:00:00:01");
+    add_header(&req, "x-ESP8266-version", "1.0.1");
+    assert_refusal(e, &req, "emonesp", 400, "both x-ESP8266-* and x-ESP-IDF-* headers");
+}
+
 static void test_refusals_are_403_with_the_reason(void **state)
 {
     struct http_env *e = *state;
@@ -412,6 +452,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_current_device_gets_an_empty_304, http_env_setup,
                                         http_env_teardown),
         cmocka_unit_test_setup_teardown(test_older_device_gets_the_exact_image, http_env_setup,
+                                        http_env_teardown),
+        cmocka_unit_test_setup_teardown(test_arduino_answer_ignores_range_and_answer,
+                                        http_env_setup, http_env_teardown),
+        cmocka_unit_test_setup_teardown(test_idf_family_on_an_esp8266_product, http_env_setup,
                                         http_env_teardown),
         cmocka_unit_test_setup_teardown(test_refusals_are_403_with_the_reason, http_env_setup,
                                         http_env_teardown),
