@@ -28,7 +28,7 @@ enum manifest_client { CLIENT_ESPHOME, CLIENT_ESP32FOTA };
 /* How much of a bad query value a reason quotes. */
 #define QUOTE_BYTES 40
 
-/* "/images/" + product + "/" + version, after "https://" + a Host of at most 255 bytes. */
+/* "/images/" + product + "/" + version + "?mac=" + 12 digits, after "https://" and a Host. */
 #define LOCATION_BYTES                                                                             \
     (8 + 255 + 8 + LIMIT_PRODUCT_NAME_BYTES + 1 + LIMIT_RELEASE_VERSION_BYTES + 1)
 
@@ -76,12 +76,15 @@ bool manifest_host_valid(const char *host)
     return true;
 }
 
-int manifest_image_location(const char *product, const char *version, bool absolute,
+int manifest_image_location(const char *product, const char *version, uint64_t mac, bool absolute,
                             const char *host, bool tls, char *out, size_t size)
 {
-    int n = absolute ? snprintf(out, size, "%s://%s/images/%s/%s", tls ? "https" : "http", host,
-                                product, version)
-                     : snprintf(out, size, "/images/%s/%s", product, version);
+    char query[32] = "";
+    if (mac)
+        snprintf(query, sizeof(query), "?mac=%012" PRIX64, mac);
+    int n = absolute ? snprintf(out, size, "%s://%s/images/%s/%s%s", tls ? "https" : "http", host,
+                                product, version, query)
+                     : snprintf(out, size, "/images/%s/%s%s", product, version, query);
     if (n < 0 || (size_t)n >= size) {
         if (size)
             out[0] = 0;
@@ -198,10 +201,10 @@ static bool read_type(const struct http_request *req, const char *product, const
  * header cannot give it.
  */
 static bool image_location(const struct http_request *req, enum manifest_client client,
-                           const char *product, const char *version, char *out, size_t size,
-                           struct http_reply *reply)
+                           const char *product, const char *version, uint64_t mac, char *out,
+                           size_t size, struct http_reply *reply)
 {
-    int r = manifest_image_location(product, version, false, NULL, false, out, size);
+    int r = manifest_image_location(product, version, mac, false, NULL, false, out, size);
     bool absolute = client == CLIENT_ESP32FOTA || manifest_esphome_takes_as_url(out);
     const char *host = http_request_header(req, "Host");
     if (r == 0 && absolute) {
@@ -211,7 +214,7 @@ static bool image_location(const struct http_request *req, enum manifest_client 
                               "the image URL\n");
             return false;
         }
-        r = manifest_image_location(product, version, true, host, req->tls, out, size);
+        r = manifest_image_location(product, version, mac, true, host, req->tls, out, size);
     }
     if (r < 0) {
         http_reply_static(reply, 500, "the image URL does not fit\n");
@@ -269,8 +272,9 @@ static void handle_manifest(const struct http_context *ctx, const struct http_re
         return;
     }
     char location[LOCATION_BYTES];
-    if (has_image &&
-        !image_location(req, client, args->product, version, location, sizeof(location), reply))
+    uint64_t mac = report.has_sta_mac ? mac_to_u64(report.sta_mac) : 0;
+    if (has_image && !image_location(req, client, args->product, version, mac, location,
+                                     sizeof(location), reply))
         return;
 
     json_t *root;

@@ -53,10 +53,12 @@ bool manifest_host_valid(const char *host);
  * Writes into OUT (SIZE bytes) where a device fetches release VERSION of
  * PRODUCT: "/images/PRODUCT/VERSION", or with ABSOLUTE the same path after
  * "http://HOST" or, when TLS (the request came over the HTTPS listener),
- * "https://HOST". HOST must be manifest_host_valid. Returns 0, or
- * -ENAMETOOLONG when it does not fit.
+ * "https://HOST"; for device MAC (0: none) followed by "?mac=" and its 12
+ * hex digits, so the image request tells the rollout which device
+ * downloads. HOST must be manifest_host_valid. Returns 0, or -ENAMETOOLONG
+ * when it does not fit.
  */
-int manifest_image_location(const char *product, const char *version, bool absolute,
+int manifest_image_location(const char *product, const char *version, uint64_t mac, bool absolute,
                             const char *host, bool tls, char *out, size_t size);
 
 /*

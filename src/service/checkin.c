@@ -441,6 +441,30 @@ void service_image_ticket(struct service *svc, const char *product, uint64_t byt
     ticket_count(ret_ticket, product, bytes, whole);
 }
 
+void service_image_ticket_device(struct service *svc, const char *product, const char *version,
+                                 uint64_t mac, uint64_t bytes, struct delivery_ticket *ret_ticket)
+{
+    service_image_ticket(svc, product, bytes, true, ret_ticket);
+    if (!mac || !svc->tracker || tracker_empty(svc->tracker))
+        return;
+    struct catalog *cat = service_catalog_get(svc);
+    const struct catalog_product *cp = cat ? catalog_product(cat, product) : NULL;
+    const struct catalog_release *rel =
+        cp ? catalog_release_by_version(cp, FW_MODE_SKETCH, version) : NULL;
+    struct standing s;
+    if (rel && tracker_get(svc->tracker, cp->product.id, mac, FW_MODE_SKETCH, &s) &&
+        s.release_id == rel->release.id &&
+        (s.outcome == OUTCOME_OFFERED || s.outcome == OUTCOME_INTERRUPTED)) {
+        ret_ticket->product_id = cp->product.id;
+        ret_ticket->mac = mac;
+        ret_ticket->rollout_id = s.rollout_id;
+        ret_ticket->release_id = s.release_id;
+        ret_ticket->mode = s.mode;
+        ret_ticket->stage = s.stage;
+    }
+    catalog_unref(cat);
+}
+
 void service_delivery_done(struct service *svc, const struct delivery_ticket *t, bool complete)
 {
     if (t->in_flight) {

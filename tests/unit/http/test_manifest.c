@@ -310,15 +310,21 @@ static void test_location_and_host(void **state)
 {
     (void)state;
     char out[300];
-    assert_int_equal(manifest_image_location("p", "1.0", false, NULL, false, out, sizeof(out)), 0);
-    assert_string_equal(out, "/images/p/1.0");
-    assert_int_equal(manifest_image_location("p", "1.0", true, "h:8080", false, out, sizeof(out)),
+    assert_int_equal(manifest_image_location("p", "1.0", 0, false, NULL, false, out, sizeof(out)),
                      0);
+    assert_string_equal(out, "/images/p/1.0");
+    assert_int_equal(
+        manifest_image_location("p", "1.0", 0, true, "h:8080", false, out, sizeof(out)), 0);
     assert_string_equal(out, "http://h:8080/images/p/1.0");
     assert_int_equal(
-        manifest_image_location("p", "1.0", true, "[::1]:8443", true, out, sizeof(out)), 0);
+        manifest_image_location("p", "1.0", 0, true, "[::1]:8443", true, out, sizeof(out)), 0);
     assert_string_equal(out, "https://[::1]:8443/images/p/1.0");
-    assert_int_equal(manifest_image_location("p", "1.0", true, "h", false, out, 10), -ENAMETOOLONG);
+    assert_int_equal(manifest_image_location("p", "1.0", UINT64_C(0x18FEAA0000A1), false, NULL,
+                                             false, out, sizeof(out)),
+                     0);
+    assert_string_equal(out, "/images/p/1.0?mac=18FEAA0000A1");
+    assert_int_equal(manifest_image_location("p", "1.0", 0, true, "h", false, out, 10),
+                     -ENAMETOOLONG);
     assert_string_equal(out, "");
 
     assert_true(manifest_host_valid("otad.example.org"));
@@ -451,6 +457,27 @@ static void test_esphome_per_device(void **state)
     assert_int_equal(reply.status, 200);
     v = esphome_read(reply_body(&reply), "ESP8266", "http://h/m.json");
     assert_string_equal(v.version, "1.0.2");
+    assert_string_equal(v.url, "http://h/images/emonesp/1.0.2?mac=18FEAAAAAA11");
+    http_reply_release(&reply);
+
+    /* The image URL takes that ?mac= (and refuses a malformed one). */
+    struct http_route_args args;
+    memset(&args, 0, sizeof(args));
+    strcpy(args.product, "emonesp");
+    strcpy(args.version, "1.0.2");
+    request_init(&req, "GET", "/images/emonesp/1.0.2");
+    add_query(&req, "mac", "18FEAAAAAA11");
+    http_reply_init(&reply);
+    http_handle_image(&e->ctx, &req, &args, &reply);
+    assert_int_equal(reply.status, 200);
+    assert_string_equal(reply_header(&reply, "x-MD5"), e->md5);
+    service_delivery_done(e->svc, &reply.ticket, true);
+    http_reply_release(&reply);
+    request_init(&req, "GET", "/images/emonesp/1.0.2");
+    add_query(&req, "mac", "18FEAAAAAA1");
+    http_reply_init(&reply);
+    http_handle_image(&e->ctx, &req, &args, &reply);
+    assert_int_equal(reply.status, 400);
     http_reply_release(&reply);
 
     /* Current on a version otad never published: its own version, no build to install. */
