@@ -74,6 +74,28 @@ static bool take_download_slot(struct service *svc, const struct catalog_product
     return true;
 }
 
+/*
+ * Counts a body in flight against the node's and CP's caps into T without
+ * refusing it: a manifest client's image, which its manifest poll admitted
+ * (take_download_slot) on the bodies in flight then. Nothing is counted
+ * when neither has a cap.
+ */
+static void count_download_slot(struct service *svc, const struct catalog_product *cp,
+                                struct delivery_ticket *t)
+{
+    unsigned node_cap = service_download_share(svc, (unsigned)svc->config.max_downloads);
+    unsigned product_cap = service_download_share(svc, cp->product.fleet.max_downloads);
+    if (!node_cap && !product_cap)
+        return;
+    atomic_fetch_add_explicit(&svc->node_downloads, 1, memory_order_relaxed);
+    t->holds_slot = true;
+    t->product_id = cp->product.id;
+    if (cp->downloads) {
+        atomic_fetch_add_explicit(cp->downloads, 1, memory_order_relaxed);
+        t->holds_product_slot = true;
+    }
+}
+
 static void give_download_slot(struct service *svc, const struct delivery_ticket *t)
 {
     atomic_fetch_sub_explicit(&svc->node_downloads, 1, memory_order_relaxed);
@@ -445,14 +467,15 @@ void service_image_ticket_device(struct service *svc, const char *product, const
                                  uint64_t mac, uint64_t bytes, struct delivery_ticket *ret_ticket)
 {
     service_image_ticket(svc, product, bytes, true, ret_ticket);
-    if (!mac || !svc->tracker || tracker_empty(svc->tracker))
-        return;
     struct catalog *cat = service_catalog_get(svc);
     const struct catalog_product *cp = cat ? catalog_product(cat, product) : NULL;
+    if (cp)
+        count_download_slot(svc, cp, ret_ticket);
     const struct catalog_release *rel =
         cp ? catalog_release_by_version(cp, FW_MODE_SKETCH, version) : NULL;
     struct standing s;
-    if (rel && tracker_get(svc->tracker, cp->product.id, mac, FW_MODE_SKETCH, &s) &&
+    if (rel && mac && svc->tracker && !tracker_empty(svc->tracker) &&
+        tracker_get(svc->tracker, cp->product.id, mac, FW_MODE_SKETCH, &s) &&
         s.release_id == rel->release.id &&
         (s.outcome == OUTCOME_OFFERED || s.outcome == OUTCOME_INTERRUPTED)) {
         ret_ticket->product_id = cp->product.id;

@@ -214,7 +214,9 @@ void service_image_ticket(struct service *svc, const char *product, uint64_t byt
  * open rollout standing offers exactly that release, the ticket carries
  * the offer, so the body's end records it served or interrupted, as a
  * check-in's 200 would, and the device's next poll on anything else is a
- * failure. It holds no download slot. Never fails.
+ * failure. The body counts against the download caps while it is sent
+ * (the manifest poll that named it admitted it: it is never refused here),
+ * so later polls see it in flight. Never fails.
  */
 void service_image_ticket_device(struct service *svc, const char *product, const char *version,
                                  uint64_t mac, uint64_t bytes, struct delivery_ticket *ret_ticket);

@@ -605,6 +605,60 @@ static void test_esp32fota_unreadable_version(void **state)
     http_reply_release(&reply);
 }
 
+/* One ESPHome poll of emonesp by device N on VERSION: the version its manifest names. */
+static void poll_named(struct http_env *e, int n, const char *version, char *out, size_t size)
+{
+    char mac[18];
+    snprintf(mac, sizeof(mac), "18:FE:AA:AA:AB:%02X", n);
+    struct http_request req;
+    struct http_reply reply;
+    esphome_init(&req, "/manifest/esphome/emonesp.json");
+    add_query(&req, "mac", mac);
+    add_query(&req, "version", version);
+    manifest(e, &req, true, "emonesp", &reply);
+    assert_int_equal(reply.status, 200);
+    json_t *j = reply_json(&reply);
+    snprintf(out, size, "%s", json_string_value(json_object_get(j, "version")));
+    json_decref(j);
+    http_reply_release(&reply);
+}
+
+/*
+ * The download cap: a manifest takes no slot, the image it names does while it is
+ * sent, and a poll while the cap is full is told to stay where it is.
+ */
+static void test_download_cap(void **state)
+{
+    struct http_env *e = *state;
+    struct reason why;
+    struct product_fleet f = {.max_downloads = 1};
+    assert_int_equal(service_product_set_fleet(e->svc, "emonesp", &f, &why), 0);
+    char named[80];
+    poll_named(e, 1, "1.0.0", named, sizeof(named));
+    assert_string_equal(named, "1.0.2");
+    poll_named(e, 2, "1.0.0", named, sizeof(named)); /* the manifest held no slot */
+    assert_string_equal(named, "1.0.2");
+    /* Device 1 fetches its image: that body fills the cap while it is sent. */
+    struct http_route_args args;
+    memset(&args, 0, sizeof(args));
+    strcpy(args.product, "emonesp");
+    strcpy(args.version, "1.0.2");
+    struct http_request req;
+    request_init(&req, "GET", "/images/emonesp/1.0.2");
+    add_query(&req, "mac", "18FEAAAAAB01");
+    struct http_reply image;
+    http_reply_init(&image);
+    http_handle_image(&e->ctx, &req, &args, &image);
+    assert_int_equal(image.status, 200);
+    assert_true(image.ticket.holds_slot);
+    poll_named(e, 2, "1.0.0", named, sizeof(named));
+    assert_string_equal(named, "1.0.0"); /* held back: its own version, nothing to install */
+    service_delivery_done(e->svc, &image.ticket, true);
+    http_reply_release(&image);
+    poll_named(e, 2, "1.0.0", named, sizeof(named));
+    assert_string_equal(named, "1.0.2");
+}
+
 /* Bad identity: a 400 naming the argument; an unknown product: 404. */
 static void test_refusals(void **state)
 {
@@ -721,6 +775,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refusals, setup, http_env_teardown),
         cmocka_unit_test_setup_teardown(test_esphome_http_in_path, setup, http_env_teardown),
         cmocka_unit_test_setup_teardown(test_routes, setup, http_env_teardown),
+        cmocka_unit_test_setup_teardown(test_download_cap, setup, http_env_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
