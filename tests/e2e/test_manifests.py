@@ -14,6 +14,7 @@ import re
 import time
 import urllib.parse
 
+import tlsutil
 from devices import efuse_mac_id, esp32fota_get, esphome_get, mac
 from harness import Server, http_request, make_image, md5_hex, wait_until
 
@@ -43,8 +44,9 @@ class ManifestDevice:
     new release does not boot and the boot loader returns to the old one."""
 
     def __init__(self, srv, kind, n, product, version, identity=True, falls_back=False,
-                 fw_type=None):
+                 fw_type=None, tls=None):
         self.srv, self.kind, self.product = srv, kind, product
+        self.tls = tls  # an ssl.SSLContext: the device speaks to the HTTPS listener
         self.mac = mac(n, prefix="24:0A:C4")
         self.version = version
         self.identity = identity
@@ -61,9 +63,14 @@ class ManifestDevice:
             return f"{target}?mac={self.mac}&version={self.version}"
         return f"{target}?version={self.version}&id={efuse_mac_id(self.mac)}"
 
+    def port(self):
+        return self.srv.tls_port if self.tls else self.srv.port
+
     def get(self, target):
         req = esphome_get if self.kind == "esphome" else esp32fota_get
-        return self.srv.send(req(target, self.srv.port), until="response")
+        if self.tls:
+            return self.srv.send_tls(req(target, self.port()), self.tls, until="response")
+        return self.srv.send(req(target, self.port()), until="response")
 
     def poll(self):
         """One update check, and the install it leads to. Returns the manifest's Response."""
@@ -93,10 +100,10 @@ class ManifestDevice:
             if "http" in path:
                 url = path
             elif path.startswith("/"):
-                url = source_url(self.srv, source).split("/", 3)
+                url = self.source_url(source).split("/", 3)
                 url = "/".join(url[:3]) + path
             else:
-                url = source_url(self.srv, source).rsplit("/", 1)[0] + "/" + path
+                url = self.source_url(source).rsplit("/", 1)[0] + "/" + path
             return url, doc["version"], md5
         return None
 
@@ -112,9 +119,14 @@ class ManifestDevice:
                 return e["url"], v, None
         return None
 
+    def source_url(self, target):
+        """The manifest URL as the device's YAML or sketch has it."""
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port()}{target}"
+
     def install(self, url, version, md5):
         parts = urllib.parse.urlsplit(url)
-        assert parts.scheme == "http" and parts.netloc == f"127.0.0.1:{self.srv.port}", url
+        scheme = "https" if self.tls else "http"
+        assert parts.scheme == scheme and parts.netloc == f"127.0.0.1:{self.port()}", url
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         img = self.get(target)
         assert img.status == 200, img.describe()
@@ -127,8 +139,6 @@ class ManifestDevice:
             self.version = version
 
 
-def source_url(srv, target):
-    return f"http://127.0.0.1:{srv.port}{target}"
 
 
 def assert_manifest_head(r):
@@ -300,10 +310,36 @@ def test_devices_that_fall_back_are_failed_and_halt_the_rollout():
         assert halted, ro
         assert ro["counters"]["failed"] >= 1, ro["counters"]
         assert ro["stage"] == 1, ro
-        # A device that failed is never offered 1.1.0 again.
+        # Once the halt is in the catalog (rebuilt within half a second), nothing is offered:
+        # a device that failed is never offered 1.1.0 again, nor is the rest.
+        fleet.run(1.0)
         failed_before = {id(d): len(d.offers) for d in devices}
         fleet.run(2 * INTERVAL_S)
         assert {id(d): len(d.offers) for d in devices} == failed_before
+
+
+def test_over_https_the_image_urls_are_https():
+    old, new = images()
+    with Server() as srv:
+        srv.add_product("door", platform="esp32")
+        srv.add_release("door", old, "1.0.0")
+        srv.add_release("door", new, "1.1.0")
+        srv.cli_ok("product", "fleet", "door", "--https", "required")
+        ca = tlsutil.make_ca(srv.tmp / "ca")
+        tlsutil.install_default(srv.data_dir, ca)
+        srv.start(["--listen-tls", "127.0.0.1:0"])
+        ctx = tlsutil.context(ca[0])
+        for n, kind in enumerate(("esphome", "esp32fota"), 1):
+            for identity in (True, False):
+                dev = ManifestDevice(srv, kind, n, "door", "1.0.0", identity=identity, tls=ctx)
+                r = dev.poll()
+                assert r.status == 200 and dev.version == "1.1.0", (r.describe(), dev.offers)
+                # The product requires HTTPS: over plain HTTP the manifest is refused, not
+                # answered with an https:// URL the device did not ask for.
+                plain = ManifestDevice(srv, kind, n, "door", "1.0.0", identity=identity)
+                r = plain.poll()
+                assert r.status == 403 and "requires HTTPS" in r.text, r.describe()
+                assert plain.offers == []
 
 
 def raw(srv, target, headers=()):
