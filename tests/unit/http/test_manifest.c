@@ -603,6 +603,33 @@ static void test_esp32fota_unreadable_version(void **state)
     struct esphome_view v = esphome_read(reply_body(&reply), "ESP32-S3", "http://h/m.json");
     assert_string_equal(v.version, "2.2.0-rc1");
     http_reply_release(&reply);
+
+    /* Each published in turn becomes the target (a non-semver version goes by sequence). */
+    static const struct {
+        const char *version;
+        int status;
+    } targets[] = {
+        {"3.0.0.1", 403}, /* a fourth number esp32FOTA would drop */
+        {"v4.0.0", 403},  /* a 'v' it reads as 0.0.0 */
+        {"4.1.0+b7", 403},
+        {"5.0", 200}, /* one to three numbers: read as 5.0.0 */
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(targets); i++) {
+        make_esp32(img, sizeof(img), S3_CHIP_ID, (uint8_t)(10 + i));
+        pub.version = targets[i].version;
+        assert_int_equal(service_publish(e->svc, &pub, NULL, NULL, &why), 0);
+        fota_init(&req, "/manifest/esp32fota/s3.json");
+        manifest(e, &req, false, "s3", &reply);
+        if (reply.status != targets[i].status)
+            fail_msg("%s: %d %s", targets[i].version, reply.status, reply_body(&reply));
+        if (reply.status == 200) {
+            json_t *j = reply_json(&reply);
+            assert_non_null(fota_read(j, "s3", "4.9.9"));
+            assert_null(fota_read(j, "s3", "5.0.0"));
+            json_decref(j);
+        }
+        http_reply_release(&reply);
+    }
 }
 
 /* One ESPHome poll of emonesp by device N on VERSION: the version its manifest names. */
