@@ -310,7 +310,10 @@ static bool version_numeric(const char *version)
  * image, so the download slot the decision took is given back at once (the
  * image request carries no identity), while a rollout's offer stays open
  * for the device's next poll to decide. An offer the client cannot read is
- * refused before anything is recorded of it.
+ * refused before the registry or the rollout's counters hear of it (the
+ * tracker keeps its open standing in memory: only a device that runs that
+ * release could decide it, and it is offered again, and refused, at the
+ * next poll).
  */
 static void manifest_offer(struct service *svc, enum checkin_via via, struct decision *d,
                            struct checkin_events *held)
