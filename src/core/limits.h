@@ -27,6 +27,7 @@
 #define LIMIT_DEVICE_SDK_BYTES     64u /* x-ESP8266-sdk-version */
 #define LIMIT_USER_AGENT_BYTES     128u
 #define LIMIT_CORE_VERSION_BYTES   32u /* ?core= (ESP.getCoreVersion()), a declared core */
+#define LIMIT_MANIFEST_TYPE_BYTES  64u /* esp32FOTA's ?type=, echoed in its manifest */
 
 /* Names chosen by operators. */
 #define LIMIT_PRODUCT_NAME_BYTES    64u

@@ -161,7 +161,7 @@ bool http_session_cookie(const struct http_request *req, char *out, size_t size)
 bool http_same_origin(const struct http_request *req);
 
 /*
- * Whether PATH is a device's (/update/, /images/, a configured alias):
+ * Whether PATH is a device's (/update/, /images/, /manifest/, a configured alias):
  * answers whose bytes docs/PROTOCOL.md fixes, which get no header beyond
  * their own (no security headers).
  */
@@ -195,6 +195,20 @@ void http_handle_update(const struct http_context *ctx, const struct http_reques
  */
 void http_handle_image(const struct http_context *ctx, const struct http_request *req,
                        const struct http_route_args *args, struct http_reply *reply);
+
+/*
+ * GET|HEAD /manifest/esphome/{product}.json and
+ * /manifest/esp32fota/{product}.json (manifest.c; docs/PROTOCOL.md,
+ * "ESPHome", "esp32FOTA"): the manifest the client polls, decided per
+ * device with ?mac= (esp32FOTA also ?id=) and ?version=, per channel
+ * without; 200 JSON with an exact Content-Length and Cache-Control:
+ * no-store; 400 for a malformed identity, 403 or 404 with a one-line
+ * reason, 503 while this node fetches the image.
+ */
+void http_handle_manifest_esphome(const struct http_context *ctx, const struct http_request *req,
+                                  const struct http_route_args *args, struct http_reply *reply);
+void http_handle_manifest_esp32fota(const struct http_context *ctx, const struct http_request *req,
+                                    const struct http_route_args *args, struct http_reply *reply);
 
 /* POST /hooks/github: a GitHub webhook delivery, handed to the sources (hooks.c). */
 void http_handle_github_hook(const struct http_context *ctx, const struct http_request *req,

@@ -99,6 +99,8 @@ static const struct route routes[] = {
     DEVICE_ROUTE("/update/{product}", http_handle_update),
     DEVICE_ROUTE("{alias}", http_handle_update),
     DEVICE_ROUTE("/images/{product}/{version}", http_handle_image),
+    DEVICE_ROUTE("/manifest/esphome/{product}.json", http_handle_manifest_esphome),
+    DEVICE_ROUTE("/manifest/esp32fota/{product}.json", http_handle_manifest_esp32fota),
     /* No token: the HMAC over the body is checked once it is in (hooks.c). */
     {.pattern = "/hooks/github",
      .methods = METHOD_POST,
@@ -199,6 +201,8 @@ static const struct {
 } misses[] = {
     {"/update/", false, "no such product\n"},
     {"/images/", false, "no such release\n"},
+    {"/manifest/", false,
+     "no such manifest: /manifest/esphome/PRODUCT.json or /manifest/esp32fota/PRODUCT.json\n"},
     {"/api/v1/", true, "no such API endpoint"},
     {"", false, "not found\n"},
 };
@@ -228,6 +232,24 @@ static size_t take_segment(const char *path, char *out, size_t size)
     return n;
 }
 
+/*
+ * The {product} segment at PATH into OUT, when the pattern goes on at REST:
+ * a literal suffix in the same segment (".json") is left out of the name and
+ * must end the segment. Returns the name's length, 0 when it does not match.
+ */
+static size_t take_product(const char *path, const char *rest, char *out, size_t size)
+{
+    size_t suffix = strcspn(rest, "/{");
+    if (suffix == 0)
+        return take_segment(path, out, size);
+    size_t seg = strcspn(path, "/");
+    if (seg <= suffix || seg - suffix >= size || strncmp(path + seg - suffix, rest, suffix) != 0)
+        return 0;
+    memcpy(out, path, seg - suffix);
+    out[seg - suffix] = 0;
+    return seg - suffix;
+}
+
 /* Whether PATH is one of ROUTE's; fills ARGS with what its pattern names. */
 static bool route_match(const struct http_context *ctx, const struct route *route, const char *path,
                         struct http_route_args *args)
@@ -249,9 +271,9 @@ static bool route_match(const struct http_context *ctx, const struct route *rout
         }
         size_t n = 0;
         switch (p[1]) {
-        case 'p': /* {product} */
-            n = take_segment(path, args->product, sizeof(args->product));
+        case 'p': /* {product}, which a literal suffix of its segment may follow: {product}.json */
             p += strlen("{product}");
+            n = take_product(path, p, args->product, sizeof(args->product));
             break;
         case 'v': /* {version} */
             n = take_segment(path, args->version, sizeof(args->version));
@@ -389,7 +411,7 @@ bool http_same_origin(const struct http_request *req)
 bool http_path_is_device(const struct http_context *ctx, const char *path)
 {
     return strncmp(path, "/update/", 8) == 0 || strncmp(path, "/images/", 8) == 0 ||
-           config_alias_product(ctx->config, path) != NULL;
+           strncmp(path, "/manifest/", 10) == 0 || config_alias_product(ctx->config, path) != NULL;
 }
 
 /*

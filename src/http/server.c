@@ -141,8 +141,9 @@ static const char *route_family(const char *url)
     static const struct {
         const char *prefix, *family;
     } families[] = {
-        {"/update/", "checkin"}, {"/images/", "image"},   {"/api/", "api"},
-        {"/hooks/", "webhook"},  {"/metrics", "metrics"}, {"/healthz", "healthz"},
+        {"/update/", "checkin"}, {"/images/", "image"},  {"/manifest/", "manifest"},
+        {"/api/", "api"},        {"/hooks/", "webhook"}, {"/metrics", "metrics"},
+        {"/healthz", "healthz"},
     };
     /* "GET file.bin HTTP/1.0" has no leading slash: "other", as any alias. */
     const char *path = url;

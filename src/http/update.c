@@ -17,6 +17,7 @@
 #include "http/device_headers.h"
 #include "http/handlers.h"
 #include "http/range.h"
+#include "model/fleet.h"
 #include "service/service_fleet.h"
 
 /*
@@ -232,6 +233,13 @@ void http_handle_image(const struct http_context *ctx, const struct http_request
         http_reply_static(reply, 400, "mode must be sketch or fs\n");
         return;
     }
+    /* ?mac=: the device a manifest named this URL for (manifest.c), 12 hex digits. */
+    uint64_t device_mac = 0;
+    const char *mac_arg = http_request_query(req, "mac");
+    if (mac_arg && (mac_text_parse(mac_arg, &device_mac) < 0 || device_mac == 0)) {
+        http_reply_static(reply, 400, "?mac= must be a MAC address (12 hex digits)\n");
+        return;
+    }
     if (!req->tls && service_product_requires_https(ctx->svc, args->product)) {
         http_reply_static(reply, 403,
                           "this product requires HTTPS: fetch the image over https://\n");
@@ -270,10 +278,17 @@ void http_handle_image(const struct http_context *ctx, const struct http_request
         reply->status = 200;
         http_reply_header(reply, "x-MD5", v.md5);
     }
-    /* A GET's body is counted when it ends (server.c, service_delivery_done); a HEAD sends none. */
+    /*
+     * A GET's body is counted when it ends (server.c, service_delivery_done); a HEAD sends none.
+     * A whole body fetched through a manifest's URL (?mac=) is the device's rollout download.
+     */
     if (strcmp(req->method, "GET") == 0) {
         reply->has_ticket = true;
-        service_image_ticket(ctx->svc, args->product, reply->fd_length, reply->status == 200,
-                             &reply->ticket);
+        if (reply->status == 200 && device_mac)
+            service_image_ticket_device(ctx->svc, args->product, args->version, device_mac,
+                                        reply->fd_length, &reply->ticket);
+        else
+            service_image_ticket(ctx->svc, args->product, reply->fd_length, reply->status == 200,
+                                 &reply->ticket);
     }
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "core/util.h"
@@ -71,6 +72,28 @@ static bool take_download_slot(struct service *svc, const struct catalog_product
     }
     t->holds_product_slot = true;
     return true;
+}
+
+/*
+ * Counts a body in flight against the node's and CP's caps into T without
+ * refusing it: a manifest client's image, which its manifest poll admitted
+ * (take_download_slot) on the bodies in flight then. Nothing is counted
+ * when neither has a cap.
+ */
+static void count_download_slot(struct service *svc, const struct catalog_product *cp,
+                                struct delivery_ticket *t)
+{
+    unsigned node_cap = service_download_share(svc, (unsigned)svc->config.max_downloads);
+    unsigned product_cap = service_download_share(svc, cp->product.fleet.max_downloads);
+    if (!node_cap && !product_cap)
+        return;
+    atomic_fetch_add_explicit(&svc->node_downloads, 1, memory_order_relaxed);
+    t->holds_slot = true;
+    t->product_id = cp->product.id;
+    if (cp->downloads) {
+        atomic_fetch_add_explicit(cp->downloads, 1, memory_order_relaxed);
+        t->holds_product_slot = true;
+    }
 }
 
 static void give_download_slot(struct service *svc, const struct delivery_ticket *t)
@@ -254,8 +277,75 @@ static void ticket_count(struct delivery_ticket *t, const char *product, uint64_
     metric_gauge_add(&metric_downloads_active, NULL, 1);
 }
 
-void service_checkin(struct service *svc, const char *product, const struct device_report *report,
-                     const struct checkin_context *ctx, struct decision *ret_decision)
+/* How a check-in came: the stock check-in, or a manifest client's poll (service_manifest). */
+enum checkin_via {
+    VIA_CHECKIN = 0,
+    VIA_MANIFEST,         /* the image is fetched by a second request, without identity */
+    VIA_MANIFEST_NUMERIC, /* and the client reads only dotted numbers as versions (esp32FOTA) */
+};
+
+/*
+ * Whether VERSION reads the same to a client that knows only dotted
+ * numbers (esp32FOTA's semver_parse_version, docs/PROTOCOL.md "esp32FOTA"):
+ * one to three groups of one to nine decimal digits. Anything else it reads
+ * as 0.0.0 (or, for a fourth group, drops it), so it would never install it.
+ */
+static bool version_numeric(const char *version)
+{
+    unsigned groups = 0;
+    const char *p = version;
+    for (;;) {
+        size_t digits = 0;
+        while (p[digits] >= '0' && p[digits] <= '9')
+            digits++;
+        if (digits == 0 || digits > 9 || ++groups > 3)
+            return false;
+        p += digits;
+        if (*p == 0)
+            return true;
+        if (*p++ != '.')
+            return false;
+    }
+}
+
+/*
+ * A manifest poll's offer (VIA is not VIA_CHECKIN): the manifest is not the
+ * image, so the download slot the decision took is given back at once (the
+ * image request carries no identity), while a rollout's offer stays open
+ * for the device's next poll to decide. An offer the client cannot read is
+ * refused before the registry or the rollout's counters hear of it (the
+ * tracker keeps its open standing in memory: only a device that runs that
+ * release could decide it, and it is offered again, and refused, at the
+ * next poll).
+ */
+static void manifest_offer(struct service *svc, enum checkin_via via, struct decision *d,
+                           struct checkin_events *held)
+{
+    struct delivery_ticket slot = d->ticket;
+    slot.rollout_id = 0;
+    service_delivery_done(svc, &slot, false);
+    memset(&d->ticket, 0, sizeof(d->ticket));
+    if (via != VIA_MANIFEST_NUMERIC || version_numeric(d->version))
+        return;
+    char version[sizeof(d->version)];
+    str_copy(version, sizeof(version), d->version);
+    memset(d, 0, sizeof(*d));
+    d->kind = DECISION_REFUSED;
+    snprintf(d->reason, sizeof(d->reason),
+             "release %.48s is not a dotted number (1.2.3): esp32FOTA would read it as 0.0.0 "
+             "and never install it",
+             version);
+    unsigned kept = 0;
+    for (unsigned i = 0; i < held->count; i++)
+        if (held->ev[i].kind != FLEET_EVENT_OFFER)
+            held->ev[kept++] = held->ev[i];
+    held->count = kept;
+}
+
+/* One check-in or manifest poll with identity: decided, counted, recorded (service_checkin). */
+static void checkin_run(struct service *svc, const char *product,
+                        const struct device_report *report, const struct checkin_context *ctx,
+                        enum checkin_via via, struct decision *ret_decision)
 {
     struct catalog *cat = service_catalog_get(svc);
     const struct catalog_product *cp = cat ? catalog_product(cat, product) : NULL;
@@ -271,11 +361,13 @@ void service_checkin(struct service *svc, const char *product, const struct devi
             .report = report, .channel = "", .legacy_alias = ctx->legacy_alias};
         decide(NULL, &req, ret_decision);
     }
+    if (cp && via != VIA_CHECKIN && ret_decision->kind == DECISION_UPDATE)
+        manifest_offer(svc, via, ret_decision, &held);
     if (cp && ret_decision->issue != DELIVERY_OK)
         warn_delivery_issue(cp, ret_decision->issue);
     if (!ctx->continuation)
         count_checkin(cp, rec.channel, checkin_status(ret_decision->kind));
-    if (cp && ret_decision->kind == DECISION_UPDATE)
+    if (cp && via == VIA_CHECKIN && ret_decision->kind == DECISION_UPDATE)
         ticket_count(&ret_decision->ticket, cp->product.name, ret_decision->variant.size, true);
 
     if (cp && report->has_sta_mac && svc->registry && !ctx->continuation) {
@@ -303,6 +395,66 @@ void service_checkin(struct service *svc, const char *product, const struct devi
     catalog_unref(cat);
 }
 
+void service_checkin(struct service *svc, const char *product, const struct device_report *report,
+                     const struct checkin_context *ctx, struct decision *ret_decision)
+{
+    checkin_run(svc, product, report, ctx, VIA_CHECKIN, ret_decision);
+}
+
+/*
+ * A manifest poll without identity: the release CP deploys on the channel
+ * REPORT's query may choose (what a device in no rollout stage is
+ * offered); nothing is recorded, no window or cap applies.
+ */
+static void manifest_by_channel(struct service *svc, const struct catalog_product *cp,
+                                const struct device_report *report, bool numeric,
+                                struct decision *d)
+{
+    struct target_choice choice;
+    target_choose(cp, report, 0, FW_MODE_SKETCH, NULL, NULL, service_now_ms(svc), &choice);
+    memset(d, 0, sizeof(*d));
+    if (!choice.target) {
+        d->kind = DECISION_UNKNOWN;
+        snprintf(d->reason, sizeof(d->reason), "nothing is published on channel %s of %s",
+                 choice.channel, cp->product.name);
+    } else if (numeric && !version_numeric(choice.target->release.version)) {
+        d->kind = DECISION_REFUSED;
+        snprintf(d->reason, sizeof(d->reason),
+                 "release %.48s is not a dotted number (1.2.3): esp32FOTA would read it as 0.0.0 "
+                 "and never install it",
+                 choice.target->release.version);
+    } else {
+        d->kind = DECISION_UPDATE;
+        d->release_id = choice.target->release.id;
+        str_copy(d->version, sizeof(d->version), choice.target->release.version);
+    }
+    count_checkin(cp, choice.channel, checkin_status(d->kind));
+}
+
+void service_manifest(struct service *svc, const char *product, const struct manifest_request *req,
+                      struct decision *ret_decision)
+{
+    enum checkin_via via = req->numeric_versions ? VIA_MANIFEST_NUMERIC : VIA_MANIFEST;
+    if (req->report->has_sta_mac) {
+        checkin_run(svc, product, req->report, &req->checkin, via, ret_decision);
+        return;
+    }
+    struct catalog *cat = service_catalog_get(svc);
+    const struct catalog_product *cp = cat ? catalog_product(cat, product) : NULL;
+    if (!cp) {
+        memset(ret_decision, 0, sizeof(*ret_decision));
+        ret_decision->kind = DECISION_UNKNOWN;
+        snprintf(ret_decision->reason, sizeof(ret_decision->reason), "no such product");
+        count_checkin(NULL, "", 404);
+    } else if (cp->product.fleet.require_https && !req->checkin.tls) {
+        refuse_plain_http(cp, ret_decision);
+        count_checkin(cp, "", 403);
+    } else {
+        manifest_by_channel(svc, cp, req->report, req->numeric_versions, ret_decision);
+    }
+    catalog_unref(cat);
+}
+
 void service_checkin_malformed(struct service *svc, const char *product)
 {
     struct catalog *cat = service_catalog_get(svc);
@@ -325,6 +477,31 @@ void service_image_ticket(struct service *svc, const char *product, uint64_t byt
 {
     memset(ret_ticket, 0, sizeof(*ret_ticket));
     ticket_count(ret_ticket, product, bytes, whole);
+}
+
+void service_image_ticket_device(struct service *svc, const char *product, const char *version,
+                                 uint64_t mac, uint64_t bytes, struct delivery_ticket *ret_ticket)
+{
+    service_image_ticket(svc, product, bytes, true, ret_ticket);
+    struct catalog *cat = service_catalog_get(svc);
+    const struct catalog_product *cp = cat ? catalog_product(cat, product) : NULL;
+    if (cp)
+        count_download_slot(svc, cp, ret_ticket);
+    const struct catalog_release *rel =
+        cp ? catalog_release_by_version(cp, FW_MODE_SKETCH, version) : NULL;
+    struct standing s;
+    if (rel && mac && svc->tracker && !tracker_empty(svc->tracker) &&
+        tracker_get(svc->tracker, cp->product.id, mac, FW_MODE_SKETCH, &s) &&
+        s.release_id == rel->release.id &&
+        (s.outcome == OUTCOME_OFFERED || s.outcome == OUTCOME_INTERRUPTED)) {
+        ret_ticket->product_id = cp->product.id;
+        ret_ticket->mac = mac;
+        ret_ticket->rollout_id = s.rollout_id;
+        ret_ticket->release_id = s.release_id;
+        ret_ticket->mode = s.mode;
+        ret_ticket->stage = s.stage;
+    }
+    catalog_unref(cat);
 }
 
 void service_delivery_done(struct service *svc, const struct delivery_ticket *t, bool complete)
@@ -374,6 +551,58 @@ int service_image_find(struct service *svc, const char *product, const char *ver
     }
     catalog_unref(cat);
     return r;
+}
+
+/* The byte an esptool image starts with, and where an ESP32 image's header keeps its chip id. */
+#define IMAGE_MAGIC      0xE9
+#define IMAGE_CHIP_ID_AT 12
+#define IMAGE_HEAD_BYTES 16
+
+/*
+ * The ESP32 family VARIANT's image is for, read from its stored header: the
+ * bytes the image URL serves, so the name can never disagree with them.
+ */
+static int variant_chip(struct service *svc, const struct variant *variant, const char **ret_chip)
+{
+    int fd;
+    int r = service_blob_open(svc, variant, &fd);
+    if (r < 0)
+        return r;
+    uint8_t head[IMAGE_HEAD_BYTES];
+    ssize_t n = pread(fd, head, sizeof(head), 0);
+    r = n < 0 ? -errno : 0;
+    close(fd);
+    if (r < 0) {
+        log_error("blob %s: reading its header: %s", variant->sha256, strerror(-r));
+        return r;
+    }
+    const char *chip =
+        n == (ssize_t)sizeof(head) && head[0] == IMAGE_MAGIC
+            ? esp_chip_name((uint16_t)(head[IMAGE_CHIP_ID_AT] | head[IMAGE_CHIP_ID_AT + 1] << 8))
+            : NULL;
+    if (!chip) {
+        log_error("blob %s: not an ESP32 image of a known chip", variant->sha256);
+        return -EBADMSG;
+    }
+    *ret_chip = chip;
+    return 0;
+}
+
+int service_manifest_image(struct service *svc, const char *product, const char *version,
+                           struct manifest_image *ret_image)
+{
+    struct catalog *cat = service_catalog_get(svc);
+    const struct catalog_product *cp = cat ? catalog_product(cat, product) : NULL;
+    enum platform platform = cp ? cp->product.platform : PLATFORM_ESP8266;
+    catalog_unref(cat);
+    struct manifest_image image = {.platform = platform, .chip = "ESP8266"};
+    int r = service_image_find(svc, product, version, FW_MODE_SKETCH, &image.variant);
+    if (r < 0)
+        return r;
+    if (platform == PLATFORM_ESP32 && (r = variant_chip(svc, &image.variant, &image.chip)) < 0)
+        return r;
+    *ret_image = image;
+    return 0;
 }
 
 bool service_product_requires_https(struct service *svc, const char *product)

@@ -219,6 +219,36 @@ void service_checkin(struct service *svc, const char *product, const struct devi
 void service_delivery_range(struct delivery_ticket *t, uint64_t bytes, bool ends_image);
 
 /*
+ * A manifest client's poll (docs/PROTOCOL.md, "ESPHome" and "esp32FOTA"):
+ * the device's identity as its query gave it, and how it came.
+ */
+struct manifest_request {
+    /* Borrowed. With sta_mac set, per device; without, per channel (?channel=, ?group=). */
+    const struct device_report *report;
+    struct checkin_context checkin;
+    /* The client reads versions only as dotted numbers (esp32FOTA): others are refused. */
+    bool numeric_versions;
+};
+
+/*
+ * Decides a manifest poll into *RET_DECISION. With a MAC, exactly what
+ * service_checkin decides for that device, through the same path (the
+ * registry record, channels, groups, pins, rollouts and their outcomes, the
+ * window and the download cap), except that no download slot is held: the
+ * image is fetched by a second request that carries no identity. Without a
+ * MAC, the release the device's channel deploys (what a device in no
+ * rollout stage is offered), with nothing recorded and no window or cap.
+ * DECISION_UPDATE names in ->version the release the device should run
+ * (its variant is not set: the manifest names what service_image_find
+ * gives); DECISION_CURRENT: it should keep what it runs; DECISION_REFUSED
+ * (403) and DECISION_UNKNOWN (404) with ->reason. With NUMERIC_VERSIONS an
+ * offer whose version is not one to three dot-separated numbers is refused,
+ * since the client would read it as 0.0.0. Never touches the database.
+ */
+void service_manifest(struct service *svc, const char *product, const struct manifest_request *req,
+                      struct decision *ret_decision);
+
+/*
  * The form of PRODUCT's release VERSION (MODE) the image URL serves: the
  * one a device that says nothing about itself can install and boot
  * (compat.h). Reads the catalog only. -ENOENT when there is no such release
@@ -226,6 +256,25 @@ void service_delivery_range(struct delivery_ticket *t, uint64_t bytes, bool ends
  */
 int service_image_find(struct service *svc, const char *product, const char *version,
                        enum fw_mode mode, struct variant *ret_variant);
+
+/* The image a manifest names for one release (service_manifest_image). */
+struct manifest_image {
+    struct variant variant; /* the form /images/{product}/{version} serves: its MD5 and size */
+    enum platform platform;
+    /* The chip family as ESPHome spells it ("ESP8266", "ESP32", "ESP32-S3"): static. */
+    const char *chip;
+};
+
+/*
+ * What /images/PRODUCT/VERSION serves (its sketch form, service_image_find)
+ * and the chip it is for: an ESP8266 product's is "ESP8266"; an ESP32
+ * product's is read from the stored image's header (esp_chip_name), so it
+ * names the bytes served. Fills *RET_IMAGE and returns 0; -ENOENT (no such
+ * release or form), -EAGAIN (this node is fetching the blob: retry),
+ * -EBADMSG (not an image of a known chip) or -errno, logged.
+ */
+int service_manifest_image(struct service *svc, const char *product, const char *version,
+                           struct manifest_image *ret_image);
 
 /*
  * Whether PRODUCT refuses plain HTTP (its require_https), from the catalog:

@@ -208,6 +208,20 @@ void service_image_ticket(struct service *svc, const char *product, uint64_t byt
                           struct delivery_ticket *ret_ticket);
 
 /*
+ * service_image_ticket for a whole /images/ body of PRODUCT's release
+ * VERSION fetched by device MAC (the ?mac= a manifest puts in the image
+ * URL it names: docs/PROTOCOL.md, "Manifest clients"): when the device's
+ * open rollout standing offers exactly that release, the ticket carries
+ * the offer, so the body's end records it served or interrupted, as a
+ * check-in's 200 would, and the device's next poll on anything else is a
+ * failure. The body counts against the download caps while it is sent
+ * (the manifest poll that named it admitted it: it is never refused here),
+ * so later polls see it in flight. Never fails.
+ */
+void service_image_ticket_device(struct service *svc, const char *product, const char *version,
+                                 uint64_t mac, uint64_t bytes, struct delivery_ticket *ret_ticket);
+
+/*
  * Counts a check-in of PRODUCT answered 400 (a malformed identity header,
  * http/update.c) in otad_checkins_total; the product label is empty unless
  * PRODUCT is in the catalog. Takes a catalog reference only.

@@ -17,6 +17,8 @@ set of the client it imitates, so a test can send it byte for byte:
                        (HEAD, then ranged GETs on a kept-alive HTTP/1.1 connection)
   http_client_get()    the plain ESP8266HTTPClient GET (HTTP/1.1) that EmonESP's web
                        UI uses to ask for the latest version
+  esphome_get()        ESPHome's http_request update and ota: the manifest, then the image
+  esp32fota_get()      esp32FOTA: the manifest (?id= in its device-id mode), then the image
 
 All Arduino update requests are HTTP/1.0 with Connection: close (§1.1, §1.2).
 """
@@ -325,6 +327,34 @@ def http_client_get(target, port):
         ("Connection", "close"),
         ("Accept-Encoding", "identity;q=1,chunked;q=0.1,*;q=0"),
     ])
+
+
+# What both manifest clients send on every request (reference §1.2.2), after Host and their
+# User-Agent: HTTP/1.1 kept alive, and no identity header of any kind.
+MANIFEST_CLIENT_TAIL = [("Connection", "keep-alive"),
+                        ("Accept-Encoding", "identity;q=1,chunked;q=0.1,*;q=0")]
+
+
+def esphome_get(target, port, esphome_version="2025.11.0"):
+    """A GET by ESPHome's http_request component (update: platform: http_request polling its
+    manifest, then ota: platform: http_request fetching the image): Host, User-Agent
+    "ESPHome/<version> (https://esphome.io)", Connection, Accept-Encoding (§1.2.2)."""
+    return _join(f"GET {target} HTTP/1.1",
+                 [("Host", _host(port)), ("User-Agent", f"ESPHome/{esphome_version} (https://esphome.io)")]
+                 + MANIFEST_CLIENT_TAIL)
+
+
+def esp32fota_get(target, port):
+    """A GET by esp32FOTA's HTTPClient (the manifest, then the image): Host, User-Agent
+    "ESP32HTTPClient", Connection, Accept-Encoding (§1.2.2)."""
+    return _join(f"GET {target} HTTP/1.1",
+                 [("Host", _host(port)), ("User-Agent", "ESP32HTTPClient")] + MANIFEST_CLIENT_TAIL)
+
+
+def efuse_mac_id(sta_mac):
+    """esp32FOTA's device id: ESP.getEfuseMac() in decimal, the MAC's six bytes read as a
+    little-endian number (the first byte lowest)."""
+    return str(int.from_bytes(bytes.fromhex(sta_mac.replace(":", "")), "little"))
 
 
 def sdk_for(core):
