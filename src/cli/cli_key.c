@@ -24,6 +24,7 @@
 #include "core/limits.h"
 #include "core/reason.h"
 #include "core/util.h"
+#include "signing/secure_boot.h"
 #include "signing/signing.h"
 
 #define KEY_LIST_MAX 4096u /* names `otad key list` shows */
@@ -32,6 +33,7 @@ static const char key_usage[] =
     "usage: otad key generate --type rsa-2048|rsa-3072|rsa-4096|ecdsa-p256|ecdsa-p384 "
     "[--name NAME]\n"
     "       otad key list\n"
+    "       otad key show NAME|FILE\n"
     "       otad key export NAME|FILE [--format pem|c]\n";
 static const char sign_usage[] = "usage: otad sign --key NAME|PRIVATE.key --format "
                                  "esp8266|esp8266-legacy|esp32 [--hash sha256|sha384|sha512] "
@@ -307,6 +309,36 @@ static int key_list(int argc, char **argv, const struct config *config)
     return status;
 }
 
+/*
+ * `otad key show`: what a key is, its fingerprint and, for the types Secure
+ * Boot v2 takes, the digest a device burns in eFuse (docs/SIGNING.md), to
+ * compare with `espefuse.py summary`.
+ */
+static int key_show(int argc, char **argv, const struct config *config)
+{
+    const char *pos[ARGS_MAX_POSITIONAL];
+    unsigned npos = 0;
+    if (parse_args(key_usage, argc, argv, NULL, 0, pos, &npos) != 0)
+        return CLI_EXIT_USAGE;
+    if (npos != 1)
+        return usage_error("key show", key_usage, "give one key name or file");
+    struct signing_key *key = NULL;
+    struct reason why = {""};
+    if (load_key(config, pos[0], false, &key, &why) < 0)
+        return fail("key show", "%s", why.text);
+    struct signing_key_info info;
+    signing_key_info(key, &info);
+    char digest[SECURE_BOOT_DIGEST_HEX] = "-";
+    if (secure_boot_key_usable(key) && secure_boot_key_digest(key, digest, &why) < 0) {
+        signing_key_free(key);
+        return fail("key show", "%s", why.text);
+    }
+    printf("type %s\nfingerprint %s\nprivate %s\nsecure_boot_digest %s\n", info.type,
+           info.fingerprint, info.private_key ? "yes" : "no", digest);
+    signing_key_free(key);
+    return CLI_EXIT_OK;
+}
+
 /* "pubkey_" and NAME with every character outside [A-Za-z0-9_] made '_'. */
 static void c_ident_for(const char *name, char *out, size_t size)
 {
@@ -374,6 +406,8 @@ int cli_key(int argc, char **argv, const struct config *config)
         return key_list(argc - 1, argv + 1, config);
     if (strcmp(verb, "export") == 0)
         return key_export(argc - 1, argv + 1, config);
+    if (strcmp(verb, "show") == 0)
+        return key_show(argc - 1, argv + 1, config);
     if (strcmp(verb, "help") == 0 || strcmp(verb, "--help") == 0 || strcmp(verb, "-h") == 0) {
         fputs(key_usage, stdout);
         return CLI_EXIT_OK;
