@@ -82,6 +82,21 @@ def test_secure_boot_product_serves_the_image_signed_with_every_key():
         r = checkin(srv, version="0.1", sketch_md5=md5_hex(img))
         assert_status(r, 304, "a device without secure boot running it")
 
+        # The image URL (ESP-IDF's esp_https_ota) serves the same form; HEAD and Range describe it.
+        def image_request(method, extra=""):
+            return srv.send(f"{method} /images/cam/1.0.0 HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}"
+                            f"Connection: close\r\n\r\n".encode())
+        r = image_request("GET")
+        assert_status(r, 200, "the image URL")
+        assert r.body == body
+        r = image_request("HEAD")
+        assert_status(r, 200, "HEAD of the image URL")
+        assert int(r.header("Content-Length")) == len(body) and r.body == b""
+        r = image_request("GET", f"Range: bytes={len(body) - 4096}-\r\n")
+        assert_status(r, 206, "the signature sector by Range")
+        assert r.body == body[-4096:]
+        assert r.header("Content-Range") == f"bytes {len(body) - 4096}-{len(body) - 1}/{len(body)}"
+
 
 def test_settings_refuse_keys_secure_boot_cannot_use():
     with Server() as srv:
