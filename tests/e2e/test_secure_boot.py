@@ -10,7 +10,7 @@ from pathlib import Path
 
 from devices import Device, esp32
 from harness import (Server, assert_api_error, assert_status, make_image, md5_hex, scratch_file,
-                     session_dir)
+                     session_dir, wait_until)
 
 REFERENCE = Path(__file__).resolve().parent.parent / "tools" / "sbv2_reference.py"
 
@@ -189,3 +189,28 @@ def test_presigned_image_on_a_product_without_secure_boot_is_served_as_uploaded(
         r = checkin(srv)
         assert_status(r, 200)
         assert r.body == presigned and r.header("x-MD5") == hashlib.md5(presigned).hexdigest()
+
+
+def test_release_published_before_the_keys_is_refused_until_published_again():
+    with Server() as srv:
+        srv.add_product("cam", "esp32")
+        img_path = make_image("esp32", 30_000, seed=54)
+        srv.add_release("cam", img_path, "1.0.0")
+        srv.cli_ok("key", "generate", "--type", "ecdsa-p384", "--name", "k3")
+        srv.cli_ok("product", "set", "cam", "--secure-boot-keys", "k3")
+        digest = reference_digest(srv.data_dir / "keys" / "k3.pub")
+        token = srv.token("admin")
+        srv.start()
+        r = checkin(srv)
+        assert_status(r, 403, "a release with no secure-boot form is never served plain")
+        # The same bytes again add the form the settings call for.
+        assert_status(upload(srv, token, "1.0.0", img_path.read_bytes()), 200)
+
+        def served():
+            resp = checkin(srv)
+            return resp if resp.status == 200 else None
+        r = wait_until(served, what="the secure-boot form after publishing again")
+        v = reference_verify(r.body, "--blocks", "1", "--digest", digest, "--image", img_path)
+        assert v.returncode == 0, v.stderr
+        kinds = {v["kind"] for v in srv.releases("cam", token)[0]["variants"]}
+        assert kinds == {"plain", "secure-boot"}, kinds
