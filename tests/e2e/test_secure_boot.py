@@ -214,3 +214,25 @@ def test_release_published_before_the_keys_is_refused_until_published_again():
         assert v.returncode == 0, v.stderr
         kinds = {v["kind"] for v in srv.releases("cam", token)[0]["variants"]}
         assert kinds == {"plain", "secure-boot"}, kinds
+
+
+def test_sign_and_verify_on_the_command_line():
+    with Server() as srv:
+        for name, key_type in (("a", "rsa-3072"), ("b", "ecdsa-p384"), ("c", "ecdsa-p256")):
+            srv.cli_ok("key", "generate", "--type", key_type, "--name", name)
+        img_path = make_image("esp32", 20_000, seed=55)
+        out = session_dir() / "sb-cli.bin"
+        srv.cli_ok("sign", "--key", "a,b", "--format", "secure-boot", img_path, out)
+        digests = [reference_digest(srv.data_dir / "keys" / f"{k}.pub") for k in ("a", "b")]
+        v = reference("verify", out, "--blocks", "2", "--digest", digests[0], "--digest",
+                      digests[1], "--image", img_path)
+        assert v.returncode == 0, v.stderr
+        r = srv.cli_ok("verify", out, "--key", "b", "--format", "secure-boot")
+        assert f"block 1: ecdsa-p384 {digests[1]}" in r.stdout and "verdict: valid" in r.stdout
+        r = srv.cli("verify", out, "--key", "c", "--format", "secure-boot")
+        assert r.code != 0 and "verdict: INVALID" in r.stdout, r.describe()
+        data = bytearray(out.read_bytes())
+        data[5] ^= 1
+        damaged = scratch_file("sb-cli-damaged.bin", bytes(data))
+        r = srv.cli("verify", damaged, "--key", "a", "--format", "secure-boot")
+        assert r.code != 0 and "digest" in r.stderr, r.describe()
