@@ -211,7 +211,7 @@ static int make_signed_esp8266(const struct product *product, const struct signi
  */
 static int secure_boot_form(const struct product *product, const struct signing_key *const *sb_keys,
                             size_t sb_count, bool presigned, struct variant_set *set,
-                            size_t max_size, struct reason *why)
+                            struct reason *why)
 {
     struct buf *payload = &set->payload;
     size_t image_end = (size_t)set->info.esp32_image_end;
@@ -221,7 +221,6 @@ static int secure_boot_form(const struct product *product, const struct signing_
     struct secure_boot_verdict verdict;
     struct reason detail = {""};
     int r;
-    buf_init(&set->secure_boot, max_size);
     if (!carried && sb_count == 0)
         return 0;
     if (carried) {
@@ -307,8 +306,7 @@ int variants_make_secure(const struct product *product, const struct signing_key
     if ((r = image_inspect(product->platform, mode, set->payload.data, set->payload.len, &set->info,
                            why)) < 0)
         goto fail;
-    if (esp32_sketch &&
-        (r = secure_boot_form(product, sb_keys, sb_count, presigned, set, max_size, why)) < 0)
+    if (esp32_sketch && (r = secure_boot_form(product, sb_keys, sb_count, presigned, set, why)) < 0)
         goto fail;
     if (set->info.gzip &&
         (r = gzip_inflate(set->payload.data, set->payload.len, &set->inflated)) < 0) {
