@@ -336,8 +336,7 @@ static int key_show(int argc, char **argv, const struct config *config)
         signing_key_free(key);
         return fail("key show", "%s", why.text);
     }
-    printf("type %s\nfingerprint %s\nprivate %s\nsecure_boot_digest %s\n", info.type,
-           info.fingerprint, info.private_key ? "yes" : "no", digest);
+    printf("type %s\nfingerprint %s\nsecure_boot_digest %s\n", info.type, info.fingerprint, digest);
     signing_key_free(key);
     return CLI_EXIT_OK;
 }

@@ -237,9 +237,11 @@ int cli_product(int argc, char **argv, const struct config *config)
             cli_print_json(json_pack("{s:o}", "products", arr));
         } else {
             for (size_t i = 0; i < n; i++) {
-                printf("%-24s %-8s %-10s %s\n", list[i].name, platform_name(list[i].platform),
+                const char *secure_boot = list[i].signing.secure_boot_keys;
+                printf("%-24s %-8s %-10s %s%s%s\n", list[i].name, platform_name(list[i].platform),
                        list[i].default_channel,
-                       list[i].signing.required ? list[i].signing.key : "unsigned");
+                       list[i].signing.required ? list[i].signing.key : "unsigned",
+                       secure_boot[0] ? " secure-boot:" : "", secure_boot);
                 for (int k = 1; k < DELIVERY_ISSUE_COUNT; k++) {
                     if (!issues[i][k])
                         continue;
