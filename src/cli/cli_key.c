@@ -24,6 +24,7 @@
 #include "core/limits.h"
 #include "core/reason.h"
 #include "core/util.h"
+#include "signing/secure_boot.h"
 #include "signing/signing.h"
 
 #define KEY_LIST_MAX 4096u /* names `otad key list` shows */
@@ -32,13 +33,17 @@ static const char key_usage[] =
     "usage: otad key generate --type rsa-2048|rsa-3072|rsa-4096|ecdsa-p256|ecdsa-p384 "
     "[--name NAME]\n"
     "       otad key list\n"
+    "       otad key show NAME|FILE\n"
     "       otad key export NAME|FILE [--format pem|c]\n";
-static const char sign_usage[] = "usage: otad sign --key NAME|PRIVATE.key --format "
-                                 "esp8266|esp8266-legacy|esp32 [--hash sha256|sha384|sha512] "
-                                 "IN OUT\n";
-static const char verify_usage[] = "usage: otad verify FILE --key NAME|PUBLIC.pem "
-                                   "[--format auto|esp8266|esp8266-legacy|esp32] "
-                                   "[--hash auto|sha256|sha384|sha512]\n";
+static const char sign_usage[] =
+    "usage: otad sign --key NAME|PRIVATE.key --format "
+    "esp8266|esp8266-legacy|esp32 [--hash sha256|sha384|sha512] IN OUT\n"
+    "       otad sign --key K1[,K2[,K3]] --format secure-boot IN OUT\n";
+static const char verify_usage[] =
+    "usage: otad verify FILE --key NAME|PUBLIC.pem "
+    "[--format auto|esp8266|esp8266-legacy|esp32] "
+    "[--hash auto|sha256|sha384|sha512]\n"
+    "       otad verify FILE --key K1[,K2[,K3]] --format secure-boot\n";
 
 /* Prints "otad WHAT: " and the formatted message to stderr; returns CLI_EXIT_FAILURE. */
 static int fail(const char *what, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -307,6 +312,35 @@ static int key_list(int argc, char **argv, const struct config *config)
     return status;
 }
 
+/*
+ * `otad key show`: what a key is, its fingerprint and, for the types Secure
+ * Boot v2 takes, the digest a device burns in eFuse (docs/SIGNING.md), to
+ * compare with `espefuse.py summary`.
+ */
+static int key_show(int argc, char **argv, const struct config *config)
+{
+    const char *pos[ARGS_MAX_POSITIONAL];
+    unsigned npos = 0;
+    if (parse_args(key_usage, argc, argv, NULL, 0, pos, &npos) != 0)
+        return CLI_EXIT_USAGE;
+    if (npos != 1)
+        return usage_error("key show", key_usage, "give one key name or file");
+    struct signing_key *key = NULL;
+    struct reason why = {""};
+    if (load_key(config, pos[0], false, &key, &why) < 0)
+        return fail("key show", "%s", why.text);
+    struct signing_key_info info;
+    signing_key_info(key, &info);
+    char digest[SECURE_BOOT_DIGEST_HEX] = "-";
+    if (secure_boot_key_usable(key) && secure_boot_key_digest(key, digest, &why) < 0) {
+        signing_key_free(key);
+        return fail("key show", "%s", why.text);
+    }
+    printf("type %s\nfingerprint %s\nsecure_boot_digest %s\n", info.type, info.fingerprint, digest);
+    signing_key_free(key);
+    return CLI_EXIT_OK;
+}
+
 /* "pubkey_" and NAME with every character outside [A-Za-z0-9_] made '_'. */
 static void c_ident_for(const char *name, char *out, size_t size)
 {
@@ -374,6 +408,8 @@ int cli_key(int argc, char **argv, const struct config *config)
         return key_list(argc - 1, argv + 1, config);
     if (strcmp(verb, "export") == 0)
         return key_export(argc - 1, argv + 1, config);
+    if (strcmp(verb, "show") == 0)
+        return key_show(argc - 1, argv + 1, config);
     if (strcmp(verb, "help") == 0 || strcmp(verb, "--help") == 0 || strcmp(verb, "-h") == 0) {
         fputs(key_usage, stdout);
         return CLI_EXIT_OK;
@@ -395,6 +431,138 @@ static void print_verdict(const struct signing_verdict *verdict)
         printf("digest: %s:%s\n", signing_hash_name(verdict->hash), verdict->digest);
 }
 
+#define SECURE_BOOT_FORMAT "secure-boot"
+
+/* Loads the comma-separated keys of LIST (1 to 3 names or files). 0, or -1 after saying why. */
+static int load_key_list(const struct config *config, const char *what, const char *list,
+                         bool private_key, struct signing_key *keys[SECURE_BOOT_MAX_BLOCKS],
+                         size_t *ret_count)
+{
+    size_t count = 0;
+    for (const char *at = list; *at;) {
+        size_t len = strcspn(at, ",");
+        char arg[PATH_MAX];
+        struct reason why = {""};
+        if (count == SECURE_BOOT_MAX_BLOCKS || len == 0 || len >= sizeof(arg)) {
+            fail(what, "--key takes 1 to %u keys separated by commas", SECURE_BOOT_MAX_BLOCKS);
+            goto fail;
+        }
+        memcpy(arg, at, len);
+        arg[len] = 0;
+        at += len + (at[len] == ',');
+        if (load_key(config, arg, private_key, &keys[count], &why) < 0) {
+            fail(what, "%s", why.text);
+            goto fail;
+        }
+        count++;
+    }
+    if (count == 0) {
+        fail(what, "--key takes 1 to %u keys separated by commas", SECURE_BOOT_MAX_BLOCKS);
+        return -1;
+    }
+    *ret_count = count;
+    return 0;
+fail:
+    for (size_t i = 0; i < count; i++)
+        signing_key_free(keys[i]);
+    return -1;
+}
+
+static void print_secure_boot(const struct secure_boot_verdict *verdict)
+{
+    printf("format: secure-boot\nsigned: %zu bytes\n", verdict->signed_len);
+    for (unsigned i = 0; i < verdict->block_count; i++)
+        printf("block %u: %s %s\n", i, verdict->blocks[i].scheme, verdict->blocks[i].key_digest);
+}
+
+/* `otad sign --format secure-boot`: IN padded and signed with every key (docs/SIGNING.md). */
+static int sign_secure_boot(const struct config *config, const char *keys_arg, const char *in_path,
+                            const char *out_path)
+{
+    struct signing_key *keys[SECURE_BOOT_MAX_BLOCKS];
+    size_t count = 0, len = 0;
+    uint8_t *image = NULL;
+    struct reason why = {""};
+    struct buf out;
+    int status = CLI_EXIT_FAILURE;
+    if (load_key_list(config, "sign", keys_arg, true, keys, &count) < 0)
+        return CLI_EXIT_FAILURE;
+    buf_init(&out, (size_t)LIMIT_UPLOAD_BYTES_MAX + 2 * SECURE_BOOT_SECTOR);
+    int r = file_read_all(in_path, LIMIT_UPLOAD_BYTES_MAX, &image, &len);
+    if (r < 0) {
+        fail("sign", "cannot read '%s': %s", in_path, strerror(-r));
+        goto out;
+    }
+    struct secure_boot_verdict verdict;
+    if (secure_boot_sign((const struct signing_key *const *)keys, count, image, len, &out, &why) <
+            0 ||
+        secure_boot_verify(out.data, out.len, &verdict, &why) < 0) {
+        fail("sign", "%s: %s", in_path, why.text);
+        goto out;
+    }
+    if ((r = file_write_atomic(out_path, out.data, out.len, 0644)) < 0) {
+        fail("sign", "cannot write '%s': %s", out_path, strerror(-r));
+        goto out;
+    }
+    print_secure_boot(&verdict);
+    printf("output: %s (%zu bytes)\n", out_path, out.len);
+    status = CLI_EXIT_OK;
+out:
+    buf_release(&out);
+    free(image);
+    for (size_t i = 0; i < count; i++)
+        signing_key_free(keys[i]);
+    return status;
+}
+
+/*
+ * `otad verify --format secure-boot`: every block of FILE valid, and one of
+ * them by one of the keys (the ones a device has burned).
+ */
+static int verify_secure_boot(const struct config *config, const char *keys_arg, const char *path)
+{
+    struct signing_key *keys[SECURE_BOOT_MAX_BLOCKS];
+    size_t count = 0, len = 0;
+    uint8_t *data = NULL;
+    struct reason why = {""};
+    int status = CLI_EXIT_FAILURE;
+    if (load_key_list(config, "verify", keys_arg, false, keys, &count) < 0)
+        return CLI_EXIT_FAILURE;
+    int r = file_read_all(path, LIMIT_UPLOAD_BYTES_MAX + 2 * SECURE_BOOT_SECTOR, &data, &len);
+    if (r < 0) {
+        fail("verify", "cannot read '%s': %s", path, strerror(-r));
+        goto out;
+    }
+    struct secure_boot_verdict verdict;
+    r = secure_boot_verify(data, len, &verdict, &why);
+    printf("file: %s (%zu bytes)\n", path, len);
+    print_secure_boot(&verdict);
+    bool trusted = false;
+    for (size_t k = 0; r == 0 && k < count && !trusted; k++) {
+        char digest[SECURE_BOOT_DIGEST_HEX];
+        if (secure_boot_key_digest(keys[k], digest, &why) < 0) {
+            r = -EINVAL;
+            break;
+        }
+        for (unsigned b = 0; b < verdict.block_count; b++)
+            trusted = trusted || strcmp(verdict.blocks[b].key_digest, digest) == 0;
+    }
+    if (r == 0 && !trusted)
+        reason_set(&why, -EBADMSG, "no block is signed by the keys given");
+    printf("verdict: %s\n", r == 0 && trusted ? "valid" : "INVALID");
+    fflush(stdout);
+    if (r < 0 || !trusted) {
+        fail("verify", "%s: %s", path, why.text);
+        goto out;
+    }
+    status = CLI_EXIT_OK;
+out:
+    free(data);
+    for (size_t i = 0; i < count; i++)
+        signing_key_free(keys[i]);
+    return status;
+}
+
 int cli_sign(int argc, char **argv, const struct config *config)
 {
     struct args_option opts[] = {
@@ -411,6 +579,8 @@ int cli_sign(int argc, char **argv, const struct config *config)
         return usage_error("sign", sign_usage, "give an input and an output file");
     if (!key_arg || !format_arg)
         return usage_error("sign", sign_usage, "--key and --format are required");
+    if (strcmp(format_arg, SECURE_BOOT_FORMAT) == 0)
+        return sign_secure_boot(config, key_arg, pos[0], pos[1]);
     if (signing_format_parse(format_arg, &format) < 0 || format == SIGNING_FORMAT_AUTO)
         return usage_error("sign", sign_usage, "unknown format '%s'", format_arg);
     if (signing_hash_parse(hash_arg, &hash) < 0)
@@ -478,6 +648,8 @@ int cli_verify(int argc, char **argv, const struct config *config)
         return usage_error("verify", verify_usage, "give one file to verify");
     if (!key_arg)
         return usage_error("verify", verify_usage, "--key is required");
+    if (strcmp(format_arg, SECURE_BOOT_FORMAT) == 0)
+        return verify_secure_boot(config, key_arg, pos[0]);
     if (signing_format_parse(format_arg, &format) < 0)
         return usage_error("verify", verify_usage, "unknown format '%s'", format_arg);
     if (signing_hash_parse(hash_arg, &hash) < 0)

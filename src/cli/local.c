@@ -143,21 +143,28 @@ static int product_set(const struct config *config, const char *name, struct arg
         str_copy(s.core_min, sizeof(s.core_min),
                  strcmp(opts[8].value, "none") == 0 ? "" : opts[8].value) < 0)
         r = reason_set(&why, -EINVAL, "--core-min takes a core version such as 3.0, or none");
+    if (r == 0 && opts[9].value &&
+        str_copy(s.secure_boot_keys, sizeof(s.secure_boot_keys),
+                 strcmp(opts[9].value, "none") == 0 ? "" : opts[9].value) < 0)
+        r = reason_set(&why, -EINVAL,
+                       "--secure-boot-keys takes 1 to 3 key names (K1,K2,K3), or none");
     if (r == 0)
         r = service_product_set_signing(svc, name, &s, &why);
     cli_audit(svc, "product.update", name, NULL,
-              json_pack("{s:{s:b,s:s,s:b,s:b,s:s,s:s}}", "signing", "required", s.required, "key",
-                        s.key, "legacy", s.legacy, "gzip", s.gzip, "esp32_hash", s.esp32_hash,
-                        "core_min", s.core_min),
+              json_pack("{s:{s:b,s:s,s:b,s:b,s:s,s:s,s:s}}", "signing", "required", s.required,
+                        "key", s.key, "legacy", s.legacy, "gzip", s.gzip, "esp32_hash",
+                        s.esp32_hash, "core_min", s.core_min, "secure_boot_keys",
+                        s.secure_boot_keys),
               r, &why);
     cli_close_service(config, svc);
     if (r < 0)
         return cli_refused(&why, r);
     printf("product %s: signing %s, key %s, legacy form %s, gzip %s, esp32 hash %s, "
-           "declared core %s\n",
+           "declared core %s, secure boot keys %s\n",
            name, s.required ? "required" : "off", s.key[0] ? s.key : "-", s.legacy ? "on" : "off",
            s.gzip ? "on" : "off", s.esp32_hash[0] ? s.esp32_hash : "sha256",
-           s.core_min[0] ? s.core_min : "none");
+           s.core_min[0] ? s.core_min : "none",
+           s.secure_boot_keys[0] ? s.secure_boot_keys : "none");
     return CLI_EXIT_OK;
 }
 
@@ -167,7 +174,7 @@ int cli_product(int argc, char **argv, const struct config *config)
                                  {"--json", false, NULL},    {"--signing", true, NULL},
                                  {"--key", true, NULL},      {"--legacy-signature", true, NULL},
                                  {"--gzip", true, NULL},     {"--esp32-hash", true, NULL},
-                                 {"--core-min", true, NULL}};
+                                 {"--core-min", true, NULL}, {"--secure-boot-keys", true, NULL}};
     if (argc >= 2 && strcmp(argv[1], "fleet") == 0) /* its own options (cli_fleet.c) */
         return cli_product_fleet(argc, argv, config);
     const char *pos[ARGS_MAX_POSITIONAL];
@@ -230,9 +237,11 @@ int cli_product(int argc, char **argv, const struct config *config)
             cli_print_json(json_pack("{s:o}", "products", arr));
         } else {
             for (size_t i = 0; i < n; i++) {
-                printf("%-24s %-8s %-10s %s\n", list[i].name, platform_name(list[i].platform),
+                const char *secure_boot = list[i].signing.secure_boot_keys;
+                printf("%-24s %-8s %-10s %s%s%s\n", list[i].name, platform_name(list[i].platform),
                        list[i].default_channel,
-                       list[i].signing.required ? list[i].signing.key : "unsigned");
+                       list[i].signing.required ? list[i].signing.key : "unsigned",
+                       secure_boot[0] ? " secure-boot:" : "", secure_boot);
                 for (int k = 1; k < DELIVERY_ISSUE_COUNT; k++) {
                     if (!issues[i][k])
                         continue;
@@ -254,7 +263,7 @@ usage:
             "[--default-channel stable]\n"
             "       otad product set NAME [--signing required|off] [--key KEY] "
             "[--legacy-signature on|off] [--gzip on|off] [--esp32-hash sha256|sha384|sha512] "
-            "[--core-min VERSION|none]\n"
+            "[--core-min VERSION|none] [--secure-boot-keys K1[,K2[,K3]]|none]\n"
             "       otad product fleet NAME [--channel-query on|off] [--group-query on|off] "
             "[--download-cap N]\n"
             "       otad product list [--json]\n");

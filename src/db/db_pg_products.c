@@ -32,7 +32,8 @@
 
 #define PRODUCT_COLUMNS                                                                            \
     "id, name, platform, default_channel, created_ms, signing, signing_key, sign_legacy, gzip, "   \
-    "esp32_hash, core_min, channel_query, group_query, max_downloads, require_https"
+    "esp32_hash, core_min, channel_query, group_query, max_downloads, require_https, "             \
+    "secure_boot_keys"
 
 static const char product_insert[] =
     "INSERT INTO products (name, platform, default_channel, created_ms, sign_legacy, "
@@ -43,7 +44,7 @@ static const char product_list[] =
     "SELECT " PRODUCT_COLUMNS " FROM products ORDER BY name COLLATE \"C\"";
 static const char product_set_signing[] =
     "UPDATE products SET signing = $2, signing_key = $3, sign_legacy = $4, gzip = $5, "
-    "esp32_hash = $6, core_min = $7 WHERE id = $1";
+    "esp32_hash = $6, core_min = $7, secure_boot_keys = $8 WHERE id = $1";
 static const char product_set_fleet[] = "UPDATE products SET channel_query = $2, group_query = $3, "
                                         "max_downloads = $4, require_https = $5 WHERE id = $1";
 static const char product_key_add[] =
@@ -130,6 +131,7 @@ static void fill_product(const PGresult *res, int row, void *out)
     int64_t cap = db_pg_int(res, row, 13);
     p->fleet.max_downloads = cap > 0 && cap <= UINT32_MAX ? (uint32_t)cap : 0;
     p->fleet.require_https = db_pg_int(res, row, 14) != 0;
+    db_pg_text(res, row, 15, p->signing.secure_boot_keys, sizeof(p->signing.secure_boot_keys));
 }
 
 int db_pg_product_get(struct db *db, const char *name, struct product *ret_product)
@@ -167,6 +169,7 @@ int db_pg_product_set_signing(struct db *db, int64_t product_id, const struct pr
     db_pg_param_int(&q, sg->gzip);
     db_pg_param_text(&q, sg->esp32_hash[0] ? sg->esp32_hash : "sha256");
     db_pg_param_text(&q, sg->core_min);
+    db_pg_param_text(&q, sg->secure_boot_keys);
     int r = write_and_bump(db, product_set_signing, &q, NULL, "set product signing");
     return r;
 }

@@ -17,7 +17,8 @@
 
 #define PRODUCT_COLUMNS                                                                            \
     "id, name, platform, default_channel, created_ms, signing, signing_key, sign_legacy, gzip, "   \
-    "esp32_hash, core_min, channel_query, group_query, max_downloads, require_https"
+    "esp32_hash, core_min, channel_query, group_query, max_downloads, require_https, "             \
+    "secure_boot_keys"
 
 static const struct db_sqlite_query product_insert = {
     DB_SLOT_PRODUCT_INSERT,
@@ -30,8 +31,8 @@ static const struct db_sqlite_query product_list = {
     DB_SLOT_PRODUCT_LIST, "SELECT " PRODUCT_COLUMNS " FROM products ORDER BY name"};
 static const struct db_sqlite_query product_set_signing = {
     DB_SLOT_PRODUCT_SET_SIGNING, "UPDATE products SET signing = ?2, signing_key = ?3, "
-                                 "sign_legacy = ?4, gzip = ?5, esp32_hash = ?6, core_min = ?7 "
-                                 "WHERE id = ?1"};
+                                 "sign_legacy = ?4, gzip = ?5, esp32_hash = ?6, core_min = ?7, "
+                                 "secure_boot_keys = ?8 WHERE id = ?1"};
 static const struct db_sqlite_query product_set_fleet = {
     DB_SLOT_PRODUCT_SET_FLEET, "UPDATE products SET channel_query = ?2, group_query = ?3, "
                                "max_downloads = ?4, require_https = ?5 WHERE id = ?1"};
@@ -90,6 +91,7 @@ static void fill_product(sqlite3_stmt *s, void *out)
     int64_t cap = sqlite3_column_int64(s, 13);
     p->fleet.max_downloads = cap > 0 && cap <= UINT32_MAX ? (uint32_t)cap : 0;
     p->fleet.require_https = sqlite3_column_int(s, 14) != 0;
+    db_sqlite_column_text(s, 15, p->signing.secure_boot_keys, sizeof(p->signing.secure_boot_keys));
 }
 
 int db_sqlite_product_get(struct db *db, const char *name, struct product *ret_product)
@@ -128,6 +130,7 @@ int db_sqlite_product_set_signing(struct db *db, int64_t product_id,
         sqlite3_bind_int(s, 5, sg->gzip);
         sqlite3_bind_text(s, 6, sg->esp32_hash[0] ? sg->esp32_hash : "sha256", -1, SQLITE_STATIC);
         sqlite3_bind_text(s, 7, sg->core_min, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 8, sg->secure_boot_keys, -1, SQLITE_STATIC);
         r = db_sqlite_run_one(sq, s, "set product signing");
         if (r == 0)
             r = db_sqlite_generation_bump(sq);

@@ -159,10 +159,35 @@ static int fleet_patch(json_t *obj, struct product_fleet *f, struct reason *why)
 
 /*
  * PATCH /products/{name} with {"signing": {"required", "key", "legacy", "gzip", "esp32_hash",
- * "core_min"}, "fleet": {"channel_query", "group_query", "max_downloads", "require_https"}},
- * each part and each field optional; "core_min": null clears the declaration. The signing part
- * is applied first.
+ * "core_min", "secure_boot_keys"}, "fleet": {"channel_query", "group_query", "max_downloads",
+ * "require_https"}}, each part and each field optional; "core_min": null clears the
+ * declaration, "secure_boot_keys": [] (or null) turns secure boot off. The signing part is
+ * applied first.
  */
+/* Joins the key names of LIST (a JSON array of strings, or null) into OUT as "k1,k2". */
+static int secure_boot_keys_from_json(const json_t *list, char *out, size_t size,
+                                      struct reason *why)
+{
+    size_t at = 0;
+    out[0] = 0;
+    if (json_is_null(list))
+        return 0;
+    if (!json_is_array(list) || json_array_size(list) > SECURE_BOOT_KEYS_MAX)
+        return reason_set(why, -EINVAL, "secure_boot_keys must be a list of 0 to %d key names",
+                          SECURE_BOOT_KEYS_MAX);
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        const char *name = json_string_value(json_array_get(list, i));
+        size_t len = name ? strlen(name) : 0;
+        if (len == 0 || strchr(name, ',') || at + len + 2 > size)
+            return reason_set(why, -EINVAL, "secure_boot_keys must be a list of key names");
+        if (at)
+            out[at++] = ',';
+        memcpy(out + at, name, len + 1);
+        at += len;
+    }
+    return 0;
+}
+
 void http_api_product_patch(const struct http_context *ctx, const struct http_request *req,
                             const struct http_route_args *args, struct http_reply *reply)
 {
@@ -181,18 +206,20 @@ void http_api_product_patch(const struct http_context *ctx, const struct http_re
     struct product_signing s = p.signing;
     int required = s.required, legacy = s.legacy, gzip = s.gzip;
     const char *key = NULL, *hash = NULL;
-    json_t *signing = NULL, *fleet = NULL, *core = NULL;
+    json_t *signing = NULL, *fleet = NULL, *core = NULL, *secure_boot = NULL;
     if (!body ||
         json_unpack_ex(body, &jerr, JSON_STRICT, "{s?o,s?o}", "signing", &signing, "fleet",
                        &fleet) < 0 ||
-        (signing && json_unpack_ex(signing, &jerr, JSON_STRICT, "{s?b,s?s,s?b,s?b,s?s,s?o}",
-                                   "required", &required, "key", &key, "legacy", &legacy, "gzip",
-                                   &gzip, "esp32_hash", &hash, "core_min", &core) < 0) ||
+        (signing &&
+         json_unpack_ex(signing, &jerr, JSON_STRICT, "{s?b,s?s,s?b,s?b,s?s,s?o,s?o}", "required",
+                        &required, "key", &key, "legacy", &legacy, "gzip", &gzip, "esp32_hash",
+                        &hash, "core_min", &core, "secure_boot_keys", &secure_boot) < 0) ||
         (core && !json_is_string(core) && !json_is_null(core))) {
         json_decref(body);
         http_reply_error(reply, -EINVAL,
                          "body must be {\"signing\": {\"required\", \"key\", \"legacy\", "
-                         "\"gzip\", \"esp32_hash\", \"core_min\"}, \"fleet\": {...}}");
+                         "\"gzip\", \"esp32_hash\", \"core_min\", \"secure_boot_keys\"}, "
+                         "\"fleet\": {...}}");
         return;
     }
     /* Settings only: a key is named here, its material never travels in this body. */
@@ -204,6 +231,9 @@ void http_api_product_patch(const struct http_context *ctx, const struct http_re
         (core && str_copy(s.core_min, sizeof(s.core_min),
                           json_is_string(core) ? json_string_value(core) : "") < 0))
         r = reason_set(&why, -EINVAL, "key, esp32_hash or core_min too long");
+    if (r == 0 && secure_boot)
+        r = secure_boot_keys_from_json(secure_boot, s.secure_boot_keys, sizeof(s.secure_boot_keys),
+                                       &why);
     struct product_fleet f = p.fleet;
     if (r == 0 && fleet)
         r = fleet_patch(fleet, &f, &why);

@@ -58,8 +58,10 @@ int esp_chip_parse(const char *name, uint16_t *ret_id);
 #define MD5_HEX_LEN    32
 #endif
 
-#define KEY_NAME_BYTES      64 /* a signing key's name (keys/NAME.key) */
-#define KEY_FINGERPRINT_HEX 64 /* SHA-256 of the public key, hex */
+#define KEY_NAME_BYTES        64 /* a signing key's name (keys/NAME.key) */
+#define KEY_FINGERPRINT_HEX   64 /* SHA-256 of the public key, hex */
+#define SECURE_BOOT_KEYS_MAX  3  /* Secure Boot v2 signature blocks, and so keys, per image */
+#define SECURE_BOOT_KEYS_TEXT (SECURE_BOOT_KEYS_MAX * (KEY_NAME_BYTES + 1))
 
 /* How a product's releases are signed and which forms are made (issue 3, docs/SIGNING.md). */
 struct product_signing {
@@ -75,6 +77,12 @@ struct product_signing {
      * such a device is assumed to run the oldest core its headers allow.
      */
     char core_min[LIMIT_CORE_VERSION_BYTES + 1];
+    /*
+     * ESP32: the keys that sign the Secure Boot v2 form, "k1,k2,k3" in block
+     * order (1 to SECURE_BOOT_KEYS_MAX names), "" when the product has no
+     * secure boot (docs/SIGNING.md, "Secure Boot v2").
+     */
+    char secure_boot_keys[SECURE_BOOT_KEYS_TEXT];
 };
 
 /* What a product lets its devices choose, and its herd control (docs/FLEET.md). */

@@ -212,7 +212,9 @@ enum form_verdict compat_verdict(const struct device_capability *cap, const stru
     if (cap->idf)
         return kind == VARIANT_PLAIN || kind == VARIANT_SECURE_BOOT ? FORM_ACCEPTED : FORM_REFUSED;
     if (!cap->esp8266)
-        return kind == VARIANT_PLAIN || kind == VARIANT_SIGNED_ESP32 ? FORM_ACCEPTED : FORM_REFUSED;
+        return kind == VARIANT_PLAIN || kind == VARIANT_SIGNED_ESP32 || kind == VARIANT_SECURE_BOOT
+                   ? FORM_ACCEPTED
+                   : FORM_REFUSED;
     /* payload ‖ signature ‖ 4-byte length, the signature a multiple of 4 (256, 384, 512 bytes). */
     bool aligned = variant->size % 4 == 0;
     bool boots = false, refused = false;
@@ -253,9 +255,26 @@ void compat_choose(const struct product *product, const struct release *release,
     static const enum variant_kind signed_forms[] = {VARIANT_SIGNED_GZIP, VARIANT_SIGNED,
                                                      VARIANT_SIGNED_ESP32, VARIANT_SIGNED_LEGACY};
     static const enum variant_kind unsigned_forms[] = {VARIANT_GZIP, VARIANT_PLAIN};
+    /*
+     * A secure-boot product's ESP32 sketches: the secure-boot form, or the 512-byte form made
+     * over it; a release without the secure-boot form predates the keys and is not served
+     * (docs/SIGNING.md, "Secure Boot v2").
+     */
+    static const enum variant_kind secure_boot_forms[] = {VARIANT_SECURE_BOOT};
+    static const enum variant_kind secure_boot_signed_forms[] = {VARIANT_SIGNED_ESP32};
     bool signing = product->signing.required;
+    bool secure_boot = product->platform == PLATFORM_ESP32 &&
+                       product->signing.secure_boot_keys[0] && release->mode == FW_MODE_SKETCH;
     const enum variant_kind *order = signing ? signed_forms : unsigned_forms;
     size_t n = signing ? ARRAY_SIZE(signed_forms) : ARRAY_SIZE(unsigned_forms);
+    if (secure_boot && !find_kind(release, VARIANT_SECURE_BOOT)) {
+        *ret_choice = (struct form_choice){NULL, FORM_BRICKS, DELIVERY_NOT_SIGNED};
+        return;
+    }
+    if (secure_boot) {
+        order = signing ? secure_boot_signed_forms : secure_boot_forms;
+        n = 1;
+    }
 
     struct form_choice best = {NULL, FORM_BRICKS, DELIVERY_OK};
     bool any_form = false;
@@ -307,10 +326,11 @@ static const struct {
          "or could leave a device that installs it unable to boot",
          "publish the uncompressed, unsigned image so that otad makes the plain signed form, or "
          "declare the fleet's core (otad product set PRODUCT --core-min 3.0) if it is true"},
-    [DELIVERY_NOT_SIGNED] = {"not_signed",
-                             "devices were refused the release (403): it was published before "
-                             "the product required signatures and has no signed form",
-                             "publish the release again with the same bytes to sign it"},
+    [DELIVERY_NOT_SIGNED] =
+        {"not_signed",
+         "devices were refused the release (403): it was published before "
+         "the product required signatures or secure boot and has no signed form",
+         "publish the release again with the same bytes to sign it"},
     [DELIVERY_UNSIGNED_TO_VERIFIER] =
         {"unsigned_to_verifying_firmware",
          "devices were refused the release (403): their firmware carries the product's key and "

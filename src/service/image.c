@@ -357,6 +357,9 @@ static int inspect_esp32(const uint8_t *data, size_t len, struct image_info *inf
     info->esp32_hash_appended = hashed;
     info->esp32_hash_offset = hashed ? (end + 1 + 15) & ~(size_t)15 : 0;
     info->app = app;
+    info->esp32_image_end = ((end + 1 + 15) & ~(size_t)15) + (hashed ? SHA256_BYTES : 0);
+    if (info->esp32_image_end > len) /* a checksum cut short: the data ends the image */
+        info->esp32_image_end = len;
     return 0;
 }
 

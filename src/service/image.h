@@ -41,6 +41,9 @@ struct image_info {
     bool esp32_hash_appended;
     uint64_t esp32_hash_offset; /* where that SHA-256 starts (after the padded segments) */
     struct app_desc app;        /* ESP32 sketches: the app descriptor; app.present false if none */
+    /* ESP32 only: where the image itself ends (checksum padding, appended SHA-256); a Secure
+     * Boot v2 sector may follow from the next multiple of 4096 (docs/SIGNING.md). */
+    uint64_t esp32_image_end;
 };
 
 /*

@@ -22,15 +22,28 @@ static json_t *string_or_null(const char *s)
     return s && *s ? json_string(s) : json_null();
 }
 
+/* "k1,k2" as ["k1", "k2"]; "" as []. */
+static json_t *name_list(const char *names)
+{
+    json_t *list = json_array();
+    for (const char *at = names; list && *at;) {
+        size_t len = strcspn(at, ",");
+        json_array_append_new(list, json_stringn(at, len));
+        at += len + (at[len] == ',');
+    }
+    return list;
+}
+
 json_t *present_product(const struct product *p)
 {
     const struct product_signing *s = &p->signing;
-    return json_pack("{s:s,s:s,s:s,s:o,s:{s:b,s:o,s:b,s:b,s:s,s:o}}", "name", p->name, "platform",
-                     platform_name(p->platform), "default_channel", p->default_channel, "created",
-                     time_json(p->created_ms), "signing", "required", s->required, "key",
+    return json_pack("{s:s,s:s,s:s,s:o,s:{s:b,s:o,s:b,s:b,s:s,s:o,s:o}}", "name", p->name,
+                     "platform", platform_name(p->platform), "default_channel", p->default_channel,
+                     "created", time_json(p->created_ms), "signing", "required", s->required, "key",
                      string_or_null(s->key), "legacy", s->legacy, "gzip", s->gzip, "esp32_hash",
                      s->esp32_hash[0] ? s->esp32_hash : "sha256", "core_min",
-                     string_or_null(s->core_min));
+                     string_or_null(s->core_min), "secure_boot_keys",
+                     name_list(s->secure_boot_keys));
 }
 
 void delivery_issue_fix_for(enum delivery_issue issue, const char *product_name, char *out,

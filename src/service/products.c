@@ -15,6 +15,7 @@
 #include "db/db.h"
 #include "service/compat.h"
 #include "service/service_internal.h"
+#include "signing/secure_boot.h"
 #include "signing/signing.h"
 
 bool service_name_valid(const char *name, size_t max)
@@ -102,6 +103,16 @@ int service_product_set_signing(struct service *svc, const char *name,
                               "(such as 3.0 or 3.1.2)",
                               s.core_min);
     }
+    if (s.secure_boot_keys[0]) {
+        struct signing_key *sb[SECURE_BOOT_KEYS_MAX];
+        size_t count = 0;
+        if (p.platform != PLATFORM_ESP32)
+            return reason_set(why, -EINVAL, "secure boot keys are for ESP32 products only");
+        if ((r = service_secure_boot_keys_load(svc, s.secure_boot_keys, sb, &count, why)) < 0)
+            return r;
+        for (size_t i = 0; i < count; i++)
+            signing_key_free(sb[i]);
+    }
     if (s.key[0]) {
         struct signing_key *key;
         if ((r = service_key_load(svc, s.key, &key, why)) < 0)
@@ -119,9 +130,10 @@ int service_product_set_signing(struct service *svc, const char *name,
     if ((r = db_product_set_signing(svc->db, p.id, &s)) < 0)
         return reason_set(why, r, "cannot store the signing settings");
     service_refresh_after_write(svc, "a settings change");
-    log_info("product %s: signing %s, key \"%s\", legacy form %s, gzip %s, declared core %s",
+    log_info("product %s: signing %s, key \"%s\", legacy form %s, gzip %s, declared core %s, "
+             "secure boot keys \"%s\"",
              p.name, s.required ? "required" : "off", s.key, s.legacy ? "on" : "off",
-             s.gzip ? "on" : "off", s.core_min[0] ? s.core_min : "none");
+             s.gzip ? "on" : "off", s.core_min[0] ? s.core_min : "none", s.secure_boot_keys);
     return 0;
 }
 
@@ -160,4 +172,64 @@ int service_key_load(struct service *svc, const char *key_name, struct signing_k
         return reason_set(why, -EINVAL, "no key \"%s\" in %s (otad key generate --name %s)",
                           key_name, dir, key_name);
     return r;
+}
+
+int service_secure_boot_keys_load(struct service *svc, const char *names,
+                                  struct signing_key *ret_keys[SECURE_BOOT_KEYS_MAX],
+                                  size_t *ret_count, struct reason *why)
+{
+    char digests[SECURE_BOOT_KEYS_MAX][SECURE_BOOT_DIGEST_HEX];
+    size_t count = 0;
+    int r = 0;
+    for (const char *at = names; *at && r == 0;) {
+        size_t len = strcspn(at, ",");
+        char name[KEY_NAME_BYTES + 1];
+        if (count == SECURE_BOOT_KEYS_MAX) {
+            r = reason_set(why, -EINVAL,
+                           "secure boot v2 takes at most %d keys (3 signature blocks)",
+                           SECURE_BOOT_KEYS_MAX);
+            break;
+        }
+        if (len == 0 || len > KEY_NAME_BYTES) {
+            r = reason_set(why, -EINVAL,
+                           "secure boot keys \"%.64s\" must be 1 to %d key names "
+                           "separated by commas",
+                           names, SECURE_BOOT_KEYS_MAX);
+            break;
+        }
+        memcpy(name, at, len);
+        name[len] = 0;
+        at += len + (at[len] == ',');
+        if (at[-1] == ',' && !*at) { /* "k1," */
+            r = reason_set(why, -EINVAL, "secure boot keys \"%.64s\" end in a comma", names);
+            break;
+        }
+        if ((r = service_key_load(svc, name, &ret_keys[count], why)) < 0)
+            break;
+        struct signing_key_info info;
+        signing_key_info(ret_keys[count], &info);
+        count++;
+        if (!secure_boot_key_usable(ret_keys[count - 1])) {
+            r = reason_set(why, -EINVAL,
+                           "key \"%s\" is %s; secure boot v2 verifies rsa-3072, ecdsa-p256 and "
+                           "ecdsa-p384 (otad key generate --type rsa-3072)",
+                           name, info.type);
+            break;
+        }
+        if ((r = secure_boot_key_digest(ret_keys[count - 1], digests[count - 1], why)) < 0)
+            break;
+        for (size_t i = 0; i + 1 < count && r == 0; i++)
+            if (strcmp(digests[i], digests[count - 1]) == 0)
+                r = reason_set(why, -EINVAL,
+                               "key \"%s\" is named twice among the secure boot "
+                               "keys",
+                               name);
+    }
+    if (r < 0) {
+        for (size_t i = 0; i < count; i++)
+            signing_key_free(ret_keys[i]);
+        return r;
+    }
+    *ret_count = count;
+    return 0;
 }

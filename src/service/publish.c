@@ -98,9 +98,9 @@ static int publish_version(const struct product *product, const struct publish_r
  * rewrites it to the chip's mode), of the inflated image for gzip uploads,
  * and for ESP32 images with an appended hash, that SHA-256.
  */
-#define MAX_INSTALLED_DIGESTS 5
+#define MAX_INSTALLED_DIGESTS 6
 static int installed_digests(const uint8_t *content, size_t content_len,
-                             const struct image_info *info,
+                             const struct buf *secure_boot, const struct image_info *info,
                              char digests[MAX_INSTALLED_DIGESTS][SHA256_HEX_LEN + 1],
                              size_t *ret_count)
 {
@@ -121,6 +121,9 @@ static int installed_digests(const uint8_t *content, size_t content_len,
     if (info->platform == PLATFORM_ESP32 && info->esp32_hash_appended &&
         info->esp32_hash_offset + 32 <= content_len)
         hex_encode(content + info->esp32_hash_offset, 32, digests[n++]);
+    /* A device with secure boot v2 hashes its app with the padding and sector (SIGNING.md). */
+    if (secure_boot->len)
+        digest_md5_hex(secure_boot->data, secure_boot->len, digests[n++]);
     free(copy);
     *ret_count = n;
     return 0;
@@ -189,6 +192,10 @@ static bool release_has(const struct release *existing, enum variant_kind kind)
  */
 static bool release_unsigned_for(const struct product *product, const struct release *existing)
 {
+    /* A secure-boot product serves its ESP32 sketches only in the secure-boot form. */
+    if (product->platform == PLATFORM_ESP32 && product->signing.secure_boot_keys[0] &&
+        existing->mode == FW_MODE_SKETCH && !release_has(existing, VARIANT_SECURE_BOOT))
+        return true;
     return product->signing.required && !release_has(existing, VARIANT_SIGNED) &&
            !release_has(existing, VARIANT_SIGNED_GZIP) &&
            !release_has(existing, VARIANT_SIGNED_LEGACY) &&
@@ -227,11 +234,21 @@ static int make_forms(struct service *svc, const struct product *product,
                       const struct publish_request *req, struct variant_set *set,
                       struct reason *why)
 {
-    struct signing_key *key = NULL;
+    struct signing_key *key = NULL, *sb_keys[SECURE_BOOT_KEYS_MAX];
+    size_t sb_count = 0;
     if (product->signing.required && service_key_load(svc, product->signing.key, &key, why) < 0)
         return -ENOKEY;
-    int r = variants_make(product, key, req->presigned, req->mode, req->image, req->image_len,
-                          LIMIT_GUNZIP_BYTES, set, why);
+    if (product->platform == PLATFORM_ESP32 && req->mode == FW_MODE_SKETCH &&
+        service_secure_boot_keys_load(svc, product->signing.secure_boot_keys, sb_keys, &sb_count,
+                                      why) < 0) {
+        signing_key_free(key);
+        return -ENOKEY;
+    }
+    int r = variants_make_secure(product, key, (const struct signing_key *const *)sb_keys, sb_count,
+                                 req->presigned, req->mode, req->image, req->image_len,
+                                 LIMIT_GUNZIP_BYTES, set, why);
+    for (size_t i = 0; i < sb_count; i++)
+        signing_key_free(sb_keys[i]);
     signing_key_free(key);
     return r;
 }
@@ -333,7 +350,8 @@ static int publish_locked(struct service *svc, const struct publish_request *req
     const struct buf *image = set.info.gzip ? &set.inflated : &set.payload;
     char digests[MAX_INSTALLED_DIGESTS][SHA256_HEX_LEN + 1];
     size_t digest_count = 0;
-    if ((r = installed_digests(image->data, image->len, &set.info, digests, &digest_count)) < 0) {
+    if ((r = installed_digests(image->data, image->len, &set.secure_boot, &set.info, digests,
+                               &digest_count)) < 0) {
         variant_set_release(&set);
         return reason_set(why, r, "cannot hash the image");
     }

@@ -179,4 +179,16 @@ void signin_guard_free(struct signin_guard *guard);
 int service_key_load(struct service *svc, const char *key_name, struct signing_key **ret_key,
                      struct reason *why);
 
+/*
+ * Loads the Secure Boot v2 keys NAMES names ("k1,k2,k3", product_signing's
+ * secure_boot_keys) as service_key_load does, in block order, into
+ * RET_KEYS[0..*RET_COUNT-1] (signing_key_free each; *RET_COUNT 0 for "").
+ * Each must exist, be a type Secure Boot v2 verifies, and differ from the
+ * others. -EINVAL (a name, a type, a duplicate, more than three; WHY says
+ * which) or the error of service_key_load; nothing is left loaded then.
+ */
+int service_secure_boot_keys_load(struct service *svc, const char *names,
+                                  struct signing_key *ret_keys[SECURE_BOOT_KEYS_MAX],
+                                  size_t *ret_count, struct reason *why);
+
 #endif

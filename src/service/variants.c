@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/gzip.h"
+#include "signing/secure_boot.h"
 
 /*
  * Rewrites the gzip member in GZ to a bare 10-byte header (FLG 0): drops
@@ -78,6 +79,7 @@ void variant_set_release(struct variant_set *set)
         buf_release(&set->items[i].bytes);
     buf_release(&set->payload);
     buf_release(&set->inflated);
+    buf_release(&set->secure_boot);
     set->count = 0;
 }
 
@@ -158,7 +160,9 @@ static int make_unsigned(const struct product *product, enum fw_mode mode, struc
             return r;
         return add_copy(set, VARIANT_PLAIN, &set->inflated, max_size);
     }
-    if ((r = add_copy(set, VARIANT_PLAIN, &set->payload, max_size)) < 0)
+    /* An ESP32 upload that carried a secure boot sector is served with it. */
+    const struct buf *plain = set->secure_boot.len ? &set->secure_boot : &set->payload;
+    if ((r = add_copy(set, VARIANT_PLAIN, plain, max_size)) < 0)
         return r;
     if (product->platform == PLATFORM_ESP8266 && product->signing.gzip && mode == FW_MODE_SKETCH) {
         r = make_gzip(set, &set_add(set, VARIANT_GZIP, max_size)->bytes, why);
@@ -198,13 +202,91 @@ static int make_signed_esp8266(const struct product *product, const struct signi
     return r;
 }
 
+/*
+ * When SET's ESP32 payload carries a Secure Boot v2 sector after the image,
+ * verifies it (and, with SB_COUNT keys, that a block carries one of their
+ * digests), moves it to SET->secure_boot and cuts the payload to the image.
+ * With SB_COUNT keys and no sector, signs the payload into SET->secure_boot
+ * and verifies the result. 0 or -errno.
+ */
+static int secure_boot_form(const struct product *product, const struct signing_key *const *sb_keys,
+                            size_t sb_count, bool presigned, struct variant_set *set,
+                            struct reason *why)
+{
+    struct buf *payload = &set->payload;
+    size_t image_end = (size_t)set->info.esp32_image_end;
+    size_t sector = secure_boot_sector_offset(image_end);
+    bool carried = image_end > 0 && sector >= image_end &&
+                   payload->len == sector + SECURE_BOOT_SECTOR && payload->data[sector] == 0xE7;
+    struct secure_boot_verdict verdict;
+    struct reason detail = {""};
+    int r;
+    if (!carried && sb_count == 0)
+        return 0;
+    if (carried) {
+        if (secure_boot_verify(payload->data, payload->len, &verdict, &detail) < 0)
+            return reason_set(why, -EKEYREJECTED,
+                              "the image carries a secure boot v2 signature sector that does not "
+                              "verify: %s",
+                              detail.text);
+        if ((r = buf_append(&set->secure_boot, payload->data, payload->len)) < 0)
+            return reason_set(why, r, "the image is too large");
+        payload->len = image_end; /* the image itself: what a device without secure boot runs */
+    } else if (presigned) {
+        /* The 512-byte block signs what the device writes: it must already be the signed app. */
+        return reason_set(why, -EKEYREJECTED,
+                          "%s has secure boot keys: an image signed offline must carry its secure "
+                          "boot v2 sector under the 512-byte signature",
+                          product->name);
+    } else {
+        if ((r = secure_boot_sign(sb_keys, sb_count, payload->data, payload->len, &set->secure_boot,
+                                  &detail)) < 0)
+            return reason_set(why, r == -EINVAL ? -EKEYREJECTED : r,
+                              "%s cannot sign for secure boot v2 here: %s (or upload an image "
+                              "signed with espsecure.py sign_data --version 2)",
+                              product->name, detail.text);
+        /* What is stored is what a device's boot loader will check. */
+        if (secure_boot_verify(set->secure_boot.data, set->secure_boot.len, &verdict, &detail) < 0)
+            return reason_set(why, -EIO, "the secure boot v2 image otad made does not verify: %s",
+                              detail.text);
+    }
+    if (sb_count == 0)
+        return 0;
+    for (size_t k = 0; k < sb_count; k++) {
+        char digest[SECURE_BOOT_DIGEST_HEX];
+        if (secure_boot_key_digest(sb_keys[k], digest, &detail) < 0)
+            return reason_set(why, -EKEYREJECTED, "%s", detail.text);
+        for (unsigned b = 0; b < verdict.block_count; b++)
+            if (strcmp(verdict.blocks[b].key_digest, digest) == 0)
+                return 0;
+    }
+    return reason_set(why, -EKEYREJECTED,
+                      "the image's secure boot v2 signature (%u block(s), the first by key digest "
+                      "%.16s...) is by none of %s's secure boot keys (%s)",
+                      verdict.block_count, verdict.blocks[0].key_digest, product->name,
+                      product->signing.secure_boot_keys);
+}
+
 int variants_make(const struct product *product, const struct signing_key *key, bool presigned,
                   enum fw_mode mode, const uint8_t *upload, size_t len, size_t max_size,
                   struct variant_set *set, struct reason *why)
 {
+    return variants_make_secure(product, key, NULL, 0, presigned, mode, upload, len, max_size, set,
+                                why);
+}
+
+int variants_make_secure(const struct product *product, const struct signing_key *key,
+                         const struct signing_key *const *sb_keys, size_t sb_count, bool presigned,
+                         enum fw_mode mode, const uint8_t *upload, size_t len, size_t max_size,
+                         struct variant_set *set, struct reason *why)
+{
     memset(set, 0, sizeof(*set));
     buf_init(&set->payload, max_size);
     buf_init(&set->inflated, max_size);
+    buf_init(&set->secure_boot, max_size);
+    bool esp32_sketch = product->platform == PLATFORM_ESP32 && mode == FW_MODE_SKETCH;
+    if (!esp32_sketch)
+        sb_count = 0; /* secure boot v2 signs apps only */
     bool signing = product->signing.required;
     int r;
     if (presigned && !signing)
@@ -223,6 +305,8 @@ int variants_make(const struct product *product, const struct signing_key *key, 
         return reason_set(why, r, "the image is too large");
     if ((r = image_inspect(product->platform, mode, set->payload.data, set->payload.len, &set->info,
                            why)) < 0)
+        goto fail;
+    if (esp32_sketch && (r = secure_boot_form(product, sb_keys, sb_count, presigned, set, why)) < 0)
         goto fail;
     if (set->info.gzip &&
         (r = gzip_inflate(set->payload.data, set->payload.len, &set->inflated)) < 0) {
@@ -250,6 +334,13 @@ int variants_make(const struct product *product, const struct signing_key *key, 
         struct variant_bytes *v = set_add(set, presigned_kind, max_size);
         if ((r = buf_append(&v->bytes, upload, len)) < 0)
             goto fail;
+        if (sb_count > 0 &&
+            (r = add_copy(set, VARIANT_SECURE_BOOT, &set->secure_boot, max_size)) < 0)
+            goto fail;
+    } else if (sb_count > 0 && !signing) {
+        /* A secure-boot product's devices get the signed image only (docs/SIGNING.md). */
+        if ((r = add_copy(set, VARIANT_SECURE_BOOT, &set->secure_boot, max_size)) < 0)
+            goto fail;
     } else if (!signing) {
         if ((r = make_unsigned(product, mode, set, max_size, why)) < 0)
             goto fail;
@@ -266,8 +357,12 @@ int variants_make(const struct product *product, const struct signing_key *key, 
         if (product->platform == PLATFORM_ESP32) {
             enum signing_hash hash = SIGNING_HASH_SHA256;
             signing_hash_parse(product->signing.esp32_hash, &hash);
-            r = sign_into(key, SIGNING_FORMAT_ESP32, hash, &set->payload,
+            /* Over the secure boot image when there is one: the updater strips the 512 bytes. */
+            const struct buf *image = set->secure_boot.len ? &set->secure_boot : &set->payload;
+            r = sign_into(key, SIGNING_FORMAT_ESP32, hash, image,
                           &set_add(set, VARIANT_SIGNED_ESP32, max_size)->bytes, why);
+            if (r == 0 && sb_count > 0)
+                r = add_copy(set, VARIANT_SECURE_BOOT, &set->secure_boot, max_size);
         } else {
             r = make_signed_esp8266(product, key, mode, set, max_size, why);
         }

@@ -25,9 +25,16 @@ struct variant_bytes {
 struct variant_set {
     struct variant_bytes items[VARIANT_KIND_COUNT];
     unsigned count;
-    struct buf payload;     /* the unsigned image (a copy of the upload, or its signed payload) */
-    struct buf inflated;    /* the payload inflated when it is gzip (info.gzip), else empty */
-    struct image_info info; /* of the payload */
+    struct buf payload;  /* the unsigned image (a copy of the upload, or its signed payload) */
+    struct buf inflated; /* the payload inflated when it is gzip (info.gzip), else empty */
+    /*
+     * ESP32 sketches: the image padded to 4096 bytes with its Secure Boot v2
+     * sector, as uploaded (verified) or as signed here for a product with
+     * secure-boot keys; empty otherwise. When it is not empty, the payload is
+     * the image without it, and it is what every ESP32 form carries.
+     */
+    struct buf secure_boot;
+    struct image_info info;                  /* of the payload */
     char signed_by[KEY_FINGERPRINT_HEX + 1]; /* "" when nothing is signed */
 };
 
@@ -55,6 +62,28 @@ struct variant_set {
 int variants_make(const struct product *product, const struct signing_key *key, bool presigned,
                   enum fw_mode mode, const uint8_t *upload, size_t len, size_t max_size,
                   struct variant_set *set, struct reason *why);
+
+/*
+ * variants_make, with Secure Boot v2 (docs/SIGNING.md, "Secure Boot v2"):
+ * SB_KEYS[0..SB_COUNT-1] (borrowed, 0 to 3) are PRODUCT's secure-boot keys,
+ * in block order.
+ * - An ESP32 sketch that carries a Secure Boot v2 sector after the image
+ *   (from the next multiple of 4096) is verified block by block
+ *   (-EKEYREJECTED when any block is not valid); with SB_COUNT > 0 one of
+ *   its blocks must carry one of SB_KEYS' digests (-EKEYREJECTED). It is
+ *   kept as signed, never signed again.
+ * - Otherwise, with SB_COUNT > 0, an ESP32 sketch is signed with every key
+ *   of SB_KEYS (private halves needed: -EKEYREJECTED) and the result
+ *   verified.
+ * With SB_COUNT > 0 the ESP32 sketch forms are SECURE_BOOT, plus
+ * SIGNED_ESP32 made over it when the product signs; no PLAIN form. Without
+ * secure-boot keys, an upload with a sector is stored as is (PLAIN, or
+ * signed over as SIGNED_ESP32).
+ */
+int variants_make_secure(const struct product *product, const struct signing_key *key,
+                         const struct signing_key *const *sb_keys, size_t sb_count, bool presigned,
+                         enum fw_mode mode, const uint8_t *upload, size_t len, size_t max_size,
+                         struct variant_set *set, struct reason *why);
 
 /* Frees the bytes of SET. NULL-safe. */
 void variant_set_release(struct variant_set *set);

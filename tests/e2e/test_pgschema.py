@@ -1,7 +1,8 @@
 """The PostgreSQL schema (src/db/migrations/postgresql/) against the SQLite
 one it translates (docs/DATABASE.md, "PostgreSQL schema"): every file
 applies in order on a fresh PostgreSQL 15 with psql stopping at the first
-error, none is silently idempotent, the tables 001..009 make have the same
+error, none is silently idempotent, the tables 001..009 (and each later SQLite
+file's PostgreSQL twin, paired by name) make have the same
 columns (types mapped: INTEGER to BIGINT, TEXT to TEXT), nullability,
 defaults, assigned ids, primary keys, unique rules (SQLite's COLLATE NOCASE
 as lower()), foreign keys and indexes (partial ones with the same
@@ -135,12 +136,24 @@ def pg_schema(pg, db):
     return out
 
 
+def translations():
+    """The PostgreSQL files that translate SQLite's: 001..009 by the same names, and each
+    SQLite migration after 009 by the PostgreSQL file with its name after the number
+    (SQLite 010_x.sql is PostgreSQL 014_x.sql: 010..013 are PostgreSQL's own)."""
+    by_name = {f.name.split("_", 1)[1]: f for f in PG_FILES[9:]}
+    later = [by_name.get(f.name.split("_", 1)[1]) for f in SQLITE_FILES[9:]]
+    assert None not in later, \
+        f"SQLite migrations after 009 without a PostgreSQL twin: {[f.name for f in SQLITE_FILES[9:]]}"
+    return PG_FILES[:9] + later
+
+
 def test_migrations_apply_in_order_and_not_twice():
     numbers = [int(f.name.split("_", 1)[0]) for f in PG_FILES]
     assert numbers == list(range(1, len(PG_FILES) + 1)) and len(PG_FILES) >= 11, \
         f"PostgreSQL migrations are numbered {numbers}"
-    assert [f.name for f in PG_FILES[:9]] == [f.name for f in SQLITE_FILES], \
+    assert [f.name for f in PG_FILES[:9]] == [f.name for f in SQLITE_FILES[:9]], \
         "001..009 must have the SQLite files' names"
+    translations()
     with PgCluster() as pg:
         db = pg.create_database().rsplit("/", 1)[1]
         apply_pg(pg, db, PG_FILES)
@@ -157,7 +170,7 @@ def test_schema_matches_sqlite():
     lite = sqlite_schema(sqlite_db(SQLITE_FILES))
     with PgCluster() as pg:
         db = pg.create_database().rsplit("/", 1)[1]
-        apply_pg(pg, db, PG_FILES[:9])  # the translations; 010 on are PostgreSQL's own
+        apply_pg(pg, db, translations())  # 010..013 are PostgreSQL's own
         pgs = pg_schema(pg, db)
     assert set(pgs) == set(lite), f"tables only in PostgreSQL: {sorted(set(pgs) - set(lite))}"
     assert not set(lite) - set(pgs), f"missing in PostgreSQL: {sorted(set(lite) - set(pgs))}"

@@ -72,6 +72,8 @@ static void test_product_set_signing(void **state)
         {{.required = false, .key = "", .esp32_hash = ""}, "sha256"},
         {{.required = true, .key = "k2", .esp32_hash = "sha512", .core_min = "2.7.4"}, "sha512"},
         {{.gzip = true, .core_min = ""}, "sha256"},
+        {{.secure_boot_keys = "sb-2026,sb-2027,sb-2028"}, "sha256"},
+        {{.secure_boot_keys = ""}, "sha256"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         int64_t g = db_env_generation(e->db);
@@ -85,6 +87,7 @@ static void test_product_set_signing(void **state)
         assert_int_equal(got.signing.gzip, cases[i].in.gzip);
         assert_string_equal(got.signing.esp32_hash, cases[i].esp32_hash);
         assert_string_equal(got.signing.core_min, cases[i].in.core_min);
+        assert_string_equal(got.signing.secure_boot_keys, cases[i].in.secure_boot_keys);
     }
     /* No such product: -ENOENT, and the generation stays. */
     int64_t g = db_env_generation(e->db);

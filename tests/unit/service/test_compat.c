@@ -455,6 +455,26 @@ static void test_esp32(void **state)
     r = release_of(plain, 1, 100001);
     compat_choose(&p, &r, &cap, &c);
     assert_int_equal(c.variant->kind, VARIANT_PLAIN);
+
+    /* Secure boot: the secure-boot form, never the plain image (docs/SIGNING.md). */
+    strcpy(p.signing.secure_boot_keys, "sb");
+    enum variant_kind both[] = {VARIANT_PLAIN, VARIANT_SECURE_BOOT};
+    r = release_of(both, 2, 100001);
+    compat_choose(&p, &r, &cap, &c);
+    assert_int_equal(c.variant->kind, VARIANT_SECURE_BOOT);
+    assert_int_equal(c.issue, DELIVERY_OK);
+    r = release_of(plain, 1, 100001); /* published before the keys */
+    compat_choose(&p, &r, &cap, &c);
+    assert_null(c.variant);
+    assert_int_equal(c.issue, DELIVERY_NOT_SIGNED);
+    r.mode = FW_MODE_FS; /* filesystem images are not signed */
+    compat_choose(&p, &r, &cap, &c);
+    assert_int_equal(c.variant->kind, VARIANT_PLAIN);
+    p.signing.required = true; /* the 512-byte form, made over the secure-boot image */
+    enum variant_kind arduino[] = {VARIANT_SIGNED_ESP32, VARIANT_SECURE_BOOT};
+    r = release_of(arduino, 2, 100001);
+    compat_choose(&p, &r, &cap, &c);
+    assert_int_equal(c.variant->kind, VARIANT_SIGNED_ESP32);
 }
 
 static void test_issue_texts(void **state)

@@ -18,6 +18,7 @@
 #include "core/gzip.h"
 #include "core/util.h"
 #include "service/variants.h"
+#include "signing/secure_boot.h"
 
 struct env {
     char dir[64];
@@ -64,6 +65,13 @@ static struct product product_for(enum platform platform, bool signing, bool leg
     strcpy(p.signing.key, "fleet");
     strcpy(p.signing.esp32_hash, "sha256");
     return p;
+}
+
+static const char *test_key_path(const char *dir, const char *name)
+{
+    static char path[128];
+    snprintf(path, sizeof(path), "%s/%s.pub", dir, name);
+    return path;
 }
 
 static const struct variant_bytes *kind_in(const struct variant_set *s, enum variant_kind k)
@@ -309,6 +317,105 @@ static void test_esp32_forms(void **state)
     }
 }
 
+/*
+ * Secure Boot v2 (docs/SIGNING.md): a secure-boot product's ESP32 sketch is
+ * signed into SECURE_BOOT only (no plain form), the 512-byte form is made over
+ * it, an uploaded sector is verified and kept, and a sector by another key, a
+ * damaged one or an ESP8266 image never passes.
+ */
+static void test_secure_boot_forms(void **state)
+{
+    struct env *e = *state;
+    struct reason why = {""};
+    struct signing_key *sb = NULL, *stranger = NULL;
+    assert_int_equal(signing_key_generate(e->dir, "sb", SIGNING_KEY_ECDSA_P256, &sb, &why), 0);
+    assert_int_equal(
+        signing_key_generate(e->dir, "stranger", SIGNING_KEY_ECDSA_P384, &stranger, &why), 0);
+    const struct signing_key *keys[1] = {sb};
+    uint8_t img[64] = {0xE9, 1, 2, 0x20};
+    img[26] = 0x40, img[27] = 0x3f, img[28] = 16;
+    struct product p = product_for(PLATFORM_ESP32, false, false, false);
+    strcpy(p.signing.secure_boot_keys, "sb");
+    struct variant_set set;
+    struct secure_boot_verdict verdict;
+    char digest[SECURE_BOOT_DIGEST_HEX];
+    assert_int_equal(secure_boot_key_digest(sb, digest, &why), 0);
+
+    assert_int_equal(variants_make_secure(&p, NULL, keys, 1, false, FW_MODE_SKETCH, img,
+                                          sizeof(img), 1 << 24, &set, &why),
+                     0);
+    assert_int_equal(set.count, 1);
+    assert_int_equal(set.items[0].kind, VARIANT_SECURE_BOOT);
+    const struct buf *signed_form = &set.items[0].bytes;
+    assert_int_equal(signed_form->len, 8192);
+    assert_memory_equal(signed_form->data, img, sizeof(img));
+    assert_int_equal(secure_boot_verify(signed_form->data, signed_form->len, &verdict, &why), 0);
+    assert_string_equal(verdict.blocks[0].key_digest, digest);
+    assert_int_equal(set.payload.len, sizeof(img));
+    uint8_t presigned[8192];
+    memcpy(presigned, signed_form->data, sizeof(presigned));
+    variant_set_release(&set);
+
+    /* The upload already signed: kept byte for byte, the payload cut back to the image. */
+    assert_int_equal(variants_make_secure(&p, NULL, keys, 1, false, FW_MODE_SKETCH, presigned,
+                                          sizeof(presigned), 1 << 24, &set, &why),
+                     0);
+    assert_int_equal(set.count, 1);
+    assert_memory_equal(set.items[0].bytes.data, presigned, sizeof(presigned));
+    assert_int_equal(set.payload.len, sizeof(img));
+    variant_set_release(&set);
+
+    /* The same upload on a product without secure boot: its plain form, sector and all. */
+    assert_int_equal(variants_make(&p, NULL, false, FW_MODE_SKETCH, presigned, sizeof(presigned),
+                                   1 << 24, &set, &why),
+                     0);
+    assert_int_equal(set.items[0].kind, VARIANT_PLAIN);
+    assert_int_equal(set.items[0].bytes.len, sizeof(presigned));
+    variant_set_release(&set);
+
+    /* Damaged, or by a key the product does not list: refused. */
+    presigned[40] ^= 1; /* segment data */
+    assert_int_equal(variants_make(&p, NULL, false, FW_MODE_SKETCH, presigned, sizeof(presigned),
+                                   1 << 24, &set, &why),
+                     -EKEYREJECTED);
+    presigned[40] ^= 1; /* segment data */
+    const struct signing_key *other[1] = {stranger};
+    assert_int_equal(variants_make_secure(&p, NULL, other, 1, false, FW_MODE_SKETCH, presigned,
+                                          sizeof(presigned), 1 << 24, &set, &why),
+                     -EKEYREJECTED);
+    assert_non_null(strstr(why.text, "none of"));
+
+    /* With the 512-byte form too: made over the secure-boot image, which is also stored. */
+    p.signing.required = true;
+    assert_int_equal(variants_make_secure(&p, e->rsa, keys, 1, false, FW_MODE_SKETCH, img,
+                                          sizeof(img), 1 << 24, &set, &why),
+                     0);
+    const struct variant_bytes *arduino = kind_in(&set, VARIANT_SIGNED_ESP32);
+    const struct variant_bytes *sb_form = kind_in(&set, VARIANT_SECURE_BOOT);
+    assert_non_null(arduino);
+    assert_non_null(sb_form);
+    assert_int_equal(set.count, 2);
+    assert_int_equal(arduino->bytes.len, sb_form->bytes.len + 512);
+    assert_memory_equal(arduino->bytes.data, sb_form->bytes.data, sb_form->bytes.len);
+    struct signing_verdict v;
+    assert_int_equal(signing_verify(e->rsa, SIGNING_FORMAT_ESP32, SIGNING_HASH_SHA256,
+                                    arduino->bytes.data, arduino->bytes.len, &v, &why),
+                     0);
+    variant_set_release(&set);
+
+    /* A public key alone cannot sign: the build must. */
+    struct signing_key *public_only = NULL;
+    assert_int_equal(signing_key_load_public(test_key_path(e->dir, "sb"), &public_only, &why), 0);
+    const struct signing_key *pub[1] = {public_only};
+    p.signing.required = false;
+    assert_int_equal(variants_make_secure(&p, NULL, pub, 1, false, FW_MODE_SKETCH, img, sizeof(img),
+                                          1 << 24, &set, &why),
+                     -EKEYREJECTED);
+    signing_key_free(public_only);
+    signing_key_free(stranger);
+    signing_key_free(sb);
+}
+
 static void test_gzip_align4_every_residue(void **state)
 {
     for (size_t n = 1; n <= 8; n++) {
@@ -379,6 +486,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_signing_a_gzip_upload, setup, teardown),
         cmocka_unit_test_setup_teardown(test_presigned_must_verify, setup, teardown),
         cmocka_unit_test_setup_teardown(test_esp32_forms, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_secure_boot_forms, setup, teardown),
         cmocka_unit_test(test_gzip_align4_every_residue),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
