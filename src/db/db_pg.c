@@ -24,6 +24,7 @@
 #include "core/util.h"
 
 extern const char *const pg_migrations[];
+extern const int pg_migrations_numbers[];
 extern const size_t pg_migrations_count;
 
 /* How long one connection attempt may take, and the pause before the next one. */
@@ -632,23 +633,28 @@ static int migrate(struct db_pg *pg)
     if (r == 0)
         r = db_pg_get(pg, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", NULL,
                       db_pg_fill_int64, &applied, "read the schema version");
-    if (r == 0 && applied > (int64_t)pg_migrations_count) {
-        log_error("database: schema version %" PRId64 " is newer than this otad knows (%zu): "
-                  "upgrade otad",
-                  applied, pg_migrations_count);
+    int64_t newest = pg_migrations_count ? pg_migrations_numbers[pg_migrations_count - 1] : 0;
+    if (r == 0 && applied > newest) {
+        log_error("database: schema version %" PRId64 " is newer than this otad knows (%" PRId64
+                  "): upgrade otad",
+                  applied, newest);
         r = -EPROTO;
     }
-    for (size_t i = (size_t)applied; r == 0 && i < pg_migrations_count; i++) {
+    /* By number, not by place: a number another branch owns may be missing (embed_sql.py). */
+    for (size_t i = 0; r == 0 && i < pg_migrations_count; i++) {
+        if (pg_migrations_numbers[i] <= applied)
+            continue;
         struct db_pg_params p;
         db_pg_params_init(&p);
-        db_pg_param_int(&p, (int64_t)i + 1);
+        db_pg_param_int(&p, pg_migrations_numbers[i]);
         db_pg_param_int(&p, time_now_ms());
         if ((r = db_pg_begin(pg)) < 0)
             break;
         /* A migration file is several statements: the simple protocol runs them in one go. */
         PGresult *res = PQexec(pg->conn, pg_migrations[i]);
         if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
-            log_error("database: migration %zu failed: %s", i + 1, PQresultErrorMessage(res));
+            log_error("database: migration %d failed: %s", pg_migrations_numbers[i],
+                      PQresultErrorMessage(res));
             r = -EIO;
         }
         PQclear(res);
@@ -657,7 +663,7 @@ static int migrate(struct db_pg *pg)
                           &p, "record a migration");
         r = db_pg_finish(pg, r);
         if (r == 0)
-            log_info("database: applied PostgreSQL migration %zu", i + 1);
+            log_info("database: applied PostgreSQL migration %d", pg_migrations_numbers[i]);
     }
     int unlocked =
         db_pg_run(pg, "SELECT pg_advisory_unlock($1::int, $2::int)", &lock, "unlock migrations");

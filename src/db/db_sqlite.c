@@ -21,6 +21,7 @@
 #include "core/util.h"
 
 extern const char *const sqlite_migrations[];
+extern const int sqlite_migrations_numbers[];
 extern const size_t sqlite_migrations_count;
 
 static const struct db_sqlite_query begin_query = {DB_SLOT_BEGIN, "BEGIN IMMEDIATE"};
@@ -201,7 +202,7 @@ void db_sqlite_column_text(sqlite3_stmt *s, int i, char *out, size_t size)
         out[0] = 0;
 }
 
-/* The number of migrations applied (PRAGMA user_version), or -1 after logging. */
+/* The highest migration number applied (PRAGMA user_version), or -1 after logging. */
 static int schema_version(struct db_sqlite *sq)
 {
     sqlite3_stmt *s;
@@ -229,29 +230,36 @@ static int migrate(struct db_sqlite *sq)
             return -EIO;
         }
         int applied = schema_version(sq);
-        if (applied < 0 || (size_t)applied > sqlite_migrations_count) {
+        int newest =
+            sqlite_migrations_count ? sqlite_migrations_numbers[sqlite_migrations_count - 1] : 0;
+        if (applied < 0 || applied > newest) {
             sqlite3_exec(sq->conn, "ROLLBACK", NULL, NULL, NULL);
             if (applied < 0)
                 return -EIO;
-            log_error("database: schema version %d is newer than this otad knows (%zu)", applied,
-                      sqlite_migrations_count);
+            log_error("database: schema version %d is newer than this otad knows (%d)", applied,
+                      newest);
             return -EPROTO;
         }
-        if ((size_t)applied == sqlite_migrations_count) {
+        /* By number, not by place: a number another branch owns may be missing (embed_sql.py). */
+        size_t next = 0;
+        while (next < sqlite_migrations_count && sqlite_migrations_numbers[next] <= applied)
+            next++;
+        if (next == sqlite_migrations_count) {
             sqlite3_exec(sq->conn, "COMMIT", NULL, NULL, NULL);
             return 0;
         }
+        int number = sqlite_migrations_numbers[next];
         char pragma[64];
-        snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", applied + 1);
-        if (sqlite3_exec(sq->conn, sqlite_migrations[applied], NULL, NULL, &err) != SQLITE_OK ||
+        snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", number);
+        if (sqlite3_exec(sq->conn, sqlite_migrations[next], NULL, NULL, &err) != SQLITE_OK ||
             sqlite3_exec(sq->conn, pragma, NULL, NULL, &err) != SQLITE_OK ||
             sqlite3_exec(sq->conn, "COMMIT", NULL, NULL, &err) != SQLITE_OK) {
-            log_error("database: migration %d failed: %s", applied + 1, err ? err : "?");
+            log_error("database: migration %d failed: %s", number, err ? err : "?");
             sqlite3_free(err);
             sqlite3_exec(sq->conn, "ROLLBACK", NULL, NULL, NULL);
             return -EIO;
         }
-        log_info("database: applied migration %d", applied + 1);
+        log_info("database: applied migration %d", number);
     }
 }
 
