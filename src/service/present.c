@@ -110,7 +110,7 @@ json_t *present_device(const struct device_record *d)
     const char *mode = rep->mode == REPORT_MODE_FS        ? "spiffs"
                        : rep->mode == REPORT_MODE_VERSION ? "version"
                                                           : "sketch";
-    return json_pack(
+    json_t *obj = json_pack(
         "{s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:s,s:o,s:o,s:o,s:o,s:i,s:o,s:o,s:I,s:o,s:o}", "mac",
         mac, "ap_mac", string_or_null(ap), "chip_id", u64_or_null(rep->has_chip_id, rep->chip_id),
         "sdk_version", string_or_null(rep->sdk_version), "sketch_size",
@@ -124,6 +124,14 @@ json_t *present_device(const struct device_record *d)
         string_or_null(d->last_offered), "last_key", string_or_null(d->last_key), "checkins",
         (json_int_t)d->checkins, "core_version", string_or_null(rep->core_version),
         "delivery_issue", d->issue ? json_string(delivery_issue_code(d->issue)) : json_null());
+    /* docs/SECURITY.md, "Anti-rollback": the highest ever reported rules. */
+    if (obj) {
+        json_object_set_new(obj, "secure_version",
+                            u64_or_null(rep->has_secure_version, rep->secure_version));
+        json_object_set_new(obj, "secure_version_max",
+                            u64_or_null(d->has_secure_version_max, d->secure_version_max));
+    }
+    return obj;
 }
 
 json_t *present_device_listed(const struct device_record *d, int64_t now_ms)
