@@ -296,7 +296,10 @@ static int release_add(const struct config *config, const char *product, const c
         .source = "cli",
         .notes = opts[3].value,
         .presigned = opts[5].value != NULL,
+        .allow_secure_version_bump = opts[6].value != NULL,
     };
+    struct secure_version_bump bump;
+    req.ret_bump = &bump;
     struct actor actor;
     local_actor(&actor);
     req.actor = &actor;
@@ -310,6 +313,10 @@ static int release_add(const struct config *config, const char *product, const c
         "notes_bytes", (json_int_t)(req.notes ? strlen(req.notes) : 0));
     if (r == 0)
         json_object_set_new(params, "sha256", json_string(rel.sha256));
+    json_object_set_new(params, "allow_secure_version_bump",
+                        json_boolean(req.allow_secure_version_bump));
+    if (bump.raised) /* refused or confirmed, the budget's figures are kept */
+        json_object_set_new(params, "secure_version_bump", present_secure_version_bump(&bump));
     cli_audit(svc, "release.publish", product, req.version, params, r, &why);
     cli_close_service(config, svc);
     free(image);
@@ -318,6 +325,8 @@ static int release_add(const struct config *config, const char *product, const c
     printf("%s %s %s %s (seq %lld, %llu bytes, md5 %s)\n", created ? "published" : "unchanged",
            product, fw_mode_name(rel.mode), rel.version, (long long)rel.seq,
            (unsigned long long)rel.size, rel.md5);
+    if (bump.raised) /* docs/SECURITY.md, "Anti-rollback" */
+        printf("warning: %s\n", bump.warning);
     for (unsigned i = 0; i < rel.variant_count; i++) {
         const struct variant *v = &rel.variants[i];
         printf("  %-14s %9llu bytes", variant_kind_name(v->kind), (unsigned long long)v->size);
@@ -332,9 +341,13 @@ static int release_add(const struct config *config, const char *product, const c
 
 int cli_release(int argc, char **argv, const struct config *config)
 {
-    struct args_option opts[] = {{"--version", true, NULL}, {"--channel", true, NULL},
-                                 {"--mode", true, NULL},    {"--notes", true, NULL},
-                                 {"--json", false, NULL},   {"--signed", false, NULL}};
+    struct args_option opts[] = {{"--version", true, NULL},
+                                 {"--channel", true, NULL},
+                                 {"--mode", true, NULL},
+                                 {"--notes", true, NULL},
+                                 {"--json", false, NULL},
+                                 {"--signed", false, NULL},
+                                 {"--allow-secure-version-bump", false, NULL}};
     const char *pos[ARGS_MAX_POSITIONAL];
     unsigned npos = 0;
     if (args_parse(argc, argv, opts, ARRAY_SIZE(opts), pos, &npos) < 0 || npos < 1)
@@ -371,7 +384,8 @@ int cli_release(int argc, char **argv, const struct config *config)
     }
 usage:
     fprintf(stderr, "usage: otad release add PRODUCT FILE --version V [--channel C] "
-                    "[--mode sketch|fs] [--notes TEXT] [--signed]\n"
+                    "[--mode sketch|fs] [--notes TEXT] [--signed] "
+                    "[--allow-secure-version-bump]\n"
                     "       otad release list PRODUCT [--json]\n");
     return CLI_EXIT_USAGE;
 }

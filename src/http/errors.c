@@ -22,7 +22,8 @@ static const struct {
     {-ESTALE, {409, "conflict"}},
     /* a rollout changed meanwhile (another node): try again */ /* the state does not allow it:
                                                                    pausing a paused rollout */
-    {-ENOSPC, {409, "limit_reached"}}, /* a configured maximum: sources, receivers */
+    {-ENOSPC, {409, "limit_reached"}},       /* a configured maximum: sources, receivers */
+    {-EDQUOT, {409, "secure_version_bump"}}, /* raises anti-rollback: confirm it explicitly */
     {-EFBIG, {413, "too_large"}},
     {-E2BIG, {413, "too_large"}},
     {-EPROTONOSUPPORT, {415, "unsupported_media_type"}},

@@ -6,6 +6,7 @@
 
 #include "core/util.h"
 #include "db/db.h"
+#include "service/antirollback.h"
 #include "service/compat.h"
 
 static json_t *time_json(int64_t ms)
@@ -184,4 +185,15 @@ json_t *present_audit_entry(const struct audit_entry *e)
                      "params", params, "outcome", "ok", e->ok, "status",
                      e->status ? json_integer(e->status) : json_null(), "error",
                      string_or_null(e->error), "reason", string_or_null(e->reason));
+}
+
+json_t *present_secure_version_bump(const struct secure_version_bump *b)
+{
+    return json_pack("{s:I,s:I,s:s,s:I,s:I,s:I,s:I,s:o,s:s}", "from", (json_int_t)b->from, "to",
+                     (json_int_t)b->to, "chip", b->chip, "efuse_bits", (json_int_t)b->efuse_bits,
+                     "bumps_left", (json_int_t)b->left, "bumps_left_after",
+                     (json_int_t)b->left_after, "highest_release", (json_int_t)b->highest_release,
+                     "highest_device",
+                     b->devices_known ? json_integer((json_int_t)b->highest_device) : json_null(),
+                     "warning", b->warning);
 }

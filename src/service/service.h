@@ -37,6 +37,7 @@
 #include "core/config.h"
 #include "core/reason.h"
 #include "model/model.h"
+#include "service/antirollback.h"
 
 struct service;
 
@@ -156,13 +157,26 @@ struct publish_request {
     const struct actor *actor;
     const char *tag;   /* the GitHub tag it came from, or NULL */
     int64_t source_id; /* the release source that fetched it, or 0 */
+    /*
+     * A release whose app descriptor raises the product's anti-rollback
+     * secure_version (above its earlier releases of the mode) is refused,
+     * -EDQUOT with the figures, unless this is set (docs/SECURITY.md,
+     * "Anti-rollback"). RET_BUMP (may be NULL; the caller's) receives what
+     * the release does to the budget, also with -EDQUOT: .raised false when
+     * it raises nothing or is not new.
+     */
+    bool allow_secure_version_bump;
+    struct secure_version_bump *ret_bump;
 };
 
 /*
  * Validates, stores and records a release; when it returns 0 the release is
  * complete on disk and in the database and devices are offered it. The same
  * version (and mode) with identical bytes again returns the existing release
- * with *ret_created false; with different bytes it is -EEXIST.
+ * with *ret_created false; with different bytes it is -EEXIST. A new
+ * release that raises secure_version without REQ->allow_secure_version_bump
+ * is -EDQUOT (nothing stored but its blobs, which no release names);
+ * secure_version beyond the chip's eFuse field is -EINVAL.
  * RET_RELEASE (may be NULL) receives the release; its notes belong to the
  * caller (free()).
  */
