@@ -524,12 +524,37 @@ async function pageProduct(main, { p }) {
 }
 
 function releasesTable(p, releases) {
-  return table(["version", "channel", "mode", "size", "forms", "published", "created"], releases.map((r) => [
+  return table(["version", "channel", "mode", "size", "forms", "app", "published", "created"], releases.map((r) => [
     h("span", { class: "mono" }, r.version), r.channel, r.mode, fmtBytes(r.size),
     h("span", { class: "forms" }, (r.variants || []).map((v) => badge(v.kind, "form"))),
+    r.app ? h("span", { class: "app-desc", title: appDescLines(r.app).map(([k, v]) => `${k}: ${v}`).join("\n") }, appDescSummary(r.app)) : "—",
     publishedBy(r),
     fmtTime(r.created),
   ]), { empty: "No releases yet." });
+}
+
+// A release's ESP-IDF app descriptor (docs/PROTOCOL.md, "The app descriptor") in a few words:
+// "IDF v5.2.1 · sv 3", "framework" first for arduino-esp32's prebuilt one.
+function appDescSummary(app) {
+  return `${app.framework ? "framework · " : ""}IDF ${app.idf_version || "?"} · sv ${app.secure_version}`;
+}
+
+// Chip revisions are major * 100 + minor; null is no bound.
+function chipRev(rev) {
+  return rev == null ? "any" : `v${Math.floor(rev / 100)}.${rev % 100}`;
+}
+
+// Every field of the descriptor, as [name, text] pairs for the hover and the release's details.
+function appDescLines(app) {
+  return [
+    ["project", app.framework ? `${app.project} (arduino-esp32's framework)` : app.project],
+    ["app version", app.version],
+    ["secure_version", String(app.secure_version)],
+    ["IDF version", app.idf_version],
+    ["built", `${app.build_date} ${app.build_time}`.trim() || "—"],
+    ["chip", `${app.chip || "?"}, revisions ${chipRev(app.min_chip_rev)} to ${chipRev(app.max_chip_rev)}`],
+    ["ELF SHA-256", app.elf_sha256],
+  ];
 }
 
 // Who published a release and from where: "published" when the server records it, else its source.
@@ -553,7 +578,8 @@ async function pageReleases(main, { p }) {
       el.append(h("details", { class: "card release" },
         h("summary", {}, h("span", { class: "mono" }, r.version), ` (${r.channel}, ${r.mode})`),
         facts([["sequence", r.seq], ["size", fmtBytes(r.size)], ["MD5", h("span", { class: "mono" }, show(r.md5))], ["SHA-256", h("span", { class: "mono wrap" }, show(r.sha256))],
-          ["source", r.source], ["published", publishedBy(r)], ["signed by", r.signed_by], ["verifier key", r.verifier_key], ["notes", r.notes]]),
+          ["source", r.source], ["published", publishedBy(r)], ["signed by", r.signed_by], ["verifier key", r.verifier_key], ["notes", r.notes],
+          ...(r.app ? appDescLines(r.app).map(([k, v]) => [k, k === "ELF SHA-256" ? h("span", { class: "mono wrap" }, v) : v]) : [["app descriptor", "none"]])]),
         table(["form", "size", "MD5"], (r.variants || []).map((v) => [v.kind, fmtBytes(v.size), h("span", { class: "mono" }, show(v.md5))]))));
     }
   });

@@ -265,10 +265,7 @@ static int release_add(const struct config *config, const char *product, const c
                        struct args_option *opts)
 {
     enum fw_mode mode = FW_MODE_SKETCH;
-    if (!opts[0].value) {
-        fprintf(stderr, "otad: --version is required\n");
-        return CLI_EXIT_USAGE;
-    }
+    /* No --version: the service takes the image's app descriptor's, or says why it cannot. */
     if (opts[2].value && fw_mode_parse(opts[2].value, &mode) < 0) {
         fprintf(stderr, "otad: --mode must be sketch or fs\n");
         return CLI_EXIT_USAGE;
@@ -296,7 +293,8 @@ static int release_add(const struct config *config, const char *product, const c
         .source = "cli",
         .notes = opts[3].value,
         .presigned = opts[5].value != NULL,
-        .allow_secure_version_bump = opts[6].value != NULL,
+        .force_version = opts[6].value != NULL,
+        .allow_secure_version_bump = opts[7].value != NULL,
     };
     struct secure_version_bump bump;
     req.ret_bump = &bump;
@@ -313,11 +311,13 @@ static int release_add(const struct config *config, const char *product, const c
         "notes_bytes", (json_int_t)(req.notes ? strlen(req.notes) : 0));
     if (r == 0)
         json_object_set_new(params, "sha256", json_string(rel.sha256));
+    if (req.force_version)
+        json_object_set_new(params, "force_version", json_true());
     json_object_set_new(params, "allow_secure_version_bump",
                         json_boolean(req.allow_secure_version_bump));
     if (bump.raised) /* refused or confirmed, the budget's figures are kept */
         json_object_set_new(params, "secure_version_bump", present_secure_version_bump(&bump));
-    cli_audit(svc, "release.publish", product, req.version, params, r, &why);
+    cli_audit(svc, "release.publish", product, r == 0 ? rel.version : req.version, params, r, &why);
     cli_close_service(config, svc);
     free(image);
     if (r < 0)
@@ -335,19 +335,22 @@ static int release_add(const struct config *config, const char *product, const c
                    rel.size ? 100.0 - 100.0 * (double)v->size / (double)rel.size : 0.0);
         printf("\n");
     }
+    if (rel.app.present) {
+        char line[512];
+        app_desc_format(&rel.app, line, sizeof(line));
+        printf("  app descriptor: %s\n", line);
+    }
     free(rel.notes);
     return CLI_EXIT_OK;
 }
 
 int cli_release(int argc, char **argv, const struct config *config)
 {
-    struct args_option opts[] = {{"--version", true, NULL},
-                                 {"--channel", true, NULL},
-                                 {"--mode", true, NULL},
-                                 {"--notes", true, NULL},
-                                 {"--json", false, NULL},
-                                 {"--signed", false, NULL},
-                                 {"--allow-secure-version-bump", false, NULL}};
+    struct args_option opts[] = {
+        {"--version", true, NULL},        {"--channel", true, NULL},
+        {"--mode", true, NULL},           {"--notes", true, NULL},
+        {"--json", false, NULL},          {"--signed", false, NULL},
+        {"--force-version", false, NULL}, {"--allow-secure-version-bump", false, NULL}};
     const char *pos[ARGS_MAX_POSITIONAL];
     unsigned npos = 0;
     if (args_parse(argc, argv, opts, ARRAY_SIZE(opts), pos, &npos) < 0 || npos < 1)
@@ -374,17 +377,19 @@ int cli_release(int argc, char **argv, const struct config *config)
             for (size_t i = 0; i < n; i++) {
                 char when[21];
                 time_format_rfc3339(list[i].created_ms, when);
-                printf("%-4lld %-20s %-8s %-6s %9llu  %s  %s\n", (long long)list[i].seq,
+                char app[64];
+                app_desc_summary(&list[i].app, app, sizeof(app));
+                printf("%-4lld %-20s %-8s %-6s %9llu  %s  %s  %s\n", (long long)list[i].seq,
                        list[i].version, list[i].channel, fw_mode_name(list[i].mode),
-                       (unsigned long long)list[i].size, list[i].md5, when);
+                       (unsigned long long)list[i].size, list[i].md5, when, app);
             }
         }
         release_list_free(list, n);
         return CLI_EXIT_OK;
     }
 usage:
-    fprintf(stderr, "usage: otad release add PRODUCT FILE --version V [--channel C] "
-                    "[--mode sketch|fs] [--notes TEXT] [--signed] "
+    fprintf(stderr, "usage: otad release add PRODUCT FILE [--version V] [--channel C] "
+                    "[--mode sketch|fs] [--notes TEXT] [--signed] [--force-version] "
                     "[--allow-secure-version-bump]\n"
                     "       otad release list PRODUCT [--json]\n");
     return CLI_EXIT_USAGE;

@@ -33,15 +33,21 @@
 #define RELEASE_COLUMNS                                                                            \
     "id, product_id, seq, version, channel, mode, size, md5, sha256, created_ms, source, notes, "  \
     "flash_size, signed_by, verifier_key, published_via, published_by, published_tag, "            \
-    "published_source_id"
+    "published_source_id, " APP_COLUMNS
+/* struct app_desc, columns 19-30 of RELEASE_COLUMNS and $19-$30 of the insert. */
+#define APP_COLUMNS                                                                                \
+    "app_present, app_framework, app_project, app_version, app_idf_version, app_build_date, "      \
+    "app_build_time, app_secure_version, app_elf_sha256, app_chip_id, app_min_chip_rev, "          \
+    "app_max_chip_rev"
 
 static const char release_take_seq_sql[] =
     "UPDATE products SET next_seq = next_seq + 1 WHERE id = $1 RETURNING next_seq - 1";
 static const char release_insert_sql[] =
     "INSERT INTO releases (product_id, seq, version, channel, mode, size, md5, sha256, "
     "created_ms, source, notes, flash_size, signed_by, verifier_key, published_via, "
-    "published_by, published_tag, published_source_id) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) "
+    "published_by, published_tag, published_source_id, " APP_COLUMNS ") "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, "
+    "$19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30) "
     "RETURNING id";
 static const char release_get_sql[] = "SELECT " RELEASE_COLUMNS " FROM releases "
                                       "WHERE product_id = $1 AND mode = $2 AND version = $3";
@@ -129,6 +135,19 @@ static int release_insert_locked(struct db_pg *pg, void *arg)
         db_pg_param_int(&p, r->published_source_id);
     else
         db_pg_param_text(&p, NULL);
+    const struct app_desc *app = &r->app;
+    db_pg_param_int(&p, app->present);
+    db_pg_param_int(&p, app->framework);
+    db_pg_param_text(&p, app->project);
+    db_pg_param_text(&p, app->version);
+    db_pg_param_text(&p, app->idf_version);
+    db_pg_param_text(&p, app->build_date);
+    db_pg_param_text(&p, app->build_time);
+    db_pg_param_int(&p, app->secure_version);
+    db_pg_param_text(&p, app->elf_sha256);
+    db_pg_param_int(&p, app->chip_id);
+    db_pg_param_int(&p, app->min_chip_rev);
+    db_pg_param_int(&p, app->max_chip_rev);
     int64_t id = 0;
     err = db_pg_get(pg, release_insert_sql, &p, db_pg_fill_int64, &id, "insert release");
     if (err < 0)
@@ -216,6 +235,19 @@ static void fill_release(const PGresult *res, int row, void *out)
     db_pg_text(res, row, 16, r->published_by, sizeof(r->published_by));
     db_pg_text(res, row, 17, r->published_tag, sizeof(r->published_tag));
     r->published_source_id = db_pg_int(res, row, 18);
+    struct app_desc *app = &r->app;
+    app->present = db_pg_int(res, row, 19) != 0;
+    app->framework = db_pg_int(res, row, 20) != 0;
+    db_pg_text(res, row, 21, app->project, sizeof(app->project));
+    db_pg_text(res, row, 22, app->version, sizeof(app->version));
+    db_pg_text(res, row, 23, app->idf_version, sizeof(app->idf_version));
+    db_pg_text(res, row, 24, app->build_date, sizeof(app->build_date));
+    db_pg_text(res, row, 25, app->build_time, sizeof(app->build_time));
+    app->secure_version = (uint32_t)db_pg_int(res, row, 26);
+    db_pg_text(res, row, 27, app->elf_sha256, sizeof(app->elf_sha256));
+    app->chip_id = (uint16_t)db_pg_int(res, row, 28);
+    app->min_chip_rev = (uint16_t)db_pg_int(res, row, 29);
+    app->max_chip_rev = (uint16_t)db_pg_int(res, row, 30);
 }
 
 static int variants_load_locked(struct db_pg *pg, struct release *r)

@@ -15,7 +15,12 @@
 #define RELEASE_COLUMNS                                                                            \
     "id, product_id, seq, version, channel, mode, size, md5, sha256, created_ms, source, notes, "  \
     "flash_size, signed_by, verifier_key, published_via, published_by, published_tag, "            \
-    "published_source_id"
+    "published_source_id, " APP_COLUMNS
+/* struct app_desc, columns 19-30 of RELEASE_COLUMNS and ?19-?30 of the insert. */
+#define APP_COLUMNS                                                                                \
+    "app_present, app_framework, app_project, app_version, app_idf_version, app_build_date, "      \
+    "app_build_time, app_secure_version, app_elf_sha256, app_chip_id, app_min_chip_rev, "          \
+    "app_max_chip_rev"
 
 static const struct db_sqlite_query release_next_seq = {
     DB_SLOT_RELEASE_NEXT_SEQ, "SELECT next_seq FROM products WHERE id = ?1"};
@@ -25,8 +30,9 @@ static const struct db_sqlite_query release_insert = {
     DB_SLOT_RELEASE_INSERT,
     "INSERT INTO releases (product_id, seq, version, channel, mode, size, md5, sha256, "
     "created_ms, source, notes, flash_size, signed_by, verifier_key, published_via, "
-    "published_by, published_tag, published_source_id) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"};
+    "published_by, published_tag, published_source_id, " APP_COLUMNS ") "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
+    "?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)"};
 static const struct db_sqlite_query release_get = {
     DB_SLOT_RELEASE_GET, "SELECT " RELEASE_COLUMNS " FROM releases "
                          "WHERE product_id = ?1 AND mode = ?2 AND version = ?3"};
@@ -117,6 +123,19 @@ static int release_insert_locked(struct db_sqlite *sq, struct release *r,
     db_sqlite_bind_text_or_null(s, 17, r->published_tag);
     if (r->published_source_id)
         sqlite3_bind_int64(s, 18, r->published_source_id);
+    const struct app_desc *app = &r->app;
+    sqlite3_bind_int(s, 19, app->present);
+    sqlite3_bind_int(s, 20, app->framework);
+    sqlite3_bind_text(s, 21, app->project, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 22, app->version, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 23, app->idf_version, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 24, app->build_date, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 25, app->build_time, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 26, app->secure_version);
+    sqlite3_bind_text(s, 27, app->elf_sha256, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 28, app->chip_id);
+    sqlite3_bind_int(s, 29, app->min_chip_rev);
+    sqlite3_bind_int(s, 30, app->max_chip_rev);
     err = db_sqlite_run(sq, s, "insert release");
     if (err < 0)
         return err;
@@ -208,6 +227,19 @@ static void fill_release(sqlite3_stmt *s, void *out)
     db_sqlite_column_text(s, 16, r->published_by, sizeof(r->published_by));
     db_sqlite_column_text(s, 17, r->published_tag, sizeof(r->published_tag));
     r->published_source_id = sqlite3_column_int64(s, 18);
+    struct app_desc *app = &r->app;
+    app->present = sqlite3_column_int(s, 19) != 0;
+    app->framework = sqlite3_column_int(s, 20) != 0;
+    db_sqlite_column_text(s, 21, app->project, sizeof(app->project));
+    db_sqlite_column_text(s, 22, app->version, sizeof(app->version));
+    db_sqlite_column_text(s, 23, app->idf_version, sizeof(app->idf_version));
+    db_sqlite_column_text(s, 24, app->build_date, sizeof(app->build_date));
+    db_sqlite_column_text(s, 25, app->build_time, sizeof(app->build_time));
+    app->secure_version = (uint32_t)sqlite3_column_int64(s, 26);
+    db_sqlite_column_text(s, 27, app->elf_sha256, sizeof(app->elf_sha256));
+    app->chip_id = (uint16_t)sqlite3_column_int(s, 28);
+    app->min_chip_rev = (uint16_t)sqlite3_column_int(s, 29);
+    app->max_chip_rev = (uint16_t)sqlite3_column_int(s, 30);
 }
 
 static int variants_load_locked(struct db_sqlite *sq, struct release *r)

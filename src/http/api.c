@@ -261,6 +261,8 @@ void http_api_release_publish(const struct http_context *ctx, const struct http_
     };
     const char *signed_arg = http_request_param(req, "signed");
     pr.presigned = signed_arg && (strcmp(signed_arg, "1") == 0 || strcmp(signed_arg, "true") == 0);
+    const char *force_arg = http_request_param(req, "force_version");
+    pr.force_version = force_arg && (strcmp(force_arg, "1") == 0 || strcmp(force_arg, "true") == 0);
     /* docs/SECURITY.md, "Anti-rollback": only an explicit true confirms burning eFuse bits. */
     const char *bump_arg = http_request_param(req, "allow_secure_version_bump");
     pr.allow_secure_version_bump =
@@ -273,12 +275,12 @@ void http_api_release_publish(const struct http_context *ctx, const struct http_
         http_reply_error(reply, -EINVAL, "mode must be sketch or fs");
         return;
     }
-    if (!pr.version || !*pr.version) {
-        http_reply_error(reply, -EINVAL, "version is required (?version=1.0.2)");
-        return;
-    }
+    /* No version: the service takes the image's app descriptor's (docs/API.md). */
+    if (pr.version && !*pr.version)
+        pr.version = NULL;
     /* The form's fields, never the image; notes only by their length. */
-    http_audit_object(args, "%s", pr.version);
+    if (pr.version)
+        http_audit_object(args, "%s", pr.version);
     http_audit_params(args, NULL, NULL,
                       json_pack("{s:o,s:s,s:b,s:I,s:I,s:b}", "channel",
                                 pr.channel ? json_string(pr.channel) : json_null(), "mode",
@@ -286,6 +288,8 @@ void http_api_release_publish(const struct http_context *ctx, const struct http_
                                 (json_int_t)req->body_len, "notes_bytes",
                                 (json_int_t)(pr.notes ? strlen(pr.notes) : 0),
                                 "allow_secure_version_bump", pr.allow_secure_version_bump));
+    if (pr.force_version)
+        http_audit_params(args, NULL, NULL, json_pack("{s:b}", "force_version", true));
     if (!req->body || req->body_len == 0) {
         http_reply_error(reply, -EINVAL, "the request has no image");
         return;
@@ -303,6 +307,8 @@ void http_api_release_publish(const struct http_context *ctx, const struct http_
         http_reply_error(reply, r, why.text);
         return;
     }
+    if (!pr.version) /* the audit entry names the version the image gave */
+        http_audit_object(args, "%s", rel.version);
     http_audit_params(args, NULL, NULL,
                       json_pack("{s:s,s:b}", "sha256", rel.sha256, "created", created));
     json_t *j = present_release(&rel, product);

@@ -1,8 +1,13 @@
-/* Names of the model's enumerations, as they appear in the API, the CLI and the database. */
+/*
+ * Names of the model's enumerations, as they appear in the API, the CLI and
+ * the database, and the one-line text of an app descriptor for people.
+ */
 #include "model/model.h"
 #include "model/notify.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -91,6 +96,41 @@ int esp_chip_parse(const char *name, uint16_t *ret_id)
             return 0;
         }
     return -EINVAL;
+}
+
+void app_desc_summary(const struct app_desc *app, char *out, size_t size)
+{
+    if (!app->present) {
+        snprintf(out, size, "-");
+        return;
+    }
+    snprintf(out, size, "%sIDF %s sv %" PRIu32, app->framework ? "framework " : "",
+             app->idf_version[0] ? app->idf_version : "?", app->secure_version);
+}
+
+/* REV (major * 100 + minor) as "v3.1" into OUT. */
+static void chip_rev_format(uint16_t rev, char out[16])
+{
+    snprintf(out, 16, "v%u.%u", rev / 100u, rev % 100u);
+}
+
+void app_desc_format(const struct app_desc *app, char *out, size_t size)
+{
+    if (!app->present) {
+        snprintf(out, size, "none");
+        return;
+    }
+    const char *chip = esp_chip_name(app->chip_id);
+    char min[16], max[16];
+    chip_rev_format(app->min_chip_rev, min);
+    chip_rev_format(app->max_chip_rev, max);
+    snprintf(out, size,
+             "project \"%s\"%s, version \"%s\", secure_version %" PRIu32
+             ", IDF \"%s\", built \"%s %s\", chip %s rev %s to %s, elf_sha256 %s",
+             app->project, app->framework ? " (arduino-esp32's framework)" : "", app->version,
+             app->secure_version, app->idf_version, app->build_date, app->build_time,
+             chip ? chip : "?", app->min_chip_rev ? min : "any", app->max_chip_rev ? max : "any",
+             app->elf_sha256);
 }
 
 const char *token_scope_name(enum token_scope s)

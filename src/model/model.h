@@ -125,6 +125,17 @@ struct app_desc {
     uint16_t max_chip_rev;
 };
 
+/*
+ * APP in one line for people, into OUT (SIZE bytes, always terminated).
+ * app_desc_summary is the compact form of a release list: "IDF v5.5.1 sv 3"
+ * (with "framework " before it for arduino-lib-builder), "-" without a
+ * descriptor. app_desc_format gives every field: project, version,
+ * secure_version, IDF version, build date and time, chip and its
+ * revisions, ELF SHA-256.
+ */
+void app_desc_summary(const struct app_desc *app, char *out, size_t size);
+void app_desc_format(const struct app_desc *app, char *out, size_t size);
+
 /* One stored form of a release: a content-addressed blob. */
 struct variant {
     enum variant_kind kind;

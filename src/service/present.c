@@ -77,6 +77,25 @@ static json_t *published_json(const struct release *r)
         r->published_source_id ? json_integer((json_int_t)r->published_source_id) : json_null());
 }
 
+/*
+ * A release's app descriptor (docs/API.md, "Releases"), null without one.
+ * Unbounded chip revisions (0) are null.
+ */
+static json_t *app_desc_json(const struct app_desc *app)
+{
+    if (!app->present)
+        return json_null();
+    const char *chip = esp_chip_name(app->chip_id);
+    return json_pack("{s:s,s:s,s:b,s:I,s:s,s:s,s:s,s:s,s:o,s:o,s:o}", "project", app->project,
+                     "version", app->version, "framework", app->framework, "secure_version",
+                     (json_int_t)app->secure_version, "idf_version", app->idf_version, "build_date",
+                     app->build_date, "build_time", app->build_time, "elf_sha256", app->elf_sha256,
+                     "chip", chip ? json_string(chip) : json_null(), "min_chip_rev",
+                     app->min_chip_rev ? json_integer(app->min_chip_rev) : json_null(),
+                     "max_chip_rev",
+                     app->max_chip_rev ? json_integer(app->max_chip_rev) : json_null());
+}
+
 json_t *present_release(const struct release *r, const char *product_name)
 {
     json_t *variants = json_array();
@@ -86,14 +105,15 @@ json_t *present_release(const struct release *r, const char *product_name)
             variants, json_pack("{s:s,s:I,s:s,s:s}", "kind", variant_kind_name(v->kind), "size",
                                 (json_int_t)v->size, "md5", v->md5, "sha256", v->sha256));
     }
-    return json_pack("{s:I,s:s,s:s,s:I,s:s,s:s,s:I,s:s,s:s,s:o,s:s,s:o,s:o,s:o,s:o,s:o}", "id",
+    return json_pack("{s:I,s:s,s:s,s:I,s:s,s:s,s:I,s:s,s:s,s:o,s:s,s:o,s:o,s:o,s:o,s:o,s:o}", "id",
                      (json_int_t)r->id, "product", product_name, "version", r->version, "seq",
                      (json_int_t)r->seq, "channel", r->channel, "mode", fw_mode_name(r->mode),
                      "size", (json_int_t)r->size, "md5", r->md5, "sha256", r->sha256, "created",
                      time_json(r->created_ms), "source", r->source, "notes",
                      string_or_null(r->notes), "variants", variants ? variants : json_array(),
                      "signed_by", string_or_null(r->signed_by), "verifier_key",
-                     string_or_null(r->verifier_key), "published", published_json(r));
+                     string_or_null(r->verifier_key), "published", published_json(r), "app",
+                     app_desc_json(&r->app));
 }
 
 static json_t *u64_or_null(bool has, uint64_t v)

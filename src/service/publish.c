@@ -35,6 +35,63 @@ static bool version_valid(const char *v)
     return true;
 }
 
+/* V without one leading 'v' or 'V' before a digit: tag v1.2.0 is version 1.2.0. */
+static const char *version_unprefixed(const char *v)
+{
+    return (v[0] == 'v' || v[0] == 'V') && v[1] >= '0' && v[1] <= '9' ? v + 1 : v;
+}
+
+/*
+ * The version REQ publishes, into *RET_VERSION (REQ's, or BUF, which holds
+ * the descriptor's): the version rules of service_publish for an ESP32
+ * sketch's app descriptor (docs/PROTOCOL.md, "The app descriptor"). Reads
+ * the upload's descriptor with image_inspect, whose refusal (-EBADMSG) is
+ * the one making the forms would give. Never looks at a framework
+ * descriptor's version: it is arduino-esp32's, not the sketch's.
+ */
+static int publish_version(const struct product *product, const struct publish_request *req,
+                           char buf[APP_DESC_STRING_BYTES + 1], const char **ret_version,
+                           struct reason *why)
+{
+    bool given = req->version && *req->version;
+    struct app_desc app = {0};
+    if (product->platform == PLATFORM_ESP32 && req->mode == FW_MODE_SKETCH) {
+        struct image_info info;
+        int r =
+            image_inspect(PLATFORM_ESP32, FW_MODE_SKETCH, req->image, req->image_len, &info, why);
+        if (r < 0)
+            return r;
+        app = info.app;
+    }
+    bool names_version = app.present && !app.framework && app.version[0];
+    if (!given) {
+        if (!names_version)
+            return reason_set(
+                why, -EINVAL, "a version is required: %s",
+                !app.present    ? "the image has no ESP-IDF app descriptor to take it from"
+                : app.framework ? "the image's app descriptor is arduino-esp32's framework "
+                                  "(arduino-lib-builder), whose version is not the sketch's"
+                                : "the image's app descriptor has an empty version");
+        if (!version_valid(app.version))
+            return reason_set(why, -EINVAL,
+                              "the app descriptor's version \"%s\" is not a valid release "
+                              "version (no blanks or / \\ ? # %% \" < > ^ ` { } | [ ]): give one",
+                              app.version);
+        str_copy(buf, APP_DESC_STRING_BYTES + 1, app.version);
+        *ret_version = buf;
+        return 0;
+    }
+    if (names_version && !req->force_version &&
+        strcmp(version_unprefixed(req->version), version_unprefixed(app.version)) != 0)
+        return reason_set(why, -EDOM,
+                          "version \"%.64s\" disagrees with the image's app descriptor, which "
+                          "says \"%s\"; publish with force_version=true (otad release add "
+                          "--force-version) to keep \"%.64s\"",
+                          req->version, app.version, req->version);
+    *ret_version = req->version;
+    return 0;
+}
+
 /*
  * The digests a device reports once RELEASE's image is installed (§2 notes):
  * the MD5 of the image with each flash-mode value in byte 2 (the Updater
@@ -346,6 +403,7 @@ static int publish_locked(struct service *svc, const struct publish_request *req
     }
     snprintf(rel->published_tag, sizeof(rel->published_tag), "%s", req->tag ? req->tag : "");
     rel->published_source_id = req->source_id;
+    rel->app = set.info.app; /* zero (present false) for all but ESP32 sketches */
     memcpy(rel->signed_by, set.signed_by, sizeof(rel->signed_by));
     memcpy(rel->verifier_key, verifier_key, sizeof(rel->verifier_key));
     rel->notes = req->notes && *req->notes ? (char *)req->notes : NULL;
@@ -412,11 +470,11 @@ static void published_event(struct service *svc, const struct product *product,
 int service_publish(struct service *svc, const struct publish_request *req,
                     struct release *ret_release, bool *ret_created, struct reason *why)
 {
-    if (!req->version || !version_valid(req->version))
+    if (req->version && *req->version && !version_valid(req->version))
         return reason_set(why, -EINVAL,
                           "version \"%.64s\" must be 1-%u printable characters without blanks "
                           "or any of / \\ ? # %% \" < > ^ ` { } | [ ]",
-                          req->version ? req->version : "", LIMIT_RELEASE_VERSION_BYTES);
+                          req->version, LIMIT_RELEASE_VERSION_BYTES);
     if (req->channel && !service_name_valid(req->channel, LIMIT_CHANNEL_NAME_BYTES))
         return reason_set(why, -EINVAL,
                           "channel name \"%.32s\" must be 1-%u characters of a-z 0-9 . _ -",
@@ -435,13 +493,17 @@ int service_publish(struct service *svc, const struct publish_request *req,
     int r = service_product_get(svc, req->product, &product, why);
     if (r < 0)
         return r;
+    struct publish_request resolved = *req;
+    char app_version[APP_DESC_STRING_BYTES + 1];
+    if ((r = publish_version(&product, req, app_version, &resolved.version, why)) < 0)
+        return r;
 
     struct release rel;
     bool created = false;
     if (req->ret_bump)
         memset(req->ret_bump, 0, sizeof(*req->ret_bump));
     pthread_mutex_lock(&svc->publish_lock);
-    r = publish_locked(svc, req, &product, &rel, &created, why);
+    r = publish_locked(svc, &resolved, &product, &rel, &created, why);
     pthread_mutex_unlock(&svc->publish_lock);
     if (r < 0)
         return r;

@@ -145,6 +145,10 @@ int service_product_keys(struct service *svc, const char *product, struct produc
 
 struct publish_request {
     const char *product;
+    /*
+     * NULL or "": taken from the image's app descriptor (an ESP32 sketch
+     * built by ESP-IDF; docs/PROTOCOL.md, "The app descriptor").
+     */
     const char *version;
     const char *channel; /* NULL: the product's default channel */
     enum fw_mode mode;
@@ -157,6 +161,8 @@ struct publish_request {
     const struct actor *actor;
     const char *tag;   /* the GitHub tag it came from, or NULL */
     int64_t source_id; /* the release source that fetched it, or 0 */
+    /* Publish VERSION even though the image's app descriptor names another one. */
+    bool force_version;
     /*
      * A release whose app descriptor raises the product's anti-rollback
      * secure_version (above its earlier releases of the mode) is refused,
@@ -173,10 +179,17 @@ struct publish_request {
  * Validates, stores and records a release; when it returns 0 the release is
  * complete on disk and in the database and devices are offered it. The same
  * version (and mode) with identical bytes again returns the existing release
- * with *ret_created false; with different bytes it is -EEXIST. A new
- * release that raises secure_version without REQ->allow_secure_version_bump
- * is -EDQUOT (nothing stored but its blobs, which no release names);
- * secure_version beyond the chip's eFuse field is -EINVAL.
+ * with *ret_created false; with different bytes it is -EEXIST.
+ * An ESP32 sketch's app descriptor is stored with the release. Without a
+ * version the descriptor's is taken (-EINVAL when there is none, it is
+ * arduino-esp32's framework descriptor, or it is no valid release
+ * version); with one, the two must agree, equal once one leading 'v' or
+ * 'V' before a digit is dropped from each, or it is -EDOM unless
+ * REQ->force_version (WHY names both versions and the flag).
+ * A new release that raises secure_version without
+ * REQ->allow_secure_version_bump is -EDQUOT (nothing stored but its blobs,
+ * which no release names); secure_version beyond the chip's eFuse field is
+ * -EINVAL.
  * RET_RELEASE (may be NULL) receives the release; its notes belong to the
  * caller (free()).
  */

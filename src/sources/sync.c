@@ -270,8 +270,9 @@ static int notes_copy(const char *body, char **ret)
  */
 static bool publish_refusal(int r)
 {
+    /* -EDOM: the tag's version disagrees with the image's app descriptor (no force here). */
     return r == -EBADMSG || r == -EEXIST || r == -EINVAL || r == -EFBIG || r == -E2BIG ||
-           r == -EDQUOT;
+           r == -EDOM || r == -EDQUOT;
 }
 
 /*

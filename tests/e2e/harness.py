@@ -220,9 +220,23 @@ def roundup4096(n):
 
 
 def make_image(platform, size, *, flash_size=None, seed=0, gzip=False, chip=None, flash_mode=None,
-               hash_appended=False):
-    """Writes (once per argument set) an image with tests/tools/mkimage.py; returns its Path."""
+               hash_appended=False, app_version=None, app_project=None, secure_version=None,
+               idf_version=None, elf_sha256=None, min_chip_rev=None, max_chip_rev=None,
+               no_app_desc=False):
+    """Writes (once per argument set) an image with tests/tools/mkimage.py; returns its Path.
+
+    An ESP32 image carries arduino-esp32's framework app descriptor unless APP_VERSION or
+    APP_PROJECT make it an ESP-IDF app's, or NO_APP_DESC leaves it out (mkimage.py's doc).
+    """
     args = ["--platform", platform, "--size", str(size), "--seed", str(seed)]
+    for flag, value in (("--app-version", app_version), ("--app-project", app_project),
+                        ("--secure-version", secure_version), ("--idf-version", idf_version),
+                        ("--elf-sha256", elf_sha256), ("--min-chip-rev", min_chip_rev),
+                        ("--max-chip-rev", max_chip_rev)):
+        if value is not None:
+            args += [flag, str(value)]
+    if no_app_desc:
+        args += ["--no-app-desc"]
     if flash_size:
         args += ["--flash-size", flash_size]
     if flash_mode is not None:

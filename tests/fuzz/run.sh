@@ -29,7 +29,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 build=${BUILD_DIR:-$repo/build-fuzz}
 seconds=${FUZZ_SECONDS:-20}
-all="fuzz_answer fuzz_api_queries fuzz_device_headers fuzz_fleet_text fuzz_forwarded fuzz_github
+all="fuzz_answer fuzz_api_queries fuzz_app_desc fuzz_device_headers fuzz_fleet_text fuzz_forwarded fuzz_github
     fuzz_gzip fuzz_image fuzz_notify_format fuzz_range fuzz_session fuzz_session_headers fuzz_tz fuzz_version
     fuzz_wire"
 targets=${*:-$all}

@@ -19,6 +19,19 @@ Layouts written:
            to a multiple of 16, then with --hash-appended the SHA-256 of
            everything before it (32 bytes), as esptool elf2image does.
 
+App descriptor (esp32 only): the first segment starts with the 256-byte
+esp_app_desc_t an ESP-IDF build writes (docs/PROTOCOL.md, "The app
+descriptor"): magic 0xABCD5432, secure_version, version, project name,
+build time and date, IDF version, the ELF's SHA-256. By default it is the
+descriptor arduino-esp32 sketches carry: project "arduino-lib-builder",
+whose version is the framework's ("esp-idf: v5.5.1 ..."), so it names no
+version of the sketch and any release version agrees with it. --app-version
+(or --app-project) makes it an ESP-IDF app's (project "otad-test", version
+"1.0.0" unless given); --no-app-desc leaves it out (the first segment is then
+random bytes, as in images from before IDF 3.2). The chip revisions go into
+the extended header (bytes 15-18; --max-chip-rev 0 writes 0xFFFF, no
+maximum, as esptool does).
+
 Size: --size is the size of the uncompressed image. Images are always a
 multiple of 16 bytes (the SHA-256 trailer is 32 bytes, so that holds with
 --hash-appended too); a --size that is not a multiple of 16 is rounded up to
@@ -82,6 +95,17 @@ SEGMENT_HEADER_BYTES = 8
 SHA256_BYTES = 32
 MAX_SEGMENTS = 16
 
+APP_DESC_MAGIC = 0xABCD5432
+APP_DESC_BYTES = 256
+FRAMEWORK_PROJECT = "arduino-lib-builder"
+FRAMEWORK_VERSION = "esp-idf: v5.5.1 6f3d2b0c4e"
+DEFAULT_IDF_VERSION = "v5.5.1"
+DEFAULT_APP_PROJECT = "otad-test"
+DEFAULT_APP_VERSION = "1.0.0"
+# Fixed, like everything else here: the same arguments give the same bytes.
+BUILD_TIME = "12:00:00"
+BUILD_DATE = "Jan  1 2026"
+
 
 def fail(message):
     print("mkimage.py: " + message, file=sys.stderr)
@@ -102,7 +126,30 @@ def split_lengths(total, count):
     return [4 * (base + (extra if i == 0 else 0)) for i in range(count)]
 
 
-def build_image(platform, size, segments, flash_mode, flash_code, chip_id, hash_appended, seed):
+def app_desc_bytes(desc):
+    """The 256-byte esp_app_desc_t of DESC (a dict), as an ESP-IDF build writes it."""
+    def text(value, size, name):
+        raw = value.encode("ascii")
+        if len(raw) >= size:
+            fail("--%s %r is longer than its %d-byte field allows (%d + NUL)"
+                 % (name, value, size, size - 1))
+        return raw.ljust(size, b"\x00")
+    out = struct.pack("<II8x", APP_DESC_MAGIC, desc["secure_version"])
+    out += text(desc["version"], 32, "app-version")
+    out += text(desc["project"], 32, "app-project")
+    out += text(BUILD_TIME, 16, "time")
+    out += text(BUILD_DATE, 16, "date")
+    out += text(desc["idf_version"], 32, "idf-version")
+    out += desc["elf_sha256"]
+    # min/max eFuse block revision (0: any), mmu_page_size (log2: 64 KiB), reserved.
+    out += struct.pack("<HHB", 0, 0, 16)
+    out += b"\x00" * (APP_DESC_BYTES - len(out))
+    assert len(out) == APP_DESC_BYTES
+    return out
+
+
+def build_image(platform, size, segments, flash_mode, flash_code, chip_id, hash_appended, seed,
+                app_desc=None, min_rev=0, max_rev=0xFFFF):
     header_bytes = ESP8266_HEADER_BYTES if platform == "esp8266" else ESP32_HEADER_BYTES
     trailer = SHA256_BYTES if hash_appended else 0
     body = size - trailer
@@ -126,9 +173,9 @@ def build_image(platform, size, segments, flash_mode, flash_code, chip_id, hash_
                            0xEE,                 # WP pin: not used
                            b"\x00\x00\x00",      # SPI pin drive settings
                            chip_id,
-                           0,                    # min chip revision (legacy)
-                           0,                    # min chip revision, full
-                           0xFFFF,               # max chip revision, full
+                           min_rev // 100,       # min chip revision (legacy: the major)
+                           min_rev,              # min chip revision, full
+                           max_rev,              # max chip revision, full (0xFFFF: none)
                            b"\x00" * 4,          # reserved
                            1 if hash_appended else 0)
         assert len(out) == ESP32_HEADER_BYTES
@@ -136,6 +183,11 @@ def build_image(platform, size, segments, flash_mode, flash_code, chip_id, hash_
     checksum = CHECKSUM_SEED
     for i, length in enumerate(split_lengths(data_total, segments)):
         data = random_bytes(rng, length)
+        if i == 0 and app_desc is not None:
+            if length < APP_DESC_BYTES:
+                fail("the first segment is %d bytes, too small for the %d-byte app descriptor: "
+                     "give a larger --size or --no-app-desc" % (length, APP_DESC_BYTES))
+            data = app_desc + data[APP_DESC_BYTES:]
         load = loads[i % len(loads)] + 0x10000 * (i // len(loads))
         out += struct.pack("<II", load, length)
         out += data
@@ -180,6 +232,27 @@ def parse_args(argv):
     p.add_argument("--gzip", action="store_true",
                    help="write the image gzip-compressed (fixed header, mtime 0); "
                         "otad accepts this for esp8266 sketches only")
+    p.add_argument("--no-app-desc", action="store_true",
+                   help="esp32 only: no app descriptor (an image from before IDF 3.2)")
+    p.add_argument("--app-version", metavar="V",
+                   help="esp32 only: an ESP-IDF app's descriptor with this version "
+                        "(default: arduino-esp32's framework descriptor)")
+    p.add_argument("--app-project", metavar="NAME",
+                   help="esp32 only: the descriptor's project name (default otad-test with "
+                        "--app-version, else arduino-lib-builder)")
+    p.add_argument("--secure-version", type=int, default=0, metavar="N",
+                   help="esp32 only: the descriptor's anti-rollback secure_version (default 0)")
+    p.add_argument("--idf-version", default=DEFAULT_IDF_VERSION, metavar="V",
+                   help="esp32 only: the descriptor's IDF version (default %s)"
+                        % DEFAULT_IDF_VERSION)
+    p.add_argument("--elf-sha256", metavar="HEX",
+                   help="esp32 only: the descriptor's ELF SHA-256, 64 hex digits (default: "
+                        "derived from --seed)")
+    p.add_argument("--min-chip-rev", type=int, default=0, metavar="N",
+                   help="esp32 only: minimum chip revision, major*100+minor (default 0: any)")
+    p.add_argument("--max-chip-rev", type=int, default=0, metavar="N",
+                   help="esp32 only: maximum chip revision, major*100+minor (default 0: none, "
+                        "written as 0xFFFF)")
     p.add_argument("out", metavar="OUT", help="output file ('-' for stdout)")
     return p.parse_args(argv)
 
@@ -218,6 +291,39 @@ def main(argv):
             chip_id = ESP32_CHIP_IDS[chip]
     elif args.hash_appended or args.chip_id is not None or args.chip != "esp32":
         fail("--chip, --chip-id and --hash-appended apply to esp32 only")
+    desc_args = (args.app_version, args.app_project, args.elf_sha256)
+    if platform != "esp32" and (args.no_app_desc or any(a is not None for a in desc_args) or
+                                args.secure_version or args.min_chip_rev or args.max_chip_rev or
+                                args.idf_version != DEFAULT_IDF_VERSION):
+        fail("the app descriptor options apply to esp32 only")
+    if not 0 <= args.secure_version <= 0xFFFFFFFF:
+        fail("--secure-version must be 0-4294967295")
+    for name, rev in (("--min-chip-rev", args.min_chip_rev), ("--max-chip-rev", args.max_chip_rev)):
+        if not 0 <= rev <= 0xFFFF:
+            fail("%s must be 0-65535" % name)
+    app_desc = None
+    if platform == "esp32" and not args.no_app_desc:
+        if args.elf_sha256 is not None:
+            try:
+                elf = bytes.fromhex(args.elf_sha256)
+            except ValueError:
+                elf = b""
+            if len(elf) != 32:
+                fail("--elf-sha256 must be 64 hex digits")
+        else:
+            elf = hashlib.sha256(b"otad-test elf %d" % args.seed).digest()
+        idf_app = args.app_version is not None or args.app_project is not None
+        app_desc = app_desc_bytes({
+            "secure_version": args.secure_version,
+            "version": args.app_version if args.app_version is not None
+            else (DEFAULT_APP_VERSION if idf_app else FRAMEWORK_VERSION),
+            "project": args.app_project if args.app_project is not None
+            else (DEFAULT_APP_PROJECT if idf_app else FRAMEWORK_PROJECT),
+            "idf_version": args.idf_version,
+            "elf_sha256": elf,
+        })
+    elif args.no_app_desc and any(a is not None for a in desc_args):
+        fail("--no-app-desc excludes the other app descriptor options")
 
     segments = args.segments
     if segments == 0:
@@ -227,7 +333,8 @@ def main(argv):
         fail("--segments must be 1-%d" % MAX_SEGMENTS)
 
     image = build_image(platform, size, segments, args.flash_mode, codes[flash_size], chip_id,
-                        args.hash_appended, args.seed)
+                        args.hash_appended, args.seed, app_desc, args.min_chip_rev,
+                        args.max_chip_rev or 0xFFFF)
     if args.gzip:
         image = gzip.compress(image, compresslevel=9, mtime=0)
 

@@ -5,7 +5,7 @@
  * idempotent per kind, and a refused call leaves nothing behind; two
  * nodes publishing to one product at once get distinct numbers in order;
  * the prune of unused blobs (PostgreSQL) spares what a release or a publish
- * in flight needs.
+ * in flight needs; a release's app descriptor round-trips.
  */
 #include <errno.h>
 
@@ -108,6 +108,69 @@ static void test_release_insert_get(void **state)
  * first variant, a new one is added; signed_by is replaced each time, and
  * each call that succeeds moves the generation.
  */
+/* A and B hold the same descriptor, field by field (padding is not compared). */
+static void assert_app_equal(const struct app_desc *a, const struct app_desc *b)
+{
+    assert_int_equal(a->present, b->present);
+    assert_int_equal(a->framework, b->framework);
+    assert_string_equal(a->project, b->project);
+    assert_string_equal(a->version, b->version);
+    assert_string_equal(a->idf_version, b->idf_version);
+    assert_string_equal(a->build_date, b->build_date);
+    assert_string_equal(a->build_time, b->build_time);
+    assert_int_equal(a->secure_version, b->secure_version);
+    assert_string_equal(a->elf_sha256, b->elf_sha256);
+    assert_int_equal(a->chip_id, b->chip_id);
+    assert_int_equal(a->min_chip_rev, b->min_chip_rev);
+    assert_int_equal(a->max_chip_rev, b->max_chip_rev);
+}
+
+/* A release's app descriptor is written and read back whole; one without reads as absent. */
+static void test_release_app_desc(void **state)
+{
+    struct db_env *e = *state;
+    struct product p = db_env_product(e->db, "door");
+    struct release r = db_env_release(p.id, "2.1.0");
+    r.app = (struct app_desc){.present = true,
+                              .framework = false,
+                              .project = "door-controller",
+                              .version = "2.1.0",
+                              .idf_version = "v5.2.1",
+                              .build_date = "Mar  4 2026",
+                              .build_time = "12:34:56",
+                              .secure_version = 32,
+                              .chip_id = 9,
+                              .min_chip_rev = 101,
+                              .max_chip_rev = 399};
+    memset(r.app.elf_sha256, 'f', SHA256_HEX_LEN);
+    struct release want = r;
+    assert_int_equal(db_release_insert(e->db, &r, NULL, 0), 0);
+    struct release got = get(e->db, p.id, "2.1.0");
+    assert_app_equal(&got.app, &want.app);
+    free(got.notes);
+
+    struct release fw = db_env_release(p.id, "1.0.0");
+    fw.app = (struct app_desc){.present = true,
+                               .framework = true,
+                               .project = "arduino-lib-builder",
+                               .version = "esp-idf: v4.4.6 3572900934"};
+    assert_int_equal(db_release_insert(e->db, &fw, NULL, 0), 0);
+    struct release none = db_env_release(p.id, "0.9.0");
+    assert_int_equal(db_release_insert(e->db, &none, NULL, 0), 0);
+
+    struct release *list;
+    size_t n;
+    assert_int_equal(db_release_list(e->db, p.id, &list, &n), 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(list[0].version, "0.9.0");
+    assert_app_equal(&list[0].app, &(struct app_desc){.present = false});
+    assert_true(list[1].app.framework);
+    assert_string_equal(list[1].app.version, "esp-idf: v4.4.6 3572900934");
+    assert_app_equal(&list[2].app, &want.app);
+    release_list_free(list, n);
+    db_env_assert_idle(e->db);
+}
+
 static void test_release_add_variants(void **state)
 {
     struct db_env *e = *state;
@@ -334,6 +397,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_release_insert_get, db_env_setup, db_env_teardown),
+        cmocka_unit_test_setup_teardown(test_release_app_desc, db_env_setup, db_env_teardown),
         cmocka_unit_test_setup_teardown(test_release_add_variants, db_env_setup, db_env_teardown),
         cmocka_unit_test_setup_teardown(test_two_nodes_publish, db_env_setup, db_env_teardown),
         cmocka_unit_test_setup_teardown(test_blob_prune, db_env_setup, db_env_teardown),

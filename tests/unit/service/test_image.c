@@ -1,4 +1,4 @@
-/* Unit tests for src/service/image.c. */
+/* Unit tests for src/service/image.c: headers, segments, gzip, and the ESP32 app descriptor. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -420,6 +420,7 @@ static void test_esp32_valid(void **state)
             assert_true(info.flash_size == 0); /* HTTPUpdate does not check it */
             assert_int_equal(info.esp32_chip_id, chips[i]);
             assert_int_equal(info.esp32_hash_appended, hash);
+            assert_false(info.app.present); /* no magic word at offset 32 */
         }
     }
 }
@@ -513,6 +514,364 @@ static void test_esp32_hash_appended(void **state)
     assert_true(info.esp32_hash_appended);
 }
 
+/* --- the app descriptor (esp_app_desc_t at offset 32) --- */
+
+#define DESC 32 /* where the descriptor starts: the first segment's data */
+
+/* What put_desc writes; NULL strings are left as the zeros memset gave. */
+struct desc_spec {
+    uint32_t secure_version;
+    const char *version, *project, *time, *date, *idf;
+};
+
+static void put_field(uint8_t *img, size_t offset, const char *text)
+{
+    if (text)
+        memcpy(img + DESC + offset, text, strlen(text));
+}
+
+/* Writes a descriptor at offset 32 of IMG; its ELF SHA-256 is the bytes 0xA0, 0xA1 ... 0xBF. */
+static void put_desc(uint8_t *img, const struct desc_spec *spec)
+{
+    memset(img + DESC, 0, 256);
+    put_le32(img + DESC, 0xABCD5432u);
+    put_le32(img + DESC + 4, spec->secure_version);
+    put_field(img, 16, spec->version);
+    put_field(img, 48, spec->project);
+    put_field(img, 80, spec->time);
+    put_field(img, 96, spec->date);
+    put_field(img, 112, spec->idf);
+    for (unsigned i = 0; i < 32; i++)
+        img[DESC + 144 + i] = (uint8_t)(0xA0 + i);
+    img[DESC + 180] = 16; /* mmu_page_size: 64 KiB */
+}
+
+static const struct desc_spec idf_app = {3,          "2.1.0",       "door-controller",
+                                         "12:34:56", "Mar  4 2026", "v5.2.1"};
+
+/* Sets the extended header's chip revisions: legacy byte 14, LE16 at 15 and at 17. */
+static void put_revs(uint8_t *img, uint8_t legacy, uint16_t min, uint16_t max)
+{
+    img[14] = legacy;
+    img[15] = (uint8_t)min;
+    img[16] = (uint8_t)(min >> 8);
+    img[17] = (uint8_t)max;
+    img[18] = (uint8_t)(max >> 8);
+}
+
+/*
+ * An ESP32 image of SIZE bytes with two segments, the first FIRST_LEN bytes
+ * long (its header at 24, its data at 32), the second the rest; DESC, when
+ * not NULL, is written at 32 before the second segment's header, which it
+ * may then overlap.
+ */
+static void make_esp32_first(uint8_t *img, size_t size, size_t first_len,
+                             const struct desc_spec *desc)
+{
+    make_esp32(img, size, 1, 0, false);
+    if (desc)
+        put_desc(img, desc);
+    img[1] = 2;
+    put_le32(img + 24, 0x3F400020);
+    put_le32(img + 28, (uint32_t)first_len);
+    size_t second = DESC + first_len;
+    put_le32(img + second, 0x3FFB0000);
+    put_le32(img + second + 4, (uint32_t)(size - second - 8 - 4)); /* 3 padding, checksum */
+}
+
+static void assert_app(const struct image_info *info, const struct desc_spec *spec, uint16_t chip)
+{
+    assert_true(info->app.present);
+    assert_false(info->app.framework);
+    assert_string_equal(info->app.version, spec->version);
+    assert_string_equal(info->app.project, spec->project);
+    assert_string_equal(info->app.build_time, spec->time);
+    assert_string_equal(info->app.build_date, spec->date);
+    assert_string_equal(info->app.idf_version, spec->idf);
+    assert_int_equal(info->app.secure_version, spec->secure_version);
+    assert_string_equal(info->app.elf_sha256,
+                        "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf");
+    assert_int_equal(info->app.chip_id, chip);
+}
+
+/* A and B hold the same descriptor, field by field (padding is not compared). */
+static void assert_app_equal(const struct app_desc *a, const struct app_desc *b)
+{
+    assert_int_equal(a->present, b->present);
+    assert_int_equal(a->framework, b->framework);
+    assert_string_equal(a->project, b->project);
+    assert_string_equal(a->version, b->version);
+    assert_string_equal(a->idf_version, b->idf_version);
+    assert_string_equal(a->build_date, b->build_date);
+    assert_string_equal(a->build_time, b->build_time);
+    assert_int_equal(a->secure_version, b->secure_version);
+    assert_string_equal(a->elf_sha256, b->elf_sha256);
+    assert_int_equal(a->chip_id, b->chip_id);
+    assert_int_equal(a->min_chip_rev, b->min_chip_rev);
+    assert_int_equal(a->max_chip_rev, b->max_chip_rev);
+}
+
+static void test_app_desc_every_chip(void **state)
+{
+    static const uint16_t chips[] = {0, 2, 5, 9, 12, 13, 16, 18, 23};
+    uint8_t img[2048];
+    struct image_info info;
+    struct reason why;
+    for (size_t i = 0; i < ARRAY_SIZE(chips); i++) {
+        for (int hash = 0; hash <= 1; hash++) {
+            make_esp32(img, sizeof(img), 3, chips[i], hash);
+            put_desc(img, &idf_app);
+            put_revs(img, 1, 101, 399);
+            assert_int_equal(inspect(PLATFORM_ESP32, FW_MODE_SKETCH, img, sizeof(img), &info, &why),
+                             0);
+            assert_app(&info, &idf_app, chips[i]);
+            assert_int_equal(info.app.min_chip_rev, 101);
+            assert_int_equal(info.app.max_chip_rev, 399);
+            assert_int_equal(info.esp32_chip_id, chips[i]);
+            /* the same bytes read alone */
+            struct app_desc app;
+            assert_int_equal(image_app_desc(img, sizeof(img), &app, &why), 0);
+            assert_app_equal(&app, &info.app);
+        }
+    }
+}
+
+static void test_app_desc_chip_revisions(void **state)
+{
+    static const struct {
+        uint8_t legacy;
+        uint16_t min, max;
+        uint16_t want_min, want_max; /* 0: unbounded */
+    } cases[] = {
+        {0, 0, 0xFFFF, 0, 0},     /* esptool's defaults: no bound either way */
+        {3, 300, 0xFFFF, 300, 0}, /* a minimum only */
+        {0, 0, 199, 0, 199},      /* a maximum only */
+        {1, 100, 100, 100, 100},  /* exactly one revision */
+        {3, 0, 0, 300, 0},        /* before IDF 5.0: the legacy major byte is the minimum */
+        {0, 0, 0, 0, 0},          {2, 301, 0xFFFF, 301, 0}, /* the full field wins once it exists */
+    };
+    uint8_t img[1024];
+    struct image_info info;
+    struct reason why;
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        make_esp32(img, sizeof(img), 1, 9, false);
+        put_desc(img, &idf_app);
+        put_revs(img, cases[i].legacy, cases[i].min, cases[i].max);
+        assert_int_equal(inspect(PLATFORM_ESP32, FW_MODE_SKETCH, img, sizeof(img), &info, &why), 0);
+        assert_int_equal(info.app.min_chip_rev, cases[i].want_min);
+        assert_int_equal(info.app.max_chip_rev, cases[i].want_max);
+    }
+    /* a range no chip is in */
+    make_esp32(img, sizeof(img), 1, 9, false);
+    put_desc(img, &idf_app);
+    put_revs(img, 3, 300, 299);
+    assert_refused(
+        PLATFORM_ESP32, img, sizeof(img),
+        "bytes 15-18 give chip revisions from v3.0 to v2.99: no chip can boot the image");
+}
+
+static void test_app_desc_absent(void **state)
+{
+    uint8_t img[1024];
+    struct image_info info;
+    struct reason why;
+    /* no magic: an image from before IDF 3.2, or not built by IDF */
+    make_esp32(img, sizeof(img), 2, 0, false);
+    put_revs(img, 1, 100, 300);
+    assert_int_equal(inspect(PLATFORM_ESP32, FW_MODE_SKETCH, img, sizeof(img), &info, &why), 0);
+    assert_false(info.app.present);
+    assert_int_equal(info.app.min_chip_rev, 0); /* every field zero without a descriptor */
+    assert_int_equal(info.app.chip_id, 0);
+    assert_string_equal(info.app.version, "");
+    /* the magic byte-swapped is not the magic */
+    put_desc(img, &idf_app);
+    put_le32(img + DESC, 0x3254CDABu);
+    assert_int_equal(inspect(PLATFORM_ESP32, FW_MODE_SKETCH, img, sizeof(img), &info, &why), 0);
+    assert_false(info.app.present);
+    /* a first segment of 0-3 bytes cannot hold the magic, whatever follows it */
+    for (size_t first = 0; first < 4; first++) {
+        make_esp32_first(img, sizeof(img), first, NULL);
+        memcpy(img + DESC, "\x32\x54\xcd\xab", first); /* the magic's first bytes, cut */
+        if (first == 0)
+            put_le32(img + DESC, 0xABCD5432u); /* the second segment's load address */
+        assert_int_equal(inspect(PLATFORM_ESP32, FW_MODE_SKETCH, img, sizeof(img), &info, &why), 0);
+        assert_false(info.app.present);
+    }
+    /* ESP8266 images have no descriptor, even with the magic at 32 */
+    make_esp8266(img, sizeof(img), 1);
+    put_le32(img + DESC, 0xABCD5432u);
+    assert_int_equal(inspect(PLATFORM_ESP8266, FW_MODE_SKETCH, img, sizeof(img), &info, &why), 0);
+    assert_false(info.app.present);
+    /* filesystem images are not looked into */
+    make_esp32(img, sizeof(img), 1, 0, false);
+    put_desc(img, &(struct desc_spec){0, NULL, NULL, NULL, NULL, NULL});
+    memset(img + DESC + 16, 'x', 32); /* would be refused in a sketch */
+    assert_int_equal(inspect(PLATFORM_ESP32, FW_MODE_FS, img, sizeof(img), &info, &why), 0);
+    assert_false(info.app.present);
+    /* image_app_desc on bytes too short to reach offset 32 */
+    struct app_desc app;
+    assert_int_equal(image_app_desc(img, 31, &app, &why), 0);
+    assert_false(app.present);
+}
+
+static void test_app_desc_cut(void **state)
+{
+    /* The first segment ending inside each field of the descriptor. */
+    static const struct {
+        size_t first_len;
+        const char *field;
+    } cuts[] = {
+        {4, "secure_version"},
+        {7, "secure_version"},
+        {8, "reserv1"},
+        {16, "version"},
+        {47, "version"},
+        {48, "project_name"},
+        {80, "time"},
+        {96, "date"},
+        {112, "idf_ver"},
+        {143, "idf_ver"},
+        {144, "app_elf_sha256"},
+        {176, "min_efuse_blk_rev_full"},
+        {178, "max_efuse_blk_rev_full"},
+        {180, "mmu_page_size"},
+        {181, "the reserved bytes"},
+        {252, "the reserved bytes"},
+    };
+    uint8_t img[1024];
+    struct image_info info;
+    struct reason why;
+    for (size_t i = 0; i < ARRAY_SIZE(cuts); i++) {
+        char expect[160];
+        snprintf(expect, sizeof(expect),
+                 "the first segment is %zu bytes, so it ends inside the 256-byte app descriptor "
+                 "it starts with (in its %s)",
+                 cuts[i].first_len, cuts[i].field);
+        make_esp32_first(img, sizeof(img), cuts[i].first_len, &idf_app);
+        assert_refused(PLATFORM_ESP32, img, sizeof(img), expect);
+    }
+    /* 256 bytes exactly is whole */
+    make_esp32_first(img, sizeof(img), 256, &idf_app);
+    assert_int_equal(inspect(PLATFORM_ESP32, FW_MODE_SKETCH, img, sizeof(img), &info, &why), 0);
+    assert_app(&info, &idf_app, 0);
+
+    /* the image itself cut inside the descriptor: the segment walk refuses it first */
+    make_esp32(img, sizeof(img), 1, 0, false);
+    put_desc(img, &idf_app);
+    for (size_t len = DESC; len < DESC + 256; len += 37)
+        assert_refused(PLATFORM_ESP32, img, len, "segment 1 of 1: ");
+}
+
+static void test_app_desc_strings(void **state)
+{
+    static const struct {
+        size_t offset, size;
+        const char *name;
+    } fields[] = {
+        {16, 32, "version"}, {48, 32, "project_name"}, {80, 16, "time"},
+        {96, 16, "date"},    {112, 32, "idf_ver"},
+    };
+    uint8_t img[1024];
+    struct image_info info;
+    struct reason why;
+    for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
+        char expect[128];
+        /* no NUL inside the field: the next field's first byte would be read as its end */
+        make_esp32(img, sizeof(img), 1, 0, false);
+        put_desc(img, &idf_app);
+        memset(img + DESC + fields[i].offset, '7', fields[i].size);
+        snprintf(expect, sizeof(expect), "the app descriptor's %s has no NUL in its %zu bytes",
+                 fields[i].name, fields[i].size);
+        assert_refused(PLATFORM_ESP32, img, sizeof(img), expect);
+        /* a NUL as the field's last byte is enough: the longest string fits */
+        img[DESC + fields[i].offset + fields[i].size - 1] = 0;
+        assert_int_equal(inspect(PLATFORM_ESP32, FW_MODE_SKETCH, img, sizeof(img), &info, &why), 0);
+        /* control bytes, DEL and bytes above ASCII before the NUL */
+        static const uint8_t bad[] = {0x01, 0x09, 0x0a, 0x1f, 0x7f, 0x80, 0xff};
+        for (size_t b = 0; b < ARRAY_SIZE(bad); b++) {
+            make_esp32(img, sizeof(img), 1, 0, false);
+            put_desc(img, &idf_app);
+            memcpy(img + DESC + fields[i].offset, "ab\0", 3);
+            img[DESC + fields[i].offset + 1] = bad[b];
+            snprintf(expect, sizeof(expect),
+                     "the app descriptor's %s has byte 0x%02x at position 1; it must be "
+                     "printable ASCII",
+                     fields[i].name, bad[b]);
+            assert_refused(PLATFORM_ESP32, img, sizeof(img), expect);
+        }
+        /* what follows the NUL is not read */
+        make_esp32(img, sizeof(img), 1, 0, false);
+        put_desc(img, &idf_app);
+        memcpy(img + DESC + fields[i].offset, "ok\0\x01\xff", 5);
+        assert_int_equal(inspect(PLATFORM_ESP32, FW_MODE_SKETCH, img, sizeof(img), &info, &why), 0);
+        assert_true(info.app.present);
+    }
+    /* empty strings are fine (a reproducible build leaves time and date out) */
+    make_esp32(img, sizeof(img), 1, 0, false);
+    put_desc(img, &(struct desc_spec){0, "", "", "", "", ""});
+    assert_int_equal(inspect(PLATFORM_ESP32, FW_MODE_SKETCH, img, sizeof(img), &info, &why), 0);
+    assert_true(info.app.present);
+    assert_string_equal(info.app.version, "");
+    assert_string_equal(info.app.build_date, "");
+}
+
+static void test_app_desc_secure_version(void **state)
+{
+    static const struct {
+        uint32_t secure_version;
+        bool accepted;
+    } cases[] = {{0, true},   {1, true},      {16, true},          {32, true},
+                 {33, false}, {0x100, false}, {0xFFFFFFFFu, false}};
+    uint8_t img[1024];
+    struct image_info info;
+    struct reason why;
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        struct desc_spec spec = idf_app;
+        spec.secure_version = cases[i].secure_version;
+        make_esp32(img, sizeof(img), 1, 13, false);
+        put_desc(img, &spec);
+        if (cases[i].accepted) {
+            assert_int_equal(inspect(PLATFORM_ESP32, FW_MODE_SKETCH, img, sizeof(img), &info, &why),
+                             0);
+            assert_int_equal(info.app.secure_version, cases[i].secure_version);
+        } else {
+            char expect[128];
+            snprintf(expect, sizeof(expect),
+                     "the app descriptor's secure_version is %u; no chip's anti-rollback eFuse "
+                     "field holds more than 32",
+                     (unsigned)cases[i].secure_version);
+            assert_refused(PLATFORM_ESP32, img, sizeof(img), expect);
+        }
+    }
+}
+
+static void test_app_desc_framework(void **state)
+{
+    static const struct {
+        const char *project;
+        bool framework;
+    } cases[] = {
+        {"arduino-lib-builder", true},
+        {"arduino-lib-builder2", false},
+        {"Arduino-lib-builder", false},
+        {"arduino-lib-builde", false},
+        {"", false},
+    };
+    uint8_t img[1024];
+    struct image_info info;
+    struct reason why;
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        struct desc_spec spec = {
+            0, "esp-idf: v4.4.6 3572900934", cases[i].project, "10:20:30", "Jan  9 2024", "v4.4.6"};
+        make_esp32(img, sizeof(img), 1, 0, false);
+        put_desc(img, &spec);
+        assert_int_equal(inspect(PLATFORM_ESP32, FW_MODE_SKETCH, img, sizeof(img), &info, &why), 0);
+        assert_true(info.app.present);
+        assert_int_equal(info.app.framework, cases[i].framework);
+        assert_string_equal(info.app.version, "esp-idf: v4.4.6 3572900934"); /* kept as it is */
+    }
+}
+
 static void test_null_reason(void **state)
 {
     uint8_t img[64];
@@ -539,6 +898,13 @@ int main(void)
         cmocka_unit_test(test_esp32_valid),
         cmocka_unit_test(test_esp32_refusals),
         cmocka_unit_test(test_esp32_hash_appended),
+        cmocka_unit_test(test_app_desc_every_chip),
+        cmocka_unit_test(test_app_desc_chip_revisions),
+        cmocka_unit_test(test_app_desc_absent),
+        cmocka_unit_test(test_app_desc_cut),
+        cmocka_unit_test(test_app_desc_strings),
+        cmocka_unit_test(test_app_desc_secure_version),
+        cmocka_unit_test(test_app_desc_framework),
         cmocka_unit_test(test_null_reason),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
