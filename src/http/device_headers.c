@@ -1,7 +1,9 @@
 /*
  * Turning a check-in request into a struct device_report (device_headers.h).
  * This file owns the wire format of the identity headers both Arduino cores
- * send (x-ESP8266-* and x-ESP32-*, reference §1-2): which family is present,
+ * send (x-ESP8266-* and x-ESP32-*, reference §1-2) and those an ESP-IDF app
+ * sets for its esp_https_ota client (x-ESP-IDF-*, docs/PROTOCOL.md, "ESP-IDF
+ * check-in"): which family is present,
  * how each value is spelled, and which of header / ?tag= / ?version= gives
  * the version. It decides nothing about updates. Values are read in place
  * from the borrowed request and copied into the report's fixed fields; there
@@ -25,7 +27,7 @@
 /* How much of a bad value a reason quotes. */
 #define QUOTE_MAX_BYTES 40
 
-/* Room for "x-ESP8266-" plus the longest suffix, "sketch-sha256". */
+/* Room for "x-ESP8266-" plus the longest suffix, "sketch-sha256" ("x-ESP-IDF-secure-version"). */
 #define HEADER_NAME_BYTES 32
 
 /* A value without its surrounding blanks; not NUL-terminated. */
@@ -35,20 +37,28 @@ struct slice {
 };
 
 struct family {
-    const char *prefix; /* as the cores spell it; matched case-insensitively */
-    const char *user_agent;
+    const char *prefix;     /* as the cores spell it; matched case-insensitively */
+    const char *user_agent; /* the updater's own User-Agent; NULL: an app's client, no telling */
     enum platform platform;
+    bool idf; /* the ESP-IDF check-in's headers (docs/PROTOCOL.md, "ESP-IDF check-in") */
 };
 
 static const struct family families[] = {
-    {"x-ESP8266-", "ESP8266-http-Update", PLATFORM_ESP8266},
-    {"x-ESP32-", "ESP32-http-Update", PLATFORM_ESP32},
+    {"x-ESP8266-", "ESP8266-http-Update", PLATFORM_ESP8266, false},
+    {"x-ESP32-", "ESP32-http-Update", PLATFORM_ESP32, false},
+    {"x-ESP-IDF-", NULL, PLATFORM_ESP32, true},
 };
 
-/* Every identity header suffix this parser reads (after the family prefix). */
+/*
+ * Every identity header suffix this parser reads (after the family prefix):
+ * the Arduino families' first, then the ESP-IDF family's own ("version" and
+ * "free-space" are shared). A suffix of the other families is indexed but
+ * never read, as an unknown header is.
+ */
 static const char *const field_suffixes[] = {
-    "STA-MAC",   "AP-MAC",     "BASE-MAC",      "Chip-ID", "free-space",  "sketch-size",
-    "chip-size", "sketch-md5", "sketch-sha256", "mode",    "sdk-version", "version",
+    "STA-MAC",   "AP-MAC",     "BASE-MAC",      "Chip-ID",       "free-space",     "sketch-size",
+    "chip-size", "sketch-md5", "sketch-sha256", "mode",          "sdk-version",    "version",
+    "MAC",       "elf-sha256", "chip",          "chip-revision", "secure-version",
 };
 #define FIELD_COUNT (sizeof(field_suffixes) / sizeof(field_suffixes[0]))
 
@@ -238,6 +248,33 @@ static int field_hex(const struct parse_ctx *ctx, const char *suffix, size_t dig
 }
 
 /*
+ * x-ESP-IDF-elf-sha256: MIN_DIGITS to SHA256_HEX_LEN hex digits, a prefix of
+ * the running app's ELF SHA-256 (esp_app_get_elf_sha256 writes
+ * CONFIG_APP_RETRIEVE_LEN_ELF_SHA of them, 9 by default), stored lowercase.
+ */
+#define ELF_SHA256_MIN_DIGITS 8
+static int field_elf_sha256(const struct parse_ctx *ctx, struct device_report *rep)
+{
+    char name[HEADER_NAME_BYTES], q[QUOTE_MAX_BYTES + 4];
+    struct slice v;
+    int r = field(ctx, "elf-sha256", name, &v);
+    if (r <= 0)
+        return r;
+    bool ok = v.len >= ELF_SHA256_MIN_DIGITS && v.len <= SHA256_HEX_LEN;
+    for (size_t i = 0; ok && i < v.len; i++)
+        ok = hex_digit_value(v.p[i]) >= 0;
+    if (!ok) {
+        quote(v, q);
+        return reason_set(ctx->why, -EINVAL, "%s \"%s\" is not %d to %d hex digits", name, q,
+                          ELF_SHA256_MIN_DIGITS, SHA256_HEX_LEN);
+    }
+    for (size_t i = 0; i < v.len; i++)
+        rep->elf_sha256[i] = (char)tolower((unsigned char)v.p[i]);
+    rep->elf_sha256[v.len] = 0;
+    return 0;
+}
+
+/*
  * Copies V (named NAME in reasons) into OUT of SIZE bytes. The text must fit
  * and be printable ASCII: it ends up in the database, logs and JSON.
  */
@@ -395,6 +432,68 @@ static int parse_identity(const struct parse_ctx *ctx, struct device_report *rep
     return 0;
 }
 
+/* x-ESP-IDF-chip: a target name as CONFIG_IDF_TARGET spells it ("esp32s3"). */
+static int field_chip(const struct parse_ctx *ctx, struct device_report *rep)
+{
+    char name[HEADER_NAME_BYTES], q[QUOTE_MAX_BYTES + 4], text[APP_DESC_STRING_BYTES + 1];
+    struct slice v;
+    int r = field(ctx, "chip", name, &v);
+    if (r <= 0)
+        return r;
+    uint16_t id;
+    bool known = v.len < sizeof(text);
+    if (known) {
+        memcpy(text, v.p, v.len);
+        text[v.len] = 0;
+        known = esp_chip_parse(text, &id) == 0;
+    }
+    if (!known) {
+        quote(v, q);
+        return reason_set(ctx->why, -EINVAL,
+                          "%s \"%s\" is not a chip otad knows (esp32, esp32s2, esp32s3, esp32c2, "
+                          "esp32c3, esp32c5, esp32c6, esp32h2, esp32p4)",
+                          name, q);
+    }
+    rep->idf_chip_id = id;
+    rep->has_chip = true;
+    return 0;
+}
+
+/*
+ * The ESP-IDF family (docs/PROTOCOL.md, "ESP-IDF check-in"): the MAC as the
+ * STA MAC, the chip, its revision, the secure_version, the running app's
+ * ELF SHA-256 and the update partition's size. The version is read after,
+ * as for every family.
+ */
+static int parse_identity_idf(const struct parse_ctx *ctx, struct device_report *rep)
+{
+    uint64_t n = 0;
+    bool has = false;
+    int r;
+
+    if ((r = field_mac(ctx, "MAC", rep->sta_mac, &rep->has_sta_mac)) < 0)
+        return r;
+    if ((r = field_elf_sha256(ctx, rep)) < 0)
+        return r;
+    if ((r = field_chip(ctx, rep)) < 0)
+        return r;
+    /* efuse_hal_chip_revision(): major * 100 + minor, in a uint16_t like the image header's. */
+    if ((r = field_number(ctx, "chip-revision", UINT16_MAX, &n, &has)) < 0)
+        return r;
+    if (has) {
+        rep->chip_revision = (uint16_t)n;
+        rep->has_chip_revision = true;
+    }
+    has = false;
+    if ((r = field_number(ctx, "secure-version", UINT32_MAX, &n, &has)) < 0)
+        return r;
+    if (has) {
+        rep->secure_version = (uint32_t)n;
+        rep->has_secure_version = true;
+    }
+    return field_number(ctx, "free-space", DEVICE_SIZE_MAX, &rep->free_space, &rep->has_free_space);
+}
+
 /* Copies the User-Agent, cut to the field and with non-printable bytes as '?': it is not identity.
  */
 static void copy_user_agent(const struct http_request *req, struct device_report *rep)
@@ -407,7 +506,7 @@ static void copy_user_agent(const struct http_request *req, struct device_report
     rep->user_agent[n] = 0;
 }
 
-/* Which header family the request uses; NULL for none, -EINVAL in *ret_err for both. */
+/* Which header family the request uses; NULL for none, -EINVAL in *ret_err for two or more. */
 static const struct family *find_family(const struct http_request *req, struct reason *why,
                                         int *ret_err)
 {
@@ -417,15 +516,18 @@ static const struct family *find_family(const struct http_request *req, struct r
             if (starts_with_nocase(req->headers[i].name, families[f].prefix))
                 seen[f] = true;
     *ret_err = 0;
-    if (seen[0] && seen[1]) {
-        *ret_err =
-            reason_set(why, -EINVAL, "the request carries both x-ESP8266-* and x-ESP32-* headers");
-        return NULL;
+    const struct family *found = NULL;
+    for (size_t f = 0; f < ARRAY_SIZE(families); f++) {
+        if (!seen[f])
+            continue;
+        if (found) {
+            *ret_err = reason_set(why, -EINVAL, "the request carries both %s* and %s* headers",
+                                  found->prefix, families[f].prefix);
+            return NULL;
+        }
+        found = &families[f];
     }
-    for (size_t f = 0; f < ARRAY_SIZE(families); f++)
-        if (seen[f])
-            return &families[f];
-    return NULL;
+    return found;
 }
 
 int device_report_parse(const struct http_request *req, struct device_report *ret_report,
@@ -443,9 +545,11 @@ int device_report_parse(const struct http_request *req, struct device_report *re
     if (fam) {
         rep.platform = fam->platform;
         rep.platform_known = true;
+        rep.idf = fam->idf;
     } else {
         for (size_t f = 0; f < ARRAY_SIZE(families); f++) {
-            if (starts_with_nocase(rep.user_agent, families[f].user_agent)) {
+            if (families[f].user_agent &&
+                starts_with_nocase(rep.user_agent, families[f].user_agent)) {
                 rep.platform = families[f].platform;
                 rep.platform_known = true;
             }
@@ -456,7 +560,7 @@ int device_report_parse(const struct http_request *req, struct device_report *re
         .req = req, .prefix = fam ? fam->prefix : families[0].prefix, .why = why};
     if (fam)
         index_fields(&ctx);
-    if (fam && (r = parse_identity(&ctx, &rep)) < 0)
+    if (fam && (r = fam->idf ? parse_identity_idf(&ctx, &rep) : parse_identity(&ctx, &rep)) < 0)
         return r;
     /* Without a family this finds no header, but ?tag= / ?version= still count. */
     if ((r = field_version(&ctx, &rep)) < 0)

@@ -1,8 +1,8 @@
 /*
- * Reading a device's identity from a check-in request: the x-ESP8266-* or
- * x-ESP32-* headers (names case-insensitive), the User-Agent, and the
- * version from the header or from ?tag= / ?version=. Formats per
- * docs/reference/stock-clients.md §1-2.
+ * Reading a device's identity from a check-in request: the x-ESP8266-*,
+ * x-ESP32-* or x-ESP-IDF-* headers (names case-insensitive), the
+ * User-Agent, and the version from the header or from ?tag= / ?version=.
+ * Formats per docs/PROTOCOL.md ("Request headers", "ESP-IDF check-in").
  */
 #ifndef OTAD_HTTP_DEVICE_HEADERS_H
 #define OTAD_HTTP_DEVICE_HEADERS_H
@@ -23,7 +23,16 @@
  * matched case-insensitively; version and sdk-version must be printable
  * ASCII; an empty version header or query value counts as absent (an empty
  * ?tag= asks for the latest). Headers of both families in one request are
- * refused. x-ESP32-BASE-MAC (arduino-esp32 3.x) is checked like any MAC and
+ * refused (any two of x-ESP8266-*, x-ESP32-*, x-ESP-IDF-*).
+ * The ESP-IDF family sets report->idf and the platform ESP32: x-ESP-IDF-MAC
+ * goes to sta_mac, x-ESP-IDF-elf-sha256 (8 to 64 hex digits: a prefix of
+ * the ELF SHA-256, as esp_app_get_elf_sha256 cuts it) to elf_sha256,
+ * x-ESP-IDF-chip (a target name esp_chip_parse knows, "esp32s3") to
+ * idf_chip_id, x-ESP-IDF-chip-revision (decimal, at most 65535) to
+ * chip_revision, x-ESP-IDF-secure-version (decimal, at most 2^32 - 1) to
+ * secure_version, x-ESP-IDF-free-space to free_space; the Arduino
+ * families' other headers mean nothing under that prefix and are ignored.
+ * x-ESP32-BASE-MAC (arduino-esp32 3.x) is checked like any MAC and
  * stands in for the STA MAC only when there is none. The platform comes from
  * the header family, else from a User-Agent starting with
  * "ESP8266-http-Update" / "ESP32-http-Update" (platform_known false

@@ -4,8 +4,10 @@
  * docs/reference/stock-clients.md: 304 for "current" and never an empty
  * 200 (§12.2); an exact Content-Length and a lowercase x-MD5 of exactly the
  * bytes sent (§4); refusals as 403/404 with a one-line reason (§3, §12.5);
- * Range with a clamped end (§9). The route table (router.c) has checked the
- * method.
+ * Range with a clamped end (§9). The check-in answers the ESP-IDF check-in
+ * (docs/PROTOCOL.md, "ESP-IDF check-in") as the image URL would: Range,
+ * ETag and HEAD, or a 302 to the image URL on ?answer=redirect. The route
+ * table (router.c) has checked the method.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -42,6 +44,124 @@ static bool reply_with_blob(const struct http_context *ctx, const struct variant
     return true;
 }
 
+/*
+ * Whether REQ asks for the image's URL rather than its bytes (?answer=redirect,
+ * docs/PROTOCOL.md, "ESP-IDF check-in"). -EINVAL for another ?answer=.
+ */
+static int wants_redirect(const struct http_request *req)
+{
+    const char *answer = http_request_query(req, "answer");
+    if (!answer)
+        return 0;
+    if (strcmp(answer, "redirect") == 0)
+        return 1;
+    return -EINVAL;
+}
+
+/*
+ * Whether an ESP-IDF check-in's REQ only repeats or continues a check-in
+ * (service.h, checkin_context): a HEAD, or a GET whose Range starts past
+ * byte 0, as esp_https_ota's partial download sends them. (An Arduino
+ * updater sends neither; a HEAD of one stays a check-in, as before.)
+ */
+static bool is_continuation(const struct http_request *req)
+{
+    if (strcmp(req->method, "HEAD") == 0)
+        return true;
+    struct byte_range range;
+    return range_parse(http_request_header(req, "Range"), UINT64_MAX, &range) == RANGE_PARTIAL &&
+           range.first > 0;
+}
+
+/* Ends TICKET's slot at once: nothing of the image was sent, so no download to count. */
+static void give_back_slot(const struct http_context *ctx, const struct delivery_ticket *ticket)
+{
+    struct delivery_ticket slot_only = *ticket;
+    slot_only.rollout_id = 0;
+    service_delivery_done(ctx->svc, &slot_only, false);
+}
+
+/*
+ * 302 to the offered release's image URL, for an app that passes the URL on:
+ * absolute, on the Host the device asked and the scheme it used.
+ */
+static void reply_redirect(const struct http_request *req, const struct http_route_args *args,
+                           const struct decision *d, struct http_reply *reply)
+{
+    const char *host = http_request_header(req, "Host");
+    char location[LIMIT_URL_BYTES + 1];
+    int n = snprintf(location, sizeof(location), "%s://%s/images/%s/%s",
+                     req->tls ? "https" : "http", host ? host : "", args->product, d->version);
+    if (!host || n < 0 || (size_t)n >= sizeof(location)) {
+        http_reply_static(reply, 400, "?answer=redirect needs a Host header\n");
+        return;
+    }
+    http_reply_empty(reply, 302);
+    http_reply_header(reply, "Location", location);
+    http_reply_header(reply, "x-version", d->version);
+}
+
+/*
+ * The offered image: whole (200), or for an ESP-IDF check-in (IDF) the range
+ * asked (206, 416) with the headers the image URL sends (docs/PROTOCOL.md,
+ * "ESP-IDF check-in"); the Arduino updaters' 200 stays as "The 200" draws
+ * it. A HEAD gets the same head without a body. The ticket goes with a GET's
+ * body.
+ */
+static void reply_update(const struct http_context *ctx, const struct http_request *req, bool idf,
+                         struct decision *d, struct http_reply *reply)
+{
+    const struct variant *v = &d->variant;
+    struct byte_range range;
+    enum range_result rr =
+        idf ? range_parse(http_request_header(req, "Range"), v->size, &range) : RANGE_NONE;
+    char etag[SHA256_HEX_LEN + 3];
+    snprintf(etag, sizeof(etag), "\"%s\"", v->sha256);
+    if (rr == RANGE_UNSATISFIABLE) {
+        char cr[48];
+        give_back_slot(ctx, &d->ticket);
+        snprintf(cr, sizeof(cr), "bytes */%" PRIu64, v->size);
+        http_reply_static(reply, 416, "range not satisfiable\n");
+        http_reply_header(reply, "Content-Range", cr);
+        http_reply_header(reply, "ETag", etag);
+        return;
+    }
+    /*
+     * How the body ends is the rollout's "served" or "interrupted", and
+     * frees its download slot: only a GET's image carries it to the end;
+     * anything else ended here, sending nothing.
+     */
+    if (!reply_with_blob(ctx, v, reply)) {
+        service_delivery_done(ctx->svc, &d->ticket, false);
+        return;
+    }
+    reply->content_type = "application/octet-stream";
+    if (idf) {
+        http_reply_header(reply, "Accept-Ranges", "bytes");
+        http_reply_header(reply, "ETag", etag);
+    }
+    if (rr == RANGE_PARTIAL) {
+        char cr[80];
+        snprintf(cr, sizeof(cr), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, range.first, range.last,
+                 v->size);
+        reply->status = 206;
+        reply->fd_offset = range.first;
+        reply->fd_length = range.last - range.first + 1;
+        http_reply_header(reply, "Content-Range", cr);
+        service_delivery_range(&d->ticket, reply->fd_length, range.last + 1 == v->size);
+    } else {
+        reply->status = 200;
+        http_reply_header(reply, "x-MD5", v->md5);
+    }
+    http_reply_header(reply, "x-version", d->version);
+    if (strcmp(req->method, "GET") == 0) {
+        reply->has_ticket = true;
+        reply->ticket = d->ticket;
+    } else { /* HEAD: the head alone; no body, no download to count */
+        give_back_slot(ctx, &d->ticket);
+    }
+}
+
 void http_handle_update(const struct http_context *ctx, const struct http_request *req,
                         const struct http_route_args *args, struct http_reply *reply)
 {
@@ -52,8 +172,17 @@ void http_handle_update(const struct http_context *ctx, const struct http_reques
         http_reply_text(reply, 400, why.text);
         return;
     }
-    struct checkin_context cctx = {
-        .remote_addr = req->remote_addr, .legacy_alias = args->legacy_alias, .tls = req->tls};
+    /* ?answer= is the ESP-IDF check-in's; an Arduino updater's URL keeps meaning what it did. */
+    int redirect = report.idf ? wants_redirect(req) : 0;
+    if (redirect < 0) {
+        service_checkin_malformed(ctx->svc, args->product);
+        http_reply_static(reply, 400, "?answer= must be redirect, or absent for the image\n");
+        return;
+    }
+    struct checkin_context cctx = {.remote_addr = req->remote_addr,
+                                   .legacy_alias = args->legacy_alias,
+                                   .tls = req->tls,
+                                   .continuation = report.idf && is_continuation(req)};
     struct decision d;
     service_checkin(ctx->svc, args->product, &report, &cctx, &d);
 
@@ -62,27 +191,13 @@ void http_handle_update(const struct http_context *ctx, const struct http_reques
         http_reply_empty(reply, 304);
         return;
     case DECISION_UPDATE:
-        /*
-         * How the body ends is the rollout's "served" or "interrupted", and
-         * frees its download slot: only a GET's 200 with the image carries it
-         * to the end; anything else ended here, sending nothing.
-         */
-        if (!reply_with_blob(ctx, &d.variant, reply)) {
-            service_delivery_done(ctx->svc, &d.ticket, false);
+        if (redirect) {
+            /* The offer stands; the image URL's download is not the rollout's to count. */
+            give_back_slot(ctx, &d.ticket);
+            reply_redirect(req, args, &d, reply);
             return;
         }
-        if (strcmp(req->method, "GET") == 0) {
-            reply->has_ticket = true;
-            reply->ticket = d.ticket;
-        } else { /* HEAD: the head of the 200 alone; no body, no download to count */
-            struct delivery_ticket slot_only = d.ticket;
-            slot_only.rollout_id = 0;
-            service_delivery_done(ctx->svc, &slot_only, false);
-        }
-        reply->status = 200;
-        reply->content_type = "application/octet-stream";
-        http_reply_header(reply, "x-MD5", d.variant.md5);
-        http_reply_header(reply, "x-version", d.version);
+        reply_update(ctx, req, report.idf, &d, reply);
         return;
     case DECISION_VERSION:
         /* getAvailableVersion(): 200 + x-version, no body (§3). */

@@ -126,6 +126,8 @@ static void decide_with_fleet(struct service *svc, const struct catalog_product 
 {
     uint64_t mac = report->has_sta_mac ? mac_to_u64(report->sta_mac) : 0;
     int64_t now = service_now_ms(svc);
+    /* A continuation is decided as its check-in was; the offer event came with that one. */
+    bool record = !ctx->continuation;
     enum fw_mode mode = decide_mode(report);
     const struct catalog_release *running = NULL;
     bool tracked = svc->tracker && !tracker_empty(svc->tracker);
@@ -202,7 +204,8 @@ static void decide_with_fleet(struct service *svc, const struct catalog_product 
         .at_ms = now,
     };
     str_copy(ev.version, sizeof(ev.version), report->version);
-    hold_event(held, &ev);
+    if (record)
+        hold_event(held, &ev);
 }
 
 /* A product that requires HTTPS, asked over plain HTTP: 403 with the reason, never an image. */
@@ -270,11 +273,12 @@ void service_checkin(struct service *svc, const char *product, const struct devi
     }
     if (cp && ret_decision->issue != DELIVERY_OK)
         warn_delivery_issue(cp, ret_decision->issue);
-    count_checkin(cp, rec.channel, checkin_status(ret_decision->kind));
+    if (!ctx->continuation)
+        count_checkin(cp, rec.channel, checkin_status(ret_decision->kind));
     if (cp && ret_decision->kind == DECISION_UPDATE)
         ticket_count(&ret_decision->ticket, cp->product.name, ret_decision->variant.size, true);
 
-    if (cp && report->has_sta_mac && svc->registry) {
+    if (cp && report->has_sta_mac && svc->registry && !ctx->continuation) {
         rec.interval_ms = 0;
         rec.product_id = cp->product.id;
         rec.report = *report;
@@ -307,6 +311,15 @@ void service_checkin_malformed(struct service *svc, const char *product)
     const struct catalog_product *cp = cat ? catalog_product(cat, product) : NULL;
     count_checkin(cp, "", 400);
     catalog_unref(cat);
+}
+
+void service_delivery_range(struct delivery_ticket *t, uint64_t bytes, bool ends_image)
+{
+    t->bytes = bytes;
+    if (ends_image)
+        return;
+    t->rollout_id = 0;
+    t->served = NULL;
 }
 
 void service_image_ticket(struct service *svc, const char *product, uint64_t bytes, bool whole,

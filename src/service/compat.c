@@ -170,6 +170,7 @@ void compat_capability(const struct product *product, const struct device_report
 {
     struct device_capability cap = {
         .esp8266 = product->platform == PLATFORM_ESP8266,
+        .idf = report && report->idf,
         .oldest = CORE_GEN_2_6,
         .newest = CORE_GEN_LATER,
         .may_verify = product->signing.required || firmware_verifies,
@@ -208,6 +209,8 @@ static enum outcome outcome_of(enum variant_kind kind, enum core_gen gen, bool v
 enum form_verdict compat_verdict(const struct device_capability *cap, const struct variant *variant)
 {
     enum variant_kind kind = variant->kind;
+    if (cap->idf)
+        return kind == VARIANT_PLAIN || kind == VARIANT_SECURE_BOOT ? FORM_ACCEPTED : FORM_REFUSED;
     if (!cap->esp8266)
         return kind == VARIANT_PLAIN || kind == VARIANT_SIGNED_ESP32 ? FORM_ACCEPTED : FORM_REFUSED;
     /* payload ‖ signature ‖ 4-byte length, the signature a multiple of 4 (256, 384, 512 bytes). */

@@ -49,6 +49,7 @@ int core_gen_parse(const char *version, enum core_gen *ret_gen);
 /* What is known of one device. */
 struct device_capability {
     bool esp8266;         /* false: an ESP32 (no table: every form of its product is taken) */
+    bool idf;             /* an ESP-IDF app's esp_https_ota: the plain or secure-boot form only */
     enum core_gen oldest; /* the range of core generations the device may run */
     enum core_gen newest; /* (inclusive) */
     bool may_verify;      /* it may check signatures (a signing build) */
@@ -69,6 +70,9 @@ struct device_capability {
  * exactly (a pre-release, "3.0.0-dev", as the generation before). A
  * signing product's devices may or may not verify unless FIRMWARE_VERIFIES;
  * an unsigned product's are taken not to unless FIRMWARE_VERIFIES.
+ * A report of the ESP-IDF check-in (report->idf) is an ESP32 app that
+ * writes every byte it is sent to its OTA partition: it takes the plain
+ * image, or the Secure Boot v2 form, never the Arduino 512-byte block.
  */
 void compat_capability(const struct product *product, const struct device_report *report,
                        bool firmware_verifies, struct device_capability *ret_cap);

@@ -16,6 +16,31 @@ uint64_t round_up_sector(uint64_t n)
 /* Where the device stands relative to TARGET: <0 behind, 0 at, >0 ahead; UNKNOWN when unplaced. */
 enum placement { PLACED_BEHIND, PLACED_CURRENT, PLACED_UNKNOWN, PLACED_NOTHING };
 
+/*
+ * The newest release whose app descriptor's ELF SHA-256 begins with
+ * ELF_SHA256 (the device may send a prefix, docs/PROTOCOL.md), or NULL. A
+ * linear walk, newest first: only an ESP-IDF check-in that sends the header
+ * asks, and two releases of one build (published again) are one program.
+ */
+static const struct catalog_release *release_by_elf_sha256(const struct catalog_product *product,
+                                                           const char *elf_sha256)
+{
+    size_t len = strlen(elf_sha256);
+    for (size_t i = product->release_count; i-- > 0;) {
+        const struct release *r = &product->releases[i].release;
+        if (r->app.present && r->app.elf_sha256[0] &&
+            strncmp(r->app.elf_sha256, elf_sha256, len) == 0)
+            return &product->releases[i];
+    }
+    return NULL;
+}
+
+/* Whether the device reports a digest of what it runs (which may name no release). */
+static bool reports_running_digest(const struct device_report *rep)
+{
+    return rep->sketch_md5[0] || rep->sketch_sha256[0] || rep->elf_sha256[0];
+}
+
 /* The release whose installed image has the digest the device reports (any mode), or NULL. */
 static const struct catalog_release *
 release_by_reported_digest(const struct catalog_product *product, const struct device_report *rep)
@@ -26,6 +51,9 @@ release_by_reported_digest(const struct catalog_product *product, const struct d
         r = catalog_release_by_digest(product, rep->sketch_md5);
     if (!r && rep->sketch_sha256[0])
         r = catalog_release_by_digest(product, rep->sketch_sha256);
+    /* "ESP-IDF check-in": the ELF SHA-256 names the build, so it wins over the version. */
+    if (!r && rep->elf_sha256[0])
+        r = release_by_elf_sha256(product, rep->elf_sha256);
     return r;
 }
 
@@ -42,7 +70,7 @@ static const struct catalog_release *running_release(const struct catalog_produc
 {
     if (by_digest && by_digest->release.mode == mode)
         return by_digest;
-    if (must_match_digest && (rep->sketch_md5[0] || rep->sketch_sha256[0]))
+    if (must_match_digest && reports_running_digest(rep))
         return NULL;
     return rep->version[0] ? catalog_release_by_version(product, mode, rep->version) : NULL;
 }
@@ -76,9 +104,55 @@ static enum placement place_device(const struct device_report *rep,
             return cmp >= 0 ? PLACED_CURRENT : PLACED_BEHIND;
         return PLACED_UNKNOWN;
     }
-    if (rep->sketch_md5[0] || rep->sketch_sha256[0])
+    if (reports_running_digest(rep))
         return PLACED_UNKNOWN;
     return PLACED_NOTHING;
+}
+
+/*
+ * "ESP-IDF check-in", device safety: esp_https_ota refuses an image without
+ * an app descriptor, and one for another chip or outside the chip revisions
+ * its header allows, after the download (or the device, for a revision its
+ * boot loader checks, would not boot it). Refused here with the issue, before
+ * any byte is sent. True when TARGET may be offered.
+ */
+static bool idf_accepts(const struct device_report *rep, const struct catalog_release *target,
+                        struct decision *d)
+{
+    const struct app_desc *app = &target->release.app;
+    const char *version = target->release.version;
+    if (!app->present) {
+        d->issue = DELIVERY_NO_APP_DESC;
+        snprintf(d->reason, sizeof(d->reason),
+                 "release %s has no app descriptor (not built by ESP-IDF); esp_https_ota refuses "
+                 "it",
+                 version);
+        return false;
+    }
+    if (rep->has_chip && rep->idf_chip_id != app->chip_id) {
+        const char *image = esp_chip_name(app->chip_id);
+        const char *device = esp_chip_name(rep->idf_chip_id);
+        d->issue = DELIVERY_WRONG_CHIP;
+        snprintf(d->reason, sizeof(d->reason), "release %s is built for %s; the device is an %s",
+                 version, image ? image : "an unknown chip", device ? device : "unknown chip");
+        return false;
+    }
+    if (rep->has_chip_revision && ((app->min_chip_rev && rep->chip_revision < app->min_chip_rev) ||
+                                   (app->max_chip_rev && rep->chip_revision > app->max_chip_rev))) {
+        char range[32];
+        if (app->max_chip_rev)
+            snprintf(range, sizeof(range), "v%u.%u to v%u.%u", app->min_chip_rev / 100u,
+                     app->min_chip_rev % 100u, app->max_chip_rev / 100u, app->max_chip_rev % 100u);
+        else
+            snprintf(range, sizeof(range), "v%u.%u and later", app->min_chip_rev / 100u,
+                     app->min_chip_rev % 100u);
+        d->issue = DELIVERY_WRONG_CHIP;
+        snprintf(d->reason, sizeof(d->reason),
+                 "release %.40s runs on chip revisions %s; the device is v%u.%u", version, range,
+                 rep->chip_revision / 100u, rep->chip_revision % 100u);
+        return false;
+    }
+    return true;
 }
 
 static void set_reason(struct decision *d, const char *fmt, unsigned long long a,
@@ -215,6 +289,10 @@ void decide(const struct catalog_product *product, const struct decide_request *
     /* Never below the device's anti-rollback floor, whichever rule chose the target. */
     if (below_secure_version(req, target, d))
         return;
+    if (rep->idf && !idf_accepts(rep, target, d)) {
+        d->kind = DECISION_REFUSED;
+        return;
+    }
     /* Never an unsigned image from a signing product; never a form the device cannot boot. */
     d->issue = choice.issue;
     if (!choice.variant) {

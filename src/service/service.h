@@ -206,6 +206,14 @@ struct checkin_context {
     const char *remote_addr; /* textual, may be "" */
     bool legacy_alias;       /* the request came through a configured legacy path */
     bool tls;                /* it came over HTTPS (a product may require it) */
+    /*
+     * The request repeats or continues a check-in rather than being one
+     * (docs/PROTOCOL.md, "ESP-IDF check-in"): a HEAD, or a GET whose Range
+     * starts past byte 0. It is decided as any check-in, so it is never
+     * served what the device is not offered, but it writes no registry
+     * record, counts no check-in and queues no offer event.
+     */
+    bool continuation;
 };
 
 /*
@@ -214,6 +222,16 @@ struct checkin_context {
  */
 void service_checkin(struct service *svc, const char *product, const struct device_report *report,
                      const struct checkin_context *ctx, struct decision *ret_decision);
+
+/*
+ * Narrows T, the ticket of a check-in answered with one range of the image,
+ * to that range of BYTES bytes. Only the range that ends at the image's last
+ * byte (ENDS_IMAGE) stands for the download: its end is the rollout's
+ * "served" (sent whole) or "interrupted" and counts one image served; any
+ * other range counts its bytes and holds its download slot only while it is
+ * sent (docs/PROTOCOL.md, "ESP-IDF check-in").
+ */
+void service_delivery_range(struct delivery_ticket *t, uint64_t bytes, bool ends_image);
 
 /*
  * The form of PRODUCT's release VERSION (MODE) the image URL serves: the

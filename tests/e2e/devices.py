@@ -12,13 +12,19 @@ set of the client it imitates, so a test can send it byte for byte:
                        sketch-sha256 UPPERCASE, no Content-Length
   esp32(core="3")      3.x: + x-ESP32-BASE-MAC after Cache-Control
   esp_idf()            esp_https_ota: a plain HTTP/1.1 GET of the image URL (Range on a resume)
+  IdfApp / idf_update()  an ESP-IDF app with docs/ESP-IDF.md's snippet: its x-ESP-IDF-*
+                       headers read from the snippet, and esp_https_ota's partial download
+                       (HEAD, then ranged GETs on a kept-alive HTTP/1.1 connection)
   http_client_get()    the plain ESP8266HTTPClient GET (HTTP/1.1) that EmonESP's web
                        UI uses to ask for the latest version
 
 All Arduino update requests are HTTP/1.0 with Connection: close (§1.1, §1.2).
 """
 
+import http.client
+import re
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 
 @dataclass
@@ -144,6 +150,170 @@ def esp_idf(target, port, authorization=None, range_from=None):
     if authorization:
         headers.append(("Authorization", authorization))
     return _join(f"GET {target} HTTP/1.1", headers)
+
+
+IDF_SNIPPET_DOC = Path(__file__).resolve().parents[2] / "docs" / "ESP-IDF.md"
+
+
+def idf_snippet():
+    """The C snippet of docs/ESP-IDF.md: the set_header lines as (name, value expression) in
+    their order, and each snprintf's format by the buffer it writes."""
+    text = IDF_SNIPPET_DOC.read_text()
+    code = re.search(r"```c\n(.*?)```", text, re.S)
+    assert code, f"{IDF_SNIPPET_DOC} has no C snippet"
+    code = code.group(1)
+    headers = re.findall(r'esp_http_client_set_header\(client, "([^"]+)", ([^;]+)\);', code)
+    assert headers, "the snippet sets no header"
+    formats = {}
+    for buf, fmt in re.findall(r'snprintf\((\w+), sizeof\(\1\),\s*((?:"[^"]*"|\s|PRIu32)+),', code):
+        formats[buf] = fmt
+    return headers, formats, code
+
+
+@dataclass
+class IdfApp:
+    """What an ESP-IDF app's calls return, for the snippet's expressions."""
+    mac: bytes = bytes([0x24, 0x0A, 0xC4, 0x00, 0x00, 0x01])
+    version: str = "1.0.0"                 # esp_app_get_description()->version
+    elf_sha256: str = "0" * 64             # the app's ELF SHA-256 (lowercase hex)
+    elf_digits: int = 9                    # CONFIG_APP_RETRIEVE_LEN_ELF_SHA
+    chip: str = "esp32s3"                  # CONFIG_IDF_TARGET
+    chip_revision: int = 2                 # efuse_hal_chip_revision()
+    secure_version: int = 0                # esp_efuse_read_secure_version()
+    partition_size: int = 0x180000         # esp_ota_get_next_update_partition(NULL)->size
+
+    def but(self, **changes):
+        return replace(self, **changes)
+
+
+def _c_format(fmt, *args):
+    """A C printf format of the snippet ('"%02X:%02X" ...' or '"%" PRIu32') applied in Python."""
+    parts = [literal if not macro else "u"  # "%" PRIu32 is "%u"
+             for literal, macro in re.findall(r'"([^"]*)"|(PRIu32)', fmt)]
+    return "".join(parts) % args
+
+
+def idf_headers(app):
+    """The x-ESP-IDF-* headers the snippet's http_client_init_cb sets for APP, in its order,
+    each value made the way the snippet makes it (a snippet expression otad's tests do not
+    know fails here: the doc and the test cannot drift)."""
+    headers, formats, _ = idf_snippet()
+    out = []
+    for name, expr in headers:
+        expr = expr.strip()
+        if expr == "mac_text":
+            value = _c_format(formats["mac_text"], *app.mac)
+        elif expr == "esp_app_get_description()->version":
+            value = app.version
+        elif expr == "elf_sha256":
+            # esp_app_get_elf_sha256 writes CONFIG_APP_RETRIEVE_LEN_ELF_SHA digits at most.
+            value = app.elf_sha256[:app.elf_digits]
+        elif expr == "CONFIG_IDF_TARGET":
+            value = app.chip
+        elif expr in ("chip_revision", "secure_version", "free_space"):
+            number = {"chip_revision": app.chip_revision, "secure_version": app.secure_version,
+                      "free_space": app.partition_size}[expr]
+            value = _c_format(formats[expr], number)
+        else:
+            raise AssertionError(f"docs/ESP-IDF.md sets {name} from {expr!r}: teach devices.py")
+        out.append((name, value))
+    return out
+
+
+class IdfClient:
+    """esp_http_client as esp_https_ota drives it: HTTP/1.1, User-Agent and Host set when the
+    client is made, then the snippet's headers in the order set, then Range when the update
+    sets it; one connection kept alive until closed."""
+
+    def __init__(self, port, target, app):
+        self.port = port
+        self.target = target
+        self.headers = [("User-Agent", "ESP32 HTTP Client/1.0"), ("Host", _host(port))]
+        self.headers += idf_headers(app)
+        self.conn = None
+        self.connections = 0
+
+    def request(self, method, range_spec=None):
+        if self.conn is None:
+            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            self.connections += 1
+        self.conn.putrequest(method, self.target, skip_host=True, skip_accept_encoding=True)
+        for name, value in self.headers:
+            self.conn.putheader(name, value)
+        if range_spec:
+            self.conn.putheader("Range", range_spec)
+        self.conn.endheaders()
+        resp = self.conn.getresponse()
+        body = resp.read()
+        return resp, body
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+@dataclass
+class IdfUpdate:
+    """What one esp_https_ota() run saw."""
+    status: int                        # the last status (304, 403 ... or 200/206 for an image)
+    image: bytes = None                # the image written, when whole
+    requests: list = field(default_factory=list)  # (method, Range or None, status)
+    reason: str = ""
+
+    def __repr__(self):
+        image = f"{len(self.image)} bytes" if self.image is not None else None
+        return (f"IdfUpdate(status={self.status}, image={image}, requests={self.requests}, "
+                f"reason={self.reason!r})")
+
+
+def idf_update(port, target, app, max_request=16384):
+    """esp_https_ota with partial_http_download and MAX_REQUEST (ESP-IDF v5): a HEAD for the
+    length (else a GET of bytes=0-0), the connection closed, then GETs of MAX_REQUEST bytes,
+    the first asking up to the length itself (one past the last byte, as esp_https_ota does),
+    the last open-ended, on one kept-alive connection."""
+    client = IdfClient(port, target, app)
+    done = IdfUpdate(status=0)
+    try:
+        resp, _ = client.request("HEAD")
+        done.requests.append(("HEAD", None, resp.status))
+        length = None
+        if resp.status == 200:
+            length = int(resp.getheader("Content-Length"))
+        else:
+            resp, body = client.request("GET", "bytes=0-0")
+            done.requests.append(("GET", "bytes=0-0", resp.status))
+            if resp.status == 200:
+                length = int(resp.getheader("Content-Length"))
+            elif resp.status == 206:
+                length = int(resp.getheader("Content-Range").rsplit("/", 1)[1])
+            else:
+                done.status = resp.status
+                done.reason = body.decode(errors="replace").strip()
+                return done
+        client.close()
+        image = bytearray()
+        # The first range ends at start + max - 1, or at LENGTH itself (one past the last
+        # byte); none is set when it would cover the whole image.
+        end = max_request - 1 if length > max_request else length
+        spec = f"bytes=0-{end}" if end - 0 < length else None
+        while True:
+            resp, body = client.request("GET", spec)
+            done.requests.append(("GET", spec, resp.status))
+            done.status = resp.status
+            if resp.status not in (200, 206):
+                done.reason = body.decode(errors="replace").strip()
+                return done
+            image += body
+            if len(image) >= length:
+                break
+            start = len(image)
+            spec = (f"bytes={start}-{start + max_request - 1}" if length - start > max_request
+                    else f"bytes={start}-")
+        done.image = bytes(image)
+        return done
+    finally:
+        client.close()
 
 
 def http_client_get(target, port):

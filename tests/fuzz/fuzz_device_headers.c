@@ -4,7 +4,8 @@
  * header "name:value" (no colon: an empty value). The request is parsed,
  * and on success the report must be what device_headers.h describes:
  * terminated strings, lowercase digests of the right length, a version
- * source exactly when there is a version. On failure, a reason and an
+ * source exactly when there is a version, the ESP-IDF fields only from the
+ * x-ESP-IDF-* family and well formed. On failure, a reason and an
  * untouched report.
  */
 #include <errno.h>
@@ -32,6 +33,20 @@ static bool lower_hex_or_empty(const char *s, size_t digits)
     return true;
 }
 
+/* The ESP-IDF family's ELF SHA-256: empty, or 8 to 64 lowercase hex digits. */
+static bool lower_hex_prefix_or_empty(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0)
+        return true;
+    if (n < 8 || n > SHA256_HEX_LEN)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    return true;
+}
+
 static bool terminated(const char *s, size_t size)
 {
     return memchr(s, 0, size) != NULL;
@@ -43,7 +58,19 @@ static void check_report(const struct device_report *rep)
         !terminated(rep->sketch_sha256, sizeof(rep->sketch_sha256)) ||
         !terminated(rep->sdk_version, sizeof(rep->sdk_version)) ||
         !terminated(rep->version, sizeof(rep->version)) ||
-        !terminated(rep->user_agent, sizeof(rep->user_agent)))
+        !terminated(rep->user_agent, sizeof(rep->user_agent)) ||
+        !terminated(rep->elf_sha256, sizeof(rep->elf_sha256)))
+        abort();
+    /* The ESP-IDF family: its fields only with it, an ESP32, a chip esp_chip_name knows. */
+    if (!rep->idf &&
+        (rep->has_chip || rep->has_chip_revision || rep->has_secure_version || rep->elf_sha256[0]))
+        abort();
+    if (rep->idf && (rep->platform != PLATFORM_ESP32 || !rep->platform_known || rep->has_mode ||
+                     rep->has_ap_mac || rep->has_chip_id || rep->sketch_md5[0]))
+        abort();
+    if (rep->has_chip && !esp_chip_name(rep->idf_chip_id))
+        abort();
+    if (!lower_hex_prefix_or_empty(rep->elf_sha256))
         abort();
     if (!lower_hex_or_empty(rep->sketch_md5, MD5_HEX_LEN) ||
         !lower_hex_or_empty(rep->sketch_sha256, SHA256_HEX_LEN))

@@ -885,6 +885,188 @@ static void test_mac_format(void **state)
     }
 }
 
+/* An ESP-IDF app with the snippet of docs/ESP-IDF.md: esp_http_client over HTTP/1.1. */
+static void idf_app(struct http_request *req)
+{
+    req_init(req);
+    req->http10 = false;
+    add_header(req, "User-Agent", "ESP32 HTTP Client/1.0");
+    add_header(req, "Host", "ota.example.org");
+    add_header(req, "x-ESP-IDF-MAC", "24:0a:c4:12:34:56");
+    add_header(req, "x-ESP-IDF-version", "1.4.0");
+    add_header(req, "x-ESP-IDF-elf-sha256",
+               "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef");
+    add_header(req, "x-ESP-IDF-chip", "esp32s3");
+    add_header(req, "x-ESP-IDF-chip-revision", "2");
+    add_header(req, "x-ESP-IDF-secure-version", "3");
+    add_header(req, "x-ESP-IDF-free-space", "1638400");
+}
+
+static void test_idf_app(void **state)
+{
+    struct http_request req;
+    struct device_report rep;
+    struct reason why;
+    idf_app(&req);
+    assert_int_equal(parse(&req, &rep, &why), 0);
+    assert_true(rep.idf);
+    assert_true(rep.platform_known);
+    assert_int_equal(rep.platform, PLATFORM_ESP32);
+    assert_true(rep.has_sta_mac);
+    assert_mac(rep.sta_mac, "24:0A:C4:12:34:56");
+    assert_false(rep.has_ap_mac);
+    assert_string_equal(rep.version, "1.4.0");
+    assert_int_equal(rep.version_source, VERSION_SOURCE_HEADER);
+    assert_string_equal(rep.elf_sha256,
+                        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+    assert_true(rep.has_chip);
+    assert_int_equal(rep.idf_chip_id, 9);
+    assert_true(rep.has_chip_revision);
+    assert_int_equal(rep.chip_revision, 2);
+    assert_true(rep.has_secure_version);
+    assert_int_equal(rep.secure_version, 3);
+    assert_true(rep.has_free_space);
+    assert_int_equal(rep.free_space, 1638400);
+    assert_int_equal(rep.mode, REPORT_MODE_SKETCH);
+    assert_false(rep.has_chip_id);
+    assert_string_equal(rep.sketch_md5, "");
+    assert_string_equal(rep.user_agent, "ESP32 HTTP Client/1.0");
+
+    /* Only the MAC: every other field absent, nothing made up. */
+    req_init(&req);
+    add_header(&req, "X-Esp-Idf-Mac", "24:0A:C4:00:00:01");
+    add_query(&req, "version", "2.0.0");
+    assert_int_equal(parse(&req, &rep, &why), 0);
+    assert_true(rep.idf);
+    assert_int_equal(rep.platform, PLATFORM_ESP32);
+    assert_false(rep.has_chip);
+    assert_false(rep.has_chip_revision);
+    assert_false(rep.has_secure_version);
+    assert_false(rep.has_free_space);
+    assert_string_equal(rep.elf_sha256, "");
+    assert_string_equal(rep.version, "2.0.0");
+    assert_int_equal(rep.version_source, VERSION_SOURCE_VERSION_QUERY);
+
+    /* esp_app_get_elf_sha256 with the default CONFIG_APP_RETRIEVE_LEN_ELF_SHA: 9 digits. */
+    idf_app(&req);
+    req.headers[4].value = "6d9e6c4f3";
+    assert_int_equal(parse(&req, &rep, &why), 0);
+    assert_string_equal(rep.elf_sha256, "6d9e6c4f3");
+
+    /* A User-Agent of esp_http_client alone says nothing: no family, no platform. */
+    req_init(&req);
+    add_header(&req, "User-Agent", "ESP32 HTTP Client/1.0");
+    assert_int_equal(parse(&req, &rep, &why), 0);
+    assert_false(rep.idf);
+    assert_false(rep.platform_known);
+}
+
+static void test_idf_chips(void **state)
+{
+    static const struct {
+        const char *name;
+        uint16_t id;
+    } chips[] = {
+        {"esp32", 0},    {"esp32s2", 2},  {"esp32c3", 5},   {"esp32s3", 9},
+        {"esp32c2", 12}, {"esp32c6", 13}, {"esp32h2", 16},  {"esp32p4", 18},
+        {"esp32c5", 23}, {"ESP32-S3", 9}, {" esp32c3 ", 5},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(chips); i++) {
+        struct http_request req;
+        struct device_report rep;
+        struct reason why;
+        idf_app(&req);
+        req.headers[5].value = chips[i].name;
+        assert_int_equal(parse(&req, &rep, &why), 0);
+        assert_true(rep.has_chip);
+        assert_int_equal(rep.idf_chip_id, chips[i].id);
+    }
+}
+
+static void test_idf_refused(void **state)
+{
+    static const struct {
+        unsigned header; /* index in idf_app's request */
+        const char *value;
+        const char *reason;
+    } cases[] = {
+        {2, "24:0A:C4:12:34",
+         "x-ESP-IDF-MAC \"24:0A:C4:12:34\" is not a MAC address (AA:BB:CC:DD:EE:FF)"},
+        {2, "240AC4123456",
+         "x-ESP-IDF-MAC \"240AC4123456\" is not a MAC address (AA:BB:CC:DD:EE:FF)"},
+        {3, "1.0\x01", "x-ESP-IDF-version has byte 0x01 at 3; only printable ASCII is accepted"},
+        {4, "0123456", "x-ESP-IDF-elf-sha256 \"0123456\" is not 8 to 64 hex digits"},
+        {4, "0123456g9", "x-ESP-IDF-elf-sha256 \"0123456g9\" is not 8 to 64 hex digits"},
+        {4, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0",
+         "x-ESP-IDF-elf-sha256 \"0123456789abcdef0123456789abcdef01234567...\" is not 8 to 64 hex "
+         "digits"},
+        {5, "esp8266",
+         "x-ESP-IDF-chip \"esp8266\" is not a chip otad knows (esp32, esp32s2, esp32s3, esp32c2, "
+         "esp32c3, esp32c5, esp32c6, esp32h2, esp32p4)"},
+        {5, "",
+         "x-ESP-IDF-chip \"\" is not a chip otad knows (esp32, esp32s2, esp32s3, esp32c2, "
+         "esp32c3, esp32c5, esp32c6, esp32h2, esp32p4)"},
+        {6, "v0.2", "x-ESP-IDF-chip-revision \"v0.2\" is not a decimal number"},
+        {6, "65536", "x-ESP-IDF-chip-revision \"65536\" is above 65535"},
+        {7, "-1", "x-ESP-IDF-secure-version \"-1\" is not a decimal number"},
+        {7, "4294967296", "x-ESP-IDF-secure-version \"4294967296\" is above 4294967295"},
+        {8, "1.5M", "x-ESP-IDF-free-space \"1.5M\" is not a decimal number"},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        struct http_request req;
+        idf_app(&req);
+        req.headers[cases[i].header].value = cases[i].value;
+        assert_refused(&req, cases[i].reason);
+    }
+
+    /* The limits themselves are taken. */
+    struct http_request req;
+    struct device_report rep;
+    struct reason why;
+    idf_app(&req);
+    req.headers[6].value = "65535";
+    req.headers[7].value = "4294967295";
+    assert_int_equal(parse(&req, &rep, &why), 0);
+    assert_int_equal(rep.chip_revision, 65535);
+    assert_int_equal(rep.secure_version, 4294967295u);
+
+    /* Each header once. */
+    static const char *const names[] = {
+        "x-ESP-IDF-MAC",        "x-ESP-IDF-version",       "x-ESP-IDF-elf-sha256",
+        "x-ESP-IDF-chip",       "x-ESP-IDF-chip-revision", "x-ESP-IDF-secure-version",
+        "x-ESP-IDF-free-space",
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+        char expect[96];
+        idf_app(&req);
+        add_header(&req, names[i], req.headers[2 + i].value);
+        snprintf(expect, sizeof(expect), "%s appears 2 times; a device sends it once", names[i]);
+        assert_refused(&req, expect);
+    }
+}
+
+static void test_idf_mixed_families(void **state)
+{
+    struct http_request req;
+    idf_app(&req);
+    add_header(&req, "x-ESP32-STA-MAC", "24:0A:C4:12:34:56");
+    assert_refused(&req, "the request carries both x-ESP32-* and x-ESP-IDF-* headers");
+    idf_app(&req);
+    add_header(&req, "X-ESP8266-version", "1.0");
+    assert_refused(&req, "the request carries both x-ESP8266-* and x-ESP-IDF-* headers");
+
+    /* An Arduino family's own suffix under the IDF prefix means nothing: ignored. */
+    struct device_report rep;
+    struct reason why;
+    idf_app(&req);
+    add_header(&req, "x-ESP-IDF-sketch-md5", "not even hex");
+    add_header(&req, "x-ESP-IDF-STA-MAC", "zz");
+    add_header(&req, "x-ESP-IDF-future", "");
+    assert_int_equal(parse(&req, &rep, &why), 0);
+    assert_string_equal(rep.sketch_md5, "");
+    assert_mac(rep.sta_mac, "24:0A:C4:12:34:56");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -911,6 +1093,10 @@ int main(void)
         cmocka_unit_test(test_header_names_case_insensitive),
         cmocka_unit_test(test_null_reason),
         cmocka_unit_test(test_mac_format),
+        cmocka_unit_test(test_idf_app),
+        cmocka_unit_test(test_idf_chips),
+        cmocka_unit_test(test_idf_refused),
+        cmocka_unit_test(test_idf_mixed_families),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -394,8 +394,8 @@ static void test_form_follows_what_is_known_of_the_device(void **state)
 }
 
 /* An ESP32 sketch release whose app descriptor says SECURE_VERSION. */
-static struct catalog_release *add_idf_release(const char *version, const char *md5,
-                                               uint32_t secure_version)
+static struct catalog_release *add_sv_release(const char *version, const char *md5,
+                                              uint32_t secure_version)
 {
     struct catalog_release *r = add_release(version, "stable", FW_MODE_SKETCH, 1000, md5, 0);
     r->release.app.present = true;
@@ -405,7 +405,7 @@ static struct catalog_release *add_idf_release(const char *version, const char *
 }
 
 /* An ESP-IDF device running VERSION whose eFuse holds SECURE_VERSION (x-ESP-IDF-secure-version). */
-static struct device_report idf_report(const char *version, bool has, uint32_t secure_version)
+static struct device_report sv_report(const char *version, bool has, uint32_t secure_version)
 {
     struct device_report r = report_with_version(version);
     r.platform = PLATFORM_ESP32;
@@ -432,9 +432,9 @@ static void assert_below_secure_version(const struct decision *d)
 static void test_below_secure_version_is_never_offered(void **state)
 {
     fixture_reset(PLATFORM_ESP32);
-    struct catalog_release *two = add_idf_release("1.0.0", MD5_A, 2);
+    struct catalog_release *two = add_sv_release("1.0.0", MD5_A, 2);
     struct decision d;
-    struct device_report rep = idf_report("0.9.0", true, 3);
+    struct device_report rep = sv_report("0.9.0", true, 3);
 
     /* The plain channel. */
     assert_int_equal(decide_for(&rep, false, &d), DECISION_REFUSED);
@@ -452,15 +452,15 @@ static void test_below_secure_version_is_never_offered(void **state)
     assert_below_secure_version(&d);
 
     /* A pin (or a rollback) to 1.0.0 of a device running 1.1.0 (secure_version 3). */
-    add_idf_release("1.1.0", MD5_B, 3);
-    struct device_report on_three = idf_report("1.1.0", true, 3);
+    add_sv_release("1.1.0", MD5_B, 3);
+    struct device_report on_three = sv_report("1.1.0", true, 3);
     struct decide_request pin = {
         .report = &on_three, .channel = "stable", .has_target = true, .target = two, .exact = true};
     decide(&fx.product, &pin, &d);
     assert_below_secure_version(&d);
     /* The same pin for a device on secure_version 2 is offered: the rule is the floor, not the pin.
      */
-    struct device_report on_two = idf_report("1.1.0", true, 2);
+    struct device_report on_two = sv_report("1.1.0", true, 2);
     pin.report = &on_two;
     decide(&fx.product, &pin, &d);
     assert_int_equal(d.kind, DECISION_UPDATE);
@@ -476,7 +476,7 @@ static void test_below_secure_version_is_never_offered(void **state)
 static void test_secure_version_floor_is_the_highest_known(void **state)
 {
     fixture_reset(PLATFORM_ESP32);
-    struct catalog_release *two = add_idf_release("1.0.0", MD5_A, 2);
+    struct catalog_release *two = add_sv_release("1.0.0", MD5_A, 2);
     struct decision d;
     struct decide_request req = {.channel = "stable", .has_target = true, .target = two};
     static const struct {
@@ -495,7 +495,7 @@ static void test_secure_version_floor_is_the_highest_known(void **state)
         {true, 2, true, 2, DECISION_UPDATE},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        struct device_report rep = idf_report("0.9.0", cases[i].reported, cases[i].value);
+        struct device_report rep = sv_report("0.9.0", cases[i].reported, cases[i].value);
         req.report = &rep;
         req.has_secure_version_known = cases[i].known;
         req.secure_version_known = cases[i].known_value;
@@ -503,13 +503,236 @@ static void test_secure_version_floor_is_the_highest_known(void **state)
         if (d.kind != cases[i].want)
             fail_msg("case %zu: decision %d, want %d (%s)", i, d.kind, cases[i].want, d.reason);
     }
-    /* A release without an app descriptor has no secure_version: not compared. */
+    /*
+     * A release without an app descriptor has no secure_version: not compared
+     * (an arduino-esp32 check-in of a device the registry knows on 3; an ESP-IDF
+     * one is refused such an image for want of its descriptor).
+     */
     two->release.app.present = false;
-    struct device_report rep = idf_report("0.9.0", true, 3);
+    struct device_report rep = sv_report("0.9.0", false, 0);
+    rep.idf = false;
     req.report = &rep;
-    req.has_secure_version_known = false;
+    req.has_secure_version_known = true;
+    req.secure_version_known = 3;
     decide(&fx.product, &req, &d);
     assert_int_equal(d.kind, DECISION_UPDATE);
+}
+
+/* An ESP-IDF app's release: an ESP32-S3 image with descriptor (revisions, ELF SHA-256). */
+#define ELF_A "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1"
+#define ELF_B "b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2"
+#define ELF_X "0000000000000000000000000000000000000000000000000000000000000000"
+
+static struct catalog_release *add_idf_release(const char *version, const char *md5,
+                                               const char *elf_sha256)
+{
+    struct catalog_release *r = add_release(version, "stable", FW_MODE_SKETCH, 900000, md5, 0);
+    struct app_desc *app = &r->release.app;
+    app->present = true;
+    strcpy(app->project, "idf-app");
+    strcpy(app->version, version);
+    strcpy(app->elf_sha256, elf_sha256);
+    app->chip_id = 9; /* ESP32-S3 */
+    return r;
+}
+
+/* What the snippet of docs/ESP-IDF.md reports (device_headers.c fills the same fields). */
+static struct device_report idf_report(const char *version, const char *elf_sha256)
+{
+    struct device_report r;
+    memset(&r, 0, sizeof(r));
+    r.platform = PLATFORM_ESP32;
+    r.platform_known = true;
+    r.idf = true;
+    r.has_sta_mac = true;
+    if (version) {
+        strcpy(r.version, version);
+        r.version_source = VERSION_SOURCE_HEADER;
+    }
+    if (elf_sha256)
+        strcpy(r.elf_sha256, elf_sha256);
+    r.has_chip = true;
+    r.idf_chip_id = 9;
+    r.has_chip_revision = true;
+    r.chip_revision = 2; /* v0.2 */
+    return r;
+}
+
+static void test_idf_current_by_version_or_elf(void **state)
+{
+    fixture_reset(PLATFORM_ESP32);
+    add_idf_release("1.0.0", MD5_A, ELF_A);
+    add_idf_release("1.1.0", MD5_B, ELF_B);
+    static const struct {
+        const char *version;
+        const char *elf;
+        enum decision_kind want;
+    } cases[] = {
+        {"1.1.0", NULL, DECISION_CURRENT},
+        {"1.0.0", NULL, DECISION_UPDATE},
+        {NULL, ELF_B, DECISION_CURRENT},
+        {NULL, ELF_A, DECISION_UPDATE},
+        {NULL, "b2b2b2b2b", DECISION_CURRENT}, /* the default 9-digit prefix */
+        {NULL, "a1a1a1a1a", DECISION_UPDATE},
+        /* Both sent: the ELF SHA-256 names the build and wins over the version. */
+        {"1.1.0", ELF_A, DECISION_UPDATE},
+        {"1.0.0", ELF_B, DECISION_CURRENT},
+        /* An ELF no release has: the version places it. */
+        {"1.1.0", ELF_X, DECISION_CURRENT},
+        {"1.0.0", ELF_X, DECISION_UPDATE},
+        /* Neither known: a build otad does not know gets the target. */
+        {NULL, ELF_X, DECISION_UPDATE},
+        {"local-build", NULL, DECISION_UPDATE},
+        /* Nothing to compare: never an update loop. */
+        {NULL, NULL, DECISION_CURRENT},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        struct device_report rep = idf_report(cases[i].version, cases[i].elf);
+        struct decision d;
+        enum decision_kind got = decide_for(&rep, false, &d);
+        if (got != cases[i].want)
+            fail_msg("case %zu (%s, %s): got %d, want %d", i,
+                     cases[i].version ? cases[i].version : "-", cases[i].elf ? cases[i].elf : "-",
+                     got, cases[i].want);
+        if (got == DECISION_UPDATE) {
+            assert_string_equal(d.version, "1.1.0");
+            assert_int_equal(d.variant.kind, VARIANT_PLAIN);
+            assert_string_equal(d.variant.md5, MD5_B);
+            assert_int_equal(d.issue, DELIVERY_OK);
+        }
+    }
+    /* decide_running, what fleet control judges an outcome by, places it the same way. */
+    struct device_report rep = idf_report("1.1.0", ELF_A);
+    const struct catalog_release *running = decide_running(&fx.product, &rep, FW_MODE_SKETCH);
+    assert_non_null(running);
+    assert_string_equal(running->release.version, "1.0.0");
+}
+
+static void test_idf_refused_without_app_desc(void **state)
+{
+    fixture_reset(PLATFORM_ESP32);
+    add_idf_release("1.0.0", MD5_A, ELF_A);
+    add_release("1.1.0", "stable", FW_MODE_SKETCH, 900000, MD5_B, 0); /* no descriptor */
+    struct device_report rep = idf_report("1.0.0", NULL);
+    struct decision d;
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_REFUSED);
+    assert_int_equal(d.issue, DELIVERY_NO_APP_DESC);
+    assert_string_equal(d.reason, "release 1.1.0 has no app descriptor (not built by ESP-IDF); "
+                                  "esp_https_ota refuses it");
+    /* An Arduino device of the same product is served it: the descriptor is the IDF app's need.
+     */
+    struct device_report arduino = report_with_version("1.0.0");
+    arduino.platform = PLATFORM_ESP32;
+    assert_int_equal(decide_for(&arduino, false, &d), DECISION_UPDATE);
+    /* A current IDF device is current: nothing is refused it. */
+    rep = idf_report("1.1.0", NULL);
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_CURRENT);
+    assert_int_equal(d.issue, DELIVERY_OK);
+}
+
+static void test_idf_refused_for_another_chip(void **state)
+{
+    fixture_reset(PLATFORM_ESP32);
+    add_idf_release("1.1.0", MD5_B, ELF_B);
+    struct decision d;
+    struct device_report rep = idf_report("1.0.0", NULL);
+    rep.idf_chip_id = 5; /* ESP32-C3 */
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_REFUSED);
+    assert_int_equal(d.issue, DELIVERY_WRONG_CHIP);
+    assert_string_equal(d.reason, "release 1.1.0 is built for ESP32-S3; the device is an ESP32-C3");
+    /* A device that does not say its chip is not refused by it (esp_https_ota still checks). */
+    rep.has_chip = false;
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_UPDATE);
+    rep = idf_report("1.0.0", NULL);
+    rep.idf_chip_id = 0;
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_REFUSED);
+    assert_string_equal(d.reason, "release 1.1.0 is built for ESP32-S3; the device is an ESP32");
+}
+
+static void test_idf_chip_revisions(void **state)
+{
+    fixture_reset(PLATFORM_ESP32);
+    struct catalog_release *r = add_idf_release("1.1.0", MD5_B, ELF_B);
+    static const struct {
+        uint16_t min, max, device;
+        enum decision_kind want;
+    } cases[] = {
+        {0, 0, 0, DECISION_UPDATE},       {0, 0, 9999, DECISION_UPDATE},
+        {3, 0, 2, DECISION_REFUSED},      {3, 0, 3, DECISION_UPDATE},
+        {100, 199, 99, DECISION_REFUSED}, {100, 199, 100, DECISION_UPDATE},
+        {100, 199, 199, DECISION_UPDATE}, {100, 199, 200, DECISION_REFUSED},
+        {0, 99, 100, DECISION_REFUSED},   {0, 99, 99, DECISION_UPDATE},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        r->release.app.min_chip_rev = cases[i].min;
+        r->release.app.max_chip_rev = cases[i].max;
+        struct device_report rep = idf_report("1.0.0", NULL);
+        rep.chip_revision = cases[i].device;
+        struct decision d;
+        enum decision_kind got = decide_for(&rep, false, &d);
+        if (got != cases[i].want)
+            fail_msg("image %u-%u, device %u: got %d, want %d", cases[i].min, cases[i].max,
+                     cases[i].device, got, cases[i].want);
+        assert_int_equal(d.issue, got == DECISION_REFUSED ? DELIVERY_WRONG_CHIP : DELIVERY_OK);
+        /* Without the header the revision is not checked. */
+        rep.has_chip_revision = false;
+        assert_int_equal(decide_for(&rep, false, &d), DECISION_UPDATE);
+    }
+    r->release.app.min_chip_rev = 100;
+    r->release.app.max_chip_rev = 199;
+    struct device_report rep = idf_report("1.0.0", NULL);
+    rep.chip_revision = 301;
+    struct decision d;
+    decide_for(&rep, false, &d);
+    assert_string_equal(d.reason,
+                        "release 1.1.0 runs on chip revisions v1.0 to v1.99; the device is v3.1");
+    r->release.app.max_chip_rev = 0;
+    rep.chip_revision = 3;
+    decide_for(&rep, false, &d);
+    assert_string_equal(d.reason,
+                        "release 1.1.0 runs on chip revisions v1.0 and later; the device is v0.3");
+}
+
+static void test_idf_plain_form_only(void **state)
+{
+    fixture_reset(PLATFORM_ESP32);
+    struct catalog_release *r = add_idf_release("1.1.0", MD5_B, ELF_B);
+    struct device_report rep = idf_report("1.0.0", NULL);
+    struct decision d;
+    /* A signing product's arduino-esp32 form (payload and 512-byte block) is not for it. */
+    fx.product.product.signing.required = true;
+    r->release.variants[0].kind = VARIANT_SIGNED_ESP32;
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_REFUSED);
+    assert_int_equal(d.issue, DELIVERY_NO_SAFE_FORM);
+    /* An Arduino ESP32 device is served that form. */
+    struct device_report arduino = report_with_version("1.0.0");
+    arduino.platform = PLATFORM_ESP32;
+    assert_int_equal(decide_for(&arduino, false, &d), DECISION_UPDATE);
+    assert_int_equal(d.variant.kind, VARIANT_SIGNED_ESP32);
+    /* The plain form, beside a gzip one, for an unsigned product. */
+    fx.product.product.signing.required = false;
+    r->release.variants[0].kind = VARIANT_GZIP;
+    r->release.variants[1] = (struct variant){.kind = VARIANT_PLAIN, .size = 900000};
+    strcpy(r->release.variants[1].md5, MD5_C);
+    r->release.variant_count = 2;
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_UPDATE);
+    assert_int_equal(d.variant.kind, VARIANT_PLAIN);
+    /* The update partition must hold it. */
+    rep.has_free_space = true;
+    rep.free_space = 900000 / 4096 * 4096;
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_REFUSED);
+    rep.free_space = round_up_sector(900000);
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_UPDATE);
+}
+
+/* An ESP-IDF device is an ESP32: refused on an ESP8266 product. */
+static void test_idf_on_esp8266_product(void **state)
+{
+    fixture_reset(PLATFORM_ESP8266);
+    add_release("1.1.0", "stable", FW_MODE_SKETCH, 1000, MD5_B, 0);
+    struct device_report rep = idf_report("1.0.0", NULL);
+    struct decision d;
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_REFUSED);
 }
 
 int main(void)
@@ -530,6 +753,12 @@ int main(void)
         cmocka_unit_test(test_form_follows_what_is_known_of_the_device),
         cmocka_unit_test(test_below_secure_version_is_never_offered),
         cmocka_unit_test(test_secure_version_floor_is_the_highest_known),
+        cmocka_unit_test(test_idf_current_by_version_or_elf),
+        cmocka_unit_test(test_idf_refused_without_app_desc),
+        cmocka_unit_test(test_idf_refused_for_another_chip),
+        cmocka_unit_test(test_idf_chip_revisions),
+        cmocka_unit_test(test_idf_plain_form_only),
+        cmocka_unit_test(test_idf_on_esp8266_product),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
