@@ -137,7 +137,7 @@ int db_copy_sqlite_to_pg(const char *sqlite_path, const char *pg_url,
 
 #else
 
-extern const int sqlite_migrations_numbers[];
+extern const unsigned sqlite_migrations_numbers[];
 extern const size_t sqlite_migrations_count;
 
 /* The most columns a copied table has (a schema's, not a peer's). */
@@ -224,16 +224,15 @@ static int source_open(const char *path, sqlite3 **ret_conn, struct reason *why)
             r = source_fail(conn, "lock the database", why);
     }
     int64_t version = 0;
-    /* The highest migration number applied (db_sqlite.c), never a count. */
-    int64_t newest =
-        sqlite_migrations_count ? sqlite_migrations_numbers[sqlite_migrations_count - 1] : 0;
+    /* user_version is the number of the newest migration applied (db_sqlite.c). */
+    int64_t latest = sqlite_migrations_numbers[sqlite_migrations_count - 1];
     if (r == 0 && (r = source_int(conn, "PRAGMA user_version", NULL, &version, why)) == 0 &&
-        version != newest)
+        version != latest)
         r = reason_set(why, -EPROTO,
                        "the data folder's schema is version %" PRId64 ", this otad's is %" PRId64
                        ": migrate with the otad that last served it%s",
-                       version, newest,
-                       version < newest ? ", or start this one on it once to upgrade it" : "");
+                       version, latest,
+                       version < latest ? ", or start this one on it once to upgrade it" : "");
     if (r < 0) {
         sqlite3_close(conn);
         return r;

@@ -24,7 +24,7 @@
 #include "core/util.h"
 
 extern const char *const pg_migrations[];
-extern const int pg_migrations_numbers[];
+extern const unsigned pg_migrations_numbers[];
 extern const size_t pg_migrations_count;
 
 /* How long one connection attempt may take, and the pause before the next one. */
@@ -605,10 +605,18 @@ int db_pg_generation_bump(struct db_pg *pg)
 
 /* --- migrations --- */
 
+/* The number of the newest migration this otad has. */
+static int64_t schema_latest(void)
+{
+    return pg_migrations_numbers[pg_migrations_count - 1];
+}
+
 /*
  * Applies the missing migrations under an advisory lock, each in its own
  * transaction with its row in schema_migrations: nodes starting together
- * wait for the first, then find nothing left to do.
+ * wait for the first, then find nothing left to do. The numbers may have
+ * gaps (embed_sql.py): every migration numbered above the newest applied
+ * is applied, in order.
  */
 static int migrate(struct db_pg *pg)
 {
@@ -633,27 +641,26 @@ static int migrate(struct db_pg *pg)
     if (r == 0)
         r = db_pg_get(pg, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", NULL,
                       db_pg_fill_int64, &applied, "read the schema version");
-    int64_t newest = pg_migrations_count ? pg_migrations_numbers[pg_migrations_count - 1] : 0;
-    if (r == 0 && applied > newest) {
+    if (r == 0 && applied > schema_latest()) {
         log_error("database: schema version %" PRId64 " is newer than this otad knows (%" PRId64
                   "): upgrade otad",
-                  applied, newest);
+                  applied, schema_latest());
         r = -EPROTO;
     }
-    /* By number, not by place: a number another branch owns may be missing (embed_sql.py). */
     for (size_t i = 0; r == 0 && i < pg_migrations_count; i++) {
-        if (pg_migrations_numbers[i] <= applied)
+        int64_t number = pg_migrations_numbers[i];
+        if (number <= applied)
             continue;
         struct db_pg_params p;
         db_pg_params_init(&p);
-        db_pg_param_int(&p, pg_migrations_numbers[i]);
+        db_pg_param_int(&p, number);
         db_pg_param_int(&p, time_now_ms());
         if ((r = db_pg_begin(pg)) < 0)
             break;
         /* A migration file is several statements: the simple protocol runs them in one go. */
         PGresult *res = PQexec(pg->conn, pg_migrations[i]);
         if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
-            log_error("database: migration %d failed: %s", pg_migrations_numbers[i],
+            log_error("database: migration %" PRId64 " failed: %s", number,
                       PQresultErrorMessage(res));
             r = -EIO;
         }
@@ -663,7 +670,7 @@ static int migrate(struct db_pg *pg)
                           &p, "record a migration");
         r = db_pg_finish(pg, r);
         if (r == 0)
-            log_info("database: applied PostgreSQL migration %d", pg_migrations_numbers[i]);
+            log_info("database: applied PostgreSQL migration %" PRId64, number);
     }
     int unlocked =
         db_pg_run(pg, "SELECT pg_advisory_unlock($1::int, $2::int)", &lock, "unlock migrations");
@@ -733,9 +740,9 @@ int db_pg_integrity_check(struct db *db, struct reason *why)
     int64_t applied = 0;
     int r = db_pg_get(pg, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", NULL,
                       db_pg_fill_int64, &applied, "read the schema version");
-    if (r == 0 && applied != (int64_t)pg_migrations_count)
-        r = reason_set(why, -EIO, "schema version %" PRId64 ", this otad expects %zu", applied,
-                       pg_migrations_count);
+    if (r == 0 && applied != schema_latest())
+        r = reason_set(why, -EIO, "schema version %" PRId64 ", this otad expects %" PRId64, applied,
+                       schema_latest());
     db_pg_unlock(pg);
     return r;
 }

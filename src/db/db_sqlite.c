@@ -21,7 +21,7 @@
 #include "core/util.h"
 
 extern const char *const sqlite_migrations[];
-extern const int sqlite_migrations_numbers[];
+extern const unsigned sqlite_migrations_numbers[];
 extern const size_t sqlite_migrations_count;
 
 static const struct db_sqlite_query begin_query = {DB_SLOT_BEGIN, "BEGIN IMMEDIATE"};
@@ -202,7 +202,7 @@ void db_sqlite_column_text(sqlite3_stmt *s, int i, char *out, size_t size)
         out[0] = 0;
 }
 
-/* The highest migration number applied (PRAGMA user_version), or -1 after logging. */
+/* The number of the newest migration applied (PRAGMA user_version), or -1 after logging. */
 static int schema_version(struct db_sqlite *sq)
 {
     sqlite3_stmt *s;
@@ -215,10 +215,18 @@ static int schema_version(struct db_sqlite *sq)
     return v;
 }
 
+/* The number of the newest migration this otad has. */
+static int db_sqlite_schema_latest(void)
+{
+    return (int)sqlite_migrations_numbers[sqlite_migrations_count - 1];
+}
+
 /*
  * Applies the missing migrations, each in its own write transaction that
  * first re-reads the schema version, so two processes opening a new data
- * folder at once apply each migration exactly once.
+ * folder at once apply each migration exactly once. The version is the
+ * number of the newest migration applied; the numbers may have gaps
+ * (embed_sql.py), and the next one applied is the first numbered above it.
  */
 static int migrate(struct db_sqlite *sq)
 {
@@ -230,36 +238,33 @@ static int migrate(struct db_sqlite *sq)
             return -EIO;
         }
         int applied = schema_version(sq);
-        int newest =
-            sqlite_migrations_count ? sqlite_migrations_numbers[sqlite_migrations_count - 1] : 0;
-        if (applied < 0 || applied > newest) {
+        if (applied < 0 || applied > db_sqlite_schema_latest()) {
             sqlite3_exec(sq->conn, "ROLLBACK", NULL, NULL, NULL);
             if (applied < 0)
                 return -EIO;
             log_error("database: schema version %d is newer than this otad knows (%d)", applied,
-                      newest);
+                      db_sqlite_schema_latest());
             return -EPROTO;
         }
-        /* By number, not by place: a number another branch owns may be missing (embed_sql.py). */
-        size_t next = 0;
-        while (next < sqlite_migrations_count && sqlite_migrations_numbers[next] <= applied)
-            next++;
-        if (next == sqlite_migrations_count) {
+        if (applied == db_sqlite_schema_latest()) {
             sqlite3_exec(sq->conn, "COMMIT", NULL, NULL, NULL);
             return 0;
         }
-        int number = sqlite_migrations_numbers[next];
+        size_t next = 0;
+        while (sqlite_migrations_numbers[next] <= (unsigned)applied)
+            next++;
+        unsigned number = sqlite_migrations_numbers[next];
         char pragma[64];
-        snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", number);
+        snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %u", number);
         if (sqlite3_exec(sq->conn, sqlite_migrations[next], NULL, NULL, &err) != SQLITE_OK ||
             sqlite3_exec(sq->conn, pragma, NULL, NULL, &err) != SQLITE_OK ||
             sqlite3_exec(sq->conn, "COMMIT", NULL, NULL, &err) != SQLITE_OK) {
-            log_error("database: migration %d failed: %s", number, err ? err : "?");
+            log_error("database: migration %u failed: %s", number, err ? err : "?");
             sqlite3_free(err);
             sqlite3_exec(sq->conn, "ROLLBACK", NULL, NULL, NULL);
             return -EIO;
         }
-        log_info("database: applied migration %d", number);
+        log_info("database: applied migration %u", number);
     }
 }
 

@@ -86,8 +86,8 @@ static int publish_version(const struct product *product, const struct publish_r
         return reason_set(why, -EDOM,
                           "version \"%.64s\" disagrees with the image's app descriptor, which "
                           "says \"%s\"; publish with force_version=true (otad release add "
-                          "--force-version) to keep \"%.64s\"",
-                          req->version, app.version, req->version);
+                          "--force-version) to keep yours",
+                          req->version, app.version);
     *ret_version = req->version;
     return 0;
 }

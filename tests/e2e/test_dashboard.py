@@ -344,6 +344,43 @@ def test_dashboard_every_page_screenshot():
             "audit", "overview-phone", "devices-phone"} <= names, names
 
 
+def test_dashboard_release_list_shows_the_app_descriptor():
+    """docs/DASHBOARD.md: the releases page's app column ("IDF v5.2.1 · sv 3", every field on
+    hover) and every field in a release's details; "—" for a release without one."""
+    with Server() as srv:
+        srv.add_product("door32", "esp32")
+        idf = make_image("esp32", 200_000, seed=311, app_version="2.4.0", app_project="door32",
+                         secure_version=3, idf_version="v5.2.1", min_chip_rev=100, max_chip_rev=399)
+        srv.cli_ok("release", "add", "door32", str(idf))
+        srv.add_release("door32", make_image("esp32", 200_000, seed=312, no_app_desc=True), "2.5.0")
+        reader = srv.token("read", name="viewer")
+        srv.start()
+        drv = browser()
+        try:
+            drv.get(srv.url("/ui/signin"))
+            wait(drv, EC.visibility_of_element_located((By.ID, "token")), "the sign-in form")
+            sign_in(drv, srv, reader)
+            drv.get(srv.url("/ui/products/door32/releases"))
+            wait(drv, heading_is("door32: releases"), "the releases page")
+            cell = wait(drv, EC.visibility_of_element_located((By.CSS_SELECTOR, "#main .app-desc")),
+                        "the app column")
+            assert cell.text == "IDF v5.2.1 · sv 3", cell.text
+            title = cell.get_attribute("title")
+            for line in ("project: door32", "app version: 2.4.0", "secure_version: 3", "IDF version: v5.2.1",
+                         "built: Jan  1 2026 12:00:00", "chip: ESP32, revisions v1.0 to v3.99", "ELF SHA-256: "):
+                assert line in title, f"{line!r} not in the hover {title!r}"
+            assert len(drv.find_elements(By.CSS_SELECTOR, "#main .app-desc")) == 1, "the 2.5.0 row has no descriptor"
+            for d in drv.find_elements(By.CSS_SELECTOR, "#main details.release"):
+                drv.execute_script("arguments[0].open = true", d)
+            details = {d.find_element(By.TAG_NAME, "summary").text.split(" ")[0]: d.text
+                       for d in drv.find_elements(By.CSS_SELECTOR, "#main details.release")}
+            assert "secure_version\n3" in details["2.4.0"] and "ELF SHA-256" in details["2.4.0"], details["2.4.0"]
+            assert "app descriptor\nnone" in details["2.5.0"], details["2.5.0"]
+            assert_clean_console(drv, "releases with app descriptors")
+        finally:
+            drv.quit()
+
+
 def test_dashboard_read_session_has_no_controls():
     srv, admin, reader = dashboard_server()
     with srv:

@@ -35,10 +35,11 @@ def firmware(seed, size=60_000):
 
 
 @contextlib.contextmanager
-def github(token=TOKEN, secret=None, source_args=(), server_args=(), start=False, env=None, **fake_kw):
+def github(token=TOKEN, secret=None, source_args=(), server_args=(), start=False, env=None,
+           platform="esp8266", **fake_kw):
     """A fake GitHub and an otad data dir with product 'door' watching it. Yields (gh, srv)."""
     with FakeGitHub(token=token, **fake_kw) as gh, Server(args=list(server_args), env=env) as srv:
-        srv.add_product("door")
+        srv.add_product("door", platform)
         args = ["source", "add", "door", gh.full_name, "--api-url", gh.api_url]
         if token:
             path = srv.tmp / "gh-token"
@@ -265,6 +266,24 @@ def test_invalid_image_is_refused_once_and_not_retried():
         assert_refused_in_status(srv, "v1.0.0", "ESP8266 image starts with 0xE9")
         assert sync(srv, code=0)["not_modified"]
         assert len(gh.storage_requests) == 1 and gh.api_calls() == 3
+
+
+def test_a_tag_its_image_app_descriptor_contradicts_is_refused_once():
+    """docs/PROTOCOL.md, "The app descriptor": no force for a source; the tag is refused for good."""
+    lies = make_image("esp32", 100_000, seed=81, app_version="1.0.9", app_project="door").read_bytes()
+    agrees = make_image("esp32", 100_000, seed=80, app_version="1.2.0", app_project="door").read_bytes()
+    with github(platform="esp32") as (gh, srv):
+        gh.add_release("v1.1.0", [("firmware.bin", lies)])
+        res = sync(srv, code=1)
+        assert (res["refused"], res["ingested"]) == (1, 0), res
+        assert releases(srv) == []
+        assert_refused_in_status(srv, "v1.1.0",
+                                 'version "1.1.0" disagrees with the image\'s app descriptor, which says "1.0.9"')
+        assert sync(srv, code=0)["not_modified"]
+        gh.add_release("v1.2.0", [("firmware.bin", agrees)])
+        res = sync(srv, code=0)
+        assert (res["refused"], res["ingested"]) == (0, 1), res
+        assert [(r["version"], r["app"]["version"]) for r in releases(srv)] == [("1.2.0", "1.2.0")]
 
 
 def test_asset_larger_than_max_upload_is_refused_without_download():

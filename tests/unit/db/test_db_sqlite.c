@@ -51,6 +51,7 @@ static void test_migrations(void **state)
     assert_int_equal(db_product_get(e->db, "kept", &p), 0);
 }
 #else
+extern const unsigned pg_migrations_numbers[];
 extern const size_t pg_migrations_count;
 
 /* Runs SQL on the database at URL through a connection of its own. */
@@ -70,13 +71,14 @@ static void test_migrations(void **state)
 {
     struct db_env *e = *state;
     int64_t applied = db_env_int(e->db, "SELECT max(version) FROM schema_migrations");
-    assert_int_equal(applied, (int64_t)pg_migrations_count);
-    assert_int_equal(db_env_int(e->db, "SELECT count(*) FROM schema_migrations"), applied);
+    assert_int_equal(applied, (int64_t)pg_migrations_numbers[pg_migrations_count - 1]);
+    int64_t count = db_env_int(e->db, "SELECT count(*) FROM schema_migrations");
+    assert_int_equal(count, (int64_t)pg_migrations_count);
     db_close(e->db);
     e->db = NULL;
     /* Opening again applies nothing and keeps the data. */
     assert_int_equal(db_open(e->path, DB_DURABLE, &e->db), 0);
-    assert_int_equal(db_env_int(e->db, "SELECT count(*) FROM schema_migrations"), applied);
+    assert_int_equal(db_env_int(e->db, "SELECT count(*) FROM schema_migrations"), count);
     db_env_product(e->db, "kept");
     db_close(e->db);
     e->db = NULL;
@@ -145,7 +147,7 @@ static void test_concurrent_first_open(void **state)
         assert_int_equal(db_env_int(db, "SELECT count(DISTINCT version) FROM schema_migrations"),
                          (int64_t)pg_migrations_count);
         assert_int_equal(db_env_int(db, "SELECT max(version) FROM schema_migrations"),
-                         (int64_t)pg_migrations_count);
+                         (int64_t)pg_migrations_numbers[pg_migrations_count - 1]);
         assert_int_equal(db_env_int(db, "SELECT count(*) FROM meta"), 1);
         assert_int_equal(db_env_generation(db), 1);
     }
