@@ -5,49 +5,35 @@ them from docs/ESP-IDF.md) gets 304 when current, the image otherwise (200, HEAD
 image of another chip or without app descriptor, and takes part in a staged rollout where
 a ranged download counts once.
 
-The images are ESP32 images with a real esp_app_desc_t after their first segment header
-(idf_image below writes it, with the chip revisions of the extended header), which otad
-reads at publish (the appdesc part of issue 15)."""
+The images are ESP32 images with a real esp_app_desc_t after their first segment header and
+the chip revisions in the extended header (mkimage.py's descriptor options), which otad
+reads at publish."""
 
 import hashlib
-import struct
 import time
 import urllib.parse
 
 from devices import IdfApp, IdfClient, idf_headers, idf_update
-from harness import Server, assert_status, make_image, md5_hex, scratch_file, sha256_hex, wait_until
+from harness import Server, assert_status, make_image, md5_hex, sha256_hex, wait_until
 
-APP_DESC_MAGIC = 0xABCD5432
-DESC_OFFSET = 24 + 8           # the extended header, then the first segment's header
 IMAGE_BYTES = 65_536           # four 16 KiB ranges, as reference §1.2.1 observed
 REQUEST_BYTES = 16_384
 
 
-def idf_image(version, *, seed=1, chip="esp32s3", elf_seed=None, secure_version=0,
-              min_rev=0, max_rev=0xFFFF, size=IMAGE_BYTES, descriptor=True):
-    """An ESP32 image built like idf.py's: esptool's headers, the app descriptor at the start
-    of the first segment, the checksum and the appended SHA-256 made again. Returns
-    (path, bytes, elf_sha256 hex)."""
-    base = bytearray(make_image("esp32", size, seed=seed, chip=chip, hash_appended=True).read_bytes())
-    elf = hashlib.sha256(f"elf-{version}-{elf_seed if elf_seed is not None else seed}".encode()).digest()
+def idf_image(version, *, seed=1, chip="esp32s3", secure_version=0, min_rev=0, max_rev=0,
+              size=IMAGE_BYTES, descriptor=True):
+    """An ESP-IDF app's ESP32 image (mkimage.py: esptool's headers, the app descriptor at the
+    start of the first segment, the appended SHA-256), with an ELF SHA-256 of its own.
+    Returns (path, bytes, elf_sha256 hex)."""
+    elf = hashlib.sha256(f"elf-{version}-{seed}".encode()).hexdigest()
     if descriptor:
-        desc = struct.pack("<III4x32s32s16s16s32s32sHHB3x72x", APP_DESC_MAGIC, secure_version, 0,
-                           version.encode(), b"idf-checkin-test", b"12:00:00", b"Nov 29 2026",
-                           b"v5.5.1", elf, 0, 0, 16)
-        assert len(desc) == 256
-        segment_length = struct.unpack_from("<I", base, 24 + 4)[0]
-        assert segment_length >= len(desc), segment_length
-        checksum_at = len(base) - 32 - 1
-        checksum = base[checksum_at]
-        for i, b in enumerate(desc):
-            checksum ^= base[DESC_OFFSET + i] ^ b
-        base[DESC_OFFSET:DESC_OFFSET + len(desc)] = desc
-        base[checksum_at] = checksum
-    struct.pack_into("<HH", base, 16, min_rev, max_rev)  # min / max chip revision, full
-    base[-32:] = hashlib.sha256(bytes(base[:-32])).digest()
-    data = bytes(base)
-    name = f"idf-{version}-{seed}-{chip}-{secure_version}-{min_rev}-{max_rev}-{int(descriptor)}.bin"
-    return scratch_file(name, data), data, elf.hex()
+        path = make_image("esp32", size, seed=seed, chip=chip, hash_appended=True,
+                          app_version=version, secure_version=secure_version, elf_sha256=elf,
+                          min_chip_rev=min_rev, max_chip_rev=max_rev)
+    else:
+        path = make_image("esp32", size, seed=seed, chip=chip, hash_appended=True,
+                          no_app_desc=True)
+    return path, path.read_bytes(), elf
 
 
 def app_for(elf_sha256, **kw):
@@ -81,7 +67,8 @@ def test_snippet_headers_are_the_documented_family():
 def test_current_device_gets_304_to_head_and_get():
     with Server() as srv:
         rel = published(srv, ("1.0.0", {"seed": 1}), ("1.1.0", {"seed": 2}))
-        for app in (app_for(rel["1.0.0"][1], version="1.1.0"),      # by version
+        unpublished = "f" * 64  # a local build: no release has its ELF, its version places it
+        for app in (app_for(unpublished, version="1.1.0"),          # by version
                     app_for(rel["1.1.0"][1], version="local"),      # by ELF SHA-256, which wins
                     app_for(rel["1.1.0"][1], version="1.1.0", elf_digits=64)):
             done = idf_update(srv.port, update_path(), app)
@@ -89,6 +76,9 @@ def test_current_device_gets_304_to_head_and_get():
             assert done.status == 304, (app, done)
             assert [r[2] for r in done.requests] == [304, 304], done.requests
             assert done.requests[1][1] == "bytes=0-0", done.requests
+        # The ELF SHA-256 wins over the version: 1.0.0's build saying "1.1.0" is updated.
+        done = idf_update(srv.port, update_path(), app_for(rel["1.0.0"][1], version="1.1.0"))
+        assert done.image == rel["1.1.0"][0], done
 
 
 def test_behind_device_gets_the_image_whole_and_by_ranges():
@@ -171,7 +161,8 @@ def test_ranged_download_is_one_checkin_and_one_image_served():
         assert row["last_status"] == 200 and row["last_offered_version"] == "1.1.0", row
         wait_served(srv, 1)
         # Rebooted on 1.1.0: HEAD 304 and GET bytes=0-0 304 are one check-in more.
-        done = idf_update(srv.port, update_path(), app.but(version="1.1.0"))
+        done = idf_update(srv.port, update_path(), app.but(version="1.1.0",
+                                                          elf_sha256=rel["1.1.0"][1]))
         assert done.status == 304, done
         row = wait_until(lambda: recorded(2), what="the 304 round as one check-in")
         assert row["version"] == "1.1.0" and row["last_status"] == 304, row
@@ -199,7 +190,8 @@ def test_redirect_answer_points_at_the_image_url():
         assert_status(img, 200, "the image URL the 302 names")
         assert img.body == new
         # A current device is still 304; a word other than redirect is 400 naming it.
-        current = IdfClient(srv.port, update_path("?answer=redirect"), app.but(version="1.1.0+b.7"))
+        current = IdfClient(srv.port, update_path("?answer=redirect"),
+                            app.but(version="1.1.0+b.7", elf_sha256=rel["1.1.0+b.7"][1]))
         bad = IdfClient(srv.port, update_path("?answer=bytes"), app)
         try:
             assert current.request("GET")[0].status == 304
