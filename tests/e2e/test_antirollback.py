@@ -73,6 +73,11 @@ def test_device_on_3_is_refused_2_and_offered_3_and_bumps_need_the_flag():
         warnings = r.json()["product"]["delivery_warnings"]
         assert [(w["code"], w["devices"]) for w in warnings] == [("below_secure_version", 1)], warnings
 
+        # otad device show: the registry's highest, and the same refusal as the check-in's.
+        r = srv.cli_ok("device", "show", "idf", MAC_TEXT)
+        assert "secure_version 3 (highest reported; last reported 3)" in r.stdout, r.describe()
+        assert "secure_version 2, below this device's anti-rollback 3" in r.stdout, r.describe()
+
         # CLI: 3 raises it again; the devices' reported 3 is counted in the budget.
         r = srv.cli("release", "add", "idf", str(three), "--version", "1.1.0")
         assert r.code != 0, r.describe()
