@@ -791,6 +791,7 @@ async function pageDevice(main, { p, mac }) {
         ["answer", last.last_status], ["offered", last.last_offered_version], ["address", last.remote_addr], ["user agent", last.user_agent],
         ["SDK", last.sdk_version], ["core", last.core_version], ["chip size", fmtBytes(last.chip_size)], ["free space", fmtBytes(last.free_space)],
         ["sketch MD5", last.sketch_md5], ["check-ins", last.checkins], ["delivery issue", last.delivery_issue],
+        ["secure_version", last.secure_version_max == null ? null : `${last.secure_version_max} (highest reported; last ${show(last.secure_version)})`],
       ]) : h("p", { class: "muted" }, "No check-in recorded."))));
     if (d.standing) {
       const s = d.standing;

@@ -906,6 +906,9 @@ int cli_device_show(int argc, char **argv, const struct config *config)
     printf("%s of %s%s\n", m, a.pos[1], d->known ? "" : " (no check-in recorded)");
     if (d->known)
         printf("  runs       %s\n", d->device.report.version[0] ? d->device.report.version : "-");
+    if (d->known && d->device.has_secure_version_max)
+        printf("  secure_version %u (highest reported; last reported %u)\n",
+               d->device.secure_version_max, d->device.report.secure_version);
     printf("  channel    %s (%s)\n", d->channel, d->channel_rule);
     if (d->pinned || d->held)
         printf("  %s\n", d->held ? "held: offered nothing" : "pinned");

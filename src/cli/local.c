@@ -303,7 +303,10 @@ static int release_add(const struct config *config, const char *product, const c
         .notes = opts[3].value,
         .presigned = opts[5].value != NULL,
         .force_version = opts[6].value != NULL,
+        .allow_secure_version_bump = opts[7].value != NULL,
     };
+    struct secure_version_bump bump;
+    req.ret_bump = &bump;
     struct actor actor;
     local_actor(&actor);
     req.actor = &actor;
@@ -319,6 +322,10 @@ static int release_add(const struct config *config, const char *product, const c
         json_object_set_new(params, "sha256", json_string(rel.sha256));
     if (req.force_version)
         json_object_set_new(params, "force_version", json_true());
+    json_object_set_new(params, "allow_secure_version_bump",
+                        json_boolean(req.allow_secure_version_bump));
+    if (bump.raised) /* refused or confirmed, the budget's figures are kept */
+        json_object_set_new(params, "secure_version_bump", present_secure_version_bump(&bump));
     cli_audit(svc, "release.publish", product, r == 0 ? rel.version : req.version, params, r, &why);
     cli_close_service(config, svc);
     free(image);
@@ -327,6 +334,8 @@ static int release_add(const struct config *config, const char *product, const c
     printf("%s %s %s %s (seq %lld, %llu bytes, md5 %s)\n", created ? "published" : "unchanged",
            product, fw_mode_name(rel.mode), rel.version, (long long)rel.seq,
            (unsigned long long)rel.size, rel.md5);
+    if (bump.raised) /* docs/SECURITY.md, "Anti-rollback" */
+        printf("warning: %s\n", bump.warning);
     for (unsigned i = 0; i < rel.variant_count; i++) {
         const struct variant *v = &rel.variants[i];
         printf("  %-14s %9llu bytes", variant_kind_name(v->kind), (unsigned long long)v->size);
@@ -346,10 +355,11 @@ static int release_add(const struct config *config, const char *product, const c
 
 int cli_release(int argc, char **argv, const struct config *config)
 {
-    struct args_option opts[] = {{"--version", true, NULL},       {"--channel", true, NULL},
-                                 {"--mode", true, NULL},          {"--notes", true, NULL},
-                                 {"--json", false, NULL},         {"--signed", false, NULL},
-                                 {"--force-version", false, NULL}};
+    struct args_option opts[] = {
+        {"--version", true, NULL},        {"--channel", true, NULL},
+        {"--mode", true, NULL},           {"--notes", true, NULL},
+        {"--json", false, NULL},          {"--signed", false, NULL},
+        {"--force-version", false, NULL}, {"--allow-secure-version-bump", false, NULL}};
     const char *pos[ARGS_MAX_POSITIONAL];
     unsigned npos = 0;
     if (args_parse(argc, argv, opts, ARRAY_SIZE(opts), pos, &npos) < 0 || npos < 1)
@@ -388,7 +398,8 @@ int cli_release(int argc, char **argv, const struct config *config)
     }
 usage:
     fprintf(stderr, "usage: otad release add PRODUCT FILE [--version V] [--channel C] "
-                    "[--mode sketch|fs] [--notes TEXT] [--signed] [--force-version]\n"
+                    "[--mode sketch|fs] [--notes TEXT] [--signed] [--force-version] "
+                    "[--allow-secure-version-bump]\n"
                     "       otad release list PRODUCT [--json]\n");
     return CLI_EXIT_USAGE;
 }

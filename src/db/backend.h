@@ -51,6 +51,7 @@
     X(devices_record, (struct db *db, const struct device_record *records, size_t count, db_device_admit_fn admit, void *ctx, struct db_batch *batch, size_t *ret_rows), (db, records, count, admit, ctx, batch, ret_rows)) \
     X(device_list, (struct db *db, int64_t product_id, size_t limit, size_t offset, struct device_record **ret_devices, size_t *ret_count, uint64_t *ret_total), (db, product_id, limit, offset, ret_devices, ret_count, ret_total)) \
     X(device_issue_counts, (struct db *db, int64_t product_id, uint64_t ret_counts[DELIVERY_ISSUE_COUNT]), (db, product_id, ret_counts)) \
+    X(device_secure_version_max, (struct db *db, int64_t product_id, bool *ret_known, uint32_t *ret_max), (db, product_id, ret_known, ret_max)) \
     X(device_page, (struct db *db, int64_t product_id, const struct device_filter *filter, bool backward, size_t limit, struct device_record **ret_devices, size_t *ret_count), (db, product_id, filter, backward, limit, ret_devices, ret_count)) \
     X(device_nth_mac, (struct db *db, int64_t product_id, uint64_t from, bool backward, uint64_t n, uint64_t *ret_mac), (db, product_id, from, backward, n, ret_mac)) \
     X(device_count, (struct db *db, int64_t product_id, const struct device_filter *filter, uint64_t *ret_count), (db, product_id, filter, ret_count)) \

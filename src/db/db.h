@@ -287,6 +287,16 @@ int db_device_issue_counts(struct db *db, int64_t product_id,
                            uint64_t ret_counts[DELIVERY_ISSUE_COUNT]);
 
 /*
+ * The highest anti-rollback secure_version any device of PRODUCT_ID ever
+ * reported (its secure_version_max, migration 011 / 015): *RET_KNOWN false
+ * and *RET_MAX 0 when none reported one. One pass over the product's rows:
+ * for a publish, never for a check-in. Written only on success. Returns 0,
+ * -EIO (or on PostgreSQL -ENOTCONN, -ETIMEDOUT).
+ */
+int db_device_secure_version_max(struct db *db, int64_t product_id, bool *ret_known,
+                                 uint32_t *ret_max);
+
+/*
  * Up to LIMIT devices of PRODUCT_ID that FILTER keeps (filter->mac_min to
  * mac_max inclusive), in MAC order, or from the greatest MAC down when
  * BACKWARD, into *RET_DEVICES (the caller frees it with free(); NULL when

@@ -80,7 +80,9 @@
 /*
  * The batch's upsert: one array per column, numbered as SQLite's
  * device_bind numbers its parameters ($20 first seen, $21 check-ins, $22
- * channel, $23 group, $24 the shortest gap that is an interval). Rows of a
+ * channel, $23 group, $24 the shortest gap that is an interval; then $25
+ * the secure_version reported and $26 the highest of the merged check-ins,
+ * which GREATEST keeps against the row's, skipping a NULL). Rows of a
  * product that does not exist are left out, as SQLite skips them; the rest
  * go in key order.
  */
@@ -88,14 +90,16 @@ static const char device_upsert[] =
     "INSERT INTO devices AS d (product_id, mac, ap_mac, chip_id, sdk_version, sketch_size, "
     "sketch_md5, free_space, chip_size, version, mode, user_agent, remote_addr, last_seen_ms, "
     "last_status, last_offered, last_key, core_version, delivery_issue, first_seen_ms, checkins, "
-    "channel, group_name) "
+    "channel, group_name, secure_version, secure_version_max) "
     "SELECT r.* FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], "
     "$6::bigint[], $7::text[], $8::bigint[], $9::bigint[], $10::text[], $11::text[], $12::text[], "
     "$13::text[], $14::bigint[], $15::bigint[], $16::text[], $17::text[], $18::text[], "
-    "$19::bigint[], $20::bigint[], $21::bigint[], $22::text[], $23::text[]) "
+    "$19::bigint[], $20::bigint[], $21::bigint[], $22::text[], $23::text[], $25::bigint[], "
+    "$26::bigint[]) "
     "AS r (product_id, mac, ap_mac, chip_id, sdk_version, sketch_size, sketch_md5, free_space, "
     "chip_size, version, mode, user_agent, remote_addr, last_seen_ms, last_status, last_offered, "
-    "last_key, core_version, delivery_issue, first_seen_ms, checkins, channel, group_name) "
+    "last_key, core_version, delivery_issue, first_seen_ms, checkins, channel, group_name, "
+    "secure_version, secure_version_max) "
     "WHERE EXISTS (SELECT 1 FROM products p WHERE p.id = r.product_id) "
     "ORDER BY r.product_id, r.mac "
     "ON CONFLICT (product_id, mac) DO UPDATE SET " DEVICE_INTERVAL_UPSERT
@@ -108,7 +112,9 @@ static const char device_upsert[] =
     "last_offered = COALESCE(excluded.last_offered, d.last_offered), "
     "last_key = COALESCE(excluded.last_key, d.last_key), core_version = excluded.core_version, "
     "delivery_issue = excluded.delivery_issue, checkins = d.checkins + excluded.checkins, "
-    "channel = excluded.channel, group_name = excluded.group_name";
+    "channel = excluded.channel, group_name = excluded.group_name, "
+    "secure_version = COALESCE(excluded.secure_version, d.secure_version), "
+    "secure_version_max = GREATEST(d.secure_version_max, excluded.secure_version_max)";
 
 /* Which of the batch's devices ($1 products, $2 MACs, distinct, in key order) have a row. */
 static const char device_known[] =
@@ -121,7 +127,7 @@ static const char device_known[] =
     "mac, ap_mac, chip_id, sdk_version, sketch_size, sketch_md5, free_space, chip_size, "          \
     "version, mode, user_agent, remote_addr, first_seen_ms, last_seen_ms, last_status, "           \
     "last_offered, checkins, last_key, core_version, delivery_issue, channel, group_name, "        \
-    "interval_ms"
+    "interval_ms, secure_version, secure_version_max"
 
 static const char device_list[] = "SELECT " DEVICE_COLUMNS " FROM devices WHERE product_id = $1 "
                                   "ORDER BY mac LIMIT $2 OFFSET $3";
@@ -131,6 +137,8 @@ static const char device_count[] = "SELECT count(*) FROM devices WHERE product_i
 static const char device_issues[] = "SELECT delivery_issue, count(*) FROM devices "
                                     "WHERE product_id = $1 AND delivery_issue != 0 "
                                     "GROUP BY delivery_issue ORDER BY delivery_issue";
+static const char device_secure_version_max[] =
+    "SELECT max(secure_version_max) FROM devices WHERE product_id = $1";
 
 static const char *report_mode_name(enum report_mode m)
 {
@@ -148,7 +156,7 @@ static void param_limit(struct db_pg_params *p, size_t limit)
 
 /* --- recording a batch --- */
 
-/* The upsert's columns, $1 to $23. */
+/* The upsert's columns, $1 to $23, then $25 and $26 ($24 is the shortest interval). */
 enum {
     COL_PRODUCT,
     COL_MAC,
@@ -173,6 +181,8 @@ enum {
     COL_CHECKINS,
     COL_CHANNEL,
     COL_GROUP,
+    COL_SECURE_VERSION, /* $25: after the scalar $24 */
+    COL_SECURE_VERSION_MAX,
     COL_COUNT
 };
 
@@ -235,6 +245,12 @@ static void columns_add(struct device_columns *c, const struct device_record *d)
     db_pg_array_add_int(&c->col[COL_CHECKINS], d->checkins > 1 ? d->checkins : 1);
     db_pg_array_add_text(&c->col[COL_CHANNEL], d->channel);
     db_pg_array_add_text(&c->col[COL_GROUP], d->group);
+    add_int_if(&c->col[COL_SECURE_VERSION], rep->has_secure_version, rep->secure_version);
+    uint32_t highest = d->has_secure_version_max ? d->secure_version_max : 0;
+    if (rep->has_secure_version && rep->secure_version > highest)
+        highest = rep->secure_version;
+    add_int_if(&c->col[COL_SECURE_VERSION_MAX],
+               d->has_secure_version_max || rep->has_secure_version, highest);
 }
 
 /* What ADMIT said about one record, kept across the attempts of one call. */
@@ -401,10 +417,12 @@ static int write_round(struct db_pg *pg, const struct batch *b, unsigned round, 
     struct db_pg_params p;
     db_pg_params_init(&p);
     int r = 0;
-    for (int i = 0; r == 0 && i < COL_COUNT; i++)
+    for (int i = 0; r == 0 && i < COL_SECURE_VERSION; i++)
         r = db_pg_param_array(&p, &c.col[i]);
     if (r == 0)
         db_pg_param_int(&p, pg->db.fleet_timing.interval_min_gap_ms);
+    for (int i = COL_SECURE_VERSION; r == 0 && i < COL_COUNT; i++)
+        r = db_pg_param_array(&p, &c.col[i]);
     PGresult *res = NULL;
     if (r == 0)
         r = db_pg_exec(pg, device_upsert, &p, "record devices", &res);
@@ -506,6 +524,10 @@ static void fill_device(const PGresult *res, int row, void *out)
     db_pg_text(res, row, 20, d->channel, sizeof(d->channel));
     db_pg_text(res, row, 21, d->group, sizeof(d->group));
     d->interval_ms = db_pg_int(res, row, 22);
+    if ((rep->has_secure_version = !db_pg_is_null(res, row, 23)))
+        rep->secure_version = (uint32_t)db_pg_int(res, row, 23);
+    if ((d->has_secure_version_max = !db_pg_is_null(res, row, 24)))
+        d->secure_version_max = (uint32_t)db_pg_int(res, row, 24);
 }
 
 int db_pg_device_list(struct db *db, int64_t product_id, size_t limit, size_t offset,
@@ -541,8 +563,8 @@ static void fill_device_row(const PGresult *res, int row, void *out)
 {
     struct device_row *d = out;
     fill_device(res, row, &d->record);
-    d->interval_ms = db_pg_int(res, row, 23);
-    d->intervals = db_pg_int(res, row, 24);
+    d->interval_ms = db_pg_int(res, row, 25);
+    d->intervals = db_pg_int(res, row, 26);
 }
 
 int db_pg_device_get(struct db *db, int64_t product_id, uint64_t mac, struct device_record *ret,
@@ -592,6 +614,39 @@ int db_pg_device_issue_counts(struct db *db, int64_t product_id,
     db_pg_unlock(pg);
     if (r == 0)
         memcpy(ret_counts, counts, sizeof(counts));
+    return r;
+}
+
+/* A db_pg_fill_fn: OUT is a struct secure_version_max, from a maximum that may be NULL. */
+struct secure_version_max {
+    bool known;
+    uint32_t max;
+};
+
+static void fill_secure_version_max(const PGresult *res, int row, void *out)
+{
+    struct secure_version_max *m = out;
+    if ((m->known = !db_pg_is_null(res, row, 0)))
+        m->max = (uint32_t)db_pg_int(res, row, 0);
+}
+
+int db_pg_device_secure_version_max(struct db *db, int64_t product_id, bool *ret_known,
+                                    uint32_t *ret_max)
+{
+    struct db_pg *pg = db_pg_lock(db);
+    if (!pg)
+        return -ENOTCONN;
+    struct db_pg_params p;
+    db_pg_params_init(&p);
+    db_pg_param_int(&p, product_id);
+    struct secure_version_max m = {false, 0};
+    int r = db_pg_get(pg, device_secure_version_max, &p, fill_secure_version_max, &m,
+                      "read the devices' highest secure_version");
+    db_pg_unlock(pg);
+    if (r == 0) {
+        *ret_known = m.known;
+        *ret_max = m.max;
+    }
     return r;
 }
 

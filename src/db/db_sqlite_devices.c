@@ -31,12 +31,25 @@
     "intervals = intervals + (" NEW " - last_seen_ms >= ?24), "
 
 #define DEVICE_INTERVAL_UPDATE DEVICE_INTERVAL_SET("?14")
+
+/*
+ * The anti-rollback counter (migration 011): REPORTED, the last value a
+ * check-in carried (NULL: this one carried none, the row's stays), and
+ * HIGHEST, the highest of the check-ins written: the row keeps the highest
+ * ever. SQLite's two-argument max() is NULL when either is, hence the
+ * coalesce on each side. The last SET: no comma after it.
+ */
+#define DEVICE_SECURE_VERSION_SET(REPORTED, HIGHEST)                                               \
+    "secure_version = coalesce(" REPORTED ", secure_version), "                                    \
+    "secure_version_max = max(coalesce(" HIGHEST ", secure_version_max), "                         \
+    "coalesce(secure_version_max, " HIGHEST ")) "
 #define DEVICE_INTERVAL_UPSERT DEVICE_INTERVAL_SET("excluded.last_seen_ms")
 
 /*
  * Both take device_bind's parameters (?20 first_seen, unused by the update;
  * ?21 check-ins; ?22 channel and ?23 group, what targeting gave it; ?24
- * the shortest gap that is an interval).
+ * the shortest gap that is an interval; ?25 the secure_version reported,
+ * ?26 the highest of the merged check-ins).
  */
 static const struct db_sqlite_query device_update = {
     DB_SLOT_DEVICE_UPDATE,
@@ -46,8 +59,8 @@ static const struct db_sqlite_query device_update = {
     "user_agent = ?12, remote_addr = ?13, last_seen_ms = ?14, last_status = ?15, "
     "last_offered = coalesce(?16, last_offered), last_key = coalesce(?17, last_key), "
     "core_version = ?18, delivery_issue = ?19, checkins = checkins + ?21, channel = ?22, "
-    "group_name = ?23 "
-    "WHERE product_id = ?1 AND mac = ?2"};
+    "group_name = ?23, " DEVICE_SECURE_VERSION_SET("?25",
+                                                   "?26") "WHERE product_id = ?1 AND mac = ?2"};
 /*
  * The common case, a device whose version, answer, channel and group are
  * what its row says: device_update without the columns migration 009
@@ -61,17 +74,18 @@ static const struct db_sqlite_query device_update_same = {
     "sketch_md5 = ?7, free_space = ?8, chip_size = ?9, mode = ?11, "
     "user_agent = ?12, remote_addr = ?13, last_seen_ms = ?14, "
     "last_offered = coalesce(?16, last_offered), last_key = coalesce(?17, last_key), "
-    "core_version = ?18, delivery_issue = ?19, checkins = checkins + ?21 "
-    "WHERE product_id = ?1 AND mac = ?2 AND version IS ?10 AND last_status = ?15 "
-    "AND channel = ?22 AND group_name = ?23"};
+    "core_version = ?18, delivery_issue = ?19, checkins = checkins + "
+    "?21, " DEVICE_SECURE_VERSION_SET(
+        "?25", "?26") "WHERE product_id = ?1 AND mac = ?2 AND version IS ?10 AND last_status = ?15 "
+                      "AND channel = ?22 AND group_name = ?23"};
 static const struct db_sqlite_query device_upsert = {
     DB_SLOT_DEVICE_UPSERT,
     "INSERT INTO devices (product_id, mac, ap_mac, chip_id, sdk_version, sketch_size, "
     "sketch_md5, free_space, chip_size, version, mode, user_agent, remote_addr, "
     "first_seen_ms, last_seen_ms, last_status, last_offered, last_key, core_version, "
-    "delivery_issue, checkins, channel, group_name) "
+    "delivery_issue, checkins, channel, group_name, secure_version, secure_version_max) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?20, ?14, ?15, ?16, ?17, "
-    "?18, ?19, ?21, ?22, ?23) "
+    "?18, ?19, ?21, ?22, ?23, ?25, ?26) "
     "ON CONFLICT (product_id, mac) DO UPDATE SET " DEVICE_INTERVAL_UPSERT
     "ap_mac = excluded.ap_mac, "
     "chip_id = excluded.chip_id, sdk_version = excluded.sdk_version, "
@@ -83,14 +97,15 @@ static const struct db_sqlite_query device_upsert = {
     "last_offered = coalesce(excluded.last_offered, last_offered), "
     "last_key = coalesce(excluded.last_key, last_key), core_version = excluded.core_version, "
     "delivery_issue = excluded.delivery_issue, checkins = checkins + excluded.checkins, "
-    "channel = excluded.channel, group_name = excluded.group_name"};
+    "channel = excluded.channel, group_name = excluded.group_name, " DEVICE_SECURE_VERSION_SET(
+        "excluded.secure_version", "excluded.secure_version_max")};
 
 /* What fill_device reads, in its order. */
 #define DEVICE_COLUMNS                                                                             \
     "mac, ap_mac, chip_id, sdk_version, sketch_size, sketch_md5, free_space, chip_size, "          \
     "version, mode, user_agent, remote_addr, first_seen_ms, last_seen_ms, last_status, "           \
     "last_offered, checkins, last_key, core_version, delivery_issue, channel, group_name, "        \
-    "interval_ms"
+    "interval_ms, secure_version, secure_version_max"
 
 static const struct db_sqlite_query device_list = {
     DB_SLOT_DEVICE_LIST, "SELECT " DEVICE_COLUMNS " FROM devices WHERE product_id = ?1 "
@@ -104,10 +119,22 @@ static const struct db_sqlite_query device_issues = {
     DB_SLOT_DEVICE_ISSUES, "SELECT delivery_issue, count(*) FROM devices "
                            "WHERE product_id = ?1 AND delivery_issue != 0 "
                            "GROUP BY delivery_issue ORDER BY delivery_issue"};
+static const struct db_sqlite_query device_secure_version_max_query = {
+    DB_SLOT_DEVICE_SECURE_VERSION_MAX,
+    "SELECT max(secure_version_max) FROM devices WHERE product_id = ?1"};
 
 static const char *report_mode_name(enum report_mode m)
 {
     return m == REPORT_MODE_FS ? "spiffs" : m == REPORT_MODE_VERSION ? "version" : "sketch";
+}
+
+/* The highest secure_version of D's check-ins: its merged maximum, or its report's. */
+static uint32_t device_secure_version_max(const struct device_record *d)
+{
+    uint32_t v = d->has_secure_version_max ? d->secure_version_max : 0;
+    if (d->report.has_secure_version && d->report.secure_version > v)
+        v = d->report.secure_version;
+    return v;
 }
 
 /* Binds D to device_update or device_upsert, with MIN_GAP_MS the shortest interval. */
@@ -143,6 +170,10 @@ static void device_bind(sqlite3_stmt *s, const struct device_record *d, int64_t 
     sqlite3_bind_text(s, 22, d->channel, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 23, d->group, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 24, min_gap_ms);
+    if (rep->has_secure_version)
+        sqlite3_bind_int64(s, 25, rep->secure_version);
+    if (d->has_secure_version_max || rep->has_secure_version)
+        sqlite3_bind_int64(s, 26, device_secure_version_max(d));
 }
 
 /*
@@ -246,6 +277,10 @@ static void fill_device(sqlite3_stmt *s, void *out)
     db_sqlite_column_text(s, 20, d->channel, sizeof(d->channel));
     db_sqlite_column_text(s, 21, d->group, sizeof(d->group));
     d->interval_ms = sqlite3_column_int64(s, 22);
+    if ((rep->has_secure_version = sqlite3_column_type(s, 23) != SQLITE_NULL))
+        rep->secure_version = (uint32_t)sqlite3_column_int64(s, 23);
+    if ((d->has_secure_version_max = sqlite3_column_type(s, 24) != SQLITE_NULL))
+        d->secure_version_max = (uint32_t)sqlite3_column_int64(s, 24);
 }
 
 int db_sqlite_device_list(struct db *db, int64_t product_id, size_t limit, size_t offset,
@@ -287,8 +322,8 @@ static void fill_device_row(sqlite3_stmt *s, void *out)
 {
     struct device_row *row = out;
     fill_device(s, &row->record);
-    row->interval_ms = sqlite3_column_int64(s, 23);
-    row->intervals = sqlite3_column_int64(s, 24);
+    row->interval_ms = sqlite3_column_int64(s, 25);
+    row->intervals = sqlite3_column_int64(s, 26);
 }
 
 int db_sqlite_device_get(struct db *db, int64_t product_id, uint64_t mac, struct device_record *ret,
@@ -336,6 +371,30 @@ int db_sqlite_device_issue_counts(struct db *db, int64_t product_id,
     db_sqlite_unlock(sq);
     if (r == 0)
         memcpy(ret_counts, counts, sizeof(counts));
+    return r;
+}
+
+int db_sqlite_device_secure_version_max(struct db *db, int64_t product_id, bool *ret_known,
+                                        uint32_t *ret_max)
+{
+    struct db_sqlite *sq = db_sqlite_lock(db);
+    int r = -EIO;
+    bool known = false;
+    uint32_t max = 0;
+    sqlite3_stmt *s = db_sqlite_stmt(sq, &device_secure_version_max_query);
+    if (s) {
+        sqlite3_bind_int64(s, 1, product_id);
+        int rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW && (known = sqlite3_column_type(s, 0) != SQLITE_NULL))
+            max = (uint32_t)sqlite3_column_int64(s, 0);
+        r = rc == SQLITE_ROW ? 0 : db_sqlite_fail(sq, "read the devices' highest secure_version");
+        sqlite3_reset(s);
+    }
+    db_sqlite_unlock(sq);
+    if (r == 0) {
+        *ret_known = known;
+        *ret_max = max;
+    }
     return r;
 }
 

@@ -293,6 +293,12 @@ void http_api_release_publish(const struct http_context *ctx, const struct http_
     pr.presigned = signed_arg && (strcmp(signed_arg, "1") == 0 || strcmp(signed_arg, "true") == 0);
     const char *force_arg = http_request_param(req, "force_version");
     pr.force_version = force_arg && (strcmp(force_arg, "1") == 0 || strcmp(force_arg, "true") == 0);
+    /* docs/SECURITY.md, "Anti-rollback": only an explicit true confirms burning eFuse bits. */
+    const char *bump_arg = http_request_param(req, "allow_secure_version_bump");
+    pr.allow_secure_version_bump =
+        bump_arg && (strcmp(bump_arg, "1") == 0 || strcmp(bump_arg, "true") == 0);
+    struct secure_version_bump bump;
+    pr.ret_bump = &bump;
     if (pr.channel && !*pr.channel)
         pr.channel = NULL;
     if (mode_arg && *mode_arg && fw_mode_parse(mode_arg, &pr.mode) < 0) {
@@ -306,11 +312,12 @@ void http_api_release_publish(const struct http_context *ctx, const struct http_
     if (pr.version)
         http_audit_object(args, "%s", pr.version);
     http_audit_params(args, NULL, NULL,
-                      json_pack("{s:o,s:s,s:b,s:I,s:I}", "channel",
+                      json_pack("{s:o,s:s,s:b,s:I,s:I,s:b}", "channel",
                                 pr.channel ? json_string(pr.channel) : json_null(), "mode",
                                 fw_mode_name(pr.mode), "signed", pr.presigned, "bytes",
                                 (json_int_t)req->body_len, "notes_bytes",
-                                (json_int_t)(pr.notes ? strlen(pr.notes) : 0)));
+                                (json_int_t)(pr.notes ? strlen(pr.notes) : 0),
+                                "allow_secure_version_bump", pr.allow_secure_version_bump));
     if (pr.force_version)
         http_audit_params(args, NULL, NULL, json_pack("{s:b}", "force_version", true));
     if (!req->body || req->body_len == 0) {
@@ -321,6 +328,11 @@ void http_api_release_publish(const struct http_context *ctx, const struct http_
     bool created = false;
     struct reason why = {""};
     int r = service_publish(ctx->svc, &pr, &rel, &created, &why);
+    /* The budget's figures go to the audit entry whether the bump was refused or confirmed. */
+    if (bump.raised)
+        http_audit_params(
+            args, NULL, NULL,
+            json_pack("{s:o}", "secure_version_bump", present_secure_version_bump(&bump)));
     if (r < 0) {
         http_reply_error(reply, r, why.text);
         return;
@@ -331,7 +343,10 @@ void http_api_release_publish(const struct http_context *ctx, const struct http_
                       json_pack("{s:s,s:b}", "sha256", rel.sha256, "created", created));
     json_t *j = present_release(&rel, product);
     free(rel.notes);
-    http_reply_json(reply, created ? 201 : 200, json_pack("{s:o}", "release", j));
+    json_t *answer = json_pack("{s:o}", "release", j);
+    if (answer && bump.raised)
+        json_object_set_new(answer, "secure_version_bump", present_secure_version_bump(&bump));
+    http_reply_json(reply, created ? 201 : 200, answer);
 }
 
 void http_api_audit_list(const struct http_context *ctx, const struct http_request *req,

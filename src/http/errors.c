@@ -22,8 +22,9 @@ static const struct {
     {-ESTALE, {409, "conflict"}},
     /* a rollout changed meanwhile (another node): try again */ /* the state does not allow it:
                                                                    pausing a paused rollout */
-    {-ENOSPC, {409, "limit_reached"}},  /* a configured maximum: sources, receivers */
-    {-EDOM, {409, "version_mismatch"}}, /* the image's app descriptor names another version */
+    {-ENOSPC, {409, "limit_reached"}},       /* a configured maximum: sources, receivers */
+    {-EDOM, {409, "version_mismatch"}},      /* the image's app descriptor names another version */
+    {-EDQUOT, {409, "secure_version_bump"}}, /* raises anti-rollback: confirm it explicitly */
     {-EFBIG, {413, "too_large"}},
     {-E2BIG, {413, "too_large"}},
     {-EPROTONOSUPPORT, {415, "unsupported_media_type"}},

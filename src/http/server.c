@@ -62,7 +62,7 @@ struct http_server {
 
 /* What one upload carries while its body arrives. */
 struct form_field {
-    char name[16];
+    char name[32]; /* the longest field a form takes is allow_secure_version_bump (25) */
     struct buf value;
 };
 

@@ -408,6 +408,15 @@ struct device_record {
     char channel[LIMIT_CHANNEL_NAME_BYTES + 1];         /* its last check-in's channel, or "" */
     char group[LIMIT_CHANNEL_NAME_BYTES + 1];           /* the group that chose it, or "" */
     int64_t interval_ms; /* learned check-in interval, 0: none; filled by the database on read */
+    /*
+     * The highest anti-rollback secure_version the device ever reported
+     * (docs/SECURITY.md, "Anti-rollback"): its eFuse never goes down, so
+     * this rules even when a later report is lower. On a write, the highest
+     * of the check-ins merged into this record; on a read, the row's.
+     * REPORT.secure_version stays the last value reported.
+     */
+    bool has_secure_version_max;
+    uint32_t secure_version_max;
 };
 
 /*

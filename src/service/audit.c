@@ -35,6 +35,7 @@ static void error_name(int err, char *out, size_t size)
         {EAGAIN, "EAGAIN"},       {ENOSPC, "ENOSPC"},
         {ECANCELED, "ECANCELED"}, {ENOTSUP, "ENOTSUP"},
         {ETIMEDOUT, "ETIMEDOUT"}, {EPROTO, "EPROTO"},
+        {EDQUOT, "EDQUOT"},
     };
     for (size_t i = 0; i < ARRAY_SIZE(names); i++)
         if (names[i].err == err) {

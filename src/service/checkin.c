@@ -383,6 +383,8 @@ static void checkin_run(struct service *svc, const char *product,
         rec.last_offered[0] = 0;
         rec.last_key[0] = 0;
         rec.issue = ret_decision->issue;
+        rec.has_secure_version_max = report->has_secure_version;
+        rec.secure_version_max = report->has_secure_version ? report->secure_version : 0;
         if (ret_decision->kind == DECISION_UPDATE) {
             str_copy(rec.last_offered, sizeof(rec.last_offered), ret_decision->version);
             str_copy(rec.last_key, sizeof(rec.last_key), ret_decision->signed_by);

@@ -182,6 +182,32 @@ static bool fits(const struct catalog_product *product, const struct device_repo
     return true;
 }
 
+/*
+ * Whether TARGET's secure_version is below the device's anti-rollback floor
+ * (the highest of what it reports now and what is known of it): its boot
+ * loader, and esp_https_ota before it, would refuse the image. A release
+ * without an app descriptor has no secure_version to compare.
+ */
+static bool below_secure_version(const struct decide_request *req,
+                                 const struct catalog_release *target, struct decision *d)
+{
+    const struct device_report *rep = req->report;
+    bool known = rep->has_secure_version || req->has_secure_version_known;
+    uint32_t floor = rep->has_secure_version ? rep->secure_version : 0;
+    if (req->has_secure_version_known && req->secure_version_known > floor)
+        floor = req->secure_version_known;
+    if (!known || !target->release.app.present || target->release.app.secure_version >= floor)
+        return false;
+    d->kind = DECISION_REFUSED;
+    d->issue = DELIVERY_BELOW_SECURE_VERSION;
+    snprintf(d->reason, sizeof(d->reason),
+             "release %.32s has secure_version %u, below this device's anti-rollback %u: it "
+             "would not boot",
+             target->release.version, (unsigned)target->release.app.secure_version,
+             (unsigned)floor);
+    return true;
+}
+
 void decide(const struct catalog_product *product, const struct decide_request *req,
             struct decision *d)
 {
@@ -227,6 +253,8 @@ void decide(const struct catalog_product *product, const struct decide_request *
 
     /* §3: getAvailableVersion() wants 200 + x-version; nothing published is a 404. */
     if (rep->mode == REPORT_MODE_VERSION) {
+        if (target && below_secure_version(req, target, d))
+            return; /* never the version of a release it could not boot */
         d->kind = target ? DECISION_VERSION : DECISION_UNKNOWN;
         if (!target)
             snprintf(d->reason, sizeof(d->reason), "nothing published");
@@ -258,6 +286,9 @@ void decide(const struct catalog_product *product, const struct decide_request *
     case PLACED_UNKNOWN:
         break;
     }
+    /* Never below the device's anti-rollback floor, whichever rule chose the target. */
+    if (below_secure_version(req, target, d))
+        return;
     if (rep->idf && !idf_accepts(rep, target, d)) {
         d->kind = DECISION_REFUSED;
         return;

@@ -18,6 +18,12 @@
  * order: an EXACT target (a pin, a rollback) is offered to a device that
  * runs any other known release, and a device running a withdrawn release
  * is behind whatever the target is (docs/FLEET.md).
+ *
+ * Whatever chose the target (the channel, a rollout, a pin, a rollback), a
+ * device whose anti-rollback floor is N (the highest secure_version it or
+ * the registry reported) is never offered, nor told the version of, a
+ * release whose app descriptor says a secure_version below N: 403 with
+ * DELIVERY_BELOW_SECURE_VERSION (docs/SECURITY.md, "Anti-rollback").
  */
 #ifndef OTAD_SERVICE_DECIDE_H
 #define OTAD_SERVICE_DECIDE_H
@@ -35,6 +41,14 @@ struct decide_request {
     bool has_target;     /* TARGET was chosen (targeting.h): not the channel's deployed release */
     const struct catalog_release *target; /* NULL with HAS_TARGET: nothing to offer */
     bool exact; /* offer TARGET to a device that runs any other known release */
+    /*
+     * The highest anti-rollback secure_version known for the device besides
+     * what REPORT says now (the registry's, for `device show`): with
+     * REPORT->secure_version, the floor no release may be offered below
+     * (docs/SECURITY.md, "Anti-rollback").
+     */
+    bool has_secure_version_known;
+    uint32_t secure_version_known;
 };
 
 /*

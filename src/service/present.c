@@ -6,6 +6,7 @@
 
 #include "core/util.h"
 #include "db/db.h"
+#include "service/antirollback.h"
 #include "service/compat.h"
 
 static json_t *time_json(int64_t ms)
@@ -143,7 +144,7 @@ json_t *present_device(const struct device_record *d)
     const char *mode = rep->mode == REPORT_MODE_FS        ? "spiffs"
                        : rep->mode == REPORT_MODE_VERSION ? "version"
                                                           : "sketch";
-    return json_pack(
+    json_t *obj = json_pack(
         "{s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:s,s:o,s:o,s:o,s:o,s:i,s:o,s:o,s:I,s:o,s:o}", "mac",
         mac, "ap_mac", string_or_null(ap), "chip_id", u64_or_null(rep->has_chip_id, rep->chip_id),
         "sdk_version", string_or_null(rep->sdk_version), "sketch_size",
@@ -157,6 +158,14 @@ json_t *present_device(const struct device_record *d)
         string_or_null(d->last_offered), "last_key", string_or_null(d->last_key), "checkins",
         (json_int_t)d->checkins, "core_version", string_or_null(rep->core_version),
         "delivery_issue", d->issue ? json_string(delivery_issue_code(d->issue)) : json_null());
+    /* docs/SECURITY.md, "Anti-rollback": the highest ever reported rules. */
+    if (obj) {
+        json_object_set_new(obj, "secure_version",
+                            u64_or_null(rep->has_secure_version, rep->secure_version));
+        json_object_set_new(obj, "secure_version_max",
+                            u64_or_null(d->has_secure_version_max, d->secure_version_max));
+    }
+    return obj;
 }
 
 json_t *present_device_listed(const struct device_record *d, int64_t now_ms)
@@ -209,4 +218,15 @@ json_t *present_audit_entry(const struct audit_entry *e)
                      "params", params, "outcome", "ok", e->ok, "status",
                      e->status ? json_integer(e->status) : json_null(), "error",
                      string_or_null(e->error), "reason", string_or_null(e->reason));
+}
+
+json_t *present_secure_version_bump(const struct secure_version_bump *b)
+{
+    return json_pack("{s:I,s:I,s:s,s:I,s:I,s:I,s:I,s:o,s:s}", "from", (json_int_t)b->from, "to",
+                     (json_int_t)b->to, "chip", b->chip, "efuse_bits", (json_int_t)b->efuse_bits,
+                     "bumps_left", (json_int_t)b->left, "bumps_left_after",
+                     (json_int_t)b->left_after, "highest_release", (json_int_t)b->highest_release,
+                     "highest_device",
+                     b->devices_known ? json_integer((json_int_t)b->highest_device) : json_null(),
+                     "warning", b->warning);
 }

@@ -43,6 +43,15 @@ json_t *present_delivery_issues(const uint64_t counts[DELIVERY_ISSUE_COUNT],
 void delivery_issue_fix_for(enum delivery_issue issue, const char *product_name, char *out,
                             size_t size);
 
+/*
+ * What a publish did to its product's anti-rollback budget
+ * (docs/SECURITY.md, "Anti-rollback"): {"from", "to", "chip", "efuse_bits",
+ * "bumps_left", "bumps_left_after", "highest_release", "highest_device"
+ * (null: none reported), "warning"}.
+ */
+struct secure_version_bump;
+json_t *present_secure_version_bump(const struct secure_version_bump *b);
+
 /* A key a product has signed with; ACTIVE_NAME marks the active one. */
 struct product_key;
 json_t *present_product_key(const struct product_key *k, const char *active_name);

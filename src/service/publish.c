@@ -302,6 +302,44 @@ static int release_add_forms(struct service *svc, const struct publish_request *
     return r;
 }
 
+/*
+ * The anti-rollback guard (docs/SECURITY.md, "Anti-rollback"): REL, a new
+ * ESP32 release whose app descriptor says a secure_version above the
+ * highest of PRODUCT's earlier releases of its mode, burns eFuse bits on
+ * every device that installs it, so it is refused unless REQ allows it.
+ * The budget counts the devices' reported highest too (the registry). Fills
+ * REQ->ret_bump when given. Returns 0, -EDQUOT, -EINVAL, or the database's
+ * error, WHY set.
+ */
+static int secure_version_guard(struct service *svc, const struct product *product,
+                                const struct publish_request *req, const struct release *rel,
+                                struct reason *why)
+{
+    if (product->platform != PLATFORM_ESP32 || !rel->app.present)
+        return 0;
+    struct release *list = NULL;
+    size_t n = 0;
+    int r = db_release_list(svc->db, product->id, &list, &n);
+    if (r < 0)
+        return reason_set(why, r, "cannot read releases");
+    uint32_t releases_max = 0;
+    for (size_t i = 0; i < n; i++)
+        if (list[i].mode == rel->mode && list[i].app.present &&
+            list[i].app.secure_version > releases_max)
+            releases_max = list[i].app.secure_version;
+    release_list_free(list, n);
+    bool devices_known = false;
+    uint32_t devices_max = 0;
+    if ((r = db_device_secure_version_max(svc->db, product->id, &devices_known, &devices_max)) < 0)
+        return reason_set(why, r, "cannot read the devices' secure_version");
+    struct secure_version_bump bump;
+    r = antirollback_judge(rel->app.chip_id, rel->app.secure_version, releases_max, devices_known,
+                           devices_max, req->allow_secure_version_bump, &bump, why);
+    if (r != -EINVAL && req->ret_bump)
+        *req->ret_bump = bump;
+    return r;
+}
+
 static int publish_locked(struct service *svc, const struct publish_request *req,
                           const struct product *product, struct release *rel, bool *ret_created,
                           struct reason *why)
@@ -392,6 +430,11 @@ static int publish_locked(struct service *svc, const struct publish_request *req
     const char *digest_ptrs[MAX_INSTALLED_DIGESTS];
     for (size_t i = 0; i < digest_count; i++)
         digest_ptrs[i] = digests[i];
+    /* rel->app is the image's descriptor by now: a bump is confirmed before the row exists. */
+    if ((r = secure_version_guard(svc, product, req, rel, why)) < 0) {
+        rel->notes = NULL;
+        return r;
+    }
     /* A staged channel keeps offering what it offers now: the new release waits for its rollout. */
     if ((r = fleet_before_publish(svc, product->id, rel->channel, rel->mode)) < 0) {
         rel->notes = NULL;
@@ -475,6 +518,8 @@ int service_publish(struct service *svc, const struct publish_request *req,
 
     struct release rel;
     bool created = false;
+    if (req->ret_bump)
+        memset(req->ret_bump, 0, sizeof(*req->ret_bump));
     pthread_mutex_lock(&svc->publish_lock);
     r = publish_locked(svc, &resolved, &product, &rel, &created, why);
     pthread_mutex_unlock(&svc->publish_lock);
@@ -484,6 +529,9 @@ int service_publish(struct service *svc, const struct publish_request *req,
         log_info("published %s %s %s (seq %lld, %llu bytes, sha256 %s, from %s)", product.name,
                  fw_mode_name(rel.mode), rel.version, (long long)rel.seq,
                  (unsigned long long)rel.size, rel.sha256, rel.source);
+        if (req->ret_bump && req->ret_bump->raised)
+            log_warn("%s %s %s: %s (confirmed)", product.name, fw_mode_name(rel.mode), rel.version,
+                     req->ret_bump->warning);
         service_refresh_after_write(svc, "publish");
         fleet_after_publish(svc, &rel, rel.source);
         published_event(svc, &product, &rel);

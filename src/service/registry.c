@@ -208,7 +208,11 @@ static void table_release(struct pending_table *t)
     free(t->slots);
 }
 
-/* Replaces a device's pending record P by its newer REC (N check-ins), as the database would. */
+/*
+ * Replaces a device's pending record P by its newer REC (N check-ins), as the database would:
+ * last offered version and key, and the last secure_version reported, kept when REC has none;
+ * the highest secure_version of both kept.
+ */
 static void pending_merge(struct device_record *p, const struct device_record *rec, int64_t n)
 {
     int64_t first_seen = p->first_seen_ms, checkins = p->checkins + n;
@@ -218,9 +222,22 @@ static void pending_merge(struct device_record *p, const struct device_record *r
         memcpy(offered, p->last_offered, sizeof(offered));
         memcpy(key, p->last_key, sizeof(key));
     }
+    /* The anti-rollback counter: the highest of every check-in merged, and the last reported. */
+    bool has_highest = p->has_secure_version_max || rec->has_secure_version_max;
+    uint32_t highest = p->has_secure_version_max ? p->secure_version_max : 0;
+    if (rec->has_secure_version_max && rec->secure_version_max > highest)
+        highest = rec->secure_version_max;
+    bool had_reported = p->report.has_secure_version;
+    uint32_t reported = p->report.secure_version;
     *p = *rec;
     p->first_seen_ms = first_seen;
     p->checkins = checkins;
+    p->has_secure_version_max = has_highest;
+    p->secure_version_max = highest;
+    if (!rec->report.has_secure_version && had_reported) {
+        p->report.has_secure_version = true;
+        p->report.secure_version = reported;
+    }
     if (keep_offer) {
         memcpy(p->last_offered, offered, sizeof(offered));
         if (!rec->last_key[0])

@@ -37,6 +37,7 @@
 #include "core/config.h"
 #include "core/reason.h"
 #include "model/model.h"
+#include "service/antirollback.h"
 
 struct service;
 
@@ -162,6 +163,16 @@ struct publish_request {
     int64_t source_id; /* the release source that fetched it, or 0 */
     /* Publish VERSION even though the image's app descriptor names another one. */
     bool force_version;
+    /*
+     * A release whose app descriptor raises the product's anti-rollback
+     * secure_version (above its earlier releases of the mode) is refused,
+     * -EDQUOT with the figures, unless this is set (docs/SECURITY.md,
+     * "Anti-rollback"). RET_BUMP (may be NULL; the caller's) receives what
+     * the release does to the budget, also with -EDQUOT: .raised false when
+     * it raises nothing or is not new.
+     */
+    bool allow_secure_version_bump;
+    struct secure_version_bump *ret_bump;
 };
 
 /*
@@ -175,6 +186,10 @@ struct publish_request {
  * version); with one, the two must agree, equal once one leading 'v' or
  * 'V' before a digit is dropped from each, or it is -EDOM unless
  * REQ->force_version (WHY names both versions and the flag).
+ * A new release that raises secure_version without
+ * REQ->allow_secure_version_bump is -EDQUOT (nothing stored but its blobs,
+ * which no release names); secure_version beyond the chip's eFuse field is
+ * -EINVAL.
  * RET_RELEASE (may be NULL) receives the release; its notes belong to the
  * caller (free()).
  */

@@ -903,6 +903,9 @@ int service_device_show(struct service *svc, const char *product, uint64_t mac,
             .has_target = true,
             .target = c.target,
             .exact = c.exact,
+            /* The registry's highest: a device's eFuse never goes back (docs/SECURITY.md). */
+            .has_secure_version_known = ret->known && ret->device.has_secure_version_max,
+            .secure_version_known = ret->device.secure_version_max,
         };
         struct decision d;
         decide(cp, &req, &d);

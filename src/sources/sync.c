@@ -30,6 +30,7 @@
 #include "core/metrics.h"
 #include "service/audit.h"
 #include "service/events.h"
+#include "service/present.h"
 #include "sources/fetch.h"
 #include "sources/github.h"
 #include "sources/internal.h"
@@ -261,11 +262,17 @@ static int notes_copy(const char *body, char **ret)
  * sources never upload pre-signed images) is the operator's to fix, and
  * anything else our own failure: both are retried.
  */
+/*
+ * -EDQUOT: the release raises the product's anti-rollback secure_version. A
+ * source never confirms that (docs/SECURITY.md, "Anti-rollback"): the tag is
+ * refused with the figures, and an operator who means it publishes the same
+ * asset with --allow-secure-version-bump.
+ */
 static bool publish_refusal(int r)
 {
     /* -EDOM: the tag's version disagrees with the image's app descriptor (no force here). */
     return r == -EBADMSG || r == -EEXIST || r == -EINVAL || r == -EFBIG || r == -E2BIG ||
-           r == -EDOM;
+           r == -EDOM || r == -EDQUOT;
 }
 
 /*
@@ -361,6 +368,8 @@ static void asset_publish(struct sync *sy, const struct github_pick *pick, int64
     struct actor actor = {.via = sy->via, .name = "github"};
     snprintf(actor.address, sizeof(actor.address), "%.31s/%.31s", sy->src->owner, sy->src->repo);
     req.actor = &actor;
+    struct secure_version_bump bump;
+    req.ret_bump = &bump;
     struct release rel;
     bool created = false;
     struct reason why = {""};
@@ -373,6 +382,8 @@ static void asset_publish(struct sync *sy, const struct github_pick *pick, int64
         json_object_set_new(params, "sha256", json_string(rel.sha256));
         json_object_set_new(params, "created", json_boolean(created));
     }
+    if (bump.raised)
+        json_object_set_new(params, "secure_version_bump", present_secure_version_bump(&bump));
     struct audit_note audit = {.actor = &actor,
                                .action = "release.publish",
                                .product = sy->src->product,

@@ -835,20 +835,25 @@ def curl(args, *, timeout=60, workdir=None):
 
 
 def curl_publish(srv, product, path, token, *, version=None, channel=None, mode=None, notes=None,
-                 multipart=False, extra=()):
-    """Publishes PATH with curl, as CI would: raw body, or multipart with a file field 'image'."""
+                 multipart=False, extra=(), allow_secure_version_bump=None):
+    """Publishes PATH with curl, as CI would: raw body, or multipart with a file field 'image'.
+    ALLOW_SECURE_VERSION_BUMP (a string: "true", "1", ...) confirms a release that raises the
+    product's anti-rollback secure_version (docs/SECURITY.md)."""
     url = srv.url(f"/api/v1/products/{product}/releases")
     args = []
     if token is not None:
         args += ["-H", f"Authorization: Bearer {token}"]
     if multipart:
         args += ["-F", f"image=@{path};type=application/octet-stream"]
-        for key, value in (("version", version), ("channel", channel), ("mode", mode), ("notes", notes)):
+        for key, value in (("version", version), ("channel", channel), ("mode", mode), ("notes", notes),
+                           ("allow_secure_version_bump", allow_secure_version_bump)):
             if value is not None:
                 args += ["-F", f"{key}={value}"]
     else:
         query = {k: v for k, v in (("version", version), ("channel", channel), ("mode", mode),
-                                   ("notes", notes)) if v is not None}
+                                   ("notes", notes),
+                                   ("allow_secure_version_bump", allow_secure_version_bump))
+                 if v is not None}
         if query:
             url += "?" + urllib.parse.urlencode(query, quote_via=urllib.parse.quote)
         args += ["-H", "Content-Type: application/octet-stream", "--data-binary", f"@{path}"]

@@ -33,10 +33,12 @@ def idf_image(version, seed, **kw):
 
 
 def publish_forced(srv, token, path, version):
-    """Publishes PATH as VERSION with force_version=true, a multipart field as a CI form sends it."""
+    """Publishes PATH as VERSION with force_version=true, a multipart field as a CI form sends it
+    (and allow_secure_version_bump=true: the images' secure_version 2 is a bump over none)."""
     return curl(["-H", f"Authorization: Bearer {token}",
                  "-F", f"image=@{path};type=application/octet-stream",
                  "-F", f"version={version}", "-F", "force_version=true",
+                 "-F", "allow_secure_version_bump=true",
                  srv.url("/api/v1/products/door/releases")])
 
 
@@ -48,7 +50,8 @@ def api_error(r):
 def test_version_taken_from_descriptor_and_every_field_shown():
     path = idf_image("3.1.4", seed=701, idf_version="v5.2.1", chip="esp32s3")
     with door32() as (srv, token):
-        r = curl_publish(srv, "door", path, token)
+        # secure_version 2 over no earlier release: a bump, confirmed (docs/SECURITY.md)
+        r = curl_publish(srv, "door", path, token, allow_secure_version_bump="true")
         assert r.status == 201, r.describe()
         rel = r.json()["release"]
         assert rel["version"] == "3.1.4", rel
@@ -132,7 +135,7 @@ def test_cli_publish_and_list():
     other = idf_image("5.0.1", seed=709)
     with Server() as srv:
         srv.add_product("door", "esp32")
-        r = srv.cli_ok("release", "add", "door", str(path))
+        r = srv.cli_ok("release", "add", "door", str(path), "--allow-secure-version-bump")
         assert r.stdout.startswith("published door sketch 5.0.0 "), r.describe()
         assert 'app descriptor: project "door", version "5.0.0", secure_version 2' in r.stdout, r.describe()
         assert "chip ESP32 rev v1.0 to v3.99" in r.stdout, r.describe()

@@ -286,6 +286,29 @@ def test_a_tag_its_image_app_descriptor_contradicts_is_refused_once():
         assert [(r["version"], r["app"]["version"]) for r in releases(srv)] == [("1.2.0", "1.2.0")]
 
 
+def test_a_tag_that_raises_secure_version_is_refused_once():
+    """docs/SECURITY.md, "Anti-rollback": a source never confirms a bump; the tag is refused for
+    good with the figures, and an operator who means it publishes it with the flag."""
+    bump = make_image("esp32", 100_000, seed=83, app_version="1.1.0", app_project="door",
+                      secure_version=1)
+    same = make_image("esp32", 100_000, seed=84, app_version="1.2.0", app_project="door",
+                      secure_version=1)
+    with github(platform="esp32") as (gh, srv):
+        gh.add_release("v1.1.0", [("firmware.bin", bump.read_bytes())])
+        res = sync(srv, code=1)
+        assert (res["refused"], res["ingested"]) == (1, 0), res
+        assert releases(srv) == []
+        assert_refused_in_status(srv, "v1.1.0", "secure_version 0 -> 1")
+        assert sync(srv, code=0)["not_modified"]
+        # the operator confirms it by hand; the next tag at the same secure_version is no bump
+        srv.cli_ok("release", "add", "door", str(bump), "--version", "1.1.0",
+                   "--allow-secure-version-bump")
+        gh.add_release("v1.2.0", [("firmware.bin", same.read_bytes())])
+        res = sync(srv, code=0)
+        assert (res["refused"], res["ingested"]) == (0, 1), res
+        assert sorted(r["version"] for r in releases(srv)) == ["1.1.0", "1.2.0"]
+
+
 def test_asset_larger_than_max_upload_is_refused_without_download():
     with github() as (gh, srv):
         gh.add_release("v1.0.0", [("firmware.bin", firmware(11, size=80_000))])

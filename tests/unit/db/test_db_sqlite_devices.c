@@ -327,6 +327,86 @@ static bool admit_unless_404(void *ctx, const struct device_record *record)
  * STA MAC, one of a missing product, and new devices ADMIT refuses, once or
  * for good. ADMIT is asked about devices without a row only.
  */
+/* DEVICE's row: its last reported secure_version and the highest, -1 for NULL. */
+static void secure_versions(struct db *db, int64_t product_id, uint64_t mac, int64_t *ret_reported,
+                            int64_t *ret_highest)
+{
+    struct device_record d;
+    int64_t interval, intervals;
+    assert_int_equal(db_device_get(db, product_id, mac, &d, &interval, &intervals), 0);
+    *ret_reported = d.report.has_secure_version ? (int64_t)d.report.secure_version : -1;
+    *ret_highest = d.has_secure_version_max ? (int64_t)d.secure_version_max : -1;
+}
+
+/*
+ * The anti-rollback counter (migration 011 / 015): the last value reported
+ * is kept as reported, the highest ever rules, a check-in without one
+ * changes neither; a batch naming a device twice keeps the higher; the
+ * product's maximum reads the highest of its devices.
+ */
+static void test_secure_version(void **state)
+{
+    struct db *db = ((struct db_env *)*state)->db;
+    struct product p = devices_product(db, "anti");
+    struct product other = devices_product(db, "other");
+    bool known = true;
+    uint32_t max = 99;
+    assert_int_equal(db_device_secure_version_max(db, p.id, &known, &max), 0);
+    assert_false(known);
+    assert_int_equal(max, 0);
+
+    static const struct {
+        bool has;
+        uint32_t value;
+        int64_t reported, highest;
+    } steps[] = {
+        {false, 0, -1, -1},                  /* an Arduino check-in: nothing yet */
+        {true, 3, 3, 3},    {true, 2, 2, 3}, /* lower: kept as reported, the maximum rules */
+        {false, 0, 2, 3},                    /* none: both stay */
+        {true, 0, 0, 3},    {true, 5, 5, 5},
+    };
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        struct device_record d = db_env_device(p.id, 1, "1.0.0");
+        d.last_seen_ms = 1000 + (int64_t)i;
+        d.report.has_secure_version = steps[i].has;
+        d.report.secure_version = steps[i].value;
+        assert_int_equal(db_devices_record(db, &d, 1, NULL, NULL, NULL, NULL), 0);
+        int64_t reported, highest;
+        secure_versions(db, p.id, 0x18FEAA000001ULL, &reported, &highest);
+        if (reported != steps[i].reported || highest != steps[i].highest)
+            fail_msg("step %zu: reported %lld (want %lld), highest %lld (want %lld)", i,
+                     (long long)reported, (long long)steps[i].reported, (long long)highest,
+                     (long long)steps[i].highest);
+    }
+
+    /* One batch: device 2 twice (7, then 4), device 3 with the registry's merged maximum. */
+    struct device_record batch[3] = {db_env_device(p.id, 2, "1.0.0"),
+                                     db_env_device(p.id, 2, "1.0.0"),
+                                     db_env_device(p.id, 3, "1.0.0")};
+    batch[0].report.has_secure_version = true;
+    batch[0].report.secure_version = 7;
+    batch[1].report.has_secure_version = true;
+    batch[1].report.secure_version = 4;
+    batch[2].report.has_secure_version = true;
+    batch[2].report.secure_version = 1;
+    batch[2].has_secure_version_max = true; /* merged in memory: 6 then 1 */
+    batch[2].secure_version_max = 6;
+    assert_int_equal(db_devices_record(db, batch, 3, NULL, NULL, NULL, NULL), 0);
+    int64_t reported, highest;
+    secure_versions(db, p.id, 0x18FEAA000002ULL, &reported, &highest);
+    assert_int_equal(reported, 4);
+    assert_int_equal(highest, 7);
+    secure_versions(db, p.id, 0x18FEAA000003ULL, &reported, &highest);
+    assert_int_equal(reported, 1);
+    assert_int_equal(highest, 6);
+
+    assert_int_equal(db_device_secure_version_max(db, p.id, &known, &max), 0);
+    assert_true(known);
+    assert_int_equal(max, 7);
+    assert_int_equal(db_device_secure_version_max(db, other.id, &known, &max), 0);
+    assert_false(known);
+}
+
 static void test_batch_semantics(void **state)
 {
     struct db_env *e = *state;
@@ -890,6 +970,7 @@ int main(void)
                                         db_env_teardown),
         cmocka_unit_test_setup_teardown(test_interval_in_batch, db_env_setup, db_env_teardown),
         cmocka_unit_test_setup_teardown(test_device_get, db_env_setup, db_env_teardown),
+        cmocka_unit_test_setup_teardown(test_secure_version, db_env_setup, db_env_teardown),
         cmocka_unit_test_setup_teardown(test_page_filters, db_env_setup, db_env_teardown),
         cmocka_unit_test_setup_teardown(test_page_plans_walk_an_index, db_env_setup,
                                         db_env_teardown),

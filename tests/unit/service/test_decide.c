@@ -393,6 +393,131 @@ static void test_form_follows_what_is_known_of_the_device(void **state)
     assert_string_equal(d.variant.md5, "");
 }
 
+/* An ESP32 sketch release whose app descriptor says SECURE_VERSION. */
+static struct catalog_release *add_sv_release(const char *version, const char *md5,
+                                              uint32_t secure_version)
+{
+    struct catalog_release *r = add_release(version, "stable", FW_MODE_SKETCH, 1000, md5, 0);
+    r->release.app.present = true;
+    r->release.app.secure_version = secure_version;
+    strcpy(r->release.app.version, version);
+    return r;
+}
+
+/* An ESP-IDF device running VERSION whose eFuse holds SECURE_VERSION (x-ESP-IDF-secure-version). */
+static struct device_report sv_report(const char *version, bool has, uint32_t secure_version)
+{
+    struct device_report r = report_with_version(version);
+    r.platform = PLATFORM_ESP32;
+    r.idf = true;
+    r.has_secure_version = has;
+    r.secure_version = secure_version;
+    return r;
+}
+
+static void assert_below_secure_version(const struct decision *d)
+{
+    assert_int_equal(d->kind, DECISION_REFUSED);
+    assert_int_equal(d->issue, DELIVERY_BELOW_SECURE_VERSION);
+    assert_non_null(strstr(d->reason, "secure_version 2"));
+}
+
+/*
+ * docs/SECURITY.md, "Anti-rollback": a device on secure_version 3 is never
+ * offered a release with 2, whichever rule chose it: the channel's deployed
+ * release, a rollout stage's (a chosen target), a pin or a rollback (an
+ * exact target, offered even below what the device runs), nor told its
+ * version; a release with 3 (or without an app descriptor) is offered.
+ */
+static void test_below_secure_version_is_never_offered(void **state)
+{
+    fixture_reset(PLATFORM_ESP32);
+    struct catalog_release *two = add_sv_release("1.0.0", MD5_A, 2);
+    struct decision d;
+    struct device_report rep = sv_report("0.9.0", true, 3);
+
+    /* The plain channel. */
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_REFUSED);
+    assert_below_secure_version(&d);
+    /* Told its version (x-ESP8266-mode: version): refused too. */
+    rep.mode = REPORT_MODE_VERSION;
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_REFUSED);
+    assert_below_secure_version(&d);
+    rep.mode = REPORT_MODE_SKETCH;
+
+    /* A rollout stage admitting the device: its release is the chosen target. */
+    struct decide_request rollout = {
+        .report = &rep, .channel = "stable", .has_target = true, .target = two};
+    decide(&fx.product, &rollout, &d);
+    assert_below_secure_version(&d);
+
+    /* A pin (or a rollback) to 1.0.0 of a device running 1.1.0 (secure_version 3). */
+    add_sv_release("1.1.0", MD5_B, 3);
+    struct device_report on_three = sv_report("1.1.0", true, 3);
+    struct decide_request pin = {
+        .report = &on_three, .channel = "stable", .has_target = true, .target = two, .exact = true};
+    decide(&fx.product, &pin, &d);
+    assert_below_secure_version(&d);
+    /* The same pin for a device on secure_version 2 is offered: the rule is the floor, not the pin.
+     */
+    struct device_report on_two = sv_report("1.1.0", true, 2);
+    pin.report = &on_two;
+    decide(&fx.product, &pin, &d);
+    assert_int_equal(d.kind, DECISION_UPDATE);
+    assert_string_equal(d.version, "1.0.0");
+
+    /* The channel now deploys 1.1.0 (secure_version 3): offered to the device on 3. */
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_UPDATE);
+    assert_string_equal(d.version, "1.1.0");
+    assert_int_equal(d.issue, DELIVERY_OK);
+}
+
+/* The floor is the highest known: the registry's maximum rules over a lower report. */
+static void test_secure_version_floor_is_the_highest_known(void **state)
+{
+    fixture_reset(PLATFORM_ESP32);
+    struct catalog_release *two = add_sv_release("1.0.0", MD5_A, 2);
+    struct decision d;
+    struct decide_request req = {.channel = "stable", .has_target = true, .target = two};
+    static const struct {
+        bool reported;
+        uint32_t value;
+        bool known;
+        uint32_t known_value;
+        enum decision_kind want;
+    } cases[] = {
+        {false, 0, false, 0, DECISION_UPDATE}, /* nothing known: nothing to compare */
+        {true, 2, false, 0, DECISION_UPDATE},  /* equal is fine */
+        {true, 1, false, 0, DECISION_UPDATE},
+        {false, 0, true, 3, DECISION_REFUSED}, /* not reported now: the registry's */
+        {true, 2, true, 3, DECISION_REFUSED},  /* a lower report: the maximum rules */
+        {true, 3, true, 1, DECISION_REFUSED},
+        {true, 2, true, 2, DECISION_UPDATE},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct device_report rep = sv_report("0.9.0", cases[i].reported, cases[i].value);
+        req.report = &rep;
+        req.has_secure_version_known = cases[i].known;
+        req.secure_version_known = cases[i].known_value;
+        decide(&fx.product, &req, &d);
+        if (d.kind != cases[i].want)
+            fail_msg("case %zu: decision %d, want %d (%s)", i, d.kind, cases[i].want, d.reason);
+    }
+    /*
+     * A release without an app descriptor has no secure_version: not compared
+     * (an arduino-esp32 check-in of a device the registry knows on 3; an ESP-IDF
+     * one is refused such an image for want of its descriptor).
+     */
+    two->release.app.present = false;
+    struct device_report rep = sv_report("0.9.0", false, 0);
+    rep.idf = false;
+    req.report = &rep;
+    req.has_secure_version_known = true;
+    req.secure_version_known = 3;
+    decide(&fx.product, &req, &d);
+    assert_int_equal(d.kind, DECISION_UPDATE);
+}
+
 /* An ESP-IDF app's release: an ESP32-S3 image with descriptor (revisions, ELF SHA-256). */
 #define ELF_A "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1"
 #define ELF_B "b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2"
@@ -494,7 +619,8 @@ static void test_idf_refused_without_app_desc(void **state)
     assert_int_equal(d.issue, DELIVERY_NO_APP_DESC);
     assert_string_equal(d.reason, "release 1.1.0 has no app descriptor (not built by ESP-IDF); "
                                   "esp_https_ota refuses it");
-    /* An Arduino device of the same product is served it: the descriptor is the IDF app's need. */
+    /* An Arduino device of the same product is served it: the descriptor is the IDF app's need.
+     */
     struct device_report arduino = report_with_version("1.0.0");
     arduino.platform = PLATFORM_ESP32;
     assert_int_equal(decide_for(&arduino, false, &d), DECISION_UPDATE);
@@ -625,6 +751,8 @@ int main(void)
         cmocka_unit_test(test_wrong_platform_is_refused),
         cmocka_unit_test(test_other_channels_are_not_offered),
         cmocka_unit_test(test_form_follows_what_is_known_of_the_device),
+        cmocka_unit_test(test_below_secure_version_is_never_offered),
+        cmocka_unit_test(test_secure_version_floor_is_the_highest_known),
         cmocka_unit_test(test_idf_current_by_version_or_elf),
         cmocka_unit_test(test_idf_refused_without_app_desc),
         cmocka_unit_test(test_idf_refused_for_another_chip),

@@ -285,6 +285,47 @@ static void test_coalesced_checkins_count_and_keep_first_seen(void **state)
     free(list);
 }
 
+/*
+ * The anti-rollback counter through the pending table (docs/SECURITY.md,
+ * "Anti-rollback"): check-ins of one device reporting 3, then 2, then none
+ * within one interval commit the last reported value (2) and the highest
+ * (3), as the database would have kept them one by one.
+ */
+static void test_coalesced_checkins_keep_the_highest_secure_version(void **state)
+{
+    struct env *e = *state;
+    struct registry *reg;
+    assert_int_equal(registry_start(e->path, 10000, 64, NULL, &reg), 0);
+    static const struct {
+        bool has;
+        uint32_t value;
+    } reports[] = {{true, 3}, {true, 2}, {false, 0}};
+    for (uint32_t i = 0; i < 3; i++) {
+        struct device_record r = record_for(e, 4, "1.0.0");
+        r.last_seen_ms = 5000 + i;
+        r.report.has_secure_version = reports[i].has;
+        r.report.secure_version = reports[i].value;
+        r.has_secure_version_max = reports[i].has; /* as service_checkin fills it */
+        r.secure_version_max = reports[i].value;
+        assert_int_equal(registry_record(reg, &r), 0);
+    }
+    assert_int_equal(registry_flush(reg), 0);
+    struct registry_stats st;
+    registry_stats(reg, &st);
+    assert_int_equal(st.rows, 1);
+    registry_stop(reg);
+    struct device_record *list;
+    size_t n;
+    uint64_t total;
+    assert_int_equal(db_device_list(e->db, e->product_id, 10, 0, &list, &n, &total), 0);
+    assert_int_equal(total, 1);
+    assert_true(list[0].report.has_secure_version);
+    assert_int_equal(list[0].report.secure_version, 2);
+    assert_true(list[0].has_secure_version_max);
+    assert_int_equal(list[0].secure_version_max, 3);
+    free(list);
+}
+
 static struct device_record record_from(const struct env *e, uint32_t n, const char *addr)
 {
     struct device_record r = record_for(e, n, "1.0.0");
@@ -417,6 +458,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_every_checkin_is_committed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_repeat_updates_one_row, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_coalesced_checkins_keep_the_highest_secure_version,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_queue_makes_room, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_tables_drop_without_waiting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_coalesced_checkins_count_and_keep_first_seen, setup,

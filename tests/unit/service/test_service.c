@@ -19,6 +19,7 @@
 #include "core/util.h"
 #include "db/db.h"
 #include "service/service.h"
+#include "service/service_fleet.h"
 #include "core/digest.h"
 #include "signing/signing.h"
 
@@ -214,7 +215,9 @@ static int publish32(struct env *e, const char *version, const uint8_t *img, siz
                                   .image = img,
                                   .image_len = len,
                                   .source = "test",
-                                  .force_version = force};
+                                  .force_version = force,
+                                  /* secure_version 2 over no earlier release: a confirmed bump */
+                                  .allow_secure_version_bump = true};
     struct release rel;
     memset(why, 0, sizeof(*why));
     int r = service_publish(e->svc, &req, &rel, NULL, why);
@@ -224,6 +227,97 @@ static int publish32(struct env *e, const char *version, const uint8_t *img, siz
             *ret = rel;
     }
     return r;
+}
+
+/* door32's image VERSION with secure_version SV, published with ALLOW; the bump into *RET_BUMP. */
+static int publish_sv(struct env *e, const char *version, uint32_t sv, bool allow,
+                      struct secure_version_bump *ret_bump, struct reason *why)
+{
+    static uint8_t img[4096];
+    esp32_image(img, sizeof(img), "door", version, sv + 7);
+    img[36] = (uint8_t)sv, img[37] = (uint8_t)(sv >> 8);
+    img[38] = (uint8_t)(sv >> 16), img[39] = (uint8_t)(sv >> 24);
+    struct publish_request req = {.product = "door32",
+                                  .version = version,
+                                  .mode = FW_MODE_SKETCH,
+                                  .image = img,
+                                  .image_len = sizeof(img),
+                                  .source = "test",
+                                  .allow_secure_version_bump = allow,
+                                  .ret_bump = ret_bump};
+    struct release rel;
+    memset(why, 0, sizeof(*why));
+    int r = service_publish(e->svc, &req, &rel, NULL, why);
+    if (r == 0)
+        free(rel.notes);
+    return r;
+}
+
+/*
+ * docs/SECURITY.md, "Anti-rollback", through the service: a release raising
+ * secure_version is refused without the flag (nothing recorded), with the
+ * figures; accepted with it, the same figures as a warning; the same value
+ * again needs nothing. A device reporting secure_version 3 is refused the
+ * release with 2 (403, below_secure_version, recorded in the registry with
+ * its secure_version) and offered the one with 3.
+ */
+static void test_publish_secure_version_bump_and_floor(void **state)
+{
+    struct env *e = *state;
+    struct reason why;
+    assert_int_equal(service_product_add(e->svc, "door32", PLATFORM_ESP32, NULL, NULL, &why), 0);
+    struct secure_version_bump bump;
+
+    /* The first release with 2: a bump from 0. */
+    assert_int_equal(publish_sv(e, "1.0.0", 2, false, &bump, &why), -EDQUOT);
+    assert_true(bump.raised);
+    assert_non_null(strstr(why.text, "secure_version 0 -> 2"));
+    assert_non_null(strstr(why.text, "ESP32 (32 bits): 32 bumps left, 30 after"));
+    struct release *list;
+    size_t n;
+    assert_int_equal(service_release_list(e->svc, "door32", &list, &n, &why), 0);
+    assert_int_equal(n, 0); /* refused: nothing recorded */
+    release_list_free(list, n);
+    assert_int_equal(publish_sv(e, "1.0.0", 2, true, &bump, &why), 0);
+    assert_true(bump.raised);
+    assert_int_equal(bump.left_after, 30);
+    assert_non_null(strstr(bump.warning, "secure_version 0 -> 2"));
+
+    /* The same value again, or a lower one: nothing to confirm. */
+    assert_int_equal(publish_sv(e, "1.0.1", 2, false, &bump, &why), 0);
+    assert_false(bump.raised);
+
+    /* A device on secure_version 3: the releases with 2 are below its eFuse. */
+    struct device_report rep;
+    memset(&rep, 0, sizeof(rep));
+    rep.has_sta_mac = true;
+    memcpy(rep.sta_mac, "\x24\x0a\xc4\x00\x00\x03", 6);
+    rep.platform = PLATFORM_ESP32;
+    rep.platform_known = true;
+    rep.idf = true;
+    strcpy(rep.version, "0.9.0");
+    rep.version_source = VERSION_SOURCE_HEADER;
+    rep.has_secure_version = true;
+    rep.secure_version = 3;
+    struct checkin_context ctx = {.remote_addr = "127.0.0.1"};
+    struct decision d;
+    service_checkin(e->svc, "door32", &rep, &ctx, &d);
+    assert_int_equal(d.kind, DECISION_REFUSED);
+    assert_int_equal(d.issue, DELIVERY_BELOW_SECURE_VERSION);
+
+    /* 3 raises it again: refused with the devices' highest counted, then confirmed. */
+    assert_int_equal(service_registry_flush(e->svc), 0);
+    assert_int_equal(publish_sv(e, "1.1.0", 3, false, &bump, &why), -EDQUOT);
+    assert_non_null(strstr(why.text, "secure_version 2 -> 3"));
+    assert_non_null(strstr(why.text, "29 bumps left, 29 after (highest known: releases 2, "
+                                     "devices 3)"));
+    assert_int_equal(publish_sv(e, "1.1.0", 3, true, &bump, &why), 0);
+    assert_true(bump.devices_known);
+    assert_int_equal(bump.highest_device, 3);
+    service_checkin(e->svc, "door32", &rep, &ctx, &d);
+    assert_int_equal(d.kind, DECISION_UPDATE);
+    assert_string_equal(d.version, "1.1.0");
+    service_delivery_done(e->svc, &d.ticket, true);
 }
 
 static void test_publish_app_desc_version(void **state)
@@ -503,6 +597,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_publish_idempotent_and_conflict, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusals_store_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_publish_app_desc_version, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_publish_secure_version_bump_and_floor, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_installed_md5_ignores_flash_mode_byte, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_missing_signing_key_is_a_server_problem, setup,
