@@ -637,6 +637,29 @@ static void test_idf_ambiguous_elf_prefix(void **state)
     assert_int_equal(decide_for(&rep, false, &d), DECISION_CURRENT);
 }
 
+/*
+ * An image whose build wrote no ELF SHA-256 carries zeros, and its app
+ * reports them: zeros name no build, so two such releases never place a
+ * device on the newest (304 forever on the older).
+ */
+static void test_idf_zero_elf_sha256_names_no_build(void **state)
+{
+    fixture_reset(PLATFORM_ESP32);
+    add_idf_release("1.0.0", MD5_A, ELF_X);
+    add_idf_release("1.1.0", MD5_B, ELF_X);
+    struct decision d;
+    struct device_report rep = idf_report("1.0.0", "000000000");
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_UPDATE);
+    assert_string_equal(d.version, "1.1.0");
+    const struct catalog_release *running = decide_running(&fx.product, &rep, FW_MODE_SKETCH);
+    assert_non_null(running);
+    assert_string_equal(running->release.version, "1.0.0"); /* by its version */
+    rep = idf_report("1.0.0", ELF_X);
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_UPDATE);
+    rep = idf_report("1.1.0", "000000000");
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_CURRENT);
+}
+
 static void test_idf_refused_without_app_desc(void **state)
 {
     fixture_reset(PLATFORM_ESP32);
@@ -784,6 +807,7 @@ int main(void)
         cmocka_unit_test(test_secure_version_floor_is_the_highest_known),
         cmocka_unit_test(test_idf_current_by_version_or_elf),
         cmocka_unit_test(test_idf_ambiguous_elf_prefix),
+        cmocka_unit_test(test_idf_zero_elf_sha256_names_no_build),
         cmocka_unit_test(test_idf_refused_without_app_desc),
         cmocka_unit_test(test_idf_refused_for_another_chip),
         cmocka_unit_test(test_idf_chip_revisions),
