@@ -16,6 +16,7 @@
 
 #include "http/device_headers.h"
 #include "http/handlers.h"
+#include "http/manifest.h"
 #include "http/range.h"
 #include "model/fleet.h"
 #include "service/service_fleet.h"
@@ -84,7 +85,10 @@ static void give_back_slot(const struct http_context *ctx, const struct delivery
 
 /*
  * 302 to the offered release's image URL, for an app that passes the URL on:
- * absolute, on the Host the device asked and the scheme it used.
+ * absolute, on the Host the device asked and the scheme it used. A Host that
+ * is no name or address with a port (manifest_host_valid: a path, a '@', a
+ * '#') would point the device at another server or path: 400, as the
+ * manifests answer it.
  */
 static void reply_redirect(const struct http_request *req, const struct http_route_args *args,
                            const struct decision *d, struct http_reply *reply)
@@ -93,8 +97,10 @@ static void reply_redirect(const struct http_request *req, const struct http_rou
     char location[LIMIT_URL_BYTES + 1];
     int n = snprintf(location, sizeof(location), "%s://%s/images/%s/%s",
                      req->tls ? "https" : "http", host ? host : "", args->product, d->version);
-    if (!host || n < 0 || (size_t)n >= sizeof(location)) {
-        http_reply_static(reply, 400, "?answer=redirect needs a Host header\n");
+    if (!host || !manifest_host_valid(host) || n < 0 || (size_t)n >= sizeof(location)) {
+        http_reply_static(
+            reply, 400,
+            "?answer=redirect needs a Host header (a name or address, optional port)\n");
         return;
     }
     http_reply_empty(reply, 302);

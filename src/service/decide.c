@@ -17,22 +17,43 @@ uint64_t round_up_sector(uint64_t n)
 enum placement { PLACED_BEHIND, PLACED_CURRENT, PLACED_UNKNOWN, PLACED_NOTHING };
 
 /*
+ * Whether an ELF SHA-256 (or a prefix of one) names a build: not empty, and
+ * not all zeros, which is what an image carries whose build did not write it
+ * (esptool elf2image without --elf-sha256-offset) and what its app then
+ * reports; every such build would look like one program.
+ */
+static bool names_build(const char *elf_sha256)
+{
+    return elf_sha256[0] && elf_sha256[strspn(elf_sha256, "0")] != 0;
+}
+
+/*
  * The newest release whose app descriptor's ELF SHA-256 begins with
  * ELF_SHA256 (the device may send a prefix, docs/PROTOCOL.md), or NULL. A
  * linear walk, newest first: only an ESP-IDF check-in that sends the header
  * asks, and two releases of one build (published again) are one program.
+ * A prefix that two different builds share names neither: placing the
+ * device on the newest would tell it "current" (304) while it runs the
+ * other, so it is placed by its version instead.
  */
 static const struct catalog_release *release_by_elf_sha256(const struct catalog_product *product,
                                                            const char *elf_sha256)
 {
     size_t len = strlen(elf_sha256);
+    const struct catalog_release *found = NULL;
+    if (!names_build(elf_sha256))
+        return NULL;
     for (size_t i = product->release_count; i-- > 0;) {
         const struct release *r = &product->releases[i].release;
-        if (r->app.present && r->app.elf_sha256[0] &&
-            strncmp(r->app.elf_sha256, elf_sha256, len) == 0)
-            return &product->releases[i];
+        if (!r->app.present || !names_build(r->app.elf_sha256) ||
+            strncmp(r->app.elf_sha256, elf_sha256, len) != 0)
+            continue;
+        if (!found)
+            found = &product->releases[i];
+        else if (strcmp(found->release.app.elf_sha256, r->app.elf_sha256) != 0)
+            return NULL;
     }
-    return NULL;
+    return found;
 }
 
 /* Whether the device reports a digest of what it runs (which may name no release). */

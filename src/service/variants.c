@@ -239,7 +239,13 @@ static int secure_boot_form(const struct product *product, const struct signing_
                           "boot v2 sector under the 512-byte signature",
                           product->name);
     } else {
-        if ((r = secure_boot_sign(sb_keys, sb_count, payload->data, payload->len, &set->secure_boot,
+        /*
+         * The image alone: a device's boot loader reads the signature sector at the image's
+         * end rounded up to 4096 (esp_image_verify), so bytes an upload carries past that
+         * sector (a build padded further) would move the sector where no device looks.
+         */
+        size_t sign_len = image_end > 0 && image_end < payload->len ? image_end : payload->len;
+        if ((r = secure_boot_sign(sb_keys, sb_count, payload->data, sign_len, &set->secure_boot,
                                   &detail)) < 0)
             return reason_set(why, r == -EINVAL ? -EKEYREJECTED : r,
                               "%s cannot sign for secure boot v2 here: %s (or upload an image "

@@ -608,6 +608,58 @@ static void test_idf_current_by_version_or_elf(void **state)
     assert_string_equal(running->release.version, "1.0.0");
 }
 
+/*
+ * A short prefix two builds share (here 1.0.0's and 1.1.0's first 8 digits)
+ * names neither: taking the newest would answer 304 to a device that runs
+ * 1.0.0. The version places it instead, and decide_running agrees.
+ */
+#define ELF_A_TWIN "a1a1a1a1ffffffffffffffffffffffffffffffffffffffffffffffffffffffff"
+
+static void test_idf_ambiguous_elf_prefix(void **state)
+{
+    fixture_reset(PLATFORM_ESP32);
+    add_idf_release("1.0.0", MD5_A, ELF_A);
+    add_idf_release("1.1.0", MD5_B, ELF_A_TWIN);
+    struct decision d;
+    struct device_report rep = idf_report("1.0.0", "a1a1a1a1");
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_UPDATE);
+    assert_string_equal(d.version, "1.1.0");
+    const struct catalog_release *running = decide_running(&fx.product, &rep, FW_MODE_SKETCH);
+    assert_non_null(running);
+    assert_string_equal(running->release.version, "1.0.0");
+    /* No version: an unplaced build gets the target, never a 304 by the wrong release. */
+    rep = idf_report(NULL, "a1a1a1a1");
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_UPDATE);
+    /* Long enough to tell them apart: each prefix names its own release. */
+    rep = idf_report(NULL, "a1a1a1a1a");
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_UPDATE);
+    rep = idf_report(NULL, "a1a1a1a1f");
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_CURRENT);
+}
+
+/*
+ * An image whose build wrote no ELF SHA-256 carries zeros, and its app
+ * reports them: zeros name no build, so two such releases never place a
+ * device on the newest (304 forever on the older).
+ */
+static void test_idf_zero_elf_sha256_names_no_build(void **state)
+{
+    fixture_reset(PLATFORM_ESP32);
+    add_idf_release("1.0.0", MD5_A, ELF_X);
+    add_idf_release("1.1.0", MD5_B, ELF_X);
+    struct decision d;
+    struct device_report rep = idf_report("1.0.0", "000000000");
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_UPDATE);
+    assert_string_equal(d.version, "1.1.0");
+    const struct catalog_release *running = decide_running(&fx.product, &rep, FW_MODE_SKETCH);
+    assert_non_null(running);
+    assert_string_equal(running->release.version, "1.0.0"); /* by its version */
+    rep = idf_report("1.0.0", ELF_X);
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_UPDATE);
+    rep = idf_report("1.1.0", "000000000");
+    assert_int_equal(decide_for(&rep, false, &d), DECISION_CURRENT);
+}
+
 static void test_idf_refused_without_app_desc(void **state)
 {
     fixture_reset(PLATFORM_ESP32);
@@ -754,6 +806,8 @@ int main(void)
         cmocka_unit_test(test_below_secure_version_is_never_offered),
         cmocka_unit_test(test_secure_version_floor_is_the_highest_known),
         cmocka_unit_test(test_idf_current_by_version_or_elf),
+        cmocka_unit_test(test_idf_ambiguous_elf_prefix),
+        cmocka_unit_test(test_idf_zero_elf_sha256_names_no_build),
         cmocka_unit_test(test_idf_refused_without_app_desc),
         cmocka_unit_test(test_idf_refused_for_another_chip),
         cmocka_unit_test(test_idf_chip_revisions),

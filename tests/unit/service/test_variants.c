@@ -356,6 +356,24 @@ static void test_secure_boot_forms(void **state)
     memcpy(presigned, signed_form->data, sizeof(presigned));
     variant_set_release(&set);
 
+    /*
+     * Bytes past the image's end (a build padded beyond its sector): the sector goes where
+     * a device's boot loader reads it, at the image's end rounded up to 4096, not after them.
+     */
+    uint8_t padded_upload[4096 + 512];
+    memset(padded_upload, 0xA5, sizeof(padded_upload));
+    memcpy(padded_upload, img, sizeof(img));
+    assert_int_equal(variants_make_secure(&p, NULL, keys, 1, false, FW_MODE_SKETCH, padded_upload,
+                                          sizeof(padded_upload), 1 << 24, &set, &why),
+                     0);
+    assert_int_equal(set.items[0].kind, VARIANT_SECURE_BOOT);
+    assert_int_equal(set.items[0].bytes.len, 8192);
+    assert_memory_equal(set.items[0].bytes.data, img, sizeof(img));
+    assert_int_equal(set.items[0].bytes.data[4096], 0xE7);
+    assert_int_equal(
+        secure_boot_verify(set.items[0].bytes.data, set.items[0].bytes.len, &verdict, &why), 0);
+    variant_set_release(&set);
+
     /* The upload already signed: kept byte for byte, the payload cut back to the image. */
     assert_int_equal(variants_make_secure(&p, NULL, keys, 1, false, FW_MODE_SKETCH, presigned,
                                           sizeof(presigned), 1 << 24, &set, &why),
