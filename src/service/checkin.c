@@ -18,6 +18,7 @@
 #include "service/catalog.h"
 #include "service/compat.h"
 #include "service/decide.h"
+#include "service/partial.h"
 #include "service/present.h"
 #include "service/registry.h"
 #include "service/service_fleet.h"
@@ -342,6 +343,61 @@ static void manifest_offer(struct service *svc, enum checkin_via via, struct dec
     held->count = kept;
 }
 
+/* The variant of CP whose blob is SHA256, with its release in *RET_RELEASE; NULL if none. */
+static const struct variant *variant_by_sha256(const struct catalog_product *cp, const char *sha256,
+                                               const struct release **ret_release)
+{
+    for (size_t i = 0; i < cp->release_count; i++) {
+        const struct release *rel = &cp->releases[i].release;
+        for (unsigned v = 0; v < rel->variant_count; v++)
+            if (strcmp(rel->variants[v].sha256, sha256) == 0) {
+                *ret_release = rel;
+                return &rel->variants[v];
+            }
+    }
+    return NULL;
+}
+
+/*
+ * An ESP-IDF download in ranges (partial.h) stays one image: the range from
+ * byte 0 pins the form offered; a later range whose check-in now decides
+ * another form (a publish, a promotion, a halt in between) is sent from the
+ * pinned one, which is not the new offer's to count. When the pinned form
+ * is no longer published, the range is refused and the device starts over.
+ */
+static void keep_download_whole(struct service *svc, const struct catalog_product *cp,
+                                const struct device_report *report,
+                                const struct checkin_context *ctx, struct decision *d)
+{
+    uint64_t mac = mac_to_u64(report->sta_mac);
+    int64_t now = service_now_ms(svc);
+    if (!ctx->continuation) {
+        partial_download_begin(svc->partial, cp->product.id, mac, d->variant.sha256, now);
+        return;
+    }
+    char pinned[SHA256_HEX_LEN + 1];
+    if (!partial_download_pinned(svc->partial, cp->product.id, mac, now, pinned) ||
+        strcmp(pinned, d->variant.sha256) == 0)
+        return;
+    const struct release *rel = NULL;
+    const struct variant *v = variant_by_sha256(cp, pinned, &rel);
+    if (v) {
+        d->variant = *v;
+        d->release_id = rel->id;
+        str_copy(d->version, sizeof(d->version), rel->version);
+        d->ticket.rollout_id = 0; /* the bytes of an earlier offer: not this one's download */
+        d->ticket.release_id = rel->id;
+        return;
+    }
+    struct delivery_ticket slot = d->ticket;
+    slot.rollout_id = 0;
+    service_delivery_done(svc, &slot, false);
+    memset(d, 0, sizeof(*d));
+    d->kind = DECISION_REFUSED;
+    snprintf(d->reason, sizeof(d->reason),
+             "the image this download began on is no longer published: start it again");
+}
+
 /* One check-in or manifest poll with identity: decided, counted, recorded (service_checkin). */
 static void checkin_run(struct service *svc, const char *product,
                         const struct device_report *report, const struct checkin_context *ctx,
@@ -363,6 +419,9 @@ static void checkin_run(struct service *svc, const char *product,
     }
     if (cp && via != VIA_CHECKIN && ret_decision->kind == DECISION_UPDATE)
         manifest_offer(svc, via, ret_decision, &held);
+    if (cp && via == VIA_CHECKIN && report->idf && report->has_sta_mac &&
+        ret_decision->kind == DECISION_UPDATE)
+        keep_download_whole(svc, cp, report, ctx, ret_decision);
     if (cp && ret_decision->issue != DELIVERY_OK)
         warn_delivery_issue(cp, ret_decision->issue);
     if (!ctx->continuation)

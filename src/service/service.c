@@ -21,6 +21,7 @@
 #include "service/audit.h"
 #include "service/catalog.h"
 #include "service/events.h"
+#include "service/partial.h"
 #include "service/dashboard.h"
 #include "service/registry.h"
 #include "service/service_internal.h"
@@ -223,6 +224,8 @@ int service_open(const struct config *config, enum service_mode mode, struct ser
     store_set_cache(svc->store, db_is_postgresql(svc->db)); /* blobs.c drops and fetches again */
     if ((r = signin_guard_new(&svc->signin_guard)) < 0)
         goto fail;
+    if ((r = partial_downloads_new(&svc->partial)) < 0)
+        goto fail;
     if ((r = fleet_open(svc)) < 0)
         goto fail;
     svc->fleet_open = true;
@@ -286,6 +289,7 @@ void service_close(struct service *svc)
     store_free(svc->store);
     events_free(svc->events);
     signin_guard_free(svc->signin_guard);
+    partial_downloads_free(svc->partial);
     db_close(svc->db);
     pthread_cond_destroy(&svc->stop_cond);
     pthread_mutex_destroy(&svc->blobs_lock);

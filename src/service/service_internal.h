@@ -80,8 +80,9 @@ struct service {
     pthread_mutex_t blobs_lock;                /* one fill at a time; guards blobs_failing */
     char (*blobs_failing)[SHA256_HEX_LEN + 1]; /* what the last fill could not have, logged once */
     size_t blobs_failing_count;
-    int64_t next_blobs_trim_ms;  /* monotonic: when unused cached blobs are next removed */
-    int64_t next_blobs_prune_ms; /* monotonic: when the leader next deletes unused blobs */
+    int64_t next_blobs_trim_ms;        /* monotonic: when unused cached blobs are next removed */
+    int64_t next_blobs_prune_ms;       /* monotonic: when the leader next deletes unused blobs */
+    struct partial_downloads *partial; /* ESP-IDF downloads in ranges: their forms (partial.h) */
 };
 
 /*

@@ -14,7 +14,7 @@ import time
 import urllib.parse
 
 from devices import IdfApp, IdfClient, idf_headers, idf_update
-from harness import Server, assert_status, make_image, md5_hex, sha256_hex, wait_until
+from harness import Server, assert_status, curl_publish, make_image, md5_hex, sha256_hex, wait_until
 
 IMAGE_BYTES = 65_536           # four 16 KiB ranges, as reference §1.2.1 observed
 REQUEST_BYTES = 16_384
@@ -353,3 +353,40 @@ def test_redirect_offer_is_recorded_for_the_rollout():
                           app.but(version="1.1.0", elf_sha256=new_elf))
         assert done.status == 304, done
         counters(offered=1, succeeded=1, failed=0)
+
+
+def test_a_download_in_ranges_stays_one_image_across_a_publish():
+    """A release published between two ranges of esp_https_ota's partial download: the rest of
+    the download comes from the image it began on, never spliced from the new one
+    (docs/PROTOCOL.md, "ESP-IDF check-in"); the next download gets the new release whole."""
+    with Server() as srv:
+        rel = published(srv, ("1.0.0", {"seed": 31}), ("1.1.0", {"seed": 32}))
+        first, _ = rel["1.1.0"]
+        app = app_for(rel["1.0.0"][1], version="1.0.0")
+        token = srv.token("publish")
+        client = IdfClient(srv.port, update_path(), app)
+        try:
+            resp, head = client.request("GET", f"bytes=0-{REQUEST_BYTES - 1}")
+            assert resp.status == 206 and head == first[:REQUEST_BYTES], resp.status
+            path, newer, _ = idf_image("1.2.0", seed=33)
+            r = curl_publish(srv, "idf", path, token, version="1.2.0")
+            assert r.status == 201, r.describe()
+            another = app.but(mac=bytes([0x24, 0x0A, 0xC4, 0x00, 0x00, 0x02]))
+            other = IdfClient(srv.port, update_path(), another)
+            try:  # a download that begins now gets the new release
+                wait_until(lambda: other.request("HEAD")[0].getheader("x-version") == "1.2.0",
+                           10, 0.1, "1.2.0 offered to a new download")
+            finally:
+                other.close()
+            rest = bytearray(head)
+            while len(rest) < len(first):
+                resp, body = client.request("GET", f"bytes={len(rest)}-{len(rest) + REQUEST_BYTES - 1}")
+                assert resp.status == 206, (resp.status, body[:200])
+                assert resp.getheader("ETag") == f'"{sha256_hex(first)}"', resp.getheader("ETag")
+                assert resp.getheader("x-version") == "1.1.0"
+                rest += body
+            assert bytes(rest) == first, "the download was spliced from two images"
+        finally:
+            client.close()
+        done = idf_update(srv.port, update_path(), app, max_request=REQUEST_BYTES)
+        assert done.image == newer, done
