@@ -488,6 +488,9 @@ static void published_event(struct service *svc, const struct product *product,
 int service_publish(struct service *svc, const struct publish_request *req,
                     struct release *ret_release, bool *ret_created, struct reason *why)
 {
+    /* Read by every caller whatever the outcome: cleared before the first refusal. */
+    if (req->ret_bump)
+        memset(req->ret_bump, 0, sizeof(*req->ret_bump));
     if (req->version && *req->version && !version_valid(req->version))
         return reason_set(why, -EINVAL,
                           "version \"%.64s\" must be 1-%u printable characters without blanks "
@@ -518,8 +521,6 @@ int service_publish(struct service *svc, const struct publish_request *req,
 
     struct release rel;
     bool created = false;
-    if (req->ret_bump)
-        memset(req->ret_bump, 0, sizeof(*req->ret_bump));
     pthread_mutex_lock(&svc->publish_lock);
     r = publish_locked(svc, &resolved, &product, &rel, &created, why);
     pthread_mutex_unlock(&svc->publish_lock);

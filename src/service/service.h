@@ -168,7 +168,7 @@ struct publish_request {
      * secure_version (above its earlier releases of the mode) is refused,
      * -EDQUOT with the figures, unless this is set (docs/SECURITY.md,
      * "Anti-rollback"). RET_BUMP (may be NULL; the caller's) receives what
-     * the release does to the budget, also with -EDQUOT: .raised false when
+     * the release does to the budget, whatever the outcome (cleared first): .raised false when
      * it raises nothing or is not new.
      */
     bool allow_secure_version_bump;

@@ -287,6 +287,20 @@ static void test_publish_secure_version_bump_and_floor(void **state)
     assert_int_equal(publish_sv(e, "1.0.1", 2, false, &bump, &why), 0);
     assert_false(bump.raised);
 
+    /* Refused before the budget is judged (an unknown product): the bump is cleared, never
+     * left as the caller's stack had it (the API read .raised after any refusal). */
+    static const struct secure_version_bump zero;
+    memset(&bump, 0xA5, sizeof(bump));
+    struct publish_request unknown = {.product = "nosuch",
+                                      .version = "1.0.0",
+                                      .image = (const uint8_t *)"x",
+                                      .image_len = 1,
+                                      .source = "test",
+                                      .ret_bump = &bump};
+    struct release ignored;
+    assert_int_equal(service_publish(e->svc, &unknown, &ignored, NULL, &why), -ENOENT);
+    assert_memory_equal(&bump, &zero, sizeof(bump));
+
     /* A device on secure_version 3: the releases with 2 are below its eFuse. */
     struct device_report rep;
     memset(&rep, 0, sizeof(rep));
