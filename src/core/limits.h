@@ -66,6 +66,14 @@
 
 /* JSON bodies of the admin API. */
 #define LIMIT_JSON_BODY_BYTES  (64u * 1024u)
+/*
+ * A body refused from its head alone is still read, and dropped, up to this
+ * size before the refusal goes out: a server that closes on unread bytes
+ * sends a reset that can destroy its own answer before the client reads it
+ * (curl: "Empty reply from server"). A larger body, a chunked one, or one
+ * the client holds back for "100 Continue" is refused at once.
+ */
+#define LIMIT_REFUSED_BODY_DRAIN_BYTES (4u * 1024u * 1024u)
 #define LIMIT_REPLY_BODY_BYTES (64u * 1024u * 1024u) /* a JSON answer we build */
 #define LIMIT_JSON_DEPTH       16u
 /* Path segments of the admin API that name a device or an action (longer: no such path, 404). */

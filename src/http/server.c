@@ -663,6 +663,13 @@ static enum MHD_Result upload_begin(struct http_server *srv, struct MHD_Connecti
         return queue_reply(srv, conn, &up->early, req->tls, req->path);
     }
     if (!http_route_accepts_body(&srv->ctx, req, declared, &max, &up->hold, &up->early)) {
+        const char *expect = http_request_header(req, MHD_HTTP_HEADER_EXPECT);
+        if (cl && declared <= LIMIT_REFUSED_BODY_DRAIN_BYTES && !expect &&
+            !http_request_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+            /* A small body already on its way: read and dropped, then refused (limits.h). */
+            up->has_early = true;
+            return MHD_YES;
+        }
         /*
          * Answered now, before any of the body: libmicrohttpd then closes the
          * connection instead of reading (and us holding) what was refused.

@@ -71,3 +71,41 @@ def test_chunked_json_body_is_411_before_its_body():
         body = b"".join(b"10000\r\n" + b" " * 0x10000 + b"\r\n" for _ in range(3)) + b"0\r\n\r\n"
         r = srv.send(head.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n") + body)
         assert_api_error(r, 411, "length_required", "a 192 KiB chunked JSON body")
+
+
+def test_a_small_body_refused_from_its_head_is_read_before_the_answer():
+    """A refusal decided from the head of a request whose small body (a Content-Length within
+    LIMIT_REFUSED_BODY_DRAIN_BYTES) is on its way waits for that body, drops it and then
+    answers, the connection kept: closing on unread bytes would reset the connection and could
+    destroy the answer before the client reads it (curl: "Empty reply from server")."""
+    with Server() as srv:
+        token = srv.token("admin")
+        srv.start()
+        body = b"\xe9" * 200_000
+        head = (b"POST /api/v1/products/nosuch/releases?version=1.0.0 HTTP/1.1\r\nHost: x\r\n"
+                b"Authorization: Bearer " + token.encode() + b"\r\n"
+                b"Content-Type: application/octet-stream\r\n"
+                b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n")
+        s = socket.create_connection((HOST, srv.port), timeout=5)
+        try:
+            s.sendall(head + body[:1000])
+            s.settimeout(0.5)
+            try:
+                early = s.recv(4096)
+            except socket.timeout:
+                early = None
+            assert early is None, f"answered before the body was read: {early[:80]!r}"
+            s.settimeout(5)
+            s.sendall(body[1000:])
+            data = b""
+            while b"\r\n\r\n" not in data or not data.rstrip().endswith(b"}"):
+                part = s.recv(4096)
+                assert part, f"the connection closed after {data!r}"
+                data += part
+            assert data.startswith(b"HTTP/1.1 404 "), data[:80]
+            # The connection stays usable: the next request on it is answered.
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            more = s.recv(4096)
+            assert more.startswith(b"HTTP/1.1 200 "), more[:80]
+        finally:
+            s.close()
