@@ -272,7 +272,8 @@ void compat_choose(const struct product *product, const struct release *release,
         return;
     }
     if (secure_boot) {
-        order = signing ? secure_boot_signed_forms : secure_boot_forms;
+        /* An ESP-IDF device takes the secure-boot form itself: its signature is what it checks. */
+        order = signing && !cap->idf ? secure_boot_signed_forms : secure_boot_forms;
         n = 1;
     }
 

@@ -83,15 +83,19 @@ def test_idf_device_on_a_secure_boot_product_gets_the_secure_boot_form_everywher
 
 def test_idf_device_on_a_signing_secure_boot_product_is_never_served_the_512_byte_form():
     """A product that signs the arduino-esp32 512-byte form over the secure-boot form: an
-    ESP-IDF check-in never gets a form esp_https_ota is not documented to take (a 403 with
-    the reason, never bytes), and whatever the image URL serves is the secure-boot image
-    with the 512-byte block after its sector, so the sector stays at the padded end."""
+    ESP-IDF check-in gets the secure-boot form itself (the signature it checks), never the
+    512-byte form esp_https_ota is not documented to take; whatever the image URL serves is
+    the secure-boot image with the 512-byte block after its sector, so the sector stays at
+    the padded end."""
     with Server() as srv:
         rel = secure_boot_idf_server(srv, signing=True)
         plain, _ = rel["1.1.0"]
         app = app_for(rel["1.0.0"][1], version="1.0.0")
         done = idf_update(srv.port, update_path(), app)
-        assert done.status == 403 and done.image is None, done
+        padded = (len(plain) + 4095) // 4096 * 4096
+        assert done.status in (200, 206) and done.image is not None, done
+        assert len(done.image) == padded + 4096 and done.image[:len(plain)] == plain, done
+        assert done.image[padded] == 0xE7, "the secure-boot sector at the padded end"
         img = srv.get("/images/idf/1.1.0")
         assert_status(img, 200, "the image URL")
         padded = (len(plain) + 4095) // 4096 * 4096
