@@ -10,6 +10,7 @@
 #include <errno.h>
 
 #include "env.h"
+#include "../support/app_desc_assert.h"
 
 /* A variant of KIND whose digests are made of C. */
 static struct variant variant_of(enum variant_kind kind, char c, uint64_t size)
@@ -108,23 +109,6 @@ static void test_release_insert_get(void **state)
  * first variant, a new one is added; signed_by is replaced each time, and
  * each call that succeeds moves the generation.
  */
-/* A and B hold the same descriptor, field by field (padding is not compared). */
-static void assert_app_equal(const struct app_desc *a, const struct app_desc *b)
-{
-    assert_int_equal(a->present, b->present);
-    assert_int_equal(a->framework, b->framework);
-    assert_string_equal(a->project, b->project);
-    assert_string_equal(a->version, b->version);
-    assert_string_equal(a->idf_version, b->idf_version);
-    assert_string_equal(a->build_date, b->build_date);
-    assert_string_equal(a->build_time, b->build_time);
-    assert_int_equal(a->secure_version, b->secure_version);
-    assert_string_equal(a->elf_sha256, b->elf_sha256);
-    assert_int_equal(a->chip_id, b->chip_id);
-    assert_int_equal(a->min_chip_rev, b->min_chip_rev);
-    assert_int_equal(a->max_chip_rev, b->max_chip_rev);
-}
-
 /* A release's app descriptor is written and read back whole; one without reads as absent. */
 static void test_release_app_desc(void **state)
 {

@@ -15,6 +15,7 @@
 #include "core/limits.h"
 #include "core/util.h"
 #include "service/image.h"
+#include "../support/app_desc_assert.h"
 
 #define MiB (1024u * 1024u)
 
@@ -592,23 +593,6 @@ static void assert_app(const struct image_info *info, const struct desc_spec *sp
     assert_string_equal(info->app.elf_sha256,
                         "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf");
     assert_int_equal(info->app.chip_id, chip);
-}
-
-/* A and B hold the same descriptor, field by field (padding is not compared). */
-static void assert_app_equal(const struct app_desc *a, const struct app_desc *b)
-{
-    assert_int_equal(a->present, b->present);
-    assert_int_equal(a->framework, b->framework);
-    assert_string_equal(a->project, b->project);
-    assert_string_equal(a->version, b->version);
-    assert_string_equal(a->idf_version, b->idf_version);
-    assert_string_equal(a->build_date, b->build_date);
-    assert_string_equal(a->build_time, b->build_time);
-    assert_int_equal(a->secure_version, b->secure_version);
-    assert_string_equal(a->elf_sha256, b->elf_sha256);
-    assert_int_equal(a->chip_id, b->chip_id);
-    assert_int_equal(a->min_chip_rev, b->min_chip_rev);
-    assert_int_equal(a->max_chip_rev, b->max_chip_rev);
 }
 
 static void test_app_desc_every_chip(void **state)
