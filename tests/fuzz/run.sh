@@ -30,9 +30,18 @@ repo=$(cd "$here/../.." && pwd)
 build=${BUILD_DIR:-$repo/build-fuzz}
 seconds=${FUZZ_SECONDS:-20}
 all="fuzz_answer fuzz_api_queries fuzz_app_desc fuzz_device_headers fuzz_fleet_text fuzz_forwarded fuzz_github
-    fuzz_gzip fuzz_image fuzz_manifest fuzz_notify_format fuzz_range fuzz_session fuzz_session_headers fuzz_tz fuzz_version
+    fuzz_gzip fuzz_image fuzz_manifest fuzz_notify_format fuzz_range fuzz_secure_boot fuzz_session fuzz_session_headers
+    fuzz_tz fuzz_version
     fuzz_wire"
 targets=${*:-$all}
+
+# Every target tests/fuzz/meson.build builds is in the list: a new one is never left unrun.
+built=$(grep -o "'fuzz_[a-z_0-9]*'" "$here/meson.build" | tr -d "'" | sort -u | tr '\n' ' ')
+listed=$(printf '%s\n' $all | sort -u | tr '\n' ' ')
+if [ "$built" != "$listed" ]; then
+    echo "run.sh: the target list ($listed) differs from tests/fuzz/meson.build's ($built)" >&2
+    exit 2
+fi
 
 case $seconds in
 '' | *[!0-9]*)
