@@ -65,7 +65,7 @@
 #define LIMIT_BLOB_BYTES (LIMIT_UPLOAD_BYTES_MAX + 64u * 1024u)
 
 /* JSON bodies of the admin API. */
-#define LIMIT_JSON_BODY_BYTES  (64u * 1024u)
+#define LIMIT_JSON_BODY_BYTES (64u * 1024u)
 /*
  * A body refused from its head alone is still read, and dropped, up to this
  * size before the refusal goes out: a server that closes on unread bytes
@@ -74,8 +74,8 @@
  * the client holds back for "100 Continue" is refused at once.
  */
 #define LIMIT_REFUSED_BODY_DRAIN_BYTES (4u * 1024u * 1024u)
-#define LIMIT_REPLY_BODY_BYTES (64u * 1024u * 1024u) /* a JSON answer we build */
-#define LIMIT_JSON_DEPTH       16u
+#define LIMIT_REPLY_BODY_BYTES         (64u * 1024u * 1024u) /* a JSON answer we build */
+#define LIMIT_JSON_DEPTH               16u
 /* Path segments of the admin API that name a device or an action (longer: no such path, 404). */
 #define LIMIT_MAC_SEGMENT_BYTES    32u /* a MAC's text; a malformed one that fits is a 400 */
 #define LIMIT_ACTION_SEGMENT_BYTES 16u /* pause, resume, abort, promote, halt, revert */
