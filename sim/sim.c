@@ -22,6 +22,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -715,20 +716,32 @@ static void tls_pump(struct sim *s, struct conn *c)
  * waiting, so one whose server is done with it ends first. A server gives its download slot
  * back once the last byte is handed to its kernel; that byte may still sit in the server's
  * send buffer behind a closed window until the device reads, and meanwhile the slot can be
- * handed on. Reading opens the window and, on loopback, the rest arrives at once.
+ * handed on. Reading opens the window and, on loopback, the rest usually arrives within the
+ * read; on a busy machine the kernel defers that work to its per-CPU softirq thread, so
+ * passes repeat, yielding the CPU between them, while bytes keep coming (a few at most).
  */
+#define DRAIN_PASSES 4
+
 static void drain_downloads(struct sim *s, const struct conn *except)
 {
-    if (!s->downloading)
-        return;
-    for (uint32_t i = 0; i < s->opt->max_connections; i++) {
-        struct conn *c = &s->conns[i];
-        if (c == except || !c->downloading || c->phase != CONN_RECEIVING)
-            continue;
-        if (c->tls)
-            tls_pump(s, c);
-        else
-            conn_readable(s, c);
+    for (int pass = 0; pass < DRAIN_PASSES && s->downloading; pass++) {
+        int progress = 0;
+        if (pass)
+            sched_yield();
+        for (uint32_t i = 0; i < s->opt->max_connections; i++) {
+            struct conn *c = &s->conns[i];
+            if (c == except || !c->downloading || c->phase != CONN_RECEIVING)
+                continue;
+            uint64_t before = otac_session_received(&c->session);
+            if (c->tls)
+                tls_pump(s, c);
+            else
+                conn_readable(s, c);
+            if (!c->downloading || otac_session_received(&c->session) != before)
+                progress = 1;
+        }
+        if (!progress)
+            return;
     }
 }
 

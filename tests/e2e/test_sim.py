@@ -251,6 +251,10 @@ class MetricsWatch:
         self._thread.join(10)
 
 
+# Bodies whose last bytes may still be in the server's kernel when their slot is handed on.
+KERNEL_TAIL_BODIES = 2
+
+
 def test_the_download_cap_holds_under_the_storm():
     cap = 20
     with Server(args=NODE_ARGS) as srv:
@@ -272,7 +276,10 @@ def test_the_download_cap_holds_under_the_storm():
         metrics = srv.api("GET", "/metrics", token).text
         refused = metric_value(metrics, "otad_downloads_refused_total")
         assert refused and refused > 0, "the storm never met the cap: nothing was refused"
-        assert 0 < summary["downloading_peak"] <= cap, \
+        # otad's cap holds a body until its last byte is in the kernel; that byte can reach the
+        # device after the slot went to the next one, so the devices' own count may pass the
+        # cap by the bodies then finishing (docs/SIMULATOR.md); the gauge below is otad's own count.
+        assert 0 < summary["downloading_peak"] <= cap + KERNEL_TAIL_BODIES, \
             f"the devices saw {summary['downloading_peak']} bodies in flight at once, cap {cap}"
         assert watch.samples > 10 and 0 < watch.peak <= cap, \
             f"otad_downloads_in_flight peaked at {watch.peak} ({watch.samples} samples), cap {cap}"
