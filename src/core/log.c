@@ -124,8 +124,8 @@ void log_write(enum log_level level, const char *fmt, ...)
     va_end(ap);
 }
 
-void log_write_at(enum log_level level, const struct log_fields *fields, const char *file, int line,
-                  const char *func, const char *fmt, ...)
+void log_write_at(enum log_level level, const char *file, int line, const char *func,
+                  const struct log_fields *fields, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);

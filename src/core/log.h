@@ -53,27 +53,29 @@ int log_to_journal(const char *path);
 void log_write(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /*
- * log_write with the event's FIELDS (borrowed, may be NULL) and where it was
- * written (FILE, LINE, FUNC: the macros below pass them) for the journal.
+ * log_write with where it was written (FILE, LINE, FUNC: the macros below
+ * pass them) and the event's FIELDS (borrowed, may be NULL) for the journal.
  */
-void log_write_at(enum log_level level, const struct log_fields *fields, const char *file, int line,
-                  const char *func, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+void log_write_at(enum log_level level, const char *file, int line, const char *func,
+                  const struct log_fields *fields, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
 
 #define log_error(...)                                                                             \
-    log_write_at(LOG_LEVEL_ERROR, NULL, __FILE__, __LINE__, __func__, __VA_ARGS__)
-#define log_warn(...) log_write_at(LOG_LEVEL_WARN, NULL, __FILE__, __LINE__, __func__, __VA_ARGS__)
-#define log_info(...) log_write_at(LOG_LEVEL_INFO, NULL, __FILE__, __LINE__, __func__, __VA_ARGS__)
+    log_write_at(LOG_LEVEL_ERROR, __FILE__, __LINE__, __func__, NULL, __VA_ARGS__)
+#define log_warn(...) log_write_at(LOG_LEVEL_WARN, __FILE__, __LINE__, __func__, NULL, __VA_ARGS__)
+#define log_info(...) log_write_at(LOG_LEVEL_INFO, __FILE__, __LINE__, __func__, NULL, __VA_ARGS__)
 #define log_debug(...)                                                                             \
-    log_write_at(LOG_LEVEL_DEBUG, NULL, __FILE__, __LINE__, __func__, __VA_ARGS__)
+    log_write_at(LOG_LEVEL_DEBUG, __FILE__, __LINE__, __func__, NULL, __VA_ARGS__)
 
-/* The same with the event's fields: log_warn_about(&(struct log_fields){.product = p}, "..."). */
-#define log_error_about(fields, ...)                                                               \
-    log_write_at(LOG_LEVEL_ERROR, fields, __FILE__, __LINE__, __func__, __VA_ARGS__)
-#define log_warn_about(fields, ...)                                                                \
-    log_write_at(LOG_LEVEL_WARN, fields, __FILE__, __LINE__, __func__, __VA_ARGS__)
-#define log_info_about(fields, ...)                                                                \
-    log_write_at(LOG_LEVEL_INFO, fields, __FILE__, __LINE__, __func__, __VA_ARGS__)
-#define log_debug_about(fields, ...)                                                               \
-    log_write_at(LOG_LEVEL_DEBUG, fields, __FILE__, __LINE__, __func__, __VA_ARGS__)
+/*
+ * The same with the event's fields first:
+ * log_warn_about(&(struct log_fields){.product = p, .release = v}, "format", ...).
+ */
+#define log_error_about(...)                                                                       \
+    log_write_at(LOG_LEVEL_ERROR, __FILE__, __LINE__, __func__, __VA_ARGS__)
+#define log_warn_about(...) log_write_at(LOG_LEVEL_WARN, __FILE__, __LINE__, __func__, __VA_ARGS__)
+#define log_info_about(...) log_write_at(LOG_LEVEL_INFO, __FILE__, __LINE__, __func__, __VA_ARGS__)
+#define log_debug_about(...)                                                                       \
+    log_write_at(LOG_LEVEL_DEBUG, __FILE__, __LINE__, __func__, __VA_ARGS__)
 
 #endif
