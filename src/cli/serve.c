@@ -100,10 +100,15 @@ static void reload(struct http_server *server, struct supervisor *sup, const str
     } else {
         if (strcmp(fresh.log_level, running->log_level) != 0) {
             enum log_level level = LOG_LEVEL_INFO;
+            enum log_level was = LOG_LEVEL_INFO;
+            log_level_parse(running->log_level, &was);
             if (log_level_parse(fresh.log_level, &level) == 0) {
+                /* Said at the more verbose of the two levels, so the line is always seen. */
+                if (level > was)
+                    log_set_level(level);
+                log_write(level > was ? level : was, "reload: log_level is now %s (was %s)",
+                          fresh.log_level, running->log_level);
                 log_set_level(level);
-                log_info("reload: log_level is now %s (was %s)", fresh.log_level,
-                         running->log_level);
                 snprintf(running->log_level, sizeof(running->log_level), "%s", fresh.log_level);
             }
         }
