@@ -198,6 +198,46 @@ def test_watchdog_pings_at_half_the_interval_and_stop_when_the_serving_loop_stal
         note.close()
 
 
+def test_watchdog_starves_while_a_real_database_lock_holds_the_only_worker():
+    """A real stall, no test hook: one worker thread (--threads 1), another process holds
+    SQLite's write lock, and an API write waits in the worker for it (busy_timeout). The
+    server's own /healthz probe cannot be answered meanwhile, so the pings stop; once the lock
+    is released the request finishes and the pings come back."""
+    import sqlite3
+    note = NotifySocket()
+    try:
+        with Server(sqlite=True) as srv:
+            token = srv.token("admin")
+            srv.start(args=["--threads", "1"], env={**note.env, "WATCHDOG_USEC": "2000000"})
+            note.wait("READY=1")
+            note.wait("WATCHDOG=1")
+            db = sqlite3.connect(srv.data_dir / "otad.db", timeout=5, isolation_level=None)
+            db.execute("BEGIN IMMEDIATE")  # the write lock, held by another process than otad
+            result = {}
+
+            def write():
+                result["r"] = srv.api("POST", "/api/v1/products", token,
+                                      json_body={"name": "stalled", "platform": "esp8266"},
+                                      timeout=30)
+            writer = threading.Thread(target=write)
+            t_lock = time.monotonic()
+            writer.start()
+            time.sleep(4.0)
+            during = [t for t, _ in note.with_line("WATCHDOG=1") if t > t_lock + 1.2]
+            db.execute("COMMIT")
+            db.close()
+            t_free = time.monotonic()
+            writer.join(timeout=30)
+            assert not during, f"pings while the only worker waited on the lock: {during}"
+            assert "not feeding the watchdog" in srv.log(), srv.log_tail()
+            assert result["r"].status == 201, result["r"].describe()
+            note.wait("WATCHDOG=1", timeout=3, after=t_free)
+            wait_until(lambda: "answers /healthz again" in srv.log(), what="the recovery line")
+            srv.stop()
+    finally:
+        note.close()
+
+
 def test_watchdog_for_another_pid_is_not_ours():
     note = NotifySocket()
     try:
