@@ -1068,15 +1068,17 @@ static void server_free(struct http_server *srv)
 }
 
 /*
- * Takes the passed socket FD for the listener WHAT ("plain" or "tls"): -1
- * when there is none, the descriptor, or -errno after logging why it cannot
- * be served.
+ * The passed socket for the listener WHAT ("plain" or "tls") into *RET_FD:
+ * -1 when there is none. Returns 0, or -errno after logging why it cannot be
+ * served.
  */
-static int activated_socket(const struct listen_fds *activated, const char *name, const char *what)
+static int activated_socket(const struct listen_fds *activated, const char *name, const char *what,
+                            int *ret_fd)
 {
+    *ret_fd = -1;
     int fd = activated ? listen_fds_find(activated, name) : -1;
     if (fd < 0)
-        return -1;
+        return 0;
     int r = listen_fds_adopt(fd);
     if (r < 0) {
         log_error("socket activation: descriptor %d for the %s listener is not a listening stream "
@@ -1086,16 +1088,17 @@ static int activated_socket(const struct listen_fds *activated, const char *name
     }
     log_info("socket activation: the %s listener serves descriptor %d from the service manager",
              what, fd);
-    return fd;
+    *ret_fd = fd;
+    return 0;
 }
 
 int http_server_start(const struct config *config, struct service *svc, struct sources *sources,
                       struct notify *notify, const struct listen_fds *activated,
                       struct http_server **ret_server)
 {
-    int plain_fd = activated_socket(activated, NULL, "plain");
-    int tls_fd = activated_socket(activated, "tls", "HTTPS");
-    if (plain_fd < -1 || tls_fd < -1)
+    int plain_fd = -1, tls_fd = -1;
+    if (activated_socket(activated, NULL, "plain", &plain_fd) < 0 ||
+        activated_socket(activated, "tls", "HTTPS", &tls_fd) < 0)
         return -EBADF;
     bool plain = plain_fd >= 0 || !listen_off(config->listen);
     bool secure = tls_fd >= 0 || config->listen_tls[0] != 0;

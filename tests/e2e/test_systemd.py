@@ -348,6 +348,24 @@ def test_socket_activation_serves_the_passed_socket():
             srv.port = None
 
 
+def test_socket_activation_refuses_a_descriptor_that_is_no_listening_socket():
+    """fd 3 a pipe's end: otad says which descriptor is wrong and exits 1, binding nothing."""
+    with Server() as srv:
+        r_end, w_end = os.pipe()
+        try:
+            proc = subprocess.run([sys.executable, "-c", WRAPPER, str(r_end), "", otad_bin(),
+                                   *srv.base_args(), "--listen", f"{HOST}:0", "serve"],
+                                  stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                  pass_fds=[r_end], env=clean_env(), timeout=30)
+        finally:
+            os.close(r_end)
+            os.close(w_end)
+        assert proc.returncode == 1, proc.stderr
+        assert "descriptor 3 for the plain listener is not a listening stream socket" in proc.stderr, \
+            proc.stderr
+        assert "listening on" not in proc.stderr, proc.stderr
+
+
 def test_socket_activation_for_another_pid_is_ignored():
     """LISTEN_PID of another process: the variables were not for otad, which binds as usual."""
     with Server() as srv:
