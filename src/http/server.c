@@ -1169,7 +1169,8 @@ bool http_server_activated(const struct http_server *server, bool tls)
 
 void http_server_test_stall(struct http_server *server, unsigned after_ms)
 {
-    atomic_store(&server->stall_from_ms, monotonic_ms() + (int64_t)after_ms + 1);
+    int64_t from = monotonic_ms() + (int64_t)after_ms; /* since boot: never 0 ("no stall") */
+    atomic_store(&server->stall_from_ms, from > 0 ? from : 1);
 }
 
 /* Waits up to the deadline for FD to be ready for EVENTS; 0, or -ETIMEDOUT / -errno. */
