@@ -6,12 +6,25 @@
  */
 #include "cli/cli.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli/commands.h"
+#include "core/journal.h"
 #include "core/log.h"
 #include "core/util.h"
+
+/*
+ * The command line as main gave it, before config_load took the settings'
+ * flags out: a reload loads from it again. Written once in cli_main.
+ */
+static int start_argc;
+static char **start_argv;
+static char **start_envp;
 
 struct subcommand {
     const char *name;
@@ -53,14 +66,58 @@ static void usage(FILE *out)
     config_help(out);
 }
 
+int cli_config_reload(struct config *ret_config)
+{
+    char **argv = calloc((size_t)start_argc + 1, sizeof(*argv));
+    if (!argv)
+        return -ENOMEM;
+    memcpy(argv, start_argv, (size_t)start_argc * sizeof(*argv));
+    int argc = start_argc;
+    char *complaint = NULL;
+    size_t complaint_len = 0;
+    FILE *err = open_memstream(&complaint, &complaint_len);
+    int r = err ? config_load(ret_config, &argc, argv, start_envp, err) : -ENOMEM;
+    if (err)
+        fclose(err);
+    if (r < 0 && complaint && complaint[0]) {
+        complaint[strcspn(complaint, "\n")] = 0;
+        log_error("reload: %s", complaint);
+    }
+    free(complaint);
+    free(argv);
+    return r;
+}
+
+/*
+ * Under systemd with StandardError=journal, JOURNAL_STREAM names the stream
+ * stderr is: log lines then go to the journal's native socket with their
+ * fields. OTAD_TEST_JOURNAL_SOCKET (for tests only) names another socket.
+ */
+static void log_to_journal_if_asked(const struct config *config)
+{
+    if (!journal_stream_is(config_getenv(config, "JOURNAL_STREAM"), STDERR_FILENO))
+        return;
+    const char *path = config_getenv(config, "OTAD_TEST_JOURNAL_SOCKET");
+    int r = log_to_journal(path && path[0] ? path : NULL);
+    if (r < 0)
+        log_warn("the journal's socket does not answer (%s): logging to stderr", strerror(-r));
+}
+
 int cli_main(int argc, char **argv, char **envp)
 {
+    start_argc = argc;
+    start_argv = calloc((size_t)argc + 1, sizeof(*start_argv));
+    if (!start_argv)
+        return CLI_EXIT_FAILURE;
+    memcpy(start_argv, argv, (size_t)argc * sizeof(*argv));
+    start_envp = envp;
     struct config config;
     if (config_load(&config, &argc, argv, envp, stderr) < 0)
         return CLI_EXIT_USAGE;
     enum log_level level = LOG_LEVEL_INFO;
     log_level_parse(config.log_level, &level);
     log_set_level(level);
+    log_to_journal_if_asked(&config);
 
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {

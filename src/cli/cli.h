@@ -11,6 +11,14 @@
 /* Runs otad with ARGV and environment ENVP; returns the process exit status. */
 int cli_main(int argc, char **argv, char **envp);
 
+/*
+ * Loads the configuration again the way cli_main did at start (the same
+ * flags and environment; the file as it is now) into RET_CONFIG, for a
+ * reload. Returns 0, or -EINVAL after logging why (the file no longer
+ * loads, or a setting is wrong).
+ */
+int cli_config_reload(struct config *ret_config);
+
 /* Exit statuses shared by every subcommand. */
 enum {
     CLI_EXIT_OK = 0,

@@ -453,6 +453,22 @@ void config_dump(const struct config *config, FILE *out)
     }
 }
 
+size_t config_each_change(const struct config *before, const struct config *after,
+                          void (*each)(const char *key, void *ctx), void *ctx)
+{
+    size_t changed = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(config_settings); i++) {
+        char old_value[PATH_MAX], new_value[PATH_MAX];
+        setting_format(before, &config_settings[i], old_value, sizeof(old_value));
+        setting_format(after, &config_settings[i], new_value, sizeof(new_value));
+        if (strcmp(old_value, new_value) != 0) {
+            changed++;
+            each(setting_key(&config_settings[i]), ctx);
+        }
+    }
+    return changed;
+}
+
 void config_help(FILE *out)
 {
     fprintf(out, "Settings (flag / environment variable / default):\n");

@@ -92,6 +92,14 @@ struct config {
  */
 int config_load(struct config *ret_config, int *argc, char **argv, char **envp, FILE *err);
 
+/*
+ * Calls EACH(KEY, CTX) for every setting whose value differs between
+ * BEFORE and AFTER, in the table's order, KEY the setting's name in the
+ * file (static). Returns how many differ. For a reload (SIGHUP).
+ */
+size_t config_each_change(const struct config *before, const struct config *after,
+                          void (*each)(const char *key, void *ctx), void *ctx);
+
 /* Prints the effective configuration as an INI file that config_load accepts. */
 void config_dump(const struct config *config, FILE *out);
 

@@ -176,6 +176,17 @@ int64_t metric_value(struct metric_family *f, const char *const *values)
     return 0;
 }
 
+int64_t metric_total(struct metric_family *f)
+{
+    int64_t total = 0;
+    for (unsigned k = 0; k < LIMIT_METRICS_SERIES; k++) {
+        struct metric_series *s = &f->series[k];
+        if (atomic_load_explicit(&s->state, memory_order_acquire) == SERIES_READY)
+            total += atomic_load_explicit(&s->value, memory_order_relaxed);
+    }
+    return total;
+}
+
 /* --- the text format --- */
 
 /* TEXT escaped for a HELP line (LABEL false: \ and newline) or a label value (also "). */

@@ -114,6 +114,9 @@ void metric_observe(struct metric_family *f, const char *const *values, double v
 /* The current value of a counter's or gauge's series, 0 when it has none (tests, the writer). */
 int64_t metric_value(struct metric_family *f, const char *const *values);
 
+/* The sum of a counter's or gauge's every series (a rate over all labels: the status line). */
+int64_t metric_total(struct metric_family *f);
+
 /*
  * Appends F in the text exposition format 0.0.4 to OUT: # HELP, # TYPE, one
  * line per series (labels in F's order, values escaped), a histogram's

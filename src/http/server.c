@@ -10,8 +10,10 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,7 @@
 #include <unistd.h>
 
 #include "core/cpus.h"
+#include "core/listen_fds.h"
 #include "core/log.h"
 #include "core/netaddr.h"
 #include "core/util.h"
@@ -49,6 +52,9 @@ struct http_listener {
     struct MHD_Daemon *daemon; /* NULL when this listener is off */
     uint16_t port;
     bool tls;
+    int activated_fd; /* a socket the service manager passed (socket activation), or -1 */
+    struct sockaddr_storage bound; /* where the listening socket is bound (the probe's target) */
+    socklen_t bound_len;
 };
 
 struct http_server {
@@ -58,7 +64,32 @@ struct http_server {
     struct config config;
     struct MHD_Response *not_modified; /* one shared 304, queued many times */
     atomic_bool draining;              /* http_server_stop began: new connections are closed */
+    /*
+     * The test-only stall (http_server_test_stall): from this monotonic
+     * millisecond on, every request's worker blocks until draining. 0: never.
+     */
+    atomic_int_fast64_t stall_from_ms;
 };
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * The test-only stall: blocks this worker thread, as a handler stuck on a
+ * lock would, until http_server_stop begins. Never set outside tests.
+ */
+static void stall_if_asked(struct http_server *srv)
+{
+    int64_t from = atomic_load_explicit(&srv->stall_from_ms, memory_order_relaxed);
+    if (!from || monotonic_ms() < from)
+        return;
+    while (!atomic_load_explicit(&srv->draining, memory_order_relaxed))
+        usleep(50 * 1000);
+}
 
 /* What one upload carries while its body arrives. */
 struct form_field {
@@ -764,8 +795,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct request_storage s;
     struct upload *up = *con_cls;
 
-    if (!up)
+    if (!up) {
+        stall_if_asked(srv);
         request_began(conn, url);
+    }
     if (listener->tls && !up) { /* the request's first call: the handshake is done */
         const union MHD_ConnectionInfo *tls =
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
@@ -944,8 +977,18 @@ static int listener_start(struct http_server *srv, struct http_listener *l, cons
 {
     const struct config *config = &srv->config;
     struct sockaddr_storage addr;
+    memset(&addr, 0, sizeof(addr));
     bool v6 = false;
-    if (parse_listen(address, &addr, &v6) < 0) {
+    if (l->activated_fd >= 0) {
+        /* Socket activation: the manager bound it; the address setting is not used. */
+        socklen_t len = sizeof(addr);
+        if (getsockname(l->activated_fd, (struct sockaddr *)&addr, &len) < 0) {
+            log_error("socket activation: the passed socket %d has no address: %s", l->activated_fd,
+                      strerror(errno));
+            return -errno;
+        }
+        v6 = addr.ss_family == AF_INET6;
+    } else if (parse_listen(address, &addr, &v6) < 0) {
         log_error("listen address \"%s\" is not host:port, [v6]:port or :port", address);
         return -EINVAL;
     }
@@ -966,10 +1009,17 @@ static int listener_start(struct http_server *srv, struct http_listener *l, cons
      * answers an HTTP/1.1 request without Host with its response head sent
      * twice, and a space in the target with a bare close.
      */
+    /* Bind ADDR, or take the passed socket: an option each, so an array picks one. */
+    struct MHD_OptionItem where[] = {
+        l->activated_fd >= 0
+            ? (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, l->activated_fd, NULL}
+            : (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &addr},
+        {MHD_OPTION_END, 0, NULL},
+    };
     l->daemon = MHD_start_daemon(
         flags, 0, on_accept, srv, on_request, l, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE,
-        threads > 1 ? threads : 0u, MHD_OPTION_CONNECTION_LIMIT, (unsigned)config->max_connections,
+        MHD_OPTION_ARRAY, where, MHD_OPTION_THREAD_POOL_SIZE, threads > 1 ? threads : 0u,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)config->max_connections,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)config->max_connections_per_ip,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)config->connection_timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)config->connection_memory,
@@ -985,8 +1035,14 @@ static int listener_start(struct http_server *srv, struct http_listener *l, cons
                   l->tls ? " for HTTPS" : "", address);
         return -EADDRINUSE;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(l->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    l->port = info ? info->port : 0;
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(l->daemon, MHD_DAEMON_INFO_LISTEN_FD);
+    l->bound_len = sizeof(l->bound);
+    if (!info || getsockname(info->listen_fd, (struct sockaddr *)&l->bound, &l->bound_len) < 0) {
+        log_error("cannot read the address%s listener is bound to", l->tls ? " the HTTPS" : " the");
+        return -EADDRNOTAVAIL;
+    }
+    l->port = ntohs(l->bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&l->bound)->sin6_port
+                                                   : ((struct sockaddr_in *)&l->bound)->sin_port);
     return 0;
 }
 
@@ -1011,10 +1067,41 @@ static void server_free(struct http_server *srv)
     free(srv);
 }
 
-int http_server_start(const struct config *config, struct service *svc, struct sources *sources,
-                      struct notify *notify, struct http_server **ret_server)
+/*
+ * The passed socket for the listener WHAT ("plain" or "tls") into *RET_FD:
+ * -1 when there is none. Returns 0, or -errno after logging why it cannot be
+ * served.
+ */
+static int activated_socket(const struct listen_fds *activated, const char *name, const char *what,
+                            int *ret_fd)
 {
-    bool plain = !listen_off(config->listen), secure = config->listen_tls[0] != 0;
+    *ret_fd = -1;
+    int fd = activated ? listen_fds_find(activated, name) : -1;
+    if (fd < 0)
+        return 0;
+    int r = listen_fds_adopt(fd);
+    if (r < 0) {
+        log_error("socket activation: descriptor %d for the %s listener is not a listening stream "
+                  "socket: %s",
+                  fd, what, strerror(-r));
+        return r;
+    }
+    log_info("socket activation: the %s listener serves descriptor %d from the service manager",
+             what, fd);
+    *ret_fd = fd;
+    return 0;
+}
+
+int http_server_start(const struct config *config, struct service *svc, struct sources *sources,
+                      struct notify *notify, const struct listen_fds *activated,
+                      struct http_server **ret_server)
+{
+    int plain_fd = -1, tls_fd = -1;
+    if (activated_socket(activated, NULL, "plain", &plain_fd) < 0 ||
+        activated_socket(activated, "tls", "HTTPS", &tls_fd) < 0)
+        return -EBADF;
+    bool plain = plain_fd >= 0 || !listen_off(config->listen);
+    bool secure = tls_fd >= 0 || config->listen_tls[0] != 0;
     if (!plain && !secure) {
         log_error("nothing to listen on: listen is off and listen_tls is not set");
         return -EINVAL;
@@ -1032,6 +1119,8 @@ int http_server_start(const struct config *config, struct service *svc, struct s
     srv->ctx.sources = sources;
     srv->ctx.notify = notify;
     srv->secure.tls = true;
+    srv->plain.activated_fd = plain_fd;
+    srv->secure.activated_fd = tls_fd;
     http_metrics_register();
     srv->not_modified = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     if (!srv->not_modified) {
@@ -1071,6 +1160,97 @@ int http_server_start(const struct config *config, struct service *svc, struct s
     }
     *ret_server = srv;
     return 0;
+}
+
+bool http_server_activated(const struct http_server *server, bool tls)
+{
+    return (tls ? server->secure.activated_fd : server->plain.activated_fd) >= 0;
+}
+
+void http_server_test_stall(struct http_server *server, unsigned after_ms)
+{
+    int64_t from = monotonic_ms() + (int64_t)after_ms; /* since boot: never 0 ("no stall") */
+    atomic_store(&server->stall_from_ms, from > 0 ? from : 1);
+}
+
+/* Waits up to the deadline for FD to be ready for EVENTS; 0, or -ETIMEDOUT / -errno. */
+static int probe_wait(int fd, short events, int64_t deadline_ms)
+{
+    for (;;) {
+        int64_t left = deadline_ms - monotonic_ms();
+        if (left <= 0)
+            return -ETIMEDOUT;
+        struct pollfd p = {.fd = fd, .events = events};
+        int n = poll(&p, 1, (int)left);
+        if (n > 0)
+            return 0;
+        if (n < 0 && errno != EINTR)
+            return -errno;
+    }
+}
+
+int http_server_probe(const struct http_server *srv, unsigned timeout_ms)
+{
+    const struct http_listener *l = srv->plain.daemon ? &srv->plain : &srv->secure;
+    if (!l->daemon)
+        return -ENOTCONN;
+    /* A wildcard address is reached on loopback. */
+    struct sockaddr_storage to = l->bound;
+    if (to.ss_family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)&to;
+        if (in->sin_addr.s_addr == htonl(INADDR_ANY))
+            in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    } else if (to.ss_family == AF_INET6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&to;
+        if (IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr))
+            in6->sin6_addr = in6addr_loopback;
+    }
+    int64_t deadline = monotonic_ms() + timeout_ms;
+    int fd = socket(to.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -errno;
+    int r = 0;
+    if (connect(fd, (struct sockaddr *)&to, l->bound_len) < 0 && errno != EINPROGRESS)
+        r = -errno;
+    if (r == 0)
+        r = probe_wait(fd, POLLOUT, deadline);
+    int soerr = 0;
+    socklen_t len = sizeof(soerr);
+    if (r == 0 && (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0 || soerr))
+        r = soerr ? -soerr : -errno;
+    static const char request[] = "GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n";
+    if (r == 0 && send(fd, request, sizeof(request) - 1, MSG_NOSIGNAL) != sizeof(request) - 1)
+        r = -EIO;
+    /*
+     * The answer's status line proves a worker ran the request. The HTTPS
+     * listener has no plain answer: a worker refusing the non-TLS bytes
+     * (an alert, or the connection closed) proves the same, while a stalled
+     * one leaves them unread until the deadline.
+     */
+    char head[64];
+    size_t got = 0;
+    while (r == 0 && got < 12) {
+        r = probe_wait(fd, POLLIN, deadline);
+        if (r < 0)
+            break;
+        ssize_t n = recv(fd, head + got, sizeof(head) - 1 - got, 0);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            continue;
+        if (n <= 0) {
+            r = l->tls ? 0 : -ECONNRESET;
+            break;
+        }
+        got += (size_t)n;
+        if (l->tls)
+            break;
+    }
+    if (r == 0 && !l->tls) {
+        head[got] = 0;
+        if (strncmp(head, "HTTP/1.", 7) != 0 || strncmp(head + 8, " 200", 4) != 0)
+            r = -EPROTO;
+    }
+    close(fd);
+    return r;
 }
 
 int http_server_reload(struct http_server *srv)

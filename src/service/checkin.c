@@ -30,8 +30,11 @@
 /*
  * Logs ISSUE once per product and catalog (so again after a release or a
  * setting changes): a stuck fleet must not flood the log, nor go unseen.
+ * The device whose check-in met it first (REPORT) and the release it was
+ * offered or refused (D) go with it, in words and as journal fields.
  */
-static void warn_delivery_issue(const struct catalog_product *cp, enum delivery_issue issue)
+static void warn_delivery_issue(const struct catalog_product *cp, enum delivery_issue issue,
+                                const struct device_report *report, const struct decision *d)
 {
     unsigned bit = 1u << issue;
     if (!cp->issues_logged || atomic_load_explicit(cp->issues_logged, memory_order_relaxed) & bit ||
@@ -39,8 +42,14 @@ static void warn_delivery_issue(const struct catalog_product *cp, enum delivery_
         return;
     char fix[512];
     delivery_issue_fix_for(issue, cp->product.name, fix, sizeof(fix));
-    log_warn("product %s: %s (%s); fix: %s", cp->product.name, delivery_issue_message(issue),
-             delivery_issue_code(issue), fix);
+    char mac[18] = "";
+    if (report->has_sta_mac)
+        mac_format(report->sta_mac, mac);
+    log_warn_about(
+        &(struct log_fields){.product = cp->product.name, .device_mac = mac, .release = d->version},
+        "product %s: %s (%s; first met by device %s); fix: %s", cp->product.name,
+        delivery_issue_message(issue), delivery_issue_code(issue), mac[0] ? mac : "without a MAC",
+        fix);
 }
 
 /*
@@ -423,7 +432,7 @@ static void checkin_run(struct service *svc, const char *product,
         ret_decision->kind == DECISION_UPDATE)
         keep_download_whole(svc, cp, report, ctx, ret_decision);
     if (cp && ret_decision->issue != DELIVERY_OK)
-        warn_delivery_issue(cp, ret_decision->issue);
+        warn_delivery_issue(cp, ret_decision->issue, report, ret_decision);
     if (!ctx->continuation)
         count_checkin(cp, rec.channel, checkin_status(ret_decision->kind));
     if (cp && via == VIA_CHECKIN && ret_decision->kind == DECISION_UPDATE)

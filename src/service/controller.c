@@ -343,8 +343,12 @@ static int complete(struct service *svc, struct rollout *r, const char *reason)
         ret = db_release_withdraw(svc->db, &r->from_release_id, 1, service_now_ms(svc));
     if (ret < 0)
         return ret;
-    log_info("fleet: rollout %lld (%s %s on %s) completed: %s", (long long)r->id,
-             rollout_kind_name(r->kind), r->version, r->channel, reason);
+    char product[LIMIT_PRODUCT_NAME_BYTES + 1];
+    product_name_by_id(svc, r->product_id, product);
+    log_info_about(
+        &(struct log_fields){.product = product, .release = r->version, .rollout_id = r->id},
+        "fleet: rollout %lld (%s %s on %s) completed: %s", (long long)r->id,
+        rollout_kind_name(r->kind), r->version, r->channel, reason);
     return 0;
 }
 
@@ -361,10 +365,12 @@ static int rollout_change(struct service *svc, struct rollout *r, enum rollout_v
         r->paused_ms = now;
         str_copy(r->reason, sizeof(r->reason), reason);
         r->updated_ms = now;
-        log_warn("fleet: rollout %lld (%s on %s) halted at stage %u: %s", (long long)r->id,
-                 r->version, r->channel, r->stage + 1, reason);
         char product[LIMIT_PRODUCT_NAME_BYTES + 1];
         product_name_by_id(svc, r->product_id, product);
+        log_warn_about(
+            &(struct log_fields){.product = product, .release = r->version, .rollout_id = r->id},
+            "fleet: rollout %lld (%s on %s) halted at stage %u: %s", (long long)r->id, r->version,
+            r->channel, r->stage + 1, reason);
         metric_inc(&metric_rollouts_halted, (const char *[]){product, r->channel});
         return db_rollout_update(svc->db, r);
     case VERDICT_PROMOTE:
@@ -373,9 +379,10 @@ static int rollout_change(struct service *svc, struct rollout *r, enum rollout_v
         r->paused_ms = 0;
         r->reason[0] = 0;
         r->updated_ms = now;
-        log_info("fleet: rollout %lld (%s on %s) promoted to stage %u (%.2f %%): %s",
-                 (long long)r->id, r->version, r->channel, r->stage + 1,
-                 r->plan.stages_bp[r->stage] / 100.0, reason);
+        log_info_about(&(struct log_fields){.release = r->version, .rollout_id = r->id},
+                       "fleet: rollout %lld (%s on %s) promoted to stage %u (%.2f %%): %s",
+                       (long long)r->id, r->version, r->channel, r->stage + 1,
+                       r->plan.stages_bp[r->stage] / 100.0, reason);
         return db_rollout_update(svc->db, r);
     case VERDICT_COMPLETE:
         return complete(svc, r, reason);

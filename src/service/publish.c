@@ -527,9 +527,10 @@ int service_publish(struct service *svc, const struct publish_request *req,
     if (r < 0)
         return r;
     if (created) {
-        log_info("published %s %s %s (seq %lld, %llu bytes, sha256 %s, from %s)", product.name,
-                 fw_mode_name(rel.mode), rel.version, (long long)rel.seq,
-                 (unsigned long long)rel.size, rel.sha256, rel.source);
+        log_info_about(&(struct log_fields){.product = product.name, .release = rel.version},
+                       "published %s %s %s (seq %lld, %llu bytes, sha256 %s, from %s)",
+                       product.name, fw_mode_name(rel.mode), rel.version, (long long)rel.seq,
+                       (unsigned long long)rel.size, rel.sha256, rel.source);
         if (req->ret_bump && req->ret_bump->raised)
             log_warn("%s %s %s: %s (confirmed)", product.name, fw_mode_name(rel.mode), rel.version,
                      req->ret_bump->warning);

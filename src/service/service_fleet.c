@@ -518,9 +518,10 @@ static int insert_rollout(struct service *svc, struct rollout *r, enum supersede
                      (long long)active[i].id, active[i].version, active[i].channel,
                      (long long)r->id);
         }
-    log_info("fleet: rollout %lld: %s %s %s on %s, %s, by %s", (long long)r->id,
-             rollout_kind_name(r->kind), fw_mode_name(r->mode), r->version, r->channel,
-             r->state == ROLLOUT_QUEUED ? "queued" : "started", r->actor);
+    log_info_about(&(struct log_fields){.release = r->version, .rollout_id = r->id},
+                   "fleet: rollout %lld: %s %s %s on %s, %s, by %s", (long long)r->id,
+                   rollout_kind_name(r->kind), fw_mode_name(r->mode), r->version, r->channel,
+                   r->state == ROLLOUT_QUEUED ? "queued" : "started", r->actor);
     return 0;
 }
 
