@@ -14,13 +14,14 @@
 
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "cli/subcommands.h"
 #include "core/log.h"
 #include "http/server.h"
 #include "notify/notify.h"
 #include "service/service.h"
 #include "sources/sources.h"
 
-#define SHUTDOWN_GRACE_MS 5000u
+#define SHUTDOWN_GRACE_MS (SERVE_SHUTDOWN_GRACE_S * 1000u)
 
 /* Every connection is a descriptor: take the hard limit (the held-connection load needs it). */
 static void raise_fd_limit(void)
@@ -50,10 +51,8 @@ static void announce(const char *what, const char *address, uint16_t port, const
 
 int cli_serve(int argc, char **argv, const struct config *config)
 {
-    if (argc > 1) {
-        fprintf(stderr, "usage: otad [SETTINGS] serve\n");
-        return CLI_EXIT_USAGE;
-    }
+    if (argc > 1)
+        return cli_usage("serve");
     sigset_t served_signals;
     sigemptyset(&served_signals);
     sigaddset(&served_signals, SIGTERM);
