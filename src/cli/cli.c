@@ -1,11 +1,11 @@
 /*
  * Dispatch: the table of subcommands, the shared option handling and the
  * help. Each row carries the subcommand's synopsis and description
- * (subcommands.h): `otad --help`, `otad SUBCOMMAND --help` and the usage a
- * subcommand prints on a wrong command line all read them here, so they
- * cannot drift apart. Subcommands that work on the data folder open the
- * service in local mode (no background threads) and leave serving to
- * `otad serve`.
+ * (subcommands.h): `otad --help`, `otad SUBCOMMAND --help`, the usage a
+ * subcommand prints on a wrong command line, otad(8) and the bash
+ * completion all read them here, so they cannot drift apart. Subcommands
+ * that work on the data folder open the service in local mode (no background
+ * threads) and leave serving to `otad serve`.
  */
 #include "cli/cli.h"
 
@@ -237,6 +237,11 @@ const struct cli_subcommand cli_subcommands[] = {
                                {NULL, NULL}},
      "Checks a signed firmware file against a public key as the device would and prints what\n"
      "it found; exits 1 when the signature does not verify.\n"},
+    {"manual", cli_manual, "print the manual pages or the bash completion",
+     (const struct cli_form[]){
+         {"otad.8", NULL}, {"otad.ini.5", NULL}, {"completion", NULL}, {NULL, NULL}},
+     "Prints the manual page otad(8) or otad.ini(5) as roff, or the bash completion script,\n"
+     "made from the tables behind --help; man/ and dist/bash-completion/ hold their output.\n"},
 };
 
 const size_t cli_subcommand_count = ARRAY_SIZE(cli_subcommands);

@@ -32,6 +32,7 @@ int cli_store(int argc, char **argv, const struct config *config);     /* cli_st
 int cli_migrate(int argc, char **argv, const struct config *config);   /* cli_migrate.c */
 int cli_tls(int argc, char **argv, const struct config *config);       /* cli_tls.c */
 int cli_notify(int argc, char **argv, const struct config *config);    /* cli_notify.c */
+int cli_manual(int argc, char **argv, const struct config *config);    /* manual.c */
 /* Fleet control (cli_fleet.c): channels, groups, pins and holds, rollouts. */
 int cli_channel(int argc, char **argv, const struct config *config);
 int cli_group(int argc, char **argv, const struct config *config);

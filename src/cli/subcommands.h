@@ -1,8 +1,9 @@
 /*
  * The subcommand table as data: for each subcommand its synopsis lines and
- * its description, the one source of `otad SUBCOMMAND --help` and of the
- * usage a subcommand prints on a wrong command line. The table itself is in
- * cli.c; the text a subcommand prints when it runs is its own file's.
+ * its description, the one source of `otad SUBCOMMAND --help`, the usage a
+ * subcommand prints on a wrong command line, the manual page otad(8) and the
+ * bash completion (cli/manual.c). The table itself is in cli.c; the text a
+ * subcommand prints when it runs is its own file's.
  */
 #ifndef OTAD_CLI_SUBCOMMANDS_H
 #define OTAD_CLI_SUBCOMMANDS_H
