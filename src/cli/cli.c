@@ -9,6 +9,7 @@
  */
 #include "cli/cli.h"
 
+#include <assert.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -80,8 +81,9 @@ const struct cli_subcommand cli_subcommands[] = {
                                {"revoke", "ID"},
                                {NULL, NULL}},
      "Bearer tokens for the API and the dashboard. create prints the new token's secret once,\n"
-     "on stdout: store it then. A publish token uploads releases, a read token reads, an\n"
-     "admin token may do everything. revoke ends a token at once.\n"},
+     "on stdout: store it then. Scopes nest: read reads, publish also publishes releases,\n"
+     "admin also creates products and changes fleet control (docs/API.md). revoke ends a\n"
+     "token at once, and its dashboard sessions with it.\n"},
     {"session", cli_session, "dashboard sessions: list, revoke",
      (const struct cli_form[]){{"list", "[--json]"}, {"revoke", "ID"}, {NULL, NULL}},
      "The dashboard's sessions: the token each signed in with, from where, since when and\n"
@@ -256,6 +258,8 @@ const struct cli_subcommand *cli_subcommand_find(const char *name)
 
 void cli_synopsis_print(FILE *out, const struct cli_subcommand *sub)
 {
+    /* A row without its synopsis or description is a mistake in the table, not the user's. */
+    assert(sub->forms && sub->forms[0].verb && sub->description);
     for (const struct cli_form *f = sub->forms; f->verb; f++) {
         fprintf(out, "%s otad %s%s%s", f == sub->forms ? "usage:" : "      ", sub->name,
                 f->verb[0] ? " " : "", f->verb);

@@ -33,6 +33,7 @@ struct cli_subcommand {
     const char *summary;          /* one line for `otad --help` */
     const struct cli_form *forms; /* the synopsis, ended by a form whose verb is NULL */
     const char *description;      /* plain text, paragraphs split by an empty line */
+    /* Neither may be NULL, nor the synopsis empty: --help asserts so. */
 };
 
 /* The table, in the order of `otad --help` and otad(8); cli_subcommand_count rows. */

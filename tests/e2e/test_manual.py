@@ -84,6 +84,8 @@ def test_every_subcommand_has_its_section_reading_as_its_help():
         help_text = ok([name, "--help"])
         assert help_text.startswith(f"usage: otad {name}"), f"otad {name} --help: {help_text!r}"
         assert ok(["help", name]) == help_text, f"otad help {name} differs from otad {name} --help"
+        description = help_text.split("\n\n", 1)[1] if "\n\n" in help_text else ""
+        assert len(description.split()) >= 10, f"otad {name} --help describes nothing: {help_text!r}"
         section = "\n".join(page[f"SUBCOMMANDS/{name}"])
         assert words(help_text[len("usage:"):]) == words(section), (
             f"otad {name} --help and its otad(8) section differ:\n{help_text}\n---\n{section}")
