@@ -218,7 +218,8 @@ static void manual_otad_8(FILE *out)
     fputs(".TP\n.BR SIGTERM \", \" SIGINT\n", out);
     fprintf(out,
             "Stop: accept no new connection, give requests in flight up to %d seconds,\n"
-            "commit the check\\-ins not yet written, and exit 0.\n",
+            "commit the check\\-ins not yet written, and exit: 0, or 1 when that commit\n"
+            "failed.\n",
             SERVE_SHUTDOWN_GRACE_S);
     fputs(".SH FILES\n.TP\n", out);
     roff_line(out, CONFIG_FILE_PATH "\n");
