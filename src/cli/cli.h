@@ -1,7 +1,8 @@
 /*
  * The command line: `otad SUBCOMMAND ...`. cli_main loads the configuration
- * (flags shared by every subcommand) and dispatches through one table; each
- * subcommand prints its own usage and errors and returns an exit status.
+ * (flags shared by every subcommand) and dispatches through one table, which
+ * also holds each subcommand's synopsis and description (subcommands.h);
+ * each subcommand prints its own errors and returns an exit status.
  */
 #ifndef OTAD_CLI_CLI_H
 #define OTAD_CLI_CLI_H

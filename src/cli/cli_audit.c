@@ -11,15 +11,10 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "cli/local.h"
+#include "cli/subcommands.h"
 #include "core/util.h"
 #include "service/audit.h"
 #include "service/present.h"
-
-#define AUDIT_USAGE                                                                                \
-    "usage: otad audit list [--since T] [--until T] [--actor NAME] [--action PREFIX]\n"            \
-    "                       [--product P] [--outcome ok|failed] [--before ID] [--limit N]\n"       \
-    "                       [--json]\n"                                                            \
-    "  T: an RFC 3339 UTC time (2026-11-29T07:00:00Z) or milliseconds since the epoch\n"
 
 /* The options that are filters, named as service_audit_filter_set names them. */
 static const char *const filters[] = {"since",   "until",   "actor", "action",
@@ -60,16 +55,15 @@ int cli_audit_log(int argc, char **argv, const struct config *config)
     unsigned npos = 0;
     if (args_parse(argc, argv, opts, ARRAY_SIZE(opts), pos, &npos) < 0 || npos != 1 ||
         strcmp(pos[0], "list") != 0) {
-        fprintf(stderr, AUDIT_USAGE);
-        return CLI_EXIT_USAGE;
+        return cli_usage("audit");
     }
     struct audit_filter filter = {0};
     struct reason why = {""};
     for (size_t i = 0; i < ARRAY_SIZE(filters); i++)
         if (opts[i].value &&
             service_audit_filter_set(&filter, filters[i], opts[i].value, &why) < 0) {
-            fprintf(stderr, "otad: %s\n" AUDIT_USAGE, why.text);
-            return CLI_EXIT_USAGE;
+            fprintf(stderr, "otad: %s\n", why.text);
+            return cli_usage("audit");
         }
     uint64_t limit = 100;
     if (opts[OPT_LIMIT].value &&

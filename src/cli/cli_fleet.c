@@ -25,6 +25,7 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "cli/local.h"
+#include "cli/subcommands.h"
 #include "core/util.h"
 #include "http/fleet_json.h"
 #include "service/service_fleet.h"
@@ -48,12 +49,6 @@ static const struct {
     {"--revert-on-halt", "revert_on_halt"},
 };
 #define PLAN_FLAG_COUNT ARRAY_SIZE(plan_flags)
-#define PLAN_USAGE                                                                                 \
-    "[--stages 1,10,50,100] [--soak 1h] [--ramp 15m] [--interval 1h] [--fail-max N]\n"             \
-    "              [--fail-percent P] [--min-served N] [--count-silent yes|no] [--promote-min "    \
-    "N]\n"                                                                                         \
-    "              [--promote-percent P] [--revert-on-halt yes|no] [--plan key=value ...]"
-
 /*
  * The options of every fleet subcommand: the named ones below, then
  * --plan, then the plan flags. One table; a subcommand reads what it takes.
@@ -803,81 +798,47 @@ static int rollout_cmd(const struct config *config, const struct fleet_args *a)
 
 /* --- the entry points --- */
 
-static int usage(const char *text)
-{
-    fprintf(stderr, "%s", text);
-    return CLI_EXIT_USAGE;
-}
-
 /*
  * Parses ARGV and runs CMD, which returns a CLI_EXIT_* status, or -1 when
- * the arguments name no form of it: then USAGE_TEXT is printed (exit 2).
+ * the arguments name no form of it: then subcommand NAME's usage is printed
+ * (exit 2).
  */
 static int run(int argc, char **argv, const struct config *config,
                int (*cmd)(const struct config *config, const struct fleet_args *a),
-               const char *usage_text)
+               const char *name)
 {
     struct fleet_args a;
     int r = -1;
     if (fleet_args_parse(argc, argv, &a) == 0 && a.npos >= 1)
         r = cmd(config, &a);
-    return r >= 0 ? r : usage(usage_text);
+    return r >= 0 ? r : cli_usage(name);
 }
 
 int cli_channel(int argc, char **argv, const struct config *config)
 {
-    return run(argc, argv, config, channel_cmd,
-               "usage: otad channel list PRODUCT [--json]\n"
-               "       otad channel show PRODUCT NAME [--json]\n"
-               "       otad channel set PRODUCT NAME [--deploy immediate|rollout|manual]\n"
-               "              [--on-new supersede|queue] [--window HH:MM-HH:MM|always] "
-               "[--tz ZONE]\n              " PLAN_USAGE "\n"
-               "       otad channel reset PRODUCT NAME\n");
+    return run(argc, argv, config, channel_cmd, "channel");
 }
 
 int cli_group(int argc, char **argv, const struct config *config)
 {
-    return run(
-        argc, argv, config, group_cmd,
-
-        "usage: otad group list PRODUCT [--json]\n"
-        "       otad group show PRODUCT NAME [--json]\n"
-        "       otad group add PRODUCT NAME --channel C\n"
-        "              [--macs MAC,... | --mac-prefix 18:FE:34 | --query VALUE |\n"
-        "               --chip-size BYTES | --sdk PREFIX | --core PREFIX]\n"
-        "              [--priority N] [--window HH:MM-HH:MM|always] [--tz ZONE]\n"
-        "       otad group set PRODUCT NAME [--channel C] [--mac-prefix ... | --query ... | ...]\n"
-        "              [--priority N] [--window HH:MM-HH:MM|always] [--tz ZONE] [--no-window]\n"
-        "       otad group delete PRODUCT NAME\n"
-        "       otad group add-macs|remove-macs PRODUCT NAME MAC[,MAC...] ... [--macs LIST]\n");
+    return run(argc, argv, config, group_cmd, "group");
 }
 
 int cli_pin(int argc, char **argv, const struct config *config)
 {
-    return run(argc, argv, config, pin_cmd,
-               "usage: otad pin set PRODUCT MAC VERSION [--mode sketch|fs] [--note TEXT]\n"
-               "       otad pin hold PRODUCT MAC [--note TEXT]\n"
-               "       otad pin clear PRODUCT MAC\n"
-               "       otad pin list PRODUCT [--json]\n");
+    return run(argc, argv, config, pin_cmd, "pin");
 }
 
 int cli_rollout(int argc, char **argv, const struct config *config)
 {
-    return run(argc, argv, config, rollout_cmd,
-               "usage: otad rollout start PRODUCT VERSION [--channel C] [--mode sketch|fs] "
-               "[--rollback] [--json]\n              " PLAN_USAGE "\n"
-               "       otad rollout pause|resume|abort|promote|halt|revert PRODUCT ID "
-               "[--reason TEXT] [--json]\n"
-               "       otad rollout status PRODUCT ID [--json]\n"
-               "       otad rollout list PRODUCT [--active] [--json]\n"
-               "       otad rollout tick     (run the controller once: halts, promotions)\n");
+    return run(argc, argv, config, rollout_cmd, "rollout");
 }
 
 int cli_device_show(int argc, char **argv, const struct config *config)
 {
     struct fleet_args a;
     if (fleet_args_parse(argc, argv, &a) < 0 || a.npos != 3 || strcmp(a.pos[0], "show") != 0)
-        return usage("usage: otad device show PRODUCT MAC [--json]\n");
+        return cli_usage("device");
     uint64_t mac;
     if (mac_text_parse(a.pos[2], &mac) < 0) {
         fprintf(stderr, "otad: \"%s\" is not a MAC like 18:FE:34:00:00:01\n", a.pos[2]);
@@ -946,8 +907,7 @@ int cli_product_fleet(int argc, char **argv, const struct config *config)
 {
     struct fleet_args a;
     if (fleet_args_parse(argc, argv, &a) < 0 || a.npos != 2 || strcmp(a.pos[0], "fleet") != 0)
-        return usage("usage: otad product fleet PRODUCT [--channel-query on|off] "
-                     "[--group-query on|off] [--download-cap N] [--https required|optional]\n");
+        return cli_usage("product");
     struct service *svc;
     if (cli_open_service(config, &svc) != CLI_EXIT_OK)
         return CLI_EXIT_FAILURE;

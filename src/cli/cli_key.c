@@ -9,6 +9,7 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "cli/local.h"
+#include "cli/subcommands.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -29,22 +30,6 @@
 
 #define KEY_LIST_MAX 4096u /* names `otad key list` shows */
 
-static const char key_usage[] =
-    "usage: otad key generate --type rsa-2048|rsa-3072|rsa-4096|ecdsa-p256|ecdsa-p384 "
-    "[--name NAME]\n"
-    "       otad key list\n"
-    "       otad key show NAME|FILE\n"
-    "       otad key export NAME|FILE [--format pem|c]\n";
-static const char sign_usage[] =
-    "usage: otad sign --key NAME|PRIVATE.key --format "
-    "esp8266|esp8266-legacy|esp32 [--hash sha256|sha384|sha512] IN OUT\n"
-    "       otad sign --key K1[,K2[,K3]] --format secure-boot IN OUT\n";
-static const char verify_usage[] =
-    "usage: otad verify FILE --key NAME|PUBLIC.pem "
-    "[--format auto|esp8266|esp8266-legacy|esp32] "
-    "[--hash auto|sha256|sha384|sha512]\n"
-    "       otad verify FILE --key K1[,K2[,K3]] --format secure-boot\n";
-
 /* Prints "otad WHAT: " and the formatted message to stderr; returns CLI_EXIT_FAILURE. */
 static int fail(const char *what, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int fail(const char *what, const char *fmt, ...)
@@ -58,10 +43,10 @@ static int fail(const char *what, const char *fmt, ...)
     return CLI_EXIT_FAILURE;
 }
 
-/* Prints a usage error and the usage text; returns CLI_EXIT_USAGE. */
-static int usage_error(const char *what, const char *usage, const char *fmt, ...)
+/* Prints a usage error and subcommand SUBCOMMAND's synopsis; returns CLI_EXIT_USAGE. */
+static int usage_error(const char *what, const char *subcommand, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-static int usage_error(const char *what, const char *usage, const char *fmt, ...)
+static int usage_error(const char *what, const char *subcommand, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -69,21 +54,19 @@ static int usage_error(const char *what, const char *usage, const char *fmt, ...
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
-    fputs(usage, stderr);
-    return CLI_EXIT_USAGE;
+    return cli_usage(subcommand);
 }
 
 /*
  * Splits ARGV with args_parse into OPTIONS and *RET_COUNT positional
- * arguments; on a bad option prints the usage too. Returns 0 or CLI_EXIT_USAGE.
+ * arguments; on a bad option prints subcommand SUBCOMMAND's synopsis too. Returns 0
+ * or CLI_EXIT_USAGE.
  */
-static int parse_args(const char *usage, int argc, char **argv, struct args_option *options,
+static int parse_args(const char *subcommand, int argc, char **argv, struct args_option *options,
                       unsigned option_count, const char **ret_positional, unsigned *ret_count)
 {
-    if (args_parse(argc, argv, options, option_count, ret_positional, ret_count) < 0) {
-        fputs(usage, stderr);
-        return CLI_EXIT_USAGE;
-    }
+    if (args_parse(argc, argv, options, option_count, ret_positional, ret_count) < 0)
+        return cli_usage(subcommand);
     return 0;
 }
 
@@ -178,20 +161,20 @@ static int key_generate(int argc, char **argv, const struct config *config)
     struct args_option opts[] = {{"--type", true, NULL}, {"--name", true, NULL}};
     const char *pos[ARGS_MAX_POSITIONAL];
     unsigned npos = 0;
-    if (parse_args(key_usage, argc, argv, opts, ARRAY_SIZE(opts), pos, &npos) != 0)
+    if (parse_args("key", argc, argv, opts, ARRAY_SIZE(opts), pos, &npos) != 0)
         return CLI_EXIT_USAGE;
     if (npos != 0)
-        return usage_error("key generate", key_usage, "unexpected argument '%s'", pos[0]);
+        return usage_error("key generate", "key", "unexpected argument '%s'", pos[0]);
     const char *type_name = opts[0].value, *name = opts[1].value;
     enum signing_key_type type;
     if (!type_name)
-        return usage_error("key generate", key_usage, "--type is required");
+        return usage_error("key generate", "key", "--type is required");
     if (signing_key_type_parse(type_name, &type) < 0)
-        return usage_error("key generate", key_usage, "unknown key type '%s'", type_name);
+        return usage_error("key generate", "key", "unknown key type '%s'", type_name);
     if (!name)
         name = type_name;
     if (!signing_key_name_valid(name))
-        return usage_error("key generate", key_usage,
+        return usage_error("key generate", "key",
                            "invalid key name '%s': use letters, digits, '.', '_' or '-'", name);
 
     char dir[PATH_MAX], private_path[PATH_MAX], public_path[PATH_MAX];
@@ -278,10 +261,10 @@ static int key_list(int argc, char **argv, const struct config *config)
 {
     const char *pos[ARGS_MAX_POSITIONAL];
     unsigned npos = 0;
-    if (parse_args(key_usage, argc, argv, NULL, 0, pos, &npos) != 0)
+    if (parse_args("key", argc, argv, NULL, 0, pos, &npos) != 0)
         return CLI_EXIT_USAGE;
     if (npos != 0)
-        return usage_error("key list", key_usage, "unexpected argument '%s'", pos[0]);
+        return usage_error("key list", "key", "unexpected argument '%s'", pos[0]);
     char dir[PATH_MAX];
     if (keys_dir(config, dir, sizeof(dir)) < 0)
         return fail("key list", "data_dir '%s' is too long", config->data_dir);
@@ -321,10 +304,10 @@ static int key_show(int argc, char **argv, const struct config *config)
 {
     const char *pos[ARGS_MAX_POSITIONAL];
     unsigned npos = 0;
-    if (parse_args(key_usage, argc, argv, NULL, 0, pos, &npos) != 0)
+    if (parse_args("key", argc, argv, NULL, 0, pos, &npos) != 0)
         return CLI_EXIT_USAGE;
     if (npos != 1)
-        return usage_error("key show", key_usage, "give one key name or file");
+        return usage_error("key show", "key", "give one key name or file");
     struct signing_key *key = NULL;
     struct reason why = {""};
     if (load_key(config, pos[0], false, &key, &why) < 0)
@@ -359,13 +342,13 @@ static int key_export(int argc, char **argv, const struct config *config)
     struct args_option opts[] = {{"--format", true, NULL}};
     const char *pos[ARGS_MAX_POSITIONAL];
     unsigned npos = 0;
-    if (parse_args(key_usage, argc, argv, opts, ARRAY_SIZE(opts), pos, &npos) != 0)
+    if (parse_args("key", argc, argv, opts, ARRAY_SIZE(opts), pos, &npos) != 0)
         return CLI_EXIT_USAGE;
     const char *format = opts[0].value ? opts[0].value : "pem";
     if (npos != 1)
-        return usage_error("key export", key_usage, "give one key name or file");
+        return usage_error("key export", "key", "give one key name or file");
     if (strcmp(format, "pem") != 0 && strcmp(format, "c") != 0)
-        return usage_error("key export", key_usage, "unknown format '%s' (pem or c)", format);
+        return usage_error("key export", "key", "unknown format '%s' (pem or c)", format);
     const char *name = pos[0];
 
     struct signing_key *key = NULL;
@@ -400,7 +383,7 @@ out:
 int cli_key(int argc, char **argv, const struct config *config)
 {
     if (argc < 2)
-        return usage_error("key", key_usage, "missing command");
+        return usage_error("key", "key", "missing command");
     const char *verb = argv[1];
     if (strcmp(verb, "generate") == 0)
         return key_generate(argc - 1, argv + 1, config);
@@ -411,10 +394,10 @@ int cli_key(int argc, char **argv, const struct config *config)
     if (strcmp(verb, "show") == 0)
         return key_show(argc - 1, argv + 1, config);
     if (strcmp(verb, "help") == 0 || strcmp(verb, "--help") == 0 || strcmp(verb, "-h") == 0) {
-        fputs(key_usage, stdout);
+        cli_help_print(stdout, cli_subcommand_find("key"));
         return CLI_EXIT_OK;
     }
-    return usage_error("key", key_usage, "unknown command '%s'", verb);
+    return usage_error("key", "key", "unknown command '%s'", verb);
 }
 
 /* Prints what a verification found; fields that were not reached are left out. */
@@ -569,22 +552,22 @@ int cli_sign(int argc, char **argv, const struct config *config)
         {"--key", true, NULL}, {"--format", true, NULL}, {"--hash", true, NULL}};
     const char *pos[ARGS_MAX_POSITIONAL];
     unsigned npos = 0;
-    if (parse_args(sign_usage, argc, argv, opts, ARRAY_SIZE(opts), pos, &npos) != 0)
+    if (parse_args("sign", argc, argv, opts, ARRAY_SIZE(opts), pos, &npos) != 0)
         return CLI_EXIT_USAGE;
     const char *key_arg = opts[0].value, *format_arg = opts[1].value;
     const char *hash_arg = opts[2].value ? opts[2].value : "auto";
     enum signing_format format;
     enum signing_hash hash;
     if (npos != 2)
-        return usage_error("sign", sign_usage, "give an input and an output file");
+        return usage_error("sign", "sign", "give an input and an output file");
     if (!key_arg || !format_arg)
-        return usage_error("sign", sign_usage, "--key and --format are required");
+        return usage_error("sign", "sign", "--key and --format are required");
     if (strcmp(format_arg, SECURE_BOOT_FORMAT) == 0)
         return sign_secure_boot(config, key_arg, pos[0], pos[1]);
     if (signing_format_parse(format_arg, &format) < 0 || format == SIGNING_FORMAT_AUTO)
-        return usage_error("sign", sign_usage, "unknown format '%s'", format_arg);
+        return usage_error("sign", "sign", "unknown format '%s'", format_arg);
     if (signing_hash_parse(hash_arg, &hash) < 0)
-        return usage_error("sign", sign_usage, "unknown hash '%s'", hash_arg);
+        return usage_error("sign", "sign", "unknown hash '%s'", hash_arg);
     const char *in_path = pos[0], *out_path = pos[1];
 
     struct signing_key *key = NULL;
@@ -637,7 +620,7 @@ int cli_verify(int argc, char **argv, const struct config *config)
         {"--key", true, NULL}, {"--format", true, NULL}, {"--hash", true, NULL}};
     const char *pos[ARGS_MAX_POSITIONAL];
     unsigned npos = 0;
-    if (parse_args(verify_usage, argc, argv, opts, ARRAY_SIZE(opts), pos, &npos) != 0)
+    if (parse_args("verify", argc, argv, opts, ARRAY_SIZE(opts), pos, &npos) != 0)
         return CLI_EXIT_USAGE;
     const char *key_arg = opts[0].value;
     const char *format_arg = opts[1].value ? opts[1].value : "auto";
@@ -645,15 +628,15 @@ int cli_verify(int argc, char **argv, const struct config *config)
     enum signing_format format;
     enum signing_hash hash;
     if (npos != 1)
-        return usage_error("verify", verify_usage, "give one file to verify");
+        return usage_error("verify", "verify", "give one file to verify");
     if (!key_arg)
-        return usage_error("verify", verify_usage, "--key is required");
+        return usage_error("verify", "verify", "--key is required");
     if (strcmp(format_arg, SECURE_BOOT_FORMAT) == 0)
         return verify_secure_boot(config, key_arg, pos[0]);
     if (signing_format_parse(format_arg, &format) < 0)
-        return usage_error("verify", verify_usage, "unknown format '%s'", format_arg);
+        return usage_error("verify", "verify", "unknown format '%s'", format_arg);
     if (signing_hash_parse(hash_arg, &hash) < 0)
-        return usage_error("verify", verify_usage, "unknown hash '%s'", hash_arg);
+        return usage_error("verify", "verify", "unknown hash '%s'", hash_arg);
     const char *path = pos[0];
 
     struct signing_key *key = NULL;

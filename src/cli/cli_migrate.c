@@ -14,18 +14,9 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "cli/local.h"
+#include "cli/subcommands.h"
 #include "core/util.h"
 #include "service/migrate.h"
-
-#define MIGRATE_USAGE                                                                              \
-    "usage: otad [--data-dir DIR] migrate --to postgresql://USER@HOST:PORT/DB\n"                   \
-    "\n"                                                                                           \
-    "Copies DIR's SQLite database and every firmware blob its releases need into an\n"             \
-    "empty PostgreSQL database (its schema is created first), in one transaction,\n"               \
-    "then checks each table's row count and each blob's SHA-256 as read back.\n"                   \
-    "Stop otad on DIR first: migrate refuses while any otad has DIR's database open.\n"            \
-    "It refuses a database that has rows, and copies nothing when a blob is damaged.\n"            \
-    "Nothing in DIR is written; keep it: each node keeps a data folder (keys, blobs).\n"
 
 static void print_event(void *ctx, const struct migrate_event *e)
 {
@@ -50,15 +41,9 @@ int cli_migrate(int argc, char **argv, const struct config *config)
     struct args_option opts[] = {{"--to", true, NULL}};
     const char *pos[ARGS_MAX_POSITIONAL];
     unsigned npos = 0;
-    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        fputs(MIGRATE_USAGE, stdout);
-        return CLI_EXIT_OK;
-    }
     if (args_parse(argc, argv, opts, ARRAY_SIZE(opts), pos, &npos) < 0 || npos != 0 ||
-        !opts[0].value) {
-        fputs(MIGRATE_USAGE, stderr);
-        return CLI_EXIT_USAGE;
-    }
+        !opts[0].value)
+        return cli_usage("migrate");
     struct reason why = {""};
     int r = service_migrate_to_postgresql(config->data_dir, opts[0].value, print_event, NULL, &why);
     if (r < 0)

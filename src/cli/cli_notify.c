@@ -20,6 +20,7 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "cli/local.h"
+#include "cli/subcommands.h"
 #include "core/util.h"
 #include "notify/notify.h"
 #include "sources/secrets.h"
@@ -255,12 +256,5 @@ int cli_notify(int argc, char **argv, const struct config *config)
         printf("receiver %lld removed with its deliveries\n", (long long)id);
     return CLI_EXIT_OK;
 usage:
-    fprintf(stderr,
-            "usage: otad notify add NAME URL --events 'rollout.*,release.published,source.*'\n"
-            "                  [--format json|slack] [--secret-file FILE | --secret-env VAR]\n"
-            "       otad notify list [--json]\n"
-            "       otad notify remove ID\n"
-            "       otad notify test ID [--json]\n"
-            "       otad notify deliveries ID [--json]\n");
-    return CLI_EXIT_USAGE;
+    return cli_usage("notify");
 }

@@ -24,6 +24,7 @@
 #include "cli/cli.h"
 #include "cli/local.h"
 #include "cli/commands.h"
+#include "cli/subcommands.h"
 #include "core/util.h"
 #include "sources/github.h"
 #include "sources/sources.h"
@@ -288,14 +289,5 @@ int cli_source(int argc, char **argv, const struct config *config)
         return CLI_EXIT_OK;
     }
 usage:
-    fprintf(
-        stderr,
-        "usage: otad source add PRODUCT OWNER/REPO [--asset 'firmware*.bin']\n"
-        "                  [--token-file FILE | --token-env VAR] [--prerelease-channel beta|none]\n"
-        "                  [--api-url https://api.github.com] [--interval SECONDS]\n"
-        "                  [--webhook-secret-file FILE | --webhook-secret-env VAR]\n"
-        "       otad source list [--json]\n"
-        "       otad source sync [ID] [--json]\n"
-        "       otad source remove ID\n");
-    return CLI_EXIT_USAGE;
+    return cli_usage("source");
 }

@@ -14,6 +14,7 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "cli/local.h"
+#include "cli/subcommands.h"
 #include "core/util.h"
 #include "service/service.h"
 
@@ -52,10 +53,8 @@ int cli_store(int argc, char **argv, const struct config *config)
     const char *pos[ARGS_MAX_POSITIONAL];
     unsigned npos = 0;
     if (args_parse(argc, argv, NULL, 0, pos, &npos) < 0 || npos != 1 ||
-        strcmp(pos[0], "verify") != 0) {
-        fprintf(stderr, "usage: otad [SETTINGS] store verify\n");
-        return CLI_EXIT_USAGE;
-    }
+        strcmp(pos[0], "verify") != 0)
+        return cli_usage("store");
     struct service *svc;
     if (cli_open_service(config, &svc) != CLI_EXIT_OK)
         return CLI_EXIT_FAILURE;

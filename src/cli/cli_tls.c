@@ -19,6 +19,7 @@
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "cli/subcommands.h"
 #include "core/buf.h"
 #include "core/reason.h"
 #include "core/tls_paths.h"
@@ -26,14 +27,6 @@
 #include "signing/pki.h"
 
 #define EXPORT_MAX (256u * 1024u) /* bytes `otad tls export` prints at most */
-
-static const char tls_usage[] =
-    "usage: otad tls ca init [--name CN] [--days N] [--rsa] [--force]\n"
-    "       otad tls cert --host NAME [--host NAME ...] [--ip ADDR ...] [--days N] [--new-key]\n"
-    "                     [--no-rsa] [--ca-cert FILE --ca-key FILE]\n"
-    "       otad tls cert --import CHAIN.pem --key KEY.pem [--rsa]\n"
-    "       otad tls export [--format header|fingerprint|pubkey|pem|all]\n"
-    "       otad tls show\n";
 
 /* Prints "otad tls WHAT: " and the formatted message, one line, to stderr. */
 static void complain(const char *what, const char *fmt, va_list ap)
@@ -54,7 +47,7 @@ static int fail(const char *what, const char *fmt, ...)
     return CLI_EXIT_FAILURE;
 }
 
-/* complain() and the usage text; returns CLI_EXIT_USAGE. */
+/* complain() and the synopsis; returns CLI_EXIT_USAGE. */
 static int usage_error(const char *what, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static int usage_error(const char *what, const char *fmt, ...)
@@ -63,8 +56,7 @@ static int usage_error(const char *what, const char *fmt, ...)
     va_start(ap, fmt);
     complain(what, fmt, ap);
     va_end(ap);
-    fputs(tls_usage, stderr);
-    return CLI_EXIT_USAGE;
+    return cli_usage("tls");
 }
 
 /*
@@ -76,10 +68,8 @@ static int options_only(const char *what, int argc, char **argv, struct args_opt
 {
     const char *pos[ARGS_MAX_POSITIONAL];
     unsigned npos = 0;
-    if (args_parse(argc, argv, opts, n, pos, &npos) < 0) {
-        fputs(tls_usage, stderr);
-        return CLI_EXIT_USAGE;
-    }
+    if (args_parse(argc, argv, opts, n, pos, &npos) < 0)
+        return cli_usage("tls");
     if (npos != 0)
         return usage_error(what, "unexpected argument '%s'", pos[0]);
     return CLI_EXIT_OK;
@@ -572,10 +562,8 @@ static int show(int argc, char **argv, const struct config *config)
 {
     const char *pos[ARGS_MAX_POSITIONAL];
     unsigned npos = 0;
-    if (args_parse(argc, argv, NULL, 0, pos, &npos) < 0) {
-        fputs(tls_usage, stderr);
-        return CLI_EXIT_USAGE;
-    }
+    if (args_parse(argc, argv, NULL, 0, pos, &npos) < 0)
+        return cli_usage("tls");
     if (npos != 0)
         return usage_error("show", "unexpected argument '%s'", pos[0]);
     struct tls_files f;
@@ -623,7 +611,7 @@ int cli_tls(int argc, char **argv, const struct config *config)
     if (strcmp(verb, "show") == 0)
         return show(argc - 1, argv + 1, config);
     if (strcmp(verb, "help") == 0 || strcmp(verb, "--help") == 0 || strcmp(verb, "-h") == 0) {
-        fputs(tls_usage, stdout);
+        cli_help_print(stdout, cli_subcommand_find("tls"));
         return CLI_EXIT_OK;
     }
     return usage_error("", "unknown command '%s'", verb);

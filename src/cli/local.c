@@ -16,6 +16,7 @@
 #include "cli/cli.h"
 #include "cli/local.h"
 #include "cli/commands.h"
+#include "cli/subcommands.h"
 #include "core/util.h"
 #include "service/audit.h"
 #include "notify/notify.h"
@@ -102,8 +103,7 @@ int cli_config(int argc, char **argv, const struct config *config)
         config_markdown(stdout);
         return CLI_EXIT_OK;
     }
-    fprintf(stderr, "usage: otad [SETTINGS] config dump | config markdown\n");
-    return CLI_EXIT_USAGE;
+    return cli_usage("config");
 }
 
 static int on_off(const char *value, const char *flag, bool *ret)
@@ -258,16 +258,7 @@ int cli_product(int argc, char **argv, const struct config *config)
         return CLI_EXIT_OK;
     }
 usage:
-    fprintf(stderr,
-            "usage: otad product add NAME --platform esp8266|esp32 "
-            "[--default-channel stable]\n"
-            "       otad product set NAME [--signing required|off] [--key KEY] "
-            "[--legacy-signature on|off] [--gzip on|off] [--esp32-hash sha256|sha384|sha512] "
-            "[--core-min VERSION|none] [--secure-boot-keys K1[,K2[,K3]]|none]\n"
-            "       otad product fleet NAME [--channel-query on|off] [--group-query on|off] "
-            "[--download-cap N]\n"
-            "       otad product list [--json]\n");
-    return CLI_EXIT_USAGE;
+    return cli_usage("product");
 }
 
 static int release_add(const struct config *config, const char *product, const char *file,
@@ -397,11 +388,7 @@ int cli_release(int argc, char **argv, const struct config *config)
         return CLI_EXIT_OK;
     }
 usage:
-    fprintf(stderr, "usage: otad release add PRODUCT FILE [--version V] [--channel C] "
-                    "[--mode sketch|fs] [--notes TEXT] [--signed] [--force-version] "
-                    "[--allow-secure-version-bump]\n"
-                    "       otad release list PRODUCT [--json]\n");
-    return CLI_EXIT_USAGE;
+    return cli_usage("release");
 }
 
 int cli_token(int argc, char **argv, const struct config *config)
@@ -486,9 +473,7 @@ int cli_token(int argc, char **argv, const struct config *config)
         return CLI_EXIT_OK;
     }
 usage:
-    fprintf(stderr, "usage: otad token create --scope publish|admin|read [--name NAME]\n"
-                    "       otad token list [--json]\n       otad token revoke ID\n");
-    return CLI_EXIT_USAGE;
+    return cli_usage("token");
 }
 
 int cli_session(int argc, char **argv, const struct config *config)
@@ -547,8 +532,7 @@ int cli_session(int argc, char **argv, const struct config *config)
         return CLI_EXIT_OK;
     }
 usage:
-    fprintf(stderr, "usage: otad session list [--json]\n       otad session revoke ID\n");
-    return CLI_EXIT_USAGE;
+    return cli_usage("session");
 }
 
 int cli_device(int argc, char **argv, const struct config *config)
@@ -597,7 +581,5 @@ int cli_device(int argc, char **argv, const struct config *config)
     free(list);
     return CLI_EXIT_OK;
 usage:
-    fprintf(stderr, "usage: otad device list PRODUCT [--limit N] [--offset N] [--json]\n"
-                    "       otad device show PRODUCT MAC [--json]\n");
-    return CLI_EXIT_USAGE;
+    return cli_usage("device");
 }

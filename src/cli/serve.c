@@ -21,6 +21,7 @@
 
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "cli/subcommands.h"
 #include "cli/supervise.h"
 #include "core/listen_fds.h"
 #include "core/log.h"
@@ -29,7 +30,7 @@
 #include "service/service.h"
 #include "sources/sources.h"
 
-#define SHUTDOWN_GRACE_MS 5000u
+#define SHUTDOWN_GRACE_MS (SERVE_SHUTDOWN_GRACE_S * 1000u)
 
 /* Every connection is a descriptor: take the hard limit (the held-connection load needs it). */
 static void raise_fd_limit(void)
@@ -129,10 +130,8 @@ static void reload(struct http_server *server, struct supervisor *sup, const str
 
 int cli_serve(int argc, char **argv, const struct config *config)
 {
-    if (argc > 1) {
-        fprintf(stderr, "usage: otad [SETTINGS] serve\n");
-        return CLI_EXIT_USAGE;
-    }
+    if (argc > 1)
+        return cli_usage("serve");
     sigset_t served_signals;
     sigemptyset(&served_signals);
     sigaddset(&served_signals, SIGTERM);

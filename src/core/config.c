@@ -5,6 +5,7 @@
  */
 #include "core/config.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <ini.h>
 #include <stddef.h>
@@ -498,6 +499,25 @@ void config_markdown(FILE *out)
         fprintf(out, "| `%s` | `%s` | `%s` | `%s` | %s | %s |\n", setting_key(s), flag, env,
                 s->default_value, range, s->help);
     }
+}
+
+size_t config_setting_count(void)
+{
+    return ARRAY_SIZE(config_settings);
+}
+
+void config_setting_describe(size_t index, struct config_setting_info *ret)
+{
+    assert(index < ARRAY_SIZE(config_settings));
+    const struct setting *s = &config_settings[index];
+    ret->key = setting_key(s);
+    setting_flag_name(s, ret->flag, sizeof(ret->flag));
+    setting_env_name(s, ret->env, sizeof(ret->env));
+    ret->is_number = s->type == SETTING_UINT;
+    ret->min = s->min;
+    ret->max = s->max;
+    ret->default_value = s->default_value;
+    ret->help = s->help;
 }
 
 const char *config_getenv(const struct config *config, const char *name)

@@ -12,6 +12,8 @@
 #define OTAD_CORE_CONFIG_H
 
 #include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -108,6 +110,31 @@ void config_help(FILE *out);
 
 /* Prints the settings table as Markdown (docs/CONFIG.md is generated from it). */
 void config_markdown(FILE *out);
+
+/*
+ * One row of the settings table as the documentation shows it (the manual
+ * page otad.ini(5), the shell completion). Every string is borrowed from the
+ * table or from the caller's struct and lives as long as the program.
+ */
+struct config_setting_info {
+    const char *key;           /* INI key, "listen" */
+    char flag[64];             /* "--listen" */
+    char env[64];              /* "OTAD_LISTEN" */
+    bool is_number;            /* a whole number from min to max; else a string */
+    uint64_t min, max;         /* when is_number */
+    const char *default_value; /* as the table gives it; "" for none */
+    const char *help;          /* one paragraph, plain text */
+};
+
+/* How many settings the table has (config_setting_describe's bound). */
+size_t config_setting_count(void);
+
+/*
+ * Fills *RET with row INDEX of the settings table, in the table's order
+ * (the order of --help, config dump and docs/CONFIG.md). INDEX must be
+ * below config_setting_count().
+ */
+void config_setting_describe(size_t index, struct config_setting_info *ret);
 
 /*
  * The value of environment variable NAME in the environment CONFIG was

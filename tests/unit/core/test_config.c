@@ -1,5 +1,9 @@
-/* Unit tests for src/core/config.c: precedence, bounds, aliases, flags removal. */
+/*
+ * Unit tests for src/core/config.c: precedence, bounds, aliases, flags removal, and the
+ * rows the documentation reads (config_setting_describe).
+ */
 #include <errno.h>
+#include <stdbool.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -224,6 +228,56 @@ static void test_dump_round_trips(void **state)
     unlink(path);
 }
 
+/*
+ * Each described row names what config_load reads: its flag and variable set
+ * the setting, and an unset one keeps the default the row gives.
+ */
+static void test_describe_names_what_load_reads(void **state)
+{
+    size_t n = config_setting_count();
+    assert_true(n >= 30);
+    bool seen_listen = false, seen_aliases = false;
+    for (size_t i = 0; i < n; i++) {
+        struct config_setting_info s;
+        config_setting_describe(i, &s);
+        assert_true(s.key[0] && s.help[0]);
+        assert_true(strncmp(s.flag, "--", 2) == 0 && strncmp(s.env, "OTAD_", 5) == 0);
+        if (strcmp(s.key, "listen") == 0) {
+            seen_listen = true;
+            assert_string_equal(s.flag, "--listen");
+            assert_string_equal(s.env, "OTAD_LISTEN");
+            assert_string_equal(s.default_value, "0.0.0.0:8080");
+            assert_false(s.is_number);
+        }
+        if (strcmp(s.key, "threads") == 0) {
+            assert_true(s.is_number);
+            assert_true(s.min == 0 && s.max == 256);
+            assert_string_equal(s.default_value, "0");
+        }
+        if (strcmp(s.key, "aliases") == 0) { /* the field is aliases_text; the key is not */
+            seen_aliases = true;
+            assert_string_equal(s.flag, "--aliases");
+            assert_string_equal(s.env, "OTAD_ALIASES");
+        }
+        /* The flag and the variable this row names are the ones config_load takes. */
+        if (strcmp(s.key, "log_level") == 0) {
+            char *argv[] = {"otad", s.flag, "debug", "serve", NULL};
+            int argc = 4;
+            char env_entry[96];
+            snprintf(env_entry, sizeof(env_entry), "%s=warn", s.env);
+            char *envp[] = {env_entry, NULL};
+            struct config c;
+            assert_int_equal(config_load(&c, &argc, argv, envp, stderr), 0);
+            assert_string_equal(c.log_level, "debug");
+            argc = 2;
+            char *bare[] = {"otad", "serve", NULL};
+            assert_int_equal(config_load(&c, &argc, bare, envp, stderr), 0);
+            assert_string_equal(c.log_level, "warn");
+        }
+    }
+    assert_true(seen_listen && seen_aliases);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -235,6 +289,7 @@ int main(void)
         cmocka_unit_test(test_dump_round_trips),
         cmocka_unit_test(test_repeated_flag_last_wins),
         cmocka_unit_test(test_tls_settings),
+        cmocka_unit_test(test_describe_names_what_load_reads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
