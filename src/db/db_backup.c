@@ -7,6 +7,8 @@
  */
 #include "db/db_backup.h"
 
+#include "db/sqlite_internal.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <sqlite3.h>
@@ -143,29 +145,34 @@ int db_sqlite_hold_exclusive(const char *path, struct db_sqlite_hold **ret_hold,
         free(hold);
         return r;
     }
+    if ((r = db_sqlite_lock_exclusive(hold->conn, path, why)) < 0) {
+        sqlite3_close(hold->conn);
+        free(hold);
+        return r;
+    }
+    *ret_hold = hold;
+    return 0;
+}
+
+int db_sqlite_lock_exclusive(sqlite3 *conn, const char *path, struct reason *why)
+{
     /*
      * In exclusive locking mode a WAL database is read without its shared
      * memory, which SQLite allows only under an exclusive lock on the file:
      * the lock every other open connection's shared lock refuses. No busy
      * timeout: a live server is an answer, not something to wait out.
      */
-    char *err = NULL;
-    int rc = sqlite3_exec(hold->conn,
-                          "PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; "
-                          "SELECT count(*) FROM sqlite_master; COMMIT;",
-                          NULL, NULL, &err);
-    if (rc != SQLITE_OK) {
-        if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
-            r = reason_set(why, -EBUSY, "\"%s\" is open in another process (a running otad?)",
-                           path);
-        else
-            r = reason_set(why, -EIO, "cannot lock \"%s\": %s", path, err ? err : "?");
-        sqlite3_free(err);
-        sqlite3_close(hold->conn);
-        free(hold);
-        return r;
-    }
-    *ret_hold = hold;
+    sqlite3_busy_timeout(conn, 0);
+    if (sqlite3_exec(conn, "PRAGMA locking_mode = EXCLUSIVE", NULL, NULL, NULL) != SQLITE_OK)
+        return reason_set(why, -EIO, "cannot lock \"%s\": %s", path, sqlite3_errmsg(conn));
+    int rc = sqlite3_exec(conn, "BEGIN EXCLUSIVE", NULL, NULL, NULL);
+    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+        return reason_set(why, -EBUSY,
+                          "\"%s\" is in use: stop otad (and any otad command) on this data "
+                          "folder first",
+                          path);
+    if (rc != SQLITE_OK)
+        return reason_set(why, -EIO, "cannot lock \"%s\": %s", path, sqlite3_errmsg(conn));
     return 0;
 }
 
