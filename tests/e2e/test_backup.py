@@ -377,3 +377,29 @@ def test_backup_units_pass_systemd_analyze_verify():
         assert r.returncode == 0 and not r.stderr.strip(), r.stderr
     finally:
         shutil.rmtree(out, ignore_errors=True)
+
+
+def test_backup_on_postgresql_holds_keys_and_tls_and_points_at_pg_dump():
+    """Runs in the e2e-pg stage, on its PostgreSQL (a cluster of its own here would cost an
+    initdb per run); in the SQLite stages there is no PostgreSQL node to back up."""
+    out = scratch()
+    try:
+        with Server() as srv:
+            if not srv.database_url:
+                print("SQLite stage: the PostgreSQL backup runs in the e2e-pg stage")
+                return
+            srv.cli_ok("key", "generate", "--type", "ecdsa-p256", "--name", "k1")
+            srv.add_product("door", "esp8266")
+            dest = out / "b"
+            r = srv.cli("backup", str(dest))
+            assert r.code == 0 and "pg_dump" in r.stderr, r.describe()
+            assert sorted(os.listdir(dest)) == ["keys"], os.listdir(dest)
+            assert sorted(os.listdir(dest / "keys")) == sorted(os.listdir(srv.data_dir / "keys"))
+            target = out / "node"
+            r = run_otad(["--database", srv.database_url, "--data-dir", str(target), "restore",
+                          str(dest)])
+            assert r.code == 0, r.describe()
+            assert (target / "keys" / "k1.key").read_bytes() == \
+                (srv.data_dir / "keys" / "k1.key").read_bytes()
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
