@@ -234,6 +234,29 @@ const struct cli_subcommand cli_subcommands[] = {
      (const struct cli_form[]){{"verify", NULL}, {NULL, NULL}},
      "Checks every firmware blob in the data folder against its SHA-256 and lists the\n"
      "damaged, missing and unused ones; exits 1 when one is damaged or missing.\n"},
+    {"backup", cli_backup, "a consistent copy of the data folder while otad serves",
+     (const struct cli_form[]){{"", "DEST"}, {"", "--in DIR [--keep N]"}, {NULL, NULL}},
+     "Copies the data folder into DEST while otad serves: the SQLite database through its\n"
+     "online backup (one snapshot), every firmware blob that snapshot's releases need (each\n"
+     "checked against its hash as it is copied), keys/ and tls/ with their modes. It writes\n"
+     "DEST.partial and renames it to DEST at the end, so a cut backup is never taken for a\n"
+     "whole one; a DEST that exists (other than an empty folder) is refused. --in DIR writes\n"
+     "DIR/otad-<UTC time> and keeps the newest N (--keep, 7 by default), as the nightly\n"
+     "otad-backup.timer does. On PostgreSQL it copies keys/ and tls/ only and says to back\n"
+     "the database up with pg_dump -Fc.\n"},
+    {"restore", cli_restore, "a backup into the data folder, checked before it is moved in",
+     (const struct cli_form[]){{"", "SRC [--force]"}, {NULL, NULL}},
+     "Restores the backup SRC into the data folder (--data-dir): copies it beside the folder,\n"
+     "checks the database's integrity and every blob's hash there, and only then renames it\n"
+     "into place. It refuses while an otad has the folder's database open, and refuses a\n"
+     "folder that is not empty unless --force, which keeps the old folder as\n"
+     "DATA_DIR.replaced-<UTC time>.\n"},
+    {"check", cli_check, "verify a data folder: database, blobs, keys",
+     (const struct cli_form[]){{"", "[--quick] [--json]"}, {NULL, NULL}},
+     "Checks the data folder, also while otad serves: the database's integrity (--quick: its\n"
+     "quick check), every release's blobs present and matching their hash, the keys the\n"
+     "products name present; orphan blobs and other files are listed, not removed. Exits 1\n"
+     "when anything is damaged or missing.\n"},
     {"migrate", cli_migrate, "copy a stopped otad's data to PostgreSQL",
      (const struct cli_form[]){{"", "--to postgresql://USER@HOST:PORT/DB"}, {NULL, NULL}},
      "Copies the data folder's SQLite database and every firmware blob its releases need\n"

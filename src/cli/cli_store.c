@@ -18,7 +18,7 @@
 #include "core/util.h"
 #include "service/service.h"
 
-static void print_finding(void *ctx, const struct store_finding *f)
+void cli_print_store_finding(const struct store_finding *f)
 {
     const char *what;
     switch (f->result) {
@@ -46,6 +46,12 @@ static void print_finding(void *ctx, const struct store_finding *f)
     else if (f->result == -EBADMSG)
         printf("  used by no release");
     putchar('\n');
+}
+
+static void print_finding(void *ctx, const struct store_finding *f)
+{
+    (void)ctx;
+    cli_print_store_finding(f);
 }
 
 int cli_store(int argc, char **argv, const struct config *config)

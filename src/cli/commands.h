@@ -30,6 +30,9 @@ int cli_source(int argc, char **argv, const struct config *config);    /* cli_so
 int cli_audit_log(int argc, char **argv, const struct config *config); /* cli_audit.c */
 int cli_store(int argc, char **argv, const struct config *config);     /* cli_store.c */
 int cli_migrate(int argc, char **argv, const struct config *config);   /* cli_migrate.c */
+int cli_backup(int argc, char **argv, const struct config *config);    /* cli_backup.c */
+int cli_restore(int argc, char **argv, const struct config *config);   /* cli_backup.c */
+int cli_check(int argc, char **argv, const struct config *config);     /* cli_backup.c */
 int cli_tls(int argc, char **argv, const struct config *config);       /* cli_tls.c */
 int cli_notify(int argc, char **argv, const struct config *config);    /* cli_notify.c */
 int cli_manual(int argc, char **argv, const struct config *config);    /* manual.c */

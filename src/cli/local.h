@@ -36,6 +36,14 @@ int cli_refused(const struct reason *why, int r);
 void cli_audit(struct service *svc, const char *action, const char *product, const char *object,
                json_t *params, int r, const struct reason *why);
 
+/*
+ * Prints one line for a problem `otad store verify` found (F->result not 0:
+ * "damaged SHA256  N bytes  used by ...", "missing ...", "unreadable ...",
+ * "not-a-blob PATH ..."); nothing for an intact blob. `otad check` prints
+ * its blob findings with it too.
+ */
+void cli_print_store_finding(const struct store_finding *f);
+
 /* Prints ROOT as indented JSON and drops its reference. */
 void cli_print_json(json_t *root);
 

@@ -25,7 +25,7 @@
 // clang-format off
 #define DB_OPERATIONS(X) \
     /* db.h */ \
-    X(integrity_check, (struct db *db, struct reason *why), (db, why)) \
+    X(integrity_check, (struct db *db, bool quick, struct reason *why), (db, quick, why)) \
     X(generation, (struct db *db, int64_t *ret_generation), (db, ret_generation)) \
     X(product_insert, (struct db *db, struct product *p), (db, p)) \
     X(product_get, (struct db *db, const char *name, struct product *ret_product), (db, name, ret_product)) \

@@ -124,9 +124,13 @@ bool db_is_postgresql(const struct db *db);
 /* Closes the connection (waiting for a call in progress on it). NULL-safe. */
 void db_close(struct db *db);
 
-/* Runs the backend's integrity check. Returns 0 when it passes, else -EIO with the finding in WHY.
+/*
+ * Runs the backend's integrity check (on SQLite PRAGMA integrity_check, or
+ * with QUICK the faster quick_check, which skips the indexes' contents; on
+ * PostgreSQL the schema version, QUICK or not). Returns 0 when it passes,
+ * else -EIO with the findings in WHY (the first few, joined by "; ").
  */
-int db_integrity_check(struct db *db, struct reason *why);
+int db_integrity_check(struct db *db, bool quick, struct reason *why);
 
 /*
  * The catalog's generation into *RET_GENERATION: it grows whenever a

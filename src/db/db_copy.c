@@ -39,6 +39,7 @@
 #include "db/db.h"
 #ifdef OTAD_WITH_POSTGRESQL
 #include "db/pg_internal.h"
+#include "db/sqlite_internal.h"
 #endif
 
 const char *const db_copy_tables[] = {
@@ -210,19 +211,7 @@ static int source_open(const char *path, sqlite3 **ret_conn, struct reason *why)
         sqlite3_close(conn);
         return r;
     }
-    int r = 0;
-    if (sqlite3_exec(conn, "PRAGMA locking_mode = EXCLUSIVE", NULL, NULL, NULL) != SQLITE_OK) {
-        r = source_fail(conn, "set the exclusive locking mode", why);
-    } else {
-        int rc = sqlite3_exec(conn, "BEGIN EXCLUSIVE", NULL, NULL, NULL);
-        if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
-            r = reason_set(why, -EBUSY,
-                           "\"%s\" is in use: stop otad (and any otad command) on this data "
-                           "folder first",
-                           path);
-        else if (rc != SQLITE_OK)
-            r = source_fail(conn, "lock the database", why);
-    }
+    int r = db_sqlite_lock_exclusive(conn, path, why);
     int64_t version = 0;
     /* user_version is the number of the newest migration applied (db_sqlite.c). */
     int64_t latest = sqlite_migrations_numbers[sqlite_migrations_count - 1];

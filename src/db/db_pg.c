@@ -728,8 +728,9 @@ fail:
     return r;
 }
 
-int db_pg_integrity_check(struct db *db, struct reason *why)
+int db_pg_integrity_check(struct db *db, bool quick, struct reason *why)
 {
+    (void)quick;
     struct db_pg *pg = db_pg_lock(db);
     if (!pg)
         return reason_set(why, -ENOTCONN, "PostgreSQL unavailable");

@@ -327,23 +327,36 @@ fail:
     return r;
 }
 
-int db_sqlite_integrity_check(struct db *db, struct reason *why)
+int db_sqlite_integrity_check(struct db *db, bool quick, struct reason *why)
 {
     struct db_sqlite *sq = db_sqlite_lock(db);
     sqlite3_stmt *s;
     int r = 0;
-    /* Not cached: it runs once, from otad store verify. */
-    if (sqlite3_prepare_v2(sq->conn, "PRAGMA integrity_check", -1, &s, NULL) != SQLITE_OK) {
-        r = db_sqlite_fail(sq, "integrity check");
+    /* Not cached: it runs once, from otad check, restore or store verify. */
+    if (sqlite3_prepare_v2(sq->conn, quick ? "PRAGMA quick_check" : "PRAGMA integrity_check", -1,
+                           &s, NULL) != SQLITE_OK) {
+        r = reason_set(why, -EIO, "integrity check: %s", sqlite3_errmsg(sq->conn));
         goto out;
     }
-    if (sqlite3_step(s) != SQLITE_ROW) {
-        r = reason_set(why, -EIO, "integrity check returned nothing");
-    } else {
+    /* One row "ok", or one row per finding: the first few go into WHY. */
+    char findings[sizeof(why->text)] = "";
+    size_t len = 0;
+    unsigned rows = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         const char *verdict = (const char *)sqlite3_column_text(s, 0);
-        if (!verdict || strcmp(verdict, "ok") != 0)
-            r = reason_set(why, -EIO, "integrity check: %s", verdict ? verdict : "?");
+        if (rows++ == 0 && verdict && strcmp(verdict, "ok") == 0)
+            break;
+        if (len < sizeof(findings))
+            len += (size_t)snprintf(findings + len, sizeof(findings) - len, "%s%s", len ? "; " : "",
+                                    verdict ? verdict : "?");
     }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        r = reason_set(why, -EIO, "integrity check: %s", sqlite3_errmsg(sq->conn));
+    else if (rows == 0)
+        r = reason_set(why, -EIO, "integrity check returned nothing");
+    else if (findings[0])
+        r = reason_set(why, -EIO, "integrity check: %s", findings);
     sqlite3_finalize(s);
 out:
     db_sqlite_unlock(sq);

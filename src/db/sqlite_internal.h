@@ -315,4 +315,15 @@ void db_sqlite_column_text(sqlite3_stmt *s, int i, char *out, size_t size);
 const char *db_sqlite_device_page_sql(const struct device_filter *filter, bool backward,
                                       bool count);
 
+/*
+ * Takes an exclusive lock on the database of CONN (opened on PATH, which
+ * the messages name) without waiting, and leaves a transaction open that
+ * keeps it until CONN closes: PRAGMA locking_mode = EXCLUSIVE, then BEGIN
+ * EXCLUSIVE. Every other open connection in WAL mode holds a shared lock
+ * on the file, so this fails while any process has the database open: a
+ * running otad. Returns 0, -EBUSY (in use), or -EIO; WHY says which.
+ * `otad migrate` (db_copy.c) and `otad restore` (db_backup.c) share it.
+ */
+int db_sqlite_lock_exclusive(sqlite3 *conn, const char *path, struct reason *why);
+
 #endif

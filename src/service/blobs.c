@@ -221,13 +221,6 @@ void service_blobs_trim(struct service *svc, const struct catalog *catalog)
     free(set.names);
 }
 
-/* A blob some release needs, for service_store_verify. */
-struct blob_use {
-    char sha256[SHA256_HEX_LEN + 1];
-    char what[LIMIT_PRODUCT_NAME_BYTES + LIMIT_RELEASE_VERSION_BYTES + 32];
-    bool present;
-};
-
 struct scrub {
     struct blob_use *uses; /* sorted by sha256 */
     size_t count;
@@ -241,18 +234,17 @@ static int use_cmp(const void *a, const void *b)
     return strcmp(((const struct blob_use *)a)->sha256, ((const struct blob_use *)b)->sha256);
 }
 
-/* Every blob the releases need, sorted. */
-static int blob_uses(struct service *svc, struct blob_use **ret_uses, size_t *ret_count,
-                     struct reason *why)
+int service_blob_uses(struct db *db, struct blob_use **ret_uses, size_t *ret_count,
+                      struct reason *why)
 {
     struct product *products = NULL;
     size_t nproducts = 0, count = 0, cap = 0;
     struct blob_use *uses = NULL;
-    int r = db_product_list(svc->db, &products, &nproducts);
+    int r = db_product_list(db, &products, &nproducts);
     for (size_t p = 0; r == 0 && p < nproducts; p++) {
         struct release *rels = NULL;
         size_t nrels = 0;
-        if ((r = db_release_list(svc->db, products[p].id, &rels, &nrels)) < 0)
+        if ((r = db_release_list(db, products[p].id, &rels, &nrels)) < 0)
             break;
         for (size_t i = 0; r == 0 && i < nrels; i++) {
             for (unsigned v = 0; v < rels[i].variant_count; v++) {
@@ -325,7 +317,7 @@ int service_store_verify(struct service *svc,
                          struct store_verify_totals *ret_totals, struct reason *why)
 {
     struct scrub sc = {.fn = fn, .ctx = ctx};
-    int r = blob_uses(svc, &sc.uses, &sc.count, why);
+    int r = service_blob_uses(svc->db, &sc.uses, &sc.count, why);
     if (r < 0)
         return r;
     r = store_verify_all(svc->store, scrub_found, &sc);

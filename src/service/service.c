@@ -304,8 +304,3 @@ struct events *service_events(struct service *svc)
 {
     return svc->events;
 }
-
-int service_check(struct service *svc, struct reason *why)
-{
-    return db_integrity_check(svc->db, why);
-}

@@ -514,9 +514,6 @@ int service_session_list(struct service *svc, struct session_record **ret_sessio
 /* Ends session ID at once (an admin's revocation). -ENOENT (no such session), -EIO. */
 int service_session_revoke(struct service *svc, int64_t id, struct reason *why);
 
-/* Runs the database's integrity check: 0, or -EIO with the finding in WHY. May take long. */
-int service_check(struct service *svc, struct reason *why);
-
 /*
  * Whether this node runs the jobs that must run once in a cluster (the
  * rollout controller, retention, the GitHub poller and webhook syncs):

@@ -17,6 +17,8 @@
 #include <stdbool.h>
 
 #include "core/config.h"
+#include "core/digest.h"
+#include "core/limits.h"
 #include "core/reason.h"
 #include "service/service.h"
 
@@ -129,6 +131,23 @@ int service_blobs_fill(struct service *svc, const struct catalog *catalog);
 #define SERVICE_BLOBS_UNUSED_AGE_S (60 * 60)
 void service_blobs_trim(struct service *svc, const struct catalog *catalog);
 void service_blobs_prune(struct service *svc);
+
+/* A blob some release needs: which, and the form that needs it ("door sketch 1.0.0 (plain)"). */
+struct blob_use {
+    char sha256[SHA256_HEX_LEN + 1];
+    char what[LIMIT_PRODUCT_NAME_BYTES + LIMIT_RELEASE_VERSION_BYTES + 32];
+    bool present; /* for the caller's bookkeeping; false as returned */
+};
+
+/*
+ * Every blob the releases in DB need, one entry per (blob, form), sorted by
+ * SHA-256 (a blob two forms share appears twice, side by side). The
+ * caller frees *RET_USES with free(). The scrub (`otad store verify`,
+ * `otad check`) and `otad backup` (on the copy of the database) read this
+ * one list. Returns 0, or -errno with WHY.
+ */
+int service_blob_uses(struct db *db, struct blob_use **ret_uses, size_t *ret_count,
+                      struct reason *why);
 
 /* The clock fleet control reads: the wall clock, or the one a test set. */
 int64_t service_now_ms(struct service *svc);

@@ -550,3 +550,73 @@ int store_verify_all(struct store *store,
     free(top);
     return bad;
 }
+
+int store_import(struct store *store, const char *from_data_dir, const char *sha256,
+                 uint64_t *ret_size)
+{
+    if (!is_blob_name(sha256))
+        return -EINVAL;
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof(path), "%s/blobs/%.2s/%s", from_data_dir, sha256, sha256) >=
+        (int)sizeof(path))
+        return -ENAMETOOLONG;
+    /* Whole in memory, as store_put takes it: what is hashed is exactly what is written. */
+    uint8_t *data;
+    size_t len;
+    int r = file_read_all(path, LIMIT_BLOB_BYTES, &data, &len);
+    if (r < 0)
+        return r;
+    char have[SHA256_HEX_LEN + 1];
+    digest_sha256_hex(data, len, have);
+    if (strcmp(have, sha256) != 0) {
+        free(data);
+        return -EBADMSG;
+    }
+    char stored[SHA256_HEX_LEN + 1];
+    r = store_put(store, data, len, stored);
+    free(data);
+    if (r == 0)
+        *ret_size = len;
+    return r;
+}
+
+int store_import_all(struct store *store, const char *from_data_dir, uint64_t *ret_count,
+                     uint64_t *ret_bytes, char ret_failed[65])
+{
+    ret_failed[0] = 0;
+    char blobs[PATH_MAX];
+    if (snprintf(blobs, sizeof(blobs), "%s/blobs", from_data_dir) >= (int)sizeof(blobs))
+        return -ENAMETOOLONG;
+    struct dirent **top;
+    int n = scandir(blobs, &top, no_dots, alphasort);
+    if (n < 0)
+        return errno == ENOENT ? 0 : -errno; /* a data folder with no blob yet */
+    int r = 0;
+    for (int i = 0; i < n; i++) {
+        const char *sub = top[i]->d_name;
+        char dir[PATH_MAX];
+        struct dirent **files;
+        int m = -1;
+        if (r == 0 && strlen(sub) == 2 && lower_hex(sub, 2) &&
+            snprintf(dir, sizeof(dir), "%s/%s", blobs, sub) < (int)sizeof(dir))
+            m = scandir(dir, &files, no_dots, alphasort);
+        for (int j = 0; j < m; j++) {
+            const char *name = files[j]->d_name;
+            uint64_t size = 0;
+            if (r == 0 && is_blob_name(name) && strncmp(name, sub, 2) == 0) {
+                if ((r = store_import(store, from_data_dir, name, &size)) < 0) {
+                    memcpy(ret_failed, name, SHA256_HEX_LEN + 1);
+                } else {
+                    (*ret_count)++;
+                    *ret_bytes += size;
+                }
+            }
+            free(files[j]);
+        }
+        if (m >= 0)
+            free(files);
+        free(top[i]);
+    }
+    free(top);
+    return r;
+}

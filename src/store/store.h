@@ -121,4 +121,26 @@ int store_remove_unused(struct store *store, bool (*used)(void *ctx, const char 
 int store_read_blob(struct store *store, const char *sha256, size_t max, uint8_t **ret_data,
                     size_t *ret_len);
 
+/*
+ * Copies blob SHA256 from the store below FROM_DATA_DIR (another data
+ * folder, or a backup of one: read only, nothing is created there) into
+ * STORE, checked on the way: the bytes read are hashed and must match the
+ * name before they are written, fsynced and renamed into place as
+ * store_put does. Writes the blob's size to *RET_SIZE. Returns 0, -ENOENT
+ * (no such blob there), -EBADMSG (its bytes do not match its name: nothing
+ * is written), -EINVAL (SHA256 is no SHA-256), -EFBIG, or -errno.
+ */
+int store_import(struct store *store, const char *from_data_dir, const char *sha256,
+                 uint64_t *ret_size);
+
+/*
+ * store_import for every blob below FROM_DATA_DIR/blobs/, in name order;
+ * files that are not blobs are skipped. Adds to *RET_COUNT and *RET_BYTES.
+ * On the first blob that fails writes its name to RET_FAILED and returns
+ * its error (-EBADMSG: damaged); returns 0 when every blob was imported,
+ * or -errno when the folder cannot be read (RET_FAILED then "").
+ */
+int store_import_all(struct store *store, const char *from_data_dir, uint64_t *ret_count,
+                     uint64_t *ret_bytes, char ret_failed[65]);
+
 #endif
