@@ -72,6 +72,7 @@ enum db_sqlite_slot {
     /* db_sqlite_devices.c */
     DB_SLOT_DEVICE_UPDATE,
     DB_SLOT_DEVICE_UPDATE_SAME,
+    DB_SLOT_DEVICE_UPDATE_SAME_PLAIN,
     DB_SLOT_DEVICE_UPSERT,
     DB_SLOT_DEVICE_LIST,
     DB_SLOT_DEVICE_COUNT,

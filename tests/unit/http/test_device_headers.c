@@ -830,6 +830,11 @@ static void test_both_families(void **state)
     esp32_core2(&req);
     add_header(&req, "X-ESP8266-FUTURE", "");
     assert_refused(&req, "the request carries both x-ESP8266-* and x-ESP32-* headers");
+
+    /* The ESP-IDF family, found past the prefix all three share, in any case. */
+    esp8266_core31(&req);
+    add_header(&req, "X-esp-IDF-MAC", "24:0A:C4:12:34:56");
+    assert_refused(&req, "the request carries both x-ESP8266-* and x-ESP-IDF-* headers");
 }
 
 static void test_header_names_case_insensitive(void **state)
