@@ -42,6 +42,7 @@ static const struct subcommand subcommands[] = {
     {"migrate", cli_migrate, "migrate --to URL: copy a stopped otad's data to PostgreSQL"},
     {"sign", cli_sign, "sign a firmware file for a device format"},
     {"verify", cli_verify, "verify a signed firmware file"},
+    {"version", cli_version, "the git description, the build's options, the linked libraries"},
 };
 
 static void usage(FILE *out)
@@ -67,10 +68,8 @@ int cli_main(int argc, char **argv, char **envp)
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
     }
-    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
-        printf("otad %s\n", OTAD_VERSION);
-        return CLI_EXIT_OK;
-    }
+    if (strcmp(argv[1], "--version") == 0)
+        return cli_version(argc - 1, argv + 1, &config);
     for (size_t i = 0; i < ARRAY_SIZE(subcommands); i++)
         if (strcmp(argv[1], subcommands[i].name) == 0)
             return subcommands[i].run(argc - 1, argv + 1, &config);

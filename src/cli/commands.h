@@ -22,6 +22,7 @@ int cli_verify(int argc, char **argv, const struct config *config);    /* cli_ke
 int cli_source(int argc, char **argv, const struct config *config);    /* cli_source.c */
 int cli_audit_log(int argc, char **argv, const struct config *config); /* cli_audit.c */
 int cli_store(int argc, char **argv, const struct config *config);     /* cli_store.c */
+int cli_version(int argc, char **argv, const struct config *config);   /* cli_version.c */
 int cli_migrate(int argc, char **argv, const struct config *config);   /* cli_migrate.c */
 int cli_tls(int argc, char **argv, const struct config *config);       /* cli_tls.c */
 int cli_notify(int argc, char **argv, const struct config *config);    /* cli_notify.c */
