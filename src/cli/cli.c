@@ -282,6 +282,12 @@ const struct cli_subcommand cli_subcommands[] = {
                                {NULL, NULL}},
      "Checks a signed firmware file against a public key as the device would and prints what\n"
      "it found; exits 1 when the signature does not verify.\n"},
+    {"version", cli_version, "the git description, the build's options, the linked libraries",
+     (const struct cli_form[]){{"", NULL}, {NULL, NULL}},
+     "Prints otad's version as git describe gave it when it was built (the project's version\n"
+     "when built without git), the build's options (buildtype, optimization, sanitizers,\n"
+     "PostgreSQL support, compiler) and the version of each library it links, as the loaded\n"
+     "library reports it. otad --version prints the same.\n"},
     {"manual", cli_manual, "print the manual pages or the bash completion",
      (const struct cli_form[]){
          {"otad.8", NULL}, {"otad.ini.5", NULL}, {"completion", NULL}, {NULL, NULL}},
@@ -404,10 +410,8 @@ int cli_main(int argc, char **argv, char **envp)
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
     }
-    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
-        printf("otad %s\n", OTAD_VERSION);
-        return CLI_EXIT_OK;
-    }
+    if (strcmp(argv[1], "--version") == 0)
+        return cli_version(argc - 1, argv + 1, &config);
     /* `otad help SUBCOMMAND` and `otad SUBCOMMAND --help` print the same text. */
     const char *name = strcmp(argv[1], "help") == 0 ? argv[2] : argv[1];
     const struct cli_subcommand *sub = cli_subcommand_find(name);

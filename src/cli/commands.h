@@ -29,6 +29,7 @@ int cli_verify(int argc, char **argv, const struct config *config);    /* cli_ke
 int cli_source(int argc, char **argv, const struct config *config);    /* cli_source.c */
 int cli_audit_log(int argc, char **argv, const struct config *config); /* cli_audit.c */
 int cli_store(int argc, char **argv, const struct config *config);     /* cli_store.c */
+int cli_version(int argc, char **argv, const struct config *config);   /* cli_version.c */
 int cli_migrate(int argc, char **argv, const struct config *config);   /* cli_migrate.c */
 int cli_backup(int argc, char **argv, const struct config *config);    /* cli_backup.c */
 int cli_restore(int argc, char **argv, const struct config *config);   /* cli_backup.c */

@@ -44,3 +44,8 @@ bool digest_equal(const void *a, const void *b, size_t len)
 {
     return CRYPTO_memcmp(a, b, len) == 0;
 }
+
+const char *digest_openssl_version(void)
+{
+    return OpenSSL_version(OPENSSL_VERSION_STRING);
+}

@@ -34,4 +34,10 @@ void digest_hmac_sha256(const void *key, size_t key_len, const void *data, size_
 /* Compares LEN bytes in time that does not depend on where they differ. */
 bool digest_equal(const void *a, const void *b, size_t len);
 
+/*
+ * The loaded libcrypto's version, "3.0.x" (OpenSSL_version), for `otad --version`.
+ * Static storage; never NULL.
+ */
+const char *digest_openssl_version(void);
+
 #endif

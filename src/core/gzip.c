@@ -127,3 +127,8 @@ finish:
     deflateEnd(&z);
     return r;
 }
+
+const char *gzip_zlib_version(void)
+{
+    return zlibVersion();
+}

@@ -30,4 +30,7 @@ int gzip_inflate(const uint8_t *data, size_t len, struct buf *out);
  */
 int gzip_deflate(const uint8_t *data, size_t len, struct buf *out);
 
+/* zlib's version as the loaded library reports it (zlibVersion), for `otad --version`. */
+const char *gzip_zlib_version(void);
+
 #endif

@@ -425,4 +425,15 @@ int db_node_beat(struct db *db, const struct node_status *node, int64_t live_ms,
 /* Every node's row, by name; the caller frees *RET_NODES with free(). */
 int db_node_list(struct db *db, struct node_status **ret_nodes, size_t *ret_count);
 
+/* The loaded SQLite's version (sqlite3_libversion), for `otad --version`. Never NULL. */
+const char *db_sqlite_library_version(void);
+
+#ifdef OTAD_WITH_POSTGRESQL
+/*
+ * The loaded libpq's version, "MAJOR.MINOR" from PQlibVersion, into BUF of SIZE bytes
+ * (truncated to fit), for `otad --version`.
+ */
+void db_pg_library_version(char *buf, size_t size);
+#endif
+
 #endif

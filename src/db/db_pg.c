@@ -769,3 +769,9 @@ const struct db_ops db_pg_ops = {.name = "PostgreSQL",
                                  DB_OPERATIONS(DB_PG_OPERATION)
 #undef DB_PG_OPERATION
 };
+
+void db_pg_library_version(char *buf, size_t size)
+{
+    int version = PQlibVersion(); /* MAJOR * 10000 + MINOR since libpq 10 */
+    snprintf(buf, size, "%d.%d", version / 10000, version % 10000);
+}

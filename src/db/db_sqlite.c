@@ -471,3 +471,8 @@ int db_sqlite_rollout_device_changes(struct db *db, struct rollout_changes_curso
     (void)ret_count;
     return -EOPNOTSUPP;
 }
+
+const char *db_sqlite_library_version(void)
+{
+    return sqlite3_libversion();
+}

@@ -1287,3 +1287,8 @@ void http_server_stop(struct http_server *srv, unsigned grace_ms)
     }
     server_free(srv);
 }
+
+const char *http_server_mhd_version(void)
+{
+    return MHD_get_version();
+}

@@ -77,4 +77,7 @@ int http_server_reload(struct http_server *server);
  */
 void http_server_stop(struct http_server *server, unsigned grace_ms);
 
+/* The loaded libmicrohttpd's version (MHD_get_version), for `otad --version`. */
+const char *http_server_mhd_version(void);
+
 #endif

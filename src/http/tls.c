@@ -642,3 +642,9 @@ void tls_session_end(struct tls_credentials *creds)
 {
     credentials_release(creds);
 }
+
+const char *tls_gnutls_version(void)
+{
+    const char *version = gnutls_check_version(NULL);
+    return version ? version : "unknown";
+}

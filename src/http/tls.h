@@ -77,4 +77,7 @@ void tls_session_ready(void *session);
 /* Lets go of what tls_session_begin took. NULL-safe. */
 void tls_session_end(struct tls_credentials *creds);
 
+/* The loaded GnuTLS's version (gnutls_check_version(NULL)), for `otad --version`. */
+const char *tls_gnutls_version(void);
+
 #endif

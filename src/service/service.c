@@ -304,3 +304,14 @@ struct events *service_events(struct service *svc)
 {
     return svc->events;
 }
+
+const char *service_database_library_versions(char *buf, size_t size)
+{
+#ifdef OTAD_WITH_POSTGRESQL
+    db_pg_library_version(buf, size);
+#else
+    if (size > 0)
+        buf[0] = '\0';
+#endif
+    return db_sqlite_library_version();
+}

@@ -526,4 +526,11 @@ bool service_is_leader(struct service *svc);
  */
 int service_node_list(struct service *svc, struct node_status **ret_nodes, size_t *ret_count);
 
+/*
+ * The database libraries' versions as loaded, for `otad --version` (the CLI may not
+ * reach db/ itself): SQLite's, and libpq's into BUF of SIZE bytes ("" when otad is built
+ * without PostgreSQL). Returns SQLite's version, static storage.
+ */
+const char *service_database_library_versions(char *buf, size_t size);
+
 #endif

@@ -355,3 +355,9 @@ void fetch_asset_release(struct fetch_asset *asset)
     if (asset)
         buf_release(&asset->image);
 }
+
+const char *fetch_curl_version(void)
+{
+    const curl_version_info_data *info = curl_version_info(CURLVERSION_NOW);
+    return info && info->version ? info->version : "unknown";
+}

@@ -92,4 +92,7 @@ int fetch_asset_get(const char *api_url, const char *token, uint64_t size, bool 
 /* Frees the image. NULL-safe; idempotent. */
 void fetch_asset_release(struct fetch_asset *asset);
 
+/* The loaded libcurl's version (curl_version_info), for `otad --version`. */
+const char *fetch_curl_version(void);
+
 #endif
