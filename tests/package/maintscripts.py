@@ -8,7 +8,8 @@ from a deleted binary after `apt remove`. This runs that rule target and dh_inst
 the package build does, in a copy of debian/ with the units as meson installs them, then
 runs the assembled scripts with stand-ins for systemctl, deb-systemd-invoke and the
 user-making commands on PATH, and with /run/systemd/system (whether systemd runs) pointed
-at a folder of the test's. It reads which units each script stops and restarts.
+at a folder of the test's. It reads which units each script stops and restarts. It also holds the units'
+directory modes to the ones the postinst makes.
 
 Fast (no package build, no root); tests/run's style stage runs it, and the package stage
 (tests/package/run.py) covers the real install. Prints `ok NAME` / `FAIL NAME: why` and
@@ -16,6 +17,7 @@ ends with `maintscripts: N passed, N failed`; exit status 1 on any failure.
 """
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -100,12 +102,43 @@ def invoked(calls, action, unit):
                any(u.strip("'") == unit for u in c[2:]) for c in calls)
 
 
+def unit_setting(unit_in, key, default):
+    """The last value of KEY in the unit template UNIT_IN (systemd's default when unset)."""
+    value = default
+    with open(os.path.join(ROOT, "dist", unit_in)) as f:
+        for line in f:
+            if line.startswith(key + "="):
+                value = line.split("=", 1)[1].strip()
+    return value
+
+
+def check_directory_modes():
+    """systemd warns at every start when an existing StateDirectory= or ConfigurationDirectory=
+    has another mode than the unit's (and leaves /etc/otad as it is): the unit must say the
+    modes the postinst gives /var/lib/otad and /etc/otad."""
+    with open(os.path.join(ROOT, "debian", "otad.postinst")) as f:
+        postinst = f.read()
+    state = re.search(r"install -d -o otad -g otad -m (0\d+) /var/lib/otad", postinst)
+    config = re.search(r"dpkg-statoverride --update --add root otad (0\d+) /etc/otad", postinst)
+    for unit in ("otad.service.in", "otad-backup.service.in"):
+        if state:
+            mode = unit_setting(unit, "StateDirectoryMode", "0755")
+            check("%s: StateDirectoryMode is the postinst's %s" % (unit, state.group(1)),
+                  int(mode, 8) == int(state.group(1), 8), "it is %s" % mode)
+    if check("the postinst gives /var/lib/otad and /etc/otad their modes", state and config,
+             "install -d ... /var/lib/otad or dpkg-statoverride ... /etc/otad not found"):
+        mode = unit_setting("otad.service.in", "ConfigurationDirectoryMode", "0755")
+        check("otad.service: ConfigurationDirectoryMode is the postinst's %s" % config.group(1),
+              int(mode, 8) == int(config.group(1), 8), "it is %s" % mode)
+
+
 def main():
     for tool in ("dh_installsystemd", "dh_installdeb", "make"):
         if not shutil.which(tool):
             check("debhelper is installed", False, "%s is missing (tests/run deps)" % tool)
             print("maintscripts: %d passed, %d failed" % (passed, failed))
             return 1
+    check_directory_modes()
     with tempfile.TemporaryDirectory(prefix="otad-maintscripts-") as work:
         debian_dir = build_scripts(work)
 
