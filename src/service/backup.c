@@ -138,6 +138,36 @@ static int finish_folder(const char *from, const char *to)
     return dir_fsync(to);
 }
 
+/*
+ * Run as root, gives the database and blobs/ (and tmp/) in TO the owner of the
+ * folder FROM (the data folder when backing up, the backup when restoring):
+ * root's copies would leave the otad user serving the folder later unable to
+ * write its database, and systemd's StateDirectory= does not fix owners below
+ * a folder whose own owner is right. keys/ and tls/ keep their files' own
+ * owners (files_copy_tree). Not root: every copy is already the caller's.
+ */
+static int give_owner(const char *from, const char *to)
+{
+    static const char *const owned[] = {DB_FILE_NAME, "blobs", "tmp"};
+    struct stat st;
+    if (geteuid() != 0)
+        return 0;
+    if (stat(from, &st) < 0)
+        return -errno;
+    for (size_t i = 0; i < ARRAY_SIZE(owned); i++) {
+        char path[PATH_MAX];
+        struct stat here;
+        if (path_join(path, sizeof(path), to, owned[i]) < 0)
+            return -ENAMETOOLONG;
+        if (lstat(path, &here) < 0)
+            continue; /* PostgreSQL: no database here; no blob yet */
+        int r = files_chown_tree(path, st.st_uid, st.st_gid);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
 /* Whether DEST may become a backup or a restored folder: absent, or an empty folder. */
 static int target_free(const char *dest, bool *ret_exists)
 {
@@ -206,6 +236,10 @@ int service_backup(const struct config *config, const char *dest, struct backup_
     }
     if ((r = copy_plain_folders(config->data_dir, partial, &t, why)) < 0)
         goto fail;
+    if ((r = give_owner(config->data_dir, partial)) < 0) {
+        reason_set(why, r, "cannot give the backup the data folder's owner: %s", strerror(-r));
+        goto fail;
+    }
     if ((r = finish_folder(config->data_dir, partial)) < 0) {
         reason_set(why, r, "cannot finish \"%s\": %s", partial, strerror(-r));
         goto fail;
@@ -431,7 +465,7 @@ int service_data_check(const struct config *config, const char *data_dir, bool q
     return 0;
 }
 
-/* Every blob in SRC (hashed as copied) into DEST's store, owned as SRC's blobs/ is. */
+/* Every blob in SRC (hashed as copied) into DEST's store. */
 static int restore_blobs(const char *src, const char *dest, struct backup_totals *t,
                          struct reason *why)
 {
@@ -450,16 +484,7 @@ static int restore_blobs(const char *src, const char *dest, struct backup_totals
     if (r < 0)
         return reason_set(why, r, "cannot copy blob %s from the backup: %s",
                           failed[0] ? failed : "(the folder)", strerror(-r));
-    /* The store made its folders as this process; give them the backup's owner. */
-    struct stat st;
-    char blobs[PATH_MAX], tmp[PATH_MAX];
-    if (geteuid() == 0 && stat(src, &st) == 0 &&
-        path_join(blobs, sizeof(blobs), dest, "blobs") == 0 &&
-        path_join(tmp, sizeof(tmp), dest, "tmp") == 0 &&
-        ((r = files_chown_tree(blobs, st.st_uid, st.st_gid)) < 0 ||
-         (r = files_chown_tree(tmp, st.st_uid, st.st_gid)) < 0))
-        return reason_set(why, r, "cannot give the restored blobs their owner: %s", strerror(-r));
-    return 0;
+    return 0; /* owned as the backup by give_owner, once the check is done */
 }
 
 int service_restore(const struct config *config, const char *src, bool force,
@@ -547,6 +572,10 @@ int service_restore(const struct config *config, const char *src, bool force,
                            (unsigned long long)ct.problems);
             goto fail;
         }
+    }
+    if ((r = give_owner(src, partial)) < 0) {
+        reason_set(why, r, "cannot give the restored folder the backup's owner: %s", strerror(-r));
+        goto fail;
     }
     if ((r = finish_folder(src, partial)) < 0) {
         reason_set(why, r, "cannot finish \"%s\": %s", partial, strerror(-r));

@@ -289,6 +289,45 @@ def test_backup_keeps_keys_and_their_modes():
         shutil.rmtree(out, ignore_errors=True)
 
 
+def owners(folder):
+    """Every path under FOLDER (itself included) with its uid and gid."""
+    found = {str(folder): (folder.stat().st_uid, folder.stat().st_gid)}
+    for root, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            st = os.lstat(os.path.join(root, name))
+            found[os.path.join(root, name)] = (st.st_uid, st.st_gid)
+    return found
+
+
+def test_backup_and_restore_as_root_keep_the_data_folders_owner():
+    """The operator runs `sudo otad backup` and `sudo otad restore` on /var/lib/otad, owned by
+    the otad user: the backup and the restored folder belong to that user, database included,
+    or the restarted service cannot write its database (systemd's StateDirectory= fixes
+    owners only when the folder's own owner differs, and it does not)."""
+    assert os.geteuid() == 0, "tests/run runs the e2e stage as root"
+    out = scratch()
+    srv, _ = published_folder(1)
+    try:
+        uid = gid = 4242  # any user but root, as the otad system user is
+        for path in owners(srv.data_dir):
+            os.lchown(path, uid, gid)
+        dest = out / "b"
+        r = run_otad(["--data-dir", str(srv.data_dir), "backup", str(dest)])
+        assert r.code == 0, r.describe()
+        wrong = {p: o for p, o in owners(dest).items() if o != (uid, gid)}
+        assert not wrong, "the backup's files not owned as the data folder: %s" % wrong
+        # As a backup by an otad before this fix had it: the database and blobs root's.
+        for path in [dest / "otad.db"] + list((dest / "blobs").rglob("*")):
+            os.lchown(path, 0, 0)
+        restored = out / "r"
+        r = run_otad(["--data-dir", str(restored), "restore", str(dest)])
+        assert r.code == 0, r.describe()
+        wrong = {p: o for p, o in owners(restored).items() if o != (uid, gid)}
+        assert not wrong, "the restored files not owned as the backup: %s" % wrong
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
 def test_backup_refuses_a_dest_that_exists_and_a_killed_backup_leaves_only_partial():
     out = scratch()
     srv, datas = published_folder(2)
