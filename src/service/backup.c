@@ -12,10 +12,12 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -487,6 +489,27 @@ static int restore_blobs(const char *src, const char *dest, struct backup_totals
     return 0; /* owned as the backup by give_owner, once the check is done */
 }
 
+/*
+ * Takes TARGET's folder lock exclusive without waiting, into *RET_FD (-1
+ * when there is no folder yet): every open service holds it shared
+ * (service_open), so -EBUSY means an otad process has the folder open,
+ * whatever the database (on PostgreSQL it is the only sign).
+ */
+static int data_dir_hold_exclusive(const char *target, int *ret_fd)
+{
+    *ret_fd = -1;
+    int fd = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : -errno;
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+        close(fd);
+        return r;
+    }
+    *ret_fd = fd;
+    return 0;
+}
+
 int service_restore(const struct config *config, const char *src, bool force,
                     void (*fn)(void *ctx, const struct check_finding *finding), void *ctx,
                     char *ret_replaced, size_t size, struct backup_totals *ret_totals,
@@ -518,9 +541,19 @@ int service_restore(const struct config *config, const char *src, bool force,
                           DB_FILE_NAME);
 
     /* Live first: a running otad is refused whatever --force says. */
+    int folder_fd;
+    int r = data_dir_hold_exclusive(target, &folder_fd);
+    if (r == -EBUSY)
+        return reason_set(why, r,
+                          "the data folder \"%s\" is in use: an otad process has it open (stop "
+                          "otad, and every otad command on it, first)",
+                          target);
+    if (r < 0)
+        return reason_set(why, r, "cannot open \"%s\": %s", target, strerror(-r));
     struct db_sqlite_hold *hold = NULL;
-    int r;
     if (access(target_db, F_OK) == 0 && (r = db_sqlite_hold_exclusive(target_db, &hold, why)) < 0) {
+        if (folder_fd >= 0)
+            close(folder_fd);
         if (r == -EBUSY)
             return reason_set(why, r,
                               "the data folder \"%s\" is in use: its database is open in another "
@@ -608,5 +641,7 @@ fail:
     files_remove_tree(partial);
 out:
     db_sqlite_hold_release(hold);
+    if (folder_fd >= 0)
+        close(folder_fd);
     return r;
 }

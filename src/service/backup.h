@@ -110,8 +110,9 @@ int service_data_check(const struct config *config, const char *data_dir, bool q
 
 /*
  * Restores the backup SRC into CONFIG's data folder. Refuses a data folder
- * that is live (its database open in any process: -EBUSY) and, unless
- * FORCE, one that is not empty (-ENOTEMPTY). Copies SRC into
+ * that is live (open in any otad process: its flock, or on SQLite its
+ * database; -EBUSY) and, unless FORCE, one that is not empty
+ * (-ENOTEMPTY). Copies SRC into
  * DATA_DIR.partial (removing one an earlier restore left): the database,
  * every blob (each hashed as copied: a damaged one refuses the restore,
  * -EBADMSG), keys/ and tls/ with their modes, owners kept where the process

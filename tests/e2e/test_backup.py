@@ -44,6 +44,10 @@ def backup_versions(folder):
         db.close()
 
 
+def healthz_ok(srv):
+    return srv.get("/healthz").status == 200
+
+
 def scratch():
     return Path(tempfile.mkdtemp(prefix="otad-e2e-backup-"))
 
@@ -414,6 +418,31 @@ def test_backup_units_pass_systemd_analyze_verify():
         r = subprocess.run([analyze, "verify", "--man=no", "otad-backup.service", "otad-backup.timer"],
                            cwd=out, capture_output=True, text=True, timeout=60)
         assert r.returncode == 0 and not r.stderr.strip(), r.stderr
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def test_restore_refuses_a_live_folder_on_postgresql_and_sqlite():
+    """`otad restore --force` must not set aside the data folder of a running otad: on SQLite
+    its database's lock says so; on PostgreSQL the database is elsewhere, and the folder's own
+    lock (every open service holds it shared) must."""
+    out = scratch()
+    try:
+        with Server() as srv:
+            srv.add_product("door", "esp8266")
+            srv.cli_ok("key", "generate", "--type", "ecdsa-p256", "--name", "k1")
+            dest = out / "b"
+            assert srv.cli("backup", str(dest)).code == 0
+            srv.start()
+            args = (["--database", srv.database_url] if srv.database_url else []) + \
+                ["--data-dir", str(srv.data_dir), "restore", "--force", str(dest)]
+            r = run_otad(args)
+            assert r.code != 0 and "in use" in r.stderr, r.describe()
+            assert healthz_ok(srv) and (srv.data_dir / "keys").is_dir(), "the live folder stays"
+            assert not [p for p in srv.data_dir.parent.iterdir() if ".replaced-" in p.name]
+            srv.stop()
+            r = run_otad(args)
+            assert r.code == 0, r.describe()
     finally:
         shutil.rmtree(out, ignore_errors=True)
 
