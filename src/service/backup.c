@@ -502,9 +502,10 @@ static int data_dir_hold_exclusive(const char *target, int *ret_fd)
     if (fd < 0)
         return errno == ENOENT ? 0 : -errno;
     if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-        int r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+        int busy = errno == EWOULDBLOCK;
         close(fd);
-        return r;
+        /* A file system without flock (ENOLCK on some NFS): only SQLite's lock can tell. */
+        return busy ? -EBUSY : 0;
     }
     *ret_fd = fd;
     return 0;

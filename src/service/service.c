@@ -71,9 +71,13 @@ static int data_dir_hold(const char *data_dir, int *ret_fd)
     if (fd < 0)
         return -errno;
     if (flock(fd, LOCK_SH | LOCK_NB) < 0) {
-        int r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+        int err = errno;
         close(fd);
-        return r;
+        if (err == EWOULDBLOCK)
+            return -EBUSY;
+        /* A file system without flock (ENOLCK on some NFS): serve unlocked, as before. */
+        log_debug("the data folder \"%s\" cannot be locked: %s", data_dir, strerror(err));
+        fd = -1;
     }
     *ret_fd = fd;
     return 0;
