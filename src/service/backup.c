@@ -434,6 +434,13 @@ int service_data_check(const struct config *config, const char *data_dir, bool q
     if (!db_location_is_postgresql(db_path) && access(db_path, F_OK) != 0)
         return reason_set(why, -ENOENT, "no otad database at \"%s\" (is --data-dir right?)",
                           db_path);
+    /* Opening the store makes blobs/ and tmp/: a check leaves the folder as it found it. */
+    static const char *const store_folders[] = {"blobs", "tmp"};
+    char made[ARRAY_SIZE(store_folders)][PATH_MAX];
+    for (size_t i = 0; i < ARRAY_SIZE(store_folders); i++)
+        if (path_join(made[i], sizeof(made[i]), cfg.data_dir, store_folders[i]) < 0 ||
+            access(made[i], F_OK) == 0)
+            made[i][0] = 0;
     struct checking c = {.fn = fn, .ctx = ctx};
     struct check_totals t = {.database_ok = true};
     struct service *svc;
@@ -446,7 +453,8 @@ int service_data_check(const struct config *config, const char *data_dir, bool q
         t.database_ok = false;
         t.problems = 1;
         *ret_totals = t;
-        return 0;
+        r = 0; /* a finding, not a failure of the check */
+        goto out;
     }
     struct reason finding = {""};
     if (db_integrity_check(svc->db, quick, &finding) < 0) {
@@ -461,10 +469,13 @@ int service_data_check(const struct config *config, const char *data_dir, bool q
         t.problems += t.blobs.bad + t.blobs.missing + t.keys_missing;
     }
     service_close(svc);
-    if (r < 0)
-        return r;
-    *ret_totals = t;
-    return 0;
+    if (r == 0)
+        *ret_totals = t;
+out:
+    for (size_t i = 0; i < ARRAY_SIZE(store_folders); i++)
+        if (made[i][0])
+            rmdir(made[i]); /* only when still empty */
+    return r < 0 ? r : 0;
 }
 
 /* Every blob in SRC (hashed as copied) into DEST's store. */

@@ -332,6 +332,25 @@ def test_backup_and_restore_as_root_keep_the_data_folders_owner():
         shutil.rmtree(out, ignore_errors=True)
 
 
+def test_check_leaves_the_folder_it_checks_as_it_was():
+    """`otad check` reads only: run on a backup (which has no tmp/), it adds no folder, and the
+    database's bytes stay."""
+    out = scratch()
+    srv, _ = published_folder(1)
+    try:
+        dest = out / "b"
+        assert run_otad(["--data-dir", str(srv.data_dir), "backup", str(dest)]).code == 0
+        before = sorted(str(p.relative_to(dest)) for p in dest.rglob("*"))
+        db_before = (dest / "otad.db").read_bytes()
+        r = run_otad(["--data-dir", str(dest), "check"])
+        assert r.code == 0, r.describe()
+        after = sorted(str(p.relative_to(dest)) for p in dest.rglob("*"))
+        assert after == before, f"check changed the folder: {set(after) ^ set(before)}"
+        assert (dest / "otad.db").read_bytes() == db_before, "check changed the database"
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
 def test_backup_refuses_a_dest_that_exists_and_a_killed_backup_leaves_only_partial():
     out = scratch()
     srv, datas = published_folder(2)
