@@ -100,38 +100,36 @@ size_t supervise_status_text(double checkins_per_s, const struct supervise_rollo
     return len;
 }
 
+/* Where active_rollouts copies the first few rollouts. */
+struct rollout_list {
+    struct supervise_rollout *list;
+    size_t capacity, count;
+};
+
+static void add_rollout(void *ctx, const char *product, const struct rollout *r)
+{
+    struct rollout_list *l = ctx;
+    if (l->count >= l->capacity)
+        return;
+    struct supervise_rollout *out = &l->list[l->count++];
+    snprintf(out->product, sizeof(out->product), "%s", product);
+    snprintf(out->version, sizeof(out->version), "%s", r->version);
+    out->stage = r->stage + 1;
+    out->stage_count = r->plan.stage_count;
+    out->state = rollout_state_name(r->state);
+}
+
 /*
  * The active rollouts of every product, the first few copied into LIST
- * (CAPACITY entries); returns how many there are, 0 when the database does
- * not answer (the status line then says none, and the next one tries again).
+ * (CAPACITY entries); returns how many there are. Read from the serving
+ * catalog, never the database: this thread also feeds the watchdog, and a
+ * database that is slow or away (PostgreSQL's statement timeout is as long
+ * as WatchdogSec) must not starve it while devices are still answered.
  */
 static size_t active_rollouts(struct service *svc, struct supervise_rollout *list, size_t capacity)
 {
-    struct product *products = NULL;
-    size_t product_count = 0, total = 0;
-    if (service_product_list(svc, &products, &product_count) < 0)
-        return 0;
-    for (size_t p = 0; p < product_count; p++) {
-        struct rollout_status *rollouts = NULL;
-        size_t count = 0;
-        struct reason why;
-        if (service_rollout_list(svc, products[p].name, true, &rollouts, &count, &why) < 0)
-            continue;
-        for (size_t i = 0; i < count; i++, total++) {
-            if (total >= capacity)
-                continue;
-            const struct rollout *r = &rollouts[i].rollout;
-            struct supervise_rollout *out = &list[total];
-            snprintf(out->product, sizeof(out->product), "%s", products[p].name);
-            snprintf(out->version, sizeof(out->version), "%s", r->version);
-            out->stage = r->stage + 1;
-            out->stage_count = r->plan.stage_count;
-            out->state = rollout_state_name(r->state);
-        }
-        free(rollouts);
-    }
-    free(products);
-    return total;
+    struct rollout_list l = {list, capacity, 0};
+    return service_active_rollouts_each(svc, add_rollout, &l);
 }
 
 static void send_status(struct supervisor *sup)

@@ -12,10 +12,12 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -138,6 +140,36 @@ static int finish_folder(const char *from, const char *to)
     return dir_fsync(to);
 }
 
+/*
+ * Run as root, gives the database and blobs/ (and tmp/) in TO the owner of the
+ * folder FROM (the data folder when backing up, the backup when restoring):
+ * root's copies would leave the otad user serving the folder later unable to
+ * write its database, and systemd's StateDirectory= does not fix owners below
+ * a folder whose own owner is right. keys/ and tls/ keep their files' own
+ * owners (files_copy_tree). Not root: every copy is already the caller's.
+ */
+static int give_owner(const char *from, const char *to)
+{
+    static const char *const owned[] = {DB_FILE_NAME, "blobs", "tmp"};
+    struct stat st;
+    if (geteuid() != 0)
+        return 0;
+    if (stat(from, &st) < 0)
+        return -errno;
+    for (size_t i = 0; i < ARRAY_SIZE(owned); i++) {
+        char path[PATH_MAX];
+        struct stat here;
+        if (path_join(path, sizeof(path), to, owned[i]) < 0)
+            return -ENAMETOOLONG;
+        if (lstat(path, &here) < 0)
+            continue; /* PostgreSQL: no database here; no blob yet */
+        int r = files_chown_tree(path, st.st_uid, st.st_gid);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
 /* Whether DEST may become a backup or a restored folder: absent, or an empty folder. */
 static int target_free(const char *dest, bool *ret_exists)
 {
@@ -206,6 +238,10 @@ int service_backup(const struct config *config, const char *dest, struct backup_
     }
     if ((r = copy_plain_folders(config->data_dir, partial, &t, why)) < 0)
         goto fail;
+    if ((r = give_owner(config->data_dir, partial)) < 0) {
+        reason_set(why, r, "cannot give the backup the data folder's owner: %s", strerror(-r));
+        goto fail;
+    }
     if ((r = finish_folder(config->data_dir, partial)) < 0) {
         reason_set(why, r, "cannot finish \"%s\": %s", partial, strerror(-r));
         goto fail;
@@ -398,6 +434,13 @@ int service_data_check(const struct config *config, const char *data_dir, bool q
     if (!db_location_is_postgresql(db_path) && access(db_path, F_OK) != 0)
         return reason_set(why, -ENOENT, "no otad database at \"%s\" (is --data-dir right?)",
                           db_path);
+    /* Opening the store makes blobs/ and tmp/: a check leaves the folder as it found it. */
+    static const char *const store_folders[] = {"blobs", "tmp"};
+    char made[ARRAY_SIZE(store_folders)][PATH_MAX];
+    for (size_t i = 0; i < ARRAY_SIZE(store_folders); i++)
+        if (path_join(made[i], sizeof(made[i]), cfg.data_dir, store_folders[i]) < 0 ||
+            access(made[i], F_OK) == 0)
+            made[i][0] = 0;
     struct checking c = {.fn = fn, .ctx = ctx};
     struct check_totals t = {.database_ok = true};
     struct service *svc;
@@ -410,7 +453,8 @@ int service_data_check(const struct config *config, const char *data_dir, bool q
         t.database_ok = false;
         t.problems = 1;
         *ret_totals = t;
-        return 0;
+        r = 0; /* a finding, not a failure of the check */
+        goto out;
     }
     struct reason finding = {""};
     if (db_integrity_check(svc->db, quick, &finding) < 0) {
@@ -425,13 +469,16 @@ int service_data_check(const struct config *config, const char *data_dir, bool q
         t.problems += t.blobs.bad + t.blobs.missing + t.keys_missing;
     }
     service_close(svc);
-    if (r < 0)
-        return r;
-    *ret_totals = t;
-    return 0;
+    if (r == 0)
+        *ret_totals = t;
+out:
+    for (size_t i = 0; i < ARRAY_SIZE(store_folders); i++)
+        if (made[i][0])
+            rmdir(made[i]); /* only when still empty */
+    return r < 0 ? r : 0;
 }
 
-/* Every blob in SRC (hashed as copied) into DEST's store, owned as SRC's blobs/ is. */
+/* Every blob in SRC (hashed as copied) into DEST's store. */
 static int restore_blobs(const char *src, const char *dest, struct backup_totals *t,
                          struct reason *why)
 {
@@ -450,15 +497,28 @@ static int restore_blobs(const char *src, const char *dest, struct backup_totals
     if (r < 0)
         return reason_set(why, r, "cannot copy blob %s from the backup: %s",
                           failed[0] ? failed : "(the folder)", strerror(-r));
-    /* The store made its folders as this process; give them the backup's owner. */
-    struct stat st;
-    char blobs[PATH_MAX], tmp[PATH_MAX];
-    if (geteuid() == 0 && stat(src, &st) == 0 &&
-        path_join(blobs, sizeof(blobs), dest, "blobs") == 0 &&
-        path_join(tmp, sizeof(tmp), dest, "tmp") == 0 &&
-        ((r = files_chown_tree(blobs, st.st_uid, st.st_gid)) < 0 ||
-         (r = files_chown_tree(tmp, st.st_uid, st.st_gid)) < 0))
-        return reason_set(why, r, "cannot give the restored blobs their owner: %s", strerror(-r));
+    return 0; /* owned as the backup by give_owner, once the check is done */
+}
+
+/*
+ * Takes TARGET's folder lock exclusive without waiting, into *RET_FD (-1
+ * when there is no folder yet): every open service holds it shared
+ * (service_open), so -EBUSY means an otad process has the folder open,
+ * whatever the database (on PostgreSQL it is the only sign).
+ */
+static int data_dir_hold_exclusive(const char *target, int *ret_fd)
+{
+    *ret_fd = -1;
+    int fd = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : -errno;
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int busy = errno == EWOULDBLOCK;
+        close(fd);
+        /* A file system without flock (ENOLCK on some NFS): only SQLite's lock can tell. */
+        return busy ? -EBUSY : 0;
+    }
+    *ret_fd = fd;
     return 0;
 }
 
@@ -493,9 +553,19 @@ int service_restore(const struct config *config, const char *src, bool force,
                           DB_FILE_NAME);
 
     /* Live first: a running otad is refused whatever --force says. */
+    int folder_fd;
+    int r = data_dir_hold_exclusive(target, &folder_fd);
+    if (r == -EBUSY)
+        return reason_set(why, r,
+                          "the data folder \"%s\" is in use: an otad process has it open (stop "
+                          "otad, and every otad command on it, first)",
+                          target);
+    if (r < 0)
+        return reason_set(why, r, "cannot open \"%s\": %s", target, strerror(-r));
     struct db_sqlite_hold *hold = NULL;
-    int r;
     if (access(target_db, F_OK) == 0 && (r = db_sqlite_hold_exclusive(target_db, &hold, why)) < 0) {
+        if (folder_fd >= 0)
+            close(folder_fd);
         if (r == -EBUSY)
             return reason_set(why, r,
                               "the data folder \"%s\" is in use: its database is open in another "
@@ -548,6 +618,10 @@ int service_restore(const struct config *config, const char *src, bool force,
             goto fail;
         }
     }
+    if ((r = give_owner(src, partial)) < 0) {
+        reason_set(why, r, "cannot give the restored folder the backup's owner: %s", strerror(-r));
+        goto fail;
+    }
     if ((r = finish_folder(src, partial)) < 0) {
         reason_set(why, r, "cannot finish \"%s\": %s", partial, strerror(-r));
         goto fail;
@@ -579,5 +653,7 @@ fail:
     files_remove_tree(partial);
 out:
     db_sqlite_hold_release(hold);
+    if (folder_fd >= 0)
+        close(folder_fd);
     return r;
 }

@@ -37,7 +37,8 @@ struct backup_totals {
  * interrupted or running backup: the operator removes it). On SQLite:
  * otad.db as one snapshot, then every blob that snapshot's releases need
  * (hashed as copied: a damaged or missing one fails the backup, naming
- * it), keys/ and tls/ with their modes. On PostgreSQL only keys/ and tls/
+ * it), keys/ and tls/ with their modes (run as root, the database and
+ * blobs/ get the data folder's owner). On PostgreSQL only keys/ and tls/
  * (the blobs are a cache of the database, which pg_dump backs up):
  * *RET_TOTALS says so. Returns 0, or -errno with WHY (DEST.partial is
  * removed).
@@ -109,12 +110,14 @@ int service_data_check(const struct config *config, const char *data_dir, bool q
 
 /*
  * Restores the backup SRC into CONFIG's data folder. Refuses a data folder
- * that is live (its database open in any process: -EBUSY) and, unless
- * FORCE, one that is not empty (-ENOTEMPTY). Copies SRC into
+ * that is live (open in any otad process: its flock, or on SQLite its
+ * database; -EBUSY) and, unless FORCE, one that is not empty
+ * (-ENOTEMPTY). Copies SRC into
  * DATA_DIR.partial (removing one an earlier restore left): the database,
  * every blob (each hashed as copied: a damaged one refuses the restore,
  * -EBADMSG), keys/ and tls/ with their modes, owners kept where the process
- * may; then runs service_data_check on it and refuses any problem
+ * may (run as root, the database and blobs/ get SRC's owner); then runs
+ * service_data_check on it and refuses any problem
  * (-EBADMSG, FN sees each finding) before anything is moved into place.
  * Then a data folder that was there (FORCE) is renamed aside to
  * DATA_DIR.replaced-TIME (written to RET_REPLACED, "" when there was none)

@@ -8,10 +8,13 @@
 #include "service/service.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "core/must_use.h"
@@ -54,6 +57,30 @@ struct catalog *service_catalog_get(struct service *svc)
     struct catalog *c = catalog_ref(svc->catalog);
     pthread_mutex_unlock(&svc->catalog_lock);
     return c;
+}
+
+/*
+ * Holds the data folder shared (flock) while the service is open, in every
+ * otad process on it: `otad restore` takes the same lock exclusive
+ * (service_restore), which is how it tells a live folder on PostgreSQL,
+ * whose database is not in the folder. -EBUSY while a restore holds it.
+ */
+static int data_dir_hold(const char *data_dir, int *ret_fd)
+{
+    int fd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    if (flock(fd, LOCK_SH | LOCK_NB) < 0) {
+        int err = errno;
+        close(fd);
+        if (err == EWOULDBLOCK)
+            return -EBUSY;
+        /* A file system without flock (ENOLCK on some NFS): serve unlocked, as before. */
+        log_debug("the data folder \"%s\" cannot be locked: %s", data_dir, strerror(err));
+        fd = -1;
+    }
+    *ret_fd = fd;
+    return 0;
 }
 
 /* Rebuilds the catalog when the database's generation moved (or FORCE). */
@@ -174,6 +201,7 @@ int service_open(const struct config *config, enum service_mode mode, struct ser
     if (!svc)
         return -ENOMEM;
     svc->config = *config;
+    svc->data_dir_fd = -1;
     svc->mode = mode;
     service_metrics_register();
     int r;
@@ -202,6 +230,11 @@ int service_open(const struct config *config, enum service_mode mode, struct ser
     r = dir_create_all(config->data_dir, 0750);
     if (r < 0) {
         log_error("cannot create data folder \"%s\": %s", config->data_dir, strerror(-r));
+        goto fail;
+    }
+    if ((r = data_dir_hold(config->data_dir, &svc->data_dir_fd)) < 0) {
+        log_error("cannot open the data folder \"%s\": %s", config->data_dir,
+                  r == -EBUSY ? "otad restore is replacing it" : strerror(-r));
         goto fail;
     }
     if ((r = db_location(config->database, config->data_dir, svc->db_path, sizeof(svc->db_path))) <
@@ -291,6 +324,8 @@ void service_close(struct service *svc)
     signin_guard_free(svc->signin_guard);
     partial_downloads_free(svc->partial);
     db_close(svc->db);
+    if (svc->data_dir_fd >= 0)
+        close(svc->data_dir_fd);
     pthread_cond_destroy(&svc->stop_cond);
     pthread_mutex_destroy(&svc->blobs_lock);
     free(svc->blobs_failing);

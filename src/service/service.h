@@ -50,8 +50,10 @@ enum service_mode {
  * Opens the data folder named by CONFIG (creating it), the database and the
  * blob store; in SERVICE_SERVING mode also starts the registry writer and a
  * thread that reloads the catalog when another process (the CLI, another
- * node) adds a release. CONFIG is copied. Returns 0 with a new service, or
- * -errno after logging what failed.
+ * node) adds a release. The data folder is held shared (flock) until
+ * service_close, so `otad restore` can tell it is open. CONFIG is copied.
+ * Returns 0 with a new service, or -errno after logging what failed
+ * (-EBUSY: otad restore is replacing the folder).
  */
 int service_open(const struct config *config, enum service_mode mode, struct service **ret_service);
 

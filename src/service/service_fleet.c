@@ -947,3 +947,19 @@ int service_device_show(struct service *svc, const char *product, uint64_t mac,
     }
     return 0;
 }
+
+size_t service_active_rollouts_each(struct service *svc,
+                                    void (*fn)(void *ctx, const char *product,
+                                               const struct rollout *rollout),
+                                    void *ctx)
+{
+    struct catalog *catalog = service_catalog_get(svc);
+    size_t count = 0;
+    for (size_t p = 0; catalog && p < catalog->product_count; p++) {
+        const struct catalog_product *cp = &catalog->products[p];
+        for (size_t i = 0; i < cp->rollout_count; i++, count++)
+            fn(ctx, cp->product.name, &cp->rollouts[i].rollout);
+    }
+    catalog_unref(catalog);
+    return count;
+}

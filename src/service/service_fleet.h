@@ -146,6 +146,19 @@ struct rollout_status {
     char next[FLEET_REASON_BYTES + 1]; /* what it waits for, in words */
 };
 
+/*
+ * The active rollouts (running, paused, halted) of every product as the
+ * serving catalog holds them, without reading the database: calls FN once
+ * per rollout with its product's name and the rollout (both borrowed for
+ * the call). Returns how many there were. For a caller that must never wait
+ * on the database: `otad serve`'s supervisor thread, which also feeds the
+ * watchdog (cli/supervise.c).
+ */
+size_t service_active_rollouts_each(struct service *svc,
+                                    void (*fn)(void *ctx, const char *product,
+                                               const struct rollout *rollout),
+                                    void *ctx);
+
 /* Rollouts of PRODUCT newest first (ACTIVE_ONLY: running, paused, halted, queued); free(). */
 int service_rollout_list(struct service *svc, const char *product, bool active_only,
                          struct rollout_status **ret, size_t *ret_count, struct reason *why);

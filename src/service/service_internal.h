@@ -43,6 +43,7 @@ struct service {
     struct config config;
     enum service_mode mode;
     char db_path[PATH_MAX];
+    int data_dir_fd; /* the data folder, flock()ed shared while open: -1 before */
     struct db *db;
     struct store *store;
     struct registry *registry;   /* SERVICE_SERVING only */

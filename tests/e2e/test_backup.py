@@ -44,6 +44,10 @@ def backup_versions(folder):
         db.close()
 
 
+def healthz_ok(srv):
+    return srv.get("/healthz").status == 200
+
+
 def scratch():
     return Path(tempfile.mkdtemp(prefix="otad-e2e-backup-"))
 
@@ -289,6 +293,64 @@ def test_backup_keeps_keys_and_their_modes():
         shutil.rmtree(out, ignore_errors=True)
 
 
+def owners(folder):
+    """Every path under FOLDER (itself included) with its uid and gid."""
+    found = {str(folder): (folder.stat().st_uid, folder.stat().st_gid)}
+    for root, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            st = os.lstat(os.path.join(root, name))
+            found[os.path.join(root, name)] = (st.st_uid, st.st_gid)
+    return found
+
+
+def test_backup_and_restore_as_root_keep_the_data_folders_owner():
+    """The operator runs `sudo otad backup` and `sudo otad restore` on /var/lib/otad, owned by
+    the otad user: the backup and the restored folder belong to that user, database included,
+    or the restarted service cannot write its database (systemd's StateDirectory= fixes
+    owners only when the folder's own owner differs, and it does not)."""
+    assert os.geteuid() == 0, "tests/run runs the e2e stage as root"
+    out = scratch()
+    srv, _ = published_folder(1)
+    try:
+        uid = gid = 4242  # any user but root, as the otad system user is
+        for path in owners(srv.data_dir):
+            os.lchown(path, uid, gid)
+        dest = out / "b"
+        r = run_otad(["--data-dir", str(srv.data_dir), "backup", str(dest)])
+        assert r.code == 0, r.describe()
+        wrong = {p: o for p, o in owners(dest).items() if o != (uid, gid)}
+        assert not wrong, "the backup's files not owned as the data folder: %s" % wrong
+        # As a backup by an otad before this fix had it: the database and blobs root's.
+        for path in [dest / "otad.db"] + list((dest / "blobs").rglob("*")):
+            os.lchown(path, 0, 0)
+        restored = out / "r"
+        r = run_otad(["--data-dir", str(restored), "restore", str(dest)])
+        assert r.code == 0, r.describe()
+        wrong = {p: o for p, o in owners(restored).items() if o != (uid, gid)}
+        assert not wrong, "the restored files not owned as the backup: %s" % wrong
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def test_check_leaves_the_folder_it_checks_as_it_was():
+    """`otad check` reads only: run on a backup (which has no tmp/), it adds no folder, and the
+    database's bytes stay."""
+    out = scratch()
+    srv, _ = published_folder(1)
+    try:
+        dest = out / "b"
+        assert run_otad(["--data-dir", str(srv.data_dir), "backup", str(dest)]).code == 0
+        before = sorted(str(p.relative_to(dest)) for p in dest.rglob("*"))
+        db_before = (dest / "otad.db").read_bytes()
+        r = run_otad(["--data-dir", str(dest), "check"])
+        assert r.code == 0, r.describe()
+        after = sorted(str(p.relative_to(dest)) for p in dest.rglob("*"))
+        assert after == before, f"check changed the folder: {set(after) ^ set(before)}"
+        assert (dest / "otad.db").read_bytes() == db_before, "check changed the database"
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
 def test_backup_refuses_a_dest_that_exists_and_a_killed_backup_leaves_only_partial():
     out = scratch()
     srv, datas = published_folder(2)
@@ -375,6 +437,31 @@ def test_backup_units_pass_systemd_analyze_verify():
         r = subprocess.run([analyze, "verify", "--man=no", "otad-backup.service", "otad-backup.timer"],
                            cwd=out, capture_output=True, text=True, timeout=60)
         assert r.returncode == 0 and not r.stderr.strip(), r.stderr
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def test_restore_refuses_a_live_folder_on_postgresql_and_sqlite():
+    """`otad restore --force` must not set aside the data folder of a running otad: on SQLite
+    its database's lock says so; on PostgreSQL the database is elsewhere, and the folder's own
+    lock (every open service holds it shared) must."""
+    out = scratch()
+    try:
+        with Server() as srv:
+            srv.add_product("door", "esp8266")
+            srv.cli_ok("key", "generate", "--type", "ecdsa-p256", "--name", "k1")
+            dest = out / "b"
+            assert srv.cli("backup", str(dest)).code == 0
+            srv.start()
+            args = (["--database", srv.database_url] if srv.database_url else []) + \
+                ["--data-dir", str(srv.data_dir), "restore", "--force", str(dest)]
+            r = run_otad(args)
+            assert r.code != 0 and "in use" in r.stderr, r.describe()
+            assert healthz_ok(srv) and (srv.data_dir / "keys").is_dir(), "the live folder stays"
+            assert not [p for p in srv.data_dir.parent.iterdir() if ".replaced-" in p.name]
+            srv.stop()
+            r = run_otad(args)
+            assert r.code == 0, r.describe()
     finally:
         shutil.rmtree(out, ignore_errors=True)
 

@@ -198,6 +198,39 @@ def test_watchdog_pings_at_half_the_interval_and_stop_when_the_serving_loop_stal
         note.close()
 
 
+def test_watchdog_fed_while_the_database_blocks_but_devices_are_answered():
+    """The status line's rollouts come from the serving catalog: with PostgreSQL's products
+    table locked (a migration, a long transaction; PostgreSQL's statement timeout is as long
+    as WatchdogSec) the server still answers /healthz and check-ins, and the supervisor thread
+    must keep feeding the watchdog instead of waiting on a status query. Runs in the e2e-pg
+    stage (on SQLite in WAL mode no lock blocks the reads the status needs)."""
+    note = NotifySocket()
+    try:
+        with Server() as srv:
+            if not srv.database_url:
+                print("SQLite stage: the database lock is PostgreSQL's, in the e2e-pg stage")
+                return
+            srv.add_product("door", "esp8266")
+            srv.start(env={**note.env, "WATCHDOG_USEC": "1000000", "WATCHDOG_PID": ""})
+            note.wait("READY=1")
+            import psycopg2
+            lock = psycopg2.connect(srv.database_url)
+            try:
+                cur = lock.cursor()
+                cur.execute("BEGIN; LOCK TABLE products IN ACCESS EXCLUSIVE MODE")
+                t0 = time.monotonic()
+                time.sleep(4.5)  # a status line every 3 s: at least one meets the lock
+                assert healthz_ok(srv), "the server answers while the table is locked"
+                pings = [t for t, _ in note.with_line("WATCHDOG=1") if t > t0]
+                gaps = [b - a for a, b in zip([t0] + pings, pings + [time.monotonic()])]
+                assert max(gaps) < 0.9, f"the watchdog starved behind the lock: gaps {gaps}"
+            finally:
+                lock.rollback()
+                lock.close()
+    finally:
+        note.close()
+
+
 def test_watchdog_starves_while_a_real_database_lock_holds_the_only_worker():
     """A real stall, no test hook: one worker thread (--threads 1), another process holds
     SQLite's write lock, and an API write waits in the worker for it (busy_timeout). The
