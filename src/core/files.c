@@ -20,7 +20,7 @@
 /* Bytes read and written per call while copying a file. */
 #define FILES_COPY_CHUNK (64 * 1024)
 
-static int write_all(int fd, const uint8_t *data, size_t len)
+int files_write_all(int fd, const uint8_t *data, size_t len)
 {
     while (len > 0) {
         ssize_t n = write(fd, data, len);
@@ -76,7 +76,7 @@ int files_copy(const char *from, const char *to, uint64_t *bytes)
         }
         if (n == 0)
             break;
-        if ((r = write_all(out, buf, (size_t)n)) < 0)
+        if ((r = files_write_all(out, buf, (size_t)n)) < 0)
             break;
         copied += (uint64_t)n;
     }

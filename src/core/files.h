@@ -10,7 +10,14 @@
 #ifndef OTAD_CORE_FILES_H
 #define OTAD_CORE_FILES_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+/*
+ * Writes all LEN bytes of DATA to FD, again after a short write or EINTR.
+ * Returns 0 or -errno.
+ */
+int files_write_all(int fd, const uint8_t *data, size_t len);
 
 /*
  * Copies the regular file FROM to TO, which must not exist: bytes, mode,

@@ -24,6 +24,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "core/digest.h"
+#include "core/files.h"
 
 /* A blob file this handle hashed: which file (a changed file is hashed again) and the verdict. */
 struct blob_seen {
@@ -152,21 +153,6 @@ int store_has(const struct store *store, const char *sha256)
     return errno == ENOENT ? 0 : -errno;
 }
 
-static int write_all(int fd, const uint8_t *data, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, data, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        data += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 int store_put(struct store *store, const uint8_t *data, size_t len, char ret_sha256[65])
 {
     char sha[SHA256_HEX_LEN + 1];
@@ -202,7 +188,7 @@ int store_put(struct store *store, const uint8_t *data, size_t len, char ret_sha
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
     if (fd < 0)
         return -errno;
-    r = write_all(fd, data, len);
+    r = files_write_all(fd, data, len);
     if (r == 0 && fsync(fd) < 0)
         r = -errno;
     if (close(fd) < 0 && r == 0)
