@@ -150,13 +150,9 @@ int files_copy_tree(const char *from, const char *to, uint64_t *files, uint64_t 
     return r;
 }
 
-int files_remove_tree(const char *path)
+/* Calls FN(child path, ARG) for each entry of the folder PATH but . and ..; stops at an error. */
+static int each_child(const char *path, int (*fn)(const char *child, void *arg), void *arg)
 {
-    struct stat st;
-    if (lstat(path, &st) < 0)
-        return errno == ENOENT ? 0 : -errno;
-    if (!S_ISDIR(st.st_mode))
-        return unlink(path) < 0 ? -errno : 0;
     DIR *d = opendir(path);
     if (!d)
         return -errno;
@@ -167,12 +163,39 @@ int files_remove_tree(const char *path)
             continue;
         char child[PATH_MAX];
         if ((r = join(child, sizeof(child), path, e->d_name)) == 0)
-            r = files_remove_tree(child);
+            r = fn(child, arg);
     }
     closedir(d);
+    return r;
+}
+
+static int remove_child(const char *child, void *arg)
+{
+    (void)arg;
+    return files_remove_tree(child);
+}
+
+int files_remove_tree(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) < 0)
+        return errno == ENOENT ? 0 : -errno;
+    if (!S_ISDIR(st.st_mode))
+        return unlink(path) < 0 ? -errno : 0;
+    int r = each_child(path, remove_child, NULL);
     if (r == 0 && rmdir(path) < 0)
         r = -errno;
     return r;
+}
+
+struct owner {
+    unsigned uid, gid;
+};
+
+static int chown_child(const char *child, void *arg)
+{
+    const struct owner *o = arg;
+    return files_chown_tree(child, o->uid, o->gid);
 }
 
 int files_chown_tree(const char *path, unsigned uid, unsigned gid)
@@ -184,20 +207,8 @@ int files_chown_tree(const char *path, unsigned uid, unsigned gid)
         return -errno;
     if (!S_ISDIR(st.st_mode))
         return 0;
-    DIR *d = opendir(path);
-    if (!d)
-        return -errno;
-    int r = 0;
-    struct dirent *e;
-    while (r == 0 && (e = readdir(d))) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        char child[PATH_MAX];
-        if ((r = join(child, sizeof(child), path, e->d_name)) == 0)
-            r = files_chown_tree(child, uid, gid);
-    }
-    closedir(d);
-    return r;
+    struct owner o = {uid, gid};
+    return each_child(path, chown_child, &o);
 }
 
 int files_sync_parent(const char *path)

@@ -32,16 +32,7 @@ static int open_existing(const char *path, sqlite3 **ret_conn, struct reason *wh
     struct stat st;
     if (stat(path, &st) < 0)
         return reason_set(why, -errno, "no database at \"%s\": %s", path, strerror(errno));
-    sqlite3 *conn = NULL;
-    if (sqlite3_open_v2(path, &conn, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
-        SQLITE_OK) {
-        int r = reason_set(why, -EIO, "cannot open \"%s\": %s", path,
-                           conn ? sqlite3_errmsg(conn) : "out of memory");
-        sqlite3_close(conn);
-        return r;
-    }
-    *ret_conn = conn;
-    return 0;
+    return db_sqlite_open_existing(path, ret_conn, why);
 }
 
 static int fsync_path(const char *path)
@@ -151,6 +142,20 @@ int db_sqlite_hold_exclusive(const char *path, struct db_sqlite_hold **ret_hold,
         return r;
     }
     *ret_hold = hold;
+    return 0;
+}
+
+int db_sqlite_open_existing(const char *path, sqlite3 **ret_conn, struct reason *why)
+{
+    sqlite3 *conn = NULL;
+    if (sqlite3_open_v2(path, &conn, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
+        int r = reason_set(why, -EIO, "cannot open \"%s\": %s", path,
+                           conn ? sqlite3_errmsg(conn) : "out of memory");
+        sqlite3_close(conn);
+        return r;
+    }
+    *ret_conn = conn;
     return 0;
 }
 

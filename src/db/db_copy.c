@@ -204,14 +204,10 @@ static int source_open(const char *path, sqlite3 **ret_conn, struct reason *why)
     if (access(path, F_OK) != 0)
         return reason_set(why, -ENOENT, "no otad database at \"%s\" (is --data-dir right?)", path);
     sqlite3 *conn = NULL;
-    if (sqlite3_open_v2(path, &conn, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
-        SQLITE_OK) {
-        int r = reason_set(why, -EIO, "cannot open \"%s\": %s", path,
-                           conn ? sqlite3_errmsg(conn) : "out of memory");
-        sqlite3_close(conn);
+    int r = db_sqlite_open_existing(path, &conn, why);
+    if (r < 0)
         return r;
-    }
-    int r = db_sqlite_lock_exclusive(conn, path, why);
+    r = db_sqlite_lock_exclusive(conn, path, why);
     int64_t version = 0;
     /* user_version is the number of the newest migration applied (db_sqlite.c). */
     int64_t latest = sqlite_migrations_numbers[sqlite_migrations_count - 1];

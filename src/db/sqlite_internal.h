@@ -317,6 +317,14 @@ const char *db_sqlite_device_page_sql(const struct device_filter *filter, bool b
                                       bool count);
 
 /*
+ * Opens the SQLite file PATH, which the caller found existing, for reading
+ * and writing without creating it (no schema check, no migration): what
+ * `otad migrate` and `otad backup`/`restore` read from (db_backup.c). Returns 0 with
+ * *RET_CONN, or -EIO with WHY saying why.
+ */
+int db_sqlite_open_existing(const char *path, sqlite3 **ret_conn, struct reason *why);
+
+/*
  * Takes an exclusive lock on the database of CONN (opened on PATH, which
  * the messages name) without waiting, and leaves a transaction open that
  * keeps it until CONN closes: PRAGMA locking_mode = EXCLUSIVE, then BEGIN
